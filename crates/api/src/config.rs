@@ -1,0 +1,164 @@
+//! Server configuration: every setting is a flag and an environment variable
+//! (`hall-registry --help` lists them all; the README has the table).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "hall-registry",
+    version,
+    about = "Hall Registry: a self-hostable, multi-tenant WCP governance registry.",
+    long_about = "Hall Registry: a self-hostable, multi-tenant WCP governance registry.\n\n\
+        With no configuration it serves on 127.0.0.1:8765, runs a private PostgreSQL in its \
+        data directory and caches in-process. Set DATABASE_URL and REDIS_URL for deployments."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: Config,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Serve the registry (the default).
+    Serve,
+    /// Print the OpenAPI document (regenerate the checked-in copy with
+    /// `cargo run --bin hall-registry -- openapi > openapi/openapi.json`).
+    Openapi,
+}
+
+#[derive(Debug, Clone, Parser)]
+pub struct Config {
+    /// Address and port to listen on.
+    #[arg(long, env = "HALL_LISTEN", default_value = "127.0.0.1:8765")]
+    pub listen: SocketAddr,
+
+    /// Directory for the private PostgreSQL and generated secrets.
+    /// Default: $XDG_DATA_HOME/hall-registry or ~/.local/share/hall-registry;
+    /// /var/lib/hall-registry when running as root.
+    #[arg(long, env = "HALL_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// PostgreSQL URL. Without it, a private PostgreSQL runs in the data directory.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Redis URL. Without it, caching is in-process (one replica only).
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+
+    /// Prefix of every Redis key, so several registries can share one Redis.
+    #[arg(long, env = "HALL_REDIS_PREFIX", default_value = "hall:")]
+    pub redis_prefix: String,
+
+    /// Log format.
+    #[arg(long, env = "HALL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Log filter (tracing EnvFilter syntax), e.g. `info` or `api=debug,info`.
+    #[arg(long, env = "HALL_LOG_LEVEL", default_value = "info,sqlx=warn")]
+    pub log_level: String,
+
+    /// Largest request body accepted, in bytes; larger bodies get 413.
+    #[arg(long, env = "HALL_MAX_BODY_BYTES", default_value_t = 256 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Directory holding PostgreSQL's initdb and postgres, for the private PostgreSQL.
+    /// Default: found on PATH or under /usr/lib/postgresql/*/bin.
+    #[arg(long, env = "HALL_POSTGRES_BIN_DIR")]
+    pub postgres_bin_dir: Option<PathBuf>,
+
+    /// Size of the PostgreSQL connection pool of this process.
+    #[arg(long, env = "HALL_DB_MAX_CONNECTIONS", default_value_t = 20)]
+    pub db_max_connections: u32,
+
+    /// HTTP worker threads (default: one per CPU core).
+    #[arg(long, env = "HALL_WORKERS")]
+    pub workers: Option<usize>,
+
+    /// Seconds in-flight requests get to finish after SIGTERM/SIGINT.
+    #[arg(long, env = "HALL_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
+    pub shutdown_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Config {
+    /// The data directory, resolving the per-user default.
+    pub fn resolved_data_dir(&self) -> PathBuf {
+        if let Some(dir) = &self.data_dir {
+            return dir.clone();
+        }
+        if running_as_root() {
+            return PathBuf::from("/var/lib/hall-registry");
+        }
+        if let Some(xdg) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+            return PathBuf::from(xdg).join("hall-registry");
+        }
+        match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+            Some(home) => PathBuf::from(home).join(".local/share/hall-registry"),
+            None => PathBuf::from(".hall-registry"),
+        }
+    }
+
+    /// Every environment variable the server reads, for documentation and tests.
+    pub fn environment_variables() -> Vec<String> {
+        use clap::CommandFactory;
+        Cli::command()
+            .get_arguments()
+            .filter_map(|a| a.get_env().map(|e| e.to_string_lossy().to_string()))
+            .collect()
+    }
+}
+
+fn running_as_root() -> bool {
+    // The effective uid from /proc keeps this crate free of unsafe code.
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
+        })
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_serve_on_localhost_8765_with_no_environment() {
+        let cli = Cli::try_parse_from(["hall-registry"]).unwrap();
+        assert_eq!(cli.config.listen, "127.0.0.1:8765".parse().unwrap());
+        assert_eq!(cli.config.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn every_documented_variable_is_read() {
+        let vars = Config::environment_variables();
+        for v in [
+            "HALL_LISTEN",
+            "HALL_DATA_DIR",
+            "DATABASE_URL",
+            "REDIS_URL",
+            "HALL_LOG_FORMAT",
+            "HALL_MAX_BODY_BYTES",
+        ] {
+            assert!(vars.iter().any(|x| x == v), "{v} missing from {vars:?}");
+        }
+    }
+
+    #[test]
+    fn unknown_log_format_is_rejected() {
+        assert!(Cli::try_parse_from(["hall-registry", "--log-format", "xml"]).is_err());
+    }
+}

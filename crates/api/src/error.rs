@@ -1,0 +1,181 @@
+//! The one error shape of the HTTP API: `{"error": {"code", "message"}}`.
+//!
+//! Every error the server sends goes through [`ApiError`]: handler errors,
+//! extractor errors (malformed JSON, wrong content type, oversize bodies) and,
+//! through [`crate::middleware::normalize_errors`], the framework's own
+//! responses (unknown route, wrong method).
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{error::JsonPayloadError, HttpRequest, HttpResponse, ResponseError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable code, e.g. `not_found`, `invalid_json`.
+    #[schema(example = "not_found")]
+    pub code: String,
+    /// What went wrong, for people.
+    #[schema(example = "no route for GET /api/v1/nope")]
+    pub message: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    allow: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            allow: None,
+        }
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    pub fn method_not_allowed(method: &str, path: &str, allow: &[&str]) -> Self {
+        Self {
+            allow: Some(allow.join(", ")),
+            ..Self::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                format!("{method} is not allowed on {path}; allowed: {}", allow.join(", ")),
+            )
+        }
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+    }
+
+    /// A failure of ours. The detail goes to the log, not to the client.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %detail, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; the server log has the details (look for this request's id)",
+        )
+    }
+
+    /// The canonical code for a status the framework produced on its own.
+    pub fn for_status(status: StatusCode, method: &str, path: &str) -> Self {
+        let (code, message) = match status.as_u16() {
+            400 => ("bad_request", "the request is malformed".to_string()),
+            404 => ("not_found", format!("no route for {method} {path}")),
+            405 => (
+                "method_not_allowed",
+                format!("{method} is not allowed on {path}"),
+            ),
+            408 => ("request_timeout", "the request took too long to arrive".into()),
+            411 => ("length_required", "a Content-Length header is required".into()),
+            413 => ("payload_too_large", "the request body is too large".into()),
+            414 => ("uri_too_long", "the request URI is too long".into()),
+            415 => (
+                "unsupported_media_type",
+                "unsupported Content-Type; send application/json".into(),
+            ),
+            429 => ("rate_limited", "too many requests".into()),
+            431 => (
+                "request_header_fields_too_large",
+                "request headers are too large".into(),
+            ),
+            s if s >= 500 => ("internal", "internal error".into()),
+            _ => (
+                "client_error",
+                status.canonical_reason().unwrap_or("error").to_string(),
+            ),
+        };
+        Self::new(status, code, message)
+    }
+
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_string(),
+                message: self.message.clone(),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut resp = HttpResponse::build(self.status);
+        if let Some(allow) = &self.allow {
+            if let Ok(v) = HeaderValue::from_str(allow) {
+                resp.insert_header((header::ALLOW, v));
+            }
+        }
+        resp.json(self.body())
+    }
+}
+
+/// Maps JSON body extraction failures to 400 / 413 / 415.
+pub fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    let api = match &err {
+        JsonPayloadError::Overflow { limit } | JsonPayloadError::OverflowKnownLength { limit, .. } => {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("the request body is larger than the {limit}-byte limit"),
+            )
+        }
+        JsonPayloadError::ContentType => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "the body must be JSON, sent with Content-Type: application/json",
+        ),
+        JsonPayloadError::Deserialize(e) if e.is_data() => {
+            ApiError::bad_request("invalid_request", format!("invalid request body: {e}"))
+        }
+        JsonPayloadError::Deserialize(e) => {
+            ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {e}"))
+        }
+        other => ApiError::bad_request("invalid_body", format!("could not read the body: {other}")),
+    };
+    api.into()
+}
+
+/// Maps query-string extraction failures to 400.
+pub fn query_error(err: actix_web::error::QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    ApiError::bad_request("invalid_query", format!("invalid query string: {err}")).into()
+}
+
+/// Maps path-parameter extraction failures to 400.
+pub fn path_error(err: actix_web::error::PathError, _req: &HttpRequest) -> actix_web::Error {
+    ApiError::bad_request("invalid_path", format!("invalid path parameter: {err}")).into()
+}

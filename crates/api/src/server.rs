@@ -1,0 +1,77 @@
+//! Building and running the HTTP server.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use actix_web::{http::header, web, App, HttpResponse, HttpServer};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::error;
+use crate::middleware;
+use crate::openapi;
+use crate::routes;
+use crate::state::AppState;
+
+/// How the HTTP server listens and behaves.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    pub listen: SocketAddr,
+    pub workers: Option<usize>,
+    pub max_body_bytes: usize,
+    pub shutdown_timeout: Duration,
+}
+
+/// A bound, not yet awaited server: await `server` to run it; `handle`
+/// stops it gracefully. SIGTERM and SIGINT stop it gracefully too.
+pub struct BoundServer {
+    pub server: actix_web::dev::Server,
+    pub handle: actix_web::dev::ServerHandle,
+    pub addr: SocketAddr,
+}
+
+/// Binds the listener (port 0 picks a free port; `addr` tells which).
+pub fn bind(state: web::Data<AppState>, options: &HttpOptions) -> std::io::Result<BoundServer> {
+    let max_body = options.max_body_bytes;
+    let openapi_doc = openapi::document();
+    let mut http = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(max_body)
+                    .error_handler(error::json_error),
+            )
+            .app_data(web::PayloadConfig::default().limit(max_body))
+            .app_data(web::QueryConfig::default().error_handler(error::query_error))
+            .app_data(web::PathConfig::default().error_handler(error::path_error))
+            .wrap(actix_web::middleware::from_fn(middleware::normalize_errors))
+            .wrap(actix_web::middleware::from_fn(middleware::observe))
+            .configure(routes::configure)
+            .service(
+                routes::resource("/docs", &["GET"]).route(web::get().to(|| async {
+                    HttpResponse::PermanentRedirect()
+                        .insert_header((header::LOCATION, "/docs/"))
+                        .finish()
+                })),
+            )
+            .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi_doc.clone()))
+            .default_service(web::to(routes::not_found))
+    })
+    .shutdown_timeout(options.shutdown_timeout.as_secs());
+    if let Some(workers) = options.workers {
+        http = http.workers(workers.max(1));
+    }
+    let http = http.bind(options.listen)?;
+    let addr = http
+        .addrs()
+        .first()
+        .copied()
+        .ok_or_else(|| std::io::Error::other("the server bound no address"))?;
+    let server = http.run();
+    let handle = server.handle();
+    Ok(BoundServer {
+        server,
+        handle,
+        addr,
+    })
+}

@@ -1,0 +1,1 @@
+//! Canonical package hashes, capability cards and Ed25519 verification. Pure.

@@ -1,0 +1,607 @@
+//! The private PostgreSQL of zero-config mode.
+//!
+//! When no `DATABASE_URL` is given, the server runs its own PostgreSQL cluster
+//! from the host's server binaries inside its data directory, reuses it on the
+//! next start and stops it on exit. The cluster listens on a Unix socket only,
+//! in a directory that only the cluster's owner may enter, so `trust`
+//! authentication admits nobody but that owner (and root).
+//!
+//! `initdb` and `postgres` refuse to run as root; when the server is root it
+//! runs them as the unprivileged `postgres` user (created by Debian's package)
+//! and hands that user the cluster's directories.
+
+use std::ffi::CString;
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::{chown, DirBuilderExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{ConnectOptions, Connection};
+
+
+/// Database and role names inside the private cluster.
+const DB_NAME: &str = "hall";
+const DB_USER: &str = "hall";
+/// Port number used only to name the socket file (`.s.PGSQL.<port>`); no TCP port is opened.
+const SOCKET_PORT: u16 = 5432;
+/// A Unix socket path must fit `sockaddr_un.sun_path` (108 bytes with the NUL).
+const MAX_SOCKET_PATH: usize = 107;
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+/// Name of the unprivileged account that runs PostgreSQL when we are root.
+const UNPRIVILEGED_USER: &str = "postgres";
+
+#[derive(Debug, thiserror::Error)]
+pub enum PrivatePgError {
+    #[error(
+        "no PostgreSQL server binaries (initdb, postgres) were found on PATH or under \
+         /usr/lib/postgresql/*/bin. Install the PostgreSQL server (Debian/Ubuntu: \
+         `apt-get install postgresql`; macOS: `brew install postgresql`), point \
+         HALL_POSTGRES_BIN_DIR at the directory holding initdb and postgres, or set \
+         DATABASE_URL to use an existing PostgreSQL"
+    )]
+    BinariesNotFound,
+    #[error(
+        "the data directory {data_dir} holds a PostgreSQL {found} cluster but only binaries \
+         for version(s) {available} were found; install PostgreSQL {found}'s server binaries \
+         or set HALL_POSTGRES_BIN_DIR"
+    )]
+    VersionMismatch {
+        data_dir: String,
+        found: String,
+        available: String,
+    },
+    #[error(
+        "running as root, but there is no unprivileged `{UNPRIVILEGED_USER}` user to run \
+         PostgreSQL as (initdb and postgres refuse to run as root); create one, run \
+         hall-registry as a normal user, or set DATABASE_URL"
+    )]
+    NoUnprivilegedUser,
+    #[error(
+        "the PostgreSQL socket path {0} is longer than the {MAX_SOCKET_PATH} bytes Unix \
+         sockets allow; choose a shorter HALL_DATA_DIR"
+    )]
+    SocketPathTooLong(String),
+    #[error("{action} failed: {detail}")]
+    Command { action: String, detail: String },
+    #[error("{action}: {source}")]
+    Io {
+        action: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("private PostgreSQL did not become ready within {0:?}; see {1}")]
+    StartTimeout(Duration, String),
+    #[error("database setup in the private PostgreSQL failed: {0}")]
+    Setup(#[source] sqlx::Error),
+}
+
+fn io_err(action: impl Into<String>) -> impl FnOnce(std::io::Error) -> PrivatePgError {
+    let action = action.into();
+    move |source| PrivatePgError::Io { action, source }
+}
+
+/// Directory holding `initdb`, `postgres` and `pg_ctl`, with its major version when known.
+#[derive(Debug, Clone)]
+pub struct PgBinaries {
+    pub dir: PathBuf,
+    pub major: Option<String>,
+}
+
+impl PgBinaries {
+    /// Finds the server binaries: an explicit directory first, then PATH, then
+    /// Debian's `/usr/lib/postgresql/<major>/bin`. When the data directory
+    /// already holds a cluster, binaries of that cluster's major version win.
+    pub fn locate(explicit: Option<&Path>, cluster_dir: &Path) -> Result<Self, PrivatePgError> {
+        if let Some(dir) = explicit {
+            return if has_server_binaries(dir) {
+                Ok(Self {
+                    dir: dir.to_path_buf(),
+                    major: None,
+                })
+            } else {
+                Err(PrivatePgError::Command {
+                    action: "HALL_POSTGRES_BIN_DIR".into(),
+                    detail: format!("{} does not contain initdb and postgres", dir.display()),
+                })
+            };
+        }
+        let wanted = fs::read_to_string(cluster_dir.join("PG_VERSION"))
+            .ok()
+            .map(|v| v.trim().to_string());
+
+        let mut candidates: Vec<PgBinaries> = Vec::new();
+        if let Ok(entries) = fs::read_dir("/usr/lib/postgresql") {
+            let mut versioned: Vec<(u32, PathBuf, String)> = entries
+                .filter_map(Result::ok)
+                .filter_map(|e| {
+                    let name = e.file_name().to_string_lossy().to_string();
+                    let n: u32 = name.parse().ok()?;
+                    Some((n, e.path().join("bin"), name))
+                })
+                .filter(|(_, dir, _)| has_server_binaries(dir))
+                .collect();
+            versioned.sort_by(|a, b| b.0.cmp(&a.0));
+            candidates.extend(versioned.into_iter().map(|(_, dir, name)| PgBinaries {
+                dir,
+                major: Some(name),
+            }));
+        }
+        if let Some(path) = std::env::var_os("PATH") {
+            for dir in std::env::split_paths(&path) {
+                if has_server_binaries(&dir) {
+                    candidates.insert(
+                        0,
+                        PgBinaries {
+                            dir,
+                            major: None,
+                        },
+                    );
+                    break;
+                }
+            }
+        }
+        if candidates.is_empty() {
+            return Err(PrivatePgError::BinariesNotFound);
+        }
+        let Some(wanted) = wanted else {
+            return Ok(candidates.remove(0));
+        };
+        let mut available = Vec::new();
+        for mut c in candidates {
+            let major = match &c.major {
+                Some(m) => m.clone(),
+                None => server_major_version(&c.dir).unwrap_or_default(),
+            };
+            if major == wanted {
+                c.major = Some(major);
+                return Ok(c);
+            }
+            available.push(major);
+        }
+        Err(PrivatePgError::VersionMismatch {
+            data_dir: cluster_dir.display().to_string(),
+            found: wanted,
+            available: available.join(", "),
+        })
+    }
+
+    fn bin(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+}
+
+fn has_server_binaries(dir: &Path) -> bool {
+    ["initdb", "postgres"]
+        .iter()
+        .all(|b| dir.join(b).is_file())
+}
+
+/// `postgres --version` prints e.g. `postgres (PostgreSQL) 15.19 (Debian …)`.
+fn server_major_version(dir: &Path) -> Option<String> {
+    let out = Command::new(dir.join("postgres"))
+        .arg("--version")
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let version = text.split_whitespace().nth(2)?;
+    Some(version.split('.').next()?.to_string())
+}
+
+/// The account PostgreSQL runs as: ourselves, or `postgres` when we are root.
+#[derive(Debug, Clone, Copy)]
+struct RunAs {
+    uid: u32,
+    gid: u32,
+    is_other_user: bool,
+}
+
+impl RunAs {
+    fn detect() -> Result<Self, PrivatePgError> {
+        // SAFETY: geteuid/getegid cannot fail and touch no memory.
+        let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
+        if euid != 0 {
+            return Ok(Self {
+                uid: euid,
+                gid: egid,
+                is_other_user: false,
+            });
+        }
+        let name = CString::new(UNPRIVILEGED_USER).map_err(|_| PrivatePgError::NoUnprivilegedUser)?;
+        // SAFETY: getpwnam returns a pointer into static storage or null; we copy
+        // the two integers out immediately and keep no reference. Startup is
+        // single-threaded at this point, so the static buffer is not shared.
+        let pw = unsafe { libc::getpwnam(name.as_ptr()) };
+        if pw.is_null() {
+            return Err(PrivatePgError::NoUnprivilegedUser);
+        }
+        let (uid, gid) = unsafe { ((*pw).pw_uid, (*pw).pw_gid) };
+        Ok(Self {
+            uid,
+            gid,
+            is_other_user: true,
+        })
+    }
+
+    fn command(&self, program: PathBuf, cwd: &Path) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.current_dir(cwd).env("LC_ALL", "C");
+        if self.is_other_user {
+            cmd.uid(self.uid).gid(self.gid);
+        }
+        cmd
+    }
+
+    /// Creates `dir` (0700) if needed and gives it to the PostgreSQL account.
+    fn own_dir(&self, dir: &Path) -> Result<(), PrivatePgError> {
+        if !dir.exists() {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(io_err(format!("creating {}", dir.display())))?;
+        }
+        if self.is_other_user {
+            chown(dir, Some(self.uid), Some(self.gid))
+                .map_err(io_err(format!("handing {} to {UNPRIVILEGED_USER}", dir.display())))?;
+        }
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+            .map_err(io_err(format!("restricting {}", dir.display())))?;
+        Ok(())
+    }
+}
+
+/// A running private PostgreSQL. Call [`PrivatePostgres::stop`] on shutdown;
+/// dropping it stops the server too, as a last resort.
+#[derive(Debug)]
+pub struct PrivatePostgres {
+    cluster_dir: PathBuf,
+    socket_dir: PathBuf,
+    log_file: PathBuf,
+    process: Option<PgProcess>,
+    created: bool,
+}
+
+#[derive(Debug)]
+enum PgProcess {
+    /// Started by us in this run.
+    Child(Child),
+    /// Left running by an earlier run that did not stop it (e.g. it was killed); adopted.
+    Adopted(i32),
+}
+
+impl PrivatePostgres {
+    /// Initialises the cluster on first use, starts it and makes sure the
+    /// `hall` database exists. `data_dir` is the server's data directory.
+    pub async fn start(data_dir: &Path, bin_dir: Option<&Path>) -> Result<Self, PrivatePgError> {
+        let cluster_dir = data_dir.join("postgres");
+        let socket_dir = data_dir.join("postgres-run");
+        let log_file = data_dir.join("postgres.log");
+        let socket_path = socket_dir.join(format!(".s.PGSQL.{SOCKET_PORT}"));
+        if socket_path.as_os_str().len() > MAX_SOCKET_PATH {
+            return Err(PrivatePgError::SocketPathTooLong(
+                socket_path.display().to_string(),
+            ));
+        }
+        let bins = PgBinaries::locate(bin_dir, &cluster_dir)?;
+        let run_as = RunAs::detect()?;
+
+        fs::create_dir_all(data_dir)
+            .map_err(io_err(format!("creating data directory {}", data_dir.display())))?;
+        if run_as.is_other_user {
+            // The postgres account must be able to reach its directories inside
+            // ours: allow traversal, not listing. Our own secrets are 0600 files.
+            let mode = fs::metadata(data_dir)
+                .map_err(io_err(format!("reading {}", data_dir.display())))?
+                .permissions()
+                .mode();
+            fs::set_permissions(data_dir, fs::Permissions::from_mode((mode & 0o7777) | 0o711))
+                .map_err(io_err(format!("setting permissions on {}", data_dir.display())))?;
+        }
+        run_as.own_dir(&socket_dir)?;
+
+        let created = !cluster_dir.join("PG_VERSION").is_file();
+        if created {
+            run_as.own_dir(&cluster_dir)?;
+            initdb(&bins, &run_as, &cluster_dir, data_dir)?;
+        }
+
+        let process = match running_postmaster(&cluster_dir) {
+            Some(pid) => {
+                tracing::warn!(pid, "adopting a private PostgreSQL left running by an earlier run");
+                PgProcess::Adopted(pid)
+            }
+            None => PgProcess::Child(spawn_postgres(
+                &bins,
+                &run_as,
+                &cluster_dir,
+                &socket_dir,
+                &log_file,
+                data_dir,
+            )?),
+        };
+        let mut pg = Self {
+            cluster_dir,
+            socket_dir,
+            log_file,
+            process: Some(process),
+            created,
+        };
+        if let Err(e) = pg.wait_ready_and_create_db().await {
+            pg.stop_blocking();
+            return Err(e);
+        }
+        Ok(pg)
+    }
+
+    /// Whether this start initialised a new cluster (false when reusing one).
+    pub fn created(&self) -> bool {
+        self.created
+    }
+
+    pub fn cluster_dir(&self) -> &Path {
+        &self.cluster_dir
+    }
+
+    /// Connection options for the `hall` database over the private socket.
+    pub fn connect_options(&self) -> PgConnectOptions {
+        self.options_for(DB_NAME)
+    }
+
+    /// A human description for start-up output, e.g. `private PostgreSQL in /var/lib/…`.
+    pub fn describe(&self) -> String {
+        format!(
+            "private PostgreSQL in {} (socket {}, log {})",
+            self.cluster_dir.display(),
+            self.socket_dir.display(),
+            self.log_file.display()
+        )
+    }
+
+    fn options_for(&self, database: &str) -> PgConnectOptions {
+        PgConnectOptions::new()
+            .socket(&self.socket_dir)
+            .port(SOCKET_PORT)
+            .username(DB_USER)
+            .database(database)
+            .application_name("hall-registry")
+    }
+
+    async fn wait_ready_and_create_db(&mut self) -> Result<(), PrivatePgError> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        let mut conn = loop {
+            if let Some(PgProcess::Child(child)) = &mut self.process {
+                if let Ok(Some(status)) = child.try_wait() {
+                    return Err(PrivatePgError::Command {
+                        action: "starting the private PostgreSQL".into(),
+                        detail: format!("postgres exited with {status}: {}", self.log_tail()),
+                    });
+                }
+            }
+            match self
+                .options_for("postgres")
+                .connect()
+                .await
+            {
+                Ok(conn) => break conn,
+                Err(_) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(_) => {
+                    return Err(PrivatePgError::StartTimeout(
+                        START_TIMEOUT,
+                        self.log_file.display().to_string(),
+                    ))
+                }
+            }
+        };
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+                .bind(DB_NAME)
+                .fetch_one(&mut conn)
+                .await
+                .map_err(PrivatePgError::Setup)?;
+        if !exists {
+            sqlx::query(&format!("CREATE DATABASE {DB_NAME}"))
+                .execute(&mut conn)
+                .await
+                .map_err(PrivatePgError::Setup)?;
+        }
+        conn.close().await.map_err(PrivatePgError::Setup)?;
+        Ok(())
+    }
+
+    fn log_tail(&self) -> String {
+        let Ok(file) = fs::File::open(&self.log_file) else {
+            return format!("(no log at {})", self.log_file.display());
+        };
+        let lines: Vec<String> = BufReader::new(file).lines().map_while(Result::ok).collect();
+        let start = lines.len().saturating_sub(5);
+        lines[start..].join(" | ")
+    }
+
+    /// Stops the server with a fast shutdown (rolls back open transactions,
+    /// writes a checkpoint) and waits for it to exit.
+    pub async fn stop(mut self) {
+        tokio::task::spawn_blocking(move || self.stop_blocking())
+            .await
+            .ok();
+    }
+
+    fn stop_blocking(&mut self) {
+        let Some(process) = self.process.take() else {
+            return;
+        };
+        let pid = match &process {
+            PgProcess::Child(child) => child.id() as i32,
+            PgProcess::Adopted(pid) => *pid,
+        };
+        // SIGINT is PostgreSQL's "fast shutdown".
+        // SAFETY: kill has no memory effects; pid is the postmaster we started or adopted.
+        unsafe { libc::kill(pid, libc::SIGINT) };
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        let exited = match process {
+            PgProcess::Child(mut child) => loop {
+                match child.try_wait() {
+                    Ok(Some(_)) | Err(_) => break true,
+                    Ok(None) if Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(50))
+                    }
+                    Ok(None) => {
+                        // SIGQUIT is "immediate shutdown": crash-safe, replays WAL on next start.
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break false;
+                    }
+                }
+            },
+            PgProcess::Adopted(pid) => loop {
+                if !process_alive(pid) {
+                    break true;
+                }
+                if Instant::now() >= deadline {
+                    unsafe { libc::kill(pid, libc::SIGQUIT) };
+                    break false;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            },
+        };
+        if exited {
+            tracing::info!("private PostgreSQL stopped");
+        } else {
+            tracing::warn!("private PostgreSQL did not stop in time and was killed");
+        }
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        self.stop_blocking();
+    }
+}
+
+fn initdb(
+    bins: &PgBinaries,
+    run_as: &RunAs,
+    cluster_dir: &Path,
+    cwd: &Path,
+) -> Result<(), PrivatePgError> {
+    tracing::info!(dir = %cluster_dir.display(), "initialising a private PostgreSQL cluster");
+    let out = run_as
+        .command(bins.bin("initdb"), cwd)
+        .arg("--pgdata")
+        .arg(cluster_dir)
+        .args([
+            "--username",
+            DB_USER,
+            "--auth",
+            "trust",
+            "--encoding",
+            "UTF8",
+            "--no-locale",
+            "--no-instructions",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(io_err("running initdb"))?;
+    if !out.status.success() {
+        let mut detail = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        if run_as.is_other_user {
+            detail.push_str(&format!(
+                " (initdb runs as the `{UNPRIVILEGED_USER}` user because hall-registry runs as \
+                 root: every directory above {} must be enterable by that user)",
+                cluster_dir.display()
+            ));
+        }
+        // Leave no half-initialised cluster behind for the next start to trip on.
+        let _ = fs::remove_dir_all(cluster_dir);
+        return Err(PrivatePgError::Command {
+            action: "initdb".into(),
+            detail,
+        });
+    }
+    Ok(())
+}
+
+fn spawn_postgres(
+    bins: &PgBinaries,
+    run_as: &RunAs,
+    cluster_dir: &Path,
+    socket_dir: &Path,
+    log_file: &Path,
+    cwd: &Path,
+) -> Result<Child, PrivatePgError> {
+    let log = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log_file)
+        .map_err(io_err(format!("opening {}", log_file.display())))?;
+    let log_err = log
+        .try_clone()
+        .map_err(io_err(format!("opening {}", log_file.display())))?;
+    run_as
+        .command(bins.bin("postgres"), cwd)
+        .arg("-D")
+        .arg(cluster_dir)
+        .arg("-k")
+        .arg(socket_dir)
+        .args(["-p", &SOCKET_PORT.to_string()])
+        .args(["-c", "listen_addresses="])
+        .args(["-c", "unix_socket_permissions=0700"])
+        .args(["-c", "max_connections=200"])
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log_err)
+        // Own process group: a Ctrl-C in the terminal reaches us, and we stop
+        // PostgreSQL after in-flight requests have finished.
+        .process_group(0)
+        .spawn()
+        .map_err(io_err("starting postgres"))
+}
+
+/// The pid in `postmaster.pid` when that process is alive.
+fn running_postmaster(cluster_dir: &Path) -> Option<i32> {
+    let text = fs::read_to_string(cluster_dir.join("postmaster.pid")).ok()?;
+    let pid: i32 = text.lines().next()?.trim().parse().ok()?;
+    process_alive(pid).then_some(pid)
+}
+
+fn process_alive(pid: i32) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: signal 0 only checks that the process exists.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_explicit_bin_dir_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = PgBinaries::locate(Some(dir.path()), dir.path()).unwrap_err();
+        assert!(err.to_string().contains("does not contain initdb"), "{err}");
+    }
+
+    #[test]
+    fn binaries_not_found_message_says_what_to_install_or_set() {
+        let msg = PrivatePgError::BinariesNotFound.to_string();
+        assert!(msg.contains("apt-get install postgresql"));
+        assert!(msg.contains("DATABASE_URL"));
+        assert!(msg.contains("HALL_POSTGRES_BIN_DIR"));
+    }
+
+    #[test]
+    fn a_dead_pid_is_not_a_running_postmaster() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("postmaster.pid"), "999999999\n").unwrap();
+        assert_eq!(running_postmaster(dir.path()), None);
+    }
+}
