@@ -29,6 +29,9 @@ pub enum Command {
     /// Print the OpenAPI document (regenerate the checked-in copy with
     /// `cargo run --bin hall-registry -- openapi > openapi/openapi.json`).
     Openapi,
+    /// Exit 0 when the server at HALL_LISTEN answers /readyz with 200
+    /// (for container healthchecks; needs no curl).
+    Healthcheck,
 }
 
 #[derive(Debug, Clone, Parser)]
@@ -83,6 +86,26 @@ pub struct Config {
     /// Seconds in-flight requests get to finish after SIGTERM/SIGINT.
     #[arg(long, env = "HALL_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30)]
     pub shutdown_timeout_secs: u64,
+
+    /// The operator's API key, used only on the first start against an empty
+    /// database (at least 32 printable characters). Without it a key is
+    /// generated, printed once and written to <data dir>/operator-api-key (0600).
+    #[arg(long, env = "HALL_BOOTSTRAP_API_KEY", hide_env_values = true)]
+    pub bootstrap_api_key: Option<String>,
+
+    /// Default lifetime of session tokens from POST /api/v1/auth/token, in seconds.
+    #[arg(long, env = "HALL_SESSION_TTL_SECS", default_value_t = 3600,
+          value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub session_ttl_secs: u64,
+
+    /// Requests per minute allowed to one credential (0: no limit). Shared by
+    /// every replica through Redis when REDIS_URL is set.
+    #[arg(long, env = "HALL_RATE_LIMIT_PER_MINUTE", default_value_t = 60_000)]
+    pub rate_limit_per_minute: u64,
+
+    /// Requests per minute allowed to one client IP without a valid credential (0: no limit).
+    #[arg(long, env = "HALL_ANON_RATE_LIMIT_PER_MINUTE", default_value_t = 6_000)]
+    pub anon_rate_limit_per_minute: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

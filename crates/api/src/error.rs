@@ -58,7 +58,10 @@ impl ApiError {
             ..Self::new(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method_not_allowed",
-                format!("{method} is not allowed on {path}; allowed: {}", allow.join(", ")),
+                format!(
+                    "{method} is not allowed on {path}; allowed: {}",
+                    allow.join(", ")
+                ),
             )
         }
     }
@@ -86,8 +89,14 @@ impl ApiError {
                 "method_not_allowed",
                 format!("{method} is not allowed on {path}"),
             ),
-            408 => ("request_timeout", "the request took too long to arrive".into()),
-            411 => ("length_required", "a Content-Length header is required".into()),
+            408 => (
+                "request_timeout",
+                "the request took too long to arrive".into(),
+            ),
+            411 => (
+                "length_required",
+                "a Content-Length header is required".into(),
+            ),
             413 => ("payload_too_large", "the request body is too large".into()),
             414 => ("uri_too_long", "the request URI is too long".into()),
             415 => (
@@ -147,13 +156,12 @@ impl ResponseError for ApiError {
 /// Maps JSON body extraction failures to 400 / 413 / 415.
 pub fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
     let api = match &err {
-        JsonPayloadError::Overflow { limit } | JsonPayloadError::OverflowKnownLength { limit, .. } => {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                format!("the request body is larger than the {limit}-byte limit"),
-            )
-        }
+        JsonPayloadError::Overflow { limit }
+        | JsonPayloadError::OverflowKnownLength { limit, .. } => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the request body is larger than the {limit}-byte limit"),
+        ),
         JsonPayloadError::ContentType => ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
@@ -171,11 +179,36 @@ pub fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error
 }
 
 /// Maps query-string extraction failures to 400.
-pub fn query_error(err: actix_web::error::QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
+pub fn query_error(
+    err: actix_web::error::QueryPayloadError,
+    _req: &HttpRequest,
+) -> actix_web::Error {
     ApiError::bad_request("invalid_query", format!("invalid query string: {err}")).into()
 }
 
 /// Maps path-parameter extraction failures to 400.
 pub fn path_error(err: actix_web::error::PathError, _req: &HttpRequest) -> actix_web::Error {
     ApiError::bad_request("invalid_path", format!("invalid path parameter: {err}")).into()
+}
+
+impl From<registry::StoreError> for ApiError {
+    fn from(e: registry::StoreError) -> Self {
+        use registry::StoreError as E;
+        match e {
+            E::NotFound(what) => ApiError::not_found(format!("{what} not found")),
+            E::Conflict(msg) => ApiError::new(StatusCode::CONFLICT, "conflict", msg),
+            E::Invalid(msg) => ApiError::bad_request("invalid_request", msg),
+            E::Unavailable(e) => {
+                tracing::warn!(error = %e, "PostgreSQL unavailable");
+                ApiError::unavailable("the database is unavailable; retry shortly")
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<wcp::IdError> for ApiError {
+    fn from(e: wcp::IdError) -> Self {
+        ApiError::bad_request("invalid_id", e.to_string())
+    }
 }

@@ -1,6 +1,7 @@
 //! Hall Registry's HTTP layer: configuration, the actix-web server, the
 //! handlers, the error shape, metrics and the OpenAPI document.
 
+pub mod auth;
 pub mod config;
 pub mod error;
 pub mod metrics;

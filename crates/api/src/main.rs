@@ -20,6 +20,7 @@ async fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Some(Command::Healthcheck) => healthcheck(cli.config.listen),
         Some(Command::Serve) | None => serve(cli.config).await,
     }
 }
@@ -46,6 +47,36 @@ async fn serve(config: api::config::Config) -> ExitCode {
         }
         Err(e) => {
             eprintln!("hall-registry: server error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A plain HTTP/1.0 `GET /readyz` against our own listener.
+fn healthcheck(listen: std::net::SocketAddr) -> ExitCode {
+    use std::io::{Read, Write};
+    use std::time::Duration;
+
+    let mut addr = listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let check = || -> std::io::Result<bool> {
+        let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+        stream.set_read_timeout(Some(Duration::from_secs(3)))?;
+        stream.write_all(b"GET /readyz HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+        let mut head = [0u8; 12];
+        stream.read_exact(&mut head)?;
+        Ok(head.starts_with(b"HTTP/1.") && &head[9..12] == b"200")
+    };
+    match check() {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!("hall-registry healthcheck: {addr} is not ready");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("hall-registry healthcheck: {addr}: {e}");
             ExitCode::FAILURE
         }
     }

@@ -53,7 +53,9 @@ impl Metrics {
         out.push_str("# TYPE hall_build_info gauge\n");
         let _ = writeln!(out, "hall_build_info{{version=\"{}\"}} 1", escape(version));
 
-        out.push_str("# HELP hall_http_requests_total HTTP requests by route, method and status.\n");
+        out.push_str(
+            "# HELP hall_http_requests_total HTTP requests by route, method and status.\n",
+        );
         out.push_str("# TYPE hall_http_requests_total counter\n");
         for ((route, method), stats) in routes.iter() {
             for (status, n) in &stats.by_status {

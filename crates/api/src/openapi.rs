@@ -2,24 +2,72 @@
 //! in; regenerate it with
 //! `cargo run --bin hall-registry -- openapi > openapi/openapi.json`.
 
-use utoipa::OpenApi;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, ErrorDetail};
-use crate::routes::health;
+use crate::routes::{account, api_keys, auth, health, tenants};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Hall Registry",
-        description = "A self-hostable, multi-tenant registry for WCP (Worker Class Protocol) governance. \
-            Every error is `{\"error\": {\"code\", \"message\"}}`.",
+        description = "A self-hostable, multi-tenant registry for WCP (Worker Class Protocol) governance.\n\n\
+            Authenticate with `Authorization: Bearer <API key or session token>`, `X-API-Key: <API key>` \
+            or the `pyhall_session` cookie. Every error is `{\"error\": {\"code\", \"message\"}}`.",
         license(name = "Apache-2.0")
     ),
-    paths(health::health, health::readyz, health::metrics),
-    components(schemas(ErrorBody, ErrorDetail, health::HealthResponse, health::ReadyResponse)),
-    tags((name = "health", description = "Liveness, readiness and metrics"))
+    paths(
+        health::health, health::readyz, health::metrics,
+        tenants::create_tenant, tenants::list_tenants, tenants::get_tenant,
+        tenants::suspend_tenant, tenants::reactivate_tenant,
+        api_keys::create_api_key, api_keys::list_api_keys, api_keys::revoke_api_key,
+        auth::issue_token, auth::whoami,
+        account::standing,
+    ),
+    components(schemas(
+        ErrorBody, ErrorDetail,
+        health::HealthResponse, health::ReadyResponse,
+        tenants::CreateTenant, tenants::TenantView, tenants::TenantList,
+        api_keys::CreateApiKey, api_keys::ApiKeyView, api_keys::CreatedApiKey, api_keys::ApiKeyList,
+        auth::TokenRequest, auth::TokenResponse, auth::WhoAmI,
+        account::Standing,
+    )),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "health", description = "Liveness, readiness and metrics"),
+        (name = "tenants", description = "Tenants (operator administration)"),
+        (name = "api-keys", description = "Scoped, expiring, revocable API keys"),
+        (name = "auth", description = "Session tokens, identity and account standing"),
+    )
 )]
 pub struct ApiDoc;
+
+/// The three ways to present a credential.
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("An API key (`phk_…`) or a session token"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))),
+        );
+        components.add_security_scheme(
+            "session_cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("pyhall_session"))),
+        );
+    }
+}
 
 /// The document as served at `/openapi.json` and checked in.
 pub fn document() -> utoipa::openapi::OpenApi {

@@ -7,7 +7,13 @@ use std::time::Duration;
 
 use actix_web::web;
 use registry::cache::CacheError;
-use registry::{Cache, Instance, PrivatePgError, PrivatePostgres, Store, StoreError, StoreOptions};
+use registry::credentials::KeyError;
+use registry::{
+    ApiKeySecret, Bootstrap, Cache, Instance, PrivatePgError, PrivatePostgres, Store, StoreError,
+    StoreOptions,
+};
+
+use crate::auth::{AuthConfig, SESSION_SECRET_NAME};
 
 use crate::config::{Config, LogFormat};
 use crate::server::{self, HttpOptions};
@@ -29,6 +35,24 @@ pub enum StartupError {
     },
     #[error("invalid HALL_LOG_LEVEL: {0}")]
     LogFilter(String),
+    #[error("{0}")]
+    BootstrapKey(#[from] KeyError),
+}
+
+/// Name of the file, in the data directory, holding a generated operator key.
+pub const OPERATOR_KEY_FILE: &str = "operator-api-key";
+
+/// What start-up says about the operator key.
+enum OperatorKey {
+    /// Generated now: shown once, and written to this file (if it could be).
+    Generated {
+        key: String,
+        file: Result<std::path::PathBuf, String>,
+    },
+    /// Created now from HALL_BOOTSTRAP_API_KEY.
+    Supplied,
+    /// The database already had an operator.
+    Existing,
 }
 
 /// Sets up structured logging: text for people, JSON (one object per line,
@@ -67,6 +91,7 @@ pub struct Registry {
     cache: Cache,
     database: Database,
     instance: Instance,
+    operator_key: OperatorKey,
 }
 
 impl Registry {
@@ -84,7 +109,8 @@ impl Registry {
             }
             None => {
                 let data_dir = config.resolved_data_dir();
-                let pg = PrivatePostgres::start(&data_dir, config.postgres_bin_dir.as_deref()).await?;
+                let pg =
+                    PrivatePostgres::start(&data_dir, config.postgres_bin_dir.as_deref()).await?;
                 // On failure from here on, dropping `pg` stops it.
                 let store = Store::connect(pg.connect_options(), &store_options).await?;
                 (store, Database::Private(pg))
@@ -92,13 +118,20 @@ impl Registry {
         };
         store.migrate().await?;
         let instance = store.instance().await?;
+        let operator_key = bootstrap(&store, config).await?;
+        let auth = AuthConfig::new(
+            &store.shared_secret(SESSION_SECRET_NAME).await?,
+            Duration::from_secs(config.session_ttl_secs),
+            config.rate_limit_per_minute,
+            config.anon_rate_limit_per_minute,
+        );
 
         let cache = match &config.redis_url {
             Some(url) => Cache::redis(url, &config.redis_prefix).await?,
             None => Cache::in_process(),
         };
 
-        let state = web::Data::new(AppState::new(store.clone(), cache.clone()));
+        let state = web::Data::new(AppState::new(store.clone(), cache.clone(), auth));
         let options = HttpOptions {
             listen: config.listen,
             workers: config.workers,
@@ -115,6 +148,7 @@ impl Registry {
             cache,
             database,
             instance,
+            operator_key,
         })
     }
 
@@ -142,7 +176,7 @@ impl Registry {
                 self.instance.created_at.to_rfc3339()
             )
         };
-        format!(
+        let mut banner = format!(
             "Hall Registry {version} listening on {base}\n\
              \x20 Swagger UI: {base}/docs/\n\
              \x20 OpenAPI:    {base}/openapi.json\n\
@@ -151,7 +185,26 @@ impl Registry {
              \x20 Cache:      {cache}",
             version = crate::VERSION,
             cache = self.cache.describe(),
-        )
+        );
+        match &self.operator_key {
+            OperatorKey::Generated { key, file } => {
+                banner.push_str(&format!(
+                    "\n\n  Operator API key (shown this once): {key}\n"
+                ));
+                match file {
+                    Ok(path) => banner
+                        .push_str(&format!("  Also saved, mode 0600, in {}\n", path.display())),
+                    Err(e) => {
+                        banner.push_str(&format!("  It could not be saved ({e}): copy it now.\n"))
+                    }
+                }
+            }
+            OperatorKey::Supplied => {
+                banner.push_str("\n  Operator API key: the one given in HALL_BOOTSTRAP_API_KEY")
+            }
+            OperatorKey::Existing => {}
+        }
+        banner
     }
 
     /// Serves until SIGTERM/SIGINT (or a stop through the handle), then
@@ -172,6 +225,60 @@ impl Registry {
         let task = tokio::spawn(self.run());
         RunningRegistry { addr, handle, task }
     }
+}
+
+/// Creates the operator on the first start against an empty database.
+async fn bootstrap(store: &Store, config: &Config) -> Result<OperatorKey, StartupError> {
+    let supplied = config
+        .bootstrap_api_key
+        .as_deref()
+        .filter(|k| !k.is_empty())
+        .map(ApiKeySecret::supplied)
+        .transpose()?;
+    Ok(match store.bootstrap_operator(supplied).await? {
+        Bootstrap::Created { supplied: true, .. } => OperatorKey::Supplied,
+        Bootstrap::Created { key, .. } => {
+            let file = write_operator_key(&config.resolved_data_dir(), key.expose());
+            if let Err(e) = &file {
+                tracing::warn!(error = %e, "could not save the generated operator key");
+            }
+            OperatorKey::Generated {
+                key: key.expose().to_string(),
+                file,
+            }
+        }
+        Bootstrap::Existing {
+            supplied_key_is_live,
+        } => {
+            if supplied_key_is_live == Some(false) {
+                tracing::warn!(
+                    "HALL_BOOTSTRAP_API_KEY is ignored: it is used only on the first start, and \
+                     it is not a live operator key of this registry"
+                );
+            }
+            OperatorKey::Existing
+        }
+    })
+}
+
+/// Saves the generated operator key where only this user can read it.
+fn write_operator_key(data_dir: &std::path::Path, key: &str) -> Result<std::path::PathBuf, String> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    std::fs::create_dir_all(data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
+    let path = data_dir.join(OPERATOR_KEY_FILE);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    // An existing file keeps its old mode on open; tighten it.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    writeln!(file, "{key}").map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(path)
 }
 
 /// A registry serving in the background.

@@ -3,9 +3,12 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::{http::header, web, App, HttpResponse, HttpServer};
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::auth;
 use crate::error;
 use crate::middleware;
 use crate::openapi;
@@ -29,35 +32,52 @@ pub struct BoundServer {
     pub addr: SocketAddr,
 }
 
+/// The application: state, extractor limits and error mapping, middleware,
+/// every route, the Swagger UI and the JSON 404 for everything else.
+pub fn app(
+    state: web::Data<AppState>,
+    max_body_bytes: usize,
+    openapi_doc: utoipa::openapi::OpenApi,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .app_data(state)
+        .app_data(
+            web::JsonConfig::default()
+                .limit(max_body_bytes)
+                .error_handler(error::json_error),
+        )
+        .app_data(web::PayloadConfig::default().limit(max_body_bytes))
+        .app_data(web::QueryConfig::default().error_handler(error::query_error))
+        .app_data(web::PathConfig::default().error_handler(error::path_error))
+        .wrap(actix_web::middleware::from_fn(auth::authenticate))
+        .wrap(actix_web::middleware::from_fn(middleware::normalize_errors))
+        .wrap(actix_web::middleware::from_fn(middleware::observe))
+        .configure(routes::configure)
+        .service(
+            routes::resource("/docs", &["GET"]).route(web::get().to(|| async {
+                HttpResponse::PermanentRedirect()
+                    .insert_header((header::LOCATION, "/docs/"))
+                    .finish()
+            })),
+        )
+        .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi_doc))
+        .default_service(web::to(routes::not_found))
+}
+
 /// Binds the listener (port 0 picks a free port; `addr` tells which).
 pub fn bind(state: web::Data<AppState>, options: &HttpOptions) -> std::io::Result<BoundServer> {
     let max_body = options.max_body_bytes;
     let openapi_doc = openapi::document();
-    let mut http = HttpServer::new(move || {
-        App::new()
-            .app_data(state.clone())
-            .app_data(
-                web::JsonConfig::default()
-                    .limit(max_body)
-                    .error_handler(error::json_error),
-            )
-            .app_data(web::PayloadConfig::default().limit(max_body))
-            .app_data(web::QueryConfig::default().error_handler(error::query_error))
-            .app_data(web::PathConfig::default().error_handler(error::path_error))
-            .wrap(actix_web::middleware::from_fn(middleware::normalize_errors))
-            .wrap(actix_web::middleware::from_fn(middleware::observe))
-            .configure(routes::configure)
-            .service(
-                routes::resource("/docs", &["GET"]).route(web::get().to(|| async {
-                    HttpResponse::PermanentRedirect()
-                        .insert_header((header::LOCATION, "/docs/"))
-                        .finish()
-                })),
-            )
-            .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi_doc.clone()))
-            .default_service(web::to(routes::not_found))
-    })
-    .shutdown_timeout(options.shutdown_timeout.as_secs());
+    let mut http = HttpServer::new(move || app(state.clone(), max_body, openapi_doc.clone()))
+        .shutdown_timeout(options.shutdown_timeout.as_secs());
     if let Some(workers) = options.workers {
         http = http.workers(workers.max(1));
     }

@@ -2,19 +2,25 @@
 
 use registry::{Cache, Store};
 
+use crate::auth::AuthConfig;
 use crate::metrics::Metrics;
 
 pub struct AppState {
     pub store: Store,
     pub cache: Cache,
+    /// Rate-limit counters of this process, used while Redis is unreachable.
+    pub local_limits: Cache,
+    pub auth: AuthConfig,
     pub metrics: Metrics,
 }
 
 impl AppState {
-    pub fn new(store: Store, cache: Cache) -> Self {
+    pub fn new(store: Store, cache: Cache, auth: AuthConfig) -> Self {
         Self {
             store,
             cache,
+            local_limits: Cache::in_process(),
+            auth,
             metrics: Metrics::default(),
         }
     }

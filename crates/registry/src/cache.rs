@@ -159,25 +159,33 @@ impl Cache {
     }
 
     /// Adds one to a counter that lives for `window` from its first increment
-    /// and returns the new count: a fixed-window counter, shared by every
-    /// process that shares the Redis.
-    pub async fn incr_in_window(&self, key: &str, window: Duration) -> Result<u64, CacheError> {
+    /// and returns the new count and the time until the window resets: a
+    /// fixed-window counter, shared by every process that shares the Redis.
+    pub async fn incr_in_window(
+        &self,
+        key: &str,
+        window: Duration,
+    ) -> Result<(u64, Duration), CacheError> {
         match self {
             Cache::InProcess(local) => Ok(local.incr_in_window(key, window)),
             Cache::Redis(r) => {
                 let mut conn = r.conn.clone();
                 let millis = window.as_millis().max(1) as u64;
-                // INCR and the expiry on first increment in one atomic round trip.
-                let (count, _): (u64, i64) = redis::pipe()
+                // INCR, the expiry on first increment and the remaining time in
+                // one atomic round trip.
+                let (count, _, ttl): (u64, i64, i64) = redis::pipe()
                     .atomic()
                     .incr(r.key(key), 1u64)
                     .cmd("PEXPIRE")
                     .arg(r.key(key))
                     .arg(millis)
                     .arg("NX")
+                    .cmd("PTTL")
+                    .arg(r.key(key))
                     .query_async(&mut conn)
                     .await?;
-                Ok(count)
+                let reset = Duration::from_millis(ttl.clamp(0, millis as i64) as u64);
+                Ok((count, reset))
             }
         }
     }
@@ -223,7 +231,7 @@ impl LocalCache {
         );
     }
 
-    fn incr_in_window(&self, key: &str, window: Duration) -> u64 {
+    fn incr_in_window(&self, key: &str, window: Duration) -> (u64, Duration) {
         let now = Instant::now();
         let mut entries = self.lock();
         if entries.len() >= LOCAL_SWEEP_THRESHOLD {
@@ -249,7 +257,7 @@ impl LocalCache {
             .unwrap_or(0)
             + 1;
         entry.value = count.to_le_bytes().to_vec();
-        count
+        (count, entry.expires_at.saturating_duration_since(now))
     }
 }
 
@@ -260,7 +268,10 @@ mod tests {
     #[tokio::test]
     async fn in_process_values_expire_after_their_ttl() {
         let cache = Cache::in_process();
-        cache.set("k", b"v", Duration::from_millis(30)).await.unwrap();
+        cache
+            .set("k", b"v", Duration::from_millis(30))
+            .await
+            .unwrap();
         assert_eq!(cache.get("k").await.unwrap(), Some(b"v".to_vec()));
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert_eq!(cache.get("k").await.unwrap(), None);
@@ -270,10 +281,12 @@ mod tests {
     async fn in_process_window_counter_restarts_after_the_window() {
         let cache = Cache::in_process();
         let w = Duration::from_millis(40);
-        assert_eq!(cache.incr_in_window("c", w).await.unwrap(), 1);
-        assert_eq!(cache.incr_in_window("c", w).await.unwrap(), 2);
+        assert_eq!(cache.incr_in_window("c", w).await.unwrap().0, 1);
+        let (count, reset) = cache.incr_in_window("c", w).await.unwrap();
+        assert_eq!(count, 2);
+        assert!(reset <= w);
         tokio::time::sleep(Duration::from_millis(60)).await;
-        assert_eq!(cache.incr_in_window("c", w).await.unwrap(), 1);
+        assert_eq!(cache.incr_in_window("c", w).await.unwrap().0, 1);
     }
 
     #[tokio::test]

@@ -2,8 +2,11 @@
 //! crate, behind typed methods. PostgreSQL is the truth; the [`cache`] module
 //! holds what may be lost (Redis, or an in-process map without Redis).
 
+pub mod api_keys;
 pub mod cache;
+pub mod credentials;
 pub mod private_pg;
+pub mod tenants;
 
 use std::time::Duration;
 
@@ -12,8 +15,12 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+pub use api_keys::{ApiKey, KeyCredential};
 pub use cache::Cache;
+pub use credentials::{ApiKeySecret, Scope, Scopes};
 pub use private_pg::{PrivatePgError, PrivatePostgres};
+pub use tenants::{Bootstrap, Tenant, TenantStatus};
+use wcp::TenantId;
 
 /// Migrations embedded at build time, so the binary needs no files at run time.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
@@ -28,6 +35,20 @@ pub enum StoreError {
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Invalid(String),
+    /// A row that breaks an invariant the code relies on (never client input).
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+}
+
+/// Whether a database error is a unique-constraint violation.
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some("23505"))
 }
 
 /// How the store connects and how large its pool is.
@@ -61,9 +82,37 @@ pub struct Store {
     pool: PgPool,
 }
 
+/// The store as seen by one tenant: every query it runs is bound to that
+/// tenant, so tenant-owned rows cannot be reached without naming the tenant.
+#[derive(Clone, Copy, Debug)]
+pub struct TenantStore<'a> {
+    store: &'a Store,
+    tenant: &'a TenantId,
+}
+
+impl TenantStore<'_> {
+    pub fn tenant_id(&self) -> &TenantId {
+        self.tenant
+    }
+}
+
 impl Store {
+    /// The tenant-scoped view of the store.
+    pub fn tenant<'a>(&'a self, tenant: &'a TenantId) -> TenantStore<'a> {
+        TenantStore {
+            store: self,
+            tenant,
+        }
+    }
+
     /// Parses a `postgres://` URL into connection options.
     pub fn parse_url(url: &str) -> Result<PgConnectOptions, StoreError> {
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(StoreError::InvalidUrl(format!(
+                "{} is not a postgres:// or postgresql:// URL",
+                redact_url(url)
+            )));
+        }
         url.parse::<PgConnectOptions>()
             .map_err(|e| StoreError::InvalidUrl(e.to_string()))
     }

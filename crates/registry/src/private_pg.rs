@@ -22,7 +22,6 @@ use std::time::{Duration, Instant};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection};
 
-
 /// Database and role names inside the private cluster.
 const DB_NAME: &str = "hall";
 const DB_USER: &str = "hall";
@@ -125,7 +124,7 @@ impl PgBinaries {
                 })
                 .filter(|(_, dir, _)| has_server_binaries(dir))
                 .collect();
-            versioned.sort_by(|a, b| b.0.cmp(&a.0));
+            versioned.sort_by_key(|v| std::cmp::Reverse(v.0));
             candidates.extend(versioned.into_iter().map(|(_, dir, name)| PgBinaries {
                 dir,
                 major: Some(name),
@@ -134,13 +133,7 @@ impl PgBinaries {
         if let Some(path) = std::env::var_os("PATH") {
             for dir in std::env::split_paths(&path) {
                 if has_server_binaries(&dir) {
-                    candidates.insert(
-                        0,
-                        PgBinaries {
-                            dir,
-                            major: None,
-                        },
-                    );
+                    candidates.insert(0, PgBinaries { dir, major: None });
                     break;
                 }
             }
@@ -176,9 +169,7 @@ impl PgBinaries {
 }
 
 fn has_server_binaries(dir: &Path) -> bool {
-    ["initdb", "postgres"]
-        .iter()
-        .all(|b| dir.join(b).is_file())
+    ["initdb", "postgres"].iter().all(|b| dir.join(b).is_file())
 }
 
 /// `postgres --version` prints e.g. `postgres (PostgreSQL) 15.19 (Debian …)`.
@@ -211,7 +202,8 @@ impl RunAs {
                 is_other_user: false,
             });
         }
-        let name = CString::new(UNPRIVILEGED_USER).map_err(|_| PrivatePgError::NoUnprivilegedUser)?;
+        let name =
+            CString::new(UNPRIVILEGED_USER).map_err(|_| PrivatePgError::NoUnprivilegedUser)?;
         // SAFETY: getpwnam returns a pointer into static storage or null; we copy
         // the two integers out immediately and keep no reference. Startup is
         // single-threaded at this point, so the static buffer is not shared.
@@ -246,8 +238,10 @@ impl RunAs {
                 .map_err(io_err(format!("creating {}", dir.display())))?;
         }
         if self.is_other_user {
-            chown(dir, Some(self.uid), Some(self.gid))
-                .map_err(io_err(format!("handing {} to {UNPRIVILEGED_USER}", dir.display())))?;
+            chown(dir, Some(self.uid), Some(self.gid)).map_err(io_err(format!(
+                "handing {} to {UNPRIVILEGED_USER}",
+                dir.display()
+            )))?;
         }
         fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
             .map_err(io_err(format!("restricting {}", dir.display())))?;
@@ -290,8 +284,10 @@ impl PrivatePostgres {
         let bins = PgBinaries::locate(bin_dir, &cluster_dir)?;
         let run_as = RunAs::detect()?;
 
-        fs::create_dir_all(data_dir)
-            .map_err(io_err(format!("creating data directory {}", data_dir.display())))?;
+        fs::create_dir_all(data_dir).map_err(io_err(format!(
+            "creating data directory {}",
+            data_dir.display()
+        )))?;
         if run_as.is_other_user {
             // The postgres account must be able to reach its directories inside
             // ours: allow traversal, not listing. Our own secrets are 0600 files.
@@ -299,8 +295,14 @@ impl PrivatePostgres {
                 .map_err(io_err(format!("reading {}", data_dir.display())))?
                 .permissions()
                 .mode();
-            fs::set_permissions(data_dir, fs::Permissions::from_mode((mode & 0o7777) | 0o711))
-                .map_err(io_err(format!("setting permissions on {}", data_dir.display())))?;
+            fs::set_permissions(
+                data_dir,
+                fs::Permissions::from_mode((mode & 0o7777) | 0o711),
+            )
+            .map_err(io_err(format!(
+                "setting permissions on {}",
+                data_dir.display()
+            )))?;
         }
         run_as.own_dir(&socket_dir)?;
 
@@ -312,7 +314,10 @@ impl PrivatePostgres {
 
         let process = match running_postmaster(&cluster_dir) {
             Some(pid) => {
-                tracing::warn!(pid, "adopting a private PostgreSQL left running by an earlier run");
+                tracing::warn!(
+                    pid,
+                    "adopting a private PostgreSQL left running by an earlier run"
+                );
                 PgProcess::Adopted(pid)
             }
             None => PgProcess::Child(spawn_postgres(
@@ -382,11 +387,7 @@ impl PrivatePostgres {
                     });
                 }
             }
-            match self
-                .options_for("postgres")
-                .connect()
-                .await
-            {
+            match self.options_for("postgres").connect().await {
                 Ok(conn) => break conn,
                 Err(_) if Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(100)).await;

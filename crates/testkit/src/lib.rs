@@ -142,8 +142,12 @@ impl TestRedis {
 
     /// Keys currently in this key space (prefix included).
     pub fn keys(&self) -> Vec<String> {
-        self.try_keys()
-            .unwrap_or_else(|e| panic!("cannot list keys in Redis at {} (set REDIS_URL): {e}", self.url))
+        self.try_keys().unwrap_or_else(|e| {
+            panic!(
+                "cannot list keys in Redis at {} (set REDIS_URL): {e}",
+                self.url
+            )
+        })
     }
 
     fn try_keys(&self) -> redis::RedisResult<Vec<String>> {

@@ -1,7 +1,11 @@
 //! HTTP handlers, one module per area. Handlers parse, call the store or a
 //! rule, and map errors; nothing else.
 
+pub mod account;
+pub mod api_keys;
+pub mod auth;
 pub mod health;
+pub mod tenants;
 
 use actix_web::{web, HttpRequest, Resource};
 
@@ -21,6 +25,69 @@ pub fn resource(path: &str, allow: &'static [&'static str]) -> Resource {
 /// Registers every route of the API.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     health::configure(cfg);
+    tenants::configure(cfg);
+    api_keys::configure(cfg);
+    auth::configure(cfg);
+    account::configure(cfg);
+}
+
+/// A required free-text field: trimmed, not empty, at most `max` characters,
+/// no control characters.
+pub fn text_field(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            format!("{field} must not be empty"),
+        ));
+    }
+    if value.chars().count() > max {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            format!("{field} must be at most {max} characters"),
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            format!("{field} must not contain control characters"),
+        ));
+    }
+    Ok(value.to_string())
+}
+
+/// An optional JSON body: `None` when empty; otherwise it must be JSON
+/// (415 for another content type, 400 for malformed JSON).
+pub fn optional_json<T: serde::de::DeserializeOwned>(
+    req: &HttpRequest,
+    body: &[u8],
+) -> Result<Option<T>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let is_json = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| ct.split(';').next())
+        .is_some_and(|ct| {
+            let ct = ct.trim();
+            ct.eq_ignore_ascii_case("application/json") || ct.ends_with("+json")
+        });
+    if !is_json {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "the body must be JSON, sent with Content-Type: application/json",
+        ));
+    }
+    serde_json::from_slice(body).map(Some).map_err(|e| {
+        if e.is_data() {
+            ApiError::bad_request("invalid_request", format!("invalid request body: {e}"))
+        } else {
+            ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {e}"))
+        }
+    })
 }
 
 /// The answer for paths no route matches.

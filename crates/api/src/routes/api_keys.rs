@@ -1,0 +1,185 @@
+//! API keys: create (the secret is shown once), list (never the secret),
+//! revoke. Keys act within their tenant; the operator may name another.
+
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
+use registry::{ApiKey, Scope, Scopes};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+use wcp::TenantId;
+
+use crate::auth::Principal;
+use crate::error::{ApiError, ErrorBody};
+use crate::routes::{resource, text_field};
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        resource("/api/v1/api-keys", &["GET", "POST"])
+            .route(web::get().to(list_api_keys))
+            .route(web::post().to(create_api_key)),
+    )
+    .service(
+        resource("/api/v1/api-keys/{key_id}", &["DELETE"]).route(web::delete().to(revoke_api_key)),
+    );
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApiKey {
+    #[schema(example = "ci-pipeline")]
+    pub name: String,
+    /// Any of `admin`, `workers:write`, `decisions:write`, `read`.
+    #[schema(example = json!(["decisions:write", "read"]))]
+    pub scopes: Vec<String>,
+    /// When the key stops working (RFC 3339, in the future). Never, if absent.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Operator only: create the key for this tenant.
+    pub tenant_id: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKeyView {
+    pub id: Uuid,
+    pub tenant_id: String,
+    pub name: String,
+    /// The start of the key, for recognising it (`phk_` and 8 characters).
+    #[schema(example = "phk_Ab12Cd34")]
+    pub prefix: String,
+    pub scopes: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<ApiKey> for ApiKeyView {
+    fn from(k: ApiKey) -> Self {
+        Self {
+            id: k.id,
+            tenant_id: k.tenant_id.to_string(),
+            name: k.name,
+            prefix: k.prefix,
+            scopes: k.scopes.names(),
+            created_at: k.created_at,
+            expires_at: k.expires_at,
+            last_used_at: k.last_used_at,
+            revoked_at: k.revoked_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedApiKey {
+    #[serde(flatten)]
+    pub api_key: ApiKeyView,
+    /// The secret. Shown this once; store it now.
+    #[schema(example = "phk_Ab12Cd34...")]
+    pub key: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKeyList {
+    pub api_keys: Vec<ApiKeyView>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TenantQuery {
+    /// Operator only: act on this tenant instead of the caller's own.
+    pub tenant_id: Option<String>,
+}
+
+fn acting_tenant(principal: &Principal, requested: Option<&str>) -> Result<TenantId, ApiError> {
+    let requested = requested
+        .map(|t| {
+            TenantId::parse(t)
+                .map_err(|e| ApiError::bad_request("invalid_tenant_id", e.to_string()))
+        })
+        .transpose()?;
+    principal.acting_tenant(requested.as_ref())
+}
+
+/// Create an API key (`admin`). The response carries the secret once.
+#[utoipa::path(post, path = "/api/v1/api-keys", tag = "api-keys", request_body = CreateApiKey,
+    security(("bearer" = [])),
+    responses((status = 201, body = CreatedApiKey),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "A live key with this name exists", body = ErrorBody)))]
+pub async fn create_api_key(
+    principal: Principal,
+    state: web::Data<AppState>,
+    body: web::Json<CreateApiKey>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::Admin)?;
+    let body = body.into_inner();
+    let tenant = acting_tenant(&principal, body.tenant_id.as_deref())?;
+    let name = text_field("name", &body.name, 100)?;
+    let scopes = Scopes::parse(&body.scopes)
+        .map_err(|e| ApiError::bad_request("invalid_scope", format!("scopes: {e}")))?;
+    if let Some(at) = body.expires_at {
+        if at <= Utc::now() {
+            return Err(ApiError::bad_request(
+                "invalid_request",
+                "expires_at must be in the future",
+            ));
+        }
+    }
+    if state.store.tenant_by_id(&tenant).await?.is_none() {
+        return Err(ApiError::not_found(format!("tenant {tenant} not found")));
+    }
+    let (key, secret) = state
+        .store
+        .tenant(&tenant)
+        .create_api_key(&name, &scopes, body.expires_at)
+        .await?;
+    Ok(HttpResponse::Created().json(CreatedApiKey {
+        api_key: key.into(),
+        key: secret.expose().to_string(),
+    }))
+}
+
+/// List the tenant's API keys (`admin`); secrets are never shown.
+#[utoipa::path(get, path = "/api/v1/api-keys", tag = "api-keys", params(TenantQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = ApiKeyList), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn list_api_keys(
+    principal: Principal,
+    state: web::Data<AppState>,
+    query: web::Query<TenantQuery>,
+) -> Result<web::Json<ApiKeyList>, ApiError> {
+    principal.require(Scope::Admin)?;
+    let tenant = acting_tenant(&principal, query.tenant_id.as_deref())?;
+    let keys = state.store.tenant(&tenant).list_api_keys().await?;
+    Ok(web::Json(ApiKeyList {
+        api_keys: keys.into_iter().map(ApiKeyView::from).collect(),
+    }))
+}
+
+/// Revoke an API key (`admin`). Its session tokens stop working with it.
+#[utoipa::path(delete, path = "/api/v1/api-keys/{key_id}", tag = "api-keys",
+    params(("key_id" = Uuid, Path), TenantQuery), security(("bearer" = [])),
+    responses((status = 200, description = "The revoked key", body = ApiKeyView),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub async fn revoke_api_key(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<TenantQuery>,
+) -> Result<web::Json<ApiKeyView>, ApiError> {
+    principal.require(Scope::Admin)?;
+    let tenant = acting_tenant(&principal, query.tenant_id.as_deref())?;
+    let not_found = || ApiError::not_found(format!("API key {} not found", path.as_str()));
+    let id = Uuid::parse_str(&path).map_err(|_| not_found())?;
+    let key = state
+        .store
+        .tenant(&tenant)
+        .revoke_api_key(id)
+        .await?
+        .ok_or_else(not_found)?;
+    Ok(web::Json(key.into()))
+}

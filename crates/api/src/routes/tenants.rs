@@ -1,0 +1,171 @@
+//! Tenants: operator-only administration (create, list, suspend, reactivate);
+//! a tenant may read its own record.
+
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
+use registry::{Tenant, TenantStatus};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use wcp::TenantId;
+
+use crate::auth::Principal;
+use crate::error::{ApiError, ErrorBody};
+use crate::routes::{resource, text_field};
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        resource("/api/v1/tenants", &["GET", "POST"])
+            .route(web::get().to(list_tenants))
+            .route(web::post().to(create_tenant)),
+    )
+    .service(resource("/api/v1/tenants/{tenant_id}", &["GET"]).route(web::get().to(get_tenant)))
+    .service(
+        resource("/api/v1/tenants/{tenant_id}/suspend", &["POST"])
+            .route(web::post().to(suspend_tenant)),
+    )
+    .service(
+        resource("/api/v1/tenants/{tenant_id}/reactivate", &["POST"])
+            .route(web::post().to(reactivate_tenant)),
+    );
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTenant {
+    /// WCP-style dotted id, chosen now and never changed (`org.acme`, `x.alice`).
+    #[schema(example = "org.acme")]
+    pub id: String,
+    #[schema(example = "Acme Corp")]
+    pub display_name: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TenantView {
+    #[schema(example = "org.acme")]
+    pub id: String,
+    pub display_name: String,
+    /// `active` or `suspended`.
+    #[schema(example = "active")]
+    pub status: String,
+    /// True for the registry operator's own tenant.
+    pub operator: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Tenant> for TenantView {
+    fn from(t: Tenant) -> Self {
+        Self {
+            id: t.id.to_string(),
+            display_name: t.display_name,
+            status: t.status.as_str().to_string(),
+            operator: t.is_operator,
+            created_at: t.created_at,
+            updated_at: t.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TenantList {
+    pub tenants: Vec<TenantView>,
+}
+
+fn tenant_id_param(raw: &str) -> Result<TenantId, ApiError> {
+    TenantId::parse(raw).map_err(|e| ApiError::bad_request("invalid_tenant_id", e.to_string()))
+}
+
+/// Create a tenant (operator only).
+#[utoipa::path(post, path = "/api/v1/tenants", tag = "tenants", request_body = CreateTenant,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, body = TenantView),
+        (status = 400, description = "Invalid or reserved id, or bad display name", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, description = "A tenant with this id exists", body = ErrorBody)))]
+pub async fn create_tenant(
+    principal: Principal,
+    state: web::Data<AppState>,
+    body: web::Json<CreateTenant>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require_operator()?;
+    let id = tenant_id_param(&body.id)?;
+    let display_name = text_field("display_name", &body.display_name, 200)?;
+    let tenant = state.store.create_tenant(&id, &display_name).await?;
+    Ok(HttpResponse::Created().json(TenantView::from(tenant)))
+}
+
+/// List every tenant (operator only).
+#[utoipa::path(get, path = "/api/v1/tenants", tag = "tenants", security(("bearer" = [])),
+    responses((status = 200, body = TenantList),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn list_tenants(
+    principal: Principal,
+    state: web::Data<AppState>,
+) -> Result<web::Json<TenantList>, ApiError> {
+    principal.require_operator()?;
+    let tenants = state.store.list_tenants().await?;
+    Ok(web::Json(TenantList {
+        tenants: tenants.into_iter().map(TenantView::from).collect(),
+    }))
+}
+
+/// Read a tenant: the operator any, others only their own (`read` scope).
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant_id}", tag = "tenants",
+    params(("tenant_id" = String, Path, example = "org.acme")), security(("bearer" = [])),
+    responses((status = 200, body = TenantView), (status = 401, body = ErrorBody),
+        (status = 404, description = "No such tenant, or not yours", body = ErrorBody)))]
+pub async fn get_tenant(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<web::Json<TenantView>, ApiError> {
+    principal.require(registry::Scope::Read)?;
+    let id = principal.acting_tenant(Some(&tenant_id_param(&path)?))?;
+    let tenant = state
+        .store
+        .tenant_by_id(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("tenant {id} not found")))?;
+    Ok(web::Json(tenant.into()))
+}
+
+/// Suspend a tenant (operator only): its keys stop working; its data stays.
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant_id}/suspend", tag = "tenants",
+    params(("tenant_id" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = TenantView), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "The operator tenant cannot be suspended", body = ErrorBody)))]
+pub async fn suspend_tenant(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<web::Json<TenantView>, ApiError> {
+    set_status(principal, state, path, TenantStatus::Suspended).await
+}
+
+/// Reactivate a suspended tenant (operator only).
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant_id}/reactivate", tag = "tenants",
+    params(("tenant_id" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = TenantView), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub async fn reactivate_tenant(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<web::Json<TenantView>, ApiError> {
+    set_status(principal, state, path, TenantStatus::Active).await
+}
+
+async fn set_status(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    status: TenantStatus,
+) -> Result<web::Json<TenantView>, ApiError> {
+    principal.require_operator()?;
+    let id = tenant_id_param(&path)?;
+    let tenant = state.store.set_tenant_status(&id, status).await?;
+    Ok(web::Json(tenant.into()))
+}

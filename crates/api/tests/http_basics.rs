@@ -1,0 +1,180 @@
+//! The server's common surface over real HTTP: health, readiness, metrics,
+//! the OpenAPI document and Swagger UI, request ids and the JSON error shape.
+
+mod common;
+
+use common::{error_of, workspace_root, TestServer};
+
+#[tokio::test]
+async fn health_answers_ok_and_the_server_version() {
+    let server = TestServer::start().await;
+    let resp = server.get("/health").await;
+    assert_eq!(resp.status(), 200);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["ok"], true);
+    assert_eq!(body["version"], env!("CARGO_PKG_VERSION"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn readyz_is_ready_while_postgres_answers() {
+    let server = TestServer::start().await;
+    let resp = server.get("/readyz").await;
+    assert_eq!(resp.status(), 200);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["ready"], true);
+    assert_eq!(body["database"], "ok");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn readyz_is_503_while_postgres_is_unreachable() {
+    let server = TestServer::start().await;
+    // Take the database away under the running server.
+    let admin = testkit::admin_database_url();
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
+        .await
+        .unwrap();
+    sqlx::query(&format!("DROP DATABASE {} WITH (FORCE)", server.db.name()))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let resp = server.get("/readyz").await;
+    assert_eq!(resp.status(), 503);
+    let (code, message) = error_of(resp).await;
+    assert_eq!(code, "unavailable");
+    assert!(message.contains("not ready"), "{message}");
+    // Liveness is not readiness: the process still answers.
+    assert_eq!(server.get("/health").await.status(), 200);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_route_is_a_json_404() {
+    let server = TestServer::start().await;
+    let resp = server.get("/api/v1/no-such-thing").await;
+    assert_eq!(resp.status(), 404);
+    let (code, message) = error_of(resp).await;
+    assert_eq!(code, "not_found");
+    assert!(message.contains("/api/v1/no-such-thing"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn wrong_method_is_a_json_405_with_allow() {
+    let server = TestServer::start().await;
+    let resp = server
+        .client
+        .delete(server.url("/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 405);
+    assert_eq!(resp.headers()["allow"], "GET");
+    let (code, _) = error_of(resp).await;
+    assert_eq!(code, "method_not_allowed");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id_and_a_sane_one_is_kept() {
+    let server = TestServer::start().await;
+    let generated = server.get("/health").await;
+    let id = generated.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id}");
+
+    let kept = server
+        .client
+        .get(server.url("/health"))
+        .header("x-request-id", "abc-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(kept.headers()["x-request-id"], "abc-123");
+
+    let replaced = server
+        .client
+        .get(server.url("/health"))
+        .header("x-request-id", "bad id with spaces")
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(replaced.headers()["x-request-id"], "bad id with spaces");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn metrics_count_requests_per_route_pattern() {
+    let server = TestServer::start().await;
+    for _ in 0..3 {
+        server.get("/health").await;
+    }
+    server.get("/nope/1").await;
+    server.get("/nope/2").await;
+    let resp = server.get("/metrics").await;
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    let text = resp.text().await.unwrap();
+    assert!(
+        text.contains(r#"hall_http_requests_total{method="GET",route="/health",status="200"} 3"#),
+        "{text}"
+    );
+    // Unmatched paths share one label, so clients cannot grow the label set.
+    assert!(
+        text.contains(r#"hall_http_requests_total{method="GET",route="unmatched",status="404"} 2"#)
+    );
+    assert!(text
+        .contains(r#"hall_http_request_duration_seconds_count{method="GET",route="/health"} 3"#));
+    assert!(!text.contains("/nope/1"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn served_openapi_document_equals_the_checked_in_file() {
+    let server = TestServer::start().await;
+    let resp = server.get("/openapi.json").await;
+    assert_eq!(resp.status(), 200);
+    let served: serde_json::Value = resp.json().await.unwrap();
+    let file = std::fs::read_to_string(workspace_root().join("openapi/openapi.json")).unwrap();
+    let checked_in: serde_json::Value = serde_json::from_str(&file).unwrap();
+    assert_eq!(
+        served, checked_in,
+        "openapi/openapi.json is stale: run `cargo run --bin hall-registry -- openapi > openapi/openapi.json`"
+    );
+    assert!(served["openapi"].as_str().unwrap().starts_with("3.1"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn swagger_ui_is_served_at_docs_without_any_download() {
+    let server = TestServer::start().await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let redirect = client.get(server.url("/docs")).send().await.unwrap();
+    assert_eq!(redirect.status(), 308);
+    assert_eq!(redirect.headers()["location"], "/docs/");
+
+    let page = server.get("/docs/").await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("swagger-ui"), "{html}");
+    // The UI's assets come from this server (vendored), not a CDN.
+    let bundle = server.get("/docs/swagger-ui-bundle.js").await;
+    assert_eq!(bundle.status(), 200);
+    let init = server
+        .get("/docs/swagger-initializer.js")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(init.contains("/openapi.json"), "{init}");
+    server.stop().await;
+}

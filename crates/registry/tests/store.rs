@@ -1,0 +1,99 @@
+//! The store and the cache against real PostgreSQL and Redis.
+
+use std::time::Duration;
+
+use registry::{Cache, Store, StoreOptions};
+use testkit::{TestDb, TestRedis};
+
+async fn store(db: &TestDb) -> Store {
+    Store::connect(
+        Store::parse_url(db.url()).unwrap(),
+        &StoreOptions::default(),
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn concurrent_migrations_on_one_database_apply_each_migration_once() {
+    let db = TestDb::create().await;
+    let (a, b) = (store(&db).await, store(&db).await);
+    let (ra, rb) = tokio::join!(a.migrate(), b.migrate());
+    ra.unwrap();
+    rb.unwrap();
+    // And again: migrating an up-to-date database changes nothing.
+    a.migrate().await.unwrap();
+    let mut conn = db.connect().await;
+    let (rows, distinct): (i64, i64) =
+        sqlx::query_as("SELECT count(*), count(DISTINCT version) FROM _sqlx_migrations")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(rows, distinct);
+    assert!(rows >= 1);
+}
+
+#[tokio::test]
+async fn installation_identity_is_created_once_and_then_reused() {
+    let db = TestDb::create().await;
+    let s = store(&db).await;
+    s.migrate().await.unwrap();
+    let first = s.instance().await.unwrap();
+    assert!(first.created_now);
+    let again = store(&db).await.instance().await.unwrap();
+    assert!(!again.created_now);
+    assert_eq!(again.id, first.id);
+    assert_eq!(again.created_at, first.created_at);
+}
+
+#[tokio::test]
+async fn invalid_database_url_is_reported_as_invalid() {
+    let err = Store::parse_url("mysql://nope").unwrap_err();
+    assert!(err.to_string().contains("DATABASE_URL"), "{err}");
+}
+
+#[tokio::test]
+async fn redis_cache_keeps_every_key_under_its_prefix() {
+    let space = TestRedis::new();
+    let cache = Cache::redis(space.url(), space.prefix()).await.unwrap();
+    assert!(cache.is_redis());
+    cache
+        .set("answer", b"42", Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(cache.get("answer").await.unwrap(), Some(b"42".to_vec()));
+    assert_eq!(space.keys(), vec![format!("{}answer", space.prefix())]);
+    cache.delete("answer").await.unwrap();
+    assert_eq!(cache.get("answer").await.unwrap(), None);
+    assert!(space.keys().is_empty());
+}
+
+#[tokio::test]
+async fn redis_window_counter_is_shared_by_two_processes_and_expires() {
+    let space = TestRedis::new();
+    let replica_a = Cache::redis(space.url(), space.prefix()).await.unwrap();
+    let replica_b = Cache::redis(space.url(), space.prefix()).await.unwrap();
+    let window = Duration::from_millis(300);
+    assert_eq!(replica_a.incr_in_window("rl", window).await.unwrap().0, 1);
+    assert_eq!(replica_b.incr_in_window("rl", window).await.unwrap().0, 2);
+    let (count, reset) = replica_a.incr_in_window("rl", window).await.unwrap();
+    assert_eq!(count, 3);
+    assert!(reset > Duration::ZERO && reset <= window, "{reset:?}");
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    assert_eq!(replica_b.incr_in_window("rl", window).await.unwrap().0, 1);
+}
+
+#[tokio::test]
+async fn unreachable_redis_is_an_error_not_a_hang() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let started = std::time::Instant::now();
+    let err = Cache::redis(&format!("redis://127.0.0.1:{port}"), "x:")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("unavailable"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
