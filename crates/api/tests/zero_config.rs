@@ -5,145 +5,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_hall-registry");
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A running `hall-registry` process with its stdout and stderr collected.
-struct Proc {
-    child: Child,
-    port: u16,
-    stdout: Arc<Mutex<Vec<String>>>,
-    stderr: Arc<Mutex<Vec<String>>>,
-}
-
-fn collect(stream: impl std::io::Read + Send + 'static) -> Arc<Mutex<Vec<String>>> {
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    let sink = lines.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines().map_while(Result::ok) {
-            sink.lock().unwrap().push(line);
-        }
-    });
-    lines
-}
-
-impl Proc {
-    fn spawn(envs: &[(&str, &str)]) -> Self {
-        let port = free_port();
-        let mut cmd = Command::new(BIN);
-        // Zero-config: nothing from the test's environment.
-        cmd.env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("HALL_LISTEN", format!("127.0.0.1:{port}"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        for (k, v) in envs {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().expect("hall-registry starts");
-        let stdout = collect(child.stdout.take().unwrap());
-        let stderr = collect(child.stderr.take().unwrap());
-        Self {
-            child,
-            port,
-            stdout,
-            stderr,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{}", self.port, path)
-    }
-
-    fn output(&self) -> String {
-        format!(
-            "stdout:\n{}\nstderr:\n{}",
-            self.stdout.lock().unwrap().join("\n"),
-            self.stderr.lock().unwrap().join("\n")
-        )
-    }
-
-    async fn wait_healthy(&mut self, within: Duration) -> Duration {
-        let started = Instant::now();
-        let client = reqwest::Client::new();
-        while started.elapsed() < within {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("hall-registry exited with {status}\n{}", self.output());
-            }
-            if let Ok(resp) = client.get(self.url("/health")).send().await {
-                if resp.status() == 200 {
-                    return started.elapsed();
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("no /health within {within:?}\n{}", self.output());
-    }
-
-    fn terminate(&mut self) -> std::process::ExitStatus {
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(40);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "did not exit after SIGTERM\n{}",
-                self.output()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.terminate();
-        }
-    }
-}
-
-/// A data directory the unprivileged `postgres` account can enter when the
-/// tests run as root (temp dirs are created 0700).
-fn data_root() -> tempfile::TempDir {
-    let dir = tempfile::Builder::new()
-        .prefix("hall-zc")
-        .tempdir_in("/tmp")
-        .unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
-    dir
-}
-
-fn postmaster_pid(cluster: &Path) -> Option<i32> {
-    std::fs::read_to_string(cluster.join("postmaster.pid"))
-        .ok()?
-        .lines()
-        .next()?
-        .trim()
-        .parse()
-        .ok()
-}
-
-fn alive(pid: i32) -> bool {
-    unsafe { libc::kill(pid, 0) == 0 }
-}
+use common::{alive, data_root, free_port, postmaster_pid, Proc};
 
 fn instance_line(p: &Proc) -> String {
     p.stdout
@@ -258,6 +122,18 @@ async fn two_processes_starting_at_once_on_one_database_both_serve() {
         .await
         .unwrap();
     assert_eq!(instances, 1);
+    let operator_keys: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE t.is_operator",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(
+        operator_keys, 1,
+        "both processes bootstrapped an operator key"
+    );
+    let printed = [&a, &b].iter().filter(|p| banner_key(p).is_some()).count();
+    assert_eq!(printed, 1, "exactly one process prints the generated key");
     assert!(a.terminate().success());
     assert!(b.terminate().success());
 }
@@ -289,4 +165,125 @@ async fn unreachable_database_url_exits_with_a_clear_error() {
     assert!(out.contains("PostgreSQL is unreachable"), "{out}");
     assert!(!out.contains("secret"), "the password was printed: {out}");
     assert!(!out.contains("panicked"), "{out}");
+}
+
+fn banner_key(p: &Proc) -> Option<String> {
+    p.stdout.lock().unwrap().iter().find_map(|l| {
+        l.split("Operator API key (shown this once): ")
+            .nth(1)
+            .map(str::to_string)
+    })
+}
+
+#[tokio::test]
+async fn generated_operator_key_is_printed_once_saved_0600_and_never_changed() {
+    use std::os::unix::fs::PermissionsExt;
+    let db = testkit::TestDb::create().await;
+    let root = data_root();
+    let data = root.path().join("data");
+    let envs = [
+        ("DATABASE_URL", db.url()),
+        ("HALL_DATA_DIR", data.to_str().unwrap()),
+        ("HALL_LOG_FORMAT", "json"),
+        ("HALL_LOG_LEVEL", "debug"),
+    ];
+    let mut first = Proc::spawn(&envs);
+    first.wait_healthy(Duration::from_secs(30)).await;
+    let key = banner_key(&first).expect("first start prints the operator key");
+    assert!(key.starts_with("phk_") && key.len() == 47, "{key}");
+    let file = data.join("operator-api-key");
+    assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), key);
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    let client = reqwest::Client::new();
+    let me: serde_json::Value = client
+        .get(first.url("/api/v1/auth/whoami"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["operator"], true);
+    assert!(first.terminate().success());
+    // Even at debug level, no log line carries the credential.
+    let logs = first.stderr.lock().unwrap().join("\n");
+    assert!(!logs.contains(&key), "the operator key was logged");
+    assert!(!logs.contains(&key[4..]));
+
+    // A later start, even with a bootstrap key set, neither prints nor changes it.
+    let other = format!("phk_{}", "z".repeat(43));
+    let mut second = Proc::spawn(&[
+        ("DATABASE_URL", db.url()),
+        ("HALL_DATA_DIR", data.to_str().unwrap()),
+        ("HALL_BOOTSTRAP_API_KEY", other.as_str()),
+    ]);
+    second.wait_healthy(Duration::from_secs(30)).await;
+    assert_eq!(banner_key(&second), None);
+    assert!(!second.output().contains(&key));
+    assert!(
+        second
+            .output()
+            .contains("HALL_BOOTSTRAP_API_KEY is ignored"),
+        "{}",
+        second.output()
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), key);
+    let old = client
+        .get(second.url("/api/v1/auth/whoami"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(old.status(), 200);
+    let new = client
+        .get(second.url("/api/v1/auth/whoami"))
+        .bearer_auth(&other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(new.status(), 401);
+    assert!(second.terminate().success());
+}
+
+#[tokio::test]
+async fn supplied_bootstrap_key_is_used_and_not_printed() {
+    let db = testkit::TestDb::create().await;
+    let root = data_root();
+    let supplied = format!("phk_{}", "s".repeat(43));
+    let mut p = Proc::spawn(&[
+        ("DATABASE_URL", db.url()),
+        ("HALL_DATA_DIR", root.path().to_str().unwrap()),
+        ("HALL_BOOTSTRAP_API_KEY", supplied.as_str()),
+    ]);
+    p.wait_healthy(Duration::from_secs(30)).await;
+    assert_eq!(banner_key(&p), None);
+    assert!(!p.output().contains(&supplied));
+    assert!(!root.path().join("operator-api-key").exists());
+    let resp = reqwest::Client::new()
+        .get(p.url("/api/v1/auth/whoami"))
+        .header("X-API-Key", &supplied)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(p.terminate().success());
+}
+
+#[tokio::test]
+async fn a_weak_bootstrap_key_is_refused_at_start() {
+    let db = testkit::TestDb::create().await;
+    let mut p = Proc::spawn(&[
+        ("DATABASE_URL", db.url()),
+        ("HALL_BOOTSTRAP_API_KEY", "hunter2"),
+    ]);
+    let status = p.child.wait().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(status.code(), Some(1));
+    assert!(p.output().contains("at least 32"), "{}", p.output());
+    assert!(!p.output().contains("hunter2"));
 }

@@ -2,8 +2,12 @@
 //! port, with a fresh database (and, when asked, its own Redis key space).
 #![allow(dead_code)] // each test file uses a different part of this module
 
-use std::path::PathBuf;
-use std::time::Duration;
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use api::config::{Config, LogFormat};
 use api::runtime::{Registry, RunningRegistry};
@@ -17,6 +21,7 @@ pub struct TestServer {
     /// The operator's API key (given as HALL_BOOTSTRAP_API_KEY).
     pub operator_key: String,
     pub data_dir: tempfile::TempDir,
+    pub config: Config,
     running: Option<RunningRegistry>,
 }
 
@@ -68,6 +73,7 @@ impl TestServer {
         }
         adjust(&mut config);
         let registry = Registry::start(&config).await.expect("server starts");
+        let config_kept = config.clone();
         let running = registry.spawn();
         let base = format!("http://{}", running.addr);
         Self {
@@ -80,8 +86,84 @@ impl TestServer {
             redis,
             operator_key,
             data_dir,
+            config: config_kept,
             running: Some(running),
         }
+    }
+
+    /// A second server on the same database and Redis key space, as a replica
+    /// behind a load balancer would be. Stop it before `self`.
+    pub async fn replica(&self) -> (String, RunningRegistry) {
+        let registry = Registry::start(&self.config).await.expect("replica starts");
+        let running = registry.spawn();
+        (format!("http://{}", running.addr), running)
+    }
+
+    /// Sends a request with an optional bearer credential and JSON body;
+    /// returns the status and the parsed body (`Null` when empty).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(b) = bearer {
+            req = req.bearer_auth(b);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        let value = if text.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
+        };
+        (status, value)
+    }
+
+    /// Creates a tenant as the operator.
+    pub async fn create_tenant(&self, id: &str) {
+        let (status, body) = self
+            .call(
+                reqwest::Method::POST,
+                "/api/v1/tenants",
+                Some(&self.operator_key),
+                Some(serde_json::json!({"id": id, "display_name": format!("Tenant {id}")})),
+            )
+            .await;
+        assert_eq!(status, 201, "creating tenant {id}: {body}");
+    }
+
+    /// Creates an API key for `tenant` as the operator; returns `(id, secret)`.
+    pub async fn create_key(&self, tenant: &str, scopes: &[&str]) -> (String, String) {
+        let (status, body) = self
+            .call(
+                reqwest::Method::POST,
+                "/api/v1/api-keys",
+                Some(&self.operator_key),
+                Some(serde_json::json!({
+                    "name": format!("key-{}", uuid::Uuid::new_v4().simple()),
+                    "scopes": scopes,
+                    "tenant_id": tenant,
+                })),
+            )
+            .await;
+        assert_eq!(status, 201, "creating a key for {tenant}: {body}");
+        (
+            body["id"].as_str().unwrap().to_string(),
+            body["key"].as_str().unwrap().to_string(),
+        )
+    }
+
+    /// A tenant with an API key of the given scopes: `(key id, secret)`.
+    pub async fn tenant_with_key(&self, tenant: &str, scopes: &[&str]) -> (String, String) {
+        self.create_tenant(tenant).await;
+        self.create_key(tenant, scopes).await
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -135,4 +217,145 @@ pub async fn error_of(resp: reqwest::Response) -> (String, String) {
         .to_string();
     assert!(!message.is_empty());
     (code, message)
+}
+
+/// The `hall-registry` binary, for tests that run it as a user would.
+const BIN: &str = env!("CARGO_BIN_EXE_hall-registry");
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A running `hall-registry` process with its stdout and stderr collected.
+pub struct Proc {
+    /// The data directory when the test gave none (never the user's real one).
+    _data_dir: Option<tempfile::TempDir>,
+    pub child: Child,
+    pub port: u16,
+    pub stdout: Arc<Mutex<Vec<String>>>,
+    pub stderr: Arc<Mutex<Vec<String>>>,
+}
+
+fn collect(stream: impl std::io::Read + Send + 'static) -> Arc<Mutex<Vec<String>>> {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = lines.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    lines
+}
+
+impl Proc {
+    pub fn spawn(envs: &[(&str, &str)]) -> Self {
+        let port = free_port();
+        let mut cmd = Command::new(BIN);
+        // Zero-config: nothing from the test's environment.
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HALL_LISTEN", format!("127.0.0.1:{port}"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let data_dir = (!envs.iter().any(|(k, _)| *k == "HALL_DATA_DIR")).then(data_root);
+        if let Some(d) = &data_dir {
+            cmd.env("HALL_DATA_DIR", d.path());
+        }
+        let mut child = cmd.spawn().expect("hall-registry starts");
+        let stdout = collect(child.stdout.take().unwrap());
+        let stderr = collect(child.stderr.take().unwrap());
+        Self {
+            _data_dir: data_dir,
+            child,
+            port,
+            stdout,
+            stderr,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+
+    pub fn output(&self) -> String {
+        format!(
+            "stdout:\n{}\nstderr:\n{}",
+            self.stdout.lock().unwrap().join("\n"),
+            self.stderr.lock().unwrap().join("\n")
+        )
+    }
+
+    pub async fn wait_healthy(&mut self, within: Duration) -> Duration {
+        let started = Instant::now();
+        let client = reqwest::Client::new();
+        while started.elapsed() < within {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("hall-registry exited with {status}\n{}", self.output());
+            }
+            if let Ok(resp) = client.get(self.url("/health")).send().await {
+                if resp.status() == 200 {
+                    return started.elapsed();
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no /health within {within:?}\n{}", self.output());
+    }
+
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(40);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "did not exit after SIGTERM\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.terminate();
+        }
+    }
+}
+
+/// A data directory the unprivileged `postgres` account can enter when the
+/// tests run as root (temp dirs are created 0700).
+pub fn data_root() -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("hall-zc")
+        .tempdir_in("/tmp")
+        .unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+    dir
+}
+
+pub fn postmaster_pid(cluster: &Path) -> Option<i32> {
+    std::fs::read_to_string(cluster.join("postmaster.pid"))
+        .ok()?
+        .lines()
+        .next()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+pub fn alive(pid: i32) -> bool {
+    unsafe { libc::kill(pid, 0) == 0 }
 }

@@ -1,0 +1,716 @@
+//! Tenants, API keys, session tokens, scopes, isolation and rate limits,
+//! over real HTTP against real PostgreSQL (and Redis where it matters).
+
+mod common;
+
+use std::time::Duration;
+
+use common::TestServer;
+use reqwest::Method;
+use serde_json::json;
+
+async fn whoami(server: &TestServer, bearer: &str) -> (u16, serde_json::Value) {
+    server
+        .call(Method::GET, "/api/v1/auth/whoami", Some(bearer), None)
+        .await
+}
+
+async fn session(
+    server: &TestServer,
+    key: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    server
+        .call(Method::POST, "/api/v1/auth/token", Some(key), body)
+        .await
+}
+
+#[tokio::test]
+async fn supplied_bootstrap_key_is_the_operators_admin_key() {
+    let server = TestServer::start().await;
+    let (status, me) = whoami(&server, &server.operator_key).await;
+    assert_eq!(status, 200, "{me}");
+    assert_eq!(me["tenant_id"], "hall.operator");
+    assert_eq!(me["operator"], true);
+    assert_eq!(me["credential"], "api_key");
+    assert!(me["scopes"].as_array().unwrap().contains(&json!("admin")));
+    // No file is written when the key was supplied.
+    assert!(!server.data_dir.path().join("operator-api-key").exists());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_created_key_authenticates_by_bearer_header_x_api_key_and_session_cookie() {
+    let server = TestServer::start().await;
+    let (key_id, key) = server.tenant_with_key("org.acme", &["read"]).await;
+
+    let (status, me) = whoami(&server, &key).await;
+    assert_eq!(status, 200);
+    assert_eq!(me["tenant_id"], "org.acme");
+    assert_eq!(me["key_id"], key_id.as_str());
+    assert_eq!(me["operator"], false);
+
+    let by_header = server
+        .client
+        .get(server.url("/api/v1/auth/whoami"))
+        .header("X-API-Key", &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_header.status(), 200);
+
+    let (status, token) = session(&server, &key, None).await;
+    assert_eq!(status, 200, "{token}");
+    assert_eq!(token["token_type"], "Bearer");
+    assert_eq!(token["tenant_id"], "org.acme");
+    assert_eq!(token["scopes"], json!(["read"]));
+    let token = token["token"].as_str().unwrap();
+
+    let by_cookie = server
+        .client
+        .get(server.url("/api/v1/auth/whoami"))
+        .header("Cookie", format!("theme=dark; pyhall_session={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_cookie.status(), 200);
+    let me: serde_json::Value = by_cookie.json().await.unwrap();
+    assert_eq!(me["credential"], "session");
+    assert_eq!(me["tenant_id"], "org.acme");
+
+    let (status, me) = whoami(&server, token).await;
+    assert_eq!(status, 200);
+    assert_eq!(me["credential"], "session");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_revoked_key_and_its_sessions_stop_on_the_next_request() {
+    let server = TestServer::start().await;
+    let (key_id, key) = server.tenant_with_key("org.acme", &["admin"]).await;
+    let (_, token) = session(&server, &key, None).await;
+    let token = token["token"].as_str().unwrap().to_string();
+    assert_eq!(whoami(&server, &token).await.0, 200);
+
+    let (status, revoked) = server
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/api-keys/{key_id}"),
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{revoked}");
+    assert!(revoked["revoked_at"].is_string());
+
+    let (status, err) = whoami(&server, &key).await;
+    assert_eq!(status, 401);
+    assert_eq!(err["error"]["code"], "credentials_revoked");
+    let (status, err) = whoami(&server, &token).await;
+    assert_eq!(status, 401);
+    assert_eq!(err["error"]["code"], "credentials_revoked");
+    assert!(err["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("session"));
+
+    // Revoked keys are kept, and listed as revoked.
+    let (_, list) = server
+        .call(
+            Method::GET,
+            "/api/v1/api-keys?tenant_id=org.acme",
+            Some(&server.operator_key),
+            None,
+        )
+        .await;
+    let listed = list["api_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["id"] == key_id.as_str())
+        .expect("revoked key still listed");
+    assert!(listed["revoked_at"].is_string());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_expired_session_and_an_expired_key_are_refused() {
+    let server = TestServer::start().await;
+    let (_, key) = server.tenant_with_key("org.acme", &["read"]).await;
+    let (status, token) = session(&server, &key, Some(json!({"ttl_seconds": 1}))).await;
+    assert_eq!(status, 200, "{token}");
+    let token = token["token"].as_str().unwrap().to_string();
+
+    let expires = (chrono::Utc::now() + chrono::Duration::seconds(1)).to_rfc3339();
+    let (status, short) = server
+        .call(
+            Method::POST,
+            "/api/v1/api-keys",
+            Some(&server.operator_key),
+            Some(json!({"name": "short", "scopes": ["read"], "tenant_id": "org.acme", "expires_at": expires})),
+        )
+        .await;
+    assert_eq!(status, 201, "{short}");
+    let short_key = short["key"].as_str().unwrap().to_string();
+
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let (status, err) = whoami(&server, &token).await;
+    assert_eq!(status, 401);
+    assert_eq!(err["error"]["code"], "credentials_expired");
+    let (status, err) = whoami(&server, &short_key).await;
+    assert_eq!(status, 401);
+    assert_eq!(err["error"]["code"], "credentials_expired");
+    // The long-lived key still works.
+    assert_eq!(whoami(&server, &key).await.0, 200);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_session_never_carries_more_than_its_key() {
+    let server = TestServer::start().await;
+    let (_, key) = server
+        .tenant_with_key("org.acme", &["read", "decisions:write"])
+        .await;
+
+    let (status, err) = session(&server, &key, Some(json!({"scopes": ["admin"]}))).await;
+    assert_eq!(status, 403);
+    assert_eq!(err["error"]["code"], "insufficient_scope");
+
+    let (status, narrow) = session(&server, &key, Some(json!({"scopes": ["read"]}))).await;
+    assert_eq!(status, 200);
+    assert_eq!(narrow["scopes"], json!(["read"]));
+    let token = narrow["token"].as_str().unwrap().to_string();
+    let (_, me) = whoami(&server, &token).await;
+    assert_eq!(me["scopes"], json!(["read"]));
+
+    // A session cannot mint sessions.
+    let (status, err) = session(&server, &token, None).await;
+    assert_eq!(status, 403);
+    assert_eq!(err["error"]["code"], "api_key_required");
+
+    let (status, err) = session(&server, &key, Some(json!({"ttl_seconds": 0}))).await;
+    assert_eq!(status, 400, "{err}");
+    let (status, _) = session(&server, &key, Some(json!({"scopes": ["root"]}))).await;
+    assert_eq!(status, 400);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn missing_malformed_and_unknown_credentials_are_401_saying_which() {
+    let server = TestServer::start().await;
+    let (status, err) = server
+        .call(Method::GET, "/api/v1/auth/whoami", None, None)
+        .await;
+    assert_eq!(status, 401);
+    assert_eq!(err["error"]["code"], "unauthenticated");
+
+    let basic = server
+        .client
+        .get(server.url("/api/v1/auth/whoami"))
+        .header("Authorization", "Basic dXNlcjpwYXNz")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(basic.status(), 401);
+    let err: serde_json::Value = basic.json().await.unwrap();
+    assert_eq!(err["error"]["code"], "invalid_credentials");
+    assert!(err["error"]["message"].as_str().unwrap().contains("Bearer"));
+
+    let (status, err) = whoami(&server, "phk_nonexistentnonexistentnonexistentnonexist").await;
+    assert_eq!(status, 401);
+    assert_eq!(err["error"]["message"], "unknown API key");
+
+    let (status, err) = whoami(&server, "eyJhbGciOiJIUzI1NiJ9.e30.bad").await;
+    assert_eq!(status, 401);
+    assert_eq!(err["error"]["code"], "invalid_credentials");
+
+    // A bad credential on a public route does not break the public route.
+    let health = server
+        .client
+        .get(server.url("/health"))
+        .bearer_auth("nonsense")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn every_route_so_far_checks_its_scope() {
+    let server = TestServer::start().await;
+    let (_, read) = server.tenant_with_key("org.acme", &["read"]).await;
+    let (_, decisions) = server.create_key("org.acme", &["decisions:write"]).await;
+    let (admin_id, admin) = server.create_key("org.acme", &["admin"]).await;
+
+    // Operator-only routes: a tenant's admin key is not enough.
+    for (method, path, body) in [
+        (Method::GET, "/api/v1/tenants", None),
+        (
+            Method::POST,
+            "/api/v1/tenants",
+            Some(json!({"id": "org.other", "display_name": "O"})),
+        ),
+        (Method::POST, "/api/v1/tenants/org.acme/suspend", None),
+        (Method::POST, "/api/v1/tenants/org.acme/reactivate", None),
+    ] {
+        let (status, err) = server.call(method.clone(), path, Some(&admin), body).await;
+        assert_eq!(status, 403, "{method} {path}: {err}");
+        assert_eq!(err["error"]["code"], "operator_only", "{method} {path}");
+    }
+
+    // Admin routes: `read` and `decisions:write` are not enough.
+    for key in [&read, &decisions] {
+        for (method, path, body) in [
+            (Method::GET, "/api/v1/api-keys".to_string(), None),
+            (
+                Method::POST,
+                "/api/v1/api-keys".to_string(),
+                Some(json!({"name": "x", "scopes": ["read"]})),
+            ),
+            (Method::DELETE, format!("/api/v1/api-keys/{admin_id}"), None),
+        ] {
+            let (status, err) = server.call(method.clone(), &path, Some(key), body).await;
+            assert_eq!(status, 403, "{method} {path}: {err}");
+            assert_eq!(err["error"]["code"], "insufficient_scope");
+            assert!(err["error"]["message"].as_str().unwrap().contains("admin"));
+        }
+    }
+
+    // Reading the own tenant needs `read` (admin includes it).
+    let (status, _) = server
+        .call(
+            Method::GET,
+            "/api/v1/tenants/org.acme",
+            Some(&decisions),
+            None,
+        )
+        .await;
+    assert_eq!(status, 403);
+    for key in [&read, &admin] {
+        let (status, t) = server
+            .call(Method::GET, "/api/v1/tenants/org.acme", Some(key), None)
+            .await;
+        assert_eq!(status, 200);
+        assert_eq!(t["id"], "org.acme");
+    }
+    // Any valid credential may ask who it is, its standing, and for a session.
+    for key in [&read, &decisions, &admin] {
+        assert_eq!(whoami(&server, key).await.0, 200);
+        assert_eq!(
+            server
+                .call(Method::GET, "/api/account/standing", Some(key), None)
+                .await
+                .0,
+            200
+        );
+        assert_eq!(session(&server, key, None).await.0, 200);
+    }
+    // And the admin key does what the others may not.
+    let (status, _) = server
+        .call(Method::GET, "/api/v1/api-keys", Some(&admin), None)
+        .await;
+    assert_eq!(status, 200);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn tenant_b_cannot_list_read_change_or_revoke_anything_of_tenant_a() {
+    let server = TestServer::start().await;
+    let (a_key_id, a_key) = server.tenant_with_key("org.alpha", &["admin"]).await;
+    let (b_key_id, b_key) = server.tenant_with_key("org.beta", &["admin"]).await;
+
+    let not_found = [
+        (Method::GET, "/api/v1/tenants/org.alpha".to_string(), None),
+        (
+            Method::GET,
+            "/api/v1/api-keys?tenant_id=org.alpha".to_string(),
+            None,
+        ),
+        (Method::DELETE, format!("/api/v1/api-keys/{a_key_id}"), None),
+        (
+            Method::DELETE,
+            format!("/api/v1/api-keys/{a_key_id}?tenant_id=org.alpha"),
+            None,
+        ),
+        (
+            Method::POST,
+            "/api/v1/api-keys".to_string(),
+            Some(json!({"name": "planted", "scopes": ["admin"], "tenant_id": "org.alpha"})),
+        ),
+    ];
+    for (method, path, body) in not_found {
+        let (status, err) = server.call(method.clone(), &path, Some(&b_key), body).await;
+        assert_eq!(status, 404, "{method} {path} by B: {err}");
+        assert_eq!(err["error"]["code"], "not_found");
+    }
+    // B's 404 for A's tenant reads exactly like one for a tenant that does not exist.
+    let (_, theirs) = server
+        .call(Method::GET, "/api/v1/tenants/org.alpha", Some(&b_key), None)
+        .await;
+    let (_, nobody) = server
+        .call(
+            Method::GET,
+            "/api/v1/tenants/org.nobody",
+            Some(&b_key),
+            None,
+        )
+        .await;
+    assert_eq!(
+        theirs["error"]["message"]
+            .as_str()
+            .unwrap()
+            .replace("org.alpha", "X"),
+        nobody["error"]["message"]
+            .as_str()
+            .unwrap()
+            .replace("org.nobody", "X")
+    );
+    for (method, path) in [
+        (Method::GET, "/api/v1/tenants"),
+        (Method::POST, "/api/v1/tenants/org.alpha/suspend"),
+    ] {
+        let (status, _) = server.call(method.clone(), path, Some(&b_key), None).await;
+        assert_eq!(status, 403, "{method} {path}");
+    }
+
+    // A is untouched: its key works and its listing has only its own keys.
+    assert_eq!(whoami(&server, &a_key).await.0, 200);
+    let (_, a_list) = server
+        .call(Method::GET, "/api/v1/api-keys", Some(&a_key), None)
+        .await;
+    let ids: Vec<&str> = a_list["api_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![a_key_id.as_str()]);
+    assert!(!ids.contains(&b_key_id.as_str()));
+    assert!(a_list["api_keys"][0]["tenant_id"] == "org.alpha");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_database_holds_no_key_in_clear() {
+    let server = TestServer::start().await;
+    let (_, key) = server.tenant_with_key("org.acme", &["read"]).await;
+    let mut conn = server.db.connect().await;
+    let rows: Vec<(String, Vec<u8>, String, String)> = sqlx::query_as(
+        "SELECT prefix, secret_hash, name, array_to_string(scopes, ',') FROM api_keys",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), 2, "operator key and the new key");
+    let dump: String = sqlx::query_scalar("SELECT string_agg(t::text, '\n') FROM api_keys t")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    for secret in [&key, &server.operator_key] {
+        assert!(!dump.contains(secret.as_str()), "a key is stored in clear");
+        assert!(
+            !dump.contains(&secret[4..]),
+            "a key's secret part is stored in clear"
+        );
+    }
+    use sha2::Digest;
+    let expected: Vec<u8> = sha2::Sha256::digest(key.as_bytes()).to_vec();
+    let row = rows
+        .iter()
+        .find(|r| key.starts_with(&r.0))
+        .expect("row by prefix");
+    assert_eq!(row.0.len(), 12);
+    assert_eq!(row.1, expected);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn tenants_are_created_once_with_valid_ids_and_suspension_stops_their_keys() {
+    let server = TestServer::start().await;
+    let op = server.operator_key.clone();
+    let (_, key) = server.tenant_with_key("org.acme", &["read"]).await;
+
+    let (status, err) = server
+        .call(
+            Method::POST,
+            "/api/v1/tenants",
+            Some(&op),
+            Some(json!({"id": "org.acme", "display_name": "again"})),
+        )
+        .await;
+    assert_eq!(status, 409, "{err}");
+    let (status, err) = server
+        .call(
+            Method::POST,
+            "/api/v1/tenants",
+            Some(&op),
+            Some(json!({"id": "Org.Acme", "display_name": "A"})),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(err["error"]["code"], "invalid_tenant_id");
+    assert!(err["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("lowercase"));
+    let (status, err) = server
+        .call(
+            Method::POST,
+            "/api/v1/tenants",
+            Some(&op),
+            Some(json!({"id": "hall.evil", "display_name": "A"})),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(err["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("reserved"));
+    let (status, _) = server
+        .call(
+            Method::POST,
+            "/api/v1/tenants",
+            Some(&op),
+            Some(json!({"id": "org.blank", "display_name": "  "})),
+        )
+        .await;
+    assert_eq!(status, 400);
+    let (status, _) = server
+        .call(
+            Method::POST,
+            "/api/v1/tenants",
+            Some(&op),
+            Some(json!({"id": "org.x", "display_name": "X", "extra": 1})),
+        )
+        .await;
+    assert_eq!(status, 400);
+
+    let (_, standing) = server
+        .call(Method::GET, "/api/account/standing", Some(&key), None)
+        .await;
+    assert_eq!(standing["standing"], "ok");
+
+    let (status, t) = server
+        .call(
+            Method::POST,
+            "/api/v1/tenants/org.acme/suspend",
+            Some(&op),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(t["status"], "suspended");
+    let (status, err) = whoami(&server, &key).await;
+    assert_eq!(status, 403);
+    assert_eq!(err["error"]["code"], "tenant_suspended");
+    let (status, standing) = server
+        .call(Method::GET, "/api/account/standing", Some(&key), None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(standing["standing"], "suspended");
+
+    let (status, _) = server
+        .call(
+            Method::POST,
+            "/api/v1/tenants/org.acme/reactivate",
+            Some(&op),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(whoami(&server, &key).await.0, 200);
+
+    let (status, err) = server
+        .call(
+            Method::POST,
+            "/api/v1/tenants/hall.operator/suspend",
+            Some(&op),
+            None,
+        )
+        .await;
+    assert_eq!(status, 409, "{err}");
+    let (status, _) = server
+        .call(
+            Method::POST,
+            "/api/v1/tenants/org.none/suspend",
+            Some(&op),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+
+    let (_, list) = server
+        .call(Method::GET, "/api/v1/tenants", Some(&op), None)
+        .await;
+    let ids: Vec<&str> = list["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec!["hall.operator", "org.acme"]);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn api_key_requests_are_validated() {
+    let server = TestServer::start().await;
+    let (_, admin) = server.tenant_with_key("org.acme", &["admin"]).await;
+    let cases = [
+        (
+            json!({"name": "k", "scopes": ["read", "superuser"]}),
+            400,
+            "invalid_scope",
+        ),
+        (json!({"name": "k", "scopes": []}), 400, "invalid_scope"),
+        (
+            json!({"name": "", "scopes": ["read"]}),
+            400,
+            "invalid_request",
+        ),
+        (
+            json!({"name": "k", "scopes": ["read"], "expires_at": "2001-01-01T00:00:00Z"}),
+            400,
+            "invalid_request",
+        ),
+        (
+            json!({"name": "k", "scopes": ["read"], "expires_at": "tomorrow"}),
+            400,
+            "invalid_request",
+        ),
+        (
+            json!({"name": "k", "scopes": "read"}),
+            400,
+            "invalid_request",
+        ),
+    ];
+    for (body, status, code) in cases {
+        let (got, err) = server
+            .call(
+                Method::POST,
+                "/api/v1/api-keys",
+                Some(&admin),
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(got, status, "{body}: {err}");
+        assert_eq!(err["error"]["code"], code, "{body}");
+    }
+    let body = json!({"name": "dup", "scopes": ["read"]});
+    let (status, created) = server
+        .call(
+            Method::POST,
+            "/api/v1/api-keys",
+            Some(&admin),
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(status, 201);
+    assert!(created["key"].as_str().unwrap().starts_with("phk_"));
+    assert_eq!(
+        created["prefix"].as_str().unwrap(),
+        &created["key"].as_str().unwrap()[..12]
+    );
+    let (status, _) = server
+        .call(Method::POST, "/api/v1/api-keys", Some(&admin), Some(body))
+        .await;
+    assert_eq!(status, 409);
+    // Listings never show a secret.
+    let (_, list) = server
+        .call(Method::GET, "/api/v1/api-keys", Some(&admin), None)
+        .await;
+    assert!(!list.to_string().contains(created["key"].as_str().unwrap()));
+    assert!(list["api_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|k| k.get("key").is_none()));
+    // Unknown key ids are 404 whatever their shape.
+    for id in ["not-a-uuid", "01939a1e-0000-7000-8000-000000000000"] {
+        let (status, _) = server
+            .call(
+                Method::DELETE,
+                &format!("/api/v1/api-keys/{id}"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(status, 404);
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_credential_over_its_limit_gets_429_with_retry_after() {
+    let server = TestServer::start_with(|c| c.rate_limit_per_minute = 3, false).await;
+    let (_, key) = server.tenant_with_key("org.acme", &["read"]).await;
+    for _ in 0..3 {
+        assert_eq!(whoami(&server, &key).await.0, 200);
+    }
+    let resp = server
+        .client
+        .get(server.url("/api/v1/auth/whoami"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 429);
+    let retry: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    let err: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(err["error"]["code"], "rate_limited");
+    // Another credential has its own budget; probes are never limited.
+    assert_eq!(whoami(&server, &server.operator_key).await.0, 200);
+    for _ in 0..5 {
+        assert_eq!(server.get("/health").await.status(), 200);
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn unauthenticated_callers_are_limited_per_ip() {
+    let server = TestServer::start_with(|c| c.anon_rate_limit_per_minute = 2, false).await;
+    for _ in 0..2 {
+        assert_eq!(server.get("/openapi.json").await.status(), 200);
+    }
+    let resp = server.get("/openapi.json").await;
+    assert_eq!(resp.status(), 429);
+    assert!(resp.headers().contains_key("retry-after"));
+    // Bogus credentials count against the IP too, so they cannot dodge the limit.
+    let (status, _) = whoami(&server, "phk_bogusbogusbogusbogusbogusbogusbogusbogusbog").await;
+    assert_eq!(status, 429);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_limit_is_shared_by_replicas_through_redis() {
+    let server = TestServer::start_with(|c| c.rate_limit_per_minute = 4, true).await;
+    let (replica_base, replica) = server.replica().await;
+    let (_, key) = server.tenant_with_key("org.acme", &["read"]).await;
+    let mut statuses = Vec::new();
+    for i in 0..6 {
+        let base = if i % 2 == 0 {
+            &server.base
+        } else {
+            &replica_base
+        };
+        let resp = server
+            .client
+            .get(format!("{base}/api/v1/auth/whoami"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
+        statuses.push(resp.status().as_u16());
+    }
+    assert_eq!(statuses, vec![200, 200, 200, 200, 429, 429]);
+    let keys = server.redis.as_ref().unwrap().keys();
+    assert!(keys.iter().any(|k| k.contains("rl:key:")), "{keys:?}");
+    replica.stop().await;
+    server.stop().await;
+}
