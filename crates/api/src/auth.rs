@@ -460,3 +460,19 @@ impl FromRequest for AnyStanding {
         ready(require_authenticated(req).map(AnyStanding))
     }
 }
+
+/// The caller on a public endpoint: `Some` with a valid, active credential,
+/// `None` otherwise (a bad credential makes a public request anonymous, not an error).
+pub struct MaybePrincipal(pub Option<Principal>);
+
+impl FromRequest for MaybePrincipal {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Ok(MaybePrincipal(match outcome_of(req) {
+            AuthOutcome::Authenticated(p) if p.tenant_status == TenantStatus::Active => Some(p),
+            _ => None,
+        })))
+    }
+}

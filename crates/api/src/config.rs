@@ -103,6 +103,11 @@ pub struct Config {
     #[arg(long, env = "HALL_RATE_LIMIT_PER_MINUTE", default_value_t = 60_000)]
     pub rate_limit_per_minute: u64,
 
+    /// Whether claims on `org.*` namespaces wait for the operator's approval.
+    #[arg(long, env = "HALL_ORG_CLAIMS_NEED_APPROVAL", default_value_t = false,
+          action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub org_claims_need_approval: bool,
+
     /// Requests per minute allowed to one client IP without a valid credential (0: no limit).
     #[arg(long, env = "HALL_ANON_RATE_LIMIT_PER_MINUTE", default_value_t = 6_000)]
     pub anon_rate_limit_per_minute: u64,

@@ -198,6 +198,7 @@ impl From<registry::StoreError> for ApiError {
             E::NotFound(what) => ApiError::not_found(format!("{what} not found")),
             E::Conflict(msg) => ApiError::new(StatusCode::CONFLICT, "conflict", msg),
             E::Invalid(msg) => ApiError::bad_request("invalid_request", msg),
+            E::Forbidden(msg) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", msg),
             E::Unavailable(e) => {
                 tracing::warn!(error = %e, "PostgreSQL unavailable");
                 ApiError::unavailable("the database is unavailable; retry shortly")
@@ -210,5 +211,16 @@ impl From<registry::StoreError> for ApiError {
 impl From<wcp::IdError> for ApiError {
     fn from(e: wcp::IdError) -> Self {
         ApiError::bad_request("invalid_id", e.to_string())
+    }
+}
+
+impl From<wcp::RecordError> for ApiError {
+    fn from(e: wcp::RecordError) -> Self {
+        match e {
+            wcp::RecordError::Tampered { .. } => {
+                ApiError::bad_request("DENY_WORKER_TAMPERED", e.to_string())
+            }
+            other => ApiError::bad_request("invalid_field", other.to_string()),
+        }
     }
 }

@@ -6,7 +6,9 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, ErrorDetail};
-use crate::routes::{account, api_keys, auth, health, tenants};
+use crate::routes::{
+    account, api_keys, auth, discovery, health, namespaces, tenants, verify, workers,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -24,6 +26,14 @@ use crate::routes::{account, api_keys, auth, health, tenants};
         api_keys::create_api_key, api_keys::list_api_keys, api_keys::revoke_api_key,
         auth::issue_token, auth::whoami,
         account::standing,
+        namespaces::check_namespace, namespaces::claim_namespace, namespaces::list_namespaces,
+        namespaces::reserve_namespace, namespaces::approve_namespace, namespaces::release_namespace,
+        namespaces::transfer_namespace, namespaces::add_key, namespaces::list_keys, namespaces::revoke_key,
+        workers::register_worker, workers::list_workers, workers::get_worker, workers::update_worker,
+        workers::revoke_worker,
+        verify::verify,
+        discovery::capabilities, discovery::workers, discovery::wcp_health, discovery::catalog,
+        discovery::import_catalog,
     ),
     components(schemas(
         ErrorBody, ErrorDetail,
@@ -32,6 +42,14 @@ use crate::routes::{account, api_keys, auth, health, tenants};
         api_keys::CreateApiKey, api_keys::ApiKeyView, api_keys::CreatedApiKey, api_keys::ApiKeyList,
         auth::TokenRequest, auth::TokenResponse, auth::WhoAmI,
         account::Standing,
+        namespaces::NamespaceStatus, namespaces::ClaimNamespace, namespaces::NamespaceView,
+        namespaces::NamespaceList, namespaces::ReserveNamespace, namespaces::TransferNamespace,
+        namespaces::AddNamespaceKey, namespaces::NamespaceKeyView, namespaces::NamespaceKeyList,
+        workers::RegisterWorker, workers::WorkerView, workers::WorkerPage,
+        verify::VerifyResponse,
+        discovery::CapabilityView, discovery::CapabilityList, discovery::WcpWorkerList,
+        discovery::Behaviour, discovery::WcpHealth, discovery::CatalogEntityView, discovery::CatalogList,
+        discovery::ImportResult,
     )),
     modifiers(&SecuritySchemes),
     tags(
@@ -39,6 +57,10 @@ use crate::routes::{account, api_keys, auth, health, tenants};
         (name = "tenants", description = "Tenants (operator administration)"),
         (name = "api-keys", description = "Scoped, expiring, revocable API keys"),
         (name = "auth", description = "Session tokens, identity and account standing"),
+        (name = "namespaces", description = "Authority namespaces and their signing keys"),
+        (name = "workers", description = "Worker registration and lifecycle"),
+        (name = "contract", description = "Endpoints existing PyHall clients call"),
+        (name = "wcp", description = "WCP capability discovery and the catalog"),
     )
 )]
 pub struct ApiDoc;

@@ -131,7 +131,9 @@ impl Registry {
             None => Cache::in_process(),
         };
 
-        let state = web::Data::new(AppState::new(store.clone(), cache.clone(), auth));
+        let mut state = AppState::new(store.clone(), cache.clone(), auth);
+        state.org_claims_need_approval = config.org_claims_need_approval;
+        let state = web::Data::new(state);
         let options = HttpOptions {
             listen: config.listen,
             workers: config.workers,

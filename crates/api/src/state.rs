@@ -12,6 +12,8 @@ pub struct AppState {
     pub local_limits: Cache,
     pub auth: AuthConfig,
     pub metrics: Metrics,
+    /// Claims on `org.*` namespaces wait for the operator (HALL_ORG_CLAIMS_NEED_APPROVAL).
+    pub org_claims_need_approval: bool,
 }
 
 impl AppState {
@@ -22,6 +24,7 @@ impl AppState {
             local_limits: Cache::in_process(),
             auth,
             metrics: Metrics::default(),
+            org_claims_need_approval: false,
         }
     }
 }

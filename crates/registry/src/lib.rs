@@ -4,9 +4,12 @@
 
 pub mod api_keys;
 pub mod cache;
+pub mod catalog;
 pub mod credentials;
+pub mod namespaces;
 pub mod private_pg;
 pub mod tenants;
+pub mod workers;
 
 use std::time::Duration;
 
@@ -41,6 +44,9 @@ pub enum StoreError {
     Conflict(String),
     #[error("{0}")]
     Invalid(String),
+    /// The caller may not do this (e.g. someone else's namespace).
+    #[error("{0}")]
+    Forbidden(String),
     /// A row that breaks an invariant the code relies on (never client input).
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),

@@ -42,10 +42,189 @@ pub enum IdError {
         id: String,
         ch: char,
     },
+    #[error("{what} {id:?} must start with `{prefix}.`")]
+    WrongPrefix {
+        what: &'static str,
+        id: String,
+        prefix: &'static str,
+    },
+    #[error(
+        "{what} {id:?} is not under an authority namespace: only `x.<name>` and `org.<name>` \
+         are authority namespaces{hint}"
+    )]
+    NotAuthority {
+        what: &'static str,
+        id: String,
+        hint: &'static str,
+    },
+}
+
+/// Protocol namespaces: owned by the WCP catalog, never claimable.
+pub const PROTOCOL_PREFIXES: [&str; 6] = ["cap", "wrk", "ctrl", "pol", "prof", "evt"];
+/// Authority namespace families.
+pub const AUTHORITY_FAMILIES: [&str; 2] = ["x", "org"];
+
+fn authority_check(what: &'static str, id: &str) -> Result<(), IdError> {
+    let family = id.split('.').next().unwrap_or_default();
+    if AUTHORITY_FAMILIES.contains(&family) {
+        return Ok(());
+    }
+    Err(IdError::NotAuthority {
+        what,
+        id: id.to_string(),
+        hint: if PROTOCOL_PREFIXES.contains(&family) {
+            " (protocol prefixes such as cap, wrk and ctrl belong to the WCP catalog)"
+        } else {
+            ""
+        },
+    })
+}
+
+macro_rules! string_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = IdError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::parse(s)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                Self::parse(&s).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+macro_rules! prefixed_id {
+    ($(#[$doc:meta])* $name:ident, $what:literal, $prefix:literal) => {
+        string_id!($(#[$doc])* $name);
+
+        impl $name {
+            pub const PREFIX: &'static str = $prefix;
+
+            pub fn parse(id: &str) -> Result<Self, IdError> {
+                check_dotted($what, id)?;
+                if !id.starts_with(concat!($prefix, ".")) {
+                    return Err(IdError::WrongPrefix {
+                        what: $what,
+                        id: id.to_string(),
+                        prefix: $prefix,
+                    });
+                }
+                Ok(Self(id.to_string()))
+            }
+        }
+    };
+}
+
+prefixed_id!(
+    /// What must be possible: `cap.<domain>[.<subdomain>].<verb>` (e.g. `cap.doc.summarize`).
+    CapabilityId, "capability id", "cap"
+);
+prefixed_id!(
+    /// A worker species (taxonomy, never authority): `wrk.<domain>.<role>`.
+    SpeciesId, "worker species id", "wrk"
+);
+prefixed_id!(
+    /// A control: `ctrl.<domain>.<name>`.
+    ControlId, "control id", "ctrl"
+);
+prefixed_id!(
+    /// A profile: `prof.<…>`.
+    ProfileId, "profile id", "prof"
+);
+prefixed_id!(
+    /// A policy: `pol.<…>`.
+    PolicyId, "policy id", "pol"
+);
+
+string_id!(
+    /// An authority namespace: exactly `x.<name>` or `org.<name>`.
+    Namespace
+);
+
+impl Namespace {
+    pub fn parse(id: &str) -> Result<Self, IdError> {
+        authority_check("namespace", id)?;
+        check_dotted_with("namespace", id, MAX_ID_LEN, 2, 2)?;
+        Ok(Self(id.to_string()))
+    }
+
+    /// `x` or `org`.
+    pub fn family(&self) -> &str {
+        self.0.split('.').next().unwrap_or_default()
+    }
+}
+
+/// Longest worker id accepted: the spec's examples run past the 64 of other ids.
+pub const MAX_WORKER_ID_LEN: usize = 128;
+
+string_id!(
+    /// A worker instance: `<namespace>.<name>[.<instance>]`, e.g.
+    /// `org.acme.doc-summarizer.prod-01`. Its authority namespace — the only
+    /// source of trust attribution — is its first two segments.
+    WorkerId
+);
+
+impl WorkerId {
+    pub fn parse(id: &str) -> Result<Self, IdError> {
+        authority_check("worker id", id)?;
+        check_dotted_with("worker id", id, MAX_WORKER_ID_LEN, 3, 4)?;
+        Ok(Self(id.to_string()))
+    }
+
+    /// The authority namespace, derived from the worker id only.
+    pub fn namespace(&self) -> Namespace {
+        let mut parts = self.0.splitn(3, '.');
+        let family = parts.next().unwrap_or_default();
+        let name = parts.next().unwrap_or_default();
+        Namespace(format!("{family}.{name}"))
+    }
+
+    /// `<name>[.<instance>]`: everything after the namespace.
+    pub fn local_name(&self) -> &str {
+        self.0.splitn(3, '.').nth(2).unwrap_or_default()
+    }
+
+    /// `namespace.name`, checked as a whole.
+    pub fn join(namespace: &Namespace, name: &str) -> Result<Self, IdError> {
+        Self::parse(&format!("{namespace}.{name}"))
+    }
 }
 
 /// Checks the WCP grammar; `what` names the kind of id in errors.
 pub fn check_dotted(what: &'static str, id: &str) -> Result<(), IdError> {
+    check_dotted_with(what, id, MAX_ID_LEN, MIN_SEGMENTS, MAX_SEGMENTS)
+}
+
+/// The WCP grammar with explicit length and segment limits.
+pub fn check_dotted_with(
+    what: &'static str,
+    id: &str,
+    max_len: usize,
+    min_segments: usize,
+    max_segments: usize,
+) -> Result<(), IdError> {
     if id.is_empty() {
         return Err(IdError::Empty { what });
     }
@@ -59,12 +238,12 @@ pub fn check_dotted(what: &'static str, id: &str) -> Result<(), IdError> {
             ch,
         });
     }
-    if id.len() > MAX_ID_LEN {
+    if id.len() > max_len {
         return Err(IdError::TooLong {
             what,
             id: id.to_string(),
             len: id.len(),
-            max: MAX_ID_LEN,
+            max: max_len,
         });
     }
     let segments: Vec<&str> = id.split('.').collect();
@@ -74,13 +253,13 @@ pub fn check_dotted(what: &'static str, id: &str) -> Result<(), IdError> {
             id: id.to_string(),
         });
     }
-    if !(MIN_SEGMENTS..=MAX_SEGMENTS).contains(&segments.len()) {
+    if !(min_segments..=max_segments).contains(&segments.len()) {
         return Err(IdError::SegmentCount {
             what,
             id: id.to_string(),
             found: segments.len(),
-            min: MIN_SEGMENTS,
-            max: MAX_SEGMENTS,
+            min: min_segments,
+            max: max_segments,
         });
     }
     Ok(())
@@ -194,6 +373,57 @@ mod tests {
     fn unicode_and_spaces_are_rejected() {
         assert!(check_dotted("id", "org.acmé").is_err());
         assert!(check_dotted("id", "org.ac me").is_err());
+    }
+
+    #[test]
+    fn prefixed_ids_require_their_prefix() {
+        assert!(CapabilityId::parse("cap.data.read.v1").is_ok());
+        assert!(matches!(
+            CapabilityId::parse("wrk.doc.summarizer"),
+            Err(IdError::WrongPrefix { prefix: "cap", .. })
+        ));
+        assert!(SpeciesId::parse("wrk.doc.summarizer").is_ok());
+        assert!(ControlId::parse("ctrl.obs.audit-log-append-only").is_ok());
+        assert!(ControlId::parse("ctrl.obs.audit_log_append_only").is_err());
+    }
+
+    #[test]
+    fn namespaces_are_x_or_org_with_exactly_one_name() {
+        assert_eq!(Namespace::parse("x.alice").unwrap().family(), "x");
+        assert!(Namespace::parse("org.acme").is_ok());
+        assert!(matches!(
+            Namespace::parse("org.acme.team"),
+            Err(IdError::SegmentCount { .. })
+        ));
+        let err = Namespace::parse("cap.doc").unwrap_err();
+        assert!(err.to_string().contains("protocol prefixes"), "{err}");
+        assert!(matches!(
+            Namespace::parse("com.acme"),
+            Err(IdError::NotAuthority { .. })
+        ));
+    }
+
+    #[test]
+    fn worker_ids_carry_their_authority_namespace() {
+        let w = WorkerId::parse("org.xyzcompany.doc-summarizer.prod-01").unwrap();
+        assert_eq!(w.namespace().as_str(), "org.xyzcompany");
+        assert_eq!(w.local_name(), "doc-summarizer.prod-01");
+        let x = WorkerId::join(&Namespace::parse("x.myagent").unwrap(), "my-agent").unwrap();
+        assert_eq!(x.as_str(), "x.myagent.my-agent");
+        assert_eq!(x.namespace().as_str(), "x.myagent");
+        // Trust never comes from a species or capability prefix.
+        assert!(matches!(
+            WorkerId::parse("wrk.doc.summarizer"),
+            Err(IdError::NotAuthority { .. })
+        ));
+        assert!(WorkerId::parse("x.alice").is_err());
+        assert!(WorkerId::parse("x.a.b.c.d").is_err());
+        let long = format!(
+            "org.abcdevelopmentcorp.{}.prod-02",
+            "registry-manager".repeat(4)
+        );
+        assert!(long.len() > 64 && long.len() <= 128);
+        assert!(WorkerId::parse(&long).is_ok());
     }
 
     #[test]

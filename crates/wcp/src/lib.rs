@@ -1,9 +1,17 @@
 //! The WCP vocabulary: identifiers, enums, canonical JSON and deny codes.
 //! Pure: no I/O. The WCP version this registry implements is pinned here.
 
+pub mod canonical;
+pub mod catalog;
 pub mod id;
+pub mod record;
+pub mod vocab;
 
-pub use id::{IdError, TenantId};
+pub use id::{
+    CapabilityId, ControlId, IdError, Namespace, PolicyId, ProfileId, SpeciesId, TenantId, WorkerId,
+};
+pub use record::{RecordError, WorkerRecord};
+pub use vocab::{BlastRadius, DataLabel, Env, RiskTier, Visibility, VocabError};
 
 /// The WCP specification version this registry implements.
 pub const SPEC_VERSION: &str = "0.2";

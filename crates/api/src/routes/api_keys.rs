@@ -91,7 +91,7 @@ pub struct TenantQuery {
     pub tenant_id: Option<String>,
 }
 
-fn acting_tenant(principal: &Principal, requested: Option<&str>) -> Result<TenantId, ApiError> {
+pub fn acting_tenant(principal: &Principal, requested: Option<&str>) -> Result<TenantId, ApiError> {
     let requested = requested
         .map(|t| {
             TenantId::parse(t)

@@ -4,8 +4,12 @@
 pub mod account;
 pub mod api_keys;
 pub mod auth;
+pub mod discovery;
 pub mod health;
+pub mod namespaces;
 pub mod tenants;
+pub mod verify;
+pub mod workers;
 
 use actix_web::{web, HttpRequest, Resource};
 
@@ -29,6 +33,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     api_keys::configure(cfg);
     auth::configure(cfg);
     account::configure(cfg);
+    namespaces::configure(cfg);
+    workers::configure(cfg);
+    verify::configure(cfg);
+    discovery::configure(cfg);
 }
 
 /// A required free-text field: trimmed, not empty, at most `max` characters,

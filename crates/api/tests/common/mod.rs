@@ -44,6 +44,7 @@ pub fn test_config(database_url: &str) -> Config {
         session_ttl_secs: 3600,
         rate_limit_per_minute: 0,
         anon_rate_limit_per_minute: 0,
+        org_claims_need_approval: false,
     }
 }
 

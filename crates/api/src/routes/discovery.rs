@@ -1,0 +1,272 @@
+//! WCP §5.6 capability discovery (`/wcp/capabilities`, `/wcp/workers`,
+//! `/wcp/health`) and the imported catalog.
+
+use std::collections::BTreeMap;
+
+use actix_web::web;
+use registry::workers::{WorkerFilter, WorkerStatus};
+use registry::Scope;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use wcp::catalog::Catalog;
+
+use crate::auth::{MaybePrincipal, Principal};
+use crate::error::{ApiError, ErrorBody};
+use crate::routes::resource;
+use crate::routes::workers::WorkerView;
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/wcp/capabilities", &["GET"]).route(web::get().to(capabilities)))
+        .service(resource("/wcp/workers", &["GET"]).route(web::get().to(workers)))
+        .service(resource("/wcp/health", &["GET"]).route(web::get().to(wcp_health)))
+        .service(resource("/api/v1/catalog", &["GET"]).route(web::get().to(catalog)))
+        .service(
+            resource("/api/v1/catalog/import", &["POST"]).route(web::post().to(import_catalog)),
+        );
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CapabilityView {
+    #[schema(example = "cap.doc.summarize")]
+    pub id: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub risk_tier: Option<String>,
+    /// Whether the imported WCP catalog defines it.
+    pub in_catalog: bool,
+    /// Active workers visible to you that declare it.
+    pub workers: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CapabilityList {
+    pub capabilities: Vec<CapabilityView>,
+}
+
+/// Every capability: those of the imported catalog merged with those
+/// declared by workers you can see (public ones, and your tenant's).
+#[utoipa::path(get, path = "/wcp/capabilities", tag = "wcp",
+    responses((status = 200, body = CapabilityList)))]
+pub async fn capabilities(
+    caller: MaybePrincipal,
+    state: web::Data<AppState>,
+) -> Result<web::Json<CapabilityList>, ApiError> {
+    let viewer = caller.0.as_ref().map(|p| &p.tenant_id);
+    let mut merged: BTreeMap<String, CapabilityView> = BTreeMap::new();
+    for e in state.store.catalog_entities("capability").await? {
+        merged.insert(
+            e.id.clone(),
+            CapabilityView {
+                id: e.id,
+                name: e.name,
+                description: e.description,
+                risk_tier: e.risk_tier,
+                in_catalog: true,
+                workers: 0,
+            },
+        );
+    }
+    for (id, count) in state.store.visible_capabilities(viewer).await? {
+        merged
+            .entry(id.clone())
+            .or_insert(CapabilityView {
+                id,
+                name: None,
+                description: None,
+                risk_tier: None,
+                in_catalog: false,
+                workers: 0,
+            })
+            .workers = count;
+    }
+    Ok(web::Json(CapabilityList {
+        capabilities: merged.into_values().collect(),
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WcpWorkerList {
+    pub workers: Vec<WorkerView>,
+}
+
+/// Your tenant's active workers (`read`).
+#[utoipa::path(get, path = "/wcp/workers", tag = "wcp", security(("bearer" = [])),
+    responses((status = 200, body = WcpWorkerList), (status = 401, body = ErrorBody)))]
+pub async fn workers(
+    principal: Principal,
+    state: web::Data<AppState>,
+) -> Result<web::Json<WcpWorkerList>, ApiError> {
+    principal.require(Scope::Read)?;
+    let store = state.store.tenant(&principal.tenant_id);
+    let mut all = Vec::new();
+    let mut filter = WorkerFilter {
+        status: Some(WorkerStatus::Active),
+        limit: 500,
+        ..WorkerFilter::default()
+    };
+    loop {
+        let (page, more) = store.list_workers(&filter).await?;
+        filter.after = page.last().map(|w| w.id.clone());
+        all.extend(page.into_iter().map(WorkerView::from));
+        if !more {
+            break;
+        }
+    }
+    Ok(web::Json(WcpWorkerList { workers: all }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Behaviour {
+    #[schema(example = "capability_discovery")]
+    pub behaviour: String,
+    /// Where the WCP specification asks for it.
+    #[schema(example = "§5.6")]
+    pub spec: String,
+    pub enforced: bool,
+    pub detail: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WcpHealth {
+    pub ok: bool,
+    #[schema(example = "0.2")]
+    pub wcp_version: String,
+    pub registry_version: String,
+    /// Each WCP behaviour and whether this registry enforces it today.
+    pub behaviours: Vec<Behaviour>,
+}
+
+/// (behaviour, spec section, enforced, detail): what this build does.
+const BEHAVIOURS: &[(&str, &str, bool, &str)] = &[
+    ("identifier_grammar", "§3.2", true,
+     "every WCP id is checked against the grammar; malformed ids are refused with the rule named"),
+    ("protocol_namespaces_reserved", "§3.1", true,
+     "cap, wrk, ctrl, pol, prof and evt can never be claimed"),
+    ("authority_namespace_ownership", "§3.1", true,
+     "only the tenant holding x.<name> or org.<name> registers workers under it"),
+    ("trust_from_worker_id", "identity model", true,
+     "a worker's authority namespace comes from its worker_id only, never from species or capability"),
+    ("enrollment_artifact_hash", "enrollment", true,
+     "a registry record whose artifact_hash does not match is refused with DENY_WORKER_TAMPERED"),
+    ("capability_discovery", "§5.6", true,
+     "/wcp/capabilities, /wcp/workers and /wcp/health"),
+    ("fail_closed_decisions", "§5.1", false, "decisions are not served by this build yet"),
+    ("evidence_receipts", "§5.7", false, "decision receipts are not served by this build yet"),
+    ("signatory_tenant_validation", "§5.9", false, "decisions are not served by this build yet"),
+    ("worker_code_attestation", "§5.10", false, "attestations are not accepted by this build yet"),
+];
+
+/// Which WCP behaviours this registry enforces.
+#[utoipa::path(get, path = "/wcp/health", tag = "wcp", responses((status = 200, body = WcpHealth)))]
+pub async fn wcp_health() -> web::Json<WcpHealth> {
+    web::Json(WcpHealth {
+        ok: true,
+        wcp_version: wcp::SPEC_VERSION.to_string(),
+        registry_version: crate::VERSION.to_string(),
+        behaviours: BEHAVIOURS
+            .iter()
+            .map(|(b, spec, enforced, detail)| Behaviour {
+                behaviour: b.to_string(),
+                spec: spec.to_string(),
+                enforced: *enforced,
+                detail: detail.to_string(),
+            })
+            .collect(),
+    })
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CatalogQuery {
+    /// `capability` (default), `worker_species`, `control`, `profile`, `policy`.
+    #[serde(rename = "type")]
+    pub entity_type: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CatalogEntityView {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub entity_type: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub risk_tier: Option<String>,
+    /// The entity as imported.
+    #[schema(value_type = Object)]
+    pub data: serde_json::Value,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CatalogList {
+    pub entities: Vec<CatalogEntityView>,
+}
+
+/// The imported catalog's entities of one type (public).
+#[utoipa::path(get, path = "/api/v1/catalog", tag = "wcp", params(CatalogQuery),
+    responses((status = 200, body = CatalogList), (status = 400, body = ErrorBody)))]
+pub async fn catalog(
+    state: web::Data<AppState>,
+    query: web::Query<CatalogQuery>,
+) -> Result<web::Json<CatalogList>, ApiError> {
+    let entity_type = query.entity_type.as_deref().unwrap_or("capability");
+    if ![
+        "capability",
+        "worker_species",
+        "control",
+        "profile",
+        "policy",
+        "event",
+    ]
+    .contains(&entity_type)
+    {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!("type: {entity_type:?} is not capability, worker_species, control, profile, policy or event"),
+        ));
+    }
+    let entities = state.store.catalog_entities(entity_type).await?;
+    Ok(web::Json(CatalogList {
+        entities: entities
+            .into_iter()
+            .map(|e| CatalogEntityView {
+                id: e.id,
+                entity_type: e.entity_type,
+                name: e.name,
+                description: e.description,
+                risk_tier: e.risk_tier,
+                data: e.data,
+            })
+            .collect(),
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportResult {
+    pub inserted: u64,
+    pub updated: u64,
+    pub catalog_version: Option<String>,
+}
+
+/// Import a WCP catalog file (operator only): every entity is added or
+/// replaced, all or nothing. The body is the catalog
+/// (`{"_meta": {...}, "entities": [...]}`); raise HALL_MAX_BODY_BYTES for very large ones.
+#[utoipa::path(post, path = "/api/v1/catalog/import", tag = "wcp", request_body(content = Object),
+    security(("bearer" = [])),
+    responses((status = 200, body = ImportResult), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody)))]
+pub async fn import_catalog(
+    principal: Principal,
+    state: web::Data<AppState>,
+    body: web::Json<serde_json::Value>,
+) -> Result<web::Json<ImportResult>, ApiError> {
+    principal.require_operator()?;
+    let catalog = Catalog::parse(&body)
+        .map_err(|e| ApiError::bad_request("invalid_catalog", e.to_string()))?;
+    let summary = state.store.import_catalog(&catalog).await?;
+    Ok(web::Json(ImportResult {
+        inserted: summary.inserted,
+        updated: summary.updated,
+        catalog_version: catalog.version,
+    }))
+}

@@ -1,0 +1,395 @@
+//! Namespaces: check, claim, list, operator administration (reserve, approve,
+//! release, transfer) and Ed25519 signing keys.
+
+use actix_web::{web, HttpResponse};
+use attestation::NamespacePublicKey;
+use chrono::{DateTime, Utc};
+use registry::namespaces::{ClaimStatus, NamespaceClaim, NamespaceKey};
+use registry::Scope;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use wcp::{Namespace, TenantId};
+
+use crate::auth::Principal;
+use crate::error::{ApiError, ErrorBody};
+use crate::routes::api_keys::TenantQuery;
+use crate::routes::{resource, text_field};
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        resource("/api/v1/namespaces", &["GET", "POST"])
+            .route(web::get().to(list_namespaces))
+            .route(web::post().to(claim_namespace)),
+    )
+    .service(
+        resource("/api/v1/namespaces/{namespace}", &["GET", "DELETE"])
+            .route(web::get().to(check_namespace))
+            .route(web::delete().to(release_namespace)),
+    )
+    .service(
+        resource("/api/v1/namespaces/{namespace}/reserve", &["POST"])
+            .route(web::post().to(reserve_namespace)),
+    )
+    .service(
+        resource("/api/v1/namespaces/{namespace}/approve", &["POST"])
+            .route(web::post().to(approve_namespace)),
+    )
+    .service(
+        resource("/api/v1/namespaces/{namespace}/transfer", &["POST"])
+            .route(web::post().to(transfer_namespace)),
+    )
+    .service(
+        resource("/api/v1/namespaces/{namespace}/keys", &["GET", "POST"])
+            .route(web::get().to(list_keys))
+            .route(web::post().to(add_key)),
+    )
+    .service(
+        resource(
+            "/api/v1/namespaces/{namespace}/keys/{kid}/revoke",
+            &["POST"],
+        )
+        .route(web::post().to(revoke_key)),
+    );
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NamespaceStatus {
+    #[schema(example = "x.alice")]
+    pub namespace: String,
+    /// `available`, `yours`, `taken`, `reserved`, `pending` (your claim awaits
+    /// the operator) or `invalid`.
+    #[schema(example = "available")]
+    pub status: String,
+    /// Why it is invalid, reserved or taken.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimNamespace {
+    #[schema(example = "x.alice")]
+    pub namespace: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NamespaceView {
+    pub namespace: String,
+    /// `claimed`, `pending` or `reserved`.
+    pub status: String,
+    /// The holder (absent for reservations).
+    pub tenant_id: Option<String>,
+    pub reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<NamespaceClaim> for NamespaceView {
+    fn from(c: NamespaceClaim) -> Self {
+        Self {
+            namespace: c.namespace.to_string(),
+            status: c.status.as_str().to_string(),
+            tenant_id: c.tenant_id.map(|t| t.to_string()),
+            reason: c.reason,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NamespaceList {
+    pub namespaces: Vec<NamespaceView>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReserveNamespace {
+    #[schema(example = "trademark of Acme Corp")]
+    pub reason: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransferNamespace {
+    /// The tenant that receives the claim.
+    #[schema(example = "org.acme")]
+    pub tenant_id: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddNamespaceKey {
+    /// Ed25519 public key: 32 bytes as base64 (standard or URL-safe) or 64 hex characters.
+    #[schema(example = "O2onvM62pC1io6jQKm8Nc2UyFXcd4kOmOsBIoYtZ2ik=")]
+    pub public_key: String,
+    #[schema(example = "release signing key 2026")]
+    pub label: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NamespaceKeyView {
+    /// Key id, derived from the key (`nsk_` + 16 hex).
+    #[schema(example = "nsk_3f2a9c1d0b8e7a65")]
+    pub kid: String,
+    pub namespace: String,
+    /// Standard base64.
+    pub public_key: String,
+    pub label: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<NamespaceKey> for NamespaceKeyView {
+    fn from(k: NamespaceKey) -> Self {
+        Self {
+            kid: k.kid,
+            namespace: k.namespace.to_string(),
+            public_key: k.public_key.to_base64(),
+            label: k.label,
+            created_at: k.created_at,
+            revoked_at: k.revoked_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NamespaceKeyList {
+    pub keys: Vec<NamespaceKeyView>,
+}
+
+fn namespace_param(raw: &str) -> Result<Namespace, ApiError> {
+    Namespace::parse(raw).map_err(|e| ApiError::bad_request("invalid_namespace", e.to_string()))
+}
+
+/// Check a namespace: is it available, yours, taken, reserved, pending or invalid?
+#[utoipa::path(get, path = "/api/v1/namespaces/{namespace}", tag = "namespaces",
+    params(("namespace" = String, Path, example = "x.alice")), security(("bearer" = [])),
+    responses((status = 200, body = NamespaceStatus), (status = 401, body = ErrorBody)))]
+pub async fn check_namespace(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<web::Json<NamespaceStatus>, ApiError> {
+    principal.require(Scope::Read)?;
+    let ns = match Namespace::parse(&path) {
+        Ok(ns) => ns,
+        Err(e) => {
+            return Ok(web::Json(NamespaceStatus {
+                namespace: path.into_inner(),
+                status: "invalid".into(),
+                reason: Some(e.to_string()),
+            }))
+        }
+    };
+    let (status, reason) = match state.store.namespace_claim(&ns).await? {
+        None => ("available", None),
+        Some(c) if c.status == ClaimStatus::Reserved => ("reserved", c.reason),
+        Some(c) if c.tenant_id.as_ref() == Some(&principal.tenant_id) => match c.status {
+            ClaimStatus::Pending => (
+                "pending",
+                Some("your claim awaits the operator's approval".into()),
+            ),
+            _ => ("yours", None),
+        },
+        Some(_) => ("taken", Some("claimed by another tenant".to_string())),
+    };
+    Ok(web::Json(NamespaceStatus {
+        namespace: ns.to_string(),
+        status: status.into(),
+        reason,
+    }))
+}
+
+/// Claim a namespace (`admin`). `x.*` claims take effect at once; `org.*`
+/// claims may wait for the operator (`pending`) when the registry says so.
+#[utoipa::path(post, path = "/api/v1/namespaces", tag = "namespaces", request_body = ClaimNamespace,
+    security(("bearer" = [])),
+    responses((status = 201, description = "Claimed (or pending approval)", body = NamespaceView),
+        (status = 200, description = "Already yours", body = NamespaceView),
+        (status = 400, description = "Invalid or reserved", body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 409, description = "Taken", body = ErrorBody)))]
+pub async fn claim_namespace(
+    principal: Principal,
+    state: web::Data<AppState>,
+    body: web::Json<ClaimNamespace>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::Admin)?;
+    let ns = namespace_param(&body.namespace)?;
+    let tenant = principal.tenant_id.clone();
+    let before = state.store.namespace_claim(&ns).await?;
+    let needs_approval = state.org_claims_need_approval && ns.family() == "org";
+    let claim = state
+        .store
+        .tenant(&tenant)
+        .claim_namespace(&ns, needs_approval)
+        .await?;
+    let already = before.is_some_and(|c| c.tenant_id.as_ref() == Some(&tenant));
+    let view = NamespaceView::from(claim);
+    Ok(if already {
+        HttpResponse::Ok().json(view)
+    } else {
+        HttpResponse::Created().json(view)
+    })
+}
+
+/// The caller's namespaces (claimed and pending). The operator may name a tenant.
+#[utoipa::path(get, path = "/api/v1/namespaces", tag = "namespaces", params(TenantQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = NamespaceList), (status = 401, body = ErrorBody)))]
+pub async fn list_namespaces(
+    principal: Principal,
+    state: web::Data<AppState>,
+    query: web::Query<TenantQuery>,
+) -> Result<web::Json<NamespaceList>, ApiError> {
+    principal.require(Scope::Read)?;
+    let tenant = crate::routes::api_keys::acting_tenant(&principal, query.tenant_id.as_deref())?;
+    let claims = state.store.tenant(&tenant).list_namespaces().await?;
+    Ok(web::Json(NamespaceList {
+        namespaces: claims.into_iter().map(NamespaceView::from).collect(),
+    }))
+}
+
+/// Reserve a namespace so nobody can claim it (operator only).
+#[utoipa::path(post, path = "/api/v1/namespaces/{namespace}/reserve", tag = "namespaces",
+    params(("namespace" = String, Path)), request_body = ReserveNamespace, security(("bearer" = [])),
+    responses((status = 200, body = NamespaceView), (status = 403, body = ErrorBody),
+        (status = 409, description = "Claimed by a tenant", body = ErrorBody)))]
+pub async fn reserve_namespace(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<ReserveNamespace>,
+) -> Result<web::Json<NamespaceView>, ApiError> {
+    principal.require_operator()?;
+    let ns = namespace_param(&path)?;
+    let reason = text_field("reason", &body.reason, 500)?;
+    Ok(web::Json(
+        state.store.reserve_namespace(&ns, &reason).await?.into(),
+    ))
+}
+
+/// Approve a pending claim (operator only).
+#[utoipa::path(post, path = "/api/v1/namespaces/{namespace}/approve", tag = "namespaces",
+    params(("namespace" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = NamespaceView), (status = 403, body = ErrorBody),
+        (status = 404, description = "No pending claim", body = ErrorBody)))]
+pub async fn approve_namespace(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<web::Json<NamespaceView>, ApiError> {
+    principal.require_operator()?;
+    let ns = namespace_param(&path)?;
+    Ok(web::Json(state.store.approve_namespace(&ns).await?.into()))
+}
+
+/// Release a claim, pending claim or reservation (operator only). Refused
+/// while the namespace has workers or signing keys.
+#[utoipa::path(delete, path = "/api/v1/namespaces/{namespace}", tag = "namespaces",
+    params(("namespace" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = NamespaceStatus), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn release_namespace(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<web::Json<NamespaceStatus>, ApiError> {
+    principal.require_operator()?;
+    let ns = namespace_param(&path)?;
+    state.store.release_namespace(&ns).await?;
+    Ok(web::Json(NamespaceStatus {
+        namespace: ns.to_string(),
+        status: "available".into(),
+        reason: None,
+    }))
+}
+
+/// Move a claim to another tenant (operator only). Refused while the
+/// namespace has workers or signing keys.
+#[utoipa::path(post, path = "/api/v1/namespaces/{namespace}/transfer", tag = "namespaces",
+    params(("namespace" = String, Path)), request_body = TransferNamespace, security(("bearer" = [])),
+    responses((status = 200, body = NamespaceView), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn transfer_namespace(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<TransferNamespace>,
+) -> Result<web::Json<NamespaceView>, ApiError> {
+    principal.require_operator()?;
+    let ns = namespace_param(&path)?;
+    let to = TenantId::parse(&body.tenant_id)
+        .map_err(|e| ApiError::bad_request("invalid_tenant_id", e.to_string()))?;
+    Ok(web::Json(
+        state.store.transfer_namespace(&ns, &to).await?.into(),
+    ))
+}
+
+/// Register an Ed25519 signing key on one of your namespaces (`admin`).
+#[utoipa::path(post, path = "/api/v1/namespaces/{namespace}/keys", tag = "namespaces",
+    params(("namespace" = String, Path)), request_body = AddNamespaceKey, security(("bearer" = [])),
+    responses((status = 201, body = NamespaceKeyView), (status = 400, body = ErrorBody),
+        (status = 404, description = "Not your namespace", body = ErrorBody),
+        (status = 409, description = "Key already registered", body = ErrorBody)))]
+pub async fn add_key(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<AddNamespaceKey>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::Admin)?;
+    let ns = namespace_param(&path)?;
+    let key = NamespacePublicKey::parse(&body.public_key)
+        .map_err(|e| ApiError::bad_request("invalid_public_key", e.to_string()))?;
+    let label = text_field("label", &body.label, 200)?;
+    let stored = state
+        .store
+        .tenant(&principal.tenant_id)
+        .add_namespace_key(&ns, &key, &label)
+        .await?;
+    Ok(HttpResponse::Created().json(NamespaceKeyView::from(stored)))
+}
+
+/// A namespace's signing keys, revoked ones included.
+#[utoipa::path(get, path = "/api/v1/namespaces/{namespace}/keys", tag = "namespaces",
+    params(("namespace" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = NamespaceKeyList), (status = 404, body = ErrorBody)))]
+pub async fn list_keys(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<web::Json<NamespaceKeyList>, ApiError> {
+    principal.require(Scope::Read)?;
+    let ns = namespace_param(&path)?;
+    let keys = state
+        .store
+        .tenant(&principal.tenant_id)
+        .list_namespace_keys(&ns)
+        .await?;
+    Ok(web::Json(NamespaceKeyList {
+        keys: keys.into_iter().map(NamespaceKeyView::from).collect(),
+    }))
+}
+
+/// Revoke a signing key (`admin`). It is kept, with `revoked_at`.
+#[utoipa::path(post, path = "/api/v1/namespaces/{namespace}/keys/{kid}/revoke", tag = "namespaces",
+    params(("namespace" = String, Path), ("kid" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = NamespaceKeyView), (status = 404, body = ErrorBody)))]
+pub async fn revoke_key(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<web::Json<NamespaceKeyView>, ApiError> {
+    principal.require(Scope::Admin)?;
+    let (ns, kid) = path.into_inner();
+    let ns = namespace_param(&ns)?;
+    let key = state
+        .store
+        .tenant(&principal.tenant_id)
+        .revoke_namespace_key(&ns, &kid)
+        .await?;
+    Ok(web::Json(key.into()))
+}

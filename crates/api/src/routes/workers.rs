@@ -1,0 +1,346 @@
+//! Workers: register (either form), list, read, update, revoke — every
+//! worker addressed by registry id (`wrk_…`) or WCP worker id.
+
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
+use registry::workers::{Worker, WorkerFilter, WorkerRef, WorkerStatus};
+use registry::Scope;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use wcp::{CapabilityId, Namespace, Visibility, WorkerRecord};
+
+use crate::auth::Principal;
+use crate::error::{ApiError, ErrorBody};
+use crate::routes::api_keys::{acting_tenant, TenantQuery};
+use crate::routes::resource;
+use crate::state::AppState;
+
+const DEFAULT_PAGE: i64 = 50;
+const MAX_PAGE: i64 = 200;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        resource("/api/v1/workers", &["GET", "POST"])
+            .route(web::get().to(list_workers))
+            .route(web::post().to(register_worker)),
+    )
+    .service(
+        resource("/api/v1/workers/{id}", &["GET", "PATCH"])
+            .route(web::get().to(get_worker))
+            .route(web::patch().to(update_worker)),
+    )
+    .service(
+        resource("/api/v1/workers/{id}/revoke", &["POST"]).route(web::post().to(revoke_worker)),
+    );
+}
+
+/// A registration, in the seed SDK's form (`name` + `namespace`) or as a full
+/// WCP registry record (`worker_id` + …). Fields not listed are kept in the
+/// record (the artifact hash covers them).
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)] // documents the body; the body is parsed by `WorkerRecord::parse`
+pub struct RegisterWorker {
+    /// Seed form: the worker's name inside its namespace.
+    #[schema(example = "my-agent")]
+    name: Option<String>,
+    /// Seed form: `x.<name>` or `org.<name>`. An unclaimed `x.*` namespace is claimed for you.
+    #[schema(example = "x.myagent")]
+    namespace: Option<String>,
+    /// WCP form: `<namespace>.<name>[.<instance>]`.
+    #[schema(example = "org.acme.doc-summarizer.prod-01")]
+    worker_id: Option<String>,
+    #[schema(example = "wrk.doc.summarizer")]
+    worker_species_id: Option<String>,
+    #[schema(example = json!(["cap.data.read.v1"]))]
+    capabilities: Vec<String>,
+    /// Policy tier L0–L8 (default 0).
+    #[schema(example = 2, minimum = 0, maximum = 8)]
+    policy_tier: Option<u8>,
+    /// `low`, `medium`, `high` or `critical`.
+    risk_tier: Option<String>,
+    /// Any of `dev`, `stage`, `prod`, `edge` (default: all).
+    allowed_environments: Option<Vec<String>>,
+    required_controls: Option<Vec<String>>,
+    currently_implements: Option<Vec<String>>,
+    /// `{"data", "network", "financial", "time": 0–5, "reversibility": 0–5 or a word}`.
+    #[schema(value_type = Option<Object>)]
+    blast_radius: Option<serde_json::Value>,
+    #[schema(value_type = Option<Object>)]
+    privilege_envelope: Option<serde_json::Value>,
+    /// Must equal the authority namespace when given.
+    owner: Option<String>,
+    contact: Option<String>,
+    /// `sha256:` + SHA-256 of the canonical JSON of this body without `artifact_hash`;
+    /// a mismatch is refused with `DENY_WORKER_TAMPERED`.
+    artifact_hash: Option<String>,
+    /// Highest data label the worker may handle: `PUBLIC`, `INTERNAL` (default), `RESTRICTED`.
+    max_data_label: Option<String>,
+    /// `public` (default: visible to verify and discovery) or `private` (your tenant only).
+    visibility: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WorkerView {
+    /// Registry id.
+    #[schema(example = "wrk_0193a1b2c3d4e5f60718293a4b5c6d7e")]
+    pub id: String,
+    #[schema(example = "x.myagent.my-agent")]
+    pub worker_id: String,
+    #[schema(example = "x.myagent")]
+    pub namespace: String,
+    #[schema(example = "my-agent")]
+    pub name: String,
+    pub tenant_id: String,
+    /// `active` or `revoked`.
+    pub status: String,
+    pub policy_tier: u8,
+    pub capabilities: Vec<String>,
+    pub worker_species_id: Option<String>,
+    pub risk_tier: Option<String>,
+    pub allowed_environments: Vec<String>,
+    pub required_controls: Vec<String>,
+    pub currently_implements: Vec<String>,
+    #[schema(value_type = Option<Object>)]
+    pub blast_radius: Option<serde_json::Value>,
+    /// Sum of the blast radius dimensions (0–25), when declared.
+    pub blast_score: Option<u8>,
+    #[schema(value_type = Option<Object>)]
+    pub privilege_envelope: Option<serde_json::Value>,
+    pub owner: String,
+    pub contact: Option<String>,
+    pub artifact_hash: Option<String>,
+    pub max_data_label: String,
+    pub visibility: String,
+    /// The registration as submitted.
+    #[schema(value_type = Object)]
+    pub record: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<Worker> for WorkerView {
+    fn from(w: Worker) -> Self {
+        let r = w.record;
+        let strings = |v: &[wcp::ControlId]| v.iter().map(|c| c.to_string()).collect();
+        Self {
+            id: w.id,
+            namespace: r.namespace().to_string(),
+            name: r.worker_id.local_name().to_string(),
+            worker_id: r.worker_id.to_string(),
+            tenant_id: w.tenant_id.to_string(),
+            status: w.status.as_str().to_string(),
+            policy_tier: r.policy_tier,
+            capabilities: r.capabilities.iter().map(|c| c.to_string()).collect(),
+            worker_species_id: r.species.map(|s| s.to_string()),
+            risk_tier: r.risk_tier.map(|t| t.to_string()),
+            allowed_environments: r
+                .allowed_environments
+                .iter()
+                .map(|e| e.to_string())
+                .collect(),
+            required_controls: strings(&r.required_controls),
+            currently_implements: strings(&r.currently_implements),
+            blast_score: r.blast_radius.as_ref().map(|(b, _)| b.score()),
+            blast_radius: r.blast_radius.map(|(_, v)| v),
+            privilege_envelope: r.privilege_envelope,
+            owner: r.owner.to_string(),
+            contact: r.contact,
+            artifact_hash: r.artifact_hash,
+            max_data_label: r.max_data_label.to_string(),
+            visibility: r.visibility.to_string(),
+            record: serde_json::Value::Object(r.record),
+            created_at: w.created_at,
+            updated_at: w.updated_at,
+            revoked_at: w.revoked_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WorkerPage {
+    pub workers: Vec<WorkerView>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct WorkerQuery {
+    /// Only workers in this namespace.
+    pub namespace: Option<String>,
+    /// Only workers declaring this capability.
+    pub capability: Option<String>,
+    /// `active` or `revoked`.
+    pub status: Option<String>,
+    /// `public` or `private`.
+    pub visibility: Option<String>,
+    /// Page size, 1–200 (default 50).
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Operator only: another tenant's workers.
+    pub tenant_id: Option<String>,
+}
+
+/// Parses a path id in either form; a malformed one is simply not found.
+pub fn worker_ref(raw: &str) -> Result<WorkerRef, ApiError> {
+    WorkerRef::parse(raw).map_err(|e| ApiError::not_found(format!("worker {raw} not found ({e})")))
+}
+
+/// Register a worker (`workers:write`). All or nothing: a refused
+/// registration leaves no rows (not even an implicit namespace claim).
+#[utoipa::path(post, path = "/api/v1/workers", tag = "workers", request_body = RegisterWorker,
+    security(("bearer" = [])),
+    responses((status = 201, body = WorkerView),
+        (status = 400, description = "A field breaks a rule (named in the message), or DENY_WORKER_TAMPERED", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "The namespace is not yours", body = ErrorBody),
+        (status = 409, description = "The worker id is taken", body = ErrorBody)))]
+pub async fn register_worker(
+    principal: Principal,
+    state: web::Data<AppState>,
+    body: web::Json<serde_json::Value>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::WorkersWrite)?;
+    let record = WorkerRecord::parse(&body)?;
+    let worker = state
+        .store
+        .tenant(&principal.tenant_id)
+        .register_worker(&record)
+        .await?;
+    Ok(HttpResponse::Created().json(WorkerView::from(worker)))
+}
+
+/// List your workers (`read`), in registration order, a page at a time.
+#[utoipa::path(get, path = "/api/v1/workers", tag = "workers", params(WorkerQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = WorkerPage), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody)))]
+pub async fn list_workers(
+    principal: Principal,
+    state: web::Data<AppState>,
+    query: web::Query<WorkerQuery>,
+) -> Result<web::Json<WorkerPage>, ApiError> {
+    principal.require(Scope::Read)?;
+    let tenant = acting_tenant(&principal, query.tenant_id.as_deref())?;
+    let bad = |field: &str, msg: String| {
+        ApiError::bad_request("invalid_query", format!("{field}: {msg}"))
+    };
+    let filter = WorkerFilter {
+        namespace: query
+            .namespace
+            .as_deref()
+            .map(Namespace::parse)
+            .transpose()
+            .map_err(|e| bad("namespace", e.to_string()))?,
+        capability: query
+            .capability
+            .as_deref()
+            .map(CapabilityId::parse)
+            .transpose()
+            .map_err(|e| bad("capability", e.to_string()))?,
+        status: query
+            .status
+            .as_deref()
+            .map(|s| {
+                WorkerStatus::parse(s)
+                    .ok_or_else(|| bad("status", format!("{s:?} is not active or revoked")))
+            })
+            .transpose()?,
+        visibility: query
+            .visibility
+            .as_deref()
+            .map(Visibility::parse)
+            .transpose()
+            .map_err(|e| bad("visibility", e.to_string()))?,
+        after: match query.cursor.as_deref() {
+            None => None,
+            Some(c) => match WorkerRef::parse(c) {
+                Ok(WorkerRef::Registry(id)) => Some(id),
+                _ => return Err(bad("cursor", "not a cursor from this endpoint".into())),
+            },
+        },
+        limit: match query.limit {
+            None => DEFAULT_PAGE,
+            Some(l) if (1..=MAX_PAGE).contains(&l) => l,
+            Some(_) => return Err(bad("limit", format!("must be between 1 and {MAX_PAGE}"))),
+        },
+    };
+    let (workers, more) = state.store.tenant(&tenant).list_workers(&filter).await?;
+    let next_cursor = more.then(|| workers.last().map(|w| w.id.clone())).flatten();
+    Ok(web::Json(WorkerPage {
+        workers: workers.into_iter().map(WorkerView::from).collect(),
+        next_cursor,
+    }))
+}
+
+/// Read one of your workers (`read`).
+#[utoipa::path(get, path = "/api/v1/workers/{id}", tag = "workers",
+    params(("id" = String, Path, description = "`wrk_…` or the WCP worker id"), TenantQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = WorkerView), (status = 404, body = ErrorBody)))]
+pub async fn get_worker(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<TenantQuery>,
+) -> Result<web::Json<WorkerView>, ApiError> {
+    principal.require(Scope::Read)?;
+    let tenant = acting_tenant(&principal, query.tenant_id.as_deref())?;
+    let id = worker_ref(&path)?;
+    let worker = state
+        .store
+        .tenant(&tenant)
+        .worker(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("worker {id} not found")))?;
+    Ok(web::Json(worker.into()))
+}
+
+/// Change an active worker (`workers:write`): the given fields replace the
+/// stored ones; identity fields cannot change.
+#[utoipa::path(patch, path = "/api/v1/workers/{id}", tag = "workers",
+    params(("id" = String, Path), TenantQuery), request_body(content = Object),
+    security(("bearer" = [])),
+    responses((status = 200, body = WorkerView), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "The worker is revoked", body = ErrorBody)))]
+pub async fn update_worker(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<TenantQuery>,
+    body: web::Json<serde_json::Value>,
+) -> Result<web::Json<WorkerView>, ApiError> {
+    principal.require(Scope::WorkersWrite)?;
+    let tenant = acting_tenant(&principal, query.tenant_id.as_deref())?;
+    let id = worker_ref(&path)?;
+    let store = state.store.tenant(&tenant);
+    let current = store
+        .worker(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("worker {id} not found")))?;
+    let updated = current.record.patched(&body)?;
+    let worker = store
+        .update_worker(&WorkerRef::Registry(current.id), &updated)
+        .await?;
+    Ok(web::Json(worker.into()))
+}
+
+/// Revoke a worker (`workers:write`). It is kept, with status `revoked`.
+#[utoipa::path(post, path = "/api/v1/workers/{id}/revoke", tag = "workers",
+    params(("id" = String, Path), TenantQuery), security(("bearer" = [])),
+    responses((status = 200, body = WorkerView), (status = 404, body = ErrorBody)))]
+pub async fn revoke_worker(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<TenantQuery>,
+) -> Result<web::Json<WorkerView>, ApiError> {
+    principal.require(Scope::WorkersWrite)?;
+    let tenant = acting_tenant(&principal, query.tenant_id.as_deref())?;
+    let id = worker_ref(&path)?;
+    let worker = state.store.tenant(&tenant).revoke_worker(&id).await?;
+    Ok(web::Json(worker.into()))
+}

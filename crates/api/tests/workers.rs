@@ -1,0 +1,779 @@
+//! Namespaces, signing keys, workers, verify and discovery over real HTTP.
+
+mod common;
+
+use common::TestServer;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+const QUICK_START: &str = r#"{"name": "my-agent", "namespace": "x.myagent",
+    "capabilities": ["cap.data.read.v1", "cap.report.generate.v1"], "policy_tier": 2}"#;
+
+async fn post(s: &TestServer, key: &str, path: &str, body: Value) -> (u16, Value) {
+    s.call(Method::POST, path, Some(key), Some(body)).await
+}
+
+async fn get(s: &TestServer, key: Option<&str>, path: &str) -> (u16, Value) {
+    s.call(Method::GET, path, key, None).await
+}
+
+async fn count(s: &TestServer, sql: &str) -> i64 {
+    let mut conn = s.db.connect().await;
+    sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
+}
+
+#[tokio::test]
+async fn the_seed_quick_start_register_call_works_as_written() {
+    let s = TestServer::start().await;
+    let (_, key) = s
+        .tenant_with_key("org.acme", &["workers:write", "read"])
+        .await;
+    let body: Value = serde_json::from_str(QUICK_START).unwrap();
+    let (status, w) = post(&s, &key, "/api/v1/workers", body).await;
+    assert_eq!(status, 201, "{w}");
+    assert!(w["id"].as_str().unwrap().starts_with("wrk_"));
+    assert_eq!(w["worker_id"], "x.myagent.my-agent");
+    assert_eq!(w["namespace"], "x.myagent");
+    assert_eq!(w["policy_tier"], 2);
+    assert_eq!(w["max_data_label"], "INTERNAL");
+    assert_eq!(w["status"], "active");
+    // The x.* namespace was claimed for the caller on the way.
+    let (_, ns) = get(&s, Some(&key), "/api/v1/namespaces/x.myagent").await;
+    assert_eq!(ns["status"], "yours");
+    // Either id form reads it.
+    let id = w["id"].as_str().unwrap();
+    for path in [
+        format!("/api/v1/workers/{id}"),
+        "/api/v1/workers/x.myagent.my-agent".to_string(),
+    ] {
+        let (status, got) = get(&s, Some(&key), &path).await;
+        assert_eq!(status, 200);
+        assert_eq!(got["id"], id);
+    }
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_full_wcp_record_is_checked_against_its_artifact_hash() {
+    let s = TestServer::start().await;
+    let (_, admin) = s.tenant_with_key("org.example", &["admin"]).await;
+    let (status, _) = post(
+        &s,
+        &admin,
+        "/api/v1/namespaces",
+        json!({"namespace": "org.example"}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let mut record = json!({
+        "worker_id": "org.example.doc-summarizer",
+        "worker_species_id": "wrk.doc.summarizer",
+        "capabilities": ["cap.doc.summarize"],
+        "risk_tier": "low",
+        "required_controls": ["ctrl.obs.audit-log-append-only"],
+        "currently_implements": ["ctrl.obs.audit-log-append-only"],
+        "allowed_environments": ["dev", "prod"],
+        "blast_radius": {"data": 1, "network": 0, "financial": 0, "time": 1, "reversibility": "reversible"},
+        "owner": "org.example",
+        "contact": "ops@example.org",
+        "résumé": "non-ASCII keys are hashed as Python escapes them"
+    });
+    let hash = wcp::canonical::artifact_hash(record.as_object().unwrap());
+    record["artifact_hash"] = json!(hash);
+
+    let mut tampered = record.clone();
+    tampered["risk_tier"] = json!("critical");
+    let (status, err) = post(&s, &admin, "/api/v1/workers", tampered).await;
+    assert_eq!(status, 400);
+    assert_eq!(err["error"]["code"], "DENY_WORKER_TAMPERED");
+    assert_eq!(count(&s, "SELECT count(*) FROM workers").await, 0);
+
+    let (status, w) = post(&s, &admin, "/api/v1/workers", record).await;
+    assert_eq!(status, 201, "{w}");
+    assert_eq!(w["artifact_hash"], hash.as_str());
+    assert_eq!(w["blast_score"], 2);
+    assert_eq!(w["allowed_environments"], json!(["dev", "prod"]));
+    assert_eq!(
+        w["record"]["résumé"],
+        "non-ASCII keys are hashed as Python escapes them"
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn malformed_registrations_name_the_field_and_leave_no_rows() {
+    let s = TestServer::start().await;
+    let (_, key) = s.tenant_with_key("org.acme", &["workers:write"]).await;
+    let cases = [
+        (
+            json!({"name": "a", "namespace": "cap.doc", "capabilities": ["cap.a.b"]}),
+            "namespace",
+        ),
+        (
+            json!({"name": "A_B", "namespace": "x.me", "capabilities": ["cap.a.b"]}),
+            "name",
+        ),
+        (
+            json!({"name": "a", "namespace": "x.me", "capabilities": ["Cap.A"]}),
+            "capabilities[0]",
+        ),
+        (
+            json!({"name": "a", "namespace": "x.me", "capabilities": ["cap.a.b"], "policy_tier": 9}),
+            "policy_tier",
+        ),
+        (
+            json!({"name": "a", "namespace": "x.me", "capabilities": ["cap.a.b"], "policy_tier": "high"}),
+            "policy_tier",
+        ),
+        (
+            json!({"name": "a", "namespace": "x.me", "capabilities": ["cap.a.b"], "allowed_environments": ["qa"]}),
+            "allowed_environments",
+        ),
+        (
+            json!({"worker_id": "wrk.doc.summarizer", "capabilities": ["cap.a.b"]}),
+            "worker_id",
+        ),
+    ];
+    for (body, field) in cases {
+        let (status, err) = post(&s, &key, "/api/v1/workers", body.clone()).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(err["error"]["code"], "invalid_field");
+        assert!(
+            err["error"]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("{field}:")),
+            "{err}"
+        );
+    }
+    // Not even the implicit namespace claim was written.
+    assert_eq!(count(&s, "SELECT count(*) FROM workers").await, 0);
+    assert_eq!(count(&s, "SELECT count(*) FROM namespaces").await, 0);
+
+    let body: Value = serde_json::from_str(QUICK_START).unwrap();
+    assert_eq!(post(&s, &key, "/api/v1/workers", body.clone()).await.0, 201);
+    let (status, err) = post(&s, &key, "/api/v1/workers", body).await;
+    assert_eq!(status, 409, "{err}");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn another_tenant_cannot_register_change_or_revoke_a_tenants_worker() {
+    let s = TestServer::start().await;
+    let (_, a) = s
+        .tenant_with_key("org.alpha", &["workers:write", "read"])
+        .await;
+    let (_, b) = s
+        .tenant_with_key("org.beta", &["workers:write", "read", "admin"])
+        .await;
+    let (_, w) = post(
+        &s,
+        &a,
+        "/api/v1/workers",
+        serde_json::from_str(QUICK_START).unwrap(),
+    )
+    .await;
+    let id = w["id"].as_str().unwrap().to_string();
+
+    // B may not register under A's namespace: 403 saying whose rule forbids it.
+    let (status, err) = post(
+        &s,
+        &b,
+        "/api/v1/workers",
+        json!({"name": "other", "namespace": "x.myagent", "capabilities": ["cap.a.b"]}),
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("belongs to another tenant"),
+        "{err}"
+    );
+    // Nor claim it.
+    let (status, _) = post(
+        &s,
+        &b,
+        "/api/v1/namespaces",
+        json!({"namespace": "x.myagent"}),
+    )
+    .await;
+    assert_eq!(status, 409);
+
+    for path in [
+        format!("/api/v1/workers/{id}"),
+        "/api/v1/workers/x.myagent.my-agent".into(),
+    ] {
+        assert_eq!(get(&s, Some(&b), &path).await.0, 404, "{path}");
+        let (status, _) = s
+            .call(
+                Method::PATCH,
+                &path,
+                Some(&b),
+                Some(json!({"policy_tier": 0})),
+            )
+            .await;
+        assert_eq!(status, 404, "PATCH {path}");
+        assert_eq!(
+            post(&s, &b, &format!("{path}/revoke"), json!({})).await.0,
+            404
+        );
+    }
+    let (_, listing) = get(&s, Some(&b), "/api/v1/workers").await;
+    assert_eq!(listing["workers"], json!([]));
+    // A's worker is unchanged.
+    let (_, mine) = get(&s, Some(&a), &format!("/api/v1/workers/{id}")).await;
+    assert_eq!(mine["status"], "active");
+    assert_eq!(mine["policy_tier"], 2);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn workers_are_updated_listed_with_cursors_and_revoked_but_kept() {
+    let s = TestServer::start().await;
+    let (_, key) = s
+        .tenant_with_key("org.acme", &["workers:write", "read"])
+        .await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let (status, w) = post(
+            &s,
+            &key,
+            "/api/v1/workers",
+            json!({"name": format!("w{i}"), "namespace": "x.acme", "capabilities": [if i % 2 == 0 { "cap.a.even" } else { "cap.a.odd" }]}),
+        )
+        .await;
+        assert_eq!(status, 201, "{w}");
+        ids.push(w["id"].as_str().unwrap().to_string());
+    }
+    let mut seen = Vec::new();
+    let mut path = "/api/v1/workers?limit=2".to_string();
+    loop {
+        let (status, page) = get(&s, Some(&key), &path).await;
+        assert_eq!(status, 200, "{page}");
+        let batch = page["workers"].as_array().unwrap();
+        assert!(batch.len() <= 2);
+        seen.extend(batch.iter().map(|w| w["id"].as_str().unwrap().to_string()));
+        match page["next_cursor"].as_str() {
+            Some(c) => path = format!("/api/v1/workers?limit=2&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ids);
+    let (_, odd) = get(&s, Some(&key), "/api/v1/workers?capability=cap.a.odd").await;
+    assert_eq!(odd["workers"].as_array().unwrap().len(), 2);
+    assert_eq!(get(&s, Some(&key), "/api/v1/workers?limit=0").await.0, 400);
+    assert_eq!(
+        get(&s, Some(&key), "/api/v1/workers?status=gone").await.0,
+        400
+    );
+    assert_eq!(
+        get(&s, Some(&key), "/api/v1/workers?cursor=abc").await.0,
+        400
+    );
+
+    let (status, patched) = s
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/workers/{}", ids[0]),
+            Some(&key),
+            Some(
+                json!({"policy_tier": 6, "max_data_label": "RESTRICTED", "visibility": "private"}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!(patched["policy_tier"], 6);
+    assert_eq!(patched["max_data_label"], "RESTRICTED");
+    let (status, err) = s
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/workers/{}", ids[0]),
+            Some(&key),
+            Some(json!({"worker_id": "x.acme.other"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{err}");
+
+    let (status, revoked) = post(&s, &key, "/api/v1/workers/x.acme.w1/revoke", json!({})).await;
+    assert_eq!(status, 200);
+    assert_eq!(revoked["status"], "revoked");
+    assert!(revoked["revoked_at"].is_string());
+    let (status, _) = s
+        .call(
+            Method::PATCH,
+            "/api/v1/workers/x.acme.w1",
+            Some(&key),
+            Some(json!({"policy_tier": 1})),
+        )
+        .await;
+    assert_eq!(status, 409);
+    let (_, active) = get(&s, Some(&key), "/api/v1/workers?status=active").await;
+    assert_eq!(active["workers"].as_array().unwrap().len(), 4);
+    assert_eq!(count(&s, "SELECT count(*) FROM workers").await, 5);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn verify_answers_all_ten_keys_and_hides_unknown_and_private_workers_alike() {
+    let s = TestServer::start().await;
+    let (_, a) = s
+        .tenant_with_key("org.alpha", &["workers:write", "read"])
+        .await;
+    let (_, b) = s.tenant_with_key("org.beta", &["read"]).await;
+    post(
+        &s,
+        &a,
+        "/api/v1/workers",
+        json!({"name": "pub", "namespace": "x.alpha", "capabilities": ["cap.a.b"]}),
+    )
+    .await;
+    post(&s, &a, "/api/v1/workers", json!({"name": "priv", "namespace": "x.alpha", "capabilities": ["cap.a.b"], "visibility": "private"})).await;
+
+    let (status, v) = get(&s, None, "/api/v1/verify/x.alpha.pub").await;
+    assert_eq!(status, 200);
+    let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    for k in [
+        "worker_id",
+        "status",
+        "current_hash",
+        "banned",
+        "ban_reason",
+        "attested_at",
+        "ai_generated",
+        "ai_service",
+        "ai_model",
+        "ai_session_fingerprint",
+    ] {
+        assert!(keys.contains(&k), "{k} missing from {v}");
+    }
+    assert_eq!(v["status"], "active");
+    assert_eq!(v["current_hash"], Value::Null);
+    assert_eq!(v["banned"], false);
+
+    let (unknown_status, unknown) = get(&s, None, "/api/v1/verify/x.alpha.nope").await;
+    let (private_status, private) = get(&s, Some(&b), "/api/v1/verify/x.alpha.priv").await;
+    assert_eq!((unknown_status, private_status), (404, 404));
+    assert_eq!(
+        unknown["error"]["message"]
+            .as_str()
+            .unwrap()
+            .replace("nope", "X"),
+        private["error"]["message"]
+            .as_str()
+            .unwrap()
+            .replace("priv", "X")
+    );
+    assert_eq!(get(&s, None, "/api/v1/verify/x.alpha.priv").await.0, 404);
+    // The owner sees its private worker; a malformed id is just unknown.
+    assert_eq!(
+        get(&s, Some(&a), "/api/v1/verify/x.alpha.priv").await.0,
+        200
+    );
+    assert_eq!(get(&s, None, "/api/v1/verify/NOT%20AN%20ID").await.0, 404);
+
+    post(&s, &a, "/api/v1/workers/x.alpha.pub/revoke", json!({})).await;
+    let (_, v) = get(&s, None, "/api/v1/verify/x.alpha.pub").await;
+    assert_eq!(v["status"], "revoked");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn namespaces_are_checked_claimed_reserved_and_administered_by_the_operator() {
+    let s = TestServer::start_with(|c| c.org_claims_need_approval = true, false).await;
+    let op = s.operator_key.clone();
+    let (_, admin) = s.tenant_with_key("org.acme", &["admin"]).await;
+    let (_, other) = s.tenant_with_key("org.other", &["admin"]).await;
+    let status_of = |v: &Value| v["status"].as_str().unwrap().to_string();
+
+    assert_eq!(
+        status_of(&get(&s, Some(&admin), "/api/v1/namespaces/x.alice").await.1),
+        "available"
+    );
+    assert_eq!(
+        status_of(&get(&s, Some(&admin), "/api/v1/namespaces/cap.doc").await.1),
+        "invalid"
+    );
+    assert_eq!(
+        status_of(&get(&s, Some(&admin), "/api/v1/namespaces/org.wcp").await.1),
+        "reserved"
+    );
+
+    let (status, c) = post(
+        &s,
+        &admin,
+        "/api/v1/namespaces",
+        json!({"namespace": "x.alice"}),
+    )
+    .await;
+    assert_eq!((status, c["status"].as_str()), (201, Some("claimed")));
+    assert_eq!(
+        post(
+            &s,
+            &admin,
+            "/api/v1/namespaces",
+            json!({"namespace": "x.alice"})
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        status_of(&get(&s, Some(&admin), "/api/v1/namespaces/x.alice").await.1),
+        "yours"
+    );
+    assert_eq!(
+        status_of(&get(&s, Some(&other), "/api/v1/namespaces/x.alice").await.1),
+        "taken"
+    );
+    assert_eq!(
+        post(
+            &s,
+            &other,
+            "/api/v1/namespaces",
+            json!({"namespace": "x.alice"})
+        )
+        .await
+        .0,
+        409
+    );
+    for bad in ["cap.doc", "wrk.x", "x.Alice", "org.a.b", "org.wcp"] {
+        let (status, err) = post(&s, &admin, "/api/v1/namespaces", json!({"namespace": bad})).await;
+        assert_eq!(status, 400, "{bad}: {err}");
+    }
+
+    // org.* claims wait for the operator here.
+    let (status, c) = post(
+        &s,
+        &admin,
+        "/api/v1/namespaces",
+        json!({"namespace": "org.acme"}),
+    )
+    .await;
+    assert_eq!((status, c["status"].as_str()), (201, Some("pending")));
+    assert_eq!(
+        status_of(&get(&s, Some(&admin), "/api/v1/namespaces/org.acme").await.1),
+        "pending"
+    );
+    let (status, err) = post(
+        &s,
+        &admin,
+        "/api/v1/workers",
+        json!({"name": "w", "namespace": "org.acme", "capabilities": ["cap.a.b"]}),
+    )
+    .await;
+    assert_eq!(status, 403, "{err}");
+    assert_eq!(
+        post(&s, &admin, "/api/v1/namespaces/org.acme/approve", json!({}))
+            .await
+            .0,
+        403
+    );
+    assert_eq!(
+        post(&s, &op, "/api/v1/namespaces/org.acme/approve", json!({}))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        status_of(&get(&s, Some(&admin), "/api/v1/namespaces/org.acme").await.1),
+        "yours"
+    );
+
+    // Reservation, release and transfer are the operator's.
+    let (status, _) = post(
+        &s,
+        &op,
+        "/api/v1/namespaces/x.brand/reserve",
+        json!({"reason": "trademark"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, v) = get(&s, Some(&admin), "/api/v1/namespaces/x.brand").await;
+    assert_eq!(
+        (v["status"].as_str(), v["reason"].as_str()),
+        (Some("reserved"), Some("trademark"))
+    );
+    assert_eq!(
+        post(
+            &s,
+            &admin,
+            "/api/v1/namespaces",
+            json!({"namespace": "x.brand"})
+        )
+        .await
+        .0,
+        400
+    );
+    assert_eq!(
+        post(
+            &s,
+            &op,
+            "/api/v1/namespaces/x.alice/reserve",
+            json!({"reason": "r"})
+        )
+        .await
+        .0,
+        409
+    );
+    let (status, t) = post(
+        &s,
+        &op,
+        "/api/v1/namespaces/x.alice/transfer",
+        json!({"tenant_id": "org.other"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{t}");
+    assert_eq!(
+        status_of(&get(&s, Some(&other), "/api/v1/namespaces/x.alice").await.1),
+        "yours"
+    );
+    assert_eq!(
+        s.call(
+            Method::DELETE,
+            "/api/v1/namespaces/x.alice",
+            Some(&admin),
+            None
+        )
+        .await
+        .0,
+        403
+    );
+    assert_eq!(
+        s.call(
+            Method::DELETE,
+            "/api/v1/namespaces/x.alice",
+            Some(&op),
+            None
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        status_of(&get(&s, Some(&admin), "/api/v1/namespaces/x.alice").await.1),
+        "available"
+    );
+
+    // A namespace with workers cannot be released or transferred.
+    post(
+        &s,
+        &admin,
+        "/api/v1/workers",
+        json!({"name": "w", "namespace": "x.busy", "capabilities": ["cap.a.b"]}),
+    )
+    .await;
+    assert_eq!(
+        s.call(Method::DELETE, "/api/v1/namespaces/x.busy", Some(&op), None)
+            .await
+            .0,
+        409
+    );
+    assert_eq!(
+        post(
+            &s,
+            &op,
+            "/api/v1/namespaces/x.busy/transfer",
+            json!({"tenant_id": "org.other"})
+        )
+        .await
+        .0,
+        409
+    );
+
+    let (_, mine) = get(&s, Some(&admin), "/api/v1/namespaces").await;
+    let names: Vec<&str> = mine["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["namespace"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["org.acme", "x.busy"]);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn namespace_signing_keys_are_added_listed_and_revoked_but_kept() {
+    use base64::Engine;
+    let s = TestServer::start().await;
+    let (_, admin) = s.tenant_with_key("org.acme", &["admin"]).await;
+    let (_, other) = s.tenant_with_key("org.other", &["admin"]).await;
+    post(
+        &s,
+        &admin,
+        "/api/v1/namespaces",
+        json!({"namespace": "x.acme"}),
+    )
+    .await;
+    let public = ed25519_dalek::SigningKey::from_bytes(&[9u8; 32]).verifying_key();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(public.as_bytes());
+
+    let (status, k) = post(
+        &s,
+        &admin,
+        "/api/v1/namespaces/x.acme/keys",
+        json!({"public_key": b64, "label": "release"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{k}");
+    let kid = k["kid"].as_str().unwrap().to_string();
+    assert!(kid.starts_with("nsk_"));
+    assert_eq!(k["public_key"], b64.as_str());
+    let hex: String = public
+        .as_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(
+        post(
+            &s,
+            &admin,
+            "/api/v1/namespaces/x.acme/keys",
+            json!({"public_key": hex, "label": "again"})
+        )
+        .await
+        .0,
+        409
+    );
+    let (status, err) = post(
+        &s,
+        &admin,
+        "/api/v1/namespaces/x.acme/keys",
+        json!({"public_key": "AAAA", "label": "x"}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(err["error"]["code"], "invalid_public_key");
+    // Only the holder of the namespace may add or see keys.
+    let (status, _) = post(
+        &s,
+        &other,
+        "/api/v1/namespaces/x.acme/keys",
+        json!({"public_key": b64, "label": "x"}),
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert_eq!(
+        get(&s, Some(&other), "/api/v1/namespaces/x.acme/keys")
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        post(
+            &s,
+            &other,
+            &format!("/api/v1/namespaces/x.acme/keys/{kid}/revoke"),
+            json!({})
+        )
+        .await
+        .0,
+        404
+    );
+
+    let (status, revoked) = post(
+        &s,
+        &admin,
+        &format!("/api/v1/namespaces/x.acme/keys/{kid}/revoke"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(revoked["revoked_at"].is_string());
+    let (_, list) = get(&s, Some(&admin), "/api/v1/namespaces/x.acme/keys").await;
+    assert_eq!(list["keys"].as_array().unwrap().len(), 1);
+    assert!(list["keys"][0]["revoked_at"].is_string());
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn discovery_merges_the_imported_catalog_with_declared_capabilities() {
+    let s = TestServer::start_with(|c| c.max_body_bytes = 1024 * 1024, false).await;
+    let (_, key) = s
+        .tenant_with_key("org.acme", &["workers:write", "read"])
+        .await;
+    let catalog: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            common::workspace_root().join("../shared/reference/taxonomy-catalog.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        post(&s, &key, "/api/v1/catalog/import", catalog.clone())
+            .await
+            .0,
+        403
+    );
+    let (status, imported) = post(
+        &s,
+        &s.operator_key,
+        "/api/v1/catalog/import",
+        catalog.clone(),
+    )
+    .await;
+    assert_eq!(status, 200, "{imported}");
+    assert_eq!(imported["inserted"], 245);
+    let (_, again) = post(&s, &s.operator_key, "/api/v1/catalog/import", catalog).await;
+    assert_eq!(
+        (again["inserted"].as_u64(), again["updated"].as_u64()),
+        (Some(0), Some(245))
+    );
+    let (status, err) = post(
+        &s,
+        &s.operator_key,
+        "/api/v1/catalog/import",
+        json!({"entities": [{"id": "wrk.x.y", "type": "capability"}]}),
+    )
+    .await;
+    assert_eq!(status, 400, "{err}");
+
+    post(&s, &key, "/api/v1/workers", json!({"name": "a", "namespace": "x.acme", "capabilities": ["cap.doc.ocr", "cap.custom.thing"]})).await;
+    post(&s, &key, "/api/v1/workers", json!({"name": "b", "namespace": "x.acme", "capabilities": ["cap.custom.secret"], "visibility": "private"})).await;
+
+    let (status, caps) = get(&s, None, "/wcp/capabilities").await;
+    assert_eq!(status, 200);
+    let caps = caps["capabilities"].as_array().unwrap();
+    let find = |id: &str| caps.iter().find(|c| c["id"] == id).cloned();
+    assert_eq!(caps.iter().filter(|c| c["in_catalog"] == true).count(), 127);
+    let summarize = find("cap.doc.ocr").unwrap();
+    assert_eq!(
+        (
+            summarize["in_catalog"].as_bool(),
+            summarize["workers"].as_i64()
+        ),
+        (Some(true), Some(1))
+    );
+    let custom = find("cap.custom.thing").unwrap();
+    assert_eq!(
+        (custom["in_catalog"].as_bool(), custom["workers"].as_i64()),
+        (Some(false), Some(1))
+    );
+    // A private worker's capabilities show to its tenant only.
+    assert!(find("cap.custom.secret").is_none());
+    let (_, own) = get(&s, Some(&key), "/wcp/capabilities").await;
+    assert!(own["capabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["id"] == "cap.custom.secret"));
+
+    let (status, workers) = get(&s, Some(&key), "/wcp/workers").await;
+    assert_eq!(status, 200);
+    assert_eq!(workers["workers"].as_array().unwrap().len(), 2);
+    assert_eq!(get(&s, None, "/wcp/workers").await.0, 401);
+
+    let (status, health) = get(&s, None, "/wcp/health").await;
+    assert_eq!(status, 200);
+    assert_eq!(health["wcp_version"], "0.2");
+    let behaviours = health["behaviours"].as_array().unwrap();
+    assert!(behaviours
+        .iter()
+        .any(|b| b["behaviour"] == "capability_discovery" && b["enforced"] == true));
+
+    let (_, species) = get(&s, None, "/api/v1/catalog?type=worker_species").await;
+    assert_eq!(species["entities"].as_array().unwrap().len(), 48);
+    assert_eq!(get(&s, None, "/api/v1/catalog?type=bogus").await.0, 400);
+    s.stop().await;
+}

@@ -1,0 +1,397 @@
+//! Workers: registration (claiming an `x.*` namespace on the way), reads,
+//! updates and revocation. Workers are revoked, never deleted.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use uuid::Uuid;
+use wcp::{IdError, TenantId, Visibility, WorkerId, WorkerRecord};
+
+use crate::namespaces::{insert_claim, lock_claim, ClaimStatus};
+use crate::{is_unique_violation, Store, StoreError, TenantStore};
+
+/// Prefix of the opaque registry id.
+pub const REGISTRY_ID_PREFIX: &str = "wrk_";
+
+/// A worker named either way: registry id (`wrk_…`) or WCP worker id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorkerRef {
+    Registry(String),
+    Wcp(WorkerId),
+}
+
+impl WorkerRef {
+    pub fn parse(s: &str) -> Result<Self, IdError> {
+        match s.strip_prefix(REGISTRY_ID_PREFIX) {
+            Some(rest) if rest.len() == 32 && rest.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                Ok(WorkerRef::Registry(s.to_ascii_lowercase()))
+            }
+            _ => WorkerId::parse(s).map(WorkerRef::Wcp),
+        }
+    }
+
+    fn condition(&self, param: usize) -> String {
+        match self {
+            WorkerRef::Registry(_) => format!("id = ${param}"),
+            WorkerRef::Wcp(_) => format!("worker_id = ${param}"),
+        }
+    }
+
+    fn value(&self) -> &str {
+        match self {
+            WorkerRef::Registry(id) => id,
+            WorkerRef::Wcp(id) => id.as_str(),
+        }
+    }
+}
+
+impl std::fmt::Display for WorkerRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.value())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkerStatus {
+    Active,
+    Revoked,
+}
+
+impl WorkerStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkerStatus::Active => "active",
+            WorkerStatus::Revoked => "revoked",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "active" => Some(WorkerStatus::Active),
+            "revoked" => Some(WorkerStatus::Revoked),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Worker {
+    /// `wrk_…`
+    pub id: String,
+    pub tenant_id: TenantId,
+    pub record: WorkerRecord,
+    pub status: WorkerStatus,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+const WORKER_COLUMNS: &str = "tenant_id, id, record, status, created_at, updated_at, revoked_at";
+
+fn worker_from_row(row: &sqlx::postgres::PgRow) -> Result<Worker, StoreError> {
+    let tenant: String = row.try_get("tenant_id")?;
+    let record: serde_json::Value = row.try_get("record")?;
+    let status: String = row.try_get("status")?;
+    Ok(Worker {
+        id: row.try_get("id")?,
+        tenant_id: TenantId::parse(&tenant).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        record: WorkerRecord::parse(&record).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        status: WorkerStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("worker status {status:?}")))?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
+/// Filters for listing workers. `after` is the last registry id of the previous page.
+#[derive(Debug, Clone, Default)]
+pub struct WorkerFilter {
+    pub namespace: Option<wcp::Namespace>,
+    pub capability: Option<wcp::CapabilityId>,
+    pub status: Option<WorkerStatus>,
+    pub visibility: Option<Visibility>,
+    pub after: Option<String>,
+    pub limit: i64,
+}
+
+/// The column values a record maps to (denormalised for filtering and decisions).
+struct Columns {
+    capabilities: Vec<String>,
+    environments: Vec<String>,
+    required: Vec<String>,
+    implements: Vec<String>,
+    blast: Option<serde_json::Value>,
+    envelope: Option<serde_json::Value>,
+    record: serde_json::Value,
+}
+
+fn columns(r: &WorkerRecord) -> Columns {
+    Columns {
+        capabilities: r.capabilities.iter().map(|c| c.to_string()).collect(),
+        environments: r
+            .allowed_environments
+            .iter()
+            .map(|e| e.to_string())
+            .collect(),
+        required: r.required_controls.iter().map(|c| c.to_string()).collect(),
+        implements: r
+            .currently_implements
+            .iter()
+            .map(|c| c.to_string())
+            .collect(),
+        blast: r.blast_radius.as_ref().map(|(_, v)| v.clone()),
+        envelope: r.privilege_envelope.clone(),
+        record: serde_json::Value::Object(r.record.clone()),
+    }
+}
+
+impl TenantStore<'_> {
+    /// Registers a worker. Its namespace must be this tenant's; an unclaimed
+    /// `x.*` namespace is claimed on the way. All or nothing.
+    pub async fn register_worker(&self, record: &WorkerRecord) -> Result<Worker, StoreError> {
+        let ns = record.namespace();
+        let mut tx = self.store.pool.begin().await?;
+        match lock_claim(&mut tx, &ns).await? {
+            None if ns.family() == "x" => {
+                insert_claim(&mut tx, &ns, self.tenant, ClaimStatus::Claimed)
+                    .await
+                    .map_err(|e| match e {
+                        StoreError::Invalid(m) | StoreError::Conflict(m) => {
+                            StoreError::Forbidden(m)
+                        }
+                        other => other,
+                    })?;
+            }
+            None => {
+                return Err(StoreError::Forbidden(format!(
+                    "namespace {ns} is not claimed; claim it first with POST /api/v1/namespaces \
+                     (org.* namespaces are never claimed implicitly)"
+                )))
+            }
+            Some(c) if c.tenant_id.as_ref() == Some(self.tenant) => {
+                if c.status == ClaimStatus::Pending {
+                    return Err(StoreError::Forbidden(format!(
+                        "your claim on namespace {ns} is waiting for the operator's approval"
+                    )));
+                }
+            }
+            Some(c) if c.status == ClaimStatus::Reserved => {
+                return Err(StoreError::Forbidden(format!(
+                    "namespace {ns} is reserved by the registry operator{}",
+                    c.reason.map(|r| format!(": {r}")).unwrap_or_default()
+                )))
+            }
+            Some(_) => {
+                return Err(StoreError::Forbidden(format!(
+                    "namespace {ns} belongs to another tenant: under WCP trust attribution only \
+                     the namespace's owner may register workers in it"
+                )))
+            }
+        }
+        let c = columns(record);
+        let id = format!("{REGISTRY_ID_PREFIX}{}", Uuid::now_v7().simple());
+        let row = sqlx::query(&format!(
+            "INSERT INTO workers (tenant_id, id, worker_id, namespace, species_id, capabilities,
+                policy_tier, risk_tier, allowed_environments, required_controls, currently_implements,
+                blast_radius, privilege_envelope, owner, contact, artifact_hash, max_data_label,
+                visibility, record)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+             RETURNING {WORKER_COLUMNS}"
+        ))
+        .bind(self.tenant.as_str())
+        .bind(&id)
+        .bind(record.worker_id.as_str())
+        .bind(ns.as_str())
+        .bind(record.species.as_ref().map(|s| s.as_str()))
+        .bind(&c.capabilities)
+        .bind(record.policy_tier as i16)
+        .bind(record.risk_tier.map(|r| r.as_str()))
+        .bind(&c.environments)
+        .bind(&c.required)
+        .bind(&c.implements)
+        .bind(&c.blast)
+        .bind(&c.envelope)
+        .bind(record.owner.as_str())
+        .bind(record.contact.as_deref())
+        .bind(record.artifact_hash.as_deref())
+        .bind(record.max_data_label.as_str())
+        .bind(record.visibility.as_str())
+        .bind(&c.record)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                StoreError::Conflict(format!("worker {} is already registered", record.worker_id))
+            } else {
+                e.into()
+            }
+        })?;
+        let worker = worker_from_row(&row)?;
+        tx.commit().await?;
+        Ok(worker)
+    }
+
+    pub async fn worker(&self, worker: &WorkerRef) -> Result<Option<Worker>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {WORKER_COLUMNS} FROM workers WHERE tenant_id = $1 AND {}",
+            worker.condition(2)
+        ))
+        .bind(self.tenant.as_str())
+        .bind(worker.value())
+        .fetch_optional(&self.store.pool)
+        .await?;
+        row.as_ref().map(worker_from_row).transpose()
+    }
+
+    /// A page of this tenant's workers in registration order, and whether more follow.
+    pub async fn list_workers(
+        &self,
+        filter: &WorkerFilter,
+    ) -> Result<(Vec<Worker>, bool), StoreError> {
+        let limit = filter.limit.clamp(1, 500);
+        let rows = sqlx::query(&format!(
+            "SELECT {WORKER_COLUMNS} FROM workers
+             WHERE tenant_id = $1
+               AND ($2::text IS NULL OR namespace = $2)
+               AND ($3::text IS NULL OR capabilities @> ARRAY[$3::text])
+               AND ($4::text IS NULL OR status = $4)
+               AND ($5::text IS NULL OR visibility = $5)
+               AND ($6::text IS NULL OR id > $6)
+             ORDER BY id LIMIT $7"
+        ))
+        .bind(self.tenant.as_str())
+        .bind(filter.namespace.as_ref().map(|n| n.as_str()))
+        .bind(filter.capability.as_ref().map(|c| c.as_str()))
+        .bind(filter.status.map(|s| s.as_str()))
+        .bind(filter.visibility.map(|v| v.as_str()))
+        .bind(filter.after.as_deref())
+        .bind(limit + 1)
+        .fetch_all(&self.store.pool)
+        .await?;
+        let more = rows.len() as i64 > limit;
+        let workers = rows
+            .iter()
+            .take(limit as usize)
+            .map(worker_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((workers, more))
+    }
+
+    /// Replaces an active worker's record (identity unchanged).
+    pub async fn update_worker(
+        &self,
+        worker: &WorkerRef,
+        record: &WorkerRecord,
+    ) -> Result<Worker, StoreError> {
+        let c = columns(record);
+        let row = sqlx::query(&format!(
+            "UPDATE workers SET species_id = $3, capabilities = $4, policy_tier = $5, risk_tier = $6,
+                allowed_environments = $7, required_controls = $8, currently_implements = $9,
+                blast_radius = $10, privilege_envelope = $11, owner = $12, contact = $13,
+                artifact_hash = $14, max_data_label = $15, visibility = $16, record = $17,
+                updated_at = now()
+             WHERE tenant_id = $1 AND {} AND status = 'active'
+             RETURNING {WORKER_COLUMNS}",
+            worker.condition(2)
+        ))
+        .bind(self.tenant.as_str())
+        .bind(worker.value())
+        .bind(record.species.as_ref().map(|s| s.as_str()))
+        .bind(&c.capabilities)
+        .bind(record.policy_tier as i16)
+        .bind(record.risk_tier.map(|r| r.as_str()))
+        .bind(&c.environments)
+        .bind(&c.required)
+        .bind(&c.implements)
+        .bind(&c.blast)
+        .bind(&c.envelope)
+        .bind(record.owner.as_str())
+        .bind(record.contact.as_deref())
+        .bind(record.artifact_hash.as_deref())
+        .bind(record.max_data_label.as_str())
+        .bind(record.visibility.as_str())
+        .bind(&c.record)
+        .fetch_optional(&self.store.pool)
+        .await?;
+        match row {
+            Some(row) => worker_from_row(&row),
+            None => match self.worker(worker).await? {
+                Some(_) => Err(StoreError::Conflict(format!(
+                    "worker {worker} is revoked and cannot be changed"
+                ))),
+                None => Err(StoreError::NotFound(format!("worker {worker}"))),
+            },
+        }
+    }
+
+    /// Revokes a worker (idempotent). The row is kept.
+    pub async fn revoke_worker(&self, worker: &WorkerRef) -> Result<Worker, StoreError> {
+        let row = sqlx::query(&format!(
+            "UPDATE workers SET status = 'revoked', revoked_at = COALESCE(revoked_at, now()),
+                updated_at = now()
+             WHERE tenant_id = $1 AND {} RETURNING {WORKER_COLUMNS}",
+            worker.condition(2)
+        ))
+        .bind(self.tenant.as_str())
+        .bind(worker.value())
+        .fetch_optional(&self.store.pool)
+        .await?;
+        match row {
+            Some(row) => worker_from_row(&row),
+            None => Err(StoreError::NotFound(format!("worker {worker}"))),
+        }
+    }
+}
+
+impl Store {
+    /// A worker as `viewer` may see it: public workers to anyone, private
+    /// ones to their own tenant only. Everything else is `None`, exactly as
+    /// for a worker that does not exist.
+    pub async fn visible_worker(
+        &self,
+        worker: &WorkerRef,
+        viewer: Option<&TenantId>,
+    ) -> Result<Option<Worker>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {WORKER_COLUMNS} FROM workers
+             WHERE {} AND (visibility = 'public' OR tenant_id = $2)",
+            worker.condition(1)
+        ))
+        .bind(worker.value())
+        .bind(viewer.map(|t| t.as_str()))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(worker_from_row).transpose()
+    }
+
+    /// Capabilities declared by active workers `viewer` may see, with how many declare each.
+    pub async fn visible_capabilities(
+        &self,
+        viewer: Option<&TenantId>,
+    ) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT cap, count(*) FROM workers, unnest(capabilities) AS cap
+             WHERE status = 'active' AND (visibility = 'public' OR tenant_id = $1)
+             GROUP BY cap ORDER BY cap",
+        )
+        .bind(viewer.map(|t| t.as_str()))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn either_id_form_parses() {
+        let r = WorkerRef::parse("wrk_0193a1b2c3d4e5f60718293a4b5c6d7e").unwrap();
+        assert!(matches!(r, WorkerRef::Registry(_)));
+        let w = WorkerRef::parse("x.myagent.my-agent").unwrap();
+        assert!(matches!(w, WorkerRef::Wcp(_)));
+        assert!(WorkerRef::parse("wrk_short").is_err());
+        assert!(WorkerRef::parse("wrk.doc.summarizer").is_err());
+    }
+}

@@ -1,0 +1,133 @@
+//! The WCP catalog file (`{"_meta": {...}, "entities": [...]}`): capabilities,
+//! worker species, controls, profiles and policies, each with an id whose
+//! prefix matches its type.
+
+use serde_json::Value;
+
+use crate::id::check_dotted;
+
+/// Largest catalog accepted in one import.
+pub const MAX_ENTITIES: usize = 10_000;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CatalogError {
+    #[error("the catalog must be an object with an `entities` array")]
+    Shape,
+    #[error("the catalog has {0} entities; at most {MAX_ENTITIES} are accepted at once")]
+    TooLarge(usize),
+    #[error("entities[{index}]: {message}")]
+    Entity { index: usize, message: String },
+}
+
+/// One checked catalog entity; `data` is the entity as given.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CatalogEntity {
+    pub id: String,
+    pub entity_type: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub risk_tier: Option<String>,
+    pub data: Value,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Catalog {
+    /// `_meta.version`, when given.
+    pub version: Option<String>,
+    pub entities: Vec<CatalogEntity>,
+}
+
+fn prefix_for(entity_type: &str) -> Option<&'static str> {
+    Some(match entity_type {
+        "capability" => "cap",
+        "worker_species" => "wrk",
+        "control" => "ctrl",
+        "profile" => "prof",
+        "policy" => "pol",
+        "event" => "evt",
+        _ => return None,
+    })
+}
+
+impl Catalog {
+    pub fn parse(doc: &Value) -> Result<Self, CatalogError> {
+        let entities = doc
+            .get("entities")
+            .and_then(Value::as_array)
+            .ok_or(CatalogError::Shape)?;
+        if entities.len() > MAX_ENTITIES {
+            return Err(CatalogError::TooLarge(entities.len()));
+        }
+        let version = doc
+            .get("_meta")
+            .and_then(|m| m.get("version"))
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let mut seen = std::collections::HashSet::new();
+        let entities = entities
+            .iter()
+            .enumerate()
+            .map(|(index, e)| {
+                let err = |message: String| CatalogError::Entity { index, message };
+                let text = |field: &str| -> Result<Option<String>, CatalogError> {
+                    match e.get(field) {
+                        None | Some(Value::Null) => Ok(None),
+                        Some(Value::String(s)) => Ok(Some(s.clone())),
+                        Some(_) => Err(err(format!("{field} must be a string"))),
+                    }
+                };
+                if !e.is_object() {
+                    return Err(err("must be an object".into()));
+                }
+                let id = text("id")?.ok_or_else(|| err("id is required".into()))?;
+                let entity_type = text("type")?.ok_or_else(|| err("type is required".into()))?;
+                let prefix = prefix_for(&entity_type).ok_or_else(|| {
+                    err(format!(
+                        "type {entity_type:?} is not one of capability, worker_species, control, profile, policy, event"
+                    ))
+                })?;
+                check_dotted("catalog id", &id).map_err(|e| err(e.to_string()))?;
+                if id.split('.').next() != Some(prefix) {
+                    return Err(err(format!("{entity_type} id {id:?} must start with `{prefix}.`")));
+                }
+                if !seen.insert(id.clone()) {
+                    return Err(err(format!("duplicate id {id:?}")));
+                }
+                Ok(CatalogEntity {
+                    id,
+                    entity_type,
+                    name: text("name")?,
+                    description: text("description")?,
+                    risk_tier: text("risk_tier")?,
+                    data: e.clone(),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { version, entities })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parses_entities_and_checks_prefixes() {
+        let c = Catalog::parse(&json!({"_meta": {"version": "0.1.0"}, "entities": [
+            {"id": "cap.doc.summarize", "type": "capability", "name": "Summarize", "risk_tier": "low"},
+            {"id": "wrk.doc.summarizer", "type": "worker_species"}
+        ]}))
+        .unwrap();
+        assert_eq!(c.version.as_deref(), Some("0.1.0"));
+        assert_eq!(c.entities.len(), 2);
+        assert_eq!(c.entities[0].name.as_deref(), Some("Summarize"));
+
+        let bad = Catalog::parse(&json!({"entities": [{"id": "wrk.doc.x", "type": "capability"}]}));
+        assert!(matches!(bad, Err(CatalogError::Entity { index: 0, .. })));
+        let dup = Catalog::parse(&json!({"entities": [
+            {"id": "cap.a.b", "type": "capability"}, {"id": "cap.a.b", "type": "capability"}]}));
+        assert!(matches!(dup, Err(CatalogError::Entity { index: 1, .. })));
+        assert_eq!(Catalog::parse(&json!([])).unwrap_err(), CatalogError::Shape);
+    }
+}
