@@ -7,7 +7,8 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::routes::{
-    account, api_keys, auth, discovery, health, namespaces, tenants, verify, workers,
+    account, api_keys, attestations, auth, banlist, discovery, health, namespaces, tenants, verify,
+    workers,
 };
 
 #[derive(OpenApi)]
@@ -34,6 +35,10 @@ use crate::routes::{
         verify::verify,
         discovery::capabilities, discovery::workers, discovery::wcp_health, discovery::catalog,
         discovery::import_catalog,
+        attestations::attest_hash, attestations::attest_card, attestations::attestation_status,
+        attestations::approve, attestations::get_policy, attestations::put_policy,
+        banlist::ban_list, banlist::report, banlist::reports, banlist::confirm, banlist::reject,
+        banlist::history, banlist::lift,
     ),
     components(schemas(
         ErrorBody, ErrorDetail,
@@ -50,6 +55,10 @@ use crate::routes::{
         discovery::CapabilityView, discovery::CapabilityList, discovery::WcpWorkerList,
         discovery::Behaviour, discovery::WcpHealth, discovery::CatalogEntityView, discovery::CatalogList,
         discovery::ImportResult,
+        attestations::AttestHash, attestations::AttestCard, attestations::AttestationView,
+        attestations::AttestationStatusView, attestations::AttestationPolicyView, attestations::PolicyView,
+        banlist::BanEntry, banlist::ReportHash, banlist::ReportView, banlist::ReportList,
+        banlist::ReviewNote, banlist::ConfirmedBan, banlist::BanRecord, banlist::BanHistory,
     )),
     modifiers(&SecuritySchemes),
     tags(
@@ -61,6 +70,8 @@ use crate::routes::{
         (name = "workers", description = "Worker registration and lifecycle"),
         (name = "contract", description = "Endpoints existing PyHall clients call"),
         (name = "wcp", description = "WCP capability discovery and the catalog"),
+        (name = "ban-list", description = "Ban-list review (operator)"),
+        (name = "policy", description = "The tenant's policy"),
     )
 )]
 pub struct ApiDoc;

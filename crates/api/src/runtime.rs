@@ -131,7 +131,8 @@ impl Registry {
             None => Cache::in_process(),
         };
 
-        let mut state = AppState::new(store.clone(), cache.clone(), auth);
+        let bans = registry::bans::BanCache::start(store.clone(), cache.clone()).await?;
+        let mut state = AppState::new(store.clone(), cache.clone(), auth, bans);
         state.org_claims_need_approval = config.org_claims_need_approval;
         let state = web::Data::new(state);
         let options = HttpOptions {

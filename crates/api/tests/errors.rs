@@ -31,7 +31,11 @@ async fn call(
     .await
     .unwrap();
     let auth = api::auth::AuthConfig::new(b"test secret", std::time::Duration::from_secs(60), 0, 0);
-    let state = web::Data::new(AppState::new(store, Cache::in_process(), auth));
+    store.migrate().await.unwrap();
+    let bans = registry::bans::BanCache::start(store.clone(), Cache::in_process())
+        .await
+        .unwrap();
+    let state = web::Data::new(AppState::new(store, Cache::in_process(), auth, bans));
     let app = test::init_service(
         api::server::app(state, max_body, api::openapi::document())
             .route("/probe", web::post().to(probe)),

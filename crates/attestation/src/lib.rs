@@ -1,5 +1,11 @@
-//! Canonical package hashes, capability cards and Ed25519 verification. Pure.
+//! Canonical package hashes, capability cards, Ed25519 verification and the
+//! rules that decide an attestation's status. Pure: no I/O.
 
+pub mod card;
 pub mod keys;
+pub mod package;
+pub mod rules;
 
+pub use card::{CapabilityCard, CardError};
 pub use keys::{KeyError, NamespacePublicKey};
+pub use rules::{AttestationPolicy, AttestationStatus, Verdict};

@@ -55,10 +55,17 @@ struct LocalEntry {
 
 #[derive(Clone)]
 pub struct RedisCache {
+    client: redis::Client,
     conn: ConnectionManager,
     prefix: String,
     display_url: String,
 }
+
+/// Announcements of ban-list changes (one item per announcement).
+pub type ChangeStream = std::pin::Pin<Box<dyn futures_util::Stream<Item = ()> + Send>>;
+
+const BAN_SET_KEY: &str = "bans";
+const BAN_CHANNEL: &str = "bans:changed";
 
 impl Cache {
     /// A cache private to this process.
@@ -76,11 +83,12 @@ impl Cache {
             .set_number_of_retries(1);
         let conn = tokio::time::timeout(
             REDIS_TIMEOUT * 4,
-            ConnectionManager::new_with_config(client, config),
+            ConnectionManager::new_with_config(client.clone(), config),
         )
         .await
         .map_err(|_| CacheError::Unavailable("timed out connecting".into()))??;
         let cache = RedisCache {
+            client,
             conn,
             prefix: prefix.to_string(),
             display_url: crate::redact_url(url),
@@ -194,6 +202,52 @@ impl Cache {
 impl RedisCache {
     fn key(&self, key: &str) -> String {
         format!("{}{}", self.prefix, key)
+    }
+}
+
+impl Cache {
+    /// Replaces the confirmed ban set kept in Redis (no-op without Redis).
+    pub async fn store_ban_set(
+        &self,
+        set: &std::collections::HashMap<String, String>,
+    ) -> Result<(), CacheError> {
+        let Cache::Redis(r) = self else { return Ok(()) };
+        let mut conn = r.conn.clone();
+        let key = r.key(BAN_SET_KEY);
+        let mut pipe = redis::pipe();
+        pipe.atomic().del(&key);
+        if !set.is_empty() {
+            let pairs: Vec<(&String, &String)> = set.iter().collect();
+            pipe.hset_multiple(&key, &pairs);
+        }
+        let _: () = pipe.query_async(&mut conn).await?;
+        Ok(())
+    }
+
+    /// Stores the ban set and announces the change to every process (no-op without Redis).
+    pub async fn publish_ban_set(
+        &self,
+        set: &std::collections::HashMap<String, String>,
+    ) -> Result<(), CacheError> {
+        let Cache::Redis(r) = self else { return Ok(()) };
+        self.store_ban_set(set).await?;
+        let mut conn = r.conn.clone();
+        let _: i64 = conn.publish(r.key(BAN_CHANNEL), "changed").await?;
+        Ok(())
+    }
+
+    /// Subscribes to ban-list change announcements. The stream ends when the
+    /// subscription is lost. Without Redis there is nothing to subscribe to.
+    pub async fn subscribe_ban_changes(&self) -> Result<ChangeStream, CacheError> {
+        let Cache::Redis(r) = self else {
+            return Err(CacheError::Unavailable("no Redis configured".into()));
+        };
+        let mut pubsub = tokio::time::timeout(REDIS_TIMEOUT * 4, r.client.get_async_pubsub())
+            .await
+            .map_err(|_| CacheError::Unavailable("timed out subscribing".into()))??;
+        pubsub.subscribe(r.key(BAN_CHANNEL)).await?;
+        use futures_util::StreamExt;
+        Ok(Box::pin(pubsub.into_on_message().map(|_| ())))
     }
 }
 

@@ -3,6 +3,8 @@
 //! holds what may be lost (Redis, or an in-process map without Redis).
 
 pub mod api_keys;
+pub mod attestations;
+pub mod bans;
 pub mod cache;
 pub mod catalog;
 pub mod credentials;
@@ -179,6 +181,10 @@ impl Store {
             created_at,
             created_now: false,
         })
+    }
+
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
     }
 
     /// Closes every pooled connection; used on shutdown before the private

@@ -154,7 +154,10 @@ const BEHAVIOURS: &[(&str, &str, bool, &str)] = &[
     ("fail_closed_decisions", "§5.1", false, "decisions are not served by this build yet"),
     ("evidence_receipts", "§5.7", false, "decision receipts are not served by this build yet"),
     ("signatory_tenant_validation", "§5.9", false, "decisions are not served by this build yet"),
-    ("worker_code_attestation", "§5.10", false, "attestations are not accepted by this build yet"),
+    ("worker_code_attestation", "§5.10", true,
+     "package hashes are attested; signed capability cards must verify with an active key of the worker's own namespace"),
+    ("ban_list", "§5.10", true,
+     "confirmed bans deny attestations of the hash and mark workers banned in verify at once"),
 ];
 
 /// Which WCP behaviours this registry enforces.

@@ -3,7 +3,9 @@
 
 pub mod account;
 pub mod api_keys;
+pub mod attestations;
 pub mod auth;
+pub mod banlist;
 pub mod discovery;
 pub mod health;
 pub mod namespaces;
@@ -37,6 +39,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     workers::configure(cfg);
     verify::configure(cfg);
     discovery::configure(cfg);
+    attestations::configure(cfg);
+    banlist::configure(cfg);
 }
 
 /// A required free-text field: trimmed, not empty, at most `max` characters,

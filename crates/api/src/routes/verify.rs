@@ -54,20 +54,38 @@ pub async fn verify(
         .visible_worker(&id, viewer)
         .await?
         .ok_or_else(not_found)?;
+    let current = state
+        .store
+        .current_attestation(&worker.id, &state.bans)
+        .await?;
+    // The hash in force is the current attestation's; a ban confirmed on it
+    // shows at once (the cache is told within a second, or PostgreSQL is asked).
+    let ban_reason = match &current {
+        Some(a) => state.bans.ban_reason(&a.sha256).await?,
+        None => None,
+    };
+    let status = match (worker.status, &ban_reason) {
+        (WorkerStatus::Revoked, _) => "revoked",
+        (_, Some(_)) => "banned",
+        (WorkerStatus::Active, None) => "active",
+    };
     Ok(web::Json(VerifyResponse {
         worker_id: worker.record.worker_id.to_string(),
-        status: match worker.status {
-            WorkerStatus::Active => "active",
-            WorkerStatus::Revoked => "revoked",
-        }
-        .into(),
-        current_hash: None,
-        banned: false,
-        ban_reason: None,
-        attested_at: None,
-        ai_generated: false,
-        ai_service: None,
-        ai_model: None,
-        ai_session_fingerprint: None,
+        status: status.into(),
+        banned: ban_reason.is_some(),
+        ban_reason,
+        current_hash: current.as_ref().map(|a| a.sha256.clone()),
+        attested_at: current.as_ref().map(|a| {
+            a.approved_at
+                .unwrap_or(a.created_at)
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        }),
+        ai_generated: current.as_ref().is_some_and(|a| a.ai_generated),
+        ai_service: current.as_ref().and_then(|a| a.ai_service.clone()),
+        ai_model: current.as_ref().and_then(|a| a.ai_model.clone()),
+        ai_session_fingerprint: current
+            .as_ref()
+            .and_then(|a| a.ai_session_id.as_deref())
+            .map(crate::routes::attestations::session_fingerprint),
     }))
 }

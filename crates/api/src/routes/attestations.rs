@@ -1,0 +1,341 @@
+//! Attestations (WCP §5.10): unsigned hash attestations (the SDK contract's
+//! `PUT …/attest`), signed capability cards, the worker's attestation status,
+//! operator approval, and the tenant's attestation policy.
+
+use actix_web::web;
+use attestation::package::is_sha256_hex;
+use attestation::{AttestationPolicy, AttestationStatus, CapabilityCard};
+use chrono::{DateTime, Utc};
+use registry::attestations::{Attestation, NewAttestation};
+use registry::Scope;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+
+use crate::auth::Principal;
+use crate::error::{ApiError, ErrorBody};
+use crate::routes::workers::worker_ref;
+use crate::routes::{resource, text_field};
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        resource("/api/v1/workers/{id}/attest", &["PUT"]).route(web::put().to(attest_hash)),
+    )
+    .service(
+        resource("/api/v1/workers/{id}/attestations", &["POST"]).route(web::post().to(attest_card)),
+    )
+    .service(
+        resource("/api/v1/workers/{id}/attestation", &["GET"])
+            .route(web::get().to(attestation_status)),
+    )
+    .service(
+        resource("/api/v1/attestations/{attestation_id}/approve", &["POST"])
+            .route(web::post().to(approve)),
+    )
+    .service(
+        resource("/api/v1/policy", &["GET", "PUT"])
+            .route(web::get().to(get_policy))
+            .route(web::put().to(put_policy)),
+    );
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct AttestHash {
+    /// The worker's canonical package hash: 64 lowercase hex characters.
+    #[schema(example = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08")]
+    pub sha256: String,
+    #[serde(default)]
+    pub ai_generated: bool,
+    pub label: Option<String>,
+    pub ai_service: Option<String>,
+    pub ai_model: Option<String>,
+    pub ai_session_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AttestCard {
+    /// The capability card: `worker_id`, `worker_species_id`?, `capabilities`,
+    /// `sha256`, `issued_at`, `expires_at`?, `kid`.
+    #[schema(value_type = Object)]
+    pub card: serde_json::Value,
+    /// Ed25519 signature over the card's canonical bytes (base64 or hex).
+    pub signature: String,
+    pub label: Option<String>,
+    #[serde(default)]
+    pub ai_generated: bool,
+    pub ai_service: Option<String>,
+    pub ai_model: Option<String>,
+    pub ai_session_id: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AttestationView {
+    #[schema(example = "att_0193a1b2c3d4e5f60718293a4b5c6d7e")]
+    pub id: String,
+    pub worker_id: String,
+    pub sha256: String,
+    /// `attested`, `pending` or `denied`.
+    pub status: String,
+    /// Why it is pending or denied.
+    pub reason: Option<String>,
+    /// `hash` (unsigned) or `card` (signed capability card).
+    pub kind: String,
+    /// The `kid` of the namespace key that signed the card.
+    pub signed_by: Option<String>,
+    /// When it was accepted, if it is attested.
+    pub attested_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub label: Option<String>,
+    pub ai_generated: bool,
+    pub ai_service: Option<String>,
+    pub ai_model: Option<String>,
+}
+
+impl From<Attestation> for AttestationView {
+    fn from(a: Attestation) -> Self {
+        let attested = a.verdict.status == AttestationStatus::Attested;
+        Self {
+            id: a.id,
+            worker_id: a.worker_id,
+            sha256: a.sha256,
+            status: a.verdict.status.as_str().to_string(),
+            reason: a.verdict.reason,
+            kind: a.kind,
+            signed_by: a.signed_by,
+            attested_at: attested.then_some(a.approved_at.unwrap_or(a.created_at)),
+            created_at: a.created_at,
+            label: a.label,
+            ai_generated: a.ai_generated,
+            ai_service: a.ai_service,
+            ai_model: a.ai_model,
+        }
+    }
+}
+
+/// What the seed SDK's `hall.workers.attest()` reads.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AttestationStatusView {
+    pub worker_id: String,
+    /// `attested`, `pending`, `denied` or `none`.
+    pub status: String,
+    /// SHA-256 of the attested package (of the latest attestation).
+    pub artifact_hash: Option<String>,
+    pub attested_at: Option<DateTime<Utc>>,
+    pub signed_by: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// A short, non-reversible fingerprint of an AI session id (verify shows this, never the id).
+pub fn session_fingerprint(session_id: &str) -> String {
+    Sha256::digest(session_id.as_bytes())[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn optional_text(
+    field: &str,
+    value: &Option<String>,
+    max: usize,
+) -> Result<Option<String>, ApiError> {
+    value
+        .as_deref()
+        .map(|v| text_field(field, v, max))
+        .transpose()
+}
+
+/// Attest a worker's package hash (`workers:write`), as the 0.3.0 SDKs do.
+#[utoipa::path(put, path = "/api/v1/workers/{id}/attest", tag = "contract",
+    params(("id" = String, Path, description = "`wrk_…` or the WCP worker id")),
+    request_body = AttestHash, security(("bearer" = [])),
+    responses((status = 200, body = AttestationView),
+        (status = 400, description = "sha256 is not 64 lowercase hex", body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, description = "Worker revoked", body = ErrorBody)))]
+pub async fn attest_hash(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<AttestHash>,
+) -> Result<web::Json<AttestationView>, ApiError> {
+    principal.require(Scope::WorkersWrite)?;
+    let id = worker_ref(&path)?;
+    let body = body.into_inner();
+    if !is_sha256_hex(&body.sha256) {
+        return Err(ApiError::bad_request(
+            "invalid_sha256",
+            "sha256 must be 64 lowercase hex characters",
+        ));
+    }
+    let new = NewAttestation {
+        sha256: body.sha256,
+        card: None,
+        label: optional_text("label", &body.label, 200)?,
+        ai_generated: body.ai_generated,
+        ai_service: optional_text("ai_service", &body.ai_service, 200)?,
+        ai_model: optional_text("ai_model", &body.ai_model, 200)?,
+        ai_session_id: optional_text("ai_session_id", &body.ai_session_id, 500)?,
+    };
+    let a = state
+        .store
+        .tenant(&principal.tenant_id)
+        .attest(&id, new, &state.bans)
+        .await?;
+    Ok(web::Json(a.into()))
+}
+
+/// Submit a signed capability card (`workers:write`). The signature must
+/// verify with an active key of the worker's own namespace, and the card must
+/// match the worker. Well-formed cards are recorded even when denied.
+#[utoipa::path(post, path = "/api/v1/workers/{id}/attestations", tag = "workers",
+    params(("id" = String, Path)), request_body = AttestCard, security(("bearer" = [])),
+    responses((status = 201, body = AttestationView),
+        (status = 400, description = "Malformed card or signature", body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub async fn attest_card(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<AttestCard>,
+) -> Result<actix_web::HttpResponse, ApiError> {
+    principal.require(Scope::WorkersWrite)?;
+    let id = worker_ref(&path)?;
+    let body = body.into_inner();
+    let card = CapabilityCard::parse(&body.card)
+        .map_err(|e| ApiError::bad_request("invalid_card", e.to_string()))?;
+    let new = NewAttestation {
+        sha256: card.sha256.clone(),
+        card: Some((card, body.signature)),
+        label: optional_text("label", &body.label, 200)?,
+        ai_generated: body.ai_generated,
+        ai_service: optional_text("ai_service", &body.ai_service, 200)?,
+        ai_model: optional_text("ai_model", &body.ai_model, 200)?,
+        ai_session_id: optional_text("ai_session_id", &body.ai_session_id, 500)?,
+    };
+    let a = state
+        .store
+        .tenant(&principal.tenant_id)
+        .attest(&id, new, &state.bans)
+        .await?;
+    Ok(actix_web::HttpResponse::Created().json(AttestationView::from(a)))
+}
+
+/// A worker's attestation status (`read`): that of its latest attestation,
+/// judged against today's ban list and keys.
+#[utoipa::path(get, path = "/api/v1/workers/{id}/attestation", tag = "workers",
+    params(("id" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = AttestationStatusView), (status = 404, body = ErrorBody)))]
+pub async fn attestation_status(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<web::Json<AttestationStatusView>, ApiError> {
+    principal.require(Scope::Read)?;
+    let id = worker_ref(&path)?;
+    let store = state.store.tenant(&principal.tenant_id);
+    let worker = store
+        .worker(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("worker {id} not found")))?;
+    let latest = store.latest_attestation(&id, &state.bans).await?;
+    Ok(web::Json(match latest {
+        None => AttestationStatusView {
+            worker_id: worker.record.worker_id.to_string(),
+            status: "none".into(),
+            artifact_hash: None,
+            attested_at: None,
+            signed_by: None,
+            reason: Some("no attestation has been submitted".into()),
+        },
+        Some(a) => {
+            let view = AttestationView::from(a);
+            AttestationStatusView {
+                worker_id: view.worker_id,
+                status: view.status,
+                artifact_hash: Some(view.sha256),
+                attested_at: view.attested_at,
+                signed_by: view.signed_by,
+                reason: view.reason,
+            }
+        }
+    }))
+}
+
+/// Approve a pending attestation (operator only).
+#[utoipa::path(post, path = "/api/v1/attestations/{attestation_id}/approve", tag = "workers",
+    params(("attestation_id" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = AttestationView), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, description = "Not pending", body = ErrorBody)))]
+pub async fn approve(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<web::Json<AttestationView>, ApiError> {
+    principal.require_operator()?;
+    let a = state.store.approve_attestation(&path, &state.bans).await?;
+    Ok(web::Json(a.into()))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AttestationPolicyView {
+    /// Unsigned hash attestations stay `pending`; only signed cards attest.
+    pub require_signature: bool,
+    /// Every attestation stays `pending` until the operator approves it.
+    pub require_approval: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyView {
+    pub attestation: AttestationPolicyView,
+}
+
+/// The tenant's policy (`read`).
+#[utoipa::path(get, path = "/api/v1/policy", tag = "policy", security(("bearer" = [])),
+    responses((status = 200, body = PolicyView), (status = 401, body = ErrorBody)))]
+pub async fn get_policy(
+    principal: Principal,
+    state: web::Data<AppState>,
+) -> Result<web::Json<PolicyView>, ApiError> {
+    principal.require(Scope::Read)?;
+    let p = state
+        .store
+        .tenant(&principal.tenant_id)
+        .attestation_policy()
+        .await?;
+    Ok(web::Json(PolicyView {
+        attestation: AttestationPolicyView {
+            require_signature: p.require_signature,
+            require_approval: p.require_approval,
+        },
+    }))
+}
+
+/// Replace the tenant's policy (`admin`).
+#[utoipa::path(put, path = "/api/v1/policy", tag = "policy", request_body = PolicyView,
+    security(("bearer" = [])),
+    responses((status = 200, body = PolicyView), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody)))]
+pub async fn put_policy(
+    principal: Principal,
+    state: web::Data<AppState>,
+    body: web::Json<PolicyView>,
+) -> Result<web::Json<PolicyView>, ApiError> {
+    principal.require(Scope::Admin)?;
+    let p = state
+        .store
+        .tenant(&principal.tenant_id)
+        .set_attestation_policy(AttestationPolicy {
+            require_signature: body.attestation.require_signature,
+            require_approval: body.attestation.require_approval,
+        })
+        .await?;
+    Ok(web::Json(PolicyView {
+        attestation: AttestationPolicyView {
+            require_signature: p.require_signature,
+            require_approval: p.require_approval,
+        },
+    }))
+}

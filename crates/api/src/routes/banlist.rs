@@ -1,0 +1,375 @@
+//! The ban list: the contract's public list and report endpoint, and the
+//! operator's review (confirm, reject, lift).
+
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
+use registry::bans::{Ban, BanReport};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::Principal;
+use crate::error::{ApiError, ErrorBody};
+use crate::routes::{optional_json, resource, text_field};
+use crate::state::AppState;
+
+const DEFAULT_LIMIT: i64 = 500;
+const MAX_LIMIT: i64 = 5000;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/api/v1/ban-list", &["GET"]).route(web::get().to(ban_list)))
+        .service(resource("/api/v1/ban-list/report", &["POST"]).route(web::post().to(report)))
+        .service(resource("/api/v1/ban-list/reports", &["GET"]).route(web::get().to(reports)))
+        .service(
+            resource("/api/v1/ban-list/reports/{report_id}/confirm", &["POST"])
+                .route(web::post().to(confirm)),
+        )
+        .service(
+            resource("/api/v1/ban-list/reports/{report_id}/reject", &["POST"])
+                .route(web::post().to(reject)),
+        )
+        .service(
+            resource("/api/v1/ban-list/{sha256}", &["GET", "DELETE"])
+                .route(web::get().to(history))
+                .route(web::delete().to(lift)),
+        );
+}
+
+/// A confirmed entry, exactly as the PyHall clients read it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BanEntry {
+    pub sha256: String,
+    pub reason: String,
+    pub reported_at: DateTime<Utc>,
+    /// `community` (reported by a tenant) or `operator`.
+    pub source: String,
+    /// Always `approved`: only confirmed entries are listed.
+    pub review_status: String,
+}
+
+impl From<Ban> for BanEntry {
+    fn from(b: Ban) -> Self {
+        Self {
+            sha256: b.sha256,
+            reason: b.reason,
+            reported_at: b.reported_at,
+            source: b.source,
+            review_status: "approved".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct BanListQuery {
+    /// At most this many entries, newest first (default 500, at most 5000).
+    pub limit: Option<i64>,
+}
+
+/// The confirmed ban list (public): a bare JSON array, newest first.
+#[utoipa::path(get, path = "/api/v1/ban-list", tag = "contract", params(BanListQuery),
+    responses((status = 200, body = Vec<BanEntry>), (status = 400, body = ErrorBody)))]
+pub async fn ban_list(
+    state: web::Data<AppState>,
+    query: web::Query<BanListQuery>,
+) -> Result<web::Json<Vec<BanEntry>>, ApiError> {
+    let limit = match query.limit {
+        None => DEFAULT_LIMIT,
+        Some(l) if (1..=MAX_LIMIT).contains(&l) => l,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                format!("limit must be between 1 and {MAX_LIMIT}"),
+            ))
+        }
+    };
+    let bans = state.store.live_bans(limit).await?;
+    Ok(web::Json(bans.into_iter().map(BanEntry::from).collect()))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ReportHash {
+    /// SHA-256 of the package: 64 hex characters (stored lowercase).
+    pub sha256: String,
+    pub reason: String,
+    /// An `https://` (or `http://`) link to the evidence.
+    pub evidence_url: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReportView {
+    #[schema(example = "rpt_0193a1b2c3d4e5f60718293a4b5c6d7e")]
+    pub id: String,
+    pub sha256: String,
+    pub reason: String,
+    pub evidence_url: Option<String>,
+    pub source: String,
+    pub reporter_tenant: Option<String>,
+    /// `pending`, `confirmed` or `rejected`.
+    pub status: String,
+    pub reviewed_at: Option<DateTime<Utc>>,
+    pub review_note: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<BanReport> for ReportView {
+    fn from(r: BanReport) -> Self {
+        Self {
+            id: r.id,
+            sha256: r.sha256,
+            reason: r.reason,
+            evidence_url: r.evidence_url,
+            source: r.source,
+            reporter_tenant: r.reporter_tenant.map(|t| t.to_string()),
+            status: r.status,
+            reviewed_at: r.reviewed_at,
+            review_note: r.review_note,
+            created_at: r.created_at,
+        }
+    }
+}
+
+fn normalise_sha256(raw: &str) -> Result<String, ApiError> {
+    let lower = raw.trim().to_ascii_lowercase();
+    if attestation::package::is_sha256_hex(&lower) {
+        Ok(lower)
+    } else {
+        Err(ApiError::bad_request(
+            "invalid_sha256",
+            "sha256 must be 64 hex characters",
+        ))
+    }
+}
+
+/// Report a hash (any valid credential). It is stored unconfirmed and joins
+/// the ban list only when the operator confirms it.
+#[utoipa::path(post, path = "/api/v1/ban-list/report", tag = "contract", request_body = ReportHash,
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses((status = 201, body = ReportView), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody)))]
+pub async fn report(
+    principal: Principal,
+    state: web::Data<AppState>,
+    body: web::Json<ReportHash>,
+) -> Result<HttpResponse, ApiError> {
+    let sha256 = normalise_sha256(&body.sha256)?;
+    let reason = text_field("reason", &body.reason, 1000)?;
+    let evidence = match body
+        .evidence_url
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+    {
+        None => None,
+        Some(u)
+            if (u.starts_with("https://") || u.starts_with("http://"))
+                && u.len() <= 2048
+                && !u.chars().any(|c| c.is_whitespace() || c.is_control()) =>
+        {
+            Some(u.to_string())
+        }
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "invalid_request",
+                "evidence_url must be an http(s) URL of at most 2048 characters",
+            ))
+        }
+    };
+    let source = if principal.operator {
+        "operator"
+    } else {
+        "community"
+    };
+    let report = state
+        .store
+        .report_hash(
+            &sha256,
+            &reason,
+            evidence.as_deref(),
+            source,
+            Some(&principal.tenant_id),
+        )
+        .await?;
+    Ok(HttpResponse::Created().json(ReportView::from(report)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReportsQuery {
+    /// `pending`, `confirmed` or `rejected` (default: all).
+    pub status: Option<String>,
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReportList {
+    pub reports: Vec<ReportView>,
+}
+
+/// Reports awaiting (or past) review, oldest first (operator only).
+#[utoipa::path(get, path = "/api/v1/ban-list/reports", tag = "ban-list", params(ReportsQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = ReportList), (status = 403, body = ErrorBody)))]
+pub async fn reports(
+    principal: Principal,
+    state: web::Data<AppState>,
+    query: web::Query<ReportsQuery>,
+) -> Result<web::Json<ReportList>, ApiError> {
+    principal.require_operator()?;
+    if let Some(s) = query.status.as_deref() {
+        if !["pending", "confirmed", "rejected"].contains(&s) {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                "status must be pending, confirmed or rejected",
+            ));
+        }
+    }
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+    let reports = state
+        .store
+        .ban_reports(query.status.as_deref(), limit)
+        .await?;
+    Ok(web::Json(ReportList {
+        reports: reports.into_iter().map(ReportView::from).collect(),
+    }))
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewNote {
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConfirmedBan {
+    pub report: ReportView,
+    pub ban: BanEntry,
+}
+
+fn note_of(req: &actix_web::HttpRequest, body: &[u8]) -> Result<Option<String>, ApiError> {
+    let note: ReviewNote = optional_json(req, body)?.unwrap_or_default();
+    note.note
+        .as_deref()
+        .map(|n| text_field("note", n, 1000))
+        .transpose()
+}
+
+/// Confirm a pending report (operator only): its hash is banned at once,
+/// in every process within a second.
+#[utoipa::path(post, path = "/api/v1/ban-list/reports/{report_id}/confirm", tag = "ban-list",
+    params(("report_id" = String, Path)), request_body(content = Option<ReviewNote>),
+    security(("bearer" = [])),
+    responses((status = 200, body = ConfirmedBan), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, description = "Already reviewed", body = ErrorBody)))]
+pub async fn confirm(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: actix_web::HttpRequest,
+    body: web::Bytes,
+) -> Result<web::Json<ConfirmedBan>, ApiError> {
+    principal.require_operator()?;
+    let note = note_of(&req, &body)?;
+    let (report, ban) = state.store.confirm_report(&path, note.as_deref()).await?;
+    state.bans.changed().await;
+    Ok(web::Json(ConfirmedBan {
+        report: report.into(),
+        ban: ban.into(),
+    }))
+}
+
+/// Reject a pending report (operator only).
+#[utoipa::path(post, path = "/api/v1/ban-list/reports/{report_id}/reject", tag = "ban-list",
+    params(("report_id" = String, Path)), request_body(content = Option<ReviewNote>),
+    security(("bearer" = [])),
+    responses((status = 200, body = ReportView), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn reject(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: actix_web::HttpRequest,
+    body: web::Bytes,
+) -> Result<web::Json<ReportView>, ApiError> {
+    principal.require_operator()?;
+    let note = note_of(&req, &body)?;
+    Ok(web::Json(
+        state
+            .store
+            .reject_report(&path, note.as_deref())
+            .await?
+            .into(),
+    ))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BanRecord {
+    pub sha256: String,
+    pub reason: String,
+    pub source: String,
+    pub report_id: Option<String>,
+    pub reported_at: DateTime<Utc>,
+    pub confirmed_at: DateTime<Utc>,
+    pub lifted_at: Option<DateTime<Utc>>,
+    pub lift_reason: Option<String>,
+}
+
+impl From<Ban> for BanRecord {
+    fn from(b: Ban) -> Self {
+        Self {
+            sha256: b.sha256,
+            reason: b.reason,
+            source: b.source,
+            report_id: b.report_id,
+            reported_at: b.reported_at,
+            confirmed_at: b.confirmed_at,
+            lifted_at: b.lifted_at,
+            lift_reason: b.lift_reason,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BanHistory {
+    pub sha256: String,
+    /// Whether a ban on it is live now.
+    pub banned: bool,
+    pub history: Vec<BanRecord>,
+}
+
+/// Every ban of a hash, live and lifted (public).
+#[utoipa::path(get, path = "/api/v1/ban-list/{sha256}", tag = "ban-list",
+    params(("sha256" = String, Path)),
+    responses((status = 200, body = BanHistory), (status = 400, body = ErrorBody)))]
+pub async fn history(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<web::Json<BanHistory>, ApiError> {
+    let sha256 = normalise_sha256(&path)?;
+    let history = state.store.ban_history(&sha256).await?;
+    Ok(web::Json(BanHistory {
+        banned: history.iter().any(|b| b.lifted_at.is_none()),
+        sha256,
+        history: history.into_iter().map(BanRecord::from).collect(),
+    }))
+}
+
+/// Lift the live ban on a hash (operator only). The ban stays in its history.
+#[utoipa::path(delete, path = "/api/v1/ban-list/{sha256}", tag = "ban-list",
+    params(("sha256" = String, Path)), request_body(content = Option<ReviewNote>),
+    security(("bearer" = [])),
+    responses((status = 200, body = BanRecord), (status = 403, body = ErrorBody),
+        (status = 404, description = "No live ban", body = ErrorBody)))]
+pub async fn lift(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: actix_web::HttpRequest,
+    body: web::Bytes,
+) -> Result<web::Json<BanRecord>, ApiError> {
+    principal.require_operator()?;
+    let sha256 = normalise_sha256(&path)?;
+    let note = note_of(&req, &body)?;
+    let ban = state.store.lift_ban(&sha256, note.as_deref()).await?;
+    state.bans.changed().await;
+    Ok(web::Json(ban.into()))
+}

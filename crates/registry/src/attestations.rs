@@ -1,0 +1,329 @@
+//! Attestations: the facts the rules in `attestation::rules` need, gathered
+//! from the store, and the history of every submission.
+
+use attestation::card::parse_signature;
+use attestation::rules::{current_status, judge_submission, KeyFacts, WorkerFacts};
+use attestation::{
+    AttestationPolicy, AttestationStatus, CapabilityCard, NamespacePublicKey, Verdict,
+};
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use uuid::Uuid;
+use wcp::{Namespace, TenantId};
+
+use crate::bans::BanCache;
+use crate::workers::{WorkerRef, WorkerStatus};
+use crate::{Store, StoreError, TenantStore};
+
+/// A submission: an unsigned hash (`PUT …/attest`) or a signed card.
+#[derive(Debug, Clone, Default)]
+pub struct NewAttestation {
+    pub sha256: String,
+    /// The card and its signature (base64 or hex).
+    pub card: Option<(CapabilityCard, String)>,
+    pub label: Option<String>,
+    pub ai_generated: bool,
+    pub ai_service: Option<String>,
+    pub ai_model: Option<String>,
+    pub ai_session_id: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Attestation {
+    pub id: String,
+    pub tenant_id: TenantId,
+    pub worker_registry_id: String,
+    pub worker_id: String,
+    /// `hash` or `card`.
+    pub kind: String,
+    pub sha256: String,
+    /// The status now: the stored verdict re-judged against today's bans and keys.
+    pub verdict: Verdict,
+    pub signed_by: Option<String>,
+    pub label: Option<String>,
+    pub ai_generated: bool,
+    pub ai_service: Option<String>,
+    pub ai_model: Option<String>,
+    pub ai_session_id: Option<String>,
+    pub approved_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+const ATTESTATION_COLUMNS: &str = "a.tenant_id, a.id, a.worker_registry_id, a.worker_id, a.kind, \
+     a.sha256, a.status, a.reason, a.signed_by, a.card_expires_at, a.label, a.ai_generated, \
+     a.ai_service, a.ai_model, a.ai_session_id, a.approved_at, a.created_at, \
+     (SELECT k.revoked_at FROM namespace_keys k WHERE k.kid = a.signed_by) AS key_revoked_at";
+
+/// Reads a row and re-judges it against the live ban set.
+async fn attestation_from_row(
+    row: &sqlx::postgres::PgRow,
+    bans: &BanCache,
+) -> Result<Attestation, StoreError> {
+    let tenant: String = row.try_get("tenant_id")?;
+    let status: String = row.try_get("status")?;
+    let stored = Verdict {
+        status: AttestationStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("attestation status {status:?}")))?,
+        reason: row.try_get("reason")?,
+    };
+    let sha256: String = row.try_get("sha256")?;
+    let created_at: DateTime<Utc> = row.try_get("created_at")?;
+    let ban = bans.ban_reason(&sha256).await?;
+    let verdict = current_status(
+        stored,
+        created_at,
+        row.try_get("key_revoked_at")?,
+        row.try_get("card_expires_at")?,
+        ban.as_deref(),
+        Utc::now(),
+    );
+    Ok(Attestation {
+        id: row.try_get("id")?,
+        tenant_id: TenantId::parse(&tenant).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        worker_registry_id: row.try_get("worker_registry_id")?,
+        worker_id: row.try_get("worker_id")?,
+        kind: row.try_get("kind")?,
+        sha256,
+        verdict,
+        signed_by: row.try_get("signed_by")?,
+        label: row.try_get("label")?,
+        ai_generated: row.try_get("ai_generated")?,
+        ai_service: row.try_get("ai_service")?,
+        ai_model: row.try_get("ai_model")?,
+        ai_session_id: row.try_get("ai_session_id")?,
+        approved_at: row.try_get("approved_at")?,
+        created_at,
+    })
+}
+
+impl Store {
+    /// The registered key named `kid`, whatever namespace it is on.
+    async fn key_facts(&self, kid: &str) -> Result<Option<KeyFacts>, StoreError> {
+        let row = sqlx::query(
+            "SELECT namespace, public_key, revoked_at FROM namespace_keys WHERE kid = $1",
+        )
+        .bind(kid)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let ns: String = row.try_get("namespace")?;
+        let pk: Vec<u8> = row.try_get("public_key")?;
+        Ok(Some(KeyFacts {
+            namespace: Namespace::parse(&ns).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            public_key: NamespacePublicKey::from_bytes(&pk)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            revoked_at: row.try_get("revoked_at")?,
+        }))
+    }
+
+    /// The attestation that currently vouches for a worker: the latest one
+    /// whose status is `attested` today. Verify's `current_hash` is its hash.
+    pub async fn current_attestation(
+        &self,
+        worker_registry_id: &str,
+        bans: &BanCache,
+    ) -> Result<Option<Attestation>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ATTESTATION_COLUMNS} FROM attestations a
+             WHERE a.worker_registry_id = $1 AND a.status = 'attested'
+             ORDER BY a.created_at DESC, a.id DESC LIMIT 50"
+        ))
+        .bind(worker_registry_id)
+        .fetch_all(&self.pool)
+        .await?;
+        for row in &rows {
+            let a = attestation_from_row(row, bans).await?;
+            if a.verdict.status == AttestationStatus::Attested {
+                return Ok(Some(a));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Operator: approves a pending attestation. One still waiting for a
+    /// signature stays pending (only a signed card can satisfy that).
+    pub async fn approve_attestation(
+        &self,
+        id: &str,
+        bans: &BanCache,
+    ) -> Result<Attestation, StoreError> {
+        let row = sqlx::query(&format!(
+            "UPDATE attestations a SET approved_at = now(),
+                status = CASE WHEN a.awaiting_signature THEN 'pending' ELSE 'attested' END,
+                reason = CASE WHEN a.awaiting_signature
+                    THEN 'the tenant''s policy requires a signed capability card' ELSE NULL END
+             WHERE a.id = $1 AND a.status = 'pending' RETURNING {ATTESTATION_COLUMNS}"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            Some(row) => attestation_from_row(&row, bans).await,
+            None => {
+                let exists: Option<String> =
+                    sqlx::query_scalar("SELECT status FROM attestations WHERE id = $1")
+                        .bind(id)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                Err(match exists {
+                    Some(s) => {
+                        StoreError::Conflict(format!("attestation {id} is {s}, not pending"))
+                    }
+                    None => StoreError::NotFound(format!("attestation {id}")),
+                })
+            }
+        }
+    }
+}
+
+impl TenantStore<'_> {
+    pub async fn attestation_policy(&self) -> Result<AttestationPolicy, StoreError> {
+        let row = sqlx::query(
+            "SELECT attestation_requires_signature, attestation_requires_approval FROM tenants WHERE id = $1",
+        )
+        .bind(self.tenant.as_str())
+        .fetch_optional(&self.store.pool)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("tenant {}", self.tenant)))?;
+        Ok(AttestationPolicy {
+            require_signature: row.try_get("attestation_requires_signature")?,
+            require_approval: row.try_get("attestation_requires_approval")?,
+        })
+    }
+
+    pub async fn set_attestation_policy(
+        &self,
+        policy: AttestationPolicy,
+    ) -> Result<AttestationPolicy, StoreError> {
+        sqlx::query(
+            "UPDATE tenants SET attestation_requires_signature = $2, attestation_requires_approval = $3,
+                updated_at = now() WHERE id = $1",
+        )
+        .bind(self.tenant.as_str())
+        .bind(policy.require_signature)
+        .bind(policy.require_approval)
+        .execute(&self.store.pool)
+        .await?;
+        self.attestation_policy().await
+    }
+
+    /// Records an attestation of one of this tenant's workers, judged by the
+    /// rules: well-formed submissions are always recorded, denied ones with
+    /// their reason.
+    pub async fn attest(
+        &self,
+        worker: &WorkerRef,
+        new: NewAttestation,
+        bans: &BanCache,
+    ) -> Result<Attestation, StoreError> {
+        let w = self
+            .worker(worker)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("worker {worker}")))?;
+        if w.status == WorkerStatus::Revoked {
+            return Err(StoreError::Conflict(format!("worker {worker} is revoked")));
+        }
+        let policy = self.attestation_policy().await?;
+        let ban = bans.ban_reason(&new.sha256).await?;
+        let facts = WorkerFacts {
+            worker_id: &w.record.worker_id,
+            species: w.record.species.as_ref(),
+            capabilities: &w.record.capabilities,
+        };
+        let (verdict, signed_by, card_json, signature, expires_at) = match &new.card {
+            None => (
+                judge_submission(&facts, None, ban.as_deref(), policy, Utc::now()),
+                None,
+                None,
+                None,
+                None,
+            ),
+            Some((card, signature_text)) => {
+                if card.sha256 != new.sha256 {
+                    return Err(StoreError::Invalid(
+                        "the card's sha256 differs from the attested sha256".into(),
+                    ));
+                }
+                if card.worker_id != w.record.worker_id {
+                    return Err(StoreError::Invalid(format!(
+                        "the card is for worker {}, but it was sent for {}",
+                        card.worker_id, w.record.worker_id
+                    )));
+                }
+                let signature = parse_signature(signature_text)
+                    .map_err(|e| StoreError::Invalid(e.to_string()))?;
+                let key = self.store.key_facts(&card.kid).await?;
+                let signature_ok = key
+                    .as_ref()
+                    .is_some_and(|k| card.signature_valid(&signature, &k.public_key));
+                (
+                    judge_submission(
+                        &facts,
+                        Some((card, key.as_ref(), signature_ok)),
+                        ban.as_deref(),
+                        policy,
+                        Utc::now(),
+                    ),
+                    Some(card.kid.clone()),
+                    Some(card.raw().clone()),
+                    Some(signature_text.clone()),
+                    card.expires_at,
+                )
+            }
+        };
+        let awaiting_signature = policy.require_signature && new.card.is_none();
+        let row = sqlx::query(&format!(
+            "INSERT INTO attestations AS a (tenant_id, id, worker_registry_id, worker_id, kind, sha256,
+                status, reason, awaiting_signature, signed_by, card, signature, card_expires_at, label,
+                ai_generated, ai_service, ai_model, ai_session_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+             RETURNING {ATTESTATION_COLUMNS}"
+        ))
+        .bind(self.tenant.as_str())
+        .bind(format!("att_{}", Uuid::now_v7().simple()))
+        .bind(&w.id)
+        .bind(w.record.worker_id.as_str())
+        .bind(if new.card.is_some() { "card" } else { "hash" })
+        .bind(&new.sha256)
+        .bind(verdict.status.as_str())
+        .bind(&verdict.reason)
+        .bind(awaiting_signature)
+        .bind(signed_by)
+        .bind(card_json)
+        .bind(signature)
+        .bind(expires_at)
+        .bind(&new.label)
+        .bind(new.ai_generated)
+        .bind(&new.ai_service)
+        .bind(&new.ai_model)
+        .bind(&new.ai_session_id)
+        .fetch_one(&self.store.pool)
+        .await?;
+        attestation_from_row(&row, bans).await
+    }
+
+    /// The latest attestation of a worker (any status), re-judged today.
+    pub async fn latest_attestation(
+        &self,
+        worker: &WorkerRef,
+        bans: &BanCache,
+    ) -> Result<Option<Attestation>, StoreError> {
+        let w = self
+            .worker(worker)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("worker {worker}")))?;
+        let row = sqlx::query(&format!(
+            "SELECT {ATTESTATION_COLUMNS} FROM attestations a
+             WHERE a.tenant_id = $1 AND a.worker_registry_id = $2
+             ORDER BY a.created_at DESC, a.id DESC LIMIT 1"
+        ))
+        .bind(self.tenant.as_str())
+        .bind(&w.id)
+        .fetch_optional(&self.store.pool)
+        .await?;
+        match row {
+            Some(row) => Ok(Some(attestation_from_row(&row, bans).await?)),
+            None => Ok(None),
+        }
+    }
+}

@@ -1,0 +1,401 @@
+//! The ban list: reports, the operator's review, confirmed bans, and the
+//! caches every process keeps of the confirmed set.
+//!
+//! PostgreSQL is the truth. With Redis, the confirmed set is also kept in
+//! Redis (a hash, `<prefix>bans`) and changes are announced on the Redis
+//! channel `<prefix>bans:changed`; without Redis, through PostgreSQL
+//! `NOTIFY hall_bans`. Each process holds an in-memory copy that it trusts
+//! only while it is subscribed; otherwise it asks PostgreSQL, and when that
+//! fails too the ban status is unknown and callers must fail closed.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use sqlx::postgres::PgListener;
+use sqlx::Row;
+use uuid::Uuid;
+use wcp::TenantId;
+
+use crate::cache::Cache;
+use crate::{Store, StoreError};
+
+const PG_CHANNEL: &str = "hall_bans";
+const RETRY: Duration = Duration::from_millis(250);
+
+#[derive(Debug, Clone)]
+pub struct BanReport {
+    pub id: String,
+    pub sha256: String,
+    pub reason: String,
+    pub evidence_url: Option<String>,
+    pub source: String,
+    pub reporter_tenant: Option<TenantId>,
+    pub status: String,
+    pub reviewed_at: Option<DateTime<Utc>>,
+    pub review_note: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Ban {
+    pub sha256: String,
+    pub reason: String,
+    pub source: String,
+    pub report_id: Option<String>,
+    pub reported_at: DateTime<Utc>,
+    pub confirmed_at: DateTime<Utc>,
+    pub lifted_at: Option<DateTime<Utc>>,
+    pub lift_reason: Option<String>,
+}
+
+const REPORT_COLUMNS: &str = "id, sha256, reason, evidence_url, source, reporter_tenant, status, \
+     reviewed_at, review_note, created_at";
+const BAN_COLUMNS: &str =
+    "sha256, reason, source, report_id, reported_at, confirmed_at, lifted_at, lift_reason";
+
+fn report_from_row(row: &sqlx::postgres::PgRow) -> Result<BanReport, StoreError> {
+    let reporter: Option<String> = row.try_get("reporter_tenant")?;
+    Ok(BanReport {
+        id: row.try_get("id")?,
+        sha256: row.try_get("sha256")?,
+        reason: row.try_get("reason")?,
+        evidence_url: row.try_get("evidence_url")?,
+        source: row.try_get("source")?,
+        reporter_tenant: reporter
+            .map(|t| TenantId::parse(&t))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        status: row.try_get("status")?,
+        reviewed_at: row.try_get("reviewed_at")?,
+        review_note: row.try_get("review_note")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn ban_from_row(row: &sqlx::postgres::PgRow) -> Result<Ban, StoreError> {
+    Ok(Ban {
+        sha256: row.try_get("sha256")?,
+        reason: row.try_get("reason")?,
+        source: row.try_get("source")?,
+        report_id: row.try_get("report_id")?,
+        reported_at: row.try_get("reported_at")?,
+        confirmed_at: row.try_get("confirmed_at")?,
+        lifted_at: row.try_get("lifted_at")?,
+        lift_reason: row.try_get("lift_reason")?,
+    })
+}
+
+async fn notify(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(PG_CHANNEL)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+impl Store {
+    /// Files a report; it stays out of the ban list until confirmed.
+    pub async fn report_hash(
+        &self,
+        sha256: &str,
+        reason: &str,
+        evidence_url: Option<&str>,
+        source: &str,
+        reporter: Option<&TenantId>,
+    ) -> Result<BanReport, StoreError> {
+        let row = sqlx::query(&format!(
+            "INSERT INTO ban_reports (id, sha256, reason, evidence_url, source, reporter_tenant)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING {REPORT_COLUMNS}"
+        ))
+        .bind(format!("rpt_{}", Uuid::now_v7().simple()))
+        .bind(sha256)
+        .bind(reason)
+        .bind(evidence_url)
+        .bind(source)
+        .bind(reporter.map(|t| t.as_str()))
+        .fetch_one(&self.pool)
+        .await?;
+        report_from_row(&row)
+    }
+
+    pub async fn ban_reports(
+        &self,
+        status: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<BanReport>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {REPORT_COLUMNS} FROM ban_reports WHERE ($1::text IS NULL OR status = $1)
+             ORDER BY created_at, id LIMIT $2"
+        ))
+        .bind(status)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(report_from_row).collect()
+    }
+
+    /// Confirms a pending report: its hash is banned (unless it already is).
+    pub async fn confirm_report(
+        &self,
+        id: &str,
+        note: Option<&str>,
+    ) -> Result<(BanReport, Ban), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(&format!(
+            "UPDATE ban_reports SET status = 'confirmed', reviewed_at = now(), review_note = $2
+             WHERE id = $1 AND status = 'pending' RETURNING {REPORT_COLUMNS}"
+        ))
+        .bind(id)
+        .bind(note)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let report = match row {
+            Some(row) => report_from_row(&row)?,
+            None => return Err(self.report_not_pending(id).await),
+        };
+        sqlx::query(
+            "INSERT INTO bans (sha256, reason, source, report_id, reported_at)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (sha256) WHERE lifted_at IS NULL DO NOTHING",
+        )
+        .bind(&report.sha256)
+        .bind(&report.reason)
+        .bind(&report.source)
+        .bind(&report.id)
+        .bind(report.created_at)
+        .execute(&mut *tx)
+        .await?;
+        let ban = sqlx::query(&format!(
+            "SELECT {BAN_COLUMNS} FROM bans WHERE sha256 = $1 AND lifted_at IS NULL"
+        ))
+        .bind(&report.sha256)
+        .fetch_one(&mut *tx)
+        .await?;
+        let ban = ban_from_row(&ban)?;
+        notify(&mut tx).await?;
+        tx.commit().await?;
+        Ok((report, ban))
+    }
+
+    pub async fn reject_report(
+        &self,
+        id: &str,
+        note: Option<&str>,
+    ) -> Result<BanReport, StoreError> {
+        let row = sqlx::query(&format!(
+            "UPDATE ban_reports SET status = 'rejected', reviewed_at = now(), review_note = $2
+             WHERE id = $1 AND status = 'pending' RETURNING {REPORT_COLUMNS}"
+        ))
+        .bind(id)
+        .bind(note)
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            Some(row) => report_from_row(&row),
+            None => Err(self.report_not_pending(id).await),
+        }
+    }
+
+    async fn report_not_pending(&self, id: &str) -> StoreError {
+        let status: Result<Option<String>, _> =
+            sqlx::query_scalar("SELECT status FROM ban_reports WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await;
+        match status {
+            Ok(Some(s)) => StoreError::Conflict(format!("report {id} is already {s}")),
+            Ok(None) => StoreError::NotFound(format!("report {id}")),
+            Err(e) => e.into(),
+        }
+    }
+
+    /// Lifts the live ban on `sha256`; the row is kept as history.
+    pub async fn lift_ban(&self, sha256: &str, reason: Option<&str>) -> Result<Ban, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(&format!(
+            "UPDATE bans SET lifted_at = now(), lift_reason = $2
+             WHERE sha256 = $1 AND lifted_at IS NULL RETURNING {BAN_COLUMNS}"
+        ))
+        .bind(sha256)
+        .bind(reason)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let ban = match row {
+            Some(row) => ban_from_row(&row)?,
+            None => return Err(StoreError::NotFound(format!("ban on {sha256}"))),
+        };
+        notify(&mut tx).await?;
+        tx.commit().await?;
+        Ok(ban)
+    }
+
+    /// Live bans, newest first.
+    pub async fn live_bans(&self, limit: i64) -> Result<Vec<Ban>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {BAN_COLUMNS} FROM bans WHERE lifted_at IS NULL
+             ORDER BY confirmed_at DESC, id DESC LIMIT $1"
+        ))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(ban_from_row).collect()
+    }
+
+    /// Every ban of `sha256`, live and lifted, oldest first.
+    pub async fn ban_history(&self, sha256: &str) -> Result<Vec<Ban>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {BAN_COLUMNS} FROM bans WHERE sha256 = $1 ORDER BY id"
+        ))
+        .bind(sha256)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(ban_from_row).collect()
+    }
+
+    /// The live ban reason of `sha256`, straight from PostgreSQL.
+    async fn live_ban_reason(&self, sha256: &str) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT reason FROM bans WHERE sha256 = $1 AND lifted_at IS NULL")
+                .bind(sha256)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(StoreError::Unavailable)?,
+        )
+    }
+
+    async fn live_ban_set(&self) -> Result<HashMap<String, String>, StoreError> {
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT sha256, reason FROM bans WHERE lifted_at IS NULL")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(StoreError::Unavailable)?;
+        Ok(rows.into_iter().collect())
+    }
+}
+
+/// This process's view of the confirmed ban set.
+pub struct BanCache {
+    store: Store,
+    cache: Cache,
+    set: RwLock<HashMap<String, String>>,
+    /// True while subscribed to change announcements with a fresh copy loaded.
+    subscribed: AtomicBool,
+}
+
+impl BanCache {
+    /// Loads the set and starts following changes in the background.
+    pub async fn start(store: Store, cache: Cache) -> Result<Arc<Self>, StoreError> {
+        let this = Arc::new(Self {
+            set: RwLock::new(store.live_ban_set().await?),
+            store,
+            cache,
+            subscribed: AtomicBool::new(false),
+        });
+        let follower = Arc::downgrade(&this);
+        tokio::spawn(async move { follow(follower).await });
+        Ok(this)
+    }
+
+    /// Whether the in-memory copy is being kept current.
+    pub fn is_subscribed(&self) -> bool {
+        self.subscribed.load(Ordering::Acquire)
+    }
+
+    /// The ban reason of `sha256` if it is banned. `Err` means the status is
+    /// unknown (no subscription and PostgreSQL unreachable): fail closed.
+    pub async fn ban_reason(&self, sha256: &str) -> Result<Option<String>, StoreError> {
+        if self.is_subscribed() {
+            let set = self.set.read().unwrap_or_else(|p| p.into_inner());
+            return Ok(set.get(sha256).cloned());
+        }
+        self.store.live_ban_reason(sha256).await
+    }
+
+    /// Called after this process changed the ban list: reloads its own copy
+    /// and tells the others (PostgreSQL already announced it in the same
+    /// transaction; Redis is told here).
+    pub async fn changed(&self) {
+        if let Err(e) = self.reload().await {
+            tracing::warn!(error = %e, "reloading the ban set after a change failed");
+        }
+        if let Err(e) = self.cache.publish_ban_set(&self.snapshot()).await {
+            tracing::warn!(error = %e, "could not announce the ban change through Redis");
+        }
+    }
+
+    fn snapshot(&self) -> HashMap<String, String> {
+        self.set.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    async fn reload(&self) -> Result<(), StoreError> {
+        let fresh = self.store.live_ban_set().await?;
+        *self.set.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+        Ok(())
+    }
+}
+
+/// Follows change announcements for as long as the cache lives.
+async fn follow(cache: std::sync::Weak<BanCache>) {
+    loop {
+        let Some(this) = cache.upgrade() else { return };
+        let result = if this.cache.is_redis() {
+            follow_redis(&this).await
+        } else {
+            follow_postgres(&this).await
+        };
+        this.subscribed.store(false, Ordering::Release);
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "ban-list subscription lost; answering from PostgreSQL until it is back");
+        }
+        drop(this);
+        tokio::time::sleep(RETRY).await;
+    }
+}
+
+async fn follow_redis(this: &BanCache) -> Result<(), String> {
+    let mut messages = this
+        .cache
+        .subscribe_ban_changes()
+        .await
+        .map_err(|e| e.to_string())?;
+    // Subscribed first, loaded second: no change can fall between the two.
+    this.reload().await.map_err(|e| e.to_string())?;
+    // The set in Redis may have missed changes made while Redis was away.
+    let _ = this.cache.store_ban_set(&this.snapshot()).await;
+    this.subscribed.store(true, Ordering::Release);
+    while messages.next().await.is_some() {
+        if let Err(e) = this.reload().await {
+            this.subscribed.store(false, Ordering::Release);
+            return Err(e.to_string());
+        }
+    }
+    Err("Redis closed the subscription".into())
+}
+
+async fn follow_postgres(this: &BanCache) -> Result<(), String> {
+    let mut listener = PgListener::connect_with(this.store.pool())
+        .await
+        .map_err(|e| e.to_string())?;
+    listener
+        .listen(PG_CHANNEL)
+        .await
+        .map_err(|e| e.to_string())?;
+    this.reload().await.map_err(|e| e.to_string())?;
+    this.subscribed.store(true, Ordering::Release);
+    loop {
+        // try_recv yields None when the connection dropped (sqlx reconnects on
+        // the next call): changes may have been missed, so start over.
+        match listener.try_recv().await {
+            Ok(Some(_)) => {
+                if let Err(e) = this.reload().await {
+                    return Err(e.to_string());
+                }
+            }
+            Ok(None) => return Err("PostgreSQL LISTEN connection dropped".into()),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
