@@ -257,13 +257,11 @@ impl Store {
 
     /// The live ban reason of `sha256`, straight from PostgreSQL.
     async fn live_ban_reason(&self, sha256: &str) -> Result<Option<String>, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT reason FROM bans WHERE sha256 = $1 AND lifted_at IS NULL")
-                .bind(sha256)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(StoreError::Unavailable)?,
-        )
+        sqlx::query_scalar("SELECT reason FROM bans WHERE sha256 = $1 AND lifted_at IS NULL")
+            .bind(sha256)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(StoreError::Unavailable)
     }
 
     async fn live_ban_set(&self) -> Result<HashMap<String, String>, StoreError> {
