@@ -380,18 +380,7 @@ pub async fn authenticate(
             }
         };
         if limit > 0 {
-            let counted = match state.cache.incr_in_window(&bucket, RATE_WINDOW).await {
-                Ok(c) => c,
-                Err(e) => {
-                    // Without Redis, limit per process rather than not at all.
-                    tracing::warn!(error = %e, "rate limiting falls back to this process");
-                    state
-                        .local_limits
-                        .incr_in_window(&bucket, RATE_WINDOW)
-                        .await
-                        .unwrap_or((0, RATE_WINDOW))
-                }
-            };
+            let counted = count_request(&state, &bucket).await;
             if counted.0 > limit {
                 let retry_after = counted.1.as_secs().max(1);
                 let mut resp = ApiError::new(
@@ -409,6 +398,36 @@ pub async fn authenticate(
     }
     req.extensions_mut().insert(outcome);
     Ok(next.call(req).await?.map_into_boxed_body())
+}
+
+/// How long rate limiting stays off Redis after Redis failed.
+const REDIS_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Counts a request in its bucket: in Redis (shared by replicas), or in this
+/// process while Redis is failing — limiting per process rather than not at all.
+async fn count_request(state: &AppState, bucket: &str) -> (u64, Duration) {
+    use std::sync::atomic::Ordering;
+    let now_ms = Utc::now().timestamp_millis().max(0) as u64;
+    if state.cache.is_redis() && state.redis_backoff_until_ms.load(Ordering::Relaxed) <= now_ms {
+        match state.cache.incr_in_window(bucket, RATE_WINDOW).await {
+            Ok(counted) => return counted,
+            Err(e) => {
+                tracing::warn!(error = %e, "rate limiting falls back to this process for a while");
+                state
+                    .redis_backoff_until_ms
+                    .store(now_ms + REDIS_BACKOFF.as_millis() as u64, Ordering::Relaxed);
+            }
+        }
+    }
+    let local = if state.cache.is_redis() {
+        &state.local_limits
+    } else {
+        &state.cache
+    };
+    local
+        .incr_in_window(bucket, RATE_WINDOW)
+        .await
+        .unwrap_or((0, RATE_WINDOW))
 }
 
 fn outcome_of(req: &HttpRequest) -> AuthOutcome {

@@ -13,6 +13,9 @@ pub struct AppState {
     pub cache: Cache,
     /// Rate-limit counters of this process, used while Redis is unreachable.
     pub local_limits: Cache,
+    /// Until when (Unix ms) rate limiting skips Redis after a failure, so a
+    /// Redis outage does not add a timeout to every request.
+    pub redis_backoff_until_ms: std::sync::atomic::AtomicU64,
     pub auth: AuthConfig,
     /// This process's copy of the confirmed ban set.
     pub bans: Arc<BanCache>,
@@ -27,6 +30,7 @@ impl AppState {
             store,
             cache,
             local_limits: Cache::in_process(),
+            redis_backoff_until_ms: std::sync::atomic::AtomicU64::new(0),
             auth,
             bans,
             metrics: Metrics::default(),

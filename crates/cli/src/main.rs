@@ -41,6 +41,33 @@ enum Cmd {
         #[command(subcommand)]
         command: CatalogCmd,
     },
+    /// Make an Ed25519 key pair for signing capability cards. The private key
+    /// (base64 seed) goes to a new 0600 file; the public key and its kid are
+    /// printed, to register with `POST /api/v1/namespaces/{ns}/keys`.
+    Keygen {
+        /// Where to write the private key.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print the canonical package hash of a worker package directory.
+    Hash {
+        /// The package directory.
+        package_dir: PathBuf,
+    },
+    /// Hash a package, sign a capability card for it and submit it.
+    Attest {
+        /// The package directory.
+        package_dir: PathBuf,
+        /// The worker (`wrk_…` or its WCP worker id).
+        #[arg(long)]
+        worker: String,
+        /// The private key file written by `hallctl keygen`.
+        #[arg(long)]
+        key: PathBuf,
+        /// Days until the card expires (default: no expiry).
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -160,6 +187,179 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 result["catalog_version"].as_str().unwrap_or("unknown")
             );
         }
+        Cmd::Keygen { out } => keygen(&out)?,
+        Cmd::Hash { package_dir } => println!("{}", package_hash(&package_dir)?),
+        Cmd::Attest {
+            package_dir,
+            worker,
+            key,
+            expires_in_days,
+        } => {
+            let client = Client::new(base, cli.api_key)?;
+            attest(&client, &package_dir, &worker, &key, expires_in_days)?;
+        }
+    }
+    Ok(())
+}
+
+/// Reads a private key file: the 32-byte Ed25519 seed as base64 or hex.
+fn read_signing_key(path: &std::path::Path) -> Result<ed25519_dalek::SigningKey, Failure> {
+    use base64::Engine;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure(format!("cannot read {}: {e}", path.display())))?;
+    let text = text.trim();
+    let bytes = if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        (0..32)
+            .map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16))
+            .collect::<Result<Vec<u8>, _>>()
+            .map_err(|e| Failure(e.to_string()))?
+    } else {
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map_err(|_| {
+                Failure(format!(
+                    "{} is not a key file (base64 or hex of a 32-byte seed)",
+                    path.display()
+                ))
+            })?
+    };
+    let seed: [u8; 32] = bytes.try_into().map_err(|_| {
+        Failure(format!(
+            "{} does not hold a 32-byte Ed25519 seed",
+            path.display()
+        ))
+    })?;
+    Ok(ed25519_dalek::SigningKey::from_bytes(&seed))
+}
+
+fn keygen(out: &std::path::Path) -> Result<(), Failure> {
+    use base64::Engine;
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| Failure(format!("no randomness: {e}")))?;
+    let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(out)
+        .map_err(|e| {
+            Failure(format!(
+                "cannot create {} (it must not exist yet): {e}",
+                out.display()
+            ))
+        })?;
+    writeln!(
+        file,
+        "{}",
+        base64::engine::general_purpose::STANDARD.encode(seed)
+    )?;
+    let public = attestation::NamespacePublicKey::from_bytes(key.verifying_key().as_bytes())
+        .map_err(|e| Failure(e.to_string()))?;
+    println!("Private key: {} (mode 0600; keep it secret)", out.display());
+    println!("Public key:  {}", public.to_base64());
+    println!("Key id:      {}", public.kid());
+    Ok(())
+}
+
+/// Every regular file under `root`, as (relative POSIX path, content).
+/// Symbolic links to files are read; directories behind symbolic links are not entered.
+fn package_files(root: &std::path::Path) -> Result<Vec<(String, Vec<u8>)>, Failure> {
+    fn walk(
+        root: &std::path::Path,
+        dir: &std::path::Path,
+        out: &mut Vec<(String, Vec<u8>)>,
+    ) -> Result<(), Failure> {
+        let entries = std::fs::read_dir(dir)
+            .map_err(|e| Failure(format!("cannot read {}: {e}", dir.display())))?;
+        for entry in entries {
+            let entry = entry?;
+            let path = entry.path();
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                walk(root, &path, out)?;
+            } else if kind.is_file() || (kind.is_symlink() && path.is_file()) {
+                let rel = path
+                    .strip_prefix(root)
+                    .map_err(|e| Failure(e.to_string()))?;
+                let rel = rel
+                    .to_str()
+                    .ok_or_else(|| Failure(format!("{} is not a UTF-8 file name", path.display())))?
+                    .to_string();
+                let content = std::fs::read(&path)
+                    .map_err(|e| Failure(format!("cannot read {}: {e}", path.display())))?;
+                out.push((rel, content));
+            }
+        }
+        Ok(())
+    }
+    if !root.is_dir() {
+        return Err(Failure(format!("{} is not a directory", root.display())));
+    }
+    let mut files = Vec::new();
+    walk(root, root, &mut files)?;
+    Ok(files)
+}
+
+fn package_hash(root: &std::path::Path) -> Result<String, Failure> {
+    use attestation::package::{package_hash, PackageFile};
+    let files = package_files(root)?;
+    Ok(package_hash(files.iter().map(|(p, c)| PackageFile {
+        relative_path: p,
+        content: c,
+    })))
+}
+
+fn attest(
+    client: &Client,
+    dir: &std::path::Path,
+    worker: &str,
+    key_file: &std::path::Path,
+    expires_in_days: Option<u32>,
+) -> Result<(), Failure> {
+    let key = read_signing_key(key_file)?;
+    let public = attestation::NamespacePublicKey::from_bytes(key.verifying_key().as_bytes())
+        .map_err(|e| Failure(e.to_string()))?;
+    let sha256 = package_hash(dir)?;
+    let w = client.get(&format!("/api/v1/workers/{worker}"))?;
+    let now = chrono::Utc::now();
+    let mut card = serde_json::json!({
+        "worker_id": w["worker_id"],
+        "capabilities": w["capabilities"],
+        "sha256": sha256,
+        "issued_at": now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "kid": public.kid(),
+    });
+    if let Some(species) = w["worker_species_id"].as_str() {
+        card["worker_species_id"] = Value::from(species);
+    }
+    if let Some(days) = expires_in_days {
+        card["expires_at"] = Value::from(
+            (now + chrono::Duration::days(days.into()))
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        );
+    }
+    let signature = attestation::card::sign_card(&card, &key);
+    let result = client.post(
+        &format!("/api/v1/workers/{worker}/attestations"),
+        &serde_json::json!({"card": card, "signature": signature}),
+    )?;
+    println!("Package hash: {sha256}");
+    println!("Signed by:    {}", public.kid());
+    println!(
+        "Attestation:  {} {}",
+        result["id"].as_str().unwrap_or("?"),
+        result["status"].as_str().unwrap_or("?")
+    );
+    if let Some(reason) = result["reason"].as_str() {
+        println!("Reason:       {reason}");
+    }
+    if result["status"] != "attested" {
+        return Err(Failure(format!(
+            "the registry did not attest the package ({})",
+            result["status"].as_str().unwrap_or("unknown status")
+        )));
     }
     Ok(())
 }

@@ -54,10 +54,11 @@ const ATTESTATION_COLUMNS: &str = "a.tenant_id, a.id, a.worker_registry_id, a.wo
      a.ai_service, a.ai_model, a.ai_session_id, a.approved_at, a.created_at, \
      (SELECT k.revoked_at FROM namespace_keys k WHERE k.kid = a.signed_by) AS key_revoked_at";
 
-/// Reads a row and re-judges it against the live ban set.
+/// Reads a row and re-judges it against today's keys and — given `bans` —
+/// the live ban set.
 async fn attestation_from_row(
     row: &sqlx::postgres::PgRow,
-    bans: &BanCache,
+    bans: Option<&BanCache>,
 ) -> Result<Attestation, StoreError> {
     let tenant: String = row.try_get("tenant_id")?;
     let status: String = row.try_get("status")?;
@@ -68,7 +69,10 @@ async fn attestation_from_row(
     };
     let sha256: String = row.try_get("sha256")?;
     let created_at: DateTime<Utc> = row.try_get("created_at")?;
-    let ban = bans.ban_reason(&sha256).await?;
+    let ban = match bans {
+        Some(bans) => bans.ban_reason(&sha256).await?,
+        None => None,
+    };
     let verdict = current_status(
         stored,
         created_at,
@@ -116,12 +120,13 @@ impl Store {
         }))
     }
 
-    /// The attestation that currently vouches for a worker: the latest one
-    /// whose status is `attested` today. Verify's `current_hash` is its hash.
+    /// The attestation in force for a worker: the latest accepted one whose
+    /// key and card still hold. Verify's `current_hash` is its hash. Bans are
+    /// not considered here: a ban on the current hash makes the worker
+    /// banned, it does not make an older hash current.
     pub async fn current_attestation(
         &self,
         worker_registry_id: &str,
-        bans: &BanCache,
     ) -> Result<Option<Attestation>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {ATTESTATION_COLUMNS} FROM attestations a
@@ -132,7 +137,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         for row in &rows {
-            let a = attestation_from_row(row, bans).await?;
+            let a = attestation_from_row(row, None).await?;
             if a.verdict.status == AttestationStatus::Attested {
                 return Ok(Some(a));
             }
@@ -158,7 +163,7 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         match row {
-            Some(row) => attestation_from_row(&row, bans).await,
+            Some(row) => attestation_from_row(&row, Some(bans)).await,
             None => {
                 let exists: Option<String> =
                     sqlx::query_scalar("SELECT status FROM attestations WHERE id = $1")
@@ -299,7 +304,7 @@ impl TenantStore<'_> {
         .bind(&new.ai_session_id)
         .fetch_one(&self.store.pool)
         .await?;
-        attestation_from_row(&row, bans).await
+        attestation_from_row(&row, Some(bans)).await
     }
 
     /// The latest attestation of a worker (any status), re-judged today.
@@ -322,7 +327,7 @@ impl TenantStore<'_> {
         .fetch_optional(&self.store.pool)
         .await?;
         match row {
-            Some(row) => Ok(Some(attestation_from_row(&row, bans).await?)),
+            Some(row) => Ok(Some(attestation_from_row(&row, Some(bans)).await?)),
             None => Ok(None),
         }
     }

@@ -45,6 +45,9 @@ pub struct ReadyResponse {
     pub database: String,
     /// `ok`, or why the cache is degraded (the server keeps serving without it).
     pub cache: String,
+    /// `subscribed`: the ban set is held in memory and kept current;
+    /// `direct`: every ban check asks PostgreSQL (the subscription is down).
+    pub bans: String,
 }
 
 /// Readiness: PostgreSQL answers. 503 while it does not.
@@ -70,6 +73,12 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<ReadyRespons
         ready: true,
         database: "ok".into(),
         cache,
+        bans: if state.bans.is_subscribed() {
+            "subscribed"
+        } else {
+            "direct"
+        }
+        .into(),
     }))
 }
 

@@ -54,10 +54,7 @@ pub async fn verify(
         .visible_worker(&id, viewer)
         .await?
         .ok_or_else(not_found)?;
-    let current = state
-        .store
-        .current_attestation(&worker.id, &state.bans)
-        .await?;
+    let current = state.store.current_attestation(&worker.id).await?;
     // The hash in force is the current attestation's; a ban confirmed on it
     // shows at once (the cache is told within a second, or PostgreSQL is asked).
     let ban_reason = match &current {

@@ -1,0 +1,657 @@
+//! Attestations, signed capability cards and the ban list over real HTTP.
+
+mod common;
+
+use attestation::card::sign_card;
+use base64::Engine;
+use common::TestServer;
+use ed25519_dalek::SigningKey;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+const HASH_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+const HASH_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+async fn call(
+    s: &TestServer,
+    m: Method,
+    path: &str,
+    key: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    s.call(m, path, key, body).await
+}
+
+/// A tenant with a worker `x.acme.sum` and a registered signing key.
+struct Setup {
+    key: String,
+    signing: SigningKey,
+    kid: String,
+}
+
+async fn setup(s: &TestServer) -> Setup {
+    let (_, key) = s.tenant_with_key("org.acme", &["admin"]).await;
+    let (status, w) = call(
+        s,
+        Method::POST,
+        "/api/v1/workers",
+        Some(&key),
+        Some(json!({
+        "worker_id": "x.acme.sum", "worker_species_id": "wrk.doc.summarizer",
+        "capabilities": ["cap.doc.summarize", "cap.doc.classify"]})),
+    )
+    .await;
+    assert_eq!(status, 201, "{w}");
+    let signing = SigningKey::from_bytes(&[42u8; 32]);
+    let public =
+        base64::engine::general_purpose::STANDARD.encode(signing.verifying_key().as_bytes());
+    let (status, k) = call(
+        s,
+        Method::POST,
+        "/api/v1/namespaces/x.acme/keys",
+        Some(&key),
+        Some(json!({"public_key": public, "label": "release"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{k}");
+    Setup {
+        key,
+        signing,
+        kid: k["kid"].as_str().unwrap().to_string(),
+    }
+}
+
+fn card(kid: &str, sha: &str) -> Value {
+    json!({"worker_id": "x.acme.sum", "worker_species_id": "wrk.doc.summarizer",
+           "capabilities": ["cap.doc.classify", "cap.doc.summarize"], "sha256": sha,
+           "issued_at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true), "kid": kid})
+}
+
+async fn submit(s: &TestServer, key: &str, card: &Value, signing: &SigningKey) -> (u16, Value) {
+    let signature = sign_card(card, signing);
+    call(
+        s,
+        Method::POST,
+        "/api/v1/workers/x.acme.sum/attestations",
+        Some(key),
+        Some(json!({"card": card, "signature": signature})),
+    )
+    .await
+}
+
+async fn status_of(s: &TestServer, key: &str) -> Value {
+    call(
+        s,
+        Method::GET,
+        "/api/v1/workers/x.acme.sum/attestation",
+        Some(key),
+        None,
+    )
+    .await
+    .1
+}
+
+async fn verify(s: &TestServer) -> Value {
+    let (status, v) = call(s, Method::GET, "/api/v1/verify/x.acme.sum", None, None).await;
+    assert_eq!(status, 200, "{v}");
+    v
+}
+
+#[tokio::test]
+async fn put_attest_follows_the_contract_and_sets_verify_current_hash() {
+    let s = TestServer::start().await;
+    let st = setup(&s).await;
+    assert_eq!(status_of(&s, &st.key).await["status"], "none");
+    assert_eq!(verify(&s).await["current_hash"], Value::Null);
+
+    let (status, a) = call(
+        &s,
+        Method::PUT,
+        "/api/v1/workers/x.acme.sum/attest",
+        Some(&st.key),
+        Some(json!({
+        "sha256": HASH_A, "ai_generated": true, "label": "v1", "ai_service": "claude",
+        "ai_model": "claude-x", "ai_session_id": "session-123"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{a}");
+    assert!(a["id"].as_str().unwrap().starts_with("att_"));
+    assert_eq!(a["worker_id"], "x.acme.sum");
+    assert_eq!(a["sha256"], HASH_A);
+    assert_eq!(a["status"], "attested");
+
+    let v = verify(&s).await;
+    assert_eq!(v["current_hash"], HASH_A);
+    assert!(v["attested_at"].is_string());
+    assert_eq!(v["ai_generated"], true);
+    assert_eq!(v["ai_model"], "claude-x");
+    let fp = v["ai_session_fingerprint"].as_str().unwrap();
+    assert_eq!(fp.len(), 16);
+    assert!(
+        !v.to_string().contains("session-123"),
+        "the raw session id leaked"
+    );
+
+    let st2 = status_of(&s, &st.key).await;
+    assert_eq!(
+        (st2["status"].as_str(), st2["artifact_hash"].as_str()),
+        (Some("attested"), Some(HASH_A))
+    );
+
+    for bad in [
+        &HASH_A.to_uppercase(),
+        "abc",
+        &format!("{HASH_A}0"),
+        &"g".repeat(64),
+    ] {
+        let (status, err) = call(
+            &s,
+            Method::PUT,
+            "/api/v1/workers/x.acme.sum/attest",
+            Some(&st.key),
+            Some(json!({"sha256": bad, "ai_generated": false})),
+        )
+        .await;
+        assert_eq!(status, 400, "{bad}");
+        assert_eq!(err["error"]["code"], "invalid_sha256");
+    }
+    let (status, _) = call(
+        &s,
+        Method::PUT,
+        "/api/v1/workers/x.acme.nope/attest",
+        Some(&st.key),
+        Some(json!({"sha256": HASH_A, "ai_generated": false})),
+    )
+    .await;
+    assert_eq!(status, 404);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_signed_card_from_the_workers_namespace_is_attested() {
+    let s = TestServer::start().await;
+    let st = setup(&s).await;
+    let (status, a) = submit(&s, &st.key, &card(&st.kid, HASH_A), &st.signing).await;
+    assert_eq!(status, 201, "{a}");
+    assert_eq!(a["status"], "attested", "{a}");
+    assert_eq!(a["signed_by"], st.kid.as_str());
+    let now = status_of(&s, &st.key).await;
+    assert_eq!(now["status"], "attested");
+    assert_eq!(now["signed_by"], st.kid.as_str());
+    assert_eq!(verify(&s).await["current_hash"], HASH_A);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn bad_signatures_unknown_or_foreign_keys_and_mismatched_cards_are_denied() {
+    let s = TestServer::start().await;
+    let st = setup(&s).await;
+
+    // Signed by a different private key than the one registered under the kid.
+    let (_, a) = submit(
+        &s,
+        &st.key,
+        &card(&st.kid, HASH_A),
+        &SigningKey::from_bytes(&[7u8; 32]),
+    )
+    .await;
+    assert_eq!(a["status"], "denied");
+    assert!(a["reason"].as_str().unwrap().contains("signature"));
+
+    let (_, a) = submit(
+        &s,
+        &st.key,
+        &card("nsk_00000000deadbeef", HASH_A),
+        &st.signing,
+    )
+    .await;
+    assert_eq!(a["status"], "denied");
+    assert!(a["reason"]
+        .as_str()
+        .unwrap()
+        .contains("unknown signing key"));
+
+    // Another tenant's key on another namespace: trust comes from worker_id only.
+    let (_, other) = s.tenant_with_key("org.other", &["admin"]).await;
+    call(
+        &s,
+        Method::POST,
+        "/api/v1/namespaces",
+        Some(&other),
+        Some(json!({"namespace": "x.other"})),
+    )
+    .await;
+    let foreign = SigningKey::from_bytes(&[8u8; 32]);
+    let (_, fk) = call(&s, Method::POST, "/api/v1/namespaces/x.other/keys", Some(&other), Some(json!({
+        "public_key": base64::engine::general_purpose::STANDARD.encode(foreign.verifying_key().as_bytes()),
+        "label": "theirs"}))).await;
+    let (_, a) = submit(
+        &s,
+        &st.key,
+        &card(fk["kid"].as_str().unwrap(), HASH_A),
+        &foreign,
+    )
+    .await;
+    assert_eq!(a["status"], "denied");
+    assert!(a["reason"].as_str().unwrap().contains("x.other"), "{a}");
+
+    let mut wrong_caps = card(&st.kid, HASH_A);
+    wrong_caps["capabilities"] = json!(["cap.doc.summarize"]);
+    let (_, a) = submit(&s, &st.key, &wrong_caps, &st.signing).await;
+    assert!(a["reason"].as_str().unwrap().contains("capabilities"));
+
+    // Malformed cards and signatures are refused and recorded nowhere.
+    let mut extra = card(&st.kid, HASH_A);
+    extra["admin"] = json!(true);
+    assert_eq!(submit(&s, &st.key, &extra, &st.signing).await.0, 400);
+    let (status, _) = call(
+        &s,
+        Method::POST,
+        "/api/v1/workers/x.acme.sum/attestations",
+        Some(&st.key),
+        Some(json!({"card": card(&st.kid, HASH_A), "signature": "not-a-signature"})),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let mut other_worker = card(&st.kid, HASH_A);
+    other_worker["worker_id"] = json!("x.acme.other");
+    assert_eq!(submit(&s, &st.key, &other_worker, &st.signing).await.0, 400);
+
+    let mut conn = s.db.connect().await;
+    let (total, denied): (i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(*) FILTER (WHERE status = 'denied') FROM attestations",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!((total, denied), (4, 4));
+    assert_eq!(status_of(&s, &st.key).await["status"], "denied");
+    assert_eq!(verify(&s).await["current_hash"], Value::Null);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn revoking_a_key_denies_cards_received_after_the_revocation_only() {
+    let s = TestServer::start().await;
+    let st = setup(&s).await;
+    let (_, before) = submit(&s, &st.key, &card(&st.kid, HASH_A), &st.signing).await;
+    assert_eq!(before["status"], "attested");
+
+    let (status, _) = call(
+        &s,
+        Method::POST,
+        &format!("/api/v1/namespaces/x.acme/keys/{}/revoke", st.kid),
+        Some(&st.key),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, after) = submit(&s, &st.key, &card(&st.kid, HASH_B), &st.signing).await;
+    assert_eq!(after["status"], "denied");
+    assert!(after["reason"].as_str().unwrap().contains("revoked"));
+
+    // The latest attestation is denied; verify keeps the hash signed before the revocation.
+    assert_eq!(status_of(&s, &st.key).await["status"], "denied");
+    assert_eq!(verify(&s).await["current_hash"], HASH_A);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn the_tenants_policy_keeps_attestations_pending_until_satisfied() {
+    let s = TestServer::start().await;
+    let st = setup(&s).await;
+    let (status, p) = call(
+        &s,
+        Method::PUT,
+        "/api/v1/policy",
+        Some(&st.key),
+        Some(json!({"attestation": {"require_signature": true, "require_approval": false}})),
+    )
+    .await;
+    assert_eq!(status, 200, "{p}");
+    let (_, a) = call(
+        &s,
+        Method::PUT,
+        "/api/v1/workers/x.acme.sum/attest",
+        Some(&st.key),
+        Some(json!({"sha256": HASH_A, "ai_generated": false})),
+    )
+    .await;
+    assert_eq!(a["status"], "pending");
+    assert!(a["reason"].as_str().unwrap().contains("signed"));
+    assert_eq!(verify(&s).await["current_hash"], Value::Null);
+    // The operator cannot approve away a missing signature.
+    let (status, still) = call(
+        &s,
+        Method::POST,
+        &format!("/api/v1/attestations/{}/approve", a["id"].as_str().unwrap()),
+        Some(&s.operator_key),
+        None,
+    )
+    .await;
+    assert_eq!((status, still["status"].as_str()), (200, Some("pending")));
+    let (_, signed) = submit(&s, &st.key, &card(&st.kid, HASH_A), &st.signing).await;
+    assert_eq!(signed["status"], "attested");
+
+    call(
+        &s,
+        Method::PUT,
+        "/api/v1/policy",
+        Some(&st.key),
+        Some(json!({"attestation": {"require_signature": false, "require_approval": true}})),
+    )
+    .await;
+    let (_, b) = submit(&s, &st.key, &card(&st.kid, HASH_B), &st.signing).await;
+    assert_eq!(b["status"], "pending");
+    assert_eq!(status_of(&s, &st.key).await["status"], "pending");
+    let approve = format!("/api/v1/attestations/{}/approve", b["id"].as_str().unwrap());
+    assert_eq!(
+        call(&s, Method::POST, &approve, Some(&st.key), None)
+            .await
+            .0,
+        403
+    );
+    let (status, approved) = call(&s, Method::POST, &approve, Some(&s.operator_key), None).await;
+    assert_eq!(
+        (status, approved["status"].as_str()),
+        (200, Some("attested"))
+    );
+    assert_eq!(verify(&s).await["current_hash"], HASH_B);
+    assert_eq!(
+        call(&s, Method::POST, &approve, Some(&s.operator_key), None)
+            .await
+            .0,
+        409
+    );
+    let (_, p) = call(&s, Method::GET, "/api/v1/policy", Some(&st.key), None).await;
+    assert_eq!(p["attestation"]["require_approval"], true);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_confirmed_ban_shows_in_the_list_and_verify_and_denies_attestations_until_lifted() {
+    let s = TestServer::start().await;
+    let st = setup(&s).await;
+    let op = s.operator_key.clone();
+    call(
+        &s,
+        Method::PUT,
+        "/api/v1/workers/x.acme.sum/attest",
+        Some(&st.key),
+        Some(json!({"sha256": HASH_A, "ai_generated": false})),
+    )
+    .await;
+
+    let (status, report) = call(
+        &s,
+        Method::POST,
+        "/api/v1/ban-list/report",
+        Some(&st.key),
+        Some(json!({
+        "sha256": HASH_A.to_uppercase(), "reason": "exfiltrates secrets",
+        "evidence_url": "https://example.org/analysis"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{report}");
+    assert_eq!(
+        (report["status"].as_str(), report["sha256"].as_str()),
+        (Some("pending"), Some(HASH_A))
+    );
+    let (_, list) = call(&s, Method::GET, "/api/v1/ban-list", None, None).await;
+    assert_eq!(list, json!([]), "an unconfirmed report is not listed");
+    assert_eq!(verify(&s).await["status"], "active");
+    for bad in [
+        json!({"sha256": "xyz", "reason": "r"}),
+        json!({"sha256": HASH_A, "reason": ""}),
+        json!({"sha256": HASH_A, "reason": "r", "evidence_url": "javascript:alert(1)"}),
+    ] {
+        assert_eq!(
+            call(
+                &s,
+                Method::POST,
+                "/api/v1/ban-list/report",
+                Some(&st.key),
+                Some(bad)
+            )
+            .await
+            .0,
+            400
+        );
+    }
+    assert_eq!(
+        call(
+            &s,
+            Method::POST,
+            "/api/v1/ban-list/report",
+            None,
+            Some(json!({"sha256": HASH_A, "reason": "r"}))
+        )
+        .await
+        .0,
+        401
+    );
+
+    let (_, pending) = call(
+        &s,
+        Method::GET,
+        "/api/v1/ban-list/reports?status=pending",
+        Some(&op),
+        None,
+    )
+    .await;
+    assert_eq!(pending["reports"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        call(
+            &s,
+            Method::GET,
+            "/api/v1/ban-list/reports",
+            Some(&st.key),
+            None
+        )
+        .await
+        .0,
+        403
+    );
+    let id = report["id"].as_str().unwrap();
+    assert_eq!(
+        call(
+            &s,
+            Method::POST,
+            &format!("/api/v1/ban-list/reports/{id}/confirm"),
+            Some(&st.key),
+            None
+        )
+        .await
+        .0,
+        403
+    );
+    let (status, confirmed) = call(
+        &s,
+        Method::POST,
+        &format!("/api/v1/ban-list/reports/{id}/confirm"),
+        Some(&op),
+        Some(json!({"note": "verified by the security team"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{confirmed}");
+    assert_eq!(
+        call(
+            &s,
+            Method::POST,
+            &format!("/api/v1/ban-list/reports/{id}/confirm"),
+            Some(&op),
+            None
+        )
+        .await
+        .0,
+        409
+    );
+
+    let (_, list) = call(&s, Method::GET, "/api/v1/ban-list?limit=10", None, None).await;
+    let entries = list.as_array().expect("a bare JSON array");
+    assert_eq!(entries.len(), 1);
+    let e = &entries[0];
+    assert_eq!(
+        (e["sha256"].as_str(), e["reason"].as_str()),
+        (Some(HASH_A), Some("exfiltrates secrets"))
+    );
+    assert_eq!(
+        (e["source"].as_str(), e["review_status"].as_str()),
+        (Some("community"), Some("approved"))
+    );
+    assert!(e["reported_at"].is_string());
+
+    let v = verify(&s).await;
+    assert_eq!(
+        (v["status"].as_str(), v["banned"].as_bool()),
+        (Some("banned"), Some(true))
+    );
+    assert_eq!(v["ban_reason"], "exfiltrates secrets");
+    let (_, a) = call(
+        &s,
+        Method::PUT,
+        "/api/v1/workers/x.acme.sum/attest",
+        Some(&st.key),
+        Some(json!({"sha256": HASH_A, "ai_generated": false})),
+    )
+    .await;
+    assert_eq!(a["status"], "denied");
+    assert!(a["reason"].as_str().unwrap().contains("ban list"));
+
+    assert_eq!(
+        call(
+            &s,
+            Method::DELETE,
+            &format!("/api/v1/ban-list/{HASH_A}"),
+            Some(&st.key),
+            None
+        )
+        .await
+        .0,
+        403
+    );
+    let (status, lifted) = call(
+        &s,
+        Method::DELETE,
+        &format!("/api/v1/ban-list/{HASH_A}"),
+        Some(&op),
+        Some(json!({"note": "false positive"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{lifted}");
+    assert_eq!(lifted["lift_reason"], "false positive");
+    assert_eq!(
+        call(
+            &s,
+            Method::DELETE,
+            &format!("/api/v1/ban-list/{HASH_A}"),
+            Some(&op),
+            None
+        )
+        .await
+        .0,
+        404
+    );
+    assert_eq!(
+        call(&s, Method::GET, "/api/v1/ban-list", None, None)
+            .await
+            .1,
+        json!([])
+    );
+    assert_eq!(verify(&s).await["status"], "active");
+    let (_, history) = call(
+        &s,
+        Method::GET,
+        &format!("/api/v1/ban-list/{HASH_A}"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (
+            history["banned"].as_bool(),
+            history["history"].as_array().unwrap().len()
+        ),
+        (Some(false), 1)
+    );
+
+    // Rejected reports never reach the list; limits are checked.
+    let (_, r2) = call(
+        &s,
+        Method::POST,
+        "/api/v1/ban-list/report",
+        Some(&st.key),
+        Some(json!({"sha256": HASH_B, "reason": "spam"})),
+    )
+    .await;
+    let (status, rejected) = call(
+        &s,
+        Method::POST,
+        &format!(
+            "/api/v1/ban-list/reports/{}/reject",
+            r2["id"].as_str().unwrap()
+        ),
+        Some(&op),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, rejected["status"].as_str()),
+        (200, Some("rejected"))
+    );
+    assert_eq!(
+        call(&s, Method::GET, "/api/v1/ban-list", None, None)
+            .await
+            .1,
+        json!([])
+    );
+    assert_eq!(
+        call(&s, Method::GET, "/api/v1/ban-list?limit=0", None, None)
+            .await
+            .0,
+        400
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn the_ban_list_is_newest_first() {
+    let s = TestServer::start_with_redis().await;
+    let (_, key) = s.tenant_with_key("org.acme", &["read"]).await;
+    for sha in [HASH_A, HASH_B] {
+        let (_, r) = call(
+            &s,
+            Method::POST,
+            "/api/v1/ban-list/report",
+            Some(&key),
+            Some(json!({"sha256": sha, "reason": sha[..4].to_string()})),
+        )
+        .await;
+        let (status, _) = call(
+            &s,
+            Method::POST,
+            &format!(
+                "/api/v1/ban-list/reports/{}/confirm",
+                r["id"].as_str().unwrap()
+            ),
+            Some(&s.operator_key),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200);
+    }
+    let (_, list) = call(&s, Method::GET, "/api/v1/ban-list", None, None).await;
+    let order: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["sha256"].as_str().unwrap())
+        .collect();
+    assert_eq!(order, vec![HASH_B, HASH_A]);
+    let (_, one) = call(&s, Method::GET, "/api/v1/ban-list?limit=1", None, None).await;
+    assert_eq!(one.as_array().unwrap().len(), 1);
+    // With Redis, the confirmed set is kept there too.
+    let keys = s.redis.as_ref().unwrap().keys();
+    assert!(keys.iter().any(|k| k.ends_with("bans")), "{keys:?}");
+    s.stop().await;
+}

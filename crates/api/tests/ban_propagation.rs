@@ -1,0 +1,334 @@
+//! The ban set across processes: two `hall-registry` processes on one
+//! database (with Redis pub/sub, and with PostgreSQL LISTEN/NOTIFY), and one
+//! whose Redis dies mid-test.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{free_port, Proc};
+use serde_json::{json, Value};
+
+const SHA: &str = "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc";
+
+struct Cluster {
+    operator: String,
+    client: reqwest::Client,
+}
+
+impl Cluster {
+    async fn call(
+        &self,
+        p: &Proc,
+        method: reqwest::Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self.client.request(method, p.url(path));
+        if let Some(k) = key {
+            req = req.bearer_auth(k);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A tenant whose worker `x.prop.worker` is attested with SHA; returns a report id for SHA.
+    async fn worker_with_reported_hash(&self, p: &Proc) -> String {
+        use reqwest::Method;
+        let (s, _) = self
+            .call(
+                p,
+                Method::POST,
+                "/api/v1/tenants",
+                Some(&self.operator),
+                Some(json!({"id": "org.prop", "display_name": "P"})),
+            )
+            .await;
+        assert_eq!(s, 201);
+        let (_, k) = self
+            .call(
+                p,
+                Method::POST,
+                "/api/v1/api-keys",
+                Some(&self.operator),
+                Some(json!({"name": "k", "scopes": ["admin"], "tenant_id": "org.prop"})),
+            )
+            .await;
+        let key = k["key"].as_str().unwrap().to_string();
+        let (s, _) = self
+            .call(
+                p,
+                Method::POST,
+                "/api/v1/workers",
+                Some(&key),
+                Some(json!({"name": "worker", "namespace": "x.prop", "capabilities": ["cap.a.b"]})),
+            )
+            .await;
+        assert_eq!(s, 201);
+        let (s, _) = self
+            .call(
+                p,
+                Method::PUT,
+                "/api/v1/workers/x.prop.worker/attest",
+                Some(&key),
+                Some(json!({"sha256": SHA, "ai_generated": false})),
+            )
+            .await;
+        assert_eq!(s, 200);
+        let (s, r) = self
+            .call(
+                p,
+                Method::POST,
+                "/api/v1/ban-list/report",
+                Some(&key),
+                Some(json!({"sha256": SHA, "reason": "malware"})),
+            )
+            .await;
+        assert_eq!(s, 201);
+        r["id"].as_str().unwrap().to_string()
+    }
+
+    async fn wait_subscribed(&self, p: &Proc) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let (_, ready) = self
+                .call(p, reqwest::Method::GET, "/readyz", None, None)
+                .await;
+            if ready["bans"] == "subscribed" {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "ban cache never subscribed: {ready}\n{}",
+                p.output()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Confirms through `a`, then measures how long until `b` reports the worker banned.
+    async fn ban_seen_within(&self, a: &Proc, b: &Proc, report: &str) -> Duration {
+        let (s, _) = self
+            .call(
+                b,
+                reqwest::Method::GET,
+                "/api/v1/verify/x.prop.worker",
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(s, 200);
+        let (s, c) = self
+            .call(
+                a,
+                reqwest::Method::POST,
+                &format!("/api/v1/ban-list/reports/{report}/confirm"),
+                Some(&self.operator),
+                None,
+            )
+            .await;
+        assert_eq!(s, 200, "{c}");
+        let confirmed = Instant::now();
+        loop {
+            let (_, v) = self
+                .call(
+                    b,
+                    reqwest::Method::GET,
+                    "/api/v1/verify/x.prop.worker",
+                    None,
+                    None,
+                )
+                .await;
+            if v["status"] == "banned" {
+                assert_eq!(v["banned"], true);
+                return confirmed.elapsed();
+            }
+            assert!(
+                confirmed.elapsed() < Duration::from_secs(5),
+                "never banned in B: {v}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+fn envs<'a>(
+    db: &'a str,
+    operator: &'a str,
+    redis: Option<(&'a str, &'a str)>,
+) -> Vec<(&'a str, &'a str)> {
+    let mut e = vec![
+        ("DATABASE_URL", db),
+        ("HALL_BOOTSTRAP_API_KEY", operator),
+        ("HALL_LOG_LEVEL", "warn"),
+    ];
+    if let Some((url, prefix)) = redis {
+        e.push(("REDIS_URL", url));
+        e.push(("HALL_REDIS_PREFIX", prefix));
+    }
+    e
+}
+
+async fn two_processes(with_redis: bool) {
+    let db = testkit::TestDb::create().await;
+    let space = testkit::TestRedis::new();
+    let operator = format!("phk_prop_{}", uuid::Uuid::new_v4().simple());
+    let redis = with_redis.then(|| (space.url(), space.prefix()));
+    let mut a = Proc::spawn(&envs(db.url(), &operator, redis));
+    a.wait_healthy(Duration::from_secs(30)).await;
+    let mut b = Proc::spawn(&envs(db.url(), &operator, redis));
+    b.wait_healthy(Duration::from_secs(30)).await;
+    let cluster = Cluster {
+        operator,
+        client: reqwest::Client::new(),
+    };
+    let report = cluster.worker_with_reported_hash(&a).await;
+    cluster.wait_subscribed(&a).await;
+    cluster.wait_subscribed(&b).await;
+    let took = cluster.ban_seen_within(&a, &b, &report).await;
+    assert!(
+        took < Duration::from_secs(1),
+        "process B saw the ban after {took:?}"
+    );
+    // B's copy came from the announcement, not a fallback read.
+    let (_, ready) = cluster
+        .call(&b, reqwest::Method::GET, "/readyz", None, None)
+        .await;
+    assert_eq!(ready["bans"], "subscribed");
+    assert!(a.terminate().success());
+    assert!(b.terminate().success());
+}
+
+#[tokio::test]
+async fn a_ban_confirmed_in_one_process_is_enforced_by_another_within_a_second_through_redis() {
+    two_processes(true).await;
+}
+
+#[tokio::test]
+async fn without_redis_the_ban_travels_by_postgres_notify_within_a_second() {
+    two_processes(false).await;
+}
+
+/// A Redis of this test's own, so it can be stopped.
+struct OwnRedis {
+    child: Child,
+    url: String,
+}
+
+impl OwnRedis {
+    fn start() -> Self {
+        let port = free_port();
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server on PATH (.ci/run installs it)");
+        let url = format!("redis://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self { child, url }
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[tokio::test]
+async fn when_redis_stops_verify_and_the_ban_list_keep_answering_from_postgres() {
+    let db = testkit::TestDb::create().await;
+    let mut redis = OwnRedis::start();
+    let operator = format!("phk_prop_{}", uuid::Uuid::new_v4().simple());
+    let redis_url = redis.url.clone();
+    let mut p = Proc::spawn(&envs(db.url(), &operator, Some((&redis_url, "hall:"))));
+    p.wait_healthy(Duration::from_secs(30)).await;
+    let cluster = Cluster {
+        operator,
+        client: reqwest::Client::new(),
+    };
+    let report = cluster.worker_with_reported_hash(&p).await;
+    cluster.wait_subscribed(&p).await;
+
+    redis.stop();
+    let started = Instant::now();
+    let (s, v) = cluster
+        .call(
+            &p,
+            reqwest::Method::GET,
+            "/api/v1/verify/x.prop.worker",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("active")), "{v}");
+    let (s, list) = cluster
+        .call(&p, reqwest::Method::GET, "/api/v1/ban-list", None, None)
+        .await;
+    assert_eq!((s, list), (200, json!([])));
+    // A ban confirmed while Redis is down is still enforced, read from PostgreSQL.
+    let (s, _) = cluster
+        .call(
+            &p,
+            reqwest::Method::POST,
+            &format!("/api/v1/ban-list/reports/{report}/confirm"),
+            Some(&cluster.operator),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, v) = cluster
+        .call(
+            &p,
+            reqwest::Method::GET,
+            "/api/v1/verify/x.prop.worker",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("banned")), "{v}");
+    let (s, list) = cluster
+        .call(&p, reqwest::Method::GET, "/api/v1/ban-list", None, None)
+        .await;
+    assert_eq!((s, list.as_array().map(Vec::len)), (200, Some(1)));
+    let (s, ready) = cluster
+        .call(&p, reqwest::Method::GET, "/readyz", None, None)
+        .await;
+    assert_eq!(s, 200, "PostgreSQL is up, so the server is ready: {ready}");
+    assert!(
+        ready["cache"].as_str().unwrap().starts_with("degraded"),
+        "{ready}"
+    );
+    assert_eq!(ready["bans"], "direct");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "answers slowed to a crawl: {:?}",
+        started.elapsed()
+    );
+    assert!(p.terminate().success());
+}
