@@ -129,3 +129,170 @@ async fn catalog_import_loads_the_public_catalog_and_status_reports_ok() {
     assert_eq!(caps["capabilities"].as_array().unwrap().len(), 127);
     running.stop().await;
 }
+
+#[tokio::test]
+async fn keygen_and_attest_sign_a_card_the_registry_accepts() {
+    let db = testkit::TestDb::create().await;
+    let data = tempfile::tempdir().unwrap();
+    let operator = format!("phk_cli_operator_{}", uuid::Uuid::new_v4().simple());
+    let running = server(&db, data.path(), &operator).await;
+    let url = format!("http://{}", running.addr);
+    let http = reqwest::Client::new();
+    let post = |path: &str, key: &str, body: serde_json::Value| {
+        http.post(format!("{url}{path}"))
+            .bearer_auth(key.to_string())
+            .json(&body)
+            .send()
+    };
+    post(
+        "/api/v1/tenants",
+        &operator,
+        serde_json::json!({"id": "org.cli", "display_name": "CLI"}),
+    )
+    .await
+    .unwrap();
+    let key: serde_json::Value = post(
+        "/api/v1/api-keys",
+        &operator,
+        serde_json::json!({"name": "cli", "scopes": ["admin"], "tenant_id": "org.cli"}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let key = key["key"].as_str().unwrap().to_string();
+    let w = post(
+        "/api/v1/workers",
+        &key,
+        serde_json::json!({"name": "pkg", "namespace": "x.cli",
+        "capabilities": ["cap.doc.summarize"], "worker_species_id": "wrk.doc.summarizer"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(w.status(), 201);
+
+    let keyfile = data.path().join("signing.key");
+    let (ok, out, err) = hallctl(&["keygen", "--out", keyfile.to_str().unwrap()], &[]);
+    assert!(ok, "{err}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&keyfile).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let public = out
+        .lines()
+        .find_map(|l| l.strip_prefix("Public key:"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let kid = out
+        .lines()
+        .find_map(|l| l.strip_prefix("Key id:"))
+        .unwrap()
+        .trim()
+        .to_string();
+    // keygen never overwrites a key.
+    assert!(!hallctl(&["keygen", "--out", keyfile.to_str().unwrap()], &[]).0);
+    let registered: serde_json::Value = post(
+        "/api/v1/namespaces/x.cli/keys",
+        &key,
+        serde_json::json!({"public_key": public, "label": "cli"}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(registered["kid"], kid.as_str());
+
+    let pkg = data.path().join("pkg");
+    std::fs::create_dir_all(pkg.join("code/__pycache__")).unwrap();
+    std::fs::write(pkg.join("code/worker.py"), "def run():\n    return 1\n").unwrap();
+    std::fs::write(
+        pkg.join("code/__pycache__/worker.cpython-311.pyc"),
+        b"\x00junk",
+    )
+    .unwrap();
+    std::fs::write(pkg.join("manifest.json"), "{}").unwrap();
+    std::fs::write(pkg.join("requirements.lock"), "").unwrap();
+
+    let (ok, hash, err) = hallctl(&["hash", pkg.to_str().unwrap()], &[]);
+    assert!(ok, "{err}");
+    let hash = hash.trim().to_string();
+    assert_eq!(hash.len(), 64);
+
+    let args = [
+        "attest",
+        pkg.to_str().unwrap(),
+        "--worker",
+        "x.cli.pkg",
+        "--key",
+        keyfile.to_str().unwrap(),
+    ];
+    let (ok, out, err) = tokio::task::spawn_blocking({
+        let url = url.clone();
+        let key = key.clone();
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            hallctl(
+                &args,
+                &[("PYHALL_REGISTRY", &url), ("PYHALL_API_KEY", &key)],
+            )
+        }
+    })
+    .await
+    .unwrap();
+    assert!(ok, "{out}\n{err}");
+    assert!(out.contains(" attested"), "{out}");
+
+    let v: serde_json::Value = http
+        .get(format!("{url}/api/v1/verify/x.cli.pkg"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["current_hash"], hash.as_str());
+    let status: serde_json::Value = http
+        .get(format!("{url}/api/v1/workers/x.cli.pkg/attestation"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (status["status"].as_str(), status["signed_by"].as_str()),
+        (Some("attested"), Some(kid.as_str()))
+    );
+
+    // Changing the package changes the hash; an unregistered key is refused.
+    std::fs::write(pkg.join("code/worker.py"), "def run():\n    return 2\n").unwrap();
+    let other = data.path().join("other.key");
+    assert!(hallctl(&["keygen", "--out", other.to_str().unwrap()], &[]).0);
+    let (ok, out, _) = tokio::task::spawn_blocking({
+        let (url, key, pkg, other) = (url.clone(), key.clone(), pkg.clone(), other.clone());
+        move || {
+            hallctl(
+                &[
+                    "attest",
+                    pkg.to_str().unwrap(),
+                    "--worker",
+                    "x.cli.pkg",
+                    "--key",
+                    other.to_str().unwrap(),
+                ],
+                &[("PYHALL_REGISTRY", &url), ("PYHALL_API_KEY", &key)],
+            )
+        }
+    })
+    .await
+    .unwrap();
+    assert!(!ok);
+    assert!(out.contains("denied"), "{out}");
+    running.stop().await;
+}
