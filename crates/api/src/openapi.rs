@@ -55,7 +55,7 @@ use crate::routes::{
         discovery::CapabilityView, discovery::CapabilityList, discovery::WcpWorkerList,
         discovery::Behaviour, discovery::WcpHealth, discovery::CatalogEntityView, discovery::CatalogList,
         discovery::ImportResult,
-        attestations::AttestHash, attestations::AttestCard, attestations::AttestationView,
+        attestations::Provenance, attestations::AttestHash, attestations::AttestCard, attestations::AttestationView,
         attestations::AttestationStatusView, attestations::AttestationPolicyView, attestations::PolicyView,
         banlist::BanEntry, banlist::ReportHash, banlist::ReportView, banlist::ReportList,
         banlist::ReviewNote, banlist::ConfirmedBan, banlist::BanRecord, banlist::BanHistory,

@@ -145,6 +145,31 @@ fn columns(r: &WorkerRecord) -> Columns {
     }
 }
 
+/// Binds the record's 15 column values, in the order both the INSERT and the
+/// UPDATE list them.
+fn bind_record<'q>(
+    query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    record: &'q WorkerRecord,
+    c: &'q Columns,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    query
+        .bind(record.species.as_ref().map(|s| s.as_str()))
+        .bind(&c.capabilities)
+        .bind(record.policy_tier as i16)
+        .bind(record.risk_tier.map(|r| r.as_str()))
+        .bind(&c.environments)
+        .bind(&c.required)
+        .bind(&c.implements)
+        .bind(&c.blast)
+        .bind(&c.envelope)
+        .bind(record.owner.as_str())
+        .bind(record.contact.as_deref())
+        .bind(record.artifact_hash.as_deref())
+        .bind(record.max_data_label.as_str())
+        .bind(record.visibility.as_str())
+        .bind(&c.record)
+}
+
 impl TenantStore<'_> {
     /// Registers a worker. Its namespace must be this tenant's; an unclaimed
     /// `x.*` namespace is claimed on the way. All or nothing.
@@ -190,42 +215,32 @@ impl TenantStore<'_> {
         }
         let c = columns(record);
         let id = format!("{REGISTRY_ID_PREFIX}{}", Uuid::now_v7().simple());
-        let row = sqlx::query(&format!(
+        let sql = format!(
             "INSERT INTO workers (tenant_id, id, worker_id, namespace, species_id, capabilities,
                 policy_tier, risk_tier, allowed_environments, required_controls, currently_implements,
                 blast_radius, privilege_envelope, owner, contact, artifact_hash, max_data_label,
                 visibility, record)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
              RETURNING {WORKER_COLUMNS}"
-        ))
-        .bind(self.tenant.as_str())
-        .bind(&id)
-        .bind(record.worker_id.as_str())
-        .bind(ns.as_str())
-        .bind(record.species.as_ref().map(|s| s.as_str()))
-        .bind(&c.capabilities)
-        .bind(record.policy_tier as i16)
-        .bind(record.risk_tier.map(|r| r.as_str()))
-        .bind(&c.environments)
-        .bind(&c.required)
-        .bind(&c.implements)
-        .bind(&c.blast)
-        .bind(&c.envelope)
-        .bind(record.owner.as_str())
-        .bind(record.contact.as_deref())
-        .bind(record.artifact_hash.as_deref())
-        .bind(record.max_data_label.as_str())
-        .bind(record.visibility.as_str())
-        .bind(&c.record)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                StoreError::Conflict(format!("worker {} is already registered", record.worker_id))
-            } else {
-                e.into()
-            }
-        })?;
+        );
+        let query = sqlx::query(&sql)
+            .bind(self.tenant.as_str())
+            .bind(&id)
+            .bind(record.worker_id.as_str())
+            .bind(ns.as_str());
+        let row = bind_record(query, record, &c)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::Conflict(format!(
+                        "worker {} is already registered",
+                        record.worker_id
+                    ))
+                } else {
+                    e.into()
+                }
+            })?;
         let worker = worker_from_row(&row)?;
         tx.commit().await?;
         Ok(worker)
@@ -284,7 +299,7 @@ impl TenantStore<'_> {
         record: &WorkerRecord,
     ) -> Result<Worker, StoreError> {
         let c = columns(record);
-        let row = sqlx::query(&format!(
+        let sql = format!(
             "UPDATE workers SET species_id = $3, capabilities = $4, policy_tier = $5, risk_tier = $6,
                 allowed_environments = $7, required_controls = $8, currently_implements = $9,
                 blast_radius = $10, privilege_envelope = $11, owner = $12, contact = $13,
@@ -293,26 +308,13 @@ impl TenantStore<'_> {
              WHERE tenant_id = $1 AND {} AND status = 'active'
              RETURNING {WORKER_COLUMNS}",
             worker.condition(2)
-        ))
-        .bind(self.tenant.as_str())
-        .bind(worker.value())
-        .bind(record.species.as_ref().map(|s| s.as_str()))
-        .bind(&c.capabilities)
-        .bind(record.policy_tier as i16)
-        .bind(record.risk_tier.map(|r| r.as_str()))
-        .bind(&c.environments)
-        .bind(&c.required)
-        .bind(&c.implements)
-        .bind(&c.blast)
-        .bind(&c.envelope)
-        .bind(record.owner.as_str())
-        .bind(record.contact.as_deref())
-        .bind(record.artifact_hash.as_deref())
-        .bind(record.max_data_label.as_str())
-        .bind(record.visibility.as_str())
-        .bind(&c.record)
-        .fetch_optional(&self.store.pool)
-        .await?;
+        );
+        let query = sqlx::query(&sql)
+            .bind(self.tenant.as_str())
+            .bind(worker.value());
+        let row = bind_record(query, record, &c)
+            .fetch_optional(&self.store.pool)
+            .await?;
         match row {
             Some(row) => worker_from_row(&row),
             None => match self.worker(worker).await? {

@@ -40,21 +40,27 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
+/// Where a package came from, as the SDKs report it with an attestation.
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct AttestHash {
-    /// The worker's canonical package hash: 64 lowercase hex characters.
-    #[schema(example = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08")]
-    pub sha256: String,
+pub struct Provenance {
+    pub label: Option<String>,
     #[serde(default)]
     pub ai_generated: bool,
-    pub label: Option<String>,
     pub ai_service: Option<String>,
     pub ai_model: Option<String>,
     pub ai_session_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+pub struct AttestHash {
+    /// The worker's canonical package hash: 64 lowercase hex characters.
+    #[schema(example = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08")]
+    pub sha256: String,
+    #[serde(flatten)]
+    pub provenance: Provenance,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct AttestCard {
     /// The capability card: `worker_id`, `worker_species_id`?, `capabilities`,
     /// `sha256`, `issued_at`, `expires_at`?, `kid`.
@@ -62,12 +68,8 @@ pub struct AttestCard {
     pub card: serde_json::Value,
     /// Ed25519 signature over the card's canonical bytes (base64 or hex).
     pub signature: String,
-    pub label: Option<String>,
-    #[serde(default)]
-    pub ai_generated: bool,
-    pub ai_service: Option<String>,
-    pub ai_model: Option<String>,
-    pub ai_session_id: Option<String>,
+    #[serde(flatten)]
+    pub provenance: Provenance,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -146,6 +148,33 @@ fn optional_text(
         .transpose()
 }
 
+/// Checks the provenance fields and records the attestation.
+async fn record(
+    principal: &Principal,
+    state: &AppState,
+    path: &str,
+    sha256: String,
+    card: Option<(CapabilityCard, String)>,
+    p: Provenance,
+) -> Result<AttestationView, ApiError> {
+    let id = worker_ref(path)?;
+    let new = NewAttestation {
+        sha256,
+        card,
+        label: optional_text("label", &p.label, 200)?,
+        ai_generated: p.ai_generated,
+        ai_service: optional_text("ai_service", &p.ai_service, 200)?,
+        ai_model: optional_text("ai_model", &p.ai_model, 200)?,
+        ai_session_id: optional_text("ai_session_id", &p.ai_session_id, 500)?,
+    };
+    let a = state
+        .store
+        .tenant(&principal.tenant_id)
+        .attest(&id, new, &state.bans)
+        .await?;
+    Ok(a.into())
+}
+
 /// Attest a worker's package hash (`workers:write`), as the 0.3.0 SDKs do.
 #[utoipa::path(put, path = "/api/v1/workers/{id}/attest", tag = "contract",
     params(("id" = String, Path, description = "`wrk_…` or the WCP worker id")),
@@ -160,7 +189,6 @@ pub async fn attest_hash(
     body: web::Json<AttestHash>,
 ) -> Result<web::Json<AttestationView>, ApiError> {
     principal.require(Scope::WorkersWrite)?;
-    let id = worker_ref(&path)?;
     let body = body.into_inner();
     if !is_sha256_hex(&body.sha256) {
         return Err(ApiError::bad_request(
@@ -168,21 +196,16 @@ pub async fn attest_hash(
             "sha256 must be 64 lowercase hex characters",
         ));
     }
-    let new = NewAttestation {
-        sha256: body.sha256,
-        card: None,
-        label: optional_text("label", &body.label, 200)?,
-        ai_generated: body.ai_generated,
-        ai_service: optional_text("ai_service", &body.ai_service, 200)?,
-        ai_model: optional_text("ai_model", &body.ai_model, 200)?,
-        ai_session_id: optional_text("ai_session_id", &body.ai_session_id, 500)?,
-    };
-    let a = state
-        .store
-        .tenant(&principal.tenant_id)
-        .attest(&id, new, &state.bans)
-        .await?;
-    Ok(web::Json(a.into()))
+    let view = record(
+        &principal,
+        &state,
+        &path,
+        body.sha256,
+        None,
+        body.provenance,
+    )
+    .await?;
+    Ok(web::Json(view))
 }
 
 /// Submit a signed capability card (`workers:write`). The signature must
@@ -200,25 +223,20 @@ pub async fn attest_card(
     body: web::Json<AttestCard>,
 ) -> Result<actix_web::HttpResponse, ApiError> {
     principal.require(Scope::WorkersWrite)?;
-    let id = worker_ref(&path)?;
     let body = body.into_inner();
     let card = CapabilityCard::parse(&body.card)
         .map_err(|e| ApiError::bad_request("invalid_card", e.to_string()))?;
-    let new = NewAttestation {
-        sha256: card.sha256.clone(),
-        card: Some((card, body.signature)),
-        label: optional_text("label", &body.label, 200)?,
-        ai_generated: body.ai_generated,
-        ai_service: optional_text("ai_service", &body.ai_service, 200)?,
-        ai_model: optional_text("ai_model", &body.ai_model, 200)?,
-        ai_session_id: optional_text("ai_session_id", &body.ai_session_id, 500)?,
-    };
-    let a = state
-        .store
-        .tenant(&principal.tenant_id)
-        .attest(&id, new, &state.bans)
-        .await?;
-    Ok(actix_web::HttpResponse::Created().json(AttestationView::from(a)))
+    let sha256 = card.sha256.clone();
+    let view = record(
+        &principal,
+        &state,
+        &path,
+        sha256,
+        Some((card, body.signature)),
+        body.provenance,
+    )
+    .await?;
+    Ok(actix_web::HttpResponse::Created().json(view))
 }
 
 /// A worker's attestation status (`read`): that of its latest attestation,
