@@ -1,2 +1,360 @@
-//! Audit receipts: canonical serialization, hash chain, signing and offline
-//! verification. Pure, so the CLI can verify exports offline.
+//! Audit receipts (WCP §5.7): canonical serialisation, the per-tenant hash
+//! chain, Ed25519 signing and offline verification. Pure, so `hallctl` can
+//! verify an export with nothing but the registry's published public keys.
+//!
+//! - `receipt_hash` = SHA-256 (hex) of the canonical JSON of the receipt
+//!   without `receipt_hash` and `signature` (keys sorted, compact, non-ASCII
+//!   escaped — [`wcp::canonical::to_canonical_json`]); the pinned WCP spec
+//!   version is inside (`spec_version`).
+//! - `signature` = Ed25519 over the 32 raw bytes of that hash, base64.
+//! - `prev_receipt_hash` = the previous receipt's hash in the tenant's chain
+//!   (null for the first).
+
+use std::collections::HashMap;
+
+use base64::Engine;
+use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// A receipt. Field names are the wire format.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Receipt {
+    pub receipt_id: String,
+    pub spec_version: String,
+    pub tenant_id: String,
+    pub correlation_id: String,
+    pub decided_at: String,
+    pub worker_id: String,
+    pub capability_id: String,
+    pub env: String,
+    pub data_label: String,
+    /// `ALLOW` or `DENY`.
+    pub outcome: String,
+    pub deny_code: Option<String>,
+    pub tier: u8,
+    pub policy_version: String,
+    pub controls_verified: Vec<String>,
+    pub request_hash: Option<String>,
+    pub prev_receipt_hash: Option<String>,
+    pub signing_key_id: String,
+    pub receipt_hash: String,
+    pub signature: String,
+}
+
+/// The receipt's content before it is hashed and signed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UnsignedReceipt {
+    pub receipt_id: String,
+    pub spec_version: String,
+    pub tenant_id: String,
+    pub correlation_id: String,
+    pub decided_at: String,
+    pub worker_id: String,
+    pub capability_id: String,
+    pub env: String,
+    pub data_label: String,
+    pub outcome: String,
+    pub deny_code: Option<String>,
+    pub tier: u8,
+    pub policy_version: String,
+    pub controls_verified: Vec<String>,
+    pub request_hash: Option<String>,
+    pub prev_receipt_hash: Option<String>,
+    pub signing_key_id: String,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex32(s: &str) -> Option<[u8; 32]> {
+    if s.len() != 64 {
+        return None;
+    }
+    let v: Option<Vec<u8>> = (0..32)
+        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok())
+        .collect();
+    v?.try_into().ok()
+}
+
+/// The canonical bytes that `receipt_hash` covers.
+pub fn canonical_bytes(content: &UnsignedReceipt) -> Vec<u8> {
+    let value = serde_json::to_value(content).unwrap_or(Value::Null);
+    wcp::canonical::to_canonical_json(&value).into_bytes()
+}
+
+/// Hashes and signs a receipt.
+pub fn seal(content: UnsignedReceipt, key: &SigningKey) -> Receipt {
+    let digest: [u8; 32] = Sha256::digest(canonical_bytes(&content)).into();
+    let signature = base64::engine::general_purpose::STANDARD.encode(key.sign(&digest).to_bytes());
+    Receipt {
+        receipt_id: content.receipt_id,
+        spec_version: content.spec_version,
+        tenant_id: content.tenant_id,
+        correlation_id: content.correlation_id,
+        decided_at: content.decided_at,
+        worker_id: content.worker_id,
+        capability_id: content.capability_id,
+        env: content.env,
+        data_label: content.data_label,
+        outcome: content.outcome,
+        deny_code: content.deny_code,
+        tier: content.tier,
+        policy_version: content.policy_version,
+        controls_verified: content.controls_verified,
+        request_hash: content.request_hash,
+        prev_receipt_hash: content.prev_receipt_hash,
+        signing_key_id: content.signing_key_id,
+        receipt_hash: hex(&digest),
+        signature,
+    }
+}
+
+impl Receipt {
+    pub fn content(&self) -> UnsignedReceipt {
+        UnsignedReceipt {
+            receipt_id: self.receipt_id.clone(),
+            spec_version: self.spec_version.clone(),
+            tenant_id: self.tenant_id.clone(),
+            correlation_id: self.correlation_id.clone(),
+            decided_at: self.decided_at.clone(),
+            worker_id: self.worker_id.clone(),
+            capability_id: self.capability_id.clone(),
+            env: self.env.clone(),
+            data_label: self.data_label.clone(),
+            outcome: self.outcome.clone(),
+            deny_code: self.deny_code.clone(),
+            tier: self.tier,
+            policy_version: self.policy_version.clone(),
+            controls_verified: self.controls_verified.clone(),
+            request_hash: self.request_hash.clone(),
+            prev_receipt_hash: self.prev_receipt_hash.clone(),
+            signing_key_id: self.signing_key_id.clone(),
+        }
+    }
+}
+
+/// Why a chain does not verify, naming the first broken receipt.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChainError {
+    #[error("receipt {index} ({receipt_id}): receipt_hash does not match its content (expected {computed})")]
+    HashMismatch {
+        index: usize,
+        receipt_id: String,
+        computed: String,
+    },
+    #[error("receipt {index} ({receipt_id}): prev_receipt_hash {found:?} does not link to the previous receipt ({expected:?})")]
+    BrokenLink {
+        index: usize,
+        receipt_id: String,
+        expected: Option<String>,
+        found: Option<String>,
+    },
+    #[error("receipt {index} ({receipt_id}): signed with unknown key {kid}")]
+    UnknownKey {
+        index: usize,
+        receipt_id: String,
+        kid: String,
+    },
+    #[error("receipt {index} ({receipt_id}): the signature does not verify with key {kid}")]
+    BadSignature {
+        index: usize,
+        receipt_id: String,
+        kid: String,
+    },
+    #[error("receipt {index} ({receipt_id}): belongs to tenant {found}, not {expected}")]
+    WrongTenant {
+        index: usize,
+        receipt_id: String,
+        expected: String,
+        found: String,
+    },
+}
+
+/// Verifies a tenant's receipts in chain order: every hash, every link and
+/// every signature, against `keys` (kid → public key). Returns how many
+/// receipts verified.
+pub fn verify_chain(
+    receipts: &[Receipt],
+    keys: &HashMap<String, VerifyingKey>,
+) -> Result<usize, ChainError> {
+    let mut prev: Option<String> = None;
+    let tenant = receipts.first().map(|r| r.tenant_id.clone());
+    for (index, r) in receipts.iter().enumerate() {
+        let receipt_id = r.receipt_id.clone();
+        if Some(&r.tenant_id) != tenant.as_ref() {
+            return Err(ChainError::WrongTenant {
+                index,
+                receipt_id,
+                expected: tenant.unwrap_or_default(),
+                found: r.tenant_id.clone(),
+            });
+        }
+        let digest: [u8; 32] = Sha256::digest(canonical_bytes(&r.content())).into();
+        let computed = hex(&digest);
+        if computed != r.receipt_hash {
+            return Err(ChainError::HashMismatch {
+                index,
+                receipt_id,
+                computed,
+            });
+        }
+        if r.prev_receipt_hash != prev {
+            return Err(ChainError::BrokenLink {
+                index,
+                receipt_id,
+                expected: prev,
+                found: r.prev_receipt_hash.clone(),
+            });
+        }
+        let key = keys
+            .get(&r.signing_key_id)
+            .ok_or_else(|| ChainError::UnknownKey {
+                index,
+                receipt_id: r.receipt_id.clone(),
+                kid: r.signing_key_id.clone(),
+            })?;
+        let signature = base64::engine::general_purpose::STANDARD
+            .decode(&r.signature)
+            .ok()
+            .and_then(|b| <[u8; 64]>::try_from(b).ok())
+            .map(|b| Signature::from_bytes(&b));
+        let valid = match (signature, unhex32(&r.receipt_hash)) {
+            (Some(sig), Some(h)) => key.verify(&h, &sig).is_ok(),
+            _ => false,
+        };
+        if !valid {
+            return Err(ChainError::BadSignature {
+                index,
+                receipt_id,
+                kid: r.signing_key_id.clone(),
+            });
+        }
+        prev = Some(r.receipt_hash.clone());
+    }
+    Ok(receipts.len())
+}
+
+/// A key id for a receipt signing key: `rk_` + the first 16 hex characters
+/// of the SHA-256 of the public key.
+pub fn key_id(key: &VerifyingKey) -> String {
+    format!("rk_{}", &hex(&Sha256::digest(key.as_bytes()))[..16])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn content(n: usize, prev: Option<String>, kid: &str) -> UnsignedReceipt {
+        UnsignedReceipt {
+            receipt_id: format!("0193a1b2-0000-7000-8000-{n:012}"),
+            spec_version: wcp::SPEC_VERSION.into(),
+            tenant_id: "org.acme".into(),
+            correlation_id: format!("corr-{n}"),
+            decided_at: "2026-11-24T12:00:00.000Z".into(),
+            worker_id: "x.acme.w".into(),
+            capability_id: "cap.data.read.v1".into(),
+            env: "dev".into(),
+            data_label: "PUBLIC".into(),
+            outcome: if n % 2 == 0 { "ALLOW" } else { "DENY" }.into(),
+            deny_code: (n % 2 == 1).then(|| "DENY_ENV_NOT_ALLOWED".into()),
+            tier: 2,
+            policy_version: "hall-default-policy/1".into(),
+            controls_verified: vec![],
+            request_hash: None,
+            prev_receipt_hash: prev,
+            signing_key_id: kid.into(),
+        }
+    }
+
+    fn chain(n: usize, key: &SigningKey) -> Vec<Receipt> {
+        let kid = key_id(&key.verifying_key());
+        let mut out: Vec<Receipt> = Vec::new();
+        for i in 0..n {
+            let prev = out.last().map(|r| r.receipt_hash.clone());
+            out.push(seal(content(i, prev, &kid), key));
+        }
+        out
+    }
+
+    fn keys(k: &SigningKey) -> HashMap<String, VerifyingKey> {
+        HashMap::from([(key_id(&k.verifying_key()), k.verifying_key())])
+    }
+
+    #[test]
+    fn a_sealed_chain_verifies_with_only_the_public_key() {
+        let k = SigningKey::from_bytes(&[5u8; 32]);
+        let c = chain(5, &k);
+        assert_eq!(c[0].prev_receipt_hash, None);
+        assert_eq!(verify_chain(&c, &keys(&k)), Ok(5));
+        assert!(c[0].receipt_hash.len() == 64);
+    }
+
+    #[test]
+    fn a_changed_receipt_is_named_by_its_hash() {
+        let k = SigningKey::from_bytes(&[5u8; 32]);
+        let mut c = chain(5, &k);
+        // Receipt 1 was a DENY; someone rewrote it as an ALLOW.
+        c[1].outcome = "ALLOW".into();
+        c[1].deny_code = None;
+        assert!(matches!(
+            verify_chain(&c, &keys(&k)),
+            Err(ChainError::HashMismatch { index: 1, .. })
+        ));
+    }
+
+    #[test]
+    fn a_deleted_receipt_breaks_the_next_link() {
+        let k = SigningKey::from_bytes(&[5u8; 32]);
+        let mut c = chain(5, &k);
+        c.remove(3);
+        assert!(matches!(
+            verify_chain(&c, &keys(&k)),
+            Err(ChainError::BrokenLink { index: 3, .. })
+        ));
+    }
+
+    #[test]
+    fn a_rehashed_forgery_fails_its_signature_and_unknown_keys_are_named() {
+        let k = SigningKey::from_bytes(&[5u8; 32]);
+        let mut c = chain(3, &k);
+        let forger = SigningKey::from_bytes(&[6u8; 32]);
+        let mut forged = c[2].content();
+        forged.outcome = "ALLOW".into();
+        let mut resealed = seal(forged, &forger);
+        resealed.signing_key_id = c[2].signing_key_id.clone();
+        c[2] = resealed;
+        assert!(matches!(
+            verify_chain(&c, &keys(&k)),
+            Err(ChainError::HashMismatch { .. } | ChainError::BadSignature { .. })
+        ));
+        let c = chain(2, &forger);
+        assert!(matches!(
+            verify_chain(&c, &keys(&k)),
+            Err(ChainError::UnknownKey { index: 0, .. })
+        ));
+    }
+
+    #[test]
+    fn rotated_keys_verify_their_own_receipts() {
+        let old = SigningKey::from_bytes(&[1u8; 32]);
+        let new = SigningKey::from_bytes(&[2u8; 32]);
+        let mut c = chain(2, &old);
+        let prev = c.last().map(|r| r.receipt_hash.clone());
+        c.push(seal(content(2, prev, &key_id(&new.verifying_key())), &new));
+        let mut both = keys(&old);
+        both.extend(keys(&new));
+        assert_eq!(verify_chain(&c, &both), Ok(3));
+    }
+
+    #[test]
+    fn receipts_round_trip_through_json() {
+        let k = SigningKey::from_bytes(&[5u8; 32]);
+        let c = chain(2, &k);
+        let json = serde_json::to_string(&c).unwrap();
+        let back: Vec<Receipt> = serde_json::from_str(&json).unwrap();
+        assert_eq!(verify_chain(&back, &keys(&k)), Ok(2));
+    }
+}
