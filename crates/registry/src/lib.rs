@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod credentials;
 pub mod namespaces;
 pub mod private_pg;
+pub mod receipts;
 pub mod tenants;
 pub mod workers;
 

@@ -1,0 +1,252 @@
+//! Durable receipts with group commit.
+//!
+//! Every decision's receipt goes through this process's [`ReceiptWriter`]:
+//! one background task takes every receipt waiting, locks the chain rows of
+//! their tenants (in tenant order, so writers in other processes cannot
+//! deadlock with it), links and signs each receipt onto its tenant's head,
+//! inserts them all and commits once. Only then does each caller get its
+//! receipt back — a decision is never answered before its receipt is durable.
+//! Under load, batches grow by themselves: while one commit is in flight the
+//! next batch gathers.
+
+use std::collections::BTreeMap;
+
+use audit::{seal, Receipt, UnsignedReceipt};
+use ed25519_dalek::SigningKey;
+use sqlx::Row;
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use crate::{Store, StoreError};
+
+/// Most receipts one transaction takes.
+const MAX_BATCH: usize = 512;
+/// Receipts waiting for the writer before callers wait for room.
+const QUEUE: usize = 8192;
+
+/// A receipt to append: everything but its place in the chain and its seal.
+#[derive(Debug, Clone)]
+pub struct PendingReceipt {
+    pub content: UnsignedReceipt,
+    /// `decided_at` as a time, for the indexed column.
+    pub decided_at: chrono::DateTime<chrono::Utc>,
+    pub denied: bool,
+}
+
+struct Job {
+    receipt: PendingReceipt,
+    done: oneshot::Sender<Result<Receipt, String>>,
+}
+
+/// The signing key receipts are sealed with, and its id.
+#[derive(Clone)]
+pub struct ReceiptKey {
+    pub kid: String,
+    pub key: SigningKey,
+}
+
+/// Appends receipts to their tenants' chains, in batches.
+#[derive(Clone)]
+pub struct ReceiptWriter {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl ReceiptWriter {
+    pub fn start(store: Store, key: ReceiptKey) -> Self {
+        let (jobs, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(run(store, key, rx));
+        Self { jobs }
+    }
+
+    /// Appends one receipt and returns it sealed, once it is committed.
+    pub async fn append(&self, receipt: PendingReceipt) -> Result<Receipt, StoreError> {
+        let (done, wait) = oneshot::channel();
+        self.jobs
+            .send(Job { receipt, done })
+            .await
+            .map_err(|_| StoreError::Corrupt("the receipt writer has stopped".into()))?;
+        match wait.await {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(e)) => Err(StoreError::Unavailable(sqlx::Error::Protocol(format!(
+                "the receipt could not be committed: {e}"
+            )))),
+            Err(_) => Err(StoreError::Corrupt(
+                "the receipt writer dropped a receipt".into(),
+            )),
+        }
+    }
+}
+
+async fn run(store: Store, key: ReceiptKey, mut rx: mpsc::Receiver<Job>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let jobs = std::mem::take(&mut batch);
+        match commit(&store, &key, &jobs).await {
+            Ok(sealed) => {
+                for (job, receipt) in jobs.into_iter().zip(sealed) {
+                    let _ = job.done.send(Ok(receipt));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, count = jobs.len(), "receipt batch failed; its decisions fail");
+                for job in jobs {
+                    let _ = job.done.send(Err(e.to_string()));
+                }
+            }
+        }
+    }
+}
+
+/// One transaction for the whole batch. Returns the sealed receipts in job order.
+async fn commit(store: &Store, key: &ReceiptKey, jobs: &[Job]) -> Result<Vec<Receipt>, StoreError> {
+    let tenants: Vec<String> = {
+        let mut t: Vec<String> = jobs
+            .iter()
+            .map(|j| j.receipt.content.tenant_id.clone())
+            .collect();
+        t.sort();
+        t.dedup();
+        t
+    };
+    let mut tx = store.pool().begin().await?;
+    sqlx::query(
+        "INSERT INTO receipt_chains (tenant_id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
+    )
+    .bind(&tenants)
+    .execute(&mut *tx)
+    .await?;
+    // Locked in tenant order: writers in other processes take them in the same order.
+    let rows = sqlx::query(
+        "SELECT tenant_id, head_hash, length FROM receipt_chains
+         WHERE tenant_id = ANY($1) ORDER BY tenant_id FOR UPDATE",
+    )
+    .bind(&tenants)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut heads: BTreeMap<String, (Option<String>, i64)> = BTreeMap::new();
+    for row in rows {
+        heads.insert(
+            row.try_get("tenant_id")?,
+            (row.try_get("head_hash")?, row.try_get("length")?),
+        );
+    }
+
+    let mut sealed = Vec::with_capacity(jobs.len());
+    let (
+        mut c_tenant,
+        mut c_seq,
+        mut c_id,
+        mut c_hash,
+        mut c_prev,
+        mut c_at,
+        mut c_worker,
+        mut c_cap,
+        mut c_denied,
+        mut c_body,
+    ) = (
+        vec![],
+        vec![],
+        vec![],
+        vec![],
+        vec![],
+        vec![],
+        vec![],
+        vec![],
+        vec![],
+        vec![],
+    );
+    for job in jobs {
+        let p = &job.receipt;
+        let head = heads.get_mut(&p.content.tenant_id).ok_or_else(|| {
+            StoreError::Corrupt(format!("no chain row for {}", p.content.tenant_id))
+        })?;
+        let mut content = p.content.clone();
+        content.prev_receipt_hash = head.0.clone();
+        content.signing_key_id = key.kid.clone();
+        let receipt = seal(content, &key.key);
+        head.0 = Some(receipt.receipt_hash.clone());
+        head.1 += 1;
+        c_tenant.push(receipt.tenant_id.clone());
+        c_seq.push(head.1);
+        c_id.push(
+            Uuid::parse_str(&receipt.receipt_id)
+                .map_err(|e| StoreError::Invalid(format!("receipt_id: {e}")))?,
+        );
+        c_hash.push(receipt.receipt_hash.clone());
+        c_prev.push(receipt.prev_receipt_hash.clone());
+        c_at.push(p.decided_at);
+        c_worker.push(receipt.worker_id.clone());
+        c_cap.push(receipt.capability_id.clone());
+        c_denied.push(p.denied);
+        c_body
+            .push(serde_json::to_value(&receipt).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+        sealed.push(receipt);
+    }
+    sqlx::query(
+        "INSERT INTO receipts (tenant_id, seq, receipt_id, receipt_hash, prev_receipt_hash, decided_at,
+            worker_id, capability_id, denied, body)
+         SELECT * FROM unnest($1::text[], $2::bigint[], $3::uuid[], $4::text[], $5::text[],
+            $6::timestamptz[], $7::text[], $8::text[], $9::boolean[], $10::jsonb[])",
+    )
+    .bind(&c_tenant)
+    .bind(&c_seq)
+    .bind(&c_id)
+    .bind(&c_hash)
+    .bind(&c_prev)
+    .bind(&c_at)
+    .bind(&c_worker)
+    .bind(&c_cap)
+    .bind(&c_denied)
+    .bind(&c_body)
+    .execute(&mut *tx)
+    .await?;
+    let (h_tenant, h_hash, h_len): (Vec<String>, Vec<Option<String>>, Vec<i64>) = {
+        let mut t = Vec::new();
+        let mut h = Vec::new();
+        let mut l = Vec::new();
+        for (tenant, (hash, len)) in &heads {
+            t.push(tenant.clone());
+            h.push(hash.clone());
+            l.push(*len);
+        }
+        (t, h, l)
+    };
+    sqlx::query(
+        "UPDATE receipt_chains c SET head_hash = u.head_hash, length = u.length, updated_at = now()
+         FROM unnest($1::text[], $2::text[], $3::bigint[]) AS u(tenant_id, head_hash, length)
+         WHERE c.tenant_id = u.tenant_id",
+    )
+    .bind(&h_tenant)
+    .bind(&h_hash)
+    .bind(&h_len)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(sealed)
+}
+
+impl crate::TenantStore<'_> {
+    /// The tenant's receipts in chain order, from position `after + 1`, at most `limit`.
+    pub async fn receipts(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, Receipt)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, body FROM receipts WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(self.tenant.as_str())
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.store.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let body: serde_json::Value = r.try_get("body")?;
+                let receipt: Receipt =
+                    serde_json::from_value(body).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                Ok((r.try_get("seq")?, receipt))
+            })
+            .collect()
+    }
+}

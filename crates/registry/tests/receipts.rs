@@ -1,0 +1,213 @@
+//! Receipt chains against real PostgreSQL: group commit, concurrent writers
+//! in separate pools (as separate processes would be), the append-only guard,
+//! and offline verification catching tampering.
+
+use std::collections::{HashMap, HashSet};
+
+use audit::{key_id, verify_chain, ChainError, Receipt, UnsignedReceipt};
+use ed25519_dalek::SigningKey;
+use registry::receipts::{PendingReceipt, ReceiptKey, ReceiptWriter};
+use registry::{Store, StoreOptions};
+use testkit::TestDb;
+use uuid::Uuid;
+use wcp::TenantId;
+
+async fn store(db: &TestDb) -> Store {
+    let s = Store::connect(
+        Store::parse_url(db.url()).unwrap(),
+        &StoreOptions::default(),
+    )
+    .await
+    .unwrap();
+    s.migrate().await.unwrap();
+    s
+}
+
+fn key() -> ReceiptKey {
+    let key = SigningKey::from_bytes(&[11u8; 32]);
+    ReceiptKey {
+        kid: key_id(&key.verifying_key()),
+        key,
+    }
+}
+
+fn public_keys() -> HashMap<String, ed25519_dalek::VerifyingKey> {
+    let k = key();
+    HashMap::from([(k.kid, k.key.verifying_key())])
+}
+
+fn pending(tenant: &str, n: usize) -> PendingReceipt {
+    let now = chrono::Utc::now();
+    PendingReceipt {
+        content: UnsignedReceipt {
+            receipt_id: Uuid::now_v7().to_string(),
+            spec_version: wcp::SPEC_VERSION.into(),
+            tenant_id: tenant.into(),
+            correlation_id: format!("c{n}"),
+            decided_at: now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            worker_id: "x.acme.w".into(),
+            capability_id: "cap.data.read.v1".into(),
+            env: "dev".into(),
+            data_label: "PUBLIC".into(),
+            outcome: "ALLOW".into(),
+            deny_code: None,
+            tier: 0,
+            policy_version: "hall-default-policy/1".into(),
+            controls_verified: vec![],
+            request_hash: None,
+            prev_receipt_hash: None,
+            signing_key_id: String::new(),
+        },
+        decided_at: now,
+        denied: false,
+    }
+}
+
+async fn tenant(s: &Store, id: &str) -> TenantId {
+    let t = TenantId::parse(id).unwrap();
+    s.create_tenant(&t, id).await.unwrap();
+    t
+}
+
+async fn chain(s: &Store, t: &TenantId) -> Vec<Receipt> {
+    s.tenant(t)
+        .receipts(0, 1_000_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect()
+}
+
+#[tokio::test]
+async fn appended_receipts_form_a_chain_that_verifies_offline() {
+    let db = TestDb::create().await;
+    let s = store(&db).await;
+    let t = tenant(&s, "org.acme").await;
+    let writer = ReceiptWriter::start(s.clone(), key());
+    let first = writer.append(pending("org.acme", 0)).await.unwrap();
+    assert_eq!(first.prev_receipt_hash, None);
+    let second = writer.append(pending("org.acme", 1)).await.unwrap();
+    assert_eq!(
+        second.prev_receipt_hash.as_deref(),
+        Some(first.receipt_hash.as_str())
+    );
+    let c = chain(&s, &t).await;
+    assert_eq!(verify_chain(&c, &public_keys()), Ok(2));
+}
+
+#[tokio::test]
+async fn concurrent_writers_in_two_pools_build_one_gap_free_chain_per_tenant() {
+    let db = TestDb::create().await;
+    let (s1, s2) = (store(&db).await, store(&db).await);
+    let acme = tenant(&s1, "org.acme").await;
+    let beta = tenant(&s1, "org.beta").await;
+    let (w1, w2) = (
+        ReceiptWriter::start(s1.clone(), key()),
+        ReceiptWriter::start(s2.clone(), key()),
+    );
+    let mut tasks = Vec::new();
+    for i in 0..400 {
+        let w = if i % 2 == 0 { w1.clone() } else { w2.clone() };
+        let tenant = if i % 3 == 0 { "org.beta" } else { "org.acme" };
+        tasks.push(tokio::spawn(
+            async move { w.append(pending(tenant, i)).await },
+        ));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    for (t, expected) in [(&acme, 266), (&beta, 134)] {
+        let rows = s1.tenant(t).receipts(0, 10_000).await.unwrap();
+        let seqs: Vec<i64> = rows.iter().map(|(seq, _)| *seq).collect();
+        assert_eq!(seqs, (1..=expected).collect::<Vec<i64>>(), "gap in {t}");
+        let c: Vec<Receipt> = rows.into_iter().map(|(_, r)| r).collect();
+        assert_eq!(
+            verify_chain(&c, &public_keys()),
+            Ok(expected as usize),
+            "fork or break in {t}"
+        );
+        let prevs: HashSet<_> = c.iter().map(|r| r.prev_receipt_hash.clone()).collect();
+        assert_eq!(
+            prevs.len(),
+            c.len(),
+            "two receipts share a predecessor: a fork"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_database_refuses_to_update_or_delete_a_receipt() {
+    let db = TestDb::create().await;
+    let s = store(&db).await;
+    tenant(&s, "org.acme").await;
+    ReceiptWriter::start(s.clone(), key())
+        .append(pending("org.acme", 0))
+        .await
+        .unwrap();
+    let mut conn = db.connect().await;
+    for sql in [
+        "UPDATE receipts SET denied = true",
+        "DELETE FROM receipts",
+        "TRUNCATE receipts",
+    ] {
+        let err = sqlx::query(sql).execute(&mut conn).await.unwrap_err();
+        assert!(err.to_string().contains("append-only"), "{sql}: {err}");
+    }
+}
+
+#[tokio::test]
+async fn a_receipt_changed_or_deleted_behind_the_guard_is_named_by_verification() {
+    let db = TestDb::create().await;
+    let s = store(&db).await;
+    let t = tenant(&s, "org.acme").await;
+    let writer = ReceiptWriter::start(s.clone(), key());
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(
+            writer
+                .append(pending("org.acme", i))
+                .await
+                .unwrap()
+                .receipt_id,
+        );
+    }
+    let mut conn = db.connect().await;
+    sqlx::query("ALTER TABLE receipts DISABLE TRIGGER receipts_append_only")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE receipts SET body = jsonb_set(body, '{outcome}', '\"DENY\"') WHERE seq = 3",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    match verify_chain(&chain(&s, &t).await, &public_keys()) {
+        Err(ChainError::HashMismatch {
+            index: 2,
+            receipt_id,
+            ..
+        }) => assert_eq!(receipt_id, ids[2]),
+        other => panic!("expected receipt 3 named, got {other:?}"),
+    }
+    sqlx::query(
+        "UPDATE receipts SET body = jsonb_set(body, '{outcome}', '\"ALLOW\"') WHERE seq = 3",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(verify_chain(&chain(&s, &t).await, &public_keys()), Ok(5));
+    sqlx::query("DELETE FROM receipts WHERE seq = 2")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    match verify_chain(&chain(&s, &t).await, &public_keys()) {
+        Err(ChainError::BrokenLink {
+            index: 1,
+            receipt_id,
+            ..
+        }) => assert_eq!(receipt_id, ids[2]),
+        other => panic!("expected the receipt after the gap named, got {other:?}"),
+    }
+}
