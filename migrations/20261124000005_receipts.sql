@@ -21,6 +21,7 @@ CREATE TABLE receipts (
     worker_id         text        NOT NULL,
     capability_id     text        NOT NULL,
     denied            boolean     NOT NULL,
+    deny_reason       text,
     body              jsonb       NOT NULL,
     PRIMARY KEY (tenant_id, seq),
     UNIQUE (receipt_id)
@@ -43,3 +44,19 @@ CREATE TRIGGER receipts_append_only
 CREATE TRIGGER receipts_no_truncate
     BEFORE TRUNCATE ON receipts
     FOR EACH STATEMENT EXECUTE FUNCTION receipts_are_append_only();
+
+-- Every key receipts were ever signed with (public halves only; the private
+-- key comes from HALL_RECEIPT_SIGNING_KEY(_FILE) or the data directory).
+CREATE TABLE receipt_signing_keys (
+    kid        text        PRIMARY KEY,
+    public_key bytea       NOT NULL CHECK (octet_length(public_key) = 32),
+    created_at timestamptz NOT NULL DEFAULT now(),
+    retired_at timestamptz
+);
+
+-- The tenant's decision policy: minimum tier per env, signatory tenants
+-- (WCP §5.9) and the attestation age limit (L8).
+ALTER TABLE tenants
+    ADD COLUMN tier_floors jsonb NOT NULL DEFAULT '{}'::jsonb,
+    ADD COLUMN signatories text[] NOT NULL DEFAULT '{}',
+    ADD COLUMN attestation_max_age_days integer CHECK (attestation_max_age_days > 0);

@@ -103,6 +103,16 @@ pub struct Config {
     #[arg(long, env = "HALL_RATE_LIMIT_PER_MINUTE", default_value_t = 60_000)]
     pub rate_limit_per_minute: u64,
 
+    /// The Ed25519 key receipts are signed with: its 32-byte seed in base64 or
+    /// hex. Replicas must share it. Without it (and without the file below)
+    /// a key is generated into <data dir>/receipt-signing.key (0600).
+    #[arg(long, env = "HALL_RECEIPT_SIGNING_KEY", hide_env_values = true)]
+    pub receipt_signing_key: Option<String>,
+
+    /// A file holding the receipt signing key (as `hallctl keygen` writes it).
+    #[arg(long, env = "HALL_RECEIPT_SIGNING_KEY_FILE")]
+    pub receipt_signing_key_file: Option<PathBuf>,
+
     /// Whether claims on `org.*` namespaces wait for the operator's approval.
     #[arg(long, env = "HALL_ORG_CLAIMS_NEED_APPROVAL", default_value_t = false,
           action = clap::ArgAction::Set, value_name = "BOOL")]

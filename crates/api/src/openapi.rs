@@ -7,8 +7,8 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::routes::{
-    account, api_keys, attestations, auth, banlist, discovery, health, namespaces, tenants, verify,
-    workers,
+    account, api_keys, attestations, auth, banlist, decisions, discovery, health, namespaces,
+    tenants, verify, workers,
 };
 
 #[derive(OpenApi)]
@@ -39,6 +39,8 @@ use crate::routes::{
         attestations::approve, attestations::get_policy, attestations::put_policy,
         banlist::ban_list, banlist::report, banlist::reports, banlist::confirm, banlist::reject,
         banlist::history, banlist::lift,
+        decisions::make_decision, decisions::route, decisions::query_decisions,
+        decisions::get_decision, decisions::keys, decisions::export_receipts,
     ),
     components(schemas(
         ErrorBody, ErrorDetail,
@@ -59,6 +61,9 @@ use crate::routes::{
         attestations::AttestationStatusView, attestations::AttestationPolicyView, attestations::PolicyView,
         banlist::BanEntry, banlist::ReportHash, banlist::ReportView, banlist::ReportList,
         banlist::ReviewNote, banlist::ConfirmedBan, banlist::BanRecord, banlist::BanHistory,
+        attestations::DecisionPolicyView,
+        decisions::DecisionRequest, decisions::DecisionView, decisions::DecisionPage,
+        decisions::PublicKeyView, decisions::KeyList, decisions::ReceiptExport,
     )),
     modifiers(&SecuritySchemes),
     tags(
@@ -72,6 +77,7 @@ use crate::routes::{
         (name = "wcp", description = "WCP capability discovery and the catalog"),
         (name = "ban-list", description = "Ban-list review (operator)"),
         (name = "policy", description = "The tenant's policy"),
+        (name = "decisions", description = "Decisions, receipts and receipt keys"),
     )
 )]
 pub struct ApiDoc;

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use registry::bans::BanCache;
+use registry::receipts::ReceiptWriter;
 use registry::{Cache, Store};
 
 use crate::auth::AuthConfig;
@@ -19,13 +20,23 @@ pub struct AppState {
     pub auth: AuthConfig,
     /// This process's copy of the confirmed ban set.
     pub bans: Arc<BanCache>,
+    /// Appends receipts to tenants' chains (group commit).
+    pub receipts: ReceiptWriter,
+    /// The tier table in force.
+    pub policy: policy::PolicyDocument,
     pub metrics: Metrics,
     /// Claims on `org.*` namespaces wait for the operator (HALL_ORG_CLAIMS_NEED_APPROVAL).
     pub org_claims_need_approval: bool,
 }
 
 impl AppState {
-    pub fn new(store: Store, cache: Cache, auth: AuthConfig, bans: Arc<BanCache>) -> Self {
+    pub fn new(
+        store: Store,
+        cache: Cache,
+        auth: AuthConfig,
+        bans: Arc<BanCache>,
+        receipts: ReceiptWriter,
+    ) -> Self {
         Self {
             store,
             cache,
@@ -33,6 +44,8 @@ impl AppState {
             redis_backoff_until_ms: std::sync::atomic::AtomicU64::new(0),
             auth,
             bans,
+            receipts,
+            policy: policy::PolicyDocument::default_policy(),
             metrics: Metrics::default(),
             org_claims_need_approval: false,
         }

@@ -35,7 +35,21 @@ async fn call(
     let bans = registry::bans::BanCache::start(store.clone(), Cache::in_process())
         .await
         .unwrap();
-    let state = web::Data::new(AppState::new(store, Cache::in_process(), auth, bans));
+    let key = ed25519_dalek::SigningKey::from_bytes(&[1u8; 32]);
+    let receipts = registry::receipts::ReceiptWriter::start(
+        store.clone(),
+        registry::receipts::ReceiptKey {
+            kid: audit::key_id(&key.verifying_key()),
+            key,
+        },
+    );
+    let state = web::Data::new(AppState::new(
+        store,
+        Cache::in_process(),
+        auth,
+        bans,
+        receipts,
+    ));
     let app = test::init_service(
         api::server::app(state, max_body, api::openapi::document())
             .route("/probe", web::post().to(probe)),

@@ -37,6 +37,7 @@ pub struct Receipt {
     pub policy_version: String,
     pub controls_verified: Vec<String>,
     pub request_hash: Option<String>,
+    pub dry_run: bool,
     pub prev_receipt_hash: Option<String>,
     pub signing_key_id: String,
     pub receipt_hash: String,
@@ -61,6 +62,7 @@ pub struct UnsignedReceipt {
     pub policy_version: String,
     pub controls_verified: Vec<String>,
     pub request_hash: Option<String>,
+    pub dry_run: bool,
     pub prev_receipt_hash: Option<String>,
     pub signing_key_id: String,
 }
@@ -105,6 +107,7 @@ pub fn seal(content: UnsignedReceipt, key: &SigningKey) -> Receipt {
         policy_version: content.policy_version,
         controls_verified: content.controls_verified,
         request_hash: content.request_hash,
+        dry_run: content.dry_run,
         prev_receipt_hash: content.prev_receipt_hash,
         signing_key_id: content.signing_key_id,
         receipt_hash: hex(&digest),
@@ -130,6 +133,7 @@ impl Receipt {
             policy_version: self.policy_version.clone(),
             controls_verified: self.controls_verified.clone(),
             request_hash: self.request_hash.clone(),
+            dry_run: self.dry_run,
             prev_receipt_hash: self.prev_receipt_hash.clone(),
             signing_key_id: self.signing_key_id.clone(),
         }
@@ -237,6 +241,21 @@ pub fn verify_chain(
     Ok(receipts.len())
 }
 
+/// Parses an Ed25519 private key given as its 32-byte seed, in base64 or hex
+/// (the format of `hallctl keygen` files and `HALL_RECEIPT_SIGNING_KEY`).
+pub fn parse_seed(text: &str) -> Option<SigningKey> {
+    let text = text.trim();
+    let bytes = if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        unhex32(&text.to_ascii_lowercase())?.to_vec()
+    } else {
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .ok()?
+    };
+    let seed: [u8; 32] = bytes.try_into().ok()?;
+    Some(SigningKey::from_bytes(&seed))
+}
+
 /// A key id for a receipt signing key: `rk_` + the first 16 hex characters
 /// of the SHA-256 of the public key.
 pub fn key_id(key: &VerifyingKey) -> String {
@@ -264,6 +283,7 @@ mod tests {
             policy_version: "hall-default-policy/1".into(),
             controls_verified: vec![],
             request_hash: None,
+            dry_run: false,
             prev_receipt_hash: prev,
             signing_key_id: kid.into(),
         }
@@ -347,6 +367,20 @@ mod tests {
         let mut both = keys(&old);
         both.extend(keys(&new));
         assert_eq!(verify_chain(&c, &both), Ok(3));
+    }
+
+    #[test]
+    fn seeds_parse_from_base64_or_hex_only_at_32_bytes() {
+        let seed = [9u8; 32];
+        let b64 = base64::engine::general_purpose::STANDARD.encode(seed);
+        let hex_seed = hex(&seed);
+        assert_eq!(parse_seed(&b64).unwrap().to_bytes(), seed);
+        assert_eq!(
+            parse_seed(&format!("{hex_seed}\n")).unwrap().to_bytes(),
+            seed
+        );
+        assert!(parse_seed("c2hvcnQ=").is_none());
+        assert!(parse_seed("not a key").is_none());
     }
 
     #[test]

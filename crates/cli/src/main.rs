@@ -204,32 +204,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
 
 /// Reads a private key file: the 32-byte Ed25519 seed as base64 or hex.
 fn read_signing_key(path: &std::path::Path) -> Result<ed25519_dalek::SigningKey, Failure> {
-    use base64::Engine;
     let text = std::fs::read_to_string(path)
         .map_err(|e| Failure(format!("cannot read {}: {e}", path.display())))?;
-    let text = text.trim();
-    let bytes = if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
-        (0..32)
-            .map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16))
-            .collect::<Result<Vec<u8>, _>>()
-            .map_err(|e| Failure(e.to_string()))?
-    } else {
-        base64::engine::general_purpose::STANDARD
-            .decode(text)
-            .map_err(|_| {
-                Failure(format!(
-                    "{} is not a key file (base64 or hex of a 32-byte seed)",
-                    path.display()
-                ))
-            })?
-    };
-    let seed: [u8; 32] = bytes.try_into().map_err(|_| {
+    audit::parse_seed(&text).ok_or_else(|| {
         Failure(format!(
-            "{} does not hold a 32-byte Ed25519 seed",
+            "{} is not a key file (base64 or hex of a 32-byte Ed25519 seed)",
             path.display()
         ))
-    })?;
-    Ok(ed25519_dalek::SigningKey::from_bytes(&seed))
+    })
 }
 
 fn keygen(out: &std::path::Path) -> Result<(), Failure> {

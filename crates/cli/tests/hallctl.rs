@@ -33,6 +33,8 @@ async fn server(
         session_ttl_secs: 3600,
         rate_limit_per_minute: 0,
         org_claims_need_approval: false,
+        receipt_signing_key: None,
+        receipt_signing_key_file: None,
         anon_rate_limit_per_minute: 0,
     };
     Registry::start(&config).await.unwrap().spawn()

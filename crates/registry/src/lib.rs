@@ -8,6 +8,7 @@ pub mod bans;
 pub mod cache;
 pub mod catalog;
 pub mod credentials;
+pub mod decisions;
 pub mod namespaces;
 pub mod private_pg;
 pub mod receipts;

@@ -31,6 +31,7 @@ pub struct PendingReceipt {
     /// `decided_at` as a time, for the indexed column.
     pub decided_at: chrono::DateTime<chrono::Utc>,
     pub denied: bool,
+    pub deny_reason: Option<String>,
 }
 
 struct Job {
@@ -97,6 +98,22 @@ async fn run(store: Store, key: ReceiptKey, mut rx: mpsc::Receiver<Job>) {
     }
 }
 
+/// The columns of a batch of receipt rows, for one `INSERT … SELECT unnest(…)`.
+#[derive(Default)]
+struct ReceiptRows {
+    tenant: Vec<String>,
+    seq: Vec<i64>,
+    id: Vec<Uuid>,
+    hash: Vec<String>,
+    prev: Vec<Option<String>>,
+    at: Vec<chrono::DateTime<chrono::Utc>>,
+    worker: Vec<String>,
+    cap: Vec<String>,
+    denied: Vec<bool>,
+    body: Vec<serde_json::Value>,
+    reason: Vec<Option<String>>,
+}
+
 /// One transaction for the whole batch. Returns the sealed receipts in job order.
 async fn commit(store: &Store, key: &ReceiptKey, jobs: &[Job]) -> Result<Vec<Receipt>, StoreError> {
     let tenants: Vec<String> = {
@@ -132,29 +149,7 @@ async fn commit(store: &Store, key: &ReceiptKey, jobs: &[Job]) -> Result<Vec<Rec
     }
 
     let mut sealed = Vec::with_capacity(jobs.len());
-    let (
-        mut c_tenant,
-        mut c_seq,
-        mut c_id,
-        mut c_hash,
-        mut c_prev,
-        mut c_at,
-        mut c_worker,
-        mut c_cap,
-        mut c_denied,
-        mut c_body,
-    ) = (
-        vec![],
-        vec![],
-        vec![],
-        vec![],
-        vec![],
-        vec![],
-        vec![],
-        vec![],
-        vec![],
-        vec![],
-    );
+    let mut rows = ReceiptRows::default();
     for job in jobs {
         let p = &job.receipt;
         let head = heads.get_mut(&p.content.tenant_id).ok_or_else(|| {
@@ -166,38 +161,40 @@ async fn commit(store: &Store, key: &ReceiptKey, jobs: &[Job]) -> Result<Vec<Rec
         let receipt = seal(content, &key.key);
         head.0 = Some(receipt.receipt_hash.clone());
         head.1 += 1;
-        c_tenant.push(receipt.tenant_id.clone());
-        c_seq.push(head.1);
-        c_id.push(
+        rows.tenant.push(receipt.tenant_id.clone());
+        rows.seq.push(head.1);
+        rows.id.push(
             Uuid::parse_str(&receipt.receipt_id)
                 .map_err(|e| StoreError::Invalid(format!("receipt_id: {e}")))?,
         );
-        c_hash.push(receipt.receipt_hash.clone());
-        c_prev.push(receipt.prev_receipt_hash.clone());
-        c_at.push(p.decided_at);
-        c_worker.push(receipt.worker_id.clone());
-        c_cap.push(receipt.capability_id.clone());
-        c_denied.push(p.denied);
-        c_body
+        rows.hash.push(receipt.receipt_hash.clone());
+        rows.prev.push(receipt.prev_receipt_hash.clone());
+        rows.at.push(p.decided_at);
+        rows.worker.push(receipt.worker_id.clone());
+        rows.cap.push(receipt.capability_id.clone());
+        rows.denied.push(p.denied);
+        rows.reason.push(p.deny_reason.clone());
+        rows.body
             .push(serde_json::to_value(&receipt).map_err(|e| StoreError::Corrupt(e.to_string()))?);
         sealed.push(receipt);
     }
     sqlx::query(
         "INSERT INTO receipts (tenant_id, seq, receipt_id, receipt_hash, prev_receipt_hash, decided_at,
-            worker_id, capability_id, denied, body)
+            worker_id, capability_id, denied, body, deny_reason)
          SELECT * FROM unnest($1::text[], $2::bigint[], $3::uuid[], $4::text[], $5::text[],
-            $6::timestamptz[], $7::text[], $8::text[], $9::boolean[], $10::jsonb[])",
+            $6::timestamptz[], $7::text[], $8::text[], $9::boolean[], $10::jsonb[], $11::text[])",
     )
-    .bind(&c_tenant)
-    .bind(&c_seq)
-    .bind(&c_id)
-    .bind(&c_hash)
-    .bind(&c_prev)
-    .bind(&c_at)
-    .bind(&c_worker)
-    .bind(&c_cap)
-    .bind(&c_denied)
-    .bind(&c_body)
+    .bind(&rows.tenant)
+    .bind(&rows.seq)
+    .bind(&rows.id)
+    .bind(&rows.hash)
+    .bind(&rows.prev)
+    .bind(&rows.at)
+    .bind(&rows.worker)
+    .bind(&rows.cap)
+    .bind(&rows.denied)
+    .bind(&rows.body)
+    .bind(&rows.reason)
     .execute(&mut *tx)
     .await?;
     let (h_tenant, h_hash, h_len): (Vec<String>, Vec<Option<String>>, Vec<i64>) = {

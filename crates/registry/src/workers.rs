@@ -366,6 +366,22 @@ impl Store {
         row.as_ref().map(worker_from_row).transpose()
     }
 
+    /// A worker whatever its tenant and visibility. Only for decisions, which
+    /// apply the owner's signatory rules and visibility themselves.
+    pub(crate) async fn worker_in_any_tenant(
+        &self,
+        worker: &WorkerRef,
+    ) -> Result<Option<Worker>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {WORKER_COLUMNS} FROM workers WHERE {}",
+            worker.condition(1)
+        ))
+        .bind(worker.value())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(worker_from_row).transpose()
+    }
+
     /// Capabilities declared by active workers `viewer` may see, with how many declare each.
     pub async fn visible_capabilities(
         &self,

@@ -55,11 +55,13 @@ fn pending(tenant: &str, n: usize) -> PendingReceipt {
             policy_version: "hall-default-policy/1".into(),
             controls_verified: vec![],
             request_hash: None,
+            dry_run: false,
             prev_receipt_hash: None,
             signing_key_id: String::new(),
         },
         decided_at: now,
         denied: false,
+        deny_reason: None,
     }
 }
 

@@ -306,8 +306,40 @@ pub struct AttestationPolicyView {
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+pub struct DecisionPolicyView {
+    /// Minimum policy tier per env, e.g. `{"prod": 4}`; a decision runs at
+    /// max(worker tier, floor).
+    #[serde(default)]
+    #[schema(value_type = Object, example = json!({"prod": 4}))]
+    pub tier_floors: std::collections::BTreeMap<String, u8>,
+    /// Tenants whose decision requests on your workers you accept (WCP §5.9).
+    #[serde(default)]
+    pub signatories: Vec<String>,
+    /// Attestations older than this deny at L8 (default: the policy document's 90).
+    pub attestation_max_age_days: Option<u32>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PolicyView {
-    pub attestation: AttestationPolicyView,
+    pub attestation: Option<AttestationPolicyView>,
+    pub decisions: Option<DecisionPolicyView>,
+}
+
+async fn policy_view(state: &AppState, tenant: &wcp::TenantId) -> Result<PolicyView, ApiError> {
+    let a = state.store.tenant(tenant).attestation_policy().await?;
+    let d = state.store.decision_policy(tenant).await?;
+    Ok(PolicyView {
+        attestation: Some(AttestationPolicyView {
+            require_signature: a.require_signature,
+            require_approval: a.require_approval,
+        }),
+        decisions: Some(DecisionPolicyView {
+            tier_floors: d.floors.iter().map(|(e, t)| (e.to_string(), *t)).collect(),
+            signatories: d.signatories.iter().map(|t| t.to_string()).collect(),
+            attestation_max_age_days: d.attestation_max_age_days,
+        }),
+    })
 }
 
 /// The tenant's policy (`read`).
@@ -318,17 +350,7 @@ pub async fn get_policy(
     state: web::Data<AppState>,
 ) -> Result<web::Json<PolicyView>, ApiError> {
     principal.require(Scope::Read)?;
-    let p = state
-        .store
-        .tenant(&principal.tenant_id)
-        .attestation_policy()
-        .await?;
-    Ok(web::Json(PolicyView {
-        attestation: AttestationPolicyView {
-            require_signature: p.require_signature,
-            require_approval: p.require_approval,
-        },
-    }))
+    Ok(web::Json(policy_view(&state, &principal.tenant_id).await?))
 }
 
 /// Replace the tenant's policy (`admin`).
@@ -342,18 +364,54 @@ pub async fn put_policy(
     body: web::Json<PolicyView>,
 ) -> Result<web::Json<PolicyView>, ApiError> {
     principal.require(Scope::Admin)?;
-    let p = state
-        .store
-        .tenant(&principal.tenant_id)
-        .set_attestation_policy(AttestationPolicy {
-            require_signature: body.attestation.require_signature,
-            require_approval: body.attestation.require_approval,
-        })
-        .await?;
-    Ok(web::Json(PolicyView {
-        attestation: AttestationPolicyView {
-            require_signature: p.require_signature,
-            require_approval: p.require_approval,
-        },
-    }))
+    let body = body.into_inner();
+    let store = state.store.tenant(&principal.tenant_id);
+    // Both parts are checked before either is written.
+    let decisions = match body.decisions {
+        None => None,
+        Some(d) => {
+            let mut floors = std::collections::BTreeMap::new();
+            for (env, tier) in d.tier_floors {
+                let env = wcp::Env::parse(&env).map_err(|e| {
+                    ApiError::bad_request("invalid_field", format!("tier_floors: {e}"))
+                })?;
+                if tier > 8 {
+                    return Err(ApiError::bad_request(
+                        "invalid_field",
+                        "tier_floors: tiers run from 0 to 8",
+                    ));
+                }
+                floors.insert(env, tier);
+            }
+            let signatories = d
+                .signatories
+                .iter()
+                .map(|t| wcp::TenantId::parse(t))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| ApiError::bad_request("invalid_field", format!("signatories: {e}")))?;
+            if d.attestation_max_age_days == Some(0) {
+                return Err(ApiError::bad_request(
+                    "invalid_field",
+                    "attestation_max_age_days must be at least 1",
+                ));
+            }
+            Some(policy::TenantPolicy {
+                floors,
+                signatories,
+                attestation_max_age_days: d.attestation_max_age_days,
+            })
+        }
+    };
+    if let Some(a) = body.attestation {
+        store
+            .set_attestation_policy(AttestationPolicy {
+                require_signature: a.require_signature,
+                require_approval: a.require_approval,
+            })
+            .await?;
+    }
+    if let Some(d) = decisions {
+        store.set_decision_policy(&d).await?;
+    }
+    Ok(web::Json(policy_view(&state, &principal.tenant_id).await?))
 }

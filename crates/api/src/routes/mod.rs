@@ -6,6 +6,7 @@ pub mod api_keys;
 pub mod attestations;
 pub mod auth;
 pub mod banlist;
+pub mod decisions;
 pub mod discovery;
 pub mod health;
 pub mod namespaces;
@@ -41,6 +42,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     discovery::configure(cfg);
     attestations::configure(cfg);
     banlist::configure(cfg);
+    decisions::configure(cfg);
 }
 
 /// A required free-text field: trimmed, not empty, at most `max` characters,

@@ -45,6 +45,8 @@ pub fn test_config(database_url: &str) -> Config {
         rate_limit_per_minute: 0,
         anon_rate_limit_per_minute: 0,
         org_claims_need_approval: false,
+        receipt_signing_key: None,
+        receipt_signing_key_file: None,
     }
 }
 

@@ -1,0 +1,516 @@
+//! Decisions: the governance chain for one capability invocation, its signed
+//! receipt, the decision log, the published receipt keys and the receipt
+//! export auditors verify offline.
+
+use actix_web::{web, HttpResponse};
+use audit::{Receipt, UnsignedReceipt};
+use base64::Engine;
+use chrono::{DateTime, SecondsFormat, Utc};
+use policy::{AttestationFact, BanFact, Facts, Request, WorkerFact};
+use registry::decisions::{DecisionFilter, LoggedDecision};
+use registry::receipts::PendingReceipt;
+use registry::workers::{Worker, WorkerRef, WorkerStatus};
+use registry::Scope;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+use wcp::{CapabilityId, DataLabel, Env, TenantId, Visibility};
+
+use crate::auth::Principal;
+use crate::error::{ApiError, ErrorBody};
+use crate::routes::resource;
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        resource("/api/v1/decisions", &["GET", "POST"])
+            .route(web::get().to(query_decisions))
+            .route(web::post().to(make_decision)),
+    )
+    .service(resource("/api/v1/decisions/{id}", &["GET"]).route(web::get().to(get_decision)))
+    .service(resource("/api/route", &["POST"]).route(web::post().to(route)))
+    .service(resource("/api/v1/keys", &["GET"]).route(web::get().to(keys)))
+    .service(resource("/api/v1/audit/receipts", &["GET"]).route(web::get().to(export_receipts)));
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct DecisionRequest {
+    /// `wrk_…` or the WCP worker id.
+    #[schema(example = "x.myagent.my-agent")]
+    pub worker_id: String,
+    #[schema(example = "cap.data.read.v1")]
+    pub capability: Option<String>,
+    /// Accepted as a synonym of `capability` (the local Hall server's field).
+    pub capability_id: Option<String>,
+    /// `dev`, `stage`, `prod` or `edge`.
+    #[schema(example = "dev")]
+    pub env: String,
+    /// `PUBLIC`, `INTERNAL` or `RESTRICTED`.
+    #[schema(example = "PUBLIC")]
+    pub data_label: String,
+    /// The requesting tenant (default: the caller's).
+    pub tenant_id: Option<String>,
+    /// Generated when absent.
+    pub correlation_id: Option<String>,
+    /// SHA-256 (64 lowercase hex) of the caller's request, bound into the receipt.
+    pub request_hash: Option<String>,
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DecisionView {
+    /// The decision id (its receipt id, a UUIDv7).
+    pub id: String,
+    pub decided_at: String,
+    pub worker_id: String,
+    pub capability_id: String,
+    pub env: String,
+    pub data_label: String,
+    pub tenant_id: String,
+    pub correlation_id: String,
+    pub denied: bool,
+    pub deny_code: Option<String>,
+    pub deny_reason: Option<String>,
+    /// Effective policy tier (0–8).
+    pub tier: u8,
+    /// The receipt hash (hex): verifiable offline with `/api/v1/keys`.
+    pub proof: String,
+    #[schema(value_type = Object)]
+    pub receipt: Receipt,
+}
+
+impl From<LoggedDecision> for DecisionView {
+    fn from(d: LoggedDecision) -> Self {
+        let r = d.receipt;
+        Self {
+            id: r.receipt_id.clone(),
+            decided_at: r.decided_at.clone(),
+            worker_id: r.worker_id.clone(),
+            capability_id: r.capability_id.clone(),
+            env: r.env.clone(),
+            data_label: r.data_label.clone(),
+            tenant_id: r.tenant_id.clone(),
+            correlation_id: r.correlation_id.clone(),
+            denied: r.outcome == "DENY",
+            deny_code: r.deny_code.clone(),
+            deny_reason: d.deny_reason,
+            tier: r.tier,
+            proof: r.receipt_hash.clone(),
+            receipt: r,
+        }
+    }
+}
+
+fn bad(field: &str, msg: impl std::fmt::Display) -> ApiError {
+    ApiError::bad_request("invalid_field", format!("{field}: {msg}"))
+}
+
+/// The facts of a decision, gathered in the chain's order.
+async fn gather(
+    state: &AppState,
+    worker: Option<&Worker>,
+    request: Request,
+) -> Result<Facts, ApiError> {
+    let Some(w) = worker else {
+        return Ok(Facts {
+            request,
+            worker: None,
+            ban: BanFact::Clear,
+            attestation: None,
+            owner_policy: Default::default(),
+            now: Utc::now(),
+        });
+    };
+    let owner_policy = state.store.decision_policy(&w.tenant_id).await?;
+    let current = state.store.current_attestation(&w.id).await?;
+    let ban = match &current {
+        None => BanFact::Clear,
+        Some(a) => match state.bans.ban_reason(&a.sha256).await {
+            Ok(None) => BanFact::Clear,
+            Ok(Some(reason)) => BanFact::Banned(reason),
+            Err(e) => {
+                tracing::warn!(error = %e, "ban status unknown; the decision fails closed");
+                BanFact::Unknown
+            }
+        },
+    };
+    let r = &w.record;
+    Ok(Facts {
+        request,
+        worker: Some(WorkerFact {
+            owner: w.tenant_id.clone(),
+            revoked: w.status == WorkerStatus::Revoked,
+            policy_tier: r.policy_tier,
+            capabilities: r.capabilities.clone(),
+            allowed_environments: r.allowed_environments.clone(),
+            max_data_label: r.max_data_label,
+            required_controls: r.required_controls.clone(),
+            currently_implements: r.currently_implements.clone(),
+            blast_score: r.blast_radius.as_ref().map(|(b, _)| b.score()),
+        }),
+        ban,
+        attestation: current.map(|a| AttestationFact {
+            signed: a.kind == "card",
+            accepted_at: a.approved_at.unwrap_or(a.created_at),
+        }),
+        owner_policy,
+        now: Utc::now(),
+    })
+}
+
+/// Runs the chain and commits the receipt before answering.
+async fn decide(
+    principal: &Principal,
+    state: &AppState,
+    body: DecisionRequest,
+) -> Result<DecisionView, ApiError> {
+    principal.require(Scope::DecisionsWrite)?;
+    let capability = body
+        .capability
+        .as_deref()
+        .or(body.capability_id.as_deref())
+        .ok_or_else(|| bad("capability", "required"))?;
+    let capability = CapabilityId::parse(capability).map_err(|e| bad("capability", e))?;
+    let env = Env::parse(&body.env).map_err(|e| bad("env", e))?;
+    let data_label = DataLabel::parse(&body.data_label).map_err(|e| bad("data_label", e))?;
+    let tenant = match body.tenant_id.as_deref() {
+        None => principal.tenant_id.clone(),
+        Some(t) => {
+            let t = TenantId::parse(t).map_err(|e| bad("tenant_id", e))?;
+            if t != principal.tenant_id && !principal.operator {
+                return Err(ApiError::new(
+                    actix_web::http::StatusCode::FORBIDDEN,
+                    "forbidden",
+                    format!("tenant_id {t} is not your tenant ({})", principal.tenant_id),
+                ));
+            }
+            t
+        }
+    };
+    let correlation_id = match body.correlation_id {
+        Some(c) if !c.is_empty() && c.len() <= 128 && c.chars().all(|ch| ch.is_ascii_graphic()) => {
+            c
+        }
+        Some(_) => return Err(bad("correlation_id", "1 to 128 printable ASCII characters")),
+        None => Uuid::new_v4().to_string(),
+    };
+    if let Some(h) = &body.request_hash {
+        if !attestation::package::is_sha256_hex(h) {
+            return Err(bad("request_hash", "must be 64 lowercase hex characters"));
+        }
+    }
+    let worker_ref = WorkerRef::parse(&body.worker_id).map_err(|e| bad("worker_id", e))?;
+    let found = state.store.worker_for_decision(&worker_ref).await?;
+    // A private worker of another tenant is unknown unless the caller signs for its owner.
+    let worker = match found {
+        Some(w) if w.record.visibility == Visibility::Private && w.tenant_id != tenant => {
+            let owner_policy = state.store.decision_policy(&w.tenant_id).await?;
+            owner_policy.signatories.contains(&tenant).then_some(w)
+        }
+        other => other,
+    };
+    let worker_label = worker
+        .as_ref()
+        .map(|w| w.record.worker_id.to_string())
+        .unwrap_or_else(|| body.worker_id.clone());
+    let request = Request {
+        capability: capability.clone(),
+        env,
+        data_label,
+        tenant: tenant.clone(),
+    };
+    let facts = gather(state, worker.as_ref(), request).await?;
+    let decision = policy::decide(&state.policy, &facts);
+    let now = Utc::now();
+    let content = UnsignedReceipt {
+        receipt_id: Uuid::now_v7().to_string(),
+        spec_version: wcp::SPEC_VERSION.to_string(),
+        tenant_id: tenant.to_string(),
+        correlation_id,
+        decided_at: now.to_rfc3339_opts(SecondsFormat::Micros, true),
+        worker_id: worker_label,
+        capability_id: capability.to_string(),
+        env: env.to_string(),
+        data_label: data_label.to_string(),
+        outcome: if decision.denied { "DENY" } else { "ALLOW" }.into(),
+        deny_code: decision.deny_code.map(str::to_string),
+        tier: decision.tier,
+        policy_version: state.policy.version.clone(),
+        controls_verified: decision.controls_verified.clone(),
+        request_hash: body.request_hash,
+        dry_run: body.dry_run,
+        prev_receipt_hash: None,
+        signing_key_id: String::new(),
+    };
+    let receipt = state
+        .receipts
+        .append(PendingReceipt {
+            content,
+            decided_at: now,
+            denied: decision.denied,
+            deny_reason: decision.deny_reason.clone(),
+        })
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "no receipt, so no decision");
+            ApiError::unavailable("the decision's receipt could not be committed; retry")
+        })?;
+    Ok(LoggedDecision {
+        receipt,
+        deny_reason: decision.deny_reason,
+    }
+    .into())
+}
+
+/// Decide whether a worker may run a capability (`decisions:write`). A deny
+/// is a 200 with `denied: true`; only malformed requests are 4xx. The
+/// receipt is committed to the tenant's chain before the answer is sent.
+#[utoipa::path(post, path = "/api/v1/decisions", tag = "decisions", request_body = DecisionRequest,
+    security(("bearer" = [])),
+    responses((status = 200, body = DecisionView), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 503, description = "The receipt could not be committed", body = ErrorBody)))]
+pub async fn make_decision(
+    principal: Principal,
+    state: web::Data<AppState>,
+    body: web::Json<DecisionRequest>,
+) -> Result<web::Json<DecisionView>, ApiError> {
+    Ok(web::Json(
+        decide(&principal, &state, body.into_inner()).await?,
+    ))
+}
+
+/// The local Hall server's route call (session token or API key): the same
+/// decision; the answer carries `denied` and `deny_reason`.
+#[utoipa::path(post, path = "/api/route", tag = "contract", request_body = DecisionRequest,
+    security(("bearer" = [])),
+    responses((status = 200, body = DecisionView), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody)))]
+pub async fn route(
+    principal: Principal,
+    state: web::Data<AppState>,
+    body: web::Json<DecisionRequest>,
+) -> Result<web::Json<DecisionView>, ApiError> {
+    Ok(web::Json(
+        decide(&principal, &state, body.into_inner()).await?,
+    ))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DecisionQuery {
+    /// `wrk_…` or WCP worker id.
+    pub worker_id: Option<String>,
+    pub capability_id: Option<String>,
+    pub denied: Option<bool>,
+    /// RFC 3339; inclusive.
+    pub since: Option<String>,
+    /// RFC 3339; exclusive.
+    pub until: Option<String>,
+    /// 1–500 (default 50).
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DecisionPage {
+    pub decisions: Vec<DecisionView>,
+    pub next_cursor: Option<String>,
+}
+
+fn time_param(field: &str, v: &Option<String>) -> Result<Option<DateTime<Utc>>, ApiError> {
+    v.as_deref()
+        .map(|s| {
+            DateTime::parse_from_rfc3339(s)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|e| ApiError::bad_request("invalid_query", format!("{field}: {e}")))
+        })
+        .transpose()
+}
+
+/// Your tenant's decisions, newest first (`read`).
+#[utoipa::path(get, path = "/api/v1/decisions", tag = "decisions", params(DecisionQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = DecisionPage), (status = 400, body = ErrorBody)))]
+pub async fn query_decisions(
+    principal: Principal,
+    state: web::Data<AppState>,
+    query: web::Query<DecisionQuery>,
+) -> Result<web::Json<DecisionPage>, ApiError> {
+    principal.require(Scope::Read)?;
+    let q = query.into_inner();
+    let worker_id = match q.worker_id.as_deref() {
+        None => None,
+        Some(raw) => match WorkerRef::parse(raw) {
+            Ok(WorkerRef::Wcp(id)) => Some(id.to_string()),
+            Ok(r @ WorkerRef::Registry(_)) => Some(
+                state
+                    .store
+                    .worker_for_decision(&r)
+                    .await?
+                    .map(|w| w.record.worker_id.to_string())
+                    .unwrap_or_else(|| raw.to_string()),
+            ),
+            Err(_) => Some(raw.to_string()),
+        },
+    };
+    let filter = DecisionFilter {
+        worker_id,
+        capability_id: q.capability_id,
+        denied: q.denied,
+        since: time_param("since", &q.since)?,
+        until: time_param("until", &q.until)?,
+        before: q
+            .cursor
+            .as_deref()
+            .map(|c| {
+                Uuid::parse_str(c).map_err(|_| {
+                    ApiError::bad_request(
+                        "invalid_query",
+                        "cursor: not a cursor from this endpoint",
+                    )
+                })
+            })
+            .transpose()?,
+        limit: match q.limit {
+            None => 50,
+            Some(l) if (1..=500).contains(&l) => l,
+            Some(_) => {
+                return Err(ApiError::bad_request(
+                    "invalid_query",
+                    "limit must be between 1 and 500",
+                ))
+            }
+        },
+    };
+    let (decisions, more) = state
+        .store
+        .tenant(&principal.tenant_id)
+        .decisions(&filter)
+        .await?;
+    let next_cursor = more
+        .then(|| decisions.last().map(|d| d.receipt.receipt_id.clone()))
+        .flatten();
+    Ok(web::Json(DecisionPage {
+        decisions: decisions.into_iter().map(DecisionView::from).collect(),
+        next_cursor,
+    }))
+}
+
+/// One of your decisions (`read`).
+#[utoipa::path(get, path = "/api/v1/decisions/{id}", tag = "decisions",
+    params(("id" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = DecisionView), (status = 404, body = ErrorBody)))]
+pub async fn get_decision(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<web::Json<DecisionView>, ApiError> {
+    principal.require(Scope::Read)?;
+    let not_found = || ApiError::not_found(format!("decision {} not found", path.as_str()));
+    let id = Uuid::parse_str(&path).map_err(|_| not_found())?;
+    let d = state
+        .store
+        .tenant(&principal.tenant_id)
+        .decision(id)
+        .await?
+        .ok_or_else(not_found)?;
+    Ok(web::Json(d.into()))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublicKeyView {
+    pub kid: String,
+    /// Ed25519 public key, standard base64.
+    pub public_key: String,
+    #[schema(example = "Ed25519")]
+    pub algorithm: String,
+    /// `active` (signing now) or `retired` (still verifies old receipts).
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub retired_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyList {
+    pub keys: Vec<PublicKeyView>,
+}
+
+/// Every key receipts were ever signed with (public).
+#[utoipa::path(get, path = "/api/v1/keys", tag = "decisions", responses((status = 200, body = KeyList)))]
+pub async fn keys(state: web::Data<AppState>) -> Result<web::Json<KeyList>, ApiError> {
+    let keys = state.store.receipt_keys().await?;
+    Ok(web::Json(KeyList {
+        keys: keys
+            .into_iter()
+            .map(|k| PublicKeyView {
+                kid: k.kid,
+                public_key: base64::engine::general_purpose::STANDARD.encode(&k.public_key),
+                algorithm: "Ed25519".into(),
+                status: if k.retired_at.is_some() {
+                    "retired"
+                } else {
+                    "active"
+                }
+                .into(),
+                created_at: k.created_at,
+                retired_at: k.retired_at,
+            })
+            .collect(),
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExportQuery {
+    /// Continue after this chain position (default 0: from the start).
+    pub after: Option<i64>,
+    /// 1–5000 (default 1000).
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReceiptExport {
+    /// Receipts in chain order.
+    #[schema(value_type = Vec<Object>)]
+    pub receipts: Vec<Receipt>,
+    /// Pass as `after` for the next page; null at the end of the chain.
+    pub next_after: Option<i64>,
+}
+
+/// Your tenant's receipts in chain order, for offline verification (`read`).
+#[utoipa::path(get, path = "/api/v1/audit/receipts", tag = "decisions", params(ExportQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = ReceiptExport), (status = 400, body = ErrorBody)))]
+pub async fn export_receipts(
+    principal: Principal,
+    state: web::Data<AppState>,
+    query: web::Query<ExportQuery>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::Read)?;
+    let after = query.after.unwrap_or(0).max(0);
+    let limit = match query.limit {
+        None => 1000,
+        Some(l) if (1..=5000).contains(&l) => l,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                "limit must be between 1 and 5000",
+            ))
+        }
+    };
+    let rows = state
+        .store
+        .tenant(&principal.tenant_id)
+        .receipts(after, limit)
+        .await?;
+    let next_after = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|(seq, _)| *seq))
+        .flatten();
+    Ok(HttpResponse::Ok().json(ReceiptExport {
+        receipts: rows.into_iter().map(|(_, r)| r).collect(),
+        next_after,
+    }))
+}
