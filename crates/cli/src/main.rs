@@ -54,6 +54,16 @@ enum Cmd {
         /// The package directory.
         package_dir: PathBuf,
     },
+    /// Decisions: make one, or query the log.
+    Decision {
+        #[command(subcommand)]
+        command: DecisionCmd,
+    },
+    /// The audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCmd,
+    },
     /// Hash a package, sign a capability card for it and submit it.
     Attest {
         /// The package directory.
@@ -77,6 +87,48 @@ enum CatalogCmd {
         /// Path to the catalog JSON (`{"_meta": {...}, "entities": [...]}`).
         file: PathBuf,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum DecisionCmd {
+    /// Ask whether a worker may run a capability (prints ALLOW or DENY and the proof).
+    Make {
+        /// `wrk_…` or the WCP worker id.
+        #[arg(long)]
+        worker: String,
+        /// The capability, e.g. cap.data.read.v1.
+        #[arg(long = "cap")]
+        capability: String,
+        #[arg(long, default_value = "dev")]
+        env: String,
+        #[arg(long = "label", default_value = "PUBLIC")]
+        data_label: String,
+        /// The requesting tenant (default: the key's).
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// List decisions, newest first.
+    Query {
+        #[arg(long)]
+        worker: Option<String>,
+        #[arg(long = "cap")]
+        capability: Option<String>,
+        /// Only denies (`true`) or only allows (`false`).
+        #[arg(long)]
+        denied: Option<bool>,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCmd {
+    /// Export the tenant's receipts and check every hash, link and signature
+    /// offline against the registry's published keys. Names the first broken
+    /// receipt and exits 1 if there is one.
+    Verify,
 }
 
 const DEFAULT_REGISTRY: &str = "http://127.0.0.1:8765";
@@ -188,6 +240,76 @@ fn run(cli: Cli) -> Result<(), Failure> {
             );
         }
         Cmd::Keygen { out } => keygen(&out)?,
+        Cmd::Decision { command } => {
+            let client = Client::new(base, cli.api_key)?;
+            match command {
+                DecisionCmd::Make {
+                    worker,
+                    capability,
+                    env,
+                    data_label,
+                    tenant,
+                    dry_run,
+                } => {
+                    let mut body = serde_json::json!({"worker_id": worker, "capability": capability,
+                        "env": env, "data_label": data_label, "dry_run": dry_run});
+                    if let Some(t) = tenant {
+                        body["tenant_id"] = Value::from(t);
+                    }
+                    let d = client.post("/api/v1/decisions", &body)?;
+                    if d["denied"] == true {
+                        println!(
+                            "DENY  {} ({})",
+                            d["deny_code"].as_str().unwrap_or("?"),
+                            d["deny_reason"].as_str().unwrap_or("")
+                        );
+                    } else {
+                        println!("ALLOW");
+                    }
+                    println!("tier:  L{}", d["tier"]);
+                    println!("id:    {}", d["id"].as_str().unwrap_or("?"));
+                    println!("proof: {}", d["proof"].as_str().unwrap_or("?"));
+                }
+                DecisionCmd::Query {
+                    worker,
+                    capability,
+                    denied,
+                    limit,
+                } => {
+                    let mut query = vec![format!("limit={limit}")];
+                    if let Some(w) = worker {
+                        query.push(format!("worker_id={w}"));
+                    }
+                    if let Some(c) = capability {
+                        query.push(format!("capability_id={c}"));
+                    }
+                    if let Some(d) = denied {
+                        query.push(format!("denied={d}"));
+                    }
+                    let page = client.get(&format!("/api/v1/decisions?{}", query.join("&")))?;
+                    for d in page["decisions"].as_array().into_iter().flatten() {
+                        let outcome = if d["denied"] == true {
+                            format!("DENY ({})", d["deny_reason"].as_str().unwrap_or(""))
+                        } else {
+                            "ALLOW".to_string()
+                        };
+                        println!(
+                            "{} {} {} {}",
+                            d["decided_at"].as_str().unwrap_or("?"),
+                            d["worker_id"].as_str().unwrap_or("?"),
+                            d["capability_id"].as_str().unwrap_or("?"),
+                            outcome
+                        );
+                    }
+                }
+            }
+        }
+        Cmd::Audit {
+            command: AuditCmd::Verify,
+        } => {
+            let client = Client::new(base, cli.api_key)?;
+            audit_verify(&client)?;
+        }
         Cmd::Hash { package_dir } => println!("{}", package_hash(&package_dir)?),
         Cmd::Attest {
             package_dir,
@@ -344,6 +466,47 @@ fn attest(
         )));
     }
     Ok(())
+}
+
+/// Downloads the published keys and the whole chain, then verifies offline.
+fn audit_verify(client: &Client) -> Result<(), Failure> {
+    use base64::Engine;
+    let keys = client.get("/api/v1/keys")?;
+    let mut published = std::collections::HashMap::new();
+    for k in keys["keys"].as_array().into_iter().flatten() {
+        let kid = k["kid"].as_str().unwrap_or_default().to_string();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(k["public_key"].as_str().unwrap_or_default())
+            .map_err(|e| Failure(format!("key {kid}: {e}")))?;
+        let arr: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| Failure(format!("key {kid} is not 32 bytes")))?;
+        let key = ed25519_dalek::VerifyingKey::from_bytes(&arr)
+            .map_err(|e| Failure(format!("key {kid}: {e}")))?;
+        published.insert(kid, key);
+    }
+    let mut receipts: Vec<audit::Receipt> = Vec::new();
+    let mut after = 0i64;
+    loop {
+        let page = client.get(&format!("/api/v1/audit/receipts?after={after}&limit=5000"))?;
+        let batch: Vec<audit::Receipt> = serde_json::from_value(page["receipts"].clone())
+            .map_err(|e| Failure(format!("the export is not a list of receipts: {e}")))?;
+        receipts.extend(batch);
+        match page["next_after"].as_i64() {
+            Some(next) => after = next,
+            None => break,
+        }
+    }
+    match audit::verify_chain(&receipts, &published) {
+        Ok(n) => {
+            println!(
+                "OK: {n} receipts, every hash, link and signature verified ({} keys)",
+                published.len()
+            );
+            Ok(())
+        }
+        Err(e) => Err(Failure(format!("BROKEN: {e}"))),
+    }
 }
 
 fn main() -> ExitCode {

@@ -298,3 +298,130 @@ async fn keygen_and_attest_sign_a_card_the_registry_accepts() {
     assert!(out.contains("denied"), "{out}");
     running.stop().await;
 }
+
+#[tokio::test]
+async fn decision_make_query_and_audit_verify_name_the_first_tampered_receipt() {
+    let db = testkit::TestDb::create().await;
+    let data = tempfile::tempdir().unwrap();
+    let operator = format!("phk_cli_operator_{}", uuid::Uuid::new_v4().simple());
+    let running = server(&db, data.path(), &operator).await;
+    let url = format!("http://{}", running.addr);
+    let http = reqwest::Client::new();
+    http.post(format!("{url}/api/v1/tenants"))
+        .bearer_auth(&operator)
+        .json(&serde_json::json!({"id": "org.cli", "display_name": "CLI"}))
+        .send()
+        .await
+        .unwrap();
+    let key: serde_json::Value = http
+        .post(format!("{url}/api/v1/api-keys"))
+        .bearer_auth(&operator)
+        .json(&serde_json::json!({"name": "cli", "scopes": ["admin"], "tenant_id": "org.cli"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = key["key"].as_str().unwrap().to_string();
+    http.post(format!("{url}/api/v1/workers")).bearer_auth(&key)
+        .json(&serde_json::json!({"name": "w", "namespace": "x.cli", "capabilities": ["cap.data.read.v1"]}))
+        .send().await.unwrap();
+
+    let run = |args: Vec<&'static str>| {
+        let (url, key) = (url.clone(), key.clone());
+        tokio::task::spawn_blocking(move || {
+            hallctl(
+                &args,
+                &[("PYHALL_REGISTRY", &url), ("PYHALL_API_KEY", &key)],
+            )
+        })
+    };
+    let (ok, out, err) = run(vec![
+        "decision",
+        "make",
+        "--worker",
+        "x.cli.w",
+        "--cap",
+        "cap.data.read.v1",
+    ])
+    .await
+    .unwrap();
+    assert!(ok, "{err}");
+    assert!(out.starts_with("ALLOW"), "{out}");
+    let (ok, out, _) = run(vec![
+        "decision",
+        "make",
+        "--worker",
+        "x.cli.w",
+        "--cap",
+        "cap.data.write.v1",
+    ])
+    .await
+    .unwrap();
+    assert!(ok);
+    assert!(
+        out.starts_with("DENY  DENY_CAPABILITY_NOT_DECLARED"),
+        "{out}"
+    );
+    for _ in 0..3 {
+        run(vec![
+            "decision",
+            "make",
+            "--worker",
+            "x.cli.w",
+            "--cap",
+            "cap.data.read.v1",
+        ])
+        .await
+        .unwrap();
+    }
+    let (ok, out, _) = run(vec!["decision", "query", "--denied", "true"])
+        .await
+        .unwrap();
+    assert!(ok);
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(out.contains("cap.data.write.v1 DENY"), "{out}");
+
+    let (ok, out, err) = run(vec!["audit", "verify"]).await.unwrap();
+    assert!(ok, "{err}");
+    assert!(out.starts_with("OK: 5 receipts"), "{out}");
+
+    // Behind the guard, rewrite the second receipt's outcome.
+    let mut conn = db.connect().await;
+    use sqlx::Executor;
+    conn.execute("ALTER TABLE receipts DISABLE TRIGGER receipts_append_only")
+        .await
+        .unwrap();
+    let tampered: String = sqlx::query_scalar(
+        "UPDATE receipts SET body = jsonb_set(jsonb_set(body, '{outcome}', '\"ALLOW\"'), '{deny_code}', 'null')
+         WHERE seq = 2 RETURNING receipt_id::text",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    let (ok, _, err) = run(vec!["audit", "verify"]).await.unwrap();
+    assert!(!ok);
+    assert!(err.contains("BROKEN: receipt 1"), "{err}");
+    assert!(
+        err.contains(&tampered),
+        "the tampered receipt is not named: {err}"
+    );
+    assert!(err.contains("receipt_hash does not match"), "{err}");
+
+    // Deleting a receipt instead is named at the next one, by its broken link.
+    let next: String = sqlx::query_scalar("SELECT receipt_id::text FROM receipts WHERE seq = 4")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    conn.execute("DELETE FROM receipts WHERE seq IN (2, 3)")
+        .await
+        .unwrap();
+    let (ok, _, err) = run(vec!["audit", "verify"]).await.unwrap();
+    assert!(!ok);
+    assert!(
+        err.contains(&next) && err.contains("does not link"),
+        "{err}"
+    );
+    running.stop().await;
+}
