@@ -1,0 +1,154 @@
+//! `hall-bench`: a load generator for `POST /api/v1/decisions`.
+//!
+//! It creates a tenant, a key and a worker through the operator key, then
+//! for each concurrency level keeps that many requests in flight for the
+//! given time and reports decisions per second and p50 / p99 / p99.9
+//! latency (each decision's receipt is durably committed before its answer).
+//! `scripts/bench` builds and starts a release server and runs this against it.
+
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use serde_json::{json, Value};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "hall-bench",
+    about = "Load generator for Hall Registry decisions"
+)]
+struct Args {
+    /// Registry base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8765")]
+    registry: String,
+    /// The operator's API key (to create the benchmark tenant).
+    #[arg(long, env = "HALL_BENCH_OPERATOR_KEY", hide_env_values = true)]
+    operator_key: String,
+    /// Concurrency levels to run, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,8,32,64")]
+    concurrency: Vec<usize>,
+    /// Seconds measured at each level.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Seconds of warm-up before each level (not measured).
+    #[arg(long, default_value_t = 2)]
+    warmup: u64,
+}
+
+async fn post(
+    http: &reqwest::Client,
+    url: String,
+    key: &str,
+    body: Value,
+) -> Result<Value, String> {
+    let resp = http
+        .post(url)
+        .bearer_auth(key)
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = resp.status();
+    let body: Value = resp.json().await.map_err(|e| e.to_string())?;
+    if status.is_success() {
+        Ok(body)
+    } else {
+        Err(format!("{status}: {body}"))
+    }
+}
+
+/// Runs `concurrency` loops for `duration`; returns every latency (µs) and the error count.
+async fn load(
+    http: &reqwest::Client,
+    url: &str,
+    key: &str,
+    concurrency: usize,
+    duration: Duration,
+) -> (Vec<u64>, u64) {
+    let deadline = Instant::now() + duration;
+    let mut tasks = Vec::new();
+    for lane in 0..concurrency {
+        let (http, url, key) = (http.clone(), url.to_string(), key.to_string());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(16_384);
+            let mut errors = 0u64;
+            let mut i = 0u64;
+            while Instant::now() < deadline {
+                let cap = if (i + lane as u64) % 10 == 0 { "cap.bench.undeclared" } else { "cap.bench.read" };
+                let body = json!({"worker_id": "x.bench.worker", "capability": cap, "env": "dev", "data_label": "PUBLIC"});
+                let started = Instant::now();
+                match post(&http, format!("{url}/api/v1/decisions"), &key, body).await {
+                    Ok(d) if d["proof"].is_string() => latencies.push(started.elapsed().as_micros() as u64),
+                    _ => errors += 1,
+                }
+                i += 1;
+            }
+            (latencies, errors)
+        }));
+    }
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (l, e) = t.await.unwrap_or_default();
+        all.extend(l);
+        errors += e;
+    }
+    (all, errors)
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let idx = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[idx.min(sorted.len() - 1)] as f64 / 1000.0
+}
+
+#[tokio::main]
+async fn main() -> Result<(), String> {
+    let args = Args::parse();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let base = args.registry.trim_end_matches('/').to_string();
+    let tenant = format!(
+        "org.bench-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    post(
+        &http,
+        format!("{base}/api/v1/tenants"),
+        &args.operator_key,
+        json!({"id": tenant, "display_name": "benchmark"}),
+    )
+    .await?;
+    let key = post(&http, format!("{base}/api/v1/api-keys"), &args.operator_key,
+        json!({"name": "bench", "scopes": ["workers:write", "decisions:write"], "tenant_id": tenant})).await?;
+    let key = key["key"]
+        .as_str()
+        .ok_or("no key in the answer")?
+        .to_string();
+    // The worker may exist from an earlier run against the same database.
+    let _ = post(&http, format!("{base}/api/v1/workers"), &key,
+        json!({"name": "worker", "namespace": "x.bench", "capabilities": ["cap.bench.read"], "policy_tier": 2})).await;
+
+    println!("| concurrency | decisions/s | p50 ms | p99 ms | p99.9 ms | errors |");
+    println!("|---:|---:|---:|---:|---:|---:|");
+    for c in args.concurrency {
+        load(&http, &base, &key, c, Duration::from_secs(args.warmup)).await;
+        let started = Instant::now();
+        let (mut latencies, errors) =
+            load(&http, &base, &key, c, Duration::from_secs(args.seconds)).await;
+        let elapsed = started.elapsed().as_secs_f64();
+        latencies.sort_unstable();
+        println!(
+            "| {c} | {:.0} | {:.2} | {:.2} | {:.2} | {errors} |",
+            latencies.len() as f64 / elapsed,
+            percentile(&latencies, 50.0),
+            percentile(&latencies, 99.0),
+            percentile(&latencies, 99.9),
+        );
+    }
+    Ok(())
+}
