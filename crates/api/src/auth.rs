@@ -333,8 +333,17 @@ fn principal_from(
     }
 }
 
-/// Records key use in the background; a failure here must not fail the request.
+/// Records key use in the background, at most once a minute per key (the
+/// row just read says when it was last recorded); a failure here must not
+/// fail the request.
 fn touch(store: Store, cred: &KeyCredential) {
+    if cred
+        .key
+        .last_used_at
+        .is_some_and(|at| Utc::now() - at < chrono::Duration::minutes(1))
+    {
+        return;
+    }
     let tenant = cred.key.tenant_id.clone();
     let id = cred.key.id;
     tokio::spawn(async move {

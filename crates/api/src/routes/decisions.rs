@@ -106,24 +106,27 @@ fn bad(field: &str, msg: impl std::fmt::Display) -> ApiError {
     ApiError::bad_request("invalid_field", format!("{field}: {msg}"))
 }
 
-/// The facts of a decision, gathered in the chain's order.
+/// The facts of a decision about a worker that is not there (or not yours to see).
+fn unknown_worker(request: Request) -> Facts {
+    Facts {
+        request,
+        worker: None,
+        ban: BanFact::Clear,
+        attestation: None,
+        owner_policy: Default::default(),
+        now: Utc::now(),
+    }
+}
+
+/// The facts of a decision about a known worker: its owner's policy and its
+/// current attestation are read together, then the ban status of its hash.
 async fn gather(
     state: &AppState,
-    worker: Option<&Worker>,
+    w: &Worker,
+    owner_policy: policy::TenantPolicy,
+    current: Option<registry::attestations::Attestation>,
     request: Request,
-) -> Result<Facts, ApiError> {
-    let Some(w) = worker else {
-        return Ok(Facts {
-            request,
-            worker: None,
-            ban: BanFact::Clear,
-            attestation: None,
-            owner_policy: Default::default(),
-            now: Utc::now(),
-        });
-    };
-    let owner_policy = state.store.decision_policy(&w.tenant_id).await?;
-    let current = state.store.current_attestation(&w.id).await?;
+) -> Facts {
     let ban = match &current {
         None => BanFact::Clear,
         Some(a) => match state.bans.ban_reason(&a.sha256).await {
@@ -136,7 +139,7 @@ async fn gather(
         },
     };
     let r = &w.record;
-    Ok(Facts {
+    Facts {
         request,
         worker: Some(WorkerFact {
             owner: w.tenant_id.clone(),
@@ -156,7 +159,7 @@ async fn gather(
         }),
         owner_policy,
         now: Utc::now(),
-    })
+    }
 }
 
 /// Runs the chain and commits the receipt before answering.
@@ -202,25 +205,35 @@ async fn decide(
     }
     let worker_ref = WorkerRef::parse(&body.worker_id).map_err(|e| bad("worker_id", e))?;
     let found = state.store.worker_for_decision(&worker_ref).await?;
-    // A private worker of another tenant is unknown unless the caller signs for its owner.
-    let worker = match found {
-        Some(w) if w.record.visibility == Visibility::Private && w.tenant_id != tenant => {
-            let owner_policy = state.store.decision_policy(&w.tenant_id).await?;
-            owner_policy.signatories.contains(&tenant).then_some(w)
-        }
-        other => other,
-    };
-    let worker_label = worker
-        .as_ref()
-        .map(|w| w.record.worker_id.to_string())
-        .unwrap_or_else(|| body.worker_id.clone());
     let request = Request {
         capability: capability.clone(),
         env,
         data_label,
         tenant: tenant.clone(),
     };
-    let facts = gather(state, worker.as_ref(), request).await?;
+    let (worker_label, facts) = match found {
+        None => (body.worker_id.clone(), unknown_worker(request)),
+        Some(w) => {
+            let (owner_policy, current) = tokio::join!(
+                state.store.decision_policy(&w.tenant_id),
+                state.store.current_attestation(&w.id)
+            );
+            let owner_policy = owner_policy?;
+            // A private worker of another tenant is unknown unless the caller signs for its owner.
+            let hidden = w.record.visibility == Visibility::Private
+                && w.tenant_id != tenant
+                && !owner_policy.signatories.contains(&tenant);
+            if hidden {
+                (body.worker_id.clone(), unknown_worker(request))
+            } else {
+                let label = w.record.worker_id.to_string();
+                (
+                    label,
+                    gather(state, &w, owner_policy, current?, request).await,
+                )
+            }
+        }
+    };
     let decision = policy::decide(&state.policy, &facts);
     let now = Utc::now();
     let content = UnsignedReceipt {
