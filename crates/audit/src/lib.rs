@@ -18,34 +18,18 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-/// A receipt. Field names are the wire format.
+/// A sealed receipt: its content, the hash of that content and the
+/// signature over the hash. On the wire the three are one flat object.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Receipt {
-    pub receipt_id: String,
-    pub spec_version: String,
-    pub tenant_id: String,
-    pub correlation_id: String,
-    pub decided_at: String,
-    pub worker_id: String,
-    pub capability_id: String,
-    pub env: String,
-    pub data_label: String,
-    /// `ALLOW` or `DENY`.
-    pub outcome: String,
-    pub deny_code: Option<String>,
-    pub tier: u8,
-    pub policy_version: String,
-    pub controls_verified: Vec<String>,
-    pub request_hash: Option<String>,
-    pub dry_run: bool,
-    pub prev_receipt_hash: Option<String>,
-    pub signing_key_id: String,
+    #[serde(flatten)]
+    pub content: UnsignedReceipt,
     pub receipt_hash: String,
     pub signature: String,
 }
 
 /// The receipt's content before it is hashed and signed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UnsignedReceipt {
     pub receipt_id: String,
     pub spec_version: String,
@@ -92,51 +76,9 @@ pub fn seal(content: UnsignedReceipt, key: &SigningKey) -> Receipt {
     let digest: [u8; 32] = Sha256::digest(canonical_bytes(&content)).into();
     let signature = base64::engine::general_purpose::STANDARD.encode(key.sign(&digest).to_bytes());
     Receipt {
-        receipt_id: content.receipt_id,
-        spec_version: content.spec_version,
-        tenant_id: content.tenant_id,
-        correlation_id: content.correlation_id,
-        decided_at: content.decided_at,
-        worker_id: content.worker_id,
-        capability_id: content.capability_id,
-        env: content.env,
-        data_label: content.data_label,
-        outcome: content.outcome,
-        deny_code: content.deny_code,
-        tier: content.tier,
-        policy_version: content.policy_version,
-        controls_verified: content.controls_verified,
-        request_hash: content.request_hash,
-        dry_run: content.dry_run,
-        prev_receipt_hash: content.prev_receipt_hash,
-        signing_key_id: content.signing_key_id,
+        content,
         receipt_hash: hex(&digest),
         signature,
-    }
-}
-
-impl Receipt {
-    pub fn content(&self) -> UnsignedReceipt {
-        UnsignedReceipt {
-            receipt_id: self.receipt_id.clone(),
-            spec_version: self.spec_version.clone(),
-            tenant_id: self.tenant_id.clone(),
-            correlation_id: self.correlation_id.clone(),
-            decided_at: self.decided_at.clone(),
-            worker_id: self.worker_id.clone(),
-            capability_id: self.capability_id.clone(),
-            env: self.env.clone(),
-            data_label: self.data_label.clone(),
-            outcome: self.outcome.clone(),
-            deny_code: self.deny_code.clone(),
-            tier: self.tier,
-            policy_version: self.policy_version.clone(),
-            controls_verified: self.controls_verified.clone(),
-            request_hash: self.request_hash.clone(),
-            dry_run: self.dry_run,
-            prev_receipt_hash: self.prev_receipt_hash.clone(),
-            signing_key_id: self.signing_key_id.clone(),
-        }
     }
 }
 
@@ -185,18 +127,18 @@ pub fn verify_chain(
     keys: &HashMap<String, VerifyingKey>,
 ) -> Result<usize, ChainError> {
     let mut prev: Option<String> = None;
-    let tenant = receipts.first().map(|r| r.tenant_id.clone());
+    let tenant = receipts.first().map(|r| r.content.tenant_id.clone());
     for (index, r) in receipts.iter().enumerate() {
-        let receipt_id = r.receipt_id.clone();
-        if Some(&r.tenant_id) != tenant.as_ref() {
+        let receipt_id = r.content.receipt_id.clone();
+        if Some(&r.content.tenant_id) != tenant.as_ref() {
             return Err(ChainError::WrongTenant {
                 index,
                 receipt_id,
                 expected: tenant.unwrap_or_default(),
-                found: r.tenant_id.clone(),
+                found: r.content.tenant_id.clone(),
             });
         }
-        let digest: [u8; 32] = Sha256::digest(canonical_bytes(&r.content())).into();
+        let digest: [u8; 32] = Sha256::digest(canonical_bytes(&r.content)).into();
         let computed = hex(&digest);
         if computed != r.receipt_hash {
             return Err(ChainError::HashMismatch {
@@ -205,20 +147,20 @@ pub fn verify_chain(
                 computed,
             });
         }
-        if r.prev_receipt_hash != prev {
+        if r.content.prev_receipt_hash != prev {
             return Err(ChainError::BrokenLink {
                 index,
                 receipt_id,
                 expected: prev,
-                found: r.prev_receipt_hash.clone(),
+                found: r.content.prev_receipt_hash.clone(),
             });
         }
         let key = keys
-            .get(&r.signing_key_id)
+            .get(&r.content.signing_key_id)
             .ok_or_else(|| ChainError::UnknownKey {
                 index,
-                receipt_id: r.receipt_id.clone(),
-                kid: r.signing_key_id.clone(),
+                receipt_id: r.content.receipt_id.clone(),
+                kid: r.content.signing_key_id.clone(),
             })?;
         let signature = base64::engine::general_purpose::STANDARD
             .decode(&r.signature)
@@ -233,7 +175,7 @@ pub fn verify_chain(
             return Err(ChainError::BadSignature {
                 index,
                 receipt_id,
-                kid: r.signing_key_id.clone(),
+                kid: r.content.signing_key_id.clone(),
             });
         }
         prev = Some(r.receipt_hash.clone());
@@ -307,7 +249,7 @@ mod tests {
     fn a_sealed_chain_verifies_with_only_the_public_key() {
         let k = SigningKey::from_bytes(&[5u8; 32]);
         let c = chain(5, &k);
-        assert_eq!(c[0].prev_receipt_hash, None);
+        assert_eq!(c[0].content.prev_receipt_hash, None);
         assert_eq!(verify_chain(&c, &keys(&k)), Ok(5));
         assert!(c[0].receipt_hash.len() == 64);
     }
@@ -317,8 +259,8 @@ mod tests {
         let k = SigningKey::from_bytes(&[5u8; 32]);
         let mut c = chain(5, &k);
         // Receipt 1 was a DENY; someone rewrote it as an ALLOW.
-        c[1].outcome = "ALLOW".into();
-        c[1].deny_code = None;
+        c[1].content.outcome = "ALLOW".into();
+        c[1].content.deny_code = None;
         assert!(matches!(
             verify_chain(&c, &keys(&k)),
             Err(ChainError::HashMismatch { index: 1, .. })
@@ -341,10 +283,10 @@ mod tests {
         let k = SigningKey::from_bytes(&[5u8; 32]);
         let mut c = chain(3, &k);
         let forger = SigningKey::from_bytes(&[6u8; 32]);
-        let mut forged = c[2].content();
+        let mut forged = c[2].content.clone();
         forged.outcome = "ALLOW".into();
         let mut resealed = seal(forged, &forger);
-        resealed.signing_key_id = c[2].signing_key_id.clone();
+        resealed.content.signing_key_id = c[2].content.signing_key_id.clone();
         c[2] = resealed;
         assert!(matches!(
             verify_chain(&c, &keys(&k)),

@@ -161,17 +161,17 @@ async fn commit(store: &Store, key: &ReceiptKey, jobs: &[Job]) -> Result<Vec<Rec
         let receipt = seal(content, &key.key);
         head.0 = Some(receipt.receipt_hash.clone());
         head.1 += 1;
-        rows.tenant.push(receipt.tenant_id.clone());
+        rows.tenant.push(receipt.content.tenant_id.clone());
         rows.seq.push(head.1);
         rows.id.push(
-            Uuid::parse_str(&receipt.receipt_id)
+            Uuid::parse_str(&receipt.content.receipt_id)
                 .map_err(|e| StoreError::Invalid(format!("receipt_id: {e}")))?,
         );
         rows.hash.push(receipt.receipt_hash.clone());
-        rows.prev.push(receipt.prev_receipt_hash.clone());
+        rows.prev.push(receipt.content.prev_receipt_hash.clone());
         rows.at.push(p.decided_at);
-        rows.worker.push(receipt.worker_id.clone());
-        rows.cap.push(receipt.capability_id.clone());
+        rows.worker.push(receipt.content.worker_id.clone());
+        rows.cap.push(receipt.content.capability_id.clone());
         rows.denied.push(p.denied);
         rows.reason.push(p.deny_reason.clone());
         rows.body

@@ -88,10 +88,10 @@ async fn appended_receipts_form_a_chain_that_verifies_offline() {
     let t = tenant(&s, "org.acme").await;
     let writer = ReceiptWriter::start(s.clone(), key());
     let first = writer.append(pending("org.acme", 0)).await.unwrap();
-    assert_eq!(first.prev_receipt_hash, None);
+    assert_eq!(first.content.prev_receipt_hash, None);
     let second = writer.append(pending("org.acme", 1)).await.unwrap();
     assert_eq!(
-        second.prev_receipt_hash.as_deref(),
+        second.content.prev_receipt_hash.as_deref(),
         Some(first.receipt_hash.as_str())
     );
     let c = chain(&s, &t).await;
@@ -129,7 +129,10 @@ async fn concurrent_writers_in_two_pools_build_one_gap_free_chain_per_tenant() {
             Ok(expected as usize),
             "fork or break in {t}"
         );
-        let prevs: HashSet<_> = c.iter().map(|r| r.prev_receipt_hash.clone()).collect();
+        let prevs: HashSet<_> = c
+            .iter()
+            .map(|r| r.content.prev_receipt_hash.clone())
+            .collect();
         assert_eq!(
             prevs.len(),
             c.len(),
@@ -171,6 +174,7 @@ async fn a_receipt_changed_or_deleted_behind_the_guard_is_named_by_verification(
                 .append(pending("org.acme", i))
                 .await
                 .unwrap()
+                .content
                 .receipt_id,
         );
     }

@@ -84,18 +84,18 @@ impl From<LoggedDecision> for DecisionView {
     fn from(d: LoggedDecision) -> Self {
         let r = d.receipt;
         Self {
-            id: r.receipt_id.clone(),
-            decided_at: r.decided_at.clone(),
-            worker_id: r.worker_id.clone(),
-            capability_id: r.capability_id.clone(),
-            env: r.env.clone(),
-            data_label: r.data_label.clone(),
-            tenant_id: r.tenant_id.clone(),
-            correlation_id: r.correlation_id.clone(),
-            denied: r.outcome == "DENY",
-            deny_code: r.deny_code.clone(),
+            id: r.content.receipt_id.clone(),
+            decided_at: r.content.decided_at.clone(),
+            worker_id: r.content.worker_id.clone(),
+            capability_id: r.content.capability_id.clone(),
+            env: r.content.env.clone(),
+            data_label: r.content.data_label.clone(),
+            tenant_id: r.content.tenant_id.clone(),
+            correlation_id: r.content.correlation_id.clone(),
+            denied: r.content.outcome == "DENY",
+            deny_code: r.content.deny_code.clone(),
             deny_reason: d.deny_reason,
-            tier: r.tier,
+            tier: r.content.tier,
             proof: r.receipt_hash.clone(),
             receipt: r,
         }
@@ -404,7 +404,11 @@ pub async fn query_decisions(
         .decisions(&filter)
         .await?;
     let next_cursor = more
-        .then(|| decisions.last().map(|d| d.receipt.receipt_id.clone()))
+        .then(|| {
+            decisions
+                .last()
+                .map(|d| d.receipt.content.receipt_id.clone())
+        })
         .flatten();
     Ok(web::Json(DecisionPage {
         decisions: decisions.into_iter().map(DecisionView::from).collect(),
