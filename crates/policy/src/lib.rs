@@ -35,7 +35,8 @@ pub mod deny {
     pub const REQUIRES_HUMAN_APPROVAL: &str = "DENY_REQUIRES_HUMAN_APPROVAL";
 }
 
-/// One check of the tier table.
+/// One check of the tier table. Declared in the governance chain's order
+/// (registration, ban list, attestation, policy): `Ord` follows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Check {
@@ -54,30 +55,6 @@ pub enum Check {
     BlastWithinThreshold,
     HumanForRestrictedOrExcessBlastInProd,
     HumanForEveryProd,
-}
-
-impl Check {
-    /// The governance chain's order; `Ord` on the enum follows it.
-    fn chain_order() -> [Check; 15] {
-        use Check::*;
-        [
-            Registered,
-            NotRevoked,
-            SignatoryTenant,
-            HashNotBanned,
-            AttestedInProduction,
-            AttestedEverywhere,
-            AttestationSigned,
-            AttestationFresh,
-            CapabilityDeclared,
-            EnvAllowed,
-            DataLabelWithinClearance,
-            RequiredControlsPresent,
-            BlastWithinThreshold,
-            HumanForRestrictedOrExcessBlastInProd,
-            HumanForEveryProd,
-        ]
-    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -131,8 +108,8 @@ impl PolicyDocument {
         let mut checks_at = Vec::new();
         for t in &doc.tiers {
             acc.extend(t.checks.iter().copied());
-            let order = Check::chain_order();
-            checks_at.push(order.iter().copied().filter(|c| acc.contains(c)).collect());
+            // A BTreeSet iterates in `Check`'s order, which is the chain's.
+            checks_at.push(acc.iter().copied().collect());
         }
         let mut blast_thresholds = BTreeMap::new();
         for env in Env::ALL {
