@@ -19,7 +19,7 @@ use actix_web::{web, Error, FromRequest, HttpMessage, HttpRequest, ResponseError
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use registry::credentials::KEY_PREFIX;
-use registry::{ApiKeySecret, KeyCredential, Scope, Scopes, Store, TenantStatus};
+use registry::{ApiKeySecret, KeyCredential, Scope, Scopes, TenantStatus};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use wcp::TenantId;
@@ -261,22 +261,21 @@ async fn check_credential(state: &AppState, token: &str) -> Result<Principal, Ap
     if token.starts_with(KEY_PREFIX) {
         let hash = ApiKeySecret::presented(token).hash();
         let cred = state
-            .store
+            .facts
             .credential_by_secret(&hash)
             .await
             .map_err(store_err)?
             .ok_or_else(|| unauthorized("invalid_credentials", "unknown API key"))?;
         check_key_state(&cred, "this API key")?;
-        touch(state.store.clone(), &cred);
+        touch(state, &cred);
         return Ok(principal_from(cred, Via::ApiKey, None, None));
     }
     let claims = state.auth.verify(token)?;
     let tenant = TenantId::parse(&claims.tid)
         .map_err(|_| unauthorized("invalid_credentials", "invalid session token"))?;
     let cred = state
-        .store
-        .tenant(&tenant)
-        .credential_by_id(claims.sub)
+        .facts
+        .session_credential(&tenant, claims.sub)
         .await
         .map_err(store_err)?
         .ok_or_else(|| unauthorized("invalid_credentials", "invalid session token"))?;
@@ -333,10 +332,11 @@ fn principal_from(
     }
 }
 
-/// Records key use in the background, at most once a minute per key (the
-/// row just read says when it was last recorded); a failure here must not
-/// fail the request.
-fn touch(store: Store, cred: &KeyCredential) {
+/// Records key use in the background, at most once a minute per key and
+/// process (the stored `last_used_at` or this process's own record says
+/// when it was last recorded); a failure here must not fail the request.
+fn touch(state: &AppState, cred: &KeyCredential) {
+    const EVERY: Duration = Duration::from_secs(60);
     if cred
         .key
         .last_used_at
@@ -344,6 +344,24 @@ fn touch(store: Store, cred: &KeyCredential) {
     {
         return;
     }
+    {
+        let now = std::time::Instant::now();
+        let mut recorded = state
+            .key_use_recorded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if recorded
+            .get(&cred.key.id)
+            .is_some_and(|at| now.duration_since(*at) < EVERY)
+        {
+            return;
+        }
+        if recorded.len() >= 100_000 {
+            recorded.retain(|_, at| now.duration_since(*at) < EVERY);
+        }
+        recorded.insert(cred.key.id, now);
+    }
+    let store = state.store.clone();
     let tenant = cred.key.tenant_id.clone();
     let id = cred.key.id;
     tokio::spawn(async move {

@@ -46,12 +46,36 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition format (version 0.0.4).
-    pub fn render(&self, version: &str) -> String {
+    pub fn render(&self, version: &str, facts: registry::facts::FactsStats) -> String {
         let routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = String::new();
         out.push_str("# HELP hall_build_info Hall Registry build information.\n");
         out.push_str("# TYPE hall_build_info gauge\n");
         let _ = writeln!(out, "hall_build_info{{version=\"{}\"}} 1", escape(version));
+
+        out.push_str(
+            "# HELP hall_facts_cache_lookups_total Decision-fact lookups answered from memory (hit) or PostgreSQL (miss).\n",
+        );
+        out.push_str("# TYPE hall_facts_cache_lookups_total counter\n");
+        let _ = writeln!(
+            out,
+            "hall_facts_cache_lookups_total{{result=\"hit\"}} {}",
+            facts.hits
+        );
+        let _ = writeln!(
+            out,
+            "hall_facts_cache_lookups_total{{result=\"miss\"}} {}",
+            facts.misses
+        );
+        out.push_str(
+            "# HELP hall_facts_cache_invalidations_total Times this process dropped its decision-fact copies.\n",
+        );
+        out.push_str("# TYPE hall_facts_cache_invalidations_total counter\n");
+        let _ = writeln!(
+            out,
+            "hall_facts_cache_invalidations_total {}",
+            facts.invalidations
+        );
 
         out.push_str(
             "# HELP hall_http_requests_total HTTP requests by route, method and status.\n",
@@ -119,7 +143,7 @@ mod tests {
         m.observe("GET", "/health", 200, Duration::from_micros(300));
         m.observe("GET", "/health", 200, Duration::from_millis(3));
         m.observe("GET", "/health", 503, Duration::from_secs(20));
-        let text = m.render("1.2.3");
+        let text = m.render("1.2.3", Default::default());
         assert!(text.contains(
             "hall_http_request_duration_seconds_bucket{method=\"GET\",route=\"/health\",le=\"0.0005\"} 1"
         ));

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use registry::bans::BanCache;
+use registry::facts::FactsCache;
 use registry::receipts::ReceiptWriter;
 use registry::{Cache, Store};
 
@@ -20,6 +21,12 @@ pub struct AppState {
     pub auth: AuthConfig,
     /// This process's copy of the confirmed ban set.
     pub bans: Arc<BanCache>,
+    /// This process's copies of keys, workers, policies and attestations.
+    pub facts: Arc<FactsCache>,
+    /// When this process last recorded each API key's use (the cached
+    /// credential's `last_used_at` does not move).
+    pub key_use_recorded:
+        std::sync::Mutex<std::collections::HashMap<uuid::Uuid, std::time::Instant>>,
     /// Appends receipts to tenants' chains (group commit).
     pub receipts: ReceiptWriter,
     /// The tier table in force.
@@ -38,12 +45,14 @@ impl AppState {
         receipts: ReceiptWriter,
     ) -> Self {
         Self {
+            facts: FactsCache::start(store.clone()),
             store,
             cache,
             local_limits: Cache::in_process(),
             redis_backoff_until_ms: std::sync::atomic::AtomicU64::new(0),
             auth,
             bans,
+            key_use_recorded: Default::default(),
             receipts,
             policy: policy::PolicyDocument::default_policy(),
             metrics: Metrics::default(),

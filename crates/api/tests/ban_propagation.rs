@@ -1,6 +1,7 @@
-//! The ban set across processes: two `hall-registry` processes on one
-//! database (with Redis pub/sub, and with PostgreSQL LISTEN/NOTIFY), and one
-//! whose Redis dies mid-test.
+//! Changes across processes: the ban set between two `hall-registry`
+//! processes on one database (with Redis pub/sub, and with PostgreSQL
+//! LISTEN/NOTIFY), one whose Redis dies mid-test, and revocations of workers
+//! and keys that the other process holds in memory.
 
 mod common;
 
@@ -100,12 +101,12 @@ impl Cluster {
             let (_, ready) = self
                 .call(p, reqwest::Method::GET, "/readyz", None, None)
                 .await;
-            if ready["bans"] == "subscribed" {
+            if ready["bans"] == "subscribed" && ready["facts"] == "subscribed" {
                 return;
             }
             assert!(
                 Instant::now() < deadline,
-                "ban cache never subscribed: {ready}\n{}",
+                "ban or facts cache never subscribed: {ready}\n{}",
                 p.output()
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -331,4 +332,115 @@ async fn when_redis_stops_verify_and_the_ban_list_keep_answering_from_postgres()
         started.elapsed()
     );
     assert!(p.terminate().success());
+}
+
+/// Polls a decision through `p` until `done` holds for its status and body;
+/// returns how long that took.
+async fn decision_until(
+    cluster: &Cluster,
+    p: &Proc,
+    key: &str,
+    done: impl Fn(u16, &Value) -> bool,
+) -> Duration {
+    let started = Instant::now();
+    loop {
+        let (s, d) = cluster
+            .call(
+                p,
+                reqwest::Method::POST,
+                "/api/v1/decisions",
+                Some(key),
+                Some(
+                    json!({"worker_id": "x.prop.worker", "capability": "cap.a.b",
+                    "env": "dev", "data_label": "PUBLIC"}),
+                ),
+            )
+            .await;
+        if done(s, &d) {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "never happened: {s} {d}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn worker_and_key_revoked_through_one_process_are_refused_by_the_other_within_a_second() {
+    use reqwest::Method;
+    let db = testkit::TestDb::create().await;
+    let operator = format!("phk_prop_{}", uuid::Uuid::new_v4().simple());
+    let mut a = Proc::spawn(&envs(db.url(), &operator, None));
+    a.wait_healthy(Duration::from_secs(30)).await;
+    let mut b = Proc::spawn(&envs(db.url(), &operator, None));
+    b.wait_healthy(Duration::from_secs(30)).await;
+    let cluster = Cluster {
+        operator,
+        client: reqwest::Client::new(),
+    };
+    cluster.worker_with_reported_hash(&a).await;
+    let (_, k) = cluster
+        .call(
+            &a,
+            Method::POST,
+            "/api/v1/api-keys",
+            Some(&cluster.operator),
+            Some(
+                json!({"name": "decider", "scopes": ["decisions:write"], "tenant_id": "org.prop"}),
+            ),
+        )
+        .await;
+    let decider = k["key"].as_str().unwrap().to_string();
+    let decider_id = k["id"].as_str().unwrap().to_string();
+    cluster.wait_subscribed(&a).await;
+    cluster.wait_subscribed(&b).await;
+
+    // B decides (and keeps the key and worker in memory).
+    for _ in 0..3 {
+        decision_until(&cluster, &b, &decider, |s, d| {
+            s == 200 && d["denied"] == false
+        })
+        .await;
+    }
+    let (s, r) = cluster
+        .call(
+            &a,
+            Method::POST,
+            "/api/v1/workers/x.prop.worker/revoke?tenant_id=org.prop",
+            Some(&cluster.operator),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    let took = decision_until(&cluster, &b, &decider, |s, d| {
+        s == 200 && d["deny_code"] == "DENY_WORKER_REVOKED"
+    })
+    .await;
+    assert!(
+        took < Duration::from_secs(1),
+        "B allowed a revoked worker for {took:?}"
+    );
+
+    let (s, r) = cluster
+        .call(
+            &a,
+            Method::DELETE,
+            &format!("/api/v1/api-keys/{decider_id}?tenant_id=org.prop"),
+            Some(&cluster.operator),
+            None,
+        )
+        .await;
+    assert!(s == 200 || s == 204, "{s} {r}");
+    let took = decision_until(&cluster, &b, &decider, |s, d| {
+        s == 401 && d["error"]["code"] == "credentials_revoked"
+    })
+    .await;
+    assert!(
+        took < Duration::from_secs(1),
+        "B accepted a revoked key for {took:?}"
+    );
+    assert!(a.terminate().success());
+    assert!(b.terminate().success());
 }

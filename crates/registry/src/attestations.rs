@@ -54,50 +54,85 @@ const ATTESTATION_COLUMNS: &str = "a.tenant_id, a.id, a.worker_registry_id, a.wo
      a.ai_service, a.ai_model, a.ai_session_id, a.approved_at, a.created_at, \
      (SELECT k.revoked_at FROM namespace_keys k WHERE k.kid = a.signed_by) AS key_revoked_at";
 
+/// An attestation as stored: its verdict when it was submitted, and what
+/// may undo it later (its key's revocation, its card's expiry). Judged
+/// again against the time and the ban list whenever it is read.
+#[derive(Debug, Clone)]
+pub struct StoredAttestation {
+    submitted: Attestation,
+    key_revoked_at: Option<DateTime<Utc>>,
+    card_expires_at: Option<DateTime<Utc>>,
+}
+
+impl StoredAttestation {
+    fn from_row(row: &sqlx::postgres::PgRow) -> Result<Self, StoreError> {
+        let tenant: String = row.try_get("tenant_id")?;
+        let status: String = row.try_get("status")?;
+        let verdict = Verdict {
+            status: AttestationStatus::parse(&status)
+                .ok_or_else(|| StoreError::Corrupt(format!("attestation status {status:?}")))?,
+            reason: row.try_get("reason")?,
+        };
+        Ok(Self {
+            submitted: Attestation {
+                id: row.try_get("id")?,
+                tenant_id: TenantId::parse(&tenant)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                worker_registry_id: row.try_get("worker_registry_id")?,
+                worker_id: row.try_get("worker_id")?,
+                kind: row.try_get("kind")?,
+                sha256: row.try_get("sha256")?,
+                verdict,
+                signed_by: row.try_get("signed_by")?,
+                label: row.try_get("label")?,
+                ai_generated: row.try_get("ai_generated")?,
+                ai_service: row.try_get("ai_service")?,
+                ai_model: row.try_get("ai_model")?,
+                ai_session_id: row.try_get("ai_session_id")?,
+                approved_at: row.try_get("approved_at")?,
+                created_at: row.try_get("created_at")?,
+            },
+            key_revoked_at: row.try_get("key_revoked_at")?,
+            card_expires_at: row.try_get("card_expires_at")?,
+        })
+    }
+
+    /// The attestation as it stands at `now`, with `ban` the live ban reason of its hash.
+    pub fn judged(&self, ban: Option<&str>, now: DateTime<Utc>) -> Attestation {
+        let mut a = self.submitted.clone();
+        a.verdict = current_status(
+            self.submitted.verdict.clone(),
+            self.submitted.created_at,
+            self.key_revoked_at,
+            self.card_expires_at,
+            ban,
+            now,
+        );
+        a
+    }
+}
+
+/// The attestation in force at `now` among a worker's accepted ones (newest
+/// first): the first whose key and card still hold.
+pub fn current_of(candidates: &[StoredAttestation], now: DateTime<Utc>) -> Option<Attestation> {
+    candidates
+        .iter()
+        .map(|c| c.judged(None, now))
+        .find(|a| a.verdict.status == AttestationStatus::Attested)
+}
+
 /// Reads a row and re-judges it against today's keys and — given `bans` —
 /// the live ban set.
 async fn attestation_from_row(
     row: &sqlx::postgres::PgRow,
     bans: Option<&BanCache>,
 ) -> Result<Attestation, StoreError> {
-    let tenant: String = row.try_get("tenant_id")?;
-    let status: String = row.try_get("status")?;
-    let stored = Verdict {
-        status: AttestationStatus::parse(&status)
-            .ok_or_else(|| StoreError::Corrupt(format!("attestation status {status:?}")))?,
-        reason: row.try_get("reason")?,
-    };
-    let sha256: String = row.try_get("sha256")?;
-    let created_at: DateTime<Utc> = row.try_get("created_at")?;
+    let stored = StoredAttestation::from_row(row)?;
     let ban = match bans {
-        Some(bans) => bans.ban_reason(&sha256).await?,
+        Some(bans) => bans.ban_reason(&stored.submitted.sha256).await?,
         None => None,
     };
-    let verdict = current_status(
-        stored,
-        created_at,
-        row.try_get("key_revoked_at")?,
-        row.try_get("card_expires_at")?,
-        ban.as_deref(),
-        Utc::now(),
-    );
-    Ok(Attestation {
-        id: row.try_get("id")?,
-        tenant_id: TenantId::parse(&tenant).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        worker_registry_id: row.try_get("worker_registry_id")?,
-        worker_id: row.try_get("worker_id")?,
-        kind: row.try_get("kind")?,
-        sha256,
-        verdict,
-        signed_by: row.try_get("signed_by")?,
-        label: row.try_get("label")?,
-        ai_generated: row.try_get("ai_generated")?,
-        ai_service: row.try_get("ai_service")?,
-        ai_model: row.try_get("ai_model")?,
-        ai_session_id: row.try_get("ai_session_id")?,
-        approved_at: row.try_get("approved_at")?,
-        created_at,
-    })
+    Ok(stored.judged(ban.as_deref(), Utc::now()))
 }
 
 impl Store {
@@ -128,6 +163,16 @@ impl Store {
         &self,
         worker_registry_id: &str,
     ) -> Result<Option<Attestation>, StoreError> {
+        let candidates = self.attestation_candidates(worker_registry_id).await?;
+        Ok(current_of(&candidates, Utc::now()))
+    }
+
+    /// A worker's accepted attestations, newest first: what [`current_of`]
+    /// chooses from.
+    pub async fn attestation_candidates(
+        &self,
+        worker_registry_id: &str,
+    ) -> Result<Vec<StoredAttestation>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {ATTESTATION_COLUMNS} FROM attestations a
              WHERE a.worker_registry_id = $1 AND a.status = 'attested'
@@ -136,13 +181,7 @@ impl Store {
         .bind(worker_registry_id)
         .fetch_all(&self.pool)
         .await?;
-        for row in &rows {
-            let a = attestation_from_row(row, None).await?;
-            if a.verdict.status == AttestationStatus::Attested {
-                return Ok(Some(a));
-            }
-        }
-        Ok(None)
+        rows.iter().map(StoredAttestation::from_row).collect()
     }
 
     /// Operator: approves a pending attestation. One still waiting for a

@@ -9,6 +9,7 @@ pub mod cache;
 pub mod catalog;
 pub mod credentials;
 pub mod decisions;
+pub mod facts;
 pub mod namespaces;
 pub mod private_pg;
 pub mod receipts;

@@ -36,6 +36,14 @@ impl WorkerRef {
         }
     }
 
+    /// A key naming this reference unambiguously among both forms.
+    pub fn cache_key(&self) -> String {
+        match self {
+            WorkerRef::Registry(id) => format!("r:{id}"),
+            WorkerRef::Wcp(id) => format!("w:{id}"),
+        }
+    }
+
     fn value(&self) -> &str {
         match self {
             WorkerRef::Registry(id) => id,

@@ -204,7 +204,7 @@ async fn decide(
         }
     }
     let worker_ref = WorkerRef::parse(&body.worker_id).map_err(|e| bad("worker_id", e))?;
-    let found = state.store.worker_for_decision(&worker_ref).await?;
+    let found = state.facts.worker(&worker_ref).await?;
     let request = Request {
         capability: capability.clone(),
         env,
@@ -215,8 +215,8 @@ async fn decide(
         None => (body.worker_id.clone(), unknown_worker(request)),
         Some(w) => {
             let (owner_policy, current) = tokio::join!(
-                state.store.decision_policy(&w.tenant_id),
-                state.store.current_attestation(&w.id)
+                state.facts.decision_policy(&w.tenant_id),
+                state.facts.current_attestation(&w.id, Utc::now())
             );
             let owner_policy = owner_policy?;
             // A private worker of another tenant is unknown unless the caller signs for its owner.
@@ -229,7 +229,7 @@ async fn decide(
                 let label = w.record.worker_id.to_string();
                 (
                     label,
-                    gather(state, &w, owner_policy, current?, request).await,
+                    gather(state, &w, (*owner_policy).clone(), current?, request).await,
                 )
             }
         }

@@ -48,6 +48,10 @@ pub struct ReadyResponse {
     /// `subscribed`: the ban set is held in memory and kept current;
     /// `direct`: every ban check asks PostgreSQL (the subscription is down).
     pub bans: String,
+    /// `subscribed`: keys, workers, policies and attestations are copied in
+    /// memory and dropped on every announced change; `direct`: every check
+    /// reads PostgreSQL (the change feed is down).
+    pub facts: String,
 }
 
 /// Readiness: PostgreSQL answers. 503 while it does not.
@@ -79,6 +83,12 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<ReadyRespons
             "direct"
         }
         .into(),
+        facts: if state.facts.is_listening() {
+            "subscribed"
+        } else {
+            "direct"
+        }
+        .into(),
     }))
 }
 
@@ -89,5 +99,5 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<ReadyRespons
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.metrics.render(crate::VERSION))
+        .body(state.metrics.render(crate::VERSION, state.facts.stats()))
 }

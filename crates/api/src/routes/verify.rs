@@ -50,11 +50,14 @@ pub async fn verify(
     let id = worker_ref(&path).map_err(|_| not_found())?;
     let viewer = caller.0.as_ref().map(|p| &p.tenant_id);
     let worker = state
-        .store
+        .facts
         .visible_worker(&id, viewer)
         .await?
         .ok_or_else(not_found)?;
-    let current = state.store.current_attestation(&worker.id).await?;
+    let current = state
+        .facts
+        .current_attestation(&worker.id, chrono::Utc::now())
+        .await?;
     // The hash in force is the current attestation's; a ban confirmed on it
     // shows at once (the cache is told within a second, or PostgreSQL is asked).
     let ban_reason = match &current {
