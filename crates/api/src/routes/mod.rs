@@ -31,6 +31,10 @@ pub fn resource(path: &str, allow: &'static [&'static str]) -> Resource {
 
 /// Registers every route of the API.
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    // Routes are tried in this order and every pattern with a `{…}` costs a
+    // regex match: the hot paths come first.
+    decisions::configure(cfg);
+    verify::configure(cfg);
     health::configure(cfg);
     tenants::configure(cfg);
     api_keys::configure(cfg);
@@ -38,11 +42,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     account::configure(cfg);
     namespaces::configure(cfg);
     workers::configure(cfg);
-    verify::configure(cfg);
     discovery::configure(cfg);
     attestations::configure(cfg);
     banlist::configure(cfg);
-    decisions::configure(cfg);
 }
 
 /// A required free-text field: trimmed, not empty, at most `max` characters,

@@ -1,0 +1,454 @@
+//! Every policy tier L0–L8 over HTTP, each with a decision it allows and one
+//! it denies for the check that tier adds, and every deny code the chain
+//! can return — each in a receipt that verifies.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use attestation::card::sign_card;
+use base64::Engine;
+use common::TestServer;
+use ed25519_dalek::SigningKey;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+const CAP: &str = "cap.tier.run";
+const CONTROL: &str = "ctrl.tier.audit";
+const SPECIES: &str = "wrk.tier.runner";
+
+struct Tenant {
+    key: String,
+    other: String,
+    signing: SigningKey,
+    kid: String,
+}
+
+async fn setup(s: &TestServer) -> Tenant {
+    let (_, key) = s.tenant_with_key("org.tiers", &["admin"]).await;
+    let (_, other) = s
+        .tenant_with_key("org.stranger", &["decisions:write"])
+        .await;
+    // The namespace is claimed by the first registration.
+    register(s, &key, "x.tiers.seed", 0, json!({})).await;
+    let signing = SigningKey::from_bytes(&[7u8; 32]);
+    let public =
+        base64::engine::general_purpose::STANDARD.encode(signing.verifying_key().as_bytes());
+    let (status, k) = s
+        .call(
+            Method::POST,
+            "/api/v1/namespaces/x.tiers/keys",
+            Some(&key),
+            Some(json!({"public_key": public, "label": "release"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{k}");
+    Tenant {
+        key,
+        other,
+        signing,
+        kid: k["kid"].as_str().unwrap().to_string(),
+    }
+}
+
+/// Registers `worker_id` at `tier`: declares CAP, runs in dev and prod,
+/// clears INTERNAL data, implements its one required control, blast score 5.
+/// `overrides` replace any of those fields.
+async fn register(s: &TestServer, key: &str, worker_id: &str, tier: u8, overrides: Value) {
+    let mut body = json!({
+        "worker_id": worker_id, "worker_species_id": SPECIES, "capabilities": [CAP],
+        "policy_tier": tier, "allowed_environments": ["dev", "prod"],
+        "max_data_label": "INTERNAL", "required_controls": [CONTROL],
+        "currently_implements": [CONTROL],
+        "blast_radius": {"data": 1, "network": 1, "financial": 1, "time": 1, "reversibility": 1},
+    });
+    for (k, v) in overrides.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    let (status, w) = s
+        .call(Method::POST, "/api/v1/workers", Some(key), Some(body))
+        .await;
+    assert_eq!(status, 201, "registering {worker_id}: {w}");
+}
+
+/// An unsigned attestation of `sha`.
+async fn attest_hash(s: &TestServer, key: &str, worker_id: &str, sha: &str) {
+    let (status, a) = s
+        .call(
+            Method::PUT,
+            &format!("/api/v1/workers/{worker_id}/attest"),
+            Some(key),
+            Some(json!({"sha256": sha, "ai_generated": false})),
+        )
+        .await;
+    assert_eq!(status, 200, "{a}");
+}
+
+/// A capability card of `worker_id`, signed with the namespace key.
+async fn attest_card(s: &TestServer, t: &Tenant, worker_id: &str, sha: &str) {
+    let card = json!({"worker_id": worker_id, "worker_species_id": SPECIES,
+        "capabilities": [CAP], "sha256": sha, "kid": t.kid,
+        "issued_at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)});
+    let signature = sign_card(&card, &t.signing);
+    let (status, a) = s
+        .call(
+            Method::POST,
+            &format!("/api/v1/workers/{worker_id}/attestations"),
+            Some(&t.key),
+            Some(json!({"card": card, "signature": signature})),
+        )
+        .await;
+    assert_eq!(status, 201, "{a}");
+    assert_eq!(a["status"], "attested", "{a}");
+}
+
+/// Decides as `key` and returns `(deny_code or "ALLOW", tier)`, checking
+/// that the answer is a 200 whose receipt agrees with it.
+async fn decide(
+    s: &TestServer,
+    key: &str,
+    worker_id: &str,
+    env: &str,
+    label: &str,
+    cap: &str,
+) -> (String, u64) {
+    let (status, d) = s
+        .call(
+            Method::POST,
+            "/api/v1/decisions",
+            Some(key),
+            Some(
+                json!({"worker_id": worker_id, "capability": cap, "env": env, "data_label": label}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 200, "{d}");
+    let outcome = if d["denied"] == true {
+        assert!(
+            d["deny_reason"].as_str().is_some_and(|r| !r.is_empty()),
+            "{d}"
+        );
+        assert_eq!(d["receipt"]["outcome"], "DENY");
+        assert_eq!(d["receipt"]["deny_code"], d["deny_code"]);
+        d["deny_code"].as_str().unwrap().to_string()
+    } else {
+        assert_eq!(d["receipt"]["outcome"], "ALLOW");
+        assert!(d["deny_code"].is_null(), "{d}");
+        "ALLOW".to_string()
+    };
+    assert_eq!(d["proof"], d["receipt"]["receipt_hash"]);
+    (outcome, d["tier"].as_u64().unwrap())
+}
+
+fn sha(c: char) -> String {
+    c.to_string().repeat(64)
+}
+
+async fn sql(s: &TestServer, statement: &str) {
+    use sqlx::Connection;
+    let mut conn = sqlx::postgres::PgConnection::connect(s.db.url())
+        .await
+        .unwrap();
+    sqlx::query(statement).execute(&mut conn).await.unwrap();
+}
+
+#[tokio::test]
+async fn every_tier_allows_what_it_should_and_denies_what_it_adds() {
+    let s = TestServer::start().await;
+    let t = setup(&s).await;
+    let k = t.key.as_str();
+    for tier in 0..=8u8 {
+        register(&s, k, &format!("x.tiers.l{tier}"), tier, json!({})).await;
+    }
+
+    // L0 observe: registered, capability declared. Anyone may use a public L0 worker.
+    assert_eq!(
+        decide(&s, k, "x.tiers.l0", "dev", "PUBLIC", CAP).await,
+        ("ALLOW".into(), 0)
+    );
+    assert_eq!(
+        decide(&s, &t.other, "x.tiers.l0", "stage", "RESTRICTED", CAP).await,
+        ("ALLOW".into(), 0)
+    );
+    assert_eq!(
+        decide(&s, k, "x.tiers.l0", "dev", "PUBLIC", "cap.tier.other")
+            .await
+            .0,
+        "DENY_CAPABILITY_NOT_DECLARED"
+    );
+
+    // L1 scoped: the env must be allowed and the caller the owner or a signatory.
+    assert_eq!(
+        decide(&s, k, "x.tiers.l1", "prod", "RESTRICTED", CAP).await,
+        ("ALLOW".into(), 1)
+    );
+    assert_eq!(
+        decide(&s, k, "x.tiers.l1", "stage", "PUBLIC", CAP).await.0,
+        "DENY_ENV_NOT_ALLOWED"
+    );
+    assert_eq!(
+        decide(&s, &t.other, "x.tiers.l1", "dev", "PUBLIC", CAP)
+            .await
+            .0,
+        "DENY_UNKNOWN_TENANT"
+    );
+
+    // L2 labeled: the data label within the worker's clearance.
+    assert_eq!(
+        decide(&s, k, "x.tiers.l2", "prod", "INTERNAL", CAP).await,
+        ("ALLOW".into(), 2)
+    );
+    assert_eq!(
+        decide(&s, k, "x.tiers.l2", "dev", "RESTRICTED", CAP)
+            .await
+            .0,
+        "DENY_DATA_LABEL_EXCEEDS_CLEARANCE"
+    );
+
+    // L3 attested-in-prod: dev runs unattested, prod does not.
+    assert_eq!(
+        decide(&s, k, "x.tiers.l3", "dev", "PUBLIC", CAP).await,
+        ("ALLOW".into(), 3)
+    );
+    assert_eq!(
+        decide(&s, k, "x.tiers.l3", "prod", "PUBLIC", CAP).await.0,
+        "DENY_NOT_ATTESTED"
+    );
+    attest_hash(&s, k, "x.tiers.l3", &sha('3')).await;
+    assert_eq!(
+        decide(&s, k, "x.tiers.l3", "prod", "PUBLIC", CAP).await,
+        ("ALLOW".into(), 3)
+    );
+
+    // L4 attested: every env needs a current attestation.
+    assert_eq!(
+        decide(&s, k, "x.tiers.l4", "dev", "PUBLIC", CAP).await.0,
+        "DENY_NOT_ATTESTED"
+    );
+    attest_hash(&s, k, "x.tiers.l4", &sha('4')).await;
+    assert_eq!(
+        decide(&s, k, "x.tiers.l4", "dev", "PUBLIC", CAP).await,
+        ("ALLOW".into(), 4)
+    );
+
+    // L5 signed: a hash alone is not enough; a signed capability card is.
+    attest_hash(&s, k, "x.tiers.l5", &sha('5')).await;
+    assert_eq!(
+        decide(&s, k, "x.tiers.l5", "dev", "PUBLIC", CAP).await.0,
+        "DENY_ATTESTATION_UNSIGNED"
+    );
+    attest_card(&s, &t, "x.tiers.l5", &sha('5')).await;
+    assert_eq!(
+        decide(&s, k, "x.tiers.l5", "prod", "PUBLIC", CAP).await,
+        ("ALLOW".into(), 5)
+    );
+
+    // L6 controlled: required controls implemented, blast within the env's threshold.
+    attest_card(&s, &t, "x.tiers.l6", &sha('6')).await;
+    assert_eq!(
+        decide(&s, k, "x.tiers.l6", "prod", "PUBLIC", CAP).await,
+        ("ALLOW".into(), 6)
+    );
+    register(
+        &s,
+        k,
+        "x.tiers.l6-uncontrolled",
+        6,
+        json!({"currently_implements": []}),
+    )
+    .await;
+    attest_card(&s, &t, "x.tiers.l6-uncontrolled", &sha('7')).await;
+    assert_eq!(
+        decide(&s, k, "x.tiers.l6-uncontrolled", "dev", "PUBLIC", CAP)
+            .await
+            .0,
+        "DENY_MISSING_REQUIRED_CONTROLS"
+    );
+    // Score 12: within dev's 25, over prod's 10.
+    register(&s, k, "x.tiers.l6-blast", 6,
+        json!({"blast_radius": {"data": 3, "network": 3, "financial": 2, "time": 2, "reversibility": 2}})).await;
+    attest_card(&s, &t, "x.tiers.l6-blast", &sha('8')).await;
+    assert_eq!(
+        decide(&s, k, "x.tiers.l6-blast", "dev", "PUBLIC", CAP).await,
+        ("ALLOW".into(), 6)
+    );
+    assert_eq!(
+        decide(&s, k, "x.tiers.l6-blast", "prod", "PUBLIC", CAP)
+            .await
+            .0,
+        "DENY_BLAST_RADIUS_EXCEEDED"
+    );
+
+    // L7 supervised: RESTRICTED data (or over-threshold blast) in prod needs a human.
+    register(
+        &s,
+        k,
+        "x.tiers.l7-cleared",
+        7,
+        json!({"max_data_label": "RESTRICTED"}),
+    )
+    .await;
+    attest_card(&s, &t, "x.tiers.l7-cleared", &sha('9')).await;
+    assert_eq!(
+        decide(&s, k, "x.tiers.l7-cleared", "prod", "INTERNAL", CAP).await,
+        ("ALLOW".into(), 7)
+    );
+    assert_eq!(
+        decide(&s, k, "x.tiers.l7-cleared", "prod", "RESTRICTED", CAP)
+            .await
+            .0,
+        "DENY_REQUIRES_HUMAN_APPROVAL"
+    );
+
+    // L8 gatekeeper: every prod call needs a human; attestations must be fresh.
+    attest_card(&s, &t, "x.tiers.l8", &sha('a')).await;
+    assert_eq!(
+        decide(&s, k, "x.tiers.l8", "dev", "PUBLIC", CAP).await,
+        ("ALLOW".into(), 8)
+    );
+    assert_eq!(
+        decide(&s, k, "x.tiers.l8", "prod", "PUBLIC", CAP).await.0,
+        "DENY_REQUIRES_HUMAN_APPROVAL"
+    );
+    // Time passes (the default maximum age is 90 days).
+    sql(
+        &s,
+        "UPDATE attestations SET created_at = created_at - interval '91 days',
+            approved_at = approved_at - interval '91 days' WHERE worker_id = 'x.tiers.l8'",
+    )
+    .await;
+    assert_eq!(
+        decide(&s, k, "x.tiers.l8", "dev", "PUBLIC", CAP).await.0,
+        "DENY_ATTESTATION_STALE"
+    );
+
+    // A tenant floor raises the effective tier: L0 worker, prod floor L4.
+    let (status, _) = s
+        .call(
+            Method::PUT,
+            "/api/v1/policy",
+            Some(k),
+            Some(json!({"decisions": {"tier_floors": {"prod": 4}}})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        decide(&s, k, "x.tiers.l0", "prod", "PUBLIC", CAP).await,
+        ("DENY_NOT_ATTESTED".into(), 4)
+    );
+    assert_eq!(
+        decide(&s, k, "x.tiers.l0", "dev", "PUBLIC", CAP).await,
+        ("ALLOW".into(), 0)
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn registration_and_ban_list_deny_codes() {
+    let s = TestServer::start().await;
+    let t = setup(&s).await;
+    let k = t.key.as_str();
+    register(&s, k, "x.tiers.gone", 0, json!({})).await;
+    register(&s, k, "x.tiers.banned", 0, json!({})).await;
+    attest_hash(&s, k, "x.tiers.banned", &sha('b')).await;
+
+    assert_eq!(
+        decide(&s, k, "x.tiers.nobody", "dev", "PUBLIC", CAP)
+            .await
+            .0,
+        "DENY_UNKNOWN_WORKER"
+    );
+    assert_eq!(
+        decide(&s, k, "x.tiers.gone", "dev", "PUBLIC", CAP).await.0,
+        "ALLOW"
+    );
+    let (status, _) = s
+        .call(
+            Method::POST,
+            "/api/v1/workers/x.tiers.gone/revoke",
+            Some(k),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        decide(&s, k, "x.tiers.gone", "dev", "PUBLIC", CAP).await.0,
+        "DENY_WORKER_REVOKED"
+    );
+
+    assert_eq!(
+        decide(&s, k, "x.tiers.banned", "dev", "PUBLIC", CAP)
+            .await
+            .0,
+        "ALLOW"
+    );
+    let (_, r) = s
+        .call(
+            Method::POST,
+            "/api/v1/ban-list/report",
+            Some(k),
+            Some(json!({"sha256": sha('b'), "reason": "exfiltrates secrets"})),
+        )
+        .await;
+    let (status, _) = s
+        .call(
+            Method::POST,
+            &format!(
+                "/api/v1/ban-list/reports/{}/confirm",
+                r["id"].as_str().unwrap()
+            ),
+            Some(&s.operator_key),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        decide(&s, k, "x.tiers.banned", "dev", "PUBLIC", CAP)
+            .await
+            .0,
+        "DENY_HASH_BANNED"
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn when_the_ban_list_cannot_be_read_decisions_fail_closed() {
+    let s = TestServer::start().await;
+    let t = setup(&s).await;
+    let k = t.key.as_str();
+    register(&s, k, "x.tiers.w", 0, json!({})).await;
+    attest_hash(&s, k, "x.tiers.w", &sha('c')).await;
+    assert_eq!(
+        decide(&s, k, "x.tiers.w", "dev", "PUBLIC", CAP).await.0,
+        "ALLOW"
+    );
+
+    // The ban list becomes unreadable and the change feeds drop: the copy
+    // in memory can no longer be trusted and PostgreSQL cannot answer.
+    sql(&s, "ALTER TABLE bans RENAME TO bans_unreachable").await;
+    sql(
+        &s,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND query ILIKE 'LISTEN%'",
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (code, _) = decide(&s, k, "x.tiers.w", "dev", "PUBLIC", CAP).await;
+        if code == "DENY_BAN_STATUS_UNKNOWN" {
+            break;
+        }
+        assert_eq!(code, "ALLOW");
+        assert!(Instant::now() < deadline, "never failed closed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Once the ban list is back, so are the answers.
+    sql(&s, "ALTER TABLE bans_unreachable RENAME TO bans").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while decide(&s, k, "x.tiers.w", "dev", "PUBLIC", CAP).await.0 != "ALLOW" {
+        assert!(Instant::now() < deadline, "never recovered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    s.stop().await;
+}
