@@ -7,6 +7,7 @@ pub mod error;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
+pub mod receipt_keys;
 pub mod routes;
 pub mod runtime;
 pub mod server;

@@ -40,7 +40,7 @@ use crate::routes::{
         banlist::ban_list, banlist::report, banlist::reports, banlist::confirm, banlist::reject,
         banlist::history, banlist::lift,
         decisions::make_decision, decisions::route, decisions::query_decisions,
-        decisions::get_decision, decisions::keys, decisions::export_receipts,
+        decisions::get_decision, decisions::keys, decisions::rotate_key, decisions::export_receipts,
     ),
     components(schemas(
         ErrorBody, ErrorDetail,
@@ -63,7 +63,7 @@ use crate::routes::{
         banlist::ReviewNote, banlist::ConfirmedBan, banlist::BanRecord, banlist::BanHistory,
         attestations::DecisionPolicyView,
         decisions::DecisionRequest, decisions::DecisionView, decisions::DecisionPage,
-        decisions::PublicKeyView, decisions::KeyList, decisions::ReceiptExport,
+        decisions::PublicKeyView, decisions::KeyList, decisions::RotatedKey, decisions::ReceiptExport,
     )),
     modifiers(&SecuritySchemes),
     tags(

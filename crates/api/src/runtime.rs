@@ -41,66 +41,7 @@ pub enum StartupError {
     ReceiptKey(String),
 }
 
-/// Name of the generated receipt signing key file in the data directory.
-pub const RECEIPT_KEY_FILE: &str = "receipt-signing.key";
-
-/// The receipt signing key: from HALL_RECEIPT_SIGNING_KEY, its file, or the
-/// data directory (generated there on first use).
-fn receipt_key(config: &Config) -> Result<registry::receipts::ReceiptKey, StartupError> {
-    let bad = |what: String| StartupError::ReceiptKey(what);
-    let key = if let Some(text) = config
-        .receipt_signing_key
-        .as_deref()
-        .filter(|t| !t.is_empty())
-    {
-        audit::parse_seed(text).ok_or_else(|| {
-            bad("HALL_RECEIPT_SIGNING_KEY is not a 32-byte Ed25519 seed in base64 or hex".into())
-        })?
-    } else {
-        let (path, generate) = match &config.receipt_signing_key_file {
-            Some(p) => (p.clone(), false),
-            None => (config.resolved_data_dir().join(RECEIPT_KEY_FILE), true),
-        };
-        if generate && !path.exists() {
-            write_new_seed(&path)
-                .map_err(|e| bad(format!("cannot create {}: {e}", path.display())))?;
-            tracing::info!(path = %path.display(), "generated a receipt signing key");
-        }
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| bad(format!("cannot read {}: {e}", path.display())))?;
-        audit::parse_seed(&text).ok_or_else(|| {
-            bad(format!(
-                "{} does not hold a 32-byte Ed25519 seed (base64 or hex)",
-                path.display()
-            ))
-        })?
-    };
-    Ok(registry::receipts::ReceiptKey {
-        kid: audit::key_id(&key.verifying_key()),
-        key,
-    })
-}
-
-fn write_new_seed(path: &std::path::Path) -> std::io::Result<()> {
-    use base64::Engine;
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut seed = [0u8; 32];
-    getrandom::fill(&mut seed).map_err(|e| std::io::Error::other(e.to_string()))?;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    writeln!(
-        file,
-        "{}",
-        base64::engine::general_purpose::STANDARD.encode(seed)
-    )
-}
+pub use crate::receipt_keys::RECEIPT_KEY_FILE;
 
 /// Name of the file, in the data directory, holding a generated operator key.
 pub const OPERATOR_KEY_FILE: &str = "operator-api-key";
@@ -195,12 +136,29 @@ impl Registry {
         };
 
         let bans = registry::bans::BanCache::start(store.clone(), cache.clone()).await?;
-        let receipt_key = receipt_key(config)?;
+        let (key_source, receipt_key) = crate::receipt_keys::KeySource::load(config)
+            .map_err(|e| StartupError::ReceiptKey(e.to_string()))?;
+        if let (
+            Some(_),
+            crate::receipt_keys::KeySource::File {
+                path,
+                generated: true,
+            },
+        ) = (&config.database_url, &key_source)
+        {
+            tracing::warn!(
+                path = %path.display(),
+                "the receipt signing key was generated into this replica's data directory; \
+                 replicas sharing DATABASE_URL should share one key (HALL_RECEIPT_SIGNING_KEY_FILE)"
+            );
+        }
         store
             .publish_receipt_key(&receipt_key.kid, receipt_key.key.verifying_key().as_bytes())
             .await?;
         let receipts = registry::receipts::ReceiptWriter::start(store.clone(), receipt_key);
+        crate::receipt_keys::follow_rotations(store.clone(), key_source.clone(), receipts.clone());
         let mut state = AppState::new(store.clone(), cache.clone(), auth, bans, receipts);
+        state.receipt_key_source = key_source;
         state.org_claims_need_approval = config.org_claims_need_approval;
         let state = web::Data::new(state);
         let options = HttpOptions {

@@ -29,6 +29,8 @@ pub struct AppState {
         std::sync::Mutex<std::collections::HashMap<uuid::Uuid, std::time::Instant>>,
     /// Appends receipts to tenants' chains (group commit).
     pub receipts: ReceiptWriter,
+    /// Where the receipt signing key comes from (what a rotation may do).
+    pub receipt_key_source: crate::receipt_keys::KeySource,
     /// The tier table in force.
     pub policy: policy::PolicyDocument,
     pub metrics: Metrics,
@@ -54,6 +56,7 @@ impl AppState {
             bans,
             key_use_recorded: Default::default(),
             receipts,
+            receipt_key_source: crate::receipt_keys::KeySource::Inline,
             policy: policy::PolicyDocument::default_policy(),
             metrics: Metrics::default(),
             org_claims_need_approval: false,

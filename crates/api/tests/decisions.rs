@@ -3,9 +3,7 @@
 
 mod common;
 
-use std::collections::HashMap;
 
-use base64::Engine;
 use common::TestServer;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -28,26 +26,7 @@ async fn decide(s: &TestServer, key: &str, body: Value) -> Value {
 
 /// Every receipt of the caller's tenant, verified with nothing but `/api/v1/keys`.
 async fn verify_export(s: &TestServer, key: &str) -> Result<usize, audit::ChainError> {
-    let (_, keys) = call(s, Method::GET, "/api/v1/keys", None, None).await;
-    let keys: HashMap<String, ed25519_dalek::VerifyingKey> = keys["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| {
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(k["public_key"].as_str().unwrap())
-                .unwrap();
-            let arr: [u8; 32] = bytes.try_into().unwrap();
-            (
-                k["kid"].as_str().unwrap().to_string(),
-                ed25519_dalek::VerifyingKey::from_bytes(&arr).unwrap(),
-            )
-        })
-        .collect();
-    let (status, export) = call(s, Method::GET, "/api/v1/audit/receipts", Some(key), None).await;
-    assert_eq!(status, 200, "{export}");
-    let receipts: Vec<audit::Receipt> = serde_json::from_value(export["receipts"].clone()).unwrap();
-    audit::verify_chain(&receipts, &keys)
+    s.verify_receipts(key).await
 }
 
 #[tokio::test]

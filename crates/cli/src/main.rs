@@ -64,6 +64,11 @@ enum Cmd {
         #[command(subcommand)]
         command: AuditCmd,
     },
+    /// The registry's receipt signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCmd,
+    },
     /// Hash a package, sign a capability card for it and submit it.
     Attest {
         /// The package directory.
@@ -121,6 +126,16 @@ enum DecisionCmd {
         #[arg(long, default_value_t = 20)]
         limit: u32,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCmd {
+    /// Every kid receipts were ever signed with, and its status.
+    List,
+    /// Operator: start a new receipt signing key (old receipts keep verifying).
+    /// With HALL_RECEIPT_SIGNING_KEY_FILE, write the new key into that file
+    /// first (`hallctl keygen --out`).
+    Rotate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -302,6 +317,26 @@ fn run(cli: Cli) -> Result<(), Failure> {
                         );
                     }
                 }
+            }
+        }
+        Cmd::Keys { command } => {
+            let client = Client::new(base, cli.api_key)?;
+            if let KeysCmd::Rotate = command {
+                let r = client.post("/api/v1/keys/rotate", &serde_json::json!({}))?;
+                println!(
+                    "Receipts are now signed with {} ({} is retired and still verifies)",
+                    r["kid"].as_str().unwrap_or("?"),
+                    r["retired_kid"].as_str().unwrap_or("?")
+                );
+            }
+            let keys = client.get("/api/v1/keys")?;
+            for k in keys["keys"].as_array().into_iter().flatten() {
+                println!(
+                    "{}  {:7}  since {}",
+                    k["kid"].as_str().unwrap_or("?"),
+                    k["status"].as_str().unwrap_or("?"),
+                    k["created_at"].as_str().unwrap_or("?")
+                );
             }
         }
         Cmd::Audit {

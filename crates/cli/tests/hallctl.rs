@@ -425,3 +425,53 @@ async fn decision_make_query_and_audit_verify_name_the_first_tampered_receipt() 
     );
     running.stop().await;
 }
+
+#[tokio::test]
+async fn keys_rotate_starts_a_new_kid_and_audit_verify_still_passes_across_both() {
+    let db = testkit::TestDb::create().await;
+    let data = tempfile::tempdir().unwrap();
+    let operator = format!("phk_cli_operator_{}", uuid::Uuid::new_v4().simple());
+    let running = server(&db, data.path(), &operator).await;
+    let url = format!("http://{}", running.addr);
+    let run = |args: Vec<&'static str>, key: String| {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || {
+            hallctl(
+                &args,
+                &[("PYHALL_REGISTRY", &url), ("PYHALL_API_KEY", &key)],
+            )
+        })
+    };
+    let decide = || {
+        run(
+            vec![
+                "decision",
+                "make",
+                "--worker",
+                "x.nobody.w",
+                "--cap",
+                "cap.a.b",
+            ],
+            operator.clone(),
+        )
+    };
+    assert!(decide().await.unwrap().0);
+    let (ok, before, err) = run(vec!["keys", "list"], operator.clone()).await.unwrap();
+    assert!(ok, "{err}");
+    assert_eq!(before.lines().count(), 1, "{before}");
+    assert!(before.contains("active"), "{before}");
+
+    let (ok, out, err) = run(vec!["keys", "rotate"], operator.clone()).await.unwrap();
+    assert!(ok, "{err}");
+    assert!(out.starts_with("Receipts are now signed with rk_"), "{out}");
+    assert_eq!(out.matches("retired").count(), 2, "{out}");
+    assert_eq!(out.matches("active").count(), 1, "{out}");
+    assert!(decide().await.unwrap().0);
+
+    let (ok, out, err) = run(vec!["audit", "verify"], operator.clone())
+        .await
+        .unwrap();
+    assert!(ok, "{err}");
+    assert!(out.starts_with("OK: 2 receipts"), "{out}");
+    running.stop().await;
+}

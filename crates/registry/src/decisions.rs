@@ -79,6 +79,23 @@ impl Store {
         Ok(())
     }
 
+    /// A connection listening on `channel` (for announcements between replicas).
+    pub async fn listen(&self, channel: &str) -> Result<sqlx::postgres::PgListener, StoreError> {
+        let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
+        listener.listen(channel).await?;
+        Ok(listener)
+    }
+
+    /// Announces `payload` on `channel` to every listening replica.
+    pub async fn announce(&self, channel: &str, payload: &str) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(channel)
+            .bind(payload)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Every key receipts were ever signed with.
     pub async fn receipt_keys(&self) -> Result<Vec<PublishedKey>, StoreError> {
         let rows = sqlx::query("SELECT kid, public_key, created_at, retired_at FROM receipt_signing_keys ORDER BY created_at, kid")

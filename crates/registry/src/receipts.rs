@@ -10,6 +10,7 @@
 //! next batch gathers.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
 
 use audit::{seal, Receipt, UnsignedReceipt};
 use ed25519_dalek::SigningKey;
@@ -46,17 +47,32 @@ pub struct ReceiptKey {
     pub key: SigningKey,
 }
 
+/// The key in force; a rotation replaces it between two batches.
+type CurrentKey = Arc<RwLock<Arc<ReceiptKey>>>;
+
 /// Appends receipts to their tenants' chains, in batches.
 #[derive(Clone)]
 pub struct ReceiptWriter {
     jobs: mpsc::Sender<Job>,
+    key: CurrentKey,
 }
 
 impl ReceiptWriter {
     pub fn start(store: Store, key: ReceiptKey) -> Self {
         let (jobs, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(store, key, rx));
-        Self { jobs }
+        let key: CurrentKey = Arc::new(RwLock::new(Arc::new(key)));
+        tokio::spawn(run(store, key.clone(), rx));
+        Self { jobs, key }
+    }
+
+    /// The key receipts are signed with now.
+    pub fn key(&self) -> Arc<ReceiptKey> {
+        self.key.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Signs every receipt from the next batch on with `key`.
+    pub fn set_key(&self, key: ReceiptKey) {
+        *self.key.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(key);
     }
 
     /// Appends one receipt and returns it sealed, once it is committed.
@@ -78,10 +94,11 @@ impl ReceiptWriter {
     }
 }
 
-async fn run(store: Store, key: ReceiptKey, mut rx: mpsc::Receiver<Job>) {
+async fn run(store: Store, key: CurrentKey, mut rx: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let jobs = std::mem::take(&mut batch);
+        let key = key.read().unwrap_or_else(|p| p.into_inner()).clone();
         match commit(&store, &key, &jobs).await {
             Ok(sealed) => {
                 for (job, receipt) in jobs.into_iter().zip(sealed) {

@@ -129,6 +129,42 @@ impl TestServer {
         (status, value)
     }
 
+    /// Every receipt of `key`'s tenant, verified offline with nothing but
+    /// the published `/api/v1/keys`: the number of receipts, or the first break.
+    pub async fn verify_receipts(&self, key: &str) -> Result<usize, audit::ChainError> {
+        use base64::Engine;
+        let (_, keys) = self
+            .call(reqwest::Method::GET, "/api/v1/keys", None, None)
+            .await;
+        let keys: std::collections::HashMap<String, ed25519_dalek::VerifyingKey> = keys["keys"]
+            .as_array()
+            .expect("keys")
+            .iter()
+            .map(|k| {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(k["public_key"].as_str().unwrap())
+                    .unwrap();
+                let arr: [u8; 32] = bytes.try_into().unwrap();
+                (
+                    k["kid"].as_str().unwrap().to_string(),
+                    ed25519_dalek::VerifyingKey::from_bytes(&arr).unwrap(),
+                )
+            })
+            .collect();
+        let (status, export) = self
+            .call(
+                reqwest::Method::GET,
+                "/api/v1/audit/receipts",
+                Some(key),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{export}");
+        let receipts: Vec<audit::Receipt> =
+            serde_json::from_value(export["receipts"].clone()).unwrap();
+        audit::verify_chain(&receipts, &keys)
+    }
+
     /// Creates a tenant as the operator.
     pub async fn create_tenant(&self, id: &str) {
         let (status, body) = self
