@@ -7,8 +7,8 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::routes::{
-    account, api_keys, attestations, auth, banlist, decisions, discovery, health, namespaces,
-    tenants, verify, workers,
+    account, api_keys, approvals, attestations, auth, banlist, decisions, discovery, health,
+    namespaces, tenants, verify, workers,
 };
 
 #[derive(OpenApi)]
@@ -40,7 +40,8 @@ use crate::routes::{
         banlist::ban_list, banlist::report, banlist::reports, banlist::confirm, banlist::reject,
         banlist::history, banlist::lift,
         decisions::make_decision, decisions::route, decisions::query_decisions,
-        decisions::get_decision, decisions::keys, decisions::rotate_key, decisions::export_receipts,
+        decisions::get_decision, decisions::keys, decisions::rotate_key,
+        approvals::pending, approvals::one, approvals::resolve, approvals::escalate, decisions::export_receipts,
     ),
     components(schemas(
         ErrorBody, ErrorDetail,
@@ -63,7 +64,8 @@ use crate::routes::{
         banlist::ReviewNote, banlist::ConfirmedBan, banlist::BanRecord, banlist::BanHistory,
         attestations::DecisionPolicyView,
         decisions::DecisionRequest, decisions::DecisionView, decisions::DecisionPage,
-        decisions::PublicKeyView, decisions::KeyList, decisions::RotatedKey, decisions::ReceiptExport,
+        decisions::PublicKeyView, decisions::KeyList, decisions::RotatedKey,
+        approvals::ApprovalView, approvals::PendingApprovals, approvals::ResolveApproval, approvals::EscalateApproval, decisions::ReceiptExport,
     )),
     modifiers(&SecuritySchemes),
     tags(
@@ -78,6 +80,7 @@ use crate::routes::{
         (name = "ban-list", description = "Ban-list review (operator)"),
         (name = "policy", description = "The tenant's policy"),
         (name = "decisions", description = "Decisions, receipts and receipt keys"),
+        (name = "approvals", description = "Human approvals of REQUIRE_HUMAN decisions (WCP §5.8)"),
     )
 )]
 pub struct ApiDoc;

@@ -3,7 +3,6 @@
 
 mod common;
 
-
 use common::TestServer;
 use reqwest::Method;
 use serde_json::{json, Value};

@@ -452,3 +452,180 @@ async fn when_the_ban_list_cannot_be_read_decisions_fail_closed() {
     }
     s.stop().await;
 }
+
+async fn decide_body(s: &TestServer, key: &str, body: Value) -> Value {
+    let (status, d) = s
+        .call(Method::POST, "/api/v1/decisions", Some(key), Some(body))
+        .await;
+    assert_eq!(status, 200, "{d}");
+    d
+}
+
+async fn pending_ids(s: &TestServer, key: &str) -> Vec<String> {
+    let (status, p) = s
+        .call(Method::GET, "/wcp/approvals/pending", Some(key), None)
+        .await;
+    assert_eq!(status, 200, "{p}");
+    p["pending"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn resolve(s: &TestServer, key: &str, id: &str, resolution: &str) -> (u16, Value) {
+    s.call(
+        Method::POST,
+        "/wcp/approvals/resolve",
+        Some(key),
+        Some(json!({"approval_id": id, "resolution": resolution, "note": "checked the change ticket"})),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn require_human_opens_an_approval_that_a_human_resolves_and_one_decision_uses() {
+    let s = TestServer::start().await;
+    let t = setup(&s).await;
+    let admin = t.key.as_str();
+    let (_, agent) = s
+        .create_key("org.tiers", &["decisions:write", "read"])
+        .await;
+    register(&s, admin, "x.tiers.gk", 8, json!({})).await;
+    attest_card(&s, &t, "x.tiers.gk", &sha('d')).await;
+    let prod = json!({"worker_id": "x.tiers.gk", "capability": CAP, "env": "prod", "data_label": "PUBLIC"});
+
+    // A dry run says a human is needed but opens nothing.
+    let mut dry = prod.clone();
+    dry["dry_run"] = json!(true);
+    let d = decide_body(&s, &agent, dry).await;
+    assert_eq!(d["supervisor_required"], true);
+    assert!(d.get("pending_approval_id").is_none(), "{d}");
+    assert!(pending_ids(&s, &agent).await.is_empty());
+
+    let d = decide_body(&s, &agent, prod.clone()).await;
+    assert_eq!(
+        (
+            &d["denied"],
+            &d["deny_code"],
+            &d["supervisor_required"],
+            &d["supervisor_level"]
+        ),
+        (
+            &json!(true),
+            &json!("DENY_REQUIRES_HUMAN_APPROVAL"),
+            &json!(true),
+            &json!("gatekeeper")
+        ),
+        "{d}"
+    );
+    let x = d["pending_approval_id"].as_str().unwrap().to_string();
+    assert_eq!(d["receipt"]["approval_id"], x.as_str());
+    assert_eq!(d["escalation_context"]["capability_id"], CAP);
+    assert_eq!(d["escalation_context"]["tier"], 8);
+    assert!(d["approval_expires_at"].is_string());
+    assert_eq!(pending_ids(&s, &agent).await, vec![x.clone()]);
+
+    // Asking again with the still-pending approval opens no second one.
+    let mut with_x = prod.clone();
+    with_x["approval_id"] = json!(x);
+    let d = decide_body(&s, &agent, with_x.clone()).await;
+    assert_eq!(d["pending_approval_id"], x.as_str());
+    assert!(d["deny_reason"].as_str().unwrap().contains("still waiting"));
+    assert_eq!(pending_ids(&s, &agent).await.len(), 1);
+
+    // The agent's own key cannot approve; a human's admin key can.
+    let (status, _) = resolve(&s, &agent, &x, "approve").await;
+    assert_eq!(status, 403);
+    let (status, a) = resolve(&s, admin, &x, "approve").await;
+    assert_eq!(status, 200, "{a}");
+    assert_eq!(a["status"], "approved");
+    assert!(a["resolved_by"].as_str().is_some());
+    assert!(pending_ids(&s, &agent).await.is_empty());
+    let (status, _) = resolve(&s, admin, &x, "deny").await;
+    assert_eq!(status, 409, "a resolved approval stays resolved");
+
+    // The approval is for this exact request: not for other data.
+    let mut other = with_x.clone();
+    other["data_label"] = json!("INTERNAL");
+    let d = decide_body(&s, &agent, other).await;
+    assert_eq!(d["deny_code"], "DENY_REQUIRES_HUMAN_APPROVAL");
+    assert!(
+        d["deny_reason"].as_str().unwrap().contains("different"),
+        "{d}"
+    );
+    let y = d["pending_approval_id"].as_str().unwrap().to_string();
+    assert_ne!(y, x);
+
+    let allowed = decide_body(&s, &agent, with_x.clone()).await;
+    assert_eq!(allowed["denied"], false, "{allowed}");
+    assert_eq!(allowed["supervisor_required"], false);
+    assert_eq!(allowed["receipt"]["approval_id"], x.as_str());
+    // Used once.
+    let d = decide_body(&s, &agent, with_x.clone()).await;
+    assert_eq!(d["deny_code"], "DENY_REQUIRES_HUMAN_APPROVAL");
+    assert!(
+        d["deny_reason"].as_str().unwrap().contains("already used"),
+        "{d}"
+    );
+    let z = d["pending_approval_id"].as_str().unwrap().to_string();
+    let (_, a) = s
+        .call(
+            Method::GET,
+            &format!("/wcp/approvals/{x}"),
+            Some(&agent),
+            None,
+        )
+        .await;
+    assert_eq!(a["used_by_decision"], allowed["id"]);
+
+    // Escalation raises the level once; a denial closes it.
+    let (status, e) = s
+        .call(
+            Method::POST,
+            "/wcp/approvals/escalate",
+            Some(admin),
+            Some(json!({"approval_id": z, "note": "prod incident"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{e}");
+    assert_eq!(e["supervisor_level"], "incident_commander");
+    let (status, _) = s
+        .call(
+            Method::POST,
+            "/wcp/approvals/escalate",
+            Some(admin),
+            Some(json!({"approval_id": z})),
+        )
+        .await;
+    assert_eq!(status, 409);
+    let (status, a) = resolve(&s, admin, &z, "deny").await;
+    assert_eq!((status, a["status"].as_str()), (200, Some("denied")));
+    let mut with_z = prod.clone();
+    with_z["approval_id"] = json!(z);
+    let d = decide_body(&s, &agent, with_z).await;
+    assert!(
+        d["deny_reason"].as_str().unwrap().contains("denied it"),
+        "{d}"
+    );
+
+    // Approvals are the requesting tenant's: others see none of them.
+    let (_, stranger_admin) = s.create_key("org.stranger", &["admin"]).await;
+    let (status, _) = s
+        .call(
+            Method::GET,
+            &format!("/wcp/approvals/{y}"),
+            Some(&stranger_admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = resolve(&s, &stranger_admin, &y, "approve").await;
+    assert_eq!(status, 404);
+    let (status, bad) = resolve(&s, admin, &y, "maybe").await;
+    assert_eq!(status, 400, "{bad}");
+
+    assert!(s.verify_receipts(admin).await.is_ok());
+    s.stop().await;
+}

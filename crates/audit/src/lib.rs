@@ -49,6 +49,10 @@ pub struct UnsignedReceipt {
     pub dry_run: bool,
     pub prev_receipt_hash: Option<String>,
     pub signing_key_id: String,
+    /// The human approval (WCP §5.8) this decision used, or the pending one
+    /// it opened. Absent otherwise, so receipts without one hash as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_id: Option<String>,
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -228,7 +232,21 @@ mod tests {
             dry_run: false,
             prev_receipt_hash: prev,
             signing_key_id: kid.into(),
+            approval_id: None,
         }
+    }
+
+    #[test]
+    fn an_approval_id_is_bound_into_the_hash_only_when_there_is_one() {
+        let plain = content(1, None, "rk_x");
+        let bytes = String::from_utf8(canonical_bytes(&plain)).unwrap();
+        // Receipts from before approvals existed hash exactly as they did.
+        assert!(!bytes.contains("approval_id"), "{bytes}");
+        let mut approved = plain.clone();
+        approved.approval_id = Some("5f0c6b1e-1d2a-4c3b-8e9f-0a1b2c3d4e5f".into());
+        let with = String::from_utf8(canonical_bytes(&approved)).unwrap();
+        assert!(with.contains("\"approval_id\":\"5f0c6b1e"), "{with}");
+        assert_ne!(bytes, with);
     }
 
     fn chain(n: usize, key: &SigningKey) -> Vec<Receipt> {

@@ -210,6 +210,10 @@ pub struct Facts {
     pub attestation: Option<AttestationFact>,
     /// The worker owner's policy (floors, signatories).
     pub owner_policy: TenantPolicy,
+    /// A human approved exactly this request (WCP §5.8): an approved,
+    /// unexpired, unused approval for this tenant, worker, capability, env
+    /// and data label. Satisfies the REQUIRE_HUMAN checks, nothing else.
+    pub human_approval: bool,
     pub now: DateTime<Utc>,
 }
 
@@ -386,19 +390,21 @@ pub fn decide(policy: &PolicyDocument, facts: &Facts) -> Decision {
             Check::HumanForRestrictedOrExcessBlastInProd => {
                 let score = w.blast_score.unwrap_or(0);
                 let over = score > policy.blast_threshold(req.env);
-                (req.data_label == DataLabel::Restricted || (req.env.is_production() && over)).then(|| {
+                (!facts.human_approval && (req.data_label == DataLabel::Restricted || (req.env.is_production() && over))).then(|| {
                     (deny::REQUIRES_HUMAN_APPROVAL, "REQUIRE_HUMAN: restricted data or over-threshold blast in production needs human approval".to_string())
                 })
             }
-            Check::HumanForEveryProd => req.env.is_production().then(|| {
-                (
-                    deny::REQUIRES_HUMAN_APPROVAL,
-                    format!(
-                        "REQUIRE_HUMAN: every {} invocation at L8 needs human approval",
-                        req.env
-                    ),
-                )
-            }),
+            Check::HumanForEveryProd => {
+                (req.env.is_production() && !facts.human_approval).then(|| {
+                    (
+                        deny::REQUIRES_HUMAN_APPROVAL,
+                        format!(
+                            "REQUIRE_HUMAN: every {} invocation at L8 needs human approval",
+                            req.env
+                        ),
+                    )
+                })
+            }
         };
         if let Some((code, reason)) = failure {
             return deny(code, reason, passed);
@@ -455,6 +461,7 @@ mod tests {
                 accepted_at: now() - chrono::Duration::days(1),
             }),
             owner_policy: TenantPolicy::default(),
+            human_approval: false,
             now: now(),
         }
     }
@@ -590,6 +597,27 @@ mod tests {
             code(&facts(8, Env::Prod)),
             Some(deny::REQUIRES_HUMAN_APPROVAL)
         );
+    }
+
+    #[test]
+    fn a_human_approval_satisfies_require_human_and_nothing_else() {
+        let mut f = facts(8, Env::Prod);
+        f.human_approval = true;
+        assert_eq!(code(&f), None);
+        let mut f = facts(7, Env::Prod);
+        f.worker.as_mut().unwrap().max_data_label = DataLabel::Restricted;
+        f.request.data_label = DataLabel::Restricted;
+        f.human_approval = true;
+        assert_eq!(code(&f), None);
+        // An approval does not stand in for an attestation, a control or a clearance.
+        let mut f = facts(8, Env::Prod);
+        f.human_approval = true;
+        f.attestation = None;
+        assert_eq!(code(&f), Some(deny::NOT_ATTESTED));
+        let mut f = facts(8, Env::Prod);
+        f.human_approval = true;
+        f.request.data_label = DataLabel::Restricted;
+        assert_eq!(code(&f), Some(deny::DATA_LABEL_EXCEEDS_CLEARANCE));
     }
 
     #[test]

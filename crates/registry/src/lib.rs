@@ -3,6 +3,7 @@
 //! holds what may be lost (Redis, or an in-process map without Redis).
 
 pub mod api_keys;
+pub mod approvals;
 pub mod attestations;
 pub mod bans;
 pub mod cache;

@@ -58,6 +58,7 @@ fn pending(tenant: &str, n: usize) -> PendingReceipt {
             dry_run: false,
             prev_receipt_hash: None,
             signing_key_id: String::new(),
+            approval_id: None,
         },
         decided_at: now,
         denied: false,

@@ -57,6 +57,9 @@ pub struct DecisionRequest {
     pub request_hash: Option<String>,
     #[serde(default)]
     pub dry_run: bool,
+    /// An approved human approval (WCP §5.8) for exactly this request, from
+    /// an earlier decision's `pending_approval_id`. Used once.
+    pub approval_id: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -79,6 +82,22 @@ pub struct DecisionView {
     pub proof: String,
     #[schema(value_type = Object)]
     pub receipt: Receipt,
+    /// True when a human must approve (REQUIRE_HUMAN, WCP §5.8). The decision
+    /// is denied (`DENY_REQUIRES_HUMAN_APPROVAL`) until a human approves
+    /// `pending_approval_id` and the call is repeated with `approval_id`.
+    pub supervisor_required: bool,
+    /// `gatekeeper` (a human must approve before execution).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub supervisor_level: Option<String>,
+    /// The approval waiting for a human (none for a dry run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending_approval_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval_expires_at: Option<String>,
+    /// What the human is asked to approve.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub escalation_context: Option<serde_json::Value>,
 }
 
 impl From<LoggedDecision> for DecisionView {
@@ -98,6 +117,16 @@ impl From<LoggedDecision> for DecisionView {
             deny_reason: d.deny_reason,
             tier: r.content.tier,
             proof: r.receipt_hash.clone(),
+            supervisor_required: r.content.deny_code.as_deref()
+                == Some(policy::deny::REQUIRES_HUMAN_APPROVAL),
+            supervisor_level: None,
+            pending_approval_id: r
+                .content
+                .approval_id
+                .clone()
+                .filter(|_| r.content.outcome == "DENY"),
+            approval_expires_at: None,
+            escalation_context: None,
             receipt: r,
         }
     }
@@ -115,6 +144,7 @@ fn unknown_worker(request: Request) -> Facts {
         ban: BanFact::Clear,
         attestation: None,
         owner_policy: Default::default(),
+        human_approval: false,
         now: Utc::now(),
     }
 }
@@ -159,8 +189,126 @@ async fn gather(
             accepted_at: a.approved_at.unwrap_or(a.created_at),
         }),
         owner_policy,
+        human_approval: false,
         now: Utc::now(),
     }
+}
+
+/// What the human is asked to approve (WCP §5.8 `escalation_context`).
+fn escalation_context(
+    state: &AppState,
+    w: &Worker,
+    facts: &Facts,
+    decision: &policy::Decision,
+) -> serde_json::Value {
+    serde_json::json!({
+        "worker_id": w.record.worker_id.to_string(),
+        "capability_id": facts.request.capability.to_string(),
+        "env": facts.request.env.to_string(),
+        "data_label": facts.request.data_label.to_string(),
+        "tenant_id": facts.request.tenant.to_string(),
+        "tier": decision.tier,
+        "blast_score": w.record.blast_radius.as_ref().map(|(b, _)| b.score()),
+        "risk_tier": w.record.risk_tier.map(|r| r.to_string()),
+        "policy_version": state.policy.version,
+        "reason": decision.deny_reason,
+    })
+}
+
+/// A REQUIRE_HUMAN outcome: the approval the caller brought lets the
+/// decision through if it is approved and for exactly this request;
+/// otherwise a pending approval is opened (or the caller's still-pending one
+/// kept) for a human to resolve.
+struct HumanStep {
+    decision: policy::Decision,
+    approval_id: Option<Uuid>,
+    pending: Option<registry::approvals::Approval>,
+}
+
+/// The decision being made, as the approval step needs it.
+struct InFlight<'a> {
+    /// The approval the caller brought, if any.
+    brought: Option<Uuid>,
+    receipt_id: Uuid,
+    correlation_id: &'a str,
+    dry_run: bool,
+}
+
+async fn require_human(
+    state: &AppState,
+    w: &Worker,
+    mut facts: Facts,
+    decision: policy::Decision,
+    this: InFlight<'_>,
+) -> Result<HumanStep, ApiError> {
+    use registry::approvals::{ApprovalSubject, NewApproval, Unusable};
+    let InFlight {
+        brought,
+        receipt_id,
+        correlation_id,
+        dry_run,
+    } = this;
+    let tenant = facts.request.tenant.clone();
+    let store = state.store.tenant(&tenant);
+    let subject = ApprovalSubject {
+        worker_registry_id: w.id.clone(),
+        worker_id: w.record.worker_id.to_string(),
+        capability_id: facts.request.capability.to_string(),
+        env: facts.request.env.to_string(),
+        data_label: facts.request.data_label.to_string(),
+    };
+    let mut decision = decision;
+    let mut why_not = None;
+    if let (Some(id), false) = (brought, dry_run) {
+        match store.use_approval(id, &subject, receipt_id).await? {
+            Ok(_) => {
+                facts.human_approval = true;
+                return Ok(HumanStep {
+                    decision: policy::decide(&state.policy, &facts),
+                    approval_id: Some(id),
+                    pending: None,
+                });
+            }
+            Err(Unusable::Pending) => {
+                if let Some(a) = store.approval(id).await? {
+                    decision.deny_reason = decision
+                        .deny_reason
+                        .map(|r| format!("{r}; approval {id} is still waiting for a human"));
+                    return Ok(HumanStep {
+                        decision,
+                        approval_id: Some(id),
+                        pending: Some(a),
+                    });
+                }
+            }
+            Err(why) => why_not = Some(format!("approval {id} cannot be used: {why}")),
+        }
+    }
+    if let Some(why) = why_not {
+        decision.deny_reason = decision.deny_reason.map(|r| format!("{r}; {why}"));
+    }
+    if dry_run {
+        return Ok(HumanStep {
+            decision,
+            approval_id: None,
+            pending: None,
+        });
+    }
+    let opened = store
+        .open_approval(&NewApproval {
+            id: Uuid::new_v4(),
+            subject,
+            reason: decision.deny_reason.clone().unwrap_or_default(),
+            escalation_context: escalation_context(state, w, &facts, &decision),
+            decision_id: receipt_id,
+            correlation_id: correlation_id.to_string(),
+        })
+        .await?;
+    Ok(HumanStep {
+        decision,
+        approval_id: Some(opened.id),
+        pending: Some(opened),
+    })
 }
 
 /// Runs the chain and commits the receipt before answering.
@@ -204,6 +352,11 @@ async fn decide(
             return Err(bad("request_hash", "must be 64 lowercase hex characters"));
         }
     }
+    let brought_approval = body
+        .approval_id
+        .as_deref()
+        .map(|a| Uuid::parse_str(a).map_err(|_| bad("approval_id", "not an approval id")))
+        .transpose()?;
     let worker_ref = WorkerRef::parse(&body.worker_id).map_err(|e| bad("worker_id", e))?;
     let found = state.facts.worker(&worker_ref).await?;
     let request = Request {
@@ -212,6 +365,7 @@ async fn decide(
         data_label,
         tenant: tenant.clone(),
     };
+    let mut known = None;
     let (worker_label, facts) = match found {
         None => (body.worker_id.clone(), unknown_worker(request)),
         Some(w) => {
@@ -228,17 +382,30 @@ async fn decide(
                 (body.worker_id.clone(), unknown_worker(request))
             } else {
                 let label = w.record.worker_id.to_string();
-                (
-                    label,
-                    gather(state, &w, (*owner_policy).clone(), current?, request).await,
-                )
+                let facts = gather(state, &w, (*owner_policy).clone(), current?, request).await;
+                known = Some(w);
+                (label, facts)
             }
         }
     };
     let decision = policy::decide(&state.policy, &facts);
+    let receipt_id = Uuid::now_v7();
+    let (decision, approval_id, pending) = match (&known, decision.deny_code) {
+        (Some(w), Some(policy::deny::REQUIRES_HUMAN_APPROVAL)) => {
+            let this = InFlight {
+                brought: brought_approval,
+                receipt_id,
+                correlation_id: &correlation_id,
+                dry_run: body.dry_run,
+            };
+            let h = require_human(state, w, facts, decision, this).await?;
+            (h.decision, h.approval_id, h.pending)
+        }
+        _ => (decision, None, None),
+    };
     let now = Utc::now();
     let content = UnsignedReceipt {
-        receipt_id: Uuid::now_v7().to_string(),
+        receipt_id: receipt_id.to_string(),
         spec_version: wcp::SPEC_VERSION.to_string(),
         tenant_id: tenant.to_string(),
         correlation_id,
@@ -256,6 +423,7 @@ async fn decide(
         dry_run: body.dry_run,
         prev_receipt_hash: None,
         signing_key_id: String::new(),
+        approval_id: approval_id.map(|a| a.to_string()),
     };
     let receipt = state
         .receipts
@@ -270,11 +438,26 @@ async fn decide(
             tracing::error!(error = %e, "no receipt, so no decision");
             ApiError::unavailable("the decision's receipt could not be committed; retry")
         })?;
-    Ok(LoggedDecision {
+    let mut view: DecisionView = LoggedDecision {
         receipt,
         deny_reason: decision.deny_reason,
     }
-    .into())
+    .into();
+    if view.supervisor_required {
+        view.pending_approval_id = pending.as_ref().map(|a| a.id.to_string());
+        view.supervisor_level = Some(
+            pending
+                .as_ref()
+                .map(|a| a.supervisor_level.as_str())
+                .unwrap_or("gatekeeper")
+                .to_string(),
+        );
+        view.approval_expires_at = pending
+            .as_ref()
+            .map(|a| a.expires_at.to_rfc3339_opts(SecondsFormat::Secs, true));
+        view.escalation_context = pending.map(|a| a.escalation_context);
+    }
+    Ok(view)
 }
 
 /// Decide whether a worker may run a capability (`decisions:write`). A deny

@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod api_keys;
+pub mod approvals;
 pub mod attestations;
 pub mod auth;
 pub mod banlist;
@@ -45,6 +46,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     discovery::configure(cfg);
     attestations::configure(cfg);
     banlist::configure(cfg);
+    approvals::configure(cfg);
 }
 
 /// A required free-text field: trimmed, not empty, at most `max` characters,

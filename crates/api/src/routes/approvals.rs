@@ -1,0 +1,234 @@
+//! Human approvals (WCP §5.8): `/wcp/approvals/pending`, `/resolve`,
+//! `/escalate`, and one approval by id. A decision that needs a human opens
+//! an approval in the requesting tenant; an `admin` key of that tenant (a
+//! human's, not the agent's `decisions:write` key) resolves it.
+
+use actix_web::web;
+use chrono::{DateTime, Utc};
+use registry::approvals::{Approval, Resolution};
+use registry::Scope;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::auth::Principal;
+use crate::error::{ApiError, ErrorBody};
+use crate::routes::api_keys::acting_tenant;
+use crate::routes::resource;
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/wcp/approvals/pending", &["GET"]).route(web::get().to(pending)))
+        .service(resource("/wcp/approvals/resolve", &["POST"]).route(web::post().to(resolve)))
+        .service(resource("/wcp/approvals/escalate", &["POST"]).route(web::post().to(escalate)))
+        .service(resource("/wcp/approvals/{approval_id}", &["GET"]).route(web::get().to(one)));
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApprovalView {
+    /// `pending_approval_id` of the decision that opened it.
+    pub id: String,
+    pub tenant_id: String,
+    /// `pending`, `approved`, `denied` or `expired`.
+    pub status: String,
+    /// `gatekeeper`, or `incident_commander` once escalated.
+    pub supervisor_level: String,
+    pub worker_id: String,
+    pub capability_id: String,
+    pub env: String,
+    pub data_label: String,
+    /// Why a human is needed.
+    pub reason: String,
+    #[schema(value_type = Object)]
+    pub escalation_context: serde_json::Value,
+    /// The decision (receipt id) that opened it.
+    pub decision_id: String,
+    pub correlation_id: String,
+    pub created_at: DateTime<Utc>,
+    /// Pending: the deadline for a human; approved: the deadline for using it.
+    pub expires_at: DateTime<Utc>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    /// The key that resolved or escalated it.
+    pub resolved_by: Option<String>,
+    pub resolution_note: Option<String>,
+    pub used_at: Option<DateTime<Utc>>,
+    /// The decision that used it.
+    pub used_by_decision: Option<String>,
+}
+
+impl From<Approval> for ApprovalView {
+    fn from(a: Approval) -> Self {
+        Self {
+            id: a.id.to_string(),
+            tenant_id: a.tenant_id,
+            status: a.status,
+            supervisor_level: a.supervisor_level.as_str().into(),
+            worker_id: a.subject.worker_id,
+            capability_id: a.subject.capability_id,
+            env: a.subject.env,
+            data_label: a.subject.data_label,
+            reason: a.reason,
+            escalation_context: a.escalation_context,
+            decision_id: a.decision_id.to_string(),
+            correlation_id: a.correlation_id,
+            created_at: a.created_at,
+            expires_at: a.expires_at,
+            resolved_at: a.resolved_at,
+            resolved_by: a.resolved_by,
+            resolution_note: a.resolution_note,
+            used_at: a.used_at,
+            used_by_decision: a.used_by_decision.map(|d| d.to_string()),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PendingApprovals {
+    pub pending: Vec<ApprovalView>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TenantParam {
+    /// Operator only: another tenant's approvals.
+    pub tenant_id: Option<String>,
+}
+
+fn approval_id(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::not_found(format!("approval {raw} not found")))
+}
+
+fn acting_human(principal: &Principal) -> String {
+    format!("{} ({})", principal.key_name, principal.key_id)
+}
+
+/// Approvals of your tenant waiting for a human, oldest first (`read`).
+#[utoipa::path(get, path = "/wcp/approvals/pending", tag = "approvals", params(TenantParam),
+    security(("bearer" = [])),
+    responses((status = 200, body = PendingApprovals), (status = 401, body = ErrorBody)))]
+pub async fn pending(
+    principal: Principal,
+    state: web::Data<AppState>,
+    query: web::Query<TenantParam>,
+) -> Result<web::Json<PendingApprovals>, ApiError> {
+    principal.require(Scope::Read)?;
+    let tenant = acting_tenant(&principal, query.tenant_id.as_deref())?;
+    let pending = state.store.tenant(&tenant).pending_approvals(500).await?;
+    Ok(web::Json(PendingApprovals {
+        pending: pending.into_iter().map(ApprovalView::from).collect(),
+    }))
+}
+
+/// One approval of your tenant (`read`): poll it while a human decides.
+#[utoipa::path(get, path = "/wcp/approvals/{approval_id}", tag = "approvals",
+    params(("approval_id" = String, Path), TenantParam), security(("bearer" = [])),
+    responses((status = 200, body = ApprovalView), (status = 404, body = ErrorBody)))]
+pub async fn one(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<TenantParam>,
+) -> Result<web::Json<ApprovalView>, ApiError> {
+    principal.require(Scope::Read)?;
+    let tenant = acting_tenant(&principal, query.tenant_id.as_deref())?;
+    let id = approval_id(&path)?;
+    let a = state
+        .store
+        .tenant(&tenant)
+        .approval(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("approval {id} not found")))?;
+    Ok(web::Json(a.into()))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveApproval {
+    pub approval_id: String,
+    /// `approve`, `deny` or `escalate`.
+    #[schema(example = "approve")]
+    pub resolution: String,
+    /// Why (kept with the approval).
+    pub note: Option<String>,
+    /// Operator only: another tenant's approval.
+    pub tenant_id: Option<String>,
+}
+
+fn note(n: &Option<String>) -> Result<Option<String>, ApiError> {
+    n.as_deref()
+        .map(|n| crate::routes::text_field("note", n, 1000))
+        .transpose()
+}
+
+/// A human's answer (`admin`): `approve` lets exactly one matching decision
+/// through within the hour; `deny` closes it; `escalate` is `/escalate`.
+#[utoipa::path(post, path = "/wcp/approvals/resolve", tag = "approvals",
+    request_body = ResolveApproval, security(("bearer" = [])),
+    responses((status = 200, body = ApprovalView), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "Not pending (resolved or expired)", body = ErrorBody)))]
+pub async fn resolve(
+    principal: Principal,
+    state: web::Data<AppState>,
+    body: web::Json<ResolveApproval>,
+) -> Result<web::Json<ApprovalView>, ApiError> {
+    principal.require(Scope::Admin)?;
+    let tenant = acting_tenant(&principal, body.tenant_id.as_deref())?;
+    let id = approval_id(&body.approval_id)?;
+    let note = note(&body.note)?;
+    let store = state.store.tenant(&tenant);
+    let by = acting_human(&principal);
+    let a = match body.resolution.as_str() {
+        "approve" => {
+            store
+                .resolve_approval(id, Resolution::Approve, &by, note.as_deref())
+                .await?
+        }
+        "deny" => {
+            store
+                .resolve_approval(id, Resolution::Deny, &by, note.as_deref())
+                .await?
+        }
+        "escalate" => store.escalate_approval(id, &by, note.as_deref()).await?,
+        other => {
+            return Err(ApiError::bad_request(
+                "invalid_field",
+                format!("resolution: {other:?} is not approve, deny or escalate"),
+            ))
+        }
+    };
+    tracing::info!(approval = %id, status = %a.status, by = %by, "approval resolved");
+    Ok(web::Json(a.into()))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EscalateApproval {
+    pub approval_id: String,
+    pub note: Option<String>,
+    /// Operator only: another tenant's approval.
+    pub tenant_id: Option<String>,
+}
+
+/// Raises a pending approval from `gatekeeper` to `incident_commander` (`admin`).
+#[utoipa::path(post, path = "/wcp/approvals/escalate", tag = "approvals",
+    request_body = EscalateApproval, security(("bearer" = [])),
+    responses((status = 200, body = ApprovalView), (status = 404, body = ErrorBody),
+        (status = 409, description = "Not pending, or already escalated", body = ErrorBody)))]
+pub async fn escalate(
+    principal: Principal,
+    state: web::Data<AppState>,
+    body: web::Json<EscalateApproval>,
+) -> Result<web::Json<ApprovalView>, ApiError> {
+    principal.require(Scope::Admin)?;
+    let tenant = acting_tenant(&principal, body.tenant_id.as_deref())?;
+    let id = approval_id(&body.approval_id)?;
+    let note = note(&body.note)?;
+    let by = acting_human(&principal);
+    let a = state
+        .store
+        .tenant(&tenant)
+        .escalate_approval(id, &by, note.as_deref())
+        .await?;
+    Ok(web::Json(a.into()))
+}
