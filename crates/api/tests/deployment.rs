@@ -114,3 +114,110 @@ fn readme_configuration_table_lists_exactly_the_variables_the_server_reads() {
         "README configuration table and the server disagree"
     );
 }
+
+fn kubernetes() -> Vec<serde_yaml::Value> {
+    use serde::Deserialize;
+    let text =
+        std::fs::read_to_string(workspace_root().join("deploy/kubernetes/hall-registry.yaml"))
+            .unwrap();
+    serde_yaml::Deserializer::from_str(&text)
+        .map(|doc| serde_yaml::Value::deserialize(doc).expect("valid YAML document"))
+        .collect()
+}
+
+fn kind<'a>(docs: &'a [serde_yaml::Value], kind: &str) -> &'a serde_yaml::Value {
+    docs.iter()
+        .find(|d| d["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} in the manifests"))
+}
+
+#[test]
+fn kubernetes_replicas_share_one_key_file_and_pass_only_variables_the_server_reads() {
+    let docs = kubernetes();
+    let deployment = kind(&docs, "Deployment");
+    assert!(deployment["spec"]["replicas"].as_u64().unwrap() >= 2);
+    let pod = &deployment["spec"]["template"]["spec"];
+    let container = &pod["containers"][0];
+    let env: Vec<(String, serde_yaml::Value)> = container["env"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|e| (e["name"].as_str().unwrap().to_string(), e.clone()))
+        .collect();
+    let read: BTreeSet<String> = Config::environment_variables().into_iter().collect();
+    for (name, _) in &env {
+        assert!(
+            read.contains(name),
+            "the Deployment passes {name}, which the server does not read"
+        );
+    }
+    for required in [
+        "DATABASE_URL",
+        "REDIS_URL",
+        "HALL_BOOTSTRAP_API_KEY",
+        "HALL_RECEIPT_SIGNING_KEY_FILE",
+    ] {
+        assert!(
+            env.iter().any(|(n, _)| n == required),
+            "the Deployment does not pass {required}"
+        );
+    }
+    // The key file is a mounted Secret item: every replica reads the same key.
+    let key_file = env
+        .iter()
+        .find(|(n, _)| n == "HALL_RECEIPT_SIGNING_KEY_FILE")
+        .and_then(|(_, e)| e["value"].as_str().map(str::to_string))
+        .unwrap();
+    let mount = container["volumeMounts"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|m| key_file.starts_with(&format!("{}/", m["mountPath"].as_str().unwrap())))
+        .expect("the key file lies in a mounted volume");
+    let volume = pod["volumes"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == mount["name"])
+        .unwrap();
+    let file_name = key_file.rsplit('/').next().unwrap();
+    assert!(
+        volume["secret"]["items"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .any(|i| i["path"] == file_name),
+        "the key volume is not a Secret holding {file_name}"
+    );
+}
+
+#[test]
+fn kubernetes_probes_and_user_match_the_server_and_the_image() {
+    let docs = kubernetes();
+    let deployment = kind(&docs, "Deployment");
+    let pod = &deployment["spec"]["template"]["spec"];
+    let container = &pod["containers"][0];
+    assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/health");
+    let listen = container["env"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "HALL_LISTEN")
+        .and_then(|e| e["value"].as_str())
+        .unwrap();
+    let port: u64 = listen.rsplit(':').next().unwrap().parse().unwrap();
+    assert_eq!(container["ports"][0]["containerPort"].as_u64(), Some(port));
+    let service = kind(&docs, "Service");
+    assert_eq!(
+        service["spec"]["ports"][0]["targetPort"],
+        container["ports"][0]["name"]
+    );
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    let dockerfile = std::fs::read_to_string(workspace_root().join("deploy/Dockerfile")).unwrap();
+    let uid = pod["securityContext"]["runAsUser"].as_u64().unwrap();
+    assert!(
+        dockerfile.contains(&format!("--uid {uid}")),
+        "the pod runs as {uid}, which is not the image's user"
+    );
+}
