@@ -29,3 +29,7 @@ CREATE TABLE approvals (
 );
 CREATE UNIQUE INDEX approvals_id ON approvals (id);
 CREATE INDEX approvals_pending ON approvals (tenant_id, created_at) WHERE status = 'pending';
+
+-- The decision log filtered to denies (`GET /api/v1/decisions?denied=true`):
+-- denies are usually rare, so without this a tenant's whole history is read.
+CREATE INDEX receipts_denied ON receipts (tenant_id, decided_at DESC, receipt_id DESC) WHERE denied;

@@ -355,6 +355,29 @@ async fn the_decision_log_filters_and_pages_newest_first() {
     )
     .await;
     assert_eq!(none["decisions"], json!([]));
+    // Filters combine: allowed decisions of one capability, within a window.
+    let (_, combined) = call(
+        &s,
+        Method::GET,
+        "/api/v1/decisions?denied=false&capability_id=cap.a.b&since=2000-01-01T00:00:00Z&until=2999-01-01T00:00:00Z",
+        Some(&key),
+        None,
+    )
+    .await;
+    assert_eq!(
+        combined["decisions"].as_array().unwrap().len(),
+        3,
+        "{combined}"
+    );
+    let (_, before_all) = call(
+        &s,
+        Method::GET,
+        "/api/v1/decisions?until=2000-01-01T00:00:00Z",
+        Some(&key),
+        None,
+    )
+    .await;
+    assert_eq!(before_all["decisions"], json!([]));
     assert_eq!(
         call(
             &s,

@@ -178,28 +178,47 @@ impl TenantStore<'_> {
         f: &DecisionFilter,
     ) -> Result<(Vec<LoggedDecision>, bool), StoreError> {
         let limit = f.limit.clamp(1, 500);
-        let rows = sqlx::query(
-            "SELECT body, deny_reason FROM receipts r
-             WHERE r.tenant_id = $1
-               AND ($2::text IS NULL OR r.worker_id = $2)
-               AND ($3::text IS NULL OR r.capability_id = $3)
-               AND ($4::boolean IS NULL OR r.denied = $4)
-               AND ($5::timestamptz IS NULL OR r.decided_at >= $5)
-               AND ($6::timestamptz IS NULL OR r.decided_at < $6)
-               AND ($7::uuid IS NULL OR (r.decided_at, r.receipt_id) <
-                    (SELECT c.decided_at, c.receipt_id FROM receipts c WHERE c.tenant_id = $1 AND c.receipt_id = $7))
-             ORDER BY r.decided_at DESC, r.receipt_id DESC LIMIT $8",
-        )
-        .bind(self.tenant.as_str())
-        .bind(f.worker_id.as_deref())
-        .bind(f.capability_id.as_deref())
-        .bind(f.denied)
-        .bind(f.since)
-        .bind(f.until)
-        .bind(f.before)
-        .bind(limit + 1)
-        .fetch_all(&self.store.pool)
-        .await?;
+        // Only the filters given become SQL: one statement per combination,
+        // so each gets the plan of its own index (a single statement with
+        // `$n IS NULL OR …` gets a generic plan that reads the whole history).
+        let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new(
+            "SELECT body, deny_reason FROM receipts r WHERE r.tenant_id = ",
+        );
+        q.push_bind(self.tenant.as_str());
+        if let Some(w) = &f.worker_id {
+            q.push(" AND r.worker_id = ").push_bind(w);
+        }
+        if let Some(c) = &f.capability_id {
+            q.push(" AND r.capability_id = ").push_bind(c);
+        }
+        match f.denied {
+            Some(true) => {
+                q.push(" AND r.denied");
+            }
+            Some(false) => {
+                q.push(" AND NOT r.denied");
+            }
+            None => {}
+        }
+        if let Some(since) = f.since {
+            q.push(" AND r.decided_at >= ").push_bind(since);
+        }
+        if let Some(until) = f.until {
+            q.push(" AND r.decided_at < ").push_bind(until);
+        }
+        if let Some(before) = f.before {
+            q.push(
+                " AND (r.decided_at, r.receipt_id) < (SELECT c.decided_at, c.receipt_id \
+                 FROM receipts c WHERE c.tenant_id = ",
+            )
+            .push_bind(self.tenant.as_str())
+            .push(" AND c.receipt_id = ")
+            .push_bind(before)
+            .push(")");
+        }
+        q.push(" ORDER BY r.decided_at DESC, r.receipt_id DESC LIMIT ")
+            .push_bind(limit + 1);
+        let rows = q.build().fetch_all(&self.store.pool).await?;
         let more = rows.len() as i64 > limit;
         let decisions = rows
             .iter()
