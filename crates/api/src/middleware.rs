@@ -113,7 +113,12 @@ fn leaves_facts_alone(req: &ServiceRequest) -> bool {
     matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
         || matches!(
             req.path(),
-            "/api/v1/decisions" | "/api/route" | "/api/v1/auth/token"
+            "/api/v1/decisions"
+                | "/api/route"
+                | "/api/v1/auth/token"
+                | "/api/v1/telemetry/decisions"
+                | "/wcp/approvals/resolve"
+                | "/wcp/approvals/escalate"
         )
 }
 

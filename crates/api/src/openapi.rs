@@ -8,7 +8,7 @@ use utoipa::{Modify, OpenApi};
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::routes::{
     account, api_keys, approvals, attestations, auth, banlist, decisions, discovery, health,
-    namespaces, tenants, verify, workers,
+    namespaces, telemetry, tenants, verify, workers,
 };
 
 #[derive(OpenApi)]
@@ -41,7 +41,8 @@ use crate::routes::{
         banlist::history, banlist::lift,
         decisions::make_decision, decisions::route, decisions::query_decisions,
         decisions::get_decision, decisions::keys, decisions::rotate_key,
-        approvals::pending, approvals::one, approvals::resolve, approvals::escalate, decisions::export_receipts,
+        approvals::pending, approvals::one, approvals::resolve, approvals::escalate,
+        telemetry::report, telemetry::daily_counts, decisions::export_receipts,
     ),
     components(schemas(
         ErrorBody, ErrorDetail,
@@ -65,7 +66,8 @@ use crate::routes::{
         attestations::DecisionPolicyView,
         decisions::DecisionRequest, decisions::DecisionView, decisions::DecisionPage,
         decisions::PublicKeyView, decisions::KeyList, decisions::RotatedKey,
-        approvals::ApprovalView, approvals::PendingApprovals, approvals::ResolveApproval, approvals::EscalateApproval, decisions::ReceiptExport,
+        approvals::ApprovalView, approvals::PendingApprovals, approvals::ResolveApproval, approvals::EscalateApproval,
+        telemetry::TelemetryEntry, telemetry::TelemetryReport, telemetry::TelemetryAccepted, telemetry::DailyCountView, telemetry::DailyCounts, decisions::ReceiptExport,
     )),
     modifiers(&SecuritySchemes),
     tags(

@@ -14,6 +14,7 @@ pub mod facts;
 pub mod namespaces;
 pub mod private_pg;
 pub mod receipts;
+pub mod telemetry;
 pub mod tenants;
 pub mod workers;
 

@@ -11,6 +11,7 @@ pub mod decisions;
 pub mod discovery;
 pub mod health;
 pub mod namespaces;
+pub mod telemetry;
 pub mod tenants;
 pub mod verify;
 pub mod workers;
@@ -47,6 +48,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     attestations::configure(cfg);
     banlist::configure(cfg);
     approvals::configure(cfg);
+    telemetry::configure(cfg);
 }
 
 /// A required free-text field: trimmed, not empty, at most `max` characters,
