@@ -43,11 +43,19 @@ where
     }
 }
 
-#[tokio::test]
-async fn key_revoked_by_another_process_stops_working_without_telling_this_one() {
+/// A tenant `org.facts` with one API key, and a listening cache over `here`.
+struct Fixture {
+    db: TestDb,
+    here: Store,
+    tenant: TenantId,
+    key_id: uuid::Uuid,
+    secret: registry::ApiKeySecret,
+    facts: std::sync::Arc<FactsCache>,
+}
+
+async fn fixture(listen: bool) -> Fixture {
     let db = TestDb::create().await;
     let here = store(&db).await;
-    let elsewhere = store(&db).await;
     let tenant = TenantId::parse("org.facts").unwrap();
     here.create_tenant(&tenant, "Facts").await.unwrap();
     let (key, secret) = here
@@ -55,8 +63,34 @@ async fn key_revoked_by_another_process_stops_working_without_telling_this_one()
         .create_api_key("k", &Scopes::all(), None)
         .await
         .unwrap();
-    let facts = FactsCache::start(here.clone());
-    listening(&facts).await;
+    let facts = if listen {
+        let f = FactsCache::start(here.clone());
+        listening(&f).await;
+        f
+    } else {
+        FactsCache::unlistened(here.clone())
+    };
+    Fixture {
+        db,
+        here,
+        tenant,
+        key_id: key.id,
+        secret,
+        facts,
+    }
+}
+
+#[tokio::test]
+async fn key_revoked_by_another_process_stops_working_without_telling_this_one() {
+    let Fixture {
+        db,
+        tenant,
+        key_id,
+        secret,
+        facts,
+        ..
+    } = fixture(true).await;
+    let elsewhere = store(&db).await;
 
     let hash = secret.hash();
     let first = facts.credential_by_secret(&hash).await.unwrap().unwrap();
@@ -72,7 +106,7 @@ async fn key_revoked_by_another_process_stops_working_without_telling_this_one()
 
     elsewhere
         .tenant(&tenant)
-        .revoke_api_key(key.id)
+        .revoke_api_key(key_id)
         .await
         .unwrap();
     eventually("the revocation reaching this process", || async {
@@ -87,18 +121,14 @@ async fn key_revoked_by_another_process_stops_working_without_telling_this_one()
 
 #[tokio::test]
 async fn tenant_suspended_and_policy_changed_elsewhere_are_seen_here() {
-    let db = TestDb::create().await;
-    let here = store(&db).await;
+    let Fixture {
+        db,
+        tenant,
+        secret,
+        facts,
+        ..
+    } = fixture(true).await;
     let elsewhere = store(&db).await;
-    let tenant = TenantId::parse("org.facts").unwrap();
-    here.create_tenant(&tenant, "Facts").await.unwrap();
-    let (_, secret) = here
-        .tenant(&tenant)
-        .create_api_key("k", &Scopes::all(), None)
-        .await
-        .unwrap();
-    let facts = FactsCache::start(here.clone());
-    listening(&facts).await;
     let hash = secret.hash();
     assert_eq!(
         facts
@@ -152,17 +182,9 @@ async fn tenant_suspended_and_policy_changed_elsewhere_are_seen_here() {
 
 #[tokio::test]
 async fn a_change_made_in_plain_sql_is_announced_too() {
-    let db = TestDb::create().await;
-    let here = store(&db).await;
-    let tenant = TenantId::parse("org.facts").unwrap();
-    here.create_tenant(&tenant, "Facts").await.unwrap();
-    let (_, secret) = here
-        .tenant(&tenant)
-        .create_api_key("k", &Scopes::all(), None)
-        .await
-        .unwrap();
-    let facts = FactsCache::start(here.clone());
-    listening(&facts).await;
+    let Fixture {
+        db, secret, facts, ..
+    } = fixture(true).await;
     let hash = secret.hash();
     assert!(facts.credential_by_secret(&hash).await.unwrap().is_some());
 
@@ -187,21 +209,18 @@ async fn a_change_made_in_plain_sql_is_announced_too() {
 
 #[tokio::test]
 async fn recording_key_use_does_not_drop_the_copies() {
-    let db = TestDb::create().await;
-    let here = store(&db).await;
-    let tenant = TenantId::parse("org.facts").unwrap();
-    here.create_tenant(&tenant, "Facts").await.unwrap();
-    let (key, secret) = here
-        .tenant(&tenant)
-        .create_api_key("k", &Scopes::all(), None)
-        .await
-        .unwrap();
-    let facts = FactsCache::start(here.clone());
-    listening(&facts).await;
+    let Fixture {
+        db: _db,
+        here,
+        tenant,
+        key_id,
+        secret,
+        facts,
+    } = fixture(true).await;
     let hash = secret.hash();
     facts.credential_by_secret(&hash).await.unwrap();
     let before = facts.stats();
-    here.tenant(&tenant).touch_api_key(key.id).await.unwrap();
+    here.tenant(&tenant).touch_api_key(key_id).await.unwrap();
     // Give a NOTIFY, were there one, time to arrive.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(facts.stats().invalidations, before.invalidations);
@@ -211,23 +230,21 @@ async fn recording_key_use_does_not_drop_the_copies() {
 
 #[tokio::test]
 async fn without_the_change_feed_every_check_reads_postgres() {
-    let db = TestDb::create().await;
-    let here = store(&db).await;
-    let tenant = TenantId::parse("org.facts").unwrap();
-    here.create_tenant(&tenant, "Facts").await.unwrap();
-    let (key, secret) = here
-        .tenant(&tenant)
-        .create_api_key("k", &Scopes::all(), None)
-        .await
-        .unwrap();
-    let facts = FactsCache::unlistened(here.clone());
+    let Fixture {
+        db: _db,
+        here,
+        tenant,
+        key_id,
+        secret,
+        facts,
+    } = fixture(false).await;
     let hash = secret.hash();
     assert!(facts
         .credential_by_secret(&hash)
         .await
         .unwrap()
         .is_some_and(|c| c.key.revoked_at.is_none()));
-    here.tenant(&tenant).revoke_api_key(key.id).await.unwrap();
+    here.tenant(&tenant).revoke_api_key(key_id).await.unwrap();
     // No announcement is listened for, so the very next read must see it.
     assert!(facts
         .credential_by_secret(&hash)
