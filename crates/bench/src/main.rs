@@ -32,6 +32,10 @@ struct Args {
     /// Seconds of warm-up before each level (not measured).
     #[arg(long, default_value_t = 2)]
     warmup: u64,
+    /// What to drive: `decisions` (POST /api/v1/decisions) or `verify`
+    /// (GET /api/v1/verify/{worker_id}, anonymous, as the SDKs call it).
+    #[arg(long, default_value = "decisions", value_parser = ["decisions", "verify"])]
+    target: String,
 }
 
 async fn post(
@@ -56,11 +60,27 @@ async fn post(
     }
 }
 
+/// One verify call; Ok when the registry answered with the worker's status.
+async fn verify(http: &reqwest::Client, url: &str) -> Result<(), String> {
+    let resp = http
+        .get(format!("{url}/api/v1/verify/x.bench.worker"))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let body: Value = resp.json().await.map_err(|e| e.to_string())?;
+    if body["status"] == "active" {
+        Ok(())
+    } else {
+        Err(body.to_string())
+    }
+}
+
 /// Runs `concurrency` loops for `duration`; returns every latency (µs) and the error count.
 async fn load(
     http: &reqwest::Client,
     url: &str,
     key: &str,
+    target: &str,
     concurrency: usize,
     duration: Duration,
 ) -> (Vec<u64>, u64) {
@@ -68,11 +88,20 @@ async fn load(
     let mut tasks = Vec::new();
     for lane in 0..concurrency {
         let (http, url, key) = (http.clone(), url.to_string(), key.to_string());
+        let verify_only = target == "verify";
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::with_capacity(16_384);
             let mut errors = 0u64;
             let mut i = 0u64;
             while Instant::now() < deadline {
+                if verify_only {
+                    let started = Instant::now();
+                    match verify(&http, &url).await {
+                        Ok(()) => latencies.push(started.elapsed().as_micros() as u64),
+                        Err(_) => errors += 1,
+                    }
+                    continue;
+                }
                 let cap = if (i + lane as u64) % 10 == 0 { "cap.bench.undeclared" } else { "cap.bench.read" };
                 let body = json!({"worker_id": "x.bench.worker", "capability": cap, "env": "dev", "data_label": "PUBLIC"});
                 let started = Instant::now();
@@ -133,13 +162,33 @@ async fn main() -> Result<(), String> {
     let _ = post(&http, format!("{base}/api/v1/workers"), &key,
         json!({"name": "worker", "namespace": "x.bench", "capabilities": ["cap.bench.read"], "policy_tier": 2})).await;
 
-    println!("| concurrency | decisions/s | p50 ms | p99 ms | p99.9 ms | errors |");
+    let unit = if args.target == "verify" {
+        "verifies/s"
+    } else {
+        "decisions/s"
+    };
+    println!("| concurrency | {unit} | p50 ms | p99 ms | p99.9 ms | errors |");
     println!("|---:|---:|---:|---:|---:|---:|");
     for c in args.concurrency {
-        load(&http, &base, &key, c, Duration::from_secs(args.warmup)).await;
+        load(
+            &http,
+            &base,
+            &key,
+            &args.target,
+            c,
+            Duration::from_secs(args.warmup),
+        )
+        .await;
         let started = Instant::now();
-        let (mut latencies, errors) =
-            load(&http, &base, &key, c, Duration::from_secs(args.seconds)).await;
+        let (mut latencies, errors) = load(
+            &http,
+            &base,
+            &key,
+            &args.target,
+            c,
+            Duration::from_secs(args.seconds),
+        )
+        .await;
         let elapsed = started.elapsed().as_secs_f64();
         latencies.sort_unstable();
         println!(
