@@ -64,6 +64,11 @@ enum Cmd {
         #[command(subcommand)]
         command: AuditCmd,
     },
+    /// Human approvals of REQUIRE_HUMAN decisions (WCP §5.8).
+    Approvals {
+        #[command(subcommand)]
+        command: ApprovalsCmd,
+    },
     /// The registry's receipt signing keys.
     Keys {
         #[command(subcommand)]
@@ -113,6 +118,10 @@ enum DecisionCmd {
         tenant: Option<String>,
         #[arg(long)]
         dry_run: bool,
+        /// An approved human approval for exactly this request (from an
+        /// earlier call's pending approval).
+        #[arg(long)]
+        approval: Option<String>,
     },
     /// List decisions, newest first.
     Query {
@@ -125,6 +134,30 @@ enum DecisionCmd {
         denied: Option<bool>,
         #[arg(long, default_value_t = 20)]
         limit: u32,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ApprovalsCmd {
+    /// Approvals waiting for a human, oldest first.
+    List,
+    /// Approve one: the same decision, repeated with `--approval`, passes once.
+    Approve {
+        id: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Deny one.
+    Deny {
+        id: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Raise one from gatekeeper to incident commander.
+    Escalate {
+        id: String,
+        #[arg(long)]
+        note: Option<String>,
     },
 }
 
@@ -265,11 +298,15 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     data_label,
                     tenant,
                     dry_run,
+                    approval,
                 } => {
                     let mut body = serde_json::json!({"worker_id": worker, "capability": capability,
                         "env": env, "data_label": data_label, "dry_run": dry_run});
                     if let Some(t) = tenant {
                         body["tenant_id"] = Value::from(t);
+                    }
+                    if let Some(a) = approval {
+                        body["approval_id"] = Value::from(a);
                     }
                     let d = client.post("/api/v1/decisions", &body)?;
                     if d["denied"] == true {
@@ -284,6 +321,13 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     println!("tier:  L{}", d["tier"]);
                     println!("id:    {}", d["id"].as_str().unwrap_or("?"));
                     println!("proof: {}", d["proof"].as_str().unwrap_or("?"));
+                    if let Some(pending) = d["pending_approval_id"].as_str() {
+                        println!(
+                            "approval: {pending} ({}, waiting for a human until {}); once approved, repeat with --approval {pending}",
+                            d["supervisor_level"].as_str().unwrap_or("gatekeeper"),
+                            d["approval_expires_at"].as_str().unwrap_or("?")
+                        );
+                    }
                 }
                 DecisionCmd::Query {
                     worker,
@@ -318,6 +362,41 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     }
                 }
             }
+        }
+        Cmd::Approvals { command } => {
+            let client = Client::new(base, cli.api_key)?;
+            let (id, action, note) = match command {
+                ApprovalsCmd::List => {
+                    let page = client.get("/wcp/approvals/pending")?;
+                    for a in page["pending"].as_array().into_iter().flatten() {
+                        println!(
+                            "{}  {}  {} {} {} {}  until {}  {}",
+                            a["id"].as_str().unwrap_or("?"),
+                            a["supervisor_level"].as_str().unwrap_or("?"),
+                            a["worker_id"].as_str().unwrap_or("?"),
+                            a["capability_id"].as_str().unwrap_or("?"),
+                            a["env"].as_str().unwrap_or("?"),
+                            a["data_label"].as_str().unwrap_or("?"),
+                            a["expires_at"].as_str().unwrap_or("?"),
+                            a["reason"].as_str().unwrap_or("")
+                        );
+                    }
+                    return Ok(());
+                }
+                ApprovalsCmd::Approve { id, note } => (id, "approve", note),
+                ApprovalsCmd::Deny { id, note } => (id, "deny", note),
+                ApprovalsCmd::Escalate { id, note } => (id, "escalate", note),
+            };
+            let a = client.post(
+                "/wcp/approvals/resolve",
+                &serde_json::json!({"approval_id": id, "resolution": action, "note": note}),
+            )?;
+            println!(
+                "{}: {} ({})",
+                a["id"].as_str().unwrap_or("?"),
+                a["status"].as_str().unwrap_or("?"),
+                a["supervisor_level"].as_str().unwrap_or("?")
+            );
         }
         Cmd::Keys { command } => {
             let client = Client::new(base, cli.api_key)?;

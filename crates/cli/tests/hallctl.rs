@@ -296,6 +296,72 @@ async fn keygen_and_attest_sign_a_card_the_registry_accepts() {
     .unwrap();
     assert!(!ok);
     assert!(out.contains("denied"), "{out}");
+
+    // At L8 in prod a human must approve: the whole loop from the command line.
+    let status = http
+        .put(format!("{url}/api/v1/policy"))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"decisions": {"tier_floors": {"prod": 8}}}))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+    let cli = |args: Vec<String>| {
+        let (url, key) = (url.clone(), key.clone());
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            hallctl(
+                &args,
+                &[("PYHALL_REGISTRY", &url), ("PYHALL_API_KEY", &key)],
+            )
+        })
+    };
+    let make: Vec<String> = [
+        "decision",
+        "make",
+        "--worker",
+        "x.cli.pkg",
+        "--cap",
+        "cap.doc.summarize",
+        "--env",
+        "prod",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let (ok, out, err) = cli(make.clone()).await.unwrap();
+    assert!(ok, "{err}");
+    assert!(
+        out.starts_with("DENY  DENY_REQUIRES_HUMAN_APPROVAL"),
+        "{out}"
+    );
+    let approval = out
+        .lines()
+        .find_map(|l| l.strip_prefix("approval: "))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("the pending approval is printed")
+        .to_string();
+    let (ok, list, _) = cli(vec!["approvals".into(), "list".into()]).await.unwrap();
+    assert!(ok && list.starts_with(&approval), "{list}");
+    let (ok, out, err) = cli(vec![
+        "approvals".into(),
+        "approve".into(),
+        approval.clone(),
+        "--note".into(),
+        "ok".into(),
+    ])
+    .await
+    .unwrap();
+    assert!(ok, "{err}");
+    assert!(out.contains(": approved"), "{out}");
+    let mut with = make.clone();
+    with.extend(["--approval".to_string(), approval.clone()]);
+    let (ok, out, err) = cli(with.clone()).await.unwrap();
+    assert!(ok, "{err}");
+    assert!(out.starts_with("ALLOW"), "{out}");
+    let (_, out, _) = cli(with).await.unwrap();
+    assert!(out.contains("already used"), "{out}");
     running.stop().await;
 }
 

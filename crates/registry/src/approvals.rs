@@ -280,6 +280,21 @@ impl TenantStore<'_> {
         }
     }
 
+    /// Gives back an approval `decision_id` used but could not record (its
+    /// receipt failed to commit): the human's yes is not lost to an outage.
+    pub async fn release_approval(&self, id: Uuid, decision_id: Uuid) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE approvals SET used_at = NULL, used_by_decision = NULL
+             WHERE tenant_id = $1 AND id = $2 AND used_by_decision = $3",
+        )
+        .bind(self.tenant.as_str())
+        .bind(id)
+        .bind(decision_id)
+        .execute(&self.store.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Uses an approved approval for one decision about `subject`: it is
     /// marked used, atomically, so two decisions cannot both use it.
     pub async fn use_approval(

@@ -433,11 +433,27 @@ async fn decide(
             denied: decision.denied,
             deny_reason: decision.deny_reason.clone(),
         })
-        .await
-        .map_err(|e| {
+        .await;
+    let receipt = match receipt {
+        Ok(r) => r,
+        Err(e) => {
             tracing::error!(error = %e, "no receipt, so no decision");
-            ApiError::unavailable("the decision's receipt could not be committed; retry")
-        })?;
+            if let (Some(id), None) = (approval_id, &pending) {
+                // The approval was used by a decision that never happened.
+                if let Err(e) = state
+                    .store
+                    .tenant(&tenant)
+                    .release_approval(id, receipt_id)
+                    .await
+                {
+                    tracing::warn!(error = %e, approval = %id, "could not give the approval back");
+                }
+            }
+            return Err(ApiError::unavailable(
+                "the decision's receipt could not be committed; retry",
+            ));
+        }
+    };
     let mut view: DecisionView = LoggedDecision {
         receipt,
         deny_reason: decision.deny_reason,

@@ -1,0 +1,128 @@
+//! Human approvals in the store: used once, only for their own request,
+//! not after they expire, and given back when the decision never happened.
+
+use registry::approvals::{ApprovalSubject, NewApproval, Resolution, Unusable};
+use registry::{Store, StoreOptions};
+use testkit::TestDb;
+use uuid::Uuid;
+use wcp::TenantId;
+
+async fn store(db: &TestDb) -> Store {
+    let s = Store::connect(
+        Store::parse_url(db.url()).unwrap(),
+        &StoreOptions::default(),
+    )
+    .await
+    .unwrap();
+    s.migrate().await.unwrap();
+    s
+}
+
+fn subject() -> ApprovalSubject {
+    ApprovalSubject {
+        worker_registry_id: "wrk_0193a1b2c3d4e5f60718293a4b5c6d7e".into(),
+        worker_id: "x.acme.w".into(),
+        capability_id: "cap.a.b".into(),
+        env: "prod".into(),
+        data_label: "PUBLIC".into(),
+    }
+}
+
+async fn approved(store: &Store, tenant: &TenantId) -> Uuid {
+    let t = store.tenant(tenant);
+    let a = t
+        .open_approval(&NewApproval {
+            id: Uuid::new_v4(),
+            subject: subject(),
+            reason: "REQUIRE_HUMAN".into(),
+            escalation_context: serde_json::json!({}),
+            decision_id: Uuid::now_v7(),
+            correlation_id: "c".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(a.status, "pending");
+    t.resolve_approval(a.id, Resolution::Approve, "human", None)
+        .await
+        .unwrap();
+    a.id
+}
+
+#[tokio::test]
+async fn an_approval_is_used_once_and_given_back_when_its_decision_failed() {
+    let db = TestDb::create().await;
+    let s = store(&db).await;
+    let tenant = TenantId::parse("org.acme").unwrap();
+    s.create_tenant(&tenant, "Acme").await.unwrap();
+    let id = approved(&s, &tenant).await;
+    let t = s.tenant(&tenant);
+
+    let mut other = subject();
+    other.env = "edge".into();
+    assert_eq!(
+        t.use_approval(id, &other, Uuid::now_v7())
+            .await
+            .unwrap()
+            .unwrap_err(),
+        Unusable::OtherRequest
+    );
+    let first = Uuid::now_v7();
+    assert!(t.use_approval(id, &subject(), first).await.unwrap().is_ok());
+    assert_eq!(
+        t.use_approval(id, &subject(), Uuid::now_v7())
+            .await
+            .unwrap()
+            .unwrap_err(),
+        Unusable::AlreadyUsed
+    );
+    // The first decision's receipt failed: the approval comes back, once.
+    t.release_approval(id, Uuid::now_v7()).await.unwrap();
+    assert_eq!(
+        t.use_approval(id, &subject(), Uuid::now_v7())
+            .await
+            .unwrap()
+            .unwrap_err(),
+        Unusable::AlreadyUsed,
+        "only the decision that used it can give it back"
+    );
+    t.release_approval(id, first).await.unwrap();
+    let second = Uuid::now_v7();
+    let used = t
+        .use_approval(id, &subject(), second)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(used.used_by_decision, Some(second));
+
+    // Another tenant cannot use or even see it.
+    let stranger = TenantId::parse("org.stranger").unwrap();
+    s.create_tenant(&stranger, "Stranger").await.unwrap();
+    assert!(s.tenant(&stranger).approval(id).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn an_expired_approval_cannot_be_used_or_resolved() {
+    let db = TestDb::create().await;
+    let s = store(&db).await;
+    let tenant = TenantId::parse("org.acme").unwrap();
+    s.create_tenant(&tenant, "Acme").await.unwrap();
+    let id = approved(&s, &tenant).await;
+    let mut conn = db.connect().await;
+    sqlx::query("UPDATE approvals SET expires_at = now() - interval '1 second'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let t = s.tenant(&tenant);
+    assert_eq!(t.approval(id).await.unwrap().unwrap().status, "expired");
+    assert_eq!(
+        t.use_approval(id, &subject(), Uuid::now_v7())
+            .await
+            .unwrap()
+            .unwrap_err(),
+        Unusable::Expired
+    );
+    assert!(t
+        .resolve_approval(id, Resolution::Deny, "human", None)
+        .await
+        .is_err());
+}
