@@ -640,3 +640,107 @@ async fn require_human_opens_an_approval_that_a_human_resolves_and_one_decision_
     assert!(s.verify_receipts(admin).await.is_ok());
     s.stop().await;
 }
+
+#[tokio::test]
+async fn an_owner_may_make_l7_advisory_so_the_call_proceeds_and_a_human_is_told() {
+    let s = TestServer::start().await;
+    let t = setup(&s).await;
+    let admin = t.key.as_str();
+    register(
+        &s,
+        admin,
+        "x.tiers.l7-adv",
+        7,
+        json!({"max_data_label": "RESTRICTED"}),
+    )
+    .await;
+    attest_card(&s, &t, "x.tiers.l7-adv", &sha('e')).await;
+    register(&s, admin, "x.tiers.l8-adv", 8, json!({})).await;
+    attest_card(&s, &t, "x.tiers.l8-adv", &sha('f')).await;
+    let (status, p) = s
+        .call(
+            Method::PUT,
+            "/api/v1/policy",
+            Some(admin),
+            Some(json!({"decisions": {"l7_supervisor_level": "advisory"}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{p}");
+    assert_eq!(p["decisions"]["l7_supervisor_level"], "advisory");
+
+    let d = decide_body(
+        &s,
+        admin,
+        json!({"worker_id": "x.tiers.l7-adv", "capability": CAP,
+        "env": "prod", "data_label": "RESTRICTED"}),
+    )
+    .await;
+    assert_eq!(
+        (
+            &d["denied"],
+            &d["supervisor_required"],
+            &d["supervisor_level"]
+        ),
+        (&json!(false), &json!(true), &json!("advisory")),
+        "{d}"
+    );
+    let id = d["pending_approval_id"].as_str().unwrap().to_string();
+    assert_eq!(d["receipt"]["approval_id"], id.as_str());
+    assert_eq!(d["receipt"]["outcome"], "ALLOW");
+    let (_, a) = s
+        .call(
+            Method::GET,
+            &format!("/wcp/approvals/{id}"),
+            Some(admin),
+            None,
+        )
+        .await;
+    assert_eq!(a["supervisor_level"], "advisory");
+    assert!(a["reason"].as_str().unwrap().contains("advisory"));
+    // A human reviews it after the fact; it cannot be escalated to a gate.
+    let (status, e) = s
+        .call(
+            Method::POST,
+            "/wcp/approvals/escalate",
+            Some(admin),
+            Some(json!({"approval_id": id})),
+        )
+        .await;
+    assert_eq!(status, 409, "{e}");
+    let (status, _) = resolve(&s, admin, &id, "approve").await;
+    assert_eq!(status, 200);
+
+    // L8 stays a gate whatever L7 is.
+    let d = decide_body(
+        &s,
+        admin,
+        json!({"worker_id": "x.tiers.l8-adv", "capability": CAP,
+        "env": "prod", "data_label": "PUBLIC"}),
+    )
+    .await;
+    assert_eq!(
+        (&d["deny_code"], &d["supervisor_level"]),
+        (&json!("DENY_REQUIRES_HUMAN_APPROVAL"), &json!("gatekeeper"))
+    );
+    // Nothing escalates at PUBLIC: no approval.
+    let d = decide_body(
+        &s,
+        admin,
+        json!({"worker_id": "x.tiers.l7-adv", "capability": CAP,
+        "env": "prod", "data_label": "PUBLIC"}),
+    )
+    .await;
+    assert_eq!(d["supervisor_required"], false);
+    assert!(d.get("pending_approval_id").is_none());
+
+    let (status, e) = s
+        .call(
+            Method::PUT,
+            "/api/v1/policy",
+            Some(admin),
+            Some(json!({"decisions": {"l7_supervisor_level": "sometimes"}})),
+        )
+        .await;
+    assert_eq!(status, 400, "{e}");
+    s.stop().await;
+}

@@ -190,6 +190,10 @@ pub struct TenantPolicy {
     pub signatories: Vec<TenantId>,
     /// Overrides the document's attestation age limit.
     pub attestation_max_age_days: Option<u32>,
+    /// L7's REQUIRE_HUMAN is advisory (a human is notified, the call
+    /// proceeds) instead of gatekeeper (a human must approve first). L8's
+    /// is always gatekeeper.
+    pub l7_advisory: bool,
 }
 
 /// A decision request.
@@ -228,6 +232,8 @@ pub struct Decision {
     pub controls_verified: Vec<String>,
     /// The checks that ran and passed, in order.
     pub checks_passed: Vec<Check>,
+    /// An advisory REQUIRE_HUMAN fired: allowed, but a human is to be told.
+    pub advisory_human: bool,
 }
 
 /// Decides. Deterministic in `facts`.
@@ -255,7 +261,9 @@ pub fn decide(policy: &PolicyDocument, facts: &Facts) -> Decision {
         tier,
         controls_verified: Vec::new(),
         checks_passed: passed,
+        advisory_human: false,
     };
+    let mut advisory_human = false;
     let Some(w) = facts.worker.as_ref() else {
         return deny(
             deny::UNKNOWN_WORKER,
@@ -390,9 +398,17 @@ pub fn decide(policy: &PolicyDocument, facts: &Facts) -> Decision {
             Check::HumanForRestrictedOrExcessBlastInProd => {
                 let score = w.blast_score.unwrap_or(0);
                 let over = score > policy.blast_threshold(req.env);
-                (!facts.human_approval && (req.data_label == DataLabel::Restricted || (req.env.is_production() && over))).then(|| {
-                    (deny::REQUIRES_HUMAN_APPROVAL, "REQUIRE_HUMAN: restricted data or over-threshold blast in production needs human approval".to_string())
-                })
+                let needs_human = !facts.human_approval
+                    && (req.data_label == DataLabel::Restricted
+                        || (req.env.is_production() && over));
+                if needs_human && facts.owner_policy.l7_advisory {
+                    advisory_human = true;
+                    None
+                } else {
+                    needs_human.then(|| {
+                        (deny::REQUIRES_HUMAN_APPROVAL, "REQUIRE_HUMAN: restricted data or over-threshold blast in production needs human approval".to_string())
+                    })
+                }
             }
             Check::HumanForEveryProd => {
                 (req.env.is_production() && !facts.human_approval).then(|| {
@@ -418,6 +434,7 @@ pub fn decide(policy: &PolicyDocument, facts: &Facts) -> Decision {
         tier,
         controls_verified,
         checks_passed: passed,
+        advisory_human,
     }
 }
 
@@ -597,6 +614,22 @@ mod tests {
             code(&facts(8, Env::Prod)),
             Some(deny::REQUIRES_HUMAN_APPROVAL)
         );
+    }
+
+    #[test]
+    fn advisory_l7_allows_and_asks_for_a_human_while_l8_still_gates() {
+        let mut f = facts(7, Env::Prod);
+        f.worker.as_mut().unwrap().max_data_label = DataLabel::Restricted;
+        f.request.data_label = DataLabel::Restricted;
+        f.owner_policy.l7_advisory = true;
+        let d = decide(&PolicyDocument::default_policy(), &f);
+        assert_eq!((d.denied, d.advisory_human), (false, true));
+        // Nothing to tell a human about when nothing escalates.
+        f.request.data_label = DataLabel::Public;
+        assert!(!decide(&PolicyDocument::default_policy(), &f).advisory_human);
+        let mut f = facts(8, Env::Prod);
+        f.owner_policy.l7_advisory = true;
+        assert_eq!(code(&f), Some(deny::REQUIRES_HUMAN_APPROVAL));
     }
 
     #[test]

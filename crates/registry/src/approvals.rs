@@ -15,6 +15,8 @@ pub const APPROVAL_TTL: chrono::Duration = chrono::Duration::hours(1);
 /// Who must act (WCP §5.8 supervisor levels this registry uses).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SupervisorLevel {
+    /// A human is told; execution proceeds (L7, when the owner chose it).
+    Advisory,
     /// A human must approve before execution.
     Gatekeeper,
     /// Escalated: a human takes full control.
@@ -24,6 +26,7 @@ pub enum SupervisorLevel {
 impl SupervisorLevel {
     pub fn as_str(self) -> &'static str {
         match self {
+            SupervisorLevel::Advisory => "advisory",
             SupervisorLevel::Gatekeeper => "gatekeeper",
             SupervisorLevel::IncidentCommander => "incident_commander",
         }
@@ -31,6 +34,7 @@ impl SupervisorLevel {
 
     fn parse(s: &str) -> Result<Self, StoreError> {
         match s {
+            "advisory" => Ok(Self::Advisory),
             "gatekeeper" => Ok(Self::Gatekeeper),
             "incident_commander" => Ok(Self::IncidentCommander),
             other => Err(StoreError::Corrupt(format!("supervisor level {other:?}"))),
@@ -73,6 +77,7 @@ pub struct Approval {
 #[derive(Debug, Clone)]
 pub struct NewApproval {
     pub id: Uuid,
+    pub supervisor_level: SupervisorLevel,
     pub subject: ApprovalSubject,
     pub reason: String,
     pub escalation_context: serde_json::Value,
@@ -159,8 +164,9 @@ impl TenantStore<'_> {
     pub async fn open_approval(&self, new: &NewApproval) -> Result<Approval, StoreError> {
         let row = sqlx::query(&format!(
             "INSERT INTO approvals (tenant_id, id, worker_registry_id, worker_id, capability_id,
-                env, data_label, reason, escalation_context, decision_id, correlation_id, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, now() + $12)
+                env, data_label, reason, escalation_context, decision_id, correlation_id, expires_at,
+                supervisor_level)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, now() + $12, $13)
              RETURNING {COLUMNS}"
         ))
         .bind(self.tenant.as_str())
@@ -175,6 +181,7 @@ impl TenantStore<'_> {
         .bind(new.decision_id)
         .bind(&new.correlation_id)
         .bind(APPROVAL_TTL)
+        .bind(new.supervisor_level.as_str())
         .fetch_one(&self.store.pool)
         .await?;
         from_row(&row)
@@ -262,7 +269,7 @@ impl TenantStore<'_> {
             Some(row) => from_row(&row),
             None => match self.approval(id).await? {
                 Some(a) if a.status == "pending" => Err(StoreError::Conflict(format!(
-                    "approval {id} is already at {}",
+                    "approval {id} is at {}; only gatekeeper approvals escalate",
                     a.supervisor_level.as_str()
                 ))),
                 _ => Err(self.not_pending(id).await),

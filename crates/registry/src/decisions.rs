@@ -126,7 +126,8 @@ impl Store {
     /// A tenant's decision policy (floors, signatories, attestation age).
     pub async fn decision_policy(&self, tenant: &TenantId) -> Result<TenantPolicy, StoreError> {
         let row = sqlx::query(
-            "SELECT tier_floors, signatories, attestation_max_age_days FROM tenants WHERE id = $1",
+            "SELECT tier_floors, signatories, attestation_max_age_days, l7_supervisor_level
+             FROM tenants WHERE id = $1",
         )
         .bind(tenant.as_str())
         .fetch_optional(&self.pool)
@@ -134,6 +135,7 @@ impl Store {
         .ok_or_else(|| StoreError::NotFound(format!("tenant {tenant}")))?;
         let signatories: Vec<String> = row.try_get("signatories")?;
         let max_age: Option<i32> = row.try_get("attestation_max_age_days")?;
+        let l7: String = row.try_get("l7_supervisor_level")?;
         Ok(TenantPolicy {
             floors: floors_from_json(row.try_get("tier_floors")?)?,
             signatories: signatories
@@ -142,6 +144,7 @@ impl Store {
                 .collect::<Result<_, _>>()
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?,
             attestation_max_age_days: max_age.map(|d| d as u32),
+            l7_advisory: l7 == "advisory",
         })
     }
 }
@@ -155,7 +158,7 @@ impl TenantStore<'_> {
             .collect();
         sqlx::query(
             "UPDATE tenants SET tier_floors = $2, signatories = $3, attestation_max_age_days = $4,
-                updated_at = now() WHERE id = $1",
+                l7_supervisor_level = $5, updated_at = now() WHERE id = $1",
         )
         .bind(self.tenant.as_str())
         .bind(serde_json::to_value(floors).map_err(|e| StoreError::Corrupt(e.to_string()))?)
@@ -167,6 +170,11 @@ impl TenantStore<'_> {
                 .collect::<Vec<_>>(),
         )
         .bind(policy.attestation_max_age_days.map(|d| d as i32))
+        .bind(if policy.l7_advisory {
+            "advisory"
+        } else {
+            "gatekeeper"
+        })
         .execute(&self.store.pool)
         .await?;
         Ok(())

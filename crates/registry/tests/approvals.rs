@@ -33,6 +33,7 @@ async fn approved(store: &Store, tenant: &TenantId) -> Uuid {
     let a = t
         .open_approval(&NewApproval {
             id: Uuid::new_v4(),
+            supervisor_level: registry::approvals::SupervisorLevel::Gatekeeper,
             subject: subject(),
             reason: "REQUIRE_HUMAN".into(),
             escalation_context: serde_json::json!({}),

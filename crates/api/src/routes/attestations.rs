@@ -317,6 +317,11 @@ pub struct DecisionPolicyView {
     pub signatories: Vec<String>,
     /// Attestations older than this deny at L8 (default: the policy document's 90).
     pub attestation_max_age_days: Option<u32>,
+    /// L7's REQUIRE_HUMAN on your workers: `gatekeeper` (default: denied
+    /// until a human approves) or `advisory` (allowed; a human is notified
+    /// through an approval to review). L8 is always gatekeeper.
+    #[schema(example = "gatekeeper")]
+    pub l7_supervisor_level: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -338,6 +343,14 @@ async fn policy_view(state: &AppState, tenant: &wcp::TenantId) -> Result<PolicyV
             tier_floors: d.floors.iter().map(|(e, t)| (e.to_string(), *t)).collect(),
             signatories: d.signatories.iter().map(|t| t.to_string()).collect(),
             attestation_max_age_days: d.attestation_max_age_days,
+            l7_supervisor_level: Some(
+                if d.l7_advisory {
+                    "advisory"
+                } else {
+                    "gatekeeper"
+                }
+                .into(),
+            ),
         }),
     })
 }
@@ -395,10 +408,21 @@ pub async fn put_policy(
                     "attestation_max_age_days must be at least 1",
                 ));
             }
+            let l7_advisory = match d.l7_supervisor_level.as_deref() {
+                None | Some("gatekeeper") => false,
+                Some("advisory") => true,
+                Some(other) => {
+                    return Err(ApiError::bad_request(
+                        "invalid_field",
+                        format!("l7_supervisor_level: {other:?} is not gatekeeper or advisory"),
+                    ))
+                }
+            };
             Some(policy::TenantPolicy {
                 floors,
                 signatories,
                 attestation_max_age_days: d.attestation_max_age_days,
+                l7_advisory,
             })
         }
     };

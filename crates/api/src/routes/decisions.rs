@@ -297,6 +297,7 @@ async fn require_human(
     let opened = store
         .open_approval(&NewApproval {
             id: Uuid::new_v4(),
+            supervisor_level: registry::approvals::SupervisorLevel::Gatekeeper,
             subject,
             reason: decision.deny_reason.clone().unwrap_or_default(),
             escalation_context: escalation_context(state, w, &facts, &decision),
@@ -401,8 +402,35 @@ async fn decide(
             let h = require_human(state, w, facts, decision, this).await?;
             (h.decision, h.approval_id, h.pending)
         }
+        (Some(w), None) if decision.advisory_human && !body.dry_run => {
+            // Advisory REQUIRE_HUMAN: the call proceeds; the approval is the
+            // record of what a human is told, to review after the fact.
+            let opened = state
+                .store
+                .tenant(&tenant)
+                .open_approval(&registry::approvals::NewApproval {
+                    id: Uuid::new_v4(),
+                    supervisor_level: registry::approvals::SupervisorLevel::Advisory,
+                    subject: registry::approvals::ApprovalSubject {
+                        worker_registry_id: w.id.clone(),
+                        worker_id: w.record.worker_id.to_string(),
+                        capability_id: capability.to_string(),
+                        env: env.to_string(),
+                        data_label: data_label.to_string(),
+                    },
+                    reason: "REQUIRE_HUMAN (advisory): restricted data or over-threshold blast \
+                             in production; allowed, a human is notified"
+                        .into(),
+                    escalation_context: escalation_context(state, w, &facts, &decision),
+                    decision_id: receipt_id,
+                    correlation_id: correlation_id.clone(),
+                })
+                .await?;
+            (decision, Some(opened.id), Some(opened))
+        }
         _ => (decision, None, None),
     };
+    let advisory = decision.advisory_human;
     let now = Utc::now();
     let content = UnsignedReceipt {
         receipt_id: receipt_id.to_string(),
@@ -459,13 +487,16 @@ async fn decide(
         deny_reason: decision.deny_reason,
     }
     .into();
+    if advisory {
+        view.supervisor_required = true;
+    }
     if view.supervisor_required {
         view.pending_approval_id = pending.as_ref().map(|a| a.id.to_string());
         view.supervisor_level = Some(
             pending
                 .as_ref()
                 .map(|a| a.supervisor_level.as_str())
-                .unwrap_or("gatekeeper")
+                .unwrap_or(if advisory { "advisory" } else { "gatekeeper" })
                 .to_string(),
         );
         view.approval_expires_at = pending
