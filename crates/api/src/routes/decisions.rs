@@ -312,6 +312,41 @@ async fn require_human(
     })
 }
 
+/// Advisory REQUIRE_HUMAN: the call proceeds; the approval opened here is
+/// the record of what a human is told, to review after the fact.
+async fn open_advisory(
+    state: &AppState,
+    w: &Worker,
+    facts: &Facts,
+    decision: &policy::Decision,
+    receipt_id: Uuid,
+    correlation_id: &str,
+) -> Result<registry::approvals::Approval, ApiError> {
+    use registry::approvals::{ApprovalSubject, NewApproval, SupervisorLevel};
+    let r = &facts.request;
+    Ok(state
+        .store
+        .tenant(&r.tenant)
+        .open_approval(&NewApproval {
+            id: Uuid::new_v4(),
+            supervisor_level: SupervisorLevel::Advisory,
+            subject: ApprovalSubject {
+                worker_registry_id: w.id.clone(),
+                worker_id: w.record.worker_id.to_string(),
+                capability_id: r.capability.to_string(),
+                env: r.env.to_string(),
+                data_label: r.data_label.to_string(),
+            },
+            reason: "REQUIRE_HUMAN (advisory): restricted data or over-threshold blast in \
+                     production; allowed, a human is notified"
+                .into(),
+            escalation_context: escalation_context(state, w, facts, decision),
+            decision_id: receipt_id,
+            correlation_id: correlation_id.to_string(),
+        })
+        .await?)
+}
+
 /// Runs the chain and commits the receipt before answering.
 async fn decide(
     principal: &Principal,
@@ -403,29 +438,8 @@ async fn decide(
             (h.decision, h.approval_id, h.pending)
         }
         (Some(w), None) if decision.advisory_human && !body.dry_run => {
-            // Advisory REQUIRE_HUMAN: the call proceeds; the approval is the
-            // record of what a human is told, to review after the fact.
-            let opened = state
-                .store
-                .tenant(&tenant)
-                .open_approval(&registry::approvals::NewApproval {
-                    id: Uuid::new_v4(),
-                    supervisor_level: registry::approvals::SupervisorLevel::Advisory,
-                    subject: registry::approvals::ApprovalSubject {
-                        worker_registry_id: w.id.clone(),
-                        worker_id: w.record.worker_id.to_string(),
-                        capability_id: capability.to_string(),
-                        env: env.to_string(),
-                        data_label: data_label.to_string(),
-                    },
-                    reason: "REQUIRE_HUMAN (advisory): restricted data or over-threshold blast \
-                             in production; allowed, a human is notified"
-                        .into(),
-                    escalation_context: escalation_context(state, w, &facts, &decision),
-                    decision_id: receipt_id,
-                    correlation_id: correlation_id.clone(),
-                })
-                .await?;
+            let opened =
+                open_advisory(state, w, &facts, &decision, receipt_id, &correlation_id).await?;
             (decision, Some(opened.id), Some(opened))
         }
         _ => (decision, None, None),
