@@ -43,22 +43,8 @@ async fn setup(s: &TestServer) -> Setup {
     .await;
     assert_eq!(status, 201, "{w}");
     let signing = SigningKey::from_bytes(&[42u8; 32]);
-    let public =
-        base64::engine::general_purpose::STANDARD.encode(signing.verifying_key().as_bytes());
-    let (status, k) = call(
-        s,
-        Method::POST,
-        "/api/v1/namespaces/x.acme/keys",
-        Some(&key),
-        Some(json!({"public_key": public, "label": "release"})),
-    )
-    .await;
-    assert_eq!(status, 201, "{k}");
-    Setup {
-        key,
-        signing,
-        kid: k["kid"].as_str().unwrap().to_string(),
-    }
+    let kid = s.add_namespace_key(&key, "x.acme", &signing).await;
+    Setup { key, signing, kid }
 }
 
 fn card(kid: &str, sha: &str) -> Value {

@@ -23,11 +23,6 @@ async fn decide(s: &TestServer, key: &str, body: Value) -> Value {
     d
 }
 
-/// Every receipt of the caller's tenant, verified with nothing but `/api/v1/keys`.
-async fn verify_export(s: &TestServer, key: &str) -> Result<usize, audit::ChainError> {
-    s.verify_receipts(key).await
-}
-
 #[tokio::test]
 async fn the_seed_quick_start_allows_with_a_proof_that_verifies_offline() {
     let s = TestServer::start().await;
@@ -79,7 +74,7 @@ async fn the_seed_quick_start_allows_with_a_proof_that_verifies_offline() {
         .contains("cap.data.write.v1"));
     assert_eq!(denied["receipt"]["prev_receipt_hash"], d["proof"]);
 
-    assert_eq!(verify_export(&s, &key).await, Ok(2));
+    assert_eq!(s.verify_receipts(&key).await, Ok(2));
     let (_, one) = call(
         &s,
         Method::GET,
@@ -244,8 +239,8 @@ async fn signatories_floors_and_bans_shape_decisions() {
     .await;
     assert_eq!(decide(&s, &b, req.clone()).await["denied"], false);
     // B's decisions are in B's chain, not A's.
-    assert_eq!(verify_export(&s, &b).await, Ok(3));
-    assert_eq!(verify_export(&s, &a).await, Ok(0));
+    assert_eq!(s.verify_receipts(&b).await, Ok(3));
+    assert_eq!(s.verify_receipts(&a).await, Ok(0));
 
     let (_, r) = call(
         &s,

@@ -7,7 +7,6 @@ mod common;
 use std::time::{Duration, Instant};
 
 use attestation::card::sign_card;
-use base64::Engine;
 use common::TestServer;
 use ed25519_dalek::SigningKey;
 use reqwest::Method;
@@ -32,22 +31,12 @@ async fn setup(s: &TestServer) -> Tenant {
     // The namespace is claimed by the first registration.
     register(s, &key, "x.tiers.seed", 0, json!({})).await;
     let signing = SigningKey::from_bytes(&[7u8; 32]);
-    let public =
-        base64::engine::general_purpose::STANDARD.encode(signing.verifying_key().as_bytes());
-    let (status, k) = s
-        .call(
-            Method::POST,
-            "/api/v1/namespaces/x.tiers/keys",
-            Some(&key),
-            Some(json!({"public_key": public, "label": "release"})),
-        )
-        .await;
-    assert_eq!(status, 201, "{k}");
+    let kid = s.add_namespace_key(&key, "x.tiers", &signing).await;
     Tenant {
         key,
         other,
         signing,
-        kid: k["kid"].as_str().unwrap().to_string(),
+        kid,
     }
 }
 
@@ -145,10 +134,7 @@ fn sha(c: char) -> String {
 }
 
 async fn sql(s: &TestServer, statement: &str) {
-    use sqlx::Connection;
-    let mut conn = sqlx::postgres::PgConnection::connect(s.db.url())
-        .await
-        .unwrap();
+    let mut conn = s.db.connect().await;
     sqlx::query(statement).execute(&mut conn).await.unwrap();
 }
 

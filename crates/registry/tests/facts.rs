@@ -189,10 +189,7 @@ async fn a_change_made_in_plain_sql_is_announced_too() {
     assert!(facts.credential_by_secret(&hash).await.unwrap().is_some());
 
     // An operator in psql, not the registry: only the trigger can tell.
-    let mut conn = sqlx::postgres::PgConnection::connect(db.url())
-        .await
-        .unwrap();
-    use sqlx::Connection;
+    let mut conn = db.connect().await;
     sqlx::query("UPDATE api_keys SET expires_at = now() - interval '1 second'")
         .execute(&mut conn)
         .await

@@ -215,6 +215,17 @@ fn escalation_context(
     })
 }
 
+/// What an approval for this request covers.
+fn approval_subject(w: &Worker, r: &Request) -> registry::approvals::ApprovalSubject {
+    registry::approvals::ApprovalSubject {
+        worker_registry_id: w.id.clone(),
+        worker_id: w.record.worker_id.to_string(),
+        capability_id: r.capability.to_string(),
+        env: r.env.to_string(),
+        data_label: r.data_label.to_string(),
+    }
+}
+
 /// A REQUIRE_HUMAN outcome: the approval the caller brought lets the
 /// decision through if it is approved and for exactly this request;
 /// otherwise a pending approval is opened (or the caller's still-pending one
@@ -238,10 +249,10 @@ async fn require_human(
     state: &AppState,
     w: &Worker,
     mut facts: Facts,
-    decision: policy::Decision,
+    mut decision: policy::Decision,
     this: InFlight<'_>,
 ) -> Result<HumanStep, ApiError> {
-    use registry::approvals::{ApprovalSubject, NewApproval, Unusable};
+    use registry::approvals::{NewApproval, Unusable};
     let InFlight {
         brought,
         receipt_id,
@@ -250,14 +261,7 @@ async fn require_human(
     } = this;
     let tenant = facts.request.tenant.clone();
     let store = state.store.tenant(&tenant);
-    let subject = ApprovalSubject {
-        worker_registry_id: w.id.clone(),
-        worker_id: w.record.worker_id.to_string(),
-        capability_id: facts.request.capability.to_string(),
-        env: facts.request.env.to_string(),
-        data_label: facts.request.data_label.to_string(),
-    };
-    let mut decision = decision;
+    let subject = approval_subject(w, &facts.request);
     let mut why_not = None;
     if let (Some(id), false) = (brought, dry_run) {
         match store.use_approval(id, &subject, receipt_id).await? {
@@ -322,21 +326,14 @@ async fn open_advisory(
     receipt_id: Uuid,
     correlation_id: &str,
 ) -> Result<registry::approvals::Approval, ApiError> {
-    use registry::approvals::{ApprovalSubject, NewApproval, SupervisorLevel};
-    let r = &facts.request;
+    use registry::approvals::{NewApproval, SupervisorLevel};
     Ok(state
         .store
-        .tenant(&r.tenant)
+        .tenant(&facts.request.tenant)
         .open_approval(&NewApproval {
             id: Uuid::new_v4(),
             supervisor_level: SupervisorLevel::Advisory,
-            subject: ApprovalSubject {
-                worker_registry_id: w.id.clone(),
-                worker_id: w.record.worker_id.to_string(),
-                capability_id: r.capability.to_string(),
-                env: r.env.to_string(),
-                data_label: r.data_label.to_string(),
-            },
+            subject: approval_subject(w, &facts.request),
             reason: "REQUIRE_HUMAN (advisory): restricted data or over-threshold blast in \
                      production; allowed, a human is notified"
                 .into(),
