@@ -1,0 +1,664 @@
+"""The registry's endpoints, grouped as the seed SDK groups them.
+
+Each method is written once, as a generator of requests (see
+:mod:`hall_registry._ops`): on :class:`~hall_registry.Hall` it returns its
+result, on :class:`~hall_registry.AsyncHall` an awaitable of it. Listings
+that span pages return an iterator (``for``) or an async iterator
+(``async for``) that fetches the next page only when it is reached.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from datetime import datetime
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from urllib.parse import quote
+
+from ._http import Op, PageOp, Request, Retry
+from ._ops import Resource, RunnerT, operation, paginated
+from .errors import InvalidRequest, ProofError
+from .models import (
+    Approval,
+    Attestation,
+    BanEntry,
+    BanHistory,
+    BanRecord,
+    BanReport,
+    ConfirmedBan,
+    Decision,
+    DecisionPage,
+    Identity,
+    Namespace,
+    NamespaceKey,
+    NamespaceStatus,
+    ReceiptKey,
+    SessionToken,
+    Verification,
+    Worker,
+)
+
+__all__ = [
+    "Workers",
+    "Decisions",
+    "Namespaces",
+    "NamespaceKeys",
+    "Approvals",
+    "BanList",
+    "Audit",
+    "Auth",
+]
+
+#: The header ``decisions.make`` sends so a retried request is decided once.
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+def _segment(value: str) -> str:
+    """One path segment: ids such as ``x.acme.worker`` pass, ``/`` and ``?`` cannot escape."""
+    if not value:
+        raise InvalidRequest("an id in the request path is empty", code="invalid_path")
+    return quote(value, safe="")
+
+
+def _get(path: str, params: Optional[Mapping[str, Any]] = None) -> Request:
+    return Request("GET", path, params=params, retry=Retry.SAFE)
+
+
+def _write(method: str, path: str, body: Any = None, **kwargs: Any) -> Request:
+    """A request that changes something: sent once unless it certainly never arrived."""
+    return Request(method, path, json=body, retry=Retry.UNSAFE, **kwargs)
+
+
+def _note(note: Optional[str]) -> Optional[Dict[str, str]]:
+    return {"note": note} if note is not None else None
+
+
+class Workers(Resource[RunnerT]):
+    """Workers: register, read, list, change, revoke, and their attestations."""
+
+    @operation
+    def register(
+        self,
+        name: Optional[str] = None,
+        namespace: Optional[str] = None,
+        capabilities: Optional[Sequence[str]] = None,
+        policy_tier: Optional[int] = None,
+        **record_fields: Any,
+    ) -> Op[Worker]:
+        """Register a worker and return it (``worker.id`` is its ``wrk_…`` id).
+
+        The seed's form is ``name`` + ``namespace`` (default
+        ``PYHALL_NAMESPACE``); an unclaimed ``x.*`` namespace is claimed for
+        your tenant. A full WCP registry record works too: pass
+        ``worker_id="org.acme.summarizer"`` and its other fields
+        (``allowed_environments``, ``max_data_label``, ``required_controls``,
+        ``blast_radius``, ``visibility`` …) as keywords; they are kept in the
+        record. Needs the ``workers:write`` scope.
+        """
+        body: Dict[str, Any] = dict(record_fields)
+        if namespace is None and "worker_id" not in record_fields:
+            namespace = self._config.namespace
+        for key, value in (
+            ("name", name),
+            ("namespace", namespace),
+            ("policy_tier", policy_tier),
+        ):
+            if value is not None:
+                body[key] = value
+        if capabilities is not None:
+            body["capabilities"] = list(capabilities)
+        data = yield _write("POST", "/api/v1/workers", body)
+        return Worker.from_api(data)
+
+    @operation
+    def get(self, worker_id: str) -> Op[Worker]:
+        """One of your workers, by ``wrk_…`` id or WCP worker id."""
+        data = yield _get(f"/api/v1/workers/{_segment(worker_id)}")
+        return Worker.from_api(data)
+
+    @paginated
+    def list(
+        self,
+        *,
+        namespace: Optional[str] = None,
+        capability: Optional[str] = None,
+        status: Optional[str] = None,
+        visibility: Optional[str] = None,
+        page_size: Optional[int] = None,
+    ) -> Callable[[Optional[str]], PageOp[Worker]]:
+        """Every worker of your tenant in registration order, across all pages.
+
+        Filters: ``namespace``, ``capability`` (declared by the worker),
+        ``status`` (``active``/``revoked``), ``visibility``
+        (``public``/``private``). ``page_size`` (1–200) is how many are
+        fetched per request, not a limit on the total.
+        """
+        params = {
+            "namespace": namespace,
+            "capability": capability,
+            "status": status,
+            "visibility": visibility,
+            "limit": page_size,
+        }
+
+        def page(cursor: Optional[str]) -> PageOp[Worker]:
+            data = yield _get("/api/v1/workers", {**params, "cursor": cursor})
+            return [Worker.from_api(w) for w in data["workers"]], data.get("next_cursor")
+
+        return page
+
+    @operation
+    def update(self, worker_id: str, **fields: Any) -> Op[Worker]:
+        """Replace fields of an active worker's record (identity fields cannot change)."""
+        data = yield _write("PATCH", f"/api/v1/workers/{_segment(worker_id)}", fields)
+        return Worker.from_api(data)
+
+    @operation
+    def revoke(self, worker_id: str) -> Op[Worker]:
+        """Revoke a worker; it is kept with status ``revoked`` and every later decision denies."""
+        data = yield _write("POST", f"/api/v1/workers/{_segment(worker_id)}/revoke")
+        return Worker.from_api(data)
+
+    @operation
+    def verify(self, worker_id: str) -> Op[Verification]:
+        """The public verify answer the PyHall SDKs read (status, ban, current hash)."""
+        data = yield _get(f"/api/v1/verify/{_segment(worker_id)}")
+        return Verification.from_api(data)
+
+    @operation
+    def attest(self, worker_id: str) -> Op[Attestation]:
+        """The worker's attestation status, judged against today's ban list and keys.
+
+        ``status`` is ``"attested"``, ``"pending"`` or ``"denied"``, or
+        ``"none"`` for a worker that never had an attestation submitted.
+        """
+        data = yield _get(f"/api/v1/workers/{_segment(worker_id)}/attestation")
+        return Attestation.from_api(data)
+
+    @operation
+    def attest_hash(
+        self,
+        worker_id: str,
+        sha256: str,
+        *,
+        label: Optional[str] = None,
+        ai_generated: bool = False,
+        ai_service: Optional[str] = None,
+        ai_model: Optional[str] = None,
+        ai_session_id: Optional[str] = None,
+    ) -> Op[Attestation]:
+        """Submit an unsigned package-hash attestation (the PyHall SDKs' ``PUT …/attest``).
+
+        Whether it is attested or left pending depends on the tenant's
+        attestation policy; a signed card (:meth:`submit_attestation`) is the
+        stronger form.
+        """
+        body = {
+            "sha256": sha256,
+            "ai_generated": ai_generated,
+            "label": label,
+            "ai_service": ai_service,
+            "ai_model": ai_model,
+            "ai_session_id": ai_session_id,
+        }
+        data = yield _write(
+            "PUT",
+            f"/api/v1/workers/{_segment(worker_id)}/attest",
+            {k: v for k, v in body.items() if v is not None},
+        )
+        return Attestation.from_api(data)
+
+    @operation
+    def submit_attestation(
+        self,
+        worker_id: str,
+        package_dir: str,
+        key_file: str,
+        expires_in_days: Optional[int] = None,
+    ) -> Op[Attestation]:
+        """Hash a package, sign a capability card for it and submit it, as ``hallctl attest`` does.
+
+        ``key_file`` holds the namespace's Ed25519 private key (the 32-byte
+        seed as base64 or hex, as ``hallctl keygen`` writes it); its public
+        half must be registered on the worker's namespace
+        (:meth:`NamespaceKeys.add`). The card lists the worker's current
+        capabilities and species, so the registry can match it to the worker.
+        Needs the ``verify`` extra (``cryptography``).
+        """
+        # Imported here so the rest of the client works without the extra.
+        from . import card as cards
+        from . import package as packages
+
+        worker = yield _get(f"/api/v1/workers/{_segment(worker_id)}")
+        sha256 = packages.package_hash(package_dir)
+        _, kid = cards.public_key_and_kid(key_file)
+        card = cards.build_card(worker, sha256, kid, expires_in_days=expires_in_days)
+        signature = cards.sign_card(card, key_file)
+        data = yield _write(
+            "POST",
+            f"/api/v1/workers/{_segment(worker_id)}/attestations",
+            {"card": card, "signature": signature},
+        )
+        return Attestation.from_api(data)
+
+
+class Decisions(Resource[RunnerT]):
+    """Governance decisions: make one, read one, query the log."""
+
+    @operation
+    def make(
+        self,
+        worker_id: str,
+        capability: str,
+        env: Optional[str] = None,
+        *,
+        data_label: str,
+        tenant_id: Optional[str] = None,
+        correlation_id: Optional[str] = None,
+        request_hash: Optional[str] = None,
+        dry_run: bool = False,
+        approval_id: Optional[str] = None,
+        idempotency_key: Optional[str] = None,
+    ) -> Op[Decision]:
+        """Decide whether ``worker_id`` may run ``capability`` now; check ``.denied``.
+
+        A deny is a normal result (``decision.denied``, ``deny_code``,
+        ``deny_reason``), not an exception: exceptions mean the registry gave
+        no decision. ``env`` defaults to ``PYHALL_ENV`` (else ``"dev"``),
+        ``tenant_id`` to your key's tenant. ``data_label`` is required — the
+        label decides clearance, so the client does not guess it.
+
+        The request carries an ``Idempotency-Key`` (a fresh UUID unless you
+        pass ``idempotency_key``) and is retried with the same key when the
+        connection breaks or the registry is briefly unavailable: the
+        registry answers a repeat with the original decision, so a retry
+        never writes a second receipt. Reusing a key with a different request
+        raises :class:`~hall_registry.errors.Conflict`.
+        """
+        body: Dict[str, Any] = {
+            "worker_id": worker_id,
+            "capability": capability,
+            "env": env or self._config.env,
+            "data_label": data_label,
+            "dry_run": dry_run,
+        }
+        for key, value in (
+            ("tenant_id", tenant_id),
+            ("correlation_id", correlation_id),
+            ("request_hash", request_hash),
+            ("approval_id", approval_id),
+        ):
+            if value is not None:
+                body[key] = value
+        data = yield Request(
+            "POST",
+            "/api/v1/decisions",
+            json=body,
+            headers={IDEMPOTENCY_HEADER: idempotency_key or str(uuid.uuid4())},
+            retry=Retry.IDEMPOTENT,
+        )
+        return Decision.from_api(data)
+
+    @operation
+    def get(self, decision_id: str) -> Op[Decision]:
+        """One of your tenant's decisions by id (its receipt id)."""
+        data = yield _get(f"/api/v1/decisions/{_segment(decision_id)}")
+        return Decision.from_api(data)
+
+    @staticmethod
+    def _filters(
+        worker_id: Optional[str],
+        capability_id: Optional[str],
+        denied: Optional[bool],
+        since: Union[datetime, str, None],
+        until: Union[datetime, str, None],
+        limit: Optional[int],
+    ) -> Dict[str, Any]:
+        return {
+            "worker_id": worker_id,
+            "capability_id": capability_id,
+            "denied": denied,
+            "since": since,
+            "until": until,
+            "limit": limit,
+        }
+
+    @operation
+    def query(
+        self,
+        worker_id: Optional[str] = None,
+        capability_id: Optional[str] = None,
+        denied: Optional[bool] = None,
+        since: Union[datetime, str, None] = None,
+        until: Union[datetime, str, None] = None,
+        limit: Optional[int] = None,
+        cursor: Optional[str] = None,
+    ) -> Op[DecisionPage]:
+        """One page of your tenant's decisions, newest first.
+
+        ``since`` is inclusive, ``until`` exclusive (datetimes, or RFC 3339
+        strings; naive datetimes are UTC). ``limit`` is the page size (1–500,
+        default 50). Continue with ``cursor=page.next_cursor``, or use
+        :meth:`iter` to walk every page.
+        """
+        params = self._filters(worker_id, capability_id, denied, since, until, limit)
+        data = yield _get("/api/v1/decisions", {**params, "cursor": cursor})
+        return DecisionPage(
+            decisions=tuple(Decision.from_api(d) for d in data["decisions"]),
+            next_cursor=data.get("next_cursor"),
+        )
+
+    @paginated
+    def iter(
+        self,
+        worker_id: Optional[str] = None,
+        capability_id: Optional[str] = None,
+        denied: Optional[bool] = None,
+        since: Union[datetime, str, None] = None,
+        until: Union[datetime, str, None] = None,
+        page_size: Optional[int] = None,
+    ) -> Callable[[Optional[str]], PageOp[Decision]]:
+        """Every decision matching the filters, newest first, across all pages."""
+        params = self._filters(worker_id, capability_id, denied, since, until, page_size)
+
+        def page(cursor: Optional[str]) -> PageOp[Decision]:
+            data = yield _get("/api/v1/decisions", {**params, "cursor": cursor})
+            return [Decision.from_api(d) for d in data["decisions"]], data.get("next_cursor")
+
+        return page
+
+
+def _public_key_text(public_key: Union[str, bytes]) -> str:
+    """A public key as the registry takes it: raw 32 bytes become base64, text passes as is."""
+    if isinstance(public_key, (bytes, bytearray)):
+        if len(public_key) != 32:
+            raise InvalidRequest(
+                f"an Ed25519 public key is 32 bytes, not {len(public_key)}", code="invalid_key"
+            )
+        return base64.b64encode(bytes(public_key)).decode("ascii")
+    return public_key
+
+
+class NamespaceKeys(Resource[RunnerT]):
+    """The Ed25519 signing keys of your namespaces (they sign capability cards)."""
+
+    @operation
+    def add(self, namespace: str, public_key: Union[str, bytes], label: str) -> Op[NamespaceKey]:
+        """Register a public key (32 raw bytes, base64 or 64 hex) on one of your namespaces."""
+        data = yield _write(
+            "POST",
+            f"/api/v1/namespaces/{_segment(namespace)}/keys",
+            {"public_key": _public_key_text(public_key), "label": label},
+        )
+        return NamespaceKey.from_api(data)
+
+    @operation
+    def list(self, namespace: str) -> Op[List[NamespaceKey]]:
+        """A namespace's keys, revoked ones included (with ``revoked_at``)."""
+        data = yield _get(f"/api/v1/namespaces/{_segment(namespace)}/keys")
+        return [NamespaceKey.from_api(k) for k in data["keys"]]
+
+    @operation
+    def revoke(self, namespace: str, kid: str) -> Op[NamespaceKey]:
+        """Revoke a key: cards it signs from now on are denied; earlier ones stay attested."""
+        data = yield _write(
+            "POST", f"/api/v1/namespaces/{_segment(namespace)}/keys/{_segment(kid)}/revoke"
+        )
+        return NamespaceKey.from_api(data)
+
+
+class Namespaces(Resource[RunnerT]):
+    """Authority namespaces (``x.<name>``, ``org.<name>``) and, under ``.keys``, their signing keys."""
+
+    def __init__(self, runner: RunnerT, config: Any) -> None:
+        super().__init__(runner, config)
+        self.keys: NamespaceKeys[RunnerT] = NamespaceKeys(runner, config)
+
+    @operation
+    def check(self, namespace: str) -> Op[NamespaceStatus]:
+        """Is it ``available``, ``yours``, ``taken``, ``reserved``, ``pending`` or ``invalid``?"""
+        data = yield _get(f"/api/v1/namespaces/{_segment(namespace)}")
+        return NamespaceStatus.from_api(data)
+
+    @operation
+    def claim(self, namespace: str) -> Op[Namespace]:
+        """Claim a namespace for your tenant (``admin``); ``org.*`` claims may stay ``pending``."""
+        data = yield _write("POST", "/api/v1/namespaces", {"namespace": namespace})
+        return Namespace.from_api(data)
+
+    @operation
+    def list(self) -> Op[List[Namespace]]:
+        """Your tenant's namespaces, claimed and pending."""
+        data = yield _get("/api/v1/namespaces")
+        return [Namespace.from_api(n) for n in data["namespaces"]]
+
+    @operation
+    def release(self, namespace: str) -> Op[NamespaceStatus]:
+        """Release a claim (operator only); refused while it has workers or keys."""
+        data = yield _write("DELETE", f"/api/v1/namespaces/{_segment(namespace)}")
+        return NamespaceStatus.from_api(data)
+
+
+class Approvals(Resource[RunnerT]):
+    """Human approvals (WCP §5.8) for decisions that need a person's yes."""
+
+    @operation
+    def pending(self) -> Op[List[Approval]]:
+        """Your tenant's approvals waiting for a human, oldest first."""
+        data = yield _get("/wcp/approvals/pending")
+        return [Approval.from_api(a) for a in data["pending"]]
+
+    @operation
+    def get(self, approval_id: str) -> Op[Approval]:
+        """One approval (poll it while a human decides)."""
+        data = yield _get(f"/wcp/approvals/{_segment(approval_id)}")
+        return Approval.from_api(data)
+
+    def _resolve(self, approval_id: str, resolution: str, note: Optional[str]) -> Op[Approval]:
+        body = {"approval_id": approval_id, "resolution": resolution}
+        if note is not None:
+            body["note"] = note
+        data = yield _write("POST", "/wcp/approvals/resolve", body)
+        return Approval.from_api(data)
+
+    @operation
+    def approve(self, approval_id: str, note: Optional[str] = None) -> Op[Approval]:
+        """Approve (``admin``): exactly one matching decision with ``approval_id`` may pass, within the hour."""
+        return (yield from self._resolve(approval_id, "approve", note))
+
+    @operation
+    def deny(self, approval_id: str, note: Optional[str] = None) -> Op[Approval]:
+        """Deny (``admin``): the approval is closed."""
+        return (yield from self._resolve(approval_id, "deny", note))
+
+    @operation
+    def escalate(self, approval_id: str, note: Optional[str] = None) -> Op[Approval]:
+        """Raise a pending approval from ``gatekeeper`` to ``incident_commander`` (``admin``)."""
+        body = {"approval_id": approval_id}
+        if note is not None:
+            body["note"] = note
+        data = yield _write("POST", "/wcp/approvals/escalate", body)
+        return Approval.from_api(data)
+
+
+class BanList(Resource[RunnerT]):
+    """The reviewed ban list of package hashes: check, report, and the operator's review."""
+
+    @operation
+    def check(self, sha256: str) -> Op[BanHistory]:
+        """Whether a hash is banned now (``.banned``) and its bans, live and lifted."""
+        data = yield _get(f"/api/v1/ban-list/{_segment(sha256)}")
+        return BanHistory.from_api(data)
+
+    @operation
+    def list(self, limit: Optional[int] = None) -> Op[List[BanEntry]]:
+        """The confirmed, live bans, newest first (default 500, at most 5000)."""
+        data = yield _get("/api/v1/ban-list", {"limit": limit})
+        return [BanEntry.from_api(b) for b in data]
+
+    @operation
+    def report(
+        self, sha256: str, reason: str, evidence_url: Optional[str] = None
+    ) -> Op[BanReport]:
+        """Report a hash; it is banned only once the operator confirms the report."""
+        body = {"sha256": sha256, "reason": reason}
+        if evidence_url is not None:
+            body["evidence_url"] = evidence_url
+        data = yield _write("POST", "/api/v1/ban-list/report", body)
+        return BanReport.from_api(data)
+
+    @operation
+    def reports(
+        self, status: Optional[str] = None, limit: Optional[int] = None
+    ) -> Op[List[BanReport]]:
+        """Reports to review (operator only), oldest first; ``status`` filters them."""
+        data = yield _get("/api/v1/ban-list/reports", {"status": status, "limit": limit})
+        return [BanReport.from_api(r) for r in data["reports"]]
+
+    @operation
+    def confirm(self, report_id: str, note: Optional[str] = None) -> Op[ConfirmedBan]:
+        """Confirm a report (operator only): the hash is banned at once, everywhere."""
+        data = yield _write(
+            "POST", f"/api/v1/ban-list/reports/{_segment(report_id)}/confirm", _note(note)
+        )
+        return ConfirmedBan.from_api(data)
+
+    @operation
+    def reject(self, report_id: str, note: Optional[str] = None) -> Op[BanReport]:
+        """Reject a report (operator only)."""
+        data = yield _write(
+            "POST", f"/api/v1/ban-list/reports/{_segment(report_id)}/reject", _note(note)
+        )
+        return BanReport.from_api(data)
+
+    @operation
+    def lift(self, sha256: str, note: Optional[str] = None) -> Op[BanRecord]:
+        """Lift the live ban on a hash (operator only); it stays in the history."""
+        data = yield _write("DELETE", f"/api/v1/ban-list/{_segment(sha256)}", _note(note))
+        return BanRecord.from_api(data)
+
+
+ReceiptLike = Union[Decision, Mapping[str, Any]]
+
+
+def _receipt_of(decision_or_receipt: ReceiptLike) -> Tuple[Mapping[str, Any], Optional[str]]:
+    """The receipt to check, and the proof the decision claimed for it (if any)."""
+    if isinstance(decision_or_receipt, Decision):
+        return decision_or_receipt.receipt, decision_or_receipt.proof
+    if "receipt" in decision_or_receipt and isinstance(decision_or_receipt["receipt"], Mapping):
+        # A decision as JSON (e.g. read from a log).
+        return decision_or_receipt["receipt"], decision_or_receipt.get("proof")
+    return decision_or_receipt, None
+
+
+class Audit(Resource[RunnerT]):
+    """Offline proof checks of receipts against the registry's published keys.
+
+    The keys (``GET /api/v1/keys``) are fetched once and cached on this
+    client; a receipt signed with a key the cache does not know (the
+    registry rotated since) makes the client fetch them once more before
+    judging. The checks themselves are :mod:`hall_registry.verify`'s: the
+    receipt hash is recomputed from the canonical JSON and the Ed25519
+    signature checked. Needs the ``verify`` extra (``cryptography``).
+    """
+
+    def __init__(self, runner: RunnerT, config: Any) -> None:
+        super().__init__(runner, config)
+        self._key_cache: Optional[Dict[str, bytes]] = None
+
+    def _signing_keys(self, needed: Sequence[str]) -> Op[Dict[str, bytes]]:
+        """The published keys, fetched when the cache lacks one of ``needed``."""
+        from . import verify as proofs
+
+        cache = self._key_cache
+        if cache is None or any(kid not in cache for kid in needed):
+            cache = proofs.published_keys((yield _get("/api/v1/keys")))
+            self._key_cache = cache
+        return cache
+
+    @operation
+    def keys(self) -> Op[List[ReceiptKey]]:
+        """Every key the registry ever signed receipts with (active and retired)."""
+        data = yield _get("/api/v1/keys")
+        return [ReceiptKey.from_api(k) for k in data["keys"]]
+
+    @operation
+    def verify(self, decision_or_receipt: ReceiptLike) -> Op[bool]:
+        """Check one receipt offline; ``True``, or :class:`ProofError` naming what failed.
+
+        Takes a :class:`Decision`, a decision as JSON, or a bare receipt. For a
+        decision, its ``proof`` must also be its receipt's ``receipt_hash``.
+        """
+        from . import verify as proofs
+
+        receipt, proof = _receipt_of(decision_or_receipt)
+        if proof is not None and proof != receipt.get("receipt_hash"):
+            raise ProofError(
+                f"the decision's proof {proof} is not its receipt's receipt_hash "
+                f"{receipt.get('receipt_hash')}",
+                code="proof_mismatch",
+            )
+        kid = receipt.get("signing_key_id")
+        keys = yield from self._signing_keys([kid] if isinstance(kid, str) else [])
+        return proofs.verify_receipt(dict(receipt), keys)
+
+    @operation
+    def verify_chain(self, receipts: Optional[Sequence[ReceiptLike]] = None) -> Op[int]:
+        """Check receipts and their links (``prev_receipt_hash``) in chain order.
+
+        Returns how many receipts verified, or raises :class:`ProofError`
+        naming the first broken one (by index and ``receipt_id``) and why.
+        Without ``receipts``, checks your tenant's whole chain as the registry
+        exports it (``GET /api/v1/audit/receipts``). Given receipts must start
+        at the chain's first receipt: one taken from the middle has no
+        predecessor to link to.
+        """
+        from . import verify as proofs
+
+        if receipts is None:
+            chain: List[Mapping[str, Any]] = []
+            after: Optional[int] = 0
+            while after is not None:
+                data = yield _get("/api/v1/audit/receipts", {"after": after, "limit": 5000})
+                chain.extend(data["receipts"])
+                after = data.get("next_after")
+        else:
+            chain = [_receipt_of(r)[0] for r in receipts]
+        kids = sorted({r["signing_key_id"] for r in chain if isinstance(r.get("signing_key_id"), str)})
+        keys = yield from self._signing_keys(kids)
+        return proofs.verify_chain([dict(r) for r in chain], keys)
+
+    @paginated
+    def receipts(self, after: int = 0, page_size: Optional[int] = None) -> Callable[[Optional[str]], PageOp[Dict[str, Any]]]:
+        """Your tenant's receipts in chain order, from chain position ``after`` (0: the start)."""
+
+        def page(cursor: Optional[str]) -> PageOp[Dict[str, Any]]:
+            position = int(cursor) if cursor is not None else after
+            data = yield _get("/api/v1/audit/receipts", {"after": position, "limit": page_size})
+            next_after = data.get("next_after")
+            return list(data["receipts"]), (str(next_after) if next_after is not None else None)
+
+        return page
+
+
+class Auth(Resource[RunnerT]):
+    """The client's credential: who it is, and session tokens made from it."""
+
+    @operation
+    def whoami(self) -> Op[Identity]:
+        """The tenant, key and scopes of the client's credential."""
+        data = yield _get("/api/v1/auth/whoami")
+        return Identity.from_api(data)
+
+    @operation
+    def token(
+        self, scopes: Optional[Sequence[str]] = None, ttl_seconds: Optional[int] = None
+    ) -> Op[SessionToken]:
+        """A short-lived session token (never more scopes than the key's)."""
+        body: Dict[str, Any] = {}
+        if scopes is not None:
+            body["scopes"] = list(scopes)
+        if ttl_seconds is not None:
+            body["ttl_seconds"] = ttl_seconds
+        data = yield _write("POST", "/api/v1/auth/token", body or None)
+        return SessionToken.from_api(data)
