@@ -6,6 +6,7 @@ Environment (set by scripts/test):
   DATABASE_URL       a PostgreSQL where a test database may be created
 """
 
+import contextlib
 import json
 import os
 import signal
@@ -70,8 +71,11 @@ class Registry:
         return body["key"]
 
 
-@pytest.fixture(scope="module")
-def registry():
+@contextlib.contextmanager
+def running_registry(extra_env: dict | None = None):
+    """Starts the registry on a fresh database and stops it (and drops the
+    database) on leaving; `extra_env` adds server settings, e.g. a low
+    HALL_RATE_LIMIT_PER_MINUTE."""
     binary = os.environ["HALL_REGISTRY_BIN"]
     admin_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
     db_name = f"hall_e2e_{uuid.uuid4().hex}"
@@ -86,6 +90,7 @@ def registry():
         "HALL_DATA_DIR": data_dir,
         "HALL_BOOTSTRAP_API_KEY": operator_key,
         "HALL_LOG_LEVEL": "warn",
+        **(extra_env or {}),
     }
     log = open(os.path.join(data_dir, "server.log"), "w")
     proc = subprocess.Popen([binary], env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -111,3 +116,9 @@ def registry():
             proc.kill()
         log.close()
         _psql(admin_url, f"DROP DATABASE IF EXISTS {db_name} WITH (FORCE)")
+
+
+@pytest.fixture(scope="module")
+def registry():
+    with running_registry() as started:
+        yield started
