@@ -1,0 +1,353 @@
+//! Where the registry is, which credential to present, and the HTTP client.
+//!
+//! The registry URL: `--registry`, then `PYHALL_REGISTRY`, then
+//! `PYHALL_REGISTRY_URL` (the PyHall SDKs' order), then the stored login's,
+//! then `http://127.0.0.1:8765`. The credential: `--api-key`, then
+//! `PYHALL_API_KEY`, then the stored login's key — the latter only when the
+//! registry in use is the one it was stored for, so a login never leaks to
+//! another server. Every server error becomes one line: the HTTP status,
+//! `error.code` and `error.message`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::credentials::{self, Credentials, Secret};
+use crate::failure::Failure;
+
+pub const DEFAULT_REGISTRY: &str = "http://127.0.0.1:8765";
+
+/// Where a setting came from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    Flag(&'static str),
+    Env(&'static str),
+    Login(PathBuf),
+    Prompt,
+    Default,
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Flag(flag) => f.write_str(flag),
+            Source::Env(name) => f.write_str(name),
+            Source::Login(path) => write!(f, "login in {}", path.display()),
+            Source::Prompt => f.write_str("prompt"),
+            Source::Default => f.write_str("default"),
+        }
+    }
+}
+
+impl Source {
+    /// A short machine-readable name, for `--json`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Source::Flag(_) => "flag",
+            Source::Env(_) => "env",
+            Source::Login(_) => "login",
+            Source::Prompt => "prompt",
+            Source::Default => "default",
+        }
+    }
+}
+
+/// A non-empty environment variable.
+pub fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// The form URLs are compared and joined in: no trailing slash.
+pub fn normalize(url: &str) -> String {
+    url.trim().trim_end_matches('/').to_string()
+}
+
+/// The resolved registry and credential.
+#[derive(Debug)]
+pub struct Settings {
+    pub registry: String,
+    pub registry_source: Source,
+    pub api_key: Option<(Secret, Source)>,
+    /// Where the login is (or would be) stored.
+    pub login_path: Option<PathBuf>,
+    /// The stored login, used or not.
+    pub login: Option<Credentials>,
+}
+
+impl Settings {
+    pub fn resolve(flag_registry: Option<String>, flag_key: Option<String>) -> Self {
+        let login_path = credentials::path();
+        let login = login_path
+            .as_deref()
+            .and_then(|p| match credentials::load(p) {
+                Ok(login) => login,
+                Err(e) => {
+                    crate::output::note!("hallctl: warning: ignoring the stored login: {e}");
+                    None
+                }
+            });
+        let (registry, registry_source) =
+            if let Some(url) = flag_registry.filter(|u| !u.trim().is_empty()) {
+                (url, Source::Flag("--registry"))
+            } else if let Some(url) = env("PYHALL_REGISTRY") {
+                (url, Source::Env("PYHALL_REGISTRY"))
+            } else if let Some(url) = env("PYHALL_REGISTRY_URL") {
+                (url, Source::Env("PYHALL_REGISTRY_URL"))
+            } else if let (Some(l), Some(p)) = (&login, &login_path) {
+                (l.registry.clone(), Source::Login(p.clone()))
+            } else {
+                (DEFAULT_REGISTRY.to_string(), Source::Default)
+            };
+        let registry = normalize(&registry);
+        let api_key = if let Some(k) = flag_key.filter(|k| !k.trim().is_empty()) {
+            Some((Secret::new(k.trim().to_string()), Source::Flag("--api-key")))
+        } else if let Some(k) = env("PYHALL_API_KEY") {
+            Some((
+                Secret::new(k.trim().to_string()),
+                Source::Env("PYHALL_API_KEY"),
+            ))
+        } else {
+            match (&login, &login_path) {
+                (Some(l), Some(p)) if normalize(&l.registry) == registry => {
+                    Some((l.api_key.clone(), Source::Login(p.clone())))
+                }
+                _ => None,
+            }
+        };
+        Settings {
+            registry,
+            registry_source,
+            api_key,
+            login_path,
+            login,
+        }
+    }
+
+    /// Why no credential is presented, for the hint after a 401.
+    pub fn why_no_key(&self) -> Option<String> {
+        if self.api_key.is_some() {
+            return None;
+        }
+        Some(match &self.login {
+            Some(l) => format!(
+                "no API key: the stored login is for {}, and it is never sent to {}; pass --api-key, \
+                 set PYHALL_API_KEY or run `hallctl auth login` for this registry",
+                normalize(&l.registry),
+                self.registry
+            ),
+            None => "no API key: pass --api-key, set PYHALL_API_KEY or run `hallctl auth login`".into(),
+        })
+    }
+}
+
+/// Percent-encodes one path segment (an id a user typed). `.`, `..` and
+/// the empty string are refused: URLs resolve them away.
+pub fn seg(raw: &str) -> Result<String, Failure> {
+    if matches!(raw, "" | "." | "..") {
+        return Err(Failure::usage(format!("{raw:?} is not an id")));
+    }
+    let mut out = String::with_capacity(raw.len());
+    for b in raw.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    Ok(out)
+}
+
+/// Why a call did not give a usable answer.
+#[derive(Debug)]
+pub enum CallError {
+    /// No answer: connection refused, DNS, TLS, timeout.
+    Unreachable(String),
+    /// The registry answered with an error.
+    Status {
+        status: u16,
+        code: String,
+        message: String,
+    },
+    /// The registry answered success with a body that is not JSON.
+    BadBody(String),
+}
+
+impl CallError {
+    /// Worth repeating a request that is safe to repeat.
+    pub fn retryable(&self) -> bool {
+        match self {
+            CallError::Unreachable(_) => true,
+            CallError::Status { status, .. } => matches!(status, 429 | 502 | 503 | 504),
+            CallError::BadBody(_) => false,
+        }
+    }
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallError::Unreachable(m) | CallError::BadBody(m) => f.write_str(m),
+            CallError::Status {
+                status,
+                code,
+                message,
+            } => write!(f, "{status} {code}: {message}"),
+        }
+    }
+}
+
+/// A blocking JSON client for one registry.
+pub struct Client {
+    base: String,
+    key: Option<Secret>,
+    /// Added to a 401's line when no credential was presented.
+    no_key_hint: Option<String>,
+    http: reqwest::blocking::Client,
+}
+
+impl Client {
+    pub fn new(base: &str, key: Option<Secret>) -> Result<Self, Failure> {
+        let base = normalize(base);
+        match reqwest::Url::parse(&base) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+            _ => {
+                return Err(Failure::usage(format!(
+                    "{base:?} is not a registry URL (http://host:port or https://host)"
+                )))
+            }
+        }
+        let http = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .user_agent(concat!("hallctl/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self {
+            base,
+            key,
+            no_key_hint: None,
+            http,
+        })
+    }
+
+    pub fn with_no_key_hint(mut self, hint: Option<String>) -> Self {
+        self.no_key_hint = hint;
+        self
+    }
+
+    /// A request to `path` (which starts with `/`), authenticated when a
+    /// credential is known.
+    pub fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+    ) -> reqwest::blocking::RequestBuilder {
+        let req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("Accept", "application/json");
+        match &self.key {
+            Some(k) => req.bearer_auth(k.expose()),
+            None => req,
+        }
+    }
+
+    /// Sends a request and reads its JSON answer.
+    pub fn call(&self, req: reqwest::blocking::RequestBuilder) -> Result<Value, CallError> {
+        let resp = req.send().map_err(|e| {
+            let mut why = String::new();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                why = s.to_string();
+                source = s.source();
+            }
+            if e.is_timeout() {
+                CallError::Unreachable(format!("no answer from {} in time", self.base))
+            } else if why.is_empty() {
+                CallError::Unreachable(format!("cannot reach {}: {e}", self.base))
+            } else {
+                CallError::Unreachable(format!("cannot reach {}: {why}", self.base))
+            }
+        })?;
+        let status = resp.status();
+        let bytes = resp.bytes().map_err(|e| {
+            CallError::Unreachable(format!("the answer from {} broke off: {e}", self.base))
+        })?;
+        let body: Option<Value> = if bytes.iter().all(u8::is_ascii_whitespace) {
+            Some(Value::Null)
+        } else {
+            serde_json::from_slice(&bytes).ok()
+        };
+        if status.is_success() {
+            return body.ok_or_else(|| {
+                CallError::BadBody(format!(
+                    "{} answered {} with a body that is not JSON",
+                    self.base,
+                    status.as_u16()
+                ))
+            });
+        }
+        let body = body.unwrap_or(Value::Null);
+        let code = body["error"]["code"]
+            .as_str()
+            .unwrap_or_else(|| status.canonical_reason().unwrap_or("error"))
+            .to_string();
+        let mut message = body["error"]["message"]
+            .as_str()
+            .unwrap_or("the answer carries no error details")
+            .to_string();
+        if status == reqwest::StatusCode::UNAUTHORIZED {
+            if let Some(hint) = &self.no_key_hint {
+                message = format!("{message} ({hint})");
+            }
+        }
+        Err(CallError::Status {
+            status: status.as_u16(),
+            code,
+            message,
+        })
+    }
+
+    pub fn get(&self, path: &str) -> Result<Value, Failure> {
+        Ok(self.call(self.request(reqwest::Method::GET, path))?)
+    }
+
+    /// GET with query parameters (the values are encoded).
+    pub fn get_query(&self, path: &str, query: &[(&str, String)]) -> Result<Value, Failure> {
+        Ok(self.call(self.request(reqwest::Method::GET, path).query(query))?)
+    }
+
+    pub fn post(&self, path: &str, body: &Value) -> Result<Value, Failure> {
+        Ok(self.call(self.request(reqwest::Method::POST, path).json(body))?)
+    }
+
+    pub fn delete_query(&self, path: &str, query: &[(&str, String)]) -> Result<Value, Failure> {
+        Ok(self.call(self.request(reqwest::Method::DELETE, path).query(query))?)
+    }
+
+    pub fn delete(&self, path: &str, body: Option<&Value>) -> Result<Value, Failure> {
+        let req = self.request(reqwest::Method::DELETE, path);
+        let req = match body {
+            Some(b) => req.json(b),
+            None => req,
+        };
+        Ok(self.call(req)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_segments_are_percent_encoded() {
+        assert_eq!(seg("x.alice").unwrap(), "x.alice");
+        assert_eq!(seg("wrk_01AB-c~").unwrap(), "wrk_01AB-c~");
+        assert_eq!(seg("../a b/?#").unwrap(), "..%2Fa%20b%2F%3F%23");
+        assert!(seg("..").is_err() && seg(".").is_err() && seg("").is_err());
+    }
+
+    #[test]
+    fn urls_are_compared_without_trailing_slashes() {
+        assert_eq!(normalize(" http://a:1// "), "http://a:1");
+    }
+}
