@@ -122,3 +122,9 @@ def running_registry(extra_env: dict | None = None):
 def registry():
     with running_registry() as started:
         yield started
+
+
+@pytest.fixture(scope="session")
+def start_registry():
+    """`running_registry` for test modules that need a registry with their own settings."""
+    return running_registry
