@@ -156,6 +156,7 @@ impl Registry {
             .publish_receipt_key(&receipt_key.kid, receipt_key.key.verifying_key().as_bytes())
             .await?;
         let receipts = registry::receipts::ReceiptWriter::start(store.clone(), receipt_key);
+        store.prune_idempotency_keys_forever();
         crate::receipt_keys::follow_rotations(store.clone(), key_source.clone(), receipts.clone());
         let mut state = AppState::new(store.clone(), cache.clone(), auth, bans, receipts);
         state.receipt_key_source = key_source;

@@ -730,3 +730,35 @@ async fn an_owner_may_make_l7_advisory_so_the_call_proceeds_and_a_human_is_told(
     assert_eq!(status, 400, "{e}");
     s.stop().await;
 }
+
+#[tokio::test]
+async fn a_repeated_require_human_decision_answers_the_same_approval_and_opens_no_other() {
+    let s = TestServer::start().await;
+    let t = setup(&s).await;
+    register(&s, &t.key, "x.tiers.gk", 8, json!({})).await;
+    attest_card(&s, &t, "x.tiers.gk", &sha('e')).await;
+    let body = json!({"worker_id": "x.tiers.gk", "capability": CAP, "env": "prod",
+        "data_label": "PUBLIC"});
+    let post = || async {
+        let resp = s
+            .client
+            .post(s.url("/api/v1/decisions"))
+            .bearer_auth(&t.key)
+            .header("Idempotency-Key", "gk-1")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        resp.json::<Value>().await.unwrap()
+    };
+    let first = post().await;
+    assert_eq!(first["deny_code"], "DENY_REQUIRES_HUMAN_APPROVAL");
+    assert!(first["pending_approval_id"].is_string(), "{first}");
+    let again = post().await;
+    assert_eq!(again, first, "the approval fields come back too");
+    assert_eq!(
+        pending_ids(&s, &t.key).await,
+        vec![first["pending_approval_id"].as_str().unwrap().to_string()]
+    );
+}

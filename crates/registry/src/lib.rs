@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod credentials;
 pub mod decisions;
 pub mod facts;
+pub mod idempotency;
 pub mod namespaces;
 pub mod private_pg;
 pub mod receipts;

@@ -18,6 +18,7 @@ use sqlx::Row;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
+use crate::idempotency::{self, IdempotencyClaim};
 use crate::{Store, StoreError};
 
 /// Most receipts one transaction takes.
@@ -33,6 +34,8 @@ pub struct PendingReceipt {
     pub decided_at: chrono::DateTime<chrono::Utc>,
     pub denied: bool,
     pub deny_reason: Option<String>,
+    /// The `Idempotency-Key` claim to complete with this receipt, if any.
+    pub idempotency: Option<IdempotencyClaim>,
 }
 
 struct Job {
@@ -102,7 +105,7 @@ async fn run(store: Store, key: CurrentKey, mut rx: mpsc::Receiver<Job>) {
         match commit(&store, &key, &jobs).await {
             Ok(sealed) => {
                 for (job, receipt) in jobs.into_iter().zip(sealed) {
-                    let _ = job.done.send(Ok(receipt));
+                    let _ = job.done.send(receipt);
                 }
             }
             Err(e) => {
@@ -131,8 +134,16 @@ struct ReceiptRows {
     reason: Vec<Option<String>>,
 }
 
-/// One transaction for the whole batch. Returns the sealed receipts in job order.
-async fn commit(store: &Store, key: &ReceiptKey, jobs: &[Job]) -> Result<Vec<Receipt>, StoreError> {
+/// Why a receipt was left out of its batch.
+const LOST_CLAIM: &str = "its Idempotency-Key claim was taken over after its lease ran out";
+
+/// One transaction for the whole batch. Returns each job's sealed receipt, in
+/// job order, or why it was left out (a lost idempotency claim).
+async fn commit(
+    store: &Store,
+    key: &ReceiptKey,
+    jobs: &[Job],
+) -> Result<Vec<Result<Receipt, String>>, StoreError> {
     let tenants: Vec<String> = {
         let mut t: Vec<String> = jobs
             .iter()
@@ -165,10 +176,25 @@ async fn commit(store: &Store, key: &ReceiptKey, jobs: &[Job]) -> Result<Vec<Rec
         );
     }
 
+    // A job whose claim is no longer its own gets no receipt: the request
+    // that took the key over makes the decision.
+    let claims: Vec<&IdempotencyClaim> = jobs
+        .iter()
+        .filter_map(|j| j.receipt.idempotency.as_ref())
+        .collect();
+    let mut held = idempotency::lock_claims(&mut tx, &claims)
+        .await?
+        .into_iter();
+    let mut completed = Vec::new();
+
     let mut sealed = Vec::with_capacity(jobs.len());
     let mut rows = ReceiptRows::default();
     for job in jobs {
         let p = &job.receipt;
+        if p.idempotency.is_some() && held.next() != Some(true) {
+            sealed.push(Err(LOST_CLAIM.to_string()));
+            continue;
+        }
         let head = heads.get_mut(&p.content.tenant_id).ok_or_else(|| {
             StoreError::Corrupt(format!("no chain row for {}", p.content.tenant_id))
         })?;
@@ -180,10 +206,9 @@ async fn commit(store: &Store, key: &ReceiptKey, jobs: &[Job]) -> Result<Vec<Rec
         head.1 += 1;
         rows.tenant.push(receipt.content.tenant_id.clone());
         rows.seq.push(head.1);
-        rows.id.push(
-            Uuid::parse_str(&receipt.content.receipt_id)
-                .map_err(|e| StoreError::Invalid(format!("receipt_id: {e}")))?,
-        );
+        let receipt_id = Uuid::parse_str(&receipt.content.receipt_id)
+            .map_err(|e| StoreError::Invalid(format!("receipt_id: {e}")))?;
+        rows.id.push(receipt_id);
         rows.hash.push(receipt.receipt_hash.clone());
         rows.prev.push(receipt.content.prev_receipt_hash.clone());
         rows.at.push(p.decided_at);
@@ -193,8 +218,12 @@ async fn commit(store: &Store, key: &ReceiptKey, jobs: &[Job]) -> Result<Vec<Rec
         rows.reason.push(p.deny_reason.clone());
         rows.body
             .push(serde_json::to_value(&receipt).map_err(|e| StoreError::Corrupt(e.to_string()))?);
-        sealed.push(receipt);
+        if let Some(claim) = &p.idempotency {
+            completed.push((claim, p.content.tenant_id.as_str(), receipt_id));
+        }
+        sealed.push(Ok(receipt));
     }
+    idempotency::complete_claims(&mut tx, &completed).await?;
     sqlx::query(
         "INSERT INTO receipts (tenant_id, seq, receipt_id, receipt_hash, prev_receipt_hash, decided_at,
             worker_id, capability_id, denied, body, deny_reason)

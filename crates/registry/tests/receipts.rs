@@ -63,6 +63,7 @@ fn pending(tenant: &str, n: usize) -> PendingReceipt {
         decided_at: now,
         denied: false,
         deny_reason: None,
+        idempotency: None,
     }
 }
 
@@ -216,5 +217,239 @@ async fn a_receipt_changed_or_deleted_behind_the_guard_is_named_by_verification(
             ..
         }) => assert_eq!(receipt_id, ids[2]),
         other => panic!("expected the receipt after the gap named, got {other:?}"),
+    }
+}
+
+mod idempotency_keys {
+    use std::time::Duration;
+
+    use registry::idempotency::{ClaimOutcome, IdempotencyClaim};
+
+    use super::*;
+
+    fn claimed(outcome: ClaimOutcome) -> Uuid {
+        match outcome {
+            ClaimOutcome::Claimed(token) => token,
+            other => panic!("expected a claim, got {other:?}"),
+        }
+    }
+
+    fn with_claim(t: &TenantId, key: &str, token: Uuid, n: usize) -> PendingReceipt {
+        PendingReceipt {
+            idempotency: Some(IdempotencyClaim {
+                tenant_id: t.clone(),
+                key: key.into(),
+                token,
+                response_extra: serde_json::json!({"n": n}),
+            }),
+            ..pending(t.as_str(), n)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_completed_key_names_its_receipt_and_refuses_another_body() {
+        let db = TestDb::create().await;
+        let s = store(&db).await;
+        let t = tenant(&s, "org.acme").await;
+        let writer = ReceiptWriter::start(s.clone(), key());
+        let lease = Duration::from_secs(30);
+        let token = claimed(
+            s.tenant(&t)
+                .claim_idempotency("k1", "h1", lease)
+                .await
+                .unwrap(),
+        );
+        assert_eq!(
+            s.tenant(&t)
+                .claim_idempotency("k1", "h1", lease)
+                .await
+                .unwrap(),
+            ClaimOutcome::InFlight,
+            "a second request waits while the first holds the key"
+        );
+        let r = writer.append(with_claim(&t, "k1", token, 0)).await.unwrap();
+        match s
+            .tenant(&t)
+            .claim_idempotency("k1", "h1", lease)
+            .await
+            .unwrap()
+        {
+            ClaimOutcome::Completed(done) => {
+                assert_eq!(done.receipt_id.to_string(), r.content.receipt_id);
+                assert_eq!(done.receipt_tenant_id, t);
+                assert_eq!(done.response_extra, serde_json::json!({"n": 0}));
+            }
+            other => panic!("expected the completed key, got {other:?}"),
+        }
+        assert_eq!(
+            s.tenant(&t)
+                .claim_idempotency("k1", "h2", lease)
+                .await
+                .unwrap(),
+            ClaimOutcome::OtherRequest
+        );
+        // Keys are per tenant.
+        let beta = tenant(&s, "org.beta").await;
+        claimed(
+            s.tenant(&beta)
+                .claim_idempotency("k1", "h2", lease)
+                .await
+                .unwrap(),
+        );
+        assert_eq!(chain(&s, &t).await.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_claim_taken_over_after_its_lease_cannot_also_commit_a_receipt() {
+        let db = TestDb::create().await;
+        let s = store(&db).await;
+        let t = tenant(&s, "org.acme").await;
+        let writer = ReceiptWriter::start(s.clone(), key());
+        let first = claimed(
+            s.tenant(&t)
+                .claim_idempotency("k", "h", Duration::ZERO)
+                .await
+                .unwrap(),
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        // Another body never takes a key over, even an abandoned one.
+        assert_eq!(
+            s.tenant(&t)
+                .claim_idempotency("k", "other", Duration::from_secs(30))
+                .await
+                .unwrap(),
+            ClaimOutcome::OtherRequest
+        );
+        let second = claimed(
+            s.tenant(&t)
+                .claim_idempotency("k", "h", Duration::from_secs(30))
+                .await
+                .unwrap(),
+        );
+        assert_ne!(first, second);
+        let late = writer.append(with_claim(&t, "k", first, 0)).await;
+        assert!(late.is_err(), "the first holder's receipt must not commit");
+        writer.append(with_claim(&t, "k", second, 1)).await.unwrap();
+        let c = chain(&s, &t).await;
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].content.correlation_id, "c1");
+        assert_eq!(verify_chain(&c, &public_keys()), Ok(1));
+    }
+
+    #[tokio::test]
+    async fn a_lost_claim_fails_alone_and_the_rest_of_its_batch_commits() {
+        let db = TestDb::create().await;
+        let s = store(&db).await;
+        let t = tenant(&s, "org.acme").await;
+        let writer = ReceiptWriter::start(s.clone(), key());
+        let stale = claimed(
+            s.tenant(&t)
+                .claim_idempotency("k", "h", Duration::from_secs(30))
+                .await
+                .unwrap(),
+        );
+        s.tenant(&t).release_idempotency("k", stale).await.unwrap();
+        let mut tasks = Vec::new();
+        for n in 0..20 {
+            let w = writer.clone();
+            let p = if n == 7 {
+                with_claim(&t, "k", stale, n)
+            } else {
+                pending("org.acme", n)
+            };
+            tasks.push(tokio::spawn(async move { w.append(p).await.is_ok() }));
+        }
+        let mut ok = 0;
+        for task in tasks {
+            ok += usize::from(task.await.unwrap());
+        }
+        assert_eq!(ok, 19);
+        let c = chain(&s, &t).await;
+        assert_eq!(verify_chain(&c, &public_keys()), Ok(19));
+    }
+
+    #[tokio::test]
+    async fn a_released_claim_can_be_claimed_again_but_a_completed_one_is_kept() {
+        let db = TestDb::create().await;
+        let s = store(&db).await;
+        let t = tenant(&s, "org.acme").await;
+        let writer = ReceiptWriter::start(s.clone(), key());
+        let lease = Duration::from_secs(30);
+        let a = claimed(
+            s.tenant(&t)
+                .claim_idempotency("k", "h", lease)
+                .await
+                .unwrap(),
+        );
+        s.tenant(&t).release_idempotency("k", a).await.unwrap();
+        let b = claimed(
+            s.tenant(&t)
+                .claim_idempotency("k", "h2", lease)
+                .await
+                .unwrap(),
+        );
+        writer.append(with_claim(&t, "k", b, 0)).await.unwrap();
+        s.tenant(&t).release_idempotency("k", b).await.unwrap();
+        assert!(matches!(
+            s.tenant(&t)
+                .claim_idempotency("k", "h2", lease)
+                .await
+                .unwrap(),
+            ClaimOutcome::Completed(_)
+        ));
+    }
+
+    #[tokio::test]
+    async fn keys_older_than_a_day_are_forgotten() {
+        let db = TestDb::create().await;
+        let s = store(&db).await;
+        let t = tenant(&s, "org.acme").await;
+        let writer = ReceiptWriter::start(s.clone(), key());
+        let lease = Duration::from_secs(30);
+        let a = claimed(
+            s.tenant(&t)
+                .claim_idempotency("old", "h", lease)
+                .await
+                .unwrap(),
+        );
+        writer.append(with_claim(&t, "old", a, 0)).await.unwrap();
+        let b = claimed(
+            s.tenant(&t)
+                .claim_idempotency("new", "h", lease)
+                .await
+                .unwrap(),
+        );
+        writer.append(with_claim(&t, "new", b, 1)).await.unwrap();
+        let mut conn = db.connect().await;
+        sqlx::query(
+            "UPDATE decision_idempotency SET created_at = now() - interval '25 hours'
+             WHERE idempotency_key = 'old'",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        // An expired key is claimed anew, even with another body…
+        claimed(
+            s.tenant(&t)
+                .claim_idempotency("old", "h3", lease)
+                .await
+                .unwrap(),
+        );
+        sqlx::query(
+            "UPDATE decision_idempotency SET created_at = now() - interval '25 hours'
+             WHERE idempotency_key = 'old'",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        // …and pruning deletes it, keeping the recent one.
+        assert_eq!(s.prune_idempotency_keys(100).await.unwrap(), 1);
+        assert!(matches!(
+            s.tenant(&t)
+                .claim_idempotency("new", "h", lease)
+                .await
+                .unwrap(),
+            ClaimOutcome::Completed(_)
+        ));
     }
 }

@@ -2,12 +2,13 @@
 //! receipt, the decision log, the published receipt keys and the receipt
 //! export auditors verify offline.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use audit::{Receipt, UnsignedReceipt};
 use base64::Engine;
 use chrono::{DateTime, SecondsFormat, Utc};
 use policy::{AttestationFact, BanFact, Facts, Request, WorkerFact};
 use registry::decisions::{DecisionFilter, LoggedDecision};
+use registry::idempotency::IdempotencyClaim;
 use registry::receipts::PendingReceipt;
 use registry::workers::{Worker, WorkerRef, WorkerStatus};
 use registry::Scope;
@@ -18,6 +19,7 @@ use wcp::{CapabilityId, DataLabel, Env, TenantId, Visibility};
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
+use crate::idempotency::{self, IdempotencyKey};
 use crate::routes::resource;
 use crate::state::AppState;
 
@@ -34,7 +36,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(resource("/api/v1/audit/receipts", &["GET"]).route(web::get().to(export_receipts)));
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct DecisionRequest {
     /// `wrk_…` or the WCP worker id.
     #[schema(example = "x.myagent.my-agent")]
@@ -344,13 +346,125 @@ async fn open_advisory(
         .await?)
 }
 
+/// What a decision's answer carries besides its receipt: the human-approval
+/// fields. Kept with an idempotency key, so a replay answers the same.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Supervision {
+    /// Advisory REQUIRE_HUMAN: allowed, and a human is notified.
+    advisory: bool,
+    level: Option<String>,
+    pending_approval_id: Option<String>,
+    approval_expires_at: Option<String>,
+    escalation_context: Option<serde_json::Value>,
+}
+
+impl Supervision {
+    fn new(advisory: bool, pending: Option<registry::approvals::Approval>) -> Self {
+        let level = pending
+            .as_ref()
+            .map(|a| a.supervisor_level.as_str())
+            .unwrap_or(if advisory { "advisory" } else { "gatekeeper" })
+            .to_string();
+        Self {
+            advisory,
+            level: Some(level),
+            pending_approval_id: pending.as_ref().map(|a| a.id.to_string()),
+            approval_expires_at: pending
+                .as_ref()
+                .map(|a| a.expires_at.to_rfc3339_opts(SecondsFormat::Secs, true)),
+            escalation_context: pending.map(|a| a.escalation_context),
+        }
+    }
+
+    fn apply(self, view: &mut DecisionView) {
+        if self.advisory {
+            view.supervisor_required = true;
+        }
+        if view.supervisor_required {
+            view.pending_approval_id = self.pending_approval_id;
+            view.supervisor_level = self.level;
+            view.approval_expires_at = self.approval_expires_at;
+            view.escalation_context = self.escalation_context;
+        }
+    }
+}
+
+/// An answer, and whether it is a replay of an earlier one (`Idempotency-Key`).
+struct Answer {
+    view: DecisionView,
+    replayed: bool,
+}
+
+/// Runs the chain once per idempotency key: without a key, always; with one,
+/// only for its first request — a repeat gets the original decision.
+async fn decide_once(
+    principal: &Principal,
+    state: &AppState,
+    key: Option<IdempotencyKey>,
+    body: DecisionRequest,
+) -> Result<Answer, ApiError> {
+    principal.require(Scope::DecisionsWrite)?;
+    let Some(key) = key else {
+        let view = decide(principal, state, body, None).await?;
+        return Ok(Answer {
+            view,
+            replayed: false,
+        });
+    };
+    let hash = idempotency::request_hash(&body)?;
+    match idempotency::take_turn(principal, state, &key, &hash).await? {
+        idempotency::Turn::Replay(done) => {
+            let logged = state
+                .store
+                .tenant(&done.receipt_tenant_id)
+                .decision(done.receipt_id)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::internal(format!(
+                        "idempotency key {} names receipt {} that is not there",
+                        key.as_str(),
+                        done.receipt_id
+                    ))
+                })?;
+            let mut view = DecisionView::from(logged);
+            let supervision: Supervision =
+                serde_json::from_value(done.response_extra).unwrap_or_default();
+            supervision.apply(&mut view);
+            Ok(Answer {
+                view,
+                replayed: true,
+            })
+        }
+        idempotency::Turn::Decide(token) => {
+            let claim = IdempotencyClaim {
+                tenant_id: principal.tenant_id.clone(),
+                key: key.as_str().to_string(),
+                token,
+                response_extra: serde_json::Value::Null,
+            };
+            match decide(principal, state, body, Some(claim)).await {
+                Ok(view) => Ok(Answer {
+                    view,
+                    replayed: false,
+                }),
+                Err(e) => {
+                    // No receipt was made (a committed receipt completes the
+                    // key, which release leaves alone): a retry may decide.
+                    idempotency::release(principal, state, &key, token).await;
+                    Err(e)
+                }
+            }
+        }
+    }
+}
+
 /// Runs the chain and commits the receipt before answering.
 async fn decide(
     principal: &Principal,
     state: &AppState,
     body: DecisionRequest,
+    claim: Option<IdempotencyClaim>,
 ) -> Result<DecisionView, ApiError> {
-    principal.require(Scope::DecisionsWrite)?;
     let capability = body
         .capability
         .as_deref()
@@ -441,7 +555,15 @@ async fn decide(
         }
         _ => (decision, None, None),
     };
-    let advisory = decision.advisory_human;
+    let supervision = Supervision::new(decision.advisory_human, pending.clone());
+    let idempotency = claim
+        .map(|c| -> Result<IdempotencyClaim, ApiError> {
+            Ok(IdempotencyClaim {
+                response_extra: serde_json::to_value(&supervision).map_err(ApiError::internal)?,
+                ..c
+            })
+        })
+        .transpose()?;
     let now = Utc::now();
     let content = UnsignedReceipt {
         receipt_id: receipt_id.to_string(),
@@ -471,6 +593,7 @@ async fn decide(
             decided_at: now,
             denied: decision.denied,
             deny_reason: decision.deny_reason.clone(),
+            idempotency,
         })
         .await;
     let receipt = match receipt {
@@ -498,58 +621,86 @@ async fn decide(
         deny_reason: decision.deny_reason,
     }
     .into();
-    if advisory {
-        view.supervisor_required = true;
-    }
-    if view.supervisor_required {
-        view.pending_approval_id = pending.as_ref().map(|a| a.id.to_string());
-        view.supervisor_level = Some(
-            pending
-                .as_ref()
-                .map(|a| a.supervisor_level.as_str())
-                .unwrap_or(if advisory { "advisory" } else { "gatekeeper" })
-                .to_string(),
-        );
-        view.approval_expires_at = pending
-            .as_ref()
-            .map(|a| a.expires_at.to_rfc3339_opts(SecondsFormat::Secs, true));
-        view.escalation_context = pending.map(|a| a.escalation_context);
-    }
+    supervision.apply(&mut view);
     Ok(view)
+}
+
+/// The answer of a decision endpoint; a replay says so in a header.
+fn respond(answer: Answer) -> HttpResponse {
+    let mut response = HttpResponse::Ok();
+    if answer.replayed {
+        response.insert_header((idempotency::REPLAYED_HEADER, "true"));
+    }
+    response.json(answer.view)
 }
 
 /// Decide whether a worker may run a capability (`decisions:write`). A deny
 /// is a 200 with `denied: true`; only malformed requests are 4xx. The
 /// receipt is committed to the tenant's chain before the answer is sent.
+///
+/// With an `Idempotency-Key` header, a repeat of the same request by the same
+/// tenant within 24 hours answers the original decision (with the header
+/// `Idempotent-Replayed: true`) and appends no second receipt — on any
+/// replica, and also while the first is still being decided (the repeat
+/// waits for it). A repeat with a different body is 409.
 #[utoipa::path(post, path = "/api/v1/decisions", tag = "decisions", request_body = DecisionRequest,
-    security(("bearer" = [])),
-    responses((status = 200, body = DecisionView), (status = 400, body = ErrorBody),
+    params(IdempotencyHeader), security(("bearer" = [])),
+    responses((status = 200, body = DecisionView,
+            headers(("Idempotent-Replayed" = String, description = "`true` when this is the answer to an earlier request with the same Idempotency-Key"))),
+        (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, description = "The Idempotency-Key was used with another request body (`idempotency_key_reused`), or its first request is still being decided after 35 s (`idempotency_key_in_flight`)", body = ErrorBody),
         (status = 503, description = "The receipt could not be committed", body = ErrorBody)))]
 pub async fn make_decision(
+    req: HttpRequest,
     principal: Principal,
     state: web::Data<AppState>,
     body: web::Json<DecisionRequest>,
-) -> Result<web::Json<DecisionView>, ApiError> {
-    Ok(web::Json(
-        decide(&principal, &state, body.into_inner()).await?,
+) -> Result<HttpResponse, ApiError> {
+    let key = IdempotencyKey::from_request(&req)?;
+    Ok(respond(
+        decide_once(&principal, &state, key, body.into_inner()).await?,
     ))
 }
 
 /// The local Hall server's route call (session token or API key): the same
-/// decision; the answer carries `denied` and `deny_reason`.
+/// decision; the answer carries `denied` and `deny_reason`. `Idempotency-Key`
+/// works as on `POST /api/v1/decisions` (one key space for both).
 #[utoipa::path(post, path = "/api/route", tag = "contract", request_body = DecisionRequest,
-    security(("bearer" = [])),
-    responses((status = 200, body = DecisionView), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody)))]
+    params(IdempotencyHeader), security(("bearer" = [])),
+    responses((status = 200, body = DecisionView,
+            headers(("Idempotent-Replayed" = String, description = "`true` when this is the answer to an earlier request with the same Idempotency-Key"))),
+        (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, description = "The Idempotency-Key was used with another request body, or its first request is still being decided", body = ErrorBody),
+        (status = 503, description = "The receipt could not be committed", body = ErrorBody)))]
 pub async fn route(
+    req: HttpRequest,
     principal: Principal,
     state: web::Data<AppState>,
     body: web::Json<DecisionRequest>,
-) -> Result<web::Json<DecisionView>, ApiError> {
-    Ok(web::Json(
-        decide(&principal, &state, body.into_inner()).await?,
+) -> Result<HttpResponse, ApiError> {
+    let key = IdempotencyKey::from_request(&req)?;
+    Ok(respond(
+        decide_once(&principal, &state, key, body.into_inner()).await?,
     ))
+}
+
+/// The `Idempotency-Key` request header of the decision endpoints.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct IdempotencyHeader {
+    /// 1–255 visible ASCII characters (a UUID is a good choice). A repeat
+    /// of the same request with the same key within 24 hours answers the
+    /// original decision instead of making a new one.
+    #[param(
+        rename = "Idempotency-Key",
+        required = false,
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[!-~]{1,255}$"
+    )]
+    pub idempotency_key: String,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
