@@ -1,60 +1,22 @@
 //! `hallctl` against the real server.
 
-use std::process::Command;
+mod common;
 
-use api::config::{Config, LogFormat};
-use api::runtime::Registry;
+use common::Cli;
 
-const HALLCTL: &str = env!("CARGO_BIN_EXE_hallctl");
 const CATALOG: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../../shared/reference/taxonomy-catalog.json"
 );
 
-async fn server(
-    db: &testkit::TestDb,
-    data: &std::path::Path,
-    operator_key: &str,
-) -> api::runtime::RunningRegistry {
-    let config = Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: Some(data.to_path_buf()),
-        database_url: Some(db.url().to_string()),
-        redis_url: None,
-        redis_prefix: "hall:".into(),
-        log_format: LogFormat::Text,
-        log_level: "warn".into(),
-        max_body_bytes: 1024 * 1024,
-        postgres_bin_dir: None,
-        db_max_connections: 5,
-        workers: Some(1),
-        shutdown_timeout_secs: 5,
-        bootstrap_api_key: Some(operator_key.to_string()),
-        session_ttl_secs: 3600,
-        rate_limit_per_minute: 0,
-        org_claims_need_approval: false,
-        receipt_signing_key: None,
-        receipt_signing_key_file: None,
-        anon_rate_limit_per_minute: 0,
-    };
-    Registry::start(&config).await.unwrap().spawn()
-}
-
-fn hallctl(args: &[&str], envs: &[(&str, &str)]) -> (bool, String, String) {
-    let mut cmd = Command::new(HALLCTL);
-    cmd.env_remove("PYHALL_REGISTRY")
-        .env_remove("PYHALL_REGISTRY_URL")
-        .env_remove("PYHALL_API_KEY")
-        .args(args);
+/// The exit code, stdout, stderr.
+fn hallctl(args: &[&str], envs: &[(&str, &str)]) -> (i32, String, String) {
+    let mut cli = Cli::new();
     for (k, v) in envs {
-        cmd.env(k, v);
+        cli = cli.env(k, v);
     }
-    let out = cmd.output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    )
+    let out = cli.run_blocking(args);
+    (out.code, out.stdout, out.stderr)
 }
 
 #[test]
@@ -78,22 +40,19 @@ fn registry_url_prefers_pyhall_registry_over_pyhall_registry_url() {
 
 #[tokio::test]
 async fn catalog_import_loads_the_public_catalog_and_status_reports_ok() {
-    let db = testkit::TestDb::create().await;
-    let data = tempfile::tempdir().unwrap();
-    let key = format!("phk_cli_operator_{}", uuid::Uuid::new_v4().simple());
-    let running = server(&db, data.path(), &key).await;
-    let url = format!("http://{}", running.addr);
+    let srv = common::Server::start().await;
+    let (url, key) = (srv.url.clone(), srv.operator.clone());
 
-    let (ok, out, err) = tokio::task::spawn_blocking({
+    let (code, out, err) = tokio::task::spawn_blocking({
         let url = url.clone();
         move || hallctl(&["status"], &[("PYHALL_REGISTRY", &url)])
     })
     .await
     .unwrap();
-    assert!(ok, "{err}");
+    assert_eq!(code, 0, "{err}");
     assert!(out.contains("Status:   ok"), "{out}");
 
-    let (ok, _, err) = tokio::task::spawn_blocking({
+    let (code, _, err) = tokio::task::spawn_blocking({
         let url = url.clone();
         move || {
             hallctl(
@@ -104,10 +63,10 @@ async fn catalog_import_loads_the_public_catalog_and_status_reports_ok() {
     })
     .await
     .unwrap();
-    assert!(!ok, "import without a key must fail");
+    assert_ne!(code, 0, "import without a key must fail");
     assert!(err.contains("401 unauthenticated"), "{err}");
 
-    let (ok, out, err) = tokio::task::spawn_blocking({
+    let (code, out, err) = tokio::task::spawn_blocking({
         let url = url.clone();
         let key = key.clone();
         move || {
@@ -119,7 +78,7 @@ async fn catalog_import_loads_the_public_catalog_and_status_reports_ok() {
     })
     .await
     .unwrap();
-    assert!(ok, "{err}");
+    assert_eq!(code, 0, "{err}");
     assert!(out.contains("245 new, 0 updated"), "{out}");
 
     let caps: serde_json::Value = reqwest::get(format!("{url}/wcp/capabilities"))
@@ -129,16 +88,13 @@ async fn catalog_import_loads_the_public_catalog_and_status_reports_ok() {
         .await
         .unwrap();
     assert_eq!(caps["capabilities"].as_array().unwrap().len(), 127);
-    running.stop().await;
+    srv.stop().await;
 }
 
 #[tokio::test]
 async fn keygen_and_attest_sign_a_card_the_registry_accepts() {
-    let db = testkit::TestDb::create().await;
-    let data = tempfile::tempdir().unwrap();
-    let operator = format!("phk_cli_operator_{}", uuid::Uuid::new_v4().simple());
-    let running = server(&db, data.path(), &operator).await;
-    let url = format!("http://{}", running.addr);
+    let srv = common::Server::start().await;
+    let (data, url, operator) = (&srv.data, srv.url.clone(), srv.operator.clone());
     let http = reqwest::Client::new();
     let post = |path: &str, key: &str, body: serde_json::Value| {
         http.post(format!("{url}{path}"))
@@ -175,8 +131,8 @@ async fn keygen_and_attest_sign_a_card_the_registry_accepts() {
     assert_eq!(w.status(), 201);
 
     let keyfile = data.path().join("signing.key");
-    let (ok, out, err) = hallctl(&["keygen", "--out", keyfile.to_str().unwrap()], &[]);
-    assert!(ok, "{err}");
+    let (code, out, err) = hallctl(&["keygen", "--out", keyfile.to_str().unwrap()], &[]);
+    assert_eq!(code, 0, "{err}");
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(
         std::fs::metadata(&keyfile).unwrap().permissions().mode() & 0o777,
@@ -195,7 +151,10 @@ async fn keygen_and_attest_sign_a_card_the_registry_accepts() {
         .trim()
         .to_string();
     // keygen never overwrites a key.
-    assert!(!hallctl(&["keygen", "--out", keyfile.to_str().unwrap()], &[]).0);
+    assert_ne!(
+        hallctl(&["keygen", "--out", keyfile.to_str().unwrap()], &[]).0,
+        0
+    );
     let registered: serde_json::Value = post(
         "/api/v1/namespaces/x.cli/keys",
         &key,
@@ -219,8 +178,8 @@ async fn keygen_and_attest_sign_a_card_the_registry_accepts() {
     std::fs::write(pkg.join("manifest.json"), "{}").unwrap();
     std::fs::write(pkg.join("requirements.lock"), "").unwrap();
 
-    let (ok, hash, err) = hallctl(&["hash", pkg.to_str().unwrap()], &[]);
-    assert!(ok, "{err}");
+    let (code, hash, err) = hallctl(&["hash", pkg.to_str().unwrap()], &[]);
+    assert_eq!(code, 0, "{err}");
     let hash = hash.trim().to_string();
     assert_eq!(hash.len(), 64);
 
@@ -232,7 +191,7 @@ async fn keygen_and_attest_sign_a_card_the_registry_accepts() {
         "--key",
         keyfile.to_str().unwrap(),
     ];
-    let (ok, out, err) = tokio::task::spawn_blocking({
+    let (code, out, err) = tokio::task::spawn_blocking({
         let url = url.clone();
         let key = key.clone();
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
@@ -246,7 +205,7 @@ async fn keygen_and_attest_sign_a_card_the_registry_accepts() {
     })
     .await
     .unwrap();
-    assert!(ok, "{out}\n{err}");
+    assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains(" attested"), "{out}");
 
     let v: serde_json::Value = http
@@ -275,8 +234,11 @@ async fn keygen_and_attest_sign_a_card_the_registry_accepts() {
     // Changing the package changes the hash; an unregistered key is refused.
     std::fs::write(pkg.join("code/worker.py"), "def run():\n    return 2\n").unwrap();
     let other = data.path().join("other.key");
-    assert!(hallctl(&["keygen", "--out", other.to_str().unwrap()], &[]).0);
-    let (ok, out, _) = tokio::task::spawn_blocking({
+    assert_eq!(
+        hallctl(&["keygen", "--out", other.to_str().unwrap()], &[]).0,
+        0
+    );
+    let (code, out, _) = tokio::task::spawn_blocking({
         let (url, key, pkg, other) = (url.clone(), key.clone(), pkg.clone(), other.clone());
         move || {
             hallctl(
@@ -294,7 +256,7 @@ async fn keygen_and_attest_sign_a_card_the_registry_accepts() {
     })
     .await
     .unwrap();
-    assert!(!ok);
+    assert_eq!(code, 3, "a denied attestation exits 3");
     assert!(out.contains("denied"), "{out}");
 
     // At L8 in prod a human must approve: the whole loop from the command line.
@@ -330,8 +292,8 @@ async fn keygen_and_attest_sign_a_card_the_registry_accepts() {
     .iter()
     .map(|s| s.to_string())
     .collect();
-    let (ok, out, err) = cli(make.clone()).await.unwrap();
-    assert!(ok, "{err}");
+    let (code, out, err) = cli(make.clone()).await.unwrap();
+    assert_eq!(code, 3, "a decision waiting for a human is denied: {err}");
     assert!(
         out.starts_with("DENY  DENY_REQUIRES_HUMAN_APPROVAL"),
         "{out}"
@@ -342,9 +304,9 @@ async fn keygen_and_attest_sign_a_card_the_registry_accepts() {
         .and_then(|l| l.split_whitespace().next())
         .expect("the pending approval is printed")
         .to_string();
-    let (ok, list, _) = cli(vec!["approvals".into(), "list".into()]).await.unwrap();
-    assert!(ok && list.starts_with(&approval), "{list}");
-    let (ok, out, err) = cli(vec![
+    let (code, list, _) = cli(vec!["approvals".into(), "list".into()]).await.unwrap();
+    assert!(code == 0 && list.starts_with(&approval), "{list}");
+    let (code, out, err) = cli(vec![
         "approvals".into(),
         "approve".into(),
         approval.clone(),
@@ -353,25 +315,22 @@ async fn keygen_and_attest_sign_a_card_the_registry_accepts() {
     ])
     .await
     .unwrap();
-    assert!(ok, "{err}");
+    assert_eq!(code, 0, "{err}");
     assert!(out.contains(": approved"), "{out}");
     let mut with = make.clone();
     with.extend(["--approval".to_string(), approval.clone()]);
-    let (ok, out, err) = cli(with.clone()).await.unwrap();
-    assert!(ok, "{err}");
+    let (code, out, err) = cli(with.clone()).await.unwrap();
+    assert_eq!(code, 0, "{err}");
     assert!(out.starts_with("ALLOW"), "{out}");
     let (_, out, _) = cli(with).await.unwrap();
     assert!(out.contains("already used"), "{out}");
-    running.stop().await;
+    srv.stop().await;
 }
 
 #[tokio::test]
 async fn decision_make_query_and_audit_verify_name_the_first_tampered_receipt() {
-    let db = testkit::TestDb::create().await;
-    let data = tempfile::tempdir().unwrap();
-    let operator = format!("phk_cli_operator_{}", uuid::Uuid::new_v4().simple());
-    let running = server(&db, data.path(), &operator).await;
-    let url = format!("http://{}", running.addr);
+    let srv = common::Server::start().await;
+    let (db, url, operator) = (&srv.db, srv.url.clone(), srv.operator.clone());
     let http = reqwest::Client::new();
     http.post(format!("{url}/api/v1/tenants"))
         .bearer_auth(&operator)
@@ -403,7 +362,7 @@ async fn decision_make_query_and_audit_verify_name_the_first_tampered_receipt() 
             )
         })
     };
-    let (ok, out, err) = run(vec![
+    let (code, out, err) = run(vec![
         "decision",
         "make",
         "--worker",
@@ -413,9 +372,9 @@ async fn decision_make_query_and_audit_verify_name_the_first_tampered_receipt() 
     ])
     .await
     .unwrap();
-    assert!(ok, "{err}");
+    assert_eq!(code, 0, "{err}");
     assert!(out.starts_with("ALLOW"), "{out}");
-    let (ok, out, _) = run(vec![
+    let (code, out, _) = run(vec![
         "decision",
         "make",
         "--worker",
@@ -425,7 +384,7 @@ async fn decision_make_query_and_audit_verify_name_the_first_tampered_receipt() 
     ])
     .await
     .unwrap();
-    assert!(ok);
+    assert_eq!(code, 3, "denied decision exits 3");
     assert!(
         out.starts_with("DENY  DENY_CAPABILITY_NOT_DECLARED"),
         "{out}"
@@ -442,15 +401,15 @@ async fn decision_make_query_and_audit_verify_name_the_first_tampered_receipt() 
         .await
         .unwrap();
     }
-    let (ok, out, _) = run(vec!["decision", "query", "--denied", "true"])
+    let (code, out, _) = run(vec!["decision", "query", "--denied", "true"])
         .await
         .unwrap();
-    assert!(ok);
+    assert_eq!(code, 0);
     assert_eq!(out.lines().count(), 1, "{out}");
     assert!(out.contains("cap.data.write.v1 DENY"), "{out}");
 
-    let (ok, out, err) = run(vec!["audit", "verify"]).await.unwrap();
-    assert!(ok, "{err}");
+    let (code, out, err) = run(vec!["audit", "verify"]).await.unwrap();
+    assert_eq!(code, 0, "{err}");
     assert!(out.starts_with("OK: 5 receipts"), "{out}");
 
     // Behind the guard, rewrite the second receipt's outcome.
@@ -466,8 +425,8 @@ async fn decision_make_query_and_audit_verify_name_the_first_tampered_receipt() 
     .fetch_one(&mut conn)
     .await
     .unwrap();
-    let (ok, _, err) = run(vec!["audit", "verify"]).await.unwrap();
-    assert!(!ok);
+    let (code, _, err) = run(vec!["audit", "verify"]).await.unwrap();
+    assert_ne!(code, 0);
     assert!(err.contains("BROKEN: receipt 1"), "{err}");
     assert!(
         err.contains(&tampered),
@@ -483,22 +442,19 @@ async fn decision_make_query_and_audit_verify_name_the_first_tampered_receipt() 
     conn.execute("DELETE FROM receipts WHERE seq IN (2, 3)")
         .await
         .unwrap();
-    let (ok, _, err) = run(vec!["audit", "verify"]).await.unwrap();
-    assert!(!ok);
+    let (code, _, err) = run(vec!["audit", "verify"]).await.unwrap();
+    assert_ne!(code, 0);
     assert!(
         err.contains(&next) && err.contains("does not link"),
         "{err}"
     );
-    running.stop().await;
+    srv.stop().await;
 }
 
 #[tokio::test]
 async fn keys_rotate_starts_a_new_kid_and_audit_verify_still_passes_across_both() {
-    let db = testkit::TestDb::create().await;
-    let data = tempfile::tempdir().unwrap();
-    let operator = format!("phk_cli_operator_{}", uuid::Uuid::new_v4().simple());
-    let running = server(&db, data.path(), &operator).await;
-    let url = format!("http://{}", running.addr);
+    let srv = common::Server::start().await;
+    let (url, operator) = (srv.url.clone(), srv.operator.clone());
     let run = |args: Vec<&'static str>, key: String| {
         let url = url.clone();
         tokio::task::spawn_blocking(move || {
@@ -521,23 +477,23 @@ async fn keys_rotate_starts_a_new_kid_and_audit_verify_still_passes_across_both(
             operator.clone(),
         )
     };
-    assert!(decide().await.unwrap().0);
-    let (ok, before, err) = run(vec!["keys", "list"], operator.clone()).await.unwrap();
-    assert!(ok, "{err}");
+    assert_eq!(decide().await.unwrap().0, 3, "an unknown worker is denied");
+    let (code, before, err) = run(vec!["keys", "list"], operator.clone()).await.unwrap();
+    assert_eq!(code, 0, "{err}");
     assert_eq!(before.lines().count(), 1, "{before}");
     assert!(before.contains("active"), "{before}");
 
-    let (ok, out, err) = run(vec!["keys", "rotate"], operator.clone()).await.unwrap();
-    assert!(ok, "{err}");
+    let (code, out, err) = run(vec!["keys", "rotate"], operator.clone()).await.unwrap();
+    assert_eq!(code, 0, "{err}");
     assert!(out.starts_with("Receipts are now signed with rk_"), "{out}");
     assert_eq!(out.matches("retired").count(), 2, "{out}");
     assert_eq!(out.matches("active").count(), 1, "{out}");
-    assert!(decide().await.unwrap().0);
+    assert_eq!(decide().await.unwrap().0, 3);
 
-    let (ok, out, err) = run(vec!["audit", "verify"], operator.clone())
+    let (code, out, err) = run(vec!["audit", "verify"], operator.clone())
         .await
         .unwrap();
-    assert!(ok, "{err}");
+    assert_eq!(code, 0, "{err}");
     assert!(out.starts_with("OK: 2 receipts"), "{out}");
-    running.stop().await;
+    srv.stop().await;
 }

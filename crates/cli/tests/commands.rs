@@ -1,0 +1,832 @@
+//! The seed's command line against the real server: `auth`, `namespace`,
+//! `worker`, `decision`, `ban`, `tenant` and `key`, their `--json` output
+//! and their exit codes (0 done or allowed, 1 error, 2 usage, 3 denied).
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+
+use common::{credentials_file, Cli, Server};
+use serde_json::json;
+
+fn mode(path: &std::path::Path) -> u32 {
+    std::fs::metadata(path)
+        .expect("exists")
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[tokio::test]
+async fn auth_login_stores_a_0600_file_never_prints_the_key_and_later_commands_use_it() {
+    let srv = Server::start().await;
+    let key = srv.tenant("org.seed").await;
+    let home = tempfile::tempdir().unwrap();
+    let cli = Cli::new().config_home(home.path());
+    let file = credentials_file(home.path());
+
+    // A wrong key is refused by whoami and nothing is stored.
+    let out = cli
+        .run(&[
+            "auth",
+            "login",
+            "--registry",
+            &srv.url,
+            "--api-key",
+            "phk_wrong_key_0123456789",
+        ])
+        .await;
+    assert!(out.failed(1).contains("401 invalid_credentials"), "{out:?}");
+    assert!(!file.exists());
+    // No key and no terminal to ask on: a usage error.
+    let out = cli.run(&["auth", "login", "--registry", &srv.url]).await;
+    assert!(out.failed(2).contains("no API key"), "{out:?}");
+
+    let out = cli
+        .run(&[
+            "auth",
+            "login",
+            "--registry",
+            &format!("{}/", srv.url),
+            "--api-key",
+            &key,
+        ])
+        .await;
+    assert!(out.ok().contains("Logged in to"), "{out:?}");
+    assert!(out.stdout.contains("tenant org.seed"), "{out:?}");
+    assert!(out.hides(&key), "login printed the key: {out:?}");
+    assert_eq!(mode(&file), 0o600);
+    assert_eq!(mode(file.parent().unwrap()), 0o700);
+    let stored: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(stored["api_key"], key.as_str());
+    assert_eq!(
+        stored["registry"],
+        srv.url.as_str(),
+        "stored without the trailing slash"
+    );
+
+    // Later commands, with no flag and no variable, use the stored login.
+    let out = cli.run(&["where"]).await;
+    assert_eq!(
+        out.ok().trim(),
+        format!("{} (from login in {})", srv.url, file.display())
+    );
+    let out = cli.run(&["auth", "status"]).await;
+    let status = out.ok();
+    assert!(status.contains("Tenant:     org.seed"), "{status}");
+    assert!(
+        status.contains(&format!("(from login in {})", file.display())),
+        "{status}"
+    );
+    assert!(
+        status.contains(&format!("Credential: {}…", &key[..8])),
+        "{status}"
+    );
+    assert!(out.hides(&key), "status printed the key: {out:?}");
+    let out = cli.run(&["auth", "status", "--json"]).await;
+    let v = out.json();
+    assert_eq!(v["whoami"]["tenant_id"], "org.seed");
+    assert_eq!(v["logged_in"], true);
+    assert!(out.hides(&key));
+    assert!(cli
+        .run(&["namespace", "check", "x.yourname"])
+        .await
+        .ok()
+        .contains("x.yourname: available"));
+
+    // A flag or variable wins over the login; the stored key is never sent
+    // to another registry.
+    let out = cli.run(&["where"]).await;
+    assert!(out.ok().contains("from login"));
+    let elsewhere = cli.clone().env("PYHALL_REGISTRY", "http://127.0.0.1:9");
+    let out = elsewhere.run(&["auth", "status"]).await;
+    assert!(
+        out.failed(1).contains("never sent to http://127.0.0.1:9"),
+        "{out:?}"
+    );
+    let out = cli
+        .clone()
+        .env("PYHALL_API_KEY", &srv.operator)
+        .run(&["auth", "status"])
+        .await;
+    assert!(out.ok().contains("Tenant:     hall.operator"), "{out:?}");
+    assert!(out.stdout.contains("(from PYHALL_API_KEY)"), "{out:?}");
+
+    // Logout deletes the file; later commands have no credential.
+    let out = cli.run(&["auth", "logout"]).await;
+    assert!(out.ok().contains("Logged out"), "{out:?}");
+    assert!(!file.exists());
+    let out = cli
+        .run(&["namespace", "check", "x.yourname", "--registry", &srv.url])
+        .await;
+    let err = out.failed(1);
+    assert!(err.contains("401 unauthenticated"), "{err}");
+    assert!(
+        err.contains("hallctl auth login"),
+        "the hint names the way out: {err}"
+    );
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(cli
+        .run(&["auth", "logout"])
+        .await
+        .ok()
+        .contains("Not logged in"));
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn seed_flow_login_check_register_and_decide_allows_with_exit_0_and_a_denied_decision_exits_3(
+) {
+    let srv = Server::start().await;
+    let key = srv.tenant("org.seed").await;
+    let home = tempfile::tempdir().unwrap();
+    let cli = Cli::new().config_home(home.path());
+
+    cli.run(&["auth", "login", "--registry", &srv.url, "--api-key", &key])
+        .await
+        .ok();
+    let out = cli.run(&["namespace", "check", "x.yourname"]).await;
+    assert_eq!(out.ok().trim(), "x.yourname: available");
+    let out = cli
+        .run(&[
+            "worker",
+            "register",
+            "--name",
+            "my-agent",
+            "--namespace",
+            "x.yourname",
+            "--capability",
+            "cap.data.read.v1",
+        ])
+        .await;
+    let registered = out.ok();
+    let id = registered
+        .lines()
+        .find_map(|l| l.strip_prefix("Registered worker "))
+        .expect("the id is printed")
+        .trim()
+        .to_string();
+    assert!(id.starts_with("wrk_"), "{registered}");
+    assert!(registered.contains("x.yourname.my-agent"), "{registered}");
+
+    let out = cli
+        .run(&[
+            "decision",
+            "make",
+            "--worker",
+            &id,
+            "--cap",
+            "cap.data.read.v1",
+        ])
+        .await;
+    let made = out.ok();
+    assert!(made.starts_with("ALLOW"), "{made}");
+    let proof = made
+        .lines()
+        .find_map(|l| l.strip_prefix("proof: "))
+        .expect("the proof is printed");
+    assert_eq!(proof.len(), 64, "{made}");
+
+    let out = cli
+        .run(&[
+            "decision",
+            "make",
+            "--worker",
+            &id,
+            "--cap",
+            "cap.data.write.v1",
+        ])
+        .await;
+    assert_eq!(out.code, 3, "denied decision exits 3: {out:?}");
+    assert!(
+        out.stdout.starts_with("DENY  DENY_CAPABILITY_NOT_DECLARED"),
+        "{out:?}"
+    );
+
+    let out = cli
+        .run(&[
+            "decision",
+            "make",
+            "--worker",
+            &id,
+            "--capability",
+            "cap.data.write.v1",
+            "--data-label",
+            "INTERNAL",
+            "--json",
+        ])
+        .await;
+    assert_eq!(out.code, 3);
+    let d = out.json();
+    assert_eq!(
+        (d["denied"].as_bool(), d["data_label"].as_str()),
+        (Some(true), Some("INTERNAL"))
+    );
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn decision_make_sends_one_idempotency_key_and_query_follows_next_cursor() {
+    let srv = Server::start().await;
+    let key = srv.tenant("org.dec").await;
+    let cli = srv.cli(&key);
+    cli.run(&[
+        "worker",
+        "register",
+        "--name",
+        "w",
+        "--namespace",
+        "x.dec",
+        "--cap",
+        "cap.data.read.v1",
+    ])
+    .await
+    .ok();
+    let make = [
+        "decision",
+        "make",
+        "--worker",
+        "x.dec.w",
+        "--cap",
+        "cap.data.read.v1",
+        "--json",
+    ];
+    let mut with_key = make.to_vec();
+    with_key.extend(["--idempotency-key", "cli-retry-1"]);
+    let first = cli.run(&with_key).await;
+    let again = cli.run(&with_key).await;
+    assert_eq!(
+        first.json()["id"],
+        again.json()["id"],
+        "a repeat with the same Idempotency-Key answers the original decision"
+    );
+    let other = cli.run(&make).await.json();
+    assert_ne!(
+        other["id"],
+        first.json()["id"],
+        "without a key each call is a new decision"
+    );
+    for _ in 0..3 {
+        cli.run(&make).await.ok();
+    }
+
+    let out = cli.run(&["decision", "query", "--limit", "2"]).await;
+    assert_eq!(out.ok().lines().count(), 2, "{out:?}");
+    assert!(out.stderr.contains("more: --cursor"), "{out:?}");
+    let page = cli
+        .run(&["decision", "query", "--limit", "2", "--json"])
+        .await
+        .json();
+    let cursor = page["next_cursor"]
+        .as_str()
+        .expect("a next page")
+        .to_string();
+    let next = cli
+        .run(&[
+            "decision", "query", "--limit", "2", "--cursor", &cursor, "--json",
+        ])
+        .await
+        .json();
+    assert_eq!(next["decisions"].as_array().unwrap().len(), 2);
+    assert_ne!(next["decisions"][0]["id"], page["decisions"][0]["id"]);
+    let all = cli
+        .run(&["decision", "query", "--limit", "2", "--all", "--json"])
+        .await
+        .json();
+    assert_eq!(all["decisions"].as_array().unwrap().len(), 5, "{all}");
+    assert!(all["next_cursor"].is_null());
+    let out = cli
+        .run(&[
+            "decision",
+            "query",
+            "--since",
+            "2000-01-01T00:00:00Z",
+            "--until",
+            "2000-01-02T00:00:00Z",
+        ])
+        .await;
+    assert_eq!(out.ok(), "");
+    let out = cli
+        .run(&["decision", "query", "--since", "yesterday"])
+        .await;
+    assert!(
+        out.failed(1)
+            .starts_with("hallctl: 400 invalid_query: since"),
+        "{out:?}"
+    );
+
+    let id = first.json()["id"].as_str().unwrap().to_string();
+    let shown = cli.run(&["decision", "show", &id, "--json"]).await.json();
+    assert_eq!(shown["proof"], first.json()["proof"]);
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn worker_verbs_register_list_show_attestation_and_revoke() {
+    let srv = Server::start().await;
+    let key = srv.tenant("org.wrk").await;
+    let cli = srv.cli(&key);
+
+    // Without a terminal, what is missing is a usage error, named, and nothing is sent.
+    let out = cli.run(&["worker", "register", "--name", "a"]).await;
+    let err = out.failed(2);
+    assert!(
+        err.contains("--namespace (or PYHALL_NAMESPACE), --capability is missing"),
+        "{err}"
+    );
+
+    // PYHALL_NAMESPACE is the default namespace; capabilities may be comma-separated.
+    let out = cli
+        .clone()
+        .env("PYHALL_NAMESPACE", "x.wrk")
+        .run(&[
+            "worker",
+            "register",
+            "--name",
+            "a",
+            "--capability",
+            "cap.a.b,cap.c.d",
+            "--policy-tier",
+            "L2",
+            "--json",
+        ])
+        .await;
+    let a = out.json();
+    assert_eq!(a["worker_id"], "x.wrk.a");
+    assert_eq!(a["capabilities"], json!(["cap.a.b", "cap.c.d"]));
+    assert_eq!(a["policy_tier"], 2);
+
+    // A whole record from a file; flags override its fields.
+    let record = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        record.path(),
+        json!({"worker_id": "x.wrk.b", "capabilities": ["cap.a.b"], "max_data_label": "RESTRICTED"}).to_string(),
+    )
+    .unwrap();
+    let out = cli
+        .run(&[
+            "worker",
+            "register",
+            "--record",
+            record.path().to_str().unwrap(),
+            "--policy-tier",
+            "1",
+            "--json",
+        ])
+        .await;
+    let b = out.json();
+    assert_eq!(
+        (b["worker_id"].as_str(), b["policy_tier"].as_u64()),
+        (Some("x.wrk.b"), Some(1))
+    );
+    assert_eq!(b["max_data_label"], "RESTRICTED");
+
+    let out = cli.run(&["worker", "list"]).await;
+    let lines: Vec<&str> = out.ok().lines().collect();
+    assert_eq!(lines.len(), 2, "{out:?}");
+    assert!(
+        lines[0].contains("x.wrk.a") && lines[0].contains("L2"),
+        "{lines:?}"
+    );
+    let out = cli.run(&["worker", "list", "--limit", "1"]).await;
+    assert_eq!(out.ok().lines().count(), 1);
+    assert!(out.stderr.contains("more: --cursor"), "{out:?}");
+    let all = cli
+        .run(&["worker", "list", "--limit", "1", "--all", "--json"])
+        .await
+        .json();
+    assert_eq!(all["workers"].as_array().unwrap().len(), 2);
+    let capable = cli
+        .run(&["worker", "list", "--cap", "cap.c.d", "--json"])
+        .await
+        .json();
+    assert_eq!(capable["workers"].as_array().unwrap().len(), 1);
+
+    let id = a["id"].as_str().unwrap();
+    let out = cli.run(&["worker", "show", id]).await;
+    assert!(out.ok().contains("worker_id:      x.wrk.a"), "{out:?}");
+    assert_eq!(
+        cli.run(&["worker", "show", "x.wrk.a", "--json"])
+            .await
+            .json()["id"],
+        id
+    );
+    let out = cli.run(&["worker", "attestation", "x.wrk.a"]).await;
+    assert!(out.ok().starts_with("x.wrk.a: none"), "{out:?}");
+    assert_eq!(
+        cli.run(&["worker", "attestation", id, "--json"])
+            .await
+            .json()["status"],
+        "none"
+    );
+
+    // A server error is one line: status, code, message.
+    let out = cli.run(&["worker", "show", "x.wrk.nope"]).await;
+    let err = out.failed(1);
+    assert!(
+        err.starts_with("hallctl: 404 not_found: worker x.wrk.nope not found"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1);
+
+    let out = cli.run(&["worker", "revoke", "x.wrk.a"]).await;
+    assert!(
+        out.ok().starts_with(&format!("Revoked {id} (x.wrk.a)")),
+        "{out:?}"
+    );
+    let out = cli
+        .run(&["decision", "make", "--worker", id, "--cap", "cap.a.b"])
+        .await;
+    assert_eq!(out.code, 3, "a revoked worker is denied: {out:?}");
+    assert_eq!(
+        cli.run(&["worker", "show", id, "--json"]).await.json()["status"],
+        "revoked"
+    );
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn namespace_verbs_claim_check_list_keys_and_release() {
+    let srv = Server::start().await;
+    let key = srv.tenant("org.ns").await;
+    let other = srv.tenant("org.other").await;
+    let cli = srv.cli(&key);
+    let op = srv.cli(&srv.operator);
+
+    let out = cli.run(&["namespace", "claim", "x.keys"]).await;
+    assert_eq!(out.ok().trim(), "x.keys: claimed by org.ns");
+    assert_eq!(
+        cli.run(&["namespace", "check", "x.keys"]).await.ok().trim(),
+        "x.keys: yours"
+    );
+    let out = srv.cli(&other).run(&["namespace", "check", "x.keys"]).await;
+    assert!(out.ok().starts_with("x.keys: taken"), "{out:?}");
+    let out = srv.cli(&other).run(&["namespace", "claim", "x.keys"]).await;
+    assert!(out.failed(1).starts_with("hallctl: 409 "), "{out:?}");
+    let out = cli.run(&["namespace", "check", "cap.nope", "--json"]).await;
+    assert_eq!(out.json()["status"], "invalid");
+    cli.run(&["namespace", "claim", "x.spare"]).await.ok();
+    let listed = cli.run(&["namespace", "list", "--json"]).await.json();
+    let names: Vec<&str> = listed["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n["namespace"].as_str())
+        .collect();
+    assert_eq!(names.len(), 2, "{listed}");
+    assert!(names.contains(&"x.keys") && names.contains(&"x.spare"));
+    let out = op.run(&["namespace", "list", "--tenant", "org.ns"]).await;
+    assert_eq!(out.ok().lines().count(), 2, "{out:?}");
+
+    // Keys: from a keygen file (only the public half is sent) or given directly.
+    let dir = tempfile::tempdir().unwrap();
+    let (k1, k2) = (dir.path().join("k1"), dir.path().join("k2"));
+    let gen1 = Cli::new()
+        .run(&["keygen", "--out", k1.to_str().unwrap(), "--json"])
+        .await
+        .json();
+    let gen2 = Cli::new()
+        .run(&["keygen", "--out", k2.to_str().unwrap(), "--json"])
+        .await
+        .json();
+    let out = cli
+        .run(&[
+            "namespace",
+            "key",
+            "add",
+            "x.keys",
+            "--key-file",
+            k1.to_str().unwrap(),
+            "--label",
+            "release",
+        ])
+        .await;
+    assert!(
+        out.ok().starts_with(&format!(
+            "Registered {} on x.keys",
+            gen1["kid"].as_str().unwrap()
+        )),
+        "{out:?}"
+    );
+    let seed = std::fs::read_to_string(&k1).unwrap();
+    assert!(out.hides(seed.trim()), "the private key is never shown");
+    let added = cli
+        .run(&[
+            "namespace",
+            "key",
+            "add",
+            "x.keys",
+            "--public-key",
+            gen2["public_key"].as_str().unwrap(),
+            "--json",
+        ])
+        .await
+        .json();
+    assert_eq!(added["kid"], gen2["kid"]);
+    let out = cli.run(&["namespace", "key", "add", "x.keys"]).await;
+    out.failed(2);
+    let out = cli.run(&["namespace", "key", "list", "x.keys"]).await;
+    let lines = out.ok();
+    assert_eq!(lines.lines().count(), 2, "{lines}");
+    assert!(
+        lines.contains("release") && lines.contains("added with hallctl"),
+        "{lines}"
+    );
+    let kid = gen1["kid"].as_str().unwrap();
+    let out = cli
+        .run(&["namespace", "key", "revoke", "x.keys", kid])
+        .await;
+    assert_eq!(out.ok().trim(), format!("Revoked {kid} on x.keys"));
+    let keys = cli
+        .run(&["namespace", "key", "list", "x.keys", "--json"])
+        .await
+        .json();
+    let revoked = keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == kid)
+        .unwrap();
+    assert!(revoked["revoked_at"].is_string());
+
+    // Release is the operator's, and refused while a namespace has keys.
+    let out = cli.run(&["namespace", "release", "x.spare"]).await;
+    assert!(out.failed(1).starts_with("hallctl: 403 "), "{out:?}");
+    let out = op.run(&["namespace", "release", "x.keys"]).await;
+    assert!(out.failed(1).starts_with("hallctl: 409 "), "{out:?}");
+    let out = op.run(&["namespace", "release", "x.spare"]).await;
+    assert_eq!(out.ok().trim(), "x.spare: released (available)");
+    assert_eq!(
+        cli.run(&["namespace", "check", "x.spare"])
+            .await
+            .ok()
+            .trim(),
+        "x.spare: available"
+    );
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn ban_verbs_report_review_and_a_banned_hash_check_exits_3() {
+    let srv = Server::start().await;
+    let key = srv.tenant("org.ban").await;
+    let cli = srv.cli(&key);
+    let op = srv.cli(&srv.operator);
+    let (bad, meh) = ("ab".repeat(32), "cd".repeat(32));
+
+    let out = Cli::new()
+        .env("PYHALL_REGISTRY", &srv.url)
+        .run(&["ban", "check", &bad])
+        .await;
+    assert_eq!(
+        out.ok().trim(),
+        format!("{bad}: not banned"),
+        "anyone may check"
+    );
+    let report = cli
+        .run(&[
+            "ban",
+            "report",
+            &bad,
+            "--reason",
+            "exfiltrates data",
+            "--evidence-url",
+            "https://example.org/x",
+            "--json",
+        ])
+        .await
+        .json();
+    assert_eq!(report["status"], "pending");
+    let out = cli
+        .run(&["ban", "report", &meh, "--reason", "suspicious"])
+        .await;
+    assert!(out.ok().contains("(pending)"), "{out:?}");
+    let meh_id = cli.run(&["ban", "list", "--reports"]).await;
+    assert!(
+        meh_id.failed(1).starts_with("hallctl: 403 "),
+        "reports are the operator's"
+    );
+    let pending = op
+        .run(&["ban", "list", "--reports", "--status", "pending", "--json"])
+        .await
+        .json();
+    assert_eq!(pending["reports"].as_array().unwrap().len(), 2, "{pending}");
+    let meh_report = pending["reports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["sha256"] == meh.as_str())
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let out = op
+        .run(&[
+            "ban",
+            "confirm",
+            report["id"].as_str().unwrap(),
+            "--note",
+            "seen it",
+        ])
+        .await;
+    assert!(out.ok().contains(&format!("{bad} is banned")), "{out:?}");
+    let out = cli.run(&["ban", "check", &bad]).await;
+    assert_eq!(out.code, 3, "a banned hash exits 3: {out:?}");
+    assert!(out.stdout.starts_with(&format!("{bad}: BANNED")), "{out:?}");
+    assert!(out.stdout.contains("exfiltrates data"), "{out:?}");
+    let listed = cli.run(&["ban", "list", "--json"]).await.json();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    assert!(cli.run(&["ban", "list"]).await.ok().starts_with(&bad));
+
+    let out = op.run(&["ban", "reject", &meh_report, "--json"]).await;
+    assert_eq!(out.json()["status"], "rejected");
+    assert_eq!(cli.run(&["ban", "check", &meh]).await.code, 0);
+
+    let out = op
+        .run(&["ban", "lift", &bad, "--note", "fixed upstream"])
+        .await;
+    assert!(
+        out.ok().starts_with(&format!("Lifted the ban on {bad}")),
+        "{out:?}"
+    );
+    let out = cli.run(&["ban", "check", &bad, "--json"]).await;
+    assert_eq!(out.code, 0);
+    let history = out.json();
+    assert_eq!(history["banned"], false);
+    assert_eq!(history["history"][0]["lift_reason"], "fixed upstream");
+    let out = cli.run(&["ban", "check", "not-a-hash"]).await;
+    assert!(
+        out.failed(1).starts_with("hallctl: 400 invalid_sha256"),
+        "{out:?}"
+    );
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn tenant_and_api_key_verbs_create_once_shown_keys_suspend_and_revoke() {
+    let srv = Server::start().await;
+    let op = srv.cli(&srv.operator);
+
+    let out = op
+        .run(&[
+            "tenant",
+            "create",
+            "org.acme",
+            "--display-name",
+            "Acme Corp",
+        ])
+        .await;
+    assert!(out.ok().starts_with("Created tenant org.acme"), "{out:?}");
+    let out = op
+        .run(&["tenant", "create", "org.acme", "--name", "Again"])
+        .await;
+    assert!(out.failed(1).starts_with("hallctl: 409 "), "{out:?}");
+    let tenants = op.run(&["tenant", "list", "--json"]).await.json();
+    let ids: Vec<&str> = tenants["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["id"].as_str())
+        .collect();
+    assert!(
+        ids.contains(&"org.acme") && ids.contains(&"hall.operator"),
+        "{ids:?}"
+    );
+    assert!(op
+        .run(&["tenant", "list"])
+        .await
+        .ok()
+        .contains("hall.operator  active (operator)"));
+    let out = op.run(&["tenant", "create", "org.nameless"]).await;
+    out.failed(2);
+
+    // The operator makes Acme's admin key; it is printed once.
+    let out = op
+        .run(&[
+            "key",
+            "create",
+            "--tenant",
+            "org.acme",
+            "--name",
+            "acme-admin",
+            "--scope",
+            "admin",
+        ])
+        .await;
+    let created = out.ok();
+    let admin = created
+        .lines()
+        .find_map(|l| l.strip_prefix("API key: "))
+        .expect("the key is printed")
+        .trim()
+        .to_string();
+    assert!(admin.starts_with("phk_"), "{created}");
+    let acme = srv.cli(&admin);
+    let out = acme
+        .run(&[
+            "key",
+            "create",
+            "--name",
+            "ci",
+            "--scope",
+            "read,decisions:write",
+            "--expires-in-days",
+            "30",
+            "--json",
+        ])
+        .await;
+    let ci = out.json();
+    assert_eq!(ci["scopes"], json!(["decisions:write", "read"]));
+    assert!(ci["expires_at"].is_string());
+    let ci_key = ci["key"].as_str().unwrap().to_string();
+
+    let out = acme.run(&["key", "list"]).await;
+    let listed = out.ok();
+    assert_eq!(listed.lines().count(), 2, "{listed}");
+    assert!(
+        out.hides(&ci_key) && out.hides(&admin),
+        "list never shows a key: {listed}"
+    );
+    assert!(listed.contains(&format!("{}…", &ci_key[..12])), "{listed}");
+    assert_eq!(
+        op.run(&["key", "list", "--tenant", "org.acme", "--json"])
+            .await
+            .json()["api_keys"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let out = srv.cli(&ci_key).run(&["key", "list"]).await;
+    assert!(
+        out.failed(1).starts_with("hallctl: 403 "),
+        "a read key cannot list keys: {out:?}"
+    );
+
+    // Suspension stops Acme's keys; reactivation brings them back.
+    let out = op.run(&["tenant", "suspend", "org.acme"]).await;
+    assert!(out.ok().contains("org.acme  suspended"), "{out:?}");
+    let out = srv.cli(&ci_key).run(&["auth", "status"]).await;
+    assert_eq!(out.code, 1, "{out:?}");
+    let out = op
+        .run(&["tenant", "reactivate", "org.acme", "--json"])
+        .await;
+    assert_eq!(out.json()["status"], "active");
+    let out = srv.cli(&ci_key).run(&["auth", "status"]).await;
+    assert!(out.ok().contains("Tenant:     org.acme"), "{out:?}");
+
+    let out = acme
+        .run(&["key", "revoke", ci["id"].as_str().unwrap()])
+        .await;
+    assert_eq!(
+        out.ok().trim(),
+        format!("Revoked API key {} (ci)", ci["id"].as_str().unwrap())
+    );
+    let out = srv.cli(&ci_key).run(&["auth", "status"]).await;
+    assert!(
+        out.failed(1).contains("401 "),
+        "a revoked key is refused: {out:?}"
+    );
+    srv.stop().await;
+}
+
+#[test]
+fn usage_errors_exit_2_and_help_lists_the_exit_codes() {
+    let cli = Cli::new();
+    let out = cli.run_blocking(&["--help"]);
+    let help = out.ok();
+    for line in ["0  success", "1  error", "2  usage", "3  denied"] {
+        assert!(help.contains(line), "{help}");
+    }
+    assert!(help.contains("key ") && help.contains("keys "), "{help}");
+    assert_eq!(
+        cli.run_blocking(&["decision", "make", "--worker", "w"])
+            .code,
+        2
+    );
+    assert_eq!(cli.run_blocking(&["nope"]).code, 2);
+    assert_eq!(
+        cli.run_blocking(&["worker", "register", "--policy-tier", "9", "--name", "a"])
+            .code,
+        2
+    );
+    let out = cli.run_blocking(&["worker", "show", "..", "--registry", "http://127.0.0.1:9"]);
+    assert!(out.failed(2).contains("is not an id"), "{out:?}");
+    let out = cli.run_blocking(&["status", "--registry", "not a url"]);
+    assert!(out.failed(2).contains("is not a registry URL"), "{out:?}");
+    let out = cli.run_blocking(&["where", "--json"]);
+    assert_eq!(out.json()["source"], "default");
+}
+
+#[test]
+fn an_unreachable_registry_is_one_line_and_exit_1() {
+    let out = Cli::new().run_blocking(&["status", "--registry", "http://127.0.0.1:9"]);
+    let err = out.failed(1);
+    assert!(
+        err.starts_with("hallctl: cannot reach http://127.0.0.1:9"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
