@@ -18,7 +18,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, AsyncIterator, Awaitable, Callable, Generator, Iterator, List, Mapping, Optional, Tuple, TypeVar
+from typing import Any, AsyncIterator, Awaitable, Callable, Generator, Iterator, List, Mapping, Optional, Tuple, Type, TypeVar
 
 import httpx
 
@@ -195,22 +195,23 @@ def error_for_response(response: httpx.Response) -> HallError:
         text = response.text.strip()
         message = text[:300] if text else (response.reason_phrase or "no message")
     code = code or f"http_{status}"
-    kwargs = {"code": code, "status": status}
-    if status == 401:
-        return AuthenticationError(message, **kwargs)
-    if status == 403:
-        return PermissionDenied(message, **kwargs)
-    if status == 404:
-        return NotFound(message, **kwargs)
-    if status == 409:
-        return Conflict(message, **kwargs)
     if status == 429:
-        return RateLimited(
-            message, retry_after=parse_retry_after(response.headers.get("Retry-After")), **kwargs
-        )
-    if status >= 500:
-        return RegistryUnavailable(message, **kwargs)
-    return InvalidRequest(message, **kwargs)
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        return RateLimited(message, code=code, status=status, retry_after=retry_after)
+    kind: Type[HallError]
+    if status == 401:
+        kind = AuthenticationError
+    elif status == 403:
+        kind = PermissionDenied
+    elif status == 404:
+        kind = NotFound
+    elif status == 409:
+        kind = Conflict
+    elif status >= 500:
+        kind = RegistryUnavailable
+    else:
+        kind = InvalidRequest
+    return kind(message, code=code, status=status)
 
 
 def error_for_transport(request: Request, error: Exception) -> RegistryUnavailable:

@@ -41,14 +41,14 @@ else:  # Python 3.9 has no ParamSpec at run time; the annotations are never eval
     P = TypeVar("P")
 
 T = TypeVar("T")
-RunnerT = TypeVar("RunnerT", SyncRunner, AsyncRunner)
+RunnerT = TypeVar("RunnerT", bound=Union[SyncRunner, AsyncRunner])
 
 
 class Resource(Generic[RunnerT]):
     """A group of registry endpoints (``hall.workers``, ``hall.decisions`` …)."""
 
     def __init__(self, runner: RunnerT, config: ClientConfig) -> None:
-        self._runner = runner
+        self._runner: RunnerT = runner
         self._config = config
 
     def __repr__(self) -> str:

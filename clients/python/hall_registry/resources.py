@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 from urllib.parse import quote
 
+from ._config import ClientConfig
 from ._http import Op, PageOp, Request, Retry
 from ._ops import Resource, RunnerT, operation, paginated
 from .errors import InvalidRequest, ProofError
@@ -410,7 +411,7 @@ class NamespaceKeys(Resource[RunnerT]):
 class Namespaces(Resource[RunnerT]):
     """Authority namespaces (``x.<name>``, ``org.<name>``) and, under ``.keys``, their signing keys."""
 
-    def __init__(self, runner: RunnerT, config: Any) -> None:
+    def __init__(self, runner: RunnerT, config: ClientConfig) -> None:
         super().__init__(runner, config)
         self.keys: NamespaceKeys[RunnerT] = NamespaceKeys(runner, config)
 
@@ -562,7 +563,7 @@ class Audit(Resource[RunnerT]):
     signature checked. Needs the ``verify`` extra (``cryptography``).
     """
 
-    def __init__(self, runner: RunnerT, config: Any) -> None:
+    def __init__(self, runner: RunnerT, config: ClientConfig) -> None:
         super().__init__(runner, config)
         self._key_cache: Optional[Dict[str, bytes]] = None
 
