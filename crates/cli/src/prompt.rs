@@ -16,9 +16,7 @@ pub fn interactive() -> bool {
 
 /// The usage error for a value that is missing and cannot be asked for.
 pub fn missing(what: &str) -> Failure {
-    Failure::usage(format!(
-        "{what} is missing (and stdin is not a terminal to ask on)"
-    ))
+    Failure::usage(format!("missing {what}; stdin is not a terminal to ask on"))
 }
 
 /// Asks one question; an empty answer takes `default`.

@@ -332,7 +332,7 @@ async fn worker_verbs_register_list_show_attestation_and_revoke() {
     let out = cli.run(&["worker", "register", "--name", "a"]).await;
     let err = out.failed(2);
     assert!(
-        err.contains("--namespace (or PYHALL_NAMESPACE), --capability is missing"),
+        err.contains("missing --namespace (or PYHALL_NAMESPACE), --capability"),
         "{err}"
     );
 

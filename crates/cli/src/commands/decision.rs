@@ -154,7 +154,7 @@ pub fn run(ctx: &Ctx, cmd: DecisionCmd) -> CmdResult {
             add("since", since);
             add("until", until);
             let client = ctx.client()?;
-            let (decisions, next) = super::worker::pages(
+            let (decisions, next) = super::pages(
                 &client,
                 "/api/v1/decisions",
                 "decisions",

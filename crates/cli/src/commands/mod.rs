@@ -2,9 +2,11 @@
 //! `run` that makes the calls and prints the answer: human lines, or with
 //! `--json` the registry's JSON as it came.
 
+use serde_json::Value;
+
 use crate::client::{Client, Settings};
 use crate::failure::Failure;
-use crate::output::Output;
+use crate::output::{items, Output};
 
 pub mod approvals;
 pub mod attest;
@@ -49,4 +51,29 @@ impl Ctx {
 /// `?tenant_id=…` for the operator acting on another tenant.
 pub fn tenant_query(tenant: &Option<String>) -> Vec<(&'static str, String)> {
     tenant.iter().map(|t| ("tenant_id", t.clone())).collect()
+}
+
+/// Reads every page (with `all`) or one, from `cursor` on.
+pub fn pages(
+    client: &Client,
+    path: &str,
+    field: &str,
+    query: Vec<(&'static str, String)>,
+    mut cursor: Option<String>,
+    all: bool,
+) -> Result<(Vec<Value>, Option<String>), Failure> {
+    let mut found = Vec::new();
+    loop {
+        let mut q = query.clone();
+        if let Some(c) = &cursor {
+            q.push(("cursor", c.clone()));
+        }
+        let page = client.get_query(path, &q)?;
+        found.extend(items(&page, field).cloned());
+        let next = page["next_cursor"].as_str().map(str::to_string);
+        match next {
+            Some(n) if all && Some(&n) != cursor.as_ref() => cursor = Some(n),
+            other => return Ok((found, other.filter(|_| !all))),
+        }
+    }
 }

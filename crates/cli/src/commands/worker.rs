@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use super::{tenant_query, Ctx};
 use crate::client::{env, seg};
 use crate::failure::{CmdResult, Failure, Outcome};
-use crate::output::{items, list, note, s, say};
+use crate::output::{list, note, s, say};
 use crate::prompt;
 
 #[derive(Debug, Subcommand)]
@@ -124,7 +124,8 @@ pub fn run(ctx: &Ctx, cmd: WorkerCmd) -> CmdResult {
             add("capability", capability);
             add("status", status);
             add("limit", limit.or(all.then_some(200)).map(|l| l.to_string()));
-            let (workers, next) = pages(&client, "/api/v1/workers", "workers", query, cursor, all)?;
+            let (workers, next) =
+                super::pages(&client, "/api/v1/workers", "workers", query, cursor, all)?;
             if !ctx
                 .out
                 .json(&json!({"workers": workers, "next_cursor": next}))
@@ -182,31 +183,6 @@ pub fn run(ctx: &Ctx, cmd: WorkerCmd) -> CmdResult {
         }
     }
     Ok(Outcome::Done)
-}
-
-/// Reads every page (with `all`) or one, from `cursor` on.
-pub fn pages(
-    client: &crate::client::Client,
-    path: &str,
-    field: &str,
-    query: Vec<(&'static str, String)>,
-    mut cursor: Option<String>,
-    all: bool,
-) -> Result<(Vec<Value>, Option<String>), Failure> {
-    let mut found = Vec::new();
-    loop {
-        let mut q = query.clone();
-        if let Some(c) = &cursor {
-            q.push(("cursor", c.clone()));
-        }
-        let page = client.get_query(path, &q)?;
-        found.extend(items(&page, field).cloned());
-        let next = page["next_cursor"].as_str().map(str::to_string);
-        match next {
-            Some(n) if all && Some(&n) != cursor.as_ref() => cursor = Some(n),
-            other => return Ok((found, other.filter(|_| !all))),
-        }
-    }
 }
 
 /// The request body of a registration; asks for (or refuses) what is missing.
