@@ -97,8 +97,6 @@ async fn auth_login_stores_a_0600_file_never_prints_the_key_and_later_commands_u
 
     // A flag or variable wins over the login; the stored key is never sent
     // to another registry.
-    let out = cli.run(&["where"]).await;
-    assert!(out.ok().contains("from login"));
     let elsewhere = cli.clone().env("PYHALL_REGISTRY", "http://127.0.0.1:9");
     let out = elsewhere.run(&["auth", "status"]).await;
     assert!(
@@ -132,6 +130,32 @@ async fn auth_login_stores_a_0600_file_never_prints_the_key_and_later_commands_u
         .await
         .ok()
         .contains("Not logged in"));
+
+    // Without XDG_CONFIG_HOME the login goes to ~/.config.
+    let home = tempfile::tempdir().unwrap();
+    let cli = Cli::new()
+        .without("XDG_CONFIG_HOME")
+        .env("HOME", home.path().to_str().unwrap());
+    let out = cli
+        .run(&[
+            "auth",
+            "login",
+            "--registry",
+            &srv.url,
+            "--api-key",
+            &key,
+            "--json",
+        ])
+        .await;
+    let file = home.path().join(".config/hall-registry/credentials.json");
+    assert_eq!(out.json()["credentials_file"], file.to_str().unwrap());
+    assert!(out.hides(&key), "--json never shows the key: {out:?}");
+    assert_eq!(mode(&file), 0o600);
+    assert!(cli
+        .run(&["auth", "status"])
+        .await
+        .ok()
+        .contains("Tenant:     org.seed"));
     srv.stop().await;
 }
 

@@ -149,7 +149,8 @@ impl Out {
 /// A `hallctl` invocation's environment.
 #[derive(Clone)]
 pub struct Cli {
-    envs: Vec<(String, String)>,
+    /// Set (`Some`) or removed (`None`).
+    envs: Vec<(String, Option<String>)>,
 }
 
 impl Cli {
@@ -162,7 +163,14 @@ impl Cli {
 
     pub fn env(mut self, name: &str, value: &str) -> Self {
         self.envs.retain(|(n, _)| n != name);
-        self.envs.push((name.to_string(), value.to_string()));
+        self.envs.push((name.to_string(), Some(value.to_string())));
+        self
+    }
+
+    /// Runs without this variable.
+    pub fn without(mut self, name: &str) -> Self {
+        self.envs.retain(|(n, _)| n != name);
+        self.envs.push((name.to_string(), None));
         self
     }
 
@@ -182,8 +190,13 @@ impl Cli {
         ] {
             cmd.env_remove(name);
         }
-        cmd.args(args)
-            .envs(self.envs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        cmd.args(args);
+        for (name, value) in &self.envs {
+            match value {
+                Some(v) => cmd.env(name, v),
+                None => cmd.env_remove(name),
+            };
+        }
         let out = cmd.output().expect("hallctl runs");
         Out {
             code: out.status.code().unwrap_or(-1),
