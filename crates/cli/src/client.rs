@@ -168,12 +168,25 @@ pub enum CallError {
         status: u16,
         code: String,
         message: String,
+        /// `Retry-After`, in seconds, when the registry sent one.
+        retry_after: Option<u64>,
     },
     /// The registry answered success with a body that is not JSON.
     BadBody(String),
 }
 
 impl CallError {
+    /// How long the registry asked to wait before a repeat.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            CallError::Status {
+                retry_after: Some(s),
+                ..
+            } => Some(Duration::from_secs(*s)),
+            _ => None,
+        }
+    }
+
     /// Worth repeating a request that is safe to repeat.
     pub fn retryable(&self) -> bool {
         match self {
@@ -192,6 +205,7 @@ impl std::fmt::Display for CallError {
                 status,
                 code,
                 message,
+                ..
             } => write!(f, "{status} {code}: {message}"),
         }
     }
@@ -269,6 +283,11 @@ impl Client {
             }
         })?;
         let status = resp.status();
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok());
         let bytes = resp.bytes().map_err(|e| {
             CallError::Unreachable(format!("the answer from {} broke off: {e}", self.base))
         })?;
@@ -304,6 +323,7 @@ impl Client {
             status: status.as_u16(),
             code,
             message,
+            retry_after,
         })
     }
 

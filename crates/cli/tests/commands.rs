@@ -347,6 +347,57 @@ async fn decision_make_sends_one_idempotency_key_and_query_follows_next_cursor()
 }
 
 #[tokio::test]
+async fn a_decision_whose_answer_was_lost_is_retried_with_its_key_and_leaves_one_receipt() {
+    let srv = Server::start().await;
+    let key = srv.tenant("org.retry").await;
+    srv.cli(&key)
+        .run(&[
+            "worker",
+            "register",
+            "--name",
+            "w",
+            "--namespace",
+            "x.retry",
+            "--cap",
+            "cap.data.read.v1",
+        ])
+        .await
+        .ok();
+    let proxy = common::losing_first_answer(&srv.url);
+    let out = Cli::new()
+        .env("PYHALL_REGISTRY", &proxy)
+        .env("PYHALL_API_KEY", &key)
+        .run(&[
+            "decision",
+            "make",
+            "--worker",
+            "x.retry.w",
+            "--cap",
+            "cap.data.read.v1",
+        ])
+        .await;
+    assert!(out.ok().starts_with("ALLOW"), "{out:?}");
+    assert!(out.stderr.contains("retrying (Idempotency-Key "), "{out:?}");
+    let log = srv
+        .cli(&key)
+        .run(&["decision", "query", "--all", "--json"])
+        .await
+        .json();
+    assert_eq!(
+        log["decisions"].as_array().unwrap().len(),
+        1,
+        "one receipt: {log}"
+    );
+    let made_id = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("id:    "))
+        .unwrap();
+    assert_eq!(log["decisions"][0]["id"], made_id.trim());
+    srv.stop().await;
+}
+
+#[tokio::test]
 async fn worker_verbs_register_list_show_attestation_and_revoke() {
     let srv = Server::start().await;
     let key = srv.tenant("org.wrk").await;

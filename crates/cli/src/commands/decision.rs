@@ -83,6 +83,8 @@ pub enum DecisionCmd {
 
 /// Attempts at a decision, all with the same idempotency key.
 const ATTEMPTS: u32 = 3;
+/// The longest wait between attempts, whatever `Retry-After` asks for.
+const MAX_WAIT: Duration = Duration::from_secs(10);
 
 pub fn run(ctx: &Ctx, cmd: DecisionCmd) -> CmdResult {
     match cmd {
@@ -203,7 +205,11 @@ fn make(ctx: &Ctx, body: &Value, key: &str) -> Result<Value, Failure> {
             Ok(d) => return Ok(d),
             Err(e) if e.retryable() && attempt < ATTEMPTS => {
                 note!("hallctl: {e}; retrying (Idempotency-Key {key})");
-                std::thread::sleep(Duration::from_millis(250 * u64::from(attempt * attempt)));
+                let backoff = Duration::from_millis(250 * u64::from(attempt * attempt));
+                let wait = e
+                    .retry_after()
+                    .map_or(backoff, |asked| asked.clamp(backoff, MAX_WAIT));
+                std::thread::sleep(wait);
                 attempt += 1;
             }
             Err(e @ CallError::Status { .. }) => return Err(e.into()),

@@ -224,3 +224,67 @@ impl Cli {
 pub fn credentials_file(config_home: &Path) -> PathBuf {
     config_home.join("hall-registry").join("credentials.json")
 }
+
+/// A proxy to `upstream` that loses the first answer: it forwards the first
+/// request, waits for the registry's answer, then closes the client's
+/// connection without passing the answer on — what a dropped connection
+/// after the request was sent looks like. Later connections pass through.
+pub fn losing_first_answer(upstream: &str) -> String {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+
+    fn read_request(client: &mut TcpStream) -> Vec<u8> {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 8192];
+        loop {
+            let n = client.read(&mut chunk).expect("read the request");
+            assert!(n > 0, "the client closed before sending its request");
+            buf.extend_from_slice(&chunk[..n]);
+            let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+                continue;
+            };
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map_or(0, |v| v.trim().parse().expect("content-length"));
+            if buf.len() >= end + 4 + length {
+                return buf;
+            }
+        }
+    }
+
+    let upstream = upstream.trim_start_matches("http://").to_string();
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("address");
+    std::thread::spawn(move || {
+        let mut first = true;
+        for client in listener.incoming() {
+            let Ok(mut client) = client else { return };
+            let Ok(mut server) = TcpStream::connect(&upstream) else {
+                return;
+            };
+            if std::mem::take(&mut first) {
+                let request = read_request(&mut client);
+                server.write_all(&request).expect("forward");
+                let mut answer = [0u8; 1];
+                let _ = server.read(&mut answer); // the registry has answered
+                drop(client);
+                continue;
+            }
+            let (mut c2, mut s2) = (
+                client.try_clone().expect("clone"),
+                server.try_clone().expect("clone"),
+            );
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut c2, &mut s2);
+                let _ = s2.shutdown(std::net::Shutdown::Write);
+            });
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut server, &mut client);
+                let _ = client.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    format!("http://{addr}")
+}
