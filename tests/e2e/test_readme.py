@@ -15,15 +15,16 @@ import pytest
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
-def _block(marker: str) -> str:
-    """The fenced code block right after `<!-- readme:<marker> -->`, unindented."""
+def _block(marker: str, base: str) -> str:
+    """The fenced code block right after `<!-- readme:<marker> -->`, unindented,
+    with the default registry URL replaced by the test server's."""
     text = README.read_text()
     m = re.search(rf"<!-- readme:{marker} -->\s*\n(\s*)```\w*\n(.*?)\n\s*```", text, re.S)
     assert m, f"README has no block marked readme:{marker}"
     indent = m.group(1)
     return "\n".join(
         line[len(indent):] if line.startswith(indent) else line for line in m.group(2).splitlines()
-    )
+    ).replace("http://127.0.0.1:8765", base)
 
 
 @pytest.fixture()
@@ -41,16 +42,19 @@ def _bash(script: str, env: dict) -> subprocess.CompletedProcess:
 
 
 def test_the_readme_getting_started_works_as_written(registry, home):
-    hallctl = os.environ["HALLCTL_BIN"]
+    # `hallctl` on PATH, as the README's build step leaves it.
+    bin_dir = home / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "hallctl").symlink_to(os.path.abspath(os.environ["HALLCTL_BIN"]))
     env = {
         "HOME": str(home),
         "XDG_CONFIG_HOME": str(home / ".config"),
-        "PATH": f"{Path(hallctl).parent}:{os.environ['PATH']}",
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
         "PYHALL_REGISTRY": registry.base,
     }
 
     # Step 2, without the build (the binary under test is on PATH).
-    tenant = "\n".join(l for l in _block("tenant").splitlines() if not l.startswith("cargo "))
+    tenant = "\n".join(l for l in _block("tenant", registry.base).splitlines() if not l.startswith("cargo "))
     done = _bash(tenant, env)
     assert done.returncode == 0, done.stderr
     key = re.search(r"API key: (phk_\S+)", done.stdout)
@@ -58,7 +62,7 @@ def test_the_readme_getting_started_works_as_written(registry, home):
     env["PYHALL_API_KEY"] = key.group(1)
 
     # Step 4: the quick start, with the client from the checkout.
-    done = subprocess.run([sys.executable, "-c", _block("quick-start")], env=env,
+    done = subprocess.run([sys.executable, "-c", _block("quick-start", registry.base)], env=env,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
@@ -69,7 +73,7 @@ def test_the_readme_getting_started_works_as_written(registry, home):
 
     # Step 5: the command line, the worker id taken from `worker register`.
     worker_id = None
-    for line in _block("cli").splitlines():
+    for line in _block("cli", registry.base).splitlines():
         command = line.split("  #")[0].strip()
         if worker_id:
             command = re.sub(r"<[^>]*>", worker_id, command)

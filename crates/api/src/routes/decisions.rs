@@ -680,10 +680,7 @@ pub async fn route(
     state: web::Data<AppState>,
     body: web::Json<DecisionRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let key = IdempotencyKey::from_request(&req)?;
-    Ok(respond(
-        decide_once(&principal, &state, key, body.into_inner()).await?,
-    ))
+    make_decision(req, principal, state, body).await
 }
 
 /// The `Idempotency-Key` request header of the decision endpoints.
