@@ -20,12 +20,23 @@ pub enum WorkerRef {
 }
 
 impl WorkerRef {
+    /// Either form. A dotted value is read as a WCP worker id and refused
+    /// with the rule it breaks; anything else (a `wrk_…` of the wrong length,
+    /// a bare word) is refused as neither form. Errors name `worker id`;
+    /// callers name their field with [`IdError::field`].
     pub fn parse(s: &str) -> Result<Self, IdError> {
         match s.strip_prefix(REGISTRY_ID_PREFIX) {
             Some(rest) if rest.len() == 32 && rest.bytes().all(|b| b.is_ascii_hexdigit()) => {
                 Ok(WorkerRef::Registry(s.to_ascii_lowercase()))
             }
-            _ => WorkerId::parse(s).map(WorkerRef::Wcp),
+            None if s.contains('.') => WorkerId::parse(s).map(WorkerRef::Wcp),
+            _ if s.is_empty() => Err(IdError::Empty {
+                what: "worker id".into(),
+            }),
+            _ => Err(IdError::NotWorkerRef {
+                what: "worker id".into(),
+                id: s.to_string(),
+            }),
         }
     }
 
@@ -419,5 +430,23 @@ mod tests {
         assert!(matches!(w, WorkerRef::Wcp(_)));
         assert!(WorkerRef::parse("wrk_short").is_err());
         assert!(WorkerRef::parse("wrk.doc.summarizer").is_err());
+    }
+
+    #[test]
+    fn the_seeds_placeholder_is_neither_form() {
+        for bad in [
+            "wrk_abc123",
+            "my-agent",
+            "WRK_0193A1B2C3D4E5F60718293A4B5C6D7E",
+        ] {
+            let err = WorkerRef::parse(bad).unwrap_err().field("worker_id");
+            assert!(matches!(err, IdError::NotWorkerRef { .. }), "{bad}: {err}");
+            let msg = err.to_string();
+            assert!(msg.starts_with(&format!("worker_id {bad:?} is neither a registry id")));
+            assert!(msg.contains("x.myagent.my-agent"), "{msg}");
+        }
+        // A dotted value is a WCP id with a fault, and the fault is named.
+        let err = WorkerRef::parse("wrk.doc.summarizer").unwrap_err();
+        assert!(matches!(err, IdError::NotAuthority { .. }), "{err}");
     }
 }

@@ -2,6 +2,7 @@
 //! `a-z`, digits and hyphens, at most 64 characters. Constructors reject
 //! anything else, naming the rule broken, so nothing downstream re-checks.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize};
@@ -10,20 +11,23 @@ pub const MAX_ID_LEN: usize = 64;
 pub const MIN_SEGMENTS: usize = 2;
 pub const MAX_SEGMENTS: usize = 4;
 
+/// Why an id was refused: one sentence naming the id (by its kind, or by
+/// the request field it came from, see [`IdError::field`]), the value and the
+/// rule it breaks.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdError {
     #[error("{what} must not be empty")]
-    Empty { what: &'static str },
+    Empty { what: Cow<'static, str> },
     #[error("{what} {id:?} is {len} characters long; at most {max} are allowed")]
     TooLong {
-        what: &'static str,
+        what: Cow<'static, str>,
         id: String,
         len: usize,
         max: usize,
     },
-    #[error("{what} {id:?} has {found} dot-separated segments; {min} to {max} are required")]
+    #[error("{what} {id:?} has {found} dot-separated segments; {}", segments_allowed(*.min, *.max))]
     SegmentCount {
-        what: &'static str,
+        what: Cow<'static, str>,
         id: String,
         found: usize,
         min: usize,
@@ -32,31 +36,60 @@ pub enum IdError {
     #[error(
         "{what} {id:?} has an empty segment (two dots in a row, or a leading or trailing dot)"
     )]
-    EmptySegment { what: &'static str, id: String },
+    EmptySegment { what: Cow<'static, str>, id: String },
     #[error(
         "{what} {id:?} contains {ch:?}; only lowercase a-z, digits 0-9 and hyphens are allowed \
-         in a segment"
+         between the dots"
     )]
     BadCharacter {
-        what: &'static str,
+        what: Cow<'static, str>,
         id: String,
         ch: char,
     },
     #[error("{what} {id:?} must start with `{prefix}.`")]
     WrongPrefix {
-        what: &'static str,
+        what: Cow<'static, str>,
         id: String,
         prefix: &'static str,
     },
-    #[error(
-        "{what} {id:?} is not under an authority namespace: only `x.<name>` and `org.<name>` \
-         are authority namespaces{hint}"
-    )]
+    #[error("{what} {id:?} must start with `x.<name>` or `org.<name>`{hint}")]
     NotAuthority {
-        what: &'static str,
+        what: Cow<'static, str>,
         id: String,
         hint: &'static str,
     },
+    /// A worker reference in neither of its two forms.
+    #[error(
+        "{what} {id:?} is neither a registry id (`wrk_` and 32 hex characters) nor a WCP worker \
+         id (`<namespace>.<name>`, e.g. `x.myagent.my-agent`)"
+    )]
+    NotWorkerRef { what: Cow<'static, str>, id: String },
+}
+
+fn segments_allowed(min: usize, max: usize) -> String {
+    if min == max {
+        format!("exactly {min} are required")
+    } else {
+        format!("{min} to {max} are required")
+    }
+}
+
+impl IdError {
+    /// The same error, naming the request field the id came from
+    /// (`tenant_id "Acme" contains 'A'; …`) instead of the kind of id.
+    pub fn field(mut self, name: impl Into<Cow<'static, str>>) -> Self {
+        match &mut self {
+            IdError::Empty { what }
+            | IdError::TooLong { what, .. }
+            | IdError::SegmentCount { what, .. }
+            | IdError::EmptySegment { what, .. }
+            | IdError::BadCharacter { what, .. }
+            | IdError::WrongPrefix { what, .. }
+            | IdError::NotAuthority { what, .. }
+            | IdError::NotWorkerRef { what, .. } => *what = name.into(),
+        }
+        self
+    }
 }
 
 /// Protocol namespaces: owned by the WCP catalog, never claimable.
@@ -70,10 +103,10 @@ fn authority_check(what: &'static str, id: &str) -> Result<(), IdError> {
         return Ok(());
     }
     Err(IdError::NotAuthority {
-        what,
+        what: Cow::Borrowed(what),
         id: id.to_string(),
         hint: if PROTOCOL_PREFIXES.contains(&family) {
-            " (protocol prefixes such as cap, wrk and ctrl belong to the WCP catalog)"
+            " (cap, wrk, ctrl and the other protocol prefixes belong to the WCP catalog)"
         } else {
             ""
         },
@@ -126,7 +159,7 @@ macro_rules! prefixed_id {
                 check_dotted($what, id)?;
                 if !id.starts_with(concat!($prefix, ".")) {
                     return Err(IdError::WrongPrefix {
-                        what: $what,
+                        what: Cow::Borrowed($what),
                         id: id.to_string(),
                         prefix: $prefix,
                     });
@@ -226,21 +259,23 @@ pub fn check_dotted_with(
     max_segments: usize,
 ) -> Result<(), IdError> {
     if id.is_empty() {
-        return Err(IdError::Empty { what });
+        return Err(IdError::Empty {
+            what: Cow::Borrowed(what),
+        });
     }
     if let Some(ch) = id
         .chars()
         .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-' || *c == '.'))
     {
         return Err(IdError::BadCharacter {
-            what,
+            what: Cow::Borrowed(what),
             id: id.to_string(),
             ch,
         });
     }
     if id.len() > max_len {
         return Err(IdError::TooLong {
-            what,
+            what: Cow::Borrowed(what),
             id: id.to_string(),
             len: id.len(),
             max: max_len,
@@ -249,13 +284,13 @@ pub fn check_dotted_with(
     let segments: Vec<&str> = id.split('.').collect();
     if segments.iter().any(|s| s.is_empty()) {
         return Err(IdError::EmptySegment {
-            what,
+            what: Cow::Borrowed(what),
             id: id.to_string(),
         });
     }
     if !(min_segments..=max_segments).contains(&segments.len()) {
         return Err(IdError::SegmentCount {
-            what,
+            what: Cow::Borrowed(what),
             id: id.to_string(),
             found: segments.len(),
             min: min_segments,
@@ -424,6 +459,45 @@ mod tests {
         );
         assert!(long.len() > 64 && long.len() <= 128);
         assert!(WorkerId::parse(&long).is_ok());
+    }
+
+    #[test]
+    fn errors_are_one_sentence_naming_the_field_once() {
+        let err = TenantId::parse("Org.Acme").unwrap_err().field("tenant_id");
+        assert_eq!(
+            err.to_string(),
+            "tenant_id \"Org.Acme\" contains 'O'; only lowercase a-z, digits 0-9 and hyphens \
+             are allowed between the dots"
+        );
+        let err = WorkerId::parse("com.acme.w")
+            .unwrap_err()
+            .field("worker_id");
+        assert_eq!(
+            err.to_string(),
+            "worker_id \"com.acme.w\" must start with `x.<name>` or `org.<name>`"
+        );
+        let err = Namespace::parse("x.a.b").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "namespace \"x.a.b\" has 3 dot-separated segments; exactly 2 are required"
+        );
+        let err = CapabilityId::parse("wrk.doc.x")
+            .unwrap_err()
+            .field("capability");
+        assert_eq!(
+            err.to_string(),
+            "capability \"wrk.doc.x\" must start with `cap.`"
+        );
+        let err = IdError::NotWorkerRef {
+            what: "worker id".into(),
+            id: "wrk_abc123".into(),
+        }
+        .field("worker_id");
+        assert_eq!(
+            err.to_string(),
+            "worker_id \"wrk_abc123\" is neither a registry id (`wrk_` and 32 hex characters) nor \
+             a WCP worker id (`<namespace>.<name>`, e.g. `x.myagent.my-agent`)"
+        );
     }
 
     #[test]

@@ -25,7 +25,8 @@ const MAX_CONTACT_LEN: usize = 512;
 pub enum RecordError {
     #[error("the registration must be a JSON object")]
     NotAnObject,
-    #[error("{field}: {message}")]
+    /// `message` is one sentence that names `field` (once).
+    #[error("{message}")]
     Field { field: String, message: String },
     #[error(
         "artifact_hash {declared} does not match the record ({computed}): the record was \
@@ -35,7 +36,17 @@ pub enum RecordError {
 }
 
 impl RecordError {
-    fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+    /// `field` followed by `rest`: `RecordError::field("policy_tier", "must be …")`.
+    fn field(field: impl Into<String>, rest: impl std::fmt::Display) -> Self {
+        let field = field.into();
+        RecordError::Field {
+            message: format!("{field} {rest}"),
+            field,
+        }
+    }
+
+    /// A whole sentence about `field` (that names it).
+    fn sentence(field: impl Into<String>, message: impl Into<String>) -> Self {
         RecordError::Field {
             field: field.into(),
             message: message.into(),
@@ -43,11 +54,12 @@ impl RecordError {
     }
 
     fn id(field: impl Into<String>, e: IdError) -> Self {
-        Self::field(field, e.to_string())
+        let field = field.into();
+        Self::sentence(field.clone(), e.field(field).to_string())
     }
 
-    fn vocab(field: impl Into<String>, e: VocabError) -> Self {
-        Self::field(field, e.to_string())
+    fn vocab(field: &'static str, e: VocabError) -> Self {
+        Self::sentence(field, e.field(field).to_string())
     }
 }
 
@@ -90,7 +102,7 @@ impl WorkerRecord {
             None | Some(Value::Null) => {
                 return Err(RecordError::field(
                     "capabilities",
-                    "required: the capability ids this worker implements",
+                    "is required: the capability ids this worker implements",
                 ))
             }
             Some(v) => id_list(v, "capabilities", MAX_CAPABILITIES, CapabilityId::parse)?,
@@ -145,7 +157,7 @@ impl WorkerRecord {
             None | Some(Value::Null) => None,
             Some(v) => Some((
                 BlastRadius::from_json(v)
-                    .map_err(|e| RecordError::field("blast_radius", e.to_string()))?,
+                    .map_err(|e| RecordError::sentence("blast_radius", e.to_string()))?,
                 v.clone(),
             )),
         };
@@ -168,8 +180,9 @@ impl WorkerRecord {
                     return Err(RecordError::field(
                         "owner",
                         format!(
-                            "{owner} differs from the worker's authority namespace {namespace}; \
-                             trust comes from worker_id only"
+                            "{:?} must be {namespace}, the authority namespace of the worker \
+                             (trust comes from its worker id only)",
+                            owner.as_str()
                         ),
                     ));
                 }
@@ -268,7 +281,8 @@ impl WorkerRecord {
                     if !unchanged {
                         return Err(RecordError::field(
                             key.clone(),
-                            "a worker's identity cannot change; register a new worker instead",
+                            "cannot change (it is part of the worker's identity; register a new \
+                             worker instead)",
                         ));
                     }
                 }
@@ -296,7 +310,7 @@ fn worker_identity(record: &Map<String, Value>) -> Result<WorkerId, RecordError>
                 if ns != id.namespace().as_str() {
                     return Err(RecordError::field(
                         "namespace",
-                        format!("{ns} is not the authority namespace of worker_id {id}"),
+                        format!("{ns:?} does not match worker_id {id}"),
                     ));
                 }
             }
@@ -304,7 +318,7 @@ fn worker_identity(record: &Map<String, Value>) -> Result<WorkerId, RecordError>
                 if name != id.local_name() {
                     return Err(RecordError::field(
                         "name",
-                        format!("{name} is not the name in worker_id {id}"),
+                        format!("{name:?} does not match worker_id {id}"),
                     ));
                 }
             }
@@ -319,11 +333,11 @@ fn worker_identity(record: &Map<String, Value>) -> Result<WorkerId, RecordError>
         }
         (None, None, Some(_)) => Err(RecordError::field(
             "namespace",
-            "required with name (or send worker_id)",
+            "is required with name (or send worker_id instead)",
         )),
-        (None, _, None) => Err(RecordError::field(
+        (None, _, None) => Err(RecordError::sentence(
             "worker_id",
-            "required: send worker_id, or namespace and name",
+            "the worker is not named: send worker_id, or namespace and name",
         )),
     }
 }
@@ -344,7 +358,10 @@ fn string_list<'a>(value: &'a Value, field: &str, max: usize) -> Result<Vec<&'a 
         .as_array()
         .ok_or_else(|| RecordError::field(field, "must be an array of strings"))?;
     if items.len() > max {
-        return Err(RecordError::field(field, format!("at most {max} entries")));
+        return Err(RecordError::field(
+            field,
+            format!("must have at most {max} entries"),
+        ));
     }
     items
         .iter()
@@ -488,7 +505,7 @@ mod tests {
                 "risk_tier",
             ),
             (
-                json!({"namespace": "x.me", "name": "a", "capabilities": ["cap.a.b"], "allowed_environments": ["staging"]}),
+                json!({"namespace": "x.me", "name": "a", "capabilities": ["cap.a.b"], "allowed_environments": ["qa"]}),
                 "allowed_environments",
             ),
             (
@@ -525,7 +542,10 @@ mod tests {
             match WorkerRecord::parse(&body) {
                 Err(RecordError::Field { field: f, message }) => {
                     assert_eq!(f, field, "{body}: {message}");
-                    assert!(!message.is_empty());
+                    // One sentence that names the field once, no `field: field` prefixes.
+                    assert_eq!(message.matches(field).count(), 1, "{message}");
+                    assert!(!message.starts_with(&format!("{field}:")), "{message}");
+                    assert_eq!(message.trim(), message, "{message}");
                 }
                 other => panic!("{body}: expected an error on {field}, got {other:?}"),
             }
@@ -534,6 +554,20 @@ mod tests {
             WorkerRecord::parse(&json!([1])).unwrap_err(),
             RecordError::NotAnObject
         );
+    }
+
+    #[test]
+    fn env_aliases_and_label_case_become_canonical_values() {
+        let r = WorkerRecord::parse(&json!({"namespace": "x.me", "name": "a",
+            "capabilities": ["cap.a.b"], "allowed_environments": ["staging", "production", "dev"],
+            "max_data_label": "restricted", "visibility": "Private"}))
+        .unwrap();
+        assert_eq!(
+            r.allowed_environments,
+            vec![Env::Dev, Env::Stage, Env::Prod]
+        );
+        assert_eq!(r.max_data_label, DataLabel::Restricted);
+        assert_eq!(r.visibility, Visibility::Private);
     }
 
     #[test]

@@ -1,48 +1,82 @@
 //! WCP enumerations: environments, data labels, risk tiers, visibility and
 //! the five-dimension blast radius (spec §6).
+//!
+//! Each enumeration has one parser, used for every request field, stored
+//! policy and worker record alike. Words are matched without regard to ASCII
+//! case (`public` is `PUBLIC`), and `Env` also takes the common long names
+//! as aliases (`development`, `staging`, `production`), so the PyHall SDK's
+//! documented `PYHALL_ENV=staging` works. A parsed value always prints its
+//! canonical WCP spelling, which is what receipts and answers record.
 
-use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+
+use serde::{Deserialize, Deserializer, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VocabError {
-    #[error("{field}: {value:?} is not one of {allowed}")]
+    /// One sentence: the field, the value given and what is allowed.
+    #[error("{field} {value:?} is not one of {allowed}")]
     NotOneOf {
-        field: &'static str,
+        field: Cow<'static, str>,
         value: String,
         allowed: &'static str,
     },
-    #[error("blast_radius.{dimension}: {value} is outside 0–5")]
+    #[error("blast_radius.{dimension} is {value}; it must be an integer from 0 to 5")]
     BlastOutOfRange { dimension: &'static str, value: i64 },
-    #[error("blast_radius: {0}")]
+    /// A whole sentence naming `blast_radius`.
+    #[error("{0}")]
     BlastShape(String),
 }
 
+impl VocabError {
+    /// The same error, naming the request field the value came from
+    /// (`max_data_label` rather than the default `data_label`).
+    pub fn field(self, name: impl Into<Cow<'static, str>>) -> Self {
+        match self {
+            VocabError::NotOneOf { value, allowed, .. } => VocabError::NotOneOf {
+                field: name.into(),
+                value,
+                allowed,
+            },
+            other => other,
+        }
+    }
+}
+
 macro_rules! string_enum {
-    ($(#[$doc:meta])* $name:ident, $field:literal, { $($variant:ident => $text:literal),+ $(,)? }) => {
+    ($(#[$doc:meta])* $name:ident, $field:literal, $allowed:expr,
+     { $($variant:ident => $text:literal $(| $alias:literal)*),+ $(,)? }) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
         pub enum $name {
             $(#[serde(rename = $text)] $variant),+
         }
 
         impl $name {
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            /// What [`Self::parse`] accepts, as error messages and the API
+            /// documentation say it.
+            pub const ALLOWED: &'static str = $allowed;
 
+            /// The canonical WCP spelling.
             pub fn as_str(self) -> &'static str {
                 match self {
                     $($name::$variant => $text),+
                 }
             }
 
+            /// The one parser: any ASCII case, and the documented aliases.
             pub fn parse(s: &str) -> Result<Self, VocabError> {
-                match s {
-                    $($text => Ok($name::$variant),)+
-                    _ => Err(VocabError::NotOneOf {
-                        field: $field,
-                        value: s.to_string(),
-                        allowed: concat!($($text, " "),+),
-                    }),
-                }
+                $(
+                    if s.eq_ignore_ascii_case($text) $(|| s.eq_ignore_ascii_case($alias))* {
+                        return Ok($name::$variant);
+                    }
+                )+
+                Err(VocabError::NotOneOf {
+                    field: Cow::Borrowed($field),
+                    value: s.to_string(),
+                    allowed: Self::ALLOWED,
+                })
             }
         }
 
@@ -51,12 +85,34 @@ macro_rules! string_enum {
                 f.write_str(self.as_str())
             }
         }
+
+        impl std::str::FromStr for $name {
+            type Err = VocabError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::parse(s)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = Cow::<'de, str>::deserialize(d)?;
+                Self::parse(&s).map_err(serde::de::Error::custom)
+            }
+        }
     };
 }
 
 string_enum!(
-    /// Where a capability runs.
-    Env, "env", { Dev => "dev", Stage => "stage", Prod => "prod", Edge => "edge" }
+    /// Where a capability runs. `development`, `staging` and `production`
+    /// are accepted for `dev`, `stage` and `prod`.
+    Env, "env",
+    "dev, stage, prod or edge (development, staging and production are accepted as aliases)",
+    {
+        Dev => "dev" | "development",
+        Stage => "stage" | "staging",
+        Prod => "prod" | "production",
+        Edge => "edge",
+    }
 );
 
 impl Env {
@@ -68,18 +124,21 @@ impl Env {
 
 string_enum!(
     /// Data sensitivity, ordered: PUBLIC < INTERNAL < RESTRICTED.
-    DataLabel, "data_label", { Public => "PUBLIC", Internal => "INTERNAL", Restricted => "RESTRICTED" }
+    DataLabel, "data_label", "PUBLIC, INTERNAL or RESTRICTED (in any case)",
+    { Public => "PUBLIC", Internal => "INTERNAL", Restricted => "RESTRICTED" }
 );
 
 string_enum!(
     /// A worker's declared risk tier.
-    RiskTier, "risk_tier", { Low => "low", Medium => "medium", High => "high", Critical => "critical" }
+    RiskTier, "risk_tier", "low, medium, high or critical",
+    { Low => "low", Medium => "medium", High => "high", Critical => "critical" }
 );
 
 string_enum!(
     /// Who may see a worker: `public` (anyone, through verify and discovery)
     /// or `private` (its own tenant only).
-    Visibility, "visibility", { Public => "public", Private => "private" }
+    Visibility, "visibility", "public or private",
+    { Public => "public", Private => "private" }
 );
 
 /// Five-dimension blast radius (spec §6): data, network, financial and time
@@ -100,11 +159,12 @@ impl BlastRadius {
     pub fn from_json(value: &serde_json::Value) -> Result<Self, VocabError> {
         let obj = value
             .as_object()
-            .ok_or_else(|| VocabError::BlastShape("must be an object".into()))?;
+            .ok_or_else(|| VocabError::BlastShape("blast_radius must be an object".into()))?;
         for key in obj.keys() {
             if !["data", "network", "financial", "time", "reversibility"].contains(&key.as_str()) {
                 return Err(VocabError::BlastShape(format!(
-                    "unknown dimension {key:?}; expected data, network, financial, time, reversibility"
+                    "blast_radius has no dimension {key:?}; its dimensions are data, network, \
+                     financial, time and reversibility"
                 )));
             }
         }
@@ -113,7 +173,9 @@ impl BlastRadius {
                 None | Some(serde_json::Value::Null) => Ok(0),
                 Some(v) => {
                     let n = v.as_i64().ok_or_else(|| {
-                        VocabError::BlastShape(format!("{name} must be an integer 0–5"))
+                        VocabError::BlastShape(format!(
+                            "blast_radius.{name} must be an integer from 0 to 5"
+                        ))
                     })?;
                     u8::try_from(n)
                         .ok()
@@ -133,9 +195,10 @@ impl BlastRadius {
                 "irreversible" => 5,
                 other => {
                     return Err(VocabError::NotOneOf {
-                        field: "blast_radius.reversibility",
+                        field: Cow::Borrowed("blast_radius.reversibility"),
                         value: other.to_string(),
-                        allowed: "0-5 reversible partially-reversible difficult irreversible",
+                        allowed: "an integer from 0 to 5, reversible, partially-reversible, \
+                                  difficult or irreversible",
                     })
                 }
             },
@@ -165,13 +228,64 @@ mod tests {
     fn enums_parse_their_spellings_and_name_the_field_otherwise() {
         assert_eq!(Env::parse("prod").unwrap(), Env::Prod);
         assert!(Env::Edge.is_production() && !Env::Stage.is_production());
-        let err = Env::parse("staging").unwrap_err();
-        assert!(err.to_string().contains("env") && err.to_string().contains("stage"));
+        let err = Env::parse("qa").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "env \"qa\" is not one of dev, stage, prod or edge (development, staging and \
+             production are accepted as aliases)"
+        );
+        assert_eq!(
+            err.field("allowed_environments").to_string(),
+            "allowed_environments \"qa\" is not one of dev, stage, prod or edge (development, \
+             staging and production are accepted as aliases)"
+        );
         assert!(
             DataLabel::Public < DataLabel::Internal && DataLabel::Internal < DataLabel::Restricted
         );
-        assert!(DataLabel::parse("public").is_err());
         assert_eq!(RiskTier::parse("critical").unwrap(), RiskTier::Critical);
+    }
+
+    #[test]
+    fn the_seeds_env_names_are_aliases_and_print_canonically() {
+        for (given, canonical) in [
+            ("staging", Env::Stage),
+            ("production", Env::Prod),
+            ("development", Env::Dev),
+            ("Staging", Env::Stage),
+            ("PROD", Env::Prod),
+            ("edge", Env::Edge),
+        ] {
+            let env = Env::parse(given).unwrap();
+            assert_eq!(env, canonical, "{given}");
+            assert_eq!(env.to_string(), canonical.as_str());
+        }
+        assert!(Env::parse("prod ").is_err());
+        assert!(Env::parse("").is_err());
+    }
+
+    #[test]
+    fn data_labels_are_read_in_any_case_and_print_in_capitals() {
+        assert_eq!(DataLabel::parse("public").unwrap(), DataLabel::Public);
+        assert_eq!(
+            DataLabel::parse("Internal").unwrap().to_string(),
+            "INTERNAL"
+        );
+        let err = DataLabel::parse("secret").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "data_label \"secret\" is not one of PUBLIC, INTERNAL or RESTRICTED (in any case)"
+        );
+    }
+
+    #[test]
+    fn serde_goes_through_the_one_parser() {
+        let floors: std::collections::BTreeMap<Env, u8> =
+            serde_json::from_value(json!({"staging": 4, "prod": 5})).unwrap();
+        assert_eq!(floors[&Env::Stage], 4);
+        assert_eq!(serde_json::to_value(Env::Stage).unwrap(), json!("stage"));
+        let label: DataLabel = serde_json::from_value(json!("restricted")).unwrap();
+        assert_eq!(label, DataLabel::Restricted);
+        assert!(serde_json::from_value::<Env>(json!("qa")).is_err());
     }
 
     #[test]
