@@ -142,15 +142,7 @@ pub fn verify_chain(
                 found: r.content.tenant_id.clone(),
             });
         }
-        let digest: [u8; 32] = Sha256::digest(canonical_bytes(&r.content)).into();
-        let computed = hex(&digest);
-        if computed != r.receipt_hash {
-            return Err(ChainError::HashMismatch {
-                index,
-                receipt_id,
-                computed,
-            });
-        }
+        check_hash(index, r)?;
         if r.content.prev_receipt_hash != prev {
             return Err(ChainError::BrokenLink {
                 index,
@@ -159,32 +151,65 @@ pub fn verify_chain(
                 found: r.content.prev_receipt_hash.clone(),
             });
         }
-        let key = keys
-            .get(&r.content.signing_key_id)
-            .ok_or_else(|| ChainError::UnknownKey {
-                index,
-                receipt_id: r.content.receipt_id.clone(),
-                kid: r.content.signing_key_id.clone(),
-            })?;
-        let signature = base64::engine::general_purpose::STANDARD
-            .decode(&r.signature)
-            .ok()
-            .and_then(|b| <[u8; 64]>::try_from(b).ok())
-            .map(|b| Signature::from_bytes(&b));
-        let valid = match (signature, unhex32(&r.receipt_hash)) {
-            (Some(sig), Some(h)) => key.verify(&h, &sig).is_ok(),
-            _ => false,
-        };
-        if !valid {
-            return Err(ChainError::BadSignature {
-                index,
-                receipt_id,
-                kid: r.content.signing_key_id.clone(),
-            });
-        }
+        check_signature(index, r, keys)?;
         prev = Some(r.receipt_hash.clone());
     }
     Ok(receipts.len())
+}
+
+/// Verifies one receipt on its own: its hash and its signature, against
+/// `keys`. Its link is not checked — one receipt cannot show what came
+/// before it; [`verify_chain`] checks links. Errors carry index 0.
+pub fn verify_receipt(
+    receipt: &Receipt,
+    keys: &HashMap<String, VerifyingKey>,
+) -> Result<(), ChainError> {
+    check_hash(0, receipt)?;
+    check_signature(0, receipt, keys)
+}
+
+fn check_hash(index: usize, r: &Receipt) -> Result<(), ChainError> {
+    let digest: [u8; 32] = Sha256::digest(canonical_bytes(&r.content)).into();
+    let computed = hex(&digest);
+    if computed != r.receipt_hash {
+        return Err(ChainError::HashMismatch {
+            index,
+            receipt_id: r.content.receipt_id.clone(),
+            computed,
+        });
+    }
+    Ok(())
+}
+
+fn check_signature(
+    index: usize,
+    r: &Receipt,
+    keys: &HashMap<String, VerifyingKey>,
+) -> Result<(), ChainError> {
+    let key = keys
+        .get(&r.content.signing_key_id)
+        .ok_or_else(|| ChainError::UnknownKey {
+            index,
+            receipt_id: r.content.receipt_id.clone(),
+            kid: r.content.signing_key_id.clone(),
+        })?;
+    let signature = base64::engine::general_purpose::STANDARD
+        .decode(&r.signature)
+        .ok()
+        .and_then(|b| <[u8; 64]>::try_from(b).ok())
+        .map(|b| Signature::from_bytes(&b));
+    let valid = match (signature, unhex32(&r.receipt_hash)) {
+        (Some(sig), Some(h)) => key.verify(&h, &sig).is_ok(),
+        _ => false,
+    };
+    if !valid {
+        return Err(ChainError::BadSignature {
+            index,
+            receipt_id: r.content.receipt_id.clone(),
+            kid: r.content.signing_key_id.clone(),
+        });
+    }
+    Ok(())
 }
 
 /// Parses an Ed25519 private key given as its 32-byte seed, in base64 or hex
@@ -223,7 +248,7 @@ mod tests {
             capability_id: "cap.data.read.v1".into(),
             env: "dev".into(),
             data_label: "PUBLIC".into(),
-            outcome: if n % 2 == 0 { "ALLOW" } else { "DENY" }.into(),
+            outcome: if n % 2 == 1 { "DENY" } else { "ALLOW" }.into(),
             deny_code: (n % 2 == 1).then(|| "DENY_ENV_NOT_ALLOWED".into()),
             tier: 2,
             policy_version: "hall-default-policy/1".into(),
@@ -314,6 +339,31 @@ mod tests {
         assert!(matches!(
             verify_chain(&c, &keys(&k)),
             Err(ChainError::UnknownKey { index: 0, .. })
+        ));
+    }
+
+    #[test]
+    fn one_receipt_verifies_alone_without_its_predecessor() {
+        let k = SigningKey::from_bytes(&[5u8; 32]);
+        let c = chain(3, &k);
+        // The third receipt links to the second, which is not given.
+        assert_eq!(verify_receipt(&c[2], &keys(&k)), Ok(()));
+        let mut changed = c[2].clone();
+        changed.content.tier = 0;
+        assert!(matches!(
+            verify_receipt(&changed, &keys(&k)),
+            Err(ChainError::HashMismatch { .. })
+        ));
+        let mut resigned = c[2].clone();
+        resigned.signature = c[1].signature.clone();
+        assert!(matches!(
+            verify_receipt(&resigned, &keys(&k)),
+            Err(ChainError::BadSignature { .. })
+        ));
+        let other = SigningKey::from_bytes(&[6u8; 32]);
+        assert!(matches!(
+            verify_receipt(&c[2], &keys(&other)),
+            Err(ChainError::UnknownKey { .. })
         ));
     }
 

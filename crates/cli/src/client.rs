@@ -124,22 +124,25 @@ impl Settings {
         }
     }
 
-    /// Why no credential is presented, for the hint after a 401.
+    /// Why no credential is presented: what a 401 says instead of the
+    /// registry's HTTP advice, which is for raw HTTP clients.
     pub fn why_no_key(&self) -> Option<String> {
         if self.api_key.is_some() {
             return None;
         }
         Some(match &self.login {
             Some(l) => format!(
-                "no API key: the stored login is for {}, and it is never sent to {}; pass --api-key, \
-                 set PYHALL_API_KEY or run `hallctl auth login` for this registry",
+                "no API key: the stored login is for {}, and it is never sent to {}; {NO_KEY_ADVICE}",
                 normalize(&l.registry),
-                self.registry
+                self.registry,
             ),
-            None => "no API key: pass --api-key, set PYHALL_API_KEY or run `hallctl auth login`".into(),
+            None => format!("no API key: {NO_KEY_ADVICE}"),
         })
     }
 }
+
+/// What to do without a credential, in the words of every command that needs one.
+pub const NO_KEY_ADVICE: &str = "run `hallctl auth login`, pass --api-key or set PYHALL_API_KEY";
 
 /// Percent-encodes one path segment (an id a user typed). `.`, `..` and
 /// the empty string are refused: URLs resolve them away.
@@ -215,7 +218,7 @@ impl std::fmt::Display for CallError {
 pub struct Client {
     base: String,
     key: Option<Secret>,
-    /// Added to a 401's line when no credential was presented.
+    /// A 401's message when no credential was presented.
     no_key_hint: Option<String>,
     http: reqwest::blocking::Client,
 }
@@ -314,9 +317,11 @@ impl Client {
             .as_str()
             .unwrap_or("the answer carries no error details")
             .to_string();
-        if status == reqwest::StatusCode::UNAUTHORIZED {
+        if status == reqwest::StatusCode::UNAUTHORIZED && self.key.is_none() {
+            // The registry's advice is about HTTP headers; a hallctl user
+            // needs hallctl's ways of giving a key.
             if let Some(hint) = &self.no_key_hint {
-                message = format!("{message} ({hint})");
+                message = hint.clone();
             }
         }
         Err(CallError::Status {

@@ -16,6 +16,7 @@ mod client;
 mod commands;
 mod credentials;
 mod failure;
+mod operator_key;
 mod output;
 mod prompt;
 

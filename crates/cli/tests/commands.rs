@@ -905,3 +905,266 @@ fn an_unreachable_registry_is_one_line_and_exit_1() {
     );
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+#[tokio::test]
+async fn auth_login_operator_reads_the_key_file_the_server_wrote_and_never_prints_it() {
+    let srv = Server::start_generating_the_operator_key().await;
+    let data = srv.data.path().to_str().unwrap().to_string();
+    let key_file = srv.data.path().join("operator-api-key");
+    let home = tempfile::tempdir().unwrap();
+    let cli = Cli::new()
+        .config_home(home.path())
+        .env("PYHALL_REGISTRY", &srv.url);
+    let file = credentials_file(home.path());
+
+    let out = cli
+        .run(&["auth", "login", "--operator", "--data-dir", &data])
+        .await;
+    assert!(out.ok().contains("Logged in to"), "{out:?}");
+    assert!(out.stdout.contains("tenant hall.operator"), "{out:?}");
+    assert!(
+        out.stderr
+            .contains(&format!("operator key in {}", key_file.display())),
+        "{out:?}"
+    );
+    assert!(out.hides(&srv.operator), "login printed the key: {out:?}");
+    assert_eq!(mode(&file), 0o600);
+    let stored: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(stored["api_key"], srv.operator.as_str());
+    // Later commands are the operator's.
+    let out = cli
+        .run(&["tenant", "create", "org.op", "--name", "Op"])
+        .await;
+    assert!(out.ok().contains("org.op"), "{out:?}");
+    let out = cli.run(&["auth", "status", "--json"]).await;
+    assert_eq!(out.json()["whoami"]["operator"], true, "{out:?}");
+    assert!(out.hides(&srv.operator), "{out:?}");
+
+    // HALL_DATA_DIR, as the server reads it; --json names the file, never the key.
+    std::fs::remove_file(&file).unwrap();
+    let out = cli
+        .clone()
+        .env("HALL_DATA_DIR", &data)
+        .run(&["auth", "login", "--operator", "--json"])
+        .await;
+    assert_eq!(
+        out.json()["operator_key_file"],
+        key_file.display().to_string(),
+        "{out:?}"
+    );
+    assert!(out.hides(&srv.operator), "{out:?}");
+    assert_eq!(mode(&file), 0o600);
+
+    // No file: where it looked, and why there may be none.
+    let empty = tempfile::tempdir().unwrap();
+    let out = cli
+        .run(&[
+            "auth",
+            "login",
+            "--operator",
+            "--data-dir",
+            empty.path().to_str().unwrap(),
+        ])
+        .await;
+    let err = out.failed(1);
+    assert!(
+        err.contains(&format!(
+            "no operator key file at {}",
+            empty.path().join("operator-api-key").display()
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("only on the first start") && err.contains("HALL_BOOTSTRAP_API_KEY"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+
+    // A file from another registry: refused, named, nothing stored.
+    std::fs::remove_file(&file).unwrap();
+    std::fs::write(
+        empty.path().join("operator-api-key"),
+        "phk_not_this_registrys_operator_key_0123456789\n",
+    )
+    .unwrap();
+    let out = cli
+        .run(&[
+            "auth",
+            "login",
+            "--operator",
+            "--data-dir",
+            empty.path().to_str().unwrap(),
+        ])
+        .await;
+    let err = out.failed(1);
+    assert!(
+        err.contains("401") && err.contains("is not a key of the registry at"),
+        "{err}"
+    );
+    assert!(!file.exists());
+    // A tenant's key in the file is not the operator's.
+    let tenant_key = srv.tenant("org.notop").await;
+    std::fs::write(empty.path().join("operator-api-key"), &tenant_key).unwrap();
+    let out = cli
+        .run(&[
+            "auth",
+            "login",
+            "--operator",
+            "--data-dir",
+            empty.path().to_str().unwrap(),
+        ])
+        .await;
+    assert!(out.failed(1).contains("not the operator's"), "{out:?}");
+    assert!(out.hides(&tenant_key), "{out:?}");
+    assert!(!file.exists());
+
+    // --operator with --api-key is a contradiction; --data-dir needs --operator.
+    let out = cli
+        .run(&["auth", "login", "--operator", "--api-key", "phk_x"])
+        .await;
+    assert!(out.failed(2).contains("--operator"), "{out:?}");
+    let out = cli.run(&["auth", "login", "--data-dir", &data]).await;
+    out.failed(2);
+
+    // Unreadable (not testable as root, who reads any file).
+    if !is_root() {
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o000)).unwrap();
+        let out = cli
+            .run(&["auth", "login", "--operator", "--data-dir", &data])
+            .await;
+        let err = out.failed(1);
+        assert!(
+            err.contains("permission denied") && err.contains("the user who started the server"),
+            "{err}"
+        );
+    }
+    srv.stop().await;
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
+}
+
+/// `hallctl` resolves the data directory as the server does: the server's
+/// own `resolved_data_dir`, in this process's environment, names the file
+/// `hallctl auth login --operator` looks for under the same environment.
+#[test]
+fn the_operator_key_file_is_found_where_the_server_puts_it() {
+    use clap::Parser;
+    let server_dir = |args: &[&str]| {
+        let mut argv = vec!["hall-registry"];
+        argv.extend(args);
+        api::config::Cli::try_parse_from(argv)
+            .expect("the server's defaults parse")
+            .config
+            .resolved_data_dir()
+    };
+    // Nothing listens on port 9: if a key file is found, the login fails
+    // harmlessly after naming it.
+    let mut cli = Cli::new().env("PYHALL_REGISTRY", "http://127.0.0.1:9");
+    cli = match std::env::var("HOME") {
+        Ok(home) => cli.env("HOME", &home),
+        Err(_) => cli.without("HOME"),
+    };
+    let expected = server_dir(&[]).join("operator-api-key");
+    let out = cli.run_blocking(&["auth", "login", "--operator"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr.contains(&expected.display().to_string()),
+        "the server's file is {}: {out:?}",
+        expected.display()
+    );
+
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_str().unwrap();
+    let out = cli
+        .env("HALL_DATA_DIR", dir)
+        .run_blocking(&["auth", "login", "--operator"]);
+    let expected = server_dir(&["--data-dir", dir]).join("operator-api-key");
+    assert!(
+        out.failed(1).contains(&expected.display().to_string()),
+        "{out:?}"
+    );
+}
+
+/// Every command that needs a key, run without one, says how to give one
+/// the hallctl way — not the registry's HTTP header advice.
+#[tokio::test]
+async fn without_a_key_every_command_says_to_log_in_pass_api_key_or_set_pyhall_api_key() {
+    let srv = Server::start().await;
+    let cli = Cli::new().env("PYHALL_REGISTRY", &srv.url);
+    let catalog = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/reference/taxonomy-catalog.json"
+    );
+    let sha = "a".repeat(64);
+    let expected = "hallctl: 401 unauthenticated: no API key: run `hallctl auth login`, \
+                    pass --api-key or set PYHALL_API_KEY\n";
+    let commands: Vec<Vec<&str>> = vec![
+        vec!["namespace", "check", "x.nokey"],
+        vec!["namespace", "claim", "x.nokey"],
+        vec!["namespace", "list"],
+        vec!["namespace", "key", "list", "x.nokey"],
+        vec![
+            "worker",
+            "register",
+            "--name",
+            "w",
+            "--namespace",
+            "x.nokey",
+            "--cap",
+            "cap.data.read.v1",
+        ],
+        vec!["worker", "list"],
+        vec!["worker", "show", "x.nokey.w"],
+        vec![
+            "decision",
+            "make",
+            "--worker",
+            "x.nokey.w",
+            "--cap",
+            "cap.a.b",
+        ],
+        vec!["decision", "query"],
+        vec!["ban", "report", &sha, "--reason", "r"],
+        vec!["ban", "list", "--reports"],
+        vec!["tenant", "list"],
+        vec!["key", "list"],
+        vec!["keys", "rotate"],
+        vec!["approvals", "list"],
+        vec!["audit", "verify"],
+        vec!["audit", "export"],
+        vec!["catalog", "import", catalog],
+    ];
+    for args in commands {
+        let out = cli.run(&args).await;
+        assert_eq!(out.code, 1, "{args:?}: {out:?}");
+        assert_eq!(out.stderr, expected, "{args:?}");
+        assert!(!out.stderr.contains("Bearer"), "{args:?}: {out:?}");
+    }
+    // A stored login for another registry is never sent; the line says so.
+    let home = tempfile::tempdir().unwrap();
+    let key = srv.tenant("org.nokey").await;
+    let logged_in = Cli::new().config_home(home.path());
+    logged_in
+        .run(&["auth", "login", "--registry", &srv.url, "--api-key", &key])
+        .await
+        .ok();
+    let out = logged_in
+        .env(
+            "PYHALL_REGISTRY",
+            &srv.url.replace("127.0.0.1", "localhost"),
+        )
+        .run(&["worker", "list"])
+        .await;
+    let err = out.failed(1);
+    assert!(
+        err.contains("the stored login is for") && err.contains("run `hallctl auth login`"),
+        "{err}"
+    );
+    srv.stop().await;
+}

@@ -497,3 +497,213 @@ async fn keys_rotate_starts_a_new_kid_and_audit_verify_still_passes_across_both(
     assert!(out.starts_with("OK: 2 receipts"), "{out}");
     srv.stop().await;
 }
+
+/// Saves a chain and the keys from a real registry, stops it, then checks
+/// the saved material with no registry at all: the whole chain, pages as
+/// the API gave them, one receipt and one decision answer — and names what
+/// was changed in each.
+#[tokio::test]
+async fn audit_export_and_keys_export_verify_offline_with_no_registry_running() {
+    use serde_json::{json, Value};
+    let srv = common::Server::start().await;
+    let key = srv.tenant("org.offline").await;
+    srv.post(
+        "/api/v1/workers",
+        &key,
+        json!({"name": "w", "namespace": "x.offline", "capabilities": ["cap.data.read.v1"]}),
+    )
+    .await;
+    let cli = srv.cli(&key);
+    let decide = |cap: &'static str| {
+        let cli = cli.clone();
+        async move {
+            cli.run(&[
+                "decision",
+                "make",
+                "--worker",
+                "x.offline.w",
+                "--cap",
+                cap,
+                "--json",
+            ])
+            .await
+        }
+    };
+    let allowed = decide("cap.data.read.v1").await;
+    assert_eq!(allowed.code, 0, "{allowed:?}");
+    assert_eq!(decide("cap.data.write.v1").await.code, 3);
+    for _ in 0..3 {
+        assert_eq!(decide("cap.data.read.v1").await.code, 0);
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let (chain, keys, listed, pages, decision, receipt, array) = (
+        path("chain.json"),
+        path("keys.json"),
+        path("keys-list.json"),
+        path("pages.json"),
+        path("decision.json"),
+        path("receipt.json"),
+        path("array.json"),
+    );
+    let out = cli.run(&["audit", "export", "--out", &chain]).await;
+    assert!(
+        out.ok().contains("Exported 5 receipts of org.offline"),
+        "{out:?}"
+    );
+    let out = cli.run(&["keys", "export", "--out", &keys]).await;
+    assert!(out.ok().contains("Saved 1 receipt keys"), "{out:?}");
+    let out = cli.run(&["keys", "list", "--json"]).await;
+    std::fs::write(&listed, out.ok()).unwrap();
+    // The API's own pages, two receipts each, one after another in one file.
+    let mut text = String::new();
+    let mut after = 0;
+    loop {
+        let page: Value = srv
+            .http
+            .get(format!(
+                "{}/api/v1/audit/receipts?after={after}&limit=2",
+                srv.url
+            ))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        text.push_str(&page.to_string());
+        text.push('\n');
+        match page["next_after"].as_i64() {
+            Some(next) => after = next,
+            None => break,
+        }
+    }
+    std::fs::write(&pages, &text).unwrap();
+    std::fs::write(&decision, &allowed.stdout).unwrap();
+    let answer: Value = serde_json::from_str(&allowed.stdout).unwrap();
+    std::fs::write(&receipt, answer["receipt"].to_string()).unwrap();
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&chain).unwrap()).unwrap();
+    std::fs::write(&array, saved["receipts"].to_string()).unwrap();
+    let url = srv.url.clone();
+    srv.stop().await;
+
+    // No registry: still pointed at the stopped one, and nothing is needed from it.
+    let offline = Cli::new()
+        .env("PYHALL_REGISTRY", &url)
+        .env("PYHALL_API_KEY", &key);
+    let verify = |what: &str, file: &str, keys: &str| {
+        offline.run_blocking(&["audit", "verify", what, file, "--keys", keys])
+    };
+    for (file, keys) in [(&chain, &keys), (&pages, &listed), (&array, &keys)] {
+        let out = verify("--export", file, keys);
+        assert!(
+            out.ok()
+                .starts_with("OK: 5 receipts of org.offline, every hash, link and signature"),
+            "{file}: {out:?}"
+        );
+    }
+    let out = offline.run_blocking(&[
+        "audit", "verify", "--export", &chain, "--keys", &keys, "--json",
+    ]);
+    assert_eq!(out.json()["ok"], true, "{out:?}");
+    assert_eq!(out.json()["receipts"], 5, "{out:?}");
+    let id = answer["id"].as_str().unwrap();
+    for file in [&decision, &receipt] {
+        let out = verify("--receipt", file, &keys);
+        assert!(
+            out.ok()
+                .starts_with(&format!("OK: receipt {id}, hash and signature verified")),
+            "{out:?}"
+        );
+    }
+
+    // One changed field in the chain: the receipt is named, exit 1.
+    let mut changed = saved.clone();
+    let third = changed["receipts"][2]["receipt_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    changed["receipts"][2]["capability_id"] = json!("cap.data.delete.v1");
+    std::fs::write(&chain, changed.to_string()).unwrap();
+    let out = verify("--export", &chain, &keys);
+    let err = out.failed(1);
+    assert!(
+        err.starts_with(&format!("hallctl: BROKEN: receipt 2 ({third})")),
+        "{err}"
+    );
+    assert!(err.contains("receipt_hash does not match"), "{err}");
+    let out = offline.run_blocking(&[
+        "audit", "verify", "--export", &chain, "--keys", &keys, "--json",
+    ]);
+    assert_eq!(out.code, 1);
+    assert_eq!(out.json()["ok"], false, "{out:?}");
+    // A field of the wrong type is named too.
+    let mut changed = saved.clone();
+    changed["receipts"][1]["tier"] = json!("8");
+    std::fs::write(&chain, changed.to_string()).unwrap();
+    let out = verify("--export", &chain, &keys);
+    assert!(out.failed(1).contains("BROKEN: receipt 1 ("), "{out:?}");
+    // A receipt taken out: the next one's link is named.
+    let mut removed = saved.clone();
+    let fourth = removed["receipts"][3]["receipt_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    removed["receipts"].as_array_mut().unwrap().remove(2);
+    std::fs::write(&chain, removed.to_string()).unwrap();
+    let err = verify("--export", &chain, &keys).failed(1).to_string();
+    assert!(
+        err.contains(&format!("receipt 2 ({fourth})")) && err.contains("does not link"),
+        "{err}"
+    );
+    // Keys of another registry name the unknown kid.
+    std::fs::write(&chain, saved.to_string()).unwrap();
+    let other = path("other-keys.json");
+    std::fs::write(
+        &other,
+        json!({"keys": [{"kid": "rk_0000000000000000", "public_key": "A".repeat(43) + "="}]})
+            .to_string(),
+    )
+    .unwrap();
+    let err = verify("--export", &chain, &other).failed(1).to_string();
+    assert!(err.contains("unknown key rk_"), "{err}");
+    // One receipt is not a chain.
+    let err = verify("--export", &receipt, &keys).failed(1).to_string();
+    assert!(err.contains("--receipt"), "{err}");
+
+    // One receipt, changed: named, exit 1.
+    let mut forged = answer["receipt"].clone();
+    forged["env"] = json!("prod");
+    std::fs::write(&receipt, forged.to_string()).unwrap();
+    let err = verify("--receipt", &receipt, &keys).failed(1).to_string();
+    assert!(
+        err.contains(&format!(
+            "BROKEN: receipt {id}: receipt_hash does not match"
+        )),
+        "{err}"
+    );
+    // A decision whose own summary was changed names the field.
+    let mut lied = answer.clone();
+    lied["denied"] = json!(true);
+    std::fs::write(&decision, lied.to_string()).unwrap();
+    let err = verify("--receipt", &decision, &keys).failed(1).to_string();
+    assert!(err.contains("the decision's denied (true)"), "{err}");
+    // Standard input works for the receipt.
+    let mut child = std::process::Command::new(common::HALLCTL)
+        .args(["audit", "verify", "--receipt", "-", "--keys", &keys])
+        .env("PYHALL_REGISTRY", &url)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(allowed.stdout.as_bytes()).unwrap();
+    }
+    let done = child.wait_with_output().unwrap();
+    assert!(done.status.success(), "{done:?}");
+}

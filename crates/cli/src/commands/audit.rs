@@ -1,69 +1,513 @@
-//! `hallctl audit verify`: download the published receipt keys and the
-//! tenant's whole receipt chain, then check every hash, link and signature
-//! offline.
+//! `hallctl audit verify|export`: the tenant's receipt chain, checked.
+//!
+//! `verify` downloads the published receipt keys and the tenant's whole
+//! chain, then checks every hash, link and signature on this machine. With
+//! `--export FILE` (a saved chain) or `--receipt FILE` (one receipt, or a
+//! decision answer carrying one) and `--keys FILE` (the saved
+//! `GET /api/v1/keys`), it checks saved material with no network at all: no
+//! client is even built. The checks themselves are the `audit` crate's
+//! (`verify_chain`, `verify_receipt`), the same code the registry seals with.
+//! `export` saves the chain, every page, as one JSON document `--export`
+//! reads.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 use base64::Engine;
-use clap::Subcommand;
-use serde_json::json;
+use clap::{ArgGroup, Args, Subcommand};
+use ed25519_dalek::VerifyingKey;
+use serde_json::{json, Value};
 
 use super::Ctx;
+use crate::client::Client;
 use crate::failure::{CmdResult, Failure, Outcome};
-use crate::output::{items, say};
+use crate::output::{items, note, s, say};
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCmd {
-    /// Export the tenant's receipts and check every hash, link and signature
-    /// offline against the registry's published keys. Names the first broken
-    /// receipt and exits 1 if there is one.
-    Verify,
+    /// Check every hash, link and signature of the tenant's receipt chain.
+    ///
+    /// Without --export/--receipt: downloads the published keys and the
+    /// tenant's whole chain from the registry, then checks them here. With
+    /// --export FILE or --receipt FILE and --keys FILE: checks saved material
+    /// fully offline (no registry needed). Names the first broken receipt and
+    /// exits 1 if there is one.
+    Verify(VerifyArgs),
+    /// Save the tenant's whole receipt chain (every page) as one JSON
+    /// document, for `hallctl audit verify --export FILE --keys KEYS`.
+    Export {
+        /// Where to write it (replaced if it exists) [default: standard output].
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("offline").args(["receipt", "export"])))]
+pub struct VerifyArgs {
+    /// Offline: one receipt, or a decision answer (`decision make --json`)
+    /// whose `receipt` field is the receipt. Checks its hash and signature
+    /// (its link needs the chain: --export). `-` reads standard input.
+    #[arg(long, value_name = "FILE", requires = "keys")]
+    receipt: Option<PathBuf>,
+    /// Offline: a whole chain, as `hallctl audit export` saves it, the JSON of
+    /// GET /api/v1/audit/receipts (one page, or pages one after another), or
+    /// a JSON array of receipts. `-` reads standard input.
+    #[arg(long, value_name = "FILE", requires = "keys")]
+    export: Option<PathBuf>,
+    /// Offline: the registry's receipt keys, the JSON of GET /api/v1/keys
+    /// (`hallctl keys export --out FILE` or `hallctl keys list --json`).
+    #[arg(long, value_name = "FILE", requires = "offline")]
+    keys: Option<PathBuf>,
 }
 
 pub fn run(ctx: &Ctx, cmd: AuditCmd) -> CmdResult {
-    let AuditCmd::Verify = cmd;
-    let client = ctx.client()?;
-    let keys = client.get("/api/v1/keys")?;
-    let mut published = std::collections::HashMap::new();
-    for k in items(&keys, "keys") {
-        let kid = k["kid"].as_str().unwrap_or_default().to_string();
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(k["public_key"].as_str().unwrap_or_default())
-            .map_err(|e| Failure::error(format!("key {kid}: {e}")))?;
-        let arr: [u8; 32] = bytes
-            .try_into()
-            .map_err(|_| Failure::error(format!("key {kid} is not 32 bytes")))?;
-        let key = ed25519_dalek::VerifyingKey::from_bytes(&arr)
-            .map_err(|e| Failure::error(format!("key {kid}: {e}")))?;
-        published.insert(kid, key);
+    match cmd {
+        AuditCmd::Verify(VerifyArgs {
+            receipt: Some(receipt),
+            keys: Some(keys),
+            ..
+        }) => verify_receipt_file(ctx, &receipt, &keys),
+        AuditCmd::Verify(VerifyArgs {
+            export: Some(export),
+            keys: Some(keys),
+            ..
+        }) => verify_export_file(ctx, &export, &keys),
+        // clap makes --keys go with --receipt or --export, and either with --keys.
+        AuditCmd::Verify(_) => verify_online(ctx),
+        AuditCmd::Export { out } => export(ctx, out.as_deref()),
     }
-    let mut receipts: Vec<audit::Receipt> = Vec::new();
-    let mut after = 0i64;
-    loop {
-        let page = client.get(&format!("/api/v1/audit/receipts?after={after}&limit=5000"))?;
-        let batch: Vec<audit::Receipt> = serde_json::from_value(page["receipts"].clone())
-            .map_err(|e| Failure::error(format!("the export is not a list of receipts: {e}")))?;
-        receipts.extend(batch);
-        match page["next_after"].as_i64() {
-            Some(next) if next > after => after = next,
-            _ => break,
+}
+
+/// The published keys, kid → key, from the JSON of `GET /api/v1/keys` (or
+/// a bare array of its entries). `origin` names where it came from.
+fn keys_from(listing: &Value, origin: &str) -> Result<HashMap<String, VerifyingKey>, Failure> {
+    let entries: Vec<&Value> = match listing {
+        Value::Array(a) => a.iter().collect(),
+        Value::Object(o) if o.get("keys").is_some_and(Value::is_array) => {
+            items(listing, "keys").collect()
         }
+        _ => {
+            return Err(Failure::error(format!(
+                "{origin} is not a list of receipt keys (the JSON of GET /api/v1/keys: \
+                 {{\"keys\": [{{\"kid\", \"public_key\", …}}]}})"
+            )))
+        }
+    };
+    let mut published = HashMap::new();
+    for (i, k) in entries.into_iter().enumerate() {
+        let (Some(kid), Some(public)) = (k["kid"].as_str(), k["public_key"].as_str()) else {
+            return Err(Failure::error(format!(
+                "{origin}: key {i} has no kid and public_key"
+            )));
+        };
+        let key = base64::engine::general_purpose::STANDARD
+            .decode(public)
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            .and_then(|b| VerifyingKey::from_bytes(&b).ok())
+            .ok_or_else(|| {
+                Failure::error(format!(
+                    "{origin}: key {kid} is not an Ed25519 public key (32 bytes of base64)"
+                ))
+            })?;
+        published.insert(kid.to_string(), key);
     }
-    match audit::verify_chain(&receipts, &published) {
+    Ok(published)
+}
+
+/// Receipts from JSON values, naming the first that is not one.
+fn receipts_from(values: Vec<Value>, origin: &str) -> Result<Vec<audit::Receipt>, Failure> {
+    values
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let id = v["receipt_id"]
+                .as_str()
+                .map(|id| format!(" ({id})"))
+                .unwrap_or_default();
+            serde_json::from_value(v).map_err(|e| {
+                Failure::error(format!(
+                    "receipt {i}{id} in {origin} is not a well-formed receipt: {e}"
+                ))
+            })
+        })
+        .collect()
+}
+
+/// A file's text, or standard input's for `-`.
+fn read_text(path: &Path) -> Result<String, Failure> {
+    if path == Path::new("-") {
+        return std::io::read_to_string(std::io::stdin())
+            .map_err(|e| Failure::error(format!("cannot read standard input: {e}")));
+    }
+    std::fs::read_to_string(path)
+        .map_err(|e| Failure::error(format!("cannot read {}: {e}", path.display())))
+}
+
+fn origin(path: &Path) -> String {
+    if path == Path::new("-") {
+        "standard input".into()
+    } else {
+        path.display().to_string()
+    }
+}
+
+/// Reads one JSON document.
+fn read_json(path: &Path) -> Result<Value, Failure> {
+    serde_json::from_str(&read_text(path)?)
+        .map_err(|e| Failure::error(format!("{} is not JSON: {e}", origin(path))))
+}
+
+fn read_keys(path: &Path) -> Result<HashMap<String, VerifyingKey>, Failure> {
+    keys_from(&read_json(path)?, &origin(path))
+}
+
+/// Both inputs cannot be standard input.
+fn one_stdin(a: &Path, b: &Path) -> Result<(), Failure> {
+    if a == Path::new("-") && b == Path::new("-") {
+        return Err(Failure::usage(
+            "only one of the files can be standard input (-)",
+        ));
+    }
+    Ok(())
+}
+
+/// What the chain check found, as a line and as JSON.
+fn report_chain(
+    ctx: &Ctx,
+    receipts: &[audit::Receipt],
+    keys: &HashMap<String, VerifyingKey>,
+    keys_origin: &str,
+) -> CmdResult {
+    let tenant = receipts.first().map(|r| r.content.tenant_id.clone());
+    match audit::verify_chain(receipts, keys) {
         Ok(n) => {
-            if !ctx
-                .out
-                .json(&json!({"ok": true, "receipts": n, "keys": published.len()}))
-            {
+            if !ctx.out.json(&json!({
+                "ok": true,
+                "receipts": n,
+                "keys": keys.len(),
+                "tenant_id": tenant,
+            })) {
                 say!(
-                    "OK: {n} receipts, every hash, link and signature verified ({} keys)",
-                    published.len()
+                    "OK: {n} receipts{}, every hash, link and signature verified ({} keys)",
+                    tenant.map(|t| format!(" of {t}")).unwrap_or_default(),
+                    keys.len()
                 );
             }
             Ok(Outcome::Done)
         }
         Err(e) => {
-            ctx.out
-                .json(&json!({"ok": false, "receipts": receipts.len(), "error": e.to_string()}));
-            Err(Failure::error(format!("BROKEN: {e}")))
+            let hint = match &e {
+                audit::ChainError::BrokenLink {
+                    index: 0,
+                    expected: None,
+                    ..
+                } => " (the chain does not start at its first receipt: export it from the start)"
+                    .to_string(),
+                audit::ChainError::UnknownKey { .. } => {
+                    format!(" (it is not in {keys_origin}: keys of another registry, or saved before that key existed?)")
+                }
+                _ => String::new(),
+            };
+            ctx.out.json(&json!({
+                "ok": false,
+                "receipts": receipts.len(),
+                "error": format!("{e}{hint}"),
+            }));
+            Err(Failure::error(format!("BROKEN: {e}{hint}")))
         }
     }
+}
+
+fn verify_online(ctx: &Ctx) -> CmdResult {
+    let client = ctx.client()?;
+    let keys = keys_from(&client.get("/api/v1/keys")?, "GET /api/v1/keys")?;
+    let receipts = receipts_from(fetch_chain(&client)?, "the registry's export")?;
+    report_chain(ctx, &receipts, &keys, "the registry's published keys")
+}
+
+/// The tenant's whole chain, every page, as the registry sent it.
+fn fetch_chain(client: &Client) -> Result<Vec<Value>, Failure> {
+    let mut receipts = Vec::new();
+    let mut after = 0i64;
+    loop {
+        let page = client.get(&format!("/api/v1/audit/receipts?after={after}&limit=5000"))?;
+        let Some(batch) = page["receipts"].as_array() else {
+            return Err(Failure::error(
+                "the registry's export has no list of receipts",
+            ));
+        };
+        receipts.extend(batch.iter().cloned());
+        match page["next_after"].as_i64() {
+            Some(next) if next > after => after = next,
+            _ => return Ok(receipts),
+        }
+    }
+}
+
+/// `audit verify --export FILE --keys FILE`.
+fn verify_export_file(ctx: &Ctx, export: &Path, keys_file: &Path) -> CmdResult {
+    one_stdin(export, keys_file)?;
+    let keys = read_keys(keys_file)?;
+    let from = origin(export);
+    let values = chain_from(&read_text(export)?, &from)?;
+    let receipts = match receipts_from(values, &from) {
+        Ok(r) => r,
+        Err(Failure::Error(message)) => {
+            ctx.out.json(&json!({"ok": false, "error": message}));
+            return Err(Failure::error(format!("BROKEN: {message}")));
+        }
+        Err(usage) => return Err(usage),
+    };
+    report_chain(ctx, &receipts, &keys, &origin(keys_file))
+}
+
+/// The receipts of a saved chain: one or more JSON documents, one after
+/// another, each an export (`{"receipts": [...], "next_after": …}`) or an
+/// array of receipts.
+fn chain_from(text: &str, origin: &str) -> Result<Vec<Value>, Failure> {
+    let mut receipts = Vec::new();
+    let mut documents = 0;
+    let mut unfinished = None;
+    for (n, doc) in serde_json::Deserializer::from_str(text)
+        .into_iter::<Value>()
+        .enumerate()
+    {
+        let doc = doc.map_err(|e| Failure::error(format!("{origin} is not JSON: {e}")))?;
+        documents += 1;
+        unfinished = None;
+        match doc {
+            Value::Array(list) => receipts.extend(list),
+            Value::Object(mut page) => match page.remove("receipts") {
+                Some(Value::Array(list)) => {
+                    receipts.extend(list);
+                    unfinished = page.get("next_after").and_then(Value::as_i64);
+                }
+                _ => {
+                    return Err(Failure::error(format!(
+                        "{origin}: document {} is not a receipt export (no \"receipts\" list); \
+                         for one receipt or decision use --receipt",
+                        n + 1
+                    )))
+                }
+            },
+            _ => {
+                return Err(Failure::error(format!(
+                    "{origin}: document {} is neither an export nor a JSON array of receipts",
+                    n + 1
+                )))
+            }
+        }
+    }
+    if documents == 0 {
+        return Err(Failure::error(format!("{origin} is empty")));
+    }
+    if let Some(after) = unfinished {
+        note!(
+            "hallctl: warning: {origin} ends with a page whose next_after is {after}: the \
+             receipts after it are not in the file and are not checked \
+             (`hallctl audit export` saves every page)"
+        );
+    }
+    Ok(receipts)
+}
+
+/// The fields a decision answer repeats from its receipt: (decision field,
+/// receipt field).
+const DECISION_FIELDS: [(&str, &str); 10] = [
+    ("id", "receipt_id"),
+    ("proof", "receipt_hash"),
+    ("decided_at", "decided_at"),
+    ("tenant_id", "tenant_id"),
+    ("worker_id", "worker_id"),
+    ("capability_id", "capability_id"),
+    ("env", "env"),
+    ("data_label", "data_label"),
+    ("correlation_id", "correlation_id"),
+    ("tier", "tier"),
+];
+
+/// A decision answer's own fields must say what its signed receipt says;
+/// names the first that does not.
+fn decision_matches_receipt(decision: &Value, receipt: &Value) -> Result<(), String> {
+    let differs = |field: &str, stated: &Value, signed: &Value| {
+        format!(
+            "the decision's {field} ({stated}) is not what its signed receipt says ({signed}): \
+             the decision was changed after it was signed"
+        )
+    };
+    for (field, in_receipt) in DECISION_FIELDS {
+        if let Some(stated) = decision.get(field) {
+            if stated != &receipt[in_receipt] {
+                return Err(differs(field, stated, &receipt[in_receipt]));
+            }
+        }
+    }
+    if let Some(denied) = decision.get("denied") {
+        let signed = receipt["outcome"] == "DENY";
+        if denied != &Value::Bool(signed) {
+            return Err(differs("denied", denied, &receipt["outcome"]));
+        }
+    }
+    if let Some(code) = decision.get("deny_code") {
+        let signed = receipt.get("deny_code").unwrap_or(&Value::Null);
+        if code != signed {
+            return Err(differs("deny_code", code, signed));
+        }
+    }
+    Ok(())
+}
+
+/// `audit verify --receipt FILE --keys FILE`.
+fn verify_receipt_file(ctx: &Ctx, file: &Path, keys_file: &Path) -> CmdResult {
+    one_stdin(file, keys_file)?;
+    let keys = read_keys(keys_file)?;
+    let from = origin(file);
+    let doc = read_json(file)?;
+    let (receipt, decision) = match &doc {
+        Value::Object(o) if o.get("receipt").is_some_and(Value::is_object) => {
+            (doc["receipt"].clone(), Some(&doc))
+        }
+        Value::Object(o) if o.contains_key("receipt_hash") => (doc.clone(), None),
+        Value::Array(_) => {
+            return Err(Failure::error(format!(
+                "{from} holds a list; check a chain with --export {from}"
+            )))
+        }
+        _ => {
+            return Err(Failure::error(format!(
+                "{from} is neither a receipt (with receipt_hash and signature) nor a decision \
+                 answer with a receipt"
+            )))
+        }
+    };
+    let broken = |message: String| {
+        ctx.out.json(&json!({"ok": false, "error": message}));
+        Err(Failure::error(format!("BROKEN: {message}")))
+    };
+    if let Some(decision) = decision {
+        if let Err(message) = decision_matches_receipt(decision, &receipt) {
+            return broken(message);
+        }
+    }
+    let parsed: audit::Receipt = match serde_json::from_value(receipt.clone()) {
+        Ok(r) => r,
+        Err(e) => return broken(format!("{from} does not hold a well-formed receipt: {e}")),
+    };
+    let c = &parsed.content;
+    if let Err(e) = audit::verify_receipt(&parsed, &keys) {
+        let id = &c.receipt_id;
+        return broken(match e {
+            audit::ChainError::HashMismatch { computed, .. } => format!(
+                "receipt {id}: receipt_hash does not match its content (recomputed {computed}, \
+                 stated {}): the receipt was changed after it was signed",
+                parsed.receipt_hash
+            ),
+            audit::ChainError::UnknownKey { kid, .. } => format!(
+                "receipt {id}: signed with key {kid}, which is not in {} (keys of another \
+                 registry, or saved before that key existed?)",
+                origin(keys_file)
+            ),
+            audit::ChainError::BadSignature { kid, .. } => {
+                format!("receipt {id}: the signature does not verify with key {kid}")
+            }
+            other => other.to_string(),
+        });
+    }
+    let outcome = match &c.deny_code {
+        Some(code) => format!("{} {code}", c.outcome),
+        None => c.outcome.clone(),
+    };
+    if !ctx.out.json(&json!({
+        "ok": true,
+        "receipt_id": c.receipt_id,
+        "receipt_hash": parsed.receipt_hash,
+        "signing_key_id": c.signing_key_id,
+        "tenant_id": c.tenant_id,
+        "outcome": c.outcome,
+        "checked": ["hash", "signature"],
+    })) {
+        say!(
+            "OK: receipt {}, hash and signature verified (key {})",
+            c.receipt_id,
+            c.signing_key_id
+        );
+        say!(
+            "  {}  {}  {} {}  {outcome}",
+            c.decided_at,
+            c.tenant_id,
+            c.worker_id,
+            c.capability_id
+        );
+        note!(
+            "hallctl: note: one receipt shows no link to the one before it; \
+             `hallctl audit verify --export` checks the whole chain"
+        );
+    }
+    Ok(Outcome::Done)
+}
+
+/// `audit export [--out FILE]`.
+fn export(ctx: &Ctx, out: Option<&Path>) -> CmdResult {
+    let client = ctx.client()?;
+    let receipts = fetch_chain(&client)?;
+    let n = receipts.len();
+    let tenant = receipts.first().map(|r| s(r, "tenant_id").to_string());
+    let document = json!({
+        "registry": ctx.settings.registry,
+        "tenant_id": tenant,
+        "exported_at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "receipts": receipts,
+        "next_after": null,
+    });
+    let Some(path) = out else {
+        say!("{}", crate::output::pretty(&document));
+        note!("hallctl: exported {n} receipts");
+        return Ok(Outcome::Done);
+    };
+    write_file(path, &document)?;
+    if !ctx.out.json(&json!({
+        "out": path.display().to_string(),
+        "receipts": n,
+        "tenant_id": tenant,
+    })) {
+        say!(
+            "Exported {n} receipts{} to {}",
+            tenant.map(|t| format!(" of {t}")).unwrap_or_default(),
+            path.display()
+        );
+        note!(
+            "hallctl: check it offline with `hallctl audit verify --export {} --keys <keys.json>` \
+             (save the keys with `hallctl keys export --out keys.json`)",
+            path.display()
+        );
+    }
+    Ok(Outcome::Done)
+}
+
+/// Writes `value` as pretty JSON to `path`: a new file next to it renamed
+/// over it, so an earlier file is never left half replaced.
+pub fn write_file(path: &Path, value: &Value) -> Result<(), Failure> {
+    let fail = |e: std::io::Error| Failure::error(format!("cannot write {}: {e}", path.display()));
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| Failure::usage(format!("{} is not a file name", path.display())))?;
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        name.to_string_lossy(),
+        uuid::Uuid::new_v4().simple()
+    ));
+    let mut body = crate::output::pretty(value).into_bytes();
+    body.push(b'\n');
+    let written = std::fs::write(&tmp, &body).and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(fail(e));
+    }
+    Ok(())
 }

@@ -4,14 +4,17 @@
 //! their environment variables), else asks on a terminal (the key without
 //! echo); with neither, it is a usage error. It checks them with
 //! `GET /api/v1/auth/whoami` before storing anything, and never prints the key.
+//! `login --operator` takes the key from the file the server wrote in its
+//! data directory instead (see `operator_key`).
 
 use clap::Subcommand;
 use serde_json::{json, Value};
 
 use super::Ctx;
-use crate::client::{normalize, Client, Source, DEFAULT_REGISTRY};
+use crate::client::{normalize, CallError, Client, Source, DEFAULT_REGISTRY};
 use crate::credentials::{self, Credentials, Secret};
 use crate::failure::{CmdResult, Failure, Outcome};
+use crate::operator_key;
 use crate::output::{list, note, s, say};
 use crate::prompt;
 
@@ -20,7 +23,21 @@ pub enum AuthCmd {
     /// Check an API key against a registry and store both (0600 file in
     /// $XDG_CONFIG_HOME/hall-registry or ~/.config/hall-registry). Takes
     /// --registry and --api-key (or PYHALL_REGISTRY, PYHALL_API_KEY), else asks.
-    Login,
+    ///
+    /// With --operator, the key is the operator's, read from
+    /// <data dir>/operator-api-key, the file the server wrote on its first
+    /// start (data dir: --data-dir, else $HALL_DATA_DIR, else
+    /// /var/lib/hall-registry as root, else $XDG_DATA_HOME/hall-registry or
+    /// ~/.local/share/hall-registry — as the server resolves it). Run it as the
+    /// user who started the server.
+    Login {
+        /// Log in with the operator key the server saved in its data directory.
+        #[arg(long)]
+        operator: bool,
+        /// The server's data directory (with --operator) [default: as the server resolves it].
+        #[arg(long, value_name = "DIR", requires = "operator")]
+        data_dir: Option<std::path::PathBuf>,
+    },
     /// Who the credential in use belongs to, which registry, and where both came from.
     Status,
     /// Delete the stored login.
@@ -29,20 +46,21 @@ pub enum AuthCmd {
 
 pub fn run(ctx: &Ctx, cmd: AuthCmd) -> CmdResult {
     match cmd {
-        AuthCmd::Login => login(ctx),
+        AuthCmd::Login { operator, data_dir } => login(ctx, operator.then_some(data_dir)),
         AuthCmd::Status => status(ctx),
         AuthCmd::Logout => logout(ctx),
     }
 }
 
-fn login(ctx: &Ctx) -> CmdResult {
+/// `operator`: `Some(--data-dir)` for `login --operator`.
+fn login(ctx: &Ctx, operator: Option<Option<std::path::PathBuf>>) -> CmdResult {
     let st = &ctx.settings;
     let path = st.login_path.clone().ok_or_else(|| {
         Failure::error(
             "cannot tell where to store the login: neither XDG_CONFIG_HOME nor HOME is set",
         )
     })?;
-    let interactive = prompt::interactive();
+    let interactive = prompt::interactive() && operator.is_none();
     let (registry, registry_source) = match &st.registry_source {
         Source::Flag(_) | Source::Env(_) => (st.registry.clone(), st.registry_source.clone()),
         _ if interactive => {
@@ -57,13 +75,26 @@ fn login(ctx: &Ctx) -> CmdResult {
         }
         _ => (st.registry.clone(), st.registry_source.clone()),
     };
-    let key = match &st.api_key {
-        Some((k, Source::Flag(_) | Source::Env(_))) => k.clone(),
+    let mut key_file = None;
+    let key = match (&operator, &st.api_key) {
+        (Some(_), Some((_, Source::Flag(flag)))) => {
+            return Err(Failure::usage(format!(
+                "--operator reads the operator key from the data directory; do not also pass {flag}"
+            )))
+        }
+        (Some(data_dir), _) => {
+            let dir = operator_key::resolve(data_dir.clone());
+            let (path, key) = operator_key::read(&dir)?;
+            note!("hallctl: using the operator key in {}", path.display());
+            key_file = Some(path);
+            key
+        }
+        (None, Some((k, Source::Flag(_) | Source::Env(_)))) => k.clone(),
         _ if interactive => Secret::new(prompt::ask_secret(&format!("API key for {registry}"))?),
         _ => {
             return Err(Failure::usage(
-                "no API key to log in with: pass --api-key or set PYHALL_API_KEY \
-                 (stdin is not a terminal to ask on)",
+                "no API key to log in with: pass --api-key, set PYHALL_API_KEY or, as the \
+                 registry's operator, use --operator (stdin is not a terminal to ask on)",
             ))
         }
     };
@@ -73,7 +104,28 @@ fn login(ctx: &Ctx) -> CmdResult {
             "hallctl: warning: {registry} is plain http; the key crosses the network unencrypted"
         );
     }
-    let who = client.get("/api/v1/auth/whoami")?;
+    let who = match (
+        client.call(client.request(reqwest::Method::GET, "/api/v1/auth/whoami")),
+        &key_file,
+    ) {
+        (Ok(who), _) => who,
+        (Err(e @ CallError::Status { status: 401, .. }), Some(file)) => {
+            return Err(Failure::error(format!(
+                "{e} (the operator key in {} is not a key of the registry at {registry}: \
+                 pass --data-dir with the data directory that registry's banner printed, \
+                 or --registry with the registry that directory belongs to)",
+                file.display()
+            )))
+        }
+        (Err(e), _) => return Err(e.into()),
+    };
+    if key_file.is_some() && who["operator"] != true {
+        return Err(Failure::error(format!(
+            "the key in the operator key file is a key of tenant {}, not the operator's; \
+             nothing was stored",
+            s(&who, "tenant_id")
+        )));
+    }
     let creds = Credentials {
         registry: registry.clone(),
         api_key: key,
@@ -86,6 +138,7 @@ fn login(ctx: &Ctx) -> CmdResult {
         "registry": registry,
         "registry_source": registry_source.to_string(),
         "credentials_file": path.display().to_string(),
+        "operator_key_file": key_file.as_ref().map(|f| f.display().to_string()),
         "whoami": who,
     })) {
         say!(

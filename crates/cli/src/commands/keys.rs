@@ -1,5 +1,6 @@
 //! `hallctl keys`: the registry's receipt signing keys (not API keys; those
-//! are `hallctl key`).
+//! are `hallctl key`): list them, rotate, or save them for offline checks
+//! (`hallctl audit verify --keys`).
 
 use clap::Subcommand;
 use serde_json::json;
@@ -16,13 +17,23 @@ pub enum KeysCmd {
     /// With HALL_RECEIPT_SIGNING_KEY_FILE, write the new key into that file
     /// first (`hallctl keygen --out`).
     Rotate,
+    /// Save the keys (the JSON of GET /api/v1/keys, every kid, active and
+    /// retired) for `hallctl audit verify --keys FILE`. Needs no credential.
+    Export {
+        /// Where to write them (replaced if it exists) [default: standard output].
+        #[arg(long, value_name = "FILE")]
+        out: Option<std::path::PathBuf>,
+    },
 }
 
 pub fn run(ctx: &Ctx, cmd: KeysCmd) -> CmdResult {
+    if let KeysCmd::Export { out } = cmd {
+        return export(ctx, out.as_deref());
+    }
     let client = ctx.client()?;
     let rotated = match cmd {
         KeysCmd::Rotate => Some(client.post("/api/v1/keys/rotate", &json!({}))?),
-        KeysCmd::List => None,
+        KeysCmd::List | KeysCmd::Export { .. } => None,
     };
     if let Some(r) = &rotated {
         if ctx.out.json(r) {
@@ -45,6 +56,24 @@ pub fn run(ctx: &Ctx, cmd: KeysCmd) -> CmdResult {
             s(k, "status"),
             s(k, "created_at")
         );
+    }
+    Ok(Outcome::Done)
+}
+
+/// `keys export [--out FILE]`: the public keys, saved as the registry sent them.
+fn export(ctx: &Ctx, out: Option<&std::path::Path>) -> CmdResult {
+    let keys = ctx.anonymous()?.get("/api/v1/keys")?;
+    let n = items(&keys, "keys").count();
+    let Some(path) = out else {
+        say!("{}", crate::output::pretty(&keys));
+        return Ok(Outcome::Done);
+    };
+    super::audit::write_file(path, &keys)?;
+    if !ctx
+        .out
+        .json(&json!({"out": path.display().to_string(), "keys": n}))
+    {
+        say!("Saved {n} receipt keys to {}", path.display());
     }
     Ok(Outcome::Done)
 }

@@ -25,10 +25,27 @@ pub struct Server {
 
 impl Server {
     pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// A registry that generated its operator key, as with no configuration:
+    /// it wrote `<data dir>/operator-api-key`; `operator` is read from there.
+    pub async fn start_generating_the_operator_key() -> Self {
+        let mut srv = Self::start_with(|c| c.bootstrap_api_key = None).await;
+        let file = srv.data.path().join("operator-api-key");
+        srv.operator = std::fs::read_to_string(&file)
+            .expect("the server wrote its operator key file")
+            .trim()
+            .to_string();
+        srv
+    }
+
+    /// The server with its configuration changed by `configure` first.
+    pub async fn start_with(configure: impl FnOnce(&mut Config)) -> Self {
         let db = testkit::TestDb::create().await;
         let data = tempfile::tempdir().expect("tempdir");
         let operator = format!("phk_cli_operator_{}", uuid::Uuid::new_v4().simple());
-        let config = Config {
+        let mut config = Config {
             listen: "127.0.0.1:0".parse().expect("address"),
             data_dir: Some(data.path().to_path_buf()),
             database_url: Some(db.url().to_string()),
@@ -49,6 +66,7 @@ impl Server {
             receipt_signing_key_file: None,
             anon_rate_limit_per_minute: 0,
         };
+        configure(&mut config);
         let running = Registry::start(&config)
             .await
             .expect("server starts")
