@@ -68,8 +68,9 @@ fn write_new_seed(path: &Path) -> std::io::Result<()> {
     use base64::Engine;
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        // The data directory (0700 when made here).
+        registry::private_pg::create_data_dir(dir)?;
     }
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed).map_err(|e| std::io::Error::other(e.to_string()))?;
@@ -188,7 +189,13 @@ pub fn follow_rotations(store: Store, source: KeySource, writer: ReceiptWriter) 
     let source = Arc::new(source);
     tokio::spawn(async move {
         loop {
-            if let Err(e) = follow_once(&store, &source, &writer).await {
+            let result = follow_once(&store, &source, &writer).await;
+            if store.is_closed() {
+                // Shutting down: the pool was closed on purpose.
+                tracing::debug!("stopped following receipt key rotations: the pool is closed");
+                return;
+            }
+            if let Err(e) = result {
                 tracing::warn!(error = %e, "receipt key rotations: listening again shortly");
             }
             tokio::time::sleep(Duration::from_secs(1)).await;

@@ -1,6 +1,9 @@
-//! Start-up and shutdown: resolve the database (given, or the private
-//! PostgreSQL), migrate, connect the cache, bind, serve, and on
-//! SIGTERM/SIGINT finish in-flight requests before stopping PostgreSQL.
+//! Start-up and shutdown: bind the listening address, resolve the database
+//! (given, or the private PostgreSQL), migrate, connect the cache, serve, and
+//! on SIGTERM/SIGINT finish in-flight requests before stopping PostgreSQL.
+//!
+//! The address comes first: a port that is already taken must be found before
+//! anything is created in the data directory (a cluster, key files).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -27,7 +30,7 @@ pub enum StartupError {
     Store(#[from] StoreError),
     #[error("{0} (REDIS_URL is set; unset it to cache in-process)")]
     Cache(#[from] CacheError),
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}: {}", bind_advice(source))]
     Bind {
         addr: SocketAddr,
         #[source]
@@ -42,6 +45,24 @@ pub enum StartupError {
 }
 
 pub use crate::receipt_keys::RECEIPT_KEY_FILE;
+
+/// What to do about an address that cannot be listened on.
+fn bind_advice(e: &std::io::Error) -> String {
+    use std::io::ErrorKind;
+    let choose = "choose another address with HALL_LISTEN (--listen)";
+    match e.kind() {
+        ErrorKind::AddrInUse => format!(
+            "the address is already in use (another process listens there); stop it or {choose}"
+        ),
+        ErrorKind::AddrNotAvailable => {
+            format!("the address is not one of this machine's; {choose}")
+        }
+        ErrorKind::PermissionDenied => {
+            format!("permission denied (ports below 1024 need privileges); {choose}")
+        }
+        _ => format!("{e}; {choose}"),
+    }
+}
 
 /// Name of the file, in the data directory, holding a generated operator key.
 pub const OPERATOR_KEY_FILE: &str = "operator-api-key";
@@ -60,12 +81,17 @@ enum OperatorKey {
 }
 
 /// Sets up structured logging: text for people, JSON (one object per line,
-/// with the request span's fields) for machines.
+/// with the request span's fields) for machines. Colours only on a terminal
+/// (and not with `NO_COLOR` set): a file or a pipe gets plain text.
 pub fn init_logging(format: LogFormat, level: &str) -> Result<(), StartupError> {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_new(level)
         .map_err(|e| StartupError::LogFilter(e.to_string()))?;
+    let colour = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     let result = match format {
         LogFormat::Text => builder.try_init(),
@@ -99,8 +125,13 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Everything up to and including binding the listener.
+    /// Everything up to serving: the listener first, then the data.
     pub async fn start(config: &Config) -> Result<Self, StartupError> {
+        let bind_error = |source| StartupError::Bind {
+            addr: config.listen,
+            source,
+        };
+        let listener = server::listen(config.listen).map_err(bind_error)?;
         let store_options = StoreOptions {
             max_connections: config.db_max_connections.max(1),
             ..StoreOptions::default()
@@ -163,15 +194,11 @@ impl Registry {
         state.org_claims_need_approval = config.org_claims_need_approval;
         let state = web::Data::new(state);
         let options = HttpOptions {
-            listen: config.listen,
             workers: config.workers,
             max_body_bytes: config.max_body_bytes,
             shutdown_timeout: Duration::from_secs(config.shutdown_timeout_secs),
         };
-        let bound = server::bind(state, &options).map_err(|source| StartupError::Bind {
-            addr: config.listen,
-            source,
-        })?;
+        let bound = server::serve(state, listener, &options).map_err(bind_error)?;
         Ok(Self {
             bound,
             store,
@@ -295,7 +322,8 @@ async fn bootstrap(store: &Store, config: &Config) -> Result<OperatorKey, Startu
 fn write_operator_key(data_dir: &std::path::Path, key: &str) -> Result<std::path::PathBuf, String> {
     use std::io::Write;
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    std::fs::create_dir_all(data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
+    registry::private_pg::create_data_dir(data_dir)
+        .map_err(|e| format!("{}: {e}", data_dir.display()))?;
     let path = data_dir.join(OPERATOR_KEY_FILE);
     let mut file = std::fs::OpenOptions::new()
         .write(true)

@@ -15,10 +15,9 @@ use crate::openapi;
 use crate::routes;
 use crate::state::AppState;
 
-/// How the HTTP server listens and behaves.
+/// How the HTTP server behaves.
 #[derive(Debug, Clone)]
 pub struct HttpOptions {
-    pub listen: SocketAddr,
     pub workers: Option<usize>,
     pub max_body_bytes: usize,
     pub shutdown_timeout: Duration,
@@ -75,8 +74,28 @@ pub fn app(
         .default_service(web::to(routes::not_found))
 }
 
-/// Binds the listener (port 0 picks a free port; `addr` tells which).
-pub fn bind(state: web::Data<AppState>, options: &HttpOptions) -> std::io::Result<BoundServer> {
+/// Pending connections the kernel queues for the listener (actix-web's default).
+const BACKLOG: i32 = 1024;
+
+/// Binds the listening socket, as actix-web would (address reuse, backlog),
+/// so that start-up can claim the address before touching anything else and
+/// hand the socket to [`serve`]. Port 0 picks a free port.
+pub fn listen(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    Ok(socket.into())
+}
+
+/// Builds the server on a listener from [`listen`]; `addr` tells where it is.
+pub fn serve(
+    state: web::Data<AppState>,
+    listener: std::net::TcpListener,
+    options: &HttpOptions,
+) -> std::io::Result<BoundServer> {
+    let addr = listener.local_addr()?;
     let max_body = options.max_body_bytes;
     let openapi_doc = openapi::document();
     let mut http = HttpServer::new(move || app(state.clone(), max_body, openapi_doc.clone()))
@@ -84,13 +103,7 @@ pub fn bind(state: web::Data<AppState>, options: &HttpOptions) -> std::io::Resul
     if let Some(workers) = options.workers {
         http = http.workers(workers.max(1));
     }
-    let http = http.bind(options.listen)?;
-    let addr = http
-        .addrs()
-        .first()
-        .copied()
-        .ok_or_else(|| std::io::Error::other("the server bound no address"))?;
-    let server = http.run();
+    let server = http.listen(listener)?.run();
     let handle = server.handle();
     Ok(BoundServer {
         server,

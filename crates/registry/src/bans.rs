@@ -345,6 +345,11 @@ async fn follow(cache: std::sync::Weak<BanCache>) {
             follow_postgres(&this).await
         };
         this.subscribed.store(false, Ordering::Release);
+        if this.store.is_closed() {
+            // Shutting down: the pool was closed on purpose.
+            tracing::debug!("stopped following ban-list changes: the pool is closed");
+            return;
+        }
         if let Err(e) = result {
             tracing::warn!(error = %e, "ban-list subscription lost; answering from PostgreSQL until it is back");
         }

@@ -303,6 +303,11 @@ async fn follow(cache: Weak<FactsCache>) {
         let result = listen(&this).await;
         this.listening.store(false, Ordering::Release);
         this.invalidate();
+        if this.store.is_closed() {
+            // Shutting down: the pool was closed on purpose.
+            tracing::debug!("stopped following decision facts: the pool is closed");
+            return;
+        }
         if let Err(e) = result {
             tracing::warn!(error = %e, "lost the change feed of decision facts; reading PostgreSQL until it is back");
         }

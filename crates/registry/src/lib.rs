@@ -198,6 +198,12 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+
+    /// Whether [`Store::close`] was called: background listeners stop
+    /// quietly then instead of reporting a lost connection.
+    pub fn is_closed(&self) -> bool {
+        self.pool.is_closed()
+    }
 }
 
 /// Renders a database URL for people: the password is replaced by `***`.

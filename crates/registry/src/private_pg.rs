@@ -9,11 +9,18 @@
 //! `initdb` and `postgres` refuse to run as root; when the server is root it
 //! runs them as the unprivileged `postgres` user (created by Debian's package)
 //! and hands that user the cluster's directories.
+//!
+//! One server at a time: while it runs, the server holds an exclusive lock on
+//! `hall-registry.lock` in the data directory (with its pid written in the
+//! file). The kernel drops the lock when the process dies, however it dies,
+//! so a PostgreSQL left running by a killed server is adopted by the next
+//! start, while a second server beside a live one is refused before it can
+//! adopt (and later stop) the first one's PostgreSQL.
 
 use std::ffi::CString;
 use std::fs;
-use std::io::{BufRead, BufReader};
-use std::os::unix::fs::{chown, DirBuilderExt, PermissionsExt};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::{chown, DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -33,6 +40,8 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 /// Name of the unprivileged account that runs PostgreSQL when we are root.
 const UNPRIVILEGED_USER: &str = "postgres";
+/// Name of the lock file in the data directory; it holds the running server's pid.
+pub const LOCK_FILE: &str = "hall-registry.lock";
 
 #[derive(Debug, thiserror::Error)]
 pub enum PrivatePgError {
@@ -65,6 +74,11 @@ pub enum PrivatePgError {
          sockets allow; choose a shorter HALL_DATA_DIR"
     )]
     SocketPathTooLong(String),
+    #[error(
+        "the data directory {dir} is in use by another hall-registry ({holder}); stop that \
+         one first, or give this one a data directory of its own (HALL_DATA_DIR)"
+    )]
+    DataDirInUse { dir: String, holder: String },
     #[error("{action} failed: {detail}")]
     Command { action: String, detail: String },
     #[error("{action}: {source}")]
@@ -247,6 +261,151 @@ impl RunAs {
             .map_err(io_err(format!("restricting {}", dir.display())))?;
         Ok(())
     }
+
+    /// Whether the PostgreSQL account may pass through `meta`'s directory.
+    fn can_traverse(&self, meta: &fs::Metadata) -> bool {
+        let mode = meta.mode();
+        (meta.uid() == self.uid && mode & 0o100 != 0)
+            || (meta.gid() == self.gid && mode & 0o010 != 0)
+            || mode & 0o001 != 0
+    }
+}
+
+/// Creates the data directory, mode 0700, when it does not exist (missing
+/// parents get the usual mode). True when it was created now.
+pub fn create_data_dir(dir: &Path) -> std::io::Result<bool> {
+    if dir.is_dir() {
+        return Ok(false);
+    }
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent)?;
+    }
+    match fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Gives the data directory the tightest mode under which PostgreSQL works.
+///
+/// When PostgreSQL runs as ourselves: 0700. When we are root and it runs as
+/// `postgres`, that account must pass through the data directory to its own
+/// (0700) cluster and socket directories: the data directory is 0710 and
+/// belongs to `postgres`'s group, so only that group may enter it and nobody
+/// may list it. A directory that existed before and holds no cluster of ours
+/// (the user made it) keeps its mode; only traversal for others is added when
+/// `postgres` needs it.
+fn prepare_data_dir(data_dir: &Path, run_as: &RunAs) -> Result<(), PrivatePgError> {
+    let created = create_data_dir(data_dir).map_err(io_err(format!(
+        "creating data directory {}",
+        data_dir.display()
+    )))?;
+    let ours = created || data_dir.join("postgres").join("PG_VERSION").is_file();
+    let tighten = || -> std::io::Result<()> {
+        if run_as.is_other_user {
+            chown(data_dir, None, Some(run_as.gid))?;
+            fs::set_permissions(data_dir, fs::Permissions::from_mode(0o710))
+        } else {
+            fs::set_permissions(data_dir, fs::Permissions::from_mode(0o700))
+        }
+    };
+    if ours {
+        match tighten() {
+            Ok(()) => {}
+            Err(e) if created => {
+                return Err(PrivatePgError::Io {
+                    action: format!("setting permissions on {}", data_dir.display()),
+                    source: e,
+                })
+            }
+            Err(e) => tracing::warn!(
+                dir = %data_dir.display(), error = %e,
+                "could not restrict the data directory's permissions"
+            ),
+        }
+    }
+    if run_as.is_other_user {
+        let meta =
+            fs::metadata(data_dir).map_err(io_err(format!("reading {}", data_dir.display())))?;
+        if !run_as.can_traverse(&meta) {
+            fs::set_permissions(
+                data_dir,
+                fs::Permissions::from_mode((meta.mode() & 0o7777) | 0o001),
+            )
+            .map_err(io_err(format!(
+                "letting {UNPRIVILEGED_USER} pass through {}",
+                data_dir.display()
+            )))?;
+            tracing::info!(
+                dir = %data_dir.display(),
+                "the data directory may now be passed through (not listed) by everyone, so \
+                 that PostgreSQL, running as {UNPRIVILEGED_USER}, reaches its cluster"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The exclusive lock on a data directory, held for as long as this value
+/// lives (the server keeps it for its lifetime); the kernel releases it when
+/// the process dies. The file is opened close-on-exec, so PostgreSQL, which
+/// may outlive us, does not inherit it.
+#[derive(Debug)]
+pub struct DataDirLock {
+    _file: fs::File,
+}
+
+impl DataDirLock {
+    /// Takes the lock or says who holds it; never waits.
+    pub fn acquire(data_dir: &Path) -> Result<Self, PrivatePgError> {
+        let path = data_dir.join(LOCK_FILE);
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(io_err(format!("opening {}", path.display())))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(PrivatePgError::DataDirInUse {
+                    dir: data_dir.display().to_string(),
+                    holder: lock_holder(&path),
+                })
+            }
+            Err(fs::TryLockError::Error(source)) => {
+                return Err(PrivatePgError::Io {
+                    action: format!("locking {}", path.display()),
+                    source,
+                })
+            }
+        }
+        let write_pid = |mut f: &fs::File| -> std::io::Result<()> {
+            f.set_len(0)?;
+            writeln!(f, "{}", std::process::id())?;
+            f.flush()
+        };
+        write_pid(&file).map_err(io_err(format!("writing {}", path.display())))?;
+        Ok(Self { _file: file })
+    }
+}
+
+/// "pid N" from a held lock file. Its holder writes the pid right after
+/// taking the lock, so an empty file gets a moment to fill.
+fn lock_holder(path: &Path) -> String {
+    for _ in 0..20 {
+        if let Some(pid) = fs::read_to_string(path)
+            .ok()
+            .and_then(|t| t.trim().parse::<u32>().ok())
+        {
+            return format!("pid {pid}");
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    "pid unknown".into()
 }
 
 /// A running private PostgreSQL. Call [`PrivatePostgres::stop`] on shutdown;
@@ -258,6 +417,8 @@ pub struct PrivatePostgres {
     log_file: PathBuf,
     process: Option<PgProcess>,
     created: bool,
+    /// Last field: released only after `Drop` has stopped PostgreSQL.
+    _lock: DataDirLock,
 }
 
 #[derive(Debug)]
@@ -284,26 +445,9 @@ impl PrivatePostgres {
         let bins = PgBinaries::locate(bin_dir, &cluster_dir)?;
         let run_as = RunAs::detect()?;
 
-        fs::create_dir_all(data_dir).map_err(io_err(format!(
-            "creating data directory {}",
-            data_dir.display()
-        )))?;
-        if run_as.is_other_user {
-            // The postgres account must be able to reach its directories inside
-            // ours: allow traversal, not listing. Our own secrets are 0600 files.
-            let mode = fs::metadata(data_dir)
-                .map_err(io_err(format!("reading {}", data_dir.display())))?
-                .permissions()
-                .mode();
-            fs::set_permissions(
-                data_dir,
-                fs::Permissions::from_mode((mode & 0o7777) | 0o711),
-            )
-            .map_err(io_err(format!(
-                "setting permissions on {}",
-                data_dir.display()
-            )))?;
-        }
+        prepare_data_dir(data_dir, &run_as)?;
+        // Before anything else in the directory: another server may be using it.
+        let lock = DataDirLock::acquire(data_dir)?;
         run_as.own_dir(&socket_dir)?;
 
         let created = !cluster_dir.join("PG_VERSION").is_file();
@@ -335,6 +479,7 @@ impl PrivatePostgres {
             log_file,
             process: Some(process),
             created,
+            _lock: lock,
         };
         if let Err(e) = pg.wait_ready_and_create_db().await {
             pg.stop_blocking();
@@ -461,7 +606,7 @@ impl PrivatePostgres {
                 }
             },
             PgProcess::Adopted(pid) => loop {
-                if !process_alive(pid) {
+                if postmaster_exited(pid, &self.cluster_dir) {
                     break true;
                 }
                 if Instant::now() >= deadline {
@@ -539,8 +684,12 @@ fn spawn_postgres(
     let log = fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(0o600)
         .open(log_file)
         .map_err(io_err(format!("opening {}", log_file.display())))?;
+    // PostgreSQL writes through the descriptor we pass it: only we need the path.
+    // A log made by an earlier version may be readable by others.
+    let _ = fs::set_permissions(log_file, fs::Permissions::from_mode(0o600));
     let log_err = log
         .try_clone()
         .map_err(io_err(format!("opening {}", log_file.display())))?;
@@ -564,11 +713,37 @@ fn spawn_postgres(
         .map_err(io_err("starting postgres"))
 }
 
+/// The pid in `postmaster.pid`, whether or not it runs.
+fn postmaster_pid_file(cluster_dir: &Path) -> Option<i32> {
+    let text = fs::read_to_string(cluster_dir.join("postmaster.pid")).ok()?;
+    text.lines().next()?.trim().parse().ok()
+}
+
 /// The pid in `postmaster.pid` when that process is alive.
 fn running_postmaster(cluster_dir: &Path) -> Option<i32> {
-    let text = fs::read_to_string(cluster_dir.join("postmaster.pid")).ok()?;
-    let pid: i32 = text.lines().next()?.trim().parse().ok()?;
-    process_alive(pid).then_some(pid)
+    let pid = postmaster_pid_file(cluster_dir)?;
+    (process_alive(pid) && !is_zombie(pid)).then_some(pid)
+}
+
+/// Whether an adopted postmaster has exited. It is not our child, so we
+/// cannot reap it: until its parent does, it lingers as a zombie that
+/// `kill(pid, 0)` still finds. So: gone, or a zombie, or its
+/// `postmaster.pid` removed (PostgreSQL's last act on a clean exit).
+fn postmaster_exited(pid: i32, cluster_dir: &Path) -> bool {
+    !process_alive(pid) || is_zombie(pid) || postmaster_pid_file(cluster_dir) != Some(pid)
+}
+
+/// Whether `pid` has exited and waits to be reaped (Linux `/proc`; elsewhere
+/// false, and `postmaster.pid` tells instead).
+fn is_zombie(pid: i32) -> bool {
+    // "pid (comm) S …": the state follows the last ')' (comm may hold any byte).
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let (_, rest) = stat.rsplit_once(')')?;
+            Some(rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
 }
 
 fn process_alive(pid: i32) -> bool {
