@@ -29,10 +29,11 @@ def _block(marker: str, base: str) -> str:
 
 @pytest.fixture()
 def home(tmp_path, registry):
-    """A user's home: the operator key where the README says the server saved it."""
-    saved = tmp_path / ".local" / "share" / "hall-registry" / "operator-api-key"
-    saved.parent.mkdir(parents=True)
-    saved.write_text(registry.operator_key + "\n")
+    """A user's home, and the server's data directory holding the operator key
+    as a first start saves it."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "operator-api-key").write_text(registry.operator_key + "\n")
     return tmp_path
 
 
@@ -51,6 +52,7 @@ def test_the_readme_getting_started_works_as_written(registry, home):
         "XDG_CONFIG_HOME": str(home / ".config"),
         "PATH": f"{bin_dir}:{os.environ['PATH']}",
         "PYHALL_REGISTRY": registry.base,
+        "HALL_DATA_DIR": str(home / "data"),
     }
 
     # Step 2, without the build (the binary under test is on PATH).
