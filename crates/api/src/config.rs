@@ -40,7 +40,8 @@ pub struct Config {
     #[arg(long, env = "HALL_LISTEN", default_value = "127.0.0.1:8765")]
     pub listen: SocketAddr,
 
-    /// Directory for the private PostgreSQL and generated secrets.
+    /// Directory for the private PostgreSQL and generated secrets. With the
+    /// private PostgreSQL, one server at a time uses it (it is locked).
     /// Default: $XDG_DATA_HOME/hall-registry or ~/.local/share/hall-registry;
     /// /var/lib/hall-registry when running as root.
     #[arg(long, env = "HALL_DATA_DIR")]

@@ -774,6 +774,110 @@ mod tests {
         assert!(msg.contains("HALL_POSTGRES_BIN_DIR"));
     }
 
+    fn mode_of(path: &Path) -> u32 {
+        fs::metadata(path).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn a_new_data_dir_is_0700_and_an_existing_one_keeps_its_mode() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("a/b/data");
+        assert!(create_data_dir(&dir).unwrap());
+        assert_eq!(mode_of(&dir), 0o700);
+        assert!(!create_data_dir(&dir).unwrap());
+
+        let mine = root.path().join("made-by-the-user");
+        fs::create_dir(&mine).unwrap();
+        fs::set_permissions(&mine, fs::Permissions::from_mode(0o750)).unwrap();
+        let me = RunAs {
+            uid: unsafe { libc::geteuid() },
+            gid: unsafe { libc::getegid() },
+            is_other_user: false,
+        };
+        prepare_data_dir(&mine, &me).unwrap();
+        assert_eq!(
+            mode_of(&mine),
+            0o750,
+            "a directory the user made is left alone"
+        );
+        // …unless it holds our cluster: then it is ours, from an earlier version.
+        fs::create_dir(mine.join("postgres")).unwrap();
+        fs::write(mine.join("postgres/PG_VERSION"), "15\n").unwrap();
+        prepare_data_dir(&mine, &me).unwrap();
+        assert_eq!(mode_of(&mine), 0o700);
+    }
+
+    #[test]
+    fn as_root_the_data_dir_is_0710_for_the_postgres_group_only() {
+        if unsafe { libc::geteuid() } != 0 {
+            return; // chown to another group needs root
+        }
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("data");
+        let postgres = RunAs {
+            uid: 4242,
+            gid: 4243,
+            is_other_user: true,
+        };
+        prepare_data_dir(&dir, &postgres).unwrap();
+        let meta = fs::metadata(&dir).unwrap();
+        assert_eq!(meta.mode() & 0o7777, 0o710);
+        assert_eq!((meta.uid(), meta.gid()), (0, 4243));
+        assert!(postgres.can_traverse(&meta));
+
+        // A directory the user made, that postgres cannot enter, gets o+x only.
+        let made = root.path().join("made");
+        fs::create_dir(&made).unwrap();
+        fs::set_permissions(&made, fs::Permissions::from_mode(0o700)).unwrap();
+        prepare_data_dir(&made, &postgres).unwrap();
+        assert_eq!(mode_of(&made), 0o701);
+    }
+
+    #[test]
+    fn a_locked_data_dir_is_refused_naming_the_holder_until_it_is_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = DataDirLock::acquire(dir.path()).unwrap();
+        let text = fs::read_to_string(dir.path().join(LOCK_FILE)).unwrap();
+        assert_eq!(text.trim(), std::process::id().to_string());
+        assert_eq!(mode_of(&dir.path().join(LOCK_FILE)), 0o600);
+
+        let err = DataDirLock::acquire(dir.path()).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains(&format!("pid {}", std::process::id())),
+            "{msg}"
+        );
+        assert!(msg.contains(&dir.path().display().to_string()), "{msg}");
+        assert!(msg.contains("HALL_DATA_DIR"), "{msg}");
+
+        drop(held);
+        DataDirLock::acquire(dir.path()).expect("free once released");
+    }
+
+    #[test]
+    fn an_exited_unreaped_process_counts_as_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new("true").spawn().unwrap();
+        let pid = child.id() as i32;
+        fs::write(dir.path().join("postmaster.pid"), format!("{pid}\n")).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !is_zombie(pid) {
+            assert!(Instant::now() < deadline, "{pid} never became a zombie");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(process_alive(pid), "kill(pid, 0) still finds a zombie");
+        assert!(postmaster_exited(pid, dir.path()));
+        assert_eq!(running_postmaster(dir.path()), None);
+        child.wait().unwrap();
+
+        // A live process whose postmaster.pid is gone has stopped as PostgreSQL.
+        let me = std::process::id() as i32;
+        assert!(!is_zombie(me));
+        assert!(postmaster_exited(me, dir.path()));
+        fs::write(dir.path().join("postmaster.pid"), format!("{me}\n")).unwrap();
+        assert!(!postmaster_exited(me, dir.path()));
+    }
+
     #[test]
     fn a_dead_pid_is_not_a_running_postmaster() {
         let dir = tempfile::tempdir().unwrap();
