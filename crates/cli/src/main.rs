@@ -31,8 +31,9 @@ Credential: --api-key, else $PYHALL_API_KEY, else the key stored by
 
 Exit codes:
   0  success (for `decision make`: allowed)
-  1  error: the registry refused the request or could not be reached, or a
-     file could not be read (one line on stderr: HTTP status, error code, message)
+  1  error: the registry refused the request or could not be reached, a file
+     could not be read, or `audit verify` found a broken receipt (one line on
+     stderr: HTTP status, error code, message)
   2  usage: a missing or invalid argument; nothing was sent
   3  denied: `decision make` was denied, `attest` was denied, or `ban check`
      found a live ban
@@ -119,7 +120,7 @@ enum Cmd {
         #[command(subcommand)]
         command: commands::approvals::ApprovalsCmd,
     },
-    /// The audit trail.
+    /// The audit trail: verify it (online, or offline from saved files), export it.
     Audit {
         #[command(subcommand)]
         command: commands::audit::AuditCmd,

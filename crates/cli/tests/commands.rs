@@ -1027,18 +1027,37 @@ async fn auth_login_operator_reads_the_key_file_the_server_wrote_and_never_print
     let out = cli.run(&["auth", "login", "--data-dir", &data]).await;
     out.failed(2);
 
-    // Unreadable (not testable as root, who reads any file).
-    if !is_root() {
+    // Unreadable: hallctl run by another user than the server's. As root
+    // (who reads any file) that is `nobody`, through setpriv.
+    let err = if is_root() {
+        let bin = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(bin.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let copy = bin.path().join("hallctl");
+        std::fs::copy(common::HALLCTL, &copy).unwrap();
+        let out = std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&copy)
+            .args(["auth", "login", "--operator", "--data-dir", &data])
+            .env("PYHALL_REGISTRY", &srv.url)
+            .env("XDG_CONFIG_HOME", "/nonexistent")
+            .output()
+            .expect("setpriv runs");
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        String::from_utf8_lossy(&out.stderr).to_string()
+    } else {
         std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o000)).unwrap();
         let out = cli
             .run(&["auth", "login", "--operator", "--data-dir", &data])
             .await;
-        let err = out.failed(1);
-        assert!(
-            err.contains("permission denied") && err.contains("the user who started the server"),
-            "{err}"
-        );
-    }
+        out.failed(1).to_string()
+    };
+    assert!(
+        err.contains(&format!("cannot read {}", key_file.display()))
+            && err.contains("permission denied")
+            && err.contains("the user who started the server"),
+        "{err}"
+    );
+    assert!(!err.contains(&srv.operator), "{err}");
     srv.stop().await;
 }
 

@@ -455,6 +455,8 @@ async fn decision_make_query_and_audit_verify_name_the_first_tampered_receipt() 
 async fn keys_rotate_starts_a_new_kid_and_audit_verify_still_passes_across_both() {
     let srv = common::Server::start().await;
     let (url, operator) = (srv.url.clone(), srv.operator.clone());
+    // Decisions are a tenant's (the operator's key must name one).
+    let tenant = srv.tenant("org.rotate").await;
     let run = |args: Vec<&'static str>, key: String| {
         let url = url.clone();
         tokio::task::spawn_blocking(move || {
@@ -474,7 +476,7 @@ async fn keys_rotate_starts_a_new_kid_and_audit_verify_still_passes_across_both(
                 "--cap",
                 "cap.a.b",
             ],
-            operator.clone(),
+            tenant.clone(),
         )
     };
     assert_eq!(decide().await.unwrap().0, 3, "an unknown worker is denied");
@@ -490,9 +492,7 @@ async fn keys_rotate_starts_a_new_kid_and_audit_verify_still_passes_across_both(
     assert_eq!(out.matches("active").count(), 1, "{out}");
     assert_eq!(decide().await.unwrap().0, 3);
 
-    let (code, out, err) = run(vec!["audit", "verify"], operator.clone())
-        .await
-        .unwrap();
+    let (code, out, err) = run(vec!["audit", "verify"], tenant.clone()).await.unwrap();
     assert_eq!(code, 0, "{err}");
     assert!(out.starts_with("OK: 2 receipts"), "{out}");
     srv.stop().await;
