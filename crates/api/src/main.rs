@@ -33,7 +33,10 @@ async fn serve(config: api::config::Config) -> ExitCode {
     let registry = match Registry::start(&config).await {
         Ok(r) => r,
         Err(e) => {
-            tracing::error!(error = %e, "start-up failed");
+            // One line for people; JSON log readers get theirs as well.
+            if config.log_format == api::config::LogFormat::Json {
+                tracing::error!(error = %e, "start-up failed");
+            }
             eprintln!("hall-registry: cannot start: {e}");
             return ExitCode::FAILURE;
         }

@@ -98,6 +98,7 @@ fn reap_and_gone(pid: i32) -> bool {
 #[tokio::test]
 async fn a_second_server_on_the_same_data_dir_exits_naming_the_first_which_keeps_serving() {
     // SAFETY: prctl with PR_SET_CHILD_SUBREAPER only changes this process's flag.
+    #[cfg(target_os = "linux")]
     assert_eq!(
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) },
         0
