@@ -167,9 +167,10 @@ pub fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error
             "unsupported_media_type",
             "the body must be JSON, sent with Content-Type: application/json",
         ),
-        JsonPayloadError::Deserialize(e) if e.is_data() => {
-            ApiError::bad_request("invalid_request", format!("invalid request body: {e}"))
-        }
+        JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::bad_request(
+            "invalid_request",
+            crate::routes::body::describe(&e.to_string(), ""),
+        ),
         JsonPayloadError::Deserialize(e) => {
             ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {e}"))
         }
@@ -183,7 +184,23 @@ pub fn query_error(
     err: actix_web::error::QueryPayloadError,
     _req: &HttpRequest,
 ) -> actix_web::Error {
-    ApiError::bad_request("invalid_query", format!("invalid query string: {err}")).into()
+    use actix_web::error::QueryPayloadError;
+    let detail = match &err {
+        QueryPayloadError::Deserialize(e) => {
+            let msg = e.to_string();
+            if msg.starts_with("missing field") || msg.starts_with("unknown field") {
+                crate::routes::body::describe(&msg, "")
+            } else {
+                msg
+            }
+        }
+        other => other.to_string(),
+    };
+    ApiError::bad_request(
+        "invalid_query",
+        format!("the query string is invalid: {detail}"),
+    )
+    .into()
 }
 
 /// Maps path-parameter extraction failures to 400.
@@ -209,8 +226,17 @@ impl From<registry::StoreError> for ApiError {
 }
 
 impl From<wcp::IdError> for ApiError {
+    /// Name the field first (`e.field("tenant_id")`) when the id came from one.
     fn from(e: wcp::IdError) -> Self {
         ApiError::bad_request("invalid_id", e.to_string())
+    }
+}
+
+impl From<wcp::VocabError> for ApiError {
+    /// Name the field first (`e.field("max_data_label")`) when it is not the
+    /// vocabulary's own (`env`, `data_label`, `risk_tier`, `visibility`).
+    fn from(e: wcp::VocabError) -> Self {
+        ApiError::bad_request("invalid_field", e.to_string())
     }
 }
 

@@ -140,7 +140,7 @@ async fn malformed_decision_requests_are_4xx_and_other_tenants_cannot_be_claimed
             "capability",
         ),
         (
-            json!({"worker_id": "x.a.b", "capability": "cap.a.b", "env": "staging", "data_label": "PUBLIC"}),
+            json!({"worker_id": "x.a.b", "capability": "cap.a.b", "env": "qa", "data_label": "PUBLIC"}),
             "env",
         ),
         (
@@ -188,6 +188,142 @@ async fn malformed_decision_requests_are_4xx_and_other_tenants_cannot_be_claimed
     )
     .await;
     assert_eq!(status, 403);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn the_seeds_env_names_and_any_label_case_are_decided_and_recorded_canonically() {
+    let s = TestServer::start().await;
+    let (_, key) = s.tenant_with_key("org.acme", &["admin"]).await;
+    let (status, w) = call(
+        &s,
+        Method::POST,
+        "/api/v1/workers",
+        Some(&key),
+        Some(
+            json!({"name": "a", "namespace": "x.acme", "capabilities": ["cap.data.read.v1"],
+            "policy_tier": 2, "allowed_environments": ["development", "staging"],
+            "max_data_label": "internal"}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 201, "{w}");
+    assert_eq!(w["allowed_environments"], json!(["dev", "stage"]));
+    assert_eq!(w["max_data_label"], "INTERNAL");
+
+    // `PYHALL_ENV=staging` (the seed's spelling) and a lowercase label.
+    let d = decide(
+        &s,
+        &key,
+        json!({"worker_id": "x.acme.a", "capability": "cap.data.read.v1",
+            "env": "staging", "data_label": "public"}),
+    )
+    .await;
+    assert_eq!(d["denied"], false, "{d}");
+    assert_eq!(
+        (&d["env"], &d["data_label"]),
+        (&json!("stage"), &json!("PUBLIC"))
+    );
+    assert_eq!(d["receipt"]["env"], "stage");
+    assert_eq!(d["receipt"]["data_label"], "PUBLIC");
+
+    let (status, d) = call(
+        &s,
+        Method::POST,
+        "/api/route",
+        Some(&key),
+        Some(
+            json!({"worker_id": "x.acme.a", "capability_id": "cap.data.read.v1",
+            "env": "Production", "data_label": "Restricted"}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{d}");
+    assert_eq!(d["env"], "prod");
+    assert_eq!(d["data_label"], "RESTRICTED");
+    assert_eq!(d["deny_code"], "DENY_ENV_NOT_ALLOWED");
+
+    // Tier floors take the same names and show the canonical ones.
+    let (status, p) = call(
+        &s,
+        Method::PUT,
+        "/api/v1/policy",
+        Some(&key),
+        Some(json!({"decisions": {"tier_floors": {"staging": 4}}})),
+    )
+    .await;
+    assert_eq!(status, 200, "{p}");
+    assert_eq!(p["decisions"]["tier_floors"], json!({"stage": 4}));
+    let d = decide(
+        &s,
+        &key,
+        json!({"worker_id": "x.acme.a", "capability": "cap.data.read.v1",
+            "env": "stage", "data_label": "PUBLIC"}),
+    )
+    .await;
+    assert_eq!(
+        (d["tier"].as_u64(), d["deny_code"].as_str()),
+        (Some(4), Some("DENY_NOT_ATTESTED"))
+    );
+    let (status, err) = call(
+        &s,
+        Method::PUT,
+        "/api/v1/policy",
+        Some(&key),
+        Some(json!({"decisions": {"tier_floors": {"staging": 4, "stage": 3}}})),
+    )
+    .await;
+    assert_eq!(status, 400, "{err}");
+    assert_eq!(s.verify_receipts(&key).await, Ok(3));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_decision_with_the_operators_key_must_name_its_tenant() {
+    let s = TestServer::start().await;
+    let (_, key) = s
+        .tenant_with_key("org.acme", &["workers:write", "decisions:write", "read"])
+        .await;
+    let (status, _) = call(
+        &s,
+        Method::POST,
+        "/api/v1/workers",
+        Some(&key),
+        Some(json!({"name": "a", "namespace": "x.acme", "capabilities": ["cap.data.read.v1"]})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let request = json!({"worker_id": "x.acme.a", "capability": "cap.data.read.v1",
+        "env": "dev", "data_label": "PUBLIC"});
+    for path in ["/api/v1/decisions", "/api/route"] {
+        let (status, err) = call(
+            &s,
+            Method::POST,
+            path,
+            Some(&s.operator_key),
+            Some(request.clone()),
+        )
+        .await;
+        assert_eq!(status, 400, "{path}: {err}");
+        assert_eq!(err["error"]["code"], "tenant_required", "{err}");
+        let message = err["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("tenant_id") && message.contains("API key of that tenant"),
+            "{message}"
+        );
+    }
+    // Nothing was decided: no receipt in anyone's chain.
+    assert_eq!(s.verify_receipts(&key).await, Ok(0));
+
+    // Naming the tenant decides for it, in its chain.
+    let mut named = request.clone();
+    named["tenant_id"] = json!("org.acme");
+    let d = decide(&s, &s.operator_key, named).await;
+    assert_eq!(
+        (d["denied"].as_bool(), d["tenant_id"].as_str()),
+        (Some(false), Some("org.acme"))
+    );
+    assert_eq!(s.verify_receipts(&key).await, Ok(1));
     s.stop().await;
 }
 

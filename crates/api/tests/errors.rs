@@ -103,3 +103,489 @@ async fn body_over_the_configured_limit_is_a_413() {
     assert_eq!(body["error"]["code"], "payload_too_large");
     assert!(body["error"]["message"].as_str().unwrap().contains("64"));
 }
+
+#[actix_web::test]
+async fn a_body_that_is_not_an_object_says_so_without_rust_names() {
+    // A plain `web::Json` extractor (the routes use `JsonBody`, which also
+    // knows `[1, 2]` from a field of the wrong type: see the battery below).
+    for body in [&b"[]"[..], b"\"name\"", b"7", b"null"] {
+        let (status, err) = call(1024, Some("application/json"), body.to_vec()).await;
+        assert_eq!(status, 400, "{err}");
+        assert_eq!(
+            err["error"]["message"], "the body must be a JSON object",
+            "{err}"
+        );
+    }
+}
+
+/// Whether `field` occurs in `message` exactly once as a whole name (not
+/// inside a longer one such as `capability_id` or `tier_floors.prod`).
+fn whole_name_count(message: &str, field: &str) -> usize {
+    let inner = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '[';
+    message
+        .match_indices(field)
+        .filter(|(i, _)| {
+            let before = message[..*i].chars().next_back();
+            let after = message[i + field.len()..].chars().next();
+            !before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+                && !after.is_some_and(inner)
+        })
+        .count()
+}
+
+/// The one error shape, and a message that is one plain sentence naming
+/// `field` once (or, for `None`, saying the body must be an object).
+fn assert_plain_error(what: &str, status: u16, err: &serde_json::Value, field: Option<&str>) {
+    assert!((400..500).contains(&status), "{what}: {status} {err}");
+    let code = err["error"]["code"].as_str();
+    assert!(code.is_some_and(|c| !c.is_empty()), "{what}: {err}");
+    let message = err["error"]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{what}: no message in {err}"));
+    for leak in ["struct ", "enum ", "::", " at line ", "Error(", "\n"] {
+        assert!(
+            !message.contains(leak),
+            "{what}: {message:?} contains {leak:?}"
+        );
+    }
+    let words: Vec<&str> = message.split(' ').collect();
+    assert!(
+        !words
+            .windows(3)
+            .any(|w| w[0] == "with" && w[1].parse::<u32>().is_ok() && w[2].starts_with("element")),
+        "{what}: {message:?}"
+    );
+    assert_eq!(
+        message.trim(),
+        message,
+        "{what}: trailing space in {message:?}"
+    );
+    assert!(!message.contains("  "), "{what}: {message:?}");
+    match field {
+        None => assert_eq!(message, "the body must be a JSON object", "{what}"),
+        Some(field) => {
+            assert_eq!(
+                whole_name_count(message, field),
+                1,
+                "{what}: {message:?} should name {field} once"
+            );
+            for doubled in [format!("{field}: {field}"), format!("{field} {field}")] {
+                assert!(!message.contains(&doubled), "{what}: {message:?}");
+            }
+            assert!(
+                !message.starts_with(&format!("{field}:")),
+                "{what}: {message:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_bad_input_to_a_write_endpoint_gets_one_sentence_naming_its_field() {
+    use reqwest::Method;
+    use serde_json::json;
+    let s = common::TestServer::start().await;
+    let (_, admin) = s.tenant_with_key("org.acme", &["admin"]).await;
+    let (status, w) = s
+        .call(
+            Method::POST,
+            "/api/v1/workers",
+            Some(&admin),
+            Some(json!({"name": "a", "namespace": "x.acme", "capabilities": ["cap.data.read.v1"]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{w}");
+    let sha = "a".repeat(64);
+    let op = s.operator_key.clone();
+    let decision = |extra: serde_json::Value| {
+        let mut body = json!({"worker_id": "x.acme.a", "capability": "cap.data.read.v1",
+            "env": "dev", "data_label": "PUBLIC"});
+        for (k, v) in extra.as_object().unwrap() {
+            if v.is_null() {
+                body.as_object_mut().unwrap().remove(k);
+            } else {
+                body[k] = v.clone();
+            }
+        }
+        body
+    };
+    let d = "/api/v1/decisions";
+    let cases: Vec<(Method, &str, &str, serde_json::Value, Option<&str>)> = vec![
+        // Decisions.
+        (Method::POST, d, &admin, json!([1, 2]), None),
+        (Method::POST, "/api/route", &admin, json!(["x"]), None),
+        (Method::POST, d, &admin, json!({}), Some("worker_id")),
+        (
+            Method::POST,
+            d,
+            &admin,
+            decision(json!({"env": null})),
+            Some("env"),
+        ),
+        (
+            Method::POST,
+            d,
+            &admin,
+            decision(json!({"data_label": null})),
+            Some("data_label"),
+        ),
+        (
+            Method::POST,
+            d,
+            &admin,
+            decision(json!({"env": "qa"})),
+            Some("env"),
+        ),
+        (
+            Method::POST,
+            d,
+            &admin,
+            decision(json!({"env": 5})),
+            Some("env"),
+        ),
+        (
+            Method::POST,
+            d,
+            &admin,
+            decision(json!({"data_label": "secret"})),
+            Some("data_label"),
+        ),
+        (
+            Method::POST,
+            d,
+            &admin,
+            decision(json!({"worker_id": "wrk_abc123"})),
+            Some("worker_id"),
+        ),
+        (
+            Method::POST,
+            d,
+            &admin,
+            decision(json!({"worker_id": "com.acme.a"})),
+            Some("worker_id"),
+        ),
+        (
+            Method::POST,
+            d,
+            &admin,
+            decision(json!({"capability": "nope"})),
+            Some("capability"),
+        ),
+        (
+            Method::POST,
+            d,
+            &admin,
+            decision(json!({"capability": null})),
+            Some("capability"),
+        ),
+        (
+            Method::POST,
+            d,
+            &admin,
+            decision(json!({"capability": null, "capability_id": "x.y"})),
+            Some("capability_id"),
+        ),
+        (
+            Method::POST,
+            d,
+            &admin,
+            decision(json!({"tenant_id": "Org.Acme"})),
+            Some("tenant_id"),
+        ),
+        (
+            Method::POST,
+            d,
+            &admin,
+            decision(json!({"correlation_id": "has space"})),
+            Some("correlation_id"),
+        ),
+        (
+            Method::POST,
+            d,
+            &admin,
+            decision(json!({"request_hash": "xyz"})),
+            Some("request_hash"),
+        ),
+        (
+            Method::POST,
+            d,
+            &admin,
+            decision(json!({"approval_id": "nope"})),
+            Some("approval_id"),
+        ),
+        (
+            Method::POST,
+            d,
+            &admin,
+            decision(json!({"dry_run": "yes"})),
+            Some("dry_run"),
+        ),
+        (Method::POST, d, &op, decision(json!({})), Some("tenant_id")),
+        // Workers.
+        (Method::POST, "/api/v1/workers", &admin, json!([1]), None),
+        (
+            Method::POST,
+            "/api/v1/workers",
+            &admin,
+            json!({"name": "b", "namespace": "x.acme"}),
+            Some("capabilities"),
+        ),
+        (
+            Method::POST,
+            "/api/v1/workers",
+            &admin,
+            json!({"name": "b", "namespace": "cap.doc", "capabilities": ["cap.a.b"]}),
+            Some("namespace"),
+        ),
+        (
+            Method::POST,
+            "/api/v1/workers",
+            &admin,
+            json!({"name": "b", "namespace": "x.acme", "capabilities": ["wrk.a.b"]}),
+            Some("capabilities[0]"),
+        ),
+        (
+            Method::POST,
+            "/api/v1/workers",
+            &admin,
+            json!({"name": "b", "namespace": "x.acme", "capabilities": ["cap.a.b"], "policy_tier": 9}),
+            Some("policy_tier"),
+        ),
+        (
+            Method::POST,
+            "/api/v1/workers",
+            &admin,
+            json!({"name": "b", "namespace": "x.acme", "capabilities": ["cap.a.b"], "allowed_environments": ["qa"]}),
+            Some("allowed_environments"),
+        ),
+        (
+            Method::POST,
+            "/api/v1/workers",
+            &admin,
+            json!({"name": "b", "namespace": "x.acme", "capabilities": ["cap.a.b"], "max_data_label": "SECRET"}),
+            Some("max_data_label"),
+        ),
+        (
+            Method::POST,
+            "/api/v1/workers",
+            &admin,
+            json!({"worker_id": "wrk_abc123", "capabilities": ["cap.a.b"]}),
+            Some("worker_id"),
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/workers/x.acme.a",
+            &admin,
+            json!({"visibility": "hidden"}),
+            Some("visibility"),
+        ),
+        // Namespaces.
+        (Method::POST, "/api/v1/namespaces", &admin, json!([]), None),
+        (
+            Method::POST,
+            "/api/v1/namespaces",
+            &admin,
+            json!({}),
+            Some("namespace"),
+        ),
+        (
+            Method::POST,
+            "/api/v1/namespaces",
+            &admin,
+            json!({"namespace": 5}),
+            Some("namespace"),
+        ),
+        (
+            Method::POST,
+            "/api/v1/namespaces",
+            &admin,
+            json!({"namespace": "com.acme"}),
+            Some("namespace"),
+        ),
+        (
+            Method::POST,
+            "/api/v1/namespaces",
+            &admin,
+            json!({"namespace": "x.b", "owner": "me"}),
+            Some("owner"),
+        ),
+        (
+            Method::POST,
+            "/api/v1/namespaces/x.acme/keys",
+            &admin,
+            json!({"public_key": "nope", "label": "k"}),
+            Some("public_key"),
+        ),
+        // Attestations.
+        (
+            Method::PUT,
+            "/api/v1/workers/x.acme.a/attest",
+            &admin,
+            json!({"sha256": "xyz"}),
+            Some("sha256"),
+        ),
+        (
+            Method::PUT,
+            "/api/v1/workers/x.acme.a/attest",
+            &admin,
+            json!({"sha256": sha, "ai_generated": "yes"}),
+            Some("ai_generated"),
+        ),
+        (
+            Method::PUT,
+            "/api/v1/workers/x.acme.a/attest",
+            &admin,
+            json!({"sha256": sha, "label": 7}),
+            Some("label"),
+        ),
+        (
+            Method::POST,
+            "/api/v1/workers/x.acme.a/attestations",
+            &admin,
+            json!({"card": {}}),
+            Some("signature"),
+        ),
+        // API keys.
+        (
+            Method::POST,
+            "/api/v1/api-keys",
+            &admin,
+            json!({"scopes": ["read"]}),
+            Some("name"),
+        ),
+        (
+            Method::POST,
+            "/api/v1/api-keys",
+            &admin,
+            json!({"name": "k", "scopes": "read"}),
+            Some("scopes"),
+        ),
+        (
+            Method::POST,
+            "/api/v1/api-keys",
+            &admin,
+            json!({"name": "k", "scopes": ["read", 3]}),
+            Some("scopes[1]"),
+        ),
+        (
+            Method::POST,
+            "/api/v1/api-keys",
+            &admin,
+            json!({"name": "k", "scopes": ["root"]}),
+            Some("scopes"),
+        ),
+        (
+            Method::POST,
+            "/api/v1/api-keys",
+            &admin,
+            json!({"name": "k", "scopes": []}),
+            Some("scopes"),
+        ),
+        (
+            Method::POST,
+            "/api/v1/api-keys",
+            &admin,
+            json!({"name": "k", "scopes": ["read"], "expires_at": "tomorrow"}),
+            Some("expires_at"),
+        ),
+        (
+            Method::POST,
+            "/api/v1/api-keys",
+            &admin,
+            json!({"name": "k", "scopes": ["read"], "tenant_id": "Bad"}),
+            Some("tenant_id"),
+        ),
+        (
+            Method::POST,
+            "/api/v1/api-keys",
+            &admin,
+            json!({"name": "k", "scopes": ["read"], "expire": 1}),
+            Some("expire"),
+        ),
+        // Tenants.
+        (
+            Method::POST,
+            "/api/v1/tenants",
+            &op,
+            json!({"id": "Acme", "display_name": "A"}),
+            Some("id"),
+        ),
+        (
+            Method::POST,
+            "/api/v1/tenants",
+            &op,
+            json!({"id": "org.b"}),
+            Some("display_name"),
+        ),
+        (
+            Method::POST,
+            "/api/v1/tenants",
+            &op,
+            json!({"id": "org.b", "display_name": ""}),
+            Some("display_name"),
+        ),
+        (
+            Method::POST,
+            "/api/v1/tenants",
+            &op,
+            json!({"id": "org.b", "display_name": "B", "x": 1}),
+            Some("x"),
+        ),
+        // Policy.
+        (
+            Method::PUT,
+            "/api/v1/policy",
+            &admin,
+            json!({"decisions": {"tier_floors": {"qa": 3}}}),
+            Some("decisions.tier_floors"),
+        ),
+        (
+            Method::PUT,
+            "/api/v1/policy",
+            &admin,
+            json!({"decisions": {"tier_floors": {"prod": 9}}}),
+            Some("decisions.tier_floors.prod"),
+        ),
+        (
+            Method::PUT,
+            "/api/v1/policy",
+            &admin,
+            json!({"decisions": {"tier_floors": {"prod": "high"}}}),
+            Some("decisions.tier_floors.prod"),
+        ),
+        (
+            Method::PUT,
+            "/api/v1/policy",
+            &admin,
+            json!({"decisions": {"signatories": ["Bad"]}}),
+            Some("decisions.signatories[0]"),
+        ),
+        (
+            Method::PUT,
+            "/api/v1/policy",
+            &admin,
+            json!({"decisions": {"l7_supervisor_level": "loud"}}),
+            Some("decisions.l7_supervisor_level"),
+        ),
+    ];
+    for (method, path, key, body, field) in cases {
+        let what = format!("{method} {path} {body}");
+        let (status, err) = s.call(method, path, Some(key), Some(body)).await;
+        assert_plain_error(&what, status, &err, field);
+    }
+    s.stop().await;
+}
+
+#[actix_web::test]
+async fn the_battery_check_counts_whole_names() {
+    assert_eq!(
+        whole_name_count("capability is required (capability_id too)", "capability"),
+        1
+    );
+    assert_eq!(whole_name_count("env: env \"x\"", "env"), 2);
+    assert_eq!(
+        whole_name_count("decisions.tier_floors.prod must", "decisions.tier_floors"),
+        0
+    );
+    assert_eq!(whole_name_count("scopes[1] must be", "scopes[1]"), 1);
+}

@@ -141,7 +141,7 @@ pub struct Scopes(Vec<Scope>);
 pub enum ScopeError {
     #[error("scopes must not be empty; choose from admin, workers:write, decisions:write, read")]
     Empty,
-    #[error("unknown scope {0:?}; choose from admin, workers:write, decisions:write, read")]
+    #[error("scopes has an unknown scope {0:?}; choose from admin, workers:write, decisions:write, read")]
     Unknown(String),
 }
 

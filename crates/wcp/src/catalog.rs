@@ -15,7 +15,8 @@ pub enum CatalogError {
     Shape,
     #[error("the catalog has {0} entities; at most {MAX_ENTITIES} are accepted at once")]
     TooLarge(usize),
-    #[error("entities[{index}]: {message}")]
+    /// `message` is one sentence naming `entities[index]` or its field.
+    #[error("{message}")]
     Entity { index: usize, message: String },
 }
 
@@ -68,30 +69,48 @@ impl Catalog {
             .iter()
             .enumerate()
             .map(|(index, e)| {
-                let err = |message: String| CatalogError::Entity { index, message };
+                // `field` (of this entity; empty for the entity) and the rest of the sentence.
+                let err = |field: &str, rest: String| CatalogError::Entity {
+                    index,
+                    message: if field.is_empty() {
+                        format!("entities[{index}] {rest}")
+                    } else {
+                        format!("entities[{index}].{field} {rest}")
+                    },
+                };
                 let text = |field: &str| -> Result<Option<String>, CatalogError> {
                     match e.get(field) {
                         None | Some(Value::Null) => Ok(None),
                         Some(Value::String(s)) => Ok(Some(s.clone())),
-                        Some(_) => Err(err(format!("{field} must be a string"))),
+                        Some(_) => Err(err(field, "must be a string".into())),
                     }
                 };
                 if !e.is_object() {
-                    return Err(err("must be an object".into()));
+                    return Err(err("", "must be an object".into()));
                 }
-                let id = text("id")?.ok_or_else(|| err("id is required".into()))?;
-                let entity_type = text("type")?.ok_or_else(|| err("type is required".into()))?;
+                let id = text("id")?.ok_or_else(|| err("id", "is required".into()))?;
+                let entity_type = text("type")?.ok_or_else(|| err("type", "is required".into()))?;
                 let prefix = prefix_for(&entity_type).ok_or_else(|| {
-                    err(format!(
-                        "type {entity_type:?} is not one of capability, worker_species, control, profile, policy, event"
-                    ))
+                    err(
+                        "type",
+                        format!(
+                            "{entity_type:?} is not one of capability, worker_species, control, \
+                             profile, policy or event"
+                        ),
+                    )
                 })?;
-                check_dotted("catalog id", &id).map_err(|e| err(e.to_string()))?;
+                check_dotted("catalog id", &id).map_err(|e| CatalogError::Entity {
+                    index,
+                    message: e.field(format!("entities[{index}].id")).to_string(),
+                })?;
                 if id.split('.').next() != Some(prefix) {
-                    return Err(err(format!("{entity_type} id {id:?} must start with `{prefix}.`")));
+                    return Err(err(
+                        "id",
+                        format!("{id:?} must start with `{prefix}.` (its type is {entity_type})"),
+                    ));
                 }
                 if !seen.insert(id.clone()) {
-                    return Err(err(format!("duplicate id {id:?}")));
+                    return Err(err("id", format!("{id:?} appears twice in the catalog")));
                 }
                 Ok(CatalogEntity {
                     id,

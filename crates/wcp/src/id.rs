@@ -25,7 +25,11 @@ pub enum IdError {
         len: usize,
         max: usize,
     },
-    #[error("{what} {id:?} has {found} dot-separated segments; {}", segments_allowed(*.min, *.max))]
+    #[error(
+        "{what} {id:?} has {found} dot-separated {}; {}",
+        if *.found == 1 { "segment" } else { "segments" },
+        segments_allowed(*.min, *.max)
+    )]
     SegmentCount {
         what: Cow<'static, str>,
         id: String,

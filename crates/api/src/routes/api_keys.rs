@@ -11,7 +11,7 @@ use wcp::TenantId;
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
-use crate::routes::{resource, text_field};
+use crate::routes::{resource, text_field, JsonBody};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -34,7 +34,8 @@ pub struct CreateApiKey {
     #[schema(example = json!(["decisions:write", "read"]))]
     pub scopes: Vec<String>,
     /// When the key stops working (RFC 3339, in the future). Never, if absent.
-    pub expires_at: Option<DateTime<Utc>>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub expires_at: Option<String>,
     /// Operator only: create the key for this tenant.
     pub tenant_id: Option<String>,
 }
@@ -94,8 +95,9 @@ pub struct TenantQuery {
 pub fn acting_tenant(principal: &Principal, requested: Option<&str>) -> Result<TenantId, ApiError> {
     let requested = requested
         .map(|t| {
-            TenantId::parse(t)
-                .map_err(|e| ApiError::bad_request("invalid_tenant_id", e.to_string()))
+            TenantId::parse(t).map_err(|e| {
+                ApiError::bad_request("invalid_tenant_id", e.field("tenant_id").to_string())
+            })
         })
         .transpose()?;
     principal.acting_tenant(requested.as_ref())
@@ -111,15 +113,32 @@ pub fn acting_tenant(principal: &Principal, requested: Option<&str>) -> Result<T
 pub async fn create_api_key(
     principal: Principal,
     state: web::Data<AppState>,
-    body: web::Json<CreateApiKey>,
+    body: JsonBody<CreateApiKey>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::Admin)?;
     let body = body.into_inner();
     let tenant = acting_tenant(&principal, body.tenant_id.as_deref())?;
     let name = text_field("name", &body.name, 100)?;
     let scopes = Scopes::parse(&body.scopes)
-        .map_err(|e| ApiError::bad_request("invalid_scope", format!("scopes: {e}")))?;
-    if let Some(at) = body.expires_at {
+        .map_err(|e| ApiError::bad_request("invalid_scope", e.to_string()))?;
+    let expires_at = body
+        .expires_at
+        .as_deref()
+        .map(|at| {
+            DateTime::parse_from_rfc3339(at)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|_| {
+                    ApiError::bad_request(
+                        "invalid_request",
+                        format!(
+                            "expires_at {at:?} is not an RFC 3339 time such as \
+                             2030-01-31T00:00:00Z"
+                        ),
+                    )
+                })
+        })
+        .transpose()?;
+    if let Some(at) = expires_at {
         if at <= Utc::now() {
             return Err(ApiError::bad_request(
                 "invalid_request",
@@ -133,7 +152,7 @@ pub async fn create_api_key(
     let (key, secret) = state
         .store
         .tenant(&tenant)
-        .create_api_key(&name, &scopes, body.expires_at)
+        .create_api_key(&name, &scopes, expires_at)
         .await?;
     Ok(HttpResponse::Created().json(CreatedApiKey {
         api_key: key.into(),

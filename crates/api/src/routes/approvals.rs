@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
 use crate::routes::api_keys::acting_tenant;
-use crate::routes::resource;
+use crate::routes::{resource, JsonBody};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -170,7 +170,7 @@ fn note(n: &Option<String>) -> Result<Option<String>, ApiError> {
 pub async fn resolve(
     principal: Principal,
     state: web::Data<AppState>,
-    body: web::Json<ResolveApproval>,
+    body: JsonBody<ResolveApproval>,
 ) -> Result<web::Json<ApprovalView>, ApiError> {
     principal.require(Scope::Admin)?;
     let tenant = acting_tenant(&principal, body.tenant_id.as_deref())?;
@@ -193,7 +193,7 @@ pub async fn resolve(
         other => {
             return Err(ApiError::bad_request(
                 "invalid_field",
-                format!("resolution: {other:?} is not approve, deny or escalate"),
+                format!("resolution {other:?} is not one of approve, deny or escalate"),
             ))
         }
     };
@@ -218,7 +218,7 @@ pub struct EscalateApproval {
 pub async fn escalate(
     principal: Principal,
     state: web::Data<AppState>,
-    body: web::Json<EscalateApproval>,
+    body: JsonBody<EscalateApproval>,
 ) -> Result<web::Json<ApprovalView>, ApiError> {
     principal.require(Scope::Admin)?;
     let tenant = acting_tenant(&principal, body.tenant_id.as_deref())?;

@@ -15,7 +15,7 @@ use utoipa::ToSchema;
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
 use crate::routes::workers::worker_ref;
-use crate::routes::{resource, text_field};
+use crate::routes::{resource, text_field, JsonBody};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -51,25 +51,54 @@ pub struct Provenance {
     pub ai_session_id: Option<String>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct AttestHash {
-    /// The worker's canonical package hash: 64 lowercase hex characters.
-    #[schema(example = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08")]
-    pub sha256: String,
-    #[serde(flatten)]
-    pub provenance: Provenance,
+/// The provenance fields of an attestation body, read with the body's own
+/// fields (not `#[serde(flatten)]`, so a malformed one is named in errors).
+macro_rules! with_provenance {
+    ($(#[$meta:meta])* pub struct $name:ident { $($(#[$fmeta:meta])* pub $field:ident: $ty:ty,)* }) => {
+        $(#[$meta])*
+        pub struct $name {
+            $($(#[$fmeta])* pub $field: $ty,)*
+            pub label: Option<String>,
+            #[serde(default)]
+            pub ai_generated: bool,
+            pub ai_service: Option<String>,
+            pub ai_model: Option<String>,
+            pub ai_session_id: Option<String>,
+        }
+
+        impl $name {
+            fn provenance(&self) -> Provenance {
+                Provenance {
+                    label: self.label.clone(),
+                    ai_generated: self.ai_generated,
+                    ai_service: self.ai_service.clone(),
+                    ai_model: self.ai_model.clone(),
+                    ai_session_id: self.ai_session_id.clone(),
+                }
+            }
+        }
+    };
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct AttestCard {
-    /// The capability card: `worker_id`, `worker_species_id`?, `capabilities`,
-    /// `sha256`, `issued_at`, `expires_at`?, `kid`.
-    #[schema(value_type = Object)]
-    pub card: serde_json::Value,
-    /// Ed25519 signature over the card's canonical bytes (base64 or hex).
-    pub signature: String,
-    #[serde(flatten)]
-    pub provenance: Provenance,
+with_provenance! {
+    #[derive(Debug, Deserialize, ToSchema)]
+    pub struct AttestHash {
+        /// The worker's canonical package hash: 64 lowercase hex characters.
+        #[schema(example = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08")]
+        pub sha256: String,
+    }
+}
+
+with_provenance! {
+    #[derive(Debug, Deserialize, ToSchema)]
+    pub struct AttestCard {
+        /// The capability card: `worker_id`, `worker_species_id`?, `capabilities`,
+        /// `sha256`, `issued_at`, `expires_at`?, `kid`.
+        #[schema(value_type = Object)]
+        pub card: serde_json::Value,
+        /// Ed25519 signature over the card's canonical bytes (base64 or hex).
+        pub signature: String,
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -186,25 +215,18 @@ pub async fn attest_hash(
     principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Json<AttestHash>,
+    body: JsonBody<AttestHash>,
 ) -> Result<web::Json<AttestationView>, ApiError> {
     principal.require(Scope::WorkersWrite)?;
     let body = body.into_inner();
+    let provenance = body.provenance();
     if !is_sha256_hex(&body.sha256) {
         return Err(ApiError::bad_request(
             "invalid_sha256",
             "sha256 must be 64 lowercase hex characters",
         ));
     }
-    let view = record(
-        &principal,
-        &state,
-        &path,
-        body.sha256,
-        None,
-        body.provenance,
-    )
-    .await?;
+    let view = record(&principal, &state, &path, body.sha256, None, provenance).await?;
     Ok(web::Json(view))
 }
 
@@ -220,10 +242,11 @@ pub async fn attest_card(
     principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Json<AttestCard>,
+    body: JsonBody<AttestCard>,
 ) -> Result<actix_web::HttpResponse, ApiError> {
     principal.require(Scope::WorkersWrite)?;
     let body = body.into_inner();
+    let provenance = body.provenance();
     let card = CapabilityCard::parse(&body.card)
         .map_err(|e| ApiError::bad_request("invalid_card", e.to_string()))?;
     let sha256 = card.sha256.clone();
@@ -233,7 +256,7 @@ pub async fn attest_card(
         &path,
         sha256,
         Some((card, body.signature)),
-        body.provenance,
+        provenance,
     )
     .await?;
     Ok(actix_web::HttpResponse::Created().json(view))
@@ -304,14 +327,36 @@ pub struct AttestationPolicyView {
     pub require_approval: bool,
 }
 
+/// A policy tier, 0 (L0) to 8 (L8): refused as one when it is not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Tier(pub u8);
+
+impl<'de> Deserialize<'de> for Tier {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let tier = serde_json::Value::deserialize(d)?;
+        tier.as_u64()
+            .and_then(|t| u8::try_from(t).ok())
+            .filter(|t| *t <= wcp::record::MAX_POLICY_TIER)
+            .map(Tier)
+            .ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "must be a tier from 0 to {}",
+                    wcp::record::MAX_POLICY_TIER
+                ))
+            })
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DecisionPolicyView {
     /// Minimum policy tier per env, e.g. `{"prod": 4}`; a decision runs at
-    /// max(worker tier, floor).
+    /// max(worker tier, floor). Keys are envs as decisions take them
+    /// (`staging` is `stage`); the policy shows the canonical names.
     #[serde(default)]
     #[schema(value_type = Object, example = json!({"prod": 4}))]
-    pub tier_floors: std::collections::BTreeMap<String, u8>,
+    pub tier_floors: std::collections::BTreeMap<String, Tier>,
     /// Tenants whose decision requests on your workers you accept (WCP §5.9).
     #[serde(default)]
     pub signatories: Vec<String>,
@@ -340,7 +385,11 @@ async fn policy_view(state: &AppState, tenant: &wcp::TenantId) -> Result<PolicyV
             require_approval: a.require_approval,
         }),
         decisions: Some(DecisionPolicyView {
-            tier_floors: d.floors.iter().map(|(e, t)| (e.to_string(), *t)).collect(),
+            tier_floors: d
+                .floors
+                .iter()
+                .map(|(e, t)| (e.to_string(), Tier(*t)))
+                .collect(),
             signatories: d.signatories.iter().map(|t| t.to_string()).collect(),
             attestation_max_age_days: d.attestation_max_age_days,
             l7_supervisor_level: Some(
@@ -374,7 +423,7 @@ pub async fn get_policy(
 pub async fn put_policy(
     principal: Principal,
     state: web::Data<AppState>,
-    body: web::Json<PolicyView>,
+    body: JsonBody<PolicyView>,
 ) -> Result<web::Json<PolicyView>, ApiError> {
     principal.require(Scope::Admin)?;
     let body = body.into_inner();
@@ -383,39 +432,42 @@ pub async fn put_policy(
     let decisions = match body.decisions {
         None => None,
         Some(d) => {
+            let bad = |msg: String| ApiError::bad_request("invalid_field", msg);
             let mut floors = std::collections::BTreeMap::new();
-            for (env, tier) in d.tier_floors {
-                let env = wcp::Env::parse(&env).map_err(|e| {
-                    ApiError::bad_request("invalid_field", format!("tier_floors: {e}"))
-                })?;
-                if tier > 8 {
-                    return Err(ApiError::bad_request(
-                        "invalid_field",
-                        "tier_floors: tiers run from 0 to 8",
-                    ));
+            for (given, Tier(tier)) in d.tier_floors {
+                // The env parser of decisions and workers: aliases count.
+                let env = wcp::Env::parse(&given)
+                    .map_err(|e| bad(e.field("decisions.tier_floors").to_string()))?;
+                if floors.insert(env, tier).is_some() {
+                    return Err(bad(format!(
+                        "decisions.tier_floors gives {env} twice (an alias such as {given:?} \
+                         counts as {env})"
+                    )));
                 }
-                floors.insert(env, tier);
             }
             let signatories = d
                 .signatories
                 .iter()
-                .map(|t| wcp::TenantId::parse(t))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| ApiError::bad_request("invalid_field", format!("signatories: {e}")))?;
+                .enumerate()
+                .map(|(i, t)| {
+                    wcp::TenantId::parse(t).map_err(|e| {
+                        bad(e.field(format!("decisions.signatories[{i}]")).to_string())
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
             if d.attestation_max_age_days == Some(0) {
-                return Err(ApiError::bad_request(
-                    "invalid_field",
-                    "attestation_max_age_days must be at least 1",
+                return Err(bad(
+                    "decisions.attestation_max_age_days must be at least 1".into()
                 ));
             }
             let l7_advisory = match d.l7_supervisor_level.as_deref() {
                 None | Some("gatekeeper") => false,
                 Some("advisory") => true,
                 Some(other) => {
-                    return Err(ApiError::bad_request(
-                        "invalid_field",
-                        format!("l7_supervisor_level: {other:?} is not gatekeeper or advisory"),
-                    ))
+                    return Err(bad(format!(
+                        "decisions.l7_supervisor_level {other:?} is not one of gatekeeper or \
+                         advisory"
+                    )))
                 }
             };
             Some(policy::TenantPolicy {

@@ -69,7 +69,7 @@ pub async fn issue_token(
         None => principal.scopes.clone(),
         Some(names) => {
             let wanted = Scopes::parse(names)
-                .map_err(|e| ApiError::bad_request("invalid_scope", format!("scopes: {e}")))?;
+                .map_err(|e| ApiError::bad_request("invalid_scope", e.to_string()))?;
             if !principal.scopes.covers(&wanted) {
                 return Err(ApiError::new(
                     actix_web::http::StatusCode::FORBIDDEN,
@@ -90,7 +90,7 @@ pub async fn issue_token(
             return Err(ApiError::bad_request(
                 "invalid_request",
                 format!(
-                    "ttl_seconds must be between 1 and {}",
+                    "ttl_seconds must be an integer from 1 to {}",
                     MAX_SESSION.as_secs()
                 ),
             ))

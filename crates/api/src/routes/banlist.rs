@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
-use crate::routes::{optional_json, resource, text_field};
+use crate::routes::{optional_json, resource, text_field, JsonBody};
 use crate::state::AppState;
 
 const DEFAULT_LIMIT: i64 = 500;
@@ -78,7 +78,7 @@ pub async fn ban_list(
         Some(_) => {
             return Err(ApiError::bad_request(
                 "invalid_query",
-                format!("limit must be between 1 and {MAX_LIMIT}"),
+                format!("limit must be an integer from 1 to {MAX_LIMIT}"),
             ))
         }
     };
@@ -149,7 +149,7 @@ fn normalise_sha256(raw: &str) -> Result<String, ApiError> {
 pub async fn report(
     principal: Principal,
     state: web::Data<AppState>,
-    body: web::Json<ReportHash>,
+    body: JsonBody<ReportHash>,
 ) -> Result<HttpResponse, ApiError> {
     let sha256 = normalise_sha256(&body.sha256)?;
     let reason = text_field("reason", &body.reason, 1000)?;
@@ -219,7 +219,7 @@ pub async fn reports(
         if !["pending", "confirmed", "rejected"].contains(&s) {
             return Err(ApiError::bad_request(
                 "invalid_query",
-                "status must be pending, confirmed or rejected",
+                format!("status {s:?} is not one of pending, confirmed or rejected"),
             ));
         }
     }

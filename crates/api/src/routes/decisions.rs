@@ -20,7 +20,7 @@ use wcp::{CapabilityId, DataLabel, Env, TenantId, Visibility};
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
 use crate::idempotency::{self, IdempotencyKey};
-use crate::routes::resource;
+use crate::routes::{resource, JsonBody};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -36,22 +36,61 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(resource("/api/v1/audit/receipts", &["GET"]).route(web::get().to(export_receipts)));
 }
 
+// `wcp::Env::parse` reads the field; these two types only document it.
+
+/// An environment as a request gives it: a WCP environment (`dev`, `stage`,
+/// `prod`, `edge`) or an alias (`development`, `staging`, `production`),
+/// matched in any case. Answers and receipts carry the WCP value.
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum EnvName {
+    Dev,
+    Stage,
+    Prod,
+    Edge,
+    Development,
+    Staging,
+    Production,
+}
+
+/// A data label, matched in any case; answers and receipts carry it in capitals.
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "UPPERCASE")]
+#[allow(dead_code)]
+pub enum DataLabelName {
+    Public,
+    Internal,
+    Restricted,
+}
+
+/// A decision request. `worker_id`, `capability` (or `capability_id`), `env`
+/// and `data_label` are required: the registry never picks an environment or
+/// a clearance for the caller (see docs/decisions.md).
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct DecisionRequest {
-    /// `wrk_…` or the WCP worker id.
+    /// The registry id (`wrk_` + 32 hex) or the WCP worker id
+    /// (`<namespace>.<name>`).
     #[schema(example = "x.myagent.my-agent")]
     pub worker_id: String,
+    /// The capability to decide on (`cap.…`). Required, here or as `capability_id`.
     #[schema(example = "cap.data.read.v1")]
     pub capability: Option<String>,
     /// Accepted as a synonym of `capability` (the local Hall server's field).
     pub capability_id: Option<String>,
-    /// `dev`, `stage`, `prod` or `edge`.
-    #[schema(example = "dev")]
+    /// Required. `dev`, `stage`, `prod` or `edge`, in any case; `development`,
+    /// `staging` and `production` are accepted as aliases. The answer and the
+    /// receipt record the canonical value.
+    #[schema(example = "dev", value_type = EnvName)]
     pub env: String,
-    /// `PUBLIC`, `INTERNAL` or `RESTRICTED`.
-    #[schema(example = "PUBLIC")]
+    /// Required. `PUBLIC`, `INTERNAL` or `RESTRICTED`, in any case; the answer
+    /// and the receipt record it in capitals.
+    #[schema(example = "PUBLIC", value_type = DataLabelName)]
     pub data_label: String,
-    /// The requesting tenant (default: the caller's).
+    /// The requesting tenant. Default: the caller's; another tenant is
+    /// refused (403) except to the operator, whose key must name one (400
+    /// `tenant_required` without it).
+    #[schema(example = "org.acme")]
     pub tenant_id: Option<String>,
     /// Generated when absent.
     pub correlation_id: Option<String>,
@@ -134,8 +173,128 @@ impl From<LoggedDecision> for DecisionView {
     }
 }
 
-fn bad(field: &str, msg: impl std::fmt::Display) -> ApiError {
-    ApiError::bad_request("invalid_field", format!("{field}: {msg}"))
+/// A refused field: `rest` completes the sentence that starts with its name.
+fn bad(field: &str, rest: impl std::fmt::Display) -> ApiError {
+    ApiError::bad_request("invalid_field", format!("{field} {rest}"))
+}
+
+/// A refused field whose error already names it.
+fn invalid(e: impl std::fmt::Display) -> ApiError {
+    ApiError::bad_request("invalid_field", e.to_string())
+}
+
+/// A decision request, parsed: every field a domain value, the requesting
+/// tenant settled. Nothing is looked up or claimed before this exists.
+struct DecisionCommand {
+    worker: WorkerRef,
+    /// The worker as the caller named it (the receipt's `worker_id` when
+    /// the registry does not know it).
+    worker_named: String,
+    capability: CapabilityId,
+    env: Env,
+    data_label: DataLabel,
+    tenant: TenantId,
+    correlation_id: String,
+    request_hash: Option<String>,
+    dry_run: bool,
+    /// An approval the caller brought (WCP §5.8).
+    approval: Option<Uuid>,
+}
+
+impl DecisionCommand {
+    fn parse(principal: &Principal, body: DecisionRequest) -> Result<Self, ApiError> {
+        let worker =
+            WorkerRef::parse(&body.worker_id).map_err(|e| invalid(e.field("worker_id")))?;
+        let capability = match (body.capability.as_deref(), body.capability_id.as_deref()) {
+            (Some(c), _) => CapabilityId::parse(c).map_err(|e| invalid(e.field("capability")))?,
+            (None, Some(c)) => {
+                CapabilityId::parse(c).map_err(|e| invalid(e.field("capability_id")))?
+            }
+            (None, None) => {
+                return Err(bad(
+                    "capability",
+                    "is required: the cap.… id to decide on, e.g. cap.data.read.v1 \
+                     (capability_id is accepted for it)",
+                ))
+            }
+        };
+        let env = Env::parse(&body.env).map_err(invalid)?;
+        let data_label = DataLabel::parse(&body.data_label).map_err(invalid)?;
+        let tenant = match body.tenant_id.as_deref() {
+            // The operator's own tenant has no workers and signs for none:
+            // a decision for it is always DENY_UNKNOWN_TENANT. The operator
+            // decides on a tenant's behalf, so it must say which.
+            None if principal.operator => {
+                return Err(ApiError::bad_request(
+                    "tenant_required",
+                    "a decision with the operator's key must name the tenant it is made for: \
+                     send tenant_id, or use an API key of that tenant",
+                ))
+            }
+            None => principal.tenant_id.clone(),
+            Some(t) => {
+                let t = TenantId::parse(t).map_err(|e| invalid(e.field("tenant_id")))?;
+                if t != principal.tenant_id && !principal.operator {
+                    return Err(ApiError::new(
+                        actix_web::http::StatusCode::FORBIDDEN,
+                        "forbidden",
+                        format!(
+                            "tenant_id {t} is not your tenant ({}); a key decides for its own \
+                             tenant only",
+                            principal.tenant_id
+                        ),
+                    ));
+                }
+                t
+            }
+        };
+        let correlation_id = match body.correlation_id {
+            Some(c)
+                if !c.is_empty() && c.len() <= 128 && c.chars().all(|ch| ch.is_ascii_graphic()) =>
+            {
+                c
+            }
+            Some(_) => {
+                return Err(bad(
+                    "correlation_id",
+                    "must be 1 to 128 printable ASCII characters without spaces",
+                ))
+            }
+            None => Uuid::new_v4().to_string(),
+        };
+        if let Some(h) = &body.request_hash {
+            if !attestation::package::is_sha256_hex(h) {
+                return Err(bad(
+                    "request_hash",
+                    "must be a SHA-256 as 64 lowercase hex characters",
+                ));
+            }
+        }
+        let approval = body
+            .approval_id
+            .as_deref()
+            .map(|a| {
+                Uuid::parse_str(a).map_err(|_| {
+                    bad(
+                        "approval_id",
+                        "must be the UUID an earlier decision gave as its pending approval",
+                    )
+                })
+            })
+            .transpose()?;
+        Ok(Self {
+            worker,
+            worker_named: body.worker_id,
+            capability,
+            env,
+            data_label,
+            tenant,
+            correlation_id,
+            request_hash: body.request_hash,
+            dry_run: body.dry_run,
+            approval,
+        })
+    }
 }
 
 /// The facts of a decision about a worker that is not there (or not yours to see).
@@ -404,14 +563,19 @@ async fn decide_once(
     body: DecisionRequest,
 ) -> Result<Answer, ApiError> {
     principal.require(Scope::DecisionsWrite)?;
-    let Some(key) = key else {
-        let view = decide(principal, state, body, None).await?;
+    // The key covers the request as sent.
+    let hash = key
+        .as_ref()
+        .map(|_| idempotency::request_hash(&body))
+        .transpose()?;
+    let command = DecisionCommand::parse(principal, body)?;
+    let (Some(key), Some(hash)) = (key, hash) else {
+        let view = decide(state, command, None).await?;
         return Ok(Answer {
             view,
             replayed: false,
         });
     };
-    let hash = idempotency::request_hash(&body)?;
     match idempotency::take_turn(principal, state, &key, &hash).await? {
         idempotency::Turn::Replay(done) => {
             let logged = state
@@ -442,7 +606,7 @@ async fn decide_once(
                 token,
                 response_extra: serde_json::Value::Null,
             };
-            match decide(principal, state, body, Some(claim)).await {
+            match decide(state, command, Some(claim)).await {
                 Ok(view) => Ok(Answer {
                     view,
                     replayed: false,
@@ -460,51 +624,22 @@ async fn decide_once(
 
 /// Runs the chain and commits the receipt before answering.
 async fn decide(
-    principal: &Principal,
     state: &AppState,
-    body: DecisionRequest,
+    command: DecisionCommand,
     claim: Option<IdempotencyClaim>,
 ) -> Result<DecisionView, ApiError> {
-    let capability = body
-        .capability
-        .as_deref()
-        .or(body.capability_id.as_deref())
-        .ok_or_else(|| bad("capability", "required"))?;
-    let capability = CapabilityId::parse(capability).map_err(|e| bad("capability", e))?;
-    let env = Env::parse(&body.env).map_err(|e| bad("env", e))?;
-    let data_label = DataLabel::parse(&body.data_label).map_err(|e| bad("data_label", e))?;
-    let tenant = match body.tenant_id.as_deref() {
-        None => principal.tenant_id.clone(),
-        Some(t) => {
-            let t = TenantId::parse(t).map_err(|e| bad("tenant_id", e))?;
-            if t != principal.tenant_id && !principal.operator {
-                return Err(ApiError::new(
-                    actix_web::http::StatusCode::FORBIDDEN,
-                    "forbidden",
-                    format!("tenant_id {t} is not your tenant ({})", principal.tenant_id),
-                ));
-            }
-            t
-        }
-    };
-    let correlation_id = match body.correlation_id {
-        Some(c) if !c.is_empty() && c.len() <= 128 && c.chars().all(|ch| ch.is_ascii_graphic()) => {
-            c
-        }
-        Some(_) => return Err(bad("correlation_id", "1 to 128 printable ASCII characters")),
-        None => Uuid::new_v4().to_string(),
-    };
-    if let Some(h) = &body.request_hash {
-        if !attestation::package::is_sha256_hex(h) {
-            return Err(bad("request_hash", "must be 64 lowercase hex characters"));
-        }
-    }
-    let brought_approval = body
-        .approval_id
-        .as_deref()
-        .map(|a| Uuid::parse_str(a).map_err(|_| bad("approval_id", "not an approval id")))
-        .transpose()?;
-    let worker_ref = WorkerRef::parse(&body.worker_id).map_err(|e| bad("worker_id", e))?;
+    let DecisionCommand {
+        worker: worker_ref,
+        worker_named,
+        capability,
+        env,
+        data_label,
+        tenant,
+        correlation_id,
+        request_hash,
+        dry_run,
+        approval: brought_approval,
+    } = command;
     let found = state.facts.worker(&worker_ref).await?;
     let request = Request {
         capability: capability.clone(),
@@ -514,7 +649,7 @@ async fn decide(
     };
     let mut known = None;
     let (worker_label, facts) = match found {
-        None => (body.worker_id.clone(), unknown_worker(request)),
+        None => (worker_named.clone(), unknown_worker(request)),
         Some(w) => {
             let (owner_policy, current) = tokio::join!(
                 state.facts.decision_policy(&w.tenant_id),
@@ -526,7 +661,7 @@ async fn decide(
                 && w.tenant_id != tenant
                 && !owner_policy.signatories.contains(&tenant);
             if hidden {
-                (body.worker_id.clone(), unknown_worker(request))
+                (worker_named.clone(), unknown_worker(request))
             } else {
                 let label = w.record.worker_id.to_string();
                 let facts = gather(state, &w, (*owner_policy).clone(), current?, request).await;
@@ -543,12 +678,12 @@ async fn decide(
                 brought: brought_approval,
                 receipt_id,
                 correlation_id: &correlation_id,
-                dry_run: body.dry_run,
+                dry_run,
             };
             let h = require_human(state, w, facts, decision, this).await?;
             (h.decision, h.approval_id, h.pending)
         }
-        (Some(w), None) if decision.advisory_human && !body.dry_run => {
+        (Some(w), None) if decision.advisory_human && !dry_run => {
             let opened =
                 open_advisory(state, w, &facts, &decision, receipt_id, &correlation_id).await?;
             (decision, Some(opened.id), Some(opened))
@@ -580,8 +715,8 @@ async fn decide(
         tier: decision.tier,
         policy_version: state.policy.version.clone(),
         controls_verified: decision.controls_verified.clone(),
-        request_hash: body.request_hash,
-        dry_run: body.dry_run,
+        request_hash,
+        dry_run,
         prev_receipt_hash: None,
         signing_key_id: String::new(),
         approval_id: approval_id.map(|a| a.to_string()),
@@ -647,15 +782,16 @@ fn respond(answer: Answer) -> HttpResponse {
     params(IdempotencyHeader), security(("bearer" = [])),
     responses((status = 200, body = DecisionView,
             headers(("Idempotent-Replayed" = String, description = "`true` when this is the answer to an earlier request with the same Idempotency-Key"))),
-        (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 400, description = "A field is missing or malformed (`invalid_field`, `invalid_request`, naming the field), or the operator's key named no `tenant_id` (`tenant_required`)", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "The key lacks `decisions:write`, or `tenant_id` names another tenant", body = ErrorBody),
         (status = 409, description = "The Idempotency-Key was used with another request body (`idempotency_key_reused`), or its first request is still being decided after 35 s (`idempotency_key_in_flight`)", body = ErrorBody),
         (status = 503, description = "The receipt could not be committed", body = ErrorBody)))]
 pub async fn make_decision(
     req: HttpRequest,
     principal: Principal,
     state: web::Data<AppState>,
-    body: web::Json<DecisionRequest>,
+    body: JsonBody<DecisionRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let key = IdempotencyKey::from_request(&req)?;
     Ok(respond(
@@ -670,15 +806,16 @@ pub async fn make_decision(
     params(IdempotencyHeader), security(("bearer" = [])),
     responses((status = 200, body = DecisionView,
             headers(("Idempotent-Replayed" = String, description = "`true` when this is the answer to an earlier request with the same Idempotency-Key"))),
-        (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 400, description = "A field is missing or malformed (`invalid_field`, `invalid_request`, naming the field), or the operator's key named no `tenant_id` (`tenant_required`)", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "The credential lacks `decisions:write`, or `tenant_id` names another tenant", body = ErrorBody),
         (status = 409, description = "The Idempotency-Key was used with another request body, or its first request is still being decided", body = ErrorBody),
         (status = 503, description = "The receipt could not be committed", body = ErrorBody)))]
 pub async fn route(
     req: HttpRequest,
     principal: Principal,
     state: web::Data<AppState>,
-    body: web::Json<DecisionRequest>,
+    body: JsonBody<DecisionRequest>,
 ) -> Result<HttpResponse, ApiError> {
     make_decision(req, principal, state, body).await
 }
@@ -728,7 +865,14 @@ fn time_param(field: &str, v: &Option<String>) -> Result<Option<DateTime<Utc>>, 
         .map(|s| {
             DateTime::parse_from_rfc3339(s)
                 .map(|t| t.with_timezone(&Utc))
-                .map_err(|e| ApiError::bad_request("invalid_query", format!("{field}: {e}")))
+                .map_err(|_| {
+                    ApiError::bad_request(
+                        "invalid_query",
+                        format!(
+                            "{field} {s:?} is not an RFC 3339 time such as 2030-01-31T00:00:00Z"
+                        ),
+                    )
+                })
         })
         .transpose()
 }
@@ -772,7 +916,7 @@ pub async fn query_decisions(
                 Uuid::parse_str(c).map_err(|_| {
                     ApiError::bad_request(
                         "invalid_query",
-                        "cursor: not a cursor from this endpoint",
+                        "cursor must be the next_cursor of an earlier page",
                     )
                 })
             })
@@ -783,7 +927,7 @@ pub async fn query_decisions(
             Some(_) => {
                 return Err(ApiError::bad_request(
                     "invalid_query",
-                    "limit must be between 1 and 500",
+                    "limit must be an integer from 1 to 500",
                 ))
             }
         },
@@ -967,7 +1111,7 @@ pub async fn export_receipts(
         Some(_) => {
             return Err(ApiError::bad_request(
                 "invalid_query",
-                "limit must be between 1 and 5000",
+                "limit must be an integer from 1 to 5000",
             ))
         }
     };

@@ -12,8 +12,8 @@ use wcp::catalog::Catalog;
 
 use crate::auth::{MaybePrincipal, Principal};
 use crate::error::{ApiError, ErrorBody};
-use crate::routes::resource;
 use crate::routes::workers::WorkerView;
+use crate::routes::{resource, JsonBody};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -231,7 +231,7 @@ pub async fn catalog(
     {
         return Err(ApiError::bad_request(
             "invalid_query",
-            format!("type: {entity_type:?} is not capability, worker_species, control, profile, policy or event"),
+            format!("type {entity_type:?} is not one of capability, worker_species, control, profile, policy or event"),
         ));
     }
     let entities = state.store.catalog_entities(entity_type).await?;
@@ -267,7 +267,7 @@ pub struct ImportResult {
 pub async fn import_catalog(
     principal: Principal,
     state: web::Data<AppState>,
-    body: web::Json<serde_json::Value>,
+    body: JsonBody<serde_json::Value>,
 ) -> Result<web::Json<ImportResult>, ApiError> {
     principal.require_operator()?;
     let catalog = Catalog::parse(&body)

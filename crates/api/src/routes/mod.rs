@@ -7,6 +7,7 @@ pub mod approvals;
 pub mod attestations;
 pub mod auth;
 pub mod banlist;
+pub mod body;
 pub mod decisions;
 pub mod discovery;
 pub mod health;
@@ -19,6 +20,7 @@ pub mod workers;
 use actix_web::{web, HttpRequest, Resource};
 
 use crate::error::ApiError;
+pub use body::JsonBody;
 
 /// A resource whose unsupported methods get a JSON 405 with an `Allow` header.
 pub fn resource(path: &str, allow: &'static [&'static str]) -> Resource {
@@ -76,8 +78,9 @@ pub fn text_field(field: &str, value: &str, max: usize) -> Result<String, ApiErr
     Ok(value.to_string())
 }
 
-/// An optional JSON body: `None` when empty; otherwise it must be JSON
-/// (415 for another content type, 400 for malformed JSON).
+/// An optional JSON body: `None` when empty; otherwise it must be a JSON
+/// object (415 for another content type, 400 for malformed JSON or another
+/// value), read as [`JsonBody`] reads one.
 pub fn optional_json<T: serde::de::DeserializeOwned>(
     req: &HttpRequest,
     body: &[u8],
@@ -101,13 +104,10 @@ pub fn optional_json<T: serde::de::DeserializeOwned>(
             "the body must be JSON, sent with Content-Type: application/json",
         ));
     }
-    serde_json::from_slice(body).map(Some).map_err(|e| {
-        if e.is_data() {
-            ApiError::bad_request("invalid_request", format!("invalid request body: {e}"))
-        } else {
-            ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {e}"))
-        }
-    })
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {e}"))
+    })?;
+    body::from_object(value).map(Some)
 }
 
 /// The answer for paths no route matches.

@@ -13,7 +13,7 @@ use wcp::{Namespace, TenantId};
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
 use crate::routes::api_keys::TenantQuery;
-use crate::routes::{resource, text_field};
+use crate::routes::{resource, text_field, JsonBody};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -214,7 +214,7 @@ pub async fn check_namespace(
 pub async fn claim_namespace(
     principal: Principal,
     state: web::Data<AppState>,
-    body: web::Json<ClaimNamespace>,
+    body: JsonBody<ClaimNamespace>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::Admin)?;
     let ns = namespace_param(&body.namespace)?;
@@ -261,7 +261,7 @@ pub async fn reserve_namespace(
     principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Json<ReserveNamespace>,
+    body: JsonBody<ReserveNamespace>,
 ) -> Result<web::Json<NamespaceView>, ApiError> {
     principal.require_operator()?;
     let ns = namespace_param(&path)?;
@@ -317,12 +317,13 @@ pub async fn transfer_namespace(
     principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Json<TransferNamespace>,
+    body: JsonBody<TransferNamespace>,
 ) -> Result<web::Json<NamespaceView>, ApiError> {
     principal.require_operator()?;
     let ns = namespace_param(&path)?;
-    let to = TenantId::parse(&body.tenant_id)
-        .map_err(|e| ApiError::bad_request("invalid_tenant_id", e.to_string()))?;
+    let to = TenantId::parse(&body.tenant_id).map_err(|e| {
+        ApiError::bad_request("invalid_tenant_id", e.field("tenant_id").to_string())
+    })?;
     Ok(web::Json(
         state.store.transfer_namespace(&ns, &to).await?.into(),
     ))
@@ -338,7 +339,7 @@ pub async fn add_key(
     principal: Principal,
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Json<AddNamespaceKey>,
+    body: JsonBody<AddNamespaceKey>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::Admin)?;
     let ns = namespace_param(&path)?;

@@ -10,7 +10,7 @@ use wcp::{SpeciesId, WorkerId};
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
-use crate::routes::resource;
+use crate::routes::{resource, JsonBody};
 use crate::state::AppState;
 
 /// Most entries one report may carry.
@@ -56,13 +56,13 @@ pub struct TelemetryAccepted {
 pub async fn report(
     principal: Principal,
     state: web::Data<AppState>,
-    body: web::Json<TelemetryReport>,
+    body: JsonBody<TelemetryReport>,
 ) -> Result<HttpResponse, ApiError> {
     let entries = &body.decisions;
     if entries.is_empty() || entries.len() > MAX_ENTRIES {
         return Err(ApiError::bad_request(
             "invalid_field",
-            format!("decisions: 1 to {MAX_ENTRIES} entries"),
+            format!("decisions must have 1 to {MAX_ENTRIES} entries"),
         ));
     }
     let mut counts = Vec::with_capacity(entries.len());
@@ -71,7 +71,7 @@ pub async fn report(
             return Err(ApiError::bad_request(
                 "invalid_field",
                 format!(
-                    "decisions[{i}].worker_id: {:?} is neither a worker species id (wrk.…) nor a WCP worker id",
+                    "decisions[{i}].worker_id {:?} is neither a worker species id (`wrk.…`) nor a WCP worker id (`<namespace>.<name>`)",
                     e.worker_id
                 ),
             ));
@@ -79,7 +79,7 @@ pub async fn report(
         if !(1..=MAX_COUNT).contains(&e.count) {
             return Err(ApiError::bad_request(
                 "invalid_field",
-                format!("decisions[{i}].count: 1 to {MAX_COUNT}"),
+                format!("decisions[{i}].count must be an integer from 1 to {MAX_COUNT}"),
             ));
         }
         counts.push((e.worker_id.clone(), e.count));
@@ -126,8 +126,12 @@ pub async fn daily_counts(
     principal.require(Scope::Read)?;
     let since = match query.since.as_deref() {
         None => Utc::now().date_naive() - chrono::Duration::days(30),
-        Some(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
-            .map_err(|_| ApiError::bad_request("invalid_query", "since: a date as YYYY-MM-DD"))?,
+        Some(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
+            ApiError::bad_request(
+                "invalid_query",
+                format!("since {s:?} is not a date such as 2030-01-31 (YYYY-MM-DD)"),
+            )
+        })?,
     };
     let rows = state
         .store

@@ -10,7 +10,7 @@ use wcp::TenantId;
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
-use crate::routes::{resource, text_field};
+use crate::routes::{resource, text_field, JsonBody};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -87,10 +87,11 @@ fn tenant_id_param(raw: &str) -> Result<TenantId, ApiError> {
 pub async fn create_tenant(
     principal: Principal,
     state: web::Data<AppState>,
-    body: web::Json<CreateTenant>,
+    body: JsonBody<CreateTenant>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require_operator()?;
-    let id = tenant_id_param(&body.id)?;
+    let id = TenantId::parse(&body.id)
+        .map_err(|e| ApiError::bad_request("invalid_tenant_id", e.field("id").to_string()))?;
     let display_name = text_field("display_name", &body.display_name, 200)?;
     let tenant = state.store.create_tenant(&id, &display_name).await?;
     Ok(HttpResponse::Created().json(TenantView::from(tenant)))

@@ -12,7 +12,7 @@ use wcp::{CapabilityId, Namespace, Visibility, WorkerRecord};
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
 use crate::routes::api_keys::{acting_tenant, TenantQuery};
-use crate::routes::resource;
+use crate::routes::{resource, JsonBody};
 use crate::state::AppState;
 
 const DEFAULT_PAGE: i64 = 50;
@@ -58,7 +58,9 @@ pub struct RegisterWorker {
     policy_tier: Option<u8>,
     /// `low`, `medium`, `high` or `critical`.
     risk_tier: Option<String>,
-    /// Any of `dev`, `stage`, `prod`, `edge` (default: all).
+    /// Any of `dev`, `stage`, `prod`, `edge` (default: all), in any case;
+    /// `development`, `staging` and `production` are accepted as aliases
+    /// and the worker shows the canonical values.
     allowed_environments: Option<Vec<String>>,
     required_controls: Option<Vec<String>>,
     currently_implements: Option<Vec<String>>,
@@ -73,7 +75,8 @@ pub struct RegisterWorker {
     /// `sha256:` + SHA-256 of the canonical JSON of this body without `artifact_hash`;
     /// a mismatch is refused with `DENY_WORKER_TAMPERED`.
     artifact_hash: Option<String>,
-    /// Highest data label the worker may handle: `PUBLIC`, `INTERNAL` (default), `RESTRICTED`.
+    /// Highest data label the worker may handle: `PUBLIC`, `INTERNAL` (default),
+    /// `RESTRICTED`, in any case.
     max_data_label: Option<String>,
     /// `public` (default: visible to verify and discovery) or `private` (your tenant only).
     visibility: Option<String>,
@@ -185,7 +188,7 @@ pub struct WorkerQuery {
 
 /// Parses a path id in either form; a malformed one is simply not found.
 pub fn worker_ref(raw: &str) -> Result<WorkerRef, ApiError> {
-    WorkerRef::parse(raw).map_err(|e| ApiError::not_found(format!("worker {raw} not found ({e})")))
+    WorkerRef::parse(raw).map_err(|e| ApiError::not_found(e.field("worker").to_string()))
 }
 
 /// Register a worker (`workers:write`). All or nothing: a refused
@@ -200,7 +203,7 @@ pub fn worker_ref(raw: &str) -> Result<WorkerRef, ApiError> {
 pub async fn register_worker(
     principal: Principal,
     state: web::Data<AppState>,
-    body: web::Json<serde_json::Value>,
+    body: JsonBody<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::WorkersWrite)?;
     let record = WorkerRecord::parse(&body)?;
@@ -224,28 +227,27 @@ pub async fn list_workers(
 ) -> Result<web::Json<WorkerPage>, ApiError> {
     principal.require(Scope::Read)?;
     let tenant = acting_tenant(&principal, query.tenant_id.as_deref())?;
-    let bad = |field: &str, msg: String| {
-        ApiError::bad_request("invalid_query", format!("{field}: {msg}"))
-    };
+    // Every message names its parameter once.
+    let bad = |msg: String| ApiError::bad_request("invalid_query", msg);
     let filter = WorkerFilter {
         namespace: query
             .namespace
             .as_deref()
             .map(Namespace::parse)
             .transpose()
-            .map_err(|e| bad("namespace", e.to_string()))?,
+            .map_err(|e| bad(e.to_string()))?,
         capability: query
             .capability
             .as_deref()
             .map(CapabilityId::parse)
             .transpose()
-            .map_err(|e| bad("capability", e.to_string()))?,
+            .map_err(|e| bad(e.field("capability").to_string()))?,
         status: query
             .status
             .as_deref()
             .map(|s| {
                 WorkerStatus::parse(s)
-                    .ok_or_else(|| bad("status", format!("{s:?} is not active or revoked")))
+                    .ok_or_else(|| bad(format!("status {s:?} is not one of active or revoked")))
             })
             .transpose()?,
         visibility: query
@@ -253,18 +255,26 @@ pub async fn list_workers(
             .as_deref()
             .map(Visibility::parse)
             .transpose()
-            .map_err(|e| bad("visibility", e.to_string()))?,
+            .map_err(|e| bad(e.to_string()))?,
         after: match query.cursor.as_deref() {
             None => None,
             Some(c) => match WorkerRef::parse(c) {
                 Ok(WorkerRef::Registry(id)) => Some(id),
-                _ => return Err(bad("cursor", "not a cursor from this endpoint".into())),
+                _ => {
+                    return Err(bad(
+                        "cursor must be the next_cursor of an earlier page".into()
+                    ))
+                }
             },
         },
         limit: match query.limit {
             None => DEFAULT_PAGE,
             Some(l) if (1..=MAX_PAGE).contains(&l) => l,
-            Some(_) => return Err(bad("limit", format!("must be between 1 and {MAX_PAGE}"))),
+            Some(_) => {
+                return Err(bad(format!(
+                    "limit must be an integer from 1 to {MAX_PAGE}"
+                )))
+            }
         },
     };
     let (workers, more) = state.store.tenant(&tenant).list_workers(&filter).await?;
@@ -311,7 +321,7 @@ pub async fn update_worker(
     state: web::Data<AppState>,
     path: web::Path<String>,
     query: web::Query<TenantQuery>,
-    body: web::Json<serde_json::Value>,
+    body: JsonBody<serde_json::Value>,
 ) -> Result<web::Json<WorkerView>, ApiError> {
     principal.require(Scope::WorkersWrite)?;
     let tenant = acting_tenant(&principal, query.tenant_id.as_deref())?;
