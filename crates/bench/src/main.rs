@@ -102,7 +102,7 @@ async fn load(
                     }
                     continue;
                 }
-                let cap = if (i + lane as u64) % 10 == 0 { "cap.bench.undeclared" } else { "cap.bench.read" };
+                let cap = if (i + lane as u64).is_multiple_of(10) { "cap.bench.undeclared" } else { "cap.bench.read" };
                 let body = json!({"worker_id": "x.bench.worker", "capability": cap, "env": "dev", "data_label": "PUBLIC"});
                 let started = Instant::now();
                 match post(&http, format!("{url}/api/v1/decisions"), &key, body).await {
