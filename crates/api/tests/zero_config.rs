@@ -197,6 +197,11 @@ async fn generated_operator_key_is_printed_once_saved_0600_and_never_changed() {
         std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
         0o600
     );
+    // With DATABASE_URL the data directory holds only these secrets: 0700.
+    assert_eq!(
+        std::fs::metadata(&data).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
 
     let client = reqwest::Client::new();
     let me: serde_json::Value = client
