@@ -142,7 +142,7 @@ async fn malformed_registrations_name_the_field_and_leave_no_rows() {
             err["error"]["message"]
                 .as_str()
                 .unwrap()
-                .starts_with(&format!("{field}:")),
+                .starts_with(&format!("{field} ")),
             "{err}"
         );
     }
