@@ -9,13 +9,14 @@
 //! we reap it, as under a supervisor that reaps late. It is in its own file
 //! so that no other test shares the process.
 
-mod common;
+#[path = "api/support/process.rs"]
+mod process;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{alive, data_root, postmaster_pid, Proc};
+use process::{alive, data_root, postmaster_pid, Proc};
 
 fn operator_key(p: &Proc) -> String {
     p.stdout

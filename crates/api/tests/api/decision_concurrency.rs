@@ -1,12 +1,10 @@
 //! Many concurrent decisions for one tenant, through two server processes
 //! sharing one database and one receipt key: one gap-free, fork-free chain.
 
-mod common;
-
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::Proc;
+use crate::support::Proc;
 use serde_json::{json, Value};
 
 #[tokio::test]

@@ -3,12 +3,10 @@
 //! LISTEN/NOTIFY), one whose Redis dies mid-test, and revocations of workers
 //! and keys that the other process holds in memory.
 
-mod common;
-
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{free_port, Proc};
+use crate::support::{free_port, Proc};
 use serde_json::{json, Value};
 
 const SHA: &str = "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc";

@@ -1,11 +1,9 @@
 //! Tenants, API keys, session tokens, scopes, isolation and rate limits,
 //! over real HTTP against real PostgreSQL (and Redis where it matters).
 
-mod common;
-
 use std::time::Duration;
 
-use common::TestServer;
+use crate::support::TestServer;
 use reqwest::Method;
 use serde_json::json;
 

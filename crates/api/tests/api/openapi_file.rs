@@ -1,11 +1,9 @@
 //! The checked-in OpenAPI document is exactly what the server generates.
 
-mod common;
-
 #[test]
 fn checked_in_openapi_json_is_current() {
     let generated = api::openapi::document_json().unwrap();
-    let path = common::workspace_root().join("openapi/openapi.json");
+    let path = crate::support::workspace_root().join("openapi/openapi.json");
     let checked_in = std::fs::read_to_string(&path).unwrap();
     assert!(
         generated == checked_in,

@@ -2,11 +2,9 @@
 //! receipts still verifying with the published keys, and replicas that
 //! share a key file switching together.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::TestServer;
+use crate::support::TestServer;
 use reqwest::Method;
 use serde_json::{json, Value};
 

@@ -2,9 +2,7 @@
 //! checks its scope and keeps tenants apart; and no request a client can
 //! send, however malformed, gets a 5xx.
 
-mod common;
-
-use common::TestServer;
+use crate::support::TestServer;
 use reqwest::Method;
 use serde_json::{json, Value};
 

@@ -1,8 +1,6 @@
 //! `POST /api/v1/telemetry/decisions` as the SDKs send it, and the totals.
 
-mod common;
-
-use common::TestServer;
+use crate::support::TestServer;
 use reqwest::Method;
 use serde_json::json;
 

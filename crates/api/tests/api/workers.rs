@@ -1,8 +1,6 @@
 //! Namespaces, signing keys, workers, verify and discovery over real HTTP.
 
-mod common;
-
-use common::TestServer;
+use crate::support::TestServer;
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -695,7 +693,7 @@ async fn discovery_merges_the_imported_catalog_with_declared_capabilities() {
         .await;
     let catalog: Value = serde_json::from_str(
         &std::fs::read_to_string(
-            common::workspace_root().join("../shared/reference/taxonomy-catalog.json"),
+            crate::support::workspace_root().join("../shared/reference/taxonomy-catalog.json"),
         )
         .unwrap(),
     )

@@ -2,9 +2,7 @@
 //! decision and never appends a second receipt — across replicas, while the
 //! first is in flight, and after its holder died.
 
-mod common;
-
-use common::TestServer;
+use crate::support::TestServer;
 use reqwest::Method;
 use serde_json::{json, Value};
 

@@ -1,12 +1,10 @@
 //! The deployment files and the README agree with what the server reads.
 //! No Docker engine runs in CI, so the compose file is checked by parsing it.
 
-mod common;
-
 use std::collections::BTreeSet;
 
+use crate::support::workspace_root;
 use api::config::Config;
-use common::workspace_root;
 
 fn compose() -> serde_yaml::Value {
     let text = std::fs::read_to_string(workspace_root().join("docker-compose.yml")).unwrap();

@@ -1,9 +1,7 @@
 //! The server's common surface over real HTTP: health, readiness, metrics,
 //! the OpenAPI document and Swagger UI, request ids and the JSON error shape.
 
-mod common;
-
-use common::{error_of, workspace_root, TestServer};
+use crate::support::{error_of, workspace_root, TestServer};
 
 #[tokio::test]
 async fn health_answers_ok_and_the_server_version() {

@@ -1,10 +1,8 @@
 //! Attestations, signed capability cards and the ban list over real HTTP.
 
-mod common;
-
+use crate::support::TestServer;
 use attestation::card::sign_card;
 use base64::Engine;
-use common::TestServer;
 use ed25519_dalek::SigningKey;
 use reqwest::Method;
 use serde_json::{json, Value};

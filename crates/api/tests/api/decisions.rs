@@ -1,9 +1,7 @@
 //! Decisions over HTTP: the chain, tiers, signatories, receipts that verify
 //! with only the published keys, the decision log, and the seed's flows.
 
-mod common;
-
-use common::TestServer;
+use crate::support::TestServer;
 use reqwest::Method;
 use serde_json::{json, Value};
 

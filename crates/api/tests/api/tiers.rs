@@ -2,12 +2,10 @@
 //! it denies for the check that tier adds, and every deny code the chain
 //! can return — each in a receipt that verifies.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
+use crate::support::TestServer;
 use attestation::card::sign_card;
-use common::TestServer;
 use ed25519_dalek::SigningKey;
 use reqwest::Method;
 use serde_json::{json, Value};

@@ -1,8 +1,6 @@
 //! The one JSON error shape for request bodies: malformed JSON, wrong content
 //! type and oversize bodies, through the same application the server runs.
 
-mod common;
-
 use actix_web::{test, web, HttpResponse};
 use api::state::AppState;
 use registry::{Cache, Store, StoreOptions};
@@ -184,7 +182,7 @@ fn assert_plain_error(what: &str, status: u16, err: &serde_json::Value, field: O
 async fn every_bad_input_to_a_write_endpoint_gets_one_sentence_naming_its_field() {
     use reqwest::Method;
     use serde_json::json;
-    let s = common::TestServer::start().await;
+    let s = crate::support::TestServer::start().await;
     let (_, admin) = s.tenant_with_key("org.acme", &["admin"]).await;
     let (status, w) = s
         .call(

@@ -3,11 +3,9 @@
 //! reuses the data on the next start. Also: two processes starting at once
 //! against one database, and start-up errors that explain themselves.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{alive, data_root, free_port, postmaster_pid, Proc};
+use crate::support::{alive, data_root, free_port, postmaster_pid, Proc};
 
 fn instance_line(p: &Proc) -> String {
     p.stdout

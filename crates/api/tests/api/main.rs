@@ -1,0 +1,24 @@
+//! The API's integration tests: one binary, one module per area, sharing the
+//! test server and client in `support`.
+//!
+//! `tests/server_process.rs` is a binary of its own: it makes its process a
+//! child subreaper, which no other test may share.
+
+mod support;
+
+mod attestation;
+mod auth;
+mod ban_propagation;
+mod decision_concurrency;
+mod decisions;
+mod deployment;
+mod errors;
+mod http_basics;
+mod idempotency;
+mod openapi_file;
+mod receipt_keys;
+mod route_guards;
+mod telemetry;
+mod tiers;
+mod workers;
+mod zero_config;
