@@ -14,8 +14,11 @@ pub mod facts;
 pub mod idempotency;
 pub mod namespaces;
 pub mod private_pg;
+pub mod pubsub;
+pub mod receipt_keys;
 pub mod receipts;
 pub mod telemetry;
+pub mod tenant_policy;
 pub mod tenants;
 pub mod workers;
 

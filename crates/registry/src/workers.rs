@@ -401,6 +401,16 @@ impl Store {
         row.as_ref().map(worker_from_row).transpose()
     }
 
+    /// The worker a decision names, whoever owns it: the requesting tenant
+    /// may be a signatory of the owner (WCP §5.9). Visibility is the
+    /// caller's to apply.
+    pub async fn worker_for_decision(
+        &self,
+        worker: &WorkerRef,
+    ) -> Result<Option<Worker>, StoreError> {
+        self.worker_in_any_tenant(worker).await
+    }
+
     /// Capabilities declared by active workers `viewer` may see, with how many declare each.
     pub async fn visible_capabilities(
         &self,

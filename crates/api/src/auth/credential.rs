@@ -1,0 +1,141 @@
+//! Credentials: where a request presents one (`Authorization: Bearer`,
+//! `X-API-Key`, the `pyhall_session` cookie, in that order) and what it is
+//! worth — an API key looked up by its hash, or a session token checked
+//! against the key it was minted from. Database trouble fails closed (503).
+
+use actix_web::dev::ServiceRequest;
+use actix_web::http::header::{AUTHORIZATION, COOKIE};
+use chrono::{DateTime, Utc};
+use registry::credentials::KEY_PREFIX;
+use registry::{ApiKeySecret, KeyCredential, Scopes};
+use wcp::TenantId;
+
+use super::key_use::touch;
+use super::{unauthorized, Principal, Via};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub const SESSION_COOKIE: &str = "pyhall_session";
+pub const API_KEY_HEADER: &str = "x-api-key";
+
+/// The credential a request presents, if any.
+pub(super) fn presented_credential(req: &ServiceRequest) -> Option<Result<String, ApiError>> {
+    let headers = req.headers();
+    if let Some(value) = headers.get(AUTHORIZATION) {
+        let parsed = value.to_str().ok().and_then(|v| {
+            let (scheme, token) = v.trim().split_once(' ')?;
+            let token = token.trim();
+            (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_string())
+        });
+        return Some(parsed.ok_or_else(|| {
+            unauthorized(
+                "invalid_credentials",
+                "malformed Authorization header; send `Authorization: Bearer <API key or session token>`",
+            )
+        }));
+    }
+    if let Some(value) = headers.get(API_KEY_HEADER) {
+        return Some(
+            value
+                .to_str()
+                .ok()
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+                .ok_or_else(|| unauthorized("invalid_credentials", "malformed X-API-Key header")),
+        );
+    }
+    for value in headers.get_all(COOKIE) {
+        let Ok(cookies) = value.to_str() else {
+            continue;
+        };
+        for pair in cookies.split(';') {
+            if let Some((name, token)) = pair.trim().split_once('=') {
+                if name == SESSION_COOKIE && !token.is_empty() {
+                    return Some(Ok(token.to_string()));
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Checks a presented credential. Database trouble fails closed (503).
+pub(super) async fn check_credential(state: &AppState, token: &str) -> Result<Principal, ApiError> {
+    let store_err = |e: registry::StoreError| {
+        tracing::warn!(error = %e, "credential check failed");
+        ApiError::unavailable("cannot check credentials right now; retry shortly")
+    };
+    if token.starts_with(KEY_PREFIX) {
+        let hash = ApiKeySecret::presented(token).hash();
+        let cred = state
+            .facts
+            .credential_by_secret(&hash)
+            .await
+            .map_err(store_err)?
+            .ok_or_else(|| unauthorized("invalid_credentials", "unknown API key"))?;
+        check_key_state(&cred, "this API key")?;
+        touch(state, &cred);
+        return Ok(principal_from(cred, Via::ApiKey, None, None));
+    }
+    let claims = state.auth.verify(token)?;
+    let tenant = TenantId::parse(&claims.tid)
+        .map_err(|_| unauthorized("invalid_credentials", "invalid session token"))?;
+    let cred = state
+        .facts
+        .session_credential(&tenant, claims.sub)
+        .await
+        .map_err(store_err)?
+        .ok_or_else(|| unauthorized("invalid_credentials", "invalid session token"))?;
+    check_key_state(&cred, "the API key behind this session")?;
+    // A session never carries more than its key, even if the key changed.
+    let claimed = Scopes::parse(&claims.scopes)
+        .map_err(|_| unauthorized("invalid_credentials", "invalid session token"))?;
+    let scopes: Vec<String> = claimed
+        .iter()
+        .filter(|s| cred.key.scopes.allows(*s))
+        .map(|s| s.as_str().to_string())
+        .collect();
+    let scopes = Scopes::parse(&scopes)
+        .map_err(|_| unauthorized("invalid_credentials", "the session carries no valid scope"))?;
+    let expires_at = DateTime::from_timestamp(claims.exp, 0);
+    Ok(principal_from(cred, Via::Session, Some(scopes), expires_at))
+}
+
+fn check_key_state(cred: &KeyCredential, what: &str) -> Result<(), ApiError> {
+    if let Some(at) = cred.key.revoked_at {
+        return Err(unauthorized(
+            "credentials_revoked",
+            format!("{what} was revoked at {}", at.to_rfc3339()),
+        ));
+    }
+    if let Some(at) = cred.key.expires_at {
+        if at <= Utc::now() {
+            return Err(unauthorized(
+                "credentials_expired",
+                format!("{what} expired at {}", at.to_rfc3339()),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn principal_from(
+    cred: KeyCredential,
+    via: Via,
+    session_scopes: Option<Scopes>,
+    session_expiry: Option<DateTime<Utc>>,
+) -> Principal {
+    let key_expires_at = cred.key.expires_at;
+    Principal {
+        tenant_id: cred.key.tenant_id,
+        key_id: cred.key.id,
+        key_name: cred.key.name,
+        scopes: session_scopes.unwrap_or(cred.key.scopes),
+        operator: cred.is_operator,
+        via,
+        tenant_status: cred.tenant_status,
+        expires_at: session_expiry.or(key_expires_at),
+        key_expires_at,
+    }
+}

@@ -1,0 +1,81 @@
+//! A tenant's decision policy as stored on its row: tier floors per
+//! environment, signatories, attestation age and the L7 supervisor level.
+
+use std::collections::BTreeMap;
+
+use policy::TenantPolicy;
+use sqlx::Row;
+use wcp::{Env, TenantId};
+
+use crate::{Store, StoreError, TenantStore};
+
+fn floors_from_json(v: serde_json::Value) -> Result<BTreeMap<Env, u8>, StoreError> {
+    let map: BTreeMap<String, u8> =
+        serde_json::from_value(v).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    map.into_iter()
+        .map(|(k, t)| {
+            Env::parse(&k)
+                .map(|e| (e, t))
+                .map_err(|e| StoreError::Corrupt(e.to_string()))
+        })
+        .collect()
+}
+
+impl Store {
+    /// A tenant's decision policy (floors, signatories, attestation age).
+    pub async fn decision_policy(&self, tenant: &TenantId) -> Result<TenantPolicy, StoreError> {
+        let row = sqlx::query(
+            "SELECT tier_floors, signatories, attestation_max_age_days, l7_supervisor_level
+             FROM tenants WHERE id = $1",
+        )
+        .bind(tenant.as_str())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("tenant {tenant}")))?;
+        let signatories: Vec<String> = row.try_get("signatories")?;
+        let max_age: Option<i32> = row.try_get("attestation_max_age_days")?;
+        let l7: String = row.try_get("l7_supervisor_level")?;
+        Ok(TenantPolicy {
+            floors: floors_from_json(row.try_get("tier_floors")?)?,
+            signatories: signatories
+                .iter()
+                .map(|s| TenantId::parse(s))
+                .collect::<Result<_, _>>()
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            attestation_max_age_days: max_age.map(|d| d as u32),
+            l7_advisory: l7 == "advisory",
+        })
+    }
+}
+
+impl TenantStore<'_> {
+    pub async fn set_decision_policy(&self, policy: &TenantPolicy) -> Result<(), StoreError> {
+        let floors: BTreeMap<&str, u8> = policy
+            .floors
+            .iter()
+            .map(|(e, t)| (e.as_str(), *t))
+            .collect();
+        sqlx::query(
+            "UPDATE tenants SET tier_floors = $2, signatories = $3, attestation_max_age_days = $4,
+                l7_supervisor_level = $5, updated_at = now() WHERE id = $1",
+        )
+        .bind(self.tenant.as_str())
+        .bind(serde_json::to_value(floors).map_err(|e| StoreError::Corrupt(e.to_string()))?)
+        .bind(
+            policy
+                .signatories
+                .iter()
+                .map(|t| t.to_string())
+                .collect::<Vec<_>>(),
+        )
+        .bind(policy.attestation_max_age_days.map(|d| d as i32))
+        .bind(if policy.l7_advisory {
+            "advisory"
+        } else {
+            "gatekeeper"
+        })
+        .execute(&self.store.pool)
+        .await?;
+        Ok(())
+    }
+}
