@@ -7,8 +7,8 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::routes::{
-    account, api_keys, approvals, attestations, auth, banlist, decisions, discovery, health,
-    namespaces, telemetry, tenants, verify, workers,
+    account, api_keys, approvals, attestations, audit, auth, banlist, decisions, discovery, health,
+    keys, namespaces, telemetry, tenants, verify, workers,
 };
 
 #[derive(OpenApi)]
@@ -40,9 +40,9 @@ use crate::routes::{
         banlist::ban_list, banlist::report, banlist::reports, banlist::confirm, banlist::reject,
         banlist::history, banlist::lift,
         decisions::make_decision, decisions::route, decisions::query_decisions,
-        decisions::get_decision, decisions::keys, decisions::rotate_key,
+        decisions::get_decision, keys::keys, keys::rotate_key,
         approvals::pending, approvals::one, approvals::resolve, approvals::escalate,
-        telemetry::report, telemetry::daily_counts, decisions::export_receipts,
+        telemetry::report, telemetry::daily_counts, audit::export_receipts,
     ),
     components(schemas(
         ErrorBody, ErrorDetail,
@@ -65,9 +65,9 @@ use crate::routes::{
         banlist::ReviewNote, banlist::ConfirmedBan, banlist::BanRecord, banlist::BanHistory,
         attestations::DecisionPolicyView,
         decisions::DecisionRequest, decisions::EnvName, decisions::DataLabelName, decisions::DecisionView, decisions::DecisionPage,
-        decisions::PublicKeyView, decisions::KeyList, decisions::RotatedKey,
+        keys::PublicKeyView, keys::KeyList, keys::RotatedKey,
         approvals::ApprovalView, approvals::PendingApprovals, approvals::ResolveApproval, approvals::EscalateApproval,
-        telemetry::TelemetryEntry, telemetry::TelemetryReport, telemetry::TelemetryAccepted, telemetry::DailyCountView, telemetry::DailyCounts, decisions::ReceiptExport,
+        telemetry::TelemetryEntry, telemetry::TelemetryReport, telemetry::TelemetryAccepted, telemetry::DailyCountView, telemetry::DailyCounts, audit::ReceiptExport,
     )),
     modifiers(&SecuritySchemes),
     tags(

@@ -31,8 +31,9 @@ pub struct AppState {
     pub receipts: ReceiptWriter,
     /// Where the receipt signing key comes from (what a rotation may do).
     pub receipt_key_source: crate::receipt_keys::KeySource,
-    /// The tier table in force.
-    pub policy: policy::PolicyDocument,
+    /// The use cases and what they work with (the same store, caches and
+    /// receipt writer as the fields above).
+    pub hall: service::Hall,
     pub metrics: Metrics,
     /// Claims on `org.*` namespaces wait for the operator (HALL_ORG_CLAIMS_NEED_APPROVAL).
     pub org_claims_need_approval: bool,
@@ -46,8 +47,17 @@ impl AppState {
         bans: Arc<BanCache>,
         receipts: ReceiptWriter,
     ) -> Self {
+        let facts = FactsCache::start(store.clone());
+        let hall = service::Hall {
+            store: store.clone(),
+            facts: facts.clone(),
+            bans: bans.clone(),
+            receipts: receipts.clone(),
+            policy: policy::PolicyDocument::default_policy(),
+        };
         Self {
-            facts: FactsCache::start(store.clone()),
+            facts,
+            hall,
             store,
             cache,
             local_limits: Cache::in_process(),
@@ -57,7 +67,6 @@ impl AppState {
             key_use_recorded: Default::default(),
             receipts,
             receipt_key_source: crate::receipt_keys::KeySource::Inline,
-            policy: policy::PolicyDocument::default_policy(),
             metrics: Metrics::default(),
             org_claims_need_approval: false,
         }

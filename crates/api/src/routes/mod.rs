@@ -1,16 +1,19 @@
-//! HTTP handlers, one module per area. Handlers parse, call the store or a
-//! rule, and map errors; nothing else.
+//! HTTP handlers, one module per resource. Handlers parse the request, call
+//! one use case (`service`; the store directly where no use case exists
+//! yet) and map its error; nothing else.
 
 pub mod account;
 pub mod api_keys;
 pub mod approvals;
 pub mod attestations;
+pub mod audit;
 pub mod auth;
 pub mod banlist;
 pub mod body;
 pub mod decisions;
 pub mod discovery;
 pub mod health;
+pub mod keys;
 pub mod namespaces;
 pub mod telemetry;
 pub mod tenants;
@@ -38,6 +41,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     // Routes are tried in this order and every pattern with a `{…}` costs a
     // regex match: the hot paths come first.
     decisions::configure(cfg);
+    keys::configure(cfg);
+    audit::configure(cfg);
     verify::configure(cfg);
     health::configure(cfg);
     tenants::configure(cfg);

@@ -1,0 +1,70 @@
+//! The receipt export auditors verify offline (`GET /api/v1/audit/receipts`):
+//! a tenant's receipts in chain order.
+
+use actix_web::{web, HttpResponse};
+use audit::Receipt;
+use registry::Scope;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::Principal;
+use crate::error::{ApiError, ErrorBody};
+use crate::routes::resource;
+use crate::state::AppState;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(resource("/api/v1/audit/receipts", &["GET"]).route(web::get().to(export_receipts)));
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExportQuery {
+    /// Continue after this chain position (default 0: from the start).
+    pub after: Option<i64>,
+    /// 1–5000 (default 1000).
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReceiptExport {
+    /// Receipts in chain order.
+    #[schema(value_type = Vec<Object>)]
+    pub receipts: Vec<Receipt>,
+    /// Pass as `after` for the next page; null at the end of the chain.
+    pub next_after: Option<i64>,
+}
+
+/// Your tenant's receipts in chain order, for offline verification (`read`).
+#[utoipa::path(get, path = "/api/v1/audit/receipts", tag = "decisions", params(ExportQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = ReceiptExport), (status = 400, body = ErrorBody)))]
+pub async fn export_receipts(
+    principal: Principal,
+    state: web::Data<AppState>,
+    query: web::Query<ExportQuery>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::Read)?;
+    let after = query.after.unwrap_or(0).max(0);
+    let limit = match query.limit {
+        None => 1000,
+        Some(l) if (1..=5000).contains(&l) => l,
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "invalid_query",
+                "limit must be an integer from 1 to 5000",
+            ))
+        }
+    };
+    let rows = state
+        .store
+        .tenant(&principal.tenant_id)
+        .receipts(after, limit)
+        .await?;
+    let next_after = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|(seq, _)| *seq))
+        .flatten();
+    Ok(HttpResponse::Ok().json(ReceiptExport {
+        receipts: rows.into_iter().map(|(_, r)| r).collect(),
+        next_after,
+    }))
+}

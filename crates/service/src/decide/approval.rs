@@ -1,0 +1,195 @@
+//! The human-approval steps of a decision (REQUIRE_HUMAN, WCP §5.8): using
+//! an approval the caller brought, opening a gatekeeper approval for a human
+//! to resolve, opening an advisory one, and what the answer says about them.
+
+use chrono::SecondsFormat;
+use policy::{Facts, Request};
+use registry::approvals::{Approval, ApprovalSubject, NewApproval, SupervisorLevel, Unusable};
+use registry::workers::Worker;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::DecideError;
+use crate::Hall;
+
+/// What the human is asked to approve (WCP §5.8 `escalation_context`).
+fn escalation_context(
+    hall: &Hall,
+    w: &Worker,
+    facts: &Facts,
+    decision: &policy::Decision,
+) -> serde_json::Value {
+    serde_json::json!({
+        "worker_id": w.record.worker_id.to_string(),
+        "capability_id": facts.request.capability.to_string(),
+        "env": facts.request.env.to_string(),
+        "data_label": facts.request.data_label.to_string(),
+        "tenant_id": facts.request.tenant.to_string(),
+        "tier": decision.tier,
+        "blast_score": w.record.blast_radius.as_ref().map(|(b, _)| b.score()),
+        "risk_tier": w.record.risk_tier.map(|r| r.to_string()),
+        "policy_version": hall.policy.version,
+        "reason": decision.deny_reason,
+    })
+}
+
+/// What an approval for this request covers.
+fn approval_subject(w: &Worker, r: &Request) -> ApprovalSubject {
+    ApprovalSubject {
+        worker_registry_id: w.id.clone(),
+        worker_id: w.record.worker_id.to_string(),
+        capability_id: r.capability.to_string(),
+        env: r.env.to_string(),
+        data_label: r.data_label.to_string(),
+    }
+}
+
+/// A REQUIRE_HUMAN outcome: the approval the caller brought lets the
+/// decision through if it is approved and for exactly this request;
+/// otherwise a pending approval is opened (or the caller's still-pending one
+/// kept) for a human to resolve.
+pub(super) struct HumanStep {
+    pub decision: policy::Decision,
+    pub approval_id: Option<Uuid>,
+    pub pending: Option<Approval>,
+}
+
+/// The decision being made, as the approval step needs it.
+pub(super) struct InFlight<'a> {
+    /// The approval the caller brought, if any.
+    pub brought: Option<Uuid>,
+    pub receipt_id: Uuid,
+    pub correlation_id: &'a str,
+    pub dry_run: bool,
+}
+
+pub(super) async fn require_human(
+    hall: &Hall,
+    w: &Worker,
+    mut facts: Facts,
+    mut decision: policy::Decision,
+    this: InFlight<'_>,
+) -> Result<HumanStep, DecideError> {
+    let InFlight {
+        brought,
+        receipt_id,
+        correlation_id,
+        dry_run,
+    } = this;
+    let tenant = facts.request.tenant.clone();
+    let store = hall.store.tenant(&tenant);
+    let subject = approval_subject(w, &facts.request);
+    let mut why_not = None;
+    if let (Some(id), false) = (brought, dry_run) {
+        match store.use_approval(id, &subject, receipt_id).await? {
+            Ok(_) => {
+                facts.human_approval = true;
+                return Ok(HumanStep {
+                    decision: policy::decide(&hall.policy, &facts),
+                    approval_id: Some(id),
+                    pending: None,
+                });
+            }
+            Err(Unusable::Pending) => {
+                if let Some(a) = store.approval(id).await? {
+                    decision.deny_reason = decision
+                        .deny_reason
+                        .map(|r| format!("{r}; approval {id} is still waiting for a human"));
+                    return Ok(HumanStep {
+                        decision,
+                        approval_id: Some(id),
+                        pending: Some(a),
+                    });
+                }
+            }
+            Err(why) => why_not = Some(format!("approval {id} cannot be used: {why}")),
+        }
+    }
+    if let Some(why) = why_not {
+        decision.deny_reason = decision.deny_reason.map(|r| format!("{r}; {why}"));
+    }
+    if dry_run {
+        return Ok(HumanStep {
+            decision,
+            approval_id: None,
+            pending: None,
+        });
+    }
+    let opened = store
+        .open_approval(&NewApproval {
+            id: Uuid::new_v4(),
+            supervisor_level: SupervisorLevel::Gatekeeper,
+            subject,
+            reason: decision.deny_reason.clone().unwrap_or_default(),
+            escalation_context: escalation_context(hall, w, &facts, &decision),
+            decision_id: receipt_id,
+            correlation_id: correlation_id.to_string(),
+        })
+        .await?;
+    Ok(HumanStep {
+        decision,
+        approval_id: Some(opened.id),
+        pending: Some(opened),
+    })
+}
+
+/// Advisory REQUIRE_HUMAN: the call proceeds; the approval opened here is
+/// the record of what a human is told, to review after the fact.
+pub(super) async fn open_advisory(
+    hall: &Hall,
+    w: &Worker,
+    facts: &Facts,
+    decision: &policy::Decision,
+    receipt_id: Uuid,
+    correlation_id: &str,
+) -> Result<Approval, DecideError> {
+    Ok(hall
+        .store
+        .tenant(&facts.request.tenant)
+        .open_approval(&NewApproval {
+            id: Uuid::new_v4(),
+            supervisor_level: SupervisorLevel::Advisory,
+            subject: approval_subject(w, &facts.request),
+            reason: "REQUIRE_HUMAN (advisory): restricted data or over-threshold blast in \
+                     production; allowed, a human is notified"
+                .into(),
+            escalation_context: escalation_context(hall, w, facts, decision),
+            decision_id: receipt_id,
+            correlation_id: correlation_id.to_string(),
+        })
+        .await?)
+}
+
+/// What a decision's answer carries besides its receipt: the human-approval
+/// fields. Kept with an idempotency key (as JSON, in
+/// `decision_idempotency`), so a replay answers the same: renaming a field
+/// here forgets it in the keys already stored.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Supervision {
+    /// Advisory REQUIRE_HUMAN: allowed, and a human is notified.
+    pub advisory: bool,
+    /// `advisory`, `gatekeeper` or `incident_commander`.
+    pub level: Option<String>,
+    pub pending_approval_id: Option<String>,
+    pub approval_expires_at: Option<String>,
+    pub escalation_context: Option<serde_json::Value>,
+}
+
+impl Supervision {
+    pub(super) fn new(advisory: bool, pending: Option<Approval>) -> Self {
+        let level = pending
+            .as_ref()
+            .map(|a| a.supervisor_level.as_str())
+            .unwrap_or(if advisory { "advisory" } else { "gatekeeper" })
+            .to_string();
+        Self {
+            advisory,
+            level: Some(level),
+            pending_approval_id: pending.as_ref().map(|a| a.id.to_string()),
+            approval_expires_at: pending
+                .as_ref()
+                .map(|a| a.expires_at.to_rfc3339_opts(SecondsFormat::Secs, true)),
+            escalation_context: pending.map(|a| a.escalation_context),
+        }
+    }
+}

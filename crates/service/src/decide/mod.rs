@@ -1,0 +1,387 @@
+//! The decision use case: may this worker run this capability, here, on
+//! this data, for this tenant? One call of [`Hall::decide`] gathers the
+//! facts (from this process's in-memory copies), applies the visibility
+//! rule, runs the policy engine (`crates/policy`, pure), takes the
+//! human-approval steps ([`approval`]), and appends the signed receipt
+//! (`registry::receipts`, group commit) before it answers. With an
+//! `Idempotency-Key` ([`idempotency`]) it runs at most once per key.
+//!
+//! A deny is a decision like an allow: `Ok`, with its receipt. An `Err` means
+//! no decision was made and no receipt appended (an approval used on the way
+//! is given back, a claimed key released), so the request may be repeated.
+
+pub mod approval;
+pub mod idempotency;
+
+use audit::UnsignedReceipt;
+use chrono::{SecondsFormat, Utc};
+use policy::{AttestationFact, BanFact, Facts, Request, WorkerFact};
+use registry::decisions::LoggedDecision;
+use registry::idempotency::IdempotencyClaim;
+use registry::receipts::PendingReceipt;
+use registry::workers::{Worker, WorkerRef, WorkerStatus};
+use registry::StoreError;
+use uuid::Uuid;
+use wcp::{CapabilityId, DataLabel, Env, TenantId, Visibility};
+
+pub use approval::Supervision;
+pub use idempotency::{Fingerprint, Idempotency, IdempotencyKey, InvalidIdempotencyKey};
+
+use crate::{Caller, Hall};
+
+/// A decision request, parsed: every field a domain value, the requesting
+/// tenant settled ([`Caller::decides_for`]). Nothing is looked up or claimed
+/// before this exists.
+#[derive(Debug, Clone)]
+pub struct DecisionCommand {
+    pub worker: WorkerRef,
+    /// The worker as the caller named it (the receipt's `worker_id` when
+    /// the registry does not know it).
+    pub worker_named: String,
+    pub capability: CapabilityId,
+    pub env: Env,
+    pub data_label: DataLabel,
+    /// The tenant the decision is made for (its receipt goes in this tenant's chain).
+    pub tenant: TenantId,
+    pub correlation_id: String,
+    /// SHA-256 (64 lowercase hex) of the caller's request, bound into the receipt.
+    pub request_hash: Option<String>,
+    pub dry_run: bool,
+    /// An approval the caller brought (WCP §5.8).
+    pub approval: Option<Uuid>,
+}
+
+/// A decision made (or made earlier and answered again).
+#[derive(Debug, Clone)]
+pub struct Decided {
+    /// The committed receipt and the human reason of a deny.
+    pub decision: LoggedDecision,
+    /// The human-approval fields of the answer.
+    pub supervision: Supervision,
+    /// True when this is the decision of an earlier request with the same
+    /// idempotency key: no receipt was appended now.
+    pub replayed: bool,
+}
+
+/// Why no decision was made.
+#[derive(Debug, thiserror::Error)]
+pub enum DecideError {
+    /// The operator's own tenant has no workers and signs for none; the
+    /// operator decides on a tenant's behalf, so it must say which.
+    #[error(
+        "a decision with the operator's key must name the tenant it is made for: \
+         send tenant_id, or use an API key of that tenant"
+    )]
+    TenantRequired,
+    /// A key decides for its own tenant only (the operator excepted).
+    #[error(
+        "tenant_id {named} is not your tenant ({caller}); a key decides for its own tenant only"
+    )]
+    Forbidden { named: TenantId, caller: TenantId },
+    #[error(
+        "Idempotency-Key {0} was used in the last 24 hours with a different request body; \
+         use a new key for a new request"
+    )]
+    IdempotencyKeyReused(IdempotencyKey),
+    #[error("a request with Idempotency-Key {0} is still being decided; retry later")]
+    IdempotencyKeyInFlight(IdempotencyKey),
+    /// No receipt, so no decision.
+    #[error("the decision's receipt could not be committed; retry")]
+    ReceiptNotCommitted(#[source] StoreError),
+    /// A completed key names a receipt the store does not have.
+    #[error("idempotency key {key} names receipt {receipt_id} that is not there")]
+    ReplayLost {
+        key: IdempotencyKey,
+        receipt_id: Uuid,
+    },
+    /// The approval fields could not be kept with the key.
+    #[error("the approval fields of a decision could not be encoded: {0}")]
+    Encode(#[from] serde_json::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Caller<'_> {
+    /// The tenant a decision is made for: the one named, or the caller's.
+    /// A key decides for its own tenant only; the operator decides for any,
+    /// and must name it.
+    pub fn decides_for(&self, named: Option<TenantId>) -> Result<TenantId, DecideError> {
+        match named {
+            None if self.operator => Err(DecideError::TenantRequired),
+            None => Ok(self.tenant.clone()),
+            Some(t) => {
+                self.may_decide_for(&t)?;
+                Ok(t)
+            }
+        }
+    }
+
+    fn may_decide_for(&self, tenant: &TenantId) -> Result<(), DecideError> {
+        if tenant != self.tenant && !self.operator {
+            return Err(DecideError::Forbidden {
+                named: tenant.clone(),
+                caller: self.tenant.clone(),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Hall {
+    /// Decides once per idempotency key: without a key, always; with one,
+    /// only for its first request — a repeat gets the original decision
+    /// (waiting while the first is still being decided).
+    pub async fn decide(
+        &self,
+        caller: Caller<'_>,
+        command: DecisionCommand,
+        idempotency: Option<Idempotency>,
+    ) -> Result<Decided, DecideError> {
+        caller.may_decide_for(&command.tenant)?;
+        let Some(this) = idempotency else {
+            return self.run(command, None).await;
+        };
+        match idempotency::take_turn(self, caller, &this).await? {
+            idempotency::Turn::Replay(done) => {
+                let decision = self
+                    .store
+                    .tenant(&done.receipt_tenant_id)
+                    .decision(done.receipt_id)
+                    .await?
+                    .ok_or(DecideError::ReplayLost {
+                        key: this.key,
+                        receipt_id: done.receipt_id,
+                    })?;
+                Ok(Decided {
+                    decision,
+                    supervision: serde_json::from_value(done.response_extra).unwrap_or_default(),
+                    replayed: true,
+                })
+            }
+            idempotency::Turn::Decide(token) => {
+                let claim = IdempotencyClaim {
+                    tenant_id: caller.tenant.clone(),
+                    key: this.key.as_str().to_string(),
+                    token,
+                    response_extra: serde_json::Value::Null,
+                };
+                let decided = self.run(command, Some(claim)).await;
+                if decided.is_err() {
+                    // No receipt was made (a committed receipt completes the
+                    // key, which release leaves alone): a retry may decide.
+                    idempotency::release(self, caller, &this.key, token).await;
+                }
+                decided
+            }
+        }
+    }
+
+    /// Runs the chain and commits the receipt before answering.
+    async fn run(
+        &self,
+        command: DecisionCommand,
+        claim: Option<IdempotencyClaim>,
+    ) -> Result<Decided, DecideError> {
+        let DecisionCommand {
+            worker: worker_ref,
+            worker_named,
+            capability,
+            env,
+            data_label,
+            tenant,
+            correlation_id,
+            request_hash,
+            dry_run,
+            approval: brought_approval,
+        } = command;
+        let found = self.facts.worker(&worker_ref).await?;
+        let request = Request {
+            capability: capability.clone(),
+            env,
+            data_label,
+            tenant: tenant.clone(),
+        };
+        let mut known = None;
+        let (worker_label, facts) = match found {
+            None => (worker_named, unknown_worker(request)),
+            Some(w) => {
+                let (owner_policy, current) = tokio::join!(
+                    self.facts.decision_policy(&w.tenant_id),
+                    self.facts.current_attestation(&w.id, Utc::now())
+                );
+                let owner_policy = owner_policy?;
+                if hidden(&w, &owner_policy, &tenant) {
+                    (worker_named, unknown_worker(request))
+                } else {
+                    let label = w.record.worker_id.to_string();
+                    let facts = self
+                        .gather(&w, (*owner_policy).clone(), current?, request)
+                        .await;
+                    known = Some(w);
+                    (label, facts)
+                }
+            }
+        };
+        let decision = policy::decide(&self.policy, &facts);
+        let receipt_id = Uuid::now_v7();
+        let (decision, approval_id, pending) = match (&known, decision.deny_code) {
+            (Some(w), Some(policy::deny::REQUIRES_HUMAN_APPROVAL)) => {
+                let this = approval::InFlight {
+                    brought: brought_approval,
+                    receipt_id,
+                    correlation_id: &correlation_id,
+                    dry_run,
+                };
+                let h = approval::require_human(self, w, facts, decision, this).await?;
+                (h.decision, h.approval_id, h.pending)
+            }
+            (Some(w), None) if decision.advisory_human && !dry_run => {
+                let opened = approval::open_advisory(
+                    self,
+                    w,
+                    &facts,
+                    &decision,
+                    receipt_id,
+                    &correlation_id,
+                )
+                .await?;
+                (decision, Some(opened.id), Some(opened))
+            }
+            _ => (decision, None, None),
+        };
+        let supervision = Supervision::new(decision.advisory_human, pending.clone());
+        let idempotency = claim
+            .map(|c| -> Result<IdempotencyClaim, DecideError> {
+                Ok(IdempotencyClaim {
+                    response_extra: serde_json::to_value(&supervision)?,
+                    ..c
+                })
+            })
+            .transpose()?;
+        let now = Utc::now();
+        let content = UnsignedReceipt {
+            receipt_id: receipt_id.to_string(),
+            spec_version: wcp::SPEC_VERSION.to_string(),
+            tenant_id: tenant.to_string(),
+            correlation_id,
+            decided_at: now.to_rfc3339_opts(SecondsFormat::Micros, true),
+            worker_id: worker_label,
+            capability_id: capability.to_string(),
+            env: env.to_string(),
+            data_label: data_label.to_string(),
+            outcome: if decision.denied { "DENY" } else { "ALLOW" }.into(),
+            deny_code: decision.deny_code.map(str::to_string),
+            tier: decision.tier,
+            policy_version: self.policy.version.clone(),
+            controls_verified: decision.controls_verified.clone(),
+            request_hash,
+            dry_run,
+            prev_receipt_hash: None,
+            signing_key_id: String::new(),
+            approval_id: approval_id.map(|a| a.to_string()),
+        };
+        let receipt = self
+            .receipts
+            .append(PendingReceipt {
+                content,
+                decided_at: now,
+                denied: decision.denied,
+                deny_reason: decision.deny_reason.clone(),
+                idempotency,
+            })
+            .await;
+        let receipt = match receipt {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "no receipt, so no decision");
+                if let (Some(id), None) = (approval_id, &pending) {
+                    // The approval was used by a decision that never happened.
+                    if let Err(e) = self
+                        .store
+                        .tenant(&tenant)
+                        .release_approval(id, receipt_id)
+                        .await
+                    {
+                        tracing::warn!(error = %e, approval = %id, "could not give the approval back");
+                    }
+                }
+                return Err(DecideError::ReceiptNotCommitted(e));
+            }
+        };
+        Ok(Decided {
+            decision: LoggedDecision {
+                receipt,
+                deny_reason: decision.deny_reason,
+            },
+            supervision,
+            replayed: false,
+        })
+    }
+
+    /// The facts of a decision about a known worker: its owner's policy and
+    /// its current attestation (read together by the caller), then the ban
+    /// status of its hash.
+    async fn gather(
+        &self,
+        w: &Worker,
+        owner_policy: policy::TenantPolicy,
+        current: Option<registry::attestations::Attestation>,
+        request: Request,
+    ) -> Facts {
+        let ban = match &current {
+            None => BanFact::Clear,
+            Some(a) => match self.bans.ban_reason(&a.sha256).await {
+                Ok(None) => BanFact::Clear,
+                Ok(Some(reason)) => BanFact::Banned(reason),
+                Err(e) => {
+                    tracing::warn!(error = %e, "ban status unknown; the decision fails closed");
+                    BanFact::Unknown
+                }
+            },
+        };
+        let r = &w.record;
+        Facts {
+            request,
+            worker: Some(WorkerFact {
+                owner: w.tenant_id.clone(),
+                revoked: w.status == WorkerStatus::Revoked,
+                policy_tier: r.policy_tier,
+                capabilities: r.capabilities.clone(),
+                allowed_environments: r.allowed_environments.clone(),
+                max_data_label: r.max_data_label,
+                required_controls: r.required_controls.clone(),
+                currently_implements: r.currently_implements.clone(),
+                blast_score: r.blast_radius.as_ref().map(|(b, _)| b.score()),
+            }),
+            ban,
+            attestation: current.map(|a| AttestationFact {
+                signed: a.kind == "card",
+                accepted_at: a.approved_at.unwrap_or(a.created_at),
+            }),
+            owner_policy,
+            human_approval: false,
+            now: Utc::now(),
+        }
+    }
+}
+
+/// A private worker of another tenant is unknown to `tenant` unless it signs
+/// for the worker's owner.
+fn hidden(w: &Worker, owner_policy: &policy::TenantPolicy, tenant: &TenantId) -> bool {
+    w.record.visibility == Visibility::Private
+        && w.tenant_id != *tenant
+        && !owner_policy.signatories.contains(tenant)
+}
+
+/// The facts of a decision about a worker that is not there (or not yours to see).
+fn unknown_worker(request: Request) -> Facts {
+    Facts {
+        request,
+        worker: None,
+        ban: BanFact::Clear,
+        attestation: None,
+        owner_policy: Default::default(),
+        human_approval: false,
+        now: Utc::now(),
+    }
+}

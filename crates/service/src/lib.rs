@@ -1,0 +1,51 @@
+//! Hall Registry's use cases, between the HTTP layer and the store:
+//! `api → service → registry → {policy, attestation, audit} → wcp`.
+//!
+//! Each use case is one function or method with a typed command in and a
+//! typed result or a domain error out. It owns the order of the steps and the
+//! transaction boundaries; the rules it applies live in the pure crates
+//! (`policy`, `attestation`, `audit`) and the rows in `registry`. It knows
+//! nothing of HTTP: `api` parses a request into the command, calls the use
+//! case once and maps its error to a status code in one place. So each use
+//! case can be tested against a real PostgreSQL (`testkit::TestDb`) without
+//! a server (`crates/service/tests`).
+//!
+//! The use cases so far:
+//! - [`decide`]: a governed decision and its signed receipt
+//!   (`POST /api/v1/decisions`, `POST /api/route`).
+
+pub mod decide;
+
+use std::sync::Arc;
+
+use registry::bans::BanCache;
+use registry::facts::FactsCache;
+use registry::receipts::ReceiptWriter;
+use registry::Store;
+use wcp::TenantId;
+
+pub use decide::{DecideError, Decided, DecisionCommand};
+
+/// What the use cases work with: the store, this process's in-memory copies
+/// of decision facts and of the ban set, the receipt writer and the tier
+/// table in force. One per process, shared by every request; every field is a
+/// handle, so cloning it clones no data.
+#[derive(Clone)]
+pub struct Hall {
+    pub store: Store,
+    /// This process's copies of keys, workers, policies and attestations.
+    pub facts: Arc<FactsCache>,
+    /// This process's copy of the confirmed ban set.
+    pub bans: Arc<BanCache>,
+    /// Appends receipts to tenants' chains (group commit).
+    pub receipts: ReceiptWriter,
+    /// The tier table in force.
+    pub policy: policy::PolicyDocument,
+}
+
+/// Who asks: the credential's tenant, and whether it is the operator's.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller<'a> {
+    pub tenant: &'a TenantId,
+    pub operator: bool,
+}

@@ -1,0 +1,248 @@
+//! A [`Hall`] as the server starts one (`crates/api/src/runtime.rs`): a
+//! migrated store on a fresh database, the ban cache, the facts cache
+//! listening for changes and the receipt writer with a published key; and
+//! the few rows a decision needs, written through the store.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use attestation::card::{sign_card, CapabilityCard};
+use attestation::keys::NamespacePublicKey;
+use ed25519_dalek::SigningKey;
+use registry::attestations::NewAttestation;
+use registry::receipts::{ReceiptKey, ReceiptWriter};
+use registry::workers::{Worker, WorkerRef};
+use registry::{Cache, Store, StoreOptions};
+use serde_json::{json, Value};
+use service::decide::{DecisionCommand, Fingerprint, Idempotency, IdempotencyKey};
+use service::{Caller, Hall};
+use testkit::TestDb;
+use wcp::{CapabilityId, DataLabel, Env, TenantId, WorkerRecord};
+
+pub const CAP: &str = "cap.tier.run";
+const CONTROL: &str = "ctrl.tier.audit";
+
+pub struct Fixture {
+    pub hall: Hall,
+    receipt_key: SigningKey,
+    // Last: the database outlives the handles above.
+    _db: TestDb,
+}
+
+pub fn tenant(id: &str) -> TenantId {
+    TenantId::parse(id).unwrap()
+}
+
+/// A tenant's key: it decides for its own tenant.
+pub fn key_of(tenant: &TenantId) -> Caller<'_> {
+    Caller {
+        tenant,
+        operator: false,
+    }
+}
+
+/// A decision for `tenant` about `worker` running [`CAP`].
+pub fn command(tenant: &TenantId, worker: &str, env: Env, label: DataLabel) -> DecisionCommand {
+    DecisionCommand {
+        worker: WorkerRef::parse(worker).unwrap(),
+        worker_named: worker.to_string(),
+        capability: CapabilityId::parse(CAP).unwrap(),
+        env,
+        data_label: label,
+        tenant: tenant.clone(),
+        correlation_id: uuid::Uuid::new_v4().to_string(),
+        request_hash: None,
+        dry_run: false,
+        approval: None,
+    }
+}
+
+/// `key` for a request whose body was `body`.
+pub fn with_key(key: &str, body: &Value) -> Option<Idempotency> {
+    Some(Idempotency {
+        key: IdempotencyKey::parse(key).unwrap(),
+        fingerprint: Fingerprint::of(body).unwrap(),
+    })
+}
+
+impl Fixture {
+    pub async fn start() -> Self {
+        let db = TestDb::create().await;
+        let store = Store::connect(
+            Store::parse_url(db.url()).unwrap(),
+            &StoreOptions::default(),
+        )
+        .await
+        .unwrap();
+        store.migrate().await.unwrap();
+        let bans = registry::bans::BanCache::start(store.clone(), Cache::in_process())
+            .await
+            .unwrap();
+        let receipt_key = SigningKey::from_bytes(&[1u8; 32]);
+        let kid = audit::key_id(&receipt_key.verifying_key());
+        store
+            .publish_receipt_key(&kid, receipt_key.verifying_key().as_bytes())
+            .await
+            .unwrap();
+        let receipts = ReceiptWriter::start(
+            store.clone(),
+            ReceiptKey {
+                kid,
+                key: receipt_key.clone(),
+            },
+        );
+        let facts = registry::facts::FactsCache::start(store.clone());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !facts.is_listening() {
+            assert!(Instant::now() < deadline, "the facts cache never listened");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Self {
+            hall: Hall {
+                store,
+                facts,
+                bans,
+                receipts,
+                policy: policy::PolicyDocument::default_policy(),
+            },
+            receipt_key,
+            _db: db,
+        }
+    }
+
+    /// After a write, as the server does after every write request: the
+    /// copies are dropped, so the next decision reads what was written.
+    fn wrote(&self) {
+        self.hall.facts.invalidate();
+    }
+
+    pub async fn create_tenant(&self, id: &str) -> TenantId {
+        let t = tenant(id);
+        self.hall.store.create_tenant(&t, id).await.unwrap();
+        t
+    }
+
+    /// Registers `worker_id` for `owner`: declares [`CAP`], runs in dev and
+    /// prod, clears INTERNAL data, implements its one required control,
+    /// blast score 5; `overrides` replace any of those fields.
+    pub async fn register(
+        &self,
+        owner: &TenantId,
+        worker_id: &str,
+        tier: u8,
+        overrides: Value,
+    ) -> Worker {
+        let mut body = json!({
+            "worker_id": worker_id, "capabilities": [CAP], "policy_tier": tier,
+            "allowed_environments": ["dev", "prod"], "max_data_label": "INTERNAL",
+            "required_controls": [CONTROL], "currently_implements": [CONTROL],
+            "blast_radius": {"data": 1, "network": 1, "financial": 1, "time": 1, "reversibility": 1},
+        });
+        for (k, v) in overrides.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let record = WorkerRecord::parse(&body).unwrap();
+        let w = self
+            .hall
+            .store
+            .tenant(owner)
+            .register_worker(&record)
+            .await
+            .unwrap();
+        self.wrote();
+        w
+    }
+
+    /// Lists `signatories` as tenants whose requests `owner` accepts.
+    pub async fn sign_for(&self, owner: &TenantId, signatories: &[&TenantId]) {
+        let mut policy = self.hall.store.decision_policy(owner).await.unwrap();
+        policy.signatories = signatories.iter().map(|t| (*t).clone()).collect();
+        self.hall
+            .store
+            .tenant(owner)
+            .set_decision_policy(&policy)
+            .await
+            .unwrap();
+        self.wrote();
+    }
+
+    /// A capability card of `worker_id` for package `sha`, signed with a
+    /// key of its namespace (registered here).
+    pub async fn attest_card(&self, owner: &TenantId, worker_id: &str, sha: &str) {
+        let signing = SigningKey::from_bytes(&[7u8; 32]);
+        let public = NamespacePublicKey::from_bytes(signing.verifying_key().as_bytes()).unwrap();
+        let worker = WorkerRef::parse(worker_id).unwrap();
+        let store = self.hall.store.tenant(owner);
+        let ns = match &worker {
+            WorkerRef::Wcp(id) => id.namespace(),
+            WorkerRef::Registry(_) => panic!("name the worker by its WCP id"),
+        };
+        if store.list_namespace_keys(&ns).await.unwrap().is_empty() {
+            store
+                .add_namespace_key(&ns, &public, "release")
+                .await
+                .unwrap();
+        }
+        let card = json!({"worker_id": worker_id, "capabilities": [CAP], "sha256": sha,
+            "kid": public.kid(),
+            "issued_at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)});
+        let signature = sign_card(&card, &signing);
+        let a = store
+            .attest(
+                &worker,
+                NewAttestation {
+                    sha256: sha.to_string(),
+                    card: Some((CapabilityCard::parse(&card).unwrap(), signature)),
+                    label: None,
+                    ai_generated: false,
+                    ai_service: None,
+                    ai_model: None,
+                    ai_session_id: None,
+                },
+                &self.hall.bans,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            a.verdict.status,
+            attestation::AttestationStatus::Attested,
+            "{a:?}"
+        );
+        self.wrote();
+    }
+
+    /// `tenant`'s chain, checked: every receipt linked and signed with the
+    /// writer's key.
+    pub async fn chain(&self, tenant: &TenantId) -> Vec<audit::Receipt> {
+        let receipts: Vec<audit::Receipt> = self
+            .hall
+            .store
+            .tenant(tenant)
+            .receipts(0, 1000)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect();
+        let vk = self.receipt_key.verifying_key();
+        let keys = HashMap::from([(audit::key_id(&vk), vk)]);
+        assert_eq!(
+            audit::verify_chain(&receipts, &keys).unwrap(),
+            receipts.len()
+        );
+        receipts
+    }
+
+    /// The ids of `tenant`'s approvals waiting for a human.
+    pub async fn pending(&self, tenant: &TenantId) -> Vec<uuid::Uuid> {
+        self.hall
+            .store
+            .tenant(tenant)
+            .pending_approvals(100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| a.id)
+            .collect()
+    }
+}
