@@ -209,18 +209,140 @@ pub fn path_error(err: actix_web::error::PathError, _req: &HttpRequest) -> actix
 }
 
 impl From<registry::StoreError> for ApiError {
+    /// The one place the store's outcomes become what clients read.
     fn from(e: registry::StoreError) -> Self {
         use registry::StoreError as E;
         match e {
-            E::NotFound(what) => ApiError::not_found(format!("{what} not found")),
-            E::Conflict(msg) => ApiError::new(StatusCode::CONFLICT, "conflict", msg),
-            E::Invalid(msg) => ApiError::bad_request("invalid_request", msg),
-            E::Forbidden(msg) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", msg),
+            E::NotFound(what) => ApiError::not_found(format!("{} not found", entity(&what))),
+            E::Conflict(what, conflict) => conflict_error(&what, &conflict),
+            E::Refused(refusal) => refusal.into(),
             E::Unavailable(e) => {
-                tracing::warn!(error = %e, "PostgreSQL unavailable");
-                ApiError::unavailable("the database is unavailable; retry shortly")
+                tracing::warn!(error = %e, "store unavailable");
+                ApiError::unavailable(match e {
+                    registry::Unavailable::Database(_) => {
+                        "the database is unavailable; retry shortly"
+                    }
+                    registry::Unavailable::WriterStopped
+                    | registry::Unavailable::NotCommitted(_) => {
+                        "the receipt could not be committed; retry shortly"
+                    }
+                })
             }
             other => ApiError::internal(other),
+        }
+    }
+}
+
+/// A stored row as clients are told about it.
+fn entity(e: &registry::Entity) -> String {
+    use registry::Entity as R;
+    match e {
+        R::Tenant(t) => format!("tenant {t}"),
+        R::ApiKey { tenant, name } => format!("API key {name:?} of tenant {tenant}"),
+        R::Worker(w) => format!("worker {w}"),
+        R::Approval(a) => format!("approval {a}"),
+        R::Attestation(a) => format!("attestation {a}"),
+        R::BanReport(r) => format!("report {r}"),
+        R::Ban(sha) => format!("ban on {sha}"),
+        R::Namespace(ns) => format!("namespace {ns}"),
+        R::PendingClaim(ns) => format!("pending claim on {ns}"),
+        R::NamespaceKey { namespace, kid } => format!("signing key {kid} on {namespace}"),
+    }
+}
+
+fn conflict_error(what: &registry::Entity, conflict: &registry::Conflict) -> ApiError {
+    use registry::{Conflict as C, Entity as R};
+    let message = match (what, conflict) {
+        (R::Worker(w), C::Exists) => format!("worker {w} is already registered"),
+        (R::ApiKey { tenant, name }, C::Exists) => {
+            format!("tenant {tenant} already has a live API key named {name:?}")
+        }
+        (R::NamespaceKey { kid, .. }, C::Exists) => {
+            format!("this public key is already registered (kid {kid})")
+        }
+        (R::Worker(w), C::Status(s)) => format!("worker {w} is {s} and cannot be changed"),
+        (R::BanReport(r), C::Status(s)) => format!("report {r} is already {s}"),
+        (R::Approval(_) | R::Attestation(_), C::Status(s)) => {
+            format!("{} is {s}, not pending", entity(what))
+        }
+        (_, C::Exists) => format!("{} already exists", entity(what)),
+        (_, C::Status(s)) => format!("{} is {s}", entity(what)),
+    };
+    ApiError::new(StatusCode::CONFLICT, "conflict", message)
+}
+
+impl From<registry::Refusal> for ApiError {
+    /// What each rule of the registry tells the caller when it says no.
+    fn from(r: registry::Refusal) -> Self {
+        use registry::{NamespaceChange, NamespaceHeld as H, Refusal as R};
+        let forbidden = |m: String| ApiError::new(StatusCode::FORBIDDEN, "forbidden", m);
+        let conflict = |m: String| ApiError::new(StatusCode::CONFLICT, "conflict", m);
+        let invalid = |m: String| ApiError::bad_request("invalid_request", m);
+        let builtin =
+            |ns| format!("namespace {ns} is reserved by the registry for the WCP project");
+        let because = |reason: Option<String>| reason.map(|r| format!(": {r}")).unwrap_or_default();
+        match r {
+            R::RegisterIn(ns, held) => forbidden(match held {
+                H::Unclaimed => format!(
+                    "namespace {ns} is not claimed; claim it first with POST /api/v1/namespaces \
+                     (org.* namespaces are never claimed implicitly)"
+                ),
+                H::PendingApproval => {
+                    format!("your claim on namespace {ns} is waiting for the operator's approval")
+                }
+                H::Builtin => builtin(ns),
+                H::Reserved(reason) => format!(
+                    "namespace {ns} is reserved by the registry operator{}",
+                    because(reason)
+                ),
+                H::OtherTenant => format!(
+                    "namespace {ns} belongs to another tenant: under WCP trust attribution only \
+                     the namespace's owner may register workers in it"
+                ),
+            }),
+            R::Claim(ns, H::Builtin) => invalid(builtin(ns)),
+            R::Claim(ns, H::Reserved(reason)) => {
+                invalid(format!("namespace {ns} is reserved{}", because(reason)))
+            }
+            R::Claim(ns, _) => conflict(format!("namespace {ns} is already taken")),
+            R::ReserveHeld(ns) => conflict(format!(
+                "namespace {ns} is claimed by a tenant; release it first"
+            )),
+            R::TransferReserved(ns) => conflict(format!(
+                "namespace {ns} is reserved; release the reservation, then claim it"
+            )),
+            R::InUse {
+                namespace,
+                change,
+                workers,
+                keys,
+            } => conflict(format!(
+                "namespace {namespace} has {workers} worker(s) and {keys} signing key(s) and \
+                 cannot be {}",
+                match change {
+                    NamespaceChange::Release => "released",
+                    NamespaceChange::Transfer => "transferred",
+                }
+            )),
+            R::ClaimPending(ns) => invalid(format!(
+                "namespace {ns} is still waiting for the operator's approval"
+            )),
+            R::EscalateFrom(id, level) => conflict(format!(
+                "approval {id} is at {}; only gatekeeper approvals escalate",
+                level.as_str()
+            )),
+            R::ReservedTenantFamily(family) => invalid(format!(
+                "tenant ids in the `{family}.` family are reserved for the registry"
+            )),
+            R::SuspendOperator => conflict("the operator tenant cannot be suspended".into()),
+            R::AttestRevoked(w) => conflict(format!("worker {w} is revoked")),
+            R::CardHashDiffers => {
+                invalid("the card's sha256 differs from the attested sha256".into())
+            }
+            R::CardForOtherWorker { card, sent_for } => invalid(format!(
+                "the card is for worker {card}, but it was sent for {sent_for}"
+            )),
+            R::SignatureMalformed(why) => invalid(why),
         }
     }
 }
@@ -248,5 +370,56 @@ impl From<wcp::RecordError> for ApiError {
             }
             other => ApiError::bad_request("invalid_field", other.to_string()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use registry::{StoreError, Unavailable};
+
+    #[test]
+    fn a_pool_timeout_is_503_unavailable() {
+        for e in [
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::PoolClosed,
+            sqlx::Error::Io(std::io::ErrorKind::ConnectionRefused.into()),
+        ] {
+            let api = ApiError::from(StoreError::from(e));
+            assert_eq!(api.status_code(), StatusCode::SERVICE_UNAVAILABLE, "{api}");
+            assert_eq!(api.code(), "unavailable");
+        }
+    }
+
+    #[test]
+    fn a_stopped_receipt_writer_is_503_unavailable() {
+        for e in [
+            Unavailable::WriterStopped,
+            Unavailable::NotCommitted("the batch failed".into()),
+        ] {
+            let api = ApiError::from(StoreError::from(e));
+            assert_eq!(api.status_code(), StatusCode::SERVICE_UNAVAILABLE, "{api}");
+            assert_eq!(api.code(), "unavailable");
+        }
+    }
+
+    #[test]
+    fn refusals_and_missing_rows_read_as_before() {
+        let ns = wcp::Namespace::parse("x.alice").unwrap();
+        let api = ApiError::from(StoreError::Refused(registry::Refusal::RegisterIn(
+            ns.clone(),
+            registry::NamespaceHeld::OtherTenant,
+        )));
+        assert_eq!(api.status_code(), StatusCode::FORBIDDEN);
+        assert!(api
+            .body()
+            .error
+            .message
+            .contains("belongs to another tenant"));
+        let api = ApiError::from(StoreError::NotFound(registry::Entity::Worker(
+            "x.wrk.nope".into(),
+        )));
+        assert_eq!(api.status_code(), StatusCode::NOT_FOUND);
+        assert_eq!(api.body().error.message, "worker x.wrk.nope not found");
     }
 }

@@ -8,7 +8,7 @@ use wcp::TenantId;
 
 use crate::credentials::{ApiKeySecret, KeyHash, Scopes};
 use crate::tenants::TenantStatus;
-use crate::{is_unique_violation, Store, StoreError, TenantStore};
+use crate::{is_unique_violation, Conflict, Entity, Store, StoreError, TenantStore};
 
 /// An API key as listed: everything but the secret.
 #[derive(Debug, Clone)]
@@ -84,9 +84,13 @@ pub(crate) async fn insert_key(
     .await
     .map_err(|e| {
         if is_unique_violation(&e) {
-            StoreError::Conflict(format!(
-                "tenant {tenant} already has a live API key named {name:?}"
-            ))
+            StoreError::Conflict(
+                Entity::ApiKey {
+                    tenant: tenant.to_string(),
+                    name: name.to_string(),
+                },
+                Conflict::Exists,
+            )
         } else {
             e.into()
         }

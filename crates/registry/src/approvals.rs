@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 use uuid::Uuid;
 
-use crate::{StoreError, TenantStore};
+use crate::{Conflict, Entity, Refusal, StoreError, TenantStore};
 
 /// How long a pending approval waits for a human, and how long an approved
 /// one stays usable after the human said yes.
@@ -268,10 +268,9 @@ impl TenantStore<'_> {
         match row {
             Some(row) => from_row(&row),
             None => match self.approval(id).await? {
-                Some(a) if a.status == "pending" => Err(StoreError::Conflict(format!(
-                    "approval {id} is at {}; only gatekeeper approvals escalate",
-                    a.supervisor_level.as_str()
-                ))),
+                Some(a) if a.status == "pending" => Err(StoreError::Refused(
+                    Refusal::EscalateFrom(id, a.supervisor_level),
+                )),
                 _ => Err(self.not_pending(id).await),
             },
         }
@@ -279,10 +278,8 @@ impl TenantStore<'_> {
 
     async fn not_pending(&self, id: Uuid) -> StoreError {
         match self.approval(id).await {
-            Ok(Some(a)) => {
-                StoreError::Conflict(format!("approval {id} is {}, not pending", a.status))
-            }
-            Ok(None) => StoreError::NotFound(format!("approval {id}")),
+            Ok(Some(a)) => StoreError::Conflict(Entity::Approval(id), Conflict::Status(a.status)),
+            Ok(None) => StoreError::NotFound(Entity::Approval(id)),
             Err(e) => e,
         }
     }

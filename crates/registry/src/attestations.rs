@@ -13,7 +13,7 @@ use wcp::{Namespace, TenantId};
 
 use crate::bans::BanCache;
 use crate::workers::{WorkerRef, WorkerStatus};
-use crate::{Store, StoreError, TenantStore};
+use crate::{Conflict, Entity, Refusal, Store, StoreError, TenantStore};
 
 /// A submission: an unsigned hash (`PUT …/attest`) or a signed card.
 #[derive(Debug, Clone, Default)]
@@ -210,10 +210,11 @@ impl Store {
                         .fetch_optional(&self.pool)
                         .await?;
                 Err(match exists {
-                    Some(s) => {
-                        StoreError::Conflict(format!("attestation {id} is {s}, not pending"))
-                    }
-                    None => StoreError::NotFound(format!("attestation {id}")),
+                    Some(s) => StoreError::Conflict(
+                        Entity::Attestation(id.to_string()),
+                        Conflict::Status(s),
+                    ),
+                    None => StoreError::NotFound(Entity::Attestation(id.to_string())),
                 })
             }
         }
@@ -228,7 +229,7 @@ impl TenantStore<'_> {
         .bind(self.tenant.as_str())
         .fetch_optional(&self.store.pool)
         .await?
-        .ok_or_else(|| StoreError::NotFound(format!("tenant {}", self.tenant)))?;
+        .ok_or_else(|| StoreError::NotFound(Entity::Tenant(self.tenant.clone())))?;
         Ok(AttestationPolicy {
             require_signature: row.try_get("attestation_requires_signature")?,
             require_approval: row.try_get("attestation_requires_approval")?,
@@ -263,9 +264,11 @@ impl TenantStore<'_> {
         let w = self
             .worker(worker)
             .await?
-            .ok_or_else(|| StoreError::NotFound(format!("worker {worker}")))?;
+            .ok_or_else(|| StoreError::NotFound(Entity::Worker(worker.to_string())))?;
         if w.status == WorkerStatus::Revoked {
-            return Err(StoreError::Conflict(format!("worker {worker} is revoked")));
+            return Err(StoreError::Refused(Refusal::AttestRevoked(
+                worker.to_string(),
+            )));
         }
         let policy = self.attestation_policy().await?;
         let ban = bans.ban_reason(&new.sha256).await?;
@@ -284,18 +287,16 @@ impl TenantStore<'_> {
             ),
             Some((card, signature_text)) => {
                 if card.sha256 != new.sha256 {
-                    return Err(StoreError::Invalid(
-                        "the card's sha256 differs from the attested sha256".into(),
-                    ));
+                    return Err(StoreError::Refused(Refusal::CardHashDiffers));
                 }
                 if card.worker_id != w.record.worker_id {
-                    return Err(StoreError::Invalid(format!(
-                        "the card is for worker {}, but it was sent for {}",
-                        card.worker_id, w.record.worker_id
-                    )));
+                    return Err(StoreError::Refused(Refusal::CardForOtherWorker {
+                        card: card.worker_id.to_string(),
+                        sent_for: w.record.worker_id.to_string(),
+                    }));
                 }
                 let signature = parse_signature(signature_text)
-                    .map_err(|e| StoreError::Invalid(e.to_string()))?;
+                    .map_err(|e| StoreError::Refused(Refusal::SignatureMalformed(e.to_string())))?;
                 let key = self.store.key_facts(&card.kid).await?;
                 let signature_ok = key
                     .as_ref()
@@ -355,7 +356,7 @@ impl TenantStore<'_> {
         let w = self
             .worker(worker)
             .await?
-            .ok_or_else(|| StoreError::NotFound(format!("worker {worker}")))?;
+            .ok_or_else(|| StoreError::NotFound(Entity::Worker(worker.to_string())))?;
         let row = sqlx::query(&format!(
             "SELECT {ATTESTATION_COLUMNS} FROM attestations a
              WHERE a.tenant_id = $1 AND a.worker_registry_id = $2

@@ -21,7 +21,7 @@ use uuid::Uuid;
 use wcp::TenantId;
 
 use crate::cache::Cache;
-use crate::{Store, StoreError};
+use crate::{Conflict, Entity, Store, StoreError, Unavailable};
 
 const PG_CHANNEL: &str = "hall_bans";
 const RETRY: Duration = Duration::from_millis(250);
@@ -206,8 +206,10 @@ impl Store {
                 .fetch_optional(&self.pool)
                 .await;
         match status {
-            Ok(Some(s)) => StoreError::Conflict(format!("report {id} is already {s}")),
-            Ok(None) => StoreError::NotFound(format!("report {id}")),
+            Ok(Some(s)) => {
+                StoreError::Conflict(Entity::BanReport(id.to_string()), Conflict::Status(s))
+            }
+            Ok(None) => StoreError::NotFound(Entity::BanReport(id.to_string())),
             Err(e) => e.into(),
         }
     }
@@ -225,7 +227,7 @@ impl Store {
         .await?;
         let ban = match row {
             Some(row) => ban_from_row(&row)?,
-            None => return Err(StoreError::NotFound(format!("ban on {sha256}"))),
+            None => return Err(StoreError::NotFound(Entity::Ban(sha256.to_string()))),
         };
         notify(&mut tx).await?;
         tx.commit().await?;
@@ -261,7 +263,7 @@ impl Store {
             .bind(sha256)
             .fetch_optional(&self.pool)
             .await
-            .map_err(StoreError::Unavailable)
+            .map_err(|e| StoreError::from(Unavailable::Database(e)))
     }
 
     async fn live_ban_set(&self) -> Result<HashMap<String, String>, StoreError> {
@@ -269,7 +271,7 @@ impl Store {
             sqlx::query_as("SELECT sha256, reason FROM bans WHERE lifted_at IS NULL")
                 .fetch_all(&self.pool)
                 .await
-                .map_err(StoreError::Unavailable)?;
+                .map_err(|e| StoreError::from(Unavailable::Database(e)))?;
         Ok(rows.into_iter().collect())
     }
 }

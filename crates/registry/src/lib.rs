@@ -10,6 +10,7 @@ pub mod cache;
 pub mod catalog;
 pub mod credentials;
 pub mod decisions;
+mod error;
 pub mod facts;
 pub mod idempotency;
 pub mod namespaces;
@@ -32,36 +33,15 @@ use uuid::Uuid;
 pub use api_keys::{ApiKey, KeyCredential};
 pub use cache::Cache;
 pub use credentials::{ApiKeySecret, Scope, Scopes};
+pub use error::{
+    Conflict, Entity, NamespaceChange, NamespaceHeld, Refusal, StoreError, Unavailable,
+};
 pub use private_pg::{PrivatePgError, PrivatePostgres};
 pub use tenants::{Bootstrap, Tenant, TenantStatus};
 use wcp::TenantId;
 
 /// Migrations embedded at build time, so the binary needs no files at run time.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("invalid DATABASE_URL: {0}")]
-    InvalidUrl(String),
-    #[error("PostgreSQL is unreachable: {0}")]
-    Unavailable(#[source] sqlx::Error),
-    #[error("database migration failed: {0}")]
-    Migration(#[from] sqlx::migrate::MigrateError),
-    #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
-    #[error("{0} not found")]
-    NotFound(String),
-    #[error("{0}")]
-    Conflict(String),
-    #[error("{0}")]
-    Invalid(String),
-    /// The caller may not do this (e.g. someone else's namespace).
-    #[error("{0}")]
-    Forbidden(String),
-    /// A row that breaks an invariant the code relies on (never client input).
-    #[error("stored data is inconsistent: {0}")]
-    Corrupt(String),
-}
 
 /// Whether a database error is a unique-constraint violation.
 pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
@@ -144,7 +124,7 @@ impl Store {
             .acquire_timeout(options.acquire_timeout)
             .connect_with(connect.application_name("hall-registry"))
             .await
-            .map_err(StoreError::Unavailable)?;
+            .map_err(|e| StoreError::from(Unavailable::Database(e)))?;
         Ok(Self { pool })
     }
 
@@ -160,7 +140,7 @@ impl Store {
         sqlx::query("SELECT 1")
             .execute(&self.pool)
             .await
-            .map_err(StoreError::Unavailable)?;
+            .map_err(|e| StoreError::from(Unavailable::Database(e)))?;
         Ok(())
     }
 

@@ -5,7 +5,10 @@ use chrono::{DateTime, Utc};
 use sqlx::{Postgres, Row, Transaction};
 use wcp::{Namespace, TenantId};
 
-use crate::{is_unique_violation, Store, StoreError, TenantStore};
+use crate::{
+    is_unique_violation, Conflict, Entity, NamespaceChange, NamespaceHeld, Refusal, Store,
+    StoreError, TenantStore,
+};
 
 /// Names reserved by the registry itself, before any operator reservation.
 pub const BUILTIN_RESERVED: [&str; 6] = [
@@ -129,8 +132,11 @@ pub(crate) async fn insert_claim(
     tenant: &TenantId,
     status: ClaimStatus,
 ) -> Result<NamespaceClaim, StoreError> {
-    if let Some(reason) = builtin_reservation(ns) {
-        return Err(StoreError::Invalid(format!("namespace {ns} is {reason}")));
+    if builtin_reservation(ns).is_some() {
+        return Err(StoreError::Refused(Refusal::Claim(
+            ns.clone(),
+            NamespaceHeld::Builtin,
+        )));
     }
     let row = sqlx::query(&format!(
         "INSERT INTO namespaces (namespace, tenant_id, status) VALUES ($1, $2, $3)
@@ -143,8 +149,9 @@ pub(crate) async fn insert_claim(
     .await?;
     match row {
         Some(row) => claim_from_row(&row),
-        None => Err(StoreError::Conflict(format!(
-            "namespace {ns} is already taken"
+        None => Err(StoreError::Refused(Refusal::Claim(
+            ns.clone(),
+            NamespaceHeld::OtherTenant,
         ))),
     }
 }
@@ -193,9 +200,7 @@ impl Store {
         .await?;
         match row {
             Some(row) => claim_from_row(&row),
-            None => Err(StoreError::Conflict(format!(
-                "namespace {ns} is claimed by a tenant; release it first"
-            ))),
+            None => Err(StoreError::Refused(Refusal::ReserveHeld(ns.clone()))),
         }
     }
 
@@ -210,7 +215,7 @@ impl Store {
         .await?;
         match row {
             Some(row) => claim_from_row(&row),
-            None => Err(StoreError::NotFound(format!("pending claim on {ns}"))),
+            None => Err(StoreError::NotFound(Entity::PendingClaim(ns.clone()))),
         }
     }
 
@@ -220,9 +225,9 @@ impl Store {
     pub async fn release_namespace(&self, ns: &Namespace) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         if lock_claim(&mut tx, ns).await?.is_none() {
-            return Err(StoreError::NotFound(format!("namespace {ns}")));
+            return Err(StoreError::NotFound(Entity::Namespace(ns.clone())));
         }
-        ensure_unused(&mut tx, ns, "released").await?;
+        ensure_unused(&mut tx, ns, NamespaceChange::Release).await?;
         sqlx::query("DELETE FROM namespaces WHERE namespace = $1")
             .bind(ns.as_str())
             .execute(&mut *tx)
@@ -241,13 +246,11 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let claim = lock_claim(&mut tx, ns)
             .await?
-            .ok_or_else(|| StoreError::NotFound(format!("namespace {ns}")))?;
+            .ok_or_else(|| StoreError::NotFound(Entity::Namespace(ns.clone())))?;
         if claim.status == ClaimStatus::Reserved {
-            return Err(StoreError::Conflict(format!(
-                "namespace {ns} is reserved; release the reservation, then claim it"
-            )));
+            return Err(StoreError::Refused(Refusal::TransferReserved(ns.clone())));
         }
-        ensure_unused(&mut tx, ns, "transferred").await?;
+        ensure_unused(&mut tx, ns, NamespaceChange::Transfer).await?;
         let row = sqlx::query(&format!(
             "UPDATE namespaces SET tenant_id = $2, status = 'claimed', updated_at = now()
              WHERE namespace = $1 RETURNING {CLAIM_COLUMNS}"
@@ -258,7 +261,7 @@ impl Store {
         .await
         .map_err(|e| match &e {
             sqlx::Error::Database(db) if db.code().as_deref() == Some("23503") => {
-                StoreError::NotFound(format!("tenant {to}"))
+                StoreError::NotFound(Entity::Tenant(to.clone()))
             }
             _ => e.into(),
         })?;
@@ -271,7 +274,7 @@ impl Store {
 async fn ensure_unused(
     tx: &mut Transaction<'_, Postgres>,
     ns: &Namespace,
-    verb: &str,
+    change: NamespaceChange,
 ) -> Result<(), StoreError> {
     let (workers, keys): (i64, i64) = sqlx::query_as(
         "SELECT (SELECT count(*) FROM workers WHERE namespace = $1),
@@ -281,9 +284,12 @@ async fn ensure_unused(
     .fetch_one(&mut **tx)
     .await?;
     if workers > 0 || keys > 0 {
-        return Err(StoreError::Conflict(format!(
-            "namespace {ns} has {workers} worker(s) and {keys} signing key(s) and cannot be {verb}"
-        )));
+        return Err(StoreError::Refused(Refusal::InUse {
+            namespace: ns.clone(),
+            change,
+            workers,
+            keys,
+        }));
     }
     Ok(())
 }
@@ -302,16 +308,11 @@ impl TenantStore<'_> {
                 tx.commit().await?;
                 return Ok(existing);
             }
-            return Err(match existing.status {
-                ClaimStatus::Reserved => StoreError::Invalid(format!(
-                    "namespace {ns} is reserved{}",
-                    existing
-                        .reason
-                        .map(|r| format!(": {r}"))
-                        .unwrap_or_default()
-                )),
-                _ => StoreError::Conflict(format!("namespace {ns} is already taken")),
-            });
+            let held = match existing.status {
+                ClaimStatus::Reserved => NamespaceHeld::Reserved(existing.reason),
+                _ => NamespaceHeld::OtherTenant,
+            };
+            return Err(StoreError::Refused(Refusal::Claim(ns.clone(), held)));
         }
         let status = if needs_approval {
             ClaimStatus::Pending
@@ -334,7 +335,7 @@ impl TenantStore<'_> {
         rows.iter().map(claim_from_row).collect()
     }
 
-    /// 404 unless this tenant holds `ns` (claimed, not pending).
+    /// Not found unless this tenant holds `ns`; refused while its claim is pending.
     async fn owned_claim(&self, ns: &Namespace) -> Result<(), StoreError> {
         let row: Option<String> = sqlx::query_scalar(
             "SELECT status FROM namespaces WHERE namespace = $1 AND tenant_id = $2",
@@ -345,10 +346,8 @@ impl TenantStore<'_> {
         .await?;
         match row.as_deref() {
             Some("claimed") => Ok(()),
-            Some("pending") => Err(StoreError::Invalid(format!(
-                "namespace {ns} is still waiting for the operator's approval"
-            ))),
-            _ => Err(StoreError::NotFound(format!("namespace {ns}"))),
+            Some("pending") => Err(StoreError::Refused(Refusal::ClaimPending(ns.clone()))),
+            _ => Err(StoreError::NotFound(Entity::Namespace(ns.clone()))),
         }
     }
 
@@ -373,10 +372,13 @@ impl TenantStore<'_> {
         .await
         .map_err(|e| {
             if is_unique_violation(&e) {
-                StoreError::Conflict(format!(
-                    "this public key is already registered (kid {})",
-                    key.kid()
-                ))
+                StoreError::Conflict(
+                    Entity::NamespaceKey {
+                        namespace: ns.clone(),
+                        kid: key.kid(),
+                    },
+                    Conflict::Exists,
+                )
             } else {
                 e.into()
             }
@@ -417,7 +419,10 @@ impl TenantStore<'_> {
         .await?;
         match row {
             Some(row) => key_from_row(&row),
-            None => Err(StoreError::NotFound(format!("signing key {kid} on {ns}"))),
+            None => Err(StoreError::NotFound(Entity::NamespaceKey {
+                namespace: ns.clone(),
+                kid: kid.to_string(),
+            })),
         }
     }
 }

@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::idempotency::{self, IdempotencyClaim};
-use crate::{Store, StoreError};
+use crate::{Store, StoreError, Unavailable};
 
 /// Most receipts one transaction takes.
 const MAX_BATCH: usize = 512;
@@ -84,15 +84,12 @@ impl ReceiptWriter {
         self.jobs
             .send(Job { receipt, done })
             .await
-            .map_err(|_| StoreError::Corrupt("the receipt writer has stopped".into()))?;
+            .map_err(|_| Unavailable::WriterStopped)?;
         match wait.await {
             Ok(Ok(r)) => Ok(r),
-            Ok(Err(e)) => Err(StoreError::Unavailable(sqlx::Error::Protocol(format!(
-                "the receipt could not be committed: {e}"
-            )))),
-            Err(_) => Err(StoreError::Corrupt(
-                "the receipt writer dropped a receipt".into(),
-            )),
+            Ok(Err(e)) => Err(Unavailable::NotCommitted(e).into()),
+            // The writer ended with this receipt in its queue.
+            Err(_) => Err(Unavailable::WriterStopped.into()),
         }
     }
 }
@@ -207,7 +204,7 @@ async fn commit(
         rows.tenant.push(receipt.content.tenant_id.clone());
         rows.seq.push(head.1);
         let receipt_id = Uuid::parse_str(&receipt.content.receipt_id)
-            .map_err(|e| StoreError::Invalid(format!("receipt_id: {e}")))?;
+            .map_err(|e| StoreError::Corrupt(format!("receipt_id: {e}")))?;
         rows.id.push(receipt_id);
         rows.hash.push(receipt.receipt_hash.clone());
         rows.prev.push(receipt.content.prev_receipt_hash.clone());

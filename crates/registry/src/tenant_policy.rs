@@ -7,7 +7,7 @@ use policy::TenantPolicy;
 use sqlx::Row;
 use wcp::{Env, TenantId};
 
-use crate::{Store, StoreError, TenantStore};
+use crate::{Entity, Store, StoreError, TenantStore};
 
 fn floors_from_json(v: serde_json::Value) -> Result<BTreeMap<Env, u8>, StoreError> {
     let map: BTreeMap<String, u8> =
@@ -31,7 +31,7 @@ impl Store {
         .bind(tenant.as_str())
         .fetch_optional(&self.pool)
         .await?
-        .ok_or_else(|| StoreError::NotFound(format!("tenant {tenant}")))?;
+        .ok_or_else(|| StoreError::NotFound(Entity::Tenant(tenant.clone())))?;
         let signatories: Vec<String> = row.try_get("signatories")?;
         let max_age: Option<i32> = row.try_get("attestation_max_age_days")?;
         let l7: String = row.try_get("l7_supervisor_level")?;

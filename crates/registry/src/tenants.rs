@@ -5,7 +5,7 @@ use sqlx::Row;
 use wcp::TenantId;
 
 use crate::credentials::{ApiKeySecret, Scopes};
-use crate::{is_unique_violation, Store, StoreError};
+use crate::{is_unique_violation, Conflict, Entity, Refusal, Store, StoreError};
 
 /// The operator's tenant id. The `hall.` family is reserved for the registry itself.
 pub const OPERATOR_TENANT: &str = "hall.operator";
@@ -149,8 +149,8 @@ impl Store {
         display_name: &str,
     ) -> Result<Tenant, StoreError> {
         if id.family() == RESERVED_TENANT_FAMILY {
-            return Err(StoreError::Invalid(format!(
-                "tenant ids in the `{RESERVED_TENANT_FAMILY}.` family are reserved for the registry"
+            return Err(StoreError::Refused(Refusal::ReservedTenantFamily(
+                RESERVED_TENANT_FAMILY,
             )));
         }
         let row = sqlx::query(&format!(
@@ -162,7 +162,7 @@ impl Store {
         .await
         .map_err(|e| {
             if is_unique_violation(&e) {
-                StoreError::Conflict(format!("tenant {id} already exists"))
+                StoreError::Conflict(Entity::Tenant(id.clone()), Conflict::Exists)
             } else {
                 e.into()
             }
@@ -206,10 +206,8 @@ impl Store {
         match row {
             Some(row) => Tenant::from_row(&row),
             None => match self.tenant_by_id(id).await? {
-                Some(t) if t.is_operator => Err(StoreError::Conflict(
-                    "the operator tenant cannot be suspended".into(),
-                )),
-                _ => Err(StoreError::NotFound(format!("tenant {id}"))),
+                Some(t) if t.is_operator => Err(StoreError::Refused(Refusal::SuspendOperator)),
+                _ => Err(StoreError::NotFound(Entity::Tenant(id.clone()))),
             },
         }
     }

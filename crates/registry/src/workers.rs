@@ -7,7 +7,9 @@ use uuid::Uuid;
 use wcp::{IdError, TenantId, Visibility, WorkerId, WorkerRecord};
 
 use crate::namespaces::{insert_claim, lock_claim, ClaimStatus};
-use crate::{is_unique_violation, Store, StoreError, TenantStore};
+use crate::{
+    is_unique_violation, Conflict, Entity, NamespaceHeld, Refusal, Store, StoreError, TenantStore,
+};
 
 /// Prefix of the opaque registry id.
 pub const REGISTRY_ID_PREFIX: &str = "wrk_";
@@ -200,37 +202,22 @@ impl TenantStore<'_> {
                 insert_claim(&mut tx, &ns, self.tenant, ClaimStatus::Claimed)
                     .await
                     .map_err(|e| match e {
-                        StoreError::Invalid(m) | StoreError::Conflict(m) => {
-                            StoreError::Forbidden(m)
+                        StoreError::Refused(Refusal::Claim(ns, held)) => {
+                            StoreError::Refused(Refusal::RegisterIn(ns, held))
                         }
                         other => other,
                     })?;
             }
-            None => {
-                return Err(StoreError::Forbidden(format!(
-                    "namespace {ns} is not claimed; claim it first with POST /api/v1/namespaces \
-                     (org.* namespaces are never claimed implicitly)"
-                )))
-            }
+            None => return Err(refused(ns.clone(), NamespaceHeld::Unclaimed)),
             Some(c) if c.tenant_id.as_ref() == Some(self.tenant) => {
                 if c.status == ClaimStatus::Pending {
-                    return Err(StoreError::Forbidden(format!(
-                        "your claim on namespace {ns} is waiting for the operator's approval"
-                    )));
+                    return Err(refused(ns.clone(), NamespaceHeld::PendingApproval));
                 }
             }
             Some(c) if c.status == ClaimStatus::Reserved => {
-                return Err(StoreError::Forbidden(format!(
-                    "namespace {ns} is reserved by the registry operator{}",
-                    c.reason.map(|r| format!(": {r}")).unwrap_or_default()
-                )))
+                return Err(refused(ns.clone(), NamespaceHeld::Reserved(c.reason)))
             }
-            Some(_) => {
-                return Err(StoreError::Forbidden(format!(
-                    "namespace {ns} belongs to another tenant: under WCP trust attribution only \
-                     the namespace's owner may register workers in it"
-                )))
-            }
+            Some(_) => return Err(refused(ns.clone(), NamespaceHeld::OtherTenant)),
         }
         let c = columns(record);
         let id = format!("{REGISTRY_ID_PREFIX}{}", Uuid::now_v7().simple());
@@ -252,10 +239,10 @@ impl TenantStore<'_> {
             .await
             .map_err(|e| {
                 if is_unique_violation(&e) {
-                    StoreError::Conflict(format!(
-                        "worker {} is already registered",
-                        record.worker_id
-                    ))
+                    StoreError::Conflict(
+                        Entity::Worker(record.worker_id.to_string()),
+                        Conflict::Exists,
+                    )
                 } else {
                     e.into()
                 }
@@ -337,10 +324,11 @@ impl TenantStore<'_> {
         match row {
             Some(row) => worker_from_row(&row),
             None => match self.worker(worker).await? {
-                Some(_) => Err(StoreError::Conflict(format!(
-                    "worker {worker} is revoked and cannot be changed"
-                ))),
-                None => Err(StoreError::NotFound(format!("worker {worker}"))),
+                Some(w) => Err(StoreError::Conflict(
+                    Entity::Worker(worker.to_string()),
+                    Conflict::Status(w.status.as_str().to_string()),
+                )),
+                None => Err(StoreError::NotFound(Entity::Worker(worker.to_string()))),
             },
         }
     }
@@ -359,9 +347,13 @@ impl TenantStore<'_> {
         .await?;
         match row {
             Some(row) => worker_from_row(&row),
-            None => Err(StoreError::NotFound(format!("worker {worker}"))),
+            None => Err(StoreError::NotFound(Entity::Worker(worker.to_string()))),
         }
     }
+}
+
+fn refused(ns: wcp::Namespace, held: NamespaceHeld) -> StoreError {
+    StoreError::Refused(Refusal::RegisterIn(ns, held))
 }
 
 impl Store {

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use audit::{key_id, verify_chain, ChainError, Receipt, UnsignedReceipt};
 use ed25519_dalek::SigningKey;
 use registry::receipts::{PendingReceipt, ReceiptKey, ReceiptWriter};
-use registry::{Store, StoreOptions};
+use registry::{Store, StoreError, StoreOptions, Unavailable};
 use testkit::TestDb;
 use uuid::Uuid;
 use wcp::TenantId;
@@ -81,6 +81,30 @@ async fn chain(s: &Store, t: &TenantId) -> Vec<Receipt> {
         .into_iter()
         .map(|(_, r)| r)
         .collect()
+}
+
+#[tokio::test]
+async fn a_stopped_writer_is_unavailable_not_corrupt() {
+    let db = TestDb::create().await;
+    let s = store(&db).await;
+    // The writer's task lives in a runtime that is then dropped, ending it.
+    let writer = {
+        let s = s.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async { ReceiptWriter::start(s, key()) })
+        })
+        .join()
+        .unwrap()
+    };
+    let err = writer.append(pending("org.acme", 0)).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::Unavailable(Unavailable::WriterStopped)),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
