@@ -1,7 +1,6 @@
 //! Attestations, signed capability cards and the ban list over real HTTP.
 
-use crate::support::TestServer;
-use attestation::card::sign_card;
+use crate::support::{card, TestServer, Worker};
 use base64::Engine;
 use ed25519_dalek::SigningKey;
 use reqwest::Method;
@@ -10,15 +9,7 @@ use serde_json::{json, Value};
 const HASH_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 const HASH_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
 
-async fn call(
-    s: &TestServer,
-    m: Method,
-    path: &str,
-    key: Option<&str>,
-    body: Option<Value>,
-) -> (u16, Value) {
-    s.call(m, path, key, body).await
-}
+const WORKER: &str = "x.acme.sum";
 
 /// A tenant with a worker `x.acme.sum` and a registered signing key.
 struct Setup {
@@ -29,82 +20,53 @@ struct Setup {
 
 async fn setup(s: &TestServer) -> Setup {
     let (_, key) = s.tenant_with_key("org.acme", &["admin"]).await;
-    let (status, w) = call(
-        s,
-        Method::POST,
-        "/api/v1/workers",
-        Some(&key),
-        Some(json!({
-        "worker_id": "x.acme.sum", "worker_species_id": "wrk.doc.summarizer",
-        "capabilities": ["cap.doc.summarize", "cap.doc.classify"]})),
+    s.register(
+        &key,
+        &Worker::id(WORKER)
+            .species("wrk.doc.summarizer")
+            .capabilities(&["cap.doc.summarize", "cap.doc.classify"]),
     )
     .await;
-    assert_eq!(status, 201, "{w}");
     let signing = SigningKey::from_bytes(&[42u8; 32]);
     let kid = s.add_namespace_key(&key, "x.acme", &signing).await;
     Setup { key, signing, kid }
 }
 
-fn card(kid: &str, sha: &str) -> Value {
-    json!({"worker_id": "x.acme.sum", "worker_species_id": "wrk.doc.summarizer",
-           "capabilities": ["cap.doc.classify", "cap.doc.summarize"], "sha256": sha,
-           "issued_at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true), "kid": kid})
-}
-
-async fn submit(s: &TestServer, key: &str, card: &Value, signing: &SigningKey) -> (u16, Value) {
-    let signature = sign_card(card, signing);
-    call(
-        s,
-        Method::POST,
-        "/api/v1/workers/x.acme.sum/attestations",
-        Some(key),
-        Some(json!({"card": card, "signature": signature})),
+/// The worker's capability card for `sha`, naming the signing key `kid`.
+fn sum_card(kid: &str, sha: &str) -> Value {
+    card(
+        WORKER,
+        "wrk.doc.summarizer",
+        &["cap.doc.classify", "cap.doc.summarize"],
+        sha,
+        kid,
     )
-    .await
-}
-
-async fn status_of(s: &TestServer, key: &str) -> Value {
-    call(
-        s,
-        Method::GET,
-        "/api/v1/workers/x.acme.sum/attestation",
-        Some(key),
-        None,
-    )
-    .await
-    .1
-}
-
-async fn verify(s: &TestServer) -> Value {
-    let (status, v) = call(s, Method::GET, "/api/v1/verify/x.acme.sum", None, None).await;
-    assert_eq!(status, 200, "{v}");
-    v
 }
 
 #[tokio::test]
 async fn put_attest_follows_the_contract_and_sets_verify_current_hash() {
     let s = TestServer::start().await;
     let st = setup(&s).await;
-    assert_eq!(status_of(&s, &st.key).await["status"], "none");
-    assert_eq!(verify(&s).await["current_hash"], Value::Null);
+    assert_eq!(s.attestation_of(&st.key, WORKER).await["status"], "none");
+    assert_eq!(s.verify(WORKER).await["current_hash"], Value::Null);
 
-    let (status, a) = call(
-        &s,
-        Method::PUT,
-        "/api/v1/workers/x.acme.sum/attest",
-        Some(&st.key),
-        Some(json!({
+    let (status, a) = s
+        .call(
+            Method::PUT,
+            "/api/v1/workers/x.acme.sum/attest",
+            Some(&st.key),
+            Some(json!({
         "sha256": HASH_A, "ai_generated": true, "label": "v1", "ai_service": "claude",
         "ai_model": "claude-x", "ai_session_id": "session-123"})),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(status, 200, "{a}");
     assert!(a["id"].as_str().unwrap().starts_with("att_"));
     assert_eq!(a["worker_id"], "x.acme.sum");
     assert_eq!(a["sha256"], HASH_A);
     assert_eq!(a["status"], "attested");
 
-    let v = verify(&s).await;
+    let v = s.verify(WORKER).await;
     assert_eq!(v["current_hash"], HASH_A);
     assert!(v["attested_at"].is_string());
     assert_eq!(v["ai_generated"], true);
@@ -116,7 +78,7 @@ async fn put_attest_follows_the_contract_and_sets_verify_current_hash() {
         "the raw session id leaked"
     );
 
-    let st2 = status_of(&s, &st.key).await;
+    let st2 = s.attestation_of(&st.key, WORKER).await;
     assert_eq!(
         (st2["status"].as_str(), st2["artifact_hash"].as_str()),
         (Some("attested"), Some(HASH_A))
@@ -128,25 +90,11 @@ async fn put_attest_follows_the_contract_and_sets_verify_current_hash() {
         &format!("{HASH_A}0"),
         &"g".repeat(64),
     ] {
-        let (status, err) = call(
-            &s,
-            Method::PUT,
-            "/api/v1/workers/x.acme.sum/attest",
-            Some(&st.key),
-            Some(json!({"sha256": bad, "ai_generated": false})),
-        )
-        .await;
+        let (status, err) = s.try_attest_hash(&st.key, WORKER, bad).await;
         assert_eq!(status, 400, "{bad}");
         assert_eq!(err["error"]["code"], "invalid_sha256");
     }
-    let (status, _) = call(
-        &s,
-        Method::PUT,
-        "/api/v1/workers/x.acme.nope/attest",
-        Some(&st.key),
-        Some(json!({"sha256": HASH_A, "ai_generated": false})),
-    )
-    .await;
+    let (status, _) = s.try_attest_hash(&st.key, "x.acme.nope", HASH_A).await;
     assert_eq!(status, 404);
     s.stop().await;
 }
@@ -155,14 +103,16 @@ async fn put_attest_follows_the_contract_and_sets_verify_current_hash() {
 async fn a_signed_card_from_the_workers_namespace_is_attested() {
     let s = TestServer::start().await;
     let st = setup(&s).await;
-    let (status, a) = submit(&s, &st.key, &card(&st.kid, HASH_A), &st.signing).await;
+    let (status, a) = s
+        .submit_card(&st.key, WORKER, &sum_card(&st.kid, HASH_A), &st.signing)
+        .await;
     assert_eq!(status, 201, "{a}");
     assert_eq!(a["status"], "attested", "{a}");
     assert_eq!(a["signed_by"], st.kid.as_str());
-    let now = status_of(&s, &st.key).await;
+    let now = s.attestation_of(&st.key, WORKER).await;
     assert_eq!(now["status"], "attested");
     assert_eq!(now["signed_by"], st.kid.as_str());
-    assert_eq!(verify(&s).await["current_hash"], HASH_A);
+    assert_eq!(s.verify(WORKER).await["current_hash"], HASH_A);
     s.stop().await;
 }
 
@@ -172,23 +122,25 @@ async fn bad_signatures_unknown_or_foreign_keys_and_mismatched_cards_are_denied(
     let st = setup(&s).await;
 
     // Signed by a different private key than the one registered under the kid.
-    let (_, a) = submit(
-        &s,
-        &st.key,
-        &card(&st.kid, HASH_A),
-        &SigningKey::from_bytes(&[7u8; 32]),
-    )
-    .await;
+    let (_, a) = s
+        .submit_card(
+            &st.key,
+            WORKER,
+            &sum_card(&st.kid, HASH_A),
+            &SigningKey::from_bytes(&[7u8; 32]),
+        )
+        .await;
     assert_eq!(a["status"], "denied");
     assert!(a["reason"].as_str().unwrap().contains("signature"));
 
-    let (_, a) = submit(
-        &s,
-        &st.key,
-        &card("nsk_00000000deadbeef", HASH_A),
-        &st.signing,
-    )
-    .await;
+    let (_, a) = s
+        .submit_card(
+            &st.key,
+            WORKER,
+            &sum_card("nsk_00000000deadbeef", HASH_A),
+            &st.signing,
+        )
+        .await;
     assert_eq!(a["status"], "denied");
     assert!(a["reason"]
         .as_str()
@@ -197,49 +149,52 @@ async fn bad_signatures_unknown_or_foreign_keys_and_mismatched_cards_are_denied(
 
     // Another tenant's key on another namespace: trust comes from worker_id only.
     let (_, other) = s.tenant_with_key("org.other", &["admin"]).await;
-    call(
-        &s,
-        Method::POST,
-        "/api/v1/namespaces",
-        Some(&other),
-        Some(json!({"namespace": "x.other"})),
-    )
-    .await;
+    s.claim_namespace(&other, "x.other").await;
     let foreign = SigningKey::from_bytes(&[8u8; 32]);
-    let (_, fk) = call(&s, Method::POST, "/api/v1/namespaces/x.other/keys", Some(&other), Some(json!({
+    let (_, fk) = s.post("/api/v1/namespaces/x.other/keys", &other, json!({
         "public_key": base64::engine::general_purpose::STANDARD.encode(foreign.verifying_key().as_bytes()),
-        "label": "theirs"}))).await;
-    let (_, a) = submit(
-        &s,
-        &st.key,
-        &card(fk["kid"].as_str().unwrap(), HASH_A),
-        &foreign,
-    )
-    .await;
+        "label": "theirs"})).await;
+    let (_, a) = s
+        .submit_card(
+            &st.key,
+            WORKER,
+            &sum_card(fk["kid"].as_str().unwrap(), HASH_A),
+            &foreign,
+        )
+        .await;
     assert_eq!(a["status"], "denied");
     assert!(a["reason"].as_str().unwrap().contains("x.other"), "{a}");
 
-    let mut wrong_caps = card(&st.kid, HASH_A);
+    let mut wrong_caps = sum_card(&st.kid, HASH_A);
     wrong_caps["capabilities"] = json!(["cap.doc.summarize"]);
-    let (_, a) = submit(&s, &st.key, &wrong_caps, &st.signing).await;
+    let (_, a) = s
+        .submit_card(&st.key, WORKER, &wrong_caps, &st.signing)
+        .await;
     assert!(a["reason"].as_str().unwrap().contains("capabilities"));
 
     // Malformed cards and signatures are refused and recorded nowhere.
-    let mut extra = card(&st.kid, HASH_A);
+    let mut extra = sum_card(&st.kid, HASH_A);
     extra["admin"] = json!(true);
-    assert_eq!(submit(&s, &st.key, &extra, &st.signing).await.0, 400);
-    let (status, _) = call(
-        &s,
-        Method::POST,
-        "/api/v1/workers/x.acme.sum/attestations",
-        Some(&st.key),
-        Some(json!({"card": card(&st.kid, HASH_A), "signature": "not-a-signature"})),
-    )
-    .await;
+    assert_eq!(
+        s.submit_card(&st.key, WORKER, &extra, &st.signing).await.0,
+        400
+    );
+    let (status, _) = s
+        .post(
+            "/api/v1/workers/x.acme.sum/attestations",
+            &st.key,
+            json!({"card": sum_card(&st.kid, HASH_A), "signature": "not-a-signature"}),
+        )
+        .await;
     assert_eq!(status, 400);
-    let mut other_worker = card(&st.kid, HASH_A);
+    let mut other_worker = sum_card(&st.kid, HASH_A);
     other_worker["worker_id"] = json!("x.acme.other");
-    assert_eq!(submit(&s, &st.key, &other_worker, &st.signing).await.0, 400);
+    assert_eq!(
+        s.submit_card(&st.key, WORKER, &other_worker, &st.signing)
+            .await
+            .0,
+        400
+    );
 
     let mut conn = s.db.connect().await;
     let (total, denied): (i64, i64) = sqlx::query_as(
@@ -249,8 +204,8 @@ async fn bad_signatures_unknown_or_foreign_keys_and_mismatched_cards_are_denied(
     .await
     .unwrap();
     assert_eq!((total, denied), (4, 4));
-    assert_eq!(status_of(&s, &st.key).await["status"], "denied");
-    assert_eq!(verify(&s).await["current_hash"], Value::Null);
+    assert_eq!(s.attestation_of(&st.key, WORKER).await["status"], "denied");
+    assert_eq!(s.verify(WORKER).await["current_hash"], Value::Null);
     s.stop().await;
 }
 
@@ -258,25 +213,27 @@ async fn bad_signatures_unknown_or_foreign_keys_and_mismatched_cards_are_denied(
 async fn revoking_a_key_denies_cards_received_after_the_revocation_only() {
     let s = TestServer::start().await;
     let st = setup(&s).await;
-    let (_, before) = submit(&s, &st.key, &card(&st.kid, HASH_A), &st.signing).await;
+    let (_, before) = s
+        .submit_card(&st.key, WORKER, &sum_card(&st.kid, HASH_A), &st.signing)
+        .await;
     assert_eq!(before["status"], "attested");
 
-    let (status, _) = call(
-        &s,
-        Method::POST,
-        &format!("/api/v1/namespaces/x.acme/keys/{}/revoke", st.kid),
-        Some(&st.key),
-        None,
-    )
-    .await;
+    let (status, _) = s
+        .post_empty(
+            &format!("/api/v1/namespaces/x.acme/keys/{}/revoke", st.kid),
+            &st.key,
+        )
+        .await;
     assert_eq!(status, 200);
-    let (_, after) = submit(&s, &st.key, &card(&st.kid, HASH_B), &st.signing).await;
+    let (_, after) = s
+        .submit_card(&st.key, WORKER, &sum_card(&st.kid, HASH_B), &st.signing)
+        .await;
     assert_eq!(after["status"], "denied");
     assert!(after["reason"].as_str().unwrap().contains("revoked"));
 
     // The latest attestation is denied; verify keeps the hash signed before the revocation.
-    assert_eq!(status_of(&s, &st.key).await["status"], "denied");
-    assert_eq!(verify(&s).await["current_hash"], HASH_A);
+    assert_eq!(s.attestation_of(&st.key, WORKER).await["status"], "denied");
+    assert_eq!(s.verify(WORKER).await["current_hash"], HASH_A);
     s.stop().await;
 }
 
@@ -284,70 +241,50 @@ async fn revoking_a_key_denies_cards_received_after_the_revocation_only() {
 async fn the_tenants_policy_keeps_attestations_pending_until_satisfied() {
     let s = TestServer::start().await;
     let st = setup(&s).await;
-    let (status, p) = call(
-        &s,
-        Method::PUT,
-        "/api/v1/policy",
-        Some(&st.key),
-        Some(json!({"attestation": {"require_signature": true, "require_approval": false}})),
-    )
-    .await;
+    let (status, p) = s
+        .try_set_policy(
+            &st.key,
+            json!({"attestation": {"require_signature": true, "require_approval": false}}),
+        )
+        .await;
     assert_eq!(status, 200, "{p}");
-    let (_, a) = call(
-        &s,
-        Method::PUT,
-        "/api/v1/workers/x.acme.sum/attest",
-        Some(&st.key),
-        Some(json!({"sha256": HASH_A, "ai_generated": false})),
-    )
-    .await;
+    let (_, a) = s.try_attest_hash(&st.key, WORKER, HASH_A).await;
     assert_eq!(a["status"], "pending");
     assert!(a["reason"].as_str().unwrap().contains("signed"));
-    assert_eq!(verify(&s).await["current_hash"], Value::Null);
+    assert_eq!(s.verify(WORKER).await["current_hash"], Value::Null);
     // The operator cannot approve away a missing signature.
-    let (status, still) = call(
-        &s,
-        Method::POST,
-        &format!("/api/v1/attestations/{}/approve", a["id"].as_str().unwrap()),
-        Some(&s.operator_key),
-        None,
-    )
-    .await;
+    let (status, still) = s
+        .post_empty(
+            &format!("/api/v1/attestations/{}/approve", a["id"].as_str().unwrap()),
+            &s.operator_key,
+        )
+        .await;
     assert_eq!((status, still["status"].as_str()), (200, Some("pending")));
-    let (_, signed) = submit(&s, &st.key, &card(&st.kid, HASH_A), &st.signing).await;
+    let (_, signed) = s
+        .submit_card(&st.key, WORKER, &sum_card(&st.kid, HASH_A), &st.signing)
+        .await;
     assert_eq!(signed["status"], "attested");
 
-    call(
-        &s,
-        Method::PUT,
-        "/api/v1/policy",
-        Some(&st.key),
-        Some(json!({"attestation": {"require_signature": false, "require_approval": true}})),
+    s.try_set_policy(
+        &st.key,
+        json!({"attestation": {"require_signature": false, "require_approval": true}}),
     )
     .await;
-    let (_, b) = submit(&s, &st.key, &card(&st.kid, HASH_B), &st.signing).await;
+    let (_, b) = s
+        .submit_card(&st.key, WORKER, &sum_card(&st.kid, HASH_B), &st.signing)
+        .await;
     assert_eq!(b["status"], "pending");
-    assert_eq!(status_of(&s, &st.key).await["status"], "pending");
+    assert_eq!(s.attestation_of(&st.key, WORKER).await["status"], "pending");
     let approve = format!("/api/v1/attestations/{}/approve", b["id"].as_str().unwrap());
-    assert_eq!(
-        call(&s, Method::POST, &approve, Some(&st.key), None)
-            .await
-            .0,
-        403
-    );
-    let (status, approved) = call(&s, Method::POST, &approve, Some(&s.operator_key), None).await;
+    assert_eq!(s.post_empty(&approve, &st.key).await.0, 403);
+    let (status, approved) = s.post_empty(&approve, &s.operator_key).await;
     assert_eq!(
         (status, approved["status"].as_str()),
         (200, Some("attested"))
     );
-    assert_eq!(verify(&s).await["current_hash"], HASH_B);
-    assert_eq!(
-        call(&s, Method::POST, &approve, Some(&s.operator_key), None)
-            .await
-            .0,
-        409
-    );
-    let (_, p) = call(&s, Method::GET, "/api/v1/policy", Some(&st.key), None).await;
+    assert_eq!(s.verify(WORKER).await["current_hash"], HASH_B);
+    assert_eq!(s.post_empty(&approve, &s.operator_key).await.0, 409);
+    let (_, p) = s.get_json("/api/v1/policy", Some(&st.key)).await;
     assert_eq!(p["attestation"]["require_approval"], true);
     s.stop().await;
 }
@@ -357,54 +294,34 @@ async fn a_confirmed_ban_shows_in_the_list_and_verify_and_denies_attestations_un
     let s = TestServer::start().await;
     let st = setup(&s).await;
     let op = s.operator_key.clone();
-    call(
-        &s,
-        Method::PUT,
-        "/api/v1/workers/x.acme.sum/attest",
-        Some(&st.key),
-        Some(json!({"sha256": HASH_A, "ai_generated": false})),
-    )
-    .await;
+    s.attest_hash(&st.key, WORKER, HASH_A).await;
 
-    let (status, report) = call(
-        &s,
-        Method::POST,
-        "/api/v1/ban-list/report",
-        Some(&st.key),
-        Some(json!({
+    let (status, report) = s
+        .post(
+            "/api/v1/ban-list/report",
+            &st.key,
+            json!({
         "sha256": HASH_A.to_uppercase(), "reason": "exfiltrates secrets",
-        "evidence_url": "https://example.org/analysis"})),
-    )
-    .await;
+        "evidence_url": "https://example.org/analysis"}),
+        )
+        .await;
     assert_eq!(status, 201, "{report}");
     assert_eq!(
         (report["status"].as_str(), report["sha256"].as_str()),
         (Some("pending"), Some(HASH_A))
     );
-    let (_, list) = call(&s, Method::GET, "/api/v1/ban-list", None, None).await;
+    let (_, list) = s.get_json("/api/v1/ban-list", None).await;
     assert_eq!(list, json!([]), "an unconfirmed report is not listed");
-    assert_eq!(verify(&s).await["status"], "active");
+    assert_eq!(s.verify(WORKER).await["status"], "active");
     for bad in [
         json!({"sha256": "xyz", "reason": "r"}),
         json!({"sha256": HASH_A, "reason": ""}),
         json!({"sha256": HASH_A, "reason": "r", "evidence_url": "javascript:alert(1)"}),
     ] {
-        assert_eq!(
-            call(
-                &s,
-                Method::POST,
-                "/api/v1/ban-list/report",
-                Some(&st.key),
-                Some(bad)
-            )
-            .await
-            .0,
-            400
-        );
+        assert_eq!(s.post("/api/v1/ban-list/report", &st.key, bad).await.0, 400);
     }
     assert_eq!(
-        call(
-            &s,
+        s.call(
             Method::POST,
             "/api/v1/ban-list/report",
             None,
@@ -415,63 +332,39 @@ async fn a_confirmed_ban_shows_in_the_list_and_verify_and_denies_attestations_un
         401
     );
 
-    let (_, pending) = call(
-        &s,
-        Method::GET,
-        "/api/v1/ban-list/reports?status=pending",
-        Some(&op),
-        None,
-    )
-    .await;
+    let (_, pending) = s
+        .get_json("/api/v1/ban-list/reports?status=pending", Some(&op))
+        .await;
     assert_eq!(pending["reports"].as_array().unwrap().len(), 1);
     assert_eq!(
-        call(
-            &s,
-            Method::GET,
-            "/api/v1/ban-list/reports",
-            Some(&st.key),
-            None
-        )
-        .await
-        .0,
+        s.get_json("/api/v1/ban-list/reports", Some(&st.key))
+            .await
+            .0,
         403
     );
     let id = report["id"].as_str().unwrap();
     assert_eq!(
-        call(
-            &s,
-            Method::POST,
-            &format!("/api/v1/ban-list/reports/{id}/confirm"),
-            Some(&st.key),
-            None
-        )
-        .await
-        .0,
+        s.post_empty(&format!("/api/v1/ban-list/reports/{id}/confirm"), &st.key)
+            .await
+            .0,
         403
     );
-    let (status, confirmed) = call(
-        &s,
-        Method::POST,
-        &format!("/api/v1/ban-list/reports/{id}/confirm"),
-        Some(&op),
-        Some(json!({"note": "verified by the security team"})),
-    )
-    .await;
+    let (status, confirmed) = s
+        .post(
+            &format!("/api/v1/ban-list/reports/{id}/confirm"),
+            &op,
+            json!({"note": "verified by the security team"}),
+        )
+        .await;
     assert_eq!(status, 200, "{confirmed}");
     assert_eq!(
-        call(
-            &s,
-            Method::POST,
-            &format!("/api/v1/ban-list/reports/{id}/confirm"),
-            Some(&op),
-            None
-        )
-        .await
-        .0,
+        s.post_empty(&format!("/api/v1/ban-list/reports/{id}/confirm"), &op)
+            .await
+            .0,
         409
     );
 
-    let (_, list) = call(&s, Method::GET, "/api/v1/ban-list?limit=10", None, None).await;
+    let (_, list) = s.get_json("/api/v1/ban-list?limit=10", None).await;
     let entries = list.as_array().expect("a bare JSON array");
     assert_eq!(entries.len(), 1);
     let e = &entries[0];
@@ -485,26 +378,18 @@ async fn a_confirmed_ban_shows_in_the_list_and_verify_and_denies_attestations_un
     );
     assert!(e["reported_at"].is_string());
 
-    let v = verify(&s).await;
+    let v = s.verify(WORKER).await;
     assert_eq!(
         (v["status"].as_str(), v["banned"].as_bool()),
         (Some("banned"), Some(true))
     );
     assert_eq!(v["ban_reason"], "exfiltrates secrets");
-    let (_, a) = call(
-        &s,
-        Method::PUT,
-        "/api/v1/workers/x.acme.sum/attest",
-        Some(&st.key),
-        Some(json!({"sha256": HASH_A, "ai_generated": false})),
-    )
-    .await;
+    let (_, a) = s.try_attest_hash(&st.key, WORKER, HASH_A).await;
     assert_eq!(a["status"], "denied");
     assert!(a["reason"].as_str().unwrap().contains("ban list"));
 
     assert_eq!(
-        call(
-            &s,
+        s.call(
             Method::DELETE,
             &format!("/api/v1/ban-list/{HASH_A}"),
             Some(&st.key),
@@ -514,19 +399,18 @@ async fn a_confirmed_ban_shows_in_the_list_and_verify_and_denies_attestations_un
         .0,
         403
     );
-    let (status, lifted) = call(
-        &s,
-        Method::DELETE,
-        &format!("/api/v1/ban-list/{HASH_A}"),
-        Some(&op),
-        Some(json!({"note": "false positive"})),
-    )
-    .await;
+    let (status, lifted) = s
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/ban-list/{HASH_A}"),
+            Some(&op),
+            Some(json!({"note": "false positive"})),
+        )
+        .await;
     assert_eq!(status, 200, "{lifted}");
     assert_eq!(lifted["lift_reason"], "false positive");
     assert_eq!(
-        call(
-            &s,
+        s.call(
             Method::DELETE,
             &format!("/api/v1/ban-list/{HASH_A}"),
             Some(&op),
@@ -536,21 +420,11 @@ async fn a_confirmed_ban_shows_in_the_list_and_verify_and_denies_attestations_un
         .0,
         404
     );
-    assert_eq!(
-        call(&s, Method::GET, "/api/v1/ban-list", None, None)
-            .await
-            .1,
-        json!([])
-    );
-    assert_eq!(verify(&s).await["status"], "active");
-    let (_, history) = call(
-        &s,
-        Method::GET,
-        &format!("/api/v1/ban-list/{HASH_A}"),
-        None,
-        None,
-    )
-    .await;
+    assert_eq!(s.get_json("/api/v1/ban-list", None).await.1, json!([]));
+    assert_eq!(s.verify(WORKER).await["status"], "active");
+    let (_, history) = s
+        .get_json(&format!("/api/v1/ban-list/{HASH_A}"), None)
+        .await;
     assert_eq!(
         (
             history["banned"].as_bool(),
@@ -560,41 +434,28 @@ async fn a_confirmed_ban_shows_in_the_list_and_verify_and_denies_attestations_un
     );
 
     // Rejected reports never reach the list; limits are checked.
-    let (_, r2) = call(
-        &s,
-        Method::POST,
-        "/api/v1/ban-list/report",
-        Some(&st.key),
-        Some(json!({"sha256": HASH_B, "reason": "spam"})),
-    )
-    .await;
-    let (status, rejected) = call(
-        &s,
-        Method::POST,
-        &format!(
-            "/api/v1/ban-list/reports/{}/reject",
-            r2["id"].as_str().unwrap()
-        ),
-        Some(&op),
-        None,
-    )
-    .await;
+    let (_, r2) = s
+        .post(
+            "/api/v1/ban-list/report",
+            &st.key,
+            json!({"sha256": HASH_B, "reason": "spam"}),
+        )
+        .await;
+    let (status, rejected) = s
+        .post_empty(
+            &format!(
+                "/api/v1/ban-list/reports/{}/reject",
+                r2["id"].as_str().unwrap()
+            ),
+            &op,
+        )
+        .await;
     assert_eq!(
         (status, rejected["status"].as_str()),
         (200, Some("rejected"))
     );
-    assert_eq!(
-        call(&s, Method::GET, "/api/v1/ban-list", None, None)
-            .await
-            .1,
-        json!([])
-    );
-    assert_eq!(
-        call(&s, Method::GET, "/api/v1/ban-list?limit=0", None, None)
-            .await
-            .0,
-        400
-    );
+    assert_eq!(s.get_json("/api/v1/ban-list", None).await.1, json!([]));
+    assert_eq!(s.get_json("/api/v1/ban-list?limit=0", None).await.0, 400);
     s.stop().await;
 }
 
@@ -603,28 +464,25 @@ async fn the_ban_list_is_newest_first() {
     let s = TestServer::start_with_redis().await;
     let (_, key) = s.tenant_with_key("org.acme", &["read"]).await;
     for sha in [HASH_A, HASH_B] {
-        let (_, r) = call(
-            &s,
-            Method::POST,
-            "/api/v1/ban-list/report",
-            Some(&key),
-            Some(json!({"sha256": sha, "reason": sha[..4].to_string()})),
-        )
-        .await;
-        let (status, _) = call(
-            &s,
-            Method::POST,
-            &format!(
-                "/api/v1/ban-list/reports/{}/confirm",
-                r["id"].as_str().unwrap()
-            ),
-            Some(&s.operator_key),
-            None,
-        )
-        .await;
+        let (_, r) = s
+            .post(
+                "/api/v1/ban-list/report",
+                &key,
+                json!({"sha256": sha, "reason": sha[..4].to_string()}),
+            )
+            .await;
+        let (status, _) = s
+            .post_empty(
+                &format!(
+                    "/api/v1/ban-list/reports/{}/confirm",
+                    r["id"].as_str().unwrap()
+                ),
+                &s.operator_key,
+            )
+            .await;
         assert_eq!(status, 200);
     }
-    let (_, list) = call(&s, Method::GET, "/api/v1/ban-list", None, None).await;
+    let (_, list) = s.get_json("/api/v1/ban-list", None).await;
     let order: Vec<&str> = list
         .as_array()
         .unwrap()
@@ -632,7 +490,7 @@ async fn the_ban_list_is_newest_first() {
         .map(|e| e["sha256"].as_str().unwrap())
         .collect();
     assert_eq!(order, vec![HASH_B, HASH_A]);
-    let (_, one) = call(&s, Method::GET, "/api/v1/ban-list?limit=1", None, None).await;
+    let (_, one) = s.get_json("/api/v1/ban-list?limit=1", None).await;
     assert_eq!(one.as_array().unwrap().len(), 1);
     // With Redis, the confirmed set is kept there too.
     let keys = s.redis.as_ref().unwrap().keys();

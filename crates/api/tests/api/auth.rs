@@ -8,9 +8,7 @@ use reqwest::Method;
 use serde_json::json;
 
 async fn whoami(server: &TestServer, bearer: &str) -> (u16, serde_json::Value) {
-    server
-        .call(Method::GET, "/api/v1/auth/whoami", Some(bearer), None)
-        .await
+    server.get_json("/api/v1/auth/whoami", Some(bearer)).await
 }
 
 async fn session(
@@ -114,11 +112,9 @@ async fn a_revoked_key_and_its_sessions_stop_on_the_next_request() {
 
     // Revoked keys are kept, and listed as revoked.
     let (_, list) = server
-        .call(
-            Method::GET,
+        .get_json(
             "/api/v1/api-keys?tenant_id=org.acme",
             Some(&server.operator_key),
-            None,
         )
         .await;
     let listed = list["api_keys"]
@@ -141,12 +137,7 @@ async fn an_expired_session_and_an_expired_key_are_refused() {
 
     let expires = (chrono::Utc::now() + chrono::Duration::seconds(1)).to_rfc3339();
     let (status, short) = server
-        .call(
-            Method::POST,
-            "/api/v1/api-keys",
-            Some(&server.operator_key),
-            Some(json!({"name": "short", "scopes": ["read"], "tenant_id": "org.acme", "expires_at": expires})),
-        )
+        .post("/api/v1/api-keys", &server.operator_key, json!({"name": "short", "scopes": ["read"], "tenant_id": "org.acme", "expires_at": expires}))
         .await;
     assert_eq!(status, 201, "{short}");
     let short_key = short["key"].as_str().unwrap().to_string();
@@ -196,9 +187,7 @@ async fn a_session_never_carries_more_than_its_key() {
 #[tokio::test]
 async fn missing_malformed_and_unknown_credentials_are_401_saying_which() {
     let server = TestServer::start().await;
-    let (status, err) = server
-        .call(Method::GET, "/api/v1/auth/whoami", None, None)
-        .await;
+    let (status, err) = server.get_json("/api/v1/auth/whoami", None).await;
     assert_eq!(status, 401);
     assert_eq!(err["error"]["code"], "unauthenticated");
 
@@ -277,18 +266,11 @@ async fn every_route_so_far_checks_its_scope() {
 
     // Reading the own tenant needs `read` (admin includes it).
     let (status, _) = server
-        .call(
-            Method::GET,
-            "/api/v1/tenants/org.acme",
-            Some(&decisions),
-            None,
-        )
+        .get_json("/api/v1/tenants/org.acme", Some(&decisions))
         .await;
     assert_eq!(status, 403);
     for key in [&read, &admin] {
-        let (status, t) = server
-            .call(Method::GET, "/api/v1/tenants/org.acme", Some(key), None)
-            .await;
+        let (status, t) = server.get_json("/api/v1/tenants/org.acme", Some(key)).await;
         assert_eq!(status, 200);
         assert_eq!(t["id"], "org.acme");
     }
@@ -296,18 +278,13 @@ async fn every_route_so_far_checks_its_scope() {
     for key in [&read, &decisions, &admin] {
         assert_eq!(whoami(&server, key).await.0, 200);
         assert_eq!(
-            server
-                .call(Method::GET, "/api/account/standing", Some(key), None)
-                .await
-                .0,
+            server.get_json("/api/account/standing", Some(key)).await.0,
             200
         );
         assert_eq!(session(&server, key, None).await.0, 200);
     }
     // And the admin key does what the others may not.
-    let (status, _) = server
-        .call(Method::GET, "/api/v1/api-keys", Some(&admin), None)
-        .await;
+    let (status, _) = server.get_json("/api/v1/api-keys", Some(&admin)).await;
     assert_eq!(status, 200);
     server.stop().await;
 }
@@ -344,15 +321,10 @@ async fn tenant_b_cannot_list_read_change_or_revoke_anything_of_tenant_a() {
     }
     // B's 404 for A's tenant reads exactly like one for a tenant that does not exist.
     let (_, theirs) = server
-        .call(Method::GET, "/api/v1/tenants/org.alpha", Some(&b_key), None)
+        .get_json("/api/v1/tenants/org.alpha", Some(&b_key))
         .await;
     let (_, nobody) = server
-        .call(
-            Method::GET,
-            "/api/v1/tenants/org.nobody",
-            Some(&b_key),
-            None,
-        )
+        .get_json("/api/v1/tenants/org.nobody", Some(&b_key))
         .await;
     assert_eq!(
         theirs["error"]["message"]
@@ -374,9 +346,7 @@ async fn tenant_b_cannot_list_read_change_or_revoke_anything_of_tenant_a() {
 
     // A is untouched: its key works and its listing has only its own keys.
     assert_eq!(whoami(&server, &a_key).await.0, 200);
-    let (_, a_list) = server
-        .call(Method::GET, "/api/v1/api-keys", Some(&a_key), None)
-        .await;
+    let (_, a_list) = server.get_json("/api/v1/api-keys", Some(&a_key)).await;
     let ids: Vec<&str> = a_list["api_keys"]
         .as_array()
         .unwrap()
@@ -430,20 +400,18 @@ async fn tenants_are_created_once_with_valid_ids_and_suspension_stops_their_keys
     let (_, key) = server.tenant_with_key("org.acme", &["read"]).await;
 
     let (status, err) = server
-        .call(
-            Method::POST,
+        .post(
             "/api/v1/tenants",
-            Some(&op),
-            Some(json!({"id": "org.acme", "display_name": "again"})),
+            &op,
+            json!({"id": "org.acme", "display_name": "again"}),
         )
         .await;
     assert_eq!(status, 409, "{err}");
     let (status, err) = server
-        .call(
-            Method::POST,
+        .post(
             "/api/v1/tenants",
-            Some(&op),
-            Some(json!({"id": "Org.Acme", "display_name": "A"})),
+            &op,
+            json!({"id": "Org.Acme", "display_name": "A"}),
         )
         .await;
     assert_eq!(status, 400);
@@ -453,11 +421,10 @@ async fn tenants_are_created_once_with_valid_ids_and_suspension_stops_their_keys
         .unwrap()
         .contains("lowercase"));
     let (status, err) = server
-        .call(
-            Method::POST,
+        .post(
             "/api/v1/tenants",
-            Some(&op),
-            Some(json!({"id": "hall.evil", "display_name": "A"})),
+            &op,
+            json!({"id": "hall.evil", "display_name": "A"}),
         )
         .await;
     assert_eq!(status, 400);
@@ -466,81 +433,53 @@ async fn tenants_are_created_once_with_valid_ids_and_suspension_stops_their_keys
         .unwrap()
         .contains("reserved"));
     let (status, _) = server
-        .call(
-            Method::POST,
+        .post(
             "/api/v1/tenants",
-            Some(&op),
-            Some(json!({"id": "org.blank", "display_name": "  "})),
+            &op,
+            json!({"id": "org.blank", "display_name": "  "}),
         )
         .await;
     assert_eq!(status, 400);
     let (status, _) = server
-        .call(
-            Method::POST,
+        .post(
             "/api/v1/tenants",
-            Some(&op),
-            Some(json!({"id": "org.x", "display_name": "X", "extra": 1})),
+            &op,
+            json!({"id": "org.x", "display_name": "X", "extra": 1}),
         )
         .await;
     assert_eq!(status, 400);
 
-    let (_, standing) = server
-        .call(Method::GET, "/api/account/standing", Some(&key), None)
-        .await;
+    let (_, standing) = server.get_json("/api/account/standing", Some(&key)).await;
     assert_eq!(standing["standing"], "ok");
 
     let (status, t) = server
-        .call(
-            Method::POST,
-            "/api/v1/tenants/org.acme/suspend",
-            Some(&op),
-            None,
-        )
+        .post_empty("/api/v1/tenants/org.acme/suspend", &op)
         .await;
     assert_eq!(status, 200);
     assert_eq!(t["status"], "suspended");
     let (status, err) = whoami(&server, &key).await;
     assert_eq!(status, 403);
     assert_eq!(err["error"]["code"], "tenant_suspended");
-    let (status, standing) = server
-        .call(Method::GET, "/api/account/standing", Some(&key), None)
-        .await;
+    let (status, standing) = server.get_json("/api/account/standing", Some(&key)).await;
     assert_eq!(status, 200);
     assert_eq!(standing["standing"], "suspended");
 
     let (status, _) = server
-        .call(
-            Method::POST,
-            "/api/v1/tenants/org.acme/reactivate",
-            Some(&op),
-            None,
-        )
+        .post_empty("/api/v1/tenants/org.acme/reactivate", &op)
         .await;
     assert_eq!(status, 200);
     assert_eq!(whoami(&server, &key).await.0, 200);
 
     let (status, err) = server
-        .call(
-            Method::POST,
-            "/api/v1/tenants/hall.operator/suspend",
-            Some(&op),
-            None,
-        )
+        .post_empty("/api/v1/tenants/hall.operator/suspend", &op)
         .await;
     assert_eq!(status, 409, "{err}");
     let (status, _) = server
-        .call(
-            Method::POST,
-            "/api/v1/tenants/org.none/suspend",
-            Some(&op),
-            None,
-        )
+        .post_empty("/api/v1/tenants/org.none/suspend", &op)
         .await;
     assert_eq!(status, 404);
 
-    let (_, list) = server
-        .call(Method::GET, "/api/v1/tenants", Some(&op), None)
-        .await;
+    let (_, list) = server.get_json("/api/v1/tenants", Some(&op)).await;
     let ids: Vec<&str> = list["tenants"]
         .as_array()
         .unwrap()
@@ -584,40 +523,22 @@ async fn api_key_requests_are_validated() {
         ),
     ];
     for (body, status, code) in cases {
-        let (got, err) = server
-            .call(
-                Method::POST,
-                "/api/v1/api-keys",
-                Some(&admin),
-                Some(body.clone()),
-            )
-            .await;
+        let (got, err) = server.post("/api/v1/api-keys", &admin, body.clone()).await;
         assert_eq!(got, status, "{body}: {err}");
         assert_eq!(err["error"]["code"], code, "{body}");
     }
     let body = json!({"name": "dup", "scopes": ["read"]});
-    let (status, created) = server
-        .call(
-            Method::POST,
-            "/api/v1/api-keys",
-            Some(&admin),
-            Some(body.clone()),
-        )
-        .await;
+    let (status, created) = server.post("/api/v1/api-keys", &admin, body.clone()).await;
     assert_eq!(status, 201);
     assert!(created["key"].as_str().unwrap().starts_with("phk_"));
     assert_eq!(
         created["prefix"].as_str().unwrap(),
         &created["key"].as_str().unwrap()[..12]
     );
-    let (status, _) = server
-        .call(Method::POST, "/api/v1/api-keys", Some(&admin), Some(body))
-        .await;
+    let (status, _) = server.post("/api/v1/api-keys", &admin, body).await;
     assert_eq!(status, 409);
     // Listings never show a secret.
-    let (_, list) = server
-        .call(Method::GET, "/api/v1/api-keys", Some(&admin), None)
-        .await;
+    let (_, list) = server.get_json("/api/v1/api-keys", Some(&admin)).await;
     assert!(!list.to_string().contains(created["key"].as_str().unwrap()));
     assert!(list["api_keys"]
         .as_array()

@@ -1,25 +1,9 @@
 //! Decisions over HTTP: the chain, tiers, signatories, receipts that verify
 //! with only the published keys, the decision log, and the seed's flows.
 
-use crate::support::TestServer;
+use crate::support::{code, decision, message, sha, TestServer, Worker};
 use reqwest::Method;
 use serde_json::{json, Value};
-
-async fn call(
-    s: &TestServer,
-    m: Method,
-    path: &str,
-    key: Option<&str>,
-    body: Option<Value>,
-) -> (u16, Value) {
-    s.call(m, path, key, body).await
-}
-
-async fn decide(s: &TestServer, key: &str, body: Value) -> Value {
-    let (status, d) = call(s, Method::POST, "/api/v1/decisions", Some(key), Some(body)).await;
-    assert_eq!(status, 200, "{d}");
-    d
-}
 
 #[tokio::test]
 async fn the_seed_quick_start_allows_with_a_proof_that_verifies_offline() {
@@ -27,23 +11,18 @@ async fn the_seed_quick_start_allows_with_a_proof_that_verifies_offline() {
     let (_, key) = s
         .tenant_with_key("org.acme", &["workers:write", "decisions:write", "read"])
         .await;
-    let (_, w) = call(
-        &s,
-        Method::POST,
-        "/api/v1/workers",
-        Some(&key),
-        Some(json!({
-        "name": "my-agent", "namespace": "x.myagent",
-        "capabilities": ["cap.data.read.v1", "cap.report.generate.v1"], "policy_tier": 2})),
-    )
-    .await;
-    let d = decide(
-        &s,
-        &key,
-        json!({"worker_id": w["id"], "capability": "cap.data.read.v1",
-        "env": "dev", "data_label": "PUBLIC", "tenant_id": "org.acme"}),
-    )
-    .await;
+    let quick_start = Worker::named("x.myagent", "my-agent")
+        .capabilities(&["cap.data.read.v1", "cap.report.generate.v1"])
+        .tier(2);
+    let w = s.register(&key, &quick_start).await;
+    let mut request = decision(
+        w["id"].as_str().unwrap(),
+        "cap.data.read.v1",
+        "dev",
+        "PUBLIC",
+    );
+    request["tenant_id"] = json!("org.acme");
+    let d = s.decide(&key, request).await;
     assert_eq!(d["denied"], false, "{d}");
     assert_eq!(d["deny_code"], Value::Null);
     assert_eq!(d["tier"], 2);
@@ -57,13 +36,12 @@ async fn the_seed_quick_start_allows_with_a_proof_that_verifies_offline() {
     assert_eq!(uuid::Uuid::parse_str(id).unwrap().get_version_num(), 7);
 
     // The decorator flow: no tenant_id; a capability it does not declare is a deny, as a 200.
-    let denied = decide(
-        &s,
-        &key,
-        json!({"worker_id": "x.myagent.my-agent",
-        "capability": "cap.data.write.v1", "env": "dev", "data_label": "PUBLIC"}),
-    )
-    .await;
+    let denied = s
+        .decide(
+            &key,
+            decision("x.myagent.my-agent", "cap.data.write.v1", "dev", "PUBLIC"),
+        )
+        .await;
     assert_eq!(denied["denied"], true);
     assert_eq!(denied["deny_code"], "DENY_CAPABILITY_NOT_DECLARED");
     assert!(denied["deny_reason"]
@@ -73,14 +51,9 @@ async fn the_seed_quick_start_allows_with_a_proof_that_verifies_offline() {
     assert_eq!(denied["receipt"]["prev_receipt_hash"], d["proof"]);
 
     assert_eq!(s.verify_receipts(&key).await, Ok(2));
-    let (_, one) = call(
-        &s,
-        Method::GET,
-        &format!("/api/v1/decisions/{id}"),
-        Some(&key),
-        None,
-    )
-    .await;
+    let (_, one) = s
+        .get_json(&format!("/api/v1/decisions/{id}"), Some(&key))
+        .await;
     assert_eq!(one["proof"], d["proof"]);
     s.stop().await;
 }
@@ -91,38 +64,35 @@ async fn the_local_hall_route_call_works_with_a_session_token() {
     let (_, key) = s
         .tenant_with_key("org.acme", &["workers:write", "decisions:write"])
         .await;
-    let (_, w) = call(
-        &s,
-        Method::POST,
-        "/api/v1/workers",
-        Some(&key),
-        Some(json!({
-        "name": "a", "namespace": "x.acme", "capabilities": ["cap.data.read.v1"]})),
-    )
-    .await;
-    let (_, token) = call(&s, Method::POST, "/api/v1/auth/token", Some(&key), None).await;
-    let (status, d) = call(
-        &s,
-        Method::POST,
-        "/api/route",
-        token["token"].as_str(),
-        Some(json!({
+    let w = s
+        .register(
+            &key,
+            &Worker::named("x.acme", "a").capabilities(&["cap.data.read.v1"]),
+        )
+        .await;
+    let (_, token) = s.post_empty("/api/v1/auth/token", &key).await;
+    let (status, d) = s
+        .call(
+            Method::POST,
+            "/api/route",
+            token["token"].as_str(),
+            Some(json!({
         "capability_id": "cap.data.read.v1", "worker_id": w["id"], "env": "dev",
         "data_label": "PUBLIC", "tenant_id": "org.acme"})),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(status, 200, "{d}");
     assert_eq!(d["denied"], false);
-    let (status, d) = call(
-        &s,
-        Method::POST,
-        "/api/route",
-        token["token"].as_str(),
-        Some(json!({
+    let (status, d) = s
+        .call(
+            Method::POST,
+            "/api/route",
+            token["token"].as_str(),
+            Some(json!({
         "capability_id": "cap.data.read.v1", "worker_id": "x.acme.missing", "env": "dev",
         "data_label": "PUBLIC"})),
-    )
-    .await;
+        )
+        .await;
     assert_eq!((status, d["denied"].as_bool()), (200, Some(true)));
     assert!(d["deny_reason"].is_string());
     s.stop().await;
@@ -133,22 +103,10 @@ async fn malformed_decision_requests_are_4xx_and_other_tenants_cannot_be_claimed
     let s = TestServer::start().await;
     let (_, key) = s.tenant_with_key("org.acme", &["decisions:write"]).await;
     for (body, field) in [
-        (
-            json!({"worker_id": "x.a.b", "capability": "nope", "env": "dev", "data_label": "PUBLIC"}),
-            "capability",
-        ),
-        (
-            json!({"worker_id": "x.a.b", "capability": "cap.a.b", "env": "qa", "data_label": "PUBLIC"}),
-            "env",
-        ),
-        (
-            json!({"worker_id": "x.a.b", "capability": "cap.a.b", "env": "dev", "data_label": "SECRET"}),
-            "data_label",
-        ),
-        (
-            json!({"worker_id": "Bad", "capability": "cap.a.b", "env": "dev", "data_label": "PUBLIC"}),
-            "worker_id",
-        ),
+        (decision("x.a.b", "nope", "dev", "PUBLIC"), "capability"),
+        (decision("x.a.b", "cap.a.b", "qa", "PUBLIC"), "env"),
+        (decision("x.a.b", "cap.a.b", "dev", "SECRET"), "data_label"),
+        (decision("Bad", "cap.a.b", "dev", "PUBLIC"), "worker_id"),
         (
             json!({"worker_id": "x.a.b", "env": "dev", "data_label": "PUBLIC"}),
             "capability",
@@ -158,33 +116,17 @@ async fn malformed_decision_requests_are_4xx_and_other_tenants_cannot_be_claimed
             "request_hash",
         ),
     ] {
-        let (status, err) = call(
-            &s,
-            Method::POST,
-            "/api/v1/decisions",
-            Some(&key),
-            Some(body.clone()),
-        )
-        .await;
+        let (status, err) = s.try_decide(&key, body.clone()).await;
         assert_eq!(status, 400, "{body}");
-        assert!(
-            err["error"]["message"].as_str().unwrap().starts_with(field),
-            "{err}"
-        );
+        assert!(message(&err).starts_with(field), "{err}");
     }
-    let (status, _) = call(&s, Method::POST, "/api/v1/decisions", Some(&key), Some(json!({
-        "worker_id": "x.a.b", "capability": "cap.a.b", "env": "dev", "data_label": "PUBLIC", "tenant_id": "org.other"}))).await;
-    assert_eq!(status, 403);
+    let mut other_tenant = decision("x.a.b", "cap.a.b", "dev", "PUBLIC");
+    other_tenant["tenant_id"] = json!("org.other");
+    assert_eq!(s.try_decide(&key, other_tenant).await.0, 403);
     let (_, read_only) = s.create_key("org.acme", &["read"]).await;
-    let (status, _) = call(
-        &s,
-        Method::POST,
-        "/api/v1/decisions",
-        Some(&read_only),
-        Some(json!({
-        "worker_id": "x.a.b", "capability": "cap.a.b", "env": "dev", "data_label": "PUBLIC"})),
-    )
-    .await;
+    let (status, _) = s
+        .try_decide(&read_only, decision("x.a.b", "cap.a.b", "dev", "PUBLIC"))
+        .await;
     assert_eq!(status, 403);
     s.stop().await;
 }
@@ -193,30 +135,26 @@ async fn malformed_decision_requests_are_4xx_and_other_tenants_cannot_be_claimed
 async fn the_seeds_env_names_and_any_label_case_are_decided_and_recorded_canonically() {
     let s = TestServer::start().await;
     let (_, key) = s.tenant_with_key("org.acme", &["admin"]).await;
-    let (status, w) = call(
-        &s,
-        Method::POST,
-        "/api/v1/workers",
-        Some(&key),
-        Some(
-            json!({"name": "a", "namespace": "x.acme", "capabilities": ["cap.data.read.v1"],
-            "policy_tier": 2, "allowed_environments": ["development", "staging"],
-            "max_data_label": "internal"}),
-        ),
-    )
-    .await;
-    assert_eq!(status, 201, "{w}");
+    let w = s
+        .register(
+            &key,
+            &Worker::named("x.acme", "a")
+                .capabilities(&["cap.data.read.v1"])
+                .tier(2)
+                .environments(&["development", "staging"])
+                .max_data_label("internal"),
+        )
+        .await;
     assert_eq!(w["allowed_environments"], json!(["dev", "stage"]));
     assert_eq!(w["max_data_label"], "INTERNAL");
 
     // `PYHALL_ENV=staging` (the seed's spelling) and a lowercase label.
-    let d = decide(
-        &s,
-        &key,
-        json!({"worker_id": "x.acme.a", "capability": "cap.data.read.v1",
-            "env": "staging", "data_label": "public"}),
-    )
-    .await;
+    let d = s
+        .decide(
+            &key,
+            decision("x.acme.a", "cap.data.read.v1", "staging", "public"),
+        )
+        .await;
     assert_eq!(d["denied"], false, "{d}");
     assert_eq!(
         (&d["env"], &d["data_label"]),
@@ -225,52 +163,40 @@ async fn the_seeds_env_names_and_any_label_case_are_decided_and_recorded_canonic
     assert_eq!(d["receipt"]["env"], "stage");
     assert_eq!(d["receipt"]["data_label"], "PUBLIC");
 
-    let (status, d) = call(
-        &s,
-        Method::POST,
-        "/api/route",
-        Some(&key),
-        Some(
+    let (status, d) = s
+        .post(
+            "/api/route",
+            &key,
             json!({"worker_id": "x.acme.a", "capability_id": "cap.data.read.v1",
             "env": "Production", "data_label": "Restricted"}),
-        ),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(status, 200, "{d}");
     assert_eq!(d["env"], "prod");
     assert_eq!(d["data_label"], "RESTRICTED");
     assert_eq!(d["deny_code"], "DENY_ENV_NOT_ALLOWED");
 
     // Tier floors take the same names and show the canonical ones.
-    let (status, p) = call(
-        &s,
-        Method::PUT,
-        "/api/v1/policy",
-        Some(&key),
-        Some(json!({"decisions": {"tier_floors": {"staging": 4}}})),
-    )
-    .await;
-    assert_eq!(status, 200, "{p}");
+    let p = s
+        .set_policy(&key, json!({"decisions": {"tier_floors": {"staging": 4}}}))
+        .await;
     assert_eq!(p["decisions"]["tier_floors"], json!({"stage": 4}));
-    let d = decide(
-        &s,
-        &key,
-        json!({"worker_id": "x.acme.a", "capability": "cap.data.read.v1",
-            "env": "stage", "data_label": "PUBLIC"}),
-    )
-    .await;
+    let d = s
+        .decide(
+            &key,
+            decision("x.acme.a", "cap.data.read.v1", "stage", "PUBLIC"),
+        )
+        .await;
     assert_eq!(
         (d["tier"].as_u64(), d["deny_code"].as_str()),
         (Some(4), Some("DENY_NOT_ATTESTED"))
     );
-    let (status, err) = call(
-        &s,
-        Method::PUT,
-        "/api/v1/policy",
-        Some(&key),
-        Some(json!({"decisions": {"tier_floors": {"staging": 4, "stage": 3}}})),
-    )
-    .await;
+    let (status, err) = s
+        .try_set_policy(
+            &key,
+            json!({"decisions": {"tier_floors": {"staging": 4, "stage": 3}}}),
+        )
+        .await;
     assert_eq!(status, 400, "{err}");
     assert_eq!(s.verify_receipts(&key).await, Ok(3));
     s.stop().await;
@@ -282,29 +208,17 @@ async fn a_decision_with_the_operators_key_must_name_its_tenant() {
     let (_, key) = s
         .tenant_with_key("org.acme", &["workers:write", "decisions:write", "read"])
         .await;
-    let (status, _) = call(
-        &s,
-        Method::POST,
-        "/api/v1/workers",
-        Some(&key),
-        Some(json!({"name": "a", "namespace": "x.acme", "capabilities": ["cap.data.read.v1"]})),
+    s.register(
+        &key,
+        &Worker::named("x.acme", "a").capabilities(&["cap.data.read.v1"]),
     )
     .await;
-    assert_eq!(status, 201);
-    let request = json!({"worker_id": "x.acme.a", "capability": "cap.data.read.v1",
-        "env": "dev", "data_label": "PUBLIC"});
+    let request = decision("x.acme.a", "cap.data.read.v1", "dev", "PUBLIC");
     for path in ["/api/v1/decisions", "/api/route"] {
-        let (status, err) = call(
-            &s,
-            Method::POST,
-            path,
-            Some(&s.operator_key),
-            Some(request.clone()),
-        )
-        .await;
+        let (status, err) = s.post(path, &s.operator_key, request.clone()).await;
         assert_eq!(status, 400, "{path}: {err}");
-        assert_eq!(err["error"]["code"], "tenant_required", "{err}");
-        let message = err["error"]["message"].as_str().unwrap();
+        assert_eq!(code(&err), "tenant_required", "{err}");
+        let message = message(&err);
         assert!(
             message.contains("tenant_id") && message.contains("API key of that tenant"),
             "{message}"
@@ -316,7 +230,7 @@ async fn a_decision_with_the_operators_key_must_name_its_tenant() {
     // Naming the tenant decides for it, in its chain.
     let mut named = request.clone();
     named["tenant_id"] = json!("org.acme");
-    let d = decide(&s, &s.operator_key, named).await;
+    let d = s.decide(&s.operator_key, named).await;
     assert_eq!(
         (d["denied"].as_bool(), d["tenant_id"].as_str()),
         (Some(false), Some("org.acme"))
@@ -334,82 +248,46 @@ async fn signatories_floors_and_bans_shape_decisions() {
     let (_, b) = s
         .tenant_with_key("org.beta", &["decisions:write", "read"])
         .await;
-    call(
-        &s,
-        Method::POST,
-        "/api/v1/workers",
-        Some(&a),
-        Some(json!({
-        "name": "w", "namespace": "x.alpha", "capabilities": ["cap.a.b"], "policy_tier": 1})),
+    s.register(
+        &a,
+        &Worker::named("x.alpha", "w")
+            .capabilities(&["cap.a.b"])
+            .tier(1),
     )
     .await;
-    let req = json!({"worker_id": "x.alpha.w", "capability": "cap.a.b", "env": "prod", "data_label": "PUBLIC"});
+    let req = decision("x.alpha.w", "cap.a.b", "prod", "PUBLIC");
 
-    let d = decide(&s, &b, req.clone()).await;
+    let d = s.decide(&b, req.clone()).await;
     assert_eq!(d["deny_code"], "DENY_UNKNOWN_TENANT");
-    let (status, _) = call(
-        &s,
-        Method::PUT,
-        "/api/v1/policy",
-        Some(&a),
-        Some(json!({"decisions": {"signatories": ["org.beta"], "tier_floors": {"prod": 3}}})),
+    s.set_policy(
+        &a,
+        json!({"decisions": {"signatories": ["org.beta"], "tier_floors": {"prod": 3}}}),
     )
     .await;
-    assert_eq!(status, 200);
     // B is a signatory now, but the prod floor (L3) wants an attestation.
-    let d = decide(&s, &b, req.clone()).await;
+    let d = s.decide(&b, req.clone()).await;
     assert_eq!(
         (d["deny_code"].as_str(), d["tier"].as_u64()),
         (Some("DENY_NOT_ATTESTED"), Some(3))
     );
-    let sha = "f".repeat(64);
-    call(
-        &s,
-        Method::PUT,
-        "/api/v1/workers/x.alpha.w/attest",
-        Some(&a),
-        Some(json!({"sha256": sha, "ai_generated": false})),
-    )
-    .await;
-    assert_eq!(decide(&s, &b, req.clone()).await["denied"], false);
+    let sha = sha('f');
+    s.attest_hash(&a, "x.alpha.w", &sha).await;
+    assert_eq!(s.decide(&b, req.clone()).await["denied"], false);
     // B's decisions are in B's chain, not A's.
     assert_eq!(s.verify_receipts(&b).await, Ok(3));
     assert_eq!(s.verify_receipts(&a).await, Ok(0));
 
-    let (_, r) = call(
-        &s,
-        Method::POST,
-        "/api/v1/ban-list/report",
-        Some(&a),
-        Some(json!({"sha256": sha, "reason": "bad"})),
-    )
-    .await;
-    call(
-        &s,
-        Method::POST,
-        &format!(
-            "/api/v1/ban-list/reports/{}/confirm",
-            r["id"].as_str().unwrap()
-        ),
-        Some(&s.operator_key),
-        None,
-    )
-    .await;
+    s.ban(&a, &sha, "bad").await;
     assert_eq!(
-        decide(&s, &b, req.clone()).await["deny_code"],
+        s.decide(&b, req.clone()).await["deny_code"],
         "DENY_HASH_BANNED"
     );
 
-    let (_, policy) = call(&s, Method::GET, "/api/v1/policy", Some(&a), None).await;
+    let (_, policy) = s.get_json("/api/v1/policy", Some(&a)).await;
     assert_eq!(policy["decisions"]["tier_floors"]["prod"], 3);
-    let (status, _) = call(
-        &s,
-        Method::PUT,
-        "/api/v1/policy",
-        Some(&a),
-        Some(json!({"decisions": {"tier_floors": {"prod": 9}}})),
-    )
-    .await;
+    let (status, _) = s
+        .try_set_policy(&a, json!({"decisions": {"tier_floors": {"prod": 9}}}))
+        .await;
     assert_eq!(status, 400);
     s.stop().await;
 }
@@ -420,19 +298,18 @@ async fn the_decision_log_filters_and_pages_newest_first() {
     let (_, key) = s
         .tenant_with_key("org.acme", &["workers:write", "decisions:write", "read"])
         .await;
-    let (_, w) = call(
-        &s,
-        Method::POST,
-        "/api/v1/workers",
-        Some(&key),
-        Some(json!({
-        "name": "a", "namespace": "x.acme", "capabilities": ["cap.a.b"]})),
-    )
-    .await;
+    let w = s
+        .register(
+            &key,
+            &Worker::named("x.acme", "a").capabilities(&["cap.a.b"]),
+        )
+        .await;
     let mut ids = Vec::new();
     for i in 0..5 {
         let cap = if i % 2 == 0 { "cap.a.b" } else { "cap.x.y" };
-        let d = decide(&s, &key, json!({"worker_id": "x.acme.a", "capability": cap, "env": "dev", "data_label": "PUBLIC"})).await;
+        let d = s
+            .decide(&key, decision("x.acme.a", cap, "dev", "PUBLIC"))
+            .await;
         ids.push(d["id"].as_str().unwrap().to_string());
     }
     ids.reverse();
@@ -442,7 +319,7 @@ async fn the_decision_log_filters_and_pages_newest_first() {
         w["id"].as_str().unwrap()
     );
     loop {
-        let (status, page) = call(&s, Method::GET, &path, Some(&key), None).await;
+        let (status, page) = s.get_json(&path, Some(&key)).await;
         assert_eq!(status, 200, "{page}");
         seen.extend(
             page["decisions"]
@@ -457,82 +334,44 @@ async fn the_decision_log_filters_and_pages_newest_first() {
         }
     }
     assert_eq!(seen, ids);
-    let (_, denied) = call(
-        &s,
-        Method::GET,
-        "/api/v1/decisions?denied=true",
-        Some(&key),
-        None,
-    )
-    .await;
+    let (_, denied) = s
+        .get_json("/api/v1/decisions?denied=true", Some(&key))
+        .await;
     assert_eq!(denied["decisions"].as_array().unwrap().len(), 2);
-    let (_, by_cap) = call(
-        &s,
-        Method::GET,
-        "/api/v1/decisions?capability_id=cap.a.b",
-        Some(&key),
-        None,
-    )
-    .await;
+    let (_, by_cap) = s
+        .get_json("/api/v1/decisions?capability_id=cap.a.b", Some(&key))
+        .await;
     assert_eq!(by_cap["decisions"].as_array().unwrap().len(), 3);
-    let (_, none) = call(
-        &s,
-        Method::GET,
-        "/api/v1/decisions?since=2999-01-01T00:00:00Z",
-        Some(&key),
-        None,
-    )
-    .await;
+    let (_, none) = s
+        .get_json("/api/v1/decisions?since=2999-01-01T00:00:00Z", Some(&key))
+        .await;
     assert_eq!(none["decisions"], json!([]));
     // Filters combine: allowed decisions of one capability, within a window.
-    let (_, combined) = call(
-        &s,
-        Method::GET,
-        "/api/v1/decisions?denied=false&capability_id=cap.a.b&since=2000-01-01T00:00:00Z&until=2999-01-01T00:00:00Z",
-        Some(&key),
-        None,
-    )
+    let (_, combined) = s.get_json("/api/v1/decisions?denied=false&capability_id=cap.a.b&since=2000-01-01T00:00:00Z&until=2999-01-01T00:00:00Z", Some(&key))
     .await;
     assert_eq!(
         combined["decisions"].as_array().unwrap().len(),
         3,
         "{combined}"
     );
-    let (_, before_all) = call(
-        &s,
-        Method::GET,
-        "/api/v1/decisions?until=2000-01-01T00:00:00Z",
-        Some(&key),
-        None,
-    )
-    .await;
+    let (_, before_all) = s
+        .get_json("/api/v1/decisions?until=2000-01-01T00:00:00Z", Some(&key))
+        .await;
     assert_eq!(before_all["decisions"], json!([]));
     assert_eq!(
-        call(
-            &s,
-            Method::GET,
-            "/api/v1/decisions?since=yesterday",
-            Some(&key),
-            None
-        )
-        .await
-        .0,
+        s.get_json("/api/v1/decisions?since=yesterday", Some(&key))
+            .await
+            .0,
         400
     );
     // Another tenant sees none of it.
     let (_, other) = s.tenant_with_key("org.other", &["read"]).await;
-    let (_, theirs) = call(&s, Method::GET, "/api/v1/decisions", Some(&other), None).await;
+    let (_, theirs) = s.get_json("/api/v1/decisions", Some(&other)).await;
     assert_eq!(theirs["decisions"], json!([]));
     assert_eq!(
-        call(
-            &s,
-            Method::GET,
-            &format!("/api/v1/decisions/{}", ids[0]),
-            Some(&other),
-            None
-        )
-        .await
-        .0,
+        s.get_json(&format!("/api/v1/decisions/{}", ids[0]), Some(&other))
+            .await
+            .0,
         404
     );
     s.stop().await;

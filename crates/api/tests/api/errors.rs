@@ -185,11 +185,10 @@ async fn every_bad_input_to_a_write_endpoint_gets_one_sentence_naming_its_field(
     let s = crate::support::TestServer::start().await;
     let (_, admin) = s.tenant_with_key("org.acme", &["admin"]).await;
     let (status, w) = s
-        .call(
-            Method::POST,
+        .post(
             "/api/v1/workers",
-            Some(&admin),
-            Some(json!({"name": "a", "namespace": "x.acme", "capabilities": ["cap.data.read.v1"]})),
+            &admin,
+            json!({"name": "a", "namespace": "x.acme", "capabilities": ["cap.data.read.v1"]}),
         )
         .await;
     assert_eq!(status, 201, "{w}");

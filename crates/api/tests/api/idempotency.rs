@@ -2,8 +2,7 @@
 //! decision and never appends a second receipt — across replicas, while the
 //! first is in flight, and after its holder died.
 
-use crate::support::TestServer;
-use reqwest::Method;
+use crate::support::{decision, TestServer, Worker};
 use serde_json::{json, Value};
 
 const AGENT_SCOPES: &[&str] = &["workers:write", "decisions:write", "read"];
@@ -11,22 +10,17 @@ const AGENT_SCOPES: &[&str] = &["workers:write", "decisions:write", "read"];
 /// A tenant with a key and a worker: `(key, registry id of the worker)`.
 async fn tenant_with_worker(s: &TestServer, tenant: &str, namespace: &str) -> (String, String) {
     let (_, key) = s.tenant_with_key(tenant, AGENT_SCOPES).await;
-    let (status, w) = s
-        .call(
-            Method::POST,
-            "/api/v1/workers",
-            Some(&key),
-            Some(json!({"name": "agent", "namespace": namespace,
-                "capabilities": ["cap.data.read.v1"]})),
+    let w = s
+        .register(
+            &key,
+            &Worker::named(namespace, "agent").capabilities(&["cap.data.read.v1"]),
         )
         .await;
-    assert_eq!(status, 201, "{w}");
     (key, w["id"].as_str().unwrap().to_string())
 }
 
 fn request(worker: &str) -> Value {
-    json!({"worker_id": worker, "capability": "cap.data.read.v1", "env": "dev",
-        "data_label": "PUBLIC"})
+    decision(worker, "cap.data.read.v1", "dev", "PUBLIC")
 }
 
 /// Posts a decision to `base` with an optional idempotency key: `(status,

@@ -4,22 +4,17 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::TestServer;
-use reqwest::Method;
-use serde_json::{json, Value};
+use crate::support::{decision, TestServer, Worker};
+use serde_json::Value;
 
 /// A tenant with an L0 worker; returns its key.
 async fn tenant_with_worker(s: &TestServer) -> String {
     let (_, key) = s.tenant_with_key("org.keys", &["admin"]).await;
-    let (status, w) = s
-        .call(
-            Method::POST,
-            "/api/v1/workers",
-            Some(&key),
-            Some(json!({"name": "w", "namespace": "x.keys", "capabilities": ["cap.a.b"]})),
-        )
-        .await;
-    assert_eq!(status, 201, "{w}");
+    s.register(
+        &key,
+        &Worker::named("x.keys", "w").capabilities(&["cap.a.b"]),
+    )
+    .await;
     key
 }
 
@@ -28,7 +23,7 @@ async fn decide_at(s: &TestServer, base: &str, key: &str) -> Value {
         .client
         .post(format!("{base}/api/v1/decisions"))
         .bearer_auth(key)
-        .json(&json!({"worker_id": "x.keys.w", "capability": "cap.a.b", "env": "dev", "data_label": "PUBLIC"}))
+        .json(&decision("x.keys.w", "cap.a.b", "dev", "PUBLIC"))
         .send()
         .await
         .unwrap();
@@ -41,8 +36,7 @@ fn signed_with(d: &Value) -> String {
 }
 
 async fn rotate(s: &TestServer, key: &str) -> (u16, Value) {
-    s.call(Method::POST, "/api/v1/keys/rotate", Some(key), None)
-        .await
+    s.post_empty("/api/v1/keys/rotate", key).await
 }
 
 fn write_seed(path: &std::path::Path, byte: u8) {
@@ -79,7 +73,7 @@ async fn rotating_the_generated_key_signs_new_receipts_with_a_new_kid_and_old_on
     );
 
     assert_eq!(signed_with(&decide_at(&s, &s.base, &key).await), after);
-    let (_, keys) = s.call(Method::GET, "/api/v1/keys", None, None).await;
+    let (_, keys) = s.get_json("/api/v1/keys", None).await;
     let status_of = |kid: &str| {
         keys["keys"]
             .as_array()

@@ -2,7 +2,7 @@
 //! checks its scope and keeps tenants apart; and no request a client can
 //! send, however malformed, gets a 5xx.
 
-use crate::support::TestServer;
+use crate::support::{TestServer, Worker};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -15,11 +15,10 @@ async fn each_route_refuses_a_key_without_its_scope() {
     let (_, read) = s.create_key("org.acme", &["read"]).await;
     let (_, decide) = s.create_key("org.acme", &["decisions:write"]).await;
     let (status, _) = s
-        .call(
-            Method::POST,
+        .post(
             "/api/v1/workers",
-            Some(&admin),
-            Some(json!({"name": "w", "namespace": "x.acme", "capabilities": ["cap.a.b"]})),
+            &admin,
+            json!({"name": "w", "namespace": "x.acme", "capabilities": ["cap.a.b"]}),
         )
         .await;
     assert_eq!(status, 201);
@@ -160,16 +159,16 @@ async fn tenant_b_cannot_reach_tenant_as_workers_attestations_or_keys() {
     let s = TestServer::start().await;
     let (_, a) = s.tenant_with_key("org.alpha", &["admin"]).await;
     let (_, b) = s.tenant_with_key("org.beta", &["admin"]).await;
-    let (_, w) = s.call(Method::POST, "/api/v1/workers", Some(&a),
-        Some(json!({"name": "w", "namespace": "x.alpha", "capabilities": ["cap.a.b"], "visibility": "private"}))).await;
+    let w = s
+        .register(
+            &a,
+            &Worker::named("x.alpha", "w")
+                .capabilities(&["cap.a.b"])
+                .private(),
+        )
+        .await;
     let id = w["id"].as_str().unwrap().to_string();
-    s.call(
-        Method::PUT,
-        "/api/v1/workers/x.alpha.w/attest",
-        Some(&a),
-        Some(json!({"sha256": SHA, "ai_generated": false})),
-    )
-    .await;
+    s.attest_hash(&a, "x.alpha.w", SHA).await;
 
     for worker in [id.as_str(), "x.alpha.w"] {
         for (method, path, body) in [
@@ -216,15 +215,10 @@ async fn tenant_b_cannot_reach_tenant_as_workers_attestations_or_keys() {
             "{method} {path}"
         );
     }
-    let (_, mine) = s.call(Method::GET, "/wcp/workers", Some(&b), None).await;
+    let (_, mine) = s.get_json("/wcp/workers", Some(&b)).await;
     assert_eq!(mine["workers"], json!([]));
     let (_, still) = s
-        .call(
-            Method::GET,
-            "/api/v1/workers/x.alpha.w/attestation",
-            Some(&a),
-            None,
-        )
+        .get_json("/api/v1/workers/x.alpha.w/attestation", Some(&a))
         .await;
     assert_eq!(still["status"], "attested");
     s.stop().await;

@@ -16,25 +16,12 @@ async fn reported_counts_add_up_per_tenant_id_and_day() {
         {"worker_id": "x.tele.worker", "count": 1},
         {"worker_id": "wrk.doc.summarizer", "count": 3}]});
     let (status, r) = s
-        .call(
-            Method::POST,
-            "/api/v1/telemetry/decisions",
-            Some(&key),
-            Some(report.clone()),
-        )
+        .post("/api/v1/telemetry/decisions", &key, report.clone())
         .await;
     assert_eq!((status, r["accepted"].as_u64()), (202, Some(3)), "{r}");
-    s.call(
-        Method::POST,
-        "/api/v1/telemetry/decisions",
-        Some(&key),
-        Some(report),
-    )
-    .await;
+    s.post("/api/v1/telemetry/decisions", &key, report).await;
 
-    let (status, t) = s
-        .call(Method::GET, "/api/v1/telemetry/decisions", Some(&key), None)
-        .await;
+    let (status, t) = s.get_json("/api/v1/telemetry/decisions", Some(&key)).await;
     assert_eq!(status, 200, "{t}");
     let today = chrono::Utc::now().date_naive().to_string();
     assert_eq!(
@@ -43,12 +30,7 @@ async fn reported_counts_add_up_per_tenant_id_and_day() {
                {"worker_id": "x.tele.worker", "day": today, "count": 2}])
     );
     let (_, theirs) = s
-        .call(
-            Method::GET,
-            "/api/v1/telemetry/decisions",
-            Some(&other),
-            None,
-        )
+        .get_json("/api/v1/telemetry/decisions", Some(&other))
         .await;
     assert_eq!(theirs["telemetry"], json!([]), "tenants see only their own");
     s.stop().await;
@@ -74,14 +56,7 @@ async fn malformed_or_unauthenticated_reports_are_refused_and_store_nothing() {
         ),
         (json!({"decisions": [{"worker_id": "wrk.a.b"}]}), "no count"),
     ] {
-        let (status, e) = s
-            .call(
-                Method::POST,
-                "/api/v1/telemetry/decisions",
-                Some(&key),
-                Some(body),
-            )
-            .await;
+        let (status, e) = s.post("/api/v1/telemetry/decisions", &key, body).await;
         assert_eq!(status, 400, "{what}: {e}");
         assert!(e["error"]["code"].is_string());
     }
@@ -95,21 +70,11 @@ async fn malformed_or_unauthenticated_reports_are_refused_and_store_nothing() {
         .await;
     assert_eq!(status, 401);
     let (_, t) = s
-        .call(
-            Method::GET,
-            "/api/v1/telemetry/decisions?since=2000-01-01",
-            Some(&key),
-            None,
-        )
+        .get_json("/api/v1/telemetry/decisions?since=2000-01-01", Some(&key))
         .await;
     assert_eq!(t["telemetry"], json!([]));
     let (status, _) = s
-        .call(
-            Method::GET,
-            "/api/v1/telemetry/decisions?since=last-week",
-            Some(&key),
-            None,
-        )
+        .get_json("/api/v1/telemetry/decisions?since=last-week", Some(&key))
         .await;
     assert_eq!(status, 400);
     s.stop().await;

@@ -4,10 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::TestServer;
-use attestation::card::sign_card;
+use crate::support::{card, decision, sha, TestServer, Worker};
 use ed25519_dalek::SigningKey;
-use reqwest::Method;
 use serde_json::{json, Value};
 
 const CAP: &str = "cap.tier.run";
@@ -27,7 +25,7 @@ async fn setup(s: &TestServer) -> Tenant {
         .tenant_with_key("org.stranger", &["decisions:write"])
         .await;
     // The namespace is claimed by the first registration.
-    register(s, &key, "x.tiers.seed", 0, json!({})).await;
+    s.register(&key, &worker("x.tiers.seed", 0)).await;
     let signing = SigningKey::from_bytes(&[7u8; 32]);
     let kid = s.add_namespace_key(&key, "x.tiers", &signing).await;
     Tenant {
@@ -38,55 +36,27 @@ async fn setup(s: &TestServer) -> Tenant {
     }
 }
 
-/// Registers `worker_id` at `tier`: declares CAP, runs in dev and prod,
-/// clears INTERNAL data, implements its one required control, blast score 5.
-/// `overrides` replace any of those fields.
-async fn register(s: &TestServer, key: &str, worker_id: &str, tier: u8, overrides: Value) {
-    let mut body = json!({
-        "worker_id": worker_id, "worker_species_id": SPECIES, "capabilities": [CAP],
-        "policy_tier": tier, "allowed_environments": ["dev", "prod"],
-        "max_data_label": "INTERNAL", "required_controls": [CONTROL],
-        "currently_implements": [CONTROL],
-        "blast_radius": {"data": 1, "network": 1, "financial": 1, "time": 1, "reversibility": 1},
-    });
-    for (k, v) in overrides.as_object().unwrap() {
-        body[k] = v.clone();
-    }
-    let (status, w) = s
-        .call(Method::POST, "/api/v1/workers", Some(key), Some(body))
-        .await;
-    assert_eq!(status, 201, "registering {worker_id}: {w}");
-}
-
-/// An unsigned attestation of `sha`.
-async fn attest_hash(s: &TestServer, key: &str, worker_id: &str, sha: &str) {
-    let (status, a) = s
-        .call(
-            Method::PUT,
-            &format!("/api/v1/workers/{worker_id}/attest"),
-            Some(key),
-            Some(json!({"sha256": sha, "ai_generated": false})),
+/// `worker_id` at `tier`: declares CAP, runs in dev and prod, clears
+/// INTERNAL data, implements its one required control, blast score 5.
+fn worker(worker_id: &str, tier: u8) -> Worker {
+    Worker::id(worker_id)
+        .species(SPECIES)
+        .capabilities(&[CAP])
+        .tier(tier)
+        .environments(&["dev", "prod"])
+        .max_data_label("INTERNAL")
+        .set("required_controls", json!([CONTROL]))
+        .set("currently_implements", json!([CONTROL]))
+        .set(
+            "blast_radius",
+            json!({"data": 1, "network": 1, "financial": 1, "time": 1, "reversibility": 1}),
         )
-        .await;
-    assert_eq!(status, 200, "{a}");
 }
 
 /// A capability card of `worker_id`, signed with the namespace key.
 async fn attest_card(s: &TestServer, t: &Tenant, worker_id: &str, sha: &str) {
-    let card = json!({"worker_id": worker_id, "worker_species_id": SPECIES,
-        "capabilities": [CAP], "sha256": sha, "kid": t.kid,
-        "issued_at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)});
-    let signature = sign_card(&card, &t.signing);
-    let (status, a) = s
-        .call(
-            Method::POST,
-            &format!("/api/v1/workers/{worker_id}/attestations"),
-            Some(&t.key),
-            Some(json!({"card": card, "signature": signature})),
-        )
-        .await;
-    assert_eq!(status, 201, "{a}");
-    assert_eq!(a["status"], "attested", "{a}");
+    let card = card(worker_id, SPECIES, &[CAP], sha, &t.kid);
+    s.attest_signed(&t.key, &card, &t.signing).await;
 }
 
 /// Decides as `key` and returns `(deny_code or "ALLOW", tier)`, checking
@@ -99,17 +69,7 @@ async fn decide(
     label: &str,
     cap: &str,
 ) -> (String, u64) {
-    let (status, d) = s
-        .call(
-            Method::POST,
-            "/api/v1/decisions",
-            Some(key),
-            Some(
-                json!({"worker_id": worker_id, "capability": cap, "env": env, "data_label": label}),
-            ),
-        )
-        .await;
-    assert_eq!(status, 200, "{d}");
+    let d = s.decide(key, decision(worker_id, cap, env, label)).await;
     let outcome = if d["denied"] == true {
         assert!(
             d["deny_reason"].as_str().is_some_and(|r| !r.is_empty()),
@@ -127,22 +87,14 @@ async fn decide(
     (outcome, d["tier"].as_u64().unwrap())
 }
 
-fn sha(c: char) -> String {
-    c.to_string().repeat(64)
-}
-
-async fn sql(s: &TestServer, statement: &str) {
-    let mut conn = s.db.connect().await;
-    sqlx::query(statement).execute(&mut conn).await.unwrap();
-}
-
 #[tokio::test]
 async fn every_tier_allows_what_it_should_and_denies_what_it_adds() {
     let s = TestServer::start().await;
     let t = setup(&s).await;
     let k = t.key.as_str();
     for tier in 0..=8u8 {
-        register(&s, k, &format!("x.tiers.l{tier}"), tier, json!({})).await;
+        s.register(k, &worker(&format!("x.tiers.l{tier}"), tier))
+            .await;
     }
 
     // L0 observe: registered, capability declared. Anyone may use a public L0 worker.
@@ -198,7 +150,7 @@ async fn every_tier_allows_what_it_should_and_denies_what_it_adds() {
         decide(&s, k, "x.tiers.l3", "prod", "PUBLIC", CAP).await.0,
         "DENY_NOT_ATTESTED"
     );
-    attest_hash(&s, k, "x.tiers.l3", &sha('3')).await;
+    s.attest_hash(k, "x.tiers.l3", &sha('3')).await;
     assert_eq!(
         decide(&s, k, "x.tiers.l3", "prod", "PUBLIC", CAP).await,
         ("ALLOW".into(), 3)
@@ -209,14 +161,14 @@ async fn every_tier_allows_what_it_should_and_denies_what_it_adds() {
         decide(&s, k, "x.tiers.l4", "dev", "PUBLIC", CAP).await.0,
         "DENY_NOT_ATTESTED"
     );
-    attest_hash(&s, k, "x.tiers.l4", &sha('4')).await;
+    s.attest_hash(k, "x.tiers.l4", &sha('4')).await;
     assert_eq!(
         decide(&s, k, "x.tiers.l4", "dev", "PUBLIC", CAP).await,
         ("ALLOW".into(), 4)
     );
 
     // L5 signed: a hash alone is not enough; a signed capability card is.
-    attest_hash(&s, k, "x.tiers.l5", &sha('5')).await;
+    s.attest_hash(k, "x.tiers.l5", &sha('5')).await;
     assert_eq!(
         decide(&s, k, "x.tiers.l5", "dev", "PUBLIC", CAP).await.0,
         "DENY_ATTESTATION_UNSIGNED"
@@ -233,12 +185,9 @@ async fn every_tier_allows_what_it_should_and_denies_what_it_adds() {
         decide(&s, k, "x.tiers.l6", "prod", "PUBLIC", CAP).await,
         ("ALLOW".into(), 6)
     );
-    register(
-        &s,
+    s.register(
         k,
-        "x.tiers.l6-uncontrolled",
-        6,
-        json!({"currently_implements": []}),
+        &worker("x.tiers.l6-uncontrolled", 6).set("currently_implements", json!([])),
     )
     .await;
     attest_card(&s, &t, "x.tiers.l6-uncontrolled", &sha('7')).await;
@@ -249,8 +198,14 @@ async fn every_tier_allows_what_it_should_and_denies_what_it_adds() {
         "DENY_MISSING_REQUIRED_CONTROLS"
     );
     // Score 12: within dev's 25, over prod's 10.
-    register(&s, k, "x.tiers.l6-blast", 6,
-        json!({"blast_radius": {"data": 3, "network": 3, "financial": 2, "time": 2, "reversibility": 2}})).await;
+    s.register(
+        k,
+        &worker("x.tiers.l6-blast", 6).set(
+            "blast_radius",
+            json!({"data": 3, "network": 3, "financial": 2, "time": 2, "reversibility": 2}),
+        ),
+    )
+    .await;
     attest_card(&s, &t, "x.tiers.l6-blast", &sha('8')).await;
     assert_eq!(
         decide(&s, k, "x.tiers.l6-blast", "dev", "PUBLIC", CAP).await,
@@ -264,12 +219,9 @@ async fn every_tier_allows_what_it_should_and_denies_what_it_adds() {
     );
 
     // L7 supervised: RESTRICTED data (or over-threshold blast) in prod needs a human.
-    register(
-        &s,
+    s.register(
         k,
-        "x.tiers.l7-cleared",
-        7,
-        json!({"max_data_label": "RESTRICTED"}),
+        &worker("x.tiers.l7-cleared", 7).max_data_label("RESTRICTED"),
     )
     .await;
     attest_card(&s, &t, "x.tiers.l7-cleared", &sha('9')).await;
@@ -295,8 +247,7 @@ async fn every_tier_allows_what_it_should_and_denies_what_it_adds() {
         "DENY_REQUIRES_HUMAN_APPROVAL"
     );
     // Time passes (the default maximum age is 90 days).
-    sql(
-        &s,
+    s.sql(
         "UPDATE attestations SET created_at = created_at - interval '91 days',
             approved_at = approved_at - interval '91 days' WHERE worker_id = 'x.tiers.l8'",
     )
@@ -319,12 +270,7 @@ async fn every_tier_allows_what_it_should_and_denies_what_it_adds() {
 
     // A tenant floor raises the effective tier: L0 worker, prod floor L4.
     let (status, _) = s
-        .call(
-            Method::PUT,
-            "/api/v1/policy",
-            Some(k),
-            Some(json!({"decisions": {"tier_floors": {"prod": 4}}})),
-        )
+        .try_set_policy(k, json!({"decisions": {"tier_floors": {"prod": 4}}}))
         .await;
     assert_eq!(status, 200);
     assert_eq!(
@@ -343,9 +289,9 @@ async fn registration_and_ban_list_deny_codes() {
     let s = TestServer::start().await;
     let t = setup(&s).await;
     let k = t.key.as_str();
-    register(&s, k, "x.tiers.gone", 0, json!({})).await;
-    register(&s, k, "x.tiers.banned", 0, json!({})).await;
-    attest_hash(&s, k, "x.tiers.banned", &sha('b')).await;
+    s.register(k, &worker("x.tiers.gone", 0)).await;
+    s.register(k, &worker("x.tiers.banned", 0)).await;
+    s.attest_hash(k, "x.tiers.banned", &sha('b')).await;
 
     assert_eq!(
         decide(&s, k, "x.tiers.nobody", "dev", "PUBLIC", CAP)
@@ -357,14 +303,7 @@ async fn registration_and_ban_list_deny_codes() {
         decide(&s, k, "x.tiers.gone", "dev", "PUBLIC", CAP).await.0,
         "ALLOW"
     );
-    let (status, _) = s
-        .call(
-            Method::POST,
-            "/api/v1/workers/x.tiers.gone/revoke",
-            Some(k),
-            None,
-        )
-        .await;
+    let (status, _) = s.post_empty("/api/v1/workers/x.tiers.gone/revoke", k).await;
     assert_eq!(status, 200);
     assert_eq!(
         decide(&s, k, "x.tiers.gone", "dev", "PUBLIC", CAP).await.0,
@@ -377,26 +316,7 @@ async fn registration_and_ban_list_deny_codes() {
             .0,
         "ALLOW"
     );
-    let (_, r) = s
-        .call(
-            Method::POST,
-            "/api/v1/ban-list/report",
-            Some(k),
-            Some(json!({"sha256": sha('b'), "reason": "exfiltrates secrets"})),
-        )
-        .await;
-    let (status, _) = s
-        .call(
-            Method::POST,
-            &format!(
-                "/api/v1/ban-list/reports/{}/confirm",
-                r["id"].as_str().unwrap()
-            ),
-            Some(&s.operator_key),
-            None,
-        )
-        .await;
-    assert_eq!(status, 200);
+    s.ban(k, &sha('b'), "exfiltrates secrets").await;
     assert_eq!(
         decide(&s, k, "x.tiers.banned", "dev", "PUBLIC", CAP)
             .await
@@ -411,8 +331,8 @@ async fn when_the_ban_list_cannot_be_read_decisions_fail_closed() {
     let s = TestServer::start().await;
     let t = setup(&s).await;
     let k = t.key.as_str();
-    register(&s, k, "x.tiers.w", 0, json!({})).await;
-    attest_hash(&s, k, "x.tiers.w", &sha('c')).await;
+    s.register(k, &worker("x.tiers.w", 0)).await;
+    s.attest_hash(k, "x.tiers.w", &sha('c')).await;
     assert_eq!(
         decide(&s, k, "x.tiers.w", "dev", "PUBLIC", CAP).await.0,
         "ALLOW"
@@ -420,9 +340,8 @@ async fn when_the_ban_list_cannot_be_read_decisions_fail_closed() {
 
     // The ban list becomes unreadable and the change feeds drop: the copy
     // in memory can no longer be trusted and PostgreSQL cannot answer.
-    sql(&s, "ALTER TABLE bans RENAME TO bans_unreachable").await;
-    sql(
-        &s,
+    s.sql("ALTER TABLE bans RENAME TO bans_unreachable").await;
+    s.sql(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
          WHERE datname = current_database() AND query ILIKE 'LISTEN%'",
     )
@@ -439,7 +358,7 @@ async fn when_the_ban_list_cannot_be_read_decisions_fail_closed() {
     }
 
     // Once the ban list is back, so are the answers.
-    sql(&s, "ALTER TABLE bans_unreachable RENAME TO bans").await;
+    s.sql("ALTER TABLE bans_unreachable RENAME TO bans").await;
     let deadline = Instant::now() + Duration::from_secs(10);
     while decide(&s, k, "x.tiers.w", "dev", "PUBLIC", CAP).await.0 != "ALLOW" {
         assert!(Instant::now() < deadline, "never recovered");
@@ -448,18 +367,8 @@ async fn when_the_ban_list_cannot_be_read_decisions_fail_closed() {
     s.stop().await;
 }
 
-async fn decide_body(s: &TestServer, key: &str, body: Value) -> Value {
-    let (status, d) = s
-        .call(Method::POST, "/api/v1/decisions", Some(key), Some(body))
-        .await;
-    assert_eq!(status, 200, "{d}");
-    d
-}
-
 async fn pending_ids(s: &TestServer, key: &str) -> Vec<String> {
-    let (status, p) = s
-        .call(Method::GET, "/wcp/approvals/pending", Some(key), None)
-        .await;
+    let (status, p) = s.get_json("/wcp/approvals/pending", Some(key)).await;
     assert_eq!(status, 200, "{p}");
     p["pending"]
         .as_array()
@@ -470,11 +379,10 @@ async fn pending_ids(s: &TestServer, key: &str) -> Vec<String> {
 }
 
 async fn resolve(s: &TestServer, key: &str, id: &str, resolution: &str) -> (u16, Value) {
-    s.call(
-        Method::POST,
+    s.post(
         "/wcp/approvals/resolve",
-        Some(key),
-        Some(json!({"approval_id": id, "resolution": resolution, "note": "checked the change ticket"})),
+        key,
+        json!({"approval_id": id, "resolution": resolution, "note": "checked the change ticket"}),
     )
     .await
 }
@@ -487,19 +395,19 @@ async fn require_human_opens_an_approval_that_a_human_resolves_and_one_decision_
     let (_, agent) = s
         .create_key("org.tiers", &["decisions:write", "read"])
         .await;
-    register(&s, admin, "x.tiers.gk", 8, json!({})).await;
+    s.register(admin, &worker("x.tiers.gk", 8)).await;
     attest_card(&s, &t, "x.tiers.gk", &sha('d')).await;
-    let prod = json!({"worker_id": "x.tiers.gk", "capability": CAP, "env": "prod", "data_label": "PUBLIC"});
+    let prod = decision("x.tiers.gk", CAP, "prod", "PUBLIC");
 
     // A dry run says a human is needed but opens nothing.
     let mut dry = prod.clone();
     dry["dry_run"] = json!(true);
-    let d = decide_body(&s, &agent, dry).await;
+    let d = s.decide(&agent, dry).await;
     assert_eq!(d["supervisor_required"], true);
     assert!(d.get("pending_approval_id").is_none(), "{d}");
     assert!(pending_ids(&s, &agent).await.is_empty());
 
-    let d = decide_body(&s, &agent, prod.clone()).await;
+    let d = s.decide(&agent, prod.clone()).await;
     assert_eq!(
         (
             &d["denied"],
@@ -525,7 +433,7 @@ async fn require_human_opens_an_approval_that_a_human_resolves_and_one_decision_
     // Asking again with the still-pending approval opens no second one.
     let mut with_x = prod.clone();
     with_x["approval_id"] = json!(x);
-    let d = decide_body(&s, &agent, with_x.clone()).await;
+    let d = s.decide(&agent, with_x.clone()).await;
     assert_eq!(d["pending_approval_id"], x.as_str());
     assert!(d["deny_reason"].as_str().unwrap().contains("still waiting"));
     assert_eq!(pending_ids(&s, &agent).await.len(), 1);
@@ -544,7 +452,7 @@ async fn require_human_opens_an_approval_that_a_human_resolves_and_one_decision_
     // The approval is for this exact request: not for other data.
     let mut other = with_x.clone();
     other["data_label"] = json!("INTERNAL");
-    let d = decide_body(&s, &agent, other).await;
+    let d = s.decide(&agent, other).await;
     assert_eq!(d["deny_code"], "DENY_REQUIRES_HUMAN_APPROVAL");
     assert!(
         d["deny_reason"].as_str().unwrap().contains("different"),
@@ -553,12 +461,12 @@ async fn require_human_opens_an_approval_that_a_human_resolves_and_one_decision_
     let y = d["pending_approval_id"].as_str().unwrap().to_string();
     assert_ne!(y, x);
 
-    let allowed = decide_body(&s, &agent, with_x.clone()).await;
+    let allowed = s.decide(&agent, with_x.clone()).await;
     assert_eq!(allowed["denied"], false, "{allowed}");
     assert_eq!(allowed["supervisor_required"], false);
     assert_eq!(allowed["receipt"]["approval_id"], x.as_str());
     // Used once.
-    let d = decide_body(&s, &agent, with_x.clone()).await;
+    let d = s.decide(&agent, with_x.clone()).await;
     assert_eq!(d["deny_code"], "DENY_REQUIRES_HUMAN_APPROVAL");
     assert!(
         d["deny_reason"].as_str().unwrap().contains("already used"),
@@ -566,40 +474,29 @@ async fn require_human_opens_an_approval_that_a_human_resolves_and_one_decision_
     );
     let z = d["pending_approval_id"].as_str().unwrap().to_string();
     let (_, a) = s
-        .call(
-            Method::GET,
-            &format!("/wcp/approvals/{x}"),
-            Some(&agent),
-            None,
-        )
+        .get_json(&format!("/wcp/approvals/{x}"), Some(&agent))
         .await;
     assert_eq!(a["used_by_decision"], allowed["id"]);
 
     // Escalation raises the level once; a denial closes it.
     let (status, e) = s
-        .call(
-            Method::POST,
+        .post(
             "/wcp/approvals/escalate",
-            Some(admin),
-            Some(json!({"approval_id": z, "note": "prod incident"})),
+            admin,
+            json!({"approval_id": z, "note": "prod incident"}),
         )
         .await;
     assert_eq!(status, 200, "{e}");
     assert_eq!(e["supervisor_level"], "incident_commander");
     let (status, _) = s
-        .call(
-            Method::POST,
-            "/wcp/approvals/escalate",
-            Some(admin),
-            Some(json!({"approval_id": z})),
-        )
+        .post("/wcp/approvals/escalate", admin, json!({"approval_id": z}))
         .await;
     assert_eq!(status, 409);
     let (status, a) = resolve(&s, admin, &z, "deny").await;
     assert_eq!((status, a["status"].as_str()), (200, Some("denied")));
     let mut with_z = prod.clone();
     with_z["approval_id"] = json!(z);
-    let d = decide_body(&s, &agent, with_z).await;
+    let d = s.decide(&agent, with_z).await;
     assert!(
         d["deny_reason"].as_str().unwrap().contains("denied it"),
         "{d}"
@@ -608,12 +505,7 @@ async fn require_human_opens_an_approval_that_a_human_resolves_and_one_decision_
     // Approvals are the requesting tenant's: others see none of them.
     let (_, stranger_admin) = s.create_key("org.stranger", &["admin"]).await;
     let (status, _) = s
-        .call(
-            Method::GET,
-            &format!("/wcp/approvals/{y}"),
-            Some(&stranger_admin),
-            None,
-        )
+        .get_json(&format!("/wcp/approvals/{y}"), Some(&stranger_admin))
         .await;
     assert_eq!(status, 404);
     let (status, _) = resolve(&s, &stranger_admin, &y, "approve").await;
@@ -630,35 +522,26 @@ async fn an_owner_may_make_l7_advisory_so_the_call_proceeds_and_a_human_is_told(
     let s = TestServer::start().await;
     let t = setup(&s).await;
     let admin = t.key.as_str();
-    register(
-        &s,
+    s.register(
         admin,
-        "x.tiers.l7-adv",
-        7,
-        json!({"max_data_label": "RESTRICTED"}),
+        &worker("x.tiers.l7-adv", 7).max_data_label("RESTRICTED"),
     )
     .await;
     attest_card(&s, &t, "x.tiers.l7-adv", &sha('e')).await;
-    register(&s, admin, "x.tiers.l8-adv", 8, json!({})).await;
+    s.register(admin, &worker("x.tiers.l8-adv", 8)).await;
     attest_card(&s, &t, "x.tiers.l8-adv", &sha('f')).await;
     let (status, p) = s
-        .call(
-            Method::PUT,
-            "/api/v1/policy",
-            Some(admin),
-            Some(json!({"decisions": {"l7_supervisor_level": "advisory"}})),
+        .try_set_policy(
+            admin,
+            json!({"decisions": {"l7_supervisor_level": "advisory"}}),
         )
         .await;
     assert_eq!(status, 200, "{p}");
     assert_eq!(p["decisions"]["l7_supervisor_level"], "advisory");
 
-    let d = decide_body(
-        &s,
-        admin,
-        json!({"worker_id": "x.tiers.l7-adv", "capability": CAP,
-        "env": "prod", "data_label": "RESTRICTED"}),
-    )
-    .await;
+    let d = s
+        .decide(admin, decision("x.tiers.l7-adv", CAP, "prod", "RESTRICTED"))
+        .await;
     assert_eq!(
         (
             &d["denied"],
@@ -672,57 +555,37 @@ async fn an_owner_may_make_l7_advisory_so_the_call_proceeds_and_a_human_is_told(
     assert_eq!(d["receipt"]["approval_id"], id.as_str());
     assert_eq!(d["receipt"]["outcome"], "ALLOW");
     let (_, a) = s
-        .call(
-            Method::GET,
-            &format!("/wcp/approvals/{id}"),
-            Some(admin),
-            None,
-        )
+        .get_json(&format!("/wcp/approvals/{id}"), Some(admin))
         .await;
     assert_eq!(a["supervisor_level"], "advisory");
     assert!(a["reason"].as_str().unwrap().contains("advisory"));
     // A human reviews it after the fact; it cannot be escalated to a gate.
     let (status, e) = s
-        .call(
-            Method::POST,
-            "/wcp/approvals/escalate",
-            Some(admin),
-            Some(json!({"approval_id": id})),
-        )
+        .post("/wcp/approvals/escalate", admin, json!({"approval_id": id}))
         .await;
     assert_eq!(status, 409, "{e}");
     let (status, _) = resolve(&s, admin, &id, "approve").await;
     assert_eq!(status, 200);
 
     // L8 stays a gate whatever L7 is.
-    let d = decide_body(
-        &s,
-        admin,
-        json!({"worker_id": "x.tiers.l8-adv", "capability": CAP,
-        "env": "prod", "data_label": "PUBLIC"}),
-    )
-    .await;
+    let d = s
+        .decide(admin, decision("x.tiers.l8-adv", CAP, "prod", "PUBLIC"))
+        .await;
     assert_eq!(
         (&d["deny_code"], &d["supervisor_level"]),
         (&json!("DENY_REQUIRES_HUMAN_APPROVAL"), &json!("gatekeeper"))
     );
     // Nothing escalates at PUBLIC: no approval.
-    let d = decide_body(
-        &s,
-        admin,
-        json!({"worker_id": "x.tiers.l7-adv", "capability": CAP,
-        "env": "prod", "data_label": "PUBLIC"}),
-    )
-    .await;
+    let d = s
+        .decide(admin, decision("x.tiers.l7-adv", CAP, "prod", "PUBLIC"))
+        .await;
     assert_eq!(d["supervisor_required"], false);
     assert!(d.get("pending_approval_id").is_none());
 
     let (status, e) = s
-        .call(
-            Method::PUT,
-            "/api/v1/policy",
-            Some(admin),
-            Some(json!({"decisions": {"l7_supervisor_level": "sometimes"}})),
+        .try_set_policy(
+            admin,
+            json!({"decisions": {"l7_supervisor_level": "sometimes"}}),
         )
         .await;
     assert_eq!(status, 400, "{e}");
@@ -733,10 +596,9 @@ async fn an_owner_may_make_l7_advisory_so_the_call_proceeds_and_a_human_is_told(
 async fn a_repeated_require_human_decision_answers_the_same_approval_and_opens_no_other() {
     let s = TestServer::start().await;
     let t = setup(&s).await;
-    register(&s, &t.key, "x.tiers.gk", 8, json!({})).await;
+    s.register(&t.key, &worker("x.tiers.gk", 8)).await;
     attest_card(&s, &t, "x.tiers.gk", &sha('e')).await;
-    let body = json!({"worker_id": "x.tiers.gk", "capability": CAP, "env": "prod",
-        "data_label": "PUBLIC"});
+    let body = decision("x.tiers.gk", CAP, "prod", "PUBLIC");
     let post = || async {
         let resp = s
             .client

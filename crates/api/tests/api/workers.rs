@@ -7,19 +7,6 @@ use serde_json::{json, Value};
 const QUICK_START: &str = r#"{"name": "my-agent", "namespace": "x.myagent",
     "capabilities": ["cap.data.read.v1", "cap.report.generate.v1"], "policy_tier": 2}"#;
 
-async fn post(s: &TestServer, key: &str, path: &str, body: Value) -> (u16, Value) {
-    s.call(Method::POST, path, Some(key), Some(body)).await
-}
-
-async fn get(s: &TestServer, key: Option<&str>, path: &str) -> (u16, Value) {
-    s.call(Method::GET, path, key, None).await
-}
-
-async fn count(s: &TestServer, sql: &str) -> i64 {
-    let mut conn = s.db.connect().await;
-    sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
-}
-
 #[tokio::test]
 async fn the_seed_quick_start_register_call_works_as_written() {
     let s = TestServer::start().await;
@@ -27,7 +14,7 @@ async fn the_seed_quick_start_register_call_works_as_written() {
         .tenant_with_key("org.acme", &["workers:write", "read"])
         .await;
     let body: Value = serde_json::from_str(QUICK_START).unwrap();
-    let (status, w) = post(&s, &key, "/api/v1/workers", body).await;
+    let (status, w) = s.post("/api/v1/workers", &key, body).await;
     assert_eq!(status, 201, "{w}");
     assert!(w["id"].as_str().unwrap().starts_with("wrk_"));
     assert_eq!(w["worker_id"], "x.myagent.my-agent");
@@ -36,7 +23,7 @@ async fn the_seed_quick_start_register_call_works_as_written() {
     assert_eq!(w["max_data_label"], "INTERNAL");
     assert_eq!(w["status"], "active");
     // The x.* namespace was claimed for the caller on the way.
-    let (_, ns) = get(&s, Some(&key), "/api/v1/namespaces/x.myagent").await;
+    let (_, ns) = s.get_json("/api/v1/namespaces/x.myagent", Some(&key)).await;
     assert_eq!(ns["status"], "yours");
     // Either id form reads it.
     let id = w["id"].as_str().unwrap();
@@ -44,7 +31,7 @@ async fn the_seed_quick_start_register_call_works_as_written() {
         format!("/api/v1/workers/{id}"),
         "/api/v1/workers/x.myagent.my-agent".to_string(),
     ] {
-        let (status, got) = get(&s, Some(&key), &path).await;
+        let (status, got) = s.get_json(&path, Some(&key)).await;
         assert_eq!(status, 200);
         assert_eq!(got["id"], id);
     }
@@ -55,13 +42,7 @@ async fn the_seed_quick_start_register_call_works_as_written() {
 async fn a_full_wcp_record_is_checked_against_its_artifact_hash() {
     let s = TestServer::start().await;
     let (_, admin) = s.tenant_with_key("org.example", &["admin"]).await;
-    let (status, _) = post(
-        &s,
-        &admin,
-        "/api/v1/namespaces",
-        json!({"namespace": "org.example"}),
-    )
-    .await;
+    let (status, _) = s.claim_namespace(&admin, "org.example").await;
     assert_eq!(status, 201);
     let mut record = json!({
         "worker_id": "org.example.doc-summarizer",
@@ -81,12 +62,12 @@ async fn a_full_wcp_record_is_checked_against_its_artifact_hash() {
 
     let mut tampered = record.clone();
     tampered["risk_tier"] = json!("critical");
-    let (status, err) = post(&s, &admin, "/api/v1/workers", tampered).await;
+    let (status, err) = s.post("/api/v1/workers", &admin, tampered).await;
     assert_eq!(status, 400);
     assert_eq!(err["error"]["code"], "DENY_WORKER_TAMPERED");
-    assert_eq!(count(&s, "SELECT count(*) FROM workers").await, 0);
+    assert_eq!(s.count("SELECT count(*) FROM workers").await, 0);
 
-    let (status, w) = post(&s, &admin, "/api/v1/workers", record).await;
+    let (status, w) = s.post("/api/v1/workers", &admin, record).await;
     assert_eq!(status, 201, "{w}");
     assert_eq!(w["artifact_hash"], hash.as_str());
     assert_eq!(w["blast_score"], 2);
@@ -133,7 +114,7 @@ async fn malformed_registrations_name_the_field_and_leave_no_rows() {
         ),
     ];
     for (body, field) in cases {
-        let (status, err) = post(&s, &key, "/api/v1/workers", body.clone()).await;
+        let (status, err) = s.post("/api/v1/workers", &key, body.clone()).await;
         assert_eq!(status, 400, "{body}");
         assert_eq!(err["error"]["code"], "invalid_field");
         assert!(
@@ -145,12 +126,12 @@ async fn malformed_registrations_name_the_field_and_leave_no_rows() {
         );
     }
     // Not even the implicit namespace claim was written.
-    assert_eq!(count(&s, "SELECT count(*) FROM workers").await, 0);
-    assert_eq!(count(&s, "SELECT count(*) FROM namespaces").await, 0);
+    assert_eq!(s.count("SELECT count(*) FROM workers").await, 0);
+    assert_eq!(s.count("SELECT count(*) FROM namespaces").await, 0);
 
     let body: Value = serde_json::from_str(QUICK_START).unwrap();
-    assert_eq!(post(&s, &key, "/api/v1/workers", body.clone()).await.0, 201);
-    let (status, err) = post(&s, &key, "/api/v1/workers", body).await;
+    assert_eq!(s.post("/api/v1/workers", &key, body.clone()).await.0, 201);
+    let (status, err) = s.post("/api/v1/workers", &key, body).await;
     assert_eq!(status, 409, "{err}");
     s.stop().await;
 }
@@ -164,23 +145,23 @@ async fn another_tenant_cannot_register_change_or_revoke_a_tenants_worker() {
     let (_, b) = s
         .tenant_with_key("org.beta", &["workers:write", "read", "admin"])
         .await;
-    let (_, w) = post(
-        &s,
-        &a,
-        "/api/v1/workers",
-        serde_json::from_str(QUICK_START).unwrap(),
-    )
-    .await;
+    let (_, w) = s
+        .post(
+            "/api/v1/workers",
+            &a,
+            serde_json::from_str(QUICK_START).unwrap(),
+        )
+        .await;
     let id = w["id"].as_str().unwrap().to_string();
 
     // B may not register under A's namespace: 403 saying whose rule forbids it.
-    let (status, err) = post(
-        &s,
-        &b,
-        "/api/v1/workers",
-        json!({"name": "other", "namespace": "x.myagent", "capabilities": ["cap.a.b"]}),
-    )
-    .await;
+    let (status, err) = s
+        .post(
+            "/api/v1/workers",
+            &b,
+            json!({"name": "other", "namespace": "x.myagent", "capabilities": ["cap.a.b"]}),
+        )
+        .await;
     assert_eq!(status, 403);
     assert!(
         err["error"]["message"]
@@ -190,20 +171,14 @@ async fn another_tenant_cannot_register_change_or_revoke_a_tenants_worker() {
         "{err}"
     );
     // Nor claim it.
-    let (status, _) = post(
-        &s,
-        &b,
-        "/api/v1/namespaces",
-        json!({"namespace": "x.myagent"}),
-    )
-    .await;
+    let (status, _) = s.claim_namespace(&b, "x.myagent").await;
     assert_eq!(status, 409);
 
     for path in [
         format!("/api/v1/workers/{id}"),
         "/api/v1/workers/x.myagent.my-agent".into(),
     ] {
-        assert_eq!(get(&s, Some(&b), &path).await.0, 404, "{path}");
+        assert_eq!(s.get_json(&path, Some(&b)).await.0, 404, "{path}");
         let (status, _) = s
             .call(
                 Method::PATCH,
@@ -214,14 +189,14 @@ async fn another_tenant_cannot_register_change_or_revoke_a_tenants_worker() {
             .await;
         assert_eq!(status, 404, "PATCH {path}");
         assert_eq!(
-            post(&s, &b, &format!("{path}/revoke"), json!({})).await.0,
+            s.post(&format!("{path}/revoke"), &b, json!({})).await.0,
             404
         );
     }
-    let (_, listing) = get(&s, Some(&b), "/api/v1/workers").await;
+    let (_, listing) = s.get_json("/api/v1/workers", Some(&b)).await;
     assert_eq!(listing["workers"], json!([]));
     // A's worker is unchanged.
-    let (_, mine) = get(&s, Some(&a), &format!("/api/v1/workers/{id}")).await;
+    let (_, mine) = s.get_json(&format!("/api/v1/workers/{id}"), Some(&a)).await;
     assert_eq!(mine["status"], "active");
     assert_eq!(mine["policy_tier"], 2);
     s.stop().await;
@@ -235,12 +210,7 @@ async fn workers_are_updated_listed_with_cursors_and_revoked_but_kept() {
         .await;
     let mut ids = Vec::new();
     for i in 0..5 {
-        let (status, w) = post(
-            &s,
-            &key,
-            "/api/v1/workers",
-            json!({"name": format!("w{i}"), "namespace": "x.acme", "capabilities": [if i % 2 == 0 { "cap.a.even" } else { "cap.a.odd" }]}),
-        )
+        let (status, w) = s.post("/api/v1/workers", &key, json!({"name": format!("w{i}"), "namespace": "x.acme", "capabilities": [if i % 2 == 0 { "cap.a.even" } else { "cap.a.odd" }]}))
         .await;
         assert_eq!(status, 201, "{w}");
         ids.push(w["id"].as_str().unwrap().to_string());
@@ -248,7 +218,7 @@ async fn workers_are_updated_listed_with_cursors_and_revoked_but_kept() {
     let mut seen = Vec::new();
     let mut path = "/api/v1/workers?limit=2".to_string();
     loop {
-        let (status, page) = get(&s, Some(&key), &path).await;
+        let (status, page) = s.get_json(&path, Some(&key)).await;
         assert_eq!(status, 200, "{page}");
         let batch = page["workers"].as_array().unwrap();
         assert!(batch.len() <= 2);
@@ -259,15 +229,22 @@ async fn workers_are_updated_listed_with_cursors_and_revoked_but_kept() {
         }
     }
     assert_eq!(seen, ids);
-    let (_, odd) = get(&s, Some(&key), "/api/v1/workers?capability=cap.a.odd").await;
+    let (_, odd) = s
+        .get_json("/api/v1/workers?capability=cap.a.odd", Some(&key))
+        .await;
     assert_eq!(odd["workers"].as_array().unwrap().len(), 2);
-    assert_eq!(get(&s, Some(&key), "/api/v1/workers?limit=0").await.0, 400);
     assert_eq!(
-        get(&s, Some(&key), "/api/v1/workers?status=gone").await.0,
+        s.get_json("/api/v1/workers?limit=0", Some(&key)).await.0,
         400
     );
     assert_eq!(
-        get(&s, Some(&key), "/api/v1/workers?cursor=abc").await.0,
+        s.get_json("/api/v1/workers?status=gone", Some(&key))
+            .await
+            .0,
+        400
+    );
+    assert_eq!(
+        s.get_json("/api/v1/workers?cursor=abc", Some(&key)).await.0,
         400
     );
 
@@ -294,7 +271,9 @@ async fn workers_are_updated_listed_with_cursors_and_revoked_but_kept() {
         .await;
     assert_eq!(status, 400, "{err}");
 
-    let (status, revoked) = post(&s, &key, "/api/v1/workers/x.acme.w1/revoke", json!({})).await;
+    let (status, revoked) = s
+        .post("/api/v1/workers/x.acme.w1/revoke", &key, json!({}))
+        .await;
     assert_eq!(status, 200);
     assert_eq!(revoked["status"], "revoked");
     assert!(revoked["revoked_at"].is_string());
@@ -307,9 +286,11 @@ async fn workers_are_updated_listed_with_cursors_and_revoked_but_kept() {
         )
         .await;
     assert_eq!(status, 409);
-    let (_, active) = get(&s, Some(&key), "/api/v1/workers?status=active").await;
+    let (_, active) = s
+        .get_json("/api/v1/workers?status=active", Some(&key))
+        .await;
     assert_eq!(active["workers"].as_array().unwrap().len(), 4);
-    assert_eq!(count(&s, "SELECT count(*) FROM workers").await, 5);
+    assert_eq!(s.count("SELECT count(*) FROM workers").await, 5);
     s.stop().await;
 }
 
@@ -320,16 +301,15 @@ async fn verify_answers_all_ten_keys_and_hides_unknown_and_private_workers_alike
         .tenant_with_key("org.alpha", &["workers:write", "read"])
         .await;
     let (_, b) = s.tenant_with_key("org.beta", &["read"]).await;
-    post(
-        &s,
-        &a,
+    s.post(
         "/api/v1/workers",
+        &a,
         json!({"name": "pub", "namespace": "x.alpha", "capabilities": ["cap.a.b"]}),
     )
     .await;
-    post(&s, &a, "/api/v1/workers", json!({"name": "priv", "namespace": "x.alpha", "capabilities": ["cap.a.b"], "visibility": "private"})).await;
+    s.post("/api/v1/workers", &a, json!({"name": "priv", "namespace": "x.alpha", "capabilities": ["cap.a.b"], "visibility": "private"})).await;
 
-    let (status, v) = get(&s, None, "/api/v1/verify/x.alpha.pub").await;
+    let (status, v) = s.get_json("/api/v1/verify/x.alpha.pub", None).await;
     assert_eq!(status, 200);
     let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
     for k in [
@@ -350,8 +330,8 @@ async fn verify_answers_all_ten_keys_and_hides_unknown_and_private_workers_alike
     assert_eq!(v["current_hash"], Value::Null);
     assert_eq!(v["banned"], false);
 
-    let (unknown_status, unknown) = get(&s, None, "/api/v1/verify/x.alpha.nope").await;
-    let (private_status, private) = get(&s, Some(&b), "/api/v1/verify/x.alpha.priv").await;
+    let (unknown_status, unknown) = s.get_json("/api/v1/verify/x.alpha.nope", None).await;
+    let (private_status, private) = s.get_json("/api/v1/verify/x.alpha.priv", Some(&b)).await;
     assert_eq!((unknown_status, private_status), (404, 404));
     assert_eq!(
         unknown["error"]["message"]
@@ -363,16 +343,20 @@ async fn verify_answers_all_ten_keys_and_hides_unknown_and_private_workers_alike
             .unwrap()
             .replace("priv", "X")
     );
-    assert_eq!(get(&s, None, "/api/v1/verify/x.alpha.priv").await.0, 404);
+    assert_eq!(s.get_json("/api/v1/verify/x.alpha.priv", None).await.0, 404);
     // The owner sees its private worker; a malformed id is just unknown.
     assert_eq!(
-        get(&s, Some(&a), "/api/v1/verify/x.alpha.priv").await.0,
+        s.get_json("/api/v1/verify/x.alpha.priv", Some(&a)).await.0,
         200
     );
-    assert_eq!(get(&s, None, "/api/v1/verify/NOT%20AN%20ID").await.0, 404);
+    assert_eq!(
+        s.get_json("/api/v1/verify/NOT%20AN%20ID", None).await.0,
+        404
+    );
 
-    post(&s, &a, "/api/v1/workers/x.alpha.pub/revoke", json!({})).await;
-    let (_, v) = get(&s, None, "/api/v1/verify/x.alpha.pub").await;
+    s.post("/api/v1/workers/x.alpha.pub/revoke", &a, json!({}))
+        .await;
+    let (_, v) = s.get_json("/api/v1/verify/x.alpha.pub", None).await;
     assert_eq!(v["status"], "revoked");
     s.stop().await;
 }
@@ -386,145 +370,134 @@ async fn namespaces_are_checked_claimed_reserved_and_administered_by_the_operato
     let status_of = |v: &Value| v["status"].as_str().unwrap().to_string();
 
     assert_eq!(
-        status_of(&get(&s, Some(&admin), "/api/v1/namespaces/x.alice").await.1),
+        status_of(
+            &s.get_json("/api/v1/namespaces/x.alice", Some(&admin))
+                .await
+                .1
+        ),
         "available"
     );
     assert_eq!(
-        status_of(&get(&s, Some(&admin), "/api/v1/namespaces/cap.doc").await.1),
+        status_of(
+            &s.get_json("/api/v1/namespaces/cap.doc", Some(&admin))
+                .await
+                .1
+        ),
         "invalid"
     );
     assert_eq!(
-        status_of(&get(&s, Some(&admin), "/api/v1/namespaces/org.wcp").await.1),
+        status_of(
+            &s.get_json("/api/v1/namespaces/org.wcp", Some(&admin))
+                .await
+                .1
+        ),
         "reserved"
     );
 
-    let (status, c) = post(
-        &s,
-        &admin,
-        "/api/v1/namespaces",
-        json!({"namespace": "x.alice"}),
-    )
-    .await;
+    let (status, c) = s.claim_namespace(&admin, "x.alice").await;
     assert_eq!((status, c["status"].as_str()), (201, Some("claimed")));
+    assert_eq!(s.claim_namespace(&admin, "x.alice").await.0, 200);
     assert_eq!(
-        post(
-            &s,
-            &admin,
-            "/api/v1/namespaces",
-            json!({"namespace": "x.alice"})
-        )
-        .await
-        .0,
-        200
-    );
-    assert_eq!(
-        status_of(&get(&s, Some(&admin), "/api/v1/namespaces/x.alice").await.1),
+        status_of(
+            &s.get_json("/api/v1/namespaces/x.alice", Some(&admin))
+                .await
+                .1
+        ),
         "yours"
     );
     assert_eq!(
-        status_of(&get(&s, Some(&other), "/api/v1/namespaces/x.alice").await.1),
+        status_of(
+            &s.get_json("/api/v1/namespaces/x.alice", Some(&other))
+                .await
+                .1
+        ),
         "taken"
     );
-    assert_eq!(
-        post(
-            &s,
-            &other,
-            "/api/v1/namespaces",
-            json!({"namespace": "x.alice"})
-        )
-        .await
-        .0,
-        409
-    );
+    assert_eq!(s.claim_namespace(&other, "x.alice").await.0, 409);
     for bad in ["cap.doc", "wrk.x", "x.Alice", "org.a.b", "org.wcp"] {
-        let (status, err) = post(&s, &admin, "/api/v1/namespaces", json!({"namespace": bad})).await;
+        let (status, err) = s.claim_namespace(&admin, bad).await;
         assert_eq!(status, 400, "{bad}: {err}");
     }
 
     // org.* claims wait for the operator here.
-    let (status, c) = post(
-        &s,
-        &admin,
-        "/api/v1/namespaces",
-        json!({"namespace": "org.acme"}),
-    )
-    .await;
+    let (status, c) = s.claim_namespace(&admin, "org.acme").await;
     assert_eq!((status, c["status"].as_str()), (201, Some("pending")));
     assert_eq!(
-        status_of(&get(&s, Some(&admin), "/api/v1/namespaces/org.acme").await.1),
+        status_of(
+            &s.get_json("/api/v1/namespaces/org.acme", Some(&admin))
+                .await
+                .1
+        ),
         "pending"
     );
-    let (status, err) = post(
-        &s,
-        &admin,
-        "/api/v1/workers",
-        json!({"name": "w", "namespace": "org.acme", "capabilities": ["cap.a.b"]}),
-    )
-    .await;
+    let (status, err) = s
+        .post(
+            "/api/v1/workers",
+            &admin,
+            json!({"name": "w", "namespace": "org.acme", "capabilities": ["cap.a.b"]}),
+        )
+        .await;
     assert_eq!(status, 403, "{err}");
     assert_eq!(
-        post(&s, &admin, "/api/v1/namespaces/org.acme/approve", json!({}))
+        s.post("/api/v1/namespaces/org.acme/approve", &admin, json!({}))
             .await
             .0,
         403
     );
     assert_eq!(
-        post(&s, &op, "/api/v1/namespaces/org.acme/approve", json!({}))
+        s.post("/api/v1/namespaces/org.acme/approve", &op, json!({}))
             .await
             .0,
         200
     );
     assert_eq!(
-        status_of(&get(&s, Some(&admin), "/api/v1/namespaces/org.acme").await.1),
+        status_of(
+            &s.get_json("/api/v1/namespaces/org.acme", Some(&admin))
+                .await
+                .1
+        ),
         "yours"
     );
 
     // Reservation, release and transfer are the operator's.
-    let (status, _) = post(
-        &s,
-        &op,
-        "/api/v1/namespaces/x.brand/reserve",
-        json!({"reason": "trademark"}),
-    )
-    .await;
+    let (status, _) = s
+        .post(
+            "/api/v1/namespaces/x.brand/reserve",
+            &op,
+            json!({"reason": "trademark"}),
+        )
+        .await;
     assert_eq!(status, 200);
-    let (_, v) = get(&s, Some(&admin), "/api/v1/namespaces/x.brand").await;
+    let (_, v) = s.get_json("/api/v1/namespaces/x.brand", Some(&admin)).await;
     assert_eq!(
         (v["status"].as_str(), v["reason"].as_str()),
         (Some("reserved"), Some("trademark"))
     );
+    assert_eq!(s.claim_namespace(&admin, "x.brand").await.0, 400);
     assert_eq!(
-        post(
-            &s,
-            &admin,
-            "/api/v1/namespaces",
-            json!({"namespace": "x.brand"})
-        )
-        .await
-        .0,
-        400
-    );
-    assert_eq!(
-        post(
-            &s,
-            &op,
+        s.post(
             "/api/v1/namespaces/x.alice/reserve",
+            &op,
             json!({"reason": "r"})
         )
         .await
         .0,
         409
     );
-    let (status, t) = post(
-        &s,
-        &op,
-        "/api/v1/namespaces/x.alice/transfer",
-        json!({"tenant_id": "org.other"}),
-    )
-    .await;
+    let (status, t) = s
+        .post(
+            "/api/v1/namespaces/x.alice/transfer",
+            &op,
+            json!({"tenant_id": "org.other"}),
+        )
+        .await;
     assert_eq!(status, 200, "{t}");
     assert_eq!(
-        status_of(&get(&s, Some(&other), "/api/v1/namespaces/x.alice").await.1),
+        status_of(
+            &s.get_json("/api/v1/namespaces/x.alice", Some(&other))
+                .await
+                .1
+        ),
         "yours"
     );
     assert_eq!(
@@ -550,15 +523,18 @@ async fn namespaces_are_checked_claimed_reserved_and_administered_by_the_operato
         200
     );
     assert_eq!(
-        status_of(&get(&s, Some(&admin), "/api/v1/namespaces/x.alice").await.1),
+        status_of(
+            &s.get_json("/api/v1/namespaces/x.alice", Some(&admin))
+                .await
+                .1
+        ),
         "available"
     );
 
     // A namespace with workers cannot be released or transferred.
-    post(
-        &s,
-        &admin,
+    s.post(
         "/api/v1/workers",
+        &admin,
         json!({"name": "w", "namespace": "x.busy", "capabilities": ["cap.a.b"]}),
     )
     .await;
@@ -569,10 +545,9 @@ async fn namespaces_are_checked_claimed_reserved_and_administered_by_the_operato
         409
     );
     assert_eq!(
-        post(
-            &s,
-            &op,
+        s.post(
             "/api/v1/namespaces/x.busy/transfer",
+            &op,
             json!({"tenant_id": "org.other"})
         )
         .await
@@ -580,7 +555,7 @@ async fn namespaces_are_checked_claimed_reserved_and_administered_by_the_operato
         409
     );
 
-    let (_, mine) = get(&s, Some(&admin), "/api/v1/namespaces").await;
+    let (_, mine) = s.get_json("/api/v1/namespaces", Some(&admin)).await;
     let names: Vec<&str> = mine["namespaces"]
         .as_array()
         .unwrap()
@@ -597,23 +572,17 @@ async fn namespace_signing_keys_are_added_listed_and_revoked_but_kept() {
     let s = TestServer::start().await;
     let (_, admin) = s.tenant_with_key("org.acme", &["admin"]).await;
     let (_, other) = s.tenant_with_key("org.other", &["admin"]).await;
-    post(
-        &s,
-        &admin,
-        "/api/v1/namespaces",
-        json!({"namespace": "x.acme"}),
-    )
-    .await;
+    s.claim_namespace(&admin, "x.acme").await;
     let public = ed25519_dalek::SigningKey::from_bytes(&[9u8; 32]).verifying_key();
     let b64 = base64::engine::general_purpose::STANDARD.encode(public.as_bytes());
 
-    let (status, k) = post(
-        &s,
-        &admin,
-        "/api/v1/namespaces/x.acme/keys",
-        json!({"public_key": b64, "label": "release"}),
-    )
-    .await;
+    let (status, k) = s
+        .post(
+            "/api/v1/namespaces/x.acme/keys",
+            &admin,
+            json!({"public_key": b64, "label": "release"}),
+        )
+        .await;
     assert_eq!(status, 201, "{k}");
     let kid = k["kid"].as_str().unwrap().to_string();
     assert!(kid.starts_with("nsk_"));
@@ -624,45 +593,43 @@ async fn namespace_signing_keys_are_added_listed_and_revoked_but_kept() {
         .map(|b| format!("{b:02x}"))
         .collect();
     assert_eq!(
-        post(
-            &s,
-            &admin,
+        s.post(
             "/api/v1/namespaces/x.acme/keys",
+            &admin,
             json!({"public_key": hex, "label": "again"})
         )
         .await
         .0,
         409
     );
-    let (status, err) = post(
-        &s,
-        &admin,
-        "/api/v1/namespaces/x.acme/keys",
-        json!({"public_key": "AAAA", "label": "x"}),
-    )
-    .await;
+    let (status, err) = s
+        .post(
+            "/api/v1/namespaces/x.acme/keys",
+            &admin,
+            json!({"public_key": "AAAA", "label": "x"}),
+        )
+        .await;
     assert_eq!(status, 400);
     assert_eq!(err["error"]["code"], "invalid_public_key");
     // Only the holder of the namespace may add or see keys.
-    let (status, _) = post(
-        &s,
-        &other,
-        "/api/v1/namespaces/x.acme/keys",
-        json!({"public_key": b64, "label": "x"}),
-    )
-    .await;
+    let (status, _) = s
+        .post(
+            "/api/v1/namespaces/x.acme/keys",
+            &other,
+            json!({"public_key": b64, "label": "x"}),
+        )
+        .await;
     assert_eq!(status, 404);
     assert_eq!(
-        get(&s, Some(&other), "/api/v1/namespaces/x.acme/keys")
+        s.get_json("/api/v1/namespaces/x.acme/keys", Some(&other))
             .await
             .0,
         404
     );
     assert_eq!(
-        post(
-            &s,
-            &other,
+        s.post(
             &format!("/api/v1/namespaces/x.acme/keys/{kid}/revoke"),
+            &other,
             json!({})
         )
         .await
@@ -670,16 +637,18 @@ async fn namespace_signing_keys_are_added_listed_and_revoked_but_kept() {
         404
     );
 
-    let (status, revoked) = post(
-        &s,
-        &admin,
-        &format!("/api/v1/namespaces/x.acme/keys/{kid}/revoke"),
-        json!({}),
-    )
-    .await;
+    let (status, revoked) = s
+        .post(
+            &format!("/api/v1/namespaces/x.acme/keys/{kid}/revoke"),
+            &admin,
+            json!({}),
+        )
+        .await;
     assert_eq!(status, 200);
     assert!(revoked["revoked_at"].is_string());
-    let (_, list) = get(&s, Some(&admin), "/api/v1/namespaces/x.acme/keys").await;
+    let (_, list) = s
+        .get_json("/api/v1/namespaces/x.acme/keys", Some(&admin))
+        .await;
     assert_eq!(list["keys"].as_array().unwrap().len(), 1);
     assert!(list["keys"][0]["revoked_at"].is_string());
     s.stop().await;
@@ -699,38 +668,36 @@ async fn discovery_merges_the_imported_catalog_with_declared_capabilities() {
     )
     .unwrap();
     assert_eq!(
-        post(&s, &key, "/api/v1/catalog/import", catalog.clone())
+        s.post("/api/v1/catalog/import", &key, catalog.clone())
             .await
             .0,
         403
     );
-    let (status, imported) = post(
-        &s,
-        &s.operator_key,
-        "/api/v1/catalog/import",
-        catalog.clone(),
-    )
-    .await;
+    let (status, imported) = s
+        .post("/api/v1/catalog/import", &s.operator_key, catalog.clone())
+        .await;
     assert_eq!(status, 200, "{imported}");
     assert_eq!(imported["inserted"], 245);
-    let (_, again) = post(&s, &s.operator_key, "/api/v1/catalog/import", catalog).await;
+    let (_, again) = s
+        .post("/api/v1/catalog/import", &s.operator_key, catalog)
+        .await;
     assert_eq!(
         (again["inserted"].as_u64(), again["updated"].as_u64()),
         (Some(0), Some(245))
     );
-    let (status, err) = post(
-        &s,
-        &s.operator_key,
-        "/api/v1/catalog/import",
-        json!({"entities": [{"id": "wrk.x.y", "type": "capability"}]}),
-    )
-    .await;
+    let (status, err) = s
+        .post(
+            "/api/v1/catalog/import",
+            &s.operator_key,
+            json!({"entities": [{"id": "wrk.x.y", "type": "capability"}]}),
+        )
+        .await;
     assert_eq!(status, 400, "{err}");
 
-    post(&s, &key, "/api/v1/workers", json!({"name": "a", "namespace": "x.acme", "capabilities": ["cap.doc.ocr", "cap.custom.thing"]})).await;
-    post(&s, &key, "/api/v1/workers", json!({"name": "b", "namespace": "x.acme", "capabilities": ["cap.custom.secret"], "visibility": "private"})).await;
+    s.post("/api/v1/workers", &key, json!({"name": "a", "namespace": "x.acme", "capabilities": ["cap.doc.ocr", "cap.custom.thing"]})).await;
+    s.post("/api/v1/workers", &key, json!({"name": "b", "namespace": "x.acme", "capabilities": ["cap.custom.secret"], "visibility": "private"})).await;
 
-    let (status, caps) = get(&s, None, "/wcp/capabilities").await;
+    let (status, caps) = s.get_json("/wcp/capabilities", None).await;
     assert_eq!(status, 200);
     let caps = caps["capabilities"].as_array().unwrap();
     let find = |id: &str| caps.iter().find(|c| c["id"] == id).cloned();
@@ -750,19 +717,19 @@ async fn discovery_merges_the_imported_catalog_with_declared_capabilities() {
     );
     // A private worker's capabilities show to its tenant only.
     assert!(find("cap.custom.secret").is_none());
-    let (_, own) = get(&s, Some(&key), "/wcp/capabilities").await;
+    let (_, own) = s.get_json("/wcp/capabilities", Some(&key)).await;
     assert!(own["capabilities"]
         .as_array()
         .unwrap()
         .iter()
         .any(|c| c["id"] == "cap.custom.secret"));
 
-    let (status, workers) = get(&s, Some(&key), "/wcp/workers").await;
+    let (status, workers) = s.get_json("/wcp/workers", Some(&key)).await;
     assert_eq!(status, 200);
     assert_eq!(workers["workers"].as_array().unwrap().len(), 2);
-    assert_eq!(get(&s, None, "/wcp/workers").await.0, 401);
+    assert_eq!(s.get_json("/wcp/workers", None).await.0, 401);
 
-    let (status, health) = get(&s, None, "/wcp/health").await;
+    let (status, health) = s.get_json("/wcp/health", None).await;
     assert_eq!(status, 200);
     assert_eq!(health["wcp_version"], "0.2");
     let behaviours = health["behaviours"].as_array().unwrap();
@@ -770,8 +737,10 @@ async fn discovery_merges_the_imported_catalog_with_declared_capabilities() {
         .iter()
         .any(|b| b["behaviour"] == "capability_discovery" && b["enforced"] == true));
 
-    let (_, species) = get(&s, None, "/api/v1/catalog?type=worker_species").await;
+    let (_, species) = s
+        .get_json("/api/v1/catalog?type=worker_species", None)
+        .await;
     assert_eq!(species["entities"].as_array().unwrap().len(), 48);
-    assert_eq!(get(&s, None, "/api/v1/catalog?type=bogus").await.0, 400);
+    assert_eq!(s.get_json("/api/v1/catalog?type=bogus", None).await.0, 400);
     s.stop().await;
 }

@@ -8,8 +8,10 @@ use api::config::{Config, LogFormat};
 use api::runtime::{Registry, RunningRegistry};
 use testkit::{TestDb, TestRedis};
 
+mod client;
 mod process;
 
+pub use client::{card, code, decision, message, sha, Worker};
 pub use process::{alive, data_root, free_port, postmaster_pid, Proc};
 
 pub struct TestServer {
@@ -162,29 +164,6 @@ impl TestServer {
         let receipts: Vec<audit::Receipt> =
             serde_json::from_value(export["receipts"].clone()).unwrap();
         audit::verify_chain(&receipts, &keys)
-    }
-
-    /// Registers `signing`'s public key on `namespace` (label `release`) as
-    /// `key`; returns its kid.
-    pub async fn add_namespace_key(
-        &self,
-        key: &str,
-        namespace: &str,
-        signing: &ed25519_dalek::SigningKey,
-    ) -> String {
-        use base64::Engine;
-        let public =
-            base64::engine::general_purpose::STANDARD.encode(signing.verifying_key().as_bytes());
-        let (status, k) = self
-            .call(
-                reqwest::Method::POST,
-                &format!("/api/v1/namespaces/{namespace}/keys"),
-                Some(key),
-                Some(serde_json::json!({"public_key": public, "label": "release"})),
-            )
-            .await;
-        assert_eq!(status, 201, "{k}");
-        k["kid"].as_str().unwrap().to_string()
     }
 
     /// Creates a tenant as the operator.
