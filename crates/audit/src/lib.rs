@@ -28,6 +28,44 @@ pub struct Receipt {
     pub signature: String,
 }
 
+/// What was decided: serialized `"ALLOW"` / `"DENY"`, as receipts always
+/// were, so their canonical bytes, hashes and signatures do not change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Outcome {
+    Allow,
+    Deny,
+}
+
+impl Outcome {
+    /// `Deny` when `denied`, else `Allow`.
+    pub fn of(denied: bool) -> Self {
+        if denied {
+            Self::Deny
+        } else {
+            Self::Allow
+        }
+    }
+
+    pub fn is_deny(self) -> bool {
+        self == Self::Deny
+    }
+
+    /// The wire spelling: `"ALLOW"` or `"DENY"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Allow => "ALLOW",
+            Self::Deny => "DENY",
+        }
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The receipt's content before it is hashed and signed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UnsignedReceipt {
@@ -40,7 +78,7 @@ pub struct UnsignedReceipt {
     pub capability_id: String,
     pub env: String,
     pub data_label: String,
-    pub outcome: String,
+    pub outcome: Outcome,
     pub deny_code: Option<String>,
     pub tier: u8,
     pub policy_version: String,
@@ -248,7 +286,7 @@ mod tests {
             capability_id: "cap.data.read.v1".into(),
             env: "dev".into(),
             data_label: "PUBLIC".into(),
-            outcome: if n % 2 == 1 { "DENY" } else { "ALLOW" }.into(),
+            outcome: Outcome::of(n % 2 == 1),
             deny_code: (n % 2 == 1).then(|| "DENY_ENV_NOT_ALLOWED".into()),
             tier: 2,
             policy_version: "hall-default-policy/1".into(),
@@ -259,6 +297,15 @@ mod tests {
             signing_key_id: kid.into(),
             approval_id: None,
         }
+    }
+
+    #[test]
+    fn the_outcome_is_spelled_as_it_always_was() {
+        let deny = String::from_utf8(canonical_bytes(&content(1, None, "rk_x"))).unwrap();
+        assert!(deny.contains("\"outcome\":\"DENY\""), "{deny}");
+        let allow = String::from_utf8(canonical_bytes(&content(2, None, "rk_x"))).unwrap();
+        assert!(allow.contains("\"outcome\":\"ALLOW\""), "{allow}");
+        assert!(serde_json::from_str::<Outcome>("\"allow\"").is_err());
     }
 
     #[test]
@@ -302,7 +349,7 @@ mod tests {
         let k = SigningKey::from_bytes(&[5u8; 32]);
         let mut c = chain(5, &k);
         // Receipt 1 was a DENY; someone rewrote it as an ALLOW.
-        c[1].content.outcome = "ALLOW".into();
+        c[1].content.outcome = Outcome::Allow;
         c[1].content.deny_code = None;
         assert!(matches!(
             verify_chain(&c, &keys(&k)),
@@ -327,7 +374,7 @@ mod tests {
         let mut c = chain(3, &k);
         let forger = SigningKey::from_bytes(&[6u8; 32]);
         let mut forged = c[2].content.clone();
-        forged.outcome = "ALLOW".into();
+        forged.outcome = Outcome::Allow;
         let mut resealed = seal(forged, &forger);
         resealed.content.signing_key_id = c[2].content.signing_key_id.clone();
         c[2] = resealed;

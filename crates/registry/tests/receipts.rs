@@ -49,7 +49,7 @@ fn pending(tenant: &str, n: usize) -> PendingReceipt {
             capability_id: "cap.data.read.v1".into(),
             env: "dev".into(),
             data_label: "PUBLIC".into(),
-            outcome: "ALLOW".into(),
+            outcome: audit::Outcome::Allow,
             deny_code: None,
             tier: 0,
             policy_version: "hall-default-policy/1".into(),

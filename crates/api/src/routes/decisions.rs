@@ -153,7 +153,7 @@ impl From<LoggedDecision> for DecisionView {
             data_label: r.content.data_label.clone(),
             tenant_id: r.content.tenant_id.clone(),
             correlation_id: r.content.correlation_id.clone(),
-            denied: r.content.outcome == "DENY",
+            denied: r.content.outcome.is_deny(),
             deny_code: r.content.deny_code.clone(),
             deny_reason: d.deny_reason,
             tier: r.content.tier,
@@ -165,7 +165,7 @@ impl From<LoggedDecision> for DecisionView {
                 .content
                 .approval_id
                 .clone()
-                .filter(|_| r.content.outcome == "DENY"),
+                .filter(|_| r.content.outcome.is_deny()),
             approval_expires_at: None,
             escalation_context: None,
             receipt: r,

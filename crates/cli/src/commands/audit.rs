@@ -345,7 +345,7 @@ fn decision_matches_receipt(decision: &Value, receipt: &Value) -> Result<(), Str
         }
     }
     if let Some(denied) = decision.get("denied") {
-        let signed = receipt["outcome"] == "DENY";
+        let signed = receipt["outcome"] == audit::Outcome::Deny.as_str();
         if denied != &Value::Bool(signed) {
             return Err(differs("denied", denied, &receipt["outcome"]));
         }
@@ -417,7 +417,7 @@ fn verify_receipt_file(ctx: &Ctx, file: &Path, keys_file: &Path) -> CmdResult {
     }
     let outcome = match &c.deny_code {
         Some(code) => format!("{} {code}", c.outcome),
-        None => c.outcome.clone(),
+        None => c.outcome.to_string(),
     };
     if !ctx.out.json(&json!({
         "ok": true,

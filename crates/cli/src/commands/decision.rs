@@ -172,9 +172,13 @@ pub fn run(ctx: &Ctx, cmd: DecisionCmd) -> CmdResult {
             }
             for d in &decisions {
                 let outcome = if d["denied"] == true {
-                    format!("DENY ({})", d["deny_reason"].as_str().unwrap_or(""))
+                    format!(
+                        "{} ({})",
+                        audit::Outcome::Deny,
+                        d["deny_reason"].as_str().unwrap_or("")
+                    )
                 } else {
-                    "ALLOW".to_string()
+                    audit::Outcome::Allow.to_string()
                 };
                 say!(
                     "{} {} {} {}",
@@ -225,7 +229,7 @@ fn make(ctx: &Ctx, body: &Value, key: &str) -> Result<Value, Failure> {
 
 fn print_made(d: &Value) {
     if d["denied"] == false {
-        say!("ALLOW");
+        say!("{}", audit::Outcome::Allow);
     } else {
         say!(
             "DENY  {} ({})",

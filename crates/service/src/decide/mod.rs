@@ -13,7 +13,7 @@
 pub mod approval;
 pub mod idempotency;
 
-use audit::UnsignedReceipt;
+use audit::{Outcome, UnsignedReceipt};
 use chrono::{SecondsFormat, Utc};
 use policy::{AttestationFact, BanFact, Facts, Request, WorkerFact};
 use registry::decisions::LoggedDecision;
@@ -269,7 +269,7 @@ impl Hall {
             capability_id: capability.to_string(),
             env: env.to_string(),
             data_label: data_label.to_string(),
-            outcome: if decision.denied { "DENY" } else { "ALLOW" }.into(),
+            outcome: Outcome::of(decision.denied),
             deny_code: decision.deny_code.map(str::to_string),
             tier: decision.tier,
             policy_version: self.policy.version.clone(),

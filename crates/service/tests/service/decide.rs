@@ -1,6 +1,7 @@
 //! The decision use case: what it decides, what it appends to the chain,
 //! and what it refuses before any receipt.
 
+use audit::Outcome;
 use serde_json::json;
 use service::decide::DecideError;
 use service::Caller;
@@ -24,7 +25,7 @@ async fn an_unknown_worker_is_denied_with_a_receipt() {
         .unwrap();
 
     let r = &d.decision.receipt;
-    assert_eq!(r.content.outcome, "DENY");
+    assert_eq!(r.content.outcome, Outcome::Deny);
     assert_eq!(r.content.deny_code.as_deref(), Some("DENY_UNKNOWN_WORKER"));
     assert_eq!(
         r.content.worker_id, "x.acme.nobody",
@@ -73,7 +74,7 @@ async fn a_private_worker_of_another_tenant_is_unknown_unless_the_caller_signs_f
         .decide(key_of(&owner), ask(&owner), None)
         .await
         .unwrap();
-    assert_eq!(d.decision.receipt.content.outcome, "ALLOW");
+    assert_eq!(d.decision.receipt.content.outcome, Outcome::Allow);
 
     // Once the owner accepts the partner's requests, the partner sees it too.
     f.sign_for(&owner, &[&partner]).await;
@@ -83,7 +84,7 @@ async fn a_private_worker_of_another_tenant_is_unknown_unless_the_caller_signs_f
         .await
         .unwrap();
     let r = &d.decision.receipt.content;
-    assert_eq!((r.outcome.as_str(), &r.deny_code), ("ALLOW", &None));
+    assert_eq!((r.outcome, &r.deny_code), (Outcome::Allow, &None));
     assert_eq!(r.worker_id, "x.owner.w");
     assert_eq!(
         r.tenant_id, "org.partner",
@@ -111,7 +112,7 @@ async fn a_repeat_with_the_same_idempotency_key_returns_the_original_decision_an
 
     let first = decide().await.unwrap();
     assert!(!first.replayed);
-    assert_eq!(first.decision.receipt.content.outcome, "ALLOW");
+    assert_eq!(first.decision.receipt.content.outcome, Outcome::Allow);
     let again = decide().await.unwrap();
     assert!(again.replayed);
     assert_eq!(
