@@ -221,9 +221,10 @@ pub struct Facts {
     pub now: DateTime<Utc>,
 }
 
+/// Denied exactly when it carries a deny code ([`Decision::denied`]), so
+/// a denial without a code, or a code on an allow, cannot be written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
-    pub denied: bool,
     pub deny_code: Option<&'static str>,
     pub deny_reason: Option<String>,
     /// Effective tier.
@@ -234,6 +235,13 @@ pub struct Decision {
     pub checks_passed: Vec<Check>,
     /// An advisory REQUIRE_HUMAN fired: allowed, but a human is to be told.
     pub advisory_human: bool,
+}
+
+impl Decision {
+    /// Denied: it carries a deny code.
+    pub fn denied(&self) -> bool {
+        self.deny_code.is_some()
+    }
 }
 
 /// Decides. Deterministic in `facts`.
@@ -255,7 +263,6 @@ pub fn decide(policy: &PolicyDocument, facts: &Facts) -> Decision {
     let mut passed = Vec::new();
     let mut controls_verified = Vec::new();
     let deny = |code: &'static str, reason: String, passed: Vec<Check>| Decision {
-        denied: true,
         deny_code: Some(code),
         deny_reason: Some(reason),
         tier,
@@ -428,7 +435,6 @@ pub fn decide(policy: &PolicyDocument, facts: &Facts) -> Decision {
         passed.push(*check);
     }
     Decision {
-        denied: false,
         deny_code: None,
         deny_reason: None,
         tier,
@@ -579,7 +585,7 @@ mod tests {
     fn l6_checks_controls_and_blast() {
         let f = facts(6, Env::Dev);
         let d = decide(&PolicyDocument::default_policy(), &f);
-        assert!(!d.denied);
+        assert!(!d.denied());
         assert_eq!(d.controls_verified, vec!["ctrl.obs.audit-log"]);
         let mut f = facts(6, Env::Dev);
         f.worker.as_mut().unwrap().currently_implements.clear();
@@ -623,7 +629,7 @@ mod tests {
         f.request.data_label = DataLabel::Restricted;
         f.owner_policy.l7_advisory = true;
         let d = decide(&PolicyDocument::default_policy(), &f);
-        assert_eq!((d.denied, d.advisory_human), (false, true));
+        assert_eq!((d.denied(), d.advisory_human), (false, true));
         // Nothing to tell a human about when nothing escalates.
         f.request.data_label = DataLabel::Public;
         assert!(!decide(&PolicyDocument::default_policy(), &f).advisory_human);

@@ -269,7 +269,7 @@ impl Hall {
             capability_id: capability.to_string(),
             env: env.to_string(),
             data_label: data_label.to_string(),
-            outcome: Outcome::of(decision.denied),
+            outcome: Outcome::of(decision.denied()),
             deny_code: decision.deny_code.map(str::to_string),
             tier: decision.tier,
             policy_version: self.policy.version.clone(),
@@ -285,7 +285,7 @@ impl Hall {
             .append(PendingReceipt {
                 content,
                 decided_at: now,
-                denied: decision.denied,
+                denied: decision.denied(),
                 deny_reason: decision.deny_reason.clone(),
                 idempotency,
             })
