@@ -12,8 +12,10 @@ use crate::{Conflict, Entity, Refusal, StoreError, TenantStore};
 /// one stays usable after the human said yes.
 pub const APPROVAL_TTL: chrono::Duration = chrono::Duration::hours(1);
 
-/// Who must act (WCP §5.8 supervisor levels this registry uses).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Who must act (WCP §5.8 supervisor levels this registry uses). Stored
+/// and serialized by name: `advisory`, `gatekeeper`, `incident_commander`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum SupervisorLevel {
     /// A human is told; execution proceeds (L7, when the owner chose it).
     Advisory,
@@ -32,13 +34,24 @@ impl SupervisorLevel {
         }
     }
 
-    fn parse(s: &str) -> Result<Self, StoreError> {
-        match s {
-            "advisory" => Ok(Self::Advisory),
-            "gatekeeper" => Ok(Self::Gatekeeper),
-            "incident_commander" => Ok(Self::IncidentCommander),
-            other => Err(StoreError::Corrupt(format!("supervisor level {other:?}"))),
+    /// The level named `s` ([`SupervisorLevel::as_str`]), if any.
+    pub fn from_name(s: &str) -> Option<Self> {
+        [Self::Advisory, Self::Gatekeeper, Self::IncidentCommander]
+            .into_iter()
+            .find(|l| l.as_str() == s)
+    }
+
+    /// L7's REQUIRE_HUMAN level as a tenant chose it: advisory or gatekeeper.
+    pub fn l7(advisory: bool) -> Self {
+        if advisory {
+            Self::Advisory
+        } else {
+            Self::Gatekeeper
         }
+    }
+
+    fn parse(s: &str) -> Result<Self, StoreError> {
+        Self::from_name(s).ok_or_else(|| StoreError::Corrupt(format!("supervisor level {s:?}")))
     }
 }
 

@@ -7,6 +7,7 @@ use policy::TenantPolicy;
 use sqlx::Row;
 use wcp::{Env, TenantId};
 
+use crate::approvals::SupervisorLevel;
 use crate::{Entity, Store, StoreError, TenantStore};
 
 fn floors_from_json(v: serde_json::Value) -> Result<BTreeMap<Env, u8>, StoreError> {
@@ -43,7 +44,7 @@ impl Store {
                 .collect::<Result<_, _>>()
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?,
             attestation_max_age_days: max_age.map(|d| d as u32),
-            l7_advisory: l7 == "advisory",
+            l7_advisory: SupervisorLevel::from_name(&l7) == Some(SupervisorLevel::Advisory),
         })
     }
 }
@@ -69,11 +70,7 @@ impl TenantStore<'_> {
                 .collect::<Vec<_>>(),
         )
         .bind(policy.attestation_max_age_days.map(|d| d as i32))
-        .bind(if policy.l7_advisory {
-            "advisory"
-        } else {
-            "gatekeeper"
-        })
+        .bind(SupervisorLevel::l7(policy.l7_advisory).as_str())
         .execute(&self.store.pool)
         .await?;
         Ok(())

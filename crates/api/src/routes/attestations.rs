@@ -6,6 +6,7 @@ use actix_web::web;
 use attestation::package::is_sha256_hex;
 use attestation::{AttestationPolicy, AttestationStatus, CapabilityCard};
 use chrono::{DateTime, Utc};
+use registry::approvals::SupervisorLevel;
 use registry::attestations::{Attestation, NewAttestation};
 use registry::Scope;
 use serde::{Deserialize, Serialize};
@@ -392,14 +393,7 @@ async fn policy_view(state: &AppState, tenant: &wcp::TenantId) -> Result<PolicyV
                 .collect(),
             signatories: d.signatories.iter().map(|t| t.to_string()).collect(),
             attestation_max_age_days: d.attestation_max_age_days,
-            l7_supervisor_level: Some(
-                if d.l7_advisory {
-                    "advisory"
-                } else {
-                    "gatekeeper"
-                }
-                .into(),
-            ),
+            l7_supervisor_level: Some(SupervisorLevel::l7(d.l7_advisory).as_str().into()),
         }),
     })
 }
@@ -460,10 +454,11 @@ pub async fn put_policy(
                     "decisions.attestation_max_age_days must be at least 1".into()
                 ));
             }
-            let l7_advisory = match d.l7_supervisor_level.as_deref() {
-                None | Some("gatekeeper") => false,
-                Some("advisory") => true,
-                Some(other) => {
+            let l7 = d.l7_supervisor_level.as_deref();
+            let l7_advisory = match l7.map(|l| (l, SupervisorLevel::from_name(l))) {
+                None | Some((_, Some(SupervisorLevel::Gatekeeper))) => false,
+                Some((_, Some(SupervisorLevel::Advisory))) => true,
+                Some((other, _)) => {
                     return Err(bad(format!(
                         "decisions.l7_supervisor_level {other:?} is not one of gatekeeper or \
                          advisory"

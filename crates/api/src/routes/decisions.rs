@@ -289,7 +289,7 @@ fn respond(decided: Decided) -> HttpResponse {
     }
     if view.supervisor_required {
         view.pending_approval_id = supervision.pending_approval_id;
-        view.supervisor_level = supervision.level;
+        view.supervisor_level = supervision.level.map(|l| l.as_str().to_string());
         view.approval_expires_at = supervision.approval_expires_at;
         view.escalation_context = supervision.escalation_context;
     }

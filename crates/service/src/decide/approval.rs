@@ -168,8 +168,8 @@ pub(super) async fn open_advisory(
 pub struct Supervision {
     /// Advisory REQUIRE_HUMAN: allowed, and a human is notified.
     pub advisory: bool,
-    /// `advisory`, `gatekeeper` or `incident_commander`.
-    pub level: Option<String>,
+    /// Serialized `advisory`, `gatekeeper` or `incident_commander`.
+    pub level: Option<SupervisorLevel>,
     pub pending_approval_id: Option<String>,
     pub approval_expires_at: Option<String>,
     pub escalation_context: Option<serde_json::Value>,
@@ -179,9 +179,8 @@ impl Supervision {
     pub(super) fn new(advisory: bool, pending: Option<Approval>) -> Self {
         let level = pending
             .as_ref()
-            .map(|a| a.supervisor_level.as_str())
-            .unwrap_or(if advisory { "advisory" } else { "gatekeeper" })
-            .to_string();
+            .map(|a| a.supervisor_level)
+            .unwrap_or(SupervisorLevel::l7(advisory));
         Self {
             advisory,
             level: Some(level),
@@ -191,5 +190,35 @@ impl Supervision {
                 .map(|a| a.expires_at.to_rfc3339_opts(SecondsFormat::Secs, true)),
             escalation_context: pending.map(|a| a.escalation_context),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn supervision_is_stored_in_the_same_json_shape() {
+        let s = Supervision::new(true, None);
+        let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "advisory": true,
+                "level": "advisory",
+                "pending_approval_id": null,
+                "approval_expires_at": null,
+                "escalation_context": null,
+            })
+        );
+        assert_eq!(serde_json::from_value::<Supervision>(v).unwrap(), s);
+        let stored = serde_json::json!({"advisory": false, "level": "incident_commander",
+            "pending_approval_id": null, "approval_expires_at": null, "escalation_context": null});
+        let back: Supervision = serde_json::from_value(stored).unwrap();
+        assert_eq!(back.level, Some(SupervisorLevel::IncidentCommander));
+        assert_eq!(
+            Supervision::new(false, None).level,
+            Some(SupervisorLevel::Gatekeeper)
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! and what it refuses before any receipt.
 
 use audit::Outcome;
+use registry::approvals::SupervisorLevel;
 use serde_json::json;
 use service::decide::DecideError;
 use service::Caller;
@@ -218,7 +219,7 @@ async fn require_human_opens_one_approval_and_a_repeat_with_the_key_opens_no_oth
         "{first:?}"
     );
     let s = &first.supervision;
-    assert_eq!(s.level.as_deref(), Some("gatekeeper"));
+    assert_eq!(s.level, Some(SupervisorLevel::Gatekeeper));
     let approval = s
         .pending_approval_id
         .clone()
