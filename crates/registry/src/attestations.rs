@@ -28,14 +28,38 @@ pub struct NewAttestation {
     pub ai_session_id: Option<String>,
 }
 
+/// What was submitted: a bare package hash, or a signed capability card.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttestationKind {
+    Hash,
+    Card,
+}
+
+impl AttestationKind {
+    /// The stored and shown name: `hash` or `card`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hash => "hash",
+            Self::Card => "card",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, StoreError> {
+        match s {
+            "hash" => Ok(Self::Hash),
+            "card" => Ok(Self::Card),
+            other => Err(StoreError::Corrupt(format!("attestation kind {other:?}"))),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Attestation {
     pub id: String,
     pub tenant_id: TenantId,
     pub worker_registry_id: String,
     pub worker_id: String,
-    /// `hash` or `card`.
-    pub kind: String,
+    pub kind: AttestationKind,
     pub sha256: String,
     /// The status now: the stored verdict re-judged against today's bans and keys.
     pub verdict: Verdict,
@@ -80,7 +104,7 @@ impl StoredAttestation {
                     .map_err(|e| StoreError::Corrupt(e.to_string()))?,
                 worker_registry_id: row.try_get("worker_registry_id")?,
                 worker_id: row.try_get("worker_id")?,
-                kind: row.try_get("kind")?,
+                kind: AttestationKind::parse(row.try_get("kind")?)?,
                 sha256: row.try_get("sha256")?,
                 verdict,
                 signed_by: row.try_get("signed_by")?,
@@ -328,7 +352,14 @@ impl TenantStore<'_> {
         .bind(format!("att_{}", Uuid::now_v7().simple()))
         .bind(&w.id)
         .bind(w.record.worker_id.as_str())
-        .bind(if new.card.is_some() { "card" } else { "hash" })
+        .bind(
+            if new.card.is_some() {
+                AttestationKind::Card
+            } else {
+                AttestationKind::Hash
+            }
+            .as_str(),
+        )
         .bind(&new.sha256)
         .bind(verdict.status.as_str())
         .bind(&verdict.reason)

@@ -134,7 +134,7 @@ impl From<Attestation> for AttestationView {
             sha256: a.sha256,
             status: a.verdict.status.as_str().to_string(),
             reason: a.verdict.reason,
-            kind: a.kind,
+            kind: a.kind.as_str().to_string(),
             signed_by: a.signed_by,
             attested_at: attested.then_some(a.approved_at.unwrap_or(a.created_at)),
             created_at: a.created_at,

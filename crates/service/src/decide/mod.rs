@@ -16,6 +16,7 @@ pub mod idempotency;
 use audit::{Outcome, UnsignedReceipt};
 use chrono::{SecondsFormat, Utc};
 use policy::{AttestationFact, BanFact, Facts, Request, WorkerFact};
+use registry::attestations::AttestationKind;
 use registry::decisions::LoggedDecision;
 use registry::idempotency::IdempotencyClaim;
 use registry::receipts::PendingReceipt;
@@ -355,7 +356,7 @@ impl Hall {
             }),
             ban,
             attestation: current.map(|a| AttestationFact {
-                signed: a.kind == "card",
+                signed: a.kind == AttestationKind::Card,
                 accepted_at: a.approved_at.unwrap_or(a.created_at),
             }),
             owner_policy,
