@@ -270,6 +270,20 @@ mod idempotency_keys {
         }
     }
 
+    /// Claims `key` for a request hashing to `hash` as tenant `t`.
+    async fn claim(
+        s: &Store,
+        t: &TenantId,
+        key: &str,
+        hash: &str,
+        lease: Duration,
+    ) -> ClaimOutcome {
+        s.tenant(t)
+            .claim_idempotency(key, hash, lease)
+            .await
+            .unwrap()
+    }
+
     #[tokio::test]
     async fn a_completed_key_names_its_receipt_and_refuses_another_body() {
         let db = TestDb::create().await;
@@ -277,17 +291,9 @@ mod idempotency_keys {
         let t = tenant(&s, "org.acme").await;
         let writer = ReceiptWriter::start(s.clone(), key());
         let lease = Duration::from_secs(30);
-        let token = claimed(
-            s.tenant(&t)
-                .claim_idempotency("k1", "h1", lease)
-                .await
-                .unwrap(),
-        );
+        let token = claimed(claim(&s, &t, "k1", "h1", lease).await);
         assert_eq!(
-            s.tenant(&t)
-                .claim_idempotency("k1", "h1", lease)
-                .await
-                .unwrap(),
+            claim(&s, &t, "k1", "h1", lease).await,
             ClaimOutcome::InFlight,
             "a second request waits while the first holds the key"
         );
@@ -306,20 +312,12 @@ mod idempotency_keys {
             other => panic!("expected the completed key, got {other:?}"),
         }
         assert_eq!(
-            s.tenant(&t)
-                .claim_idempotency("k1", "h2", lease)
-                .await
-                .unwrap(),
+            claim(&s, &t, "k1", "h2", lease).await,
             ClaimOutcome::OtherRequest
         );
         // Keys are per tenant.
         let beta = tenant(&s, "org.beta").await;
-        claimed(
-            s.tenant(&beta)
-                .claim_idempotency("k1", "h2", lease)
-                .await
-                .unwrap(),
-        );
+        claimed(claim(&s, &beta, "k1", "h2", lease).await);
         assert_eq!(chain(&s, &t).await.len(), 1);
     }
 
@@ -329,27 +327,14 @@ mod idempotency_keys {
         let s = store(&db).await;
         let t = tenant(&s, "org.acme").await;
         let writer = ReceiptWriter::start(s.clone(), key());
-        let first = claimed(
-            s.tenant(&t)
-                .claim_idempotency("k", "h", Duration::ZERO)
-                .await
-                .unwrap(),
-        );
+        let first = claimed(claim(&s, &t, "k", "h", Duration::ZERO).await);
         tokio::time::sleep(Duration::from_millis(20)).await;
         // Another body never takes a key over, even an abandoned one.
         assert_eq!(
-            s.tenant(&t)
-                .claim_idempotency("k", "other", Duration::from_secs(30))
-                .await
-                .unwrap(),
+            claim(&s, &t, "k", "other", Duration::from_secs(30)).await,
             ClaimOutcome::OtherRequest
         );
-        let second = claimed(
-            s.tenant(&t)
-                .claim_idempotency("k", "h", Duration::from_secs(30))
-                .await
-                .unwrap(),
-        );
+        let second = claimed(claim(&s, &t, "k", "h", Duration::from_secs(30)).await);
         assert_ne!(first, second);
         let late = writer.append(with_claim(&t, "k", first, 0)).await;
         assert!(late.is_err(), "the first holder's receipt must not commit");
@@ -366,12 +351,7 @@ mod idempotency_keys {
         let s = store(&db).await;
         let t = tenant(&s, "org.acme").await;
         let writer = ReceiptWriter::start(s.clone(), key());
-        let stale = claimed(
-            s.tenant(&t)
-                .claim_idempotency("k", "h", Duration::from_secs(30))
-                .await
-                .unwrap(),
-        );
+        let stale = claimed(claim(&s, &t, "k", "h", Duration::from_secs(30)).await);
         s.tenant(&t).release_idempotency("k", stale).await.unwrap();
         let mut tasks = Vec::new();
         for n in 0..20 {
@@ -399,26 +379,13 @@ mod idempotency_keys {
         let t = tenant(&s, "org.acme").await;
         let writer = ReceiptWriter::start(s.clone(), key());
         let lease = Duration::from_secs(30);
-        let a = claimed(
-            s.tenant(&t)
-                .claim_idempotency("k", "h", lease)
-                .await
-                .unwrap(),
-        );
+        let a = claimed(claim(&s, &t, "k", "h", lease).await);
         s.tenant(&t).release_idempotency("k", a).await.unwrap();
-        let b = claimed(
-            s.tenant(&t)
-                .claim_idempotency("k", "h2", lease)
-                .await
-                .unwrap(),
-        );
+        let b = claimed(claim(&s, &t, "k", "h2", lease).await);
         writer.append(with_claim(&t, "k", b, 0)).await.unwrap();
         s.tenant(&t).release_idempotency("k", b).await.unwrap();
         assert!(matches!(
-            s.tenant(&t)
-                .claim_idempotency("k", "h2", lease)
-                .await
-                .unwrap(),
+            claim(&s, &t, "k", "h2", lease).await,
             ClaimOutcome::Completed(_)
         ));
     }
@@ -430,19 +397,9 @@ mod idempotency_keys {
         let t = tenant(&s, "org.acme").await;
         let writer = ReceiptWriter::start(s.clone(), key());
         let lease = Duration::from_secs(30);
-        let a = claimed(
-            s.tenant(&t)
-                .claim_idempotency("old", "h", lease)
-                .await
-                .unwrap(),
-        );
+        let a = claimed(claim(&s, &t, "old", "h", lease).await);
         writer.append(with_claim(&t, "old", a, 0)).await.unwrap();
-        let b = claimed(
-            s.tenant(&t)
-                .claim_idempotency("new", "h", lease)
-                .await
-                .unwrap(),
-        );
+        let b = claimed(claim(&s, &t, "new", "h", lease).await);
         writer.append(with_claim(&t, "new", b, 1)).await.unwrap();
         let mut conn = db.connect().await;
         sqlx::query(
@@ -453,12 +410,7 @@ mod idempotency_keys {
         .await
         .unwrap();
         // An expired key is claimed anew, even with another body…
-        claimed(
-            s.tenant(&t)
-                .claim_idempotency("old", "h3", lease)
-                .await
-                .unwrap(),
-        );
+        claimed(claim(&s, &t, "old", "h3", lease).await);
         sqlx::query(
             "UPDATE decision_idempotency SET created_at = now() - interval '25 hours'
              WHERE idempotency_key = 'old'",
@@ -469,10 +421,7 @@ mod idempotency_keys {
         // …and pruning deletes it, keeping the recent one.
         assert_eq!(s.prune_idempotency_keys(100).await.unwrap(), 1);
         assert!(matches!(
-            s.tenant(&t)
-                .claim_idempotency("new", "h", lease)
-                .await
-                .unwrap(),
+            claim(&s, &t, "new", "h", lease).await,
             ClaimOutcome::Completed(_)
         ));
     }
