@@ -362,6 +362,13 @@ impl From<wcp::VocabError> for ApiError {
     }
 }
 
+impl From<wcp::PageLimitError> for ApiError {
+    /// A `limit` query parameter out of its list's range.
+    fn from(e: wcp::PageLimitError) -> Self {
+        ApiError::bad_request("invalid_query", e.to_string())
+    }
+}
+
 impl From<wcp::RecordError> for ApiError {
     fn from(e: wcp::RecordError) -> Self {
         match e {
