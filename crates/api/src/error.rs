@@ -254,9 +254,6 @@ fn conflict_error(what: &registry::Entity, conflict: &registry::Conflict) -> Api
     use registry::{Conflict as C, Entity as R};
     let message = match (what, conflict) {
         (R::Worker(w), C::Exists) => format!("worker {w} is already registered"),
-        (R::ApiKey { tenant, name }, C::Exists) => {
-            format!("tenant {tenant} already has a live API key named {name:?}")
-        }
         (R::NamespaceKey { kid, .. }, C::Exists) => {
             format!("this public key is already registered (kid {kid})")
         }

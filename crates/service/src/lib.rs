@@ -13,7 +13,10 @@
 //! The use cases so far:
 //! - [`decide`]: a governed decision and its signed receipt
 //!   (`POST /api/v1/decisions`, `POST /api/route`).
+//! - [`api_keys`]: create, list and revoke a tenant's API keys
+//!   (`/api/v1/api-keys`).
 
+pub mod api_keys;
 pub mod decide;
 
 use std::sync::Arc;
@@ -24,6 +27,7 @@ use registry::receipts::ReceiptWriter;
 use registry::Store;
 use wcp::TenantId;
 
+pub use api_keys::{ApiKeyError, CreatedApiKey, NewApiKey};
 pub use decide::{DecideError, Decided, DecisionCommand};
 
 /// What the use cases work with: the store, this process's in-memory copies
