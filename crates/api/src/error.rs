@@ -328,10 +328,6 @@ impl From<registry::Refusal> for ApiError {
                 "approval {id} is at {}; only gatekeeper approvals escalate",
                 level.as_str()
             )),
-            R::ReservedTenantFamily(family) => invalid(format!(
-                "tenant ids in the `{family}.` family are reserved for the registry"
-            )),
-            R::SuspendOperator => conflict("the operator tenant cannot be suspended".into()),
             R::AttestRevoked(w) => conflict(format!("worker {w} is revoked")),
             R::CardHashDiffers => {
                 invalid("the card's sha256 differs from the attested sha256".into())

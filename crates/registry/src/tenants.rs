@@ -5,11 +5,10 @@ use sqlx::Row;
 use wcp::TenantId;
 
 use crate::credentials::{ApiKeySecret, Scopes};
-use crate::{is_unique_violation, Conflict, Entity, Refusal, Store, StoreError};
+use crate::{is_unique_violation, Conflict, Entity, Store, StoreError};
 
-/// The operator's tenant id. The `hall.` family is reserved for the registry itself.
+/// The operator's tenant id.
 pub const OPERATOR_TENANT: &str = "hall.operator";
-pub const RESERVED_TENANT_FAMILY: &str = "hall";
 /// Arbitrary constant naming the bootstrap's advisory lock.
 const BOOTSTRAP_LOCK: i64 = 0x4841_4c4c_0001;
 
@@ -142,17 +141,12 @@ impl Store {
         })
     }
 
-    /// Creates a tenant. `hall.*` ids are reserved for the registry.
+    /// Inserts a tenant, active; [`Conflict::Exists`] when the id is taken.
     pub async fn create_tenant(
         &self,
         id: &TenantId,
         display_name: &str,
     ) -> Result<Tenant, StoreError> {
-        if id.family() == RESERVED_TENANT_FAMILY {
-            return Err(StoreError::Refused(Refusal::ReservedTenantFamily(
-                RESERVED_TENANT_FAMILY,
-            )));
-        }
         let row = sqlx::query(&format!(
             "INSERT INTO tenants (id, display_name) VALUES ($1, $2) RETURNING {TENANT_COLUMNS}"
         ))
@@ -187,29 +181,22 @@ impl Store {
         row.as_ref().map(Tenant::from_row).transpose()
     }
 
-    /// Suspends or reactivates a tenant. Its data stays; a suspended tenant's
-    /// keys stop working. The operator cannot be suspended.
+    /// Sets a tenant's status (and `updated_at`); `None` when there is no
+    /// such tenant.
     pub async fn set_tenant_status(
         &self,
         id: &TenantId,
         status: TenantStatus,
-    ) -> Result<Tenant, StoreError> {
+    ) -> Result<Option<Tenant>, StoreError> {
         let row = sqlx::query(&format!(
-            "UPDATE tenants SET status = $2, updated_at = now()
-             WHERE id = $1 AND NOT (is_operator AND $2 = 'suspended')
+            "UPDATE tenants SET status = $2, updated_at = now() WHERE id = $1
              RETURNING {TENANT_COLUMNS}"
         ))
         .bind(id.as_str())
         .bind(status.as_str())
         .fetch_optional(&self.pool)
         .await?;
-        match row {
-            Some(row) => Tenant::from_row(&row),
-            None => match self.tenant_by_id(id).await? {
-                Some(t) if t.is_operator => Err(StoreError::Refused(Refusal::SuspendOperator)),
-                _ => Err(StoreError::NotFound(Entity::Tenant(id.clone()))),
-            },
-        }
+        row.as_ref().map(Tenant::from_row).transpose()
     }
 
     /// A 32-byte secret generated once per database and shared by every

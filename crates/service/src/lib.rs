@@ -15,9 +15,11 @@
 //!   (`POST /api/v1/decisions`, `POST /api/route`).
 //! - [`api_keys`]: create, list and revoke a tenant's API keys
 //!   (`/api/v1/api-keys`).
+//! - [`tenants`]: the operator's tenant administration (`/api/v1/tenants`).
 
 pub mod api_keys;
 pub mod decide;
+pub mod tenants;
 
 use std::sync::Arc;
 
@@ -29,6 +31,7 @@ use wcp::TenantId;
 
 pub use api_keys::{ApiKeyError, CreatedApiKey, NewApiKey};
 pub use decide::{DecideError, Decided, DecisionCommand};
+pub use tenants::{NewTenant, TenantError};
 
 /// What the use cases work with: the store, this process's in-memory copies
 /// of decision facts and of the ban set, the receipt writer and the tier

@@ -4,3 +4,4 @@
 mod api_keys;
 mod decide;
 mod fixture;
+mod tenants;
