@@ -188,8 +188,8 @@ impl Registry {
             .await?;
         let receipts = registry::receipts::ReceiptWriter::start(store.clone(), receipt_key);
         store.prune_idempotency_keys_forever();
-        crate::receipt_keys::follow_rotations(store.clone(), key_source.clone(), receipts.clone());
         let mut state = AppState::new(store.clone(), cache.clone(), auth, bans, receipts);
+        crate::receipt_keys::follow_rotations(state.hall.clone(), key_source.clone());
         state.receipt_key_source = key_source;
         state.org_claims_need_approval = config.org_claims_need_approval;
         let state = web::Data::new(state);

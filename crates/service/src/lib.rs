@@ -16,9 +16,12 @@
 //! - [`api_keys`]: create, list and revoke a tenant's API keys
 //!   (`/api/v1/api-keys`).
 //! - [`tenants`]: the operator's tenant administration (`/api/v1/tenants`).
+//! - [`receipt_keys`]: the published receipt signing keys and their rotation
+//!   (`/api/v1/keys`, `POST /api/v1/keys/rotate`).
 
 pub mod api_keys;
 pub mod decide;
+pub mod receipt_keys;
 pub mod tenants;
 
 use std::sync::Arc;
@@ -31,6 +34,7 @@ use wcp::TenantId;
 
 pub use api_keys::{ApiKeyError, CreatedApiKey, NewApiKey};
 pub use decide::{DecideError, Decided, DecisionCommand};
+pub use receipt_keys::{KeySource, KeySourceError, RotateError, Rotated};
 pub use tenants::{NewTenant, TenantError};
 
 /// What the use cases work with: the store, this process's in-memory copies

@@ -4,4 +4,5 @@
 mod api_keys;
 mod decide;
 mod fixture;
+mod receipt_keys;
 mod tenants;
