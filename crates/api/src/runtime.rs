@@ -12,8 +12,8 @@ use actix_web::web;
 use registry::cache::CacheError;
 use registry::credentials::KeyError;
 use registry::{
-    ApiKeySecret, Bootstrap, Cache, Instance, PrivatePgError, PrivatePostgres, Store, StoreError,
-    StoreOptions,
+    ApiKeySecret, Bootstrap, BootstrapKey, Cache, Instance, PrivatePgError, PrivatePostgres, Store,
+    StoreError, StoreOptions,
 };
 
 use crate::auth::{AuthConfig, SESSION_SECRET_NAME};
@@ -286,13 +286,15 @@ impl Registry {
 
 /// Creates the operator on the first start against an empty database.
 async fn bootstrap(store: &Store, config: &Config) -> Result<OperatorKey, StartupError> {
-    let supplied = config
+    let key = match config
         .bootstrap_api_key
         .as_deref()
         .filter(|k| !k.is_empty())
-        .map(ApiKeySecret::supplied)
-        .transpose()?;
-    Ok(match store.bootstrap_operator(supplied).await? {
+    {
+        Some(k) => BootstrapKey::Supplied(ApiKeySecret::supplied(k)?),
+        None => BootstrapKey::Generated(ApiKeySecret::generate()?),
+    };
+    Ok(match store.bootstrap_operator(key).await? {
         Bootstrap::Created { supplied: true, .. } => OperatorKey::Supplied,
         Bootstrap::Created { key, .. } => {
             let file = write_operator_key(&config.resolved_data_dir(), key.expose());

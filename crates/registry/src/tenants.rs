@@ -61,6 +61,15 @@ impl Tenant {
 
 const TENANT_COLUMNS: &str = "id, display_name, status, is_operator, created_at, updated_at";
 
+/// The key the first start offers the operator.
+#[derive(Debug)]
+pub enum BootstrapKey {
+    /// HALL_BOOTSTRAP_API_KEY.
+    Supplied(ApiKeySecret),
+    /// A fresh key, for when the operator does not exist yet.
+    Generated(ApiKeySecret),
+}
+
 /// What the first start did about the operator.
 #[derive(Debug)]
 pub enum Bootstrap {
@@ -77,13 +86,10 @@ pub enum Bootstrap {
 }
 
 impl Store {
-    /// Creates the operator tenant and its first admin key, once per database.
-    /// Replicas starting together serialise on an advisory lock, so exactly one
-    /// of them creates it; later starts change nothing.
-    pub async fn bootstrap_operator(
-        &self,
-        supplied: Option<ApiKeySecret>,
-    ) -> Result<Bootstrap, StoreError> {
+    /// Creates the operator tenant with `key` as its first admin key, once per
+    /// database. Replicas starting together serialise on an advisory lock, so
+    /// exactly one of them creates it; later starts change nothing.
+    pub async fn bootstrap_operator(&self, key: BootstrapKey) -> Result<Bootstrap, StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(BOOTSTRAP_LOCK)
@@ -94,9 +100,9 @@ impl Store {
                 .fetch_optional(&mut *tx)
                 .await?;
         if let Some(operator) = existing {
-            let supplied_key_is_live = match &supplied {
-                None => None,
-                Some(key) => Some(
+            let supplied_key_is_live = match &key {
+                BootstrapKey::Generated(_) => None,
+                BootstrapKey::Supplied(key) => Some(
                     sqlx::query_scalar::<_, bool>(
                         "SELECT EXISTS (SELECT 1 FROM api_keys WHERE tenant_id = $1
                          AND secret_hash = $2 AND revoked_at IS NULL)",
@@ -118,10 +124,9 @@ impl Store {
         .bind(OPERATOR_TENANT)
         .execute(&mut *tx)
         .await?;
-        let was_supplied = supplied.is_some();
-        let key = match supplied {
-            Some(k) => k,
-            None => ApiKeySecret::generate().map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        let (key, was_supplied) = match key {
+            BootstrapKey::Supplied(k) => (k, true),
+            BootstrapKey::Generated(k) => (k, false),
         };
         crate::api_keys::insert_key(
             &mut tx,

@@ -7,7 +7,7 @@
 //! commits, so a revoked key is refused at once.
 
 use chrono::{DateTime, Utc};
-use registry::credentials::{ApiKeySecret, Scopes};
+use registry::credentials::{ApiKeySecret, KeyError, Scopes};
 use registry::{ApiKey, Conflict, Entity, StoreError};
 use uuid::Uuid;
 use wcp::TenantId;
@@ -46,6 +46,9 @@ pub enum ApiKeyError {
     /// No such key of this tenant (another tenant's key is not there).
     #[error("API key {0} not found")]
     NotFound(Uuid),
+    /// No secret could be generated (the system's random number generator failed).
+    #[error(transparent)]
+    Generate(#[from] KeyError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -59,10 +62,11 @@ impl Hall {
         if self.store.tenant_by_id(&new.tenant).await?.is_none() {
             return Err(ApiKeyError::TenantNotFound(new.tenant));
         }
-        let (key, secret) = self
+        let secret = ApiKeySecret::generate()?;
+        let key = self
             .store
             .tenant(&new.tenant)
-            .create_api_key(&new.name, &new.scopes, new.expires_at)
+            .create_api_key(&new.name, &secret, &new.scopes, new.expires_at)
             .await
             .map_err(|e| match e {
                 StoreError::Conflict(Entity::ApiKey { .. }, Conflict::Exists) => {

@@ -119,6 +119,7 @@ impl From<ApiKeyError> for ApiError {
             ApiKeyError::NameTaken { .. } => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
             }
+            ApiKeyError::Generate(e) => ApiError::internal(e),
             ApiKeyError::Store(e) => e.into(),
         }
     }

@@ -79,7 +79,14 @@ async fn the_registrys_family_of_ids_is_reserved() {
 #[tokio::test]
 async fn the_operator_is_never_suspended_and_a_missing_tenant_is_not_found() {
     let f = Fixture::start().await;
-    let operator = match f.hall.store.bootstrap_operator(None).await.unwrap() {
+    let key = registry::ApiKeySecret::generate().unwrap();
+    let operator = match f
+        .hall
+        .store
+        .bootstrap_operator(registry::BootstrapKey::Generated(key))
+        .await
+        .unwrap()
+    {
         registry::Bootstrap::Created { tenant, .. } => tenant,
         other => panic!("{other:?}"),
     };
