@@ -355,6 +355,20 @@ impl From<wcp::VocabError> for ApiError {
     }
 }
 
+impl From<registry::credentials::ScopeError> for ApiError {
+    fn from(e: registry::credentials::ScopeError) -> Self {
+        use registry::credentials::ScopeError as E;
+        const CHOOSE: &str = "choose from admin, workers:write, decisions:write, read";
+        ApiError::bad_request(
+            "invalid_scope",
+            match e {
+                E::Empty => format!("scopes must not be empty; {CHOOSE}"),
+                E::Unknown(name) => format!("scopes has an unknown scope {name:?}; {CHOOSE}"),
+            },
+        )
+    }
+}
+
 impl From<wcp::PageLimitError> for ApiError {
     /// A `limit` query parameter out of its list's range.
     fn from(e: wcp::PageLimitError) -> Self {

@@ -38,8 +38,8 @@ pub enum StartupError {
     },
     #[error("invalid HALL_LOG_LEVEL: {0}")]
     LogFilter(String),
-    #[error("{0}")]
-    BootstrapKey(#[from] KeyError),
+    #[error("{}", bootstrap_key_error(.0))]
+    BootstrapKey(KeyError),
     #[error("receipt signing key: {0}")]
     ReceiptKey(String),
 }
@@ -47,6 +47,24 @@ pub enum StartupError {
 pub use crate::receipt_keys::RECEIPT_KEY_FILE;
 
 /// What to do about an address that cannot be listened on.
+impl From<KeyError> for StartupError {
+    fn from(e: KeyError) -> Self {
+        StartupError::BootstrapKey(e)
+    }
+}
+
+/// What the operator reads when the bootstrap key cannot be used.
+fn bootstrap_key_error(e: &KeyError) -> String {
+    match e {
+        KeyError::Random(why) => format!("the system random number generator failed: {why}"),
+        KeyError::WeakSuppliedKey => format!(
+            "HALL_BOOTSTRAP_API_KEY must be at least {} printable ASCII characters without \
+             spaces (e.g. `phk_` and 43 base64url characters)",
+            registry::credentials::MIN_SUPPLIED_KEY_LEN
+        ),
+    }
+}
+
 fn bind_advice(e: &std::io::Error) -> String {
     use std::io::ErrorKind;
     let choose = "choose another address with HALL_LISTEN (--listen)";

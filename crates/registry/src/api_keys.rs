@@ -44,7 +44,8 @@ fn key_from_row(row: &sqlx::postgres::PgRow) -> Result<ApiKey, StoreError> {
         tenant_id: TenantId::parse(&tenant).map_err(|e| StoreError::Corrupt(e.to_string()))?,
         name: row.try_get("name")?,
         prefix: row.try_get("prefix")?,
-        scopes: Scopes::parse(&scopes).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        scopes: Scopes::parse(&scopes)
+            .map_err(|e| StoreError::Corrupt(format!("API key scopes {scopes:?}: {e:?}")))?,
         created_at: row.try_get("created_at")?,
         expires_at: row.try_get("expires_at")?,
         last_used_at: row.try_get("last_used_at")?,

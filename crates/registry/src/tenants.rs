@@ -147,16 +147,12 @@ impl Store {
     }
 
     /// Inserts a tenant, active; [`Conflict::Exists`] when the id is taken.
-    pub async fn create_tenant(
-        &self,
-        id: &TenantId,
-        display_name: &str,
-    ) -> Result<Tenant, StoreError> {
+    pub async fn create_tenant(&self, id: &TenantId, name: &str) -> Result<Tenant, StoreError> {
         let row = sqlx::query(&format!(
             "INSERT INTO tenants (id, display_name) VALUES ($1, $2) RETURNING {TENANT_COLUMNS}"
         ))
         .bind(id.as_str())
-        .bind(display_name)
+        .bind(name)
         .fetch_one(&self.pool)
         .await
         .map_err(|e| {

@@ -47,8 +47,8 @@ pub enum ApiKeyError {
     #[error("API key {0} not found")]
     NotFound(Uuid),
     /// No secret could be generated (the system's random number generator failed).
-    #[error(transparent)]
-    Generate(#[from] KeyError),
+    #[error("no API key secret could be generated: {0:?}")]
+    Generate(KeyError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -62,7 +62,7 @@ impl Hall {
         if self.store.tenant_by_id(&new.tenant).await?.is_none() {
             return Err(ApiKeyError::TenantNotFound(new.tenant));
         }
-        let secret = ApiKeySecret::generate()?;
+        let secret = ApiKeySecret::generate().map_err(ApiKeyError::Generate)?;
         let key = self
             .store
             .tenant(&new.tenant)

@@ -17,33 +17,22 @@ pub struct PageSize {
 }
 
 impl PageSize {
+    pub const fn new(default: u32, max: u32) -> Self {
+        Self { default, max }
+    }
+
     /// `GET /api/v1/audit/receipts`: a tenant's receipts in chain order.
-    pub const RECEIPT_EXPORT: PageSize = PageSize {
-        default: 1000,
-        max: 5000,
-    };
+    pub const RECEIPT_EXPORT: PageSize = PageSize::new(1000, 5000);
     /// `GET /api/v1/decisions`: the decision log.
-    pub const DECISIONS: PageSize = PageSize {
-        default: 50,
-        max: 500,
-    };
+    pub const DECISIONS: PageSize = PageSize::new(50, 500);
     /// `GET /api/v1/workers`: a tenant's workers.
-    pub const WORKERS: PageSize = PageSize {
-        default: 50,
-        max: 200,
-    };
+    pub const WORKERS: PageSize = PageSize::new(50, 200);
     /// The pages a whole listing of a tenant's workers is read in
     /// (WCP discovery answers with every active worker at once).
-    pub const WORKER_SWEEP: PageSize = PageSize {
-        default: 500,
-        max: 500,
-    };
+    pub const WORKER_SWEEP: PageSize = PageSize::new(500, 500);
     /// `GET /api/v1/ban-list`: the confirmed bans, and
     /// `GET /api/v1/ban-list/reports`: the reports under review.
-    pub const BANS: PageSize = PageSize {
-        default: 500,
-        max: 5000,
-    };
+    pub const BANS: PageSize = PageSize::new(500, 5000);
 }
 
 /// How many items a page holds: at least 1 and at most its list's
@@ -102,10 +91,7 @@ impl PageLimit {
 mod tests {
     use super::*;
 
-    const SIZE: PageSize = PageSize {
-        default: 50,
-        max: 500,
-    };
+    const SIZE: PageSize = PageSize::new(50, 500);
 
     #[test]
     fn no_limit_is_the_lists_default() {

@@ -119,7 +119,7 @@ impl From<ApiKeyError> for ApiError {
             ApiKeyError::NameTaken { .. } => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
             }
-            ApiKeyError::Generate(e) => ApiError::internal(e),
+            ApiKeyError::Generate(_) => ApiError::internal(e),
             ApiKeyError::Store(e) => e.into(),
         }
     }
@@ -142,8 +142,7 @@ pub async fn create_api_key(
     let new = NewApiKey {
         tenant: acting_tenant(&principal, body.tenant_id.as_deref())?,
         name: text_field("name", &body.name, 100)?,
-        scopes: Scopes::parse(&body.scopes)
-            .map_err(|e| ApiError::bad_request("invalid_scope", e.to_string()))?,
+        scopes: Scopes::parse(&body.scopes)?,
         expires_at: body.expires_at.as_deref().map(rfc3339).transpose()?,
     };
     let created = state.hall.create_api_key(new).await?;

@@ -99,8 +99,10 @@ async fn a_tenant_cannot_revoke_or_see_another_tenants_key() {
 #[tokio::test]
 async fn a_key_name_is_unique_within_its_tenant_only() {
     let f = Fixture::start().await;
-    let acme = f.create_tenant("org.acme").await;
-    let beta = f.create_tenant("org.beta").await;
+    let (acme, beta) = (
+        f.create_tenant("org.acme").await,
+        f.create_tenant("org.beta").await,
+    );
     f.hall.create_api_key(new_key(&acme, "ci")).await.unwrap();
 
     let err = f
