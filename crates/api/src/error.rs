@@ -239,9 +239,6 @@ fn conflict_error(what: &registry::Entity, conflict: &registry::Conflict) -> Api
     use registry::{Conflict as C, Entity as R};
     let message = match (what, conflict) {
         (R::Worker(w), C::Exists) => format!("worker {w} is already registered"),
-        (R::ApiKey { tenant, name }, C::Exists) => {
-            format!("tenant {tenant} already has a live API key named {name:?}")
-        }
         (R::NamespaceKey { kid, .. }, C::Exists) => {
             format!("this public key is already registered (kid {kid})")
         }
@@ -316,10 +313,6 @@ impl From<registry::Refusal> for ApiError {
                 "approval {id} is at {}; only gatekeeper approvals escalate",
                 level.as_str()
             )),
-            R::ReservedTenantFamily(family) => invalid(format!(
-                "tenant ids in the `{family}.` family are reserved for the registry"
-            )),
-            R::SuspendOperator => conflict("the operator tenant cannot be suspended".into()),
             R::AttestRevoked(w) => conflict(format!("worker {w} is revoked")),
             R::CardHashDiffers => {
                 invalid("the card's sha256 differs from the attested sha256".into())
@@ -344,6 +337,27 @@ impl From<wcp::VocabError> for ApiError {
     /// vocabulary's own (`env`, `data_label`, `risk_tier`, `visibility`).
     fn from(e: wcp::VocabError) -> Self {
         ApiError::bad_request("invalid_field", e.to_string())
+    }
+}
+
+impl From<registry::credentials::ScopeError> for ApiError {
+    fn from(e: registry::credentials::ScopeError) -> Self {
+        use registry::credentials::ScopeError as E;
+        const CHOOSE: &str = "choose from admin, workers:write, decisions:write, read";
+        ApiError::bad_request(
+            "invalid_scope",
+            match e {
+                E::Empty => format!("scopes must not be empty; {CHOOSE}"),
+                E::Unknown(name) => format!("scopes has an unknown scope {name:?}; {CHOOSE}"),
+            },
+        )
+    }
+}
+
+impl From<wcp::PageLimitError> for ApiError {
+    /// A `limit` query parameter out of its list's range.
+    fn from(e: wcp::PageLimitError) -> Self {
+        ApiError::bad_request("invalid_query", e.to_string())
     }
 }
 

@@ -1,4 +1,6 @@
-//! Where the receipt signing key comes from, and its rotation.
+//! Where the receipt signing key comes from: the process's configuration
+//! and files. The rotation's steps and rules are the use case's
+//! (`service::receipt_keys`); this module is its [`service::receipt_keys::KeySource`].
 //!
 //! Three sources, in order: `HALL_RECEIPT_SIGNING_KEY` (the seed itself),
 //! `HALL_RECEIPT_SIGNING_KEY_FILE` (a file the operator provides), or a file
@@ -15,15 +17,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use registry::receipts::{ReceiptKey, ReceiptWriter};
-use registry::Store;
+use registry::receipts::ReceiptKey;
+pub use service::receipt_keys::KeySourceError as KeyError;
+use service::receipt_keys::{Followed, ROTATION_CHANNEL};
+use service::Hall;
 
 use crate::config::Config;
 
 /// Name of the generated receipt signing key file in the data directory.
 pub const RECEIPT_KEY_FILE: &str = "receipt-signing.key";
-/// The channel rotations are announced on (the payload is the new kid).
-pub const ROTATION_CHANNEL: &str = "hall_receipt_keys";
 
 /// Where this process's receipt signing key comes from.
 #[derive(Debug, Clone)]
@@ -34,23 +36,13 @@ pub enum KeySource {
     File { path: PathBuf, generated: bool },
 }
 
-/// Why a key could not be loaded or rotated.
-#[derive(Debug, thiserror::Error)]
-pub enum KeyError {
-    #[error("{0}")]
-    Invalid(String),
-    /// The source cannot give a new key by itself.
-    #[error("{0}")]
-    CannotRotate(String),
-}
-
 fn read_file(path: &Path) -> Result<ReceiptKey, KeyError> {
     let text = std::fs::read_to_string(path)
-        .map_err(|e| KeyError::Invalid(format!("cannot read {}: {e}", path.display())))?;
+        .map_err(|e| KeyError::Unusable(format!("cannot read {}: {e}", path.display())))?;
     audit::parse_seed(&text)
         .map(ReceiptKey::new)
         .ok_or_else(|| {
-            KeyError::Invalid(format!(
+            KeyError::Unusable(format!(
                 "{} does not hold a 32-byte Ed25519 seed (base64 or hex)",
                 path.display()
             ))
@@ -97,7 +89,7 @@ impl KeySource {
             let key = audit::parse_seed(text)
                 .map(ReceiptKey::new)
                 .ok_or_else(|| {
-                    KeyError::Invalid(
+                    KeyError::Unusable(
                         "HALL_RECEIPT_SIGNING_KEY is not a 32-byte Ed25519 seed in base64 or hex"
                             .into(),
                     )
@@ -121,7 +113,7 @@ impl KeySource {
         {
             if !path.exists() {
                 write_new_seed(path).map_err(|e| {
-                    KeyError::Invalid(format!("cannot create {}: {e}", path.display()))
+                    KeyError::Unusable(format!("cannot create {}: {e}", path.display()))
                 })?;
                 tracing::info!(path = %path.display(), "generated a receipt signing key");
             }
@@ -139,10 +131,11 @@ impl KeySource {
             KeySource::File { path, .. } => read_file(path),
         }
     }
+}
 
-    /// A key to replace `active` with: a fresh one for the generated file,
-    /// the file's new content for a provided file.
-    pub fn next(&self, active: &ReceiptKey) -> Result<ReceiptKey, KeyError> {
+impl service::receipt_keys::KeySource for KeySource {
+    /// A fresh key for the generated file, what a provided file holds now.
+    fn next_key(&self) -> Result<ReceiptKey, KeyError> {
         match self {
             KeySource::Inline => Err(KeyError::CannotRotate(
                 "the receipt signing key comes from HALL_RECEIPT_SIGNING_KEY: set a new key \
@@ -154,40 +147,39 @@ impl KeySource {
                 generated: true,
             } => {
                 write_new_seed(path).map_err(|e| {
-                    KeyError::Invalid(format!("cannot write {}: {e}", path.display()))
+                    KeyError::Unusable(format!("cannot write {}: {e}", path.display()))
                 })?;
                 read_file(path)
             }
             KeySource::File {
-                path,
-                generated: false,
-            } => {
-                let key = read_file(path)?;
-                if key.kid == active.kid {
-                    return Err(KeyError::CannotRotate(format!(
-                        "{} still holds the active key {}: write the new key there first \
-                         (`hallctl keygen --out <file>`), then rotate",
-                        path.display(),
-                        active.kid
-                    )));
-                }
-                Ok(key)
-            }
+                generated: false, ..
+            } => self.current(),
+        }
+    }
+
+    fn current_key(&self) -> Result<ReceiptKey, KeyError> {
+        self.current()
+    }
+
+    fn location(&self) -> String {
+        match self {
+            KeySource::Inline => "HALL_RECEIPT_SIGNING_KEY".into(),
+            KeySource::File { path, .. } => path.display().to_string(),
         }
     }
 }
 
 /// Follows rotations made by other replicas: on each, reads this process's
 /// own source again and switches when it holds the announced key.
-pub fn follow_rotations(store: Store, source: KeySource, writer: ReceiptWriter) {
+pub fn follow_rotations(hall: Hall, source: KeySource) {
     if matches!(source, KeySource::Inline) {
         return;
     }
     let source = Arc::new(source);
     tokio::spawn(async move {
         loop {
-            let result = follow_once(&store, &source, &writer).await;
-            if store.is_closed() {
+            let result = follow_once(&hall, source.as_ref()).await;
+            if hall.store.is_closed() {
                 // Shutting down: the pool was closed on purpose.
                 tracing::debug!("stopped following receipt key rotations: the pool is closed");
                 return;
@@ -200,12 +192,9 @@ pub fn follow_rotations(store: Store, source: KeySource, writer: ReceiptWriter) 
     });
 }
 
-async fn follow_once(
-    store: &Store,
-    source: &KeySource,
-    writer: &ReceiptWriter,
-) -> Result<(), String> {
-    let mut listener = store
+async fn follow_once(hall: &Hall, source: &KeySource) -> Result<(), String> {
+    let mut listener = hall
+        .store
         .listen(ROTATION_CHANNEL)
         .await
         .map_err(|e| e.to_string())?;
@@ -215,16 +204,13 @@ async fn follow_once(
             Ok(None) => return Err("the LISTEN connection dropped".into()),
             Err(e) => return Err(e.to_string()),
         };
-        if writer.key().kid == announced {
-            continue;
-        }
-        match source.current() {
-            Ok(key) if key.kid == announced => {
-                tracing::info!(kid = %key.kid, "receipt signing key rotated by another replica");
-                writer.set_key(key);
+        match hall.follow_rotation(source, &announced) {
+            Ok(Followed::AlreadyActive) => {}
+            Ok(Followed::Switched) => {
+                tracing::info!(kid = %announced, "receipt signing key rotated by another replica");
             }
-            Ok(key) => tracing::warn!(
-                announced = %announced, kept = %key.kid,
+            Ok(Followed::Kept { kept }) => tracing::warn!(
+                announced = %announced, kept = %kept,
                 "another replica rotated the receipt key, but this replica's key source does not hold the new key; it keeps signing with its own (both verify)"
             ),
             Err(e) => {

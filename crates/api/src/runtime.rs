@@ -12,8 +12,8 @@ use actix_web::web;
 use registry::cache::CacheError;
 use registry::credentials::KeyError;
 use registry::{
-    ApiKeySecret, Bootstrap, Cache, Instance, PrivatePgError, PrivatePostgres, Store, StoreError,
-    StoreOptions,
+    ApiKeySecret, Bootstrap, BootstrapKey, Cache, Instance, PrivatePgError, PrivatePostgres, Store,
+    StoreError, StoreOptions,
 };
 
 use crate::auth::{AuthConfig, SESSION_SECRET_NAME};
@@ -38,8 +38,8 @@ pub enum StartupError {
     },
     #[error("invalid HALL_LOG_LEVEL: {0}")]
     LogFilter(String),
-    #[error("{0}")]
-    BootstrapKey(#[from] KeyError),
+    #[error("{}", bootstrap_key_error(.0))]
+    BootstrapKey(KeyError),
     #[error("receipt signing key: {0}")]
     ReceiptKey(String),
 }
@@ -47,6 +47,24 @@ pub enum StartupError {
 pub use crate::receipt_keys::RECEIPT_KEY_FILE;
 
 /// What to do about an address that cannot be listened on.
+impl From<KeyError> for StartupError {
+    fn from(e: KeyError) -> Self {
+        StartupError::BootstrapKey(e)
+    }
+}
+
+/// What the operator reads when the bootstrap key cannot be used.
+fn bootstrap_key_error(e: &KeyError) -> String {
+    match e {
+        KeyError::Random(why) => format!("the system random number generator failed: {why}"),
+        KeyError::WeakSuppliedKey => format!(
+            "HALL_BOOTSTRAP_API_KEY must be at least {} printable ASCII characters without \
+             spaces (e.g. `phk_` and 43 base64url characters)",
+            registry::credentials::MIN_SUPPLIED_KEY_LEN
+        ),
+    }
+}
+
 fn bind_advice(e: &std::io::Error) -> String {
     use std::io::ErrorKind;
     let choose = "choose another address with HALL_LISTEN (--listen)";
@@ -188,8 +206,8 @@ impl Registry {
             .await?;
         let receipts = registry::receipts::ReceiptWriter::start(store.clone(), receipt_key);
         store.prune_idempotency_keys_forever();
-        crate::receipt_keys::follow_rotations(store.clone(), key_source.clone(), receipts.clone());
         let mut state = AppState::new(store.clone(), cache.clone(), auth, bans, receipts);
+        crate::receipt_keys::follow_rotations(state.hall.clone(), key_source.clone());
         state.receipt_key_source = key_source;
         state.org_claims_need_approval = config.org_claims_need_approval;
         let state = web::Data::new(state);
@@ -286,13 +304,15 @@ impl Registry {
 
 /// Creates the operator on the first start against an empty database.
 async fn bootstrap(store: &Store, config: &Config) -> Result<OperatorKey, StartupError> {
-    let supplied = config
+    let key = match config
         .bootstrap_api_key
         .as_deref()
         .filter(|k| !k.is_empty())
-        .map(ApiKeySecret::supplied)
-        .transpose()?;
-    Ok(match store.bootstrap_operator(supplied).await? {
+    {
+        Some(k) => BootstrapKey::Supplied(ApiKeySecret::supplied(k)?),
+        None => BootstrapKey::Generated(ApiKeySecret::generate()?),
+    };
+    Ok(match store.bootstrap_operator(key).await? {
         Bootstrap::Created { supplied: true, .. } => OperatorKey::Supplied,
         Bootstrap::Created { key, .. } => {
             let file = write_operator_key(&config.resolved_data_dir(), key.expose());

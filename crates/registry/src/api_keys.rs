@@ -44,7 +44,8 @@ fn key_from_row(row: &sqlx::postgres::PgRow) -> Result<ApiKey, StoreError> {
         tenant_id: TenantId::parse(&tenant).map_err(|e| StoreError::Corrupt(e.to_string()))?,
         name: row.try_get("name")?,
         prefix: row.try_get("prefix")?,
-        scopes: Scopes::parse(&scopes).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        scopes: Scopes::parse(&scopes)
+            .map_err(|e| StoreError::Corrupt(format!("API key scopes {scopes:?}: {e:?}")))?,
         created_at: row.try_get("created_at")?,
         expires_at: row.try_get("expires_at")?,
         last_used_at: row.try_get("last_used_at")?,
@@ -121,26 +122,27 @@ impl Store {
 }
 
 impl TenantStore<'_> {
-    /// Creates a key; the secret is returned once and never stored.
+    /// Inserts a key: only the hash of `secret` is stored.
+    /// [`crate::Conflict::Exists`] when the tenant has a live key of this name.
     pub async fn create_api_key(
         &self,
         name: &str,
+        secret: &ApiKeySecret,
         scopes: &Scopes,
         expires_at: Option<DateTime<Utc>>,
-    ) -> Result<(ApiKey, ApiKeySecret), StoreError> {
-        let secret = ApiKeySecret::generate().map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    ) -> Result<ApiKey, StoreError> {
         let mut tx = self.store.pool.begin().await?;
         let key = insert_key(
             &mut tx,
             self.tenant.as_str(),
             name,
-            &secret,
+            secret,
             scopes,
             expires_at,
         )
         .await?;
         tx.commit().await?;
-        Ok((key, secret))
+        Ok(key)
     }
 
     pub async fn list_api_keys(&self) -> Result<Vec<ApiKey>, StoreError> {

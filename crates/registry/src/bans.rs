@@ -125,14 +125,14 @@ impl Store {
     pub async fn ban_reports(
         &self,
         status: Option<&str>,
-        limit: i64,
+        limit: wcp::PageLimit,
     ) -> Result<Vec<BanReport>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {REPORT_COLUMNS} FROM ban_reports WHERE ($1::text IS NULL OR status = $1)
              ORDER BY created_at, id LIMIT $2"
         ))
         .bind(status)
-        .bind(limit)
+        .bind(limit.as_i64())
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(report_from_row).collect()
@@ -235,12 +235,12 @@ impl Store {
     }
 
     /// Live bans, newest first.
-    pub async fn live_bans(&self, limit: i64) -> Result<Vec<Ban>, StoreError> {
+    pub async fn live_bans(&self, limit: wcp::PageLimit) -> Result<Vec<Ban>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {BAN_COLUMNS} FROM bans WHERE lifted_at IS NULL
              ORDER BY confirmed_at DESC, id DESC LIMIT $1"
         ))
-        .bind(limit)
+        .bind(limit.as_i64())
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(ban_from_row).collect()

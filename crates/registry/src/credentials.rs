@@ -1,5 +1,7 @@
 //! API key material and scopes. Keys are `phk_` followed by 43 base64url
 //! characters (256 random bits); only their SHA-256 is ever stored.
+//! The errors say which rule a value broke; the sentences people read are
+//! written where they are shown (`api`).
 
 use base64::Engine;
 use sha2::{Digest, Sha256};
@@ -20,14 +22,13 @@ impl std::fmt::Debug for ApiKeySecret {
     }
 }
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+/// Why no key secret came to be.
+#[derive(Debug, PartialEq, Eq)]
 pub enum KeyError {
-    #[error("the system random number generator failed: {0}")]
+    /// The system's random number generator failed (its error).
     Random(String),
-    #[error(
-        "HALL_BOOTSTRAP_API_KEY must be at least {MIN_SUPPLIED_KEY_LEN} printable ASCII \
-         characters without spaces (e.g. `phk_` and 43 base64url characters)"
-    )]
+    /// A supplied key shorter than [`MIN_SUPPLIED_KEY_LEN`] or with other
+    /// than printable ASCII characters.
     WeakSuppliedKey,
 }
 
@@ -137,11 +138,11 @@ impl std::fmt::Display for Scope {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scopes(Vec<Scope>);
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+/// Why a list of scope names is not [`Scopes`].
+#[derive(Debug, PartialEq, Eq)]
 pub enum ScopeError {
-    #[error("scopes must not be empty; choose from admin, workers:write, decisions:write, read")]
     Empty,
-    #[error("scopes has an unknown scope {0:?}; choose from admin, workers:write, decisions:write, read")]
+    /// A name that is no [`Scope`].
     Unknown(String),
 }
 

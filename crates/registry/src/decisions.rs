@@ -16,7 +16,7 @@ pub struct LoggedDecision {
 }
 
 /// Filters of the decision log; newest first, `before` is the previous page's last id.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct DecisionFilter {
     pub worker_id: Option<String>,
     pub capability_id: Option<String>,
@@ -24,7 +24,7 @@ pub struct DecisionFilter {
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
     pub before: Option<Uuid>,
-    pub limit: i64,
+    pub limit: wcp::PageLimit,
 }
 
 impl TenantStore<'_> {
@@ -33,7 +33,7 @@ impl TenantStore<'_> {
         &self,
         f: &DecisionFilter,
     ) -> Result<(Vec<LoggedDecision>, bool), StoreError> {
-        let limit = f.limit.clamp(1, 500);
+        let limit = f.limit.as_i64();
         // Only the filters given become SQL: one statement per combination,
         // so each gets the plan of its own index (a single statement with
         // `$n IS NULL OR …` gets a generic plan that reads the whole history).

@@ -160,10 +160,6 @@ pub enum Refusal {
     ClaimPending(Namespace),
     /// Escalating an approval that is not at the gatekeeper level.
     EscalateFrom(Uuid, SupervisorLevel),
-    /// A tenant id in the family reserved for the registry (`hall.`).
-    ReservedTenantFamily(&'static str),
-    /// Suspending the operator's tenant.
-    SuspendOperator,
     /// Attesting a revoked worker.
     AttestRevoked(String),
     /// An attestation whose card says another `sha256`.

@@ -37,7 +37,7 @@ pub use error::{
     Conflict, Entity, NamespaceChange, NamespaceHeld, Refusal, StoreError, Unavailable,
 };
 pub use private_pg::{PrivatePgError, PrivatePostgres};
-pub use tenants::{Bootstrap, Tenant, TenantStatus};
+pub use tenants::{Bootstrap, BootstrapKey, Tenant, TenantStatus};
 use wcp::TenantId;
 
 /// Migrations embedded at build time, so the binary needs no files at run time.

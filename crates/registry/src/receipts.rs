@@ -280,14 +280,14 @@ impl crate::TenantStore<'_> {
     pub async fn receipts(
         &self,
         after: i64,
-        limit: i64,
+        limit: wcp::PageLimit,
     ) -> Result<Vec<(i64, Receipt)>, StoreError> {
         let rows = sqlx::query(
             "SELECT seq, body FROM receipts WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
         )
         .bind(self.tenant.as_str())
         .bind(after)
-        .bind(limit)
+        .bind(limit.as_i64())
         .fetch_all(&self.store.pool)
         .await?;
         rows.iter()

@@ -5,11 +5,10 @@ use sqlx::Row;
 use wcp::TenantId;
 
 use crate::credentials::{ApiKeySecret, Scopes};
-use crate::{is_unique_violation, Conflict, Entity, Refusal, Store, StoreError};
+use crate::{is_unique_violation, Conflict, Entity, Store, StoreError};
 
-/// The operator's tenant id. The `hall.` family is reserved for the registry itself.
+/// The operator's tenant id.
 pub const OPERATOR_TENANT: &str = "hall.operator";
-pub const RESERVED_TENANT_FAMILY: &str = "hall";
 /// Arbitrary constant naming the bootstrap's advisory lock.
 const BOOTSTRAP_LOCK: i64 = 0x4841_4c4c_0001;
 
@@ -62,6 +61,15 @@ impl Tenant {
 
 const TENANT_COLUMNS: &str = "id, display_name, status, is_operator, created_at, updated_at";
 
+/// The key the first start offers the operator.
+#[derive(Debug)]
+pub enum BootstrapKey {
+    /// HALL_BOOTSTRAP_API_KEY.
+    Supplied(ApiKeySecret),
+    /// A fresh key, for when the operator does not exist yet.
+    Generated(ApiKeySecret),
+}
+
 /// What the first start did about the operator.
 #[derive(Debug)]
 pub enum Bootstrap {
@@ -78,13 +86,10 @@ pub enum Bootstrap {
 }
 
 impl Store {
-    /// Creates the operator tenant and its first admin key, once per database.
-    /// Replicas starting together serialise on an advisory lock, so exactly one
-    /// of them creates it; later starts change nothing.
-    pub async fn bootstrap_operator(
-        &self,
-        supplied: Option<ApiKeySecret>,
-    ) -> Result<Bootstrap, StoreError> {
+    /// Creates the operator tenant with `key` as its first admin key, once per
+    /// database. Replicas starting together serialise on an advisory lock, so
+    /// exactly one of them creates it; later starts change nothing.
+    pub async fn bootstrap_operator(&self, key: BootstrapKey) -> Result<Bootstrap, StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(BOOTSTRAP_LOCK)
@@ -95,9 +100,9 @@ impl Store {
                 .fetch_optional(&mut *tx)
                 .await?;
         if let Some(operator) = existing {
-            let supplied_key_is_live = match &supplied {
-                None => None,
-                Some(key) => Some(
+            let supplied_key_is_live = match &key {
+                BootstrapKey::Generated(_) => None,
+                BootstrapKey::Supplied(key) => Some(
                     sqlx::query_scalar::<_, bool>(
                         "SELECT EXISTS (SELECT 1 FROM api_keys WHERE tenant_id = $1
                          AND secret_hash = $2 AND revoked_at IS NULL)",
@@ -119,10 +124,9 @@ impl Store {
         .bind(OPERATOR_TENANT)
         .execute(&mut *tx)
         .await?;
-        let was_supplied = supplied.is_some();
-        let key = match supplied {
-            Some(k) => k,
-            None => ApiKeySecret::generate().map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        let (key, was_supplied) = match key {
+            BootstrapKey::Supplied(k) => (k, true),
+            BootstrapKey::Generated(k) => (k, false),
         };
         crate::api_keys::insert_key(
             &mut tx,
@@ -142,22 +146,13 @@ impl Store {
         })
     }
 
-    /// Creates a tenant. `hall.*` ids are reserved for the registry.
-    pub async fn create_tenant(
-        &self,
-        id: &TenantId,
-        display_name: &str,
-    ) -> Result<Tenant, StoreError> {
-        if id.family() == RESERVED_TENANT_FAMILY {
-            return Err(StoreError::Refused(Refusal::ReservedTenantFamily(
-                RESERVED_TENANT_FAMILY,
-            )));
-        }
+    /// Inserts a tenant, active; [`Conflict::Exists`] when the id is taken.
+    pub async fn create_tenant(&self, id: &TenantId, name: &str) -> Result<Tenant, StoreError> {
         let row = sqlx::query(&format!(
             "INSERT INTO tenants (id, display_name) VALUES ($1, $2) RETURNING {TENANT_COLUMNS}"
         ))
         .bind(id.as_str())
-        .bind(display_name)
+        .bind(name)
         .fetch_one(&self.pool)
         .await
         .map_err(|e| {
@@ -187,29 +182,22 @@ impl Store {
         row.as_ref().map(Tenant::from_row).transpose()
     }
 
-    /// Suspends or reactivates a tenant. Its data stays; a suspended tenant's
-    /// keys stop working. The operator cannot be suspended.
+    /// Sets a tenant's status (and `updated_at`); `None` when there is no
+    /// such tenant.
     pub async fn set_tenant_status(
         &self,
         id: &TenantId,
         status: TenantStatus,
-    ) -> Result<Tenant, StoreError> {
+    ) -> Result<Option<Tenant>, StoreError> {
         let row = sqlx::query(&format!(
-            "UPDATE tenants SET status = $2, updated_at = now()
-             WHERE id = $1 AND NOT (is_operator AND $2 = 'suspended')
+            "UPDATE tenants SET status = $2, updated_at = now() WHERE id = $1
              RETURNING {TENANT_COLUMNS}"
         ))
         .bind(id.as_str())
         .bind(status.as_str())
         .fetch_optional(&self.pool)
         .await?;
-        match row {
-            Some(row) => Tenant::from_row(&row),
-            None => match self.tenant_by_id(id).await? {
-                Some(t) if t.is_operator => Err(StoreError::Refused(Refusal::SuspendOperator)),
-                _ => Err(StoreError::NotFound(Entity::Tenant(id.clone()))),
-            },
-        }
+        row.as_ref().map(Tenant::from_row).transpose()
     }
 
     /// A 32-byte secret generated once per database and shared by every

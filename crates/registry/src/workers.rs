@@ -125,14 +125,14 @@ fn worker_from_row(row: &sqlx::postgres::PgRow) -> Result<Worker, StoreError> {
 }
 
 /// Filters for listing workers. `after` is the last registry id of the previous page.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct WorkerFilter {
     pub namespace: Option<wcp::Namespace>,
     pub capability: Option<wcp::CapabilityId>,
     pub status: Option<WorkerStatus>,
     pub visibility: Option<Visibility>,
     pub after: Option<String>,
-    pub limit: i64,
+    pub limit: wcp::PageLimit,
 }
 
 /// The column values a record maps to (denormalised for filtering and decisions).
@@ -269,7 +269,7 @@ impl TenantStore<'_> {
         &self,
         filter: &WorkerFilter,
     ) -> Result<(Vec<Worker>, bool), StoreError> {
-        let limit = filter.limit.clamp(1, 500);
+        let limit = filter.limit.as_i64();
         let rows = sqlx::query(&format!(
             "SELECT {WORKER_COLUMNS} FROM workers
              WHERE tenant_id = $1

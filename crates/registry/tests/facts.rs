@@ -58,9 +58,10 @@ async fn fixture(listen: bool) -> Fixture {
     let here = store(&db).await;
     let tenant = TenantId::parse("org.facts").unwrap();
     here.create_tenant(&tenant, "Facts").await.unwrap();
-    let (key, secret) = here
+    let secret = registry::ApiKeySecret::generate().unwrap();
+    let key = here
         .tenant(&tenant)
-        .create_api_key("k", &Scopes::all(), None)
+        .create_api_key("k", &secret, &Scopes::all(), None)
         .await
         .unwrap();
     let facts = if listen {

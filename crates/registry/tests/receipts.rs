@@ -75,7 +75,7 @@ async fn tenant(s: &Store, id: &str) -> TenantId {
 
 async fn chain(s: &Store, t: &TenantId) -> Vec<Receipt> {
     s.tenant(t)
-        .receipts(0, 1_000_000)
+        .receipts(0, wcp::PageLimit::max_of(wcp::PageSize::RECEIPT_EXPORT))
         .await
         .unwrap()
         .into_iter()
@@ -146,7 +146,11 @@ async fn concurrent_writers_in_two_pools_build_one_gap_free_chain_per_tenant() {
         t.await.unwrap().unwrap();
     }
     for (t, expected) in [(&acme, 266), (&beta, 134)] {
-        let rows = s1.tenant(t).receipts(0, 10_000).await.unwrap();
+        let rows = s1
+            .tenant(t)
+            .receipts(0, wcp::PageLimit::max_of(wcp::PageSize::RECEIPT_EXPORT))
+            .await
+            .unwrap();
         let seqs: Vec<i64> = rows.iter().map(|(seq, _)| *seq).collect();
         assert_eq!(seqs, (1..=expected).collect::<Vec<i64>>(), "gap in {t}");
         let c: Vec<Receipt> = rows.into_iter().map(|(_, r)| r).collect();

@@ -13,8 +13,16 @@
 //! The use cases so far:
 //! - [`decide`]: a governed decision and its signed receipt
 //!   (`POST /api/v1/decisions`, `POST /api/route`).
+//! - [`api_keys`]: create, list and revoke a tenant's API keys
+//!   (`/api/v1/api-keys`).
+//! - [`tenants`]: the operator's tenant administration (`/api/v1/tenants`).
+//! - [`receipt_keys`]: the published receipt signing keys and their rotation
+//!   (`/api/v1/keys`, `POST /api/v1/keys/rotate`).
 
+pub mod api_keys;
 pub mod decide;
+pub mod receipt_keys;
+pub mod tenants;
 
 use std::sync::Arc;
 
@@ -24,7 +32,10 @@ use registry::receipts::ReceiptWriter;
 use registry::Store;
 use wcp::TenantId;
 
+pub use api_keys::{ApiKeyError, CreatedApiKey, NewApiKey};
 pub use decide::{DecideError, Decided, DecisionCommand};
+pub use receipt_keys::{KeySource, KeySourceError, RotateError, Rotated};
+pub use tenants::{NewTenant, TenantError};
 
 /// What the use cases work with: the store, this process's in-memory copies
 /// of decision facts and of the ban set, the receipt writer and the tier

@@ -4,12 +4,14 @@
 pub mod canonical;
 pub mod catalog;
 pub mod id;
+pub mod page;
 pub mod record;
 pub mod vocab;
 
 pub use id::{
     CapabilityId, ControlId, IdError, Namespace, PolicyId, ProfileId, SpeciesId, TenantId, WorkerId,
 };
+pub use page::{PageLimit, PageLimitError, PageSize};
 pub use record::{RecordError, WorkerRecord};
 pub use vocab::{BlastRadius, DataLabel, Env, RiskTier, Visibility, VocabError};
 

@@ -1,10 +1,14 @@
 //! API keys: create (the secret is shown once), list (never the secret),
 //! revoke. Keys act within their tenant; the operator may name another.
+//! The handlers parse the request into the use case's command, call it once
+//! (`service::api_keys`) and map its [`ApiKeyError`] here.
 
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use registry::{ApiKey, Scope, Scopes};
 use serde::{Deserialize, Serialize};
+use service::api_keys::{ApiKeyError, NewApiKey};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use wcp::TenantId;
@@ -103,6 +107,24 @@ pub fn acting_tenant(principal: &Principal, requested: Option<&str>) -> Result<T
     principal.acting_tenant(requested.as_ref())
 }
 
+impl From<ApiKeyError> for ApiError {
+    fn from(e: ApiKeyError) -> Self {
+        match e {
+            ApiKeyError::ExpiresInThePast => {
+                ApiError::bad_request("invalid_request", e.to_string())
+            }
+            ApiKeyError::TenantNotFound(_) | ApiKeyError::NotFound(_) => {
+                ApiError::not_found(e.to_string())
+            }
+            ApiKeyError::NameTaken { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
+            }
+            ApiKeyError::Generate(_) => ApiError::internal(e),
+            ApiKeyError::Store(e) => e.into(),
+        }
+    }
+}
+
 /// Create an API key (`admin`). The response carries the secret once.
 #[utoipa::path(post, path = "/api/v1/api-keys", tag = "api-keys", request_body = CreateApiKey,
     security(("bearer" = [])),
@@ -117,47 +139,28 @@ pub async fn create_api_key(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::Admin)?;
     let body = body.into_inner();
-    let tenant = acting_tenant(&principal, body.tenant_id.as_deref())?;
-    let name = text_field("name", &body.name, 100)?;
-    let scopes = Scopes::parse(&body.scopes)
-        .map_err(|e| ApiError::bad_request("invalid_scope", e.to_string()))?;
-    let expires_at = body
-        .expires_at
-        .as_deref()
-        .map(|at| {
-            DateTime::parse_from_rfc3339(at)
-                .map(|t| t.with_timezone(&Utc))
-                .map_err(|_| {
-                    ApiError::bad_request(
-                        "invalid_request",
-                        format!(
-                            "expires_at {at:?} is not an RFC 3339 time such as \
-                             2030-01-31T00:00:00Z"
-                        ),
-                    )
-                })
-        })
-        .transpose()?;
-    if let Some(at) = expires_at {
-        if at <= Utc::now() {
-            return Err(ApiError::bad_request(
-                "invalid_request",
-                "expires_at must be in the future",
-            ));
-        }
-    }
-    if state.store.tenant_by_id(&tenant).await?.is_none() {
-        return Err(ApiError::not_found(format!("tenant {tenant} not found")));
-    }
-    let (key, secret) = state
-        .store
-        .tenant(&tenant)
-        .create_api_key(&name, &scopes, expires_at)
-        .await?;
+    let new = NewApiKey {
+        tenant: acting_tenant(&principal, body.tenant_id.as_deref())?,
+        name: text_field("name", &body.name, 100)?,
+        scopes: Scopes::parse(&body.scopes)?,
+        expires_at: body.expires_at.as_deref().map(rfc3339).transpose()?,
+    };
+    let created = state.hall.create_api_key(new).await?;
     Ok(HttpResponse::Created().json(CreatedApiKey {
-        api_key: key.into(),
-        key: secret.expose().to_string(),
+        api_key: created.key.into(),
+        key: created.secret.expose().to_string(),
     }))
+}
+
+fn rfc3339(at: &str) -> Result<DateTime<Utc>, ApiError> {
+    DateTime::parse_from_rfc3339(at)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| {
+            ApiError::bad_request(
+                "invalid_request",
+                format!("expires_at {at:?} is not an RFC 3339 time such as 2030-01-31T00:00:00Z"),
+            )
+        })
 }
 
 /// List the tenant's API keys (`admin`); secrets are never shown.
@@ -172,7 +175,7 @@ pub async fn list_api_keys(
 ) -> Result<web::Json<ApiKeyList>, ApiError> {
     principal.require(Scope::Admin)?;
     let tenant = acting_tenant(&principal, query.tenant_id.as_deref())?;
-    let keys = state.store.tenant(&tenant).list_api_keys().await?;
+    let keys = state.hall.api_keys(&tenant).await?;
     Ok(web::Json(ApiKeyList {
         api_keys: keys.into_iter().map(ApiKeyView::from).collect(),
     }))
@@ -192,13 +195,16 @@ pub async fn revoke_api_key(
 ) -> Result<web::Json<ApiKeyView>, ApiError> {
     principal.require(Scope::Admin)?;
     let tenant = acting_tenant(&principal, query.tenant_id.as_deref())?;
+    // The id as it was sent, in every not-found message.
     let not_found = || ApiError::not_found(format!("API key {} not found", path.as_str()));
     let id = Uuid::parse_str(&path).map_err(|_| not_found())?;
     let key = state
-        .store
-        .tenant(&tenant)
-        .revoke_api_key(id)
-        .await?
-        .ok_or_else(not_found)?;
+        .hall
+        .revoke_api_key(&tenant, id)
+        .await
+        .map_err(|e| match e {
+            ApiKeyError::NotFound(_) => not_found(),
+            other => other.into(),
+        })?;
     Ok(web::Json(key.into()))
 }

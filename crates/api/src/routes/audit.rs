@@ -45,22 +45,13 @@ pub async fn export_receipts(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::Read)?;
     let after = query.after.unwrap_or(0).max(0);
-    let limit = match query.limit {
-        None => 1000,
-        Some(l) if (1..=5000).contains(&l) => l,
-        Some(_) => {
-            return Err(ApiError::bad_request(
-                "invalid_query",
-                "limit must be an integer from 1 to 5000",
-            ))
-        }
-    };
+    let limit = wcp::PageLimit::parse(query.limit, wcp::PageSize::RECEIPT_EXPORT)?;
     let rows = state
         .store
         .tenant(&principal.tenant_id)
         .receipts(after, limit)
         .await?;
-    let next_after = (rows.len() as i64 == limit)
+    let next_after = (rows.len() as i64 == limit.as_i64())
         .then(|| rows.last().map(|(seq, _)| *seq))
         .flatten();
     Ok(HttpResponse::Ok().json(ReceiptExport {

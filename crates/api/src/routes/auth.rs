@@ -68,8 +68,7 @@ pub async fn issue_token(
     let scopes = match &request.scopes {
         None => principal.scopes.clone(),
         Some(names) => {
-            let wanted = Scopes::parse(names)
-                .map_err(|e| ApiError::bad_request("invalid_scope", e.to_string()))?;
+            let wanted = Scopes::parse(names)?;
             if !principal.scopes.covers(&wanted) {
                 return Err(ApiError::new(
                     actix_web::http::StatusCode::FORBIDDEN,

@@ -12,9 +12,6 @@ use crate::error::{ApiError, ErrorBody};
 use crate::routes::{optional_json, resource, text_field, JsonBody};
 use crate::state::AppState;
 
-const DEFAULT_LIMIT: i64 = 500;
-const MAX_LIMIT: i64 = 5000;
-
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/api/v1/ban-list", &["GET"]).route(web::get().to(ban_list)))
         .service(resource("/api/v1/ban-list/report", &["POST"]).route(web::post().to(report)))
@@ -72,16 +69,7 @@ pub async fn ban_list(
     state: web::Data<AppState>,
     query: web::Query<BanListQuery>,
 ) -> Result<web::Json<Vec<BanEntry>>, ApiError> {
-    let limit = match query.limit {
-        None => DEFAULT_LIMIT,
-        Some(l) if (1..=MAX_LIMIT).contains(&l) => l,
-        Some(_) => {
-            return Err(ApiError::bad_request(
-                "invalid_query",
-                format!("limit must be an integer from 1 to {MAX_LIMIT}"),
-            ))
-        }
-    };
+    let limit = wcp::PageLimit::parse(query.limit, wcp::PageSize::BANS)?;
     let bans = state.store.live_bans(limit).await?;
     Ok(web::Json(bans.into_iter().map(BanEntry::from).collect()))
 }
@@ -223,7 +211,7 @@ pub async fn reports(
             ));
         }
     }
-    let limit = query.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+    let limit = wcp::PageLimit::clamped(query.limit, wcp::PageSize::BANS);
     let reports = state
         .store
         .ban_reports(query.status.as_deref(), limit)

@@ -357,16 +357,7 @@ pub async fn query_decisions(
                 })
             })
             .transpose()?,
-        limit: match q.limit {
-            None => 50,
-            Some(l) if (1..=500).contains(&l) => l,
-            Some(_) => {
-                return Err(ApiError::bad_request(
-                    "invalid_query",
-                    "limit must be an integer from 1 to 500",
-                ))
-            }
-        },
+        limit: wcp::PageLimit::parse(q.limit, wcp::PageSize::DECISIONS)?,
     };
     let (decisions, more) = state
         .store

@@ -1,12 +1,15 @@
 //! Receipt signing keys: the public keys every receipt was ever signed with
 //! (`GET /api/v1/keys`), and the operator's rotation (`POST /api/v1/keys/rotate`).
-//! Where the key comes from and how replicas follow a rotation is
-//! `crate::receipt_keys`.
+//! The handlers call the use case once (`service::receipt_keys`) and map its
+//! [`RotateError`] here; where the key comes from is `crate::receipt_keys`.
 
+use actix_web::http::StatusCode;
 use actix_web::web;
 use base64::Engine;
 use chrono::{DateTime, Utc};
+use registry::receipt_keys::PublishedKey;
 use serde::Serialize;
+use service::receipt_keys::RotateError;
 use utoipa::ToSchema;
 
 use crate::auth::Principal;
@@ -37,32 +40,34 @@ pub struct KeyList {
     pub keys: Vec<PublicKeyView>,
 }
 
-async fn key_list(state: &AppState) -> Result<KeyList, ApiError> {
-    let keys = state.store.receipt_keys().await?;
-    Ok(KeyList {
-        keys: keys
-            .into_iter()
-            .map(|k| PublicKeyView {
-                kid: k.kid,
-                public_key: base64::engine::general_purpose::STANDARD.encode(&k.public_key),
-                algorithm: "Ed25519".into(),
-                status: if k.retired_at.is_some() {
-                    "retired"
-                } else {
-                    "active"
-                }
-                .into(),
-                created_at: k.created_at,
-                retired_at: k.retired_at,
-            })
-            .collect(),
-    })
+impl From<PublishedKey> for PublicKeyView {
+    fn from(k: PublishedKey) -> Self {
+        Self {
+            kid: k.kid,
+            public_key: base64::engine::general_purpose::STANDARD.encode(&k.public_key),
+            algorithm: "Ed25519".into(),
+            status: if k.retired_at.is_some() {
+                "retired"
+            } else {
+                "active"
+            }
+            .into(),
+            created_at: k.created_at,
+            retired_at: k.retired_at,
+        }
+    }
+}
+
+fn views(keys: Vec<PublishedKey>) -> Vec<PublicKeyView> {
+    keys.into_iter().map(PublicKeyView::from).collect()
 }
 
 /// Every key receipts were ever signed with (public).
 #[utoipa::path(get, path = "/api/v1/keys", tag = "decisions", responses((status = 200, body = KeyList)))]
 pub async fn keys(state: web::Data<AppState>) -> Result<web::Json<KeyList>, ApiError> {
-    Ok(web::Json(key_list(&state).await?))
+    Ok(web::Json(KeyList {
+        keys: views(state.hall.receipt_keys().await?),
+    }))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -87,39 +92,33 @@ pub async fn rotate_key(
     principal: Principal,
     state: web::Data<AppState>,
 ) -> Result<web::Json<RotatedKey>, ApiError> {
-    use crate::receipt_keys::{KeyError, ROTATION_CHANNEL};
     principal.require_operator()?;
-    let active = state.receipts.key();
-    let next = state
-        .receipt_key_source
-        .next(&active)
-        .map_err(|e| match e {
-            KeyError::CannotRotate(m) => {
-                ApiError::new(actix_web::http::StatusCode::CONFLICT, "cannot_rotate", m)
+    let rotated = state
+        .hall
+        .rotate_receipt_key(&state.receipt_key_source)
+        .await?;
+    Ok(web::Json(RotatedKey {
+        kid: rotated.kid,
+        retired_kid: rotated.retired_kid,
+        keys: views(rotated.keys),
+    }))
+}
+
+impl From<RotateError> for ApiError {
+    fn from(e: RotateError) -> Self {
+        match e {
+            RotateError::CannotRotate(_) | RotateError::StillActive { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "cannot_rotate", e.to_string())
             }
-            KeyError::Invalid(m) => {
+            RotateError::SourceUnusable(m) => {
                 tracing::error!(error = %m, "receipt key rotation failed");
                 ApiError::new(
-                    actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    StatusCode::INTERNAL_SERVER_ERROR,
                     "receipt_key_unavailable",
                     m,
                 )
             }
-        })?;
-    // Published before first use: a receipt never names an unpublished kid.
-    state
-        .store
-        .publish_receipt_key(&next.kid, next.key.verifying_key().as_bytes())
-        .await?;
-    let kid = next.kid.clone();
-    state.receipts.set_key(next);
-    tracing::info!(kid = %kid, retired = %active.kid, "receipt signing key rotated");
-    if let Err(e) = state.store.announce(ROTATION_CHANNEL, &kid).await {
-        tracing::warn!(error = %e, "could not announce the rotation to other replicas");
+            RotateError::Store(e) => e.into(),
+        }
     }
-    Ok(web::Json(RotatedKey {
-        kid,
-        retired_kid: active.kid.clone(),
-        keys: key_list(&state).await?.keys,
-    }))
 }

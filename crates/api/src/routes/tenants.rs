@@ -1,10 +1,13 @@
 //! Tenants: operator-only administration (create, list, suspend, reactivate);
-//! a tenant may read its own record.
+//! a tenant may read its own record. The handlers parse the request, call
+//! the use case once (`service::tenants`) and map its [`TenantError`] here.
 
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use registry::{Tenant, TenantStatus};
 use serde::{Deserialize, Serialize};
+use service::tenants::{NewTenant, TenantError};
 use utoipa::ToSchema;
 use wcp::TenantId;
 
@@ -72,6 +75,19 @@ pub struct TenantList {
     pub tenants: Vec<TenantView>,
 }
 
+impl From<TenantError> for ApiError {
+    fn from(e: TenantError) -> Self {
+        match e {
+            TenantError::ReservedFamily => ApiError::bad_request("invalid_request", e.to_string()),
+            TenantError::NotFound(_) => ApiError::not_found(e.to_string()),
+            TenantError::Exists(_) | TenantError::SuspendOperator => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
+            }
+            TenantError::Store(e) => e.into(),
+        }
+    }
+}
+
 fn tenant_id_param(raw: &str) -> Result<TenantId, ApiError> {
     TenantId::parse(raw).map_err(|e| ApiError::bad_request("invalid_tenant_id", e.to_string()))
 }
@@ -90,10 +106,12 @@ pub async fn create_tenant(
     body: JsonBody<CreateTenant>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require_operator()?;
-    let id = TenantId::parse(&body.id)
-        .map_err(|e| ApiError::bad_request("invalid_tenant_id", e.field("id").to_string()))?;
-    let display_name = text_field("display_name", &body.display_name, 200)?;
-    let tenant = state.store.create_tenant(&id, &display_name).await?;
+    let new = NewTenant {
+        id: TenantId::parse(&body.id)
+            .map_err(|e| ApiError::bad_request("invalid_tenant_id", e.field("id").to_string()))?,
+        display_name: text_field("display_name", &body.display_name, 200)?,
+    };
+    let tenant = state.hall.create_tenant(new).await?;
     Ok(HttpResponse::Created().json(TenantView::from(tenant)))
 }
 
@@ -106,7 +124,7 @@ pub async fn list_tenants(
     state: web::Data<AppState>,
 ) -> Result<web::Json<TenantList>, ApiError> {
     principal.require_operator()?;
-    let tenants = state.store.list_tenants().await?;
+    let tenants = state.hall.tenants().await?;
     Ok(web::Json(TenantList {
         tenants: tenants.into_iter().map(TenantView::from).collect(),
     }))
@@ -124,12 +142,7 @@ pub async fn get_tenant(
 ) -> Result<web::Json<TenantView>, ApiError> {
     principal.require(registry::Scope::Read)?;
     let id = principal.acting_tenant(Some(&tenant_id_param(&path)?))?;
-    let tenant = state
-        .store
-        .tenant_by_id(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("tenant {id} not found")))?;
-    Ok(web::Json(tenant.into()))
+    Ok(web::Json(state.hall.tenant(&id).await?.into()))
 }
 
 /// Suspend a tenant (operator only): its keys stop working; its data stays.
@@ -167,6 +180,6 @@ async fn set_status(
 ) -> Result<web::Json<TenantView>, ApiError> {
     principal.require_operator()?;
     let id = tenant_id_param(&path)?;
-    let tenant = state.store.set_tenant_status(&id, status).await?;
+    let tenant = state.hall.set_tenant_status(&id, status).await?;
     Ok(web::Json(tenant.into()))
 }

@@ -15,9 +15,6 @@ use crate::routes::api_keys::{acting_tenant, TenantQuery};
 use crate::routes::{resource, JsonBody};
 use crate::state::AppState;
 
-const DEFAULT_PAGE: i64 = 50;
-const MAX_PAGE: i64 = 200;
-
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         resource("/api/v1/workers", &["GET", "POST"])
@@ -267,15 +264,7 @@ pub async fn list_workers(
                 }
             },
         },
-        limit: match query.limit {
-            None => DEFAULT_PAGE,
-            Some(l) if (1..=MAX_PAGE).contains(&l) => l,
-            Some(_) => {
-                return Err(bad(format!(
-                    "limit must be an integer from 1 to {MAX_PAGE}"
-                )))
-            }
-        },
+        limit: wcp::PageLimit::parse(query.limit, wcp::PageSize::WORKERS)?,
     };
     let (workers, more) = state.store.tenant(&tenant).list_workers(&filter).await?;
     let next_cursor = more.then(|| workers.last().map(|w| w.id.clone())).flatten();

@@ -218,7 +218,7 @@ impl Fixture {
             .hall
             .store
             .tenant(tenant)
-            .receipts(0, 1000)
+            .receipts(0, wcp::PageLimit::max_of(wcp::PageSize::RECEIPT_EXPORT))
             .await
             .unwrap()
             .into_iter()

@@ -1,5 +1,8 @@
 //! The use cases against a real PostgreSQL (`testkit::TestDb`), without HTTP:
 //! one test binary, a module per use case, the fixture in `fixture.rs`.
 
+mod api_keys;
 mod decide;
 mod fixture;
+mod receipt_keys;
+mod tenants;
