@@ -77,6 +77,46 @@ impl Verdict {
     }
 }
 
+/// Why an attestation waits for a signature.
+const AWAITING_SIGNATURE: &str = "the tenant's policy requires a signed capability card";
+/// Why an attestation waits for the operator.
+const AWAITING_APPROVAL: &str = "the tenant's policy requires the operator's approval";
+
+impl AttestationPolicy {
+    /// Whether a submission waits for a signature: an unsigned hash, under a
+    /// policy that asks for signed cards. The operator's approval does not
+    /// end that wait (see [`approved`]); only a signed card can.
+    pub fn awaits_signature(self, signed: bool) -> bool {
+        self.require_signature && !signed
+    }
+}
+
+/// The status of a pending attestation once the operator approves it:
+/// attested, unless it still waits for a signature.
+pub fn approved(awaiting_signature: bool) -> Verdict {
+    if awaiting_signature {
+        Verdict {
+            status: AttestationStatus::Pending,
+            reason: Some(AWAITING_SIGNATURE.into()),
+        }
+    } else {
+        Verdict {
+            status: AttestationStatus::Attested,
+            reason: None,
+        }
+    }
+}
+
+/// When an attestation was accepted: when the operator approved it, or —
+/// when no approval was asked — when the registry received it. Its age
+/// (WCP L8's freshness) and the `attested_at` clients read count from here.
+pub fn accepted_at(
+    approved_at: Option<DateTime<Utc>>,
+    received_at: DateTime<Utc>,
+) -> DateTime<Utc> {
+    approved_at.unwrap_or(received_at)
+}
+
 /// Status of a new attestation. `signature_ok` is `None` for an unsigned hash
 /// attestation; for a card it is the result of checking the signature with
 /// `key` (a card naming an unknown key has `key == None`).
@@ -139,11 +179,11 @@ pub fn judge_submission(
         }
     }
     let mut waiting = Vec::new();
-    if policy.require_signature && !signed {
-        waiting.push("the tenant's policy requires a signed capability card");
+    if policy.awaits_signature(signed) {
+        waiting.push(AWAITING_SIGNATURE);
     }
     if policy.require_approval {
-        waiting.push("the tenant's policy requires the operator's approval");
+        waiting.push(AWAITING_APPROVAL);
     }
     if waiting.is_empty() {
         Verdict {
@@ -365,6 +405,48 @@ mod tests {
             judge(&f, Some(&f.key), true, None, needs_op).status,
             AttestationStatus::Pending
         );
+    }
+
+    #[test]
+    fn approval_attests_unless_a_signature_is_still_awaited() {
+        let f = fixture();
+        let worker = WorkerFacts {
+            worker_id: &f.worker_id,
+            species: None,
+            capabilities: &f.caps,
+        };
+        let both = AttestationPolicy {
+            require_signature: true,
+            require_approval: true,
+        };
+        assert!(both.awaits_signature(false));
+        assert!(!both.awaits_signature(true));
+        assert!(!AttestationPolicy::default().awaits_signature(false));
+
+        // An unsigned hash waits for both; approving ends only the operator's wait,
+        // and what is left reads as the submission said it.
+        let submitted = judge_submission(&worker, None, None, both, ts("2026-11-24T12:00:00Z"));
+        assert_eq!(submitted.status, AttestationStatus::Pending);
+        let after = approved(both.awaits_signature(false));
+        assert_eq!(after.status, AttestationStatus::Pending);
+        let left = after.reason.unwrap();
+        assert!(left.contains("signed capability card"), "{left}");
+        assert!(submitted.reason.unwrap().starts_with(&left));
+        assert_eq!(
+            approved(false),
+            Verdict {
+                status: AttestationStatus::Attested,
+                reason: None
+            }
+        );
+    }
+
+    #[test]
+    fn an_attestation_is_accepted_when_approved_or_else_when_received() {
+        let received = ts("2026-11-24T12:00:00Z");
+        let approved_at = ts("2026-11-25T09:30:00Z");
+        assert_eq!(accepted_at(None, received), received);
+        assert_eq!(accepted_at(Some(approved_at), received), approved_at);
     }
 
     #[test]
