@@ -13,8 +13,13 @@
 //! The use cases so far:
 //! - [`decide`]: a governed decision and its signed receipt
 //!   (`POST /api/v1/decisions`, `POST /api/route`).
+//! - [`attest`]: submitting an attestation (a hash or a signed card) and the
+//!   operator's approval of a pending one.
+//! - [`tenant_policy`]: a tenant's attestation and decision policy.
 
+pub mod attest;
 pub mod decide;
+pub mod tenant_policy;
 
 use std::sync::Arc;
 
@@ -24,7 +29,9 @@ use registry::receipts::ReceiptWriter;
 use registry::Store;
 use wcp::TenantId;
 
+pub use attest::{AttestCommand, AttestError, Submission};
 pub use decide::{DecideError, Decided, DecisionCommand};
+pub use tenant_policy::TenantPolicies;
 
 /// What the use cases work with: the store, this process's in-memory copies
 /// of decision facts and of the ban set, the receipt writer and the tier

@@ -1,5 +1,6 @@
 //! The use cases against a real PostgreSQL (`testkit::TestDb`), without HTTP:
 //! one test binary, a module per use case, the fixture in `fixture.rs`.
 
+mod attest;
 mod decide;
 mod fixture;
