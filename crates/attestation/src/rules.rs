@@ -274,6 +274,15 @@ mod tests {
         }
     }
 
+    /// The fixture's worker, registered without a species.
+    fn speciesless(f: &Fixture) -> WorkerFacts<'_> {
+        WorkerFacts {
+            worker_id: &f.worker_id,
+            species: None,
+            capabilities: &f.caps,
+        }
+    }
+
     fn judge(
         f: &Fixture,
         key: Option<&KeyFacts>,
@@ -362,11 +371,7 @@ mod tests {
             ts("2026-11-24T12:01:00Z"),
         );
         assert!(v.reason.unwrap().contains("species"));
-        let worker = WorkerFacts {
-            worker_id: &f.worker_id,
-            species: None,
-            capabilities: &f.caps,
-        };
+        let worker = speciesless(&f);
         let v = judge_submission(
             &worker,
             Some((&f.card, Some(&f.key), true)),
@@ -380,11 +385,7 @@ mod tests {
     #[test]
     fn policy_keeps_unsigned_or_unapproved_attestations_pending() {
         let f = fixture();
-        let worker = WorkerFacts {
-            worker_id: &f.worker_id,
-            species: None,
-            capabilities: &f.caps,
-        };
+        let worker = speciesless(&f);
         let now = ts("2026-11-24T12:00:00Z");
         let unsigned = judge_submission(&worker, None, None, AttestationPolicy::default(), now);
         assert_eq!(unsigned.status, AttestationStatus::Attested);
@@ -410,11 +411,7 @@ mod tests {
     #[test]
     fn approval_attests_unless_a_signature_is_still_awaited() {
         let f = fixture();
-        let worker = WorkerFacts {
-            worker_id: &f.worker_id,
-            species: None,
-            capabilities: &f.caps,
-        };
+        let worker = speciesless(&f);
         let both = AttestationPolicy {
             require_signature: true,
             require_approval: true,
