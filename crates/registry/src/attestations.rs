@@ -11,7 +11,7 @@ use uuid::Uuid;
 use wcp::{Namespace, TenantId};
 
 use crate::bans::BanCache;
-use crate::workers::{Worker, WorkerRef};
+use crate::workers::Worker;
 use crate::{Conflict, Entity, Store, StoreError, TenantStore};
 
 /// A judged submission, to be recorded: an unsigned hash (`PUT …/attest`)
@@ -196,14 +196,6 @@ pub fn current_of(candidates: &[StoredAttestation], now: DateTime<Utc>) -> Optio
         .find(|a| a.verdict.status == AttestationStatus::Attested)
 }
 
-/// Reads a row and re-judges it against today's keys and the live ban set.
-async fn attestation_from_row(
-    row: &sqlx::postgres::PgRow,
-    bans: &BanCache,
-) -> Result<Attestation, StoreError> {
-    StoredAttestation::from_row(row)?.judged_now(bans).await
-}
-
 impl Store {
     /// The registered key named `kid`, whatever namespace it is on.
     pub async fn key_facts(&self, kid: &str) -> Result<Option<KeyFacts>, StoreError> {
@@ -363,28 +355,20 @@ impl TenantStore<'_> {
         StoredAttestation::from_row(&row)
     }
 
-    /// The latest attestation of a worker (any status), re-judged today.
+    /// The latest attestation of `worker`, one of this tenant's (any status), as stored.
     pub async fn latest_attestation(
         &self,
-        worker: &WorkerRef,
-        bans: &BanCache,
-    ) -> Result<Option<Attestation>, StoreError> {
-        let w = self
-            .worker(worker)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(Entity::Worker(worker.to_string())))?;
+        worker: &Worker,
+    ) -> Result<Option<StoredAttestation>, StoreError> {
         let row = sqlx::query(&format!(
             "SELECT {ATTESTATION_COLUMNS} FROM attestations a
              WHERE a.tenant_id = $1 AND a.worker_registry_id = $2
              ORDER BY a.created_at DESC, a.id DESC LIMIT 1"
         ))
         .bind(self.tenant.as_str())
-        .bind(&w.id)
+        .bind(&worker.id)
         .fetch_optional(&self.store.pool)
         .await?;
-        match row {
-            Some(row) => Ok(Some(attestation_from_row(&row, bans).await?)),
-            None => Ok(None),
-        }
+        row.as_ref().map(StoredAttestation::from_row).transpose()
     }
 }

@@ -1,7 +1,8 @@
 //! Attestations (WCP §5.10): submitting one — an unsigned package hash
 //! (`PUT /api/v1/workers/{id}/attest`) or a signed capability card
-//! (`POST /api/v1/workers/{id}/attestations`) — and the operator's approval
-//! of a pending one (`POST /api/v1/attestations/{id}/approve`).
+//! (`POST /api/v1/workers/{id}/attestations`) —, the operator's approval
+//! of a pending one (`POST /api/v1/attestations/{id}/approve`) and a
+//! worker's latest one (`GET /api/v1/workers/{id}/attestation`).
 //!
 //! The use case gathers the facts (the worker, the tenant's attestation
 //! policy, the ban list, the key a card names), checks the signature and
@@ -52,7 +53,15 @@ pub struct AttestCommand {
     pub provenance: Provenance,
 }
 
-/// Why nothing was recorded.
+/// A worker's latest attestation, whatever its status, as it stands now.
+#[derive(Debug, Clone)]
+pub struct LatestAttestation {
+    pub worker_id: WorkerId,
+    /// `None`: nothing was ever submitted.
+    pub latest: Option<Attestation>,
+}
+
+/// Why nothing was recorded (or, reading, found).
 #[derive(Debug, thiserror::Error)]
 pub enum AttestError {
     /// The tenant has no such worker.
@@ -138,6 +147,27 @@ impl Hall {
         // The worker's attestation in force may have changed.
         self.facts.invalidate();
         Ok(stored.judged_now(&self.bans).await?)
+    }
+
+    /// The latest attestation of one of `tenant`'s workers, judged against
+    /// today's ban list and keys.
+    pub async fn latest_attestation(
+        &self,
+        tenant: &TenantId,
+        worker: WorkerRef,
+    ) -> Result<LatestAttestation, AttestError> {
+        let store = self.store.tenant(tenant);
+        let Some(w) = store.worker(&worker).await? else {
+            return Err(AttestError::UnknownWorker(worker));
+        };
+        let latest = match store.latest_attestation(&w).await? {
+            Some(stored) => Some(stored.judged_now(&self.bans).await?),
+            None => None,
+        };
+        Ok(LatestAttestation {
+            worker_id: w.record.worker_id.clone(),
+            latest,
+        })
     }
 
     /// Operator: approves a pending attestation. One still waiting for a

@@ -264,16 +264,14 @@ pub async fn attestation_status(
     path: web::Path<String>,
 ) -> Result<web::Json<AttestationStatusView>, ApiError> {
     principal.require(Scope::Read)?;
-    let id = worker_ref(&path)?;
-    let store = state.store.tenant(&principal.tenant_id);
-    let worker = store
-        .worker(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("worker {id} not found")))?;
-    let latest = store.latest_attestation(&id, &state.bans).await?;
-    Ok(web::Json(match latest {
+    let worker = worker_ref(&path)?;
+    let found = state
+        .hall
+        .latest_attestation(&principal.tenant_id, worker)
+        .await?;
+    Ok(web::Json(match found.latest {
         None => AttestationStatusView {
-            worker_id: worker.record.worker_id.to_string(),
+            worker_id: found.worker_id.to_string(),
             status: "none".into(),
             artifact_hash: None,
             attested_at: None,

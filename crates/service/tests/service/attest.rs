@@ -87,12 +87,9 @@ impl Acme {
 
     /// The worker's latest attestation, whatever its status.
     async fn latest(&self) -> Option<Attestation> {
-        let store = self.f.hall.store.tenant(&self.acme);
         let worker = WorkerRef::parse(WORKER).unwrap();
-        store
-            .latest_attestation(&worker, &self.f.hall.bans)
-            .await
-            .unwrap()
+        let found = self.f.hall.latest_attestation(&self.acme, worker).await;
+        found.unwrap().latest
     }
 }
 
@@ -329,4 +326,25 @@ async fn a_policy_change_replaces_only_the_parts_given() {
         matches!(err, StoreError::NotFound(Entity::Tenant(_))),
         "{err:?}"
     );
+}
+
+#[tokio::test]
+async fn the_latest_attestation_is_read_for_the_owner_only() {
+    let t = acme().await;
+    let other = t.f.create_tenant("org.other").await;
+    assert!(t.latest().await.is_none(), "nothing submitted yet");
+    let first = t.submit(hash()).await.unwrap();
+    let second = t.submit(t.card().await).await.unwrap();
+
+    let latest = t.latest().await.unwrap();
+    assert_eq!(latest.id, second.id);
+    assert_ne!(latest.id, first.id);
+
+    let worker = WorkerRef::parse(WORKER).unwrap();
+    let err =
+        t.f.hall
+            .latest_attestation(&other, worker)
+            .await
+            .unwrap_err();
+    assert!(matches!(err, AttestError::UnknownWorker(_)), "{err:?}");
 }
