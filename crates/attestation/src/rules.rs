@@ -343,43 +343,26 @@ mod tests {
     #[test]
     fn cards_that_do_not_match_the_worker_are_denied() {
         let f = fixture();
+        let why = |worker: &WorkerFacts<'_>, now: &str| {
+            let card = Some((&f.card, Some(&f.key), true));
+            let v = judge_submission(worker, card, None, Default::default(), ts(now));
+            assert_eq!(v.status, AttestationStatus::Denied, "{v:?}");
+            v.reason.unwrap_or_default()
+        };
         let other_caps = vec![CapabilityId::parse("cap.web.fetch").unwrap()];
         let worker = WorkerFacts {
             worker_id: &f.worker_id,
             species: Some(&f.species),
             capabilities: &other_caps,
         };
-        let v = judge_submission(
-            &worker,
-            Some((&f.card, Some(&f.key), true)),
-            None,
-            Default::default(),
-            ts("2026-11-24T12:01:00Z"),
-        );
-        assert!(v.reason.unwrap().contains("capabilities"));
+        assert!(why(&worker, "2026-11-24T12:01:00Z").contains("capabilities"));
         let species = SpeciesId::parse("wrk.doc.other").unwrap();
         let worker = WorkerFacts {
-            worker_id: &f.worker_id,
             species: Some(&species),
-            capabilities: &f.caps,
+            ..speciesless(&f)
         };
-        let v = judge_submission(
-            &worker,
-            Some((&f.card, Some(&f.key), true)),
-            None,
-            Default::default(),
-            ts("2026-11-24T12:01:00Z"),
-        );
-        assert!(v.reason.unwrap().contains("species"));
-        let worker = speciesless(&f);
-        let v = judge_submission(
-            &worker,
-            Some((&f.card, Some(&f.key), true)),
-            None,
-            Default::default(),
-            ts("2026-11-24T11:50:00Z"),
-        );
-        assert!(v.reason.unwrap().contains("future"));
+        assert!(why(&worker, "2026-11-24T12:01:00Z").contains("species"));
+        assert!(why(&speciesless(&f), "2026-11-24T11:50:00Z").contains("future"));
     }
 
     #[test]
@@ -448,40 +431,25 @@ mod tests {
 
     #[test]
     fn a_later_revocation_denies_only_cards_received_after_it() {
-        let ok = Verdict {
-            status: AttestationStatus::Attested,
-            reason: None,
-        };
         let received = ts("2026-11-24T12:00:00Z");
         let now = ts("2026-11-25T00:00:00Z");
-        let before = current_status(
-            ok.clone(),
-            received,
-            Some(ts("2026-11-24T13:00:00Z")),
-            None,
-            None,
-            now,
-        );
+        let judged = |revoked: Option<&str>, expires: Option<&str>, ban: Option<&str>| {
+            current_status(
+                approved(false),
+                received,
+                revoked.map(ts),
+                expires.map(ts),
+                ban,
+                now,
+            )
+        };
+        let before = judged(Some("2026-11-24T13:00:00Z"), None, None);
         assert_eq!(before.status, AttestationStatus::Attested);
-        let after = current_status(
-            ok.clone(),
-            received,
-            Some(ts("2026-11-24T11:00:00Z")),
-            None,
-            None,
-            now,
-        );
+        let after = judged(Some("2026-11-24T11:00:00Z"), None, None);
         assert_eq!(after.status, AttestationStatus::Denied);
-        let banned = current_status(ok.clone(), received, None, None, Some("malware"), now);
+        let banned = judged(None, None, Some("malware"));
         assert!(banned.reason.unwrap().contains("malware"));
-        let expired = current_status(
-            ok,
-            received,
-            None,
-            Some(ts("2026-11-24T18:00:00Z")),
-            None,
-            now,
-        );
+        let expired = judged(None, Some("2026-11-24T18:00:00Z"), None);
         assert_eq!(expired.status, AttestationStatus::Denied);
     }
 }

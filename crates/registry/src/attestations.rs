@@ -116,6 +116,14 @@ const ATTESTATION_COLUMNS: &str = "a.tenant_id, a.id, a.worker_registry_id, a.wo
      a.ai_service, a.ai_model, a.ai_session_id, a.approved_at, a.created_at, \
      (SELECT k.revoked_at FROM namespace_keys k WHERE k.kid = a.signed_by) AS key_revoked_at";
 
+/// The attestations `filter` names, newest first, at most `limit`.
+fn newest_first(filter: &str, limit: u32) -> String {
+    format!(
+        "SELECT {ATTESTATION_COLUMNS} FROM attestations a WHERE {filter}
+         ORDER BY a.created_at DESC, a.id DESC LIMIT {limit}"
+    )
+}
+
 /// An attestation as stored: its verdict when it was submitted, and what
 /// may undo it later (its key's revocation, its card's expiry). Judged
 /// again against the time and the ban list whenever it is read.
@@ -234,10 +242,9 @@ impl Store {
         &self,
         worker_registry_id: &str,
     ) -> Result<Vec<StoredAttestation>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {ATTESTATION_COLUMNS} FROM attestations a
-             WHERE a.worker_registry_id = $1 AND a.status = 'attested'
-             ORDER BY a.created_at DESC, a.id DESC LIMIT 50"
+        let rows = sqlx::query(&newest_first(
+            "a.worker_registry_id = $1 AND a.status = 'attested'",
+            50,
         ))
         .bind(worker_registry_id)
         .fetch_all(&self.pool)
@@ -360,10 +367,9 @@ impl TenantStore<'_> {
         &self,
         worker: &Worker,
     ) -> Result<Option<StoredAttestation>, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {ATTESTATION_COLUMNS} FROM attestations a
-             WHERE a.tenant_id = $1 AND a.worker_registry_id = $2
-             ORDER BY a.created_at DESC, a.id DESC LIMIT 1"
+        let row = sqlx::query(&newest_first(
+            "a.tenant_id = $1 AND a.worker_registry_id = $2",
+            1,
         ))
         .bind(self.tenant.as_str())
         .bind(&worker.id)
