@@ -4,7 +4,7 @@
 //! decided and reads it back, re-judged against today's bans and keys.
 
 use attestation::rules::{current_status, KeyFacts};
-use attestation::{AttestationPolicy, AttestationStatus, NamespacePublicKey, Verdict};
+use attestation::{AttestationStatus, NamespacePublicKey, Verdict};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 use uuid::Uuid;
@@ -294,36 +294,6 @@ impl Store {
 }
 
 impl TenantStore<'_> {
-    pub async fn attestation_policy(&self) -> Result<AttestationPolicy, StoreError> {
-        let row = sqlx::query(
-            "SELECT attestation_requires_signature, attestation_requires_approval FROM tenants WHERE id = $1",
-        )
-        .bind(self.tenant.as_str())
-        .fetch_optional(&self.store.pool)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(Entity::Tenant(self.tenant.clone())))?;
-        Ok(AttestationPolicy {
-            require_signature: row.try_get("attestation_requires_signature")?,
-            require_approval: row.try_get("attestation_requires_approval")?,
-        })
-    }
-
-    pub async fn set_attestation_policy(
-        &self,
-        policy: AttestationPolicy,
-    ) -> Result<AttestationPolicy, StoreError> {
-        sqlx::query(
-            "UPDATE tenants SET attestation_requires_signature = $2, attestation_requires_approval = $3,
-                updated_at = now() WHERE id = $1",
-        )
-        .bind(self.tenant.as_str())
-        .bind(policy.require_signature)
-        .bind(policy.require_approval)
-        .execute(&self.store.pool)
-        .await?;
-        self.attestation_policy().await
-    }
-
     /// Records a judged submission about `worker`, one of this tenant's.
     pub async fn record_attestation(
         &self,

@@ -2,8 +2,7 @@
 //! attestations of its workers ([`AttestationPolicy`], applied by the
 //! `attest` use case) and of decisions on them ([`TenantPolicy`]: tier
 //! floors, signatories, attestation age, the L7 supervisor level, applied by
-//! `decide`). The rows are `registry::attestations` and
-//! `registry::tenant_policy`.
+//! `decide`). The rows are `registry::tenant_policy`.
 
 use attestation::AttestationPolicy;
 use policy::TenantPolicy;
