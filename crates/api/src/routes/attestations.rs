@@ -306,3 +306,52 @@ pub async fn approve(
     let a = state.hall.approve_attestation(&path).await?;
     Ok(web::Json(a.into()))
 }
+
+#[cfg(test)]
+mod tests {
+    use actix_web::ResponseError;
+
+    use super::*;
+
+    /// Status, code and message as clients read them.
+    fn read(e: AttestError) -> (u16, String, String) {
+        let api = ApiError::from(e);
+        let body = api.body().error;
+        (api.status_code().as_u16(), body.code, body.message)
+    }
+
+    #[test]
+    fn refused_submissions_read_as_before() {
+        let worker = || registry::workers::WorkerRef::parse("x.acme.w").unwrap();
+        let id = |s| wcp::WorkerId::parse(s).unwrap();
+        assert_eq!(
+            read(AttestError::UnknownWorker(worker())),
+            (404, "not_found".into(), "worker x.acme.w not found".into())
+        );
+        assert_eq!(
+            read(AttestError::WorkerRevoked(worker())),
+            (409, "conflict".into(), "worker x.acme.w is revoked".into())
+        );
+        assert_eq!(
+            read(AttestError::CardForOtherWorker {
+                card: id("x.acme.other"),
+                sent_for: id("x.acme.w"),
+            }),
+            (
+                400,
+                "invalid_request".into(),
+                "the card is for worker x.acme.other, but it was sent for x.acme.w".into()
+            )
+        );
+        let Err(malformed) = attestation::card::parse_signature("not a signature") else {
+            panic!("a signature")
+        };
+        let why = malformed.to_string();
+        assert_eq!(
+            read(AttestError::SignatureMalformed(malformed)),
+            (400, "invalid_request".into(), why)
+        );
+        let missing = registry::StoreError::NotFound(registry::Entity::Attestation("att_x".into()));
+        assert_eq!(read(AttestError::Store(missing)).0, 404);
+    }
+}
