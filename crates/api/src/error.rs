@@ -8,23 +8,8 @@
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{error::JsonPayloadError, HttpRequest, HttpResponse, ResponseError};
-use serde::Serialize;
-use utoipa::ToSchema;
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct ErrorBody {
-    pub error: ErrorDetail,
-}
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct ErrorDetail {
-    /// Stable, machine-readable code, e.g. `not_found`, `invalid_json`.
-    #[schema(example = "not_found")]
-    pub code: String,
-    /// What went wrong, for people.
-    #[schema(example = "no route for GET /api/v1/nope")]
-    pub message: String,
-}
+pub use api_types::{ErrorBody, ErrorDetail};
 
 #[derive(Debug, Clone)]
 pub struct ApiError {

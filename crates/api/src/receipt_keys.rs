@@ -44,22 +44,17 @@ pub enum KeyError {
     CannotRotate(String),
 }
 
-fn key_from_seed(key: ed25519_dalek::SigningKey) -> ReceiptKey {
-    ReceiptKey {
-        kid: audit::key_id(&key.verifying_key()),
-        key,
-    }
-}
-
 fn read_file(path: &Path) -> Result<ReceiptKey, KeyError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| KeyError::Invalid(format!("cannot read {}: {e}", path.display())))?;
-    audit::parse_seed(&text).map(key_from_seed).ok_or_else(|| {
-        KeyError::Invalid(format!(
-            "{} does not hold a 32-byte Ed25519 seed (base64 or hex)",
-            path.display()
-        ))
-    })
+    audit::parse_seed(&text)
+        .map(ReceiptKey::new)
+        .ok_or_else(|| {
+            KeyError::Invalid(format!(
+                "{} does not hold a 32-byte Ed25519 seed (base64 or hex)",
+                path.display()
+            ))
+        })
 }
 
 /// Writes a fresh seed to `path` (0600) through a temporary file, so the
@@ -99,12 +94,14 @@ impl KeySource {
             .as_deref()
             .filter(|t| !t.is_empty())
         {
-            let key = audit::parse_seed(text).map(key_from_seed).ok_or_else(|| {
-                KeyError::Invalid(
-                    "HALL_RECEIPT_SIGNING_KEY is not a 32-byte Ed25519 seed in base64 or hex"
-                        .into(),
-                )
-            })?;
+            let key = audit::parse_seed(text)
+                .map(ReceiptKey::new)
+                .ok_or_else(|| {
+                    KeyError::Invalid(
+                        "HALL_RECEIPT_SIGNING_KEY is not a 32-byte Ed25519 seed in base64 or hex"
+                            .into(),
+                    )
+                })?;
             return Ok((KeySource::Inline, key));
         }
         let source = match &config.receipt_signing_key_file {

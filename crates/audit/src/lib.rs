@@ -9,6 +9,14 @@
 //! - `signature` = Ed25519 over the 32 raw bytes of that hash, base64.
 //! - `prev_receipt_hash` = the previous receipt's hash in the tenant's chain
 //!   (null for the first).
+//!
+//! A chain grows only through [`ChainHead::append`]: the head (the last
+//! receipt's hash and the chain's length, or [`ChainHead::GENESIS`]), a
+//! receipt's content and a [`ReceiptKey`] give the sealed receipt — linked,
+//! stamped with the key's id, hashed and signed — and the new head. It does
+//! no I/O: the registry's receipt writer reads the heads and stores the
+//! rows; how a receipt is linked and sealed is decided here, next to the
+//! verifier that checks it.
 
 use std::collections::HashMap;
 
@@ -121,6 +129,56 @@ pub fn seal(content: UnsignedReceipt, key: &SigningKey) -> Receipt {
         content,
         receipt_hash: hex(&digest),
         signature,
+    }
+}
+
+/// A receipt signing key and its id (`kid`, the `signing_key_id` receipts
+/// sealed with it carry; [`key_id`] of its public key).
+#[derive(Clone)]
+pub struct ReceiptKey {
+    pub kid: String,
+    pub key: SigningKey,
+}
+
+impl ReceiptKey {
+    /// The key, named by [`key_id`].
+    pub fn new(key: SigningKey) -> Self {
+        Self {
+            kid: key_id(&key.verifying_key()),
+            key,
+        }
+    }
+}
+
+/// Where a tenant's chain ends: the hash of its last receipt and how many
+/// receipts it holds. A chain without receipts is [`ChainHead::GENESIS`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChainHead {
+    /// The last receipt's `receipt_hash`; `None` before the first.
+    pub hash: Option<String>,
+    /// The number of receipts in the chain: the last one's position (from 1).
+    pub length: u64,
+}
+
+impl ChainHead {
+    /// The head of a chain with no receipts yet.
+    pub const GENESIS: ChainHead = ChainHead {
+        hash: None,
+        length: 0,
+    };
+
+    /// Appends `content` to the chain ending here, sealed with `key`: links
+    /// it to this head (`prev_receipt_hash`), stamps the key's id
+    /// (`signing_key_id`), hashes and signs it (as [`seal`]). The head moves
+    /// onto the new receipt, whose position is the new `length`. Whatever
+    /// `content` said of its link and key is replaced.
+    pub fn append(&mut self, mut content: UnsignedReceipt, key: &ReceiptKey) -> Receipt {
+        content.prev_receipt_hash = self.hash.take();
+        content.signing_key_id.clone_from(&key.kid);
+        let receipt = seal(content, &key.key);
+        self.hash = Some(receipt.receipt_hash.clone());
+        self.length += 1;
+        receipt
     }
 }
 
@@ -319,6 +377,163 @@ mod tests {
         let with = String::from_utf8(canonical_bytes(&approved)).unwrap();
         assert!(with.contains("\"approval_id\":\"5f0c6b1e"), "{with}");
         assert_ne!(bytes, with);
+    }
+
+    /// One receipt's content, fixed, as the vector below was computed with.
+    fn vector_content() -> UnsignedReceipt {
+        UnsignedReceipt {
+            receipt_id: "0193a1b2-0000-7000-8000-000000000001".into(),
+            spec_version: "0.1.0".into(),
+            tenant_id: "org.acme".into(),
+            correlation_id: "corr-1".into(),
+            decided_at: "2026-11-24T12:00:00.000Z".into(),
+            worker_id: "x.acme.w".into(),
+            capability_id: "cap.data.read.v1".into(),
+            env: "dev".into(),
+            data_label: "PUBLIC".into(),
+            outcome: Outcome::Deny,
+            deny_code: Some("DENY_ENV_NOT_ALLOWED".into()),
+            tier: 2,
+            policy_version: "hall-default-policy/1".into(),
+            controls_verified: vec!["sbom".into()],
+            request_hash: None,
+            dry_run: false,
+            prev_receipt_hash: None,
+            signing_key_id: String::new(),
+            approval_id: None,
+        }
+    }
+
+    #[test]
+    fn appending_seals_exactly_as_receipts_always_were_sealed() {
+        // Computed with the writer's code before `append` existed: the link
+        // and key id set by hand, then `seal`. Receipts stored before and
+        // after hash and sign byte for byte alike.
+        let key = ReceiptKey::new(SigningKey::from_bytes(&[5u8; 32]));
+        assert_eq!(key.kid, "rk_7599776c3085e3f9");
+        let mut head = ChainHead {
+            hash: Some("ab".repeat(32)),
+            length: 41,
+        };
+        let r = head.append(vector_content(), &key);
+        assert_eq!(
+            r.receipt_hash,
+            "10c73152c8800c8d11c489d6c346630cde3e9a852abaac770a3ec19775ee22af"
+        );
+        assert_eq!(
+            r.signature,
+            "a5Ai6inLvQTM8QXKv2dWHkLVovzPyDF+o4weqmQFjvwIFiNHk2cOFbyHP8D3j3A9zQbNB2SbXfMSG6vsx8liCg=="
+        );
+        assert_eq!(r.content.prev_receipt_hash, Some("ab".repeat(32)));
+        assert_eq!(r.content.signing_key_id, key.kid);
+        assert_eq!(
+            head,
+            ChainHead {
+                hash: Some(r.receipt_hash.clone()),
+                length: 42
+            }
+        );
+    }
+
+    #[test]
+    fn append_replaces_whatever_link_and_key_the_content_claimed() {
+        let key = ReceiptKey::new(SigningKey::from_bytes(&[5u8; 32]));
+        let mut claimed = vector_content();
+        claimed.prev_receipt_hash = Some("cd".repeat(32));
+        claimed.signing_key_id = "rk_someone_else".into();
+        let mut a = ChainHead::GENESIS;
+        let mut b = ChainHead::GENESIS;
+        let from_claimed = a.append(claimed, &key);
+        let from_blank = b.append(vector_content(), &key);
+        assert_eq!(from_claimed, from_blank);
+        assert_eq!(from_claimed.content.prev_receipt_hash, None);
+        assert_eq!(a, b);
+    }
+
+    /// `n` receipts appended from genesis, and the head after them.
+    fn appended(n: usize, key: &ReceiptKey) -> (Vec<Receipt>, ChainHead) {
+        let mut head = ChainHead::GENESIS;
+        let receipts = (0..n)
+            .map(|i| head.append(content(i, None, ""), key))
+            .collect();
+        (receipts, head)
+    }
+
+    #[test]
+    fn an_appended_chain_verifies_and_its_head_is_its_last_receipt() {
+        let key = ReceiptKey::new(SigningKey::from_bytes(&[5u8; 32]));
+        let (c, head) = appended(5, &key);
+        assert_eq!(verify_chain(&c, &keys(&key.key)), Ok(5));
+        assert_eq!(c[0].content.prev_receipt_hash, None);
+        assert_eq!(head.length, 5);
+        assert_eq!(head.hash.as_deref(), Some(c[4].receipt_hash.as_str()));
+        // The same as sealing each by hand onto its predecessor.
+        assert_eq!(c, chain(5, &key.key));
+    }
+
+    #[test]
+    fn a_receipt_appended_onto_the_wrong_head_breaks_the_chain() {
+        let key = ReceiptKey::new(SigningKey::from_bytes(&[5u8; 32]));
+        let (mut c, head) = appended(3, &key);
+        // Appended onto the chain as it was one receipt ago: a fork.
+        let mut stale = ChainHead {
+            hash: Some(c[1].receipt_hash.clone()),
+            length: 2,
+        };
+        c.push(stale.append(content(3, None, ""), &key));
+        assert!(matches!(
+            verify_chain(&c, &keys(&key.key)),
+            Err(ChainError::BrokenLink { index: 3, .. })
+        ));
+        // Appended onto genesis as if the chain were empty.
+        c.pop();
+        let mut genesis = ChainHead::GENESIS;
+        c.push(genesis.append(content(3, None, ""), &key));
+        assert!(matches!(
+            verify_chain(&c, &keys(&key.key)),
+            Err(ChainError::BrokenLink { index: 3, .. })
+        ));
+        // Onto the right head it verifies.
+        c.pop();
+        let mut right = head;
+        c.push(right.append(content(3, None, ""), &key));
+        assert_eq!(verify_chain(&c, &keys(&key.key)), Ok(4));
+        assert_eq!(right.length, 4);
+    }
+
+    #[test]
+    fn a_rotated_key_appends_onto_the_same_chain() {
+        let old = ReceiptKey::new(SigningKey::from_bytes(&[1u8; 32]));
+        let new = ReceiptKey::new(SigningKey::from_bytes(&[2u8; 32]));
+        let (mut c, mut head) = appended(2, &old);
+        c.push(head.append(content(2, None, ""), &new));
+        assert_eq!(c[2].content.signing_key_id, new.kid);
+        assert_eq!(
+            verify_chain(&c, &keys(&old.key)),
+            Err(ChainError::UnknownKey {
+                index: 2,
+                receipt_id: c[2].content.receipt_id.clone(),
+                kid: new.kid.clone(),
+            })
+        );
+        let mut both = keys(&old.key);
+        both.extend(keys(&new.key));
+        assert_eq!(verify_chain(&c, &both), Ok(3));
+    }
+
+    #[test]
+    fn a_receipt_appended_with_another_key_than_it_names_fails_its_signature() {
+        let key = ReceiptKey::new(SigningKey::from_bytes(&[5u8; 32]));
+        let impostor = ReceiptKey {
+            kid: key.kid.clone(),
+            key: SigningKey::from_bytes(&[6u8; 32]),
+        };
+        let (mut c, mut head) = appended(2, &key);
+        c.push(head.append(content(2, None, ""), &impostor));
+        assert!(matches!(
+            verify_chain(&c, &keys(&key.key)),
+            Err(ChainError::BadSignature { index: 2, .. })
+        ));
     }
 
     fn chain(n: usize, key: &SigningKey) -> Vec<Receipt> {

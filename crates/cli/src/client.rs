@@ -11,6 +11,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use api_types::ErrorBody;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::credentials::{self, Credentials, Secret};
@@ -308,15 +310,14 @@ impl Client {
                 ))
             });
         }
-        let body = body.unwrap_or(Value::Null);
-        let code = body["error"]["code"]
-            .as_str()
-            .unwrap_or_else(|| status.canonical_reason().unwrap_or("error"))
-            .to_string();
-        let mut message = body["error"]["message"]
-            .as_str()
-            .unwrap_or("the answer carries no error details")
-            .to_string();
+        let (code, mut message) =
+            match body.and_then(|b| serde_json::from_value::<ErrorBody>(b).ok()) {
+                Some(ErrorBody { error }) => (error.code, error.message),
+                None => (
+                    status.canonical_reason().unwrap_or("error").to_string(),
+                    "the answer carries no error details".to_string(),
+                ),
+            };
         if status == reqwest::StatusCode::UNAUTHORIZED && self.key.is_none() {
             // The registry's advice is about HTTP headers; a hallctl user
             // needs hallctl's ways of giving a key.
@@ -357,6 +358,18 @@ impl Client {
         };
         Ok(self.call(req)?)
     }
+}
+
+/// An answer read as its API type (`crates/api-types`). A registry that
+/// answers another shape is not one this hallctl can talk to: say so
+/// rather than print half of it.
+pub fn typed<T: DeserializeOwned>(answer: &Value) -> Result<T, Failure> {
+    T::deserialize(answer).map_err(|e| {
+        Failure::error(format!(
+            "the registry's answer is not what this hallctl expects ({e}); \
+             is hallctl as new as the registry?"
+        ))
+    })
 }
 
 #[cfg(test)]

@@ -8,17 +8,20 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use audit::Receipt;
 use chrono::{DateTime, Utc};
 use registry::decisions::{DecisionFilter, LoggedDecision};
 use registry::workers::WorkerRef;
 use registry::Scope;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use service::decide::{DecideError, Decided, DecisionCommand, Fingerprint, Idempotency};
 use service::Caller;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 use uuid::Uuid;
 use wcp::{CapabilityId, DataLabel, Env, TenantId};
+
+pub use api_types::decisions::{
+    DataLabelName, DecisionPage, DecisionRequest, DecisionView, EnvName,
+};
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
@@ -36,140 +39,34 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(resource("/api/route", &["POST"]).route(web::post().to(route)));
 }
 
-// `wcp::Env::parse` reads the field; these two types only document it.
-
-/// An environment as a request gives it: a WCP environment (`dev`, `stage`,
-/// `prod`, `edge`) or an alias (`development`, `staging`, `production`),
-/// matched in any case. Answers and receipts carry the WCP value.
-#[derive(Debug, ToSchema)]
-#[schema(rename_all = "lowercase")]
-#[allow(dead_code)]
-pub enum EnvName {
-    Dev,
-    Stage,
-    Prod,
-    Edge,
-    Development,
-    Staging,
-    Production,
-}
-
-/// A data label, matched in any case; answers and receipts carry it in capitals.
-#[derive(Debug, ToSchema)]
-#[schema(rename_all = "UPPERCASE")]
-#[allow(dead_code)]
-pub enum DataLabelName {
-    Public,
-    Internal,
-    Restricted,
-}
-
-/// A decision request. `worker_id`, `capability` (or `capability_id`), `env`
-/// and `data_label` are required: the registry never picks an environment or
-/// a clearance for the caller (see docs/decisions.md).
-#[derive(Debug, Deserialize, Serialize, ToSchema)]
-pub struct DecisionRequest {
-    /// The registry id (`wrk_` + 32 hex) or the WCP worker id
-    /// (`<namespace>.<name>`).
-    #[schema(example = "x.myagent.my-agent")]
-    pub worker_id: String,
-    /// The capability to decide on (`cap.…`). Required, here or as `capability_id`.
-    #[schema(example = "cap.data.read.v1")]
-    pub capability: Option<String>,
-    /// Accepted as a synonym of `capability` (the local Hall server's field).
-    pub capability_id: Option<String>,
-    /// Required. `dev`, `stage`, `prod` or `edge`, in any case; `development`,
-    /// `staging` and `production` are accepted as aliases. The answer and the
-    /// receipt record the canonical value.
-    #[schema(example = "dev", value_type = EnvName)]
-    pub env: String,
-    /// Required. `PUBLIC`, `INTERNAL` or `RESTRICTED`, in any case; the answer
-    /// and the receipt record it in capitals.
-    #[schema(example = "PUBLIC", value_type = DataLabelName)]
-    pub data_label: String,
-    /// The requesting tenant. Default: the caller's; another tenant is
-    /// refused (403) except to the operator, whose key must name one (400
-    /// `tenant_required` without it).
-    #[schema(example = "org.acme")]
-    pub tenant_id: Option<String>,
-    /// Generated when absent.
-    pub correlation_id: Option<String>,
-    /// SHA-256 (64 lowercase hex) of the caller's request, bound into the receipt.
-    pub request_hash: Option<String>,
-    #[serde(default)]
-    pub dry_run: bool,
-    /// An approved human approval (WCP §5.8) for exactly this request, from
-    /// an earlier decision's `pending_approval_id`. Used once.
-    pub approval_id: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DecisionView {
-    /// The decision id (its receipt id, a UUIDv7).
-    pub id: String,
-    pub decided_at: String,
-    pub worker_id: String,
-    pub capability_id: String,
-    pub env: String,
-    pub data_label: String,
-    pub tenant_id: String,
-    pub correlation_id: String,
-    pub denied: bool,
-    pub deny_code: Option<String>,
-    pub deny_reason: Option<String>,
-    /// Effective policy tier (0–8).
-    pub tier: u8,
-    /// The receipt hash (hex): verifiable offline with `/api/v1/keys`.
-    pub proof: String,
-    #[schema(value_type = Object)]
-    pub receipt: Receipt,
-    /// True when a human must approve (REQUIRE_HUMAN, WCP §5.8). The decision
-    /// is denied (`DENY_REQUIRES_HUMAN_APPROVAL`) until a human approves
-    /// `pending_approval_id` and the call is repeated with `approval_id`.
-    pub supervisor_required: bool,
-    /// `gatekeeper` (a human must approve before execution).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub supervisor_level: Option<String>,
-    /// The approval waiting for a human (none for a dry run).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pending_approval_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub approval_expires_at: Option<String>,
-    /// What the human is asked to approve.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
-    pub escalation_context: Option<serde_json::Value>,
-}
-
-impl From<LoggedDecision> for DecisionView {
-    fn from(d: LoggedDecision) -> Self {
-        let r = d.receipt;
-        Self {
-            id: r.content.receipt_id.clone(),
-            decided_at: r.content.decided_at.clone(),
-            worker_id: r.content.worker_id.clone(),
-            capability_id: r.content.capability_id.clone(),
-            env: r.content.env.clone(),
-            data_label: r.content.data_label.clone(),
-            tenant_id: r.content.tenant_id.clone(),
-            correlation_id: r.content.correlation_id.clone(),
-            denied: r.content.outcome.is_deny(),
-            deny_code: r.content.deny_code.clone(),
-            deny_reason: d.deny_reason,
-            tier: r.content.tier,
-            proof: r.receipt_hash.clone(),
-            supervisor_required: r.content.deny_code.as_deref()
-                == Some(policy::deny::REQUIRES_HUMAN_APPROVAL),
-            supervisor_level: None,
-            pending_approval_id: r
-                .content
-                .approval_id
-                .clone()
-                .filter(|_| r.content.outcome.is_deny()),
-            approval_expires_at: None,
-            escalation_context: None,
-            receipt: r,
-        }
+/// A logged decision as the API shows it.
+fn view(d: LoggedDecision) -> DecisionView {
+    let r = d.receipt;
+    DecisionView {
+        id: r.content.receipt_id.clone(),
+        decided_at: r.content.decided_at.clone(),
+        worker_id: r.content.worker_id.clone(),
+        capability_id: r.content.capability_id.clone(),
+        env: r.content.env.clone(),
+        data_label: r.content.data_label.clone(),
+        tenant_id: r.content.tenant_id.clone(),
+        correlation_id: r.content.correlation_id.clone(),
+        denied: r.content.outcome.is_deny(),
+        deny_code: r.content.deny_code.clone(),
+        deny_reason: d.deny_reason,
+        tier: r.content.tier,
+        proof: r.receipt_hash.clone(),
+        supervisor_required: r.content.deny_code.as_deref()
+            == Some(policy::deny::REQUIRES_HUMAN_APPROVAL),
+        supervisor_level: None,
+        pending_approval_id: r
+            .content
+            .approval_id
+            .clone()
+            .filter(|_| r.content.outcome.is_deny()),
+        approval_expires_at: None,
+        escalation_context: None,
+        receipt: r,
     }
 }
 
@@ -283,7 +180,7 @@ fn respond(decided: Decided) -> HttpResponse {
         supervision,
         replayed,
     } = decided;
-    let mut view = DecisionView::from(decision);
+    let mut view = view(decision);
     if supervision.advisory {
         view.supervisor_required = true;
     }
@@ -399,12 +296,6 @@ pub struct DecisionQuery {
     pub cursor: Option<String>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DecisionPage {
-    pub decisions: Vec<DecisionView>,
-    pub next_cursor: Option<String>,
-}
-
 fn time_param(field: &str, v: &Option<String>) -> Result<Option<DateTime<Utc>>, ApiError> {
     v.as_deref()
         .map(|s| {
@@ -490,7 +381,7 @@ pub async fn query_decisions(
         })
         .flatten();
     Ok(web::Json(DecisionPage {
-        decisions: decisions.into_iter().map(DecisionView::from).collect(),
+        decisions: decisions.into_iter().map(view).collect(),
         next_cursor,
     }))
 }
@@ -513,5 +404,5 @@ pub async fn get_decision(
         .decision(id)
         .await?
         .ok_or_else(not_found)?;
-    Ok(web::Json(d.into()))
+    Ok(web::Json(view(d)))
 }

@@ -8,13 +8,14 @@
 
 use std::time::Duration;
 
+use api_types::decisions::{DecisionRequest, DecisionView};
 use clap::Subcommand;
 use serde_json::{json, Value};
 
 use super::Ctx;
-use crate::client::{env, seg, CallError};
+use crate::client::{env, seg, typed, CallError};
 use crate::failure::{CmdResult, Failure, Outcome};
-use crate::output::{note, s, say};
+use crate::output::{note, say};
 
 #[derive(Debug, Subcommand)]
 pub enum DecisionCmd {
@@ -99,36 +100,38 @@ pub fn run(ctx: &Ctx, cmd: DecisionCmd) -> CmdResult {
             approval,
             idempotency_key,
         } => {
-            let env_name = env_flag
-                .or_else(|| env("PYHALL_ENV"))
-                .unwrap_or_else(|| "dev".into());
-            let mut body = json!({"worker_id": worker, "capability": capability,
-                "env": env_name, "data_label": data_label, "dry_run": dry_run});
-            if let Some(t) = tenant {
-                body["tenant_id"] = Value::from(t);
-            }
-            if let Some(a) = approval {
-                body["approval_id"] = Value::from(a);
-            }
-            if let Some(c) = correlation_id {
-                body["correlation_id"] = Value::from(c);
-            }
+            let body = DecisionRequest {
+                worker_id: worker,
+                capability: Some(capability),
+                capability_id: None,
+                env: env_flag
+                    .or_else(|| env("PYHALL_ENV"))
+                    .unwrap_or_else(|| "dev".into()),
+                data_label,
+                tenant_id: tenant,
+                correlation_id,
+                request_hash: None,
+                dry_run,
+                approval_id: approval,
+            };
             let key = idempotency_key.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-            let d = make(ctx, &body, &key)?;
-            if !ctx.out.json(&d) {
+            let answer = make(ctx, &body, &key)?;
+            let d: DecisionView = typed(&answer)?;
+            if !ctx.out.json(&answer) {
                 print_made(&d);
             }
-            Ok(if d["denied"] == false {
-                Outcome::Done
-            } else {
+            Ok(if d.denied {
                 Outcome::Denied
+            } else {
+                Outcome::Done
             })
         }
         DecisionCmd::Show { id } => {
-            let d = ctx
+            let answer = ctx
                 .client()?
                 .get(&format!("/api/v1/decisions/{}", seg(&id)?))?;
-            if !ctx.out.json(&d) {
+            let d: DecisionView = typed(&answer)?;
+            if !ctx.out.json(&answer) {
                 print_made(&d);
             }
             Ok(Outcome::Done)
@@ -171,20 +174,21 @@ pub fn run(ctx: &Ctx, cmd: DecisionCmd) -> CmdResult {
                 return Ok(Outcome::Done);
             }
             for d in &decisions {
-                let outcome = if d["denied"] == true {
+                let d: DecisionView = typed(d)?;
+                let outcome = if d.denied {
                     format!(
                         "{} ({})",
                         audit::Outcome::Deny,
-                        d["deny_reason"].as_str().unwrap_or("")
+                        d.deny_reason.as_deref().unwrap_or("")
                     )
                 } else {
                     audit::Outcome::Allow.to_string()
                 };
                 say!(
                     "{} {} {} {}",
-                    s(d, "decided_at"),
-                    s(d, "worker_id"),
-                    s(d, "capability_id"),
+                    d.decided_at,
+                    d.worker_id,
+                    d.capability_id,
                     outcome
                 );
             }
@@ -197,7 +201,7 @@ pub fn run(ctx: &Ctx, cmd: DecisionCmd) -> CmdResult {
 }
 
 /// `POST /api/v1/decisions`, repeated with the same key while it is safe to.
-fn make(ctx: &Ctx, body: &Value, key: &str) -> Result<Value, Failure> {
+fn make(ctx: &Ctx, body: &DecisionRequest, key: &str) -> Result<Value, Failure> {
     let client = ctx.client()?;
     let mut attempt = 1;
     loop {
@@ -227,24 +231,24 @@ fn make(ctx: &Ctx, body: &Value, key: &str) -> Result<Value, Failure> {
     }
 }
 
-fn print_made(d: &Value) {
-    if d["denied"] == false {
-        say!("{}", audit::Outcome::Allow);
-    } else {
+fn print_made(d: &DecisionView) {
+    if d.denied {
         say!(
             "DENY  {} ({})",
-            s(d, "deny_code"),
-            d["deny_reason"].as_str().unwrap_or("")
+            d.deny_code.as_deref().unwrap_or("-"),
+            d.deny_reason.as_deref().unwrap_or("")
         );
+    } else {
+        say!("{}", audit::Outcome::Allow);
     }
-    say!("tier:  L{}", d["tier"]);
-    say!("id:    {}", s(d, "id"));
-    say!("proof: {}", s(d, "proof"));
-    if let Some(pending) = d["pending_approval_id"].as_str() {
+    say!("tier:  L{}", d.tier);
+    say!("id:    {}", d.id);
+    say!("proof: {}", d.proof);
+    if let Some(pending) = &d.pending_approval_id {
         say!(
             "approval: {pending} ({}, waiting for a human until {}); once approved, repeat with --approval {pending}",
-            d["supervisor_level"].as_str().unwrap_or("gatekeeper"),
-            s(d, "approval_expires_at")
+            d.supervisor_level.as_deref().unwrap_or("gatekeeper"),
+            d.approval_expires_at.as_deref().unwrap_or("-")
         );
     }
 }

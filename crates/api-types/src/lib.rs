@@ -1,0 +1,13 @@
+//! The HTTP API's request and answer bodies, as one set of types for both
+//! sides: the server serializes them (and, with the `openapi` feature,
+//! documents them in `openapi/openapi.json`), `hallctl` deserializes the
+//! answers through them instead of reading untyped JSON. A field renamed
+//! here is renamed for both, and the OpenAPI test notices.
+//!
+//! Only shapes live here — no rules, no parsing into domain values (that is
+//! the handler's job, `crates/api/src/routes`), no I/O.
+
+pub mod decisions;
+pub mod error;
+
+pub use error::{ErrorBody, ErrorDetail};
