@@ -313,14 +313,6 @@ impl From<registry::Refusal> for ApiError {
                 "approval {id} is at {}; only gatekeeper approvals escalate",
                 level.as_str()
             )),
-            R::AttestRevoked(w) => conflict(format!("worker {w} is revoked")),
-            R::CardHashDiffers => {
-                invalid("the card's sha256 differs from the attested sha256".into())
-            }
-            R::CardForOtherWorker { card, sent_for } => invalid(format!(
-                "the card is for worker {card}, but it was sent for {sent_for}"
-            )),
-            R::SignatureMalformed(why) => invalid(why),
         }
     }
 }

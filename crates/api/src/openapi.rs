@@ -8,7 +8,7 @@ use utoipa::{Modify, OpenApi};
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::routes::{
     account, api_keys, approvals, attestations, audit, auth, banlist, decisions, discovery, health,
-    keys, namespaces, telemetry, tenants, verify, workers,
+    keys, namespaces, policy, telemetry, tenants, verify, workers,
 };
 
 #[derive(OpenApi)]
@@ -36,7 +36,7 @@ use crate::routes::{
         discovery::capabilities, discovery::workers, discovery::wcp_health, discovery::catalog,
         discovery::import_catalog,
         attestations::attest_hash, attestations::attest_card, attestations::attestation_status,
-        attestations::approve, attestations::get_policy, attestations::put_policy,
+        attestations::approve, policy::get_policy, policy::put_policy,
         banlist::ban_list, banlist::report, banlist::reports, banlist::confirm, banlist::reject,
         banlist::history, banlist::lift,
         decisions::make_decision, decisions::route, decisions::query_decisions,
@@ -60,10 +60,10 @@ use crate::routes::{
         discovery::Behaviour, discovery::WcpHealth, discovery::CatalogEntityView, discovery::CatalogList,
         discovery::ImportResult,
         attestations::AttestHash, attestations::AttestCard, attestations::AttestationView,
-        attestations::AttestationStatusView, attestations::AttestationPolicyView, attestations::PolicyView,
+        attestations::AttestationStatusView, policy::AttestationPolicyView, policy::PolicyView,
         banlist::BanEntry, banlist::ReportHash, banlist::ReportView, banlist::ReportList,
         banlist::ReviewNote, banlist::ConfirmedBan, banlist::BanRecord, banlist::BanHistory,
-        attestations::DecisionPolicyView,
+        policy::DecisionPolicyView,
         decisions::DecisionRequest, decisions::EnvName, decisions::DataLabelName, decisions::DecisionView, decisions::DecisionPage,
         keys::PublicKeyView, keys::KeyList, keys::RotatedKey,
         approvals::ApprovalView, approvals::PendingApprovals, approvals::ResolveApproval, approvals::EscalateApproval,

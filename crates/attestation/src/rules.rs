@@ -77,6 +77,46 @@ impl Verdict {
     }
 }
 
+/// Why an attestation waits for a signature.
+const AWAITING_SIGNATURE: &str = "the tenant's policy requires a signed capability card";
+/// Why an attestation waits for the operator.
+const AWAITING_APPROVAL: &str = "the tenant's policy requires the operator's approval";
+
+impl AttestationPolicy {
+    /// Whether a submission waits for a signature: an unsigned hash, under a
+    /// policy that asks for signed cards. The operator's approval does not
+    /// end that wait (see [`approved`]); only a signed card can.
+    pub fn awaits_signature(self, signed: bool) -> bool {
+        self.require_signature && !signed
+    }
+}
+
+/// The status of a pending attestation once the operator approves it:
+/// attested, unless it still waits for a signature.
+pub fn approved(awaiting_signature: bool) -> Verdict {
+    if awaiting_signature {
+        Verdict {
+            status: AttestationStatus::Pending,
+            reason: Some(AWAITING_SIGNATURE.into()),
+        }
+    } else {
+        Verdict {
+            status: AttestationStatus::Attested,
+            reason: None,
+        }
+    }
+}
+
+/// When an attestation was accepted: when the operator approved it, or —
+/// when no approval was asked — when the registry received it. Its age
+/// (WCP L8's freshness) and the `attested_at` clients read count from here.
+pub fn accepted_at(
+    approved_at: Option<DateTime<Utc>>,
+    received_at: DateTime<Utc>,
+) -> DateTime<Utc> {
+    approved_at.unwrap_or(received_at)
+}
+
 /// Status of a new attestation. `signature_ok` is `None` for an unsigned hash
 /// attestation; for a card it is the result of checking the signature with
 /// `key` (a card naming an unknown key has `key == None`).
@@ -139,11 +179,11 @@ pub fn judge_submission(
         }
     }
     let mut waiting = Vec::new();
-    if policy.require_signature && !signed {
-        waiting.push("the tenant's policy requires a signed capability card");
+    if policy.awaits_signature(signed) {
+        waiting.push(AWAITING_SIGNATURE);
     }
     if policy.require_approval {
-        waiting.push("the tenant's policy requires the operator's approval");
+        waiting.push(AWAITING_APPROVAL);
     }
     if waiting.is_empty() {
         Verdict {
@@ -234,6 +274,15 @@ mod tests {
         }
     }
 
+    /// The fixture's worker, registered without a species.
+    fn speciesless(f: &Fixture) -> WorkerFacts<'_> {
+        WorkerFacts {
+            worker_id: &f.worker_id,
+            species: None,
+            capabilities: &f.caps,
+        }
+    }
+
     fn judge(
         f: &Fixture,
         key: Option<&KeyFacts>,
@@ -294,57 +343,32 @@ mod tests {
     #[test]
     fn cards_that_do_not_match_the_worker_are_denied() {
         let f = fixture();
+        let why = |worker: &WorkerFacts<'_>, now: &str| {
+            let card = Some((&f.card, Some(&f.key), true));
+            let v = judge_submission(worker, card, None, Default::default(), ts(now));
+            assert_eq!(v.status, AttestationStatus::Denied, "{v:?}");
+            v.reason.unwrap_or_default()
+        };
         let other_caps = vec![CapabilityId::parse("cap.web.fetch").unwrap()];
         let worker = WorkerFacts {
             worker_id: &f.worker_id,
             species: Some(&f.species),
             capabilities: &other_caps,
         };
-        let v = judge_submission(
-            &worker,
-            Some((&f.card, Some(&f.key), true)),
-            None,
-            Default::default(),
-            ts("2026-11-24T12:01:00Z"),
-        );
-        assert!(v.reason.unwrap().contains("capabilities"));
+        assert!(why(&worker, "2026-11-24T12:01:00Z").contains("capabilities"));
         let species = SpeciesId::parse("wrk.doc.other").unwrap();
         let worker = WorkerFacts {
-            worker_id: &f.worker_id,
             species: Some(&species),
-            capabilities: &f.caps,
+            ..speciesless(&f)
         };
-        let v = judge_submission(
-            &worker,
-            Some((&f.card, Some(&f.key), true)),
-            None,
-            Default::default(),
-            ts("2026-11-24T12:01:00Z"),
-        );
-        assert!(v.reason.unwrap().contains("species"));
-        let worker = WorkerFacts {
-            worker_id: &f.worker_id,
-            species: None,
-            capabilities: &f.caps,
-        };
-        let v = judge_submission(
-            &worker,
-            Some((&f.card, Some(&f.key), true)),
-            None,
-            Default::default(),
-            ts("2026-11-24T11:50:00Z"),
-        );
-        assert!(v.reason.unwrap().contains("future"));
+        assert!(why(&worker, "2026-11-24T12:01:00Z").contains("species"));
+        assert!(why(&speciesless(&f), "2026-11-24T11:50:00Z").contains("future"));
     }
 
     #[test]
     fn policy_keeps_unsigned_or_unapproved_attestations_pending() {
         let f = fixture();
-        let worker = WorkerFacts {
-            worker_id: &f.worker_id,
-            species: None,
-            capabilities: &f.caps,
-        };
+        let worker = speciesless(&f);
         let now = ts("2026-11-24T12:00:00Z");
         let unsigned = judge_submission(&worker, None, None, AttestationPolicy::default(), now);
         assert_eq!(unsigned.status, AttestationStatus::Attested);
@@ -368,41 +392,64 @@ mod tests {
     }
 
     #[test]
-    fn a_later_revocation_denies_only_cards_received_after_it() {
-        let ok = Verdict {
-            status: AttestationStatus::Attested,
-            reason: None,
+    fn approval_attests_unless_a_signature_is_still_awaited() {
+        let f = fixture();
+        let worker = speciesless(&f);
+        let both = AttestationPolicy {
+            require_signature: true,
+            require_approval: true,
         };
+        assert!(both.awaits_signature(false));
+        assert!(!both.awaits_signature(true));
+        assert!(!AttestationPolicy::default().awaits_signature(false));
+
+        // An unsigned hash waits for both; approving ends only the operator's wait,
+        // and what is left reads as the submission said it.
+        let submitted = judge_submission(&worker, None, None, both, ts("2026-11-24T12:00:00Z"));
+        assert_eq!(submitted.status, AttestationStatus::Pending);
+        let after = approved(both.awaits_signature(false));
+        assert_eq!(after.status, AttestationStatus::Pending);
+        let left = after.reason.unwrap();
+        assert!(left.contains("signed capability card"), "{left}");
+        assert!(submitted.reason.unwrap().starts_with(&left));
+        assert_eq!(
+            approved(false),
+            Verdict {
+                status: AttestationStatus::Attested,
+                reason: None
+            }
+        );
+    }
+
+    #[test]
+    fn an_attestation_is_accepted_when_approved_or_else_when_received() {
+        let received = ts("2026-11-24T12:00:00Z");
+        let approved_at = ts("2026-11-25T09:30:00Z");
+        assert_eq!(accepted_at(None, received), received);
+        assert_eq!(accepted_at(Some(approved_at), received), approved_at);
+    }
+
+    #[test]
+    fn a_later_revocation_denies_only_cards_received_after_it() {
         let received = ts("2026-11-24T12:00:00Z");
         let now = ts("2026-11-25T00:00:00Z");
-        let before = current_status(
-            ok.clone(),
-            received,
-            Some(ts("2026-11-24T13:00:00Z")),
-            None,
-            None,
-            now,
-        );
+        let judged = |revoked: Option<&str>, expires: Option<&str>, ban: Option<&str>| {
+            current_status(
+                approved(false),
+                received,
+                revoked.map(ts),
+                expires.map(ts),
+                ban,
+                now,
+            )
+        };
+        let before = judged(Some("2026-11-24T13:00:00Z"), None, None);
         assert_eq!(before.status, AttestationStatus::Attested);
-        let after = current_status(
-            ok.clone(),
-            received,
-            Some(ts("2026-11-24T11:00:00Z")),
-            None,
-            None,
-            now,
-        );
+        let after = judged(Some("2026-11-24T11:00:00Z"), None, None);
         assert_eq!(after.status, AttestationStatus::Denied);
-        let banned = current_status(ok.clone(), received, None, None, Some("malware"), now);
+        let banned = judged(None, None, Some("malware"));
         assert!(banned.reason.unwrap().contains("malware"));
-        let expired = current_status(
-            ok,
-            received,
-            None,
-            Some(ts("2026-11-24T18:00:00Z")),
-            None,
-            now,
-        );
+        let expired = judged(None, Some("2026-11-24T18:00:00Z"), None);
         assert_eq!(expired.status, AttestationStatus::Denied);
     }
 }

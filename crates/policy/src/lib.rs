@@ -148,6 +148,15 @@ impl PolicyDocument {
     pub fn blast_threshold(&self, env: Env) -> u8 {
         self.blast_thresholds.get(&env).copied().unwrap_or(0)
     }
+
+    /// Whether over-threshold blast in production is a human's to approve at
+    /// `tier` rather than a deny: exactly where the table puts the check
+    /// that asks the human ([`Check::HumanForRestrictedOrExcessBlastInProd`])
+    /// in force, so a blast is never let through unchecked.
+    pub fn escalates_prod_blast(&self, tier: u8) -> bool {
+        self.checks_at(tier)
+            .contains(&Check::HumanForRestrictedOrExcessBlastInProd)
+    }
 }
 
 /// What the ban list says about the worker's current hash.
@@ -390,8 +399,7 @@ pub fn decide(policy: &PolicyDocument, facts: &Facts) -> Decision {
             Check::BlastWithinThreshold => {
                 let score = w.blast_score.unwrap_or(0);
                 let limit = policy.blast_threshold(req.env);
-                // Over-threshold blast in prod is L7's to escalate when L7 is in force.
-                let escalated = tier >= 7 && req.env.is_production();
+                let escalated = req.env.is_production() && policy.escalates_prod_blast(tier);
                 (score > limit && !escalated).then(|| {
                     (
                         deny::BLAST_RADIUS_EXCEEDED,
@@ -606,6 +614,54 @@ mod tests {
         assert_eq!(code(&f), None);
         f.worker.as_mut().unwrap().blast_score = Some(11);
         assert_eq!(code(&f), Some(deny::REQUIRES_HUMAN_APPROVAL));
+    }
+
+    #[test]
+    fn prod_blast_escalates_where_the_table_asks_a_human_for_it() {
+        let p = PolicyDocument::default_policy();
+        let escalating: Vec<u8> = (0..=8).filter(|t| p.escalates_prod_blast(*t)).collect();
+        assert_eq!(escalating, vec![7, 8], "the shipped table: from L7 up");
+
+        // The same table with the human check moved down to L6.
+        let doc: serde_json::Value = serde_json::from_str(DEFAULT_POLICY).unwrap();
+        let with_checks = |at: &[(usize, &[&str])]| {
+            let mut d = doc.clone();
+            for (tier, checks) in at {
+                d["tiers"][*tier]["checks"] = serde_json::json!(checks);
+            }
+            PolicyDocument::parse(&d.to_string()).unwrap()
+        };
+        let early = with_checks(&[
+            (
+                6,
+                &[
+                    "required_controls_present",
+                    "blast_within_threshold",
+                    "human_for_restricted_or_excess_blast_in_prod",
+                ],
+            ),
+            (7, &["attestation_fresh"]),
+        ]);
+        assert!(!early.escalates_prod_blast(5));
+        assert!(early.escalates_prod_blast(6));
+        let mut f = facts(6, Env::Prod);
+        f.worker.as_mut().unwrap().blast_score = Some(11);
+        assert_eq!(
+            decide(&early, &f).deny_code,
+            Some(deny::REQUIRES_HUMAN_APPROVAL)
+        );
+        assert_eq!(code(&f), Some(deny::BLAST_RADIUS_EXCEEDED), "shipped L6");
+
+        // A table that never asks a human for blast never lets it through.
+        let never = with_checks(&[(7, &["attestation_fresh"]), (8, &["human_for_every_prod"])]);
+        assert!((0..=8).all(|t| !never.escalates_prod_blast(t)));
+        let mut f = facts(8, Env::Prod);
+        f.worker.as_mut().unwrap().blast_score = Some(11);
+        f.human_approval = true;
+        assert_eq!(
+            decide(&never, &f).deny_code,
+            Some(deny::BLAST_RADIUS_EXCEEDED)
+        );
     }
 
     #[test]

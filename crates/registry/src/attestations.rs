@@ -1,26 +1,57 @@
-//! Attestations: the facts the rules in `attestation::rules` need, gathered
-//! from the store, and the history of every submission.
+//! Attestations: the rows of every submission and the facts the rules in
+//! `attestation::rules` need. Judging a submission is the `attest` use
+//! case's (`crates/service/src/attest.rs`); this module writes what it
+//! decided and reads it back, re-judged against today's bans and keys.
 
-use attestation::card::parse_signature;
-use attestation::rules::{current_status, judge_submission, KeyFacts, WorkerFacts};
-use attestation::{
-    AttestationPolicy, AttestationStatus, CapabilityCard, NamespacePublicKey, Verdict,
-};
+use attestation::rules::{current_status, KeyFacts};
+use attestation::{AttestationStatus, NamespacePublicKey, Verdict};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 use uuid::Uuid;
 use wcp::{Namespace, TenantId};
 
 use crate::bans::BanCache;
-use crate::workers::{WorkerRef, WorkerStatus};
-use crate::{Conflict, Entity, Refusal, Store, StoreError, TenantStore};
+use crate::workers::Worker;
+use crate::{Conflict, Entity, Store, StoreError, TenantStore};
 
-/// A submission: an unsigned hash (`PUT …/attest`) or a signed card.
-#[derive(Debug, Clone, Default)]
+/// A judged submission, to be recorded: an unsigned hash (`PUT …/attest`)
+/// or a signed card, with the verdict the rules gave it.
+#[derive(Debug, Clone)]
 pub struct NewAttestation {
     pub sha256: String,
-    /// The card and its signature (base64 or hex).
-    pub card: Option<(CapabilityCard, String)>,
+    /// The card as sent, when one was.
+    pub card: Option<SignedCard>,
+    pub verdict: Verdict,
+    /// It waits for a signature that the operator's approval cannot give
+    /// (`AttestationPolicy::awaits_signature`).
+    pub awaiting_signature: bool,
+    pub provenance: Provenance,
+}
+
+impl NewAttestation {
+    pub fn kind(&self) -> AttestationKind {
+        match self.card {
+            Some(_) => AttestationKind::Card,
+            None => AttestationKind::Hash,
+        }
+    }
+}
+
+/// A capability card as submitted: what is kept of it.
+#[derive(Debug, Clone)]
+pub struct SignedCard {
+    /// The key that signed it.
+    pub kid: String,
+    /// The card's JSON as sent.
+    pub card: serde_json::Value,
+    /// The signature as sent (base64 or hex).
+    pub signature: String,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// Where a package came from, as the SDKs report it with an attestation.
+#[derive(Debug, Clone, Default)]
+pub struct Provenance {
     pub label: Option<String>,
     pub ai_generated: bool,
     pub ai_service: Option<String>,
@@ -73,10 +104,25 @@ pub struct Attestation {
     pub created_at: DateTime<Utc>,
 }
 
+impl Attestation {
+    /// When it was accepted ([`attestation::rules::accepted_at`]).
+    pub fn accepted_at(&self) -> DateTime<Utc> {
+        attestation::rules::accepted_at(self.approved_at, self.created_at)
+    }
+}
+
 const ATTESTATION_COLUMNS: &str = "a.tenant_id, a.id, a.worker_registry_id, a.worker_id, a.kind, \
      a.sha256, a.status, a.reason, a.signed_by, a.card_expires_at, a.label, a.ai_generated, \
      a.ai_service, a.ai_model, a.ai_session_id, a.approved_at, a.created_at, \
      (SELECT k.revoked_at FROM namespace_keys k WHERE k.kid = a.signed_by) AS key_revoked_at";
+
+/// The attestations `filter` names, newest first, at most `limit`.
+fn newest_first(filter: &str, limit: u32) -> String {
+    format!(
+        "SELECT {ATTESTATION_COLUMNS} FROM attestations a WHERE {filter}
+         ORDER BY a.created_at DESC, a.id DESC LIMIT {limit}"
+    )
+}
 
 /// An attestation as stored: its verdict when it was submitted, and what
 /// may undo it later (its key's revocation, its card's expiry). Judged
@@ -136,6 +182,19 @@ impl StoredAttestation {
     }
 }
 
+impl StoredAttestation {
+    /// The package hash it attests.
+    pub fn sha256(&self) -> &str {
+        &self.submitted.sha256
+    }
+
+    /// The attestation as it stands now, against the live ban set.
+    pub async fn judged_now(&self, bans: &BanCache) -> Result<Attestation, StoreError> {
+        let ban = bans.ban_reason(self.sha256()).await?;
+        Ok(self.judged(ban.as_deref(), Utc::now()))
+    }
+}
+
 /// The attestation in force at `now` among a worker's accepted ones (newest
 /// first): the first whose key and card still hold.
 pub fn current_of(candidates: &[StoredAttestation], now: DateTime<Utc>) -> Option<Attestation> {
@@ -145,23 +204,9 @@ pub fn current_of(candidates: &[StoredAttestation], now: DateTime<Utc>) -> Optio
         .find(|a| a.verdict.status == AttestationStatus::Attested)
 }
 
-/// Reads a row and re-judges it against today's keys and — given `bans` —
-/// the live ban set.
-async fn attestation_from_row(
-    row: &sqlx::postgres::PgRow,
-    bans: Option<&BanCache>,
-) -> Result<Attestation, StoreError> {
-    let stored = StoredAttestation::from_row(row)?;
-    let ban = match bans {
-        Some(bans) => bans.ban_reason(&stored.submitted.sha256).await?,
-        None => None,
-    };
-    Ok(stored.judged(ban.as_deref(), Utc::now()))
-}
-
 impl Store {
     /// The registered key named `kid`, whatever namespace it is on.
-    async fn key_facts(&self, kid: &str) -> Result<Option<KeyFacts>, StoreError> {
+    pub async fn key_facts(&self, kid: &str) -> Result<Option<KeyFacts>, StoreError> {
         let row = sqlx::query(
             "SELECT namespace, public_key, revoked_at FROM namespace_keys WHERE kid = $1",
         )
@@ -197,10 +242,9 @@ impl Store {
         &self,
         worker_registry_id: &str,
     ) -> Result<Vec<StoredAttestation>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {ATTESTATION_COLUMNS} FROM attestations a
-             WHERE a.worker_registry_id = $1 AND a.status = 'attested'
-             ORDER BY a.created_at DESC, a.id DESC LIMIT 50"
+        let rows = sqlx::query(&newest_first(
+            "a.worker_registry_id = $1 AND a.status = 'attested'",
+            50,
         ))
         .bind(worker_registry_id)
         .fetch_all(&self.pool)
@@ -208,139 +252,56 @@ impl Store {
         rows.iter().map(StoredAttestation::from_row).collect()
     }
 
-    /// Operator: approves a pending attestation. One still waiting for a
-    /// signature stays pending (only a signed card can satisfy that).
+    /// Operator: approves a pending attestation, its new verdict given by
+    /// `verdict` from whether it awaits a signature
+    /// (`attestation::rules::approved`). The row is locked while it is
+    /// judged, so two approvals cannot both apply.
     pub async fn approve_attestation(
         &self,
         id: &str,
-        bans: &BanCache,
-    ) -> Result<Attestation, StoreError> {
+        verdict: impl FnOnce(bool) -> Verdict,
+    ) -> Result<StoredAttestation, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let found: Option<(String, bool)> = sqlx::query_as(
+            "SELECT status, awaiting_signature FROM attestations WHERE id = $1 FOR UPDATE",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let awaiting_signature = match found {
+            None => return Err(StoreError::NotFound(Entity::Attestation(id.to_string()))),
+            Some((status, awaiting)) if status == AttestationStatus::Pending.as_str() => awaiting,
+            Some((status, _)) => {
+                return Err(StoreError::Conflict(
+                    Entity::Attestation(id.to_string()),
+                    Conflict::Status(status),
+                ))
+            }
+        };
+        let v = verdict(awaiting_signature);
         let row = sqlx::query(&format!(
-            "UPDATE attestations a SET approved_at = now(),
-                status = CASE WHEN a.awaiting_signature THEN 'pending' ELSE 'attested' END,
-                reason = CASE WHEN a.awaiting_signature
-                    THEN 'the tenant''s policy requires a signed capability card' ELSE NULL END
-             WHERE a.id = $1 AND a.status = 'pending' RETURNING {ATTESTATION_COLUMNS}"
+            "UPDATE attestations a SET approved_at = now(), status = $2, reason = $3
+             WHERE a.id = $1 RETURNING {ATTESTATION_COLUMNS}"
         ))
         .bind(id)
-        .fetch_optional(&self.pool)
+        .bind(v.status.as_str())
+        .bind(&v.reason)
+        .fetch_one(&mut *tx)
         .await?;
-        match row {
-            Some(row) => attestation_from_row(&row, Some(bans)).await,
-            None => {
-                let exists: Option<String> =
-                    sqlx::query_scalar("SELECT status FROM attestations WHERE id = $1")
-                        .bind(id)
-                        .fetch_optional(&self.pool)
-                        .await?;
-                Err(match exists {
-                    Some(s) => StoreError::Conflict(
-                        Entity::Attestation(id.to_string()),
-                        Conflict::Status(s),
-                    ),
-                    None => StoreError::NotFound(Entity::Attestation(id.to_string())),
-                })
-            }
-        }
+        tx.commit().await?;
+        StoredAttestation::from_row(&row)
     }
 }
 
 impl TenantStore<'_> {
-    pub async fn attestation_policy(&self) -> Result<AttestationPolicy, StoreError> {
-        let row = sqlx::query(
-            "SELECT attestation_requires_signature, attestation_requires_approval FROM tenants WHERE id = $1",
-        )
-        .bind(self.tenant.as_str())
-        .fetch_optional(&self.store.pool)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(Entity::Tenant(self.tenant.clone())))?;
-        Ok(AttestationPolicy {
-            require_signature: row.try_get("attestation_requires_signature")?,
-            require_approval: row.try_get("attestation_requires_approval")?,
-        })
-    }
-
-    pub async fn set_attestation_policy(
+    /// Records a judged submission about `worker`, one of this tenant's.
+    pub async fn record_attestation(
         &self,
-        policy: AttestationPolicy,
-    ) -> Result<AttestationPolicy, StoreError> {
-        sqlx::query(
-            "UPDATE tenants SET attestation_requires_signature = $2, attestation_requires_approval = $3,
-                updated_at = now() WHERE id = $1",
-        )
-        .bind(self.tenant.as_str())
-        .bind(policy.require_signature)
-        .bind(policy.require_approval)
-        .execute(&self.store.pool)
-        .await?;
-        self.attestation_policy().await
-    }
-
-    /// Records an attestation of one of this tenant's workers, judged by the
-    /// rules: well-formed submissions are always recorded, denied ones with
-    /// their reason.
-    pub async fn attest(
-        &self,
-        worker: &WorkerRef,
-        new: NewAttestation,
-        bans: &BanCache,
-    ) -> Result<Attestation, StoreError> {
-        let w = self
-            .worker(worker)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(Entity::Worker(worker.to_string())))?;
-        if w.status == WorkerStatus::Revoked {
-            return Err(StoreError::Refused(Refusal::AttestRevoked(
-                worker.to_string(),
-            )));
-        }
-        let policy = self.attestation_policy().await?;
-        let ban = bans.ban_reason(&new.sha256).await?;
-        let facts = WorkerFacts {
-            worker_id: &w.record.worker_id,
-            species: w.record.species.as_ref(),
-            capabilities: &w.record.capabilities,
-        };
-        let (verdict, signed_by, card_json, signature, expires_at) = match &new.card {
-            None => (
-                judge_submission(&facts, None, ban.as_deref(), policy, Utc::now()),
-                None,
-                None,
-                None,
-                None,
-            ),
-            Some((card, signature_text)) => {
-                if card.sha256 != new.sha256 {
-                    return Err(StoreError::Refused(Refusal::CardHashDiffers));
-                }
-                if card.worker_id != w.record.worker_id {
-                    return Err(StoreError::Refused(Refusal::CardForOtherWorker {
-                        card: card.worker_id.to_string(),
-                        sent_for: w.record.worker_id.to_string(),
-                    }));
-                }
-                let signature = parse_signature(signature_text)
-                    .map_err(|e| StoreError::Refused(Refusal::SignatureMalformed(e.to_string())))?;
-                let key = self.store.key_facts(&card.kid).await?;
-                let signature_ok = key
-                    .as_ref()
-                    .is_some_and(|k| card.signature_valid(&signature, &k.public_key));
-                (
-                    judge_submission(
-                        &facts,
-                        Some((card, key.as_ref(), signature_ok)),
-                        ban.as_deref(),
-                        policy,
-                        Utc::now(),
-                    ),
-                    Some(card.kid.clone()),
-                    Some(card.raw().clone()),
-                    Some(signature_text.clone()),
-                    card.expires_at,
-                )
-            }
-        };
-        let awaiting_signature = policy.require_signature && new.card.is_none();
+        worker: &Worker,
+        new: &NewAttestation,
+    ) -> Result<StoredAttestation, StoreError> {
+        let card = new.card.as_ref();
+        let p = &new.provenance;
         let row = sqlx::query(&format!(
             "INSERT INTO attestations AS a (tenant_id, id, worker_registry_id, worker_id, kind, sha256,
                 status, reason, awaiting_signature, signed_by, card, signature, card_expires_at, label,
@@ -350,56 +311,40 @@ impl TenantStore<'_> {
         ))
         .bind(self.tenant.as_str())
         .bind(format!("att_{}", Uuid::now_v7().simple()))
-        .bind(&w.id)
-        .bind(w.record.worker_id.as_str())
-        .bind(
-            if new.card.is_some() {
-                AttestationKind::Card
-            } else {
-                AttestationKind::Hash
-            }
-            .as_str(),
-        )
+        .bind(&worker.id)
+        .bind(worker.record.worker_id.as_str())
+        .bind(new.kind().as_str())
         .bind(&new.sha256)
-        .bind(verdict.status.as_str())
-        .bind(&verdict.reason)
-        .bind(awaiting_signature)
-        .bind(signed_by)
-        .bind(card_json)
-        .bind(signature)
-        .bind(expires_at)
-        .bind(&new.label)
-        .bind(new.ai_generated)
-        .bind(&new.ai_service)
-        .bind(&new.ai_model)
-        .bind(&new.ai_session_id)
+        .bind(new.verdict.status.as_str())
+        .bind(&new.verdict.reason)
+        .bind(new.awaiting_signature)
+        .bind(card.map(|c| &c.kid))
+        .bind(card.map(|c| &c.card))
+        .bind(card.map(|c| &c.signature))
+        .bind(card.and_then(|c| c.expires_at))
+        .bind(&p.label)
+        .bind(p.ai_generated)
+        .bind(&p.ai_service)
+        .bind(&p.ai_model)
+        .bind(&p.ai_session_id)
         .fetch_one(&self.store.pool)
         .await?;
-        attestation_from_row(&row, Some(bans)).await
+        StoredAttestation::from_row(&row)
     }
 
-    /// The latest attestation of a worker (any status), re-judged today.
+    /// The latest attestation of `worker`, one of this tenant's (any status), as stored.
     pub async fn latest_attestation(
         &self,
-        worker: &WorkerRef,
-        bans: &BanCache,
-    ) -> Result<Option<Attestation>, StoreError> {
-        let w = self
-            .worker(worker)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(Entity::Worker(worker.to_string())))?;
-        let row = sqlx::query(&format!(
-            "SELECT {ATTESTATION_COLUMNS} FROM attestations a
-             WHERE a.tenant_id = $1 AND a.worker_registry_id = $2
-             ORDER BY a.created_at DESC, a.id DESC LIMIT 1"
+        worker: &Worker,
+    ) -> Result<Option<StoredAttestation>, StoreError> {
+        let row = sqlx::query(&newest_first(
+            "a.tenant_id = $1 AND a.worker_registry_id = $2",
+            1,
         ))
         .bind(self.tenant.as_str())
-        .bind(&w.id)
+        .bind(&worker.id)
         .fetch_optional(&self.store.pool)
         .await?;
-        match row {
-            Some(row) => Ok(Some(attestation_from_row(&row, Some(bans)).await?)),
-            None => Ok(None),
-        }
+        row.as_ref().map(StoredAttestation::from_row).transpose()
     }
 }

@@ -160,14 +160,6 @@ pub enum Refusal {
     ClaimPending(Namespace),
     /// Escalating an approval that is not at the gatekeeper level.
     EscalateFrom(Uuid, SupervisorLevel),
-    /// Attesting a revoked worker.
-    AttestRevoked(String),
-    /// An attestation whose card says another `sha256`.
-    CardHashDiffers,
-    /// An attestation whose card is for another worker.
-    CardForOtherWorker { card: String, sent_for: String },
-    /// An attestation whose signature is not one (not base64, wrong length).
-    SignatureMalformed(String),
 }
 
 /// Who holds a namespace, when it is not the caller.

@@ -1,8 +1,10 @@
-//! A tenant's decision policy as stored on its row: tier floors per
-//! environment, signatories, attestation age and the L7 supervisor level.
+//! A tenant's policy as stored on its row: what it asks of attestations
+//! (signature, approval) and of decisions (tier floors per environment,
+//! signatories, attestation age and the L7 supervisor level).
 
 use std::collections::BTreeMap;
 
+use attestation::AttestationPolicy;
 use policy::TenantPolicy;
 use sqlx::Row;
 use wcp::{Env, TenantId};
@@ -50,6 +52,37 @@ impl Store {
 }
 
 impl TenantStore<'_> {
+    /// What the tenant asks of attestations of its workers.
+    pub async fn attestation_policy(&self) -> Result<AttestationPolicy, StoreError> {
+        let row = sqlx::query(
+            "SELECT attestation_requires_signature, attestation_requires_approval FROM tenants WHERE id = $1",
+        )
+        .bind(self.tenant.as_str())
+        .fetch_optional(&self.store.pool)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(Entity::Tenant(self.tenant.clone())))?;
+        Ok(AttestationPolicy {
+            require_signature: row.try_get("attestation_requires_signature")?,
+            require_approval: row.try_get("attestation_requires_approval")?,
+        })
+    }
+
+    pub async fn set_attestation_policy(
+        &self,
+        policy: AttestationPolicy,
+    ) -> Result<AttestationPolicy, StoreError> {
+        sqlx::query(
+            "UPDATE tenants SET attestation_requires_signature = $2, attestation_requires_approval = $3,
+                updated_at = now() WHERE id = $1",
+        )
+        .bind(self.tenant.as_str())
+        .bind(policy.require_signature)
+        .bind(policy.require_approval)
+        .execute(&self.store.pool)
+        .await?;
+        self.attestation_policy().await
+    }
+
     pub async fn set_decision_policy(&self, policy: &TenantPolicy) -> Result<(), StoreError> {
         let floors: BTreeMap<&str, u8> = policy
             .floors

@@ -18,10 +18,15 @@
 //! - [`tenants`]: the operator's tenant administration (`/api/v1/tenants`).
 //! - [`receipt_keys`]: the published receipt signing keys and their rotation
 //!   (`/api/v1/keys`, `POST /api/v1/keys/rotate`).
+//! - [`attest`]: submitting an attestation (a hash or a signed card) and the
+//!   operator's approval of a pending one.
+//! - [`tenant_policy`]: a tenant's attestation and decision policy.
 
 pub mod api_keys;
+pub mod attest;
 pub mod decide;
 pub mod receipt_keys;
+pub mod tenant_policy;
 pub mod tenants;
 
 use std::sync::Arc;
@@ -33,8 +38,10 @@ use registry::Store;
 use wcp::TenantId;
 
 pub use api_keys::{ApiKeyError, CreatedApiKey, NewApiKey};
+pub use attest::{AttestCommand, AttestError, Submission};
 pub use decide::{DecideError, Decided, DecisionCommand};
 pub use receipt_keys::{KeySource, KeySourceError, RotateError, Rotated};
+pub use tenant_policy::TenantPolicies;
 pub use tenants::{NewTenant, TenantError};
 
 /// What the use cases work with: the store, this process's in-memory copies

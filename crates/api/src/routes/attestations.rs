@@ -1,15 +1,17 @@
 //! Attestations (WCP §5.10): unsigned hash attestations (the SDK contract's
-//! `PUT …/attest`), signed capability cards, the worker's attestation status,
-//! operator approval, and the tenant's attestation policy.
+//! `PUT …/attest`), signed capability cards, the worker's attestation status
+//! and operator approval. The use cases are `service::attest`; the tenant's
+//! attestation policy is `routes::policy`.
 
+use actix_web::http::StatusCode;
 use actix_web::web;
 use attestation::package::is_sha256_hex;
-use attestation::{AttestationPolicy, AttestationStatus, CapabilityCard};
+use attestation::{AttestationStatus, CapabilityCard};
 use chrono::{DateTime, Utc};
-use registry::approvals::SupervisorLevel;
-use registry::attestations::{Attestation, NewAttestation};
+use registry::attestations::{Attestation, Provenance};
 use registry::Scope;
 use serde::{Deserialize, Serialize};
+use service::attest::{AttestCommand, AttestError, Submission};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
@@ -33,27 +35,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         resource("/api/v1/attestations/{attestation_id}/approve", &["POST"])
             .route(web::post().to(approve)),
-    )
-    .service(
-        resource("/api/v1/policy", &["GET", "PUT"])
-            .route(web::get().to(get_policy))
-            .route(web::put().to(put_policy)),
     );
 }
 
-/// Where a package came from, as the SDKs report it with an attestation.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct Provenance {
-    pub label: Option<String>,
-    #[serde(default)]
-    pub ai_generated: bool,
-    pub ai_service: Option<String>,
-    pub ai_model: Option<String>,
-    pub ai_session_id: Option<String>,
-}
-
-/// The provenance fields of an attestation body, read with the body's own
-/// fields (not `#[serde(flatten)]`, so a malformed one is named in errors).
+/// The provenance fields of an attestation body (where the package came
+/// from, as the SDKs report it), read with the body's own fields (not
+/// `#[serde(flatten)]`, so a malformed one is named in errors).
 macro_rules! with_provenance {
     ($(#[$meta:meta])* pub struct $name:ident { $($(#[$fmeta:meta])* pub $field:ident: $ty:ty,)* }) => {
         $(#[$meta])*
@@ -68,14 +55,15 @@ macro_rules! with_provenance {
         }
 
         impl $name {
-            fn provenance(&self) -> Provenance {
-                Provenance {
-                    label: self.label.clone(),
+            /// The provenance fields, checked as free text.
+            fn provenance(&self) -> Result<Provenance, ApiError> {
+                Ok(Provenance {
+                    label: optional_text("label", &self.label, 200)?,
                     ai_generated: self.ai_generated,
-                    ai_service: self.ai_service.clone(),
-                    ai_model: self.ai_model.clone(),
-                    ai_session_id: self.ai_session_id.clone(),
-                }
+                    ai_service: optional_text("ai_service", &self.ai_service, 200)?,
+                    ai_model: optional_text("ai_model", &self.ai_model, 200)?,
+                    ai_session_id: optional_text("ai_session_id", &self.ai_session_id, 500)?,
+                })
             }
         }
     };
@@ -127,7 +115,8 @@ pub struct AttestationView {
 
 impl From<Attestation> for AttestationView {
     fn from(a: Attestation) -> Self {
-        let attested = a.verdict.status == AttestationStatus::Attested;
+        let attested_at =
+            (a.verdict.status == AttestationStatus::Attested).then(|| a.accepted_at());
         Self {
             id: a.id,
             worker_id: a.worker_id,
@@ -136,7 +125,7 @@ impl From<Attestation> for AttestationView {
             reason: a.verdict.reason,
             kind: a.kind.as_str().to_string(),
             signed_by: a.signed_by,
-            attested_at: attested.then_some(a.approved_at.unwrap_or(a.created_at)),
+            attested_at,
             created_at: a.created_at,
             label: a.label,
             ai_generated: a.ai_generated,
@@ -178,31 +167,38 @@ fn optional_text(
         .transpose()
 }
 
-/// Checks the provenance fields and records the attestation.
+impl From<AttestError> for ApiError {
+    /// What a refused submission tells the caller.
+    fn from(e: AttestError) -> Self {
+        let message = e.to_string();
+        match e {
+            AttestError::UnknownWorker(_) => ApiError::not_found(message),
+            AttestError::WorkerRevoked(_) => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", message)
+            }
+            AttestError::CardForOtherWorker { .. } | AttestError::SignatureMalformed(_) => {
+                ApiError::bad_request("invalid_request", message)
+            }
+            AttestError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// Records the attestation of the worker at `path`.
 async fn record(
     principal: &Principal,
     state: &AppState,
     path: &str,
-    sha256: String,
-    card: Option<(CapabilityCard, String)>,
-    p: Provenance,
+    submission: Submission,
+    provenance: impl FnOnce() -> Result<Provenance, ApiError>,
 ) -> Result<AttestationView, ApiError> {
-    let id = worker_ref(path)?;
-    let new = NewAttestation {
-        sha256,
-        card,
-        label: optional_text("label", &p.label, 200)?,
-        ai_generated: p.ai_generated,
-        ai_service: optional_text("ai_service", &p.ai_service, 200)?,
-        ai_model: optional_text("ai_model", &p.ai_model, 200)?,
-        ai_session_id: optional_text("ai_session_id", &p.ai_session_id, 500)?,
+    let command = AttestCommand {
+        tenant: principal.tenant_id.clone(),
+        worker: worker_ref(path)?,
+        submission,
+        provenance: provenance()?,
     };
-    let a = state
-        .store
-        .tenant(&principal.tenant_id)
-        .attest(&id, new, &state.bans)
-        .await?;
-    Ok(a.into())
+    Ok(state.hall.attest(command).await?.into())
 }
 
 /// Attest a worker's package hash (`workers:write`), as the 0.3.0 SDKs do.
@@ -220,14 +216,14 @@ pub async fn attest_hash(
 ) -> Result<web::Json<AttestationView>, ApiError> {
     principal.require(Scope::WorkersWrite)?;
     let body = body.into_inner();
-    let provenance = body.provenance();
     if !is_sha256_hex(&body.sha256) {
         return Err(ApiError::bad_request(
             "invalid_sha256",
             "sha256 must be 64 lowercase hex characters",
         ));
     }
-    let view = record(&principal, &state, &path, body.sha256, None, provenance).await?;
+    let submission = Submission::Hash(body.sha256.clone());
+    let view = record(&principal, &state, &path, submission, || body.provenance()).await?;
     Ok(web::Json(view))
 }
 
@@ -247,19 +243,13 @@ pub async fn attest_card(
 ) -> Result<actix_web::HttpResponse, ApiError> {
     principal.require(Scope::WorkersWrite)?;
     let body = body.into_inner();
-    let provenance = body.provenance();
     let card = CapabilityCard::parse(&body.card)
         .map_err(|e| ApiError::bad_request("invalid_card", e.to_string()))?;
-    let sha256 = card.sha256.clone();
-    let view = record(
-        &principal,
-        &state,
-        &path,
-        sha256,
-        Some((card, body.signature)),
-        provenance,
-    )
-    .await?;
+    let submission = Submission::Card {
+        card,
+        signature: body.signature.clone(),
+    };
+    let view = record(&principal, &state, &path, submission, || body.provenance()).await?;
     Ok(actix_web::HttpResponse::Created().json(view))
 }
 
@@ -274,16 +264,14 @@ pub async fn attestation_status(
     path: web::Path<String>,
 ) -> Result<web::Json<AttestationStatusView>, ApiError> {
     principal.require(Scope::Read)?;
-    let id = worker_ref(&path)?;
-    let store = state.store.tenant(&principal.tenant_id);
-    let worker = store
-        .worker(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("worker {id} not found")))?;
-    let latest = store.latest_attestation(&id, &state.bans).await?;
-    Ok(web::Json(match latest {
+    let worker = worker_ref(&path)?;
+    let found = state
+        .hall
+        .latest_attestation(&principal.tenant_id, worker)
+        .await?;
+    Ok(web::Json(match found.latest {
         None => AttestationStatusView {
-            worker_id: worker.record.worker_id.to_string(),
+            worker_id: found.worker_id.to_string(),
             status: "none".into(),
             artifact_hash: None,
             attested_at: None,
@@ -315,174 +303,55 @@ pub async fn approve(
     path: web::Path<String>,
 ) -> Result<web::Json<AttestationView>, ApiError> {
     principal.require_operator()?;
-    let a = state.store.approve_attestation(&path, &state.bans).await?;
+    let a = state.hall.approve_attestation(&path).await?;
     Ok(web::Json(a.into()))
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AttestationPolicyView {
-    /// Unsigned hash attestations stay `pending`; only signed cards attest.
-    pub require_signature: bool,
-    /// Every attestation stays `pending` until the operator approves it.
-    pub require_approval: bool,
-}
+#[cfg(test)]
+mod tests {
+    use actix_web::ResponseError;
 
-/// A policy tier, 0 (L0) to 8 (L8): refused as one when it is not.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(transparent)]
-pub struct Tier(pub u8);
+    use super::*;
 
-impl<'de> Deserialize<'de> for Tier {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let tier = serde_json::Value::deserialize(d)?;
-        tier.as_u64()
-            .and_then(|t| u8::try_from(t).ok())
-            .filter(|t| *t <= wcp::record::MAX_POLICY_TIER)
-            .map(Tier)
-            .ok_or_else(|| {
-                serde::de::Error::custom(format!(
-                    "must be a tier from 0 to {}",
-                    wcp::record::MAX_POLICY_TIER
-                ))
-            })
+    /// Status, code and message as clients read them.
+    fn read(e: AttestError) -> (u16, String, String) {
+        let api = ApiError::from(e);
+        let body = api.body().error;
+        (api.status_code().as_u16(), body.code, body.message)
     }
-}
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DecisionPolicyView {
-    /// Minimum policy tier per env, e.g. `{"prod": 4}`; a decision runs at
-    /// max(worker tier, floor). Keys are envs as decisions take them
-    /// (`staging` is `stage`); the policy shows the canonical names.
-    #[serde(default)]
-    #[schema(value_type = Object, example = json!({"prod": 4}))]
-    pub tier_floors: std::collections::BTreeMap<String, Tier>,
-    /// Tenants whose decision requests on your workers you accept (WCP §5.9).
-    #[serde(default)]
-    pub signatories: Vec<String>,
-    /// Attestations older than this deny at L8 (default: the policy document's 90).
-    pub attestation_max_age_days: Option<u32>,
-    /// L7's REQUIRE_HUMAN on your workers: `gatekeeper` (default: denied
-    /// until a human approves) or `advisory` (allowed; a human is notified
-    /// through an approval to review). L8 is always gatekeeper.
-    #[schema(example = "gatekeeper")]
-    pub l7_supervisor_level: Option<String>,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PolicyView {
-    pub attestation: Option<AttestationPolicyView>,
-    pub decisions: Option<DecisionPolicyView>,
-}
-
-async fn policy_view(state: &AppState, tenant: &wcp::TenantId) -> Result<PolicyView, ApiError> {
-    let a = state.store.tenant(tenant).attestation_policy().await?;
-    let d = state.store.decision_policy(tenant).await?;
-    Ok(PolicyView {
-        attestation: Some(AttestationPolicyView {
-            require_signature: a.require_signature,
-            require_approval: a.require_approval,
-        }),
-        decisions: Some(DecisionPolicyView {
-            tier_floors: d
-                .floors
-                .iter()
-                .map(|(e, t)| (e.to_string(), Tier(*t)))
-                .collect(),
-            signatories: d.signatories.iter().map(|t| t.to_string()).collect(),
-            attestation_max_age_days: d.attestation_max_age_days,
-            l7_supervisor_level: Some(SupervisorLevel::l7(d.l7_advisory).as_str().into()),
-        }),
-    })
-}
-
-/// The tenant's policy (`read`).
-#[utoipa::path(get, path = "/api/v1/policy", tag = "policy", security(("bearer" = [])),
-    responses((status = 200, body = PolicyView), (status = 401, body = ErrorBody)))]
-pub async fn get_policy(
-    principal: Principal,
-    state: web::Data<AppState>,
-) -> Result<web::Json<PolicyView>, ApiError> {
-    principal.require(Scope::Read)?;
-    Ok(web::Json(policy_view(&state, &principal.tenant_id).await?))
-}
-
-/// Replace the tenant's policy (`admin`).
-#[utoipa::path(put, path = "/api/v1/policy", tag = "policy", request_body = PolicyView,
-    security(("bearer" = [])),
-    responses((status = 200, body = PolicyView), (status = 400, body = ErrorBody),
-        (status = 403, body = ErrorBody)))]
-pub async fn put_policy(
-    principal: Principal,
-    state: web::Data<AppState>,
-    body: JsonBody<PolicyView>,
-) -> Result<web::Json<PolicyView>, ApiError> {
-    principal.require(Scope::Admin)?;
-    let body = body.into_inner();
-    let store = state.store.tenant(&principal.tenant_id);
-    // Both parts are checked before either is written.
-    let decisions = match body.decisions {
-        None => None,
-        Some(d) => {
-            let bad = |msg: String| ApiError::bad_request("invalid_field", msg);
-            let mut floors = std::collections::BTreeMap::new();
-            for (given, Tier(tier)) in d.tier_floors {
-                // The env parser of decisions and workers: aliases count.
-                let env = wcp::Env::parse(&given)
-                    .map_err(|e| bad(e.field("decisions.tier_floors").to_string()))?;
-                if floors.insert(env, tier).is_some() {
-                    return Err(bad(format!(
-                        "decisions.tier_floors gives {env} twice (an alias such as {given:?} \
-                         counts as {env})"
-                    )));
-                }
-            }
-            let signatories = d
-                .signatories
-                .iter()
-                .enumerate()
-                .map(|(i, t)| {
-                    wcp::TenantId::parse(t).map_err(|e| {
-                        bad(e.field(format!("decisions.signatories[{i}]")).to_string())
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            if d.attestation_max_age_days == Some(0) {
-                return Err(bad(
-                    "decisions.attestation_max_age_days must be at least 1".into()
-                ));
-            }
-            let l7 = d.l7_supervisor_level.as_deref();
-            let l7_advisory = match l7.map(|l| (l, SupervisorLevel::from_name(l))) {
-                None | Some((_, Some(SupervisorLevel::Gatekeeper))) => false,
-                Some((_, Some(SupervisorLevel::Advisory))) => true,
-                Some((other, _)) => {
-                    return Err(bad(format!(
-                        "decisions.l7_supervisor_level {other:?} is not one of gatekeeper or \
-                         advisory"
-                    )))
-                }
-            };
-            Some(policy::TenantPolicy {
-                floors,
-                signatories,
-                attestation_max_age_days: d.attestation_max_age_days,
-                l7_advisory,
-            })
-        }
-    };
-    if let Some(a) = body.attestation {
-        store
-            .set_attestation_policy(AttestationPolicy {
-                require_signature: a.require_signature,
-                require_approval: a.require_approval,
-            })
-            .await?;
+    #[test]
+    fn refused_submissions_read_as_before() {
+        let worker = || registry::workers::WorkerRef::parse("x.acme.w").unwrap();
+        let id = |s| wcp::WorkerId::parse(s).unwrap();
+        assert_eq!(
+            read(AttestError::UnknownWorker(worker())),
+            (404, "not_found".into(), "worker x.acme.w not found".into())
+        );
+        assert_eq!(
+            read(AttestError::WorkerRevoked(worker())),
+            (409, "conflict".into(), "worker x.acme.w is revoked".into())
+        );
+        assert_eq!(
+            read(AttestError::CardForOtherWorker {
+                card: id("x.acme.other"),
+                sent_for: id("x.acme.w"),
+            }),
+            (
+                400,
+                "invalid_request".into(),
+                "the card is for worker x.acme.other, but it was sent for x.acme.w".into()
+            )
+        );
+        let Err(malformed) = attestation::card::parse_signature("not a signature") else {
+            panic!("a signature")
+        };
+        let why = malformed.to_string();
+        assert_eq!(
+            read(AttestError::SignatureMalformed(malformed)),
+            (400, "invalid_request".into(), why)
+        );
+        let missing = registry::StoreError::NotFound(registry::Entity::Attestation("att_x".into()));
+        assert_eq!(read(AttestError::Store(missing)).0, 404);
     }
-    if let Some(d) = decisions {
-        store.set_decision_policy(&d).await?;
-    }
-    Ok(web::Json(policy_view(&state, &principal.tenant_id).await?))
 }

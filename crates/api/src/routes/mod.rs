@@ -15,6 +15,7 @@ pub mod discovery;
 pub mod health;
 pub mod keys;
 pub mod namespaces;
+pub mod policy;
 pub mod telemetry;
 pub mod tenants;
 pub mod verify;
@@ -53,6 +54,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     workers::configure(cfg);
     discovery::configure(cfg);
     attestations::configure(cfg);
+    policy::configure(cfg);
     banlist::configure(cfg);
     approvals::configure(cfg);
     telemetry::configure(cfg);

@@ -76,8 +76,7 @@ pub async fn verify(
         ban_reason,
         current_hash: current.as_ref().map(|a| a.sha256.clone()),
         attested_at: current.as_ref().map(|a| {
-            a.approved_at
-                .unwrap_or(a.created_at)
+            a.accepted_at()
                 .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
         }),
         ai_generated: current.as_ref().is_some_and(|a| a.ai_generated),

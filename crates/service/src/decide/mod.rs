@@ -357,7 +357,7 @@ impl Hall {
             ban,
             attestation: current.map(|a| AttestationFact {
                 signed: a.kind == AttestationKind::Card,
-                accepted_at: a.approved_at.unwrap_or(a.created_at),
+                accepted_at: a.accepted_at(),
             }),
             owner_policy,
             human_approval: false,

@@ -9,13 +9,13 @@ use std::time::{Duration, Instant};
 use attestation::card::{sign_card, CapabilityCard};
 use attestation::keys::NamespacePublicKey;
 use ed25519_dalek::SigningKey;
-use registry::attestations::NewAttestation;
+use registry::attestations::Provenance;
 use registry::receipts::{ReceiptKey, ReceiptWriter};
 use registry::workers::{Worker, WorkerRef};
 use registry::{Cache, Store, StoreOptions};
 use serde_json::{json, Value};
 use service::decide::{DecisionCommand, Fingerprint, Idempotency, IdempotencyKey};
-use service::{Caller, Hall};
+use service::{AttestCommand, Caller, Hall, Submission};
 use testkit::TestDb;
 use wcp::{CapabilityId, DataLabel, Env, TenantId, WorkerRecord};
 
@@ -169,14 +169,30 @@ impl Fixture {
     /// A capability card of `worker_id` for package `sha`, signed with a
     /// key of its namespace (registered here).
     pub async fn attest_card(&self, owner: &TenantId, worker_id: &str, sha: &str) {
+        let a = self
+            .hall
+            .attest(AttestCommand {
+                tenant: owner.clone(),
+                worker: WorkerRef::parse(worker_id).unwrap(),
+                submission: self.signed_card(owner, worker_id, sha).await,
+                provenance: Provenance::default(),
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            a.verdict.status,
+            attestation::AttestationStatus::Attested,
+            "{a:?}"
+        );
+    }
+
+    /// `worker_id`'s capability card for package `sha`, declaring [`CAP`],
+    /// signed with a key of its namespace (registered here if it has none).
+    pub async fn signed_card(&self, owner: &TenantId, worker_id: &str, sha: &str) -> Submission {
         let signing = SigningKey::from_bytes(&[7u8; 32]);
         let public = NamespacePublicKey::from_bytes(signing.verifying_key().as_bytes()).unwrap();
-        let worker = WorkerRef::parse(worker_id).unwrap();
+        let ns = wcp::WorkerId::parse(worker_id).unwrap().namespace();
         let store = self.hall.store.tenant(owner);
-        let ns = match &worker {
-            WorkerRef::Wcp(id) => id.namespace(),
-            WorkerRef::Registry(_) => panic!("name the worker by its WCP id"),
-        };
         if store.list_namespace_keys(&ns).await.unwrap().is_empty() {
             store
                 .add_namespace_key(&ns, &public, "release")
@@ -186,29 +202,10 @@ impl Fixture {
         let card = json!({"worker_id": worker_id, "capabilities": [CAP], "sha256": sha,
             "kid": public.kid(),
             "issued_at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)});
-        let signature = sign_card(&card, &signing);
-        let a = store
-            .attest(
-                &worker,
-                NewAttestation {
-                    sha256: sha.to_string(),
-                    card: Some((CapabilityCard::parse(&card).unwrap(), signature)),
-                    label: None,
-                    ai_generated: false,
-                    ai_service: None,
-                    ai_model: None,
-                    ai_session_id: None,
-                },
-                &self.hall.bans,
-            )
-            .await
-            .unwrap();
-        assert_eq!(
-            a.verdict.status,
-            attestation::AttestationStatus::Attested,
-            "{a:?}"
-        );
-        self.wrote();
+        Submission::Card {
+            signature: sign_card(&card, &signing),
+            card: CapabilityCard::parse(&card).unwrap(),
+        }
     }
 
     /// `tenant`'s chain, checked: every receipt linked and signed with the

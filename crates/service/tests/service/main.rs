@@ -2,6 +2,7 @@
 //! one test binary, a module per use case, the fixture in `fixture.rs`.
 
 mod api_keys;
+mod attest;
 mod decide;
 mod fixture;
 mod receipt_keys;
