@@ -327,10 +327,6 @@ impl From<registry::Refusal> for ApiError {
             R::ClaimPending(ns) => invalid(format!(
                 "namespace {ns} is still waiting for the operator's approval"
             )),
-            R::EscalateFrom(id, level) => conflict(format!(
-                "approval {id} is at {}; only gatekeeper approvals escalate",
-                level.as_str()
-            )),
             R::ReservedTenantFamily(family) => invalid(format!(
                 "tenant ids in the `{family}.` family are reserved for the registry"
             )),

@@ -13,7 +13,13 @@
 //! The use cases so far:
 //! - [`decide`]: a governed decision and its signed receipt
 //!   (`POST /api/v1/decisions`, `POST /api/route`).
+//! - [`approvals`]: human approvals listed, read and resolved
+//!   (`/wcp/approvals/*`).
+//! - [`bans`]: the ban list: reports, the operator's review, lifting a ban
+//!   (`/api/v1/ban-list*`).
 
+pub mod approvals;
+pub mod bans;
 pub mod decide;
 
 use std::sync::Arc;
@@ -24,6 +30,7 @@ use registry::receipts::ReceiptWriter;
 use registry::Store;
 use wcp::TenantId;
 
+pub use approvals::{Answer, ApprovalError, ResolveCommand};
 pub use decide::{DecideError, Decided, DecisionCommand};
 
 /// What the use cases work with: the store, this process's in-memory copies

@@ -1,5 +1,7 @@
 //! The use cases against a real PostgreSQL (`testkit::TestDb`), without HTTP:
 //! one test binary, a module per use case, the fixture in `fixture.rs`.
 
+mod approvals;
+mod bans;
 mod decide;
 mod fixture;

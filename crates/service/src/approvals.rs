@@ -1,0 +1,150 @@
+//! Human approvals (WCP §5.8) as a human sees them: the ones waiting, one
+//! by id, and resolving one — approve, deny or escalate. A decision that
+//! needs a human opens them ([`crate::decide`]); the state machine (which
+//! answer applies to which status) is `policy::approvals`, the rows
+//! `registry::approvals`. Every approval belongs to one tenant: each use case
+//! here works in the tenant it is given and never sees another's.
+
+use policy::approvals::{self as rules, ApprovalStatus, Refused, Resolution, SupervisorLevel};
+use registry::approvals::Approval;
+use registry::StoreError;
+use uuid::Uuid;
+use wcp::TenantId;
+
+use crate::Hall;
+
+/// At most this many pending approvals are listed, oldest first.
+pub const PENDING_LIMIT: i64 = 500;
+
+/// What a human does with a pending approval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// Approve or deny it.
+    Resolve(Resolution),
+    /// Hand it from the gatekeeper to an incident commander; it stays pending.
+    Escalate,
+}
+
+/// A human's answer to one approval of `tenant`.
+#[derive(Debug, Clone)]
+pub struct ResolveCommand {
+    pub tenant: TenantId,
+    pub approval: Uuid,
+    pub answer: Answer,
+    /// Who answers (kept with the approval).
+    pub by: String,
+    /// Why (kept with the approval).
+    pub note: Option<String>,
+}
+
+/// Why an approval could not be read or answered.
+#[derive(Debug, thiserror::Error)]
+pub enum ApprovalError {
+    /// No such approval in this tenant.
+    #[error("approval {0} not found")]
+    NotFound(Uuid),
+    /// It was answered already, or expired.
+    #[error("approval {id} is {status}, not pending")]
+    NotPending { id: Uuid, status: ApprovalStatus },
+    /// Only a gatekeeper approval escalates.
+    #[error("approval {id} is at {level}; only gatekeeper approvals escalate")]
+    NotGatekeeper { id: Uuid, level: SupervisorLevel },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ApprovalError {
+    fn refused(id: Uuid, why: Refused) -> Self {
+        match why {
+            Refused::NotPending(status) => ApprovalError::NotPending { id, status },
+            Refused::NotGatekeeper(level) => ApprovalError::NotGatekeeper { id, level },
+        }
+    }
+}
+
+impl Hall {
+    /// `tenant`'s approvals waiting for a human (unexpired), oldest first.
+    pub async fn pending_approvals(&self, tenant: &TenantId) -> Result<Vec<Approval>, StoreError> {
+        self.store
+            .tenant(tenant)
+            .pending_approvals(PENDING_LIMIT)
+            .await
+    }
+
+    /// One approval of `tenant`, as it reads now.
+    pub async fn approval(&self, tenant: &TenantId, id: Uuid) -> Result<Approval, ApprovalError> {
+        self.store
+            .tenant(tenant)
+            .approval(id)
+            .await?
+            .ok_or(ApprovalError::NotFound(id))
+    }
+
+    /// A human's answer: the approval as it reads after it. Only a pending
+    /// approval is answered, and only once: of two humans answering at the
+    /// same time, one gets [`ApprovalError::NotPending`].
+    pub async fn resolve_approval(
+        &self,
+        command: ResolveCommand,
+    ) -> Result<Approval, ApprovalError> {
+        let ResolveCommand {
+            tenant,
+            approval: id,
+            answer,
+            by,
+            note,
+        } = command;
+        let current = self.approval(&tenant, id).await?;
+        let store = self.store.tenant(&tenant);
+        let Some(resolved) = apply(&store, &current, answer, &by, note.as_deref()).await? else {
+            // It changed between reading and writing (another human, or its
+            // deadline passed): the rule says why, on what it is now.
+            apply_rule(&self.approval(&tenant, id).await?, answer)?;
+            // The rule would allow it, yet the store refused: the database's
+            // clock saw the deadline pass.
+            return Err(ApprovalError::NotPending {
+                id,
+                status: ApprovalStatus::Expired,
+            });
+        };
+        tracing::info!(approval = %id, status = %resolved.status, by = %by, "approval resolved");
+        Ok(resolved)
+    }
+}
+
+/// What `answer` changes on `a`, per the state machine.
+enum Change {
+    Status(ApprovalStatus),
+    Level(SupervisorLevel),
+}
+
+fn apply_rule(a: &Approval, answer: Answer) -> Result<Change, ApprovalError> {
+    match answer {
+        Answer::Resolve(r) => rules::resolve(a.status, r).map(Change::Status),
+        Answer::Escalate => rules::escalate(a.status, a.supervisor_level).map(Change::Level),
+    }
+    .map_err(|why| ApprovalError::refused(a.id, why))
+}
+
+/// Applies `answer` to `a` if the rule allows it, from what `a` is: `None`
+/// when the stored row is no longer that.
+async fn apply(
+    store: &registry::TenantStore<'_>,
+    a: &Approval,
+    answer: Answer,
+    by: &str,
+    note: Option<&str>,
+) -> Result<Option<Approval>, ApprovalError> {
+    Ok(match apply_rule(a, answer)? {
+        Change::Status(to) => {
+            store
+                .set_approval_status(a.id, a.status, to, by, note)
+                .await?
+        }
+        Change::Level(to) => {
+            store
+                .set_approval_level(a.id, a.supervisor_level, to, by, note)
+                .await?
+        }
+    })
+}
