@@ -16,6 +16,34 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+/// `as_str` (the name it is stored and serialized by), `from_name`, `ALL`
+/// and `Display` (the name) for an enum stored by name.
+macro_rules! stored_names {
+    ($ty:ident { $($variant:ident => $name:literal),+ $(,)? }) => {
+        impl $ty {
+            pub const ALL: &'static [$ty] = &[$($ty::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($ty::$variant => $name),+
+                }
+            }
+
+            /// The value named `s` (its [`as_str`](Self::as_str)), if any.
+            pub fn from_name(s: &str) -> Option<Self> {
+                Self::ALL.iter().copied().find(|v| v.as_str() == s)
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+pub(crate) use stored_names;
+
 /// Who must act (WCP §5.8 supervisor levels this registry uses). Stored
 /// and serialized by name: `advisory`, `gatekeeper`, `incident_commander`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,22 +57,13 @@ pub enum SupervisorLevel {
     IncidentCommander,
 }
 
+stored_names!(SupervisorLevel {
+    Advisory => "advisory",
+    Gatekeeper => "gatekeeper",
+    IncidentCommander => "incident_commander",
+});
+
 impl SupervisorLevel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SupervisorLevel::Advisory => "advisory",
-            SupervisorLevel::Gatekeeper => "gatekeeper",
-            SupervisorLevel::IncidentCommander => "incident_commander",
-        }
-    }
-
-    /// The level named `s` ([`SupervisorLevel::as_str`]), if any.
-    pub fn from_name(s: &str) -> Option<Self> {
-        [Self::Advisory, Self::Gatekeeper, Self::IncidentCommander]
-            .into_iter()
-            .find(|l| l.as_str() == s)
-    }
-
     /// L7's REQUIRE_HUMAN level as a tenant chose it: advisory or gatekeeper.
     pub fn l7(advisory: bool) -> Self {
         if advisory {
@@ -52,12 +71,6 @@ impl SupervisorLevel {
         } else {
             Self::Gatekeeper
         }
-    }
-}
-
-impl fmt::Display for SupervisorLevel {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -73,23 +86,14 @@ pub enum ApprovalStatus {
     Expired,
 }
 
+stored_names!(ApprovalStatus {
+    Pending => "pending",
+    Approved => "approved",
+    Denied => "denied",
+    Expired => "expired",
+});
+
 impl ApprovalStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ApprovalStatus::Pending => "pending",
-            ApprovalStatus::Approved => "approved",
-            ApprovalStatus::Denied => "denied",
-            ApprovalStatus::Expired => "expired",
-        }
-    }
-
-    /// The status named `s` ([`ApprovalStatus::as_str`]), if any.
-    pub fn from_name(s: &str) -> Option<Self> {
-        [Self::Pending, Self::Approved, Self::Denied, Self::Expired]
-            .into_iter()
-            .find(|st| st.as_str() == s)
-    }
-
     /// How an approval stored with this status reads at `now`: still
     /// waiting (pending) or still usable (approved, not used) only until
     /// `expires_at`, expired after.
@@ -103,23 +107,26 @@ impl ApprovalStatus {
     }
 }
 
-impl fmt::Display for ApprovalStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A human's answer.
+/// What a human does with a pending approval.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Resolution {
+pub enum Answer {
     Approve,
     Deny,
+    /// Hand it from the gatekeeper to an incident commander; it stays pending.
+    Escalate,
 }
 
-/// Why a human's change does not apply to an approval.
+/// What a human's answer moves: an approval's status and supervisor level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stage {
+    pub status: ApprovalStatus,
+    pub level: SupervisorLevel,
+}
+
+/// Why a human's answer does not apply to an approval.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Refused {
-    /// Only a pending approval is answered or escalated.
+    /// Only a pending approval is answered.
     #[error("it is {0}, not pending")]
     NotPending(ApprovalStatus),
     /// Only a gatekeeper approval escalates.
@@ -127,32 +134,29 @@ pub enum Refused {
     NotGatekeeper(SupervisorLevel),
 }
 
-/// A human's answer to an approval that reads `status`: the status it
-/// moves to. Only a pending approval is answered, once.
-pub fn resolve(status: ApprovalStatus, answer: Resolution) -> Result<ApprovalStatus, Refused> {
-    match status {
-        ApprovalStatus::Pending => Ok(match answer {
-            Resolution::Approve => ApprovalStatus::Approved,
-            Resolution::Deny => ApprovalStatus::Denied,
-        }),
-        other => Err(Refused::NotPending(other)),
+/// A human's answer to an approval at `stage` (its status as it reads
+/// now): the stage it moves to. Only a pending approval is answered; an
+/// approval or a denial is final, an escalation (of a gatekeeper approval
+/// only) leaves it pending for the incident commander to answer.
+pub fn answer(stage: Stage, answer: Answer) -> Result<Stage, Refused> {
+    if stage.status != ApprovalStatus::Pending {
+        return Err(Refused::NotPending(stage.status));
     }
-}
-
-/// Escalating an approval that reads `status` at `level`: the level it
-/// moves to. A pending gatekeeper approval goes to an incident commander;
-/// it stays pending.
-pub fn escalate(
-    status: ApprovalStatus,
-    level: SupervisorLevel,
-) -> Result<SupervisorLevel, Refused> {
-    match (status, level) {
-        (ApprovalStatus::Pending, SupervisorLevel::Gatekeeper) => {
-            Ok(SupervisorLevel::IncidentCommander)
-        }
-        (ApprovalStatus::Pending, other) => Err(Refused::NotGatekeeper(other)),
-        (other, _) => Err(Refused::NotPending(other)),
-    }
+    Ok(match answer {
+        Answer::Approve => Stage {
+            status: ApprovalStatus::Approved,
+            ..stage
+        },
+        Answer::Deny => Stage {
+            status: ApprovalStatus::Denied,
+            ..stage
+        },
+        Answer::Escalate if stage.level == SupervisorLevel::Gatekeeper => Stage {
+            level: SupervisorLevel::IncidentCommander,
+            ..stage
+        },
+        Answer::Escalate => return Err(Refused::NotGatekeeper(stage.level)),
+    })
 }
 
 /// Why an approval a decision names does not let it through.
@@ -230,13 +234,23 @@ mod tests {
         );
     }
 
+    fn at(status: ApprovalStatus, level: SupervisorLevel) -> Stage {
+        Stage { status, level }
+    }
+
+    const GATEKEEPER: SupervisorLevel = SupervisorLevel::Gatekeeper;
+    const COMMANDER: SupervisorLevel = SupervisorLevel::IncidentCommander;
+
     #[test]
     fn only_a_pending_approval_is_answered() {
-        assert_eq!(resolve(Pending, Resolution::Approve), Ok(Approved));
-        assert_eq!(resolve(Pending, Resolution::Deny), Ok(Denied));
+        for level in [GATEKEEPER, COMMANDER] {
+            let pending = at(Pending, level);
+            assert_eq!(answer(pending, Answer::Approve), Ok(at(Approved, level)));
+            assert_eq!(answer(pending, Answer::Deny), Ok(at(Denied, level)));
+        }
         for s in [Approved, Denied, Expired] {
-            for answer in [Resolution::Approve, Resolution::Deny] {
-                assert_eq!(resolve(s, answer), Err(Refused::NotPending(s)));
+            for a in [Answer::Approve, Answer::Deny, Answer::Escalate] {
+                assert_eq!(answer(at(s, GATEKEEPER), a), Err(Refused::NotPending(s)));
             }
         }
         assert_eq!(
@@ -248,24 +262,23 @@ mod tests {
     #[test]
     fn only_a_pending_gatekeeper_approval_escalates() {
         assert_eq!(
-            escalate(Pending, SupervisorLevel::Gatekeeper),
-            Ok(SupervisorLevel::IncidentCommander)
+            answer(at(Pending, GATEKEEPER), Answer::Escalate),
+            Ok(at(Pending, COMMANDER)),
+            "it stays pending"
         );
+        for level in [COMMANDER, SupervisorLevel::Advisory] {
+            assert_eq!(
+                answer(at(Pending, level), Answer::Escalate),
+                Err(Refused::NotGatekeeper(level))
+            );
+        }
         assert_eq!(
-            escalate(Pending, SupervisorLevel::IncidentCommander),
-            Err(Refused::NotGatekeeper(SupervisorLevel::IncidentCommander))
-        );
-        assert_eq!(
-            escalate(Pending, SupervisorLevel::Advisory),
-            Err(Refused::NotGatekeeper(SupervisorLevel::Advisory))
-        );
-        assert_eq!(
-            escalate(Approved, SupervisorLevel::Gatekeeper),
+            answer(at(Approved, COMMANDER), Answer::Escalate),
             Err(Refused::NotPending(Approved)),
             "not pending is said first"
         );
         assert_eq!(
-            Refused::NotGatekeeper(SupervisorLevel::IncidentCommander).to_string(),
+            Refused::NotGatekeeper(COMMANDER).to_string(),
             "it is at incident_commander; only gatekeeper approvals escalate"
         );
     }

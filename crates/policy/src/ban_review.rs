@@ -3,8 +3,6 @@
 //! keeps the rows and makes the change atomically; `service::bans` applies
 //! this rule before it asks the store to.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 
 /// Where a report stands. Stored and serialized as `pending`, `confirmed`
@@ -17,28 +15,11 @@ pub enum ReportStatus {
     Rejected,
 }
 
-impl ReportStatus {
-    pub const ALL: [ReportStatus; 3] = [Self::Pending, Self::Confirmed, Self::Rejected];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReportStatus::Pending => "pending",
-            ReportStatus::Confirmed => "confirmed",
-            ReportStatus::Rejected => "rejected",
-        }
-    }
-
-    /// The status named `s` ([`ReportStatus::as_str`]), if any.
-    pub fn from_name(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|st| st.as_str() == s)
-    }
-}
-
-impl fmt::Display for ReportStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+crate::approvals::stored_names!(ReportStatus {
+    Pending => "pending",
+    Confirmed => "confirmed",
+    Rejected => "rejected",
+});
 
 /// The operator's verdict on a report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,10 +52,13 @@ mod tests {
     #[test]
     fn statuses_keep_their_stored_names() {
         assert_eq!(
-            ReportStatus::ALL.map(ReportStatus::as_str),
+            ReportStatus::ALL
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>(),
             ["pending", "confirmed", "rejected"]
         );
-        for s in ReportStatus::ALL {
+        for &s in ReportStatus::ALL {
             assert_eq!(ReportStatus::from_name(s.as_str()), Some(s));
             assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
         }
@@ -92,6 +76,10 @@ mod tests {
             Ok(ReportStatus::Rejected)
         );
         for done in [ReportStatus::Confirmed, ReportStatus::Rejected] {
+            assert_eq!(
+                AlreadyReviewed(done).to_string(),
+                format!("it is already {done}")
+            );
             for verdict in [Review::Confirm, Review::Reject] {
                 assert_eq!(review(done, verdict), Err(AlreadyReviewed(done)));
             }

@@ -7,7 +7,7 @@ use sqlx::Row;
 use uuid::Uuid;
 use wcp::{CapabilityId, DataLabel, Env, WorkerId};
 
-pub use policy::approvals::{ApprovalStatus, Resolution, SupervisorLevel, Unusable};
+pub use policy::approvals::{Answer, ApprovalStatus, Stage, SupervisorLevel, Unusable};
 
 use crate::{StoreError, TenantStore};
 
@@ -46,6 +46,16 @@ pub struct Approval {
     pub resolution_note: Option<String>,
     pub used_at: Option<DateTime<Utc>>,
     pub used_by_decision: Option<Uuid>,
+}
+
+impl Approval {
+    /// Where it stands for a human's answer.
+    pub fn stage(&self) -> Stage {
+        Stage {
+            status: self.status,
+            level: self.supervisor_level,
+        }
+    }
 }
 
 /// A new pending approval.
@@ -164,63 +174,39 @@ impl TenantStore<'_> {
         rows.iter().map(from_row).collect()
     }
 
-    /// Moves an approval from status `from` to `to` (the rules are
-    /// `policy::approvals`), recording who did it, atomically: only while
-    /// it is still stored `from` and before its deadline. An approved
-    /// approval is usable for [`APPROVAL_TTL`] from this moment. `None`
-    /// when the row was not in that state (any more).
-    pub async fn set_approval_status(
+    /// Moves an approval from `from` to `to` (a human's answer; the rules
+    /// are `policy::approvals`), recording who did it, atomically: only
+    /// while it is still stored at `from` and before its deadline. A status
+    /// change is stamped `resolved_at`; an approved approval is usable for
+    /// [`APPROVAL_TTL`] from this moment. `None` when the row was not at
+    /// `from` (any more).
+    pub async fn answer_approval(
         &self,
         id: Uuid,
-        from: ApprovalStatus,
-        to: ApprovalStatus,
+        from: Stage,
+        to: Stage,
         by: &str,
         note: Option<&str>,
     ) -> Result<Option<Approval>, StoreError> {
         let row = sqlx::query(&format!(
-            "UPDATE approvals SET status = $4, resolved_at = now(), resolved_by = $5,
-                resolution_note = $6,
-                expires_at = CASE WHEN $4 = $7 THEN now() + $8 ELSE expires_at END
-             WHERE tenant_id = $1 AND id = $2 AND status = $3 AND expires_at > now()
+            "UPDATE approvals SET status = $5, supervisor_level = $6, resolved_by = $7,
+                resolution_note = $8,
+                resolved_at = CASE WHEN $5 <> $3 THEN now() ELSE resolved_at END,
+                expires_at = CASE WHEN $5 <> $3 AND $5 = $9 THEN now() + $10 ELSE expires_at END
+             WHERE tenant_id = $1 AND id = $2 AND status = $3 AND supervisor_level = $4
+               AND expires_at > now()
              RETURNING {COLUMNS}"
         ))
         .bind(self.tenant.as_str())
         .bind(id)
-        .bind(from.as_str())
-        .bind(to.as_str())
+        .bind(from.status.as_str())
+        .bind(from.level.as_str())
+        .bind(to.status.as_str())
+        .bind(to.level.as_str())
         .bind(by)
         .bind(note)
         .bind(ApprovalStatus::Approved.as_str())
         .bind(APPROVAL_TTL)
-        .fetch_optional(&self.store.pool)
-        .await?;
-        row.as_ref().map(from_row).transpose()
-    }
-
-    /// Moves a pending approval from supervisor level `from` to `to`,
-    /// recording who did it, atomically: only while it is pending at `from`
-    /// and before its deadline. `None` when it was not (any more).
-    pub async fn set_approval_level(
-        &self,
-        id: Uuid,
-        from: SupervisorLevel,
-        to: SupervisorLevel,
-        by: &str,
-        note: Option<&str>,
-    ) -> Result<Option<Approval>, StoreError> {
-        let row = sqlx::query(&format!(
-            "UPDATE approvals SET supervisor_level = $4, resolved_by = $5, resolution_note = $6
-             WHERE tenant_id = $1 AND id = $2 AND status = $7 AND expires_at > now()
-               AND supervisor_level = $3
-             RETURNING {COLUMNS}"
-        ))
-        .bind(self.tenant.as_str())
-        .bind(id)
-        .bind(from.as_str())
-        .bind(to.as_str())
-        .bind(by)
-        .bind(note)
-        .bind(ApprovalStatus::Pending.as_str())
         .fetch_optional(&self.store.pool)
         .await?;
         row.as_ref().map(from_row).transpose()

@@ -1,7 +1,7 @@
 //! Human approvals in the store: used once, only for their own request,
 //! not after they expire, and given back when the decision never happened.
 
-use registry::approvals::{ApprovalStatus, ApprovalSubject, NewApproval, Unusable};
+use registry::approvals::{ApprovalStatus, ApprovalSubject, NewApproval, Stage, Unusable};
 use registry::{Store, StoreOptions};
 use testkit::TestDb;
 use uuid::Uuid;
@@ -28,6 +28,13 @@ fn subject() -> ApprovalSubject {
     }
 }
 
+fn at(status: ApprovalStatus) -> Stage {
+    Stage {
+        status,
+        level: registry::approvals::SupervisorLevel::Gatekeeper,
+    }
+}
+
 async fn approved(store: &Store, tenant: &TenantId) -> Uuid {
     let t = store.tenant(tenant);
     let a = t
@@ -44,13 +51,7 @@ async fn approved(store: &Store, tenant: &TenantId) -> Uuid {
         .unwrap();
     assert_eq!(a.status, ApprovalStatus::Pending);
     let approved = t
-        .set_approval_status(
-            a.id,
-            ApprovalStatus::Pending,
-            ApprovalStatus::Approved,
-            "human",
-            None,
-        )
+        .answer_approval(a.id, a.stage(), at(ApprovalStatus::Approved), "human", None)
         .await
         .unwrap()
         .expect("a pending approval moves");
@@ -137,7 +138,7 @@ async fn an_expired_approval_cannot_be_used_or_resolved() {
     // Past its deadline the stored status does not move any more.
     for from in [ApprovalStatus::Pending, ApprovalStatus::Approved] {
         assert!(t
-            .set_approval_status(id, from, ApprovalStatus::Denied, "human", None)
+            .answer_approval(id, at(from), at(ApprovalStatus::Denied), "human", None)
             .await
             .unwrap()
             .is_none());

@@ -5,7 +5,8 @@
 //! `registry::approvals`. Every approval belongs to one tenant: each use case
 //! here works in the tenant it is given and never sees another's.
 
-use policy::approvals::{self as rules, ApprovalStatus, Refused, Resolution, SupervisorLevel};
+pub use policy::approvals::Answer;
+use policy::approvals::{self as rules, ApprovalStatus, Refused, SupervisorLevel};
 use registry::approvals::Approval;
 use registry::StoreError;
 use uuid::Uuid;
@@ -15,15 +16,6 @@ use crate::Hall;
 
 /// At most this many pending approvals are listed, oldest first.
 pub const PENDING_LIMIT: i64 = 500;
-
-/// What a human does with a pending approval.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Answer {
-    /// Approve or deny it.
-    Resolve(Resolution),
-    /// Hand it from the gatekeeper to an incident commander; it stays pending.
-    Escalate,
-}
 
 /// A human's answer to one approval of `tenant`.
 #[derive(Debug, Clone)]
@@ -95,8 +87,10 @@ impl Hall {
             note,
         } = command;
         let current = self.approval(&tenant, id).await?;
-        let store = self.store.tenant(&tenant);
-        let Some(resolved) = apply(&store, &current, answer, &by, note.as_deref()).await? else {
+        let to = apply_rule(&current, answer)?;
+        let stored = self.store.tenant(&tenant);
+        let answered = stored.answer_approval(id, current.stage(), to, &by, note.as_deref());
+        let Some(resolved) = answered.await? else {
             // It changed between reading and writing (another human, or its
             // deadline passed): the rule says why, on what it is now.
             apply_rule(&self.approval(&tenant, id).await?, answer)?;
@@ -112,39 +106,7 @@ impl Hall {
     }
 }
 
-/// What `answer` changes on `a`, per the state machine.
-enum Change {
-    Status(ApprovalStatus),
-    Level(SupervisorLevel),
-}
-
-fn apply_rule(a: &Approval, answer: Answer) -> Result<Change, ApprovalError> {
-    match answer {
-        Answer::Resolve(r) => rules::resolve(a.status, r).map(Change::Status),
-        Answer::Escalate => rules::escalate(a.status, a.supervisor_level).map(Change::Level),
-    }
-    .map_err(|why| ApprovalError::refused(a.id, why))
-}
-
-/// Applies `answer` to `a` if the rule allows it, from what `a` is: `None`
-/// when the stored row is no longer that.
-async fn apply(
-    store: &registry::TenantStore<'_>,
-    a: &Approval,
-    answer: Answer,
-    by: &str,
-    note: Option<&str>,
-) -> Result<Option<Approval>, ApprovalError> {
-    Ok(match apply_rule(a, answer)? {
-        Change::Status(to) => {
-            store
-                .set_approval_status(a.id, a.status, to, by, note)
-                .await?
-        }
-        Change::Level(to) => {
-            store
-                .set_approval_level(a.id, a.supervisor_level, to, by, note)
-                .await?
-        }
-    })
+/// Where `answer` moves `a`, per the state machine.
+fn apply_rule(a: &Approval, answer: Answer) -> Result<rules::Stage, ApprovalError> {
+    rules::answer(a.stage(), answer).map_err(|why| ApprovalError::refused(a.id, why))
 }

@@ -8,7 +8,6 @@
 use actix_web::http::StatusCode;
 use actix_web::web;
 use chrono::{DateTime, Utc};
-use policy::approvals::Resolution;
 use registry::approvals::Approval;
 use registry::Scope;
 use serde::{Deserialize, Serialize};
@@ -185,8 +184,8 @@ pub async fn resolve(
 ) -> Result<web::Json<ApprovalView>, ApiError> {
     principal.require(Scope::Admin)?;
     let answer = match body.resolution.as_str() {
-        "approve" => Ok(Answer::Resolve(Resolution::Approve)),
-        "deny" => Ok(Answer::Resolve(Resolution::Deny)),
+        "approve" => Ok(Answer::Approve),
+        "deny" => Ok(Answer::Deny),
         "escalate" => Ok(Answer::Escalate),
         other => Err(ApiError::bad_request(
             "invalid_field",

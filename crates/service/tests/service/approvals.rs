@@ -2,7 +2,8 @@
 //! escalates a gatekeeper's, and never sees another tenant's.
 
 use audit::Outcome;
-use policy::approvals::{ApprovalStatus, Resolution, SupervisorLevel};
+use policy::approvals::{ApprovalStatus, SupervisorLevel};
+use registry::approvals::Approval;
 use serde_json::json;
 use service::approvals::{Answer, ApprovalError, ResolveCommand};
 use uuid::Uuid;
@@ -11,14 +12,22 @@ use wcp::{DataLabel, Env, TenantId};
 use crate::fixture::{command, key_of, Fixture};
 
 const GATEKEPT: &str = "x.acme.gk";
+const EVERY_ANSWER: [Answer; 3] = [Answer::Approve, Answer::Deny, Answer::Escalate];
 
-/// A tier-8 worker of `tenant` asked for in prod: a human must approve.
-async fn needs_a_human(f: &Fixture, tenant: &TenantId) {
-    f.register(tenant, GATEKEPT, 8, json!({})).await;
-    f.attest_card(tenant, GATEKEPT, &"a".repeat(64)).await;
+/// Tenant `org.acme` with a tier-8 worker, and the approval a decision
+/// about it in prod opened: a human must approve.
+async fn waiting() -> (Fixture, TenantId, Uuid) {
+    let f = Fixture::start().await;
+    let acme = f.create_tenant("org.acme").await;
+    f.register(&acme, GATEKEPT, 8, json!({})).await;
+    f.attest_card(&acme, GATEKEPT, &"a".repeat(64)).await;
+    let (outcome, opened) = ask(&f, &acme, None).await;
+    assert_eq!(outcome, Outcome::Deny);
+    (f, acme, opened.expect("an approval is opened"))
 }
 
-/// A decision that needs a human: the approval it opened.
+/// A decision about the tier-8 worker in prod bringing `approval`: its
+/// outcome, and the approval it opened.
 async fn ask(f: &Fixture, tenant: &TenantId, approval: Option<Uuid>) -> (Outcome, Option<Uuid>) {
     let mut c = command(tenant, GATEKEPT, Env::Prod, DataLabel::Public);
     c.approval = approval;
@@ -30,7 +39,7 @@ async fn ask(f: &Fixture, tenant: &TenantId, approval: Option<Uuid>) -> (Outcome
     (d.decision.receipt.content.outcome, opened)
 }
 
-fn answer(tenant: &TenantId, approval: Uuid, answer: Answer) -> ResolveCommand {
+fn by_alice(tenant: &TenantId, approval: Uuid, answer: Answer) -> ResolveCommand {
     ResolveCommand {
         tenant: tenant.clone(),
         approval,
@@ -40,39 +49,35 @@ fn answer(tenant: &TenantId, approval: Uuid, answer: Answer) -> ResolveCommand {
     }
 }
 
-const APPROVE: Answer = Answer::Resolve(Resolution::Approve);
-const DENY: Answer = Answer::Resolve(Resolution::Deny);
+async fn answered(f: &Fixture, tenant: &TenantId, id: Uuid, answer: Answer) -> Approval {
+    let command = by_alice(tenant, id, answer);
+    f.hall.resolve_approval(command).await.unwrap()
+}
+
+/// The error of an answer that must not apply.
+async fn refused(f: &Fixture, tenant: &TenantId, id: Uuid, answer: Answer) -> ApprovalError {
+    let command = by_alice(tenant, id, answer);
+    f.hall.resolve_approval(command).await.unwrap_err()
+}
+
+async fn status(f: &Fixture, tenant: &TenantId, id: Uuid) -> ApprovalStatus {
+    f.hall.approval(tenant, id).await.unwrap().status
+}
 
 #[tokio::test]
 async fn an_approved_approval_lets_exactly_one_matching_decision_through() {
-    let f = Fixture::start().await;
-    let acme = f.create_tenant("org.acme").await;
-    needs_a_human(&f, &acme).await;
-    let (outcome, opened) = ask(&f, &acme, None).await;
-    assert_eq!(outcome, Outcome::Deny);
-    let id = opened.expect("an approval is opened");
-    assert_eq!(
-        f.hall
-            .pending_approvals(&acme)
-            .await
-            .unwrap()
-            .iter()
-            .map(|a| a.id)
-            .collect::<Vec<_>>(),
-        vec![id]
-    );
+    let (f, acme, id) = waiting().await;
+    let pending = f.hall.pending_approvals(&acme).await.unwrap();
+    assert_eq!(pending.iter().map(|a| a.id).collect::<Vec<_>>(), vec![id]);
 
-    let a = f
-        .hall
-        .resolve_approval(answer(&acme, id, APPROVE))
-        .await
-        .unwrap();
+    let a = answered(&f, &acme, id, Answer::Approve).await;
     assert_eq!(a.status, ApprovalStatus::Approved);
     assert_eq!(a.resolved_by.as_deref(), Some("alice (key 1)"));
     assert_eq!(
         a.resolution_note.as_deref(),
         Some("checked the change ticket")
     );
+    assert!(a.resolved_at.is_some());
     assert!(f.hall.pending_approvals(&acme).await.unwrap().is_empty());
 
     assert_eq!(ask(&f, &acme, Some(id)).await.0, Outcome::Allow);
@@ -83,23 +88,12 @@ async fn an_approved_approval_lets_exactly_one_matching_decision_through() {
 
 #[tokio::test]
 async fn a_resolved_approval_cannot_be_resolved_again() {
-    let f = Fixture::start().await;
-    let acme = f.create_tenant("org.acme").await;
-    needs_a_human(&f, &acme).await;
-    let id = ask(&f, &acme, None).await.1.unwrap();
+    let (f, acme, id) = waiting().await;
 
-    let denied = f
-        .hall
-        .resolve_approval(answer(&acme, id, DENY))
-        .await
-        .unwrap();
+    let denied = answered(&f, &acme, id, Answer::Deny).await;
     assert_eq!(denied.status, ApprovalStatus::Denied);
-    for then in [APPROVE, DENY, Answer::Escalate] {
-        let err = f
-            .hall
-            .resolve_approval(answer(&acme, id, then))
-            .await
-            .unwrap_err();
+    for then in EVERY_ANSWER {
+        let err = refused(&f, &acme, id, then).await;
         assert!(
             matches!(err, ApprovalError::NotPending { id: i, status: ApprovalStatus::Denied } if i == id),
             "{then:?}: {err:?}"
@@ -109,9 +103,8 @@ async fn a_resolved_approval_cannot_be_resolved_again() {
             format!("approval {id} is denied, not pending")
         );
     }
-    let stored = f.hall.approval(&acme, id).await.unwrap();
     assert_eq!(
-        stored.status,
+        status(&f, &acme, id).await,
         ApprovalStatus::Denied,
         "the first answer stands"
     );
@@ -120,23 +113,13 @@ async fn a_resolved_approval_cannot_be_resolved_again() {
 
 #[tokio::test]
 async fn only_a_gatekeeper_approval_escalates_and_it_stays_pending() {
-    let f = Fixture::start().await;
-    let acme = f.create_tenant("org.acme").await;
-    needs_a_human(&f, &acme).await;
-    let id = ask(&f, &acme, None).await.1.unwrap();
+    let (f, acme, id) = waiting().await;
 
-    let up = f
-        .hall
-        .resolve_approval(answer(&acme, id, Answer::Escalate))
-        .await
-        .unwrap();
+    let up = answered(&f, &acme, id, Answer::Escalate).await;
     assert_eq!(up.supervisor_level, SupervisorLevel::IncidentCommander);
     assert_eq!(up.status, ApprovalStatus::Pending);
-    let err = f
-        .hall
-        .resolve_approval(answer(&acme, id, Answer::Escalate))
-        .await
-        .unwrap_err();
+    assert_eq!(up.resolved_at, None, "not answered yet");
+    let err = refused(&f, &acme, id, Answer::Escalate).await;
     assert!(
         matches!(
             err,
@@ -152,37 +135,23 @@ async fn only_a_gatekeeper_approval_escalates_and_it_stays_pending() {
         format!("approval {id} is at incident_commander; only gatekeeper approvals escalate")
     );
     // The incident commander still answers it.
-    let a = f
-        .hall
-        .resolve_approval(answer(&acme, id, APPROVE))
-        .await
-        .unwrap();
+    let a = answered(&f, &acme, id, Answer::Approve).await;
     assert_eq!(a.status, ApprovalStatus::Approved);
     assert_eq!(a.supervisor_level, SupervisorLevel::IncidentCommander);
 }
 
 #[tokio::test]
 async fn an_expired_approval_cannot_be_answered() {
-    let f = Fixture::start().await;
-    let acme = f.create_tenant("org.acme").await;
-    needs_a_human(&f, &acme).await;
-    let id = ask(&f, &acme, None).await.1.unwrap();
+    let (f, acme, id) = waiting().await;
     f.sql(&format!(
         "UPDATE approvals SET expires_at = now() - interval '1 second' WHERE id = '{id}'"
     ))
     .await;
 
-    assert_eq!(
-        f.hall.approval(&acme, id).await.unwrap().status,
-        ApprovalStatus::Expired
-    );
+    assert_eq!(status(&f, &acme, id).await, ApprovalStatus::Expired);
     assert!(f.hall.pending_approvals(&acme).await.unwrap().is_empty());
-    for then in [APPROVE, DENY, Answer::Escalate] {
-        let err = f
-            .hall
-            .resolve_approval(answer(&acme, id, then))
-            .await
-            .unwrap_err();
+    for then in EVERY_ANSWER {
+        let err = refused(&f, &acme, id, then).await;
         assert!(
             matches!(
                 err,
@@ -198,23 +167,16 @@ async fn an_expired_approval_cannot_be_answered() {
 
 #[tokio::test]
 async fn another_tenants_approval_is_not_there() {
-    let f = Fixture::start().await;
-    let acme = f.create_tenant("org.acme").await;
+    let (f, acme, id) = waiting().await;
     let other = f.create_tenant("org.other").await;
-    needs_a_human(&f, &acme).await;
-    let id = ask(&f, &acme, None).await.1.unwrap();
 
     assert!(matches!(
         f.hall.approval(&other, id).await,
         Err(ApprovalError::NotFound(i)) if i == id
     ));
     assert!(f.hall.pending_approvals(&other).await.unwrap().is_empty());
-    for then in [APPROVE, DENY, Answer::Escalate] {
-        let err = f
-            .hall
-            .resolve_approval(answer(&other, id, then))
-            .await
-            .unwrap_err();
+    for then in EVERY_ANSWER {
+        let err = refused(&f, &other, id, then).await;
         assert!(
             matches!(err, ApprovalError::NotFound(i) if i == id),
             "{err:?}"
@@ -222,7 +184,7 @@ async fn another_tenants_approval_is_not_there() {
         assert_eq!(err.to_string(), format!("approval {id} not found"));
     }
     assert_eq!(
-        f.hall.approval(&acme, id).await.unwrap().status,
+        status(&f, &acme, id).await,
         ApprovalStatus::Pending,
         "untouched"
     );
