@@ -17,6 +17,9 @@ use crate::Hall;
 /// At most this many pending approvals are listed, oldest first.
 pub const PENDING_LIMIT: i64 = 500;
 
+/// How often an answer is tried on an approval that keeps changing under it.
+const ATTEMPTS: usize = 3;
+
 /// A human's answer to one approval of `tenant`.
 #[derive(Debug, Clone)]
 pub struct ResolveCommand {
@@ -86,23 +89,25 @@ impl Hall {
             by,
             note,
         } = command;
-        let current = self.approval(&tenant, id).await?;
-        let to = apply_rule(&current, answer)?;
         let stored = self.store.tenant(&tenant);
-        let answered = stored.answer_approval(id, current.stage(), to, &by, note.as_deref());
-        let Some(resolved) = answered.await? else {
-            // It changed between reading and writing (another human, or its
-            // deadline passed): the rule says why, on what it is now.
-            apply_rule(&self.approval(&tenant, id).await?, answer)?;
-            // The rule would allow it, yet the store refused: the database's
-            // clock saw the deadline pass.
-            return Err(ApprovalError::NotPending {
-                id,
-                status: ApprovalStatus::Expired,
-            });
-        };
-        tracing::info!(approval = %id, status = %resolved.status, by = %by, "approval resolved");
-        Ok(resolved)
+        // Read, apply the rule, write only if the row is still what was
+        // read. When it is not (another human answered or escalated it in
+        // between), the rule judges it again as it is now.
+        for _ in 0..ATTEMPTS {
+            let current = self.approval(&tenant, id).await?;
+            let to = apply_rule(&current, answer)?;
+            let answered = stored.answer_approval(id, current.stage(), to, &by, note.as_deref());
+            if let Some(resolved) = answered.await? {
+                tracing::info!(approval = %id, status = %resolved.status, by = %by, "approval resolved");
+                return Ok(resolved);
+            }
+        }
+        // The rule allows it, yet the store refused each time: the
+        // database's clock saw the deadline pass.
+        Err(ApprovalError::NotPending {
+            id,
+            status: ApprovalStatus::Expired,
+        })
     }
 }
 

@@ -112,6 +112,25 @@ async fn a_resolved_approval_cannot_be_resolved_again() {
 }
 
 #[tokio::test]
+async fn of_two_humans_answering_at_once_one_is_told_it_is_no_longer_pending() {
+    let (f, acme, id) = waiting().await;
+    let (yes, no) = tokio::join!(
+        f.hall
+            .resolve_approval(by_alice(&acme, id, Answer::Approve)),
+        f.hall.resolve_approval(by_alice(&acme, id, Answer::Deny)),
+    );
+    let (won, lost) = match (yes, no) {
+        (Ok(a), Err(e)) | (Err(e), Ok(a)) => (a, e),
+        other => panic!("exactly one answer applies: {other:?}"),
+    };
+    assert!(
+        matches!(lost, ApprovalError::NotPending { status, .. } if status == won.status),
+        "{lost:?}"
+    );
+    assert_eq!(status(&f, &acme, id).await, won.status);
+}
+
+#[tokio::test]
 async fn only_a_gatekeeper_approval_escalates_and_it_stays_pending() {
     let (f, acme, id) = waiting().await;
 
