@@ -309,10 +309,6 @@ impl From<registry::Refusal> for ApiError {
             R::ClaimPending(ns) => invalid(format!(
                 "namespace {ns} is still waiting for the operator's approval"
             )),
-            R::EscalateFrom(id, level) => conflict(format!(
-                "approval {id} is at {}; only gatekeeper approvals escalate",
-                level.as_str()
-            )),
         }
     }
 }

@@ -5,64 +5,25 @@
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 use uuid::Uuid;
+use wcp::{CapabilityId, DataLabel, Env, WorkerId};
 
-use crate::{Conflict, Entity, Refusal, StoreError, TenantStore};
+pub use policy::approvals::{Answer, ApprovalStatus, Stage, SupervisorLevel, Unusable};
+
+use crate::{StoreError, TenantStore};
 
 /// How long a pending approval waits for a human, and how long an approved
 /// one stays usable after the human said yes.
 pub const APPROVAL_TTL: chrono::Duration = chrono::Duration::hours(1);
 
-/// Who must act (WCP §5.8 supervisor levels this registry uses). Stored
-/// and serialized by name: `advisory`, `gatekeeper`, `incident_commander`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SupervisorLevel {
-    /// A human is told; execution proceeds (L7, when the owner chose it).
-    Advisory,
-    /// A human must approve before execution.
-    Gatekeeper,
-    /// Escalated: a human takes full control.
-    IncidentCommander,
-}
-
-impl SupervisorLevel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SupervisorLevel::Advisory => "advisory",
-            SupervisorLevel::Gatekeeper => "gatekeeper",
-            SupervisorLevel::IncidentCommander => "incident_commander",
-        }
-    }
-
-    /// The level named `s` ([`SupervisorLevel::as_str`]), if any.
-    pub fn from_name(s: &str) -> Option<Self> {
-        [Self::Advisory, Self::Gatekeeper, Self::IncidentCommander]
-            .into_iter()
-            .find(|l| l.as_str() == s)
-    }
-
-    /// L7's REQUIRE_HUMAN level as a tenant chose it: advisory or gatekeeper.
-    pub fn l7(advisory: bool) -> Self {
-        if advisory {
-            Self::Advisory
-        } else {
-            Self::Gatekeeper
-        }
-    }
-
-    fn parse(s: &str) -> Result<Self, StoreError> {
-        Self::from_name(s).ok_or_else(|| StoreError::Corrupt(format!("supervisor level {s:?}")))
-    }
-}
-
 /// What a decision asked for: an approval is good for this and nothing else.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApprovalSubject {
+    /// `wrk_…`
     pub worker_registry_id: String,
-    pub worker_id: String,
-    pub capability_id: String,
-    pub env: String,
-    pub data_label: String,
+    pub worker_id: WorkerId,
+    pub capability_id: CapabilityId,
+    pub env: Env,
+    pub data_label: DataLabel,
 }
 
 #[derive(Debug, Clone)]
@@ -71,8 +32,9 @@ pub struct Approval {
     pub tenant_id: String,
     pub subject: ApprovalSubject,
     pub supervisor_level: SupervisorLevel,
-    /// `pending`, `approved`, `denied`, or `expired` (pending or approved past `expires_at`).
-    pub status: String,
+    /// As it reads now ([`ApprovalStatus::seen`]): `expired` once a pending
+    /// or unused approved one is past `expires_at`.
+    pub status: ApprovalStatus,
     pub reason: String,
     pub escalation_context: serde_json::Value,
     pub decision_id: Uuid,
@@ -84,6 +46,16 @@ pub struct Approval {
     pub resolution_note: Option<String>,
     pub used_at: Option<DateTime<Utc>>,
     pub used_by_decision: Option<Uuid>,
+}
+
+impl Approval {
+    /// Where it stands for a human's answer.
+    pub fn stage(&self) -> Stage {
+        Stage {
+            status: self.status,
+            level: self.supervisor_level,
+        }
+    }
 }
 
 /// A new pending approval.
@@ -98,66 +70,42 @@ pub struct NewApproval {
     pub correlation_id: String,
 }
 
-/// A human's answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Resolution {
-    Approve,
-    Deny,
-}
-
-/// Why an approval a decision names does not let it through.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Unusable {
-    NotFound,
-    Pending,
-    Denied,
-    Expired,
-    AlreadyUsed,
-    OtherRequest,
-}
-
-impl std::fmt::Display for Unusable {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Unusable::NotFound => "no such approval for this tenant",
-            Unusable::Pending => "it is still waiting for a human",
-            Unusable::Denied => "a human denied it",
-            Unusable::Expired => "it expired",
-            Unusable::AlreadyUsed => "it was already used by another decision",
-            Unusable::OtherRequest => {
-                "it approves a different worker, capability, env or data label"
-            }
-        })
-    }
-}
-
 const COLUMNS: &str = "tenant_id, id, worker_registry_id, worker_id, capability_id, env, \
      data_label, supervisor_level, status, reason, escalation_context, decision_id, \
      correlation_id, created_at, expires_at, resolved_at, resolved_by, resolution_note, \
      used_at, used_by_decision";
 
+/// A stored value read back into its type; a value that does not parse
+/// breaks an invariant of the rows.
+fn stored<T, E: std::fmt::Display>(
+    row: &sqlx::postgres::PgRow,
+    column: &str,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> Result<T, StoreError> {
+    let raw: String = row.try_get(column)?;
+    parse(&raw).map_err(|e| StoreError::Corrupt(format!("approvals.{column} {raw:?}: {e}")))
+}
+
+fn named<T>(from_name: fn(&str) -> Option<T>) -> impl FnOnce(&str) -> Result<T, &'static str> {
+    move |s| from_name(s).ok_or("unknown name")
+}
+
 fn from_row(row: &sqlx::postgres::PgRow) -> Result<Approval, StoreError> {
-    let level: String = row.try_get("supervisor_level")?;
-    let status: String = row.try_get("status")?;
+    let status = stored(row, "status", named(ApprovalStatus::from_name))?;
     let expires_at: DateTime<Utc> = row.try_get("expires_at")?;
     let used_at: Option<DateTime<Utc>> = row.try_get("used_at")?;
-    let live = status == "pending" || (status == "approved" && used_at.is_none());
     Ok(Approval {
         id: row.try_get("id")?,
         tenant_id: row.try_get("tenant_id")?,
         subject: ApprovalSubject {
             worker_registry_id: row.try_get("worker_registry_id")?,
-            worker_id: row.try_get("worker_id")?,
-            capability_id: row.try_get("capability_id")?,
-            env: row.try_get("env")?,
-            data_label: row.try_get("data_label")?,
+            worker_id: stored(row, "worker_id", WorkerId::parse)?,
+            capability_id: stored(row, "capability_id", CapabilityId::parse)?,
+            env: stored(row, "env", Env::parse)?,
+            data_label: stored(row, "data_label", DataLabel::parse)?,
         },
-        supervisor_level: SupervisorLevel::parse(&level)?,
-        status: if live && expires_at <= Utc::now() {
-            "expired".into()
-        } else {
-            status
-        },
+        supervisor_level: stored(row, "supervisor_level", named(SupervisorLevel::from_name))?,
+        status: status.seen(used_at.is_some(), expires_at, Utc::now()),
         reason: row.try_get("reason")?,
         escalation_context: row.try_get("escalation_context")?,
         decision_id: row.try_get("decision_id")?,
@@ -185,10 +133,10 @@ impl TenantStore<'_> {
         .bind(self.tenant.as_str())
         .bind(new.id)
         .bind(&new.subject.worker_registry_id)
-        .bind(&new.subject.worker_id)
-        .bind(&new.subject.capability_id)
-        .bind(&new.subject.env)
-        .bind(&new.subject.data_label)
+        .bind(new.subject.worker_id.as_str())
+        .bind(new.subject.capability_id.as_str())
+        .bind(new.subject.env.as_str())
+        .bind(new.subject.data_label.as_str())
         .bind(&new.reason)
         .bind(&new.escalation_context)
         .bind(new.decision_id)
@@ -215,86 +163,53 @@ impl TenantStore<'_> {
     pub async fn pending_approvals(&self, limit: i64) -> Result<Vec<Approval>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM approvals
-             WHERE tenant_id = $1 AND status = 'pending' AND expires_at > now()
+             WHERE tenant_id = $1 AND status = $3 AND expires_at > now()
              ORDER BY created_at, id LIMIT $2"
         ))
         .bind(self.tenant.as_str())
         .bind(limit)
+        .bind(ApprovalStatus::Pending.as_str())
         .fetch_all(&self.store.pool)
         .await?;
         rows.iter().map(from_row).collect()
     }
 
-    /// A human's answer to a pending, unexpired approval. An approval is
-    /// usable for [`APPROVAL_TTL`] from the moment it is approved.
-    pub async fn resolve_approval(
+    /// Moves an approval from `from` to `to` (a human's answer; the rules
+    /// are `policy::approvals`), recording who did it, atomically: only
+    /// while it is still stored at `from` and before its deadline. A status
+    /// change is stamped `resolved_at`; an approved approval is usable for
+    /// [`APPROVAL_TTL`] from this moment. `None` when the row was not at
+    /// `from` (any more).
+    pub async fn answer_approval(
         &self,
         id: Uuid,
-        resolution: Resolution,
+        from: Stage,
+        to: Stage,
         by: &str,
         note: Option<&str>,
-    ) -> Result<Approval, StoreError> {
+    ) -> Result<Option<Approval>, StoreError> {
         let row = sqlx::query(&format!(
-            "UPDATE approvals SET status = $3, resolved_at = now(), resolved_by = $4,
-                resolution_note = $5,
-                expires_at = CASE WHEN $3 = 'approved' THEN now() + $6 ELSE expires_at END
-             WHERE tenant_id = $1 AND id = $2 AND status = 'pending' AND expires_at > now()
+            "UPDATE approvals SET status = $5, supervisor_level = $6, resolved_by = $7,
+                resolution_note = $8,
+                resolved_at = CASE WHEN $5 <> $3 THEN now() ELSE resolved_at END,
+                expires_at = CASE WHEN $5 <> $3 AND $5 = $9 THEN now() + $10 ELSE expires_at END
+             WHERE tenant_id = $1 AND id = $2 AND status = $3 AND supervisor_level = $4
+               AND expires_at > now()
              RETURNING {COLUMNS}"
         ))
         .bind(self.tenant.as_str())
         .bind(id)
-        .bind(match resolution {
-            Resolution::Approve => "approved",
-            Resolution::Deny => "denied",
-        })
+        .bind(from.status.as_str())
+        .bind(from.level.as_str())
+        .bind(to.status.as_str())
+        .bind(to.level.as_str())
         .bind(by)
         .bind(note)
+        .bind(ApprovalStatus::Approved.as_str())
         .bind(APPROVAL_TTL)
         .fetch_optional(&self.store.pool)
         .await?;
-        match row {
-            Some(row) => from_row(&row),
-            None => Err(self.not_pending(id).await),
-        }
-    }
-
-    /// Raises a pending approval from gatekeeper to incident commander.
-    pub async fn escalate_approval(
-        &self,
-        id: Uuid,
-        by: &str,
-        note: Option<&str>,
-    ) -> Result<Approval, StoreError> {
-        let row = sqlx::query(&format!(
-            "UPDATE approvals SET supervisor_level = 'incident_commander', resolved_by = $3,
-                resolution_note = $4
-             WHERE tenant_id = $1 AND id = $2 AND status = 'pending' AND expires_at > now()
-               AND supervisor_level = 'gatekeeper'
-             RETURNING {COLUMNS}"
-        ))
-        .bind(self.tenant.as_str())
-        .bind(id)
-        .bind(by)
-        .bind(note)
-        .fetch_optional(&self.store.pool)
-        .await?;
-        match row {
-            Some(row) => from_row(&row),
-            None => match self.approval(id).await? {
-                Some(a) if a.status == "pending" => Err(StoreError::Refused(
-                    Refusal::EscalateFrom(id, a.supervisor_level),
-                )),
-                _ => Err(self.not_pending(id).await),
-            },
-        }
-    }
-
-    async fn not_pending(&self, id: Uuid) -> StoreError {
-        match self.approval(id).await {
-            Ok(Some(a)) => StoreError::Conflict(Entity::Approval(id), Conflict::Status(a.status)),
-            Ok(None) => StoreError::NotFound(Entity::Approval(id)),
-            Err(e) => e,
-        }
+        row.as_ref().map(from_row).transpose()
     }
 
     /// Gives back an approval `decision_id` used but could not record (its
@@ -322,7 +237,7 @@ impl TenantStore<'_> {
     ) -> Result<Result<Approval, Unusable>, StoreError> {
         let row = sqlx::query(&format!(
             "UPDATE approvals SET used_at = now(), used_by_decision = $8
-             WHERE tenant_id = $1 AND id = $2 AND status = 'approved' AND used_at IS NULL
+             WHERE tenant_id = $1 AND id = $2 AND status = $9 AND used_at IS NULL
                AND expires_at > now() AND worker_registry_id = $3 AND capability_id = $4
                AND env = $5 AND data_label = $6 AND worker_id = $7
              RETURNING {COLUMNS}"
@@ -330,11 +245,12 @@ impl TenantStore<'_> {
         .bind(self.tenant.as_str())
         .bind(id)
         .bind(&subject.worker_registry_id)
-        .bind(&subject.capability_id)
-        .bind(&subject.env)
-        .bind(&subject.data_label)
-        .bind(&subject.worker_id)
+        .bind(subject.capability_id.as_str())
+        .bind(subject.env.as_str())
+        .bind(subject.data_label.as_str())
+        .bind(subject.worker_id.as_str())
         .bind(decision_id)
+        .bind(ApprovalStatus::Approved.as_str())
         .fetch_optional(&self.store.pool)
         .await?;
         if let Some(row) = row {
@@ -342,13 +258,7 @@ impl TenantStore<'_> {
         }
         let why = match self.approval(id).await? {
             None => Unusable::NotFound,
-            Some(a) if a.subject != *subject => Unusable::OtherRequest,
-            Some(a) if a.used_at.is_some() => Unusable::AlreadyUsed,
-            Some(a) => match a.status.as_str() {
-                "pending" => Unusable::Pending,
-                "denied" => Unusable::Denied,
-                _ => Unusable::Expired,
-            },
+            Some(a) => Unusable::of(a.status, a.used_at.is_some(), a.subject == *subject),
         };
         Ok(Err(why))
     }

@@ -20,8 +20,10 @@ use sqlx::Row;
 use uuid::Uuid;
 use wcp::TenantId;
 
+pub use policy::ban_review::{ReportStatus, Review};
+
 use crate::cache::Cache;
-use crate::{Conflict, Entity, Store, StoreError, Unavailable};
+use crate::{Store, StoreError, Unavailable};
 
 const PG_CHANNEL: &str = "hall_bans";
 const RETRY: Duration = Duration::from_millis(250);
@@ -34,10 +36,17 @@ pub struct BanReport {
     pub evidence_url: Option<String>,
     pub source: String,
     pub reporter_tenant: Option<TenantId>,
-    pub status: String,
+    pub status: ReportStatus,
     pub reviewed_at: Option<DateTime<Utc>>,
     pub review_note: Option<String>,
     pub created_at: DateTime<Utc>,
+}
+
+/// A report as reviewed, and the live ban on its hash when it was confirmed.
+#[derive(Debug, Clone)]
+pub struct Reviewed {
+    pub report: BanReport,
+    pub ban: Option<Ban>,
 }
 
 #[derive(Debug, Clone)]
@@ -59,6 +68,7 @@ const BAN_COLUMNS: &str =
 
 fn report_from_row(row: &sqlx::postgres::PgRow) -> Result<BanReport, StoreError> {
     let reporter: Option<String> = row.try_get("reporter_tenant")?;
+    let status: String = row.try_get("status")?;
     Ok(BanReport {
         id: row.try_get("id")?,
         sha256: row.try_get("sha256")?,
@@ -69,7 +79,8 @@ fn report_from_row(row: &sqlx::postgres::PgRow) -> Result<BanReport, StoreError>
             .map(|t| TenantId::parse(&t))
             .transpose()
             .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        status: row.try_get("status")?,
+        status: ReportStatus::from_name(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("ban report status {status:?}")))?,
         reviewed_at: row.try_get("reviewed_at")?,
         review_note: row.try_get("review_note")?,
         created_at: row.try_get("created_at")?,
@@ -95,6 +106,34 @@ async fn notify(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>) -> Result<(), St
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+/// Bans the hash of a confirmed report (keeping a live ban already there)
+/// and announces the change at commit; the live ban.
+async fn ban_hash(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    report: &BanReport,
+) -> Result<Ban, StoreError> {
+    sqlx::query(
+        "INSERT INTO bans (sha256, reason, source, report_id, reported_at)
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (sha256) WHERE lifted_at IS NULL DO NOTHING",
+    )
+    .bind(&report.sha256)
+    .bind(&report.reason)
+    .bind(&report.source)
+    .bind(&report.id)
+    .bind(report.created_at)
+    .execute(&mut **tx)
+    .await?;
+    let ban = sqlx::query(&format!(
+        "SELECT {BAN_COLUMNS} FROM bans WHERE sha256 = $1 AND lifted_at IS NULL"
+    ))
+    .bind(&report.sha256)
+    .fetch_one(&mut **tx)
+    .await?;
+    let ban = ban_from_row(&ban)?;
+    notify(tx).await?;
+    Ok(ban)
 }
 
 impl Store {
@@ -124,98 +163,72 @@ impl Store {
 
     pub async fn ban_reports(
         &self,
-        status: Option<&str>,
+        status: Option<ReportStatus>,
         limit: wcp::PageLimit,
     ) -> Result<Vec<BanReport>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {REPORT_COLUMNS} FROM ban_reports WHERE ($1::text IS NULL OR status = $1)
              ORDER BY created_at, id LIMIT $2"
         ))
-        .bind(status)
+        .bind(status.map(ReportStatus::as_str))
         .bind(limit.as_i64())
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(report_from_row).collect()
     }
 
-    /// Confirms a pending report: its hash is banned (unless it already is).
-    pub async fn confirm_report(
-        &self,
-        id: &str,
-        note: Option<&str>,
-    ) -> Result<(BanReport, Ban), StoreError> {
-        let mut tx = self.pool.begin().await?;
+    pub async fn ban_report(&self, id: &str) -> Result<Option<BanReport>, StoreError> {
         let row = sqlx::query(&format!(
-            "UPDATE ban_reports SET status = 'confirmed', reviewed_at = now(), review_note = $2
-             WHERE id = $1 AND status = 'pending' RETURNING {REPORT_COLUMNS}"
+            "SELECT {REPORT_COLUMNS} FROM ban_reports WHERE id = $1"
         ))
         .bind(id)
-        .bind(note)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let report = match row {
-            Some(row) => report_from_row(&row)?,
-            None => return Err(self.report_not_pending(id).await),
-        };
-        sqlx::query(
-            "INSERT INTO bans (sha256, reason, source, report_id, reported_at)
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (sha256) WHERE lifted_at IS NULL DO NOTHING",
-        )
-        .bind(&report.sha256)
-        .bind(&report.reason)
-        .bind(&report.source)
-        .bind(&report.id)
-        .bind(report.created_at)
-        .execute(&mut *tx)
-        .await?;
-        let ban = sqlx::query(&format!(
-            "SELECT {BAN_COLUMNS} FROM bans WHERE sha256 = $1 AND lifted_at IS NULL"
-        ))
-        .bind(&report.sha256)
-        .fetch_one(&mut *tx)
-        .await?;
-        let ban = ban_from_row(&ban)?;
-        notify(&mut tx).await?;
-        tx.commit().await?;
-        Ok((report, ban))
-    }
-
-    pub async fn reject_report(
-        &self,
-        id: &str,
-        note: Option<&str>,
-    ) -> Result<BanReport, StoreError> {
-        let row = sqlx::query(&format!(
-            "UPDATE ban_reports SET status = 'rejected', reviewed_at = now(), review_note = $2
-             WHERE id = $1 AND status = 'pending' RETURNING {REPORT_COLUMNS}"
-        ))
-        .bind(id)
-        .bind(note)
         .fetch_optional(&self.pool)
         .await?;
-        match row {
-            Some(row) => report_from_row(&row),
-            None => Err(self.report_not_pending(id).await),
-        }
+        row.as_ref().map(report_from_row).transpose()
     }
 
-    async fn report_not_pending(&self, id: &str) -> StoreError {
-        let status: Result<Option<String>, _> =
-            sqlx::query_scalar("SELECT status FROM ban_reports WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await;
-        match status {
-            Ok(Some(s)) => {
-                StoreError::Conflict(Entity::BanReport(id.to_string()), Conflict::Status(s))
-            }
-            Ok(None) => StoreError::NotFound(Entity::BanReport(id.to_string())),
-            Err(e) => e.into(),
-        }
+    /// Moves a report from status `from` to `to` (the rule is
+    /// `policy::ban_review`) with the reviewer's note, atomically: only while
+    /// it is still `from`. A report moved to `confirmed` bans its hash in the
+    /// same transaction (unless a live ban is there already), announced on
+    /// PostgreSQL's channel at commit. `None` when the report was not `from`
+    /// (any more).
+    pub async fn review_report(
+        &self,
+        id: &str,
+        from: ReportStatus,
+        to: ReportStatus,
+        note: Option<&str>,
+    ) -> Result<Option<Reviewed>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(&format!(
+            "UPDATE ban_reports SET status = $4, reviewed_at = now(), review_note = $2
+             WHERE id = $1 AND status = $3 RETURNING {REPORT_COLUMNS}"
+        ))
+        .bind(id)
+        .bind(note)
+        .bind(from.as_str())
+        .bind(to.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let report = report_from_row(&row)?;
+        let ban = if to == ReportStatus::Confirmed {
+            Some(ban_hash(&mut tx, &report).await?)
+        } else {
+            None
+        };
+        tx.commit().await?;
+        Ok(Some(Reviewed { report, ban }))
     }
 
-    /// Lifts the live ban on `sha256`; the row is kept as history.
-    pub async fn lift_ban(&self, sha256: &str, reason: Option<&str>) -> Result<Ban, StoreError> {
+    /// Lifts the live ban on `sha256`; the row is kept as history. `None`
+    /// when there is no live ban on it.
+    pub async fn lift_ban(
+        &self,
+        sha256: &str,
+        reason: Option<&str>,
+    ) -> Result<Option<Ban>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let row = sqlx::query(&format!(
             "UPDATE bans SET lifted_at = now(), lift_reason = $2
@@ -225,13 +238,11 @@ impl Store {
         .bind(reason)
         .fetch_optional(&mut *tx)
         .await?;
-        let ban = match row {
-            Some(row) => ban_from_row(&row)?,
-            None => return Err(StoreError::NotFound(Entity::Ban(sha256.to_string()))),
-        };
+        let Some(row) = row else { return Ok(None) };
+        let ban = ban_from_row(&row)?;
         notify(&mut tx).await?;
         tx.commit().await?;
-        Ok(ban)
+        Ok(Some(ban))
     }
 
     /// Live bans, newest first.

@@ -11,8 +11,6 @@
 use uuid::Uuid;
 use wcp::{Namespace, TenantId};
 
-use crate::approvals::SupervisorLevel;
-
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("invalid DATABASE_URL: {0}")]
@@ -158,8 +156,6 @@ pub enum Refusal {
     },
     /// Using the keys of a namespace whose claim still awaits the operator.
     ClaimPending(Namespace),
-    /// Escalating an approval that is not at the gatekeeper level.
-    EscalateFrom(Uuid, SupervisorLevel),
 }
 
 /// Who holds a namespace, when it is not the caller.

@@ -1,7 +1,7 @@
 //! Human approvals in the store: used once, only for their own request,
 //! not after they expire, and given back when the decision never happened.
 
-use registry::approvals::{ApprovalSubject, NewApproval, Resolution, Unusable};
+use registry::approvals::{ApprovalStatus, ApprovalSubject, NewApproval, Stage, Unusable};
 use registry::{Store, StoreOptions};
 use testkit::TestDb;
 use uuid::Uuid;
@@ -21,10 +21,17 @@ async fn store(db: &TestDb) -> Store {
 fn subject() -> ApprovalSubject {
     ApprovalSubject {
         worker_registry_id: "wrk_0193a1b2c3d4e5f60718293a4b5c6d7e".into(),
-        worker_id: "x.acme.w".into(),
-        capability_id: "cap.a.b".into(),
-        env: "prod".into(),
-        data_label: "PUBLIC".into(),
+        worker_id: wcp::WorkerId::parse("x.acme.w").unwrap(),
+        capability_id: wcp::CapabilityId::parse("cap.a.b").unwrap(),
+        env: wcp::Env::Prod,
+        data_label: wcp::DataLabel::Public,
+    }
+}
+
+fn at(status: ApprovalStatus) -> Stage {
+    Stage {
+        status,
+        level: registry::approvals::SupervisorLevel::Gatekeeper,
     }
 }
 
@@ -42,10 +49,13 @@ async fn approved(store: &Store, tenant: &TenantId) -> Uuid {
         })
         .await
         .unwrap();
-    assert_eq!(a.status, "pending");
-    t.resolve_approval(a.id, Resolution::Approve, "human", None)
+    assert_eq!(a.status, ApprovalStatus::Pending);
+    let approved = t
+        .answer_approval(a.id, a.stage(), at(ApprovalStatus::Approved), "human", None)
         .await
-        .unwrap();
+        .unwrap()
+        .expect("a pending approval moves");
+    assert_eq!(approved.status, ApprovalStatus::Approved);
     a.id
 }
 
@@ -59,7 +69,7 @@ async fn an_approval_is_used_once_and_given_back_when_its_decision_failed() {
     let t = s.tenant(&tenant);
 
     let mut other = subject();
-    other.env = "edge".into();
+    other.env = wcp::Env::Edge;
     assert_eq!(
         t.use_approval(id, &other, Uuid::now_v7())
             .await
@@ -114,7 +124,10 @@ async fn an_expired_approval_cannot_be_used_or_resolved() {
         .await
         .unwrap();
     let t = s.tenant(&tenant);
-    assert_eq!(t.approval(id).await.unwrap().unwrap().status, "expired");
+    assert_eq!(
+        t.approval(id).await.unwrap().unwrap().status,
+        ApprovalStatus::Expired
+    );
     assert_eq!(
         t.use_approval(id, &subject(), Uuid::now_v7())
             .await
@@ -122,8 +135,12 @@ async fn an_expired_approval_cannot_be_used_or_resolved() {
             .unwrap_err(),
         Unusable::Expired
     );
-    assert!(t
-        .resolve_approval(id, Resolution::Deny, "human", None)
-        .await
-        .is_err());
+    // Past its deadline the stored status does not move any more.
+    for from in [ApprovalStatus::Pending, ApprovalStatus::Approved] {
+        assert!(t
+            .answer_approval(id, at(from), at(ApprovalStatus::Denied), "human", None)
+            .await
+            .unwrap()
+            .is_none());
+    }
 }

@@ -21,9 +21,15 @@
 //! - [`attest`]: submitting an attestation (a hash or a signed card) and the
 //!   operator's approval of a pending one.
 //! - [`tenant_policy`]: a tenant's attestation and decision policy.
+//! - [`approvals`]: human approvals listed, read and resolved
+//!   (`/wcp/approvals/*`).
+//! - [`bans`]: the ban list: reports, the operator's review, lifting a ban
+//!   (`/api/v1/ban-list*`).
 
 pub mod api_keys;
+pub mod approvals;
 pub mod attest;
+pub mod bans;
 pub mod decide;
 pub mod receipt_keys;
 pub mod tenant_policy;
@@ -38,6 +44,7 @@ use registry::Store;
 use wcp::TenantId;
 
 pub use api_keys::{ApiKeyError, CreatedApiKey, NewApiKey};
+pub use approvals::{Answer, ApprovalError, ResolveCommand};
 pub use attest::{AttestCommand, AttestError, Submission};
 pub use decide::{DecideError, Decided, DecisionCommand};
 pub use receipt_keys::{KeySource, KeySourceError, RotateError, Rotated};

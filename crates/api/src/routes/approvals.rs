@@ -1,13 +1,17 @@
 //! Human approvals (WCP §5.8): `/wcp/approvals/pending`, `/resolve`,
 //! `/escalate`, and one approval by id. A decision that needs a human opens
 //! an approval in the requesting tenant; an `admin` key of that tenant (a
-//! human's, not the agent's `decisions:write` key) resolves it.
+//! human's, not the agent's `decisions:write` key) resolves it. The handlers
+//! parse the request, call the approval use case once (`service::approvals`)
+//! and map its [`ApprovalError`] here.
 
+use actix_web::http::StatusCode;
 use actix_web::web;
 use chrono::{DateTime, Utc};
-use registry::approvals::{Approval, Resolution};
+use registry::approvals::Approval;
 use registry::Scope;
 use serde::{Deserialize, Serialize};
+use service::approvals::{Answer, ApprovalError, ResolveCommand};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -61,12 +65,12 @@ impl From<Approval> for ApprovalView {
         Self {
             id: a.id.to_string(),
             tenant_id: a.tenant_id,
-            status: a.status,
+            status: a.status.as_str().into(),
             supervisor_level: a.supervisor_level.as_str().into(),
-            worker_id: a.subject.worker_id,
-            capability_id: a.subject.capability_id,
-            env: a.subject.env,
-            data_label: a.subject.data_label,
+            worker_id: a.subject.worker_id.to_string(),
+            capability_id: a.subject.capability_id.to_string(),
+            env: a.subject.env.to_string(),
+            data_label: a.subject.data_label.to_string(),
             reason: a.reason,
             escalation_context: a.escalation_context,
             decision_id: a.decision_id.to_string(),
@@ -102,6 +106,18 @@ fn acting_human(principal: &Principal) -> String {
     format!("{} ({})", principal.key_name, principal.key_id)
 }
 
+impl From<ApprovalError> for ApiError {
+    fn from(e: ApprovalError) -> Self {
+        match e {
+            ApprovalError::NotFound(_) => ApiError::not_found(e.to_string()),
+            ApprovalError::NotPending { .. } | ApprovalError::NotGatekeeper { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
+            }
+            ApprovalError::Store(e) => e.into(),
+        }
+    }
+}
+
 /// Approvals of your tenant waiting for a human, oldest first (`read`).
 #[utoipa::path(get, path = "/wcp/approvals/pending", tag = "approvals", params(TenantParam),
     security(("bearer" = [])),
@@ -113,7 +129,7 @@ pub async fn pending(
 ) -> Result<web::Json<PendingApprovals>, ApiError> {
     principal.require(Scope::Read)?;
     let tenant = acting_tenant(&principal, query.tenant_id.as_deref())?;
-    let pending = state.store.tenant(&tenant).pending_approvals(500).await?;
+    let pending = state.hall.pending_approvals(&tenant).await?;
     Ok(web::Json(PendingApprovals {
         pending: pending.into_iter().map(ApprovalView::from).collect(),
     }))
@@ -132,13 +148,7 @@ pub async fn one(
     principal.require(Scope::Read)?;
     let tenant = acting_tenant(&principal, query.tenant_id.as_deref())?;
     let id = approval_id(&path)?;
-    let a = state
-        .store
-        .tenant(&tenant)
-        .approval(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("approval {id} not found")))?;
-    Ok(web::Json(a.into()))
+    Ok(web::Json(state.hall.approval(&tenant, id).await?.into()))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -173,32 +183,43 @@ pub async fn resolve(
     body: JsonBody<ResolveApproval>,
 ) -> Result<web::Json<ApprovalView>, ApiError> {
     principal.require(Scope::Admin)?;
-    let tenant = acting_tenant(&principal, body.tenant_id.as_deref())?;
-    let id = approval_id(&body.approval_id)?;
-    let note = note(&body.note)?;
-    let store = state.store.tenant(&tenant);
-    let by = acting_human(&principal);
-    let a = match body.resolution.as_str() {
-        "approve" => {
-            store
-                .resolve_approval(id, Resolution::Approve, &by, note.as_deref())
-                .await?
-        }
-        "deny" => {
-            store
-                .resolve_approval(id, Resolution::Deny, &by, note.as_deref())
-                .await?
-        }
-        "escalate" => store.escalate_approval(id, &by, note.as_deref()).await?,
-        other => {
-            return Err(ApiError::bad_request(
-                "invalid_field",
-                format!("resolution {other:?} is not one of approve, deny or escalate"),
-            ))
-        }
+    let answer = match body.resolution.as_str() {
+        "approve" => Ok(Answer::Approve),
+        "deny" => Ok(Answer::Deny),
+        "escalate" => Ok(Answer::Escalate),
+        other => Err(ApiError::bad_request(
+            "invalid_field",
+            format!("resolution {other:?} is not one of approve, deny or escalate"),
+        )),
     };
-    tracing::info!(approval = %id, status = %a.status, by = %by, "approval resolved");
-    Ok(web::Json(a.into()))
+    let command = command(
+        &principal,
+        &body.tenant_id,
+        &body.approval_id,
+        &body.note,
+        answer,
+    )?;
+    Ok(web::Json(
+        state.hall.resolve_approval(command).await?.into(),
+    ))
+}
+
+/// `principal`'s answer to an approval, parsed field by field in this
+/// order: the tenant, the approval's id, the note, the answer.
+fn command(
+    principal: &Principal,
+    tenant_id: &Option<String>,
+    approval: &str,
+    note: &Option<String>,
+    answer: Result<Answer, ApiError>,
+) -> Result<ResolveCommand, ApiError> {
+    Ok(ResolveCommand {
+        tenant: acting_tenant(principal, tenant_id.as_deref())?,
+        approval: approval_id(approval)?,
+        note: self::note(note)?,
+        answer: answer?,
+        by: acting_human(principal),
+    })
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -221,14 +242,14 @@ pub async fn escalate(
     body: JsonBody<EscalateApproval>,
 ) -> Result<web::Json<ApprovalView>, ApiError> {
     principal.require(Scope::Admin)?;
-    let tenant = acting_tenant(&principal, body.tenant_id.as_deref())?;
-    let id = approval_id(&body.approval_id)?;
-    let note = note(&body.note)?;
-    let by = acting_human(&principal);
-    let a = state
-        .store
-        .tenant(&tenant)
-        .escalate_approval(id, &by, note.as_deref())
-        .await?;
-    Ok(web::Json(a.into()))
+    let command = command(
+        &principal,
+        &body.tenant_id,
+        &body.approval_id,
+        &body.note,
+        Ok(Answer::Escalate),
+    )?;
+    Ok(web::Json(
+        state.hall.resolve_approval(command).await?.into(),
+    ))
 }

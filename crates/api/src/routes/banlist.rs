@@ -1,10 +1,16 @@
 //! The ban list: the contract's public list and report endpoint, and the
-//! operator's review (confirm, reject, lift).
+//! operator's review (confirm, reject, lift). The handlers parse the request,
+//! call the ban-list use case once (`service::bans`, which also refreshes the
+//! ban cache after a change) and map its errors here.
 
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
+use policy::ban_review::ReportStatus;
 use registry::bans::{Ban, BanReport};
 use serde::{Deserialize, Serialize};
+use service::bans::{LiftError, PackageHash, ReportCommand, ReviewError};
+use service::Caller;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Principal;
@@ -70,7 +76,7 @@ pub async fn ban_list(
     query: web::Query<BanListQuery>,
 ) -> Result<web::Json<Vec<BanEntry>>, ApiError> {
     let limit = wcp::PageLimit::parse(query.limit, wcp::PageSize::BANS)?;
-    let bans = state.store.live_bans(limit).await?;
+    let bans = state.hall.live_bans(limit).await?;
     Ok(web::Json(bans.into_iter().map(BanEntry::from).collect()))
 }
 
@@ -108,7 +114,7 @@ impl From<BanReport> for ReportView {
             evidence_url: r.evidence_url,
             source: r.source,
             reporter_tenant: r.reporter_tenant.map(|t| t.to_string()),
-            status: r.status,
+            status: r.status.as_str().into(),
             reviewed_at: r.reviewed_at,
             review_note: r.review_note,
             created_at: r.created_at,
@@ -116,15 +122,28 @@ impl From<BanReport> for ReportView {
     }
 }
 
-fn normalise_sha256(raw: &str) -> Result<String, ApiError> {
-    let lower = raw.trim().to_ascii_lowercase();
-    if attestation::package::is_sha256_hex(&lower) {
-        Ok(lower)
-    } else {
-        Err(ApiError::bad_request(
-            "invalid_sha256",
-            "sha256 must be 64 hex characters",
-        ))
+fn sha256(raw: &str) -> Result<PackageHash, ApiError> {
+    PackageHash::parse(raw).map_err(|e| ApiError::bad_request("invalid_sha256", e.to_string()))
+}
+
+impl From<ReviewError> for ApiError {
+    fn from(e: ReviewError) -> Self {
+        match e {
+            ReviewError::NotFound(_) => ApiError::not_found(e.to_string()),
+            ReviewError::AlreadyReviewed { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
+            }
+            ReviewError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<LiftError> for ApiError {
+    fn from(e: LiftError) -> Self {
+        match e {
+            LiftError::NoLiveBan(_) => ApiError::not_found(e.to_string()),
+            LiftError::Store(e) => e.into(),
+        }
     }
 }
 
@@ -139,7 +158,7 @@ pub async fn report(
     state: web::Data<AppState>,
     body: JsonBody<ReportHash>,
 ) -> Result<HttpResponse, ApiError> {
-    let sha256 = normalise_sha256(&body.sha256)?;
+    let sha256 = sha256(&body.sha256)?;
     let reason = text_field("reason", &body.reason, 1000)?;
     let evidence = match body
         .evidence_url
@@ -162,21 +181,16 @@ pub async fn report(
             ))
         }
     };
-    let source = if principal.operator {
-        "operator"
-    } else {
-        "community"
+    let caller = Caller {
+        tenant: &principal.tenant_id,
+        operator: principal.operator,
     };
-    let report = state
-        .store
-        .report_hash(
-            &sha256,
-            &reason,
-            evidence.as_deref(),
-            source,
-            Some(&principal.tenant_id),
-        )
-        .await?;
+    let command = ReportCommand {
+        sha256,
+        reason,
+        evidence_url: evidence,
+    };
+    let report = state.hall.report_hash(caller, command).await?;
     Ok(HttpResponse::Created().json(ReportView::from(report)))
 }
 
@@ -203,19 +217,20 @@ pub async fn reports(
     query: web::Query<ReportsQuery>,
 ) -> Result<web::Json<ReportList>, ApiError> {
     principal.require_operator()?;
-    if let Some(s) = query.status.as_deref() {
-        if !["pending", "confirmed", "rejected"].contains(&s) {
-            return Err(ApiError::bad_request(
-                "invalid_query",
-                format!("status {s:?} is not one of pending, confirmed or rejected"),
-            ));
-        }
-    }
+    let status = query
+        .status
+        .as_deref()
+        .map(|s| {
+            ReportStatus::from_name(s).ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_query",
+                    format!("status {s:?} is not one of pending, confirmed or rejected"),
+                )
+            })
+        })
+        .transpose()?;
     let limit = wcp::PageLimit::clamped(query.limit, wcp::PageSize::BANS);
-    let reports = state
-        .store
-        .ban_reports(query.status.as_deref(), limit)
-        .await?;
+    let reports = state.hall.ban_reports(status, limit).await?;
     Ok(web::Json(ReportList {
         reports: reports.into_iter().map(ReportView::from).collect(),
     }))
@@ -257,8 +272,7 @@ pub async fn confirm(
 ) -> Result<web::Json<ConfirmedBan>, ApiError> {
     principal.require_operator()?;
     let note = note_of(&req, &body)?;
-    let (report, ban) = state.store.confirm_report(&path, note.as_deref()).await?;
-    state.bans.changed().await;
+    let (report, ban) = state.hall.confirm_report(&path, note).await?;
     Ok(web::Json(ConfirmedBan {
         report: report.into(),
         ban: ban.into(),
@@ -281,11 +295,7 @@ pub async fn reject(
     principal.require_operator()?;
     let note = note_of(&req, &body)?;
     Ok(web::Json(
-        state
-            .store
-            .reject_report(&path, note.as_deref())
-            .await?
-            .into(),
+        state.hall.reject_report(&path, note).await?.into(),
     ))
 }
 
@@ -332,12 +342,12 @@ pub async fn history(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<web::Json<BanHistory>, ApiError> {
-    let sha256 = normalise_sha256(&path)?;
-    let history = state.store.ban_history(&sha256).await?;
+    let sha256 = sha256(&path)?;
+    let history = state.hall.ban_history(&sha256).await?;
     Ok(web::Json(BanHistory {
-        banned: history.iter().any(|b| b.lifted_at.is_none()),
-        sha256,
-        history: history.into_iter().map(BanRecord::from).collect(),
+        banned: history.banned,
+        sha256: sha256.to_string(),
+        history: history.bans.into_iter().map(BanRecord::from).collect(),
     }))
 }
 
@@ -355,9 +365,7 @@ pub async fn lift(
     body: web::Bytes,
 ) -> Result<web::Json<BanRecord>, ApiError> {
     principal.require_operator()?;
-    let sha256 = normalise_sha256(&path)?;
+    let sha256 = sha256(&path)?;
     let note = note_of(&req, &body)?;
-    let ban = state.store.lift_ban(&sha256, note.as_deref()).await?;
-    state.bans.changed().await;
-    Ok(web::Json(ban.into()))
+    Ok(web::Json(state.hall.lift_ban(&sha256, note).await?.into()))
 }

@@ -37,10 +37,10 @@ fn escalation_context(
 fn approval_subject(w: &Worker, r: &Request) -> ApprovalSubject {
     ApprovalSubject {
         worker_registry_id: w.id.clone(),
-        worker_id: w.record.worker_id.to_string(),
-        capability_id: r.capability.to_string(),
-        env: r.env.to_string(),
-        data_label: r.data_label.to_string(),
+        worker_id: w.record.worker_id.clone(),
+        capability_id: r.capability.clone(),
+        env: r.env,
+        data_label: r.data_label,
     }
 }
 

@@ -230,6 +230,13 @@ impl Fixture {
         receipts
     }
 
+    /// Runs `sql` straight on the database (to put a row where only time
+    /// would take it).
+    pub async fn sql(&self, sql: &str) {
+        let mut conn = self._db.connect().await;
+        sqlx::query(sql).execute(&mut conn).await.unwrap();
+    }
+
     /// The ids of `tenant`'s approvals waiting for a human.
     pub async fn pending(&self, tenant: &TenantId) -> Vec<uuid::Uuid> {
         self.hall

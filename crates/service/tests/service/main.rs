@@ -2,7 +2,9 @@
 //! one test binary, a module per use case, the fixture in `fixture.rs`.
 
 mod api_keys;
+mod approvals;
 mod attest;
+mod bans;
 mod decide;
 mod fixture;
 mod receipt_keys;

@@ -1,0 +1,257 @@
+//! The ban-list use cases: a report bans nothing until the operator
+//! confirms it, a report is reviewed once, and a confirmed or lifted ban
+//! counts for the next decision at once.
+
+use std::time::{Duration, Instant};
+
+use audit::Outcome;
+use policy::ban_review::ReportStatus;
+use serde_json::json;
+use service::bans::{LiftError, PackageHash, ReportCommand, ReviewError};
+use service::Caller;
+use wcp::{DataLabel, Env, TenantId};
+
+use crate::fixture::{command, key_of, Fixture};
+
+const WORKER: &str = "x.acme.w";
+
+fn hash(c: char) -> PackageHash {
+    PackageHash::parse(&c.to_string().repeat(64)).unwrap()
+}
+
+fn report(sha256: &PackageHash) -> ReportCommand {
+    ReportCommand {
+        sha256: sha256.clone(),
+        reason: "exfiltrates credentials".into(),
+        evidence_url: Some("https://example.com/advisory".into()),
+    }
+}
+
+fn operator(t: &TenantId) -> Caller<'_> {
+    Caller {
+        tenant: t,
+        operator: true,
+    }
+}
+
+/// A fixture whose ban cache answers from its in-memory copy, as a server's
+/// does once it follows changes.
+async fn following() -> Fixture {
+    let f = Fixture::start().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !f.hall.bans.is_subscribed() {
+        assert!(Instant::now() < deadline, "the ban cache never subscribed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    f
+}
+
+async fn decide(f: &Fixture, tenant: &TenantId) -> (Outcome, Option<String>) {
+    let d = f
+        .hall
+        .decide(
+            key_of(tenant),
+            command(tenant, WORKER, Env::Dev, DataLabel::Public),
+            None,
+        )
+        .await
+        .unwrap();
+    let r = d.decision.receipt.content;
+    (r.outcome, r.deny_code)
+}
+
+#[tokio::test]
+async fn confirming_a_report_bans_the_hash_for_decisions_at_once() {
+    let f = following().await;
+    let acme = f.create_tenant("org.acme").await;
+    f.register(&acme, WORKER, 1, json!({})).await;
+    let sha = hash('b');
+    f.attest_card(&acme, WORKER, sha.as_str()).await;
+    assert_eq!(decide(&f, &acme).await.0, Outcome::Allow);
+
+    let filed = f
+        .hall
+        .report_hash(key_of(&acme), report(&sha))
+        .await
+        .unwrap();
+    assert_eq!(filed.status, ReportStatus::Pending);
+    assert_eq!(filed.source, "community");
+    assert_eq!(filed.reporter_tenant.as_ref(), Some(&acme));
+    assert_eq!(
+        decide(&f, &acme).await.0,
+        Outcome::Allow,
+        "a report alone bans nothing"
+    );
+    assert!(f
+        .hall
+        .live_bans(wcp::PageLimit::default_of(wcp::PageSize::BANS))
+        .await
+        .unwrap()
+        .is_empty());
+
+    let (confirmed, ban) = f
+        .hall
+        .confirm_report(&filed.id, Some("reproduced".into()))
+        .await
+        .unwrap();
+    assert_eq!(confirmed.status, ReportStatus::Confirmed);
+    assert_eq!(confirmed.review_note.as_deref(), Some("reproduced"));
+    assert_eq!(ban.sha256, sha.as_str());
+    assert_eq!(ban.report_id.as_deref(), Some(filed.id.as_str()));
+    assert_eq!(
+        decide(&f, &acme).await,
+        (Outcome::Deny, Some(policy::deny::HASH_BANNED.to_string())),
+        "the very next decision"
+    );
+    let live = f
+        .hall
+        .live_bans(wcp::PageLimit::default_of(wcp::PageSize::BANS))
+        .await
+        .unwrap();
+    assert_eq!(live.len(), 1);
+    assert_eq!(live[0].sha256, sha.as_str());
+}
+
+#[tokio::test]
+async fn lifting_a_ban_lets_the_worker_be_allowed_again() {
+    let f = following().await;
+    let acme = f.create_tenant("org.acme").await;
+    let op = f.create_tenant("org.ops").await;
+    f.register(&acme, WORKER, 1, json!({})).await;
+    let sha = hash('c');
+    f.attest_card(&acme, WORKER, sha.as_str()).await;
+    let filed = f
+        .hall
+        .report_hash(operator(&op), report(&sha))
+        .await
+        .unwrap();
+    assert_eq!(filed.source, "operator");
+    f.hall.confirm_report(&filed.id, None).await.unwrap();
+    assert_eq!(decide(&f, &acme).await.0, Outcome::Deny);
+    assert!(f.hall.ban_history(&sha).await.unwrap().banned);
+
+    let lifted = f
+        .hall
+        .lift_ban(&sha, Some("false positive".into()))
+        .await
+        .unwrap();
+    assert!(lifted.lifted_at.is_some());
+    assert_eq!(lifted.lift_reason.as_deref(), Some("false positive"));
+    assert_eq!(
+        decide(&f, &acme).await.0,
+        Outcome::Allow,
+        "the very next decision"
+    );
+    let history = f.hall.ban_history(&sha).await.unwrap();
+    assert!(!history.banned);
+    assert_eq!(history.bans.len(), 1, "a lifted ban stays in the history");
+    assert!(f
+        .hall
+        .live_bans(wcp::PageLimit::default_of(wcp::PageSize::BANS))
+        .await
+        .unwrap()
+        .is_empty());
+
+    let err = f.hall.lift_ban(&sha, None).await.unwrap_err();
+    assert!(
+        matches!(&err, LiftError::NoLiveBan(s) if *s == sha),
+        "{err:?}"
+    );
+    assert_eq!(err.to_string(), format!("ban on {sha} not found"));
+}
+
+#[tokio::test]
+async fn a_report_is_reviewed_once() {
+    let f = following().await;
+    let acme = f.create_tenant("org.acme").await;
+    let first = f
+        .hall
+        .report_hash(key_of(&acme), report(&hash('d')))
+        .await
+        .unwrap();
+    let second = f
+        .hall
+        .report_hash(key_of(&acme), report(&hash('e')))
+        .await
+        .unwrap();
+
+    f.hall.confirm_report(&first.id, None).await.unwrap();
+    let rejected = f
+        .hall
+        .reject_report(&second.id, Some("no evidence".into()))
+        .await
+        .unwrap();
+    assert_eq!(rejected.status, ReportStatus::Rejected);
+
+    for (id, status) in [
+        (&first.id, ReportStatus::Confirmed),
+        (&second.id, ReportStatus::Rejected),
+    ] {
+        let again = [
+            f.hall.confirm_report(id, None).await.map(|_| ()),
+            f.hall.reject_report(id, None).await.map(|_| ()),
+        ];
+        for err in again {
+            let err = err.unwrap_err();
+            assert!(
+                matches!(&err, ReviewError::AlreadyReviewed { status: s, .. } if *s == status),
+                "{err:?}"
+            );
+            assert_eq!(err.to_string(), format!("report {id} is already {status}"));
+        }
+    }
+    assert!(
+        !f.hall.ban_history(&hash('e')).await.unwrap().banned,
+        "a rejected report bans nothing"
+    );
+    assert_eq!(
+        f.hall
+            .live_bans(wcp::PageLimit::default_of(wcp::PageSize::BANS))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let err = f.hall.confirm_report("rpt_nope", None).await.unwrap_err();
+    assert!(
+        matches!(&err, ReviewError::NotFound(id) if id == "rpt_nope"),
+        "{err:?}"
+    );
+    assert_eq!(err.to_string(), "report rpt_nope not found");
+
+    let hall = &f.hall;
+    let listed = |status| async move {
+        hall.ban_reports(status, wcp::PageLimit::default_of(wcp::PageSize::BANS))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.id, r.status))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        listed(None).await,
+        vec![
+            (first.id.clone(), ReportStatus::Confirmed),
+            (second.id.clone(), ReportStatus::Rejected)
+        ],
+        "oldest first"
+    );
+    assert_eq!(
+        listed(Some(ReportStatus::Rejected)).await,
+        vec![(second.id.clone(), ReportStatus::Rejected)]
+    );
+    assert!(listed(Some(ReportStatus::Pending)).await.is_empty());
+}
+
+#[test]
+fn a_package_hash_is_64_hex_characters_held_lowercase() {
+    let upper = format!("  {}  ", "AB".repeat(32));
+    assert_eq!(
+        PackageHash::parse(&upper).unwrap().as_str(),
+        "ab".repeat(32)
+    );
+    for bad in ["", "ab", &"g".repeat(64), &"a".repeat(65)] {
+        assert!(PackageHash::parse(bad).is_err(), "{bad:?}");
+    }
+}
