@@ -8,6 +8,9 @@
 //! 0..=N in the order of the governance chain (registration, ban list,
 //! attestation, policy) and stops at the first failure.
 
+pub mod namespaces;
+pub mod visibility;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};

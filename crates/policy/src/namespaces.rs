@@ -1,0 +1,377 @@
+//! Who may claim a namespace, register workers under it and use its signing
+//! keys: the one home of the claiming rule. Pure: each function judges a
+//! namespace's row as stored (or its absence) for one tenant; the store locks
+//! the row, asks, and writes what the answer says, in one transaction
+//! (`registry::namespaces`), so a race between two claimants stays
+//! impossible.
+//!
+//! The rule, in short: a namespace is held by one tenant, or reserved (by
+//! the registry itself, [`BUILTIN_RESERVED`], or by the operator with a
+//! reason), or free. A free `x.*` namespace is claimed at once, even on the
+//! way by a worker registration; an `org.*` one only by an explicit claim,
+//! which waits for the operator when the registry says so. Only the holder
+//! registers workers or keys under a namespace, and not while its claim
+//! waits.
+
+use wcp::{Namespace, TenantId};
+
+/// Names reserved by the registry itself, before any operator reservation.
+pub const BUILTIN_RESERVED: [&str; 6] = [
+    "org.wcp",
+    "org.workerclassprotocol",
+    "org.pyhall",
+    "org.hall",
+    "x.hall",
+    "x.wcp",
+];
+
+/// The reason shown for a name in [`BUILTIN_RESERVED`].
+pub const BUILTIN_REASON: &str = "reserved by the registry for the WCP project";
+
+/// Whether the registry itself reserves `ns`.
+pub fn is_builtin_reserved(ns: &Namespace) -> bool {
+    BUILTIN_RESERVED.contains(&ns.as_str())
+}
+
+/// How a namespace's row holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimStatus {
+    Claimed,
+    /// Claimed, waiting for the operator's approval.
+    Pending,
+    /// Reserved by the operator (no tenant).
+    Reserved,
+}
+
+impl ClaimStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClaimStatus::Claimed => "claimed",
+            ClaimStatus::Pending => "pending",
+            ClaimStatus::Reserved => "reserved",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "claimed" => Some(ClaimStatus::Claimed),
+            "pending" => Some(ClaimStatus::Pending),
+            "reserved" => Some(ClaimStatus::Reserved),
+            _ => None,
+        }
+    }
+}
+
+/// A namespace's row as the rule reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Holding<'a> {
+    /// The holder (none for a reservation).
+    pub tenant: Option<&'a TenantId>,
+    pub status: ClaimStatus,
+    /// Why it is reserved.
+    pub reason: Option<&'a str>,
+}
+
+impl Holding<'_> {
+    fn is(&self, tenant: &TenantId) -> bool {
+        self.tenant == Some(tenant)
+    }
+}
+
+/// Who holds a namespace, when it is not the caller (or not yet usable by it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NamespaceHeld {
+    /// Nobody (and only `x.*` namespaces are claimed on the way).
+    Unclaimed,
+    /// The caller, but the claim awaits the operator's approval.
+    PendingApproval,
+    /// Reserved by the registry itself ([`BUILTIN_RESERVED`]).
+    Builtin,
+    /// Reserved by the operator, with the reason given.
+    Reserved(Option<String>),
+    /// Another tenant.
+    OtherTenant,
+}
+
+/// What the store does with the namespace's row once the rule said yes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The caller holds it already: nothing to write.
+    Held,
+    /// Nobody holds it: write a claim of the caller with this status.
+    Claim(ClaimStatus),
+}
+
+/// An explicit claim of `ns` by `claimant`. Claiming one's own namespace
+/// again (even while it waits) is [`Step::Held`]; a free `org.*` claim waits
+/// for the operator when `org_claims_need_approval`.
+pub fn claim(
+    ns: &Namespace,
+    row: Option<Holding<'_>>,
+    claimant: &TenantId,
+    org_claims_need_approval: bool,
+) -> Result<Step, NamespaceHeld> {
+    match row {
+        Some(h) if h.is(claimant) => Ok(Step::Held),
+        Some(h) if h.status == ClaimStatus::Reserved => {
+            Err(NamespaceHeld::Reserved(h.reason.map(str::to_string)))
+        }
+        Some(_) => Err(NamespaceHeld::OtherTenant),
+        None if is_builtin_reserved(ns) => Err(NamespaceHeld::Builtin),
+        None if org_claims_need_approval && ns.family() == "org" => {
+            Ok(Step::Claim(ClaimStatus::Pending))
+        }
+        None => Ok(Step::Claim(ClaimStatus::Claimed)),
+    }
+}
+
+/// Registering a worker of `tenant` under `ns`: only the holder may, once
+/// its claim is approved; a free `x.*` namespace is claimed on the way, an
+/// `org.*` one never is.
+pub fn register_in(
+    ns: &Namespace,
+    row: Option<Holding<'_>>,
+    tenant: &TenantId,
+) -> Result<Step, NamespaceHeld> {
+    match row {
+        Some(h) if h.is(tenant) && h.status == ClaimStatus::Pending => {
+            Err(NamespaceHeld::PendingApproval)
+        }
+        Some(h) if h.is(tenant) => Ok(Step::Held),
+        Some(h) if h.status == ClaimStatus::Reserved => {
+            Err(NamespaceHeld::Reserved(h.reason.map(str::to_string)))
+        }
+        Some(_) => Err(NamespaceHeld::OtherTenant),
+        None if ns.family() != "x" => Err(NamespaceHeld::Unclaimed),
+        None if is_builtin_reserved(ns) => Err(NamespaceHeld::Builtin),
+        None => Ok(Step::Claim(ClaimStatus::Claimed)),
+    }
+}
+
+/// Why a tenant may not use a namespace's signing keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeysRefused {
+    /// The tenant does not hold the namespace (told as "not found").
+    NotYours,
+    /// Its claim still waits for the operator.
+    Pending,
+}
+
+/// Whether `tenant` may register or list signing keys of the namespace.
+pub fn use_keys(row: Option<Holding<'_>>, tenant: &TenantId) -> Result<(), KeysRefused> {
+    match row {
+        Some(h) if h.is(tenant) => match h.status {
+            ClaimStatus::Claimed => Ok(()),
+            ClaimStatus::Pending => Err(KeysRefused::Pending),
+            ClaimStatus::Reserved => Err(KeysRefused::NotYours),
+        },
+        _ => Err(KeysRefused::NotYours),
+    }
+}
+
+/// How a namespace stands for a tenant asking about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Standing {
+    Available,
+    Yours,
+    /// Yours, waiting for the operator.
+    Pending,
+    /// Reserved, with the reason when one was given.
+    Reserved(Option<String>),
+    /// Another tenant's.
+    Taken,
+}
+
+/// How `ns` stands for `viewer`. A built-in reservation shows as reserved
+/// whatever the row says.
+pub fn standing(ns: &Namespace, row: Option<Holding<'_>>, viewer: &TenantId) -> Standing {
+    if is_builtin_reserved(ns) {
+        return Standing::Reserved(Some(BUILTIN_REASON.to_string()));
+    }
+    match row {
+        None => Standing::Available,
+        Some(h) if h.status == ClaimStatus::Reserved => {
+            Standing::Reserved(h.reason.map(str::to_string))
+        }
+        Some(h) if h.is(viewer) && h.status == ClaimStatus::Pending => Standing::Pending,
+        Some(h) if h.is(viewer) => Standing::Yours,
+        Some(_) => Standing::Taken,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ns(s: &str) -> Namespace {
+        Namespace::parse(s).unwrap()
+    }
+
+    fn t(s: &str) -> TenantId {
+        TenantId::parse(s).unwrap()
+    }
+
+    fn held<'a>(tenant: &'a TenantId, status: ClaimStatus) -> Option<Holding<'a>> {
+        Some(Holding {
+            tenant: Some(tenant),
+            status,
+            reason: None,
+        })
+    }
+
+    fn reserved(reason: Option<&str>) -> Option<Holding<'_>> {
+        Some(Holding {
+            tenant: None,
+            status: ClaimStatus::Reserved,
+            reason,
+        })
+    }
+
+    #[test]
+    fn a_free_x_namespace_is_claimed_on_the_way_an_org_one_never() {
+        let me = t("org.me");
+        assert_eq!(
+            register_in(&ns("x.free"), None, &me),
+            Ok(Step::Claim(ClaimStatus::Claimed))
+        );
+        assert_eq!(
+            register_in(&ns("org.free"), None, &me),
+            Err(NamespaceHeld::Unclaimed)
+        );
+    }
+
+    #[test]
+    fn only_the_holder_registers_and_not_while_its_claim_waits() {
+        let me = t("org.me");
+        let other = t("org.other");
+        let x = ns("org.acme");
+        assert_eq!(
+            register_in(&x, held(&me, ClaimStatus::Claimed), &me),
+            Ok(Step::Held)
+        );
+        assert_eq!(
+            register_in(&x, held(&me, ClaimStatus::Pending), &me),
+            Err(NamespaceHeld::PendingApproval)
+        );
+        assert_eq!(
+            register_in(&x, held(&other, ClaimStatus::Claimed), &me),
+            Err(NamespaceHeld::OtherTenant)
+        );
+        assert_eq!(
+            register_in(&x, held(&other, ClaimStatus::Pending), &me),
+            Err(NamespaceHeld::OtherTenant)
+        );
+        assert_eq!(
+            register_in(&x, reserved(Some("trademark")), &me),
+            Err(NamespaceHeld::Reserved(Some("trademark".into())))
+        );
+    }
+
+    #[test]
+    fn builtin_names_are_never_claimed() {
+        let me = t("org.me");
+        assert_eq!(
+            register_in(&ns("x.hall"), None, &me),
+            Err(NamespaceHeld::Builtin)
+        );
+        // An org.* name is never claimed on the way, built in or not.
+        assert_eq!(
+            register_in(&ns("org.wcp"), None, &me),
+            Err(NamespaceHeld::Unclaimed)
+        );
+        assert_eq!(
+            claim(&ns("org.wcp"), None, &me, false),
+            Err(NamespaceHeld::Builtin)
+        );
+        // An operator's reservation row speaks for itself.
+        assert_eq!(
+            claim(&ns("x.wcp"), reserved(None), &me, false),
+            Err(NamespaceHeld::Reserved(None))
+        );
+    }
+
+    #[test]
+    fn claiming_again_is_a_no_op_and_another_tenants_claim_is_refused() {
+        let me = t("org.me");
+        let other = t("org.other");
+        let x = ns("x.alice");
+        assert_eq!(
+            claim(&x, None, &me, true),
+            Ok(Step::Claim(ClaimStatus::Claimed))
+        );
+        assert_eq!(
+            claim(&x, held(&me, ClaimStatus::Claimed), &me, false),
+            Ok(Step::Held)
+        );
+        assert_eq!(
+            claim(&x, held(&me, ClaimStatus::Pending), &me, false),
+            Ok(Step::Held)
+        );
+        assert_eq!(
+            claim(&x, held(&other, ClaimStatus::Pending), &me, false),
+            Err(NamespaceHeld::OtherTenant)
+        );
+        assert_eq!(
+            claim(&x, reserved(Some("brand")), &me, false),
+            Err(NamespaceHeld::Reserved(Some("brand".into())))
+        );
+    }
+
+    #[test]
+    fn org_claims_wait_for_the_operator_only_when_the_registry_says_so() {
+        let me = t("org.me");
+        assert_eq!(
+            claim(&ns("org.acme"), None, &me, true),
+            Ok(Step::Claim(ClaimStatus::Pending))
+        );
+        assert_eq!(
+            claim(&ns("org.acme"), None, &me, false),
+            Ok(Step::Claim(ClaimStatus::Claimed))
+        );
+    }
+
+    #[test]
+    fn keys_are_the_approved_holders_only() {
+        let me = t("org.me");
+        let other = t("org.other");
+        assert_eq!(use_keys(held(&me, ClaimStatus::Claimed), &me), Ok(()));
+        assert_eq!(
+            use_keys(held(&me, ClaimStatus::Pending), &me),
+            Err(KeysRefused::Pending)
+        );
+        assert_eq!(
+            use_keys(held(&other, ClaimStatus::Claimed), &me),
+            Err(KeysRefused::NotYours)
+        );
+        assert_eq!(use_keys(None, &me), Err(KeysRefused::NotYours));
+        assert_eq!(use_keys(reserved(None), &me), Err(KeysRefused::NotYours));
+    }
+
+    #[test]
+    fn a_namespace_stands_for_the_one_who_asks() {
+        let me = t("org.me");
+        let other = t("org.other");
+        let x = ns("x.alice");
+        assert_eq!(standing(&x, None, &me), Standing::Available);
+        assert_eq!(
+            standing(&x, held(&me, ClaimStatus::Claimed), &me),
+            Standing::Yours
+        );
+        assert_eq!(
+            standing(&x, held(&me, ClaimStatus::Pending), &me),
+            Standing::Pending
+        );
+        assert_eq!(
+            standing(&x, held(&other, ClaimStatus::Claimed), &me),
+            Standing::Taken
+        );
+        assert_eq!(
+            standing(&x, reserved(Some("brand")), &me),
+            Standing::Reserved(Some("brand".into()))
+        );
+        assert_eq!(
+            standing(&ns("x.hall"), None, &me),
+            Standing::Reserved(Some(BUILTIN_REASON.into()))
+        );
+    }
+}
