@@ -4,8 +4,8 @@
 //! unavailable, a row is missing, a change collides with a stored row, a
 //! stored row breaks an invariant — never what a client should be told:
 //! the messages people read are written by `api`, where these are mapped to
-//! HTTP. A change the registry's rules refuse (a namespace that is not the
-//! caller's, a card for another worker) is a [`Refusal`], typed, so the
+//! HTTP. A change the registry's rules refuse (a reserved namespace
+//! transferred, a card for another worker) is a [`Refusal`], typed, so the
 //! caller can tell which rule said no.
 
 use uuid::Uuid;
@@ -141,10 +141,6 @@ pub enum Conflict {
 /// A change the registry's rules refuse, and which rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
-    /// Registering a worker in a namespace this tenant does not hold.
-    RegisterIn(Namespace, NamespaceHeld),
-    /// Claiming a namespace someone else holds or the registry reserves.
-    Claim(Namespace, NamespaceHeld),
     /// Reserving a namespace a tenant holds.
     ReserveHeld(Namespace),
     /// Transferring a reserved namespace.
@@ -156,8 +152,6 @@ pub enum Refusal {
         workers: i64,
         keys: i64,
     },
-    /// Using the keys of a namespace whose claim still awaits the operator.
-    ClaimPending(Namespace),
     /// Escalating an approval that is not at the gatekeeper level.
     EscalateFrom(Uuid, SupervisorLevel),
     /// A tenant id in the family reserved for the registry (`hall.`).
@@ -172,21 +166,6 @@ pub enum Refusal {
     CardForOtherWorker { card: String, sent_for: String },
     /// An attestation whose signature is not one (not base64, wrong length).
     SignatureMalformed(String),
-}
-
-/// Who holds a namespace, when it is not the caller.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NamespaceHeld {
-    /// Nobody (and only `x.*` namespaces are claimed on the way).
-    Unclaimed,
-    /// The caller, but the claim awaits the operator's approval.
-    PendingApproval,
-    /// Reserved by the registry itself ([`crate::namespaces::BUILTIN_RESERVED`]).
-    Builtin,
-    /// Reserved by the operator, with the reason given.
-    Reserved(Option<String>),
-    /// Another tenant.
-    OtherTenant,
 }
 
 /// What was done to a namespace that is still in use.

@@ -13,8 +13,14 @@
 //! The use cases so far:
 //! - [`decide`]: a governed decision and its signed receipt
 //!   (`POST /api/v1/decisions`, `POST /api/route`).
+//! - [`namespaces`]: claiming, checking and administering namespaces, and
+//!   their signing keys (`/api/v1/namespaces…`).
+//! - [`workers`]: registering, reading, changing and revoking workers
+//!   (`/api/v1/workers…`).
 
 pub mod decide;
+pub mod namespaces;
+pub mod workers;
 
 use std::sync::Arc;
 
@@ -25,6 +31,8 @@ use registry::Store;
 use wcp::TenantId;
 
 pub use decide::{DecideError, Decided, DecisionCommand};
+pub use namespaces::{AdminError, ClaimCommand, ClaimError, Claimed, KeyError};
+pub use workers::{RegisterError, WorkerError, WorkerPage};
 
 /// What the use cases work with: the store, this process's in-memory copies
 /// of decision facts and of the ban set, the receipt writer and the tier

@@ -142,15 +142,7 @@ impl Fixture {
             body[k] = v.clone();
         }
         let record = WorkerRecord::parse(&body).unwrap();
-        let w = self
-            .hall
-            .store
-            .tenant(owner)
-            .register_worker(&record)
-            .await
-            .unwrap();
-        self.wrote();
-        w
+        self.hall.register_worker(owner, record).await.unwrap()
     }
 
     /// Lists `signatories` as tenants whose requests `owner` accepts.
