@@ -389,3 +389,53 @@ impl From<WorkerError> for ApiError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use actix_web::ResponseError;
+    use policy::namespaces::NamespaceHeld;
+
+    use super::*;
+
+    fn refused(ns: &str, held: NamespaceHeld) -> ApiError {
+        ApiError::from(RegisterError::Namespace {
+            namespace: Namespace::parse(ns).unwrap(),
+            held,
+        })
+    }
+
+    #[test]
+    fn a_namespace_refusal_is_403_and_names_the_way_out() {
+        let api = refused("x.alice", NamespaceHeld::OtherTenant);
+        assert_eq!(api.status_code(), StatusCode::FORBIDDEN);
+        assert_eq!(api.code(), "forbidden");
+        assert!(api
+            .body()
+            .error
+            .message
+            .contains("belongs to another tenant"));
+        let api = refused("org.acme", NamespaceHeld::Unclaimed);
+        assert_eq!(api.status_code(), StatusCode::FORBIDDEN);
+        assert_eq!(
+            api.body().error.message,
+            "namespace org.acme is not claimed; claim it first with POST /api/v1/namespaces \
+             (org.* namespaces are never claimed implicitly)"
+        );
+    }
+
+    #[test]
+    fn a_missing_or_revoked_worker_reads_as_before() {
+        let api = ApiError::from(WorkerError::NotFound("x.wrk.nope".into()));
+        assert_eq!(api.status_code(), StatusCode::NOT_FOUND);
+        assert_eq!(api.body().error.message, "worker x.wrk.nope not found");
+        let api = ApiError::from(WorkerError::NotActive {
+            worker: "wrk_1".into(),
+            status: "revoked".into(),
+        });
+        assert_eq!(api.status_code(), StatusCode::CONFLICT);
+        assert_eq!(
+            api.body().error.message,
+            "worker wrk_1 is revoked and cannot be changed"
+        );
+    }
+}

@@ -3,3 +3,5 @@
 
 mod decide;
 mod fixture;
+mod namespaces;
+mod workers;

@@ -1,0 +1,175 @@
+//! The worker use cases, and who sees a worker (`policy::visibility`) as
+//! the facts cache applies it.
+
+use registry::workers::{WorkerFilter, WorkerRef, WorkerStatus};
+use serde_json::json;
+use service::{RegisterError, WorkerError};
+use wcp::WorkerRecord;
+
+use crate::fixture::Fixture;
+
+fn record(worker_id: &str, visibility: &str) -> WorkerRecord {
+    WorkerRecord::parse(&json!({"worker_id": worker_id,
+        "capabilities": ["cap.data.read.v1"], "visibility": visibility}))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_private_worker_is_invisible_to_another_tenant_and_to_anonymous_callers() {
+    let f = Fixture::start().await;
+    let acme = f.create_tenant("org.acme").await;
+    let other = f.create_tenant("org.other").await;
+    let private = f
+        .hall
+        .register_worker(&acme, record("x.acme.private", "private"))
+        .await
+        .unwrap();
+    f.hall
+        .register_worker(&acme, record("x.acme.public", "public"))
+        .await
+        .unwrap();
+    let sees = |name: &str, viewer| {
+        let r = WorkerRef::parse(name).unwrap();
+        let facts = f.hall.facts.clone();
+        async move { facts.visible_worker(&r, viewer).await.unwrap().is_some() }
+    };
+
+    for name in ["x.acme.private", private.id.as_str()] {
+        assert!(
+            sees(name, Some(&acme)).await,
+            "{name}: its own tenant sees it"
+        );
+        assert!(
+            !sees(name, Some(&other)).await,
+            "{name}: another tenant does not"
+        );
+        assert!(
+            !sees(name, None).await,
+            "{name}: nor does an anonymous caller"
+        );
+    }
+    assert!(sees("x.acme.public", Some(&other)).await);
+    assert!(sees("x.acme.public", None).await);
+    assert!(!sees("x.acme.nobody", Some(&acme)).await);
+}
+
+#[tokio::test]
+async fn a_worker_id_is_registered_once() {
+    let f = Fixture::start().await;
+    let acme = f.create_tenant("org.acme").await;
+    f.hall
+        .register_worker(&acme, record("x.acme.w", "public"))
+        .await
+        .unwrap();
+    let e = f
+        .hall
+        .register_worker(&acme, record("x.acme.w", "private"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, RegisterError::Exists(id) if id.as_str() == "x.acme.w"),
+        "{e:?}"
+    );
+    assert_eq!(e.to_string(), "worker x.acme.w is already registered");
+}
+
+#[tokio::test]
+async fn a_revoked_worker_is_kept_and_cannot_be_changed() {
+    let f = Fixture::start().await;
+    let acme = f.create_tenant("org.acme").await;
+    let other = f.create_tenant("org.other").await;
+    let w = f
+        .hall
+        .register_worker(&acme, record("x.acme.w", "public"))
+        .await
+        .unwrap();
+    let by_id = WorkerRef::Registry(w.id.clone());
+
+    let changed = f
+        .hall
+        .update_worker(&acme, &by_id, &json!({"policy_tier": 3}))
+        .await
+        .unwrap();
+    assert_eq!(changed.record.policy_tier, 3);
+    assert_eq!(changed.record.worker_id, w.record.worker_id);
+
+    // Another tenant's key reaches none of it.
+    let e = f.hall.revoke_worker(&other, &by_id).await.unwrap_err();
+    assert!(matches!(e, WorkerError::NotFound(_)), "{e:?}");
+    let e = f
+        .hall
+        .update_worker(&other, &by_id, &json!({"policy_tier": 1}))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, WorkerError::NotFound(_)), "{e:?}");
+
+    let revoked = f.hall.revoke_worker(&acme, &by_id).await.unwrap();
+    assert_eq!(revoked.status, WorkerStatus::Revoked);
+    let again = f.hall.revoke_worker(&acme, &by_id).await.unwrap();
+    assert_eq!(
+        again.revoked_at, revoked.revoked_at,
+        "revoking again changes nothing"
+    );
+    let e = f
+        .hall
+        .update_worker(&acme, &by_id, &json!({"policy_tier": 1}))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!("worker {} is revoked and cannot be changed", w.id)
+    );
+    let e = f
+        .hall
+        .update_worker(&acme, &by_id, &json!({"worker_id": "x.acme.other"}))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, WorkerError::Record(_)),
+        "the identity is refused before the status is looked at: {e:?}"
+    );
+
+    let kept = f.hall.worker(&acme, &by_id).await.unwrap();
+    assert_eq!(kept.status, WorkerStatus::Revoked);
+    let page = f
+        .hall
+        .list_workers(
+            &acme,
+            &WorkerFilter {
+                status: Some(WorkerStatus::Revoked),
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.workers.len(), 1);
+    assert_eq!(page.next_cursor, None);
+}
+
+#[tokio::test]
+async fn a_page_of_workers_says_where_the_next_one_starts() {
+    let f = Fixture::start().await;
+    let acme = f.create_tenant("org.acme").await;
+    for name in ["x.acme.a", "x.acme.b", "x.acme.c"] {
+        f.hall
+            .register_worker(&acme, record(name, "public"))
+            .await
+            .unwrap();
+    }
+    let mut filter = WorkerFilter {
+        limit: 2,
+        ..Default::default()
+    };
+    let first = f.hall.list_workers(&acme, &filter).await.unwrap();
+    assert_eq!(first.workers.len(), 2);
+    assert_eq!(
+        first.next_cursor.as_deref(),
+        Some(first.workers[1].id.as_str())
+    );
+    filter.after = first.next_cursor;
+    let second = f.hall.list_workers(&acme, &filter).await.unwrap();
+    assert_eq!(second.workers.len(), 1);
+    assert_eq!(second.workers[0].record.worker_id.as_str(), "x.acme.c");
+    assert_eq!(second.next_cursor, None);
+}
