@@ -274,29 +274,10 @@ fn conflict_error(what: &registry::Entity, conflict: &registry::Conflict) -> Api
 impl From<registry::Refusal> for ApiError {
     /// What each rule of the registry tells the caller when it says no.
     fn from(r: registry::Refusal) -> Self {
-        use registry::{NamespaceChange, Refusal as R};
+        use registry::Refusal as R;
         let conflict = |m: String| ApiError::new(StatusCode::CONFLICT, "conflict", m);
         let invalid = |m: String| ApiError::bad_request("invalid_request", m);
         match r {
-            R::ReserveHeld(ns) => conflict(format!(
-                "namespace {ns} is claimed by a tenant; release it first"
-            )),
-            R::TransferReserved(ns) => conflict(format!(
-                "namespace {ns} is reserved; release the reservation, then claim it"
-            )),
-            R::InUse {
-                namespace,
-                change,
-                workers,
-                keys,
-            } => conflict(format!(
-                "namespace {namespace} has {workers} worker(s) and {keys} signing key(s) and \
-                 cannot be {}",
-                match change {
-                    NamespaceChange::Release => "released",
-                    NamespaceChange::Transfer => "transferred",
-                }
-            )),
             R::EscalateFrom(id, level) => conflict(format!(
                 "approval {id} is at {}; only gatekeeper approvals escalate",
                 level.as_str()
@@ -375,12 +356,11 @@ mod tests {
 
     #[test]
     fn refusals_and_missing_rows_read_as_before() {
-        let ns = wcp::Namespace::parse("x.alice").unwrap();
-        let api = ApiError::from(StoreError::Refused(registry::Refusal::TransferReserved(ns)));
+        let api = ApiError::from(StoreError::Refused(registry::Refusal::SuspendOperator));
         assert_eq!(api.status_code(), StatusCode::CONFLICT);
         assert_eq!(
             api.body().error.message,
-            "namespace x.alice is reserved; release the reservation, then claim it"
+            "the operator tenant cannot be suspended"
         );
         let api = ApiError::from(StoreError::NotFound(registry::Entity::Worker(
             "x.wrk.nope".into(),

@@ -169,6 +169,58 @@ pub fn use_keys(row: Option<Holding<'_>>, tenant: &TenantId) -> Result<(), KeysR
     }
 }
 
+/// What the operator does to a namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NamespaceChange {
+    Release,
+    Transfer,
+}
+
+/// What still lives under a namespace: workers (revoked ones too, which
+/// keep their history) and signing keys, all belonging to its holder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Usage {
+    pub workers: i64,
+    pub keys: i64,
+}
+
+/// Why the operator's change to a namespace is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeRefused {
+    /// Reserving a namespace a tenant holds (claimed or pending).
+    HeldByTenant,
+    /// Transferring a reservation (release it, then claim it).
+    Reserved,
+    /// Releasing or transferring a namespace that is still in use.
+    InUse(NamespaceChange, Usage),
+}
+
+/// Whether the operator may reserve `ns` (or change a reservation's reason):
+/// not while a tenant holds it.
+pub fn reserve(row: Option<Holding<'_>>) -> Result<(), ChangeRefused> {
+    match row {
+        Some(h) if h.status != ClaimStatus::Reserved => Err(ChangeRefused::HeldByTenant),
+        _ => Ok(()),
+    }
+}
+
+/// Whether the operator may release or transfer the namespace held as
+/// `row`: a reservation is never transferred, and nothing is released or
+/// transferred while workers or keys live under it.
+pub fn change(
+    change: NamespaceChange,
+    row: Holding<'_>,
+    usage: Usage,
+) -> Result<(), ChangeRefused> {
+    if change == NamespaceChange::Transfer && row.status == ClaimStatus::Reserved {
+        return Err(ChangeRefused::Reserved);
+    }
+    if usage.workers > 0 || usage.keys > 0 {
+        return Err(ChangeRefused::InUse(change, usage));
+    }
+    Ok(())
+}
+
 /// How a namespace stands for a tenant asking about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Standing {
@@ -345,6 +397,36 @@ mod tests {
         );
         assert_eq!(use_keys(None, &me), Err(KeysRefused::NotYours));
         assert_eq!(use_keys(reserved(None), &me), Err(KeysRefused::NotYours));
+    }
+
+    #[test]
+    fn the_operator_changes_only_what_nothing_lives_under() {
+        let me = t("org.me");
+        let unused = Usage::default();
+        let used = Usage {
+            workers: 0,
+            keys: 1,
+        };
+        assert_eq!(reserve(None), Ok(()));
+        assert_eq!(reserve(reserved(Some("old reason"))), Ok(()));
+        assert_eq!(
+            reserve(held(&me, ClaimStatus::Pending)),
+            Err(ChangeRefused::HeldByTenant)
+        );
+        let mine = held(&me, ClaimStatus::Claimed).unwrap();
+        let reservation = reserved(None).unwrap();
+        for c in [NamespaceChange::Release, NamespaceChange::Transfer] {
+            assert_eq!(change(c, mine, unused), Ok(()));
+            assert_eq!(change(c, mine, used), Err(ChangeRefused::InUse(c, used)));
+        }
+        assert_eq!(
+            change(NamespaceChange::Release, reservation, unused),
+            Ok(())
+        );
+        assert_eq!(
+            change(NamespaceChange::Transfer, reservation, unused),
+            Err(ChangeRefused::Reserved)
+        );
     }
 
     #[test]

@@ -4,8 +4,8 @@
 //! unavailable, a row is missing, a change collides with a stored row, a
 //! stored row breaks an invariant — never what a client should be told:
 //! the messages people read are written by `api`, where these are mapped to
-//! HTTP. A change the registry's rules refuse (a reserved namespace
-//! transferred, a card for another worker) is a [`Refusal`], typed, so the
+//! HTTP. A change the registry's rules refuse (a card for another worker,
+//! a revoked worker attested) is a [`Refusal`], typed, so the
 //! caller can tell which rule said no.
 
 use uuid::Uuid;
@@ -141,17 +141,6 @@ pub enum Conflict {
 /// A change the registry's rules refuse, and which rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
-    /// Reserving a namespace a tenant holds.
-    ReserveHeld(Namespace),
-    /// Transferring a reserved namespace.
-    TransferReserved(Namespace),
-    /// Releasing or transferring a namespace that still has workers or keys.
-    InUse {
-        namespace: Namespace,
-        change: NamespaceChange,
-        workers: i64,
-        keys: i64,
-    },
     /// Escalating an approval that is not at the gatekeeper level.
     EscalateFrom(Uuid, SupervisorLevel),
     /// A tenant id in the family reserved for the registry (`hall.`).
@@ -166,13 +155,6 @@ pub enum Refusal {
     CardForOtherWorker { card: String, sent_for: String },
     /// An attestation whose signature is not one (not base64, wrong length).
     SignatureMalformed(String),
-}
-
-/// What was done to a namespace that is still in use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NamespaceChange {
-    Release,
-    Transfer,
 }
 
 #[cfg(test)]

@@ -10,11 +10,9 @@ use chrono::{DateTime, Utc};
 use sqlx::{Postgres, Row, Transaction};
 use wcp::{Namespace, TenantId};
 
-use policy::namespaces::{Holding, Step};
+use policy::namespaces::{Holding, Step, Usage};
 
-use crate::{
-    is_unique_violation, Conflict, Entity, NamespaceChange, Refusal, Store, StoreError, TenantStore,
-};
+use crate::{is_unique_violation, Conflict, Entity, Store, StoreError, TenantStore};
 
 pub use policy::namespaces::{ClaimStatus, BUILTIN_RESERVED};
 
@@ -191,26 +189,41 @@ impl Store {
         row.as_ref().map(claim_from_row).transpose()
     }
 
-    /// Operator: reserves an unclaimed namespace so nobody can claim it.
-    pub async fn reserve_namespace(
+    /// Operator: reserves `ns` (or changes a reservation's reason) if
+    /// `rule` allows it, judging the namespace's row under lock. A claim
+    /// that appears meanwhile is judged too: the write never replaces one.
+    pub async fn reserve_namespace<E>(
         &self,
         ns: &Namespace,
         reason: &str,
-    ) -> Result<NamespaceClaim, StoreError> {
-        let row = sqlx::query(&format!(
-            "INSERT INTO namespaces (namespace, tenant_id, status, reason) VALUES ($1, NULL, 'reserved', $2)
-             ON CONFLICT (namespace) DO UPDATE SET reason = EXCLUDED.reason, updated_at = now()
-               WHERE namespaces.status = 'reserved'
-             RETURNING {CLAIM_COLUMNS}"
-        ))
-        .bind(ns.as_str())
-        .bind(reason)
-        .fetch_optional(&self.pool)
-        .await?;
-        match row {
-            Some(row) => claim_from_row(&row),
-            None => Err(StoreError::Refused(Refusal::ReserveHeld(ns.clone()))),
+        rule: impl Fn(Option<Holding<'_>>) -> Result<(), E>,
+    ) -> Result<Result<NamespaceClaim, E>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for _ in 0..2 {
+            let existing = lock_claim(&mut tx, ns).await?;
+            if let Err(refused) = rule(existing.as_ref().map(NamespaceClaim::holding)) {
+                return Ok(Err(refused));
+            }
+            let row = sqlx::query(&format!(
+                "INSERT INTO namespaces (namespace, tenant_id, status, reason) VALUES ($1, NULL, 'reserved', $2)
+                 ON CONFLICT (namespace) DO UPDATE SET reason = EXCLUDED.reason, updated_at = now()
+                   WHERE namespaces.status = 'reserved'
+                 RETURNING {CLAIM_COLUMNS}"
+            ))
+            .bind(ns.as_str())
+            .bind(reason)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(row) = row {
+                let claim = claim_from_row(&row)?;
+                tx.commit().await?;
+                return Ok(Ok(claim));
+            }
         }
+        Err(StoreError::Conflict(
+            Entity::Namespace(ns.clone()),
+            Conflict::Status("changed while it was reserved".into()),
+        ))
     }
 
     /// Operator: approves a pending claim.
@@ -228,38 +241,38 @@ impl Store {
         }
     }
 
-    /// Operator: releases a claim, a pending claim or a reservation. A
-    /// namespace that still has workers (even revoked ones, which keep their
-    /// history) or signing keys cannot be released.
-    pub async fn release_namespace(&self, ns: &Namespace) -> Result<(), StoreError> {
+    /// Operator: releases a claim, a pending claim or a reservation if
+    /// `rule` allows it, judging the row and what lives under the namespace
+    /// under lock.
+    pub async fn release_namespace<E>(
+        &self,
+        ns: &Namespace,
+        rule: impl Fn(Holding<'_>, Usage) -> Result<(), E>,
+    ) -> Result<Result<(), E>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        if lock_claim(&mut tx, ns).await?.is_none() {
-            return Err(StoreError::NotFound(Entity::Namespace(ns.clone())));
+        if let Err(refused) = judge_locked(&mut tx, ns, rule).await? {
+            return Ok(Err(refused));
         }
-        ensure_unused(&mut tx, ns, NamespaceChange::Release).await?;
         sqlx::query("DELETE FROM namespaces WHERE namespace = $1")
             .bind(ns.as_str())
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(Ok(()))
     }
 
-    /// Operator: moves a claim to another tenant. Refused while the namespace
-    /// has workers or keys, which belong to the current holder.
-    pub async fn transfer_namespace(
+    /// Operator: moves a claim to another tenant if `rule` allows it,
+    /// judging the row and what lives under the namespace under lock.
+    pub async fn transfer_namespace<E>(
         &self,
         ns: &Namespace,
         to: &TenantId,
-    ) -> Result<NamespaceClaim, StoreError> {
+        rule: impl Fn(Holding<'_>, Usage) -> Result<(), E>,
+    ) -> Result<Result<NamespaceClaim, E>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let claim = lock_claim(&mut tx, ns)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(Entity::Namespace(ns.clone())))?;
-        if claim.status == ClaimStatus::Reserved {
-            return Err(StoreError::Refused(Refusal::TransferReserved(ns.clone())));
+        if let Err(refused) = judge_locked(&mut tx, ns, rule).await? {
+            return Ok(Err(refused));
         }
-        ensure_unused(&mut tx, ns, NamespaceChange::Transfer).await?;
         let row = sqlx::query(&format!(
             "UPDATE namespaces SET tenant_id = $2, status = 'claimed', updated_at = now()
              WHERE namespace = $1 RETURNING {CLAIM_COLUMNS}"
@@ -276,15 +289,20 @@ impl Store {
         })?;
         let claim = claim_from_row(&row)?;
         tx.commit().await?;
-        Ok(claim)
+        Ok(Ok(claim))
     }
 }
 
-async fn ensure_unused(
+/// Locks `ns`'s row (not found without one), counts what lives under the
+/// namespace and asks `rule` about both.
+async fn judge_locked<E>(
     tx: &mut Transaction<'_, Postgres>,
     ns: &Namespace,
-    change: NamespaceChange,
-) -> Result<(), StoreError> {
+    rule: impl Fn(Holding<'_>, Usage) -> Result<(), E>,
+) -> Result<Result<(), E>, StoreError> {
+    let claim = lock_claim(tx, ns)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(Entity::Namespace(ns.clone())))?;
     let (workers, keys): (i64, i64) = sqlx::query_as(
         "SELECT (SELECT count(*) FROM workers WHERE namespace = $1),
                 (SELECT count(*) FROM namespace_keys WHERE namespace = $1)",
@@ -292,15 +310,7 @@ async fn ensure_unused(
     .bind(ns.as_str())
     .fetch_one(&mut **tx)
     .await?;
-    if workers > 0 || keys > 0 {
-        return Err(StoreError::Refused(Refusal::InUse {
-            namespace: ns.clone(),
-            change,
-            workers,
-            keys,
-        }));
-    }
-    Ok(())
+    Ok(rule(claim.holding(), Usage { workers, keys }))
 }
 
 impl TenantStore<'_> {

@@ -9,9 +9,9 @@
 //! commit (namespace keys verify attestations).
 
 use attestation::NamespacePublicKey;
-use policy::namespaces::{KeysRefused, NamespaceHeld, Standing};
+use policy::namespaces::{ChangeRefused, KeysRefused, NamespaceChange, NamespaceHeld, Standing};
 use registry::namespaces::{NamespaceClaim, NamespaceKey};
-use registry::{Entity, NamespaceChange, Refusal, StoreError};
+use registry::{Entity, StoreError};
 use wcp::{Namespace, TenantId};
 
 use crate::Hall;
@@ -88,19 +88,11 @@ pub enum AdminError {
     /// No claim on it waits for approval.
     #[error("no pending claim on {0}")]
     NoPendingClaim(Namespace),
-    /// Reserving a namespace a tenant holds.
-    #[error("namespace {0} is held by a tenant")]
-    HeldByTenant(Namespace),
-    /// Transferring a reservation.
-    #[error("namespace {0} is reserved")]
-    Reserved(Namespace),
-    /// Releasing or transferring a namespace with workers or signing keys.
-    #[error("namespace {namespace} has {workers} worker(s) and {keys} key(s)")]
-    InUse {
+    /// The claiming rule refuses the change.
+    #[error("namespace {namespace}: {refused:?}")]
+    Refused {
         namespace: Namespace,
-        change: NamespaceChange,
-        workers: i64,
-        keys: i64,
+        refused: ChangeRefused,
     },
     /// Transferring to a tenant that does not exist.
     #[error("tenant {0} not found")]
@@ -115,20 +107,16 @@ impl From<StoreError> for AdminError {
             StoreError::NotFound(Entity::Namespace(ns)) => AdminError::NotFound(ns),
             StoreError::NotFound(Entity::PendingClaim(ns)) => AdminError::NoPendingClaim(ns),
             StoreError::NotFound(Entity::Tenant(t)) => AdminError::NoSuchTenant(t),
-            StoreError::Refused(Refusal::ReserveHeld(ns)) => AdminError::HeldByTenant(ns),
-            StoreError::Refused(Refusal::TransferReserved(ns)) => AdminError::Reserved(ns),
-            StoreError::Refused(Refusal::InUse {
-                namespace,
-                change,
-                workers,
-                keys,
-            }) => AdminError::InUse {
-                namespace,
-                change,
-                workers,
-                keys,
-            },
             other => AdminError::Store(other),
+        }
+    }
+}
+
+impl AdminError {
+    fn refused(namespace: &Namespace) -> impl Fn(ChangeRefused) -> AdminError + '_ {
+        move |refused| AdminError::Refused {
+            namespace: namespace.clone(),
+            refused,
         }
     }
 }
@@ -193,7 +181,11 @@ impl Hall {
         namespace: &Namespace,
         reason: &str,
     ) -> Result<NamespaceClaim, AdminError> {
-        let claim = self.store.reserve_namespace(namespace, reason).await?;
+        let claim = self
+            .store
+            .reserve_namespace(namespace, reason, policy::namespaces::reserve)
+            .await?
+            .map_err(AdminError::refused(namespace))?;
         self.facts.invalidate();
         Ok(claim)
     }
@@ -211,7 +203,12 @@ impl Hall {
     /// Operator: releases a claim, a pending claim or a reservation; refused
     /// while the namespace has workers or signing keys.
     pub async fn release_namespace(&self, namespace: &Namespace) -> Result<(), AdminError> {
-        self.store.release_namespace(namespace).await?;
+        self.store
+            .release_namespace(namespace, |row, usage| {
+                policy::namespaces::change(NamespaceChange::Release, row, usage)
+            })
+            .await?
+            .map_err(AdminError::refused(namespace))?;
         self.facts.invalidate();
         Ok(())
     }
@@ -223,7 +220,13 @@ impl Hall {
         namespace: &Namespace,
         to: &TenantId,
     ) -> Result<NamespaceClaim, AdminError> {
-        let claim = self.store.transfer_namespace(namespace, to).await?;
+        let claim = self
+            .store
+            .transfer_namespace(namespace, to, |row, usage| {
+                policy::namespaces::change(NamespaceChange::Transfer, row, usage)
+            })
+            .await?
+            .map_err(AdminError::refused(namespace))?;
         self.facts.invalidate();
         Ok(claim)
     }

@@ -8,9 +8,9 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use attestation::NamespacePublicKey;
 use chrono::{DateTime, Utc};
-use policy::namespaces::{NamespaceHeld, Standing};
+use policy::namespaces::{ChangeRefused, NamespaceChange, NamespaceHeld, Standing, Usage};
 use registry::namespaces::{NamespaceClaim, NamespaceKey};
-use registry::{NamespaceChange, Scope};
+use registry::Scope;
 use serde::{Deserialize, Serialize};
 use service::{AdminError, ClaimCommand, ClaimError, KeyError};
 use utoipa::ToSchema;
@@ -458,25 +458,25 @@ impl From<AdminError> for ApiError {
                 ApiError::not_found(format!("pending claim on {ns} not found"))
             }
             AdminError::NoSuchTenant(t) => ApiError::not_found(format!("tenant {t} not found")),
-            AdminError::HeldByTenant(ns) => conflict(format!(
-                "namespace {ns} is claimed by a tenant; release it first"
-            )),
-            AdminError::Reserved(ns) => conflict(format!(
-                "namespace {ns} is reserved; release the reservation, then claim it"
-            )),
-            AdminError::InUse {
-                namespace,
-                change,
-                workers,
-                keys,
-            } => conflict(format!(
-                "namespace {namespace} has {workers} worker(s) and {keys} signing key(s) and \
-                 cannot be {}",
-                match change {
-                    NamespaceChange::Release => "released",
-                    NamespaceChange::Transfer => "transferred",
+            AdminError::Refused {
+                namespace: ns,
+                refused,
+            } => conflict(match refused {
+                ChangeRefused::HeldByTenant => {
+                    format!("namespace {ns} is claimed by a tenant; release it first")
                 }
-            )),
+                ChangeRefused::Reserved => {
+                    format!("namespace {ns} is reserved; release the reservation, then claim it")
+                }
+                ChangeRefused::InUse(change, Usage { workers, keys }) => format!(
+                    "namespace {ns} has {workers} worker(s) and {keys} signing key(s) and \
+                     cannot be {}",
+                    match change {
+                        NamespaceChange::Release => "released",
+                        NamespaceChange::Transfer => "transferred",
+                    }
+                ),
+            }),
             AdminError::Store(e) => e.into(),
         }
     }

@@ -3,8 +3,9 @@
 
 use attestation::keys::NamespacePublicKey;
 use ed25519_dalek::SigningKey;
-use policy::namespaces::{ClaimStatus, NamespaceHeld, Standing};
-use registry::NamespaceChange;
+use policy::namespaces::{
+    ChangeRefused, ClaimStatus, NamespaceChange, NamespaceHeld, Standing, Usage,
+};
 use serde_json::json;
 use service::{AdminError, ClaimCommand, ClaimError, KeyError, RegisterError};
 use wcp::{Namespace, TenantId, WorkerRecord};
@@ -292,7 +293,7 @@ async fn keys_are_for_the_holder_and_a_namespace_in_use_is_neither_released_nor_
         ),
     ] {
         assert!(
-            matches!(e, AdminError::InUse { workers: 1, keys: 1, change, .. } if change == expected),
+            matches!(e, AdminError::Refused { refused: ChangeRefused::InUse(change, Usage { workers: 1, keys: 1 }), .. } if change == expected),
             "{e:?}"
         );
     }
@@ -307,13 +308,31 @@ async fn keys_are_for_the_holder_and_a_namespace_in_use_is_neither_released_nor_
         .transfer_namespace(&ns("x.brand"), &other)
         .await
         .unwrap_err();
-    assert!(matches!(e, AdminError::Reserved(_)), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            AdminError::Refused {
+                refused: ChangeRefused::Reserved,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     let e = f
         .hall
         .reserve_namespace(&ns("x.acme"), "mine now")
         .await
         .unwrap_err();
-    assert!(matches!(e, AdminError::HeldByTenant(_)), "{e:?}");
+    assert!(
+        matches!(
+            e,
+            AdminError::Refused {
+                refused: ChangeRefused::HeldByTenant,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
 
     // An unused claim moves, and its new holder may use it.
     f.hall
