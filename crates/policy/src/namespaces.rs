@@ -279,181 +279,163 @@ mod tests {
         })
     }
 
-    #[test]
-    fn a_free_x_namespace_is_claimed_on_the_way_an_org_one_never() {
-        let me = t("org.me");
-        assert_eq!(
-            register_in(&ns("x.free"), None, &me),
-            Ok(Step::Claim(ClaimStatus::Claimed))
-        );
-        assert_eq!(
-            register_in(&ns("org.free"), None, &me),
-            Err(NamespaceHeld::Unclaimed)
-        );
+    /// Rows as the tests name them: `me`/`other` claimed or pending,
+    /// reserved (with a reason or without), or none.
+    fn row<'a>(me: &'a TenantId, other: &'a TenantId, name: &str) -> Option<Holding<'a>> {
+        match name {
+            "none" => None,
+            "mine" => held(me, ClaimStatus::Claimed),
+            "mine pending" => held(me, ClaimStatus::Pending),
+            "other's" => held(other, ClaimStatus::Claimed),
+            "other's pending" => held(other, ClaimStatus::Pending),
+            "reserved" => reserved(None),
+            "reserved: brand" => reserved(Some("brand")),
+            _ => panic!("no row {name}"),
+        }
     }
 
     #[test]
-    fn only_the_holder_registers_and_not_while_its_claim_waits() {
-        let me = t("org.me");
-        let other = t("org.other");
-        let x = ns("org.acme");
-        assert_eq!(
-            register_in(&x, held(&me, ClaimStatus::Claimed), &me),
-            Ok(Step::Held)
-        );
-        assert_eq!(
-            register_in(&x, held(&me, ClaimStatus::Pending), &me),
-            Err(NamespaceHeld::PendingApproval)
-        );
-        assert_eq!(
-            register_in(&x, held(&other, ClaimStatus::Claimed), &me),
-            Err(NamespaceHeld::OtherTenant)
-        );
-        assert_eq!(
-            register_in(&x, held(&other, ClaimStatus::Pending), &me),
-            Err(NamespaceHeld::OtherTenant)
-        );
-        assert_eq!(
-            register_in(&x, reserved(Some("trademark")), &me),
-            Err(NamespaceHeld::Reserved(Some("trademark".into())))
-        );
+    fn only_the_holder_registers_x_namespaces_are_claimed_on_the_way_and_waiting_claims_wait() {
+        use NamespaceHeld as H;
+        let (me, other) = (t("org.me"), t("org.other"));
+        let cases = [
+            ("x.free", "none", Ok(Step::Claim(ClaimStatus::Claimed))),
+            ("org.free", "none", Err(H::Unclaimed)),
+            // Built-in names: never claimed on the way; org.* never is anyway.
+            ("x.hall", "none", Err(H::Builtin)),
+            ("org.wcp", "none", Err(H::Unclaimed)),
+            ("org.acme", "mine", Ok(Step::Held)),
+            ("org.acme", "mine pending", Err(H::PendingApproval)),
+            ("org.acme", "other's", Err(H::OtherTenant)),
+            ("org.acme", "other's pending", Err(H::OtherTenant)),
+            (
+                "x.acme",
+                "reserved: brand",
+                Err(H::Reserved(Some("brand".into()))),
+            ),
+        ];
+        for (name, held, expected) in cases {
+            let got = register_in(&ns(name), row(&me, &other, held), &me);
+            assert_eq!(got, expected, "{name}, {held}");
+        }
     }
 
     #[test]
-    fn builtin_names_are_never_claimed() {
-        let me = t("org.me");
-        assert_eq!(
-            register_in(&ns("x.hall"), None, &me),
-            Err(NamespaceHeld::Builtin)
-        );
-        // An org.* name is never claimed on the way, built in or not.
-        assert_eq!(
-            register_in(&ns("org.wcp"), None, &me),
-            Err(NamespaceHeld::Unclaimed)
-        );
-        assert_eq!(
-            claim(&ns("org.wcp"), None, &me, false),
-            Err(NamespaceHeld::Builtin)
-        );
-        // An operator's reservation row speaks for itself.
-        assert_eq!(
-            claim(&ns("x.wcp"), reserved(None), &me, false),
-            Err(NamespaceHeld::Reserved(None))
-        );
-    }
-
-    #[test]
-    fn claiming_again_is_a_no_op_and_another_tenants_claim_is_refused() {
-        let me = t("org.me");
-        let other = t("org.other");
-        let x = ns("x.alice");
-        assert_eq!(
-            claim(&x, None, &me, true),
-            Ok(Step::Claim(ClaimStatus::Claimed))
-        );
-        assert_eq!(
-            claim(&x, held(&me, ClaimStatus::Claimed), &me, false),
-            Ok(Step::Held)
-        );
-        assert_eq!(
-            claim(&x, held(&me, ClaimStatus::Pending), &me, false),
-            Ok(Step::Held)
-        );
-        assert_eq!(
-            claim(&x, held(&other, ClaimStatus::Pending), &me, false),
-            Err(NamespaceHeld::OtherTenant)
-        );
-        assert_eq!(
-            claim(&x, reserved(Some("brand")), &me, false),
-            Err(NamespaceHeld::Reserved(Some("brand".into())))
-        );
-    }
-
-    #[test]
-    fn org_claims_wait_for_the_operator_only_when_the_registry_says_so() {
-        let me = t("org.me");
-        assert_eq!(
-            claim(&ns("org.acme"), None, &me, true),
-            Ok(Step::Claim(ClaimStatus::Pending))
-        );
-        assert_eq!(
-            claim(&ns("org.acme"), None, &me, false),
-            Ok(Step::Claim(ClaimStatus::Claimed))
-        );
+    fn claiming_again_is_a_no_op_taken_reserved_and_builtin_names_are_refused() {
+        use NamespaceHeld as H;
+        let (me, other) = (t("org.me"), t("org.other"));
+        let claimed = Ok(Step::Claim(ClaimStatus::Claimed));
+        let cases = [
+            ("x.alice", "none", true, claimed.clone()),
+            // org.* claims wait for the operator only when the registry says so.
+            (
+                "org.acme",
+                "none",
+                true,
+                Ok(Step::Claim(ClaimStatus::Pending)),
+            ),
+            ("org.acme", "none", false, claimed),
+            ("x.alice", "mine", false, Ok(Step::Held)),
+            ("x.alice", "mine pending", false, Ok(Step::Held)),
+            ("x.alice", "other's pending", false, Err(H::OtherTenant)),
+            (
+                "x.alice",
+                "reserved: brand",
+                false,
+                Err(H::Reserved(Some("brand".into()))),
+            ),
+            ("org.wcp", "none", false, Err(H::Builtin)),
+            // An operator's reservation row speaks for itself.
+            ("x.wcp", "reserved", false, Err(H::Reserved(None))),
+        ];
+        for (name, held, approval, expected) in cases {
+            let got = claim(&ns(name), row(&me, &other, held), &me, approval);
+            assert_eq!(got, expected, "{name}, {held}, approval {approval}");
+        }
     }
 
     #[test]
     fn keys_are_the_approved_holders_only() {
-        let me = t("org.me");
-        let other = t("org.other");
-        assert_eq!(use_keys(held(&me, ClaimStatus::Claimed), &me), Ok(()));
-        assert_eq!(
-            use_keys(held(&me, ClaimStatus::Pending), &me),
-            Err(KeysRefused::Pending)
-        );
-        assert_eq!(
-            use_keys(held(&other, ClaimStatus::Claimed), &me),
-            Err(KeysRefused::NotYours)
-        );
-        assert_eq!(use_keys(None, &me), Err(KeysRefused::NotYours));
-        assert_eq!(use_keys(reserved(None), &me), Err(KeysRefused::NotYours));
+        let (me, other) = (t("org.me"), t("org.other"));
+        let cases = [
+            ("mine", Ok(())),
+            ("mine pending", Err(KeysRefused::Pending)),
+            ("other's", Err(KeysRefused::NotYours)),
+            ("none", Err(KeysRefused::NotYours)),
+            ("reserved", Err(KeysRefused::NotYours)),
+        ];
+        for (held, expected) in cases {
+            assert_eq!(use_keys(row(&me, &other, held), &me), expected, "{held}");
+        }
     }
 
     #[test]
     fn the_operator_changes_only_what_nothing_lives_under() {
-        let me = t("org.me");
+        use NamespaceChange::{Release, Transfer};
+        let (me, other) = (t("org.me"), t("org.other"));
         let unused = Usage::default();
         let used = Usage {
             workers: 0,
             keys: 1,
         };
-        assert_eq!(reserve(None), Ok(()));
-        assert_eq!(reserve(reserved(Some("old reason"))), Ok(()));
-        assert_eq!(
-            reserve(held(&me, ClaimStatus::Pending)),
-            Err(ChangeRefused::HeldByTenant)
-        );
-        let mine = held(&me, ClaimStatus::Claimed).unwrap();
-        let reservation = reserved(None).unwrap();
-        for c in [NamespaceChange::Release, NamespaceChange::Transfer] {
-            assert_eq!(change(c, mine, unused), Ok(()));
-            assert_eq!(change(c, mine, used), Err(ChangeRefused::InUse(c, used)));
+        for (held, expected) in [
+            ("none", Ok(())),
+            ("reserved: brand", Ok(())),
+            ("mine pending", Err(ChangeRefused::HeldByTenant)),
+        ] {
+            assert_eq!(reserve(row(&me, &other, held)), expected, "{held}");
         }
-        assert_eq!(
-            change(NamespaceChange::Release, reservation, unused),
-            Ok(())
-        );
-        assert_eq!(
-            change(NamespaceChange::Transfer, reservation, unused),
-            Err(ChangeRefused::Reserved)
-        );
+        let cases = [
+            (Release, "mine", unused, Ok(())),
+            (Transfer, "mine", unused, Ok(())),
+            (
+                Release,
+                "mine",
+                used,
+                Err(ChangeRefused::InUse(Release, used)),
+            ),
+            (
+                Transfer,
+                "mine",
+                used,
+                Err(ChangeRefused::InUse(Transfer, used)),
+            ),
+            (Release, "reserved", unused, Ok(())),
+            (Transfer, "reserved", unused, Err(ChangeRefused::Reserved)),
+        ];
+        for (c, held, usage, expected) in cases {
+            let Some(h) = row(&me, &other, held) else {
+                panic!("{held} is a row")
+            };
+            assert_eq!(change(c, h, usage), expected, "{c:?} {held}");
+        }
     }
 
     #[test]
     fn a_namespace_stands_for_the_one_who_asks() {
-        let me = t("org.me");
-        let other = t("org.other");
-        let x = ns("x.alice");
-        assert_eq!(standing(&x, None, &me), Standing::Available);
-        assert_eq!(
-            standing(&x, held(&me, ClaimStatus::Claimed), &me),
-            Standing::Yours
-        );
-        assert_eq!(
-            standing(&x, held(&me, ClaimStatus::Pending), &me),
-            Standing::Pending
-        );
-        assert_eq!(
-            standing(&x, held(&other, ClaimStatus::Claimed), &me),
-            Standing::Taken
-        );
-        assert_eq!(
-            standing(&x, reserved(Some("brand")), &me),
-            Standing::Reserved(Some("brand".into()))
-        );
-        assert_eq!(
-            standing(&ns("x.hall"), None, &me),
-            Standing::Reserved(Some(BUILTIN_REASON.into()))
-        );
+        let (me, other) = (t("org.me"), t("org.other"));
+        let cases = [
+            ("x.alice", "none", Standing::Available),
+            ("x.alice", "mine", Standing::Yours),
+            ("x.alice", "mine pending", Standing::Pending),
+            ("x.alice", "other's", Standing::Taken),
+            (
+                "x.alice",
+                "reserved: brand",
+                Standing::Reserved(Some("brand".into())),
+            ),
+            (
+                "x.hall",
+                "none",
+                Standing::Reserved(Some(BUILTIN_REASON.into())),
+            ),
+        ];
+        for (name, held, expected) in cases {
+            assert_eq!(
+                standing(&ns(name), row(&me, &other, held), &me),
+                expected,
+                "{name}, {held}"
+            );
+        }
     }
 }

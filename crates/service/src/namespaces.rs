@@ -101,6 +101,15 @@ pub enum AdminError {
     Store(StoreError),
 }
 
+impl AdminError {
+    fn refused(namespace: &Namespace) -> impl Fn(ChangeRefused) -> AdminError + '_ {
+        move |refused| AdminError::Refused {
+            namespace: namespace.clone(),
+            refused,
+        }
+    }
+}
+
 impl From<StoreError> for AdminError {
     fn from(e: StoreError) -> Self {
         match e {
@@ -112,16 +121,15 @@ impl From<StoreError> for AdminError {
     }
 }
 
-impl AdminError {
-    fn refused(namespace: &Namespace) -> impl Fn(ChangeRefused) -> AdminError + '_ {
-        move |refused| AdminError::Refused {
-            namespace: namespace.clone(),
-            refused,
-        }
-    }
-}
-
 impl Hall {
+    /// `done`, once this process's copies of decision facts are dropped:
+    /// what a write hands back after its commit, so the next decision here
+    /// reads what it wrote (other processes hear of it from PostgreSQL).
+    pub(crate) fn wrote<T>(&self, done: T) -> T {
+        self.facts.invalidate();
+        done
+    }
+
     /// How `namespace` stands for `viewer`: available, theirs, pending,
     /// reserved or another tenant's.
     pub async fn check_namespace(
@@ -181,13 +189,12 @@ impl Hall {
         namespace: &Namespace,
         reason: &str,
     ) -> Result<NamespaceClaim, AdminError> {
-        let claim = self
-            .store
-            .reserve_namespace(namespace, reason, policy::namespaces::reserve)
-            .await?
-            .map_err(AdminError::refused(namespace))?;
-        self.facts.invalidate();
-        Ok(claim)
+        Ok(self.wrote(
+            self.store
+                .reserve_namespace(namespace, reason, policy::namespaces::reserve)
+                .await?
+                .map_err(AdminError::refused(namespace))?,
+        ))
     }
 
     /// Operator: approves a pending claim.
@@ -195,9 +202,7 @@ impl Hall {
         &self,
         namespace: &Namespace,
     ) -> Result<NamespaceClaim, AdminError> {
-        let claim = self.store.approve_namespace(namespace).await?;
-        self.facts.invalidate();
-        Ok(claim)
+        Ok(self.wrote(self.store.approve_namespace(namespace).await?))
     }
 
     /// Operator: releases a claim, a pending claim or a reservation; refused
@@ -209,7 +214,7 @@ impl Hall {
             })
             .await?
             .map_err(AdminError::refused(namespace))?;
-        self.facts.invalidate();
+        self.wrote(());
         Ok(())
     }
 
@@ -220,15 +225,14 @@ impl Hall {
         namespace: &Namespace,
         to: &TenantId,
     ) -> Result<NamespaceClaim, AdminError> {
-        let claim = self
-            .store
-            .transfer_namespace(namespace, to, |row, usage| {
-                policy::namespaces::change(NamespaceChange::Transfer, row, usage)
-            })
-            .await?
-            .map_err(AdminError::refused(namespace))?;
-        self.facts.invalidate();
-        Ok(claim)
+        Ok(self.wrote(
+            self.store
+                .transfer_namespace(namespace, to, |row, usage| {
+                    policy::namespaces::change(NamespaceChange::Transfer, row, usage)
+                })
+                .await?
+                .map_err(AdminError::refused(namespace))?,
+        ))
     }
 
     /// Registers a signing key on a namespace `tenant` holds, approved.
@@ -240,13 +244,12 @@ impl Hall {
         label: &str,
     ) -> Result<NamespaceKey, KeyError> {
         self.may_use_keys(tenant, namespace).await?;
-        let key = self
-            .store
-            .tenant(tenant)
-            .add_namespace_key(namespace, key, label)
-            .await?;
-        self.facts.invalidate();
-        Ok(key)
+        Ok(self.wrote(
+            self.store
+                .tenant(tenant)
+                .add_namespace_key(namespace, key, label)
+                .await?,
+        ))
     }
 
     /// The signing keys `tenant` registered on a namespace it holds,
@@ -271,13 +274,12 @@ impl Hall {
         namespace: &Namespace,
         kid: &str,
     ) -> Result<NamespaceKey, KeyError> {
-        let key = self
-            .store
-            .tenant(tenant)
-            .revoke_namespace_key(namespace, kid)
-            .await?;
-        self.facts.invalidate();
-        Ok(key)
+        Ok(self.wrote(
+            self.store
+                .tenant(tenant)
+                .revoke_namespace_key(namespace, kid)
+                .await?,
+        ))
     }
 
     async fn may_use_keys(&self, tenant: &TenantId, namespace: &Namespace) -> Result<(), KeyError> {

@@ -94,12 +94,12 @@ impl Hall {
                 }
                 other => RegisterError::Store(other),
             })?;
-        let worker = registered.map_err(|held| RegisterError::Namespace {
-            namespace: namespace.clone(),
-            held,
-        })?;
-        self.facts.invalidate();
-        Ok(worker)
+        Ok(
+            self.wrote(registered.map_err(|held| RegisterError::Namespace {
+                namespace: namespace.clone(),
+                held,
+            })?),
+        )
     }
 
     /// One of `tenant`'s workers.
@@ -139,13 +139,12 @@ impl Hall {
     ) -> Result<Worker, WorkerError> {
         let current = self.worker(tenant, worker).await?;
         let updated = current.record.patched(patch)?;
-        let worker = self
-            .store
-            .tenant(tenant)
-            .update_worker(&WorkerRef::Registry(current.id), &updated)
-            .await?;
-        self.facts.invalidate();
-        Ok(worker)
+        Ok(self.wrote(
+            self.store
+                .tenant(tenant)
+                .update_worker(&WorkerRef::Registry(current.id), &updated)
+                .await?,
+        ))
     }
 
     /// Revokes a worker of `tenant` (again: no change). It is kept.
@@ -154,8 +153,6 @@ impl Hall {
         tenant: &TenantId,
         worker: &WorkerRef,
     ) -> Result<Worker, WorkerError> {
-        let worker = self.store.tenant(tenant).revoke_worker(worker).await?;
-        self.facts.invalidate();
-        Ok(worker)
+        Ok(self.wrote(self.store.tenant(tenant).revoke_worker(worker).await?))
     }
 }

@@ -1,31 +1,33 @@
 //! The worker use cases, and who sees a worker (`policy::visibility`) as
 //! the facts cache applies it.
 
-use registry::workers::{WorkerFilter, WorkerRef, WorkerStatus};
+use registry::workers::{Worker, WorkerFilter, WorkerRef, WorkerStatus};
 use serde_json::json;
 use service::{RegisterError, WorkerError};
-use wcp::WorkerRecord;
+use wcp::{TenantId, WorkerRecord};
 
 use crate::fixture::Fixture;
 
-fn record(worker_id: &str, visibility: &str) -> WorkerRecord {
-    WorkerRecord::parse(&json!({"worker_id": worker_id,
-        "capabilities": ["cap.data.read.v1"], "visibility": visibility}))
-    .unwrap()
+async fn register(
+    f: &Fixture,
+    tenant: &TenantId,
+    worker_id: &str,
+    visibility: &str,
+) -> Result<Worker, RegisterError> {
+    let body = json!({"worker_id": worker_id,
+        "capabilities": ["cap.data.read.v1"], "visibility": visibility});
+    f.hall
+        .register_worker(tenant, WorkerRecord::parse(&body).unwrap())
+        .await
 }
 
 #[tokio::test]
 async fn a_private_worker_is_invisible_to_another_tenant_and_to_anonymous_callers() {
-    let f = Fixture::start().await;
-    let acme = f.create_tenant("org.acme").await;
-    let other = f.create_tenant("org.other").await;
-    let private = f
-        .hall
-        .register_worker(&acme, record("x.acme.private", "private"))
+    let (f, acme, other) = Fixture::acme_and_other().await;
+    let private = register(&f, &acme, "x.acme.private", "private")
         .await
         .unwrap();
-    f.hall
-        .register_worker(&acme, record("x.acme.public", "public"))
+    register(&f, &acme, "x.acme.public", "public")
         .await
         .unwrap();
     let sees = |name: &str, viewer| {
@@ -55,15 +57,9 @@ async fn a_private_worker_is_invisible_to_another_tenant_and_to_anonymous_caller
 
 #[tokio::test]
 async fn a_worker_id_is_registered_once() {
-    let f = Fixture::start().await;
-    let acme = f.create_tenant("org.acme").await;
-    f.hall
-        .register_worker(&acme, record("x.acme.w", "public"))
-        .await
-        .unwrap();
-    let e = f
-        .hall
-        .register_worker(&acme, record("x.acme.w", "private"))
+    let (f, acme, _) = Fixture::acme_and_other().await;
+    register(&f, &acme, "x.acme.w", "public").await.unwrap();
+    let e = register(&f, &acme, "x.acme.w", "private")
         .await
         .unwrap_err();
     assert!(
@@ -75,14 +71,8 @@ async fn a_worker_id_is_registered_once() {
 
 #[tokio::test]
 async fn a_revoked_worker_is_kept_and_cannot_be_changed() {
-    let f = Fixture::start().await;
-    let acme = f.create_tenant("org.acme").await;
-    let other = f.create_tenant("org.other").await;
-    let w = f
-        .hall
-        .register_worker(&acme, record("x.acme.w", "public"))
-        .await
-        .unwrap();
+    let (f, acme, other) = Fixture::acme_and_other().await;
+    let w = register(&f, &acme, "x.acme.w", "public").await.unwrap();
     let by_id = WorkerRef::Registry(w.id.clone());
 
     let changed = f
@@ -149,13 +139,9 @@ async fn a_revoked_worker_is_kept_and_cannot_be_changed() {
 
 #[tokio::test]
 async fn a_page_of_workers_says_where_the_next_one_starts() {
-    let f = Fixture::start().await;
-    let acme = f.create_tenant("org.acme").await;
+    let (f, acme, _) = Fixture::acme_and_other().await;
     for name in ["x.acme.a", "x.acme.b", "x.acme.c"] {
-        f.hall
-            .register_worker(&acme, record(name, "public"))
-            .await
-            .unwrap();
+        register(&f, &acme, name, "public").await.unwrap();
     }
     let mut filter = WorkerFilter {
         limit: 2,
