@@ -7,14 +7,11 @@
 
 use attestation::NamespacePublicKey;
 use chrono::{DateTime, Utc};
+use policy::namespaces::{ClaimStatus, Holding, Step, Usage};
 use sqlx::{Postgres, Row, Transaction};
 use wcp::{Namespace, TenantId};
 
-use policy::namespaces::{Holding, Step, Usage};
-
 use crate::{is_unique_violation, Conflict, Entity, Store, StoreError, TenantStore};
-
-pub use policy::namespaces::{ClaimStatus, BUILTIN_RESERVED};
 
 fn status_from_db(s: &str) -> Result<ClaimStatus, StoreError> {
     ClaimStatus::parse(s).ok_or_else(|| StoreError::Corrupt(format!("namespace status {s:?}")))

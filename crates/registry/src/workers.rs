@@ -1,12 +1,13 @@
-//! Workers: registration (claiming an `x.*` namespace on the way), reads,
-//! updates and revocation. Workers are revoked, never deleted.
+//! Workers' rows: registration (claiming an `x.*` namespace on the way when
+//! the caller's rule says so: `policy::namespaces::register_in`), reads,
+//! updates and revocation. Workers are revoked, never deleted. Who may see a
+//! worker is `policy::visibility`; `visible_to` here is its one SQL form.
 
 use chrono::{DateTime, Utc};
+use policy::namespaces::{Holding, Step};
 use sqlx::Row;
 use uuid::Uuid;
 use wcp::{IdError, TenantId, Visibility, WorkerId, WorkerRecord};
-
-use policy::namespaces::{Holding, Step};
 
 use crate::namespaces::settle_claim;
 use crate::{is_unique_violation, Conflict, Entity, Store, StoreError, TenantStore};

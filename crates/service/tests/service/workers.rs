@@ -159,3 +159,33 @@ async fn a_page_of_workers_says_where_the_next_one_starts() {
     assert_eq!(second.workers[0].record.worker_id.as_str(), "x.acme.c");
     assert_eq!(second.next_cursor, None);
 }
+
+#[tokio::test]
+async fn capabilities_are_counted_for_those_the_visibility_rule_lets_see_the_worker() {
+    let (f, acme, other) = Fixture::acme_and_other().await;
+    let owner_sigs: [TenantId; 0] = [];
+    for (name, visibility) in [("x.acme.open", "public"), ("x.acme.closed", "private")] {
+        let body = json!({"worker_id": name, "visibility": visibility,
+            "capabilities": [format!("cap.{}.v1", name.replace('.', "-"))]});
+        let w = f
+            .hall
+            .register_worker(&acme, WorkerRecord::parse(&body).unwrap())
+            .await
+            .unwrap();
+        let cap = w.record.capabilities[0].to_string();
+        // The one SQL form of the rule agrees with the rule itself.
+        for viewer in [Some(&acme), Some(&other), None] {
+            let counted = f
+                .hall
+                .store
+                .visible_capabilities(viewer)
+                .await
+                .unwrap()
+                .into_iter()
+                .any(|(c, n)| c == cap && n == 1);
+            let may_see =
+                policy::visibility::may_see(&w.tenant_id, w.record.visibility, viewer, &owner_sigs);
+            assert_eq!(counted, may_see, "{name} for {viewer:?}");
+        }
+    }
+}
