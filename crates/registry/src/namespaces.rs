@@ -166,7 +166,7 @@ pub(crate) async fn settle_claim<E>(
     // statements of one transaction: nothing was written.
     Err(StoreError::Conflict(
         Entity::Namespace(ns.clone()),
-        Conflict::Status("changed while it was claimed".into()),
+        Conflict::Exists,
     ))
 }
 
@@ -217,9 +217,10 @@ impl Store {
                 return Ok(Ok(claim));
             }
         }
+        // Claimed and released again between two statements: nothing was written.
         Err(StoreError::Conflict(
             Entity::Namespace(ns.clone()),
-            Conflict::Status("changed while it was reserved".into()),
+            Conflict::Exists,
         ))
     }
 
