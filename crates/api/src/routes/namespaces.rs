@@ -481,3 +481,151 @@ impl From<AdminError> for ApiError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use actix_web::ResponseError;
+
+    use super::*;
+
+    fn ns() -> Namespace {
+        Namespace::parse("x.alice").unwrap()
+    }
+
+    /// What a client reads: status, code, message.
+    fn reads(e: impl Into<ApiError>) -> (u16, &'static str, String) {
+        let api = e.into();
+        (
+            api.status_code().as_u16(),
+            api.code(),
+            api.body().error.message,
+        )
+    }
+
+    fn held(held: NamespaceHeld) -> ClaimError {
+        ClaimError::Held {
+            namespace: ns(),
+            held,
+        }
+    }
+
+    fn refused(refused: ChangeRefused) -> AdminError {
+        AdminError::Refused {
+            namespace: ns(),
+            refused,
+        }
+    }
+
+    #[test]
+    fn claim_refusals_read_as_before() {
+        let cases = [
+            (
+                held(NamespaceHeld::Builtin),
+                (
+                    400,
+                    "invalid_request",
+                    "namespace x.alice is reserved by the registry for the WCP project",
+                ),
+            ),
+            (
+                held(NamespaceHeld::Reserved(Some("trademark".into()))),
+                (
+                    400,
+                    "invalid_request",
+                    "namespace x.alice is reserved: trademark",
+                ),
+            ),
+            (
+                held(NamespaceHeld::Reserved(None)),
+                (400, "invalid_request", "namespace x.alice is reserved"),
+            ),
+            (
+                held(NamespaceHeld::OtherTenant),
+                (409, "conflict", "namespace x.alice is already taken"),
+            ),
+        ];
+        for (e, (status, code, message)) in cases {
+            assert_eq!(reads(e), (status, code, message.to_string()));
+        }
+    }
+
+    #[test]
+    fn key_refusals_read_as_before() {
+        let cases = [
+            (
+                KeyError::NotYours(ns()),
+                (404, "not_found", "namespace x.alice not found".to_string()),
+            ),
+            (
+                KeyError::Pending(ns()),
+                (
+                    400,
+                    "invalid_request",
+                    "namespace x.alice is still waiting for the operator's approval".into(),
+                ),
+            ),
+            (
+                KeyError::Exists {
+                    kid: "nsk_1".into(),
+                },
+                (
+                    409,
+                    "conflict",
+                    "this public key is already registered (kid nsk_1)".into(),
+                ),
+            ),
+            (
+                KeyError::NotFound {
+                    namespace: ns(),
+                    kid: "nsk_1".into(),
+                },
+                (
+                    404,
+                    "not_found",
+                    "signing key nsk_1 on x.alice not found".into(),
+                ),
+            ),
+        ];
+        for (e, expected) in cases {
+            assert_eq!(reads(e), expected);
+        }
+    }
+
+    #[test]
+    fn operator_refusals_read_as_before() {
+        let usage = Usage {
+            workers: 2,
+            keys: 1,
+        };
+        let cases = [
+            (AdminError::NotFound(ns()), (404, "not_found", "namespace x.alice not found")),
+            (
+                AdminError::NoPendingClaim(ns()),
+                (404, "not_found", "pending claim on x.alice not found"),
+            ),
+            (
+                AdminError::NoSuchTenant(TenantId::parse("org.nobody").unwrap()),
+                (404, "not_found", "tenant org.nobody not found"),
+            ),
+            (
+                refused(ChangeRefused::HeldByTenant),
+                (409, "conflict", "namespace x.alice is claimed by a tenant; release it first"),
+            ),
+            (
+                refused(ChangeRefused::Reserved),
+                (409, "conflict", "namespace x.alice is reserved; release the reservation, then claim it"),
+            ),
+            (
+                refused(ChangeRefused::InUse(NamespaceChange::Release, usage)),
+                (409, "conflict", "namespace x.alice has 2 worker(s) and 1 signing key(s) and cannot be released"),
+            ),
+            (
+                refused(ChangeRefused::InUse(NamespaceChange::Transfer, usage)),
+                (409, "conflict", "namespace x.alice has 2 worker(s) and 1 signing key(s) and cannot be transferred"),
+            ),
+        ];
+        for (e, (status, code, message)) in cases {
+            assert_eq!(reads(e), (status, code, message.to_string()));
+        }
+    }
+}
