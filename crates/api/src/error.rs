@@ -200,7 +200,6 @@ impl From<registry::StoreError> for ApiError {
         match e {
             E::NotFound(what) => ApiError::not_found(format!("{} not found", entity(&what))),
             E::Conflict(what, conflict) => conflict_error(&what, &conflict),
-            E::Refused(refusal) => refusal.into(),
             E::Unavailable(e) => {
                 tracing::warn!(error = %e, "store unavailable");
                 ApiError::unavailable(match e {
@@ -251,66 +250,6 @@ fn conflict_error(what: &registry::Entity, conflict: &registry::Conflict) -> Api
         (_, C::Status(s)) => format!("{} is {s}", entity(what)),
     };
     ApiError::new(StatusCode::CONFLICT, "conflict", message)
-}
-
-impl From<registry::Refusal> for ApiError {
-    /// What each rule of the registry tells the caller when it says no.
-    fn from(r: registry::Refusal) -> Self {
-        use registry::{NamespaceChange, NamespaceHeld as H, Refusal as R};
-        let forbidden = |m: String| ApiError::new(StatusCode::FORBIDDEN, "forbidden", m);
-        let conflict = |m: String| ApiError::new(StatusCode::CONFLICT, "conflict", m);
-        let invalid = |m: String| ApiError::bad_request("invalid_request", m);
-        let builtin =
-            |ns| format!("namespace {ns} is reserved by the registry for the WCP project");
-        let because = |reason: Option<String>| reason.map(|r| format!(": {r}")).unwrap_or_default();
-        match r {
-            R::RegisterIn(ns, held) => forbidden(match held {
-                H::Unclaimed => format!(
-                    "namespace {ns} is not claimed; claim it first with POST /api/v1/namespaces \
-                     (org.* namespaces are never claimed implicitly)"
-                ),
-                H::PendingApproval => {
-                    format!("your claim on namespace {ns} is waiting for the operator's approval")
-                }
-                H::Builtin => builtin(ns),
-                H::Reserved(reason) => format!(
-                    "namespace {ns} is reserved by the registry operator{}",
-                    because(reason)
-                ),
-                H::OtherTenant => format!(
-                    "namespace {ns} belongs to another tenant: under WCP trust attribution only \
-                     the namespace's owner may register workers in it"
-                ),
-            }),
-            R::Claim(ns, H::Builtin) => invalid(builtin(ns)),
-            R::Claim(ns, H::Reserved(reason)) => {
-                invalid(format!("namespace {ns} is reserved{}", because(reason)))
-            }
-            R::Claim(ns, _) => conflict(format!("namespace {ns} is already taken")),
-            R::ReserveHeld(ns) => conflict(format!(
-                "namespace {ns} is claimed by a tenant; release it first"
-            )),
-            R::TransferReserved(ns) => conflict(format!(
-                "namespace {ns} is reserved; release the reservation, then claim it"
-            )),
-            R::InUse {
-                namespace,
-                change,
-                workers,
-                keys,
-            } => conflict(format!(
-                "namespace {namespace} has {workers} worker(s) and {keys} signing key(s) and \
-                 cannot be {}",
-                match change {
-                    NamespaceChange::Release => "released",
-                    NamespaceChange::Transfer => "transferred",
-                }
-            )),
-            R::ClaimPending(ns) => invalid(format!(
-                "namespace {ns} is still waiting for the operator's approval"
-            )),
-        }
-    }
 }
 
 impl From<wcp::IdError> for ApiError {
@@ -391,18 +330,7 @@ mod tests {
     }
 
     #[test]
-    fn refusals_and_missing_rows_read_as_before() {
-        let ns = wcp::Namespace::parse("x.alice").unwrap();
-        let api = ApiError::from(StoreError::Refused(registry::Refusal::RegisterIn(
-            ns.clone(),
-            registry::NamespaceHeld::OtherTenant,
-        )));
-        assert_eq!(api.status_code(), StatusCode::FORBIDDEN);
-        assert!(api
-            .body()
-            .error
-            .message
-            .contains("belongs to another tenant"));
+    fn a_missing_row_is_404_naming_it() {
         let api = ApiError::from(StoreError::NotFound(registry::Entity::Worker(
             "x.wrk.nope".into(),
         )));

@@ -10,6 +10,8 @@
 
 pub mod approvals;
 pub mod ban_review;
+pub mod namespaces;
+pub mod visibility;
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -4,9 +4,9 @@
 //! unavailable, a row is missing, a change collides with a stored row, a
 //! stored row breaks an invariant — never what a client should be told:
 //! the messages people read are written by `api`, where these are mapped to
-//! HTTP. A change the registry's rules refuse (a namespace that is not the
-//! caller's, a card for another worker) is a [`Refusal`], typed, so the
-//! caller can tell which rule said no.
+//! HTTP. The store judges nothing: the rules live in the pure crates and
+//! are applied by the use cases (`crates/service`), which may hand the store
+//! a rule to apply under a row lock.
 
 use uuid::Uuid;
 use wcp::{Namespace, TenantId};
@@ -29,9 +29,6 @@ pub enum StoreError {
     /// The change collides with the row as stored.
     #[error("{0}: {1}")]
     Conflict(Entity, Conflict),
-    /// A rule of the registry refuses the change.
-    #[error("refused: {0:?}")]
-    Refused(Refusal),
     /// A row that breaks an invariant the code relies on (never client input).
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
@@ -134,50 +131,6 @@ pub enum Conflict {
     /// The row is in a status the change does not apply to (`status` as stored).
     #[error("its status is {0}")]
     Status(String),
-}
-
-/// A change the registry's rules refuse, and which rule.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refusal {
-    /// Registering a worker in a namespace this tenant does not hold.
-    RegisterIn(Namespace, NamespaceHeld),
-    /// Claiming a namespace someone else holds or the registry reserves.
-    Claim(Namespace, NamespaceHeld),
-    /// Reserving a namespace a tenant holds.
-    ReserveHeld(Namespace),
-    /// Transferring a reserved namespace.
-    TransferReserved(Namespace),
-    /// Releasing or transferring a namespace that still has workers or keys.
-    InUse {
-        namespace: Namespace,
-        change: NamespaceChange,
-        workers: i64,
-        keys: i64,
-    },
-    /// Using the keys of a namespace whose claim still awaits the operator.
-    ClaimPending(Namespace),
-}
-
-/// Who holds a namespace, when it is not the caller.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NamespaceHeld {
-    /// Nobody (and only `x.*` namespaces are claimed on the way).
-    Unclaimed,
-    /// The caller, but the claim awaits the operator's approval.
-    PendingApproval,
-    /// Reserved by the registry itself ([`crate::namespaces::BUILTIN_RESERVED`]).
-    Builtin,
-    /// Reserved by the operator, with the reason given.
-    Reserved(Option<String>),
-    /// Another tenant.
-    OtherTenant,
-}
-
-/// What was done to a namespace that is still in use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NamespaceChange {
-    Release,
-    Transfer,
 }
 
 #[cfg(test)]

@@ -245,14 +245,16 @@ impl FactsCache {
         .await
     }
 
-    /// A worker as `viewer` may see it (see [`Store::visible_worker`]).
+    /// A worker as `viewer` may see it (`policy::visibility::may_see`, no
+    /// signatories: verification and discovery). Everything else is `None`,
+    /// exactly as for a worker that does not exist.
     pub async fn visible_worker(
         &self,
         worker: &WorkerRef,
         viewer: Option<&TenantId>,
     ) -> Result<Option<Arc<Worker>>, StoreError> {
         Ok(self.worker(worker).await?.filter(|w| {
-            w.record.visibility == wcp::Visibility::Public || Some(&w.tenant_id) == viewer
+            policy::visibility::may_see(&w.tenant_id, w.record.visibility, viewer, &[])
         }))
     }
 

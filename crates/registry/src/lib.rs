@@ -33,9 +33,7 @@ use uuid::Uuid;
 pub use api_keys::{ApiKey, KeyCredential};
 pub use cache::Cache;
 pub use credentials::{ApiKeySecret, Scope, Scopes};
-pub use error::{
-    Conflict, Entity, NamespaceChange, NamespaceHeld, Refusal, StoreError, Unavailable,
-};
+pub use error::{Conflict, Entity, StoreError, Unavailable};
 pub use private_pg::{PrivatePgError, PrivatePostgres};
 pub use tenants::{Bootstrap, BootstrapKey, Tenant, TenantStatus};
 use wcp::TenantId;

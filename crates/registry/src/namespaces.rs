@@ -1,49 +1,20 @@
-//! Authority namespaces and their Ed25519 signing keys.
+//! Authority namespaces and their Ed25519 signing keys: rows and
+//! transactions. Who may claim a namespace or register under it is
+//! `policy::namespaces`; a write that depends on it locks the namespace's
+//! row, asks the caller's rule and writes what it answers, in one
+//! transaction ([`TenantStore::claim_namespace`],
+//! [`TenantStore::register_worker`](crate::TenantStore::register_worker)).
 
 use attestation::NamespacePublicKey;
 use chrono::{DateTime, Utc};
+use policy::namespaces::{ClaimStatus, Holding, Step, Usage};
 use sqlx::{Postgres, Row, Transaction};
 use wcp::{Namespace, TenantId};
 
-use crate::{
-    is_unique_violation, Conflict, Entity, NamespaceChange, NamespaceHeld, Refusal, Store,
-    StoreError, TenantStore,
-};
+use crate::{is_unique_violation, Conflict, Entity, Store, StoreError, TenantStore};
 
-/// Names reserved by the registry itself, before any operator reservation.
-pub const BUILTIN_RESERVED: [&str; 6] = [
-    "org.wcp",
-    "org.workerclassprotocol",
-    "org.pyhall",
-    "org.hall",
-    "x.hall",
-    "x.wcp",
-];
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClaimStatus {
-    Claimed,
-    Pending,
-    Reserved,
-}
-
-impl ClaimStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ClaimStatus::Claimed => "claimed",
-            ClaimStatus::Pending => "pending",
-            ClaimStatus::Reserved => "reserved",
-        }
-    }
-
-    fn from_db(s: &str) -> Result<Self, StoreError> {
-        match s {
-            "claimed" => Ok(ClaimStatus::Claimed),
-            "pending" => Ok(ClaimStatus::Pending),
-            "reserved" => Ok(ClaimStatus::Reserved),
-            other => Err(StoreError::Corrupt(format!("namespace status {other:?}"))),
-        }
-    }
+fn status_from_db(s: &str) -> Result<ClaimStatus, StoreError> {
+    ClaimStatus::parse(s).ok_or_else(|| StoreError::Corrupt(format!("namespace status {s:?}")))
 }
 
 /// A namespace row: who holds it and how.
@@ -57,6 +28,25 @@ pub struct NamespaceClaim {
     pub updated_at: DateTime<Utc>,
 }
 
+impl NamespaceClaim {
+    /// The row as the claiming rule reads it.
+    pub fn holding(&self) -> Holding<'_> {
+        Holding {
+            tenant: self.tenant_id.as_ref(),
+            status: self.status,
+            reason: self.reason.as_deref(),
+        }
+    }
+}
+
+/// A namespace's row after a write the claiming rule allowed.
+#[derive(Debug, Clone)]
+pub struct Settled {
+    pub claim: NamespaceClaim,
+    /// Whether this transaction wrote the claim (false: it was held already).
+    pub claimed_now: bool,
+}
+
 const CLAIM_COLUMNS: &str = "namespace, tenant_id, status, reason, created_at, updated_at";
 
 fn claim_from_row(row: &sqlx::postgres::PgRow) -> Result<NamespaceClaim, StoreError> {
@@ -68,7 +58,7 @@ fn claim_from_row(row: &sqlx::postgres::PgRow) -> Result<NamespaceClaim, StoreEr
             .map(|t| TenantId::parse(&t))
             .transpose()
             .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        status: ClaimStatus::from_db(row.try_get::<&str, _>("status")?)?,
+        status: status_from_db(row.try_get::<&str, _>("status")?)?,
         reason: row.try_get("reason")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
@@ -105,14 +95,8 @@ fn key_from_row(row: &sqlx::postgres::PgRow) -> Result<NamespaceKey, StoreError>
     })
 }
 
-fn builtin_reservation(ns: &Namespace) -> Option<&'static str> {
-    BUILTIN_RESERVED
-        .contains(&ns.as_str())
-        .then_some("reserved by the registry for the WCP project")
-}
-
 /// Locks the namespace row (if any) for the rest of the transaction.
-pub(crate) async fn lock_claim(
+async fn lock_claim(
     tx: &mut Transaction<'_, Postgres>,
     ns: &Namespace,
 ) -> Result<Option<NamespaceClaim>, StoreError> {
@@ -125,19 +109,14 @@ pub(crate) async fn lock_claim(
     row.as_ref().map(claim_from_row).transpose()
 }
 
-/// Claims `ns` for `tenant` inside a transaction; fails if anyone holds it.
-pub(crate) async fn insert_claim(
+/// Claims `ns` for `tenant` inside a transaction; `None` if a row appeared
+/// since it was locked (a concurrent claim, committed by now).
+async fn insert_claim(
     tx: &mut Transaction<'_, Postgres>,
     ns: &Namespace,
     tenant: &TenantId,
     status: ClaimStatus,
-) -> Result<NamespaceClaim, StoreError> {
-    if builtin_reservation(ns).is_some() {
-        return Err(StoreError::Refused(Refusal::Claim(
-            ns.clone(),
-            NamespaceHeld::Builtin,
-        )));
-    }
+) -> Result<Option<NamespaceClaim>, StoreError> {
     let row = sqlx::query(&format!(
         "INSERT INTO namespaces (namespace, tenant_id, status) VALUES ($1, $2, $3)
          ON CONFLICT (namespace) DO NOTHING RETURNING {CLAIM_COLUMNS}"
@@ -147,32 +126,57 @@ pub(crate) async fn insert_claim(
     .bind(status.as_str())
     .fetch_optional(&mut **tx)
     .await?;
-    match row {
-        Some(row) => claim_from_row(&row),
-        None => Err(StoreError::Refused(Refusal::Claim(
-            ns.clone(),
-            NamespaceHeld::OtherTenant,
-        ))),
+    row.as_ref().map(claim_from_row).transpose()
+}
+
+/// Locks `ns`'s row in `tx`, asks `rule` about it and writes the claim it
+/// asks for. A claim that races another (both saw no row) is judged again
+/// on the row the other committed, so the rule sees every winner.
+pub(crate) async fn settle_claim<E>(
+    tx: &mut Transaction<'_, Postgres>,
+    ns: &Namespace,
+    tenant: &TenantId,
+    rule: impl Fn(Option<Holding<'_>>) -> Result<Step, E>,
+) -> Result<Result<Settled, E>, StoreError> {
+    for _ in 0..2 {
+        let existing = lock_claim(tx, ns).await?;
+        match (
+            rule(existing.as_ref().map(NamespaceClaim::holding)),
+            existing,
+        ) {
+            (Err(refused), _) => return Ok(Err(refused)),
+            (Ok(Step::Held), Some(claim)) => {
+                return Ok(Ok(Settled {
+                    claim,
+                    claimed_now: false,
+                }))
+            }
+            (Ok(Step::Held), None) => break,
+            (Ok(Step::Claim(status)), _) => {
+                if let Some(claim) = insert_claim(tx, ns, tenant, status).await? {
+                    return Ok(Ok(Settled {
+                        claim,
+                        claimed_now: true,
+                    }));
+                }
+            }
+        }
     }
+    // The rule called a missing row held, or a row vanished between two
+    // statements of one transaction: nothing was written.
+    Err(StoreError::Conflict(
+        Entity::Namespace(ns.clone()),
+        Conflict::Exists,
+    ))
 }
 
 impl Store {
-    /// The namespace's row, with built-in reservations shown as reserved.
+    /// The namespace's row, if any (built-in reservations have none:
+    /// `policy::namespaces` knows them).
     pub async fn namespace_claim(
         &self,
         ns: &Namespace,
     ) -> Result<Option<NamespaceClaim>, StoreError> {
-        if let Some(reason) = builtin_reservation(ns) {
-            let now = Utc::now();
-            return Ok(Some(NamespaceClaim {
-                namespace: ns.clone(),
-                tenant_id: None,
-                status: ClaimStatus::Reserved,
-                reason: Some(reason.to_string()),
-                created_at: now,
-                updated_at: now,
-            }));
-        }
         let row = sqlx::query(&format!(
             "SELECT {CLAIM_COLUMNS} FROM namespaces WHERE namespace = $1"
         ))
@@ -182,26 +186,42 @@ impl Store {
         row.as_ref().map(claim_from_row).transpose()
     }
 
-    /// Operator: reserves an unclaimed namespace so nobody can claim it.
-    pub async fn reserve_namespace(
+    /// Operator: reserves `ns` (or changes a reservation's reason) if
+    /// `rule` allows it, judging the namespace's row under lock. A claim
+    /// that appears meanwhile is judged too: the write never replaces one.
+    pub async fn reserve_namespace<E>(
         &self,
         ns: &Namespace,
         reason: &str,
-    ) -> Result<NamespaceClaim, StoreError> {
-        let row = sqlx::query(&format!(
-            "INSERT INTO namespaces (namespace, tenant_id, status, reason) VALUES ($1, NULL, 'reserved', $2)
-             ON CONFLICT (namespace) DO UPDATE SET reason = EXCLUDED.reason, updated_at = now()
-               WHERE namespaces.status = 'reserved'
-             RETURNING {CLAIM_COLUMNS}"
-        ))
-        .bind(ns.as_str())
-        .bind(reason)
-        .fetch_optional(&self.pool)
-        .await?;
-        match row {
-            Some(row) => claim_from_row(&row),
-            None => Err(StoreError::Refused(Refusal::ReserveHeld(ns.clone()))),
+        rule: impl Fn(Option<Holding<'_>>) -> Result<(), E>,
+    ) -> Result<Result<NamespaceClaim, E>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for _ in 0..2 {
+            let existing = lock_claim(&mut tx, ns).await?;
+            if let Err(refused) = rule(existing.as_ref().map(NamespaceClaim::holding)) {
+                return Ok(Err(refused));
+            }
+            let row = sqlx::query(&format!(
+                "INSERT INTO namespaces (namespace, tenant_id, status, reason) VALUES ($1, NULL, 'reserved', $2)
+                 ON CONFLICT (namespace) DO UPDATE SET reason = EXCLUDED.reason, updated_at = now()
+                   WHERE namespaces.status = 'reserved'
+                 RETURNING {CLAIM_COLUMNS}"
+            ))
+            .bind(ns.as_str())
+            .bind(reason)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(row) = row {
+                let claim = claim_from_row(&row)?;
+                tx.commit().await?;
+                return Ok(Ok(claim));
+            }
         }
+        // Claimed and released again between two statements: nothing was written.
+        Err(StoreError::Conflict(
+            Entity::Namespace(ns.clone()),
+            Conflict::Exists,
+        ))
     }
 
     /// Operator: approves a pending claim.
@@ -219,38 +239,38 @@ impl Store {
         }
     }
 
-    /// Operator: releases a claim, a pending claim or a reservation. A
-    /// namespace that still has workers (even revoked ones, which keep their
-    /// history) or signing keys cannot be released.
-    pub async fn release_namespace(&self, ns: &Namespace) -> Result<(), StoreError> {
+    /// Operator: releases a claim, a pending claim or a reservation if
+    /// `rule` allows it, judging the row and what lives under the namespace
+    /// under lock.
+    pub async fn release_namespace<E>(
+        &self,
+        ns: &Namespace,
+        rule: impl Fn(Holding<'_>, Usage) -> Result<(), E>,
+    ) -> Result<Result<(), E>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        if lock_claim(&mut tx, ns).await?.is_none() {
-            return Err(StoreError::NotFound(Entity::Namespace(ns.clone())));
+        if let Err(refused) = judge_locked(&mut tx, ns, rule).await? {
+            return Ok(Err(refused));
         }
-        ensure_unused(&mut tx, ns, NamespaceChange::Release).await?;
         sqlx::query("DELETE FROM namespaces WHERE namespace = $1")
             .bind(ns.as_str())
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(Ok(()))
     }
 
-    /// Operator: moves a claim to another tenant. Refused while the namespace
-    /// has workers or keys, which belong to the current holder.
-    pub async fn transfer_namespace(
+    /// Operator: moves a claim to another tenant if `rule` allows it,
+    /// judging the row and what lives under the namespace under lock.
+    pub async fn transfer_namespace<E>(
         &self,
         ns: &Namespace,
         to: &TenantId,
-    ) -> Result<NamespaceClaim, StoreError> {
+        rule: impl Fn(Holding<'_>, Usage) -> Result<(), E>,
+    ) -> Result<Result<NamespaceClaim, E>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let claim = lock_claim(&mut tx, ns)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(Entity::Namespace(ns.clone())))?;
-        if claim.status == ClaimStatus::Reserved {
-            return Err(StoreError::Refused(Refusal::TransferReserved(ns.clone())));
+        if let Err(refused) = judge_locked(&mut tx, ns, rule).await? {
+            return Ok(Err(refused));
         }
-        ensure_unused(&mut tx, ns, NamespaceChange::Transfer).await?;
         let row = sqlx::query(&format!(
             "UPDATE namespaces SET tenant_id = $2, status = 'claimed', updated_at = now()
              WHERE namespace = $1 RETURNING {CLAIM_COLUMNS}"
@@ -267,15 +287,20 @@ impl Store {
         })?;
         let claim = claim_from_row(&row)?;
         tx.commit().await?;
-        Ok(claim)
+        Ok(Ok(claim))
     }
 }
 
-async fn ensure_unused(
+/// Locks `ns`'s row (not found without one), counts what lives under the
+/// namespace and asks `rule` about both.
+async fn judge_locked<E>(
     tx: &mut Transaction<'_, Postgres>,
     ns: &Namespace,
-    change: NamespaceChange,
-) -> Result<(), StoreError> {
+    rule: impl Fn(Holding<'_>, Usage) -> Result<(), E>,
+) -> Result<Result<(), E>, StoreError> {
+    let claim = lock_claim(tx, ns)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(Entity::Namespace(ns.clone())))?;
     let (workers, keys): (i64, i64) = sqlx::query_as(
         "SELECT (SELECT count(*) FROM workers WHERE namespace = $1),
                 (SELECT count(*) FROM namespace_keys WHERE namespace = $1)",
@@ -283,45 +308,24 @@ async fn ensure_unused(
     .bind(ns.as_str())
     .fetch_one(&mut **tx)
     .await?;
-    if workers > 0 || keys > 0 {
-        return Err(StoreError::Refused(Refusal::InUse {
-            namespace: ns.clone(),
-            change,
-            workers,
-            keys,
-        }));
-    }
-    Ok(())
+    Ok(rule(claim.holding(), Usage { workers, keys }))
 }
 
 impl TenantStore<'_> {
-    /// Claims a namespace for this tenant: `pending` when it needs the
-    /// operator's approval. Claiming one's own namespace again is a no-op.
-    pub async fn claim_namespace(
+    /// Claims a namespace for this tenant as `rule` allows, judging the
+    /// namespace's row under lock. Claiming one's own namespace again writes
+    /// nothing.
+    pub async fn claim_namespace<E>(
         &self,
         ns: &Namespace,
-        needs_approval: bool,
-    ) -> Result<NamespaceClaim, StoreError> {
+        rule: impl Fn(Option<Holding<'_>>) -> Result<Step, E>,
+    ) -> Result<Result<Settled, E>, StoreError> {
         let mut tx = self.store.pool.begin().await?;
-        if let Some(existing) = lock_claim(&mut tx, ns).await? {
-            if existing.tenant_id.as_ref() == Some(self.tenant) {
-                tx.commit().await?;
-                return Ok(existing);
-            }
-            let held = match existing.status {
-                ClaimStatus::Reserved => NamespaceHeld::Reserved(existing.reason),
-                _ => NamespaceHeld::OtherTenant,
-            };
-            return Err(StoreError::Refused(Refusal::Claim(ns.clone(), held)));
+        let settled = settle_claim(&mut tx, ns, self.tenant, rule).await?;
+        if settled.is_ok() {
+            tx.commit().await?;
         }
-        let status = if needs_approval {
-            ClaimStatus::Pending
-        } else {
-            ClaimStatus::Claimed
-        };
-        let claim = insert_claim(&mut tx, ns, self.tenant, status).await?;
-        tx.commit().await?;
-        Ok(claim)
+        Ok(settled)
     }
 
     /// This tenant's namespaces (claimed and pending).
@@ -335,30 +339,14 @@ impl TenantStore<'_> {
         rows.iter().map(claim_from_row).collect()
     }
 
-    /// Not found unless this tenant holds `ns`; refused while its claim is pending.
-    async fn owned_claim(&self, ns: &Namespace) -> Result<(), StoreError> {
-        let row: Option<String> = sqlx::query_scalar(
-            "SELECT status FROM namespaces WHERE namespace = $1 AND tenant_id = $2",
-        )
-        .bind(ns.as_str())
-        .bind(self.tenant.as_str())
-        .fetch_optional(&self.store.pool)
-        .await?;
-        match row.as_deref() {
-            Some("claimed") => Ok(()),
-            Some("pending") => Err(StoreError::Refused(Refusal::ClaimPending(ns.clone()))),
-            _ => Err(StoreError::NotFound(Entity::Namespace(ns.clone()))),
-        }
-    }
-
-    /// Registers a signing key on one of this tenant's namespaces.
+    /// Registers a signing key on `ns` (the caller has checked that this
+    /// tenant may: `policy::namespaces::use_keys`).
     pub async fn add_namespace_key(
         &self,
         ns: &Namespace,
         key: &NamespacePublicKey,
         label: &str,
     ) -> Result<NamespaceKey, StoreError> {
-        self.owned_claim(ns).await?;
         let row = sqlx::query(&format!(
             "INSERT INTO namespace_keys (tenant_id, kid, namespace, public_key, label)
              VALUES ($1, $2, $3, $4, $5) RETURNING {KEY_COLUMNS}"
@@ -386,11 +374,11 @@ impl TenantStore<'_> {
         key_from_row(&row)
     }
 
+    /// This tenant's keys on `ns`, revoked ones included.
     pub async fn list_namespace_keys(
         &self,
         ns: &Namespace,
     ) -> Result<Vec<NamespaceKey>, StoreError> {
-        self.owned_claim(ns).await?;
         let rows = sqlx::query(&format!(
             "SELECT {KEY_COLUMNS} FROM namespace_keys WHERE tenant_id = $1 AND namespace = $2
              ORDER BY created_at, kid"

@@ -1,15 +1,16 @@
-//! Workers: registration (claiming an `x.*` namespace on the way), reads,
-//! updates and revocation. Workers are revoked, never deleted.
+//! Workers' rows: registration (claiming an `x.*` namespace on the way when
+//! the caller's rule says so: `policy::namespaces::register_in`), reads,
+//! updates and revocation. Workers are revoked, never deleted. Who may see a
+//! worker is `policy::visibility`; `visible_to` here is its one SQL form.
 
 use chrono::{DateTime, Utc};
+use policy::namespaces::{Holding, Step};
 use sqlx::Row;
 use uuid::Uuid;
 use wcp::{IdError, TenantId, Visibility, WorkerId, WorkerRecord};
 
-use crate::namespaces::{insert_claim, lock_claim, ClaimStatus};
-use crate::{
-    is_unique_violation, Conflict, Entity, NamespaceHeld, Refusal, Store, StoreError, TenantStore,
-};
+use crate::namespaces::settle_claim;
+use crate::{is_unique_violation, Conflict, Entity, Store, StoreError, TenantStore};
 
 /// Prefix of the opaque registry id.
 pub const REGISTRY_ID_PREFIX: &str = "wrk_";
@@ -108,6 +109,15 @@ pub struct Worker {
 
 const WORKER_COLUMNS: &str = "tenant_id, id, record, status, created_at, updated_at, revoked_at";
 
+/// `policy::visibility::may_see` without signatories, as SQL over the
+/// `workers` row (`$param`: the viewer's tenant id, or NULL for an anonymous
+/// caller): a public worker to anyone, a private one to its own tenant. The
+/// registry's only SQL form of the visibility rule (single-worker reads
+/// apply the rule in Rust: `facts::FactsCache::visible_worker`).
+fn visible_to(param: usize) -> String {
+    format!("(visibility = 'public' OR tenant_id = ${param})")
+}
+
 fn worker_from_row(row: &sqlx::postgres::PgRow) -> Result<Worker, StoreError> {
     let tenant: String = row.try_get("tenant_id")?;
     let record: serde_json::Value = row.try_get("record")?;
@@ -133,6 +143,20 @@ pub struct WorkerFilter {
     pub visibility: Option<Visibility>,
     pub after: Option<String>,
     pub limit: wcp::PageLimit,
+}
+
+impl WorkerFilter {
+    /// Every worker, `limit` at a time (the filters narrow it).
+    pub fn all(limit: wcp::PageLimit) -> Self {
+        Self {
+            namespace: None,
+            capability: None,
+            status: None,
+            visibility: None,
+            after: None,
+            limit,
+        }
+    }
 }
 
 /// The column values a record maps to (denormalised for filtering and decisions).
@@ -192,32 +216,18 @@ fn bind_record<'q>(
 }
 
 impl TenantStore<'_> {
-    /// Registers a worker. Its namespace must be this tenant's; an unclaimed
-    /// `x.*` namespace is claimed on the way. All or nothing.
-    pub async fn register_worker(&self, record: &WorkerRecord) -> Result<Worker, StoreError> {
+    /// Registers a worker if `rule` allows it under its namespace, judging
+    /// the namespace's row under lock (and claiming it on the way when the
+    /// rule says so). All or nothing: a refusal leaves no rows.
+    pub async fn register_worker<E>(
+        &self,
+        record: &WorkerRecord,
+        rule: impl Fn(Option<Holding<'_>>) -> Result<Step, E>,
+    ) -> Result<Result<Worker, E>, StoreError> {
         let ns = record.namespace();
         let mut tx = self.store.pool.begin().await?;
-        match lock_claim(&mut tx, &ns).await? {
-            None if ns.family() == "x" => {
-                insert_claim(&mut tx, &ns, self.tenant, ClaimStatus::Claimed)
-                    .await
-                    .map_err(|e| match e {
-                        StoreError::Refused(Refusal::Claim(ns, held)) => {
-                            StoreError::Refused(Refusal::RegisterIn(ns, held))
-                        }
-                        other => other,
-                    })?;
-            }
-            None => return Err(refused(ns.clone(), NamespaceHeld::Unclaimed)),
-            Some(c) if c.tenant_id.as_ref() == Some(self.tenant) => {
-                if c.status == ClaimStatus::Pending {
-                    return Err(refused(ns.clone(), NamespaceHeld::PendingApproval));
-                }
-            }
-            Some(c) if c.status == ClaimStatus::Reserved => {
-                return Err(refused(ns.clone(), NamespaceHeld::Reserved(c.reason)))
-            }
-            Some(_) => return Err(refused(ns.clone(), NamespaceHeld::OtherTenant)),
+        if let Err(refused) = settle_claim(&mut tx, &ns, self.tenant, rule).await? {
+            return Ok(Err(refused));
         }
         let c = columns(record);
         let id = format!("{REGISTRY_ID_PREFIX}{}", Uuid::now_v7().simple());
@@ -249,7 +259,7 @@ impl TenantStore<'_> {
             })?;
         let worker = worker_from_row(&row)?;
         tx.commit().await?;
-        Ok(worker)
+        Ok(Ok(worker))
     }
 
     pub async fn worker(&self, worker: &WorkerRef) -> Result<Option<Worker>, StoreError> {
@@ -352,31 +362,7 @@ impl TenantStore<'_> {
     }
 }
 
-fn refused(ns: wcp::Namespace, held: NamespaceHeld) -> StoreError {
-    StoreError::Refused(Refusal::RegisterIn(ns, held))
-}
-
 impl Store {
-    /// A worker as `viewer` may see it: public workers to anyone, private
-    /// ones to their own tenant only. Everything else is `None`, exactly as
-    /// for a worker that does not exist.
-    pub async fn visible_worker(
-        &self,
-        worker: &WorkerRef,
-        viewer: Option<&TenantId>,
-    ) -> Result<Option<Worker>, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {WORKER_COLUMNS} FROM workers
-             WHERE {} AND (visibility = 'public' OR tenant_id = $2)",
-            worker.condition(1)
-        ))
-        .bind(worker.value())
-        .bind(viewer.map(|t| t.as_str()))
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(worker_from_row).transpose()
-    }
-
     /// A worker whatever its tenant and visibility. Only for decisions, which
     /// apply the owner's signatory rules and visibility themselves.
     pub(crate) async fn worker_in_any_tenant(
@@ -408,11 +394,12 @@ impl Store {
         &self,
         viewer: Option<&TenantId>,
     ) -> Result<Vec<(String, i64)>, StoreError> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(
+        let rows: Vec<(String, i64)> = sqlx::query_as(&format!(
             "SELECT cap, count(*) FROM workers, unnest(capabilities) AS cap
-             WHERE status = 'active' AND (visibility = 'public' OR tenant_id = $1)
+             WHERE status = 'active' AND {}
              GROUP BY cap ORDER BY cap",
-        )
+            visible_to(1)
+        ))
         .bind(viewer.map(|t| t.as_str()))
         .fetch_all(&self.pool)
         .await?;

@@ -10,30 +10,44 @@
 //! case can be tested against a real PostgreSQL (`testkit::TestDb`) without
 //! a server (`crates/service/tests`).
 //!
-//! The use cases so far:
+//! The use cases, one module each (the HTTP resources they serve in brackets):
 //! - [`decide`]: a governed decision and its signed receipt
 //!   (`POST /api/v1/decisions`, `POST /api/route`).
+//! - [`approvals`]: human approvals listed, read and resolved
+//!   (`/wcp/approvals/*`).
+//! - [`workers`]: registering, reading, changing and revoking workers
+//!   (`/api/v1/workers…`).
+//! - [`namespaces`]: claiming, checking and administering namespaces, and
+//!   their signing keys (`/api/v1/namespaces…`).
+//! - [`attest`]: submitting an attestation (a hash or a signed card) and the
+//!   operator's approval of a pending one (`/api/v1/workers/{id}/attest…`,
+//!   `/api/v1/attestations/{id}/approve`).
+//! - [`tenant_policy`]: a tenant's attestation and decision policy
+//!   (`/api/v1/policy`).
+//! - [`bans`]: the ban list: reports, the operator's review, lifting a ban
+//!   (`/api/v1/ban-list*`).
 //! - [`api_keys`]: create, list and revoke a tenant's API keys
 //!   (`/api/v1/api-keys`).
 //! - [`tenants`]: the operator's tenant administration (`/api/v1/tenants`).
 //! - [`receipt_keys`]: the published receipt signing keys and their rotation
 //!   (`/api/v1/keys`, `POST /api/v1/keys/rotate`).
-//! - [`attest`]: submitting an attestation (a hash or a signed card) and the
-//!   operator's approval of a pending one.
-//! - [`tenant_policy`]: a tenant's attestation and decision policy.
-//! - [`approvals`]: human approvals listed, read and resolved
-//!   (`/wcp/approvals/*`).
-//! - [`bans`]: the ban list: reports, the operator's review, lifting a ban
-//!   (`/api/v1/ban-list*`).
+//!
+//! A use case that changes what this process keeps copies of (keys, tenants,
+//! workers, namespaces, attestations, policies) drops those copies itself
+//! after its commit, and a ban change refreshes the ban set, so the caller's
+//! next request sees it here at once; other replicas hear of it from
+//! PostgreSQL.
 
 pub mod api_keys;
 pub mod approvals;
 pub mod attest;
 pub mod bans;
 pub mod decide;
+pub mod namespaces;
 pub mod receipt_keys;
 pub mod tenant_policy;
 pub mod tenants;
+pub mod workers;
 
 use std::sync::Arc;
 
@@ -47,9 +61,11 @@ pub use api_keys::{ApiKeyError, CreatedApiKey, NewApiKey};
 pub use approvals::{Answer, ApprovalError, ResolveCommand};
 pub use attest::{AttestCommand, AttestError, Submission};
 pub use decide::{DecideError, Decided, DecisionCommand};
+pub use namespaces::{AdminError, ClaimCommand, ClaimError, Claimed, KeyError};
 pub use receipt_keys::{KeySource, KeySourceError, RotateError, Rotated};
 pub use tenant_policy::TenantPolicies;
 pub use tenants::{NewTenant, TenantError};
+pub use workers::{RegisterError, WorkerError, WorkerPage};
 
 /// What the use cases work with: the store, this process's in-memory copies
 /// of decision facts and of the ban set, the receipt writer and the tier

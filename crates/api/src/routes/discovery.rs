@@ -101,12 +101,8 @@ pub async fn workers(
     let store = state.store.tenant(&principal.tenant_id);
     let mut all = Vec::new();
     let mut filter = WorkerFilter {
-        namespace: None,
-        capability: None,
         status: Some(WorkerStatus::Active),
-        visibility: None,
-        after: None,
-        limit: wcp::PageLimit::max_of(wcp::PageSize::WORKER_SWEEP),
+        ..WorkerFilter::all(wcp::PageLimit::max_of(wcp::PageSize::WORKER_SWEEP))
     };
     loop {
         let (page, more) = store.list_workers(&filter).await?;

@@ -1,12 +1,18 @@
 //! Namespaces: check, claim, list, operator administration (reserve, approve,
-//! release, transfer) and Ed25519 signing keys.
+//! release, transfer) and Ed25519 signing keys. The handlers parse the
+//! request, call one namespace use case (`service::namespaces`) and map its
+//! error here; who may claim a namespace or use its keys is
+//! `policy::namespaces`, the rows are `registry::namespaces`.
 
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use attestation::NamespacePublicKey;
 use chrono::{DateTime, Utc};
-use registry::namespaces::{ClaimStatus, NamespaceClaim, NamespaceKey};
+use policy::namespaces::{ChangeRefused, NamespaceChange, NamespaceHeld, Standing, Usage};
+use registry::namespaces::{NamespaceClaim, NamespaceKey};
 use registry::Scope;
 use serde::{Deserialize, Serialize};
+use service::{AdminError, ClaimCommand, ClaimError, KeyError};
 use utoipa::ToSchema;
 use wcp::{Namespace, TenantId};
 
@@ -183,17 +189,19 @@ pub async fn check_namespace(
             }))
         }
     };
-    let (status, reason) = match state.store.namespace_claim(&ns).await? {
-        None => ("available", None),
-        Some(c) if c.status == ClaimStatus::Reserved => ("reserved", c.reason),
-        Some(c) if c.tenant_id.as_ref() == Some(&principal.tenant_id) => match c.status {
-            ClaimStatus::Pending => (
-                "pending",
-                Some("your claim awaits the operator's approval".into()),
-            ),
-            _ => ("yours", None),
-        },
-        Some(_) => ("taken", Some("claimed by another tenant".to_string())),
+    let (status, reason) = match state
+        .hall
+        .check_namespace(&principal.tenant_id, &ns)
+        .await?
+    {
+        Standing::Available => ("available", None),
+        Standing::Reserved(reason) => ("reserved", reason),
+        Standing::Pending => (
+            "pending",
+            Some("your claim awaits the operator's approval".into()),
+        ),
+        Standing::Yours => ("yours", None),
+        Standing::Taken => ("taken", Some("claimed by another tenant".to_string())),
     };
     Ok(web::Json(NamespaceStatus {
         namespace: ns.to_string(),
@@ -217,21 +225,19 @@ pub async fn claim_namespace(
     body: JsonBody<ClaimNamespace>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::Admin)?;
-    let ns = namespace_param(&body.namespace)?;
-    let tenant = principal.tenant_id.clone();
-    let before = state.store.namespace_claim(&ns).await?;
-    let needs_approval = state.org_claims_need_approval && ns.family() == "org";
-    let claim = state
-        .store
-        .tenant(&tenant)
-        .claim_namespace(&ns, needs_approval)
+    let claimed = state
+        .hall
+        .claim_namespace(ClaimCommand {
+            namespace: namespace_param(&body.namespace)?,
+            tenant: principal.tenant_id.clone(),
+            org_claims_need_approval: state.org_claims_need_approval,
+        })
         .await?;
-    let already = before.is_some_and(|c| c.tenant_id.as_ref() == Some(&tenant));
-    let view = NamespaceView::from(claim);
-    Ok(if already {
-        HttpResponse::Ok().json(view)
-    } else {
+    let view = NamespaceView::from(claimed.claim);
+    Ok(if claimed.claimed_now {
         HttpResponse::Created().json(view)
+    } else {
+        HttpResponse::Ok().json(view)
     })
 }
 
@@ -246,7 +252,7 @@ pub async fn list_namespaces(
 ) -> Result<web::Json<NamespaceList>, ApiError> {
     principal.require(Scope::Read)?;
     let tenant = crate::routes::api_keys::acting_tenant(&principal, query.tenant_id.as_deref())?;
-    let claims = state.store.tenant(&tenant).list_namespaces().await?;
+    let claims = state.hall.list_namespaces(&tenant).await?;
     Ok(web::Json(NamespaceList {
         namespaces: claims.into_iter().map(NamespaceView::from).collect(),
     }))
@@ -267,7 +273,7 @@ pub async fn reserve_namespace(
     let ns = namespace_param(&path)?;
     let reason = text_field("reason", &body.reason, 500)?;
     Ok(web::Json(
-        state.store.reserve_namespace(&ns, &reason).await?.into(),
+        state.hall.reserve_namespace(&ns, &reason).await?.into(),
     ))
 }
 
@@ -283,7 +289,7 @@ pub async fn approve_namespace(
 ) -> Result<web::Json<NamespaceView>, ApiError> {
     principal.require_operator()?;
     let ns = namespace_param(&path)?;
-    Ok(web::Json(state.store.approve_namespace(&ns).await?.into()))
+    Ok(web::Json(state.hall.approve_namespace(&ns).await?.into()))
 }
 
 /// Release a claim, pending claim or reservation (operator only). Refused
@@ -299,7 +305,7 @@ pub async fn release_namespace(
 ) -> Result<web::Json<NamespaceStatus>, ApiError> {
     principal.require_operator()?;
     let ns = namespace_param(&path)?;
-    state.store.release_namespace(&ns).await?;
+    state.hall.release_namespace(&ns).await?;
     Ok(web::Json(NamespaceStatus {
         namespace: ns.to_string(),
         status: "available".into(),
@@ -325,7 +331,7 @@ pub async fn transfer_namespace(
         ApiError::bad_request("invalid_tenant_id", e.field("tenant_id").to_string())
     })?;
     Ok(web::Json(
-        state.store.transfer_namespace(&ns, &to).await?.into(),
+        state.hall.transfer_namespace(&ns, &to).await?.into(),
     ))
 }
 
@@ -347,9 +353,8 @@ pub async fn add_key(
         .map_err(|e| ApiError::bad_request("invalid_public_key", e.to_string()))?;
     let label = text_field("label", &body.label, 200)?;
     let stored = state
-        .store
-        .tenant(&principal.tenant_id)
-        .add_namespace_key(&ns, &key, &label)
+        .hall
+        .add_namespace_key(&principal.tenant_id, &ns, &key, &label)
         .await?;
     Ok(HttpResponse::Created().json(NamespaceKeyView::from(stored)))
 }
@@ -366,9 +371,8 @@ pub async fn list_keys(
     principal.require(Scope::Read)?;
     let ns = namespace_param(&path)?;
     let keys = state
-        .store
-        .tenant(&principal.tenant_id)
-        .list_namespace_keys(&ns)
+        .hall
+        .list_namespace_keys(&principal.tenant_id, &ns)
         .await?;
     Ok(web::Json(NamespaceKeyList {
         keys: keys.into_iter().map(NamespaceKeyView::from).collect(),
@@ -388,9 +392,240 @@ pub async fn revoke_key(
     let (ns, kid) = path.into_inner();
     let ns = namespace_param(&ns)?;
     let key = state
-        .store
-        .tenant(&principal.tenant_id)
-        .revoke_namespace_key(&ns, &kid)
+        .hall
+        .revoke_namespace_key(&principal.tenant_id, &ns, &kid)
         .await?;
     Ok(web::Json(key.into()))
+}
+
+/// Why a built-in name is not anyone's.
+pub(crate) fn builtin(ns: &Namespace) -> String {
+    format!("namespace {ns} is reserved by the registry for the WCP project")
+}
+
+/// ": reason", when a reservation gave one.
+pub(crate) fn because(reason: Option<String>) -> String {
+    reason.map(|r| format!(": {r}")).unwrap_or_default()
+}
+
+fn conflict(message: String) -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, "conflict", message)
+}
+
+impl From<ClaimError> for ApiError {
+    fn from(e: ClaimError) -> Self {
+        match e {
+            ClaimError::Held {
+                namespace: ns,
+                held: NamespaceHeld::Builtin,
+            } => ApiError::bad_request("invalid_request", builtin(&ns)),
+            ClaimError::Held {
+                namespace: ns,
+                held: NamespaceHeld::Reserved(reason),
+            } => ApiError::bad_request(
+                "invalid_request",
+                format!("namespace {ns} is reserved{}", because(reason)),
+            ),
+            ClaimError::Held { namespace: ns, .. } => {
+                conflict(format!("namespace {ns} is already taken"))
+            }
+            ClaimError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<KeyError> for ApiError {
+    fn from(e: KeyError) -> Self {
+        match e {
+            KeyError::NotYours(ns) => ApiError::not_found(format!("namespace {ns} not found")),
+            KeyError::Pending(_) => ApiError::bad_request("invalid_request", e.to_string()),
+            KeyError::Exists { kid } => {
+                conflict(format!("this public key is already registered (kid {kid})"))
+            }
+            KeyError::NotFound { namespace, kid } => {
+                ApiError::not_found(format!("signing key {kid} on {namespace} not found"))
+            }
+            KeyError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<AdminError> for ApiError {
+    fn from(e: AdminError) -> Self {
+        match e {
+            AdminError::NotFound(ns) => ApiError::not_found(format!("namespace {ns} not found")),
+            AdminError::NoPendingClaim(ns) => {
+                ApiError::not_found(format!("pending claim on {ns} not found"))
+            }
+            AdminError::NoSuchTenant(t) => ApiError::not_found(format!("tenant {t} not found")),
+            AdminError::Refused {
+                namespace: ns,
+                refused,
+            } => conflict(match refused {
+                ChangeRefused::HeldByTenant => {
+                    format!("namespace {ns} is claimed by a tenant; release it first")
+                }
+                ChangeRefused::Reserved => {
+                    format!("namespace {ns} is reserved; release the reservation, then claim it")
+                }
+                ChangeRefused::InUse(change, Usage { workers, keys }) => format!(
+                    "namespace {ns} has {workers} worker(s) and {keys} signing key(s) and \
+                     cannot be {}",
+                    match change {
+                        NamespaceChange::Release => "released",
+                        NamespaceChange::Transfer => "transferred",
+                    }
+                ),
+            }),
+            AdminError::Store(e) => e.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::ResponseError;
+
+    use super::*;
+
+    fn ns() -> Namespace {
+        Namespace::parse("x.alice").unwrap()
+    }
+
+    /// What a client reads: status, code, message.
+    fn reads(e: impl Into<ApiError>) -> (u16, &'static str, String) {
+        let api = e.into();
+        (
+            api.status_code().as_u16(),
+            api.code(),
+            api.body().error.message,
+        )
+    }
+
+    fn held(held: NamespaceHeld) -> ClaimError {
+        ClaimError::Held {
+            namespace: ns(),
+            held,
+        }
+    }
+
+    fn refused(refused: ChangeRefused) -> AdminError {
+        AdminError::Refused {
+            namespace: ns(),
+            refused,
+        }
+    }
+
+    #[test]
+    fn claim_refusals_read_as_before() {
+        let cases = [
+            (
+                held(NamespaceHeld::Builtin),
+                (
+                    400,
+                    "invalid_request",
+                    "namespace x.alice is reserved by the registry for the WCP project",
+                ),
+            ),
+            (
+                held(NamespaceHeld::Reserved(Some("trademark".into()))),
+                (
+                    400,
+                    "invalid_request",
+                    "namespace x.alice is reserved: trademark",
+                ),
+            ),
+            (
+                held(NamespaceHeld::Reserved(None)),
+                (400, "invalid_request", "namespace x.alice is reserved"),
+            ),
+            (
+                held(NamespaceHeld::OtherTenant),
+                (409, "conflict", "namespace x.alice is already taken"),
+            ),
+        ];
+        for (e, (status, code, message)) in cases {
+            assert_eq!(reads(e), (status, code, message.to_string()));
+        }
+    }
+
+    #[test]
+    fn key_refusals_read_as_before() {
+        let cases = [
+            (
+                KeyError::NotYours(ns()),
+                (404, "not_found", "namespace x.alice not found".to_string()),
+            ),
+            (
+                KeyError::Pending(ns()),
+                (
+                    400,
+                    "invalid_request",
+                    "namespace x.alice is still waiting for the operator's approval".into(),
+                ),
+            ),
+            (
+                KeyError::Exists {
+                    kid: "nsk_1".into(),
+                },
+                (
+                    409,
+                    "conflict",
+                    "this public key is already registered (kid nsk_1)".into(),
+                ),
+            ),
+            (
+                KeyError::NotFound {
+                    namespace: ns(),
+                    kid: "nsk_1".into(),
+                },
+                (
+                    404,
+                    "not_found",
+                    "signing key nsk_1 on x.alice not found".into(),
+                ),
+            ),
+        ];
+        for (e, expected) in cases {
+            assert_eq!(reads(e), expected);
+        }
+    }
+
+    #[test]
+    fn operator_refusals_read_as_before() {
+        let usage = Usage {
+            workers: 2,
+            keys: 1,
+        };
+        let cases = [
+            (AdminError::NotFound(ns()), (404, "not_found", "namespace x.alice not found")),
+            (
+                AdminError::NoPendingClaim(ns()),
+                (404, "not_found", "pending claim on x.alice not found"),
+            ),
+            (
+                AdminError::NoSuchTenant(TenantId::parse("org.nobody").unwrap()),
+                (404, "not_found", "tenant org.nobody not found"),
+            ),
+            (
+                refused(ChangeRefused::HeldByTenant),
+                (409, "conflict", "namespace x.alice is claimed by a tenant; release it first"),
+            ),
+            (
+                refused(ChangeRefused::Reserved),
+                (409, "conflict", "namespace x.alice is reserved; release the reservation, then claim it"),
+            ),
+            (
+                refused(ChangeRefused::InUse(NamespaceChange::Release, usage)),
+                (409, "conflict", "namespace x.alice has 2 worker(s) and 1 signing key(s) and cannot be released"),
+            ),
+            (
+                refused(ChangeRefused::InUse(NamespaceChange::Transfer, usage)),
+                (409, "conflict", "namespace x.alice has 2 worker(s) and 1 signing key(s) and cannot be transferred"),
+            ),
+        ];
+        for (e, (status, code, message)) in cases {
+            assert_eq!(reads(e), (status, code, message.to_string()));
+        }
+    }
 }

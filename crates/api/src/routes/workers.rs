@@ -1,11 +1,16 @@
 //! Workers: register (either form), list, read, update, revoke — every
-//! worker addressed by registry id (`wrk_…`) or WCP worker id.
+//! worker addressed by registry id (`wrk_…`) or WCP worker id. The handlers
+//! parse the request, call one worker use case (`service::workers`) and map
+//! its [`RegisterError`] or [`WorkerError`] here; who may register under a
+//! namespace is `policy::namespaces`, the rows are `registry::workers`.
 
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use registry::workers::{Worker, WorkerFilter, WorkerRef, WorkerStatus};
 use registry::Scope;
 use serde::{Deserialize, Serialize};
+use service::{RegisterError, WorkerError};
 use utoipa::{IntoParams, ToSchema};
 use wcp::{CapabilityId, Namespace, Visibility, WorkerRecord};
 
@@ -205,9 +210,8 @@ pub async fn register_worker(
     principal.require(Scope::WorkersWrite)?;
     let record = WorkerRecord::parse(&body)?;
     let worker = state
-        .store
-        .tenant(&principal.tenant_id)
-        .register_worker(&record)
+        .hall
+        .register_worker(&principal.tenant_id, record)
         .await?;
     Ok(HttpResponse::Created().json(WorkerView::from(worker)))
 }
@@ -266,11 +270,10 @@ pub async fn list_workers(
         },
         limit: wcp::PageLimit::parse(query.limit, wcp::PageSize::WORKERS)?,
     };
-    let (workers, more) = state.store.tenant(&tenant).list_workers(&filter).await?;
-    let next_cursor = more.then(|| workers.last().map(|w| w.id.clone())).flatten();
+    let page = state.hall.list_workers(&tenant, &filter).await?;
     Ok(web::Json(WorkerPage {
-        workers: workers.into_iter().map(WorkerView::from).collect(),
-        next_cursor,
+        workers: page.workers.into_iter().map(WorkerView::from).collect(),
+        next_cursor: page.next_cursor,
     }))
 }
 
@@ -288,13 +291,7 @@ pub async fn get_worker(
     principal.require(Scope::Read)?;
     let tenant = acting_tenant(&principal, query.tenant_id.as_deref())?;
     let id = worker_ref(&path)?;
-    let worker = state
-        .store
-        .tenant(&tenant)
-        .worker(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("worker {id} not found")))?;
-    Ok(web::Json(worker.into()))
+    Ok(web::Json(state.hall.worker(&tenant, &id).await?.into()))
 }
 
 /// Change an active worker (`workers:write`): the given fields replace the
@@ -315,15 +312,7 @@ pub async fn update_worker(
     principal.require(Scope::WorkersWrite)?;
     let tenant = acting_tenant(&principal, query.tenant_id.as_deref())?;
     let id = worker_ref(&path)?;
-    let store = state.store.tenant(&tenant);
-    let current = store
-        .worker(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("worker {id} not found")))?;
-    let updated = current.record.patched(&body)?;
-    let worker = store
-        .update_worker(&WorkerRef::Registry(current.id), &updated)
-        .await?;
+    let worker = state.hall.update_worker(&tenant, &id, &body).await?;
     Ok(web::Json(worker.into()))
 }
 
@@ -340,6 +329,102 @@ pub async fn revoke_worker(
     principal.require(Scope::WorkersWrite)?;
     let tenant = acting_tenant(&principal, query.tenant_id.as_deref())?;
     let id = worker_ref(&path)?;
-    let worker = state.store.tenant(&tenant).revoke_worker(&id).await?;
-    Ok(web::Json(worker.into()))
+    Ok(web::Json(
+        state.hall.revoke_worker(&tenant, &id).await?.into(),
+    ))
+}
+
+impl From<RegisterError> for ApiError {
+    fn from(e: RegisterError) -> Self {
+        use policy::namespaces::NamespaceHeld as H;
+        match e {
+            RegisterError::Namespace { namespace: ns, held } => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                match held {
+                    H::Unclaimed => format!(
+                        "namespace {ns} is not claimed; claim it first with POST /api/v1/namespaces \
+                         (org.* namespaces are never claimed implicitly)"
+                    ),
+                    H::PendingApproval => format!(
+                        "your claim on namespace {ns} is waiting for the operator's approval"
+                    ),
+                    H::Builtin => crate::routes::namespaces::builtin(&ns),
+                    H::Reserved(reason) => format!(
+                        "namespace {ns} is reserved by the registry operator{}",
+                        crate::routes::namespaces::because(reason)
+                    ),
+                    H::OtherTenant => format!(
+                        "namespace {ns} belongs to another tenant: under WCP trust attribution \
+                         only the namespace's owner may register workers in it"
+                    ),
+                },
+            ),
+            RegisterError::Exists(_) => ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string()),
+            RegisterError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<WorkerError> for ApiError {
+    fn from(e: WorkerError) -> Self {
+        match e {
+            WorkerError::NotFound(_) => ApiError::not_found(e.to_string()),
+            WorkerError::NotActive { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
+            }
+            WorkerError::Record(e) => e.into(),
+            WorkerError::Store(e) => e.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::ResponseError;
+    use policy::namespaces::NamespaceHeld;
+
+    use super::*;
+
+    fn refused(ns: &str, held: NamespaceHeld) -> ApiError {
+        ApiError::from(RegisterError::Namespace {
+            namespace: Namespace::parse(ns).unwrap(),
+            held,
+        })
+    }
+
+    #[test]
+    fn a_namespace_refusal_is_403_and_names_the_way_out() {
+        let api = refused("x.alice", NamespaceHeld::OtherTenant);
+        assert_eq!(api.status_code(), StatusCode::FORBIDDEN);
+        assert_eq!(api.code(), "forbidden");
+        assert!(api
+            .body()
+            .error
+            .message
+            .contains("belongs to another tenant"));
+        let api = refused("org.acme", NamespaceHeld::Unclaimed);
+        assert_eq!(api.status_code(), StatusCode::FORBIDDEN);
+        assert_eq!(
+            api.body().error.message,
+            "namespace org.acme is not claimed; claim it first with POST /api/v1/namespaces \
+             (org.* namespaces are never claimed implicitly)"
+        );
+    }
+
+    #[test]
+    fn a_missing_or_revoked_worker_reads_as_before() {
+        let api = ApiError::from(WorkerError::NotFound("x.wrk.nope".into()));
+        assert_eq!(api.status_code(), StatusCode::NOT_FOUND);
+        assert_eq!(api.body().error.message, "worker x.wrk.nope not found");
+        let api = ApiError::from(WorkerError::NotActive {
+            worker: "wrk_1".into(),
+            status: "revoked".into(),
+        });
+        assert_eq!(api.status_code(), StatusCode::CONFLICT);
+        assert_eq!(
+            api.body().error.message,
+            "worker wrk_1 is revoked and cannot be changed"
+        );
+    }
 }

@@ -23,7 +23,7 @@ use registry::receipts::PendingReceipt;
 use registry::workers::{Worker, WorkerRef, WorkerStatus};
 use registry::StoreError;
 use uuid::Uuid;
-use wcp::{CapabilityId, DataLabel, Env, TenantId, Visibility};
+use wcp::{CapabilityId, DataLabel, Env, TenantId};
 
 pub use approval::Supervision;
 pub use idempotency::{Fingerprint, Idempotency, IdempotencyKey, InvalidIdempotencyKey};
@@ -366,12 +366,15 @@ impl Hall {
     }
 }
 
-/// A private worker of another tenant is unknown to `tenant` unless it signs
-/// for the worker's owner.
+/// A worker `tenant` may not see (`policy::visibility`: a private worker of
+/// another tenant that `tenant` does not sign for) is unknown to it.
 fn hidden(w: &Worker, owner_policy: &policy::TenantPolicy, tenant: &TenantId) -> bool {
-    w.record.visibility == Visibility::Private
-        && w.tenant_id != *tenant
-        && !owner_policy.signatories.contains(tenant)
+    !policy::visibility::may_see(
+        &w.tenant_id,
+        w.record.visibility,
+        Some(tenant),
+        &owner_policy.signatories,
+    )
 }
 
 /// The facts of a decision about a worker that is not there (or not yours to see).

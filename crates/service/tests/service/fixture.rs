@@ -122,6 +122,14 @@ impl Fixture {
         t
     }
 
+    /// A fresh registry with the tenants org.acme and org.other.
+    pub async fn acme_and_other() -> (Self, TenantId, TenantId) {
+        let f = Self::start().await;
+        let acme = f.create_tenant("org.acme").await;
+        let other = f.create_tenant("org.other").await;
+        (f, acme, other)
+    }
+
     /// Registers `worker_id` for `owner`: declares [`CAP`], runs in dev and
     /// prod, clears INTERNAL data, implements its one required control,
     /// blast score 5; `overrides` replace any of those fields.
@@ -142,15 +150,7 @@ impl Fixture {
             body[k] = v.clone();
         }
         let record = WorkerRecord::parse(&body).unwrap();
-        let w = self
-            .hall
-            .store
-            .tenant(owner)
-            .register_worker(&record)
-            .await
-            .unwrap();
-        self.wrote();
-        w
+        self.hall.register_worker(owner, record).await.unwrap()
     }
 
     /// Lists `signatories` as tenants whose requests `owner` accepts.

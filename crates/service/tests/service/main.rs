@@ -7,5 +7,7 @@ mod attest;
 mod bans;
 mod decide;
 mod fixture;
+mod namespaces;
 mod receipt_keys;
 mod tenants;
+mod workers;
