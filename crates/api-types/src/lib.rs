@@ -7,7 +7,10 @@
 //! Only shapes live here — no rules, no parsing into domain values (that is
 //! the handler's job, `crates/api/src/routes`), no I/O.
 
+pub mod approvals;
 pub mod decisions;
 pub mod error;
+pub mod keys;
+pub mod tenants;
 
 pub use error::{ErrorBody, ErrorDetail};

@@ -6,6 +6,7 @@
 
 use std::io::Write;
 
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
 
 /// Writes one line to stdout.
@@ -58,6 +59,11 @@ impl Output {
 
 pub fn pretty(value: &Value) -> String {
     serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
+}
+
+/// A time as the registry sends it (RFC 3339, UTC, `Z`).
+pub fn time(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
 /// A string field, or `-` when it is absent or null.
