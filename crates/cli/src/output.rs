@@ -66,6 +66,20 @@ pub fn time(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
+/// An optional time, or `-` when absent.
+pub fn time_or_dash(t: Option<&DateTime<Utc>>) -> String {
+    t.map_or_else(|| "-".into(), time)
+}
+
+/// Strings, comma-separated (`-` when there are none).
+pub fn joined(items: &[String]) -> String {
+    if items.is_empty() {
+        "-".into()
+    } else {
+        items.join(", ")
+    }
+}
+
 /// A string field, or `-` when it is absent or null.
 pub fn s<'a>(value: &'a Value, key: &str) -> &'a str {
     value[key].as_str().unwrap_or("-")

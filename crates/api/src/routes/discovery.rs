@@ -107,7 +107,7 @@ pub async fn workers(
     loop {
         let (page, more) = store.list_workers(&filter).await?;
         filter.after = page.last().map(|w| w.id.clone());
-        all.extend(page.into_iter().map(WorkerView::from));
+        all.extend(page.into_iter().map(crate::routes::workers::view));
         if !more {
             break;
         }
