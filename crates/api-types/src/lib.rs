@@ -10,6 +10,8 @@
 pub mod api_keys;
 pub mod approvals;
 pub mod attestations;
+pub mod auth;
+pub mod banlist;
 pub mod decisions;
 pub mod error;
 pub mod keys;

@@ -85,21 +85,6 @@ pub fn s<'a>(value: &'a Value, key: &str) -> &'a str {
     value[key].as_str().unwrap_or("-")
 }
 
-/// A list of strings, comma-separated (`-` when empty or absent).
-pub fn list(value: &Value, key: &str) -> String {
-    let items: Vec<&str> = value[key]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
-    if items.is_empty() {
-        "-".into()
-    } else {
-        items.join(", ")
-    }
-}
-
 /// The items of an array field (none when absent).
 pub fn items<'a>(value: &'a Value, key: &str) -> impl Iterator<Item = &'a Value> {
     value[key].as_array().into_iter().flatten()
