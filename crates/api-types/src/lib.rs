@@ -10,10 +10,13 @@
 pub mod api_keys;
 pub mod approvals;
 pub mod attestations;
+pub mod audit;
 pub mod auth;
 pub mod banlist;
+pub mod catalog;
 pub mod decisions;
 pub mod error;
+pub mod health;
 pub mod keys;
 pub mod namespaces;
 pub mod tenants;

@@ -80,11 +80,6 @@ pub fn joined(items: &[String]) -> String {
     }
 }
 
-/// A string field, or `-` when it is absent or null.
-pub fn s<'a>(value: &'a Value, key: &str) -> &'a str {
-    value[key].as_str().unwrap_or("-")
-}
-
 /// The items of an array field (none when absent).
 pub fn items<'a>(value: &'a Value, key: &str) -> impl Iterator<Item = &'a Value> {
     value[key].as_array().into_iter().flatten()

@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use wcp::catalog::Catalog;
 
+pub use api_types::catalog::ImportResult;
+
 use crate::auth::{MaybePrincipal, Principal};
 use crate::error::{ApiError, ErrorBody};
 use crate::routes::workers::WorkerView;
@@ -247,13 +249,6 @@ pub async fn catalog(
             })
             .collect(),
     }))
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ImportResult {
-    pub inserted: u64,
-    pub updated: u64,
-    pub catalog_version: Option<String>,
 }
 
 /// Import a WCP catalog file (operator only): every entity is added or
