@@ -42,3 +42,27 @@ pub struct ApprovalView {
 pub struct PendingApprovals {
     pub pending: Vec<ApprovalView>,
 }
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ResolveApproval {
+    pub approval_id: String,
+    /// `approve`, `deny` or `escalate`.
+    #[cfg_attr(feature = "openapi", schema(example = "approve"))]
+    pub resolution: String,
+    /// Why (kept with the approval).
+    pub note: Option<String>,
+    /// Operator only: another tenant's approval.
+    pub tenant_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct EscalateApproval {
+    pub approval_id: String,
+    pub note: Option<String>,
+    /// Operator only: another tenant's approval.
+    pub tenant_id: Option<String>,
+}

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use api_types::api_keys::{ApiKeyList, CreateApiKey, CreatedApiKey};
-use api_types::approvals::{ApprovalView, PendingApprovals};
+use api_types::approvals::{ApprovalView, PendingApprovals, ResolveApproval};
 use api_types::attestations::{AttestationStatusView, AttestationView};
 use api_types::audit::ReceiptExport;
 use api_types::auth::{Credential, TokenResponse, WhoAmI};
@@ -132,6 +132,12 @@ fn approvals() {
     round_trip::<PendingApprovals>(json!({"pending": [approval("pending", false)]}));
     let a: ApprovalView = round_trip(approval("approved", true));
     assert_eq!(a.status, "approved");
+    round_trip::<ResolveApproval>(json!({
+        "approval_id": "0193a1b2-c3d4-7e5f-8071-8293a4b5c6d8",
+        "resolution": "approve",
+        "note": "checked with the on-call",
+        "tenant_id": null
+    }));
 }
 
 fn tenant(id: &str, operator: bool) -> Value {

@@ -11,10 +11,10 @@ use registry::approvals::Approval;
 use registry::Scope;
 use serde::Deserialize;
 use service::approvals::{Answer, ApprovalError, ResolveCommand};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 use uuid::Uuid;
 
-pub use api_types::approvals::{ApprovalView, PendingApprovals};
+pub use api_types::approvals::{ApprovalView, EscalateApproval, PendingApprovals, ResolveApproval};
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
@@ -114,19 +114,6 @@ pub async fn one(
     Ok(web::Json(view(state.hall.approval(&tenant, id).await?)))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ResolveApproval {
-    pub approval_id: String,
-    /// `approve`, `deny` or `escalate`.
-    #[schema(example = "approve")]
-    pub resolution: String,
-    /// Why (kept with the approval).
-    pub note: Option<String>,
-    /// Operator only: another tenant's approval.
-    pub tenant_id: Option<String>,
-}
-
 fn note(n: &Option<String>) -> Result<Option<String>, ApiError> {
     n.as_deref()
         .map(|n| crate::routes::text_field("note", n, 1000))
@@ -181,15 +168,6 @@ fn command(
         answer: answer?,
         by: acting_human(principal),
     })
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct EscalateApproval {
-    pub approval_id: String,
-    pub note: Option<String>,
-    /// Operator only: another tenant's approval.
-    pub tenant_id: Option<String>,
 }
 
 /// Raises a pending approval from `gatekeeper` to `incident_commander` (`admin`).

@@ -1,8 +1,7 @@
 //! `hallctl approvals`: human approvals of REQUIRE_HUMAN decisions (WCP §5.8).
 
-use api_types::approvals::{ApprovalView, PendingApprovals};
+use api_types::approvals::{ApprovalView, PendingApprovals, ResolveApproval};
 use clap::Subcommand;
-use serde_json::json;
 
 use super::Ctx;
 use crate::client::typed;
@@ -63,7 +62,12 @@ pub fn run(ctx: &Ctx, cmd: ApprovalsCmd) -> CmdResult {
     };
     let answer = client.post(
         "/wcp/approvals/resolve",
-        &json!({"approval_id": id, "resolution": action, "note": note}),
+        &ResolveApproval {
+            approval_id: id,
+            resolution: action.into(),
+            note,
+            tenant_id: None,
+        },
     )?;
     let a: ApprovalView = typed(&answer)?;
     if !ctx.out.json(&answer) {
