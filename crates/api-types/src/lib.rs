@@ -7,7 +7,19 @@
 //! Only shapes live here — no rules, no parsing into domain values (that is
 //! the handler's job, `crates/api/src/routes`), no I/O.
 
+pub mod api_keys;
+pub mod approvals;
+pub mod attestations;
+pub mod audit;
+pub mod auth;
+pub mod banlist;
+pub mod catalog;
 pub mod decisions;
 pub mod error;
+pub mod health;
+pub mod keys;
+pub mod namespaces;
+pub mod tenants;
+pub mod workers;
 
 pub use error::{ErrorBody, ErrorDetail};

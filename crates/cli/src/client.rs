@@ -342,7 +342,7 @@ impl Client {
         Ok(self.call(self.request(reqwest::Method::GET, path).query(query))?)
     }
 
-    pub fn post(&self, path: &str, body: &Value) -> Result<Value, Failure> {
+    pub fn post(&self, path: &str, body: &impl serde::Serialize) -> Result<Value, Failure> {
         Ok(self.call(self.request(reqwest::Method::POST, path).json(body))?)
     }
 

@@ -6,6 +6,7 @@
 
 use std::io::Write;
 
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
 
 /// Writes one line to stdout.
@@ -60,19 +61,18 @@ pub fn pretty(value: &Value) -> String {
     serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
 }
 
-/// A string field, or `-` when it is absent or null.
-pub fn s<'a>(value: &'a Value, key: &str) -> &'a str {
-    value[key].as_str().unwrap_or("-")
+/// A time as the registry sends it (RFC 3339, UTC, `Z`).
+pub fn time(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
-/// A list of strings, comma-separated (`-` when empty or absent).
-pub fn list(value: &Value, key: &str) -> String {
-    let items: Vec<&str> = value[key]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
+/// An optional time, or `-` when absent.
+pub fn time_or_dash(t: Option<&DateTime<Utc>>) -> String {
+    t.map_or_else(|| "-".into(), time)
+}
+
+/// Strings, comma-separated (`-` when there are none).
+pub fn joined(items: &[String]) -> String {
     if items.is_empty() {
         "-".into()
     } else {

@@ -7,11 +7,13 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use registry::{ApiKey, Scope, Scopes};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use service::api_keys::{ApiKeyError, NewApiKey};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 use uuid::Uuid;
 use wcp::TenantId;
+
+pub use api_types::api_keys::{ApiKeyList, ApiKeyView, CreateApiKey, CreatedApiKey};
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
@@ -29,64 +31,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateApiKey {
-    #[schema(example = "ci-pipeline")]
-    pub name: String,
-    /// Any of `admin`, `workers:write`, `decisions:write`, `read`.
-    #[schema(example = json!(["decisions:write", "read"]))]
-    pub scopes: Vec<String>,
-    /// When the key stops working (RFC 3339, in the future). Never, if absent.
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub expires_at: Option<String>,
-    /// Operator only: create the key for this tenant.
-    pub tenant_id: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ApiKeyView {
-    pub id: Uuid,
-    pub tenant_id: String,
-    pub name: String,
-    /// The start of the key, for recognising it (`phk_` and 8 characters).
-    #[schema(example = "phk_Ab12Cd34")]
-    pub prefix: String,
-    pub scopes: Vec<String>,
-    pub created_at: DateTime<Utc>,
-    pub expires_at: Option<DateTime<Utc>>,
-    pub last_used_at: Option<DateTime<Utc>>,
-    pub revoked_at: Option<DateTime<Utc>>,
-}
-
-impl From<ApiKey> for ApiKeyView {
-    fn from(k: ApiKey) -> Self {
-        Self {
-            id: k.id,
-            tenant_id: k.tenant_id.to_string(),
-            name: k.name,
-            prefix: k.prefix,
-            scopes: k.scopes.names(),
-            created_at: k.created_at,
-            expires_at: k.expires_at,
-            last_used_at: k.last_used_at,
-            revoked_at: k.revoked_at,
-        }
+/// An API key as the API shows it (never its secret).
+fn view(k: ApiKey) -> ApiKeyView {
+    ApiKeyView {
+        id: k.id,
+        tenant_id: k.tenant_id.to_string(),
+        name: k.name,
+        prefix: k.prefix,
+        scopes: k.scopes.names(),
+        created_at: k.created_at,
+        expires_at: k.expires_at,
+        last_used_at: k.last_used_at,
+        revoked_at: k.revoked_at,
     }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CreatedApiKey {
-    #[serde(flatten)]
-    pub api_key: ApiKeyView,
-    /// The secret. Shown this once; store it now.
-    #[schema(example = "phk_Ab12Cd34...")]
-    pub key: String,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ApiKeyList {
-    pub api_keys: Vec<ApiKeyView>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -147,7 +104,7 @@ pub async fn create_api_key(
     };
     let created = state.hall.create_api_key(new).await?;
     Ok(HttpResponse::Created().json(CreatedApiKey {
-        api_key: created.key.into(),
+        api_key: view(created.key),
         key: created.secret.expose().to_string(),
     }))
 }
@@ -177,7 +134,7 @@ pub async fn list_api_keys(
     let tenant = acting_tenant(&principal, query.tenant_id.as_deref())?;
     let keys = state.hall.api_keys(&tenant).await?;
     Ok(web::Json(ApiKeyList {
-        api_keys: keys.into_iter().map(ApiKeyView::from).collect(),
+        api_keys: keys.into_iter().map(view).collect(),
     }))
 }
 
@@ -206,5 +163,5 @@ pub async fn revoke_api_key(
             ApiKeyError::NotFound(_) => not_found(),
             other => other.into(),
         })?;
-    Ok(web::Json(key.into()))
+    Ok(web::Json(view(key)))
 }

@@ -7,13 +7,14 @@
 
 use actix_web::http::StatusCode;
 use actix_web::web;
-use chrono::{DateTime, Utc};
 use registry::approvals::Approval;
 use registry::Scope;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use service::approvals::{Answer, ApprovalError, ResolveCommand};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 use uuid::Uuid;
+
+pub use api_types::approvals::{ApprovalView, EscalateApproval, PendingApprovals, ResolveApproval};
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
@@ -28,67 +29,29 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/wcp/approvals/{approval_id}", &["GET"]).route(web::get().to(one)));
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ApprovalView {
-    /// `pending_approval_id` of the decision that opened it.
-    pub id: String,
-    pub tenant_id: String,
-    /// `pending`, `approved`, `denied` or `expired`.
-    pub status: String,
-    /// `gatekeeper`, or `incident_commander` once escalated.
-    pub supervisor_level: String,
-    pub worker_id: String,
-    pub capability_id: String,
-    pub env: String,
-    pub data_label: String,
-    /// Why a human is needed.
-    pub reason: String,
-    #[schema(value_type = Object)]
-    pub escalation_context: serde_json::Value,
-    /// The decision (receipt id) that opened it.
-    pub decision_id: String,
-    pub correlation_id: String,
-    pub created_at: DateTime<Utc>,
-    /// Pending: the deadline for a human; approved: the deadline for using it.
-    pub expires_at: DateTime<Utc>,
-    pub resolved_at: Option<DateTime<Utc>>,
-    /// The key that resolved or escalated it.
-    pub resolved_by: Option<String>,
-    pub resolution_note: Option<String>,
-    pub used_at: Option<DateTime<Utc>>,
-    /// The decision that used it.
-    pub used_by_decision: Option<String>,
-}
-
-impl From<Approval> for ApprovalView {
-    fn from(a: Approval) -> Self {
-        Self {
-            id: a.id.to_string(),
-            tenant_id: a.tenant_id,
-            status: a.status.as_str().into(),
-            supervisor_level: a.supervisor_level.as_str().into(),
-            worker_id: a.subject.worker_id.to_string(),
-            capability_id: a.subject.capability_id.to_string(),
-            env: a.subject.env.to_string(),
-            data_label: a.subject.data_label.to_string(),
-            reason: a.reason,
-            escalation_context: a.escalation_context,
-            decision_id: a.decision_id.to_string(),
-            correlation_id: a.correlation_id,
-            created_at: a.created_at,
-            expires_at: a.expires_at,
-            resolved_at: a.resolved_at,
-            resolved_by: a.resolved_by,
-            resolution_note: a.resolution_note,
-            used_at: a.used_at,
-            used_by_decision: a.used_by_decision.map(|d| d.to_string()),
-        }
+/// An approval as the API shows it.
+fn view(a: Approval) -> ApprovalView {
+    ApprovalView {
+        id: a.id.to_string(),
+        tenant_id: a.tenant_id,
+        status: a.status.as_str().into(),
+        supervisor_level: a.supervisor_level.as_str().into(),
+        worker_id: a.subject.worker_id.to_string(),
+        capability_id: a.subject.capability_id.to_string(),
+        env: a.subject.env.to_string(),
+        data_label: a.subject.data_label.to_string(),
+        reason: a.reason,
+        escalation_context: a.escalation_context,
+        decision_id: a.decision_id.to_string(),
+        correlation_id: a.correlation_id,
+        created_at: a.created_at,
+        expires_at: a.expires_at,
+        resolved_at: a.resolved_at,
+        resolved_by: a.resolved_by,
+        resolution_note: a.resolution_note,
+        used_at: a.used_at,
+        used_by_decision: a.used_by_decision.map(|d| d.to_string()),
     }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PendingApprovals {
-    pub pending: Vec<ApprovalView>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -131,7 +94,7 @@ pub async fn pending(
     let tenant = acting_tenant(&principal, query.tenant_id.as_deref())?;
     let pending = state.hall.pending_approvals(&tenant).await?;
     Ok(web::Json(PendingApprovals {
-        pending: pending.into_iter().map(ApprovalView::from).collect(),
+        pending: pending.into_iter().map(view).collect(),
     }))
 }
 
@@ -148,20 +111,7 @@ pub async fn one(
     principal.require(Scope::Read)?;
     let tenant = acting_tenant(&principal, query.tenant_id.as_deref())?;
     let id = approval_id(&path)?;
-    Ok(web::Json(state.hall.approval(&tenant, id).await?.into()))
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ResolveApproval {
-    pub approval_id: String,
-    /// `approve`, `deny` or `escalate`.
-    #[schema(example = "approve")]
-    pub resolution: String,
-    /// Why (kept with the approval).
-    pub note: Option<String>,
-    /// Operator only: another tenant's approval.
-    pub tenant_id: Option<String>,
+    Ok(web::Json(view(state.hall.approval(&tenant, id).await?)))
 }
 
 fn note(n: &Option<String>) -> Result<Option<String>, ApiError> {
@@ -199,9 +149,7 @@ pub async fn resolve(
         &body.note,
         answer,
     )?;
-    Ok(web::Json(
-        state.hall.resolve_approval(command).await?.into(),
-    ))
+    Ok(web::Json(view(state.hall.resolve_approval(command).await?)))
 }
 
 /// `principal`'s answer to an approval, parsed field by field in this
@@ -222,15 +170,6 @@ fn command(
     })
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct EscalateApproval {
-    pub approval_id: String,
-    pub note: Option<String>,
-    /// Operator only: another tenant's approval.
-    pub tenant_id: Option<String>,
-}
-
 /// Raises a pending approval from `gatekeeper` to `incident_commander` (`admin`).
 #[utoipa::path(post, path = "/wcp/approvals/escalate", tag = "approvals",
     request_body = EscalateApproval, security(("bearer" = [])),
@@ -249,7 +188,5 @@ pub async fn escalate(
         &body.note,
         Ok(Answer::Escalate),
     )?;
-    Ok(web::Json(
-        state.hall.resolve_approval(command).await?.into(),
-    ))
+    Ok(web::Json(view(state.hall.resolve_approval(command).await?)))
 }

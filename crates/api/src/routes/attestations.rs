@@ -7,13 +7,14 @@ use actix_web::http::StatusCode;
 use actix_web::web;
 use attestation::package::is_sha256_hex;
 use attestation::{AttestationStatus, CapabilityCard};
-use chrono::{DateTime, Utc};
 use registry::attestations::{Attestation, Provenance};
 use registry::Scope;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use service::attest::{AttestCommand, AttestError, Submission};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
+
+pub use api_types::attestations::{AttestationStatusView, AttestationView};
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
@@ -90,62 +91,24 @@ with_provenance! {
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AttestationView {
-    #[schema(example = "att_0193a1b2c3d4e5f60718293a4b5c6d7e")]
-    pub id: String,
-    pub worker_id: String,
-    pub sha256: String,
-    /// `attested`, `pending` or `denied`.
-    pub status: String,
-    /// Why it is pending or denied.
-    pub reason: Option<String>,
-    /// `hash` (unsigned) or `card` (signed capability card).
-    pub kind: String,
-    /// The `kid` of the namespace key that signed the card.
-    pub signed_by: Option<String>,
-    /// When it was accepted, if it is attested.
-    pub attested_at: Option<DateTime<Utc>>,
-    pub created_at: DateTime<Utc>,
-    pub label: Option<String>,
-    pub ai_generated: bool,
-    pub ai_service: Option<String>,
-    pub ai_model: Option<String>,
-}
-
-impl From<Attestation> for AttestationView {
-    fn from(a: Attestation) -> Self {
-        let attested_at =
-            (a.verdict.status == AttestationStatus::Attested).then(|| a.accepted_at());
-        Self {
-            id: a.id,
-            worker_id: a.worker_id,
-            sha256: a.sha256,
-            status: a.verdict.status.as_str().to_string(),
-            reason: a.verdict.reason,
-            kind: a.kind.as_str().to_string(),
-            signed_by: a.signed_by,
-            attested_at,
-            created_at: a.created_at,
-            label: a.label,
-            ai_generated: a.ai_generated,
-            ai_service: a.ai_service,
-            ai_model: a.ai_model,
-        }
+/// An attestation as the API shows it.
+fn view(a: Attestation) -> AttestationView {
+    let attested_at = (a.verdict.status == AttestationStatus::Attested).then(|| a.accepted_at());
+    AttestationView {
+        id: a.id,
+        worker_id: a.worker_id,
+        sha256: a.sha256,
+        status: a.verdict.status.as_str().to_string(),
+        reason: a.verdict.reason,
+        kind: a.kind.as_str().to_string(),
+        signed_by: a.signed_by,
+        attested_at,
+        created_at: a.created_at,
+        label: a.label,
+        ai_generated: a.ai_generated,
+        ai_service: a.ai_service,
+        ai_model: a.ai_model,
     }
-}
-
-/// What the seed SDK's `hall.workers.attest()` reads.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AttestationStatusView {
-    pub worker_id: String,
-    /// `attested`, `pending`, `denied` or `none`.
-    pub status: String,
-    /// SHA-256 of the attested package (of the latest attestation).
-    pub artifact_hash: Option<String>,
-    pub attested_at: Option<DateTime<Utc>>,
-    pub signed_by: Option<String>,
-    pub reason: Option<String>,
 }
 
 /// A short, non-reversible fingerprint of an AI session id (verify shows this, never the id).
@@ -198,7 +161,7 @@ async fn record(
         submission,
         provenance: provenance()?,
     };
-    Ok(state.hall.attest(command).await?.into())
+    Ok(view(state.hall.attest(command).await?))
 }
 
 /// Attest a worker's package hash (`workers:write`), as the 0.3.0 SDKs do.
@@ -279,7 +242,7 @@ pub async fn attestation_status(
             reason: Some("no attestation has been submitted".into()),
         },
         Some(a) => {
-            let view = AttestationView::from(a);
+            let view = view(a);
             AttestationStatusView {
                 worker_id: view.worker_id,
                 status: view.status,
@@ -304,7 +267,7 @@ pub async fn approve(
 ) -> Result<web::Json<AttestationView>, ApiError> {
     principal.require_operator()?;
     let a = state.hall.approve_attestation(&path).await?;
-    Ok(web::Json(a.into()))
+    Ok(web::Json(view(a)))
 }
 
 #[cfg(test)]

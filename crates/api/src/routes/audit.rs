@@ -2,10 +2,11 @@
 //! a tenant's receipts in chain order.
 
 use actix_web::{web, HttpResponse};
-use audit::Receipt;
 use registry::Scope;
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+pub use api_types::audit::ReceiptExport;
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
@@ -23,15 +24,6 @@ pub struct ExportQuery {
     pub after: Option<i64>,
     /// 1–5000 (default 1000).
     pub limit: Option<i64>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ReceiptExport {
-    /// Receipts in chain order.
-    #[schema(value_type = Vec<Object>)]
-    pub receipts: Vec<Receipt>,
-    /// Pass as `after` for the next page; null at the end of the chain.
-    pub next_after: Option<i64>,
 }
 
 /// Your tenant's receipts in chain order, for offline verification (`read`).

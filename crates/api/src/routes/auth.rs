@@ -3,11 +3,9 @@
 use std::time::Duration;
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::{DateTime, Utc};
 use registry::Scopes;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
-use uuid::Uuid;
+
+pub use api_types::auth::{Credential, TokenRequest, TokenResponse, WhoAmI};
 
 use crate::auth::{Principal, Via};
 use crate::error::{ApiError, ErrorBody};
@@ -20,27 +18,6 @@ const MAX_SESSION: Duration = Duration::from_secs(24 * 3600);
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/api/v1/auth/token", &["POST"]).route(web::post().to(issue_token)))
         .service(resource("/api/v1/auth/whoami", &["GET"]).route(web::get().to(whoami)));
-}
-
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TokenRequest {
-    /// Narrow the session to these scopes (default: all of the key's).
-    pub scopes: Option<Vec<String>>,
-    /// Lifetime in seconds, 1 to 86400 (default: the server's HALL_SESSION_TTL_SECS).
-    pub ttl_seconds: Option<u64>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TokenResponse {
-    /// A signed session token (JWT). Send it as `Authorization: Bearer` or the `pyhall_session` cookie.
-    pub token: String,
-    #[schema(example = "Bearer")]
-    pub token_type: String,
-    pub expires_at: DateTime<Utc>,
-    #[schema(example = "org.acme")]
-    pub tenant_id: String,
-    pub scopes: Vec<String>,
 }
 
 /// Exchange an API key for a short-lived session token. The body is optional.
@@ -105,22 +82,6 @@ pub async fn issue_token(
     }))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct WhoAmI {
-    #[schema(example = "org.acme")]
-    pub tenant_id: String,
-    pub key_id: Uuid,
-    pub key_name: String,
-    pub scopes: Vec<String>,
-    /// True for the registry operator.
-    pub operator: bool,
-    /// `api_key` or `session`.
-    #[schema(value_type = String, example = "api_key")]
-    pub credential: Via,
-    /// When this credential stops working, if it expires.
-    pub expires_at: Option<DateTime<Utc>>,
-}
-
 /// Who the presented credential belongs to.
 #[utoipa::path(get, path = "/api/v1/auth/whoami", tag = "auth", security(("bearer" = [])),
     responses((status = 200, body = WhoAmI), (status = 401, body = ErrorBody),
@@ -132,7 +93,10 @@ pub async fn whoami(principal: Principal) -> web::Json<WhoAmI> {
         key_name: principal.key_name,
         scopes: principal.scopes.names(),
         operator: principal.operator,
-        credential: principal.via,
+        credential: match principal.via {
+            Via::ApiKey => Credential::ApiKey,
+            Via::Session => Credential::Session,
+        },
         expires_at: principal.expires_at,
     })
 }

@@ -5,12 +5,15 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
-use chrono::{DateTime, Utc};
 use policy::ban_review::ReportStatus;
 use registry::bans::{Ban, BanReport};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use service::bans::{LiftError, PackageHash, ReportCommand, ReviewError};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
+
+pub use api_types::banlist::{
+    BanEntry, BanHistory, BanRecord, ConfirmedBan, ReportHash, ReportList, ReportView, ReviewNote,
+};
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
@@ -36,27 +39,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         );
 }
 
-/// A confirmed entry, exactly as the PyHall clients read it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct BanEntry {
-    pub sha256: String,
-    pub reason: String,
-    pub reported_at: DateTime<Utc>,
-    /// `community` (reported by a tenant) or `operator`.
-    pub source: String,
-    /// Always `approved`: only confirmed entries are listed.
-    pub review_status: String,
-}
-
-impl From<Ban> for BanEntry {
-    fn from(b: Ban) -> Self {
-        Self {
-            sha256: b.sha256,
-            reason: b.reason,
-            reported_at: b.reported_at,
-            source: b.source,
-            review_status: "approved".into(),
-        }
+/// A confirmed ban as the ban list shows it.
+fn entry_view(b: Ban) -> BanEntry {
+    BanEntry {
+        sha256: b.sha256,
+        reason: b.reason,
+        reported_at: b.reported_at,
+        source: b.source,
+        review_status: "approved".into(),
     }
 }
 
@@ -76,48 +66,22 @@ pub async fn ban_list(
 ) -> Result<web::Json<Vec<BanEntry>>, ApiError> {
     let limit = wcp::PageLimit::parse(query.limit, wcp::PageSize::BANS)?;
     let bans = state.hall.live_bans(limit).await?;
-    Ok(web::Json(bans.into_iter().map(BanEntry::from).collect()))
+    Ok(web::Json(bans.into_iter().map(entry_view).collect()))
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct ReportHash {
-    /// SHA-256 of the package: 64 hex characters (stored lowercase).
-    pub sha256: String,
-    pub reason: String,
-    /// An `https://` (or `http://`) link to the evidence.
-    pub evidence_url: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ReportView {
-    #[schema(example = "rpt_0193a1b2c3d4e5f60718293a4b5c6d7e")]
-    pub id: String,
-    pub sha256: String,
-    pub reason: String,
-    pub evidence_url: Option<String>,
-    pub source: String,
-    pub reporter_tenant: Option<String>,
-    /// `pending`, `confirmed` or `rejected`.
-    pub status: String,
-    pub reviewed_at: Option<DateTime<Utc>>,
-    pub review_note: Option<String>,
-    pub created_at: DateTime<Utc>,
-}
-
-impl From<BanReport> for ReportView {
-    fn from(r: BanReport) -> Self {
-        Self {
-            id: r.id,
-            sha256: r.sha256,
-            reason: r.reason,
-            evidence_url: r.evidence_url,
-            source: r.source,
-            reporter_tenant: r.reporter_tenant.map(|t| t.to_string()),
-            status: r.status.as_str().into(),
-            reviewed_at: r.reviewed_at,
-            review_note: r.review_note,
-            created_at: r.created_at,
-        }
+/// A report as the API shows it.
+fn report_view(r: BanReport) -> ReportView {
+    ReportView {
+        id: r.id,
+        sha256: r.sha256,
+        reason: r.reason,
+        evidence_url: r.evidence_url,
+        source: r.source,
+        reporter_tenant: r.reporter_tenant.map(|t| t.to_string()),
+        status: r.status.as_str().into(),
+        reviewed_at: r.reviewed_at,
+        review_note: r.review_note,
+        created_at: r.created_at,
     }
 }
 
@@ -187,7 +151,7 @@ pub async fn report(
         evidence_url: evidence,
     };
     let report = state.hall.report_hash(caller, command).await?;
-    Ok(HttpResponse::Created().json(ReportView::from(report)))
+    Ok(HttpResponse::Created().json(report_view(report)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -196,11 +160,6 @@ pub struct ReportsQuery {
     /// `pending`, `confirmed` or `rejected` (default: all).
     pub status: Option<String>,
     pub limit: Option<i64>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ReportList {
-    pub reports: Vec<ReportView>,
 }
 
 /// Reports awaiting (or past) review, oldest first (operator only).
@@ -228,20 +187,8 @@ pub async fn reports(
     let limit = wcp::PageLimit::clamped(query.limit, wcp::PageSize::BANS);
     let reports = state.hall.ban_reports(status, limit).await?;
     Ok(web::Json(ReportList {
-        reports: reports.into_iter().map(ReportView::from).collect(),
+        reports: reports.into_iter().map(report_view).collect(),
     }))
-}
-
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReviewNote {
-    pub note: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ConfirmedBan {
-    pub report: ReportView,
-    pub ban: BanEntry,
 }
 
 fn note_of(req: &actix_web::HttpRequest, body: &[u8]) -> Result<Option<String>, ApiError> {
@@ -270,8 +217,8 @@ pub async fn confirm(
     let note = note_of(&req, &body)?;
     let (report, ban) = state.hall.confirm_report(&path, note).await?;
     Ok(web::Json(ConfirmedBan {
-        report: report.into(),
-        ban: ban.into(),
+        report: report_view(report),
+        ban: entry_view(ban),
     }))
 }
 
@@ -290,44 +237,23 @@ pub async fn reject(
 ) -> Result<web::Json<ReportView>, ApiError> {
     principal.require_operator()?;
     let note = note_of(&req, &body)?;
-    Ok(web::Json(
-        state.hall.reject_report(&path, note).await?.into(),
-    ))
+    Ok(web::Json(report_view(
+        state.hall.reject_report(&path, note).await?,
+    )))
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct BanRecord {
-    pub sha256: String,
-    pub reason: String,
-    pub source: String,
-    pub report_id: Option<String>,
-    pub reported_at: DateTime<Utc>,
-    pub confirmed_at: DateTime<Utc>,
-    pub lifted_at: Option<DateTime<Utc>>,
-    pub lift_reason: Option<String>,
-}
-
-impl From<Ban> for BanRecord {
-    fn from(b: Ban) -> Self {
-        Self {
-            sha256: b.sha256,
-            reason: b.reason,
-            source: b.source,
-            report_id: b.report_id,
-            reported_at: b.reported_at,
-            confirmed_at: b.confirmed_at,
-            lifted_at: b.lifted_at,
-            lift_reason: b.lift_reason,
-        }
+/// A ban, live or lifted, as a hash's history shows it.
+fn record_view(b: Ban) -> BanRecord {
+    BanRecord {
+        sha256: b.sha256,
+        reason: b.reason,
+        source: b.source,
+        report_id: b.report_id,
+        reported_at: b.reported_at,
+        confirmed_at: b.confirmed_at,
+        lifted_at: b.lifted_at,
+        lift_reason: b.lift_reason,
     }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct BanHistory {
-    pub sha256: String,
-    /// Whether a ban on it is live now.
-    pub banned: bool,
-    pub history: Vec<BanRecord>,
 }
 
 /// Every ban of a hash, live and lifted (public).
@@ -343,7 +269,7 @@ pub async fn history(
     Ok(web::Json(BanHistory {
         banned: history.banned,
         sha256: sha256.to_string(),
-        history: history.bans.into_iter().map(BanRecord::from).collect(),
+        history: history.bans.into_iter().map(record_view).collect(),
     }))
 }
 
@@ -363,5 +289,7 @@ pub async fn lift(
     principal.require_operator()?;
     let sha256 = sha256(&path)?;
     let note = note_of(&req, &body)?;
-    Ok(web::Json(state.hall.lift_ban(&sha256, note).await?.into()))
+    Ok(web::Json(record_view(
+        state.hall.lift_ban(&sha256, note).await?,
+    )))
 }

@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use wcp::catalog::Catalog;
 
+pub use api_types::catalog::ImportResult;
+
 use crate::auth::{MaybePrincipal, Principal};
 use crate::error::{ApiError, ErrorBody};
 use crate::routes::workers::WorkerView;
@@ -107,7 +109,7 @@ pub async fn workers(
     loop {
         let (page, more) = store.list_workers(&filter).await?;
         filter.after = page.last().map(|w| w.id.clone());
-        all.extend(page.into_iter().map(WorkerView::from));
+        all.extend(page.into_iter().map(crate::routes::workers::view));
         if !more {
             break;
         }
@@ -247,13 +249,6 @@ pub async fn catalog(
             })
             .collect(),
     }))
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ImportResult {
-    pub inserted: u64,
-    pub updated: u64,
-    pub catalog_version: Option<String>,
 }
 
 /// Import a WCP catalog file (operator only): every entity is added or

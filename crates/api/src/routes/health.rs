@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use actix_web::{web, HttpResponse};
-use serde::Serialize;
-use utoipa::ToSchema;
+
+pub use api_types::health::{HealthResponse, ReadyResponse};
 
 use crate::error::{ApiError, ErrorBody};
 use crate::routes::resource;
@@ -19,15 +19,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/metrics", &["GET"]).route(web::get().to(metrics)));
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct HealthResponse {
-    /// Always true when the process answers (the SDK contract).
-    pub ok: bool,
-    /// Server version.
-    #[schema(example = "0.1.0")]
-    pub version: String,
-}
-
 /// Liveness: the process answers. Public; the PyHall SDKs' `health()` reads it.
 #[utoipa::path(get, path = "/health", tag = "health",
     responses((status = 200, description = "The server is up", body = HealthResponse)))]
@@ -36,22 +27,6 @@ pub async fn health() -> web::Json<HealthResponse> {
         ok: true,
         version: crate::VERSION.to_string(),
     })
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ReadyResponse {
-    pub ready: bool,
-    /// `ok` when PostgreSQL answered.
-    pub database: String,
-    /// `ok`, or why the cache is degraded (the server keeps serving without it).
-    pub cache: String,
-    /// `subscribed`: the ban set is held in memory and kept current;
-    /// `direct`: every ban check asks PostgreSQL (the subscription is down).
-    pub bans: String,
-    /// `subscribed`: keys, workers, policies and attestations are copied in
-    /// memory and dropped on every announced change; `direct`: every check
-    /// reads PostgreSQL (the change feed is down).
-    pub facts: String,
 }
 
 /// Readiness: PostgreSQL answers. 503 while it does not.

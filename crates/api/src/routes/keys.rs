@@ -6,11 +6,10 @@
 use actix_web::http::StatusCode;
 use actix_web::web;
 use base64::Engine;
-use chrono::{DateTime, Utc};
 use registry::receipt_keys::PublishedKey;
-use serde::Serialize;
 use service::receipt_keys::RotateError;
-use utoipa::ToSchema;
+
+pub use api_types::keys::{KeyList, PublicKeyView, RotatedKey};
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
@@ -22,44 +21,25 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/api/v1/keys/rotate", &["POST"]).route(web::post().to(rotate_key)));
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PublicKeyView {
-    pub kid: String,
-    /// Ed25519 public key, standard base64.
-    pub public_key: String,
-    #[schema(example = "Ed25519")]
-    pub algorithm: String,
-    /// `active` (signing now) or `retired` (still verifies old receipts).
-    pub status: String,
-    pub created_at: DateTime<Utc>,
-    pub retired_at: Option<DateTime<Utc>>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct KeyList {
-    pub keys: Vec<PublicKeyView>,
-}
-
-impl From<PublishedKey> for PublicKeyView {
-    fn from(k: PublishedKey) -> Self {
-        Self {
-            kid: k.kid,
-            public_key: base64::engine::general_purpose::STANDARD.encode(&k.public_key),
-            algorithm: "Ed25519".into(),
-            status: if k.retired_at.is_some() {
-                "retired"
-            } else {
-                "active"
-            }
-            .into(),
-            created_at: k.created_at,
-            retired_at: k.retired_at,
+/// A published key as the API shows it.
+fn view(k: PublishedKey) -> PublicKeyView {
+    PublicKeyView {
+        kid: k.kid,
+        public_key: base64::engine::general_purpose::STANDARD.encode(&k.public_key),
+        algorithm: "Ed25519".into(),
+        status: if k.retired_at.is_some() {
+            "retired"
+        } else {
+            "active"
         }
+        .into(),
+        created_at: k.created_at,
+        retired_at: k.retired_at,
     }
 }
 
 fn views(keys: Vec<PublishedKey>) -> Vec<PublicKeyView> {
-    keys.into_iter().map(PublicKeyView::from).collect()
+    keys.into_iter().map(view).collect()
 }
 
 /// Every key receipts were ever signed with (public).
@@ -68,15 +48,6 @@ pub async fn keys(state: web::Data<AppState>) -> Result<web::Json<KeyList>, ApiE
     Ok(web::Json(KeyList {
         keys: views(state.hall.receipt_keys().await?),
     }))
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct RotatedKey {
-    /// The kid receipts are signed with from now on.
-    pub kid: String,
-    /// The kid it replaced (still published: its receipts verify).
-    pub retired_kid: String,
-    pub keys: Vec<PublicKeyView>,
 }
 
 /// Operator: starts a new receipt signing key. With the generated key file a

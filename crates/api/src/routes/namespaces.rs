@@ -7,14 +7,16 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use attestation::NamespacePublicKey;
-use chrono::{DateTime, Utc};
 use policy::namespaces::{ChangeRefused, NamespaceChange, NamespaceHeld, Standing, Usage};
 use registry::namespaces::{NamespaceClaim, NamespaceKey};
 use registry::Scope;
-use serde::{Deserialize, Serialize};
 use service::{AdminError, ClaimCommand, ClaimError, KeyError};
-use utoipa::ToSchema;
 use wcp::{Namespace, TenantId};
+
+pub use api_types::namespaces::{
+    AddNamespaceKey, ClaimNamespace, NamespaceKeyList, NamespaceKeyView, NamespaceList,
+    NamespaceStatus, NamespaceView, ReserveNamespace, TransferNamespace,
+};
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
@@ -59,110 +61,28 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct NamespaceStatus {
-    #[schema(example = "x.alice")]
-    pub namespace: String,
-    /// `available`, `yours`, `taken`, `reserved`, `pending` (your claim awaits
-    /// the operator) or `invalid`.
-    #[schema(example = "available")]
-    pub status: String,
-    /// Why it is invalid, reserved or taken.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ClaimNamespace {
-    #[schema(example = "x.alice")]
-    pub namespace: String,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct NamespaceView {
-    pub namespace: String,
-    /// `claimed`, `pending` or `reserved`.
-    pub status: String,
-    /// The holder (absent for reservations).
-    pub tenant_id: Option<String>,
-    pub reason: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-impl From<NamespaceClaim> for NamespaceView {
-    fn from(c: NamespaceClaim) -> Self {
-        Self {
-            namespace: c.namespace.to_string(),
-            status: c.status.as_str().to_string(),
-            tenant_id: c.tenant_id.map(|t| t.to_string()),
-            reason: c.reason,
-            created_at: c.created_at,
-            updated_at: c.updated_at,
-        }
+/// A namespace claim as the API shows it.
+fn view(c: NamespaceClaim) -> NamespaceView {
+    NamespaceView {
+        namespace: c.namespace.to_string(),
+        status: c.status.as_str().to_string(),
+        tenant_id: c.tenant_id.map(|t| t.to_string()),
+        reason: c.reason,
+        created_at: c.created_at,
+        updated_at: c.updated_at,
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct NamespaceList {
-    pub namespaces: Vec<NamespaceView>,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReserveNamespace {
-    #[schema(example = "trademark of Acme Corp")]
-    pub reason: String,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TransferNamespace {
-    /// The tenant that receives the claim.
-    #[schema(example = "org.acme")]
-    pub tenant_id: String,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AddNamespaceKey {
-    /// Ed25519 public key: 32 bytes as base64 (standard or URL-safe) or 64 hex characters.
-    #[schema(example = "O2onvM62pC1io6jQKm8Nc2UyFXcd4kOmOsBIoYtZ2ik=")]
-    pub public_key: String,
-    #[schema(example = "release signing key 2026")]
-    pub label: String,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct NamespaceKeyView {
-    /// Key id, derived from the key (`nsk_` + 16 hex).
-    #[schema(example = "nsk_3f2a9c1d0b8e7a65")]
-    pub kid: String,
-    pub namespace: String,
-    /// Standard base64.
-    pub public_key: String,
-    pub label: String,
-    pub created_at: DateTime<Utc>,
-    pub revoked_at: Option<DateTime<Utc>>,
-}
-
-impl From<NamespaceKey> for NamespaceKeyView {
-    fn from(k: NamespaceKey) -> Self {
-        Self {
-            kid: k.kid,
-            namespace: k.namespace.to_string(),
-            public_key: k.public_key.to_base64(),
-            label: k.label,
-            created_at: k.created_at,
-            revoked_at: k.revoked_at,
-        }
+/// A namespace signing key as the API shows it.
+fn key_view(k: NamespaceKey) -> NamespaceKeyView {
+    NamespaceKeyView {
+        kid: k.kid,
+        namespace: k.namespace.to_string(),
+        public_key: k.public_key.to_base64(),
+        label: k.label,
+        created_at: k.created_at,
+        revoked_at: k.revoked_at,
     }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct NamespaceKeyList {
-    pub keys: Vec<NamespaceKeyView>,
 }
 
 fn namespace_param(raw: &str) -> Result<Namespace, ApiError> {
@@ -233,7 +153,7 @@ pub async fn claim_namespace(
             org_claims_need_approval: state.org_claims_need_approval,
         })
         .await?;
-    let view = NamespaceView::from(claimed.claim);
+    let view = view(claimed.claim);
     Ok(if claimed.claimed_now {
         HttpResponse::Created().json(view)
     } else {
@@ -254,7 +174,7 @@ pub async fn list_namespaces(
     let tenant = crate::routes::api_keys::acting_tenant(&principal, query.tenant_id.as_deref())?;
     let claims = state.hall.list_namespaces(&tenant).await?;
     Ok(web::Json(NamespaceList {
-        namespaces: claims.into_iter().map(NamespaceView::from).collect(),
+        namespaces: claims.into_iter().map(view).collect(),
     }))
 }
 
@@ -272,9 +192,9 @@ pub async fn reserve_namespace(
     principal.require_operator()?;
     let ns = namespace_param(&path)?;
     let reason = text_field("reason", &body.reason, 500)?;
-    Ok(web::Json(
-        state.hall.reserve_namespace(&ns, &reason).await?.into(),
-    ))
+    Ok(web::Json(view(
+        state.hall.reserve_namespace(&ns, &reason).await?,
+    )))
 }
 
 /// Approve a pending claim (operator only).
@@ -289,7 +209,7 @@ pub async fn approve_namespace(
 ) -> Result<web::Json<NamespaceView>, ApiError> {
     principal.require_operator()?;
     let ns = namespace_param(&path)?;
-    Ok(web::Json(state.hall.approve_namespace(&ns).await?.into()))
+    Ok(web::Json(view(state.hall.approve_namespace(&ns).await?)))
 }
 
 /// Release a claim, pending claim or reservation (operator only). Refused
@@ -330,9 +250,9 @@ pub async fn transfer_namespace(
     let to = TenantId::parse(&body.tenant_id).map_err(|e| {
         ApiError::bad_request("invalid_tenant_id", e.field("tenant_id").to_string())
     })?;
-    Ok(web::Json(
-        state.hall.transfer_namespace(&ns, &to).await?.into(),
-    ))
+    Ok(web::Json(view(
+        state.hall.transfer_namespace(&ns, &to).await?,
+    )))
 }
 
 /// Register an Ed25519 signing key on one of your namespaces (`admin`).
@@ -356,7 +276,7 @@ pub async fn add_key(
         .hall
         .add_namespace_key(&principal.tenant_id, &ns, &key, &label)
         .await?;
-    Ok(HttpResponse::Created().json(NamespaceKeyView::from(stored)))
+    Ok(HttpResponse::Created().json(key_view(stored)))
 }
 
 /// A namespace's signing keys, revoked ones included.
@@ -375,7 +295,7 @@ pub async fn list_keys(
         .list_namespace_keys(&principal.tenant_id, &ns)
         .await?;
     Ok(web::Json(NamespaceKeyList {
-        keys: keys.into_iter().map(NamespaceKeyView::from).collect(),
+        keys: keys.into_iter().map(key_view).collect(),
     }))
 }
 
@@ -395,7 +315,7 @@ pub async fn revoke_key(
         .hall
         .revoke_namespace_key(&principal.tenant_id, &ns, &kid)
         .await?;
-    Ok(web::Json(key.into()))
+    Ok(web::Json(key_view(key)))
 }
 
 /// Why a built-in name is not anyone's.

@@ -4,12 +4,11 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
-use chrono::{DateTime, Utc};
 use registry::{Tenant, TenantStatus};
-use serde::{Deserialize, Serialize};
 use service::tenants::{NewTenant, TenantError};
-use utoipa::ToSchema;
 use wcp::TenantId;
+
+pub use api_types::tenants::{CreateTenant, TenantList, TenantView};
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
@@ -33,46 +32,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateTenant {
-    /// WCP-style dotted id, chosen now and never changed (`org.acme`, `x.alice`).
-    #[schema(example = "org.acme")]
-    pub id: String,
-    #[schema(example = "Acme Corp")]
-    pub display_name: String,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TenantView {
-    #[schema(example = "org.acme")]
-    pub id: String,
-    pub display_name: String,
-    /// `active` or `suspended`.
-    #[schema(example = "active")]
-    pub status: String,
-    /// True for the registry operator's own tenant.
-    pub operator: bool,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-impl From<Tenant> for TenantView {
-    fn from(t: Tenant) -> Self {
-        Self {
-            id: t.id.to_string(),
-            display_name: t.display_name,
-            status: t.status.as_str().to_string(),
-            operator: t.is_operator,
-            created_at: t.created_at,
-            updated_at: t.updated_at,
-        }
+/// A tenant as the API shows it.
+fn view(t: Tenant) -> TenantView {
+    TenantView {
+        id: t.id.to_string(),
+        display_name: t.display_name,
+        status: t.status.as_str().to_string(),
+        operator: t.is_operator,
+        created_at: t.created_at,
+        updated_at: t.updated_at,
     }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TenantList {
-    pub tenants: Vec<TenantView>,
 }
 
 impl From<TenantError> for ApiError {
@@ -112,7 +81,7 @@ pub async fn create_tenant(
         display_name: text_field("display_name", &body.display_name, 200)?,
     };
     let tenant = state.hall.create_tenant(new).await?;
-    Ok(HttpResponse::Created().json(TenantView::from(tenant)))
+    Ok(HttpResponse::Created().json(view(tenant)))
 }
 
 /// List every tenant (operator only).
@@ -126,7 +95,7 @@ pub async fn list_tenants(
     principal.require_operator()?;
     let tenants = state.hall.tenants().await?;
     Ok(web::Json(TenantList {
-        tenants: tenants.into_iter().map(TenantView::from).collect(),
+        tenants: tenants.into_iter().map(view).collect(),
     }))
 }
 
@@ -142,7 +111,7 @@ pub async fn get_tenant(
 ) -> Result<web::Json<TenantView>, ApiError> {
     principal.require(registry::Scope::Read)?;
     let id = principal.acting_tenant(Some(&tenant_id_param(&path)?))?;
-    Ok(web::Json(state.hall.tenant(&id).await?.into()))
+    Ok(web::Json(view(state.hall.tenant(&id).await?)))
 }
 
 /// Suspend a tenant (operator only): its keys stop working; its data stays.
@@ -181,5 +150,5 @@ async fn set_status(
     principal.require_operator()?;
     let id = tenant_id_param(&path)?;
     let tenant = state.hall.set_tenant_status(&id, status).await?;
-    Ok(web::Json(tenant.into()))
+    Ok(web::Json(view(tenant)))
 }

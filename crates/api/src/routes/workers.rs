@@ -6,13 +6,14 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
-use chrono::{DateTime, Utc};
 use registry::workers::{Worker, WorkerFilter, WorkerRef, WorkerStatus};
 use registry::Scope;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use service::{RegisterError, WorkerError};
 use utoipa::{IntoParams, ToSchema};
 use wcp::{CapabilityId, Namespace, Visibility, WorkerRecord};
+
+pub use api_types::workers::{WorkerPage, WorkerView};
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
@@ -84,89 +85,41 @@ pub struct RegisterWorker {
     visibility: Option<String>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct WorkerView {
-    /// Registry id.
-    #[schema(example = "wrk_0193a1b2c3d4e5f60718293a4b5c6d7e")]
-    pub id: String,
-    #[schema(example = "x.myagent.my-agent")]
-    pub worker_id: String,
-    #[schema(example = "x.myagent")]
-    pub namespace: String,
-    #[schema(example = "my-agent")]
-    pub name: String,
-    pub tenant_id: String,
-    /// `active` or `revoked`.
-    pub status: String,
-    pub policy_tier: u8,
-    pub capabilities: Vec<String>,
-    pub worker_species_id: Option<String>,
-    pub risk_tier: Option<String>,
-    pub allowed_environments: Vec<String>,
-    pub required_controls: Vec<String>,
-    pub currently_implements: Vec<String>,
-    #[schema(value_type = Option<Object>)]
-    pub blast_radius: Option<serde_json::Value>,
-    /// Sum of the blast radius dimensions (0–25), when declared.
-    pub blast_score: Option<u8>,
-    #[schema(value_type = Option<Object>)]
-    pub privilege_envelope: Option<serde_json::Value>,
-    pub owner: String,
-    pub contact: Option<String>,
-    pub artifact_hash: Option<String>,
-    pub max_data_label: String,
-    pub visibility: String,
-    /// The registration as submitted.
-    #[schema(value_type = Object)]
-    pub record: serde_json::Value,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub revoked_at: Option<DateTime<Utc>>,
-}
-
-impl From<Worker> for WorkerView {
-    fn from(w: Worker) -> Self {
-        let r = w.record;
-        let strings = |v: &[wcp::ControlId]| v.iter().map(|c| c.to_string()).collect();
-        Self {
-            id: w.id,
-            namespace: r.namespace().to_string(),
-            name: r.worker_id.local_name().to_string(),
-            worker_id: r.worker_id.to_string(),
-            tenant_id: w.tenant_id.to_string(),
-            status: w.status.as_str().to_string(),
-            policy_tier: r.policy_tier,
-            capabilities: r.capabilities.iter().map(|c| c.to_string()).collect(),
-            worker_species_id: r.species.map(|s| s.to_string()),
-            risk_tier: r.risk_tier.map(|t| t.to_string()),
-            allowed_environments: r
-                .allowed_environments
-                .iter()
-                .map(|e| e.to_string())
-                .collect(),
-            required_controls: strings(&r.required_controls),
-            currently_implements: strings(&r.currently_implements),
-            blast_score: r.blast_radius.as_ref().map(|(b, _)| b.score()),
-            blast_radius: r.blast_radius.map(|(_, v)| v),
-            privilege_envelope: r.privilege_envelope,
-            owner: r.owner.to_string(),
-            contact: r.contact,
-            artifact_hash: r.artifact_hash,
-            max_data_label: r.max_data_label.to_string(),
-            visibility: r.visibility.to_string(),
-            record: serde_json::Value::Object(r.record),
-            created_at: w.created_at,
-            updated_at: w.updated_at,
-            revoked_at: w.revoked_at,
-        }
+/// A worker as the API shows it.
+pub(crate) fn view(w: Worker) -> WorkerView {
+    let r = w.record;
+    let strings = |v: &[wcp::ControlId]| v.iter().map(|c| c.to_string()).collect();
+    WorkerView {
+        id: w.id,
+        namespace: r.namespace().to_string(),
+        name: r.worker_id.local_name().to_string(),
+        worker_id: r.worker_id.to_string(),
+        tenant_id: w.tenant_id.to_string(),
+        status: w.status.as_str().to_string(),
+        policy_tier: r.policy_tier,
+        capabilities: r.capabilities.iter().map(|c| c.to_string()).collect(),
+        worker_species_id: r.species.map(|s| s.to_string()),
+        risk_tier: r.risk_tier.map(|t| t.to_string()),
+        allowed_environments: r
+            .allowed_environments
+            .iter()
+            .map(|e| e.to_string())
+            .collect(),
+        required_controls: strings(&r.required_controls),
+        currently_implements: strings(&r.currently_implements),
+        blast_score: r.blast_radius.as_ref().map(|(b, _)| b.score()),
+        blast_radius: r.blast_radius.map(|(_, v)| v),
+        privilege_envelope: r.privilege_envelope,
+        owner: r.owner.to_string(),
+        contact: r.contact,
+        artifact_hash: r.artifact_hash,
+        max_data_label: r.max_data_label.to_string(),
+        visibility: r.visibility.to_string(),
+        record: serde_json::Value::Object(r.record),
+        created_at: w.created_at,
+        updated_at: w.updated_at,
+        revoked_at: w.revoked_at,
     }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct WorkerPage {
-    pub workers: Vec<WorkerView>,
-    /// Pass as `cursor` for the next page; null on the last page.
-    pub next_cursor: Option<String>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -213,7 +166,7 @@ pub async fn register_worker(
         .hall
         .register_worker(&principal.tenant_id, record)
         .await?;
-    Ok(HttpResponse::Created().json(WorkerView::from(worker)))
+    Ok(HttpResponse::Created().json(view(worker)))
 }
 
 /// List your workers (`read`), in registration order, a page at a time.
@@ -272,7 +225,7 @@ pub async fn list_workers(
     };
     let page = state.hall.list_workers(&tenant, &filter).await?;
     Ok(web::Json(WorkerPage {
-        workers: page.workers.into_iter().map(WorkerView::from).collect(),
+        workers: page.workers.into_iter().map(view).collect(),
         next_cursor: page.next_cursor,
     }))
 }
@@ -291,7 +244,7 @@ pub async fn get_worker(
     principal.require(Scope::Read)?;
     let tenant = acting_tenant(&principal, query.tenant_id.as_deref())?;
     let id = worker_ref(&path)?;
-    Ok(web::Json(state.hall.worker(&tenant, &id).await?.into()))
+    Ok(web::Json(view(state.hall.worker(&tenant, &id).await?)))
 }
 
 /// Change an active worker (`workers:write`): the given fields replace the
@@ -313,7 +266,7 @@ pub async fn update_worker(
     let tenant = acting_tenant(&principal, query.tenant_id.as_deref())?;
     let id = worker_ref(&path)?;
     let worker = state.hall.update_worker(&tenant, &id, &body).await?;
-    Ok(web::Json(worker.into()))
+    Ok(web::Json(view(worker)))
 }
 
 /// Revoke a worker (`workers:write`). It is kept, with status `revoked`.
@@ -329,9 +282,9 @@ pub async fn revoke_worker(
     principal.require(Scope::WorkersWrite)?;
     let tenant = acting_tenant(&principal, query.tenant_id.as_deref())?;
     let id = worker_ref(&path)?;
-    Ok(web::Json(
-        state.hall.revoke_worker(&tenant, &id).await?.into(),
-    ))
+    Ok(web::Json(view(
+        state.hall.revoke_worker(&tenant, &id).await?,
+    )))
 }
 
 impl From<RegisterError> for ApiError {

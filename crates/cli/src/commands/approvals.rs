@@ -1,11 +1,12 @@
 //! `hallctl approvals`: human approvals of REQUIRE_HUMAN decisions (WCP §5.8).
 
+use api_types::approvals::{ApprovalView, PendingApprovals, ResolveApproval};
 use clap::Subcommand;
-use serde_json::json;
 
 use super::Ctx;
+use crate::client::typed;
 use crate::failure::{CmdResult, Outcome};
-use crate::output::{items, s, say};
+use crate::output::{say, time};
 
 #[derive(Debug, Subcommand)]
 pub enum ApprovalsCmd {
@@ -35,21 +36,22 @@ pub fn run(ctx: &Ctx, cmd: ApprovalsCmd) -> CmdResult {
     let client = ctx.client()?;
     let (id, action, note) = match cmd {
         ApprovalsCmd::List => {
-            let page = client.get("/wcp/approvals/pending")?;
-            if ctx.out.json(&page) {
+            let answer = client.get("/wcp/approvals/pending")?;
+            let page: PendingApprovals = typed(&answer)?;
+            if ctx.out.json(&answer) {
                 return Ok(Outcome::Done);
             }
-            for a in items(&page, "pending") {
+            for a in &page.pending {
                 say!(
                     "{}  {}  {} {} {} {}  until {}  {}",
-                    s(a, "id"),
-                    s(a, "supervisor_level"),
-                    s(a, "worker_id"),
-                    s(a, "capability_id"),
-                    s(a, "env"),
-                    s(a, "data_label"),
-                    s(a, "expires_at"),
-                    a["reason"].as_str().unwrap_or("")
+                    a.id,
+                    a.supervisor_level,
+                    a.worker_id,
+                    a.capability_id,
+                    a.env,
+                    a.data_label,
+                    time(&a.expires_at),
+                    a.reason
                 );
             }
             return Ok(Outcome::Done);
@@ -58,17 +60,18 @@ pub fn run(ctx: &Ctx, cmd: ApprovalsCmd) -> CmdResult {
         ApprovalsCmd::Deny { id, note } => (id, "deny", note),
         ApprovalsCmd::Escalate { id, note } => (id, "escalate", note),
     };
-    let a = client.post(
+    let answer = client.post(
         "/wcp/approvals/resolve",
-        &json!({"approval_id": id, "resolution": action, "note": note}),
+        &ResolveApproval {
+            approval_id: id,
+            resolution: action.into(),
+            note,
+            tenant_id: None,
+        },
     )?;
-    if !ctx.out.json(&a) {
-        say!(
-            "{}: {} ({})",
-            s(&a, "id"),
-            s(&a, "status"),
-            s(&a, "supervisor_level")
-        );
+    let a: ApprovalView = typed(&answer)?;
+    if !ctx.out.json(&answer) {
+        say!("{}: {} ({})", a.id, a.status, a.supervisor_level);
     }
     Ok(Outcome::Done)
 }

@@ -4,13 +4,15 @@
 
 use std::path::{Path, PathBuf};
 
+use api_types::attestations::AttestationView;
+use api_types::workers::WorkerView;
 use clap::Args;
 use serde_json::{json, Value};
 
 use super::Ctx;
-use crate::client::seg;
+use crate::client::{seg, typed};
 use crate::failure::{CmdResult, Failure, Outcome};
-use crate::output::{s, say};
+use crate::output::say;
 
 #[derive(Debug, Args)]
 pub struct AttestArgs {
@@ -151,16 +153,16 @@ pub fn attest(ctx: &Ctx, args: AttestArgs) -> CmdResult {
     let public = public_key(&key)?;
     let sha256 = package_hash(&package_dir)?;
     let client = ctx.client()?;
-    let w = client.get(&format!("/api/v1/workers/{}", seg(&worker)?))?;
+    let w: WorkerView = typed(&client.get(&format!("/api/v1/workers/{}", seg(&worker)?))?)?;
     let now = chrono::Utc::now();
     let mut card = json!({
-        "worker_id": w["worker_id"],
-        "capabilities": w["capabilities"],
+        "worker_id": w.worker_id,
+        "capabilities": w.capabilities,
         "sha256": sha256,
         "issued_at": now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         "kid": public.kid(),
     });
-    if let Some(species) = w["worker_species_id"].as_str() {
+    if let Some(species) = w.worker_species_id {
         card["worker_species_id"] = Value::from(species);
     }
     if let Some(days) = expires_in_days {
@@ -170,28 +172,24 @@ pub fn attest(ctx: &Ctx, args: AttestArgs) -> CmdResult {
         );
     }
     let signature = attestation::card::sign_card(&card, &key);
-    let result = client.post(
+    let answer = client.post(
         &format!("/api/v1/workers/{}/attestations", seg(&worker)?),
         &json!({"card": card, "signature": signature}),
     )?;
-    if !ctx.out.json(&result) {
+    let result: AttestationView = typed(&answer)?;
+    if !ctx.out.json(&answer) {
         say!("Package hash: {sha256}");
         say!("Signed by:    {}", public.kid());
-        say!(
-            "Attestation:  {} {}",
-            s(&result, "id"),
-            s(&result, "status")
-        );
-        if let Some(reason) = result["reason"].as_str() {
+        say!("Attestation:  {} {}", result.id, result.status);
+        if let Some(reason) = &result.reason {
             say!("Reason:       {reason}");
         }
     }
-    match result["status"].as_str() {
-        Some("attested") => Ok(Outcome::Done),
-        Some("denied") => Ok(Outcome::Denied),
+    match result.status.as_str() {
+        "attested" => Ok(Outcome::Done),
+        "denied" => Ok(Outcome::Denied),
         other => Err(Failure::error(format!(
-            "the registry did not attest the package ({})",
-            other.unwrap_or("unknown status")
+            "the registry did not attest the package ({other})"
         ))),
     }
 }

@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 use super::Ctx;
 use crate::client::Client;
 use crate::failure::{CmdResult, Failure, Outcome};
-use crate::output::{items, note, s, say};
+use crate::output::{items, note, say};
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCmd {
@@ -453,7 +453,9 @@ fn export(ctx: &Ctx, out: Option<&Path>) -> CmdResult {
     let client = ctx.client()?;
     let receipts = fetch_chain(&client)?;
     let n = receipts.len();
-    let tenant = receipts.first().map(|r| s(r, "tenant_id").to_string());
+    let tenant = receipts
+        .first()
+        .map(|r| r["tenant_id"].as_str().unwrap_or("-").to_string());
     let document = json!({
         "registry": ctx.settings.registry,
         "tenant_id": tenant,

@@ -7,15 +7,16 @@
 //! `login --operator` takes the key from the file the server wrote in its
 //! data directory instead (see `operator_key`).
 
+use api_types::auth::{Credential, WhoAmI};
 use clap::Subcommand;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::Ctx;
-use crate::client::{normalize, CallError, Client, Source, DEFAULT_REGISTRY};
+use crate::client::{normalize, typed, CallError, Client, Source, DEFAULT_REGISTRY};
 use crate::credentials::{self, Credentials, Secret};
 use crate::failure::{CmdResult, Failure, Outcome};
 use crate::operator_key;
-use crate::output::{list, note, s, say};
+use crate::output::{joined, note, say, time, time_or_dash};
 use crate::prompt;
 
 #[derive(Debug, Subcommand)]
@@ -119,18 +120,19 @@ fn login(ctx: &Ctx, operator: Option<Option<std::path::PathBuf>>) -> CmdResult {
         }
         (Err(e), _) => return Err(e.into()),
     };
-    if key_file.is_some() && who["operator"] != true {
+    let w: WhoAmI = typed(&who)?;
+    if key_file.is_some() && !w.operator {
         return Err(Failure::error(format!(
             "the key in the operator key file is a key of tenant {}, not the operator's; \
              nothing was stored",
-            s(&who, "tenant_id")
+            w.tenant_id
         )));
     }
     let creds = Credentials {
         registry: registry.clone(),
         api_key: key,
-        tenant_id: who["tenant_id"].as_str().map(str::to_string),
-        key_name: who["key_name"].as_str().map(str::to_string),
+        tenant_id: Some(w.tenant_id.clone()),
+        key_name: Some(w.key_name.clone()),
         saved_at: Some(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
     };
     credentials::save(&path, &creds)?;
@@ -143,16 +145,16 @@ fn login(ctx: &Ctx, operator: Option<Option<std::path::PathBuf>>) -> CmdResult {
     })) {
         say!(
             "Logged in to {registry} as {} (tenant {}, scopes {}).",
-            s(&who, "key_name"),
-            s(&who, "tenant_id"),
-            list(&who, "scopes")
+            w.key_name,
+            w.tenant_id,
+            joined(&w.scopes)
         );
         say!("Saved to {} (mode 0600).", path.display());
     }
-    if who["credential"] == "session" {
+    if w.credential == Credential::Session {
         note!(
             "hallctl: note: this is a session token; it stops working at {}",
-            s(&who, "expires_at")
+            time_or_dash(w.expires_at.as_ref())
         );
     }
     Ok(Outcome::Done)
@@ -202,27 +204,27 @@ fn status(ctx: &Ctx) -> CmdResult {
         say!("Registry:   {} (from {})", st.registry, st.registry_source);
         say!("Credential: {} (from {key_source})", key.hint());
         if let Ok(w) = &who {
-            print_whoami(w);
+            print_whoami(&typed(w)?);
         }
     }
     who?;
     Ok(Outcome::Done)
 }
 
-fn print_whoami(w: &Value) {
-    say!("Tenant:     {}", s(w, "tenant_id"));
+fn print_whoami(w: &WhoAmI) {
+    say!("Tenant:     {}", w.tenant_id);
     say!(
         "Key:        {} ({}, id {})",
-        s(w, "key_name"),
-        s(w, "credential"),
-        s(w, "key_id")
+        w.key_name,
+        w.credential.as_str(),
+        w.key_id
     );
-    say!("Scopes:     {}", list(w, "scopes"));
-    if w["operator"] == true {
+    say!("Scopes:     {}", joined(&w.scopes));
+    if w.operator {
         say!("Operator:   yes");
     }
-    if let Some(at) = w["expires_at"].as_str() {
-        say!("Expires:    {at}");
+    if let Some(at) = &w.expires_at {
+        say!("Expires:    {}", time(at));
     }
 }
 

@@ -2,13 +2,16 @@
 //! and read the list; any tenant may report a hash; the operator reviews
 //! reports (confirm, reject) and lifts bans.
 
+use api_types::banlist::{
+    BanEntry, BanHistory, BanRecord, ConfirmedBan, ReportHash, ReportList, ReportView,
+};
 use clap::Subcommand;
 use serde_json::{json, Value};
 
 use super::Ctx;
-use crate::client::seg;
+use crate::client::{seg, typed};
 use crate::failure::{CmdResult, Outcome};
-use crate::output::{items, s, say};
+use crate::output::{say, time, time_or_dash};
 
 #[derive(Debug, Subcommand)]
 pub enum BanCmd {
@@ -72,24 +75,25 @@ pub fn run(ctx: &Ctx, cmd: BanCmd) -> CmdResult {
             let v = ctx
                 .anonymous()?
                 .get(&format!("/api/v1/ban-list/{}", seg(sha256.trim())?))?;
-            let banned = v["banned"] == true;
+            let h: BanHistory = typed(&v)?;
+            let banned = h.banned;
             if !ctx.out.json(&v) {
                 say!(
                     "{}: {}",
-                    s(&v, "sha256"),
+                    h.sha256,
                     if banned { "BANNED" } else { "not banned" }
                 );
-                for b in items(&v, "history") {
-                    let state = match b["lifted_at"].as_str() {
-                        Some(at) => format!("lifted {at}"),
+                for b in &h.history {
+                    let state = match &b.lifted_at {
+                        Some(at) => format!("lifted {}", time(at)),
                         None => "live".into(),
                     };
                     say!(
                         "  {}  confirmed {}  {}  {}",
                         state,
-                        s(b, "confirmed_at"),
-                        s(b, "source"),
-                        s(b, "reason")
+                        time(&b.confirmed_at),
+                        b.source,
+                        b.reason
                     );
                 }
             }
@@ -104,18 +108,15 @@ pub fn run(ctx: &Ctx, cmd: BanCmd) -> CmdResult {
             reason,
             evidence_url,
         } => {
-            let mut body = json!({"sha256": sha256, "reason": reason});
-            if let Some(u) = evidence_url {
-                body["evidence_url"] = Value::from(u);
-            }
-            let r = ctx.client()?.post("/api/v1/ban-list/report", &body)?;
-            if !ctx.out.json(&r) {
-                say!(
-                    "Reported {} as {} ({})",
-                    s(&r, "sha256"),
-                    s(&r, "id"),
-                    s(&r, "status")
-                );
+            let body = ReportHash {
+                sha256,
+                reason,
+                evidence_url,
+            };
+            let v = ctx.client()?.post("/api/v1/ban-list/report", &body)?;
+            let r: ReportView = typed(&v)?;
+            if !ctx.out.json(&v) {
+                say!("Reported {} as {} ({})", r.sha256, r.id, r.status);
             }
         }
         BanCmd::List {
@@ -134,29 +135,31 @@ pub fn run(ctx: &Ctx, cmd: BanCmd) -> CmdResult {
                 let v = ctx
                     .client()?
                     .get_query("/api/v1/ban-list/reports", &query)?;
+                let list: ReportList = typed(&v)?;
                 if !ctx.out.json(&v) {
-                    for r in items(&v, "reports") {
+                    for r in &list.reports {
                         say!(
                             "{}  {}  {}  {}  by {}  {}",
-                            s(r, "id"),
-                            s(r, "status"),
-                            s(r, "sha256"),
-                            s(r, "created_at"),
-                            s(r, "reporter_tenant"),
-                            s(r, "reason")
+                            r.id,
+                            r.status,
+                            r.sha256,
+                            time(&r.created_at),
+                            r.reporter_tenant.as_deref().unwrap_or("-"),
+                            r.reason
                         );
                     }
                 }
             } else {
                 let v = ctx.anonymous()?.get_query("/api/v1/ban-list", &query)?;
+                let bans: Vec<BanEntry> = typed(&v)?;
                 if !ctx.out.json(&v) {
-                    for b in v.as_array().into_iter().flatten() {
+                    for b in &bans {
                         say!(
                             "{}  {}  {}  {}",
-                            s(b, "sha256"),
-                            s(b, "reported_at"),
-                            s(b, "source"),
-                            s(b, "reason")
+                            b.sha256,
+                            time(&b.reported_at),
+                            b.source,
+                            b.reason
                         );
                     }
                 }
@@ -167,12 +170,9 @@ pub fn run(ctx: &Ctx, cmd: BanCmd) -> CmdResult {
                 &format!("/api/v1/ban-list/reports/{}/confirm", seg(&report_id)?),
                 &note_body(note),
             )?;
+            let c: ConfirmedBan = typed(&v)?;
             if !ctx.out.json(&v) {
-                say!(
-                    "Confirmed {}: {} is banned",
-                    s(&v["report"], "id"),
-                    s(&v["ban"], "sha256")
-                );
+                say!("Confirmed {}: {} is banned", c.report.id, c.ban.sha256);
             }
         }
         BanCmd::Reject { report_id, note } => {
@@ -180,8 +180,9 @@ pub fn run(ctx: &Ctx, cmd: BanCmd) -> CmdResult {
                 &format!("/api/v1/ban-list/reports/{}/reject", seg(&report_id)?),
                 &note_body(note),
             )?;
+            let r: ReportView = typed(&v)?;
             if !ctx.out.json(&v) {
-                say!("Rejected {} ({})", s(&v, "id"), s(&v, "sha256"));
+                say!("Rejected {} ({})", r.id, r.sha256);
             }
         }
         BanCmd::Lift { sha256, note } => {
@@ -189,11 +190,12 @@ pub fn run(ctx: &Ctx, cmd: BanCmd) -> CmdResult {
                 &format!("/api/v1/ban-list/{}", seg(sha256.trim())?),
                 Some(&note_body(note)),
             )?;
+            let b: BanRecord = typed(&v)?;
             if !ctx.out.json(&v) {
                 say!(
                     "Lifted the ban on {} ({})",
-                    s(&v, "sha256"),
-                    s(&v, "lifted_at")
+                    b.sha256,
+                    time_or_dash(b.lifted_at.as_ref())
                 );
             }
         }

@@ -2,12 +2,14 @@
 
 use std::path::PathBuf;
 
+use api_types::catalog::ImportResult;
 use clap::Subcommand;
 use serde_json::Value;
 
 use super::Ctx;
+use crate::client::typed;
 use crate::failure::{CmdResult, Failure, Outcome};
-use crate::output::{s, say};
+use crate::output::say;
 
 #[derive(Debug, Subcommand)]
 pub enum CatalogCmd {
@@ -24,14 +26,15 @@ pub fn run(ctx: &Ctx, cmd: CatalogCmd) -> CmdResult {
         .map_err(|e| Failure::error(format!("cannot read {}: {e}", file.display())))?;
     let catalog: Value = serde_json::from_str(&text)
         .map_err(|e| Failure::error(format!("{} is not JSON: {e}", file.display())))?;
-    let result = ctx.client()?.post("/api/v1/catalog/import", &catalog)?;
-    if !ctx.out.json(&result) {
+    let answer = ctx.client()?.post("/api/v1/catalog/import", &catalog)?;
+    let result: ImportResult = typed(&answer)?;
+    if !ctx.out.json(&answer) {
         say!(
             "Imported {}: {} new, {} updated (catalog version {})",
             file.display(),
-            result["inserted"],
-            result["updated"],
-            s(&result, "catalog_version")
+            result.inserted,
+            result.updated,
+            result.catalog_version.as_deref().unwrap_or("-")
         );
     }
     Ok(Outcome::Done)

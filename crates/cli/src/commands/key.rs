@@ -2,13 +2,13 @@
 //! keys`, the registry's receipt signing keys). `create` prints the new key
 //! once; the registry never shows it again.
 
+use api_types::api_keys::{ApiKeyList, ApiKeyView, CreateApiKey, CreatedApiKey};
 use clap::Subcommand;
-use serde_json::{json, Value};
 
 use super::{tenant_query, Ctx};
-use crate::client::seg;
+use crate::client::{seg, typed};
 use crate::failure::{CmdResult, Failure, Outcome};
-use crate::output::{items, list, s, say};
+use crate::output::{joined, say, time, time_or_dash};
 
 #[derive(Debug, Subcommand)]
 pub enum KeyCmd {
@@ -72,57 +72,56 @@ pub fn run(ctx: &Ctx, cmd: KeyCmd) -> CmdResult {
             if scopes.is_empty() {
                 return Err(Failure::usage("--scope needs at least one scope"));
             }
-            let mut body = json!({"name": name, "scopes": scopes});
-            if let Some(at) = expires_at {
-                body["expires_at"] = Value::from(at);
-            }
-            if let Some(t) = tenant {
-                body["tenant_id"] = Value::from(t);
-            }
-            let k = client.post("/api/v1/api-keys", &body)?;
-            if !ctx.out.json(&k) {
-                say!("API key: {}", s(&k, "key"));
+            let body = CreateApiKey {
+                name,
+                scopes,
+                expires_at,
+                tenant_id: tenant,
+            };
+            let answer = client.post("/api/v1/api-keys", &body)?;
+            let k: CreatedApiKey = typed(&answer)?;
+            if !ctx.out.json(&answer) {
+                say!("API key: {}", k.key);
                 say!("  Shown this once: store it now (or `hallctl auth login`).");
-                print_key(&k);
+                print_key(&k.api_key);
             }
         }
         KeyCmd::List { tenant } => {
-            let v = client.get_query("/api/v1/api-keys", &tenant_query(&tenant))?;
-            if !ctx.out.json(&v) {
-                for k in items(&v, "api_keys") {
+            let answer = client.get_query("/api/v1/api-keys", &tenant_query(&tenant))?;
+            let keys: ApiKeyList = typed(&answer)?;
+            if !ctx.out.json(&answer) {
+                for k in &keys.api_keys {
                     say!(
                         "{}  {}  {}…  {}  {}  last used {}",
-                        s(k, "id"),
-                        s(k, "name"),
-                        s(k, "prefix"),
+                        k.id,
+                        k.name,
+                        k.prefix,
                         state(k),
-                        list(k, "scopes"),
-                        s(k, "last_used_at")
+                        joined(&k.scopes),
+                        time_or_dash(k.last_used_at.as_ref())
                     );
                 }
             }
         }
         KeyCmd::Revoke { id, tenant } => {
-            let k = client.delete_query(
+            let answer = client.delete_query(
                 &format!("/api/v1/api-keys/{}", seg(&id)?),
                 &tenant_query(&tenant),
             )?;
-            if !ctx.out.json(&k) {
-                say!("Revoked API key {} ({})", s(&k, "id"), s(&k, "name"));
+            let k: ApiKeyView = typed(&answer)?;
+            if !ctx.out.json(&answer) {
+                say!("Revoked API key {} ({})", k.id, k.name);
             }
         }
     }
     Ok(Outcome::Done)
 }
 
-fn state(k: &Value) -> &'static str {
-    if k["revoked_at"].is_string() {
+fn state(k: &ApiKeyView) -> &'static str {
+    if k.revoked_at.is_some() {
         "revoked"
     } else {
-        let expired = k["expires_at"]
-            .as_str()
-            .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
-            .is_some_and(|at| at <= chrono::Utc::now());
+        let expired = k.expires_at.is_some_and(|at| at <= chrono::Utc::now());
         if expired {
             "expired"
         } else {
@@ -131,11 +130,14 @@ fn state(k: &Value) -> &'static str {
     }
 }
 
-fn print_key(k: &Value) {
-    say!("  id:      {}", s(k, "id"));
-    say!("  name:    {}", s(k, "name"));
-    say!("  tenant:  {}", s(k, "tenant_id"));
-    say!("  prefix:  {}…", s(k, "prefix"));
-    say!("  scopes:  {}", list(k, "scopes"));
-    say!("  expires: {}", k["expires_at"].as_str().unwrap_or("never"));
+fn print_key(k: &ApiKeyView) {
+    say!("  id:      {}", k.id);
+    say!("  name:    {}", k.name);
+    say!("  tenant:  {}", k.tenant_id);
+    say!("  prefix:  {}…", k.prefix);
+    say!("  scopes:  {}", joined(&k.scopes));
+    say!(
+        "  expires: {}",
+        k.expires_at.as_ref().map_or_else(|| "never".into(), time)
+    );
 }

@@ -2,12 +2,14 @@
 //! are `hallctl key`): list them, rotate, or save them for offline checks
 //! (`hallctl audit verify --keys`).
 
+use api_types::keys::{KeyList, RotatedKey};
 use clap::Subcommand;
 use serde_json::json;
 
 use super::Ctx;
+use crate::client::typed;
 use crate::failure::{CmdResult, Outcome};
-use crate::output::{items, s, say};
+use crate::output::{say, time};
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCmd {
@@ -35,27 +37,24 @@ pub fn run(ctx: &Ctx, cmd: KeysCmd) -> CmdResult {
         KeysCmd::Rotate => Some(client.post("/api/v1/keys/rotate", &json!({}))?),
         KeysCmd::List | KeysCmd::Export { .. } => None,
     };
-    if let Some(r) = &rotated {
-        if ctx.out.json(r) {
+    if let Some(answer) = &rotated {
+        let r: RotatedKey = typed(answer)?;
+        if ctx.out.json(answer) {
             return Ok(Outcome::Done);
         }
         say!(
             "Receipts are now signed with {} ({} is retired and still verifies)",
-            s(r, "kid"),
-            s(r, "retired_kid")
+            r.kid,
+            r.retired_kid
         );
     }
-    let keys = client.get("/api/v1/keys")?;
-    if ctx.out.json(&keys) {
+    let answer = client.get("/api/v1/keys")?;
+    let keys: KeyList = typed(&answer)?;
+    if ctx.out.json(&answer) {
         return Ok(Outcome::Done);
     }
-    for k in items(&keys, "keys") {
-        say!(
-            "{}  {:7}  since {}",
-            s(k, "kid"),
-            s(k, "status"),
-            s(k, "created_at")
-        );
+    for k in &keys.keys {
+        say!("{}  {:7}  since {}", k.kid, k.status, time(&k.created_at));
     }
     Ok(Outcome::Done)
 }
@@ -63,7 +62,7 @@ pub fn run(ctx: &Ctx, cmd: KeysCmd) -> CmdResult {
 /// `keys export [--out FILE]`: the public keys, saved as the registry sent them.
 fn export(ctx: &Ctx, out: Option<&std::path::Path>) -> CmdResult {
     let keys = ctx.anonymous()?.get("/api/v1/keys")?;
-    let n = items(&keys, "keys").count();
+    let n = typed::<KeyList>(&keys)?.keys.len();
     let Some(path) = out else {
         say!("{}", crate::output::pretty(&keys));
         return Ok(Outcome::Done);

@@ -3,13 +3,17 @@
 
 use std::path::PathBuf;
 
+use api_types::namespaces::{
+    AddNamespaceKey, ClaimNamespace, NamespaceKeyList, NamespaceKeyView, NamespaceList,
+    NamespaceStatus, NamespaceView,
+};
 use clap::{ArgGroup, Subcommand};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::{tenant_query, Ctx};
-use crate::client::seg;
+use crate::client::{seg, typed};
 use crate::failure::{CmdResult, Failure, Outcome};
-use crate::output::{items, s, say};
+use crate::output::{say, time};
 
 #[derive(Debug, Subcommand)]
 pub enum NamespaceCmd {
@@ -62,45 +66,49 @@ pub fn run(ctx: &Ctx, cmd: NamespaceCmd) -> CmdResult {
     match cmd {
         NamespaceCmd::Check { namespace } => {
             let v = client.get(&format!("/api/v1/namespaces/{}", seg(&namespace)?))?;
+            let n: NamespaceStatus = typed(&v)?;
             if !ctx.out.json(&v) {
-                match v["reason"].as_str() {
-                    Some(reason) => say!("{}: {} ({reason})", s(&v, "namespace"), s(&v, "status")),
-                    None => say!("{}: {}", s(&v, "namespace"), s(&v, "status")),
+                match &n.reason {
+                    Some(reason) => say!("{}: {} ({reason})", n.namespace, n.status),
+                    None => say!("{}: {}", n.namespace, n.status),
                 }
             }
         }
         NamespaceCmd::Claim { namespace } => {
-            let v = client.post("/api/v1/namespaces", &json!({"namespace": namespace}))?;
+            let v = client.post("/api/v1/namespaces", &ClaimNamespace { namespace })?;
+            let n: NamespaceView = typed(&v)?;
             if !ctx.out.json(&v) {
                 say!(
                     "{}: {} by {}",
-                    s(&v, "namespace"),
-                    s(&v, "status"),
-                    s(&v, "tenant_id")
+                    n.namespace,
+                    n.status,
+                    n.tenant_id.as_deref().unwrap_or("-")
                 );
-                if v["status"] == "pending" {
+                if n.status == "pending" {
                     say!("The claim waits for the operator's approval.");
                 }
             }
         }
         NamespaceCmd::List { tenant } => {
             let v = client.get_query("/api/v1/namespaces", &tenant_query(&tenant))?;
+            let list: NamespaceList = typed(&v)?;
             if !ctx.out.json(&v) {
-                for n in items(&v, "namespaces") {
+                for n in &list.namespaces {
                     say!(
                         "{}  {}  {}  since {}",
-                        s(n, "namespace"),
-                        s(n, "status"),
-                        s(n, "tenant_id"),
-                        s(n, "created_at")
+                        n.namespace,
+                        n.status,
+                        n.tenant_id.as_deref().unwrap_or("-"),
+                        time(&n.created_at)
                     );
                 }
             }
         }
         NamespaceCmd::Release { namespace } => {
             let v = client.delete(&format!("/api/v1/namespaces/{}", seg(&namespace)?), None)?;
+            let n: NamespaceStatus = typed(&v)?;
             if !ctx.out.json(&v) {
-                say!("{}: released ({})", s(&v, "namespace"), s(&v, "status"));
+                say!("{}: released ({})", n.namespace, n.status);
             }
         }
         NamespaceCmd::Key { command } => return key(ctx, &client, command),
@@ -129,17 +137,22 @@ fn key(ctx: &Ctx, client: &crate::client::Client, cmd: NamespaceKeyCmd) -> CmdRe
             let label = label.unwrap_or_else(|| "added with hallctl".into());
             let v = client.post(
                 &format!("/api/v1/namespaces/{}/keys", seg(&namespace)?),
-                &json!({"public_key": public, "label": label}),
+                &AddNamespaceKey {
+                    public_key: public,
+                    label,
+                },
             )?;
+            let k: NamespaceKeyView = typed(&v)?;
             if !ctx.out.json(&v) {
-                say!("Registered {} on {}", s(&v, "kid"), s(&v, "namespace"));
-                print_key(&v);
+                say!("Registered {} on {}", k.kid, k.namespace);
+                print_key(&k);
             }
         }
         NamespaceKeyCmd::List { namespace } => {
             let v = client.get(&format!("/api/v1/namespaces/{}/keys", seg(&namespace)?))?;
+            let keys: NamespaceKeyList = typed(&v)?;
             if !ctx.out.json(&v) {
-                for k in items(&v, "keys") {
+                for k in &keys.keys {
                     print_key(k);
                 }
             }
@@ -153,25 +166,26 @@ fn key(ctx: &Ctx, client: &crate::client::Client, cmd: NamespaceKeyCmd) -> CmdRe
                 ),
                 &json!({}),
             )?;
+            let k: NamespaceKeyView = typed(&v)?;
             if !ctx.out.json(&v) {
-                say!("Revoked {} on {}", s(&v, "kid"), s(&v, "namespace"));
+                say!("Revoked {} on {}", k.kid, k.namespace);
             }
         }
     }
     Ok(Outcome::Done)
 }
 
-fn print_key(k: &Value) {
-    let status = match k["revoked_at"].as_str() {
-        Some(at) => format!("revoked {at}"),
+fn print_key(k: &NamespaceKeyView) {
+    let status = match &k.revoked_at {
+        Some(at) => format!("revoked {}", time(at)),
         None => "active".into(),
     };
     say!(
         "{}  {}  {}  {}  since {}",
-        s(k, "kid"),
+        k.kid,
         status,
-        s(k, "public_key"),
-        s(k, "label"),
-        s(k, "created_at")
+        k.public_key,
+        k.label,
+        time(&k.created_at)
     );
 }

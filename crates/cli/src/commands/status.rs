@@ -1,10 +1,12 @@
 //! `hallctl where` and `hallctl status`: which registry, and is it well.
 
+use api_types::health::HealthResponse;
 use serde_json::json;
 
 use super::Ctx;
+use crate::client::typed;
 use crate::failure::{CmdResult, Failure, Outcome};
-use crate::output::{s, say};
+use crate::output::say;
 
 /// The registry URL and where it came from (flag, environment, stored login, default).
 pub fn where_(ctx: &Ctx) -> CmdResult {
@@ -21,12 +23,13 @@ pub fn where_(ctx: &Ctx) -> CmdResult {
 
 /// `/health`: ok or degraded, and the version.
 pub fn status(ctx: &Ctx) -> CmdResult {
-    let health = ctx.anonymous()?.get("/health")?;
-    let ok = health["ok"].as_bool() == Some(true);
-    if !ctx.out.json(&health) {
+    let answer = ctx.anonymous()?.get("/health")?;
+    let health: HealthResponse = typed(&answer)?;
+    let ok = health.ok;
+    if !ctx.out.json(&answer) {
         say!("Registry: {}", ctx.settings.registry);
         say!("Status:   {}", if ok { "ok" } else { "degraded" });
-        say!("Version:  {}", s(&health, "version"));
+        say!("Version:  {}", health.version);
     }
     if !ok {
         return Err(Failure::error("the registry reports it is degraded"));

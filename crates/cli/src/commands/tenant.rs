@@ -1,12 +1,13 @@
 //! `hallctl tenant`: the operator's tenant administration.
 
+use api_types::tenants::{CreateTenant, TenantList, TenantView};
 use clap::Subcommand;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::Ctx;
-use crate::client::seg;
+use crate::client::{seg, typed};
 use crate::failure::{CmdResult, Outcome};
-use crate::output::{items, s, say};
+use crate::output::{say, time};
 
 #[derive(Debug, Subcommand)]
 pub enum TenantCmd {
@@ -30,16 +31,14 @@ pub fn run(ctx: &Ctx, cmd: TenantCmd) -> CmdResult {
     let client = ctx.client()?;
     let (v, verb) = match cmd {
         TenantCmd::Create { id, display_name } => (
-            client.post(
-                "/api/v1/tenants",
-                &json!({"id": id, "display_name": display_name}),
-            )?,
+            client.post("/api/v1/tenants", &CreateTenant { id, display_name })?,
             "Created",
         ),
         TenantCmd::List => {
-            let v = client.get("/api/v1/tenants")?;
-            if !ctx.out.json(&v) {
-                for t in items(&v, "tenants") {
+            let answer = client.get("/api/v1/tenants")?;
+            let list: TenantList = typed(&answer)?;
+            if !ctx.out.json(&answer) {
+                for t in &list.tenants {
                     print_tenant(t);
                 }
             }
@@ -60,24 +59,21 @@ pub fn run(ctx: &Ctx, cmd: TenantCmd) -> CmdResult {
             "Reactivated",
         ),
     };
+    let t: TenantView = typed(&v)?;
     if !ctx.out.json(&v) {
-        say!("{verb} tenant {}", s(&v, "id"));
-        print_tenant(&v);
+        say!("{verb} tenant {}", t.id);
+        print_tenant(&t);
     }
     Ok(Outcome::Done)
 }
 
-fn print_tenant(t: &Value) {
+fn print_tenant(t: &TenantView) {
     say!(
         "{}  {}{}  {}  since {}",
-        s(t, "id"),
-        s(t, "status"),
-        if t["operator"] == true {
-            " (operator)"
-        } else {
-            ""
-        },
-        s(t, "display_name"),
-        s(t, "created_at")
+        t.id,
+        t.status,
+        if t.operator { " (operator)" } else { "" },
+        t.display_name,
+        time(&t.created_at)
     );
 }

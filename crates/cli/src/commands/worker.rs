@@ -8,13 +8,15 @@
 
 use std::path::PathBuf;
 
+use api_types::attestations::AttestationStatusView;
+use api_types::workers::WorkerView;
 use clap::Subcommand;
 use serde_json::{json, Value};
 
 use super::{tenant_query, Ctx};
-use crate::client::{env, seg};
+use crate::client::{env, seg, typed};
 use crate::failure::{CmdResult, Failure, Outcome};
-use crate::output::{list, note, s, say};
+use crate::output::{joined, note, say, time, time_or_dash};
 use crate::prompt;
 
 #[derive(Debug, Subcommand)]
@@ -98,9 +100,10 @@ pub fn run(ctx: &Ctx, cmd: WorkerCmd) -> CmdResult {
             record,
         } => {
             let body = registration(name, namespace, capabilities, policy_tier, record)?;
-            let w = ctx.client()?.post("/api/v1/workers", &body)?;
-            if !ctx.out.json(&w) {
-                say!("Registered worker {}", s(&w, "id"));
+            let answer = ctx.client()?.post("/api/v1/workers", &body)?;
+            let w: WorkerView = typed(&answer)?;
+            if !ctx.out.json(&answer) {
+                say!("Registered worker {}", w.id);
                 print_worker(&w);
             }
         }
@@ -131,13 +134,14 @@ pub fn run(ctx: &Ctx, cmd: WorkerCmd) -> CmdResult {
                 .json(&json!({"workers": workers, "next_cursor": next}))
             {
                 for w in &workers {
+                    let w: WorkerView = typed(w)?;
                     say!(
                         "{}  {}  {}  L{}  {}",
-                        s(w, "id"),
-                        s(w, "worker_id"),
-                        s(w, "status"),
-                        w["policy_tier"],
-                        list(w, "capabilities")
+                        w.id,
+                        w.worker_id,
+                        w.status,
+                        w.policy_tier,
+                        joined(&w.capabilities)
                     );
                 }
                 if let Some(next) = next {
@@ -146,12 +150,13 @@ pub fn run(ctx: &Ctx, cmd: WorkerCmd) -> CmdResult {
             }
         }
         WorkerCmd::Show { id, tenant } => {
-            let w = ctx.client()?.get_query(
+            let answer = ctx.client()?.get_query(
                 &format!("/api/v1/workers/{}", seg(&id)?),
                 &tenant_query(&tenant),
             )?;
-            if !ctx.out.json(&w) {
-                say!("{}", s(&w, "id"));
+            let w: WorkerView = typed(&answer)?;
+            if !ctx.out.json(&answer) {
+                say!("{}", w.id);
                 print_worker(&w);
             }
         }
@@ -162,21 +167,26 @@ pub fn run(ctx: &Ctx, cmd: WorkerCmd) -> CmdResult {
                 &format!("/api/v1/workers/{}/revoke", seg(&id)?),
             );
             req = req.query(&tenant_query(&tenant));
-            let w = client.call(req)?;
-            if !ctx.out.json(&w) {
-                say!("Revoked {} ({})", s(&w, "id"), s(&w, "worker_id"));
+            let answer = client.call(req)?;
+            let w: WorkerView = typed(&answer)?;
+            if !ctx.out.json(&answer) {
+                say!("Revoked {} ({})", w.id, w.worker_id);
             }
         }
         WorkerCmd::Attestation { id } => {
-            let a = ctx
+            let answer = ctx
                 .client()?
                 .get(&format!("/api/v1/workers/{}/attestation", seg(&id)?))?;
-            if !ctx.out.json(&a) {
-                say!("{}: {}", s(&a, "worker_id"), s(&a, "status"));
-                say!("  artifact hash: {}", s(&a, "artifact_hash"));
-                say!("  attested at:   {}", s(&a, "attested_at"));
-                say!("  signed by:     {}", s(&a, "signed_by"));
-                if let Some(reason) = a["reason"].as_str() {
+            let a: AttestationStatusView = typed(&answer)?;
+            if !ctx.out.json(&answer) {
+                say!("{}: {}", a.worker_id, a.status);
+                say!(
+                    "  artifact hash: {}",
+                    a.artifact_hash.as_deref().unwrap_or("-")
+                );
+                say!("  attested at:   {}", time_or_dash(a.attested_at.as_ref()));
+                say!("  signed by:     {}", a.signed_by.as_deref().unwrap_or("-"));
+                if let Some(reason) = &a.reason {
                     say!("  reason:        {reason}");
                 }
             }
@@ -277,19 +287,19 @@ fn registration(
     Ok(body)
 }
 
-fn print_worker(w: &Value) {
-    say!("  worker_id:      {}", s(w, "worker_id"));
-    say!("  namespace:      {}", s(w, "namespace"));
-    say!("  tenant:         {}", s(w, "tenant_id"));
-    say!("  status:         {}", s(w, "status"));
-    say!("  policy tier:    L{}", w["policy_tier"]);
-    say!("  capabilities:   {}", list(w, "capabilities"));
-    say!("  environments:   {}", list(w, "allowed_environments"));
-    say!("  max data label: {}", s(w, "max_data_label"));
-    say!("  visibility:     {}", s(w, "visibility"));
-    say!("  registered:     {}", s(w, "created_at"));
-    if let Some(at) = w["revoked_at"].as_str() {
-        say!("  revoked:        {at}");
+fn print_worker(w: &WorkerView) {
+    say!("  worker_id:      {}", w.worker_id);
+    say!("  namespace:      {}", w.namespace);
+    say!("  tenant:         {}", w.tenant_id);
+    say!("  status:         {}", w.status);
+    say!("  policy tier:    L{}", w.policy_tier);
+    say!("  capabilities:   {}", joined(&w.capabilities));
+    say!("  environments:   {}", joined(&w.allowed_environments));
+    say!("  max data label: {}", w.max_data_label);
+    say!("  visibility:     {}", w.visibility);
+    say!("  registered:     {}", time(&w.created_at));
+    if let Some(at) = &w.revoked_at {
+        say!("  revoked:        {}", time(at));
     }
 }
 
