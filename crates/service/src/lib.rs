@@ -31,6 +31,13 @@
 //! - [`tenants`]: the operator's tenant administration (`/api/v1/tenants`).
 //! - [`receipt_keys`]: the published receipt signing keys and their rotation
 //!   (`/api/v1/keys`, `POST /api/v1/keys/rotate`).
+//! - [`decision_log`]: a tenant's decisions read back
+//!   (`GET /api/v1/decisions`, `GET /api/v1/decisions/{id}`).
+//! - [`receipts`]: the receipt export (`/api/v1/audit/receipts`).
+//! - [`catalog`]: capability discovery and the imported catalog
+//!   (`/wcp/capabilities`, `/wcp/workers`, `/api/v1/catalog*`).
+//! - [`telemetry`]: the SDKs' usage counts (`/api/v1/telemetry/decisions`).
+//! - [`verify`]: a worker verified (`/api/v1/verify/{worker_id}`).
 //!
 //! A use case that changes what this process keeps copies of (keys, tenants,
 //! workers, namespaces, attestations, policies) drops those copies itself
@@ -42,11 +49,16 @@ pub mod api_keys;
 pub mod approvals;
 pub mod attest;
 pub mod bans;
+pub mod catalog;
 pub mod decide;
+pub mod decision_log;
 pub mod namespaces;
 pub mod receipt_keys;
+pub mod receipts;
+pub mod telemetry;
 pub mod tenant_policy;
 pub mod tenants;
+pub mod verify;
 pub mod workers;
 
 use std::sync::Arc;
@@ -60,11 +72,15 @@ use wcp::TenantId;
 pub use api_keys::{ApiKeyError, CreatedApiKey, NewApiKey};
 pub use approvals::{Answer, ApprovalError, ResolveCommand};
 pub use attest::{AttestCommand, AttestError, Submission};
+pub use catalog::Capability;
 pub use decide::{DecideError, Decided, DecisionCommand};
+pub use decision_log::{DecisionLogPage, DecisionLogQuery};
 pub use namespaces::{AdminError, ClaimCommand, ClaimError, Claimed, KeyError};
 pub use receipt_keys::{KeySource, KeySourceError, RotateError, Rotated};
+pub use receipts::ReceiptPage;
 pub use tenant_policy::TenantPolicies;
 pub use tenants::{NewTenant, TenantError};
+pub use verify::{Verified, VerifiedStatus};
 pub use workers::{RegisterError, WorkerError, WorkerPage};
 
 /// What the use cases work with: the store, this process's in-memory copies
