@@ -9,12 +9,12 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
-use registry::decisions::{DecisionFilter, LoggedDecision};
+use registry::decisions::LoggedDecision;
 use registry::workers::WorkerRef;
 use registry::Scope;
 use serde::Deserialize;
 use service::decide::{DecideError, Decided, DecisionCommand, Fingerprint, Idempotency};
-use service::Caller;
+use service::{Caller, DecisionLogQuery};
 use utoipa::IntoParams;
 use uuid::Uuid;
 use wcp::{CapabilityId, DataLabel, Env, TenantId};
@@ -324,23 +324,8 @@ pub async fn query_decisions(
 ) -> Result<web::Json<DecisionPage>, ApiError> {
     principal.require(Scope::Read)?;
     let q = query.into_inner();
-    let worker_id = match q.worker_id.as_deref() {
-        None => None,
-        Some(raw) => match WorkerRef::parse(raw) {
-            Ok(WorkerRef::Wcp(id)) => Some(id.to_string()),
-            Ok(r @ WorkerRef::Registry(_)) => Some(
-                state
-                    .store
-                    .worker_for_decision(&r)
-                    .await?
-                    .map(|w| w.record.worker_id.to_string())
-                    .unwrap_or_else(|| raw.to_string()),
-            ),
-            Err(_) => Some(raw.to_string()),
-        },
-    };
-    let filter = DecisionFilter {
-        worker_id,
+    let query = DecisionLogQuery {
+        worker: q.worker_id,
         capability_id: q.capability_id,
         denied: q.denied,
         since: time_param("since", &q.since)?,
@@ -359,21 +344,10 @@ pub async fn query_decisions(
             .transpose()?,
         limit: wcp::PageLimit::parse(q.limit, wcp::PageSize::DECISIONS)?,
     };
-    let (decisions, more) = state
-        .store
-        .tenant(&principal.tenant_id)
-        .decisions(&filter)
-        .await?;
-    let next_cursor = more
-        .then(|| {
-            decisions
-                .last()
-                .map(|d| d.receipt.content.receipt_id.clone())
-        })
-        .flatten();
+    let page = state.hall.decision_log(&principal.tenant_id, query).await?;
     Ok(web::Json(DecisionPage {
-        decisions: decisions.into_iter().map(view).collect(),
-        next_cursor,
+        decisions: page.decisions.into_iter().map(view).collect(),
+        next_cursor: page.next_cursor,
     }))
 }
 
@@ -390,9 +364,8 @@ pub async fn get_decision(
     let not_found = || ApiError::not_found(format!("decision {} not found", path.as_str()));
     let id = Uuid::parse_str(&path).map_err(|_| not_found())?;
     let d = state
-        .store
-        .tenant(&principal.tenant_id)
-        .decision(id)
+        .hall
+        .logged_decision(&principal.tenant_id, id)
         .await?
         .ok_or_else(not_found)?;
     Ok(web::Json(view(d)))
