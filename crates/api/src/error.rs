@@ -224,10 +224,7 @@ fn entity(e: &registry::Entity) -> String {
         R::Tenant(t) => format!("tenant {t}"),
         R::ApiKey { tenant, name } => format!("API key {name:?} of tenant {tenant}"),
         R::Worker(w) => format!("worker {w}"),
-        R::Approval(a) => format!("approval {a}"),
         R::Attestation(a) => format!("attestation {a}"),
-        R::BanReport(r) => format!("report {r}"),
-        R::Ban(sha) => format!("ban on {sha}"),
         R::Namespace(ns) => format!("namespace {ns}"),
         R::PendingClaim(ns) => format!("pending claim on {ns}"),
         R::NamespaceKey { namespace, kid } => format!("signing key {kid} on {namespace}"),
@@ -242,8 +239,7 @@ fn conflict_error(what: &registry::Entity, conflict: &registry::Conflict) -> Api
             format!("this public key is already registered (kid {kid})")
         }
         (R::Worker(w), C::Status(s)) => format!("worker {w} is {s} and cannot be changed"),
-        (R::BanReport(r), C::Status(s)) => format!("report {r} is already {s}"),
-        (R::Approval(_) | R::Attestation(_), C::Status(s)) => {
+        (R::Attestation(_), C::Status(s)) => {
             format!("{} is {s}, not pending", entity(what))
         }
         (_, C::Exists) => format!("{} already exists", entity(what)),

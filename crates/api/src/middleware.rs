@@ -106,39 +106,3 @@ pub async fn normalize_errors(
     }
     Ok(ServiceResponse::new(req, new))
 }
-
-/// Requests that change nothing decisions or credential checks read.
-fn leaves_facts_alone(req: &ServiceRequest) -> bool {
-    use actix_web::http::Method;
-    matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
-        || matches!(
-            req.path(),
-            "/api/v1/decisions"
-                | "/api/route"
-                | "/api/v1/auth/token"
-                | "/api/v1/telemetry/decisions"
-                | "/wcp/approvals/resolve"
-                | "/wcp/approvals/escalate"
-        )
-}
-
-/// After a request that may have changed keys, tenants, workers, namespaces
-/// or attestations, this process drops its copies of them before the
-/// answer leaves, so the caller's next request sees the change here at once
-/// (other replicas hear of it from PostgreSQL's NOTIFY).
-pub async fn fresh_facts_after_writes(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    let facts = (!leaves_facts_alone(&req))
-        .then(|| {
-            req.app_data::<web::Data<AppState>>()
-                .map(|s| s.facts.clone())
-        })
-        .flatten();
-    let res = next.call(req).await;
-    if let Some(facts) = facts {
-        facts.invalidate();
-    }
-    res
-}

@@ -8,7 +8,6 @@
 //! are applied by the use cases (`crates/service`), which may hand the store
 //! a rule to apply under a row lock.
 
-use uuid::Uuid;
 use wcp::{Namespace, TenantId};
 
 #[derive(Debug, thiserror::Error)]
@@ -89,11 +88,7 @@ pub enum Entity {
         name: String,
     },
     Worker(String),
-    Approval(Uuid),
     Attestation(String),
-    BanReport(String),
-    /// The live ban of a package hash.
-    Ban(String),
     Namespace(Namespace),
     /// A namespace claim waiting for the operator.
     PendingClaim(Namespace),
@@ -109,10 +104,7 @@ impl std::fmt::Display for Entity {
             Entity::Tenant(t) => write!(f, "tenant {t}"),
             Entity::ApiKey { tenant, name } => write!(f, "API key {name:?} of tenant {tenant}"),
             Entity::Worker(w) => write!(f, "worker {w}"),
-            Entity::Approval(a) => write!(f, "approval {a}"),
             Entity::Attestation(a) => write!(f, "attestation {a}"),
-            Entity::BanReport(r) => write!(f, "ban report {r}"),
-            Entity::Ban(sha) => write!(f, "live ban of {sha}"),
             Entity::Namespace(ns) => write!(f, "namespace {ns}"),
             Entity::PendingClaim(ns) => write!(f, "pending claim on {ns}"),
             Entity::NamespaceKey { namespace, kid } => {

@@ -141,6 +141,18 @@ impl FactsCache {
         })
     }
 
+    /// Copies trusted although nobody listens: only this process's own
+    /// [`invalidate`](Self::invalidate) calls and [`MAX_AGE`] refresh them.
+    /// For tests that show a use case drops what it changed (with a listener,
+    /// PostgreSQL's NOTIFY would hide a missing call); a server [`start`]s.
+    ///
+    /// [`start`]: Self::start
+    pub fn without_notifications(store: Store) -> Arc<Self> {
+        let this = Self::unlistened(store);
+        this.listening.store(true, Ordering::Release);
+        this
+    }
+
     /// Whether copies are being kept current (and so are used).
     pub fn is_listening(&self) -> bool {
         self.listening.load(Ordering::Acquire)

@@ -101,8 +101,67 @@ pub struct Hall {
 }
 
 /// Who asks: the credential's tenant, and whether it is the operator's.
+///
+/// Which tenant a request may act for is decided here and in
+/// [`Caller::decides_for`] (decide/mod.rs), the two rules side by side: an
+/// administrative request naming another tenant is told that tenant does not
+/// exist ([`NotYourTenant`], so a key cannot probe which tenants there are),
+/// while a decision naming another tenant is refused as forbidden (the
+/// tenant is part of the decision asked for, so the caller learns nothing
+/// new; the contract of `POST /api/v1/decisions` says 403).
 #[derive(Debug, Clone, Copy)]
 pub struct Caller<'a> {
     pub tenant: &'a TenantId,
     pub operator: bool,
+}
+
+/// Another tenant named by a key that is not the operator's: answered as if
+/// the tenant did not exist.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("tenant {0} not found")]
+pub struct NotYourTenant(pub TenantId);
+
+impl Caller<'_> {
+    /// The tenant an administrative request acts on: the caller's own, or —
+    /// for the operator only — the one it names.
+    pub fn acts_on(&self, named: Option<&TenantId>) -> Result<TenantId, NotYourTenant> {
+        match named {
+            None => Ok(self.tenant.clone()),
+            Some(t) if t == self.tenant || self.operator => Ok(t.clone()),
+            Some(t) => Err(NotYourTenant(t.clone())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(id: &str) -> TenantId {
+        TenantId::parse(id).unwrap()
+    }
+
+    #[test]
+    fn a_key_acts_on_its_own_tenant_only_and_another_reads_as_missing() {
+        let (acme, other) = (t("org.acme"), t("org.other"));
+        let key = Caller {
+            tenant: &acme,
+            operator: false,
+        };
+        assert_eq!(key.acts_on(None), Ok(acme.clone()));
+        assert_eq!(key.acts_on(Some(&acme)), Ok(acme.clone()));
+        let refused = key.acts_on(Some(&other)).unwrap_err();
+        assert_eq!(refused.to_string(), "tenant org.other not found");
+    }
+
+    #[test]
+    fn the_operator_acts_on_any_tenant_it_names() {
+        let (op, acme) = (t("hall.operator"), t("org.acme"));
+        let operator = Caller {
+            tenant: &op,
+            operator: true,
+        };
+        assert_eq!(operator.acts_on(Some(&acme)), Ok(acme));
+        assert_eq!(operator.acts_on(None), Ok(op));
+    }
 }

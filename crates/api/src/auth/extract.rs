@@ -69,15 +69,21 @@ impl Principal {
         self.require(Scope::Admin)
     }
 
-    /// The tenant a request acts on: the caller's own, or — for the operator
-    /// only — the one it names. Anyone else naming another tenant gets the
-    /// same 404 as for a tenant that does not exist.
-    pub fn acting_tenant(&self, requested: Option<&TenantId>) -> Result<TenantId, ApiError> {
-        match requested {
-            None => Ok(self.tenant_id.clone()),
-            Some(t) if *t == self.tenant_id || self.operator => Ok(t.clone()),
-            Some(t) => Err(ApiError::not_found(format!("tenant {t} not found"))),
+    /// Who asks, as the use cases know a caller.
+    pub fn caller(&self) -> service::Caller<'_> {
+        service::Caller {
+            tenant: &self.tenant_id,
+            operator: self.operator,
         }
+    }
+
+    /// The tenant a request acts on (`service::Caller::acts_on`): anyone but
+    /// the operator naming another tenant gets the same 404 as for a tenant
+    /// that does not exist.
+    pub fn acting_tenant(&self, requested: Option<&TenantId>) -> Result<TenantId, ApiError> {
+        self.caller()
+            .acts_on(requested)
+            .map_err(|e| ApiError::not_found(e.to_string()))
     }
 }
 

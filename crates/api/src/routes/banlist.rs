@@ -10,7 +10,6 @@ use policy::ban_review::ReportStatus;
 use registry::bans::{Ban, BanReport};
 use serde::{Deserialize, Serialize};
 use service::bans::{LiftError, PackageHash, ReportCommand, ReviewError};
-use service::Caller;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Principal;
@@ -181,10 +180,7 @@ pub async fn report(
             ))
         }
     };
-    let caller = Caller {
-        tenant: &principal.tenant_id,
-        operator: principal.operator,
-    };
+    let caller = principal.caller();
     let command = ReportCommand {
         sha256,
         reason,

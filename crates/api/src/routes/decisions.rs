@@ -231,10 +231,7 @@ pub async fn make_decision(
             Ok(Idempotency { key, fingerprint })
         })
         .transpose()?;
-    let caller = Caller {
-        tenant: &principal.tenant_id,
-        operator: principal.operator,
-    };
+    let caller = principal.caller();
     let command = command(caller, body)?;
     Ok(respond(
         state.hall.decide(caller, command, idempotency).await?,

@@ -50,7 +50,7 @@ async fn a_created_key_is_listed_without_its_secret_and_works_at_once() {
 
 #[tokio::test]
 async fn a_revoked_key_is_refused_at_once() {
-    let f = Fixture::start().await;
+    let f = Fixture::start_deaf().await;
     let acme = f.create_tenant("org.acme").await;
     let created = f.hall.create_api_key(new_key(&acme, "ci")).await.unwrap();
     // The credential is now in this process's copies.

@@ -22,6 +22,14 @@ use wcp::{CapabilityId, DataLabel, Env, TenantId, WorkerRecord};
 pub const CAP: &str = "cap.tier.run";
 const CONTROL: &str = "ctrl.tier.audit";
 
+/// How the fact copies learn of changes.
+enum Facts {
+    /// From PostgreSQL's NOTIFY, as in the server.
+    Listening,
+    /// Only from this process's own use cases.
+    Deaf,
+}
+
 pub struct Fixture {
     pub hall: Hall,
     receipt_key: SigningKey,
@@ -67,6 +75,16 @@ pub fn with_key(key: &str, body: &Value) -> Option<Idempotency> {
 
 impl Fixture {
     pub async fn start() -> Self {
+        Self::start_with(Facts::Listening).await
+    }
+
+    /// A registry whose fact copies hear of no change but those this
+    /// process's use cases announce: what they do not drop stays stale.
+    pub async fn start_deaf() -> Self {
+        Self::start_with(Facts::Deaf).await
+    }
+
+    async fn start_with(facts: Facts) -> Self {
         let db = TestDb::create().await;
         let store = Store::connect(
             Store::parse_url(db.url()).unwrap(),
@@ -91,7 +109,10 @@ impl Fixture {
                 key: receipt_key.clone(),
             },
         );
-        let facts = registry::facts::FactsCache::start(store.clone());
+        let facts = match facts {
+            Facts::Listening => registry::facts::FactsCache::start(store.clone()),
+            Facts::Deaf => registry::facts::FactsCache::without_notifications(store.clone()),
+        };
         let deadline = Instant::now() + Duration::from_secs(10);
         while !facts.is_listening() {
             assert!(Instant::now() < deadline, "the facts cache never listened");
@@ -110,8 +131,9 @@ impl Fixture {
         }
     }
 
-    /// After a write, as the server does after every write request: the
-    /// copies are dropped, so the next decision reads what was written.
+    /// After a write straight to the store (not through a use case, which
+    /// would do it itself): the copies are dropped, so the next decision
+    /// reads what was written.
     fn wrote(&self) {
         self.hall.facts.invalidate();
     }

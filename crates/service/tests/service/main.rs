@@ -7,6 +7,7 @@ mod attest;
 mod bans;
 mod decide;
 mod fixture;
+mod fresh_facts;
 mod namespaces;
 mod receipt_keys;
 mod tenants;
