@@ -1,0 +1,138 @@
+//! Discovery and the imported catalog.
+
+use serde_json::json;
+use service::Capability;
+use wcp::catalog::{Catalog, EntityType};
+
+use crate::fixture::{Fixture, CAP};
+
+fn catalog(version: &str, summary_name: &str) -> Catalog {
+    Catalog::parse(&json!({"_meta": {"version": version}, "entities": [
+        {"id": "cap.doc.summarize", "type": "capability", "name": summary_name, "risk_tier": "low"},
+        {"id": CAP, "type": "capability", "name": "Tier run"},
+        {"id": "wrk.doc.summarizer", "type": "worker_species"}
+    ]}))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn an_imported_catalog_entry_is_listed_and_a_second_import_replaces_it() {
+    let f = Fixture::start().await;
+    let first = f
+        .hall
+        .import_catalog(&catalog("1", "Summarize"))
+        .await
+        .unwrap();
+    assert_eq!((first.inserted, first.updated), (3, 0));
+
+    let caps = f.hall.catalog(EntityType::CAPABILITY).await.unwrap();
+    let ids: Vec<_> = caps.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids, vec!["cap.doc.summarize", CAP], "by id");
+    assert_eq!(caps[0].name.as_deref(), Some("Summarize"));
+    assert_eq!(caps[0].risk_tier.as_deref(), Some("low"));
+    let species = f
+        .hall
+        .catalog(EntityType::parse("worker_species").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(species.len(), 1);
+    assert_eq!(species[0].id, "wrk.doc.summarizer");
+    assert!(f
+        .hall
+        .catalog(EntityType::parse("control").unwrap())
+        .await
+        .unwrap()
+        .is_empty());
+
+    let again = f
+        .hall
+        .import_catalog(&catalog("2", "Summarise"))
+        .await
+        .unwrap();
+    assert_eq!((again.inserted, again.updated), (0, 3));
+    let caps = f.hall.catalog(EntityType::CAPABILITY).await.unwrap();
+    assert_eq!(caps[0].name.as_deref(), Some("Summarise"));
+}
+
+#[tokio::test]
+async fn capabilities_merge_the_catalog_with_those_of_workers_the_viewer_can_see() {
+    let (f, acme, other) = Fixture::acme_and_other().await;
+    f.hall
+        .import_catalog(&catalog("1", "Summarize"))
+        .await
+        .unwrap();
+    f.register(
+        &acme,
+        "x.acme.public",
+        1,
+        json!({"visibility": "public", "capabilities": [CAP, "cap.acme.extra"]}),
+    )
+    .await;
+    f.register(
+        &other,
+        "x.other.private",
+        1,
+        json!({"visibility": "private"}),
+    )
+    .await;
+
+    let of = |caps: &[Capability], id: &str| caps.iter().find(|c| c.id == id).cloned();
+    let anyone = f.hall.capabilities(None).await.unwrap();
+    let ids: Vec<_> = anyone.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        vec!["cap.acme.extra", "cap.doc.summarize", CAP],
+        "by id"
+    );
+    assert_eq!(
+        of(&anyone, CAP).unwrap(),
+        Capability {
+            id: CAP.into(),
+            name: Some("Tier run".into()),
+            description: None,
+            risk_tier: None,
+            in_catalog: true,
+            workers: 1,
+        },
+        "the private worker of org.other is not counted"
+    );
+    let extra = of(&anyone, "cap.acme.extra").unwrap();
+    assert!(!extra.in_catalog);
+    assert_eq!(extra.workers, 1);
+    let summarize = of(&anyone, "cap.doc.summarize").unwrap();
+    assert!(summarize.in_catalog);
+    assert_eq!(summarize.workers, 0);
+
+    let as_other = f.hall.capabilities(Some(&other)).await.unwrap();
+    assert_eq!(
+        of(&as_other, CAP).unwrap().workers,
+        2,
+        "its own private one too"
+    );
+    let as_acme = f.hall.capabilities(Some(&acme)).await.unwrap();
+    assert_eq!(of(&as_acme, CAP).unwrap().workers, 1);
+}
+
+#[tokio::test]
+async fn a_tenants_active_workers_leave_out_revoked_ones_and_other_tenants() {
+    let (f, acme, other) = Fixture::acme_and_other().await;
+    f.register(&acme, "x.acme.a", 1, json!({})).await;
+    let gone = f.register(&acme, "x.acme.b", 1, json!({})).await;
+    f.register(&acme, "x.acme.c", 1, json!({})).await;
+    f.register(&other, "x.other.a", 1, json!({})).await;
+    f.hall
+        .revoke_worker(&acme, &registry::workers::WorkerRef::Registry(gone.id))
+        .await
+        .unwrap();
+
+    let mut ids: Vec<_> = f
+        .hall
+        .active_workers(&acme)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|w| w.record.worker_id.to_string())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, vec!["x.acme.a", "x.acme.c"]);
+}
