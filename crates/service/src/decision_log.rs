@@ -5,7 +5,6 @@
 //! and anything else is matched as written (so it matches nothing a
 //! decision was logged under, rather than being refused).
 
-use chrono::{DateTime, Utc};
 use registry::decisions::{DecisionFilter, LoggedDecision};
 use registry::workers::WorkerRef;
 use registry::StoreError;
@@ -13,22 +12,6 @@ use uuid::Uuid;
 use wcp::TenantId;
 
 use crate::Hall;
-
-/// Which of a tenant's decisions to read.
-#[derive(Debug, Clone)]
-pub struct DecisionLogQuery {
-    /// A worker as the client named it: a WCP worker id or `wrk_…`.
-    pub worker: Option<String>,
-    pub capability_id: Option<String>,
-    pub denied: Option<bool>,
-    /// Inclusive.
-    pub since: Option<DateTime<Utc>>,
-    /// Exclusive.
-    pub until: Option<DateTime<Utc>>,
-    /// The last receipt id of the previous page.
-    pub before: Option<Uuid>,
-    pub limit: wcp::PageLimit,
-}
 
 /// One page of the decision log.
 #[derive(Debug, Clone)]
@@ -40,25 +23,17 @@ pub struct DecisionLogPage {
 }
 
 impl Hall {
-    /// A page of `tenant`'s decisions, newest first.
+    /// A page of `tenant`'s decisions matching `filter`, newest first; its
+    /// `worker_id` is the worker as the client named it (a WCP worker id or
+    /// `wrk_…`).
     pub async fn decision_log(
         &self,
         tenant: &TenantId,
-        query: DecisionLogQuery,
+        mut filter: DecisionFilter,
     ) -> Result<DecisionLogPage, StoreError> {
-        let worker_id = match query.worker {
-            Some(named) => Some(self.logged_worker_id(named).await?),
-            None => None,
-        };
-        let filter = DecisionFilter {
-            worker_id,
-            capability_id: query.capability_id,
-            denied: query.denied,
-            since: query.since,
-            until: query.until,
-            before: query.before,
-            limit: query.limit,
-        };
+        if let Some(named) = filter.worker_id.take() {
+            filter.worker_id = Some(self.logged_worker_id(named).await?);
+        }
         let (decisions, more) = self.store.tenant(tenant).decisions(&filter).await?;
         let next_cursor = more
             .then(|| {

@@ -74,7 +74,7 @@ pub use approvals::{Answer, ApprovalError, ResolveCommand};
 pub use attest::{AttestCommand, AttestError, Submission};
 pub use catalog::Capability;
 pub use decide::{DecideError, Decided, DecisionCommand};
-pub use decision_log::{DecisionLogPage, DecisionLogQuery};
+pub use decision_log::DecisionLogPage;
 pub use namespaces::{AdminError, ClaimCommand, ClaimError, Claimed, KeyError};
 pub use receipt_keys::{KeySource, KeySourceError, RotateError, Rotated};
 pub use receipts::ReceiptPage;

@@ -9,12 +9,12 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
-use registry::decisions::LoggedDecision;
+use registry::decisions::{DecisionFilter, LoggedDecision};
 use registry::workers::WorkerRef;
 use registry::Scope;
 use serde::Deserialize;
 use service::decide::{DecideError, Decided, DecisionCommand, Fingerprint, Idempotency};
-use service::{Caller, DecisionLogQuery};
+use service::Caller;
 use utoipa::IntoParams;
 use uuid::Uuid;
 use wcp::{CapabilityId, DataLabel, Env, TenantId};
@@ -321,8 +321,8 @@ pub async fn query_decisions(
 ) -> Result<web::Json<DecisionPage>, ApiError> {
     principal.require(Scope::Read)?;
     let q = query.into_inner();
-    let query = DecisionLogQuery {
-        worker: q.worker_id,
+    let filter = DecisionFilter {
+        worker_id: q.worker_id,
         capability_id: q.capability_id,
         denied: q.denied,
         since: time_param("since", &q.since)?,
@@ -341,7 +341,10 @@ pub async fn query_decisions(
             .transpose()?,
         limit: wcp::PageLimit::parse(q.limit, wcp::PageSize::DECISIONS)?,
     };
-    let page = state.hall.decision_log(&principal.tenant_id, query).await?;
+    let page = state
+        .hall
+        .decision_log(&principal.tenant_id, filter)
+        .await?;
     Ok(web::Json(DecisionPage {
         decisions: page.decisions.into_iter().map(view).collect(),
         next_cursor: page.next_cursor,

@@ -1,15 +1,15 @@
 //! The decision log: a tenant's decisions read back, filtered and paged.
 
+use registry::decisions::DecisionFilter;
 use serde_json::json;
-use service::DecisionLogQuery;
-use wcp::{DataLabel, Env, PageLimit, PageSize, TenantId};
+use wcp::{PageLimit, PageSize, TenantId};
 
-use crate::fixture::{command, key_of, Fixture};
+use crate::fixture::Fixture;
 
 /// Every decision of the tenant, `limit` at a time.
-fn all(limit: i64) -> DecisionLogQuery {
-    DecisionLogQuery {
-        worker: None,
+fn all(limit: i64) -> DecisionFilter {
+    DecisionFilter {
+        worker_id: None,
         capability_id: None,
         denied: None,
         since: None,
@@ -21,21 +21,10 @@ fn all(limit: i64) -> DecisionLogQuery {
 
 /// Decides once for `tenant` about `worker`; answers the receipt id.
 async fn decide(f: &Fixture, tenant: &TenantId, worker: &str) -> String {
-    f.hall
-        .decide(
-            key_of(tenant),
-            command(tenant, worker, Env::Dev, DataLabel::Public),
-            None,
-        )
-        .await
-        .unwrap()
-        .decision
-        .receipt
-        .content
-        .receipt_id
+    f.decide_once(tenant, worker).await.content.receipt_id
 }
 
-async fn ids(f: &Fixture, tenant: &TenantId, query: DecisionLogQuery) -> Vec<String> {
+async fn ids(f: &Fixture, tenant: &TenantId, query: DecisionFilter) -> Vec<String> {
     f.hall
         .decision_log(tenant, query)
         .await
@@ -56,8 +45,8 @@ async fn the_decision_log_filters_by_a_wrk_id_as_by_its_wcp_id() {
     let second = decide(&f, &acme, "x.acme.one").await;
 
     for named in ["x.acme.one", one.id.as_str()] {
-        let query = DecisionLogQuery {
-            worker: Some(named.to_string()),
+        let query = DecisionFilter {
+            worker_id: Some(named.to_string()),
             ..all(50)
         };
         assert_eq!(
@@ -68,8 +57,8 @@ async fn the_decision_log_filters_by_a_wrk_id_as_by_its_wcp_id() {
     }
     // A registry id of no worker, and a value that is neither form, match nothing.
     for named in ["wrk_0123456789abcdef0123456789abcdef", "nonsense"] {
-        let query = DecisionLogQuery {
-            worker: Some(named.to_string()),
+        let query = DecisionFilter {
+            worker_id: Some(named.to_string()),
             ..all(50)
         };
         assert!(ids(&f, &acme, query).await.is_empty(), "{named}");
@@ -100,7 +89,7 @@ async fn the_decision_log_pages_newest_first_with_a_cursor() {
         .hall
         .decision_log(
             &acme,
-            DecisionLogQuery {
+            DecisionFilter {
                 before: Some(before),
                 ..all(2)
             },

@@ -230,6 +230,21 @@ impl Fixture {
         }
     }
 
+    /// `tenant`'s key decides once about `worker` running [`CAP`] in dev on
+    /// public data; answers the committed receipt.
+    pub async fn decide_once(&self, tenant: &TenantId, worker: &str) -> audit::Receipt {
+        self.hall
+            .decide(
+                key_of(tenant),
+                command(tenant, worker, Env::Dev, DataLabel::Public),
+                None,
+            )
+            .await
+            .unwrap()
+            .decision
+            .receipt
+    }
+
     /// `tenant`'s chain, checked: every receipt linked and signed with the
     /// writer's key.
     pub async fn chain(&self, tenant: &TenantId) -> Vec<audit::Receipt> {

@@ -1,20 +1,9 @@
 //! The receipt export: a tenant's chain, in order, a page at a time.
 
 use serde_json::json;
-use wcp::{DataLabel, Env, PageLimit, PageSize, TenantId};
+use wcp::{PageLimit, PageSize};
 
-use crate::fixture::{command, key_of, Fixture};
-
-async fn decide(f: &Fixture, tenant: &TenantId, worker: &str) {
-    f.hall
-        .decide(
-            key_of(tenant),
-            command(tenant, worker, Env::Dev, DataLabel::Public),
-            None,
-        )
-        .await
-        .unwrap();
-}
+use crate::fixture::Fixture;
 
 fn limit(n: i64) -> PageLimit {
     PageLimit::parse(Some(n), PageSize::RECEIPT_EXPORT).unwrap()
@@ -30,8 +19,8 @@ async fn a_tenants_export_holds_only_its_own_receipts_in_chain_order() {
     f.register(&acme, "x.acme.w", 1, json!({})).await;
     f.register(&other, "x.other.w", 1, json!({})).await;
     for _ in 0..3 {
-        decide(&f, &acme, "x.acme.w").await;
-        decide(&f, &other, "x.other.w").await;
+        f.decide_once(&acme, "x.acme.w").await;
+        f.decide_once(&other, "x.other.w").await;
     }
     let chain = hashes(&f.chain(&acme).await);
     assert_eq!(chain.len(), 3);
@@ -58,7 +47,7 @@ async fn the_export_pages_by_chain_position() {
     let (f, acme, _) = Fixture::acme_and_other().await;
     f.register(&acme, "x.acme.w", 1, json!({})).await;
     for _ in 0..3 {
-        decide(&f, &acme, "x.acme.w").await;
+        f.decide_once(&acme, "x.acme.w").await;
     }
     let chain = hashes(&f.chain(&acme).await);
 

@@ -3,7 +3,7 @@
 use registry::workers::WorkerRef;
 use serde_json::json;
 use service::bans::{PackageHash, ReportCommand};
-use service::{Caller, VerifiedStatus};
+use service::{Caller, Verified, VerifiedStatus};
 
 use crate::fixture::Fixture;
 
@@ -13,28 +13,27 @@ fn named(id: &str) -> WorkerRef {
     WorkerRef::parse(id).unwrap()
 }
 
+/// What verify says of `id` to anyone (no credential); the worker must be there.
+async fn verified(f: &Fixture, id: &str) -> Verified {
+    f.hall
+        .verify_worker(&named(id), None)
+        .await
+        .unwrap()
+        .expect("visible to anyone")
+}
+
 #[tokio::test]
 async fn an_attested_worker_is_active_then_banned_with_its_hash_then_revoked() {
     let (f, acme, _) = Fixture::acme_and_other().await;
     let w = f
         .register(&acme, "x.acme.w", 1, json!({"visibility": "public"}))
         .await;
-    let unattested = f
-        .hall
-        .verify_worker(&named("x.acme.w"), None)
-        .await
-        .unwrap()
-        .unwrap();
+    let unattested = verified(&f, "x.acme.w").await;
     assert_eq!(unattested.status, VerifiedStatus::Active);
     assert!(unattested.current.is_none());
 
     f.attest_card(&acme, "x.acme.w", SHA).await;
-    let v = f
-        .hall
-        .verify_worker(&named(&w.id), None)
-        .await
-        .unwrap()
-        .unwrap();
+    let v = verified(&f, &w.id).await;
     assert_eq!(v.status, VerifiedStatus::Active);
     assert_eq!(v.current.as_ref().map(|a| a.sha256.as_str()), Some(SHA));
     assert_eq!(v.ban_reason, None);
@@ -56,12 +55,7 @@ async fn an_attested_worker_is_active_then_banned_with_its_hash_then_revoked() {
         .await
         .unwrap();
     f.hall.confirm_report(&report.id, None).await.unwrap();
-    let banned = f
-        .hall
-        .verify_worker(&named("x.acme.w"), None)
-        .await
-        .unwrap()
-        .unwrap();
+    let banned = verified(&f, "x.acme.w").await;
     assert_eq!(banned.status, VerifiedStatus::Banned);
     assert_eq!(
         banned.ban_reason.as_deref(),
@@ -72,12 +66,7 @@ async fn an_attested_worker_is_active_then_banned_with_its_hash_then_revoked() {
         .revoke_worker(&acme, &named("x.acme.w"))
         .await
         .unwrap();
-    let revoked = f
-        .hall
-        .verify_worker(&named("x.acme.w"), None)
-        .await
-        .unwrap()
-        .unwrap();
+    let revoked = verified(&f, "x.acme.w").await;
     assert_eq!(
         revoked.status,
         VerifiedStatus::Revoked,
