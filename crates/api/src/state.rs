@@ -30,8 +30,6 @@ pub struct AppState {
     /// Where the receipt signing key comes from (what a rotation may do).
     pub receipt_key_source: crate::receipt_keys::KeySource,
     pub metrics: Metrics,
-    /// Claims on `org.*` namespaces wait for the operator (HALL_ORG_CLAIMS_NEED_APPROVAL).
-    pub org_claims_need_approval: bool,
 }
 
 impl AppState {
@@ -49,6 +47,7 @@ impl AppState {
             bans,
             receipts,
             policy: policy::PolicyDocument::default_policy(),
+            org_claims_need_approval: false,
         };
         Self {
             hall,
@@ -59,7 +58,6 @@ impl AppState {
             key_use_recorded: Default::default(),
             receipt_key_source: crate::receipt_keys::KeySource::Inline,
             metrics: Metrics::default(),
-            org_claims_need_approval: false,
         }
     }
 }

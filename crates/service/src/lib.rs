@@ -98,6 +98,9 @@ pub struct Hall {
     pub receipts: ReceiptWriter,
     /// The tier table in force.
     pub policy: policy::PolicyDocument,
+    /// The registry's setting (`HALL_ORG_CLAIMS_NEED_APPROVAL`): free
+    /// `org.*` claims wait for the operator.
+    pub org_claims_need_approval: bool,
 }
 
 /// Who asks: the credential's tenant, and whether it is the operator's.

@@ -125,6 +125,7 @@ impl Fixture {
                 bans,
                 receipts,
                 policy: policy::PolicyDocument::default_policy(),
+                org_claims_need_approval: false,
             },
             receipt_key,
             _db: db,
