@@ -41,16 +41,8 @@ impl AppState {
         receipts: ReceiptWriter,
     ) -> Self {
         let facts = FactsCache::start(store.clone());
-        let hall = service::Hall {
-            store,
-            facts,
-            bans,
-            receipts,
-            policy: policy::PolicyDocument::default_policy(),
-            org_claims_need_approval: false,
-        };
         Self {
-            hall,
+            hall: service::Hall::new(store, facts, bans, receipts),
             cache,
             local_limits: Cache::in_process(),
             redis_backoff_until_ms: std::sync::atomic::AtomicU64::new(0),

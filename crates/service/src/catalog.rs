@@ -17,16 +17,12 @@ use wcp::TenantId;
 
 use crate::Hall;
 
-/// A capability as discovery shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A capability as discovery finds it.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Capability {
     pub id: String,
-    /// The catalog's name, description and risk tier, when it defines it.
-    pub name: Option<String>,
-    pub description: Option<String>,
-    pub risk_tier: Option<String>,
-    /// Whether the imported catalog defines it.
-    pub in_catalog: bool,
+    /// The imported catalog's entity, when the catalog defines it.
+    pub entry: Option<CatalogEntity>,
     /// Active workers visible to the viewer that declare it.
     pub workers: i64,
 }
@@ -39,33 +35,30 @@ impl Hall {
         &self,
         viewer: Option<&TenantId>,
     ) -> Result<Vec<Capability>, StoreError> {
-        let mut merged: BTreeMap<String, Capability> = BTreeMap::new();
-        for e in self
+        let mut merged: BTreeMap<String, Capability> = self
             .store
             .catalog_entities(EntityType::CAPABILITY.as_str())
             .await?
-        {
-            merged.insert(
-                e.id.clone(),
-                Capability {
-                    id: e.id,
-                    name: e.name,
-                    description: e.description,
-                    risk_tier: e.risk_tier,
-                    in_catalog: true,
-                    workers: 0,
-                },
-            );
-        }
+            .into_iter()
+            .map(|e| {
+                let id = e.id.clone();
+                let entry = Some(e);
+                (
+                    id.clone(),
+                    Capability {
+                        id,
+                        entry,
+                        workers: 0,
+                    },
+                )
+            })
+            .collect();
         for (id, count) in self.store.visible_capabilities(viewer).await? {
             merged
                 .entry(id.clone())
                 .or_insert(Capability {
                     id,
-                    name: None,
-                    description: None,
-                    risk_tier: None,
-                    in_catalog: false,
+                    entry: None,
                     workers: 0,
                 })
                 .workers = count;

@@ -103,6 +103,27 @@ pub struct Hall {
     pub org_claims_need_approval: bool,
 }
 
+impl Hall {
+    /// The use cases over these handles, with the default tier table and
+    /// every claim settled at once (set [`Hall::org_claims_need_approval`]
+    /// to make `org.*` claims wait for the operator).
+    pub fn new(
+        store: Store,
+        facts: Arc<FactsCache>,
+        bans: Arc<BanCache>,
+        receipts: ReceiptWriter,
+    ) -> Self {
+        Self {
+            store,
+            facts,
+            bans,
+            receipts,
+            policy: policy::PolicyDocument::default_policy(),
+            org_claims_need_approval: false,
+        }
+    }
+}
+
 /// Who asks: the credential's tenant, and whether it is the operator's.
 ///
 /// Which tenant a request may act for is decided here and in

@@ -54,13 +54,20 @@ pub async fn capabilities(
     Ok(web::Json(CapabilityList {
         capabilities: capabilities
             .into_iter()
-            .map(|c| CapabilityView {
-                id: c.id,
-                name: c.name,
-                description: c.description,
-                risk_tier: c.risk_tier,
-                in_catalog: c.in_catalog,
-                workers: c.workers,
+            .map(|c| {
+                let in_catalog = c.entry.is_some();
+                let (name, description, risk_tier) = c
+                    .entry
+                    .map(|e| (e.name, e.description, e.risk_tier))
+                    .unwrap_or_default();
+                CapabilityView {
+                    id: c.id,
+                    name,
+                    description,
+                    risk_tier,
+                    in_catalog,
+                    workers: c.workers,
+                }
             })
             .collect(),
     }))

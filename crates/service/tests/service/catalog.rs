@@ -84,24 +84,25 @@ async fn capabilities_merge_the_catalog_with_those_of_workers_the_viewer_can_see
         vec!["cap.acme.extra", "cap.doc.summarize", CAP],
         "by id"
     );
+    let run = of(&anyone, CAP).unwrap();
     assert_eq!(
-        of(&anyone, CAP).unwrap(),
-        Capability {
-            id: CAP.into(),
-            name: Some("Tier run".into()),
-            description: None,
-            risk_tier: None,
-            in_catalog: true,
-            workers: 1,
-        },
+        run.entry.and_then(|e| e.name).as_deref(),
+        Some("Tier run"),
+        "the catalog's entity"
+    );
+    assert_eq!(
+        run.workers, 1,
         "the private worker of org.other is not counted"
     );
     let extra = of(&anyone, "cap.acme.extra").unwrap();
-    assert!(!extra.in_catalog);
+    assert_eq!(extra.entry, None, "declared, not in the catalog");
     assert_eq!(extra.workers, 1);
     let summarize = of(&anyone, "cap.doc.summarize").unwrap();
-    assert!(summarize.in_catalog);
-    assert_eq!(summarize.workers, 0);
+    assert_eq!(
+        summarize.entry.map(|e| e.risk_tier),
+        Some(Some("low".to_string()))
+    );
+    assert_eq!(summarize.workers, 0, "in the catalog, declared by no one");
 
     let as_other = f.hall.capabilities(Some(&other)).await.unwrap();
     assert_eq!(

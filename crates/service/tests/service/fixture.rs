@@ -119,14 +119,7 @@ impl Fixture {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         Self {
-            hall: Hall {
-                store,
-                facts,
-                bans,
-                receipts,
-                policy: policy::PolicyDocument::default_policy(),
-                org_claims_need_approval: false,
-            },
+            hall: Hall::new(store, facts, bans, receipts),
             receipt_key,
             _db: db,
         }
