@@ -2,7 +2,7 @@
 
 use serde_json::json;
 use service::Capability;
-use wcp::catalog::{Catalog, EntityType};
+use wcp::catalog::{Catalog, CatalogEntity, EntityType};
 
 use crate::fixture::{Fixture, CAP};
 
@@ -13,6 +13,11 @@ fn catalog(version: &str, summary_name: &str) -> Catalog {
         {"id": "wrk.doc.summarizer", "type": "worker_species"}
     ]}))
     .unwrap()
+}
+
+/// The catalog's entities of type `t`, by id.
+async fn of_type(f: &Fixture, t: &str) -> Vec<CatalogEntity> {
+    f.hall.catalog(EntityType::parse(t).unwrap()).await.unwrap()
 }
 
 #[tokio::test]
@@ -30,19 +35,10 @@ async fn an_imported_catalog_entry_is_listed_and_a_second_import_replaces_it() {
     assert_eq!(ids, vec!["cap.doc.summarize", CAP], "by id");
     assert_eq!(caps[0].name.as_deref(), Some("Summarize"));
     assert_eq!(caps[0].risk_tier.as_deref(), Some("low"));
-    let species = f
-        .hall
-        .catalog(EntityType::parse("worker_species").unwrap())
-        .await
-        .unwrap();
+    let species = of_type(&f, "worker_species").await;
     assert_eq!(species.len(), 1);
     assert_eq!(species[0].id, "wrk.doc.summarizer");
-    assert!(f
-        .hall
-        .catalog(EntityType::parse("control").unwrap())
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(of_type(&f, "control").await.is_empty());
 
     let again = f
         .hall
@@ -50,7 +46,7 @@ async fn an_imported_catalog_entry_is_listed_and_a_second_import_replaces_it() {
         .await
         .unwrap();
     assert_eq!((again.inserted, again.updated), (0, 3));
-    let caps = f.hall.catalog(EntityType::CAPABILITY).await.unwrap();
+    let caps = of_type(&f, "capability").await;
     assert_eq!(caps[0].name.as_deref(), Some("Summarise"));
 }
 

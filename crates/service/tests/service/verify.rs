@@ -4,6 +4,7 @@ use registry::workers::WorkerRef;
 use serde_json::json;
 use service::bans::{PackageHash, ReportCommand};
 use service::{Caller, Verified, VerifiedStatus};
+use wcp::TenantId;
 
 use crate::fixture::Fixture;
 
@@ -11,6 +12,15 @@ const SHA: &str = "ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12ab12a
 
 fn named(id: &str) -> WorkerRef {
     WorkerRef::parse(id).unwrap()
+}
+
+/// Whether verify knows `id` as `viewer` asks.
+async fn visible(f: &Fixture, id: &str, viewer: Option<&TenantId>) -> bool {
+    f.hall
+        .verify_worker(&named(id), viewer)
+        .await
+        .unwrap()
+        .is_some()
 }
 
 /// What verify says of `id` to anyone (no credential); the worker must be there.
@@ -79,26 +89,10 @@ async fn a_private_worker_is_verified_by_its_own_tenant_only() {
     let (f, acme, other) = Fixture::acme_and_other().await;
     f.register(&acme, "x.acme.w", 1, json!({"visibility": "private"}))
         .await;
-    let w = named("x.acme.w");
-    assert!(f
-        .hall
-        .verify_worker(&w, Some(&acme))
-        .await
-        .unwrap()
-        .is_some());
-    assert!(f
-        .hall
-        .verify_worker(&w, Some(&other))
-        .await
-        .unwrap()
-        .is_none());
-    assert!(f.hall.verify_worker(&w, None).await.unwrap().is_none());
-    assert!(f
-        .hall
-        .verify_worker(&named("x.acme.nobody"), Some(&acme))
-        .await
-        .unwrap()
-        .is_none());
+    assert!(visible(&f, "x.acme.w", Some(&acme)).await);
+    assert!(!visible(&f, "x.acme.w", Some(&other)).await);
+    assert!(!visible(&f, "x.acme.w", None).await);
+    assert!(!visible(&f, "x.acme.nobody", Some(&acme)).await);
 }
 
 #[test]
