@@ -11,16 +11,11 @@ use registry::StoreError;
 use uuid::Uuid;
 use wcp::TenantId;
 
-use crate::Hall;
+use crate::{Hall, Page};
 
-/// One page of the decision log.
-#[derive(Debug, Clone)]
-pub struct DecisionLogPage {
-    /// Newest first.
-    pub decisions: Vec<LoggedDecision>,
-    /// The receipt id to continue before; `None` on the last page.
-    pub next_cursor: Option<String>,
-}
+/// A page of the decision log, newest first; the next page continues
+/// before the receipt id in `next`.
+pub type DecisionLogPage = Page<LoggedDecision>;
 
 impl Hall {
     /// A page of `tenant`'s decisions matching `filter`, newest first; its
@@ -42,9 +37,9 @@ impl Hall {
                     .map(|d| d.receipt.content.receipt_id.clone())
             })
             .flatten();
-        Ok(DecisionLogPage {
-            decisions,
-            next_cursor,
+        Ok(Page {
+            items: decisions,
+            next: next_cursor,
         })
     }
 

@@ -124,6 +124,14 @@ impl Hall {
     }
 }
 
+/// One page of a listing, and where the next one starts (`None` on the
+/// last page): a cursor, or a position.
+#[derive(Debug, Clone)]
+pub struct Page<T, Next = String> {
+    pub items: Vec<T>,
+    pub next: Option<Next>,
+}
+
 /// Who asks: the credential's tenant, and whether it is the operator's.
 ///
 /// Which tenant a request may act for is decided here and in

@@ -5,16 +5,11 @@ use audit::Receipt;
 use registry::StoreError;
 use wcp::TenantId;
 
-use crate::Hall;
+use crate::{Hall, Page};
 
-/// One page of a tenant's chain.
-#[derive(Debug, Clone)]
-pub struct ReceiptPage {
-    /// In chain order.
-    pub receipts: Vec<Receipt>,
-    /// The chain position to continue after; `None` at the end of the chain.
-    pub next_after: Option<i64>,
-}
+/// A page of a tenant's chain, in chain order; the next page continues
+/// after the chain position in `next`.
+pub type ReceiptPage = Page<Receipt, i64>;
 
 impl Hall {
     /// `tenant`'s receipts after chain position `after` (from the start when
@@ -34,9 +29,9 @@ impl Hall {
         let next_after = (rows.len() as i64 == limit.as_i64())
             .then(|| rows.last().map(|(seq, _)| *seq))
             .flatten();
-        Ok(ReceiptPage {
-            receipts: rows.into_iter().map(|(_, r)| r).collect(),
-            next_after,
+        Ok(Page {
+            items: rows.into_iter().map(|(_, r)| r).collect(),
+            next: next_after,
         })
     }
 }

@@ -50,7 +50,7 @@ pub async fn export_receipts(
         .export_receipts(&principal.tenant_id, query.after.unwrap_or(0), limit)
         .await?;
     Ok(HttpResponse::Ok().json(ReceiptExport {
-        receipts: page.receipts,
-        next_after: page.next_after,
+        receipts: page.items,
+        next_after: page.next,
     }))
 }

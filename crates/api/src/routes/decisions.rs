@@ -346,8 +346,8 @@ pub async fn query_decisions(
         .decision_log(&principal.tenant_id, filter)
         .await?;
     Ok(web::Json(DecisionPage {
-        decisions: page.decisions.into_iter().map(view).collect(),
-        next_cursor: page.next_cursor,
+        decisions: page.items.into_iter().map(view).collect(),
+        next_cursor: page.next,
     }))
 }
 

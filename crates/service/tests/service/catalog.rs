@@ -15,6 +15,16 @@ fn catalog(version: &str, summary_name: &str) -> Catalog {
     .unwrap()
 }
 
+/// Imports [`catalog`]; answers (inserted, updated).
+async fn import(f: &Fixture, version: &str, summary_name: &str) -> (u64, u64) {
+    let s = f
+        .hall
+        .import_catalog(&catalog(version, summary_name))
+        .await
+        .unwrap();
+    (s.inserted, s.updated)
+}
+
 /// The catalog's entities of type `t`, by id.
 async fn of_type(f: &Fixture, t: &str) -> Vec<CatalogEntity> {
     f.hall.catalog(EntityType::parse(t).unwrap()).await.unwrap()
@@ -23,12 +33,7 @@ async fn of_type(f: &Fixture, t: &str) -> Vec<CatalogEntity> {
 #[tokio::test]
 async fn an_imported_catalog_entry_is_listed_and_a_second_import_replaces_it() {
     let f = Fixture::start().await;
-    let first = f
-        .hall
-        .import_catalog(&catalog("1", "Summarize"))
-        .await
-        .unwrap();
-    assert_eq!((first.inserted, first.updated), (3, 0));
+    assert_eq!(import(&f, "1", "Summarize").await, (3, 0));
 
     let caps = f.hall.catalog(EntityType::CAPABILITY).await.unwrap();
     let ids: Vec<_> = caps.iter().map(|e| e.id.as_str()).collect();
@@ -40,12 +45,7 @@ async fn an_imported_catalog_entry_is_listed_and_a_second_import_replaces_it() {
     assert_eq!(species[0].id, "wrk.doc.summarizer");
     assert!(of_type(&f, "control").await.is_empty());
 
-    let again = f
-        .hall
-        .import_catalog(&catalog("2", "Summarise"))
-        .await
-        .unwrap();
-    assert_eq!((again.inserted, again.updated), (0, 3));
+    assert_eq!(import(&f, "2", "Summarise").await, (0, 3), "replaced");
     let caps = of_type(&f, "capability").await;
     assert_eq!(caps[0].name.as_deref(), Some("Summarise"));
 }
@@ -53,10 +53,7 @@ async fn an_imported_catalog_entry_is_listed_and_a_second_import_replaces_it() {
 #[tokio::test]
 async fn capabilities_merge_the_catalog_with_those_of_workers_the_viewer_can_see() {
     let (f, acme, other) = Fixture::acme_and_other().await;
-    f.hall
-        .import_catalog(&catalog("1", "Summarize"))
-        .await
-        .unwrap();
+    import(&f, "1", "Summarize").await;
     f.register(
         &acme,
         "x.acme.public",

@@ -29,7 +29,7 @@ async fn ids(f: &Fixture, tenant: &TenantId, query: DecisionFilter) -> Vec<Strin
         .decision_log(tenant, query)
         .await
         .unwrap()
-        .decisions
+        .items
         .into_iter()
         .map(|d| d.receipt.content.receipt_id)
         .collect()
@@ -77,12 +77,12 @@ async fn the_decision_log_pages_newest_first_with_a_cursor() {
 
     let first = f.hall.decision_log(&acme, all(2)).await.unwrap();
     let first_ids: Vec<_> = first
-        .decisions
+        .items
         .iter()
         .map(|d| d.receipt.content.receipt_id.clone())
         .collect();
     assert_eq!(first_ids, vec![made[2].clone(), made[1].clone()]);
-    assert_eq!(first.next_cursor.as_deref(), Some(made[1].as_str()));
+    assert_eq!(first.next.as_deref(), Some(made[1].as_str()));
 
     let before = uuid::Uuid::parse_str(&made[1]).unwrap();
     let rest = f
@@ -96,9 +96,9 @@ async fn the_decision_log_pages_newest_first_with_a_cursor() {
         )
         .await
         .unwrap();
-    assert_eq!(rest.decisions.len(), 1);
-    assert_eq!(rest.decisions[0].receipt.content.receipt_id, made[0]);
-    assert_eq!(rest.next_cursor, None, "the last page says so");
+    assert_eq!(rest.items.len(), 1);
+    assert_eq!(rest.items[0].receipt.content.receipt_id, made[0]);
+    assert_eq!(rest.next, None, "the last page says so");
 }
 
 #[tokio::test]

@@ -26,12 +26,12 @@ async fn a_tenants_export_holds_only_its_own_receipts_in_chain_order() {
     assert_eq!(chain.len(), 3);
 
     let whole = f.hall.export_receipts(&acme, 0, limit(1000)).await.unwrap();
-    assert_eq!(hashes(&whole.receipts), chain);
+    assert_eq!(hashes(&whole.items), chain);
     assert!(whole
-        .receipts
+        .items
         .iter()
         .all(|r| r.content.tenant_id == acme.as_str()));
-    assert_eq!(whole.next_after, None, "a short page is the chain's end");
+    assert_eq!(whole.next, None, "a short page is the chain's end");
 
     // Before the start is the start.
     let from_before = f
@@ -39,7 +39,7 @@ async fn a_tenants_export_holds_only_its_own_receipts_in_chain_order() {
         .export_receipts(&acme, -5, limit(1000))
         .await
         .unwrap();
-    assert_eq!(hashes(&from_before.receipts), chain);
+    assert_eq!(hashes(&from_before.items), chain);
 }
 
 #[tokio::test]
@@ -52,13 +52,13 @@ async fn the_export_pages_by_chain_position() {
     let chain = hashes(&f.chain(&acme).await);
 
     let first = f.hall.export_receipts(&acme, 0, limit(2)).await.unwrap();
-    assert_eq!(hashes(&first.receipts), chain[..2]);
-    let after = first.next_after.expect("a full page may have a next one");
+    assert_eq!(hashes(&first.items), chain[..2]);
+    let after = first.next.expect("a full page may have a next one");
     let rest = f
         .hall
         .export_receipts(&acme, after, limit(2))
         .await
         .unwrap();
-    assert_eq!(hashes(&rest.receipts), chain[2..]);
-    assert_eq!(rest.next_after, None);
+    assert_eq!(hashes(&rest.items), chain[2..]);
+    assert_eq!(rest.next, None);
 }
