@@ -209,7 +209,7 @@ impl Registry {
         let mut state = AppState::new(store.clone(), cache.clone(), auth, bans, receipts);
         crate::receipt_keys::follow_rotations(state.hall.clone(), key_source.clone());
         state.receipt_key_source = key_source;
-        state.org_claims_need_approval = config.org_claims_need_approval;
+        state.hall.org_claims_need_approval = config.org_claims_need_approval;
         let state = web::Data::new(state);
         let options = HttpOptions {
             workers: config.workers,

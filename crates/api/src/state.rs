@@ -1,4 +1,6 @@
-//! What every handler can reach.
+//! What every handler can reach: the use cases ([`service::Hall`], which
+//! holds the store, the fact and ban copies and the receipt writer, once)
+//! and what belongs to HTTP and this process only.
 
 use std::sync::Arc;
 
@@ -11,7 +13,9 @@ use crate::auth::AuthConfig;
 use crate::metrics::Metrics;
 
 pub struct AppState {
-    pub store: Store,
+    /// The use cases and what they work with: the store, this process's
+    /// copies of decision facts and of the ban set, the receipt writer.
+    pub hall: service::Hall,
     pub cache: Cache,
     /// Rate-limit counters of this process, used while Redis is unreachable.
     pub local_limits: Cache,
@@ -19,24 +23,13 @@ pub struct AppState {
     /// Redis outage does not add a timeout to every request.
     pub redis_backoff_until_ms: std::sync::atomic::AtomicU64,
     pub auth: AuthConfig,
-    /// This process's copy of the confirmed ban set.
-    pub bans: Arc<BanCache>,
-    /// This process's copies of keys, workers, policies and attestations.
-    pub facts: Arc<FactsCache>,
     /// When this process last recorded each API key's use (the cached
     /// credential's `last_used_at` does not move).
     pub key_use_recorded:
         std::sync::Mutex<std::collections::HashMap<uuid::Uuid, std::time::Instant>>,
-    /// Appends receipts to tenants' chains (group commit).
-    pub receipts: ReceiptWriter,
     /// Where the receipt signing key comes from (what a rotation may do).
     pub receipt_key_source: crate::receipt_keys::KeySource,
-    /// The use cases and what they work with (the same store, caches and
-    /// receipt writer as the fields above).
-    pub hall: service::Hall,
     pub metrics: Metrics,
-    /// Claims on `org.*` namespaces wait for the operator (HALL_ORG_CLAIMS_NEED_APPROVAL).
-    pub org_claims_need_approval: bool,
 }
 
 impl AppState {
@@ -48,27 +41,15 @@ impl AppState {
         receipts: ReceiptWriter,
     ) -> Self {
         let facts = FactsCache::start(store.clone());
-        let hall = service::Hall {
-            store: store.clone(),
-            facts: facts.clone(),
-            bans: bans.clone(),
-            receipts: receipts.clone(),
-            policy: policy::PolicyDocument::default_policy(),
-        };
         Self {
-            facts,
-            hall,
-            store,
+            hall: service::Hall::new(store, facts, bans, receipts),
             cache,
             local_limits: Cache::in_process(),
             redis_backoff_until_ms: std::sync::atomic::AtomicU64::new(0),
             auth,
-            bans,
             key_use_recorded: Default::default(),
-            receipts,
             receipt_key_source: crate::receipt_keys::KeySource::Inline,
             metrics: Metrics::default(),
-            org_claims_need_approval: false,
         }
     }
 }

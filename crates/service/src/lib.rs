@@ -31,6 +31,13 @@
 //! - [`tenants`]: the operator's tenant administration (`/api/v1/tenants`).
 //! - [`receipt_keys`]: the published receipt signing keys and their rotation
 //!   (`/api/v1/keys`, `POST /api/v1/keys/rotate`).
+//! - [`decision_log`]: a tenant's decisions read back
+//!   (`GET /api/v1/decisions`, `GET /api/v1/decisions/{id}`).
+//! - [`receipts`]: the receipt export (`/api/v1/audit/receipts`).
+//! - [`catalog`]: capability discovery and the imported catalog
+//!   (`/wcp/capabilities`, `/wcp/workers`, `/api/v1/catalog*`).
+//! - [`telemetry`]: the SDKs' usage counts (`/api/v1/telemetry/decisions`).
+//! - [`verify`]: a worker verified (`/api/v1/verify/{worker_id}`).
 //!
 //! A use case that changes what this process keeps copies of (keys, tenants,
 //! workers, namespaces, attestations, policies) drops those copies itself
@@ -42,11 +49,16 @@ pub mod api_keys;
 pub mod approvals;
 pub mod attest;
 pub mod bans;
+pub mod catalog;
 pub mod decide;
+pub mod decision_log;
 pub mod namespaces;
 pub mod receipt_keys;
+pub mod receipts;
+pub mod telemetry;
 pub mod tenant_policy;
 pub mod tenants;
+pub mod verify;
 pub mod workers;
 
 use std::sync::Arc;
@@ -60,11 +72,15 @@ use wcp::TenantId;
 pub use api_keys::{ApiKeyError, CreatedApiKey, NewApiKey};
 pub use approvals::{Answer, ApprovalError, ResolveCommand};
 pub use attest::{AttestCommand, AttestError, Submission};
+pub use catalog::Capability;
 pub use decide::{DecideError, Decided, DecisionCommand};
+pub use decision_log::DecisionLogPage;
 pub use namespaces::{AdminError, ClaimCommand, ClaimError, Claimed, KeyError};
 pub use receipt_keys::{KeySource, KeySourceError, RotateError, Rotated};
+pub use receipts::ReceiptPage;
 pub use tenant_policy::TenantPolicies;
 pub use tenants::{NewTenant, TenantError};
+pub use verify::{Verified, VerifiedStatus};
 pub use workers::{RegisterError, WorkerError, WorkerPage};
 
 /// What the use cases work with: the store, this process's in-memory copies
@@ -82,6 +98,38 @@ pub struct Hall {
     pub receipts: ReceiptWriter,
     /// The tier table in force.
     pub policy: policy::PolicyDocument,
+    /// The registry's setting (`HALL_ORG_CLAIMS_NEED_APPROVAL`): free
+    /// `org.*` claims wait for the operator.
+    pub org_claims_need_approval: bool,
+}
+
+impl Hall {
+    /// The use cases over these handles, with the default tier table and
+    /// every claim settled at once (set [`Hall::org_claims_need_approval`]
+    /// to make `org.*` claims wait for the operator).
+    pub fn new(
+        store: Store,
+        facts: Arc<FactsCache>,
+        bans: Arc<BanCache>,
+        receipts: ReceiptWriter,
+    ) -> Self {
+        Self {
+            store,
+            facts,
+            bans,
+            receipts,
+            policy: policy::PolicyDocument::default_policy(),
+            org_claims_need_approval: false,
+        }
+    }
+}
+
+/// One page of a listing, and where the next one starts (`None` on the
+/// last page): a cursor, or a position.
+#[derive(Debug, Clone)]
+pub struct Page<T, Next = String> {
+    pub items: Vec<T>,
+    pub next: Option<Next>,
 }
 
 /// Who asks: the credential's tenant, and whether it is the operator's.

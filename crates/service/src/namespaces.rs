@@ -21,9 +21,6 @@ use crate::Hall;
 pub struct ClaimCommand {
     pub namespace: Namespace,
     pub tenant: TenantId,
-    /// The registry's setting (`HALL_ORG_CLAIMS_NEED_APPROVAL`): free
-    /// `org.*` claims wait for the operator.
-    pub org_claims_need_approval: bool,
 }
 
 /// A claim made, or found already made by the same tenant.
@@ -146,14 +143,12 @@ impl Hall {
     }
 
     /// Claims a namespace: at once, or pending the operator's approval
-    /// (`org.*` when the registry says so). Claiming one's own again is a
+    /// (`org.*` when the registry says so:
+    /// [`Hall::org_claims_need_approval`]). Claiming one's own again is a
     /// no-op.
     pub async fn claim_namespace(&self, command: ClaimCommand) -> Result<Claimed, ClaimError> {
-        let ClaimCommand {
-            namespace,
-            tenant,
-            org_claims_need_approval,
-        } = command;
+        let ClaimCommand { namespace, tenant } = command;
+        let org_claims_need_approval = self.org_claims_need_approval;
         let settled = self
             .store
             .tenant(&tenant)

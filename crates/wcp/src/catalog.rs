@@ -38,16 +38,52 @@ pub struct Catalog {
     pub entities: Vec<CatalogEntity>,
 }
 
-fn prefix_for(entity_type: &str) -> Option<&'static str> {
-    Some(match entity_type {
-        "capability" => "cap",
-        "worker_species" => "wrk",
-        "control" => "ctrl",
-        "profile" => "prof",
-        "policy" => "pol",
-        "event" => "evt",
-        _ => return None,
-    })
+/// Each entity type of the catalog and the prefix its ids start with.
+const ENTITY_TYPES: &[(&str, &str)] = &[
+    ("capability", "cap"),
+    ("worker_species", "wrk"),
+    ("control", "ctrl"),
+    ("profile", "prof"),
+    ("policy", "pol"),
+    ("event", "evt"),
+];
+
+/// One of the catalog's entity types (`capability`, `worker_species`,
+/// `control`, `profile`, `policy`, `event`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntityType {
+    name: &'static str,
+    prefix: &'static str,
+}
+
+/// A type the catalog does not have; the sentence completes one that
+/// starts with the field's name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not one of capability, worker_species, control, profile, policy or event")]
+pub struct UnknownEntityType(pub String);
+
+impl EntityType {
+    pub const CAPABILITY: EntityType = EntityType {
+        name: "capability",
+        prefix: "cap",
+    };
+
+    pub fn parse(s: &str) -> Result<Self, UnknownEntityType> {
+        ENTITY_TYPES
+            .iter()
+            .find(|(name, _)| *name == s)
+            .map(|&(name, prefix)| EntityType { name, prefix })
+            .ok_or_else(|| UnknownEntityType(s.to_string()))
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        self.name
+    }
+
+    /// What ids of this type start with (before the first dot).
+    pub fn prefix(&self) -> &'static str {
+        self.prefix
+    }
 }
 
 impl Catalog {
@@ -90,15 +126,9 @@ impl Catalog {
                 }
                 let id = text("id")?.ok_or_else(|| err("id", "is required".into()))?;
                 let entity_type = text("type")?.ok_or_else(|| err("type", "is required".into()))?;
-                let prefix = prefix_for(&entity_type).ok_or_else(|| {
-                    err(
-                        "type",
-                        format!(
-                            "{entity_type:?} is not one of capability, worker_species, control, \
-                             profile, policy or event"
-                        ),
-                    )
-                })?;
+                let prefix = EntityType::parse(&entity_type)
+                    .map_err(|e| err("type", e.to_string()))?
+                    .prefix();
                 check_dotted("catalog id", &id).map_err(|e| CatalogError::Entity {
                     index,
                     message: e.field(format!("entities[{index}].id")).to_string(),
@@ -148,5 +178,24 @@ mod tests {
             {"id": "cap.a.b", "type": "capability"}, {"id": "cap.a.b", "type": "capability"}]}));
         assert!(matches!(dup, Err(CatalogError::Entity { index: 1, .. })));
         assert_eq!(Catalog::parse(&json!([])).unwrap_err(), CatalogError::Shape);
+    }
+
+    #[test]
+    fn each_entity_type_has_its_prefix_and_others_are_refused_by_name() {
+        assert_eq!(
+            EntityType::parse("capability").unwrap(),
+            EntityType::CAPABILITY
+        );
+        assert_eq!(EntityType::parse("worker_species").unwrap().prefix(), "wrk");
+        assert_eq!(EntityType::parse("event").unwrap().as_str(), "event");
+        assert_eq!(
+            EntityType::parse("widget").unwrap_err().to_string(),
+            "\"widget\" is not one of capability, worker_species, control, profile, policy or event"
+        );
+        let bad = Catalog::parse(&json!({"entities": [{"id": "cap.a.b", "type": "widget"}]}));
+        assert_eq!(
+            bad.unwrap_err().to_string(),
+            "entities[0].type \"widget\" is not one of capability, worker_species, control, profile, policy or event"
+        );
     }
 }

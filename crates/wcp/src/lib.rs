@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod id;
 pub mod page;
 pub mod record;
+pub mod telemetry;
 pub mod vocab;
 
 pub use id::{

@@ -69,6 +69,7 @@ pub(super) async fn check_credential(state: &AppState, token: &str) -> Result<Pr
     if token.starts_with(KEY_PREFIX) {
         let hash = ApiKeySecret::presented(token).hash();
         let cred = state
+            .hall
             .facts
             .credential_by_secret(&hash)
             .await
@@ -82,6 +83,7 @@ pub(super) async fn check_credential(state: &AppState, token: &str) -> Result<Pr
     let tenant = TenantId::parse(&claims.tid)
         .map_err(|_| unauthorized("invalid_credentials", "invalid session token"))?;
     let cred = state
+        .hall
         .facts
         .session_credential(&tenant, claims.sub)
         .await

@@ -37,7 +37,7 @@ pub(super) fn touch(state: &AppState, cred: &KeyCredential) {
         }
         recorded.insert(cred.key.id, now);
     }
-    let store = state.store.clone();
+    let store = state.hall.store.clone();
     let tenant = cred.key.tenant_id.clone();
     let id = cred.key.id;
     tokio::spawn(async move {

@@ -36,18 +36,13 @@ pub async fn export_receipts(
     query: web::Query<ExportQuery>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::Read)?;
-    let after = query.after.unwrap_or(0).max(0);
     let limit = wcp::PageLimit::parse(query.limit, wcp::PageSize::RECEIPT_EXPORT)?;
-    let rows = state
-        .store
-        .tenant(&principal.tenant_id)
-        .receipts(after, limit)
+    let page = state
+        .hall
+        .export_receipts(&principal.tenant_id, query.after.unwrap_or(0), limit)
         .await?;
-    let next_after = (rows.len() as i64 == limit.as_i64())
-        .then(|| rows.last().map(|(seq, _)| *seq))
-        .flatten();
     Ok(HttpResponse::Ok().json(ReceiptExport {
-        receipts: rows.into_iter().map(|(_, r)| r).collect(),
-        next_after,
+        receipts: page.items,
+        next_after: page.next,
     }))
 }

@@ -321,23 +321,8 @@ pub async fn query_decisions(
 ) -> Result<web::Json<DecisionPage>, ApiError> {
     principal.require(Scope::Read)?;
     let q = query.into_inner();
-    let worker_id = match q.worker_id.as_deref() {
-        None => None,
-        Some(raw) => match WorkerRef::parse(raw) {
-            Ok(WorkerRef::Wcp(id)) => Some(id.to_string()),
-            Ok(r @ WorkerRef::Registry(_)) => Some(
-                state
-                    .store
-                    .worker_for_decision(&r)
-                    .await?
-                    .map(|w| w.record.worker_id.to_string())
-                    .unwrap_or_else(|| raw.to_string()),
-            ),
-            Err(_) => Some(raw.to_string()),
-        },
-    };
     let filter = DecisionFilter {
-        worker_id,
+        worker_id: q.worker_id,
         capability_id: q.capability_id,
         denied: q.denied,
         since: time_param("since", &q.since)?,
@@ -356,21 +341,13 @@ pub async fn query_decisions(
             .transpose()?,
         limit: wcp::PageLimit::parse(q.limit, wcp::PageSize::DECISIONS)?,
     };
-    let (decisions, more) = state
-        .store
-        .tenant(&principal.tenant_id)
-        .decisions(&filter)
+    let page = state
+        .hall
+        .decision_log(&principal.tenant_id, filter)
         .await?;
-    let next_cursor = more
-        .then(|| {
-            decisions
-                .last()
-                .map(|d| d.receipt.content.receipt_id.clone())
-        })
-        .flatten();
     Ok(web::Json(DecisionPage {
-        decisions: decisions.into_iter().map(view).collect(),
-        next_cursor,
+        decisions: page.items.into_iter().map(view).collect(),
+        next_cursor: page.next,
     }))
 }
 
@@ -387,9 +364,8 @@ pub async fn get_decision(
     let not_found = || ApiError::not_found(format!("decision {} not found", path.as_str()));
     let id = Uuid::parse_str(&path).map_err(|_| not_found())?;
     let d = state
-        .store
-        .tenant(&principal.tenant_id)
-        .decision(id)
+        .hall
+        .logged_decision(&principal.tenant_id, id)
         .await?
         .ok_or_else(not_found)?;
     Ok(web::Json(view(d)))

@@ -1,14 +1,11 @@
 //! WCP §5.6 capability discovery (`/wcp/capabilities`, `/wcp/workers`,
 //! `/wcp/health`) and the imported catalog.
 
-use std::collections::BTreeMap;
-
 use actix_web::web;
-use registry::workers::{WorkerFilter, WorkerStatus};
 use registry::Scope;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use wcp::catalog::Catalog;
+use wcp::catalog::{Catalog, EntityType};
 
 pub use api_types::catalog::ImportResult;
 
@@ -55,35 +52,26 @@ pub async fn capabilities(
     state: web::Data<AppState>,
 ) -> Result<web::Json<CapabilityList>, ApiError> {
     let viewer = caller.0.as_ref().map(|p| &p.tenant_id);
-    let mut merged: BTreeMap<String, CapabilityView> = BTreeMap::new();
-    for e in state.store.catalog_entities("capability").await? {
-        merged.insert(
-            e.id.clone(),
-            CapabilityView {
-                id: e.id,
-                name: e.name,
-                description: e.description,
-                risk_tier: e.risk_tier,
-                in_catalog: true,
-                workers: 0,
-            },
-        );
-    }
-    for (id, count) in state.store.visible_capabilities(viewer).await? {
-        merged
-            .entry(id.clone())
-            .or_insert(CapabilityView {
-                id,
-                name: None,
-                description: None,
-                risk_tier: None,
-                in_catalog: false,
-                workers: 0,
-            })
-            .workers = count;
-    }
+    let capabilities = state.hall.capabilities(viewer).await?;
     Ok(web::Json(CapabilityList {
-        capabilities: merged.into_values().collect(),
+        capabilities: capabilities
+            .into_iter()
+            .map(|c| {
+                let in_catalog = c.entry.is_some();
+                let (name, description, risk_tier) = c
+                    .entry
+                    .map(|e| (e.name, e.description, e.risk_tier))
+                    .unwrap_or_default();
+                CapabilityView {
+                    id: c.id,
+                    name,
+                    description,
+                    risk_tier,
+                    in_catalog,
+                    workers: c.workers,
+                }
+            })
+            .collect(),
     }))
 }
 
@@ -100,21 +88,13 @@ pub async fn workers(
     state: web::Data<AppState>,
 ) -> Result<web::Json<WcpWorkerList>, ApiError> {
     principal.require(Scope::Read)?;
-    let store = state.store.tenant(&principal.tenant_id);
-    let mut all = Vec::new();
-    let mut filter = WorkerFilter {
-        status: Some(WorkerStatus::Active),
-        ..WorkerFilter::all(wcp::PageLimit::max_of(wcp::PageSize::WORKER_SWEEP))
-    };
-    loop {
-        let (page, more) = store.list_workers(&filter).await?;
-        filter.after = page.last().map(|w| w.id.clone());
-        all.extend(page.into_iter().map(crate::routes::workers::view));
-        if !more {
-            break;
-        }
-    }
-    Ok(web::Json(WcpWorkerList { workers: all }))
+    let workers = state.hall.active_workers(&principal.tenant_id).await?;
+    Ok(web::Json(WcpWorkerList {
+        workers: workers
+            .into_iter()
+            .map(crate::routes::workers::view)
+            .collect(),
+    }))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -219,23 +199,12 @@ pub async fn catalog(
     state: web::Data<AppState>,
     query: web::Query<CatalogQuery>,
 ) -> Result<web::Json<CatalogList>, ApiError> {
-    let entity_type = query.entity_type.as_deref().unwrap_or("capability");
-    if ![
-        "capability",
-        "worker_species",
-        "control",
-        "profile",
-        "policy",
-        "event",
-    ]
-    .contains(&entity_type)
-    {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            format!("type {entity_type:?} is not one of capability, worker_species, control, profile, policy or event"),
-        ));
-    }
-    let entities = state.store.catalog_entities(entity_type).await?;
+    let entity_type = match query.entity_type.as_deref() {
+        None => EntityType::CAPABILITY,
+        Some(t) => EntityType::parse(t)
+            .map_err(|e| ApiError::bad_request("invalid_query", format!("type {e}")))?,
+    };
+    let entities = state.hall.catalog(entity_type).await?;
     Ok(web::Json(CatalogList {
         entities: entities
             .into_iter()
@@ -266,7 +235,7 @@ pub async fn import_catalog(
     principal.require_operator()?;
     let catalog = Catalog::parse(&body)
         .map_err(|e| ApiError::bad_request("invalid_catalog", e.to_string()))?;
-    let summary = state.store.import_catalog(&catalog).await?;
+    let summary = state.hall.import_catalog(&catalog).await?;
     Ok(web::Json(ImportResult {
         inserted: summary.inserted,
         updated: summary.updated,

@@ -35,7 +35,7 @@ pub async fn health() -> web::Json<HealthResponse> {
         (status = 200, description = "Ready to serve", body = ReadyResponse),
         (status = 503, description = "PostgreSQL is unreachable", body = ErrorBody)))]
 pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<ReadyResponse>, ApiError> {
-    match tokio::time::timeout(READY_TIMEOUT, state.store.ping()).await {
+    match tokio::time::timeout(READY_TIMEOUT, state.hall.store.ping()).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => return Err(ApiError::unavailable(format!("not ready: {e}"))),
         Err(_) => {
@@ -52,13 +52,13 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<ReadyRespons
         ready: true,
         database: "ok".into(),
         cache,
-        bans: if state.bans.is_subscribed() {
+        bans: if state.hall.bans.is_subscribed() {
             "subscribed"
         } else {
             "direct"
         }
         .into(),
-        facts: if state.facts.is_listening() {
+        facts: if state.hall.facts.is_listening() {
             "subscribed"
         } else {
             "direct"
@@ -74,5 +74,9 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<ReadyRespons
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.metrics.render(crate::VERSION, state.facts.stats()))
+        .body(
+            state
+                .metrics
+                .render(crate::VERSION, state.hall.facts.stats()),
+        )
 }

@@ -150,7 +150,6 @@ pub async fn claim_namespace(
         .claim_namespace(ClaimCommand {
             namespace: namespace_param(&body.namespace)?,
             tenant: principal.tenant_id.clone(),
-            org_claims_need_approval: state.org_claims_need_approval,
         })
         .await?;
     let view = view(claimed.claim);

@@ -2,21 +2,16 @@
 //! they ran each worker, fire-and-forget) and the tenant's daily totals.
 
 use actix_web::{web, HttpResponse};
-use chrono::{NaiveDate, Utc};
+use chrono::NaiveDate;
 use registry::Scope;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use wcp::{SpeciesId, WorkerId};
+use wcp::telemetry::UsageReport;
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
 use crate::routes::{resource, JsonBody};
 use crate::state::AppState;
-
-/// Most entries one report may carry.
-const MAX_ENTRIES: usize = 1000;
-/// Largest count one entry may report.
-const MAX_COUNT: i64 = 1_000_000;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -58,40 +53,19 @@ pub async fn report(
     state: web::Data<AppState>,
     body: JsonBody<TelemetryReport>,
 ) -> Result<HttpResponse, ApiError> {
-    let entries = &body.decisions;
-    if entries.is_empty() || entries.len() > MAX_ENTRIES {
-        return Err(ApiError::bad_request(
-            "invalid_field",
-            format!("decisions must have 1 to {MAX_ENTRIES} entries"),
-        ));
-    }
-    let mut counts = Vec::with_capacity(entries.len());
-    for (i, e) in entries.iter().enumerate() {
-        if SpeciesId::parse(&e.worker_id).is_err() && WorkerId::parse(&e.worker_id).is_err() {
-            return Err(ApiError::bad_request(
-                "invalid_field",
-                format!(
-                    "decisions[{i}].worker_id {:?} is neither a worker species id (`wrk.…`) nor a WCP worker id (`<namespace>.<name>`)",
-                    e.worker_id
-                ),
-            ));
-        }
-        if !(1..=MAX_COUNT).contains(&e.count) {
-            return Err(ApiError::bad_request(
-                "invalid_field",
-                format!("decisions[{i}].count must be an integer from 1 to {MAX_COUNT}"),
-            ));
-        }
-        counts.push((e.worker_id.clone(), e.count));
-    }
-    state
-        .store
-        .tenant(&principal.tenant_id)
-        .add_decision_counts(&counts)
+    let entries = body.into_inner().decisions;
+    let report = UsageReport::parse(
+        entries
+            .into_iter()
+            .map(|e| (e.worker_id, e.count))
+            .collect(),
+    )
+    .map_err(|e| ApiError::bad_request("invalid_field", e.to_string()))?;
+    let accepted = state
+        .hall
+        .report_usage(&principal.tenant_id, &report)
         .await?;
-    Ok(HttpResponse::Accepted().json(TelemetryAccepted {
-        accepted: counts.len(),
-    }))
+    Ok(HttpResponse::Accepted().json(TelemetryAccepted { accepted }))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -124,20 +98,19 @@ pub async fn daily_counts(
     query: web::Query<CountsQuery>,
 ) -> Result<web::Json<DailyCounts>, ApiError> {
     principal.require(Scope::Read)?;
-    let since = match query.since.as_deref() {
-        None => Utc::now().date_naive() - chrono::Duration::days(30),
-        Some(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
-            ApiError::bad_request(
-                "invalid_query",
-                format!("since {s:?} is not a date such as 2030-01-31 (YYYY-MM-DD)"),
-            )
-        })?,
-    };
-    let rows = state
-        .store
-        .tenant(&principal.tenant_id)
-        .decision_counts(since)
-        .await?;
+    let since = query
+        .since
+        .as_deref()
+        .map(|s| {
+            NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
+                ApiError::bad_request(
+                    "invalid_query",
+                    format!("since {s:?} is not a date such as 2030-01-31 (YYYY-MM-DD)"),
+                )
+            })
+        })
+        .transpose()?;
+    let rows = state.hall.daily_counts(&principal.tenant_id, since).await?;
     Ok(web::Json(DailyCounts {
         telemetry: rows
             .into_iter()

@@ -1,8 +1,8 @@
 //! `GET /api/v1/verify/{worker_id}`, exactly as the PyHall clients read it.
 
 use actix_web::web;
-use registry::workers::WorkerStatus;
 use serde::Serialize;
+use service::Verified;
 use utoipa::ToSchema;
 
 use crate::auth::MaybePrincipal;
@@ -49,29 +49,19 @@ pub async fn verify(
     let not_found = || ApiError::not_found(format!("worker {} not found", path.as_str()));
     let id = worker_ref(&path).map_err(|_| not_found())?;
     let viewer = caller.0.as_ref().map(|p| &p.tenant_id);
-    let worker = state
-        .facts
-        .visible_worker(&id, viewer)
+    let Verified {
+        worker,
+        current,
+        ban_reason,
+        status,
+    } = state
+        .hall
+        .verify_worker(&id, viewer)
         .await?
         .ok_or_else(not_found)?;
-    let current = state
-        .facts
-        .current_attestation(&worker.id, chrono::Utc::now())
-        .await?;
-    // The hash in force is the current attestation's; a ban confirmed on it
-    // shows at once (the cache is told within a second, or PostgreSQL is asked).
-    let ban_reason = match &current {
-        Some(a) => state.bans.ban_reason(&a.sha256).await?,
-        None => None,
-    };
-    let status = match (worker.status, &ban_reason) {
-        (WorkerStatus::Revoked, _) => "revoked",
-        (_, Some(_)) => "banned",
-        (WorkerStatus::Active, None) => "active",
-    };
     Ok(web::Json(VerifyResponse {
         worker_id: worker.record.worker_id.to_string(),
-        status: status.into(),
+        status: status.as_str().into(),
         banned: ban_reason.is_some(),
         ban_reason,
         current_hash: current.as_ref().map(|a| a.sha256.clone()),

@@ -119,13 +119,7 @@ impl Fixture {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         Self {
-            hall: Hall {
-                store,
-                facts,
-                bans,
-                receipts,
-                policy: policy::PolicyDocument::default_policy(),
-            },
+            hall: Hall::new(store, facts, bans, receipts),
             receipt_key,
             _db: db,
         }
@@ -228,6 +222,21 @@ impl Fixture {
             signature: sign_card(&card, &signing),
             card: CapabilityCard::parse(&card).unwrap(),
         }
+    }
+
+    /// `tenant`'s key decides once about `worker` running [`CAP`] in dev on
+    /// public data; answers the committed receipt.
+    pub async fn decide_once(&self, tenant: &TenantId, worker: &str) -> audit::Receipt {
+        self.hall
+            .decide(
+                key_of(tenant),
+                command(tenant, worker, Env::Dev, DataLabel::Public),
+                None,
+            )
+            .await
+            .unwrap()
+            .decision
+            .receipt
     }
 
     /// `tenant`'s chain, checked: every receipt linked and signed with the

@@ -8,7 +8,7 @@ use policy::namespaces::{
 };
 use registry::workers::{Worker, WorkerFilter};
 use serde_json::json;
-use service::{AdminError, ClaimCommand, ClaimError, Claimed, KeyError, RegisterError};
+use service::{AdminError, ClaimCommand, ClaimError, Claimed, Hall, KeyError, RegisterError};
 use wcp::{Namespace, TenantId, WorkerRecord};
 
 use crate::fixture::Fixture;
@@ -31,9 +31,13 @@ async fn claim(
     let command = ClaimCommand {
         namespace: ns(namespace),
         tenant: tenant.clone(),
-        org_claims_need_approval,
     };
-    f.hall.claim_namespace(command).await
+    // The registry's setting, as the server would be started with it.
+    let hall = Hall {
+        org_claims_need_approval,
+        ..f.hall.clone()
+    };
+    hall.claim_namespace(command).await
 }
 
 async fn register(
