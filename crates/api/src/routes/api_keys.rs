@@ -7,17 +7,14 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use registry::{ApiKey, Scope, Scopes};
-use serde::Deserialize;
 use service::api_keys::{ApiKeyError, NewApiKey};
-use utoipa::IntoParams;
 use uuid::Uuid;
-use wcp::TenantId;
 
 pub use api_types::api_keys::{ApiKeyList, ApiKeyView, CreateApiKey, CreatedApiKey};
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
-use crate::routes::{resource, text_field, JsonBody};
+use crate::routes::{acting_tenant, resource, text_field, JsonBody, TenantQuery};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -44,24 +41,6 @@ fn view(k: ApiKey) -> ApiKeyView {
         last_used_at: k.last_used_at,
         revoked_at: k.revoked_at,
     }
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct TenantQuery {
-    /// Operator only: act on this tenant instead of the caller's own.
-    pub tenant_id: Option<String>,
-}
-
-pub fn acting_tenant(principal: &Principal, requested: Option<&str>) -> Result<TenantId, ApiError> {
-    let requested = requested
-        .map(|t| {
-            TenantId::parse(t).map_err(|e| {
-                ApiError::bad_request("invalid_tenant_id", e.field("tenant_id").to_string())
-            })
-        })
-        .transpose()?;
-    principal.acting_tenant(requested.as_ref())
 }
 
 impl From<ApiKeyError> for ApiError {

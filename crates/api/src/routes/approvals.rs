@@ -18,7 +18,7 @@ pub use api_types::approvals::{ApprovalView, EscalateApproval, PendingApprovals,
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
-use crate::routes::api_keys::acting_tenant;
+use crate::routes::acting_tenant;
 use crate::routes::{resource, JsonBody};
 use crate::state::AppState;
 

@@ -11,14 +11,13 @@ use registry::attestations::{Attestation, Provenance};
 use registry::Scope;
 use serde::Deserialize;
 use service::attest::{AttestCommand, AttestError, Submission};
-use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 pub use api_types::attestations::{AttestationStatusView, AttestationView};
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
-use crate::routes::workers::worker_ref;
+use crate::routes::worker_ref;
 use crate::routes::{resource, text_field, JsonBody};
 use crate::state::AppState;
 
@@ -109,14 +108,6 @@ fn view(a: Attestation) -> AttestationView {
         ai_service: a.ai_service,
         ai_model: a.ai_model,
     }
-}
-
-/// A short, non-reversible fingerprint of an AI session id (verify shows this, never the id).
-pub fn session_fingerprint(session_id: &str) -> String {
-    Sha256::digest(session_id.as_bytes())[..8]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 fn optional_text(

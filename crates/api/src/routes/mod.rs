@@ -1,6 +1,6 @@
 //! HTTP handlers, one module per resource. Handlers parse the request, call
-//! one use case (`service`; the store directly where no use case exists
-//! yet) and map its error; nothing else.
+//! one use case (`service`) and map its error; nothing else. What several
+//! resources parse the same way is here and in `params.rs` and `body.rs`.
 
 pub mod account;
 pub mod api_keys;
@@ -15,6 +15,7 @@ pub mod discovery;
 pub mod health;
 pub mod keys;
 pub mod namespaces;
+mod params;
 pub mod policy;
 pub mod telemetry;
 pub mod tenants;
@@ -25,6 +26,7 @@ use actix_web::{web, HttpRequest, Resource};
 
 use crate::error::ApiError;
 pub use body::JsonBody;
+pub use params::{acting_tenant, worker_ref, TenantQuery};
 
 /// A resource whose unsupported methods get a JSON 405 with an `Allow` header.
 pub fn resource(path: &str, allow: &'static [&'static str]) -> Resource {

@@ -20,7 +20,7 @@ pub use api_types::namespaces::{
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
-use crate::routes::api_keys::TenantQuery;
+use crate::routes::{acting_tenant, TenantQuery};
 use crate::routes::{resource, text_field, JsonBody};
 use crate::state::AppState;
 
@@ -170,7 +170,7 @@ pub async fn list_namespaces(
     query: web::Query<TenantQuery>,
 ) -> Result<web::Json<NamespaceList>, ApiError> {
     principal.require(Scope::Read)?;
-    let tenant = crate::routes::api_keys::acting_tenant(&principal, query.tenant_id.as_deref())?;
+    let tenant = acting_tenant(&principal, query.tenant_id.as_deref())?;
     let claims = state.hall.list_namespaces(&tenant).await?;
     Ok(web::Json(NamespaceList {
         namespaces: claims.into_iter().map(view).collect(),

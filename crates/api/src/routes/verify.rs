@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use crate::auth::MaybePrincipal;
 use crate::error::{ApiError, ErrorBody};
 use crate::routes::resource;
-use crate::routes::workers::worker_ref;
+use crate::routes::worker_ref;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -75,6 +75,6 @@ pub async fn verify(
         ai_session_fingerprint: current
             .as_ref()
             .and_then(|a| a.ai_session_id.as_deref())
-            .map(crate::routes::attestations::session_fingerprint),
+            .map(service::verify::session_fingerprint),
     }))
 }

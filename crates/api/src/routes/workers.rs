@@ -17,7 +17,7 @@ pub use api_types::workers::{WorkerPage, WorkerView};
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
-use crate::routes::api_keys::{acting_tenant, TenantQuery};
+use crate::routes::{acting_tenant, worker_ref, TenantQuery};
 use crate::routes::{resource, JsonBody};
 use crate::state::AppState;
 
@@ -139,11 +139,6 @@ pub struct WorkerQuery {
     pub cursor: Option<String>,
     /// Operator only: another tenant's workers.
     pub tenant_id: Option<String>,
-}
-
-/// Parses a path id in either form; a malformed one is simply not found.
-pub fn worker_ref(raw: &str) -> Result<WorkerRef, ApiError> {
-    WorkerRef::parse(raw).map_err(|e| ApiError::not_found(e.field("worker").to_string()))
 }
 
 /// Register a worker (`workers:write`). All or nothing: a refused
