@@ -2,21 +2,13 @@
 //! not after they expire, and given back when the decision never happened.
 
 use registry::approvals::{ApprovalStatus, ApprovalSubject, NewApproval, Stage, Unusable};
-use registry::{Store, StoreOptions};
+use registry::Store;
 use testkit::TestDb;
 use uuid::Uuid;
 use wcp::TenantId;
 
-async fn store(db: &TestDb) -> Store {
-    let s = Store::connect(
-        Store::parse_url(db.url()).unwrap(),
-        &StoreOptions::default(),
-    )
-    .await
-    .unwrap();
-    s.migrate().await.unwrap();
-    s
-}
+mod common;
+use common::{execute, store};
 
 fn subject() -> ApprovalSubject {
     ApprovalSubject {
@@ -63,8 +55,7 @@ async fn approved(store: &Store, tenant: &TenantId) -> Uuid {
 async fn an_approval_is_used_once_and_given_back_when_its_decision_failed() {
     let db = TestDb::create().await;
     let s = store(&db).await;
-    let tenant = TenantId::parse("org.acme").unwrap();
-    s.create_tenant(&tenant, "Acme").await.unwrap();
+    let tenant = common::tenant(&s, "org.acme", "Acme").await;
     let id = approved(&s, &tenant).await;
     let t = s.tenant(&tenant);
 
@@ -106,8 +97,7 @@ async fn an_approval_is_used_once_and_given_back_when_its_decision_failed() {
     assert_eq!(used.used_by_decision, Some(second));
 
     // Another tenant cannot use or even see it.
-    let stranger = TenantId::parse("org.stranger").unwrap();
-    s.create_tenant(&stranger, "Stranger").await.unwrap();
+    let stranger = common::tenant(&s, "org.stranger", "Stranger").await;
     assert!(s.tenant(&stranger).approval(id).await.unwrap().is_none());
 }
 
@@ -115,14 +105,13 @@ async fn an_approval_is_used_once_and_given_back_when_its_decision_failed() {
 async fn an_expired_approval_cannot_be_used_or_resolved() {
     let db = TestDb::create().await;
     let s = store(&db).await;
-    let tenant = TenantId::parse("org.acme").unwrap();
-    s.create_tenant(&tenant, "Acme").await.unwrap();
+    let tenant = common::tenant(&s, "org.acme", "Acme").await;
     let id = approved(&s, &tenant).await;
-    let mut conn = db.connect().await;
-    sqlx::query("UPDATE approvals SET expires_at = now() - interval '1 second'")
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    execute(
+        &db,
+        "UPDATE approvals SET expires_at = now() - interval '1 second'",
+    )
+    .await;
     let t = s.tenant(&tenant);
     assert_eq!(
         t.approval(id).await.unwrap().unwrap().status,

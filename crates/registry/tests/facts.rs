@@ -7,20 +7,12 @@ use std::time::{Duration, Instant};
 
 use policy::TenantPolicy;
 use registry::facts::FactsCache;
-use registry::{Scopes, Store, StoreOptions, TenantStatus};
+use registry::{Scopes, Store, TenantStatus};
 use testkit::TestDb;
 use wcp::{Env, TenantId};
 
-async fn store(db: &TestDb) -> Store {
-    let s = Store::connect(
-        Store::parse_url(db.url()).unwrap(),
-        &StoreOptions::default(),
-    )
-    .await
-    .unwrap();
-    s.migrate().await.unwrap();
-    s
-}
+mod common;
+use common::{execute, store};
 
 async fn listening(facts: &FactsCache) {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -56,8 +48,7 @@ struct Fixture {
 async fn fixture(listen: bool) -> Fixture {
     let db = TestDb::create().await;
     let here = store(&db).await;
-    let tenant = TenantId::parse("org.facts").unwrap();
-    here.create_tenant(&tenant, "Facts").await.unwrap();
+    let tenant = common::tenant(&here, "org.facts", "Facts").await;
     let secret = registry::ApiKeySecret::generate().unwrap();
     let key = here
         .tenant(&tenant)
@@ -190,11 +181,11 @@ async fn a_change_made_in_plain_sql_is_announced_too() {
     assert!(facts.credential_by_secret(&hash).await.unwrap().is_some());
 
     // An operator in psql, not the registry: only the trigger can tell.
-    let mut conn = db.connect().await;
-    sqlx::query("UPDATE api_keys SET expires_at = now() - interval '1 second'")
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    execute(
+        &db,
+        "UPDATE api_keys SET expires_at = now() - interval '1 second'",
+    )
+    .await;
     eventually("the expiry reaching this process", || async {
         facts
             .credential_by_secret(&hash)
