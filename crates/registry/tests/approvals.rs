@@ -2,7 +2,7 @@
 //! not after they expire, and given back when the decision never happened.
 
 use registry::approvals::{ApprovalStatus, ApprovalSubject, NewApproval, Stage, Unusable};
-use registry::Store;
+use registry::{Store, TenantStore};
 use testkit::TestDb;
 use uuid::Uuid;
 use wcp::TenantId;
@@ -51,6 +51,14 @@ async fn approved(store: &Store, tenant: &TenantId) -> Uuid {
     a.id
 }
 
+/// Why approval `id` cannot be used for `subject` by a new decision.
+async fn refusal(t: &TenantStore<'_>, id: Uuid, subject: &ApprovalSubject) -> Unusable {
+    t.use_approval(id, subject, Uuid::now_v7())
+        .await
+        .unwrap()
+        .unwrap_err()
+}
+
 #[tokio::test]
 async fn an_approval_is_used_once_and_given_back_when_its_decision_failed() {
     let db = TestDb::create().await;
@@ -61,29 +69,14 @@ async fn an_approval_is_used_once_and_given_back_when_its_decision_failed() {
 
     let mut other = subject();
     other.env = wcp::Env::Edge;
-    assert_eq!(
-        t.use_approval(id, &other, Uuid::now_v7())
-            .await
-            .unwrap()
-            .unwrap_err(),
-        Unusable::OtherRequest
-    );
+    assert_eq!(refusal(&t, id, &other).await, Unusable::OtherRequest);
     let first = Uuid::now_v7();
     assert!(t.use_approval(id, &subject(), first).await.unwrap().is_ok());
-    assert_eq!(
-        t.use_approval(id, &subject(), Uuid::now_v7())
-            .await
-            .unwrap()
-            .unwrap_err(),
-        Unusable::AlreadyUsed
-    );
+    assert_eq!(refusal(&t, id, &subject()).await, Unusable::AlreadyUsed);
     // The first decision's receipt failed: the approval comes back, once.
     t.release_approval(id, Uuid::now_v7()).await.unwrap();
     assert_eq!(
-        t.use_approval(id, &subject(), Uuid::now_v7())
-            .await
-            .unwrap()
-            .unwrap_err(),
+        refusal(&t, id, &subject()).await,
         Unusable::AlreadyUsed,
         "only the decision that used it can give it back"
     );
@@ -117,13 +110,7 @@ async fn an_expired_approval_cannot_be_used_or_resolved() {
         t.approval(id).await.unwrap().unwrap().status,
         ApprovalStatus::Expired
     );
-    assert_eq!(
-        t.use_approval(id, &subject(), Uuid::now_v7())
-            .await
-            .unwrap()
-            .unwrap_err(),
-        Unusable::Expired
-    );
+    assert_eq!(refusal(&t, id, &subject()).await, Unusable::Expired);
     // Past its deadline the stored status does not move any more.
     for from in [ApprovalStatus::Pending, ApprovalStatus::Approved] {
         assert!(t

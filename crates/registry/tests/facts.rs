@@ -6,8 +6,9 @@
 use std::time::{Duration, Instant};
 
 use policy::TenantPolicy;
+use registry::credentials::KeyHash;
 use registry::facts::FactsCache;
-use registry::{Scopes, Store, TenantStatus};
+use registry::{KeyCredential, Scopes, Store, TenantStatus};
 use testkit::TestDb;
 use wcp::{Env, TenantId};
 
@@ -33,6 +34,23 @@ where
         assert!(Instant::now() < deadline, "{what} never happened");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// Polls until the credential `facts` gives for `hash` is there and `holds`.
+async fn credential_eventually(
+    what: &str,
+    facts: &FactsCache,
+    hash: &KeyHash,
+    holds: impl Fn(&KeyCredential) -> bool,
+) {
+    eventually(what, || async {
+        facts
+            .credential_by_secret(hash)
+            .await
+            .unwrap()
+            .is_some_and(|c| holds(&c))
+    })
+    .await;
 }
 
 /// A tenant `org.facts` with one API key, and a listening cache over `here`.
@@ -101,12 +119,8 @@ async fn key_revoked_by_another_process_stops_working_without_telling_this_one()
         .revoke_api_key(key_id)
         .await
         .unwrap();
-    eventually("the revocation reaching this process", || async {
-        facts
-            .credential_by_secret(&hash)
-            .await
-            .unwrap()
-            .is_some_and(|c| c.key.revoked_at.is_some())
+    credential_eventually("the revocation reaching this process", &facts, &hash, |c| {
+        c.key.revoked_at.is_some()
     })
     .await;
 }
@@ -152,12 +166,8 @@ async fn tenant_suspended_and_policy_changed_elsewhere_are_seen_here() {
         .await
         .unwrap();
 
-    eventually("the suspension reaching this process", || async {
-        facts
-            .credential_by_secret(&hash)
-            .await
-            .unwrap()
-            .is_some_and(|c| c.tenant_status == TenantStatus::Suspended)
+    credential_eventually("the suspension reaching this process", &facts, &hash, |c| {
+        c.tenant_status == TenantStatus::Suspended
     })
     .await;
     eventually("the new floors reaching this process", || async {
@@ -186,12 +196,8 @@ async fn a_change_made_in_plain_sql_is_announced_too() {
         "UPDATE api_keys SET expires_at = now() - interval '1 second'",
     )
     .await;
-    eventually("the expiry reaching this process", || async {
-        facts
-            .credential_by_secret(&hash)
-            .await
-            .unwrap()
-            .is_some_and(|c| c.key.expires_at.is_some())
+    credential_eventually("the expiry reaching this process", &facts, &hash, |c| {
+        c.key.expires_at.is_some()
     })
     .await;
 }
