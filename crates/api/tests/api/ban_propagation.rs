@@ -17,6 +17,13 @@ struct Cluster {
 }
 
 impl Cluster {
+    fn new(operator: String) -> Self {
+        Self {
+            operator,
+            client: reqwest::Client::new(),
+        }
+    }
+
     async fn call(
         &self,
         p: &Proc,
@@ -35,6 +42,31 @@ impl Cluster {
         let resp = req.send().await.expect("request");
         let status = resp.status().as_u16();
         (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// An anonymous GET.
+    async fn get(&self, p: &Proc, path: &str) -> (u16, Value) {
+        self.call(p, reqwest::Method::GET, path, None, None).await
+    }
+
+    /// What `p` says of worker `x.prop.worker` (`GET /verify`, anonymous).
+    async fn verify(&self, p: &Proc) -> (u16, Value) {
+        self.get(p, "/api/v1/verify/x.prop.worker").await
+    }
+
+    /// A request without a body, made with the operator key.
+    async fn as_operator(&self, p: &Proc, method: reqwest::Method, path: &str) -> (u16, Value) {
+        self.call(p, method, path, Some(&self.operator), None).await
+    }
+
+    /// Confirms ban report `report` through `p`, as the operator.
+    async fn confirm(&self, p: &Proc, report: &str) -> (u16, Value) {
+        self.as_operator(
+            p,
+            reqwest::Method::POST,
+            &format!("/api/v1/ban-list/reports/{report}/confirm"),
+        )
+        .await
     }
 
     /// A tenant whose worker `x.prop.worker` is attested with SHA; returns a report id for SHA.
@@ -96,9 +128,7 @@ impl Cluster {
     async fn wait_subscribed(&self, p: &Proc) {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
-            let (_, ready) = self
-                .call(p, reqwest::Method::GET, "/readyz", None, None)
-                .await;
+            let (_, ready) = self.get(p, "/readyz").await;
             if ready["bans"] == "subscribed" && ready["facts"] == "subscribed" {
                 return;
             }
@@ -113,37 +143,13 @@ impl Cluster {
 
     /// Confirms through `a`, then measures how long until `b` reports the worker banned.
     async fn ban_seen_within(&self, a: &Proc, b: &Proc, report: &str) -> Duration {
-        let (s, _) = self
-            .call(
-                b,
-                reqwest::Method::GET,
-                "/api/v1/verify/x.prop.worker",
-                None,
-                None,
-            )
-            .await;
+        let (s, _) = self.verify(b).await;
         assert_eq!(s, 200);
-        let (s, c) = self
-            .call(
-                a,
-                reqwest::Method::POST,
-                &format!("/api/v1/ban-list/reports/{report}/confirm"),
-                Some(&self.operator),
-                None,
-            )
-            .await;
+        let (s, c) = self.confirm(a, report).await;
         assert_eq!(s, 200, "{c}");
         let confirmed = Instant::now();
         loop {
-            let (_, v) = self
-                .call(
-                    b,
-                    reqwest::Method::GET,
-                    "/api/v1/verify/x.prop.worker",
-                    None,
-                    None,
-                )
-                .await;
+            let (_, v) = self.verify(b).await;
             if v["status"] == "banned" {
                 assert_eq!(v["banned"], true);
                 return confirmed.elapsed();
@@ -155,6 +161,18 @@ impl Cluster {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+/// A fresh bootstrap operator key.
+fn operator_key() -> String {
+    format!("phk_prop_{}", uuid::Uuid::new_v4().simple())
+}
+
+/// A `hall-registry` process with `envs`, once it answers as healthy.
+async fn healthy(envs: &[(&str, &str)]) -> Proc {
+    let mut p = Proc::spawn(envs);
+    p.wait_healthy(Duration::from_secs(30)).await;
+    p
 }
 
 fn envs<'a>(
@@ -177,16 +195,11 @@ fn envs<'a>(
 async fn two_processes(with_redis: bool) {
     let db = testkit::TestDb::create().await;
     let space = testkit::TestRedis::new();
-    let operator = format!("phk_prop_{}", uuid::Uuid::new_v4().simple());
+    let operator = operator_key();
     let redis = with_redis.then(|| (space.url(), space.prefix()));
-    let mut a = Proc::spawn(&envs(db.url(), &operator, redis));
-    a.wait_healthy(Duration::from_secs(30)).await;
-    let mut b = Proc::spawn(&envs(db.url(), &operator, redis));
-    b.wait_healthy(Duration::from_secs(30)).await;
-    let cluster = Cluster {
-        operator,
-        client: reqwest::Client::new(),
-    };
+    let mut a = healthy(&envs(db.url(), &operator, redis)).await;
+    let mut b = healthy(&envs(db.url(), &operator, redis)).await;
+    let cluster = Cluster::new(operator);
     let report = cluster.worker_with_reported_hash(&a).await;
     cluster.wait_subscribed(&a).await;
     cluster.wait_subscribed(&b).await;
@@ -196,9 +209,7 @@ async fn two_processes(with_redis: bool) {
         "process B saw the ban after {took:?}"
     );
     // B's copy came from the announcement, not a fallback read.
-    let (_, ready) = cluster
-        .call(&b, reqwest::Method::GET, "/readyz", None, None)
-        .await;
+    let (_, ready) = cluster.get(&b, "/readyz").await;
     assert_eq!(ready["bans"], "subscribed");
     assert!(a.terminate().success());
     assert!(b.terminate().success());
@@ -263,61 +274,27 @@ impl Drop for OwnRedis {
 async fn when_redis_stops_verify_and_the_ban_list_keep_answering_from_postgres() {
     let db = testkit::TestDb::create().await;
     let mut redis = OwnRedis::start();
-    let operator = format!("phk_prop_{}", uuid::Uuid::new_v4().simple());
+    let operator = operator_key();
     let redis_url = redis.url.clone();
-    let mut p = Proc::spawn(&envs(db.url(), &operator, Some((&redis_url, "hall:"))));
-    p.wait_healthy(Duration::from_secs(30)).await;
-    let cluster = Cluster {
-        operator,
-        client: reqwest::Client::new(),
-    };
+    let mut p = healthy(&envs(db.url(), &operator, Some((&redis_url, "hall:")))).await;
+    let cluster = Cluster::new(operator);
     let report = cluster.worker_with_reported_hash(&p).await;
     cluster.wait_subscribed(&p).await;
 
     redis.stop();
     let started = Instant::now();
-    let (s, v) = cluster
-        .call(
-            &p,
-            reqwest::Method::GET,
-            "/api/v1/verify/x.prop.worker",
-            None,
-            None,
-        )
-        .await;
+    let (s, v) = cluster.verify(&p).await;
     assert_eq!((s, v["status"].as_str()), (200, Some("active")), "{v}");
-    let (s, list) = cluster
-        .call(&p, reqwest::Method::GET, "/api/v1/ban-list", None, None)
-        .await;
+    let (s, list) = cluster.get(&p, "/api/v1/ban-list").await;
     assert_eq!((s, list), (200, json!([])));
     // A ban confirmed while Redis is down is still enforced, read from PostgreSQL.
-    let (s, _) = cluster
-        .call(
-            &p,
-            reqwest::Method::POST,
-            &format!("/api/v1/ban-list/reports/{report}/confirm"),
-            Some(&cluster.operator),
-            None,
-        )
-        .await;
+    let (s, _) = cluster.confirm(&p, &report).await;
     assert_eq!(s, 200);
-    let (s, v) = cluster
-        .call(
-            &p,
-            reqwest::Method::GET,
-            "/api/v1/verify/x.prop.worker",
-            None,
-            None,
-        )
-        .await;
+    let (s, v) = cluster.verify(&p).await;
     assert_eq!((s, v["status"].as_str()), (200, Some("banned")), "{v}");
-    let (s, list) = cluster
-        .call(&p, reqwest::Method::GET, "/api/v1/ban-list", None, None)
-        .await;
+    let (s, list) = cluster.get(&p, "/api/v1/ban-list").await;
     assert_eq!((s, list.as_array().map(Vec::len)), (200, Some(1)));
-    let (s, ready) = cluster
-        .call(&p, reqwest::Method::GET, "/readyz", None, None)
-        .await;
+    let (s, ready) = cluster.get(&p, "/readyz").await;
     assert_eq!(s, 200, "PostgreSQL is up, so the server is ready: {ready}");
     assert!(
         ready["cache"].as_str().unwrap().starts_with("degraded"),
@@ -369,15 +346,10 @@ async fn decision_until(
 async fn worker_and_key_revoked_through_one_process_are_refused_by_the_other_within_a_second() {
     use reqwest::Method;
     let db = testkit::TestDb::create().await;
-    let operator = format!("phk_prop_{}", uuid::Uuid::new_v4().simple());
-    let mut a = Proc::spawn(&envs(db.url(), &operator, None));
-    a.wait_healthy(Duration::from_secs(30)).await;
-    let mut b = Proc::spawn(&envs(db.url(), &operator, None));
-    b.wait_healthy(Duration::from_secs(30)).await;
-    let cluster = Cluster {
-        operator,
-        client: reqwest::Client::new(),
-    };
+    let operator = operator_key();
+    let mut a = healthy(&envs(db.url(), &operator, None)).await;
+    let mut b = healthy(&envs(db.url(), &operator, None)).await;
+    let cluster = Cluster::new(operator);
     cluster.worker_with_reported_hash(&a).await;
     let (_, k) = cluster
         .call(
@@ -403,12 +375,10 @@ async fn worker_and_key_revoked_through_one_process_are_refused_by_the_other_wit
         .await;
     }
     let (s, r) = cluster
-        .call(
+        .as_operator(
             &a,
             Method::POST,
             "/api/v1/workers/x.prop.worker/revoke?tenant_id=org.prop",
-            Some(&cluster.operator),
-            None,
         )
         .await;
     assert_eq!(s, 200, "{r}");
@@ -422,12 +392,10 @@ async fn worker_and_key_revoked_through_one_process_are_refused_by_the_other_wit
     );
 
     let (s, r) = cluster
-        .call(
+        .as_operator(
             &a,
             Method::DELETE,
             &format!("/api/v1/api-keys/{decider_id}?tenant_id=org.prop"),
-            Some(&cluster.operator),
-            None,
         )
         .await;
     assert!(s == 200 || s == 204, "{s} {r}");
