@@ -6,7 +6,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{free_port, Proc};
+use crate::support::{free_port, healthy, Proc};
 use serde_json::{json, Value};
 
 const SHA: &str = "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc";
@@ -166,13 +166,6 @@ impl Cluster {
 /// A fresh bootstrap operator key.
 fn operator_key() -> String {
     format!("phk_prop_{}", uuid::Uuid::new_v4().simple())
-}
-
-/// A `hall-registry` process with `envs`, once it answers as healthy.
-async fn healthy(envs: &[(&str, &str)]) -> Proc {
-    let mut p = Proc::spawn(envs);
-    p.wait_healthy(Duration::from_secs(30)).await;
-    p
 }
 
 fn envs<'a>(

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::support::{alive, data_root, free_port, postmaster_pid, Proc};
+use crate::support::{alive, data_root, free_port, healthy, postmaster_pid, Proc};
 
 fn instance_line(p: &Proc) -> String {
     p.stdout
@@ -50,8 +50,7 @@ async fn zero_config_start_serves_stops_its_postgres_and_reuses_the_data() {
         "postmaster.pid left behind"
     );
 
-    let mut second = Proc::spawn(&[("HALL_DATA_DIR", data_s)]);
-    second.wait_healthy(Duration::from_secs(30)).await;
+    let mut second = healthy(&[("HALL_DATA_DIR", data_s)]).await;
     let reused = instance_line(&second);
     assert!(reused.contains("reusing registry"), "{}", second.output());
     assert!(
@@ -69,12 +68,12 @@ async fn zero_config_start_serves_stops_its_postgres_and_reuses_the_data() {
 #[tokio::test]
 async fn json_logs_carry_the_request_id_of_the_request() {
     let db = testkit::TestDb::create().await;
-    let mut p = Proc::spawn(&[
+    let mut p = healthy(&[
         ("DATABASE_URL", db.url()),
         ("HALL_LOG_FORMAT", "json"),
         ("HALL_LOG_LEVEL", "info"),
-    ]);
-    p.wait_healthy(Duration::from_secs(30)).await;
+    ])
+    .await;
     let resp = reqwest::get(p.url("/no-such-route")).await.unwrap();
     let id = resp.headers()["x-request-id"].to_str().unwrap().to_string();
     assert!(p.terminate().success());
@@ -185,8 +184,7 @@ async fn generated_operator_key_is_printed_once_saved_0600_and_never_changed() {
         ("HALL_LOG_FORMAT", "json"),
         ("HALL_LOG_LEVEL", "debug"),
     ];
-    let mut first = Proc::spawn(&envs);
-    first.wait_healthy(Duration::from_secs(30)).await;
+    let mut first = healthy(&envs).await;
     let key = banner_key(&first).expect("first start prints the operator key");
     assert!(key.starts_with("phk_") && key.len() == 47, "{key}");
     let file = data.join("operator-api-key");
@@ -220,12 +218,12 @@ async fn generated_operator_key_is_printed_once_saved_0600_and_never_changed() {
 
     // A later start, even with a bootstrap key set, neither prints nor changes it.
     let other = format!("phk_{}", "z".repeat(43));
-    let mut second = Proc::spawn(&[
+    let mut second = healthy(&[
         ("DATABASE_URL", db.url()),
         ("HALL_DATA_DIR", data.to_str().unwrap()),
         ("HALL_BOOTSTRAP_API_KEY", other.as_str()),
-    ]);
-    second.wait_healthy(Duration::from_secs(30)).await;
+    ])
+    .await;
     assert_eq!(banner_key(&second), None);
     assert!(!second.output().contains(&key));
     assert!(
@@ -258,12 +256,12 @@ async fn supplied_bootstrap_key_is_used_and_not_printed() {
     let db = testkit::TestDb::create().await;
     let root = data_root();
     let supplied = format!("phk_{}", "s".repeat(43));
-    let mut p = Proc::spawn(&[
+    let mut p = healthy(&[
         ("DATABASE_URL", db.url()),
         ("HALL_DATA_DIR", root.path().to_str().unwrap()),
         ("HALL_BOOTSTRAP_API_KEY", supplied.as_str()),
-    ]);
-    p.wait_healthy(Duration::from_secs(30)).await;
+    ])
+    .await;
     assert_eq!(banner_key(&p), None);
     assert!(!p.output().contains(&supplied));
     assert!(!root.path().join("operator-api-key").exists());

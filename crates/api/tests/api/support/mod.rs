@@ -227,6 +227,14 @@ impl TestServer {
 }
 
 /// The workspace root, for reading checked-in files.
+/// A `hall-registry` process with `envs`, once it answers as healthy
+/// (within 30 s).
+pub async fn healthy(envs: &[(&str, &str)]) -> Proc {
+    let mut p = Proc::spawn(envs);
+    p.wait_healthy(Duration::from_secs(30)).await;
+    p
+}
+
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
