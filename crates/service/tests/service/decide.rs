@@ -16,12 +16,7 @@ async fn an_unknown_worker_is_denied_with_a_receipt() {
     let acme = f.create_tenant("org.acme").await;
 
     let d = f
-        .hall
-        .decide(
-            key_of(&acme),
-            command(&acme, "x.acme.nobody", Env::Dev, DataLabel::Public),
-            None,
-        )
+        .decide_dev(key_of(&acme), &acme, "x.acme.nobody")
         .await
         .unwrap();
 
@@ -166,12 +161,7 @@ async fn the_operator_must_name_a_tenant_and_a_key_decides_for_its_own_tenant_on
 
     // A command for another tenant is refused by the use case itself.
     let refused = f
-        .hall
-        .decide(
-            key_of(&other),
-            command(&acme, "x.acme.w", Env::Dev, DataLabel::Public),
-            None,
-        )
+        .decide_dev(key_of(&other), &acme, "x.acme.w")
         .await
         .unwrap_err();
     assert!(
@@ -182,15 +172,7 @@ async fn the_operator_must_name_a_tenant_and_a_key_decides_for_its_own_tenant_on
     assert!(f.chain(&other).await.is_empty());
 
     // The operator's decision for a tenant goes in that tenant's chain.
-    let d = f
-        .hall
-        .decide(
-            operator,
-            command(&acme, "x.acme.w", Env::Dev, DataLabel::Public),
-            None,
-        )
-        .await
-        .unwrap();
+    let d = f.decide_dev(operator, &acme, "x.acme.w").await.unwrap();
     assert_eq!(d.decision.receipt.content.tenant_id, "org.acme");
     assert_eq!(f.chain(&acme).await.len(), 1);
 }
