@@ -9,10 +9,10 @@ const AGENT_SCOPES: &[&str] = &["workers:write", "decisions:write", "read"];
 
 /// A tenant with a key and a worker: `(key, registry id of the worker)`.
 async fn tenant_with_worker(s: &TestServer, tenant: &str, namespace: &str) -> (String, String) {
-    let (_, key) = s.tenant_with_key(tenant, AGENT_SCOPES).await;
-    let w = s
-        .register(
-            &key,
+    let (key, w) = s
+        .tenant_with_worker(
+            tenant,
+            AGENT_SCOPES,
             &Worker::named(namespace, "agent").capabilities(&["cap.data.read.v1"]),
         )
         .await;

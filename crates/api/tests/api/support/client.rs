@@ -115,6 +115,19 @@ impl TestServer {
         w
     }
 
+    /// A tenant with an API key of the given scopes and `worker` registered
+    /// with it: `(secret, registered worker)`.
+    pub async fn tenant_with_worker(
+        &self,
+        tenant: &str,
+        scopes: &[&str],
+        worker: &Worker,
+    ) -> (String, Value) {
+        let (_, key) = self.tenant_with_key(tenant, scopes).await;
+        let w = self.register(&key, worker).await;
+        (key, w)
+    }
+
     pub async fn claim_namespace(&self, key: &str, namespace: &str) -> (u16, Value) {
         self.post("/api/v1/namespaces", key, json!({"namespace": namespace}))
             .await
