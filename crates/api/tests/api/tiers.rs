@@ -142,48 +142,48 @@ async fn every_tier_allows_what_it_should_and_denies_what_it_adds() {
             .await;
     }
 
-    // L0 observe: registered, capability declared. Anyone may use a public L0 worker.
-    allows(&s, k, "x.tiers.l0", "dev", "PUBLIC", 0).await;
-    allows(&s, &t.other, "x.tiers.l0", "stage", "RESTRICTED", 0).await;
+    let other = t.other.as_str();
+    for (key, worker_id, env, label, expected) in [
+        // L0 observe: registered, capability declared. Anyone may use a public L0 worker.
+        (k, "x.tiers.l0", "dev", "PUBLIC", Ok(0)),
+        (other, "x.tiers.l0", "stage", "RESTRICTED", Ok(0)),
+        // L1 scoped: the env must be allowed and the caller the owner or a signatory.
+        (k, "x.tiers.l1", "prod", "RESTRICTED", Ok(1)),
+        (
+            k,
+            "x.tiers.l1",
+            "stage",
+            "PUBLIC",
+            Err("DENY_ENV_NOT_ALLOWED"),
+        ),
+        (
+            other,
+            "x.tiers.l1",
+            "dev",
+            "PUBLIC",
+            Err("DENY_UNKNOWN_TENANT"),
+        ),
+        // L2 labeled: the data label within the worker's clearance.
+        (k, "x.tiers.l2", "prod", "INTERNAL", Ok(2)),
+        (
+            k,
+            "x.tiers.l2",
+            "dev",
+            "RESTRICTED",
+            Err("DENY_DATA_LABEL_EXCEEDS_CLEARANCE"),
+        ),
+    ] {
+        match expected {
+            Ok(tier) => allows(&s, key, worker_id, env, label, tier).await,
+            Err(code) => denies(&s, key, worker_id, env, label, code).await,
+        }
+    }
     assert_eq!(
         decide(&s, k, "x.tiers.l0", "dev", "PUBLIC", "cap.tier.other")
             .await
             .0,
         "DENY_CAPABILITY_NOT_DECLARED"
     );
-
-    // L1 scoped: the env must be allowed and the caller the owner or a signatory.
-    allows(&s, k, "x.tiers.l1", "prod", "RESTRICTED", 1).await;
-    denies(
-        &s,
-        k,
-        "x.tiers.l1",
-        "stage",
-        "PUBLIC",
-        "DENY_ENV_NOT_ALLOWED",
-    )
-    .await;
-    denies(
-        &s,
-        &t.other,
-        "x.tiers.l1",
-        "dev",
-        "PUBLIC",
-        "DENY_UNKNOWN_TENANT",
-    )
-    .await;
-
-    // L2 labeled: the data label within the worker's clearance.
-    allows(&s, k, "x.tiers.l2", "prod", "INTERNAL", 2).await;
-    denies(
-        &s,
-        k,
-        "x.tiers.l2",
-        "dev",
-        "RESTRICTED",
-        "DENY_DATA_LABEL_EXCEEDS_CLEARANCE",
-    )
-    .await;
 
     // L3 attested-in-prod: dev runs unattested, prod does not.
     allows(&s, k, "x.tiers.l3", "dev", "PUBLIC", 3).await;
