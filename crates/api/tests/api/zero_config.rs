@@ -172,6 +172,16 @@ fn banner_key(p: &Proc) -> Option<String> {
     })
 }
 
+/// `GET /api/v1/auth/whoami` on `p`, with `key` as the bearer token.
+async fn whoami(p: &Proc, key: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .get(p.url("/api/v1/auth/whoami"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn generated_operator_key_is_printed_once_saved_0600_and_never_changed() {
     use std::os::unix::fs::PermissionsExt;
@@ -199,16 +209,7 @@ async fn generated_operator_key_is_printed_once_saved_0600_and_never_changed() {
         0o700
     );
 
-    let client = reqwest::Client::new();
-    let me: serde_json::Value = client
-        .get(first.url("/api/v1/auth/whoami"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: serde_json::Value = whoami(&first, &key).await.json().await.unwrap();
     assert_eq!(me["operator"], true);
     assert!(first.terminate().success());
     // Even at debug level, no log line carries the credential.
@@ -234,19 +235,9 @@ async fn generated_operator_key_is_printed_once_saved_0600_and_never_changed() {
         second.output()
     );
     assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), key);
-    let old = client
-        .get(second.url("/api/v1/auth/whoami"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap();
+    let old = whoami(&second, &key).await;
     assert_eq!(old.status(), 200);
-    let new = client
-        .get(second.url("/api/v1/auth/whoami"))
-        .bearer_auth(&other)
-        .send()
-        .await
-        .unwrap();
+    let new = whoami(&second, &other).await;
     assert_eq!(new.status(), 401);
     assert!(second.terminate().success());
 }
