@@ -59,7 +59,8 @@ struct Fixture {
     here: Store,
     tenant: TenantId,
     key_id: uuid::Uuid,
-    secret: registry::ApiKeySecret,
+    /// The hash of the API key's hash, as a credential check looks it up.
+    hash: KeyHash,
     facts: std::sync::Arc<FactsCache>,
 }
 
@@ -85,7 +86,7 @@ async fn fixture(listen: bool) -> Fixture {
         here,
         tenant,
         key_id: key.id,
-        secret,
+        hash: secret.hash(),
         facts,
     }
 }
@@ -96,13 +97,11 @@ async fn key_revoked_by_another_process_stops_working_without_telling_this_one()
         db,
         tenant,
         key_id,
-        secret,
+        hash,
         facts,
         ..
     } = fixture(true).await;
     let elsewhere = store(&db).await;
-
-    let hash = secret.hash();
     let first = facts.credential_by_secret(&hash).await.unwrap().unwrap();
     assert!(first.key.revoked_at.is_none());
     let before = facts.stats();
@@ -130,12 +129,11 @@ async fn tenant_suspended_and_policy_changed_elsewhere_are_seen_here() {
     let Fixture {
         db,
         tenant,
-        secret,
+        hash,
         facts,
         ..
     } = fixture(true).await;
     let elsewhere = store(&db).await;
-    let hash = secret.hash();
     assert_eq!(
         facts
             .credential_by_secret(&hash)
@@ -185,9 +183,8 @@ async fn tenant_suspended_and_policy_changed_elsewhere_are_seen_here() {
 #[tokio::test]
 async fn a_change_made_in_plain_sql_is_announced_too() {
     let Fixture {
-        db, secret, facts, ..
+        db, hash, facts, ..
     } = fixture(true).await;
-    let hash = secret.hash();
     assert!(facts.credential_by_secret(&hash).await.unwrap().is_some());
 
     // An operator in psql, not the registry: only the trigger can tell.
@@ -209,10 +206,9 @@ async fn recording_key_use_does_not_drop_the_copies() {
         here,
         tenant,
         key_id,
-        secret,
+        hash,
         facts,
     } = fixture(true).await;
-    let hash = secret.hash();
     facts.credential_by_secret(&hash).await.unwrap();
     let before = facts.stats();
     here.tenant(&tenant).touch_api_key(key_id).await.unwrap();
@@ -230,10 +226,9 @@ async fn without_the_change_feed_every_check_reads_postgres() {
         here,
         tenant,
         key_id,
-        secret,
+        hash,
         facts,
     } = fixture(false).await;
-    let hash = secret.hash();
     assert!(facts
         .credential_by_secret(&hash)
         .await
