@@ -361,58 +361,31 @@ async fn verify_answers_all_ten_keys_and_hides_unknown_and_private_workers_alike
     s.stop().await;
 }
 
+/// What `GET /namespaces/{namespace}` tells `key` of it: `available`,
+/// `yours`, `taken`, `pending`, `reserved` or `invalid`.
+async fn namespace_status(s: &TestServer, key: &str, namespace: &str) -> String {
+    let (_, v) = s
+        .get_json(&format!("/api/v1/namespaces/{namespace}"), Some(key))
+        .await;
+    v["status"].as_str().unwrap().to_string()
+}
+
 #[tokio::test]
 async fn namespaces_are_checked_claimed_reserved_and_administered_by_the_operator() {
     let s = TestServer::start_with(|c| c.org_claims_need_approval = true, false).await;
     let op = s.operator_key.clone();
     let (_, admin) = s.tenant_with_key("org.acme", &["admin"]).await;
     let (_, other) = s.tenant_with_key("org.other", &["admin"]).await;
-    let status_of = |v: &Value| v["status"].as_str().unwrap().to_string();
 
-    assert_eq!(
-        status_of(
-            &s.get_json("/api/v1/namespaces/x.alice", Some(&admin))
-                .await
-                .1
-        ),
-        "available"
-    );
-    assert_eq!(
-        status_of(
-            &s.get_json("/api/v1/namespaces/cap.doc", Some(&admin))
-                .await
-                .1
-        ),
-        "invalid"
-    );
-    assert_eq!(
-        status_of(
-            &s.get_json("/api/v1/namespaces/org.wcp", Some(&admin))
-                .await
-                .1
-        ),
-        "reserved"
-    );
+    assert_eq!(namespace_status(&s, &admin, "x.alice").await, "available");
+    assert_eq!(namespace_status(&s, &admin, "cap.doc").await, "invalid");
+    assert_eq!(namespace_status(&s, &admin, "org.wcp").await, "reserved");
 
     let (status, c) = s.claim_namespace(&admin, "x.alice").await;
     assert_eq!((status, c["status"].as_str()), (201, Some("claimed")));
     assert_eq!(s.claim_namespace(&admin, "x.alice").await.0, 200);
-    assert_eq!(
-        status_of(
-            &s.get_json("/api/v1/namespaces/x.alice", Some(&admin))
-                .await
-                .1
-        ),
-        "yours"
-    );
-    assert_eq!(
-        status_of(
-            &s.get_json("/api/v1/namespaces/x.alice", Some(&other))
-                .await
-                .1
-        ),
-        "taken"
-    );
+    assert_eq!(namespace_status(&s, &admin, "x.alice").await, "yours");
+    assert_eq!(namespace_status(&s, &other, "x.alice").await, "taken");
     assert_eq!(s.claim_namespace(&other, "x.alice").await.0, 409);
     for bad in ["cap.doc", "wrk.x", "x.Alice", "org.a.b", "org.wcp"] {
         let (status, err) = s.claim_namespace(&admin, bad).await;
@@ -422,14 +395,7 @@ async fn namespaces_are_checked_claimed_reserved_and_administered_by_the_operato
     // org.* claims wait for the operator here.
     let (status, c) = s.claim_namespace(&admin, "org.acme").await;
     assert_eq!((status, c["status"].as_str()), (201, Some("pending")));
-    assert_eq!(
-        status_of(
-            &s.get_json("/api/v1/namespaces/org.acme", Some(&admin))
-                .await
-                .1
-        ),
-        "pending"
-    );
+    assert_eq!(namespace_status(&s, &admin, "org.acme").await, "pending");
     let (status, err) = s
         .post(
             "/api/v1/workers",
@@ -450,14 +416,7 @@ async fn namespaces_are_checked_claimed_reserved_and_administered_by_the_operato
             .0,
         200
     );
-    assert_eq!(
-        status_of(
-            &s.get_json("/api/v1/namespaces/org.acme", Some(&admin))
-                .await
-                .1
-        ),
-        "yours"
-    );
+    assert_eq!(namespace_status(&s, &admin, "org.acme").await, "yours");
 
     // Reservation, release and transfer are the operator's.
     let (status, _) = s
@@ -492,14 +451,7 @@ async fn namespaces_are_checked_claimed_reserved_and_administered_by_the_operato
         )
         .await;
     assert_eq!(status, 200, "{t}");
-    assert_eq!(
-        status_of(
-            &s.get_json("/api/v1/namespaces/x.alice", Some(&other))
-                .await
-                .1
-        ),
-        "yours"
-    );
+    assert_eq!(namespace_status(&s, &other, "x.alice").await, "yours");
     assert_eq!(
         s.call(
             Method::DELETE,
@@ -522,14 +474,7 @@ async fn namespaces_are_checked_claimed_reserved_and_administered_by_the_operato
         .0,
         200
     );
-    assert_eq!(
-        status_of(
-            &s.get_json("/api/v1/namespaces/x.alice", Some(&admin))
-                .await
-                .1
-        ),
-        "available"
-    );
+    assert_eq!(namespace_status(&s, &admin, "x.alice").await, "available");
 
     // A namespace with workers cannot be released or transferred.
     s.post(
