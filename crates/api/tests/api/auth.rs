@@ -399,55 +399,52 @@ async fn tenants_are_created_once_with_valid_ids_and_suspension_stops_their_keys
     let op = server.operator_key.clone();
     let (_, key) = server.tenant_with_key("org.acme", &["read"]).await;
 
-    let (status, err) = server
-        .post(
-            "/api/v1/tenants",
-            &op,
+    // A refused tenant: its status, and its error's code and what its message
+    // says where those matter.
+    for (body, status, code, says) in [
+        (
             json!({"id": "org.acme", "display_name": "again"}),
-        )
-        .await;
-    assert_eq!(status, 409, "{err}");
-    let (status, err) = server
-        .post(
-            "/api/v1/tenants",
-            &op,
+            409,
+            None,
+            None,
+        ),
+        (
             json!({"id": "Org.Acme", "display_name": "A"}),
-        )
-        .await;
-    assert_eq!(status, 400);
-    assert_eq!(err["error"]["code"], "invalid_tenant_id");
-    assert!(err["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("lowercase"));
-    let (status, err) = server
-        .post(
-            "/api/v1/tenants",
-            &op,
+            400,
+            Some("invalid_tenant_id"),
+            Some("lowercase"),
+        ),
+        (
             json!({"id": "hall.evil", "display_name": "A"}),
-        )
-        .await;
-    assert_eq!(status, 400);
-    assert!(err["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("reserved"));
-    let (status, _) = server
-        .post(
-            "/api/v1/tenants",
-            &op,
+            400,
+            None,
+            Some("reserved"),
+        ),
+        (
             json!({"id": "org.blank", "display_name": "  "}),
-        )
-        .await;
-    assert_eq!(status, 400);
-    let (status, _) = server
-        .post(
-            "/api/v1/tenants",
-            &op,
+            400,
+            None,
+            None,
+        ),
+        (
             json!({"id": "org.x", "display_name": "X", "extra": 1}),
-        )
-        .await;
-    assert_eq!(status, 400);
+            400,
+            None,
+            None,
+        ),
+    ] {
+        let (got, err) = server.post("/api/v1/tenants", &op, body.clone()).await;
+        assert_eq!(got, status, "{body}: {err}");
+        if let Some(code) = code {
+            assert_eq!(err["error"]["code"], code, "{body}");
+        }
+        if let Some(says) = says {
+            assert!(
+                err["error"]["message"].as_str().unwrap().contains(says),
+                "{body}: {err}"
+            );
+        }
+    }
 
     let (_, standing) = server.get_json("/api/account/standing", Some(&key)).await;
     assert_eq!(standing["standing"], "ok");
