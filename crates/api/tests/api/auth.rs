@@ -46,13 +46,8 @@ async fn a_created_key_authenticates_by_bearer_header_x_api_key_and_session_cook
     assert_eq!(me["key_id"], key_id.as_str());
     assert_eq!(me["operator"], false);
 
-    let by_header = server
-        .client
-        .get(server.url("/api/v1/auth/whoami"))
-        .header("X-API-Key", &key)
-        .send()
-        .await
-        .unwrap();
+    let by_header =
+        crate::support::get_with_key_header(&server.url("/api/v1/auth/whoami"), &key).await;
     assert_eq!(by_header.status(), 200);
 
     let (status, token) = session(&server, &key, None).await;

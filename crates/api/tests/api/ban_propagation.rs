@@ -6,7 +6,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{free_port, healthy, Proc};
+use crate::support::{free_port, healthy, request, Proc};
 use serde_json::{json, Value};
 
 const SHA: &str = "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc";
@@ -32,16 +32,7 @@ impl Cluster {
         key: Option<&str>,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let mut req = self.client.request(method, p.url(path));
-        if let Some(k) = key {
-            req = req.bearer_auth(k);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.expect("request");
-        let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap_or(Value::Null))
+        request(&self.client, method, &p.url(path), key, body).await
     }
 
     /// An anonymous GET.

@@ -184,14 +184,11 @@ async fn every_bad_input_to_a_write_endpoint_gets_one_sentence_naming_its_field(
     use serde_json::json;
     let s = crate::support::TestServer::start().await;
     let (_, admin) = s.tenant_with_key("org.acme", &["admin"]).await;
-    let (status, w) = s
-        .post(
-            "/api/v1/workers",
-            &admin,
-            json!({"name": "a", "namespace": "x.acme", "capabilities": ["cap.data.read.v1"]}),
-        )
-        .await;
-    assert_eq!(status, 201, "{w}");
+    s.register(
+        &admin,
+        &crate::support::Worker::named("x.acme", "a").capabilities(&["cap.data.read.v1"]),
+    )
+    .await;
     let sha = "a".repeat(64);
     let op = s.operator_key.clone();
     let decision = |extra: serde_json::Value| {

@@ -5,7 +5,9 @@
 
 use std::time::Duration;
 
-use crate::support::{alive, data_root, free_port, healthy, postmaster_pid, Proc};
+use crate::support::{
+    alive, data_root, free_port, get_with_key_header, healthy, postmaster_pid, Proc,
+};
 
 fn instance_line(p: &Proc) -> String {
     p.stdout
@@ -256,12 +258,7 @@ async fn supplied_bootstrap_key_is_used_and_not_printed() {
     assert_eq!(banner_key(&p), None);
     assert!(!p.output().contains(&supplied));
     assert!(!root.path().join("operator-api-key").exists());
-    let resp = reqwest::Client::new()
-        .get(p.url("/api/v1/auth/whoami"))
-        .header("X-API-Key", &supplied)
-        .send()
-        .await
-        .unwrap();
+    let resp = get_with_key_header(&p.url("/api/v1/auth/whoami"), &supplied).await;
     assert_eq!(resp.status(), 200);
     assert!(p.terminate().success());
 }
