@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::support::TestServer;
+use crate::support::{message, TestServer};
 use reqwest::Method;
 use serde_json::json;
 
@@ -100,10 +100,7 @@ async fn a_revoked_key_and_its_sessions_stop_on_the_next_request() {
     let (status, err) = whoami(&server, &token).await;
     assert_eq!(status, 401);
     assert_eq!(err["error"]["code"], "credentials_revoked");
-    assert!(err["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("session"));
+    assert!(message(&err).contains("session"));
 
     // Revoked keys are kept, and listed as revoked.
     let (_, list) = server
@@ -196,7 +193,7 @@ async fn missing_malformed_and_unknown_credentials_are_401_saying_which() {
     assert_eq!(basic.status(), 401);
     let err: serde_json::Value = basic.json().await.unwrap();
     assert_eq!(err["error"]["code"], "invalid_credentials");
-    assert!(err["error"]["message"].as_str().unwrap().contains("Bearer"));
+    assert!(message(&err).contains("Bearer"));
 
     let (status, err) = whoami(&server, "phk_nonexistentnonexistentnonexistentnonexist").await;
     assert_eq!(status, 401);
@@ -255,7 +252,7 @@ async fn every_route_so_far_checks_its_scope() {
             let (status, err) = server.call(method.clone(), &path, Some(key), body).await;
             assert_eq!(status, 403, "{method} {path}: {err}");
             assert_eq!(err["error"]["code"], "insufficient_scope");
-            assert!(err["error"]["message"].as_str().unwrap().contains("admin"));
+            assert!(message(&err).contains("admin"));
         }
     }
 
@@ -322,14 +319,8 @@ async fn tenant_b_cannot_list_read_change_or_revoke_anything_of_tenant_a() {
         .get_json("/api/v1/tenants/org.nobody", Some(&b_key))
         .await;
     assert_eq!(
-        theirs["error"]["message"]
-            .as_str()
-            .unwrap()
-            .replace("org.alpha", "X"),
-        nobody["error"]["message"]
-            .as_str()
-            .unwrap()
-            .replace("org.nobody", "X")
+        message(&theirs).replace("org.alpha", "X"),
+        message(&nobody).replace("org.nobody", "X")
     );
     for (method, path) in [
         (Method::GET, "/api/v1/tenants"),
@@ -434,10 +425,7 @@ async fn tenants_are_created_once_with_valid_ids_and_suspension_stops_their_keys
             assert_eq!(err["error"]["code"], code, "{body}");
         }
         if let Some(says) = says {
-            assert!(
-                err["error"]["message"].as_str().unwrap().contains(says),
-                "{body}: {err}"
-            );
+            assert!(message(&err).contains(says), "{body}: {err}");
         }
     }
 

@@ -2,7 +2,7 @@
 //! decision and never appends a second receipt — across replicas, while the
 //! first is in flight, and after its holder died.
 
-use crate::support::{decision, TestServer, Worker};
+use crate::support::{decision, message, TestServer, Worker};
 use serde_json::{json, Value};
 
 const AGENT_SCOPES: &[&str] = &["workers:write", "decisions:write", "read"];
@@ -109,10 +109,7 @@ async fn a_key_reused_with_another_body_is_a_conflict() {
     let (status, _, e) = decide(&s, &key, Some("k"), &other).await;
     assert_eq!(status, 409, "{e}");
     assert_eq!(e["error"]["code"], "idempotency_key_reused");
-    assert!(e["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("different request body"));
+    assert!(message(&e).contains("different request body"));
     assert_eq!(chain_length(&s, &key).await, 1);
 }
 

@@ -1,6 +1,6 @@
 //! Namespaces, signing keys, workers, verify and discovery over real HTTP.
 
-use crate::support::TestServer;
+use crate::support::{message, TestServer};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -117,13 +117,7 @@ async fn malformed_registrations_name_the_field_and_leave_no_rows() {
         let (status, err) = s.post("/api/v1/workers", &key, body.clone()).await;
         assert_eq!(status, 400, "{body}");
         assert_eq!(err["error"]["code"], "invalid_field");
-        assert!(
-            err["error"]["message"]
-                .as_str()
-                .unwrap()
-                .starts_with(&format!("{field} ")),
-            "{err}"
-        );
+        assert!(message(&err).starts_with(&format!("{field} ")), "{err}");
     }
     // Not even the implicit namespace claim was written.
     assert_eq!(s.count("SELECT count(*) FROM workers").await, 0);
@@ -163,13 +157,7 @@ async fn another_tenant_cannot_register_change_or_revoke_a_tenants_worker() {
         )
         .await;
     assert_eq!(status, 403);
-    assert!(
-        err["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("belongs to another tenant"),
-        "{err}"
-    );
+    assert!(message(&err).contains("belongs to another tenant"), "{err}");
     // Nor claim it.
     let (status, _) = s.claim_namespace(&b, "x.myagent").await;
     assert_eq!(status, 409);
@@ -334,14 +322,8 @@ async fn verify_answers_all_ten_keys_and_hides_unknown_and_private_workers_alike
     let (private_status, private) = s.get_json("/api/v1/verify/x.alpha.priv", Some(&b)).await;
     assert_eq!((unknown_status, private_status), (404, 404));
     assert_eq!(
-        unknown["error"]["message"]
-            .as_str()
-            .unwrap()
-            .replace("nope", "X"),
-        private["error"]["message"]
-            .as_str()
-            .unwrap()
-            .replace("priv", "X")
+        message(&unknown).replace("nope", "X"),
+        message(&private).replace("priv", "X")
     );
     assert_eq!(s.get_json("/api/v1/verify/x.alpha.priv", None).await.0, 404);
     // The owner sees its private worker; a malformed id is just unknown.

@@ -137,17 +137,24 @@ async fn two_processes_starting_at_once_on_one_database_both_serve() {
     assert!(b.terminate().success());
 }
 
+/// Starts a process with `envs` that must refuse to start: it exits with 1.
+/// Returns what it printed.
+fn refused_start(envs: &[(&str, &str)]) -> String {
+    let mut p = Proc::spawn(envs);
+    let status = p.child.wait().unwrap();
+    // Let the readers collect the last lines.
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(status.code(), Some(1), "{}", p.output());
+    p.output()
+}
+
 #[tokio::test]
 async fn missing_postgres_binaries_exit_with_advice_not_a_panic() {
     let root = data_root();
-    let mut p = Proc::spawn(&[
+    let out = refused_start(&[
         ("HALL_DATA_DIR", root.path().join("d").to_str().unwrap()),
         ("HALL_POSTGRES_BIN_DIR", "/nonexistent/pg/bin"),
     ]);
-    let status = p.child.wait().unwrap();
-    std::thread::sleep(Duration::from_millis(200));
-    assert_eq!(status.code(), Some(1));
-    let out = p.output();
     assert!(out.contains("does not contain initdb"), "{out}");
     assert!(!out.contains("panicked"), "{out}");
 }
@@ -156,11 +163,7 @@ async fn missing_postgres_binaries_exit_with_advice_not_a_panic() {
 async fn unreachable_database_url_exits_with_a_clear_error() {
     let port = free_port(); // nothing listens there
     let url = format!("postgres://hall:secret@127.0.0.1:{port}/hall");
-    let mut p = Proc::spawn(&[("DATABASE_URL", url.as_str())]);
-    let status = p.child.wait().unwrap();
-    std::thread::sleep(Duration::from_millis(200));
-    assert_eq!(status.code(), Some(1));
-    let out = p.output();
+    let out = refused_start(&[("DATABASE_URL", url.as_str())]);
     assert!(out.contains("PostgreSQL is unreachable"), "{out}");
     assert!(!out.contains("secret"), "the password was printed: {out}");
     assert!(!out.contains("panicked"), "{out}");
@@ -266,13 +269,10 @@ async fn supplied_bootstrap_key_is_used_and_not_printed() {
 #[tokio::test]
 async fn a_weak_bootstrap_key_is_refused_at_start() {
     let db = testkit::TestDb::create().await;
-    let mut p = Proc::spawn(&[
+    let out = refused_start(&[
         ("DATABASE_URL", db.url()),
         ("HALL_BOOTSTRAP_API_KEY", "hunter2"),
     ]);
-    let status = p.child.wait().unwrap();
-    std::thread::sleep(Duration::from_millis(200));
-    assert_eq!(status.code(), Some(1));
-    assert!(p.output().contains("at least 32"), "{}", p.output());
-    assert!(!p.output().contains("hunter2"));
+    assert!(out.contains("at least 32"), "{out}");
+    assert!(!out.contains("hunter2"));
 }
