@@ -51,6 +51,16 @@ async fn approved(store: &Store, tenant: &TenantId) -> Uuid {
     a.id
 }
 
+/// A store with tenant `org.acme` and one approved approval of it:
+/// `(database, store, tenant, approval id)`.
+async fn acme_approval() -> (TestDb, Store, TenantId, Uuid) {
+    let db = TestDb::create().await;
+    let s = store(&db).await;
+    let tenant = common::tenant(&s, "org.acme", "Acme").await;
+    let id = approved(&s, &tenant).await;
+    (db, s, tenant, id)
+}
+
 /// Why approval `id` cannot be used for `subject` by a new decision.
 async fn refusal(t: &TenantStore<'_>, id: Uuid, subject: &ApprovalSubject) -> Unusable {
     t.use_approval(id, subject, Uuid::now_v7())
@@ -61,10 +71,7 @@ async fn refusal(t: &TenantStore<'_>, id: Uuid, subject: &ApprovalSubject) -> Un
 
 #[tokio::test]
 async fn an_approval_is_used_once_and_given_back_when_its_decision_failed() {
-    let db = TestDb::create().await;
-    let s = store(&db).await;
-    let tenant = common::tenant(&s, "org.acme", "Acme").await;
-    let id = approved(&s, &tenant).await;
+    let (_db, s, tenant, id) = acme_approval().await;
     let t = s.tenant(&tenant);
 
     let mut other = subject();
@@ -96,10 +103,7 @@ async fn an_approval_is_used_once_and_given_back_when_its_decision_failed() {
 
 #[tokio::test]
 async fn an_expired_approval_cannot_be_used_or_resolved() {
-    let db = TestDb::create().await;
-    let s = store(&db).await;
-    let tenant = common::tenant(&s, "org.acme", "Acme").await;
-    let id = approved(&s, &tenant).await;
+    let (db, s, tenant, id) = acme_approval().await;
     execute(
         &db,
         "UPDATE approvals SET expires_at = now() - interval '1 second'",
