@@ -60,59 +60,48 @@ impl Cluster {
         .await
     }
 
+    /// A request that must answer `expected`; returns the answer's body.
+    async fn expect(
+        &self,
+        p: &Proc,
+        (method, path): (reqwest::Method, &str),
+        key: &str,
+        body: Value,
+        expected: u16,
+    ) -> Value {
+        let (status, answer) = self.call(p, method, path, Some(key), Some(body)).await;
+        assert_eq!(status, expected, "{path}: {answer}");
+        answer
+    }
+
     /// A tenant whose worker `x.prop.worker` is attested with SHA; returns a report id for SHA.
     async fn worker_with_reported_hash(&self, p: &Proc) -> String {
         use reqwest::Method;
-        let (s, _) = self
-            .call(
+        let op = &self.operator;
+        let tenant = json!({"id": "org.prop", "display_name": "P"});
+        self.expect(p, (Method::POST, "/api/v1/tenants"), op, tenant, 201)
+            .await;
+        let key = json!({"name": "k", "scopes": ["admin"], "tenant_id": "org.prop"});
+        let k = self
+            .expect(p, (Method::POST, "/api/v1/api-keys"), op, key, 201)
+            .await;
+        let key = k["key"].as_str().unwrap();
+        let worker = json!({"name": "worker", "namespace": "x.prop", "capabilities": ["cap.a.b"]});
+        self.expect(p, (Method::POST, "/api/v1/workers"), key, worker, 201)
+            .await;
+        let attest = json!({"sha256": SHA, "ai_generated": false});
+        let path = "/api/v1/workers/x.prop.worker/attest";
+        self.expect(p, (Method::PUT, path), key, attest, 200).await;
+        let report = json!({"sha256": SHA, "reason": "malware"});
+        let r = self
+            .expect(
                 p,
-                Method::POST,
-                "/api/v1/tenants",
-                Some(&self.operator),
-                Some(json!({"id": "org.prop", "display_name": "P"})),
+                (Method::POST, "/api/v1/ban-list/report"),
+                key,
+                report,
+                201,
             )
             .await;
-        assert_eq!(s, 201);
-        let (_, k) = self
-            .call(
-                p,
-                Method::POST,
-                "/api/v1/api-keys",
-                Some(&self.operator),
-                Some(json!({"name": "k", "scopes": ["admin"], "tenant_id": "org.prop"})),
-            )
-            .await;
-        let key = k["key"].as_str().unwrap().to_string();
-        let (s, _) = self
-            .call(
-                p,
-                Method::POST,
-                "/api/v1/workers",
-                Some(&key),
-                Some(json!({"name": "worker", "namespace": "x.prop", "capabilities": ["cap.a.b"]})),
-            )
-            .await;
-        assert_eq!(s, 201);
-        let (s, _) = self
-            .call(
-                p,
-                Method::PUT,
-                "/api/v1/workers/x.prop.worker/attest",
-                Some(&key),
-                Some(json!({"sha256": SHA, "ai_generated": false})),
-            )
-            .await;
-        assert_eq!(s, 200);
-        let (s, r) = self
-            .call(
-                p,
-                Method::POST,
-                "/api/v1/ban-list/report",
-                Some(&key),
-                Some(json!({"sha256": SHA, "reason": "malware"})),
-            )
-            .await;
-        assert_eq!(s, 201);
         r["id"].as_str().unwrap().to_string()
     }
 
@@ -335,15 +324,14 @@ async fn worker_and_key_revoked_through_one_process_are_refused_by_the_other_wit
     let mut b = healthy(&envs(db.url(), &operator, None)).await;
     let cluster = Cluster::new(operator);
     cluster.worker_with_reported_hash(&a).await;
-    let (_, k) = cluster
-        .call(
+    let key = json!({"name": "decider", "scopes": ["decisions:write"], "tenant_id": "org.prop"});
+    let k = cluster
+        .expect(
             &a,
-            Method::POST,
-            "/api/v1/api-keys",
-            Some(&cluster.operator),
-            Some(
-                json!({"name": "decider", "scopes": ["decisions:write"], "tenant_id": "org.prop"}),
-            ),
+            (Method::POST, "/api/v1/api-keys"),
+            &cluster.operator,
+            key,
+            201,
         )
         .await;
     let decider = k["key"].as_str().unwrap().to_string();
