@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::support::{message, TestServer};
+use crate::support::{each, message, TestServer};
 use reqwest::Method;
 use serde_json::json;
 
@@ -333,12 +333,7 @@ async fn tenant_b_cannot_list_read_change_or_revoke_anything_of_tenant_a() {
     // A is untouched: its key works and its listing has only its own keys.
     assert_eq!(whoami(&server, &a_key).await.0, 200);
     let (_, a_list) = server.get_json("/api/v1/api-keys", Some(&a_key)).await;
-    let ids: Vec<&str> = a_list["api_keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["id"].as_str().unwrap())
-        .collect();
+    let ids: Vec<&str> = each(&a_list["api_keys"], "id");
     assert_eq!(ids, vec![a_key_id.as_str()]);
     assert!(!ids.contains(&b_key_id.as_str()));
     assert!(a_list["api_keys"][0]["tenant_id"] == "org.alpha");
@@ -460,12 +455,7 @@ async fn tenants_are_created_once_with_valid_ids_and_suspension_stops_their_keys
     assert_eq!(status, 404);
 
     let (_, list) = server.get_json("/api/v1/tenants", Some(&op)).await;
-    let ids: Vec<&str> = list["tenants"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["id"].as_str().unwrap())
-        .collect();
+    let ids: Vec<&str> = each(&list["tenants"], "id");
     assert_eq!(ids, vec!["hall.operator", "org.acme"]);
     server.stop().await;
 }

@@ -1,6 +1,6 @@
 //! Namespaces, signing keys, workers, verify and discovery over real HTTP.
 
-use crate::support::{message, TestServer};
+use crate::support::{each, message, TestServer};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -483,12 +483,7 @@ async fn namespaces_are_checked_claimed_reserved_and_administered_by_the_operato
     );
 
     let (_, mine) = s.get_json("/api/v1/namespaces", Some(&admin)).await;
-    let names: Vec<&str> = mine["namespaces"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n["namespace"].as_str().unwrap())
-        .collect();
+    let names: Vec<&str> = each(&mine["namespaces"], "namespace");
     assert_eq!(names, vec!["org.acme", "x.busy"]);
     s.stop().await;
 }

@@ -78,6 +78,15 @@ pub fn sha(c: char) -> String {
     c.to_string().repeat(64)
 }
 
+/// The string `field` of every element of the array `list`, in order.
+pub fn each<'a>(list: &'a Value, field: &str) -> Vec<&'a str> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e[field].as_str().unwrap())
+        .collect()
+}
+
 /// The body's `error.code`, or `""`.
 pub fn code(body: &Value) -> &str {
     body["error"]["code"].as_str().unwrap_or_default()
