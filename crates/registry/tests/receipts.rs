@@ -63,20 +63,14 @@ async fn tenant(s: &Store, id: &str) -> TenantId {
     common::tenant(s, id, id).await
 }
 
-/// A store with tenant `org.acme` and a receipt writer on it.
-struct Acme {
-    db: TestDb,
-    s: Store,
-    t: TenantId,
-    writer: ReceiptWriter,
-}
-
-async fn acme() -> Acme {
+/// A store with tenant `org.acme` and a receipt writer on it:
+/// `(database, store, tenant, writer)`.
+async fn acme() -> (TestDb, Store, TenantId, ReceiptWriter) {
     let db = TestDb::create().await;
     let s = store(&db).await;
     let t = tenant(&s, "org.acme").await;
     let writer = ReceiptWriter::start(s.clone(), key());
-    Acme { db, s, t, writer }
+    (db, s, t, writer)
 }
 
 /// Tenant `t`'s receipts with their sequence numbers, oldest first.
@@ -117,12 +111,7 @@ async fn a_stopped_writer_is_unavailable_not_corrupt() {
 
 #[tokio::test]
 async fn appended_receipts_form_a_chain_that_verifies_offline() {
-    let Acme {
-        db: _db,
-        s,
-        t,
-        writer,
-    } = acme().await;
+    let (_db, s, t, writer) = acme().await;
     let first = writer.append(pending("org.acme", 0)).await.unwrap();
     assert_eq!(first.content.prev_receipt_hash, None);
     let second = writer.append(pending("org.acme", 1)).await.unwrap();
@@ -199,7 +188,7 @@ async fn the_database_refuses_to_update_or_delete_a_receipt() {
 
 #[tokio::test]
 async fn a_receipt_changed_or_deleted_behind_the_guard_is_named_by_verification() {
-    let Acme { db, s, t, writer } = acme().await;
+    let (db, s, t, writer) = acme().await;
     let mut ids = Vec::new();
     for i in 0..5 {
         ids.push(
@@ -285,12 +274,7 @@ mod idempotency_keys {
 
     #[tokio::test]
     async fn a_completed_key_names_its_receipt_and_refuses_another_body() {
-        let Acme {
-            db: _db,
-            s,
-            t,
-            writer,
-        } = acme().await;
+        let (_db, s, t, writer) = acme().await;
         let lease = Duration::from_secs(30);
         let token = claimed(claim(&s, &t, "k1", "h1", lease).await);
         assert_eq!(
@@ -299,12 +283,7 @@ mod idempotency_keys {
             "a second request waits while the first holds the key"
         );
         let r = writer.append(with_claim(&t, "k1", token, 0)).await.unwrap();
-        match s
-            .tenant(&t)
-            .claim_idempotency("k1", "h1", lease)
-            .await
-            .unwrap()
-        {
+        match claim(&s, &t, "k1", "h1", lease).await {
             ClaimOutcome::Completed(done) => {
                 assert_eq!(done.receipt_id.to_string(), r.content.receipt_id);
                 assert_eq!(done.receipt_tenant_id, t);
@@ -324,12 +303,7 @@ mod idempotency_keys {
 
     #[tokio::test]
     async fn a_claim_taken_over_after_its_lease_cannot_also_commit_a_receipt() {
-        let Acme {
-            db: _db,
-            s,
-            t,
-            writer,
-        } = acme().await;
+        let (_db, s, t, writer) = acme().await;
         let first = claimed(claim(&s, &t, "k", "h", Duration::ZERO).await);
         tokio::time::sleep(Duration::from_millis(20)).await;
         // Another body never takes a key over, even an abandoned one.
@@ -350,12 +324,7 @@ mod idempotency_keys {
 
     #[tokio::test]
     async fn a_lost_claim_fails_alone_and_the_rest_of_its_batch_commits() {
-        let Acme {
-            db: _db,
-            s,
-            t,
-            writer,
-        } = acme().await;
+        let (_db, s, t, writer) = acme().await;
         let stale = claimed(claim(&s, &t, "k", "h", Duration::from_secs(30)).await);
         s.tenant(&t).release_idempotency("k", stale).await.unwrap();
         let mut tasks = Vec::new();
@@ -379,12 +348,7 @@ mod idempotency_keys {
 
     #[tokio::test]
     async fn a_released_claim_can_be_claimed_again_but_a_completed_one_is_kept() {
-        let Acme {
-            db: _db,
-            s,
-            t,
-            writer,
-        } = acme().await;
+        let (_db, s, t, writer) = acme().await;
         let lease = Duration::from_secs(30);
         let a = claimed(claim(&s, &t, "k", "h", lease).await);
         s.tenant(&t).release_idempotency("k", a).await.unwrap();
@@ -409,7 +373,7 @@ mod idempotency_keys {
 
     #[tokio::test]
     async fn keys_older_than_a_day_are_forgotten() {
-        let Acme { db, s, t, writer } = acme().await;
+        let (db, s, t, writer) = acme().await;
         let lease = Duration::from_secs(30);
         let a = claimed(claim(&s, &t, "old", "h", lease).await);
         writer.append(with_claim(&t, "old", a, 0)).await.unwrap();
