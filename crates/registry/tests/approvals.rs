@@ -2,21 +2,13 @@
 //! not after they expire, and given back when the decision never happened.
 
 use registry::approvals::{ApprovalStatus, ApprovalSubject, NewApproval, Stage, Unusable};
-use registry::{Store, StoreOptions};
+use registry::{Store, TenantStore};
 use testkit::TestDb;
 use uuid::Uuid;
 use wcp::TenantId;
 
-async fn store(db: &TestDb) -> Store {
-    let s = Store::connect(
-        Store::parse_url(db.url()).unwrap(),
-        &StoreOptions::default(),
-    )
-    .await
-    .unwrap();
-    s.migrate().await.unwrap();
-    s
-}
+mod common;
+use common::{execute, store};
 
 fn subject() -> ApprovalSubject {
     ApprovalSubject {
@@ -59,40 +51,39 @@ async fn approved(store: &Store, tenant: &TenantId) -> Uuid {
     a.id
 }
 
-#[tokio::test]
-async fn an_approval_is_used_once_and_given_back_when_its_decision_failed() {
+/// A store with tenant `org.acme` and one approved approval of it:
+/// `(database, store, tenant, approval id)`.
+async fn acme_approval() -> (TestDb, Store, TenantId, Uuid) {
     let db = TestDb::create().await;
     let s = store(&db).await;
-    let tenant = TenantId::parse("org.acme").unwrap();
-    s.create_tenant(&tenant, "Acme").await.unwrap();
+    let tenant = common::tenant(&s, "org.acme", "Acme").await;
     let id = approved(&s, &tenant).await;
+    (db, s, tenant, id)
+}
+
+/// Why approval `id` cannot be used for `subject` by a new decision.
+async fn refusal(t: &TenantStore<'_>, id: Uuid, subject: &ApprovalSubject) -> Unusable {
+    t.use_approval(id, subject, Uuid::now_v7())
+        .await
+        .unwrap()
+        .unwrap_err()
+}
+
+#[tokio::test]
+async fn an_approval_is_used_once_and_given_back_when_its_decision_failed() {
+    let (_db, s, tenant, id) = acme_approval().await;
     let t = s.tenant(&tenant);
 
     let mut other = subject();
     other.env = wcp::Env::Edge;
-    assert_eq!(
-        t.use_approval(id, &other, Uuid::now_v7())
-            .await
-            .unwrap()
-            .unwrap_err(),
-        Unusable::OtherRequest
-    );
+    assert_eq!(refusal(&t, id, &other).await, Unusable::OtherRequest);
     let first = Uuid::now_v7();
     assert!(t.use_approval(id, &subject(), first).await.unwrap().is_ok());
-    assert_eq!(
-        t.use_approval(id, &subject(), Uuid::now_v7())
-            .await
-            .unwrap()
-            .unwrap_err(),
-        Unusable::AlreadyUsed
-    );
+    assert_eq!(refusal(&t, id, &subject()).await, Unusable::AlreadyUsed);
     // The first decision's receipt failed: the approval comes back, once.
     t.release_approval(id, Uuid::now_v7()).await.unwrap();
     assert_eq!(
-        t.use_approval(id, &subject(), Uuid::now_v7())
-            .await
-            .unwrap()
-            .unwrap_err(),
+        refusal(&t, id, &subject()).await,
         Unusable::AlreadyUsed,
         "only the decision that used it can give it back"
     );
@@ -106,35 +97,24 @@ async fn an_approval_is_used_once_and_given_back_when_its_decision_failed() {
     assert_eq!(used.used_by_decision, Some(second));
 
     // Another tenant cannot use or even see it.
-    let stranger = TenantId::parse("org.stranger").unwrap();
-    s.create_tenant(&stranger, "Stranger").await.unwrap();
+    let stranger = common::tenant(&s, "org.stranger", "Stranger").await;
     assert!(s.tenant(&stranger).approval(id).await.unwrap().is_none());
 }
 
 #[tokio::test]
 async fn an_expired_approval_cannot_be_used_or_resolved() {
-    let db = TestDb::create().await;
-    let s = store(&db).await;
-    let tenant = TenantId::parse("org.acme").unwrap();
-    s.create_tenant(&tenant, "Acme").await.unwrap();
-    let id = approved(&s, &tenant).await;
-    let mut conn = db.connect().await;
-    sqlx::query("UPDATE approvals SET expires_at = now() - interval '1 second'")
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    let (db, s, tenant, id) = acme_approval().await;
+    execute(
+        &db,
+        "UPDATE approvals SET expires_at = now() - interval '1 second'",
+    )
+    .await;
     let t = s.tenant(&tenant);
     assert_eq!(
         t.approval(id).await.unwrap().unwrap().status,
         ApprovalStatus::Expired
     );
-    assert_eq!(
-        t.use_approval(id, &subject(), Uuid::now_v7())
-            .await
-            .unwrap()
-            .unwrap_err(),
-        Unusable::Expired
-    );
+    assert_eq!(refusal(&t, id, &subject()).await, Unusable::Expired);
     // Past its deadline the stored status does not move any more.
     for from in [ApprovalStatus::Pending, ApprovalStatus::Approved] {
         assert!(t

@@ -6,21 +6,14 @@
 use std::time::{Duration, Instant};
 
 use policy::TenantPolicy;
+use registry::credentials::KeyHash;
 use registry::facts::FactsCache;
-use registry::{Scopes, Store, StoreOptions, TenantStatus};
+use registry::{KeyCredential, Scopes, Store, TenantStatus};
 use testkit::TestDb;
 use wcp::{Env, TenantId};
 
-async fn store(db: &TestDb) -> Store {
-    let s = Store::connect(
-        Store::parse_url(db.url()).unwrap(),
-        &StoreOptions::default(),
-    )
-    .await
-    .unwrap();
-    s.migrate().await.unwrap();
-    s
-}
+mod common;
+use common::{execute, store};
 
 async fn listening(facts: &FactsCache) {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -43,21 +36,38 @@ where
     }
 }
 
+/// Polls until the credential `facts` gives for `hash` is there and `holds`.
+async fn credential_eventually(
+    what: &str,
+    facts: &FactsCache,
+    hash: &KeyHash,
+    holds: impl Fn(&KeyCredential) -> bool,
+) {
+    eventually(what, || async {
+        facts
+            .credential_by_secret(hash)
+            .await
+            .unwrap()
+            .is_some_and(|c| holds(&c))
+    })
+    .await;
+}
+
 /// A tenant `org.facts` with one API key, and a listening cache over `here`.
 struct Fixture {
     db: TestDb,
     here: Store,
     tenant: TenantId,
     key_id: uuid::Uuid,
-    secret: registry::ApiKeySecret,
+    /// The hash of the API key's hash, as a credential check looks it up.
+    hash: KeyHash,
     facts: std::sync::Arc<FactsCache>,
 }
 
 async fn fixture(listen: bool) -> Fixture {
     let db = TestDb::create().await;
     let here = store(&db).await;
-    let tenant = TenantId::parse("org.facts").unwrap();
-    here.create_tenant(&tenant, "Facts").await.unwrap();
+    let tenant = common::tenant(&here, "org.facts", "Facts").await;
     let secret = registry::ApiKeySecret::generate().unwrap();
     let key = here
         .tenant(&tenant)
@@ -76,7 +86,7 @@ async fn fixture(listen: bool) -> Fixture {
         here,
         tenant,
         key_id: key.id,
-        secret,
+        hash: secret.hash(),
         facts,
     }
 }
@@ -87,13 +97,11 @@ async fn key_revoked_by_another_process_stops_working_without_telling_this_one()
         db,
         tenant,
         key_id,
-        secret,
+        hash,
         facts,
         ..
     } = fixture(true).await;
     let elsewhere = store(&db).await;
-
-    let hash = secret.hash();
     let first = facts.credential_by_secret(&hash).await.unwrap().unwrap();
     assert!(first.key.revoked_at.is_none());
     let before = facts.stats();
@@ -110,12 +118,8 @@ async fn key_revoked_by_another_process_stops_working_without_telling_this_one()
         .revoke_api_key(key_id)
         .await
         .unwrap();
-    eventually("the revocation reaching this process", || async {
-        facts
-            .credential_by_secret(&hash)
-            .await
-            .unwrap()
-            .is_some_and(|c| c.key.revoked_at.is_some())
+    credential_eventually("the revocation reaching this process", &facts, &hash, |c| {
+        c.key.revoked_at.is_some()
     })
     .await;
 }
@@ -125,12 +129,11 @@ async fn tenant_suspended_and_policy_changed_elsewhere_are_seen_here() {
     let Fixture {
         db,
         tenant,
-        secret,
+        hash,
         facts,
         ..
     } = fixture(true).await;
     let elsewhere = store(&db).await;
-    let hash = secret.hash();
     assert_eq!(
         facts
             .credential_by_secret(&hash)
@@ -161,12 +164,8 @@ async fn tenant_suspended_and_policy_changed_elsewhere_are_seen_here() {
         .await
         .unwrap();
 
-    eventually("the suspension reaching this process", || async {
-        facts
-            .credential_by_secret(&hash)
-            .await
-            .unwrap()
-            .is_some_and(|c| c.tenant_status == TenantStatus::Suspended)
+    credential_eventually("the suspension reaching this process", &facts, &hash, |c| {
+        c.tenant_status == TenantStatus::Suspended
     })
     .await;
     eventually("the new floors reaching this process", || async {
@@ -184,23 +183,18 @@ async fn tenant_suspended_and_policy_changed_elsewhere_are_seen_here() {
 #[tokio::test]
 async fn a_change_made_in_plain_sql_is_announced_too() {
     let Fixture {
-        db, secret, facts, ..
+        db, hash, facts, ..
     } = fixture(true).await;
-    let hash = secret.hash();
     assert!(facts.credential_by_secret(&hash).await.unwrap().is_some());
 
     // An operator in psql, not the registry: only the trigger can tell.
-    let mut conn = db.connect().await;
-    sqlx::query("UPDATE api_keys SET expires_at = now() - interval '1 second'")
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    eventually("the expiry reaching this process", || async {
-        facts
-            .credential_by_secret(&hash)
-            .await
-            .unwrap()
-            .is_some_and(|c| c.key.expires_at.is_some())
+    execute(
+        &db,
+        "UPDATE api_keys SET expires_at = now() - interval '1 second'",
+    )
+    .await;
+    credential_eventually("the expiry reaching this process", &facts, &hash, |c| {
+        c.key.expires_at.is_some()
     })
     .await;
 }
@@ -212,10 +206,9 @@ async fn recording_key_use_does_not_drop_the_copies() {
         here,
         tenant,
         key_id,
-        secret,
+        hash,
         facts,
     } = fixture(true).await;
-    let hash = secret.hash();
     facts.credential_by_secret(&hash).await.unwrap();
     let before = facts.stats();
     here.tenant(&tenant).touch_api_key(key_id).await.unwrap();
@@ -233,10 +226,9 @@ async fn without_the_change_feed_every_check_reads_postgres() {
         here,
         tenant,
         key_id,
-        secret,
+        hash,
         facts,
     } = fixture(false).await;
-    let hash = secret.hash();
     assert!(facts
         .credential_by_secret(&hash)
         .await

@@ -7,21 +7,13 @@ use std::collections::{HashMap, HashSet};
 use audit::{key_id, verify_chain, ChainError, Receipt, UnsignedReceipt};
 use ed25519_dalek::SigningKey;
 use registry::receipts::{PendingReceipt, ReceiptKey, ReceiptWriter};
-use registry::{Store, StoreError, StoreOptions, Unavailable};
+use registry::{Store, StoreError, Unavailable};
 use testkit::TestDb;
 use uuid::Uuid;
 use wcp::TenantId;
 
-async fn store(db: &TestDb) -> Store {
-    let s = Store::connect(
-        Store::parse_url(db.url()).unwrap(),
-        &StoreOptions::default(),
-    )
-    .await
-    .unwrap();
-    s.migrate().await.unwrap();
-    s
-}
+mod common;
+use common::{execute, store};
 
 fn key() -> ReceiptKey {
     let key = SigningKey::from_bytes(&[11u8; 32]);
@@ -68,19 +60,29 @@ fn pending(tenant: &str, n: usize) -> PendingReceipt {
 }
 
 async fn tenant(s: &Store, id: &str) -> TenantId {
-    let t = TenantId::parse(id).unwrap();
-    s.create_tenant(&t, id).await.unwrap();
-    t
+    common::tenant(s, id, id).await
 }
 
-async fn chain(s: &Store, t: &TenantId) -> Vec<Receipt> {
+/// A store with tenant `org.acme` and a receipt writer on it:
+/// `(database, store, tenant, writer)`.
+async fn acme() -> (TestDb, Store, TenantId, ReceiptWriter) {
+    let db = TestDb::create().await;
+    let s = store(&db).await;
+    let t = tenant(&s, "org.acme").await;
+    let writer = ReceiptWriter::start(s.clone(), key());
+    (db, s, t, writer)
+}
+
+/// Tenant `t`'s receipts with their sequence numbers, oldest first.
+async fn chain_rows(s: &Store, t: &TenantId) -> Vec<(i64, Receipt)> {
     s.tenant(t)
         .receipts(0, wcp::PageLimit::max_of(wcp::PageSize::RECEIPT_EXPORT))
         .await
         .unwrap()
-        .into_iter()
-        .map(|(_, r)| r)
-        .collect()
+}
+
+async fn chain(s: &Store, t: &TenantId) -> Vec<Receipt> {
+    chain_rows(s, t).await.into_iter().map(|(_, r)| r).collect()
 }
 
 #[tokio::test]
@@ -109,10 +111,7 @@ async fn a_stopped_writer_is_unavailable_not_corrupt() {
 
 #[tokio::test]
 async fn appended_receipts_form_a_chain_that_verifies_offline() {
-    let db = TestDb::create().await;
-    let s = store(&db).await;
-    let t = tenant(&s, "org.acme").await;
-    let writer = ReceiptWriter::start(s.clone(), key());
+    let (_db, s, t, writer) = acme().await;
     let first = writer.append(pending("org.acme", 0)).await.unwrap();
     assert_eq!(first.content.prev_receipt_hash, None);
     let second = writer.append(pending("org.acme", 1)).await.unwrap();
@@ -146,11 +145,7 @@ async fn concurrent_writers_in_two_pools_build_one_gap_free_chain_per_tenant() {
         t.await.unwrap().unwrap();
     }
     for (t, expected) in [(&acme, 266), (&beta, 134)] {
-        let rows = s1
-            .tenant(t)
-            .receipts(0, wcp::PageLimit::max_of(wcp::PageSize::RECEIPT_EXPORT))
-            .await
-            .unwrap();
+        let rows = chain_rows(&s1, t).await;
         let seqs: Vec<i64> = rows.iter().map(|(seq, _)| *seq).collect();
         assert_eq!(seqs, (1..=expected).collect::<Vec<i64>>(), "gap in {t}");
         let c: Vec<Receipt> = rows.into_iter().map(|(_, r)| r).collect();
@@ -193,10 +188,7 @@ async fn the_database_refuses_to_update_or_delete_a_receipt() {
 
 #[tokio::test]
 async fn a_receipt_changed_or_deleted_behind_the_guard_is_named_by_verification() {
-    let db = TestDb::create().await;
-    let s = store(&db).await;
-    let t = tenant(&s, "org.acme").await;
-    let writer = ReceiptWriter::start(s.clone(), key());
+    let (db, s, t, writer) = acme().await;
     let mut ids = Vec::new();
     for i in 0..5 {
         ids.push(
@@ -208,17 +200,17 @@ async fn a_receipt_changed_or_deleted_behind_the_guard_is_named_by_verification(
                 .receipt_id,
         );
     }
-    let mut conn = db.connect().await;
-    sqlx::query("ALTER TABLE receipts DISABLE TRIGGER receipts_append_only")
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    sqlx::query(
-        "UPDATE receipts SET body = jsonb_set(body, '{outcome}', '\"DENY\"') WHERE seq = 3",
+    execute(
+        &db,
+        "ALTER TABLE receipts DISABLE TRIGGER receipts_append_only",
     )
-    .execute(&mut conn)
-    .await
-    .unwrap();
+    .await;
+    let set_outcome_of_3 = |outcome: &str| {
+        format!(
+            "UPDATE receipts SET body = jsonb_set(body, '{{outcome}}', '\"{outcome}\"') WHERE seq = 3"
+        )
+    };
+    execute(&db, &set_outcome_of_3("DENY")).await;
     match verify_chain(&chain(&s, &t).await, &public_keys()) {
         Err(ChainError::HashMismatch {
             index: 2,
@@ -227,17 +219,9 @@ async fn a_receipt_changed_or_deleted_behind_the_guard_is_named_by_verification(
         }) => assert_eq!(receipt_id, ids[2]),
         other => panic!("expected receipt 3 named, got {other:?}"),
     }
-    sqlx::query(
-        "UPDATE receipts SET body = jsonb_set(body, '{outcome}', '\"ALLOW\"') WHERE seq = 3",
-    )
-    .execute(&mut conn)
-    .await
-    .unwrap();
+    execute(&db, &set_outcome_of_3("ALLOW")).await;
     assert_eq!(verify_chain(&chain(&s, &t).await, &public_keys()), Ok(5));
-    sqlx::query("DELETE FROM receipts WHERE seq = 2")
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    execute(&db, "DELETE FROM receipts WHERE seq = 2").await;
     match verify_chain(&chain(&s, &t).await, &public_keys()) {
         Err(ChainError::BrokenLink {
             index: 1,
@@ -290,10 +274,7 @@ mod idempotency_keys {
 
     #[tokio::test]
     async fn a_completed_key_names_its_receipt_and_refuses_another_body() {
-        let db = TestDb::create().await;
-        let s = store(&db).await;
-        let t = tenant(&s, "org.acme").await;
-        let writer = ReceiptWriter::start(s.clone(), key());
+        let (_db, s, t, writer) = acme().await;
         let lease = Duration::from_secs(30);
         let token = claimed(claim(&s, &t, "k1", "h1", lease).await);
         assert_eq!(
@@ -302,12 +283,7 @@ mod idempotency_keys {
             "a second request waits while the first holds the key"
         );
         let r = writer.append(with_claim(&t, "k1", token, 0)).await.unwrap();
-        match s
-            .tenant(&t)
-            .claim_idempotency("k1", "h1", lease)
-            .await
-            .unwrap()
-        {
+        match claim(&s, &t, "k1", "h1", lease).await {
             ClaimOutcome::Completed(done) => {
                 assert_eq!(done.receipt_id.to_string(), r.content.receipt_id);
                 assert_eq!(done.receipt_tenant_id, t);
@@ -327,10 +303,7 @@ mod idempotency_keys {
 
     #[tokio::test]
     async fn a_claim_taken_over_after_its_lease_cannot_also_commit_a_receipt() {
-        let db = TestDb::create().await;
-        let s = store(&db).await;
-        let t = tenant(&s, "org.acme").await;
-        let writer = ReceiptWriter::start(s.clone(), key());
+        let (_db, s, t, writer) = acme().await;
         let first = claimed(claim(&s, &t, "k", "h", Duration::ZERO).await);
         tokio::time::sleep(Duration::from_millis(20)).await;
         // Another body never takes a key over, even an abandoned one.
@@ -351,10 +324,7 @@ mod idempotency_keys {
 
     #[tokio::test]
     async fn a_lost_claim_fails_alone_and_the_rest_of_its_batch_commits() {
-        let db = TestDb::create().await;
-        let s = store(&db).await;
-        let t = tenant(&s, "org.acme").await;
-        let writer = ReceiptWriter::start(s.clone(), key());
+        let (_db, s, t, writer) = acme().await;
         let stale = claimed(claim(&s, &t, "k", "h", Duration::from_secs(30)).await);
         s.tenant(&t).release_idempotency("k", stale).await.unwrap();
         let mut tasks = Vec::new();
@@ -378,10 +348,7 @@ mod idempotency_keys {
 
     #[tokio::test]
     async fn a_released_claim_can_be_claimed_again_but_a_completed_one_is_kept() {
-        let db = TestDb::create().await;
-        let s = store(&db).await;
-        let t = tenant(&s, "org.acme").await;
-        let writer = ReceiptWriter::start(s.clone(), key());
+        let (_db, s, t, writer) = acme().await;
         let lease = Duration::from_secs(30);
         let a = claimed(claim(&s, &t, "k", "h", lease).await);
         s.tenant(&t).release_idempotency("k", a).await.unwrap();
@@ -394,34 +361,28 @@ mod idempotency_keys {
         ));
     }
 
+    /// Makes key `old` a day and an hour old.
+    async fn age_old_key(db: &TestDb) {
+        execute(
+            db,
+            "UPDATE decision_idempotency SET created_at = now() - interval '25 hours'
+             WHERE idempotency_key = 'old'",
+        )
+        .await;
+    }
+
     #[tokio::test]
     async fn keys_older_than_a_day_are_forgotten() {
-        let db = TestDb::create().await;
-        let s = store(&db).await;
-        let t = tenant(&s, "org.acme").await;
-        let writer = ReceiptWriter::start(s.clone(), key());
+        let (db, s, t, writer) = acme().await;
         let lease = Duration::from_secs(30);
         let a = claimed(claim(&s, &t, "old", "h", lease).await);
         writer.append(with_claim(&t, "old", a, 0)).await.unwrap();
         let b = claimed(claim(&s, &t, "new", "h", lease).await);
         writer.append(with_claim(&t, "new", b, 1)).await.unwrap();
-        let mut conn = db.connect().await;
-        sqlx::query(
-            "UPDATE decision_idempotency SET created_at = now() - interval '25 hours'
-             WHERE idempotency_key = 'old'",
-        )
-        .execute(&mut conn)
-        .await
-        .unwrap();
+        age_old_key(&db).await;
         // An expired key is claimed anew, even with another body…
         claimed(claim(&s, &t, "old", "h3", lease).await);
-        sqlx::query(
-            "UPDATE decision_idempotency SET created_at = now() - interval '25 hours'
-             WHERE idempotency_key = 'old'",
-        )
-        .execute(&mut conn)
-        .await
-        .unwrap();
+        age_old_key(&db).await;
         // …and pruning deletes it, keeping the recent one.
         assert_eq!(s.prune_idempotency_keys(100).await.unwrap(), 1);
         assert!(matches!(

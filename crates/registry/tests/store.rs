@@ -2,22 +2,16 @@
 
 use std::time::Duration;
 
-use registry::{Cache, Store, StoreOptions};
+use registry::{Cache, Store};
 use testkit::{TestDb, TestRedis};
 
-async fn store(db: &TestDb) -> Store {
-    Store::connect(
-        Store::parse_url(db.url()).unwrap(),
-        &StoreOptions::default(),
-    )
-    .await
-    .unwrap()
-}
+mod common;
+use common::connect;
 
 #[tokio::test]
 async fn concurrent_migrations_on_one_database_apply_each_migration_once() {
     let db = TestDb::create().await;
-    let (a, b) = (store(&db).await, store(&db).await);
+    let (a, b) = (connect(&db).await, connect(&db).await);
     let (ra, rb) = tokio::join!(a.migrate(), b.migrate());
     ra.unwrap();
     rb.unwrap();
@@ -36,11 +30,11 @@ async fn concurrent_migrations_on_one_database_apply_each_migration_once() {
 #[tokio::test]
 async fn installation_identity_is_created_once_and_then_reused() {
     let db = TestDb::create().await;
-    let s = store(&db).await;
+    let s = connect(&db).await;
     s.migrate().await.unwrap();
     let first = s.instance().await.unwrap();
     assert!(first.created_now);
-    let again = store(&db).await.instance().await.unwrap();
+    let again = connect(&db).await.instance().await.unwrap();
     assert!(!again.created_now);
     assert_eq!(again.id, first.id);
     assert_eq!(again.created_at, first.created_at);

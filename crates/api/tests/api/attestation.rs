@@ -1,6 +1,6 @@
 //! Attestations, signed capability cards and the ban list over real HTTP.
 
-use crate::support::{card, TestServer, Worker};
+use crate::support::{card, each, TestServer, Worker};
 use base64::Engine;
 use ed25519_dalek::SigningKey;
 use reqwest::Method;
@@ -483,12 +483,7 @@ async fn the_ban_list_is_newest_first() {
         assert_eq!(status, 200);
     }
     let (_, list) = s.get_json("/api/v1/ban-list", None).await;
-    let order: Vec<&str> = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["sha256"].as_str().unwrap())
-        .collect();
+    let order: Vec<&str> = each(&list, "sha256");
     assert_eq!(order, vec![HASH_B, HASH_A]);
     let (_, one) = s.get_json("/api/v1/ban-list?limit=1", None).await;
     assert_eq!(one.as_array().unwrap().len(), 1);

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::support::TestServer;
+use crate::support::{each, message, TestServer};
 use reqwest::Method;
 use serde_json::json;
 
@@ -46,13 +46,8 @@ async fn a_created_key_authenticates_by_bearer_header_x_api_key_and_session_cook
     assert_eq!(me["key_id"], key_id.as_str());
     assert_eq!(me["operator"], false);
 
-    let by_header = server
-        .client
-        .get(server.url("/api/v1/auth/whoami"))
-        .header("X-API-Key", &key)
-        .send()
-        .await
-        .unwrap();
+    let by_header =
+        crate::support::get_with_key_header(&server.url("/api/v1/auth/whoami"), &key).await;
     assert_eq!(by_header.status(), 200);
 
     let (status, token) = session(&server, &key, None).await;
@@ -105,10 +100,7 @@ async fn a_revoked_key_and_its_sessions_stop_on_the_next_request() {
     let (status, err) = whoami(&server, &token).await;
     assert_eq!(status, 401);
     assert_eq!(err["error"]["code"], "credentials_revoked");
-    assert!(err["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("session"));
+    assert!(message(&err).contains("session"));
 
     // Revoked keys are kept, and listed as revoked.
     let (_, list) = server
@@ -201,7 +193,7 @@ async fn missing_malformed_and_unknown_credentials_are_401_saying_which() {
     assert_eq!(basic.status(), 401);
     let err: serde_json::Value = basic.json().await.unwrap();
     assert_eq!(err["error"]["code"], "invalid_credentials");
-    assert!(err["error"]["message"].as_str().unwrap().contains("Bearer"));
+    assert!(message(&err).contains("Bearer"));
 
     let (status, err) = whoami(&server, "phk_nonexistentnonexistentnonexistentnonexist").await;
     assert_eq!(status, 401);
@@ -260,7 +252,7 @@ async fn every_route_so_far_checks_its_scope() {
             let (status, err) = server.call(method.clone(), &path, Some(key), body).await;
             assert_eq!(status, 403, "{method} {path}: {err}");
             assert_eq!(err["error"]["code"], "insufficient_scope");
-            assert!(err["error"]["message"].as_str().unwrap().contains("admin"));
+            assert!(message(&err).contains("admin"));
         }
     }
 
@@ -327,14 +319,8 @@ async fn tenant_b_cannot_list_read_change_or_revoke_anything_of_tenant_a() {
         .get_json("/api/v1/tenants/org.nobody", Some(&b_key))
         .await;
     assert_eq!(
-        theirs["error"]["message"]
-            .as_str()
-            .unwrap()
-            .replace("org.alpha", "X"),
-        nobody["error"]["message"]
-            .as_str()
-            .unwrap()
-            .replace("org.nobody", "X")
+        message(&theirs).replace("org.alpha", "X"),
+        message(&nobody).replace("org.nobody", "X")
     );
     for (method, path) in [
         (Method::GET, "/api/v1/tenants"),
@@ -347,12 +333,7 @@ async fn tenant_b_cannot_list_read_change_or_revoke_anything_of_tenant_a() {
     // A is untouched: its key works and its listing has only its own keys.
     assert_eq!(whoami(&server, &a_key).await.0, 200);
     let (_, a_list) = server.get_json("/api/v1/api-keys", Some(&a_key)).await;
-    let ids: Vec<&str> = a_list["api_keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["id"].as_str().unwrap())
-        .collect();
+    let ids: Vec<&str> = each(&a_list["api_keys"], "id");
     assert_eq!(ids, vec![a_key_id.as_str()]);
     assert!(!ids.contains(&b_key_id.as_str()));
     assert!(a_list["api_keys"][0]["tenant_id"] == "org.alpha");
@@ -399,55 +380,49 @@ async fn tenants_are_created_once_with_valid_ids_and_suspension_stops_their_keys
     let op = server.operator_key.clone();
     let (_, key) = server.tenant_with_key("org.acme", &["read"]).await;
 
-    let (status, err) = server
-        .post(
-            "/api/v1/tenants",
-            &op,
+    // A refused tenant: its status, and its error's code and what its message
+    // says where those matter.
+    for (body, status, code, says) in [
+        (
             json!({"id": "org.acme", "display_name": "again"}),
-        )
-        .await;
-    assert_eq!(status, 409, "{err}");
-    let (status, err) = server
-        .post(
-            "/api/v1/tenants",
-            &op,
+            409,
+            None,
+            None,
+        ),
+        (
             json!({"id": "Org.Acme", "display_name": "A"}),
-        )
-        .await;
-    assert_eq!(status, 400);
-    assert_eq!(err["error"]["code"], "invalid_tenant_id");
-    assert!(err["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("lowercase"));
-    let (status, err) = server
-        .post(
-            "/api/v1/tenants",
-            &op,
+            400,
+            Some("invalid_tenant_id"),
+            Some("lowercase"),
+        ),
+        (
             json!({"id": "hall.evil", "display_name": "A"}),
-        )
-        .await;
-    assert_eq!(status, 400);
-    assert!(err["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("reserved"));
-    let (status, _) = server
-        .post(
-            "/api/v1/tenants",
-            &op,
+            400,
+            None,
+            Some("reserved"),
+        ),
+        (
             json!({"id": "org.blank", "display_name": "  "}),
-        )
-        .await;
-    assert_eq!(status, 400);
-    let (status, _) = server
-        .post(
-            "/api/v1/tenants",
-            &op,
+            400,
+            None,
+            None,
+        ),
+        (
             json!({"id": "org.x", "display_name": "X", "extra": 1}),
-        )
-        .await;
-    assert_eq!(status, 400);
+            400,
+            None,
+            None,
+        ),
+    ] {
+        let (got, err) = server.post("/api/v1/tenants", &op, body.clone()).await;
+        assert_eq!(got, status, "{body}: {err}");
+        if let Some(code) = code {
+            assert_eq!(err["error"]["code"], code, "{body}");
+        }
+        if let Some(says) = says {
+            assert!(message(&err).contains(says), "{body}: {err}");
+        }
+    }
 
     let (_, standing) = server.get_json("/api/account/standing", Some(&key)).await;
     assert_eq!(standing["standing"], "ok");
@@ -480,12 +455,7 @@ async fn tenants_are_created_once_with_valid_ids_and_suspension_stops_their_keys
     assert_eq!(status, 404);
 
     let (_, list) = server.get_json("/api/v1/tenants", Some(&op)).await;
-    let ids: Vec<&str> = list["tenants"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["id"].as_str().unwrap())
-        .collect();
+    let ids: Vec<&str> = each(&list["tenants"], "id");
     assert_eq!(ids, vec!["hall.operator", "org.acme"]);
     server.stop().await;
 }

@@ -6,7 +6,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{free_port, Proc};
+use crate::support::{free_port, healthy, request, Proc};
 use serde_json::{json, Value};
 
 const SHA: &str = "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc";
@@ -17,6 +17,13 @@ struct Cluster {
 }
 
 impl Cluster {
+    fn new(operator: String) -> Self {
+        Self {
+            operator,
+            client: reqwest::Client::new(),
+        }
+    }
+
     async fn call(
         &self,
         p: &Proc,
@@ -25,80 +32,83 @@ impl Cluster {
         key: Option<&str>,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let mut req = self.client.request(method, p.url(path));
-        if let Some(k) = key {
-            req = req.bearer_auth(k);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.expect("request");
-        let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap_or(Value::Null))
+        request(&self.client, method, &p.url(path), key, body).await
+    }
+
+    /// An anonymous GET.
+    async fn get(&self, p: &Proc, path: &str) -> (u16, Value) {
+        self.call(p, reqwest::Method::GET, path, None, None).await
+    }
+
+    /// What `p` says of worker `x.prop.worker` (`GET /verify`, anonymous).
+    async fn verify(&self, p: &Proc) -> (u16, Value) {
+        self.get(p, "/api/v1/verify/x.prop.worker").await
+    }
+
+    /// A request without a body, made with the operator key.
+    async fn as_operator(&self, p: &Proc, method: reqwest::Method, path: &str) -> (u16, Value) {
+        self.call(p, method, path, Some(&self.operator), None).await
+    }
+
+    /// Confirms ban report `report` through `p`, as the operator.
+    async fn confirm(&self, p: &Proc, report: &str) -> (u16, Value) {
+        self.as_operator(
+            p,
+            reqwest::Method::POST,
+            &format!("/api/v1/ban-list/reports/{report}/confirm"),
+        )
+        .await
+    }
+
+    /// A request that must answer `expected`; returns the answer's body.
+    async fn expect(
+        &self,
+        p: &Proc,
+        (method, path): (reqwest::Method, &str),
+        key: &str,
+        body: Value,
+        expected: u16,
+    ) -> Value {
+        let (status, answer) = self.call(p, method, path, Some(key), Some(body)).await;
+        assert_eq!(status, expected, "{path}: {answer}");
+        answer
     }
 
     /// A tenant whose worker `x.prop.worker` is attested with SHA; returns a report id for SHA.
     async fn worker_with_reported_hash(&self, p: &Proc) -> String {
         use reqwest::Method;
-        let (s, _) = self
-            .call(
+        let op = &self.operator;
+        let tenant = json!({"id": "org.prop", "display_name": "P"});
+        self.expect(p, (Method::POST, "/api/v1/tenants"), op, tenant, 201)
+            .await;
+        let key = json!({"name": "k", "scopes": ["admin"], "tenant_id": "org.prop"});
+        let k = self
+            .expect(p, (Method::POST, "/api/v1/api-keys"), op, key, 201)
+            .await;
+        let key = k["key"].as_str().unwrap();
+        let worker = json!({"name": "worker", "namespace": "x.prop", "capabilities": ["cap.a.b"]});
+        self.expect(p, (Method::POST, "/api/v1/workers"), key, worker, 201)
+            .await;
+        let attest = json!({"sha256": SHA, "ai_generated": false});
+        let path = "/api/v1/workers/x.prop.worker/attest";
+        self.expect(p, (Method::PUT, path), key, attest, 200).await;
+        let report = json!({"sha256": SHA, "reason": "malware"});
+        let r = self
+            .expect(
                 p,
-                Method::POST,
-                "/api/v1/tenants",
-                Some(&self.operator),
-                Some(json!({"id": "org.prop", "display_name": "P"})),
+                (Method::POST, "/api/v1/ban-list/report"),
+                key,
+                report,
+                201,
             )
             .await;
-        assert_eq!(s, 201);
-        let (_, k) = self
-            .call(
-                p,
-                Method::POST,
-                "/api/v1/api-keys",
-                Some(&self.operator),
-                Some(json!({"name": "k", "scopes": ["admin"], "tenant_id": "org.prop"})),
-            )
-            .await;
-        let key = k["key"].as_str().unwrap().to_string();
-        let (s, _) = self
-            .call(
-                p,
-                Method::POST,
-                "/api/v1/workers",
-                Some(&key),
-                Some(json!({"name": "worker", "namespace": "x.prop", "capabilities": ["cap.a.b"]})),
-            )
-            .await;
-        assert_eq!(s, 201);
-        let (s, _) = self
-            .call(
-                p,
-                Method::PUT,
-                "/api/v1/workers/x.prop.worker/attest",
-                Some(&key),
-                Some(json!({"sha256": SHA, "ai_generated": false})),
-            )
-            .await;
-        assert_eq!(s, 200);
-        let (s, r) = self
-            .call(
-                p,
-                Method::POST,
-                "/api/v1/ban-list/report",
-                Some(&key),
-                Some(json!({"sha256": SHA, "reason": "malware"})),
-            )
-            .await;
-        assert_eq!(s, 201);
         r["id"].as_str().unwrap().to_string()
     }
 
     async fn wait_subscribed(&self, p: &Proc) {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
-            let (_, ready) = self
-                .call(p, reqwest::Method::GET, "/readyz", None, None)
-                .await;
+            let (_, ready) = self.get(p, "/readyz").await;
             if ready["bans"] == "subscribed" && ready["facts"] == "subscribed" {
                 return;
             }
@@ -113,37 +123,13 @@ impl Cluster {
 
     /// Confirms through `a`, then measures how long until `b` reports the worker banned.
     async fn ban_seen_within(&self, a: &Proc, b: &Proc, report: &str) -> Duration {
-        let (s, _) = self
-            .call(
-                b,
-                reqwest::Method::GET,
-                "/api/v1/verify/x.prop.worker",
-                None,
-                None,
-            )
-            .await;
+        let (s, _) = self.verify(b).await;
         assert_eq!(s, 200);
-        let (s, c) = self
-            .call(
-                a,
-                reqwest::Method::POST,
-                &format!("/api/v1/ban-list/reports/{report}/confirm"),
-                Some(&self.operator),
-                None,
-            )
-            .await;
+        let (s, c) = self.confirm(a, report).await;
         assert_eq!(s, 200, "{c}");
         let confirmed = Instant::now();
         loop {
-            let (_, v) = self
-                .call(
-                    b,
-                    reqwest::Method::GET,
-                    "/api/v1/verify/x.prop.worker",
-                    None,
-                    None,
-                )
-                .await;
+            let (_, v) = self.verify(b).await;
             if v["status"] == "banned" {
                 assert_eq!(v["banned"], true);
                 return confirmed.elapsed();
@@ -155,6 +141,11 @@ impl Cluster {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+/// A fresh bootstrap operator key.
+fn operator_key() -> String {
+    format!("phk_prop_{}", uuid::Uuid::new_v4().simple())
 }
 
 fn envs<'a>(
@@ -177,16 +168,11 @@ fn envs<'a>(
 async fn two_processes(with_redis: bool) {
     let db = testkit::TestDb::create().await;
     let space = testkit::TestRedis::new();
-    let operator = format!("phk_prop_{}", uuid::Uuid::new_v4().simple());
+    let operator = operator_key();
     let redis = with_redis.then(|| (space.url(), space.prefix()));
-    let mut a = Proc::spawn(&envs(db.url(), &operator, redis));
-    a.wait_healthy(Duration::from_secs(30)).await;
-    let mut b = Proc::spawn(&envs(db.url(), &operator, redis));
-    b.wait_healthy(Duration::from_secs(30)).await;
-    let cluster = Cluster {
-        operator,
-        client: reqwest::Client::new(),
-    };
+    let mut a = healthy(&envs(db.url(), &operator, redis)).await;
+    let mut b = healthy(&envs(db.url(), &operator, redis)).await;
+    let cluster = Cluster::new(operator);
     let report = cluster.worker_with_reported_hash(&a).await;
     cluster.wait_subscribed(&a).await;
     cluster.wait_subscribed(&b).await;
@@ -196,9 +182,7 @@ async fn two_processes(with_redis: bool) {
         "process B saw the ban after {took:?}"
     );
     // B's copy came from the announcement, not a fallback read.
-    let (_, ready) = cluster
-        .call(&b, reqwest::Method::GET, "/readyz", None, None)
-        .await;
+    let (_, ready) = cluster.get(&b, "/readyz").await;
     assert_eq!(ready["bans"], "subscribed");
     assert!(a.terminate().success());
     assert!(b.terminate().success());
@@ -263,61 +247,27 @@ impl Drop for OwnRedis {
 async fn when_redis_stops_verify_and_the_ban_list_keep_answering_from_postgres() {
     let db = testkit::TestDb::create().await;
     let mut redis = OwnRedis::start();
-    let operator = format!("phk_prop_{}", uuid::Uuid::new_v4().simple());
+    let operator = operator_key();
     let redis_url = redis.url.clone();
-    let mut p = Proc::spawn(&envs(db.url(), &operator, Some((&redis_url, "hall:"))));
-    p.wait_healthy(Duration::from_secs(30)).await;
-    let cluster = Cluster {
-        operator,
-        client: reqwest::Client::new(),
-    };
+    let mut p = healthy(&envs(db.url(), &operator, Some((&redis_url, "hall:")))).await;
+    let cluster = Cluster::new(operator);
     let report = cluster.worker_with_reported_hash(&p).await;
     cluster.wait_subscribed(&p).await;
 
     redis.stop();
     let started = Instant::now();
-    let (s, v) = cluster
-        .call(
-            &p,
-            reqwest::Method::GET,
-            "/api/v1/verify/x.prop.worker",
-            None,
-            None,
-        )
-        .await;
+    let (s, v) = cluster.verify(&p).await;
     assert_eq!((s, v["status"].as_str()), (200, Some("active")), "{v}");
-    let (s, list) = cluster
-        .call(&p, reqwest::Method::GET, "/api/v1/ban-list", None, None)
-        .await;
+    let (s, list) = cluster.get(&p, "/api/v1/ban-list").await;
     assert_eq!((s, list), (200, json!([])));
     // A ban confirmed while Redis is down is still enforced, read from PostgreSQL.
-    let (s, _) = cluster
-        .call(
-            &p,
-            reqwest::Method::POST,
-            &format!("/api/v1/ban-list/reports/{report}/confirm"),
-            Some(&cluster.operator),
-            None,
-        )
-        .await;
+    let (s, _) = cluster.confirm(&p, &report).await;
     assert_eq!(s, 200);
-    let (s, v) = cluster
-        .call(
-            &p,
-            reqwest::Method::GET,
-            "/api/v1/verify/x.prop.worker",
-            None,
-            None,
-        )
-        .await;
+    let (s, v) = cluster.verify(&p).await;
     assert_eq!((s, v["status"].as_str()), (200, Some("banned")), "{v}");
-    let (s, list) = cluster
-        .call(&p, reqwest::Method::GET, "/api/v1/ban-list", None, None)
-        .await;
+    let (s, list) = cluster.get(&p, "/api/v1/ban-list").await;
     assert_eq!((s, list.as_array().map(Vec::len)), (200, Some(1)));
-    let (s, ready) = cluster
-        .call(&p, reqwest::Method::GET, "/readyz", None, None)
-        .await;
+    let (s, ready) = cluster.get(&p, "/readyz").await;
     assert_eq!(s, 200, "PostgreSQL is up, so the server is ready: {ready}");
     assert!(
         ready["cache"].as_str().unwrap().starts_with("degraded"),
@@ -369,25 +319,19 @@ async fn decision_until(
 async fn worker_and_key_revoked_through_one_process_are_refused_by_the_other_within_a_second() {
     use reqwest::Method;
     let db = testkit::TestDb::create().await;
-    let operator = format!("phk_prop_{}", uuid::Uuid::new_v4().simple());
-    let mut a = Proc::spawn(&envs(db.url(), &operator, None));
-    a.wait_healthy(Duration::from_secs(30)).await;
-    let mut b = Proc::spawn(&envs(db.url(), &operator, None));
-    b.wait_healthy(Duration::from_secs(30)).await;
-    let cluster = Cluster {
-        operator,
-        client: reqwest::Client::new(),
-    };
+    let operator = operator_key();
+    let mut a = healthy(&envs(db.url(), &operator, None)).await;
+    let mut b = healthy(&envs(db.url(), &operator, None)).await;
+    let cluster = Cluster::new(operator);
     cluster.worker_with_reported_hash(&a).await;
-    let (_, k) = cluster
-        .call(
+    let key = json!({"name": "decider", "scopes": ["decisions:write"], "tenant_id": "org.prop"});
+    let k = cluster
+        .expect(
             &a,
-            Method::POST,
-            "/api/v1/api-keys",
-            Some(&cluster.operator),
-            Some(
-                json!({"name": "decider", "scopes": ["decisions:write"], "tenant_id": "org.prop"}),
-            ),
+            (Method::POST, "/api/v1/api-keys"),
+            &cluster.operator,
+            key,
+            201,
         )
         .await;
     let decider = k["key"].as_str().unwrap().to_string();
@@ -403,12 +347,10 @@ async fn worker_and_key_revoked_through_one_process_are_refused_by_the_other_wit
         .await;
     }
     let (s, r) = cluster
-        .call(
+        .as_operator(
             &a,
             Method::POST,
             "/api/v1/workers/x.prop.worker/revoke?tenant_id=org.prop",
-            Some(&cluster.operator),
-            None,
         )
         .await;
     assert_eq!(s, 200, "{r}");
@@ -422,12 +364,10 @@ async fn worker_and_key_revoked_through_one_process_are_refused_by_the_other_wit
     );
 
     let (s, r) = cluster
-        .call(
+        .as_operator(
             &a,
             Method::DELETE,
             &format!("/api/v1/api-keys/{decider_id}?tenant_id=org.prop"),
-            Some(&cluster.operator),
-            None,
         )
         .await;
     assert!(s == 200 || s == 204, "{s} {r}");

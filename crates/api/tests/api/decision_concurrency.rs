@@ -2,10 +2,14 @@
 //! sharing one database and one receipt key: one gap-free, fork-free chain.
 
 use std::collections::HashSet;
-use std::time::Duration;
 
-use crate::support::Proc;
+use crate::support::healthy;
 use serde_json::{json, Value};
+
+/// Sends `request` and reads the JSON body of its answer.
+async fn body(request: reqwest::RequestBuilder) -> Value {
+    request.send().await.unwrap().json().await.unwrap()
+}
 
 #[tokio::test]
 async fn two_processes_and_many_connections_build_one_chain_without_forks_or_gaps() {
@@ -19,10 +23,8 @@ async fn two_processes_and_many_connections_build_one_chain_without_forks_or_gap
         ("HALL_RATE_LIMIT_PER_MINUTE", "0"),
         ("HALL_LOG_LEVEL", "warn"),
     ];
-    let mut a = Proc::spawn(&envs);
-    a.wait_healthy(Duration::from_secs(30)).await;
-    let mut b = Proc::spawn(&envs);
-    b.wait_healthy(Duration::from_secs(30)).await;
+    let mut a = healthy(&envs).await;
+    let mut b = healthy(&envs).await;
 
     let http = reqwest::Client::new();
     http.post(a.url("/api/v1/tenants"))
@@ -31,18 +33,14 @@ async fn two_processes_and_many_connections_build_one_chain_without_forks_or_gap
         .send()
         .await
         .unwrap();
-    let key: Value = http
-        .post(a.url("/api/v1/api-keys"))
-        .bearer_auth(&operator)
-        .json(
-            &json!({"name": "k", "scopes": ["admin", "decisions:write"], "tenant_id": "org.conc"}),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let key = body(
+        http.post(a.url("/api/v1/api-keys"))
+            .bearer_auth(&operator)
+            .json(
+                &json!({"name": "k", "scopes": ["admin", "decisions:write"], "tenant_id": "org.conc"}),
+            ),
+    )
+    .await;
     let key = key["key"].as_str().unwrap().to_string();
     let w = http
         .post(a.url("/api/v1/workers"))
@@ -63,9 +61,9 @@ async fn two_processes_and_many_connections_build_one_chain_without_forks_or_gap
             for i in (lane..total).step_by(24) {
                 let base = &bases[i % 2];
                 let cap = if i % 5 == 0 { "cap.not.declared" } else { "cap.a.b" };
-                let d: Value = http.post(format!("{base}/api/v1/decisions")).bearer_auth(&key)
-                    .json(&json!({"worker_id": "x.conc.w", "capability": cap, "env": "dev", "data_label": "PUBLIC"}))
-                    .send().await.unwrap().json().await.unwrap();
+                let d = body(http.post(format!("{base}/api/v1/decisions")).bearer_auth(&key)
+                    .json(&json!({"worker_id": "x.conc.w", "capability": cap, "env": "dev", "data_label": "PUBLIC"})))
+                    .await;
                 proofs.push(d["proof"].as_str().expect("a proof for every decision").to_string());
             }
             proofs
@@ -77,14 +75,7 @@ async fn two_processes_and_many_connections_build_one_chain_without_forks_or_gap
     }
     assert_eq!(proofs.len(), total);
 
-    let keys: Value = http
-        .get(a.url("/api/v1/keys"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let keys = body(http.get(a.url("/api/v1/keys"))).await;
     assert_eq!(
         keys["keys"].as_array().unwrap().len(),
         1,
@@ -93,15 +84,11 @@ async fn two_processes_and_many_connections_build_one_chain_without_forks_or_gap
     let mut receipts: Vec<audit::Receipt> = Vec::new();
     let mut after = 0;
     loop {
-        let page: Value = http
-            .get(b.url(&format!("/api/v1/audit/receipts?after={after}&limit=250")))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page = body(
+            http.get(b.url(&format!("/api/v1/audit/receipts?after={after}&limit=250")))
+                .bearer_auth(&key),
+        )
+        .await;
         receipts.extend(
             serde_json::from_value::<Vec<audit::Receipt>>(page["receipts"].clone()).unwrap(),
         );

@@ -61,38 +61,32 @@ async fn the_seed_quick_start_allows_with_a_proof_that_verifies_offline() {
 #[tokio::test]
 async fn the_local_hall_route_call_works_with_a_session_token() {
     let s = TestServer::start().await;
-    let (_, key) = s
-        .tenant_with_key("org.acme", &["workers:write", "decisions:write"])
-        .await;
-    let w = s
-        .register(
-            &key,
+    let (key, w) = s
+        .tenant_with_worker(
+            "org.acme",
+            &["workers:write", "decisions:write"],
             &Worker::named("x.acme", "a").capabilities(&["cap.data.read.v1"]),
         )
         .await;
     let (_, token) = s.post_empty("/api/v1/auth/token", &key).await;
-    let (status, d) = s
-        .call(
+    let route = |body: Value| {
+        s.call(
             Method::POST,
             "/api/route",
             token["token"].as_str(),
-            Some(json!({
-        "capability_id": "cap.data.read.v1", "worker_id": w["id"], "env": "dev",
-        "data_label": "PUBLIC", "tenant_id": "org.acme"})),
+            Some(body),
         )
-        .await;
+    };
+    let (status, d) = route(json!({
+        "capability_id": "cap.data.read.v1", "worker_id": w["id"], "env": "dev",
+        "data_label": "PUBLIC", "tenant_id": "org.acme"}))
+    .await;
     assert_eq!(status, 200, "{d}");
     assert_eq!(d["denied"], false);
-    let (status, d) = s
-        .call(
-            Method::POST,
-            "/api/route",
-            token["token"].as_str(),
-            Some(json!({
+    let (status, d) = route(json!({
         "capability_id": "cap.data.read.v1", "worker_id": "x.acme.missing", "env": "dev",
-        "data_label": "PUBLIC"})),
-        )
-        .await;
+        "data_label": "PUBLIC"}))
+    .await;
     assert_eq!((status, d["denied"].as_bool()), (200, Some(true)));
     assert!(d["deny_reason"].is_string());
     s.stop().await;
@@ -134,10 +128,10 @@ async fn malformed_decision_requests_are_4xx_and_other_tenants_cannot_be_claimed
 #[tokio::test]
 async fn the_seeds_env_names_and_any_label_case_are_decided_and_recorded_canonically() {
     let s = TestServer::start().await;
-    let (_, key) = s.tenant_with_key("org.acme", &["admin"]).await;
-    let w = s
-        .register(
-            &key,
+    let (key, w) = s
+        .tenant_with_worker(
+            "org.acme",
+            &["admin"],
             &Worker::named("x.acme", "a")
                 .capabilities(&["cap.data.read.v1"])
                 .tier(2)
@@ -295,12 +289,10 @@ async fn signatories_floors_and_bans_shape_decisions() {
 #[tokio::test]
 async fn the_decision_log_filters_and_pages_newest_first() {
     let s = TestServer::start().await;
-    let (_, key) = s
-        .tenant_with_key("org.acme", &["workers:write", "decisions:write", "read"])
-        .await;
-    let w = s
-        .register(
-            &key,
+    let (key, w) = s
+        .tenant_with_worker(
+            "org.acme",
+            &["workers:write", "decisions:write", "read"],
             &Worker::named("x.acme", "a").capabilities(&["cap.a.b"]),
         )
         .await;
@@ -334,30 +326,27 @@ async fn the_decision_log_filters_and_pages_newest_first() {
         }
     }
     assert_eq!(seen, ids);
-    let (_, denied) = s
-        .get_json("/api/v1/decisions?denied=true", Some(&key))
-        .await;
-    assert_eq!(denied["decisions"].as_array().unwrap().len(), 2);
-    let (_, by_cap) = s
-        .get_json("/api/v1/decisions?capability_id=cap.a.b", Some(&key))
-        .await;
-    assert_eq!(by_cap["decisions"].as_array().unwrap().len(), 3);
-    let (_, none) = s
-        .get_json("/api/v1/decisions?since=2999-01-01T00:00:00Z", Some(&key))
-        .await;
-    assert_eq!(none["decisions"], json!([]));
-    // Filters combine: allowed decisions of one capability, within a window.
-    let (_, combined) = s.get_json("/api/v1/decisions?denied=false&capability_id=cap.a.b&since=2000-01-01T00:00:00Z&until=2999-01-01T00:00:00Z", Some(&key))
-    .await;
-    assert_eq!(
-        combined["decisions"].as_array().unwrap().len(),
-        3,
-        "{combined}"
-    );
-    let (_, before_all) = s
-        .get_json("/api/v1/decisions?until=2000-01-01T00:00:00Z", Some(&key))
-        .await;
-    assert_eq!(before_all["decisions"], json!([]));
+    for (filter, expected) in [
+        ("denied=true", 2),
+        ("capability_id=cap.a.b", 3),
+        ("since=2999-01-01T00:00:00Z", 0),
+        // Filters combine: allowed decisions of one capability, within a window.
+        (
+            "denied=false&capability_id=cap.a.b&since=2000-01-01T00:00:00Z&until=2999-01-01T00:00:00Z",
+            3,
+        ),
+        ("until=2000-01-01T00:00:00Z", 0),
+    ] {
+        let (status, page) = s
+            .get_json(&format!("/api/v1/decisions?{filter}"), Some(&key))
+            .await;
+        assert_eq!(status, 200, "{filter}: {page}");
+        assert_eq!(
+            page["decisions"].as_array().unwrap().len(),
+            expected,
+            "{filter}: {page}"
+        );
+    }
     assert_eq!(
         s.get_json("/api/v1/decisions?since=yesterday", Some(&key))
             .await

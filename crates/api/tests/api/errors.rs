@@ -6,6 +6,8 @@ use api::state::AppState;
 use registry::{Cache, Store, StoreOptions};
 use testkit::TestDb;
 
+use crate::support::message;
+
 #[derive(serde::Deserialize)]
 struct Probe {
     #[allow(dead_code)]
@@ -81,7 +83,7 @@ async fn json_of_the_wrong_shape_is_a_400_naming_the_field() {
     let (status, body) = call(1024, Some("application/json"), br#"{"nom":"a"}"#.to_vec()).await;
     assert_eq!(status, 400);
     assert_eq!(body["error"]["code"], "invalid_request");
-    assert!(body["error"]["message"].as_str().unwrap().contains("name"));
+    assert!(message(&body).contains("name"));
 }
 
 #[actix_web::test]
@@ -99,7 +101,7 @@ async fn body_over_the_configured_limit_is_a_413() {
     let (status, body) = call(64, Some("application/json"), big.into_bytes()).await;
     assert_eq!(status, 413);
     assert_eq!(body["error"]["code"], "payload_too_large");
-    assert!(body["error"]["message"].as_str().unwrap().contains("64"));
+    assert!(message(&body).contains("64"));
 }
 
 #[actix_web::test]
@@ -184,14 +186,11 @@ async fn every_bad_input_to_a_write_endpoint_gets_one_sentence_naming_its_field(
     use serde_json::json;
     let s = crate::support::TestServer::start().await;
     let (_, admin) = s.tenant_with_key("org.acme", &["admin"]).await;
-    let (status, w) = s
-        .post(
-            "/api/v1/workers",
-            &admin,
-            json!({"name": "a", "namespace": "x.acme", "capabilities": ["cap.data.read.v1"]}),
-        )
-        .await;
-    assert_eq!(status, 201, "{w}");
+    s.register(
+        &admin,
+        &crate::support::Worker::named("x.acme", "a").capabilities(&["cap.data.read.v1"]),
+    )
+    .await;
     let sha = "a".repeat(64);
     let op = s.operator_key.clone();
     let decision = |extra: serde_json::Value| {
@@ -207,364 +206,235 @@ async fn every_bad_input_to_a_write_endpoint_gets_one_sentence_naming_its_field(
         body
     };
     let d = "/api/v1/decisions";
-    let cases: Vec<(Method, &str, &str, serde_json::Value, Option<&str>)> = vec![
+    // Per endpoint and caller: bad bodies, each with the field its error names.
+    type Bodies<'a> = Vec<(serde_json::Value, Option<&'a str>)>;
+    let groups: Vec<(Method, &str, &str, Bodies)> = vec![
         // Decisions.
-        (Method::POST, d, &admin, json!([1, 2]), None),
-        (Method::POST, "/api/route", &admin, json!(["x"]), None),
-        (Method::POST, d, &admin, json!({}), Some("worker_id")),
+        (Method::POST, d, &admin, vec![(json!([1, 2]), None)]),
         (
             Method::POST,
-            d,
+            "/api/route",
             &admin,
-            decision(json!({"env": null})),
-            Some("env"),
+            vec![(json!(["x"]), None)],
         ),
         (
             Method::POST,
             d,
             &admin,
-            decision(json!({"data_label": null})),
-            Some("data_label"),
+            vec![
+                (json!({}), Some("worker_id")),
+                (decision(json!({"env": null})), Some("env")),
+                (decision(json!({"data_label": null})), Some("data_label")),
+                (decision(json!({"env": "qa"})), Some("env")),
+                (decision(json!({"env": 5})), Some("env")),
+                (
+                    decision(json!({"data_label": "secret"})),
+                    Some("data_label"),
+                ),
+                (
+                    decision(json!({"worker_id": "wrk_abc123"})),
+                    Some("worker_id"),
+                ),
+                (
+                    decision(json!({"worker_id": "com.acme.a"})),
+                    Some("worker_id"),
+                ),
+                (decision(json!({"capability": "nope"})), Some("capability")),
+                (decision(json!({"capability": null})), Some("capability")),
+                (
+                    decision(json!({"capability": null, "capability_id": "x.y"})),
+                    Some("capability_id"),
+                ),
+                (
+                    decision(json!({"tenant_id": "Org.Acme"})),
+                    Some("tenant_id"),
+                ),
+                (
+                    decision(json!({"correlation_id": "has space"})),
+                    Some("correlation_id"),
+                ),
+                (
+                    decision(json!({"request_hash": "xyz"})),
+                    Some("request_hash"),
+                ),
+                (
+                    decision(json!({"approval_id": "nope"})),
+                    Some("approval_id"),
+                ),
+                (decision(json!({"dry_run": "yes"})), Some("dry_run")),
+            ],
         ),
         (
             Method::POST,
             d,
-            &admin,
-            decision(json!({"env": "qa"})),
-            Some("env"),
+            &op,
+            vec![(decision(json!({})), Some("tenant_id"))],
         ),
-        (
-            Method::POST,
-            d,
-            &admin,
-            decision(json!({"env": 5})),
-            Some("env"),
-        ),
-        (
-            Method::POST,
-            d,
-            &admin,
-            decision(json!({"data_label": "secret"})),
-            Some("data_label"),
-        ),
-        (
-            Method::POST,
-            d,
-            &admin,
-            decision(json!({"worker_id": "wrk_abc123"})),
-            Some("worker_id"),
-        ),
-        (
-            Method::POST,
-            d,
-            &admin,
-            decision(json!({"worker_id": "com.acme.a"})),
-            Some("worker_id"),
-        ),
-        (
-            Method::POST,
-            d,
-            &admin,
-            decision(json!({"capability": "nope"})),
-            Some("capability"),
-        ),
-        (
-            Method::POST,
-            d,
-            &admin,
-            decision(json!({"capability": null})),
-            Some("capability"),
-        ),
-        (
-            Method::POST,
-            d,
-            &admin,
-            decision(json!({"capability": null, "capability_id": "x.y"})),
-            Some("capability_id"),
-        ),
-        (
-            Method::POST,
-            d,
-            &admin,
-            decision(json!({"tenant_id": "Org.Acme"})),
-            Some("tenant_id"),
-        ),
-        (
-            Method::POST,
-            d,
-            &admin,
-            decision(json!({"correlation_id": "has space"})),
-            Some("correlation_id"),
-        ),
-        (
-            Method::POST,
-            d,
-            &admin,
-            decision(json!({"request_hash": "xyz"})),
-            Some("request_hash"),
-        ),
-        (
-            Method::POST,
-            d,
-            &admin,
-            decision(json!({"approval_id": "nope"})),
-            Some("approval_id"),
-        ),
-        (
-            Method::POST,
-            d,
-            &admin,
-            decision(json!({"dry_run": "yes"})),
-            Some("dry_run"),
-        ),
-        (Method::POST, d, &op, decision(json!({})), Some("tenant_id")),
         // Workers.
-        (Method::POST, "/api/v1/workers", &admin, json!([1]), None),
         (
             Method::POST,
             "/api/v1/workers",
             &admin,
-            json!({"name": "b", "namespace": "x.acme"}),
-            Some("capabilities"),
-        ),
-        (
-            Method::POST,
-            "/api/v1/workers",
-            &admin,
-            json!({"name": "b", "namespace": "cap.doc", "capabilities": ["cap.a.b"]}),
-            Some("namespace"),
-        ),
-        (
-            Method::POST,
-            "/api/v1/workers",
-            &admin,
-            json!({"name": "b", "namespace": "x.acme", "capabilities": ["wrk.a.b"]}),
-            Some("capabilities[0]"),
-        ),
-        (
-            Method::POST,
-            "/api/v1/workers",
-            &admin,
-            json!({"name": "b", "namespace": "x.acme", "capabilities": ["cap.a.b"], "policy_tier": 9}),
-            Some("policy_tier"),
-        ),
-        (
-            Method::POST,
-            "/api/v1/workers",
-            &admin,
-            json!({"name": "b", "namespace": "x.acme", "capabilities": ["cap.a.b"], "allowed_environments": ["qa"]}),
-            Some("allowed_environments"),
-        ),
-        (
-            Method::POST,
-            "/api/v1/workers",
-            &admin,
-            json!({"name": "b", "namespace": "x.acme", "capabilities": ["cap.a.b"], "max_data_label": "SECRET"}),
-            Some("max_data_label"),
-        ),
-        (
-            Method::POST,
-            "/api/v1/workers",
-            &admin,
-            json!({"worker_id": "wrk_abc123", "capabilities": ["cap.a.b"]}),
-            Some("worker_id"),
+            vec![
+                (json!([1]), None),
+                (
+                    json!({"name": "b", "namespace": "x.acme"}),
+                    Some("capabilities"),
+                ),
+                (
+                    json!({"name": "b", "namespace": "cap.doc", "capabilities": ["cap.a.b"]}),
+                    Some("namespace"),
+                ),
+                (
+                    json!({"name": "b", "namespace": "x.acme", "capabilities": ["wrk.a.b"]}),
+                    Some("capabilities[0]"),
+                ),
+                (
+                    json!({"name": "b", "namespace": "x.acme", "capabilities": ["cap.a.b"], "policy_tier": 9}),
+                    Some("policy_tier"),
+                ),
+                (
+                    json!({"name": "b", "namespace": "x.acme", "capabilities": ["cap.a.b"], "allowed_environments": ["qa"]}),
+                    Some("allowed_environments"),
+                ),
+                (
+                    json!({"name": "b", "namespace": "x.acme", "capabilities": ["cap.a.b"], "max_data_label": "SECRET"}),
+                    Some("max_data_label"),
+                ),
+                (
+                    json!({"worker_id": "wrk_abc123", "capabilities": ["cap.a.b"]}),
+                    Some("worker_id"),
+                ),
+            ],
         ),
         (
             Method::PATCH,
             "/api/v1/workers/x.acme.a",
             &admin,
-            json!({"visibility": "hidden"}),
-            Some("visibility"),
+            vec![(json!({"visibility": "hidden"}), Some("visibility"))],
         ),
         // Namespaces.
-        (Method::POST, "/api/v1/namespaces", &admin, json!([]), None),
         (
             Method::POST,
             "/api/v1/namespaces",
             &admin,
-            json!({}),
-            Some("namespace"),
-        ),
-        (
-            Method::POST,
-            "/api/v1/namespaces",
-            &admin,
-            json!({"namespace": 5}),
-            Some("namespace"),
-        ),
-        (
-            Method::POST,
-            "/api/v1/namespaces",
-            &admin,
-            json!({"namespace": "com.acme"}),
-            Some("namespace"),
-        ),
-        (
-            Method::POST,
-            "/api/v1/namespaces",
-            &admin,
-            json!({"namespace": "x.b", "owner": "me"}),
-            Some("owner"),
+            vec![
+                (json!([]), None),
+                (json!({}), Some("namespace")),
+                (json!({"namespace": 5}), Some("namespace")),
+                (json!({"namespace": "com.acme"}), Some("namespace")),
+                (json!({"namespace": "x.b", "owner": "me"}), Some("owner")),
+            ],
         ),
         (
             Method::POST,
             "/api/v1/namespaces/x.acme/keys",
             &admin,
-            json!({"public_key": "nope", "label": "k"}),
-            Some("public_key"),
+            vec![(
+                json!({"public_key": "nope", "label": "k"}),
+                Some("public_key"),
+            )],
         ),
         // Attestations.
         (
             Method::PUT,
             "/api/v1/workers/x.acme.a/attest",
             &admin,
-            json!({"sha256": "xyz"}),
-            Some("sha256"),
-        ),
-        (
-            Method::PUT,
-            "/api/v1/workers/x.acme.a/attest",
-            &admin,
-            json!({"sha256": sha, "ai_generated": "yes"}),
-            Some("ai_generated"),
-        ),
-        (
-            Method::PUT,
-            "/api/v1/workers/x.acme.a/attest",
-            &admin,
-            json!({"sha256": sha, "label": 7}),
-            Some("label"),
+            vec![
+                (json!({"sha256": "xyz"}), Some("sha256")),
+                (
+                    json!({"sha256": sha, "ai_generated": "yes"}),
+                    Some("ai_generated"),
+                ),
+                (json!({"sha256": sha, "label": 7}), Some("label")),
+            ],
         ),
         (
             Method::POST,
             "/api/v1/workers/x.acme.a/attestations",
             &admin,
-            json!({"card": {}}),
-            Some("signature"),
+            vec![(json!({"card": {}}), Some("signature"))],
         ),
         // API keys.
         (
             Method::POST,
             "/api/v1/api-keys",
             &admin,
-            json!({"scopes": ["read"]}),
-            Some("name"),
-        ),
-        (
-            Method::POST,
-            "/api/v1/api-keys",
-            &admin,
-            json!({"name": "k", "scopes": "read"}),
-            Some("scopes"),
-        ),
-        (
-            Method::POST,
-            "/api/v1/api-keys",
-            &admin,
-            json!({"name": "k", "scopes": ["read", 3]}),
-            Some("scopes[1]"),
-        ),
-        (
-            Method::POST,
-            "/api/v1/api-keys",
-            &admin,
-            json!({"name": "k", "scopes": ["root"]}),
-            Some("scopes"),
-        ),
-        (
-            Method::POST,
-            "/api/v1/api-keys",
-            &admin,
-            json!({"name": "k", "scopes": []}),
-            Some("scopes"),
-        ),
-        (
-            Method::POST,
-            "/api/v1/api-keys",
-            &admin,
-            json!({"name": "k", "scopes": ["read"], "expires_at": "tomorrow"}),
-            Some("expires_at"),
-        ),
-        (
-            Method::POST,
-            "/api/v1/api-keys",
-            &admin,
-            json!({"name": "k", "scopes": ["read"], "tenant_id": "Bad"}),
-            Some("tenant_id"),
-        ),
-        (
-            Method::POST,
-            "/api/v1/api-keys",
-            &admin,
-            json!({"name": "k", "scopes": ["read"], "expire": 1}),
-            Some("expire"),
+            vec![
+                (json!({"scopes": ["read"]}), Some("name")),
+                (json!({"name": "k", "scopes": "read"}), Some("scopes")),
+                (
+                    json!({"name": "k", "scopes": ["read", 3]}),
+                    Some("scopes[1]"),
+                ),
+                (json!({"name": "k", "scopes": ["root"]}), Some("scopes")),
+                (json!({"name": "k", "scopes": []}), Some("scopes")),
+                (
+                    json!({"name": "k", "scopes": ["read"], "expires_at": "tomorrow"}),
+                    Some("expires_at"),
+                ),
+                (
+                    json!({"name": "k", "scopes": ["read"], "tenant_id": "Bad"}),
+                    Some("tenant_id"),
+                ),
+                (
+                    json!({"name": "k", "scopes": ["read"], "expire": 1}),
+                    Some("expire"),
+                ),
+            ],
         ),
         // Tenants.
         (
             Method::POST,
             "/api/v1/tenants",
             &op,
-            json!({"id": "Acme", "display_name": "A"}),
-            Some("id"),
-        ),
-        (
-            Method::POST,
-            "/api/v1/tenants",
-            &op,
-            json!({"id": "org.b"}),
-            Some("display_name"),
-        ),
-        (
-            Method::POST,
-            "/api/v1/tenants",
-            &op,
-            json!({"id": "org.b", "display_name": ""}),
-            Some("display_name"),
-        ),
-        (
-            Method::POST,
-            "/api/v1/tenants",
-            &op,
-            json!({"id": "org.b", "display_name": "B", "x": 1}),
-            Some("x"),
+            vec![
+                (json!({"id": "Acme", "display_name": "A"}), Some("id")),
+                (json!({"id": "org.b"}), Some("display_name")),
+                (
+                    json!({"id": "org.b", "display_name": ""}),
+                    Some("display_name"),
+                ),
+                (
+                    json!({"id": "org.b", "display_name": "B", "x": 1}),
+                    Some("x"),
+                ),
+            ],
         ),
         // Policy.
         (
             Method::PUT,
             "/api/v1/policy",
             &admin,
-            json!({"decisions": {"tier_floors": {"qa": 3}}}),
-            Some("decisions.tier_floors"),
-        ),
-        (
-            Method::PUT,
-            "/api/v1/policy",
-            &admin,
-            json!({"decisions": {"tier_floors": {"prod": 9}}}),
-            Some("decisions.tier_floors.prod"),
-        ),
-        (
-            Method::PUT,
-            "/api/v1/policy",
-            &admin,
-            json!({"decisions": {"tier_floors": {"prod": "high"}}}),
-            Some("decisions.tier_floors.prod"),
-        ),
-        (
-            Method::PUT,
-            "/api/v1/policy",
-            &admin,
-            json!({"decisions": {"signatories": ["Bad"]}}),
-            Some("decisions.signatories[0]"),
-        ),
-        (
-            Method::PUT,
-            "/api/v1/policy",
-            &admin,
-            json!({"decisions": {"l7_supervisor_level": "loud"}}),
-            Some("decisions.l7_supervisor_level"),
+            vec![
+                (
+                    json!({"decisions": {"tier_floors": {"qa": 3}}}),
+                    Some("decisions.tier_floors"),
+                ),
+                (
+                    json!({"decisions": {"tier_floors": {"prod": 9}}}),
+                    Some("decisions.tier_floors.prod"),
+                ),
+                (
+                    json!({"decisions": {"tier_floors": {"prod": "high"}}}),
+                    Some("decisions.tier_floors.prod"),
+                ),
+                (
+                    json!({"decisions": {"signatories": ["Bad"]}}),
+                    Some("decisions.signatories[0]"),
+                ),
+                (
+                    json!({"decisions": {"l7_supervisor_level": "loud"}}),
+                    Some("decisions.l7_supervisor_level"),
+                ),
+            ],
         ),
     ];
+    let cases = groups.into_iter().flat_map(|(method, path, key, bodies)| {
+        bodies
+            .into_iter()
+            .map(move |(body, field)| (method.clone(), path, key, body, field))
+    });
     for (method, path, key, body, field) in cases {
         let what = format!("{method} {path} {body}");
         let (status, err) = s.call(method, path, Some(key), Some(body)).await;

@@ -2,17 +2,17 @@
 //! decision and never appends a second receipt — across replicas, while the
 //! first is in flight, and after its holder died.
 
-use crate::support::{decision, TestServer, Worker};
+use crate::support::{decision, message, TestServer, Worker};
 use serde_json::{json, Value};
 
 const AGENT_SCOPES: &[&str] = &["workers:write", "decisions:write", "read"];
 
 /// A tenant with a key and a worker: `(key, registry id of the worker)`.
 async fn tenant_with_worker(s: &TestServer, tenant: &str, namespace: &str) -> (String, String) {
-    let (_, key) = s.tenant_with_key(tenant, AGENT_SCOPES).await;
-    let w = s
-        .register(
-            &key,
+    let (key, w) = s
+        .tenant_with_worker(
+            tenant,
+            AGENT_SCOPES,
             &Worker::named(namespace, "agent").capabilities(&["cap.data.read.v1"]),
         )
         .await;
@@ -50,22 +50,37 @@ async fn post(
     (status, replayed, resp.json().await.unwrap())
 }
 
+/// Posts a decision to `s` itself: `(status, Idempotent-Replayed header, body)`.
+async fn decide(
+    s: &TestServer,
+    key: &str,
+    idempotency_key: Option<&str>,
+    body: &Value,
+) -> (u16, Option<String>, Value) {
+    post(s, &s.base, "/api/v1/decisions", key, idempotency_key, body).await
+}
+
+/// A server with tenant `org.acme` and its worker: `(server, key, a decision
+/// request for the worker)`.
+async fn acme() -> (TestServer, String, Value) {
+    let s = TestServer::start().await;
+    let (key, worker) = tenant_with_worker(&s, "org.acme", "x.acme").await;
+    let body = request(&worker);
+    (s, key, body)
+}
+
 async fn chain_length(s: &TestServer, key: &str) -> usize {
     s.verify_receipts(key).await.expect("the chain verifies")
 }
 
 #[tokio::test]
 async fn a_repeat_with_the_same_key_answers_the_original_decision_and_appends_no_receipt() {
-    let s = TestServer::start().await;
-    let (key, worker) = tenant_with_worker(&s, "org.acme", "x.acme").await;
-    let body = request(&worker);
-    let (status, replayed, first) =
-        post(&s, &s.base, "/api/v1/decisions", &key, Some("k-1"), &body).await;
+    let (s, key, body) = acme().await;
+    let (status, replayed, first) = decide(&s, &key, Some("k-1"), &body).await;
     assert_eq!((status, replayed), (200, None), "{first}");
     assert_eq!(first["denied"], false);
 
-    let (status, replayed, again) =
-        post(&s, &s.base, "/api/v1/decisions", &key, Some("k-1"), &body).await;
+    let (status, replayed, again) = decide(&s, &key, Some("k-1"), &body).await;
     assert_eq!(status, 200, "{again}");
     assert_eq!(replayed.as_deref(), Some("true"));
     assert_eq!(
@@ -80,26 +95,21 @@ async fn a_repeat_with_the_same_key_answers_the_original_decision_and_appends_no
     assert_eq!(chain_length(&s, &key).await, 1);
 
     // Without a key, or with another one, each call is a decision of its own.
-    post(&s, &s.base, "/api/v1/decisions", &key, None, &body).await;
-    post(&s, &s.base, "/api/v1/decisions", &key, Some("k-2"), &body).await;
+    decide(&s, &key, None, &body).await;
+    decide(&s, &key, Some("k-2"), &body).await;
     assert_eq!(chain_length(&s, &key).await, 3);
 }
 
 #[tokio::test]
 async fn a_key_reused_with_another_body_is_a_conflict() {
-    let s = TestServer::start().await;
-    let (key, worker) = tenant_with_worker(&s, "org.acme", "x.acme").await;
-    let body = request(&worker);
-    post(&s, &s.base, "/api/v1/decisions", &key, Some("k"), &body).await;
+    let (s, key, body) = acme().await;
+    decide(&s, &key, Some("k"), &body).await;
     let mut other = body.clone();
     other["env"] = json!("prod");
-    let (status, _, e) = post(&s, &s.base, "/api/v1/decisions", &key, Some("k"), &other).await;
+    let (status, _, e) = decide(&s, &key, Some("k"), &other).await;
     assert_eq!(status, 409, "{e}");
     assert_eq!(e["error"]["code"], "idempotency_key_reused");
-    assert!(e["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("different request body"));
+    assert!(message(&e).contains("different request body"));
     assert_eq!(chain_length(&s, &key).await, 1);
 }
 
@@ -108,24 +118,8 @@ async fn keys_belong_to_one_tenant() {
     let s = TestServer::start().await;
     let (acme, acme_worker) = tenant_with_worker(&s, "org.acme", "x.acme").await;
     let (beta, beta_worker) = tenant_with_worker(&s, "org.beta", "x.beta").await;
-    let (_, _, a) = post(
-        &s,
-        &s.base,
-        "/api/v1/decisions",
-        &acme,
-        Some("same"),
-        &request(&acme_worker),
-    )
-    .await;
-    let (status, replayed, b) = post(
-        &s,
-        &s.base,
-        "/api/v1/decisions",
-        &beta,
-        Some("same"),
-        &request(&beta_worker),
-    )
-    .await;
+    let (_, _, a) = decide(&s, &acme, Some("same"), &request(&acme_worker)).await;
+    let (status, replayed, b) = decide(&s, &beta, Some("same"), &request(&beta_worker)).await;
     assert_eq!((status, replayed), (200, None), "{b}");
     assert_ne!(a["id"], b["id"]);
     assert_eq!(b["tenant_id"], "org.beta");
@@ -138,17 +132,9 @@ async fn a_refused_request_does_not_use_up_its_key() {
     let (key, worker) = tenant_with_worker(&s, "org.acme", "x.acme").await;
     let mut bad = request(&worker);
     bad["env"] = json!("moon");
-    let (status, _, e) = post(&s, &s.base, "/api/v1/decisions", &key, Some("k"), &bad).await;
+    let (status, _, e) = decide(&s, &key, Some("k"), &bad).await;
     assert_eq!(status, 400, "{e}");
-    let (status, replayed, d) = post(
-        &s,
-        &s.base,
-        "/api/v1/decisions",
-        &key,
-        Some("k"),
-        &request(&worker),
-    )
-    .await;
+    let (status, replayed, d) = decide(&s, &key, Some("k"), &request(&worker)).await;
     assert_eq!((status, replayed), (200, None), "{d}");
     assert_eq!(chain_length(&s, &key).await, 1);
 }
@@ -159,29 +145,13 @@ async fn a_malformed_key_is_refused() {
     let (key, worker) = tenant_with_worker(&s, "org.acme", "x.acme").await;
     let long = "k".repeat(256);
     for bad in ["has space", long.as_str()] {
-        let (status, _, e) = post(
-            &s,
-            &s.base,
-            "/api/v1/decisions",
-            &key,
-            Some(bad),
-            &request(&worker),
-        )
-        .await;
+        let (status, _, e) = decide(&s, &key, Some(bad), &request(&worker)).await;
         assert_eq!(status, 400, "{e}");
         assert_eq!(e["error"]["code"], "invalid_idempotency_key");
     }
     // A caller who may not decide learns nothing about keys.
     let (_, reader) = s.create_key("org.acme", &["read"]).await;
-    let (status, _, _) = post(
-        &s,
-        &s.base,
-        "/api/v1/decisions",
-        &reader,
-        Some("k"),
-        &request(&worker),
-    )
-    .await;
+    let (status, _, _) = decide(&s, &reader, Some("k"), &request(&worker)).await;
     assert_eq!(status, 403);
     assert_eq!(chain_length(&s, &key).await, 0);
 }
@@ -225,10 +195,8 @@ async fn concurrent_repeats_on_two_replicas_make_one_decision() {
 
 #[tokio::test]
 async fn a_key_whose_holder_died_is_taken_over_once_its_lease_runs_out() {
-    let s = TestServer::start().await;
-    let (key, worker) = tenant_with_worker(&s, "org.acme", "x.acme").await;
-    let body = request(&worker);
-    let (_, _, first) = post(&s, &s.base, "/api/v1/decisions", &key, Some("first"), &body).await;
+    let (s, key, body) = acme().await;
+    let (_, _, first) = decide(&s, &key, Some("first"), &body).await;
     // A claim left behind by a process that died before its receipt: same
     // body hash as a real request (taken from the completed row), lease over.
     let mut conn = s.db.connect().await;
@@ -240,26 +208,10 @@ async fn a_key_whose_holder_died_is_taken_over_once_its_lease_runs_out() {
     .execute(&mut conn)
     .await
     .unwrap();
-    let (status, replayed, d) = post(
-        &s,
-        &s.base,
-        "/api/v1/decisions",
-        &key,
-        Some("orphan"),
-        &body,
-    )
-    .await;
+    let (status, replayed, d) = decide(&s, &key, Some("orphan"), &body).await;
     assert_eq!((status, replayed), (200, None), "{d}");
     assert_ne!(d["id"], first["id"]);
-    let (_, replayed, again) = post(
-        &s,
-        &s.base,
-        "/api/v1/decisions",
-        &key,
-        Some("orphan"),
-        &body,
-    )
-    .await;
+    let (_, replayed, again) = decide(&s, &key, Some("orphan"), &body).await;
     assert_eq!(replayed.as_deref(), Some("true"));
     assert_eq!(again["id"], d["id"]);
     assert_eq!(chain_length(&s, &key).await, 2);
@@ -267,9 +219,7 @@ async fn a_key_whose_holder_died_is_taken_over_once_its_lease_runs_out() {
 
 #[tokio::test]
 async fn a_repeat_waits_for_the_first_attempt_in_flight() {
-    let s = TestServer::start().await;
-    let (key, worker) = tenant_with_worker(&s, "org.acme", "x.acme").await;
-    let body = request(&worker);
+    let (s, key, body) = acme().await;
     // The first attempt's receipt cannot commit while the chain row is locked.
     let mut blocker = s.db.connect().await;
     sqlx::query("BEGIN").execute(&mut blocker).await.unwrap();

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::{decision, TestServer, Worker};
+use crate::support::{decision, message, TestServer, Worker};
 use serde_json::Value;
 
 /// A tenant with an L0 worker; returns its key.
@@ -103,10 +103,7 @@ async fn an_inline_key_cannot_be_rotated_by_the_api() {
     let (status, err) = rotate(&s, &s.operator_key).await;
     assert_eq!(status, 409, "{err}");
     assert_eq!(err["error"]["code"], "cannot_rotate");
-    assert!(err["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("HALL_RECEIPT_SIGNING_KEY"));
+    assert!(message(&err).contains("HALL_RECEIPT_SIGNING_KEY"));
     s.stop().await;
 }
 
@@ -125,10 +122,7 @@ async fn replicas_sharing_a_key_file_switch_together_when_one_rotates() {
     // Nothing new in the file: nothing to rotate to.
     let (status, err) = rotate(&s, &s.operator_key).await;
     assert_eq!(status, 409, "{err}");
-    assert!(err["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("still holds the active key"));
+    assert!(message(&err).contains("still holds the active key"));
 
     write_seed(&file, 6);
     let (status, r) = rotate(&s, &s.operator_key).await;

@@ -2,7 +2,7 @@
 //! checks its scope and keeps tenants apart; and no request a client can
 //! send, however malformed, gets a 5xx.
 
-use crate::support::{TestServer, Worker};
+use crate::support::{message, TestServer, Worker};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -14,14 +14,11 @@ async fn each_route_refuses_a_key_without_its_scope() {
     let (_, admin) = s.tenant_with_key("org.acme", &["admin"]).await;
     let (_, read) = s.create_key("org.acme", &["read"]).await;
     let (_, decide) = s.create_key("org.acme", &["decisions:write"]).await;
-    let (status, _) = s
-        .post(
-            "/api/v1/workers",
-            &admin,
-            json!({"name": "w", "namespace": "x.acme", "capabilities": ["cap.a.b"]}),
-        )
-        .await;
-    assert_eq!(status, 201);
+    s.register(
+        &admin,
+        &Worker::named("x.acme", "w").capabilities(&["cap.a.b"]),
+    )
+    .await;
 
     let needs: Vec<(&str, Method, &str, Option<Value>)> = vec![
         (
@@ -104,10 +101,7 @@ async fn each_route_refuses_a_key_without_its_scope() {
             err["error"]["code"], "insufficient_scope",
             "{method} {path}"
         );
-        assert!(
-            err["error"]["message"].as_str().unwrap().contains(scope),
-            "{method} {path}: {err}"
-        );
+        assert!(message(&err).contains(scope), "{method} {path}: {err}");
         if *scope != "read" {
             let (status, _) = s
                 .call(method.clone(), path, Some(&read), body.clone())

@@ -87,6 +87,51 @@ async fn decide(
     (outcome, d["tier"].as_u64().unwrap())
 }
 
+/// Asserts that `key` may run CAP on `worker_id` in `env` with `label` data,
+/// at `tier`.
+async fn allows(s: &TestServer, key: &str, worker_id: &str, env: &str, label: &str, tier: u64) {
+    assert_eq!(
+        decide(s, key, worker_id, env, label, CAP).await,
+        ("ALLOW".into(), tier),
+        "{worker_id} in {env} with {label}"
+    );
+}
+
+/// Asserts that `key` may not run CAP on `worker_id` in `env` with `label`
+/// data, for `code`.
+async fn denies(s: &TestServer, key: &str, worker_id: &str, env: &str, label: &str, code: &str) {
+    assert_eq!(
+        decide(s, key, worker_id, env, label, CAP).await.0,
+        code,
+        "{worker_id} in {env} with {label}"
+    );
+}
+
+/// Polls `key`'s decision on `worker_id` (CAP, dev, PUBLIC) until it is
+/// denied with `code`, failing if that takes longer than `within` or if any
+/// answer before it is other than an allow.
+async fn allowed_until_denied(
+    s: &TestServer,
+    key: &str,
+    worker_id: &str,
+    code: &str,
+    within: Duration,
+) {
+    let deadline = Instant::now() + within;
+    loop {
+        let (seen, _) = decide(s, key, worker_id, "dev", "PUBLIC", CAP).await;
+        if seen == code {
+            return;
+        }
+        assert_eq!(seen, "ALLOW");
+        assert!(
+            Instant::now() < deadline,
+            "{worker_id} never denied with {code} within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 #[tokio::test]
 async fn every_tier_allows_what_it_should_and_denies_what_it_adds() {
     let s = TestServer::start().await;
@@ -97,15 +142,42 @@ async fn every_tier_allows_what_it_should_and_denies_what_it_adds() {
             .await;
     }
 
-    // L0 observe: registered, capability declared. Anyone may use a public L0 worker.
-    assert_eq!(
-        decide(&s, k, "x.tiers.l0", "dev", "PUBLIC", CAP).await,
-        ("ALLOW".into(), 0)
-    );
-    assert_eq!(
-        decide(&s, &t.other, "x.tiers.l0", "stage", "RESTRICTED", CAP).await,
-        ("ALLOW".into(), 0)
-    );
+    let other = t.other.as_str();
+    for (key, worker_id, env, label, expected) in [
+        // L0 observe: registered, capability declared. Anyone may use a public L0 worker.
+        (k, "x.tiers.l0", "dev", "PUBLIC", Ok(0)),
+        (other, "x.tiers.l0", "stage", "RESTRICTED", Ok(0)),
+        // L1 scoped: the env must be allowed and the caller the owner or a signatory.
+        (k, "x.tiers.l1", "prod", "RESTRICTED", Ok(1)),
+        (
+            k,
+            "x.tiers.l1",
+            "stage",
+            "PUBLIC",
+            Err("DENY_ENV_NOT_ALLOWED"),
+        ),
+        (
+            other,
+            "x.tiers.l1",
+            "dev",
+            "PUBLIC",
+            Err("DENY_UNKNOWN_TENANT"),
+        ),
+        // L2 labeled: the data label within the worker's clearance.
+        (k, "x.tiers.l2", "prod", "INTERNAL", Ok(2)),
+        (
+            k,
+            "x.tiers.l2",
+            "dev",
+            "RESTRICTED",
+            Err("DENY_DATA_LABEL_EXCEEDS_CLEARANCE"),
+        ),
+    ] {
+        match expected {
+            Ok(tier) => allows(&s, key, worker_id, env, label, tier).await,
+            Err(code) => denies(&s, key, worker_id, env, label, code).await,
+        }
+    }
     assert_eq!(
         decide(&s, k, "x.tiers.l0", "dev", "PUBLIC", "cap.tier.other")
             .await
@@ -113,90 +185,49 @@ async fn every_tier_allows_what_it_should_and_denies_what_it_adds() {
         "DENY_CAPABILITY_NOT_DECLARED"
     );
 
-    // L1 scoped: the env must be allowed and the caller the owner or a signatory.
-    assert_eq!(
-        decide(&s, k, "x.tiers.l1", "prod", "RESTRICTED", CAP).await,
-        ("ALLOW".into(), 1)
-    );
-    assert_eq!(
-        decide(&s, k, "x.tiers.l1", "stage", "PUBLIC", CAP).await.0,
-        "DENY_ENV_NOT_ALLOWED"
-    );
-    assert_eq!(
-        decide(&s, &t.other, "x.tiers.l1", "dev", "PUBLIC", CAP)
-            .await
-            .0,
-        "DENY_UNKNOWN_TENANT"
-    );
-
-    // L2 labeled: the data label within the worker's clearance.
-    assert_eq!(
-        decide(&s, k, "x.tiers.l2", "prod", "INTERNAL", CAP).await,
-        ("ALLOW".into(), 2)
-    );
-    assert_eq!(
-        decide(&s, k, "x.tiers.l2", "dev", "RESTRICTED", CAP)
-            .await
-            .0,
-        "DENY_DATA_LABEL_EXCEEDS_CLEARANCE"
-    );
-
     // L3 attested-in-prod: dev runs unattested, prod does not.
-    assert_eq!(
-        decide(&s, k, "x.tiers.l3", "dev", "PUBLIC", CAP).await,
-        ("ALLOW".into(), 3)
-    );
-    assert_eq!(
-        decide(&s, k, "x.tiers.l3", "prod", "PUBLIC", CAP).await.0,
-        "DENY_NOT_ATTESTED"
-    );
+    allows(&s, k, "x.tiers.l3", "dev", "PUBLIC", 3).await;
+    denies(&s, k, "x.tiers.l3", "prod", "PUBLIC", "DENY_NOT_ATTESTED").await;
     s.attest_hash(k, "x.tiers.l3", &sha('3')).await;
-    assert_eq!(
-        decide(&s, k, "x.tiers.l3", "prod", "PUBLIC", CAP).await,
-        ("ALLOW".into(), 3)
-    );
+    allows(&s, k, "x.tiers.l3", "prod", "PUBLIC", 3).await;
 
     // L4 attested: every env needs a current attestation.
-    assert_eq!(
-        decide(&s, k, "x.tiers.l4", "dev", "PUBLIC", CAP).await.0,
-        "DENY_NOT_ATTESTED"
-    );
+    denies(&s, k, "x.tiers.l4", "dev", "PUBLIC", "DENY_NOT_ATTESTED").await;
     s.attest_hash(k, "x.tiers.l4", &sha('4')).await;
-    assert_eq!(
-        decide(&s, k, "x.tiers.l4", "dev", "PUBLIC", CAP).await,
-        ("ALLOW".into(), 4)
-    );
+    allows(&s, k, "x.tiers.l4", "dev", "PUBLIC", 4).await;
 
     // L5 signed: a hash alone is not enough; a signed capability card is.
     s.attest_hash(k, "x.tiers.l5", &sha('5')).await;
-    assert_eq!(
-        decide(&s, k, "x.tiers.l5", "dev", "PUBLIC", CAP).await.0,
-        "DENY_ATTESTATION_UNSIGNED"
-    );
+    denies(
+        &s,
+        k,
+        "x.tiers.l5",
+        "dev",
+        "PUBLIC",
+        "DENY_ATTESTATION_UNSIGNED",
+    )
+    .await;
     attest_card(&s, &t, "x.tiers.l5", &sha('5')).await;
-    assert_eq!(
-        decide(&s, k, "x.tiers.l5", "prod", "PUBLIC", CAP).await,
-        ("ALLOW".into(), 5)
-    );
+    allows(&s, k, "x.tiers.l5", "prod", "PUBLIC", 5).await;
 
     // L6 controlled: required controls implemented, blast within the env's threshold.
     attest_card(&s, &t, "x.tiers.l6", &sha('6')).await;
-    assert_eq!(
-        decide(&s, k, "x.tiers.l6", "prod", "PUBLIC", CAP).await,
-        ("ALLOW".into(), 6)
-    );
+    allows(&s, k, "x.tiers.l6", "prod", "PUBLIC", 6).await;
     s.register(
         k,
         &worker("x.tiers.l6-uncontrolled", 6).set("currently_implements", json!([])),
     )
     .await;
     attest_card(&s, &t, "x.tiers.l6-uncontrolled", &sha('7')).await;
-    assert_eq!(
-        decide(&s, k, "x.tiers.l6-uncontrolled", "dev", "PUBLIC", CAP)
-            .await
-            .0,
-        "DENY_MISSING_REQUIRED_CONTROLS"
-    );
+    denies(
+        &s,
+        k,
+        "x.tiers.l6-uncontrolled",
+        "dev",
+        "PUBLIC",
+        "DENY_MISSING_REQUIRED_CONTROLS",
+    )
+    .await;
     // Score 12: within dev's 25, over prod's 10.
     s.register(
         k,
@@ -207,16 +238,16 @@ async fn every_tier_allows_what_it_should_and_denies_what_it_adds() {
     )
     .await;
     attest_card(&s, &t, "x.tiers.l6-blast", &sha('8')).await;
-    assert_eq!(
-        decide(&s, k, "x.tiers.l6-blast", "dev", "PUBLIC", CAP).await,
-        ("ALLOW".into(), 6)
-    );
-    assert_eq!(
-        decide(&s, k, "x.tiers.l6-blast", "prod", "PUBLIC", CAP)
-            .await
-            .0,
-        "DENY_BLAST_RADIUS_EXCEEDED"
-    );
+    allows(&s, k, "x.tiers.l6-blast", "dev", "PUBLIC", 6).await;
+    denies(
+        &s,
+        k,
+        "x.tiers.l6-blast",
+        "prod",
+        "PUBLIC",
+        "DENY_BLAST_RADIUS_EXCEEDED",
+    )
+    .await;
 
     // L7 supervised: RESTRICTED data (or over-threshold blast) in prod needs a human.
     s.register(
@@ -225,27 +256,29 @@ async fn every_tier_allows_what_it_should_and_denies_what_it_adds() {
     )
     .await;
     attest_card(&s, &t, "x.tiers.l7-cleared", &sha('9')).await;
-    assert_eq!(
-        decide(&s, k, "x.tiers.l7-cleared", "prod", "INTERNAL", CAP).await,
-        ("ALLOW".into(), 7)
-    );
-    assert_eq!(
-        decide(&s, k, "x.tiers.l7-cleared", "prod", "RESTRICTED", CAP)
-            .await
-            .0,
-        "DENY_REQUIRES_HUMAN_APPROVAL"
-    );
+    allows(&s, k, "x.tiers.l7-cleared", "prod", "INTERNAL", 7).await;
+    denies(
+        &s,
+        k,
+        "x.tiers.l7-cleared",
+        "prod",
+        "RESTRICTED",
+        "DENY_REQUIRES_HUMAN_APPROVAL",
+    )
+    .await;
 
     // L8 gatekeeper: every prod call needs a human; attestations must be fresh.
     attest_card(&s, &t, "x.tiers.l8", &sha('a')).await;
-    assert_eq!(
-        decide(&s, k, "x.tiers.l8", "dev", "PUBLIC", CAP).await,
-        ("ALLOW".into(), 8)
-    );
-    assert_eq!(
-        decide(&s, k, "x.tiers.l8", "prod", "PUBLIC", CAP).await.0,
-        "DENY_REQUIRES_HUMAN_APPROVAL"
-    );
+    allows(&s, k, "x.tiers.l8", "dev", "PUBLIC", 8).await;
+    denies(
+        &s,
+        k,
+        "x.tiers.l8",
+        "prod",
+        "PUBLIC",
+        "DENY_REQUIRES_HUMAN_APPROVAL",
+    )
+    .await;
     // Time passes (the default maximum age is 90 days).
     s.sql(
         "UPDATE attestations SET created_at = created_at - interval '91 days',
@@ -254,19 +287,14 @@ async fn every_tier_allows_what_it_should_and_denies_what_it_adds() {
     .await;
     // Changed behind the server's back, like another replica would: it hears
     // of it through PostgreSQL's NOTIFY, within milliseconds.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let (code, _) = decide(&s, k, "x.tiers.l8", "dev", "PUBLIC", CAP).await;
-        if code == "DENY_ATTESTATION_STALE" {
-            break;
-        }
-        assert_eq!(code, "ALLOW");
-        assert!(
-            Instant::now() < deadline,
-            "the stale attestation was never seen"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    allowed_until_denied(
+        &s,
+        k,
+        "x.tiers.l8",
+        "DENY_ATTESTATION_STALE",
+        Duration::from_secs(5),
+    )
+    .await;
 
     // A tenant floor raises the effective tier: L0 worker, prod floor L4.
     let (status, _) = s
@@ -277,10 +305,7 @@ async fn every_tier_allows_what_it_should_and_denies_what_it_adds() {
         decide(&s, k, "x.tiers.l0", "prod", "PUBLIC", CAP).await,
         ("DENY_NOT_ATTESTED".into(), 4)
     );
-    assert_eq!(
-        decide(&s, k, "x.tiers.l0", "dev", "PUBLIC", CAP).await,
-        ("ALLOW".into(), 0)
-    );
+    allows(&s, k, "x.tiers.l0", "dev", "PUBLIC", 0).await;
     s.stop().await;
 }
 
@@ -293,36 +318,31 @@ async fn registration_and_ban_list_deny_codes() {
     s.register(k, &worker("x.tiers.banned", 0)).await;
     s.attest_hash(k, "x.tiers.banned", &sha('b')).await;
 
-    assert_eq!(
-        decide(&s, k, "x.tiers.nobody", "dev", "PUBLIC", CAP)
-            .await
-            .0,
-        "DENY_UNKNOWN_WORKER"
-    );
-    assert_eq!(
-        decide(&s, k, "x.tiers.gone", "dev", "PUBLIC", CAP).await.0,
-        "ALLOW"
-    );
+    denies(
+        &s,
+        k,
+        "x.tiers.nobody",
+        "dev",
+        "PUBLIC",
+        "DENY_UNKNOWN_WORKER",
+    )
+    .await;
+    allows(&s, k, "x.tiers.gone", "dev", "PUBLIC", 0).await;
     let (status, _) = s.post_empty("/api/v1/workers/x.tiers.gone/revoke", k).await;
     assert_eq!(status, 200);
-    assert_eq!(
-        decide(&s, k, "x.tiers.gone", "dev", "PUBLIC", CAP).await.0,
-        "DENY_WORKER_REVOKED"
-    );
+    denies(
+        &s,
+        k,
+        "x.tiers.gone",
+        "dev",
+        "PUBLIC",
+        "DENY_WORKER_REVOKED",
+    )
+    .await;
 
-    assert_eq!(
-        decide(&s, k, "x.tiers.banned", "dev", "PUBLIC", CAP)
-            .await
-            .0,
-        "ALLOW"
-    );
+    allows(&s, k, "x.tiers.banned", "dev", "PUBLIC", 0).await;
     s.ban(k, &sha('b'), "exfiltrates secrets").await;
-    assert_eq!(
-        decide(&s, k, "x.tiers.banned", "dev", "PUBLIC", CAP)
-            .await
-            .0,
-        "DENY_HASH_BANNED"
-    );
+    denies(&s, k, "x.tiers.banned", "dev", "PUBLIC", "DENY_HASH_BANNED").await;
     s.stop().await;
 }
 
@@ -333,10 +353,7 @@ async fn when_the_ban_list_cannot_be_read_decisions_fail_closed() {
     let k = t.key.as_str();
     s.register(k, &worker("x.tiers.w", 0)).await;
     s.attest_hash(k, "x.tiers.w", &sha('c')).await;
-    assert_eq!(
-        decide(&s, k, "x.tiers.w", "dev", "PUBLIC", CAP).await.0,
-        "ALLOW"
-    );
+    allows(&s, k, "x.tiers.w", "dev", "PUBLIC", 0).await;
 
     // The ban list becomes unreadable and the change feeds drop: the copy
     // in memory can no longer be trusted and PostgreSQL cannot answer.
@@ -346,16 +363,14 @@ async fn when_the_ban_list_cannot_be_read_decisions_fail_closed() {
          WHERE datname = current_database() AND query ILIKE 'LISTEN%'",
     )
     .await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (code, _) = decide(&s, k, "x.tiers.w", "dev", "PUBLIC", CAP).await;
-        if code == "DENY_BAN_STATUS_UNKNOWN" {
-            break;
-        }
-        assert_eq!(code, "ALLOW");
-        assert!(Instant::now() < deadline, "never failed closed");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    allowed_until_denied(
+        &s,
+        k,
+        "x.tiers.w",
+        "DENY_BAN_STATUS_UNKNOWN",
+        Duration::from_secs(10),
+    )
+    .await;
 
     // Once the ban list is back, so are the answers.
     s.sql("ALTER TABLE bans_unreachable RENAME TO bans").await;

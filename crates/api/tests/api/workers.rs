@@ -1,6 +1,6 @@
 //! Namespaces, signing keys, workers, verify and discovery over real HTTP.
 
-use crate::support::TestServer;
+use crate::support::{each, message, TestServer};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -117,13 +117,7 @@ async fn malformed_registrations_name_the_field_and_leave_no_rows() {
         let (status, err) = s.post("/api/v1/workers", &key, body.clone()).await;
         assert_eq!(status, 400, "{body}");
         assert_eq!(err["error"]["code"], "invalid_field");
-        assert!(
-            err["error"]["message"]
-                .as_str()
-                .unwrap()
-                .starts_with(&format!("{field} ")),
-            "{err}"
-        );
+        assert!(message(&err).starts_with(&format!("{field} ")), "{err}");
     }
     // Not even the implicit namespace claim was written.
     assert_eq!(s.count("SELECT count(*) FROM workers").await, 0);
@@ -163,13 +157,7 @@ async fn another_tenant_cannot_register_change_or_revoke_a_tenants_worker() {
         )
         .await;
     assert_eq!(status, 403);
-    assert!(
-        err["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("belongs to another tenant"),
-        "{err}"
-    );
+    assert!(message(&err).contains("belongs to another tenant"), "{err}");
     // Nor claim it.
     let (status, _) = s.claim_namespace(&b, "x.myagent").await;
     assert_eq!(status, 409);
@@ -334,14 +322,8 @@ async fn verify_answers_all_ten_keys_and_hides_unknown_and_private_workers_alike
     let (private_status, private) = s.get_json("/api/v1/verify/x.alpha.priv", Some(&b)).await;
     assert_eq!((unknown_status, private_status), (404, 404));
     assert_eq!(
-        unknown["error"]["message"]
-            .as_str()
-            .unwrap()
-            .replace("nope", "X"),
-        private["error"]["message"]
-            .as_str()
-            .unwrap()
-            .replace("priv", "X")
+        message(&unknown).replace("nope", "X"),
+        message(&private).replace("priv", "X")
     );
     assert_eq!(s.get_json("/api/v1/verify/x.alpha.priv", None).await.0, 404);
     // The owner sees its private worker; a malformed id is just unknown.
@@ -361,58 +343,31 @@ async fn verify_answers_all_ten_keys_and_hides_unknown_and_private_workers_alike
     s.stop().await;
 }
 
+/// What `GET /namespaces/{namespace}` tells `key` of it: `available`,
+/// `yours`, `taken`, `pending`, `reserved` or `invalid`.
+async fn namespace_status(s: &TestServer, key: &str, namespace: &str) -> String {
+    let (_, v) = s
+        .get_json(&format!("/api/v1/namespaces/{namespace}"), Some(key))
+        .await;
+    v["status"].as_str().unwrap().to_string()
+}
+
 #[tokio::test]
 async fn namespaces_are_checked_claimed_reserved_and_administered_by_the_operator() {
     let s = TestServer::start_with(|c| c.org_claims_need_approval = true, false).await;
     let op = s.operator_key.clone();
     let (_, admin) = s.tenant_with_key("org.acme", &["admin"]).await;
     let (_, other) = s.tenant_with_key("org.other", &["admin"]).await;
-    let status_of = |v: &Value| v["status"].as_str().unwrap().to_string();
 
-    assert_eq!(
-        status_of(
-            &s.get_json("/api/v1/namespaces/x.alice", Some(&admin))
-                .await
-                .1
-        ),
-        "available"
-    );
-    assert_eq!(
-        status_of(
-            &s.get_json("/api/v1/namespaces/cap.doc", Some(&admin))
-                .await
-                .1
-        ),
-        "invalid"
-    );
-    assert_eq!(
-        status_of(
-            &s.get_json("/api/v1/namespaces/org.wcp", Some(&admin))
-                .await
-                .1
-        ),
-        "reserved"
-    );
+    assert_eq!(namespace_status(&s, &admin, "x.alice").await, "available");
+    assert_eq!(namespace_status(&s, &admin, "cap.doc").await, "invalid");
+    assert_eq!(namespace_status(&s, &admin, "org.wcp").await, "reserved");
 
     let (status, c) = s.claim_namespace(&admin, "x.alice").await;
     assert_eq!((status, c["status"].as_str()), (201, Some("claimed")));
     assert_eq!(s.claim_namespace(&admin, "x.alice").await.0, 200);
-    assert_eq!(
-        status_of(
-            &s.get_json("/api/v1/namespaces/x.alice", Some(&admin))
-                .await
-                .1
-        ),
-        "yours"
-    );
-    assert_eq!(
-        status_of(
-            &s.get_json("/api/v1/namespaces/x.alice", Some(&other))
-                .await
-                .1
-        ),
-        "taken"
-    );
+    assert_eq!(namespace_status(&s, &admin, "x.alice").await, "yours");
+    assert_eq!(namespace_status(&s, &other, "x.alice").await, "taken");
     assert_eq!(s.claim_namespace(&other, "x.alice").await.0, 409);
     for bad in ["cap.doc", "wrk.x", "x.Alice", "org.a.b", "org.wcp"] {
         let (status, err) = s.claim_namespace(&admin, bad).await;
@@ -422,14 +377,7 @@ async fn namespaces_are_checked_claimed_reserved_and_administered_by_the_operato
     // org.* claims wait for the operator here.
     let (status, c) = s.claim_namespace(&admin, "org.acme").await;
     assert_eq!((status, c["status"].as_str()), (201, Some("pending")));
-    assert_eq!(
-        status_of(
-            &s.get_json("/api/v1/namespaces/org.acme", Some(&admin))
-                .await
-                .1
-        ),
-        "pending"
-    );
+    assert_eq!(namespace_status(&s, &admin, "org.acme").await, "pending");
     let (status, err) = s
         .post(
             "/api/v1/workers",
@@ -450,14 +398,7 @@ async fn namespaces_are_checked_claimed_reserved_and_administered_by_the_operato
             .0,
         200
     );
-    assert_eq!(
-        status_of(
-            &s.get_json("/api/v1/namespaces/org.acme", Some(&admin))
-                .await
-                .1
-        ),
-        "yours"
-    );
+    assert_eq!(namespace_status(&s, &admin, "org.acme").await, "yours");
 
     // Reservation, release and transfer are the operator's.
     let (status, _) = s
@@ -492,14 +433,7 @@ async fn namespaces_are_checked_claimed_reserved_and_administered_by_the_operato
         )
         .await;
     assert_eq!(status, 200, "{t}");
-    assert_eq!(
-        status_of(
-            &s.get_json("/api/v1/namespaces/x.alice", Some(&other))
-                .await
-                .1
-        ),
-        "yours"
-    );
+    assert_eq!(namespace_status(&s, &other, "x.alice").await, "yours");
     assert_eq!(
         s.call(
             Method::DELETE,
@@ -522,14 +456,7 @@ async fn namespaces_are_checked_claimed_reserved_and_administered_by_the_operato
         .0,
         200
     );
-    assert_eq!(
-        status_of(
-            &s.get_json("/api/v1/namespaces/x.alice", Some(&admin))
-                .await
-                .1
-        ),
-        "available"
-    );
+    assert_eq!(namespace_status(&s, &admin, "x.alice").await, "available");
 
     // A namespace with workers cannot be released or transferred.
     s.post(
@@ -556,12 +483,7 @@ async fn namespaces_are_checked_claimed_reserved_and_administered_by_the_operato
     );
 
     let (_, mine) = s.get_json("/api/v1/namespaces", Some(&admin)).await;
-    let names: Vec<&str> = mine["namespaces"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n["namespace"].as_str().unwrap())
-        .collect();
+    let names: Vec<&str> = each(&mine["namespaces"], "namespace");
     assert_eq!(names, vec!["org.acme", "x.busy"]);
     s.stop().await;
 }

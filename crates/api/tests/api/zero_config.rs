@@ -5,7 +5,9 @@
 
 use std::time::Duration;
 
-use crate::support::{alive, data_root, free_port, postmaster_pid, Proc};
+use crate::support::{
+    alive, data_root, free_port, get_with_key_header, healthy, postmaster_pid, Proc,
+};
 
 fn instance_line(p: &Proc) -> String {
     p.stdout
@@ -50,8 +52,7 @@ async fn zero_config_start_serves_stops_its_postgres_and_reuses_the_data() {
         "postmaster.pid left behind"
     );
 
-    let mut second = Proc::spawn(&[("HALL_DATA_DIR", data_s)]);
-    second.wait_healthy(Duration::from_secs(30)).await;
+    let mut second = healthy(&[("HALL_DATA_DIR", data_s)]).await;
     let reused = instance_line(&second);
     assert!(reused.contains("reusing registry"), "{}", second.output());
     assert!(
@@ -69,12 +70,12 @@ async fn zero_config_start_serves_stops_its_postgres_and_reuses_the_data() {
 #[tokio::test]
 async fn json_logs_carry_the_request_id_of_the_request() {
     let db = testkit::TestDb::create().await;
-    let mut p = Proc::spawn(&[
+    let mut p = healthy(&[
         ("DATABASE_URL", db.url()),
         ("HALL_LOG_FORMAT", "json"),
         ("HALL_LOG_LEVEL", "info"),
-    ]);
-    p.wait_healthy(Duration::from_secs(30)).await;
+    ])
+    .await;
     let resp = reqwest::get(p.url("/no-such-route")).await.unwrap();
     let id = resp.headers()["x-request-id"].to_str().unwrap().to_string();
     assert!(p.terminate().success());
@@ -136,17 +137,24 @@ async fn two_processes_starting_at_once_on_one_database_both_serve() {
     assert!(b.terminate().success());
 }
 
+/// Starts a process with `envs` that must refuse to start: it exits with 1.
+/// Returns what it printed.
+fn refused_start(envs: &[(&str, &str)]) -> String {
+    let mut p = Proc::spawn(envs);
+    let status = p.child.wait().unwrap();
+    // Let the readers collect the last lines.
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(status.code(), Some(1), "{}", p.output());
+    p.output()
+}
+
 #[tokio::test]
 async fn missing_postgres_binaries_exit_with_advice_not_a_panic() {
     let root = data_root();
-    let mut p = Proc::spawn(&[
+    let out = refused_start(&[
         ("HALL_DATA_DIR", root.path().join("d").to_str().unwrap()),
         ("HALL_POSTGRES_BIN_DIR", "/nonexistent/pg/bin"),
     ]);
-    let status = p.child.wait().unwrap();
-    std::thread::sleep(Duration::from_millis(200));
-    assert_eq!(status.code(), Some(1));
-    let out = p.output();
     assert!(out.contains("does not contain initdb"), "{out}");
     assert!(!out.contains("panicked"), "{out}");
 }
@@ -155,11 +163,7 @@ async fn missing_postgres_binaries_exit_with_advice_not_a_panic() {
 async fn unreachable_database_url_exits_with_a_clear_error() {
     let port = free_port(); // nothing listens there
     let url = format!("postgres://hall:secret@127.0.0.1:{port}/hall");
-    let mut p = Proc::spawn(&[("DATABASE_URL", url.as_str())]);
-    let status = p.child.wait().unwrap();
-    std::thread::sleep(Duration::from_millis(200));
-    assert_eq!(status.code(), Some(1));
-    let out = p.output();
+    let out = refused_start(&[("DATABASE_URL", url.as_str())]);
     assert!(out.contains("PostgreSQL is unreachable"), "{out}");
     assert!(!out.contains("secret"), "the password was printed: {out}");
     assert!(!out.contains("panicked"), "{out}");
@@ -171,6 +175,16 @@ fn banner_key(p: &Proc) -> Option<String> {
             .nth(1)
             .map(str::to_string)
     })
+}
+
+/// `GET /api/v1/auth/whoami` on `p`, with `key` as the bearer token.
+async fn whoami(p: &Proc, key: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .get(p.url("/api/v1/auth/whoami"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -185,8 +199,7 @@ async fn generated_operator_key_is_printed_once_saved_0600_and_never_changed() {
         ("HALL_LOG_FORMAT", "json"),
         ("HALL_LOG_LEVEL", "debug"),
     ];
-    let mut first = Proc::spawn(&envs);
-    first.wait_healthy(Duration::from_secs(30)).await;
+    let mut first = healthy(&envs).await;
     let key = banner_key(&first).expect("first start prints the operator key");
     assert!(key.starts_with("phk_") && key.len() == 47, "{key}");
     let file = data.join("operator-api-key");
@@ -201,16 +214,7 @@ async fn generated_operator_key_is_printed_once_saved_0600_and_never_changed() {
         0o700
     );
 
-    let client = reqwest::Client::new();
-    let me: serde_json::Value = client
-        .get(first.url("/api/v1/auth/whoami"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: serde_json::Value = whoami(&first, &key).await.json().await.unwrap();
     assert_eq!(me["operator"], true);
     assert!(first.terminate().success());
     // Even at debug level, no log line carries the credential.
@@ -220,12 +224,12 @@ async fn generated_operator_key_is_printed_once_saved_0600_and_never_changed() {
 
     // A later start, even with a bootstrap key set, neither prints nor changes it.
     let other = format!("phk_{}", "z".repeat(43));
-    let mut second = Proc::spawn(&[
+    let mut second = healthy(&[
         ("DATABASE_URL", db.url()),
         ("HALL_DATA_DIR", data.to_str().unwrap()),
         ("HALL_BOOTSTRAP_API_KEY", other.as_str()),
-    ]);
-    second.wait_healthy(Duration::from_secs(30)).await;
+    ])
+    .await;
     assert_eq!(banner_key(&second), None);
     assert!(!second.output().contains(&key));
     assert!(
@@ -236,19 +240,9 @@ async fn generated_operator_key_is_printed_once_saved_0600_and_never_changed() {
         second.output()
     );
     assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), key);
-    let old = client
-        .get(second.url("/api/v1/auth/whoami"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap();
+    let old = whoami(&second, &key).await;
     assert_eq!(old.status(), 200);
-    let new = client
-        .get(second.url("/api/v1/auth/whoami"))
-        .bearer_auth(&other)
-        .send()
-        .await
-        .unwrap();
+    let new = whoami(&second, &other).await;
     assert_eq!(new.status(), 401);
     assert!(second.terminate().success());
 }
@@ -258,21 +252,16 @@ async fn supplied_bootstrap_key_is_used_and_not_printed() {
     let db = testkit::TestDb::create().await;
     let root = data_root();
     let supplied = format!("phk_{}", "s".repeat(43));
-    let mut p = Proc::spawn(&[
+    let mut p = healthy(&[
         ("DATABASE_URL", db.url()),
         ("HALL_DATA_DIR", root.path().to_str().unwrap()),
         ("HALL_BOOTSTRAP_API_KEY", supplied.as_str()),
-    ]);
-    p.wait_healthy(Duration::from_secs(30)).await;
+    ])
+    .await;
     assert_eq!(banner_key(&p), None);
     assert!(!p.output().contains(&supplied));
     assert!(!root.path().join("operator-api-key").exists());
-    let resp = reqwest::Client::new()
-        .get(p.url("/api/v1/auth/whoami"))
-        .header("X-API-Key", &supplied)
-        .send()
-        .await
-        .unwrap();
+    let resp = get_with_key_header(&p.url("/api/v1/auth/whoami"), &supplied).await;
     assert_eq!(resp.status(), 200);
     assert!(p.terminate().success());
 }
@@ -280,13 +269,10 @@ async fn supplied_bootstrap_key_is_used_and_not_printed() {
 #[tokio::test]
 async fn a_weak_bootstrap_key_is_refused_at_start() {
     let db = testkit::TestDb::create().await;
-    let mut p = Proc::spawn(&[
+    let out = refused_start(&[
         ("DATABASE_URL", db.url()),
         ("HALL_BOOTSTRAP_API_KEY", "hunter2"),
     ]);
-    let status = p.child.wait().unwrap();
-    std::thread::sleep(Duration::from_millis(200));
-    assert_eq!(status.code(), Some(1));
-    assert!(p.output().contains("at least 32"), "{}", p.output());
-    assert!(!p.output().contains("hunter2"));
+    assert!(out.contains("at least 32"), "{out}");
+    assert!(!out.contains("hunter2"));
 }

@@ -9,9 +9,9 @@ use policy::ban_review::ReportStatus;
 use serde_json::json;
 use service::bans::{LiftError, PackageHash, ReportCommand, ReviewError};
 use service::Caller;
-use wcp::{DataLabel, Env, TenantId};
+use wcp::TenantId;
 
-use crate::fixture::{command, key_of, Fixture};
+use crate::fixture::{key_of, Fixture};
 
 const WORKER: &str = "x.acme.w";
 
@@ -47,17 +47,15 @@ async fn following() -> Fixture {
 }
 
 async fn decide(f: &Fixture, tenant: &TenantId) -> (Outcome, Option<String>) {
-    let d = f
-        .hall
-        .decide(
-            key_of(tenant),
-            command(tenant, WORKER, Env::Dev, DataLabel::Public),
-            None,
-        )
+    f.outcome(tenant, WORKER).await
+}
+
+/// The bans in force, as the ban list's first page shows them.
+async fn live_bans(f: &Fixture) -> Vec<registry::bans::Ban> {
+    f.hall
+        .live_bans(wcp::PageLimit::default_of(wcp::PageSize::BANS))
         .await
-        .unwrap();
-    let r = d.decision.receipt.content;
-    (r.outcome, r.deny_code)
+        .unwrap()
 }
 
 #[tokio::test]
@@ -82,12 +80,7 @@ async fn confirming_a_report_bans_the_hash_for_decisions_at_once() {
         Outcome::Allow,
         "a report alone bans nothing"
     );
-    assert!(f
-        .hall
-        .live_bans(wcp::PageLimit::default_of(wcp::PageSize::BANS))
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(live_bans(&f).await.is_empty());
 
     let (confirmed, ban) = f
         .hall
@@ -103,11 +96,7 @@ async fn confirming_a_report_bans_the_hash_for_decisions_at_once() {
         (Outcome::Deny, Some(policy::deny::HASH_BANNED.to_string())),
         "the very next decision"
     );
-    let live = f
-        .hall
-        .live_bans(wcp::PageLimit::default_of(wcp::PageSize::BANS))
-        .await
-        .unwrap();
+    let live = live_bans(&f).await;
     assert_eq!(live.len(), 1);
     assert_eq!(live[0].sha256, sha.as_str());
 }
@@ -145,12 +134,7 @@ async fn lifting_a_ban_lets_the_worker_be_allowed_again() {
     let history = f.hall.ban_history(&sha).await.unwrap();
     assert!(!history.banned);
     assert_eq!(history.bans.len(), 1, "a lifted ban stays in the history");
-    assert!(f
-        .hall
-        .live_bans(wcp::PageLimit::default_of(wcp::PageSize::BANS))
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(live_bans(&f).await.is_empty());
 
     let err = f.hall.lift_ban(&sha, None).await.unwrap_err();
     assert!(
@@ -204,14 +188,7 @@ async fn a_report_is_reviewed_once() {
         !f.hall.ban_history(&hash('e')).await.unwrap().banned,
         "a rejected report bans nothing"
     );
-    assert_eq!(
-        f.hall
-            .live_bans(wcp::PageLimit::default_of(wcp::PageSize::BANS))
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(live_bans(&f).await.len(), 1);
 
     let err = f.hall.confirm_report("rpt_nope", None).await.unwrap_err();
     assert!(

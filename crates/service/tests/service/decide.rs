@@ -4,11 +4,30 @@
 use audit::Outcome;
 use registry::approvals::SupervisorLevel;
 use serde_json::json;
-use service::decide::DecideError;
+use service::decide::{DecideError, Decided};
 use service::Caller;
-use wcp::{DataLabel, Env};
+use wcp::{DataLabel, Env, TenantId};
 
 use crate::fixture::{command, key_of, tenant, with_key, Fixture, CAP};
+
+/// `tenant`'s own decision on `worker` running [`CAP`] in `env` on public
+/// data, under idempotency key `key` for a request whose body was `body`.
+async fn decide_keyed(
+    f: &Fixture,
+    tenant: &TenantId,
+    worker: &str,
+    env: Env,
+    key: &str,
+    body: &serde_json::Value,
+) -> Result<Decided, DecideError> {
+    f.hall
+        .decide(
+            key_of(tenant),
+            command(tenant, worker, env, DataLabel::Public),
+            with_key(key, body),
+        )
+        .await
+}
 
 #[tokio::test]
 async fn an_unknown_worker_is_denied_with_a_receipt() {
@@ -16,12 +35,7 @@ async fn an_unknown_worker_is_denied_with_a_receipt() {
     let acme = f.create_tenant("org.acme").await;
 
     let d = f
-        .hall
-        .decide(
-            key_of(&acme),
-            command(&acme, "x.acme.nobody", Env::Dev, DataLabel::Public),
-            None,
-        )
+        .decide_dev(key_of(&acme), &acme, "x.acme.nobody")
         .await
         .unwrap();
 
@@ -103,13 +117,7 @@ async fn a_repeat_with_the_same_idempotency_key_returns_the_original_decision_an
     f.register(&acme, "x.acme.w", 2, json!({})).await;
     let body = json!({"worker_id": "x.acme.w", "capability": CAP, "env": "dev",
         "data_label": "PUBLIC"});
-    let decide = || {
-        f.hall.decide(
-            key_of(&acme),
-            command(&acme, "x.acme.w", Env::Dev, DataLabel::Public),
-            with_key("k-1", &body),
-        )
-    };
+    let decide = || decide_keyed(&f, &acme, "x.acme.w", Env::Dev, "k-1", &body);
 
     let first = decide().await.unwrap();
     assert!(!first.replayed);
@@ -126,13 +134,7 @@ async fn a_repeat_with_the_same_idempotency_key_returns_the_original_decision_an
     // The same key with another body is refused, and appends nothing either.
     let mut other = body.clone();
     other["env"] = json!("development");
-    let refused = f
-        .hall
-        .decide(
-            key_of(&acme),
-            command(&acme, "x.acme.w", Env::Dev, DataLabel::Public),
-            with_key("k-1", &other),
-        )
+    let refused = decide_keyed(&f, &acme, "x.acme.w", Env::Dev, "k-1", &other)
         .await
         .unwrap_err();
     assert!(
@@ -166,12 +168,7 @@ async fn the_operator_must_name_a_tenant_and_a_key_decides_for_its_own_tenant_on
 
     // A command for another tenant is refused by the use case itself.
     let refused = f
-        .hall
-        .decide(
-            key_of(&other),
-            command(&acme, "x.acme.w", Env::Dev, DataLabel::Public),
-            None,
-        )
+        .decide_dev(key_of(&other), &acme, "x.acme.w")
         .await
         .unwrap_err();
     assert!(
@@ -182,15 +179,7 @@ async fn the_operator_must_name_a_tenant_and_a_key_decides_for_its_own_tenant_on
     assert!(f.chain(&other).await.is_empty());
 
     // The operator's decision for a tenant goes in that tenant's chain.
-    let d = f
-        .hall
-        .decide(
-            operator,
-            command(&acme, "x.acme.w", Env::Dev, DataLabel::Public),
-            None,
-        )
-        .await
-        .unwrap();
+    let d = f.decide_dev(operator, &acme, "x.acme.w").await.unwrap();
     assert_eq!(d.decision.receipt.content.tenant_id, "org.acme");
     assert_eq!(f.chain(&acme).await.len(), 1);
 }
@@ -203,13 +192,7 @@ async fn require_human_opens_one_approval_and_a_repeat_with_the_key_opens_no_oth
     f.attest_card(&acme, "x.acme.gk", &"d".repeat(64)).await;
     let body = json!({"worker_id": "x.acme.gk", "capability": CAP, "env": "prod",
         "data_label": "PUBLIC"});
-    let decide = || {
-        f.hall.decide(
-            key_of(&acme),
-            command(&acme, "x.acme.gk", Env::Prod, DataLabel::Public),
-            with_key("gk-1", &body),
-        )
-    };
+    let decide = || decide_keyed(&f, &acme, "x.acme.gk", Env::Prod, "gk-1", &body);
 
     let first = decide().await.unwrap();
     let r = &first.decision.receipt.content;

@@ -8,13 +8,16 @@ use std::time::{Duration, Instant};
 
 use attestation::card::{sign_card, CapabilityCard};
 use attestation::keys::NamespacePublicKey;
+use audit::Outcome;
 use ed25519_dalek::SigningKey;
 use registry::attestations::Provenance;
 use registry::receipts::{ReceiptKey, ReceiptWriter};
 use registry::workers::{Worker, WorkerRef};
 use registry::{Cache, Store, StoreOptions};
 use serde_json::{json, Value};
-use service::decide::{DecisionCommand, Fingerprint, Idempotency, IdempotencyKey};
+use service::decide::{
+    DecideError, Decided, DecisionCommand, Fingerprint, Idempotency, IdempotencyKey,
+};
 use service::{AttestCommand, Caller, Hall, Submission};
 use testkit::TestDb;
 use wcp::{CapabilityId, DataLabel, Env, TenantId, WorkerRecord};
@@ -224,19 +227,38 @@ impl Fixture {
         }
     }
 
-    /// `tenant`'s key decides once about `worker` running [`CAP`] in dev on
-    /// public data; answers the committed receipt.
-    pub async fn decide_once(&self, tenant: &TenantId, worker: &str) -> audit::Receipt {
+    /// `caller`'s decision on `tenant`'s `worker` running [`CAP`] in dev on
+    /// public data, without an idempotency key.
+    pub async fn decide_dev(
+        &self,
+        caller: Caller<'_>,
+        tenant: &TenantId,
+        worker: &str,
+    ) -> Result<Decided, DecideError> {
         self.hall
             .decide(
-                key_of(tenant),
+                caller,
                 command(tenant, worker, Env::Dev, DataLabel::Public),
                 None,
             )
             .await
+    }
+
+    /// `tenant`'s key decides once about its `worker` (as
+    /// [`Fixture::decide_dev`]); answers the committed receipt.
+    pub async fn decide_once(&self, tenant: &TenantId, worker: &str) -> audit::Receipt {
+        self.decide_dev(key_of(tenant), tenant, worker)
+            .await
             .unwrap()
             .decision
             .receipt
+    }
+
+    /// The outcome and deny code of `tenant`'s own decision on its `worker`
+    /// (as [`Fixture::decide_dev`]).
+    pub async fn outcome(&self, tenant: &TenantId, worker: &str) -> (Outcome, Option<String>) {
+        let r = self.decide_once(tenant, worker).await.content;
+        (r.outcome, r.deny_code)
     }
 
     /// `tenant`'s chain, checked: every receipt linked and signed with the

@@ -9,22 +9,12 @@ use registry::{ApiKeySecret, Scopes, TenantStatus};
 use serde_json::json;
 use service::api_keys::NewApiKey;
 use service::tenant_policy::SetTenantPolicy;
-use wcp::{DataLabel, Env, TenantId};
+use wcp::TenantId;
 
-use crate::fixture::{command, key_of, Fixture};
+use crate::fixture::Fixture;
 
 async fn decide(f: &Fixture, tenant: &TenantId, worker: &str) -> (Outcome, Option<String>) {
-    let d = f
-        .hall
-        .decide(
-            key_of(tenant),
-            command(tenant, worker, Env::Dev, DataLabel::Public),
-            None,
-        )
-        .await
-        .unwrap();
-    let r = d.decision.receipt.content;
-    (r.outcome, r.deny_code)
+    f.outcome(tenant, worker).await
 }
 
 /// The key's tenant status as a credential check (through the copies) sees it.

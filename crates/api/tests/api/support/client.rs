@@ -78,6 +78,15 @@ pub fn sha(c: char) -> String {
     c.to_string().repeat(64)
 }
 
+/// The string `field` of every element of the array `list`, in order.
+pub fn each<'a>(list: &'a Value, field: &str) -> Vec<&'a str> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e[field].as_str().unwrap())
+        .collect()
+}
+
 /// The body's `error.code`, or `""`.
 pub fn code(body: &Value) -> &str {
     body["error"]["code"].as_str().unwrap_or_default()
@@ -113,6 +122,19 @@ impl TestServer {
         let (status, w) = self.try_register(key, worker).await;
         assert_eq!(status, 201, "registering {}: {w}", worker.body());
         w
+    }
+
+    /// A tenant with an API key of the given scopes and `worker` registered
+    /// with it: `(secret, registered worker)`.
+    pub async fn tenant_with_worker(
+        &self,
+        tenant: &str,
+        scopes: &[&str],
+        worker: &Worker,
+    ) -> (String, Value) {
+        let (_, key) = self.tenant_with_key(tenant, scopes).await;
+        let w = self.register(&key, worker).await;
+        (key, w)
     }
 
     pub async fn claim_namespace(&self, key: &str, namespace: &str) -> (u16, Value) {

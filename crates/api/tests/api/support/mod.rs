@@ -11,7 +11,7 @@ use testkit::{TestDb, TestRedis};
 mod client;
 mod process;
 
-pub use client::{card, code, decision, message, sha, Worker};
+pub use client::{card, code, decision, each, message, sha, Worker};
 pub use process::{alive, data_root, free_port, postmaster_pid, Proc};
 
 pub struct TestServer {
@@ -112,22 +112,7 @@ impl TestServer {
         bearer: Option<&str>,
         body: Option<serde_json::Value>,
     ) -> (u16, serde_json::Value) {
-        let mut req = self.client.request(method, self.url(path));
-        if let Some(b) = bearer {
-            req = req.bearer_auth(b);
-        }
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        let resp = req.send().await.expect("request");
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap_or_default();
-        let value = if text.is_empty() {
-            serde_json::Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
-        };
-        (status, value)
+        request(&self.client, method, &self.url(path), bearer, body).await
     }
 
     /// Every receipt of `key`'s tenant, verified offline with nothing but
@@ -227,6 +212,52 @@ impl TestServer {
 }
 
 /// The workspace root, for reading checked-in files.
+/// Sends a request to `url` with an optional bearer credential and JSON body;
+/// returns the status and the parsed body (`Null` when empty, a string when
+/// it is not JSON).
+pub async fn request(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    bearer: Option<&str>,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut req = client.request(method, url);
+    if let Some(b) = bearer {
+        req = req.bearer_auth(b);
+    }
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let resp = req.send().await.expect("request");
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap_or_default();
+    let value = if text.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))
+    };
+    (status, value)
+}
+
+/// `GET url` with `key` in the `X-API-Key` header instead of as a bearer token.
+pub async fn get_with_key_header(url: &str, key: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .get(url)
+        .header("X-API-Key", key)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A `hall-registry` process with `envs`, once it answers as healthy
+/// (within 30 s).
+pub async fn healthy(envs: &[(&str, &str)]) -> Proc {
+    let mut p = Proc::spawn(envs);
+    p.wait_healthy(Duration::from_secs(30)).await;
+    p
+}
+
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
