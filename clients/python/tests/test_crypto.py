@@ -492,11 +492,31 @@ class _FakeRegistry(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def do_GET(self) -> None:  # noqa: N802
-        self._send(200, self.worker)
+        # A whole worker as GET /api/v1/workers/{id} answers it (hallctl reads
+        # answers as their API types), with the test's fields on top.
+        worker_id = self.worker["worker_id"]
+        self._send(200, {
+            "id": "wrk_0123", "worker_id": worker_id, "namespace": worker_id.rsplit(".", 1)[0],
+            "name": worker_id.rsplit(".", 1)[-1], "tenant_id": "org.acme", "status": "active",
+            "policy_tier": 1, "capabilities": [], "worker_species_id": None, "risk_tier": None,
+            "allowed_environments": ["dev"], "required_controls": [], "currently_implements": [],
+            "blast_radius": None, "blast_score": None, "privilege_envelope": None,
+            "owner": "org.acme", "contact": None, "artifact_hash": None,
+            "max_data_label": "PUBLIC", "visibility": "tenant", "record": {},
+            "created_at": "2026-11-24T12:00:00Z", "updated_at": "2026-11-24T12:00:00Z",
+            "revoked_at": None, **self.worker,
+        })
 
     def do_POST(self) -> None:  # noqa: N802
-        self.posted.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-        self._send(201, {"id": "att_fake", "status": "attested"})
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.posted.append(body)
+        # The attestation as POST /api/v1/workers/{id}/attestations answers it.
+        self._send(201, {
+            "id": "att_fake", "worker_id": self.worker["worker_id"], "sha256": body["card"]["sha256"],
+            "status": "attested", "reason": None, "kind": "card", "signed_by": body["card"]["kid"],
+            "attested_at": "2026-11-24T12:00:01Z", "created_at": "2026-11-24T12:00:01Z",
+            "label": None, "ai_generated": False, "ai_service": None, "ai_model": None,
+        })
 
     def log_message(self, *args: Any) -> None:
         pass
