@@ -365,3 +365,49 @@ async fn the_decision_log_filters_and_pages_newest_first() {
     );
     s.stop().await;
 }
+
+/// A counter of this process's fact copies, read from `/metrics`.
+async fn facts_counter(s: &TestServer, series: &str) -> u64 {
+    let text = s.get("/metrics").await.text().await.unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{series} is not in /metrics"))
+}
+
+#[tokio::test]
+async fn requests_that_change_nothing_leave_the_fact_copies_alone() {
+    let s = TestServer::start().await;
+    let worker = Worker::named("x.acme", "w").capabilities(&["cap.data.read.v1"]);
+    let (key, _) = s
+        .tenant_with_worker("org.acme", &["workers:write", "decisions:write"], &worker)
+        .await;
+    let ask = || decision("x.acme.w", "cap.data.read.v1", "dev", "PUBLIC");
+    s.decide(&key, ask()).await;
+    const INVALIDATIONS: &str = "hall_facts_cache_invalidations_total";
+    const MISSES: &str = "hall_facts_cache_lookups_total{result=\"miss\"}";
+    let (invalidations, misses) = (
+        facts_counter(&s, INVALIDATIONS).await,
+        facts_counter(&s, MISSES).await,
+    );
+
+    // Writes to nowhere, and writes refused before they change anything.
+    for i in 0..50 {
+        for (method, path) in [
+            (Method::POST, format!("/nope/{i}")),
+            (Method::DELETE, format!("/api/v1/ban-list/{i}")),
+            (Method::POST, "/api/v1/workers".to_string()),
+            (Method::PATCH, format!("/api/v1/workers/x.acme.w{i}")),
+        ] {
+            let (status, _) = s.call(method, &path, None, Some(json!({}))).await;
+            assert!((400..500).contains(&status), "{path}: {status}");
+        }
+    }
+
+    assert_eq!(facts_counter(&s, INVALIDATIONS).await, invalidations);
+    s.decide(&key, ask()).await;
+    assert_eq!(
+        facts_counter(&s, MISSES).await,
+        misses,
+        "the next decision is answered from the copies"
+    );
+}
