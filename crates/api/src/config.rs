@@ -119,6 +119,12 @@ pub struct Config {
           action = clap::ArgAction::Set, value_name = "BOOL")]
     pub org_claims_need_approval: bool,
 
+    /// Different worker ids one tenant's SDK usage totals may hold per day
+    /// (`POST /api/v1/telemetry/decisions`; more is refused with 429).
+    #[arg(long, env = "HALL_TELEMETRY_IDS_PER_DAY", default_value_t = wcp::telemetry::DEFAULT_IDS_PER_DAY,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub telemetry_ids_per_day: u32,
+
     /// Requests per minute allowed to one client IP without a valid credential (0: no limit).
     #[arg(long, env = "HALL_ANON_RATE_LIMIT_PER_MINUTE", default_value_t = 6_000)]
     pub anon_rate_limit_per_minute: u64,

@@ -101,6 +101,9 @@ pub struct Hall {
     /// The registry's setting (`HALL_ORG_CLAIMS_NEED_APPROVAL`): free
     /// `org.*` claims wait for the operator.
     pub org_claims_need_approval: bool,
+    /// The registry's setting (`HALL_TELEMETRY_IDS_PER_DAY`): how many
+    /// different ids one tenant's usage totals may hold for one day.
+    pub telemetry_ids_per_day: u32,
 }
 
 impl Hall {
@@ -120,6 +123,7 @@ impl Hall {
             receipts,
             policy: policy::PolicyDocument::default_policy(),
             org_claims_need_approval: false,
+            telemetry_ids_per_day: wcp::telemetry::DEFAULT_IDS_PER_DAY,
         }
     }
 }

@@ -9,6 +9,17 @@ use crate::{SpeciesId, WorkerId};
 pub const MAX_ENTRIES: usize = 1000;
 /// Largest count one entry may report.
 pub const MAX_COUNT: i64 = 1_000_000;
+/// Default of the registry's `HALL_TELEMETRY_IDS_PER_DAY`: how many
+/// different ids one tenant's totals may hold for one day.
+pub const DEFAULT_IDS_PER_DAY: u32 = 10_000;
+
+/// Whether a report that adds `new_ids` ids a tenant has not reported today
+/// keeps its day within `ids_per_day` different ids (it already holds
+/// `known_today`). Ids it has reported today always count on: the quota
+/// bounds rows, not usage.
+pub fn within_daily_ids(known_today: u64, new_ids: u64, ids_per_day: u32) -> bool {
+    known_today.saturating_add(new_ids) <= u64::from(ids_per_day)
+}
 
 /// A checked report: (worker species or WCP worker id, count) in the order sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +81,15 @@ mod tests {
 
     fn entry(id: &str, count: i64) -> (String, i64) {
         (id.to_string(), count)
+    }
+
+    #[test]
+    fn a_day_holds_at_most_its_quota_of_different_ids() {
+        assert!(within_daily_ids(0, 10, 10));
+        assert!(within_daily_ids(9_990, 10, 10_000));
+        assert!(!within_daily_ids(9_991, 10, 10_000));
+        assert!(within_daily_ids(10_000, 0, 10_000), "known ids count on");
+        assert!(!within_daily_ids(u64::MAX, 1, 10_000));
     }
 
     #[test]

@@ -5,6 +5,7 @@ use actix_web::{web, HttpResponse};
 use chrono::NaiveDate;
 use registry::Scope;
 use serde::{Deserialize, Serialize};
+use service::telemetry::UsageError;
 use utoipa::{IntoParams, ToSchema};
 use wcp::telemetry::UsageReport;
 
@@ -42,17 +43,23 @@ pub struct TelemetryAccepted {
     pub accepted: usize,
 }
 
-/// Report usage counts (any valid credential). Added to the tenant's totals
-/// for today (UTC); 202 once stored.
+/// Report usage counts (`decisions:write`, the key the SDKs decide with).
+/// Added to the tenant's totals for today (UTC); 202 once stored. One
+/// tenant's totals hold at most `HALL_TELEMETRY_IDS_PER_DAY` different ids a
+/// day (default 10 000): a report that would add more is refused whole (429)
+/// while ids already reported today keep counting.
 #[utoipa::path(post, path = "/api/v1/telemetry/decisions", tag = "contract",
     request_body = TelemetryReport, security(("bearer" = [])),
     responses((status = 202, body = TelemetryAccepted), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody)))]
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "The credential lacks `decisions:write` (`insufficient_scope`)", body = ErrorBody),
+        (status = 429, description = "The report would take today's totals above the tenant's quota of different ids (`quota_exceeded`)", body = ErrorBody)))]
 pub async fn report(
     principal: Principal,
     state: web::Data<AppState>,
     body: JsonBody<TelemetryReport>,
 ) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::DecisionsWrite)?;
     let entries = body.into_inner().decisions;
     let report = UsageReport::parse(
         entries
@@ -66,6 +73,19 @@ pub async fn report(
         .report_usage(&principal.tenant_id, &report)
         .await?;
     Ok(HttpResponse::Accepted().json(TelemetryAccepted { accepted }))
+}
+
+impl From<UsageError> for ApiError {
+    fn from(e: UsageError) -> Self {
+        match e {
+            UsageError::QuotaExceeded { .. } => ApiError::new(
+                actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+                "quota_exceeded",
+                e.to_string(),
+            ),
+            UsageError::Store(e) => e.into(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

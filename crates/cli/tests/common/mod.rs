@@ -62,6 +62,7 @@ impl Server {
             session_ttl_secs: 3600,
             rate_limit_per_minute: 0,
             org_claims_need_approval: false,
+            telemetry_ids_per_day: 10_000,
             receipt_signing_key: None,
             receipt_signing_key_file: None,
             anon_rate_limit_per_minute: 0,

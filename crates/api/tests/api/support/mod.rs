@@ -46,6 +46,7 @@ pub fn test_config(database_url: &str) -> Config {
         rate_limit_per_minute: 0,
         anon_rate_limit_per_minute: 0,
         org_claims_need_approval: false,
+        telemetry_ids_per_day: wcp::telemetry::DEFAULT_IDS_PER_DAY,
         receipt_signing_key: None,
         receipt_signing_key_file: None,
     }
