@@ -228,6 +228,12 @@ impl FactsCache {
         .await
     }
 
+    /// Whether this process holds a trusted copy of the key whose secret
+    /// hashes to `hash` (so checking it costs no query).
+    pub fn holds_credential(&self, hash: &KeyHash) -> bool {
+        self.is_listening() && matches!(self.credentials.get(&hash.0), Some(Some(_)))
+    }
+
     /// The key behind a session token of `tenant`.
     pub async fn session_credential(
         &self,

@@ -61,13 +61,42 @@ pub(super) fn presented_credential(req: &ServiceRequest) -> Option<Result<String
 }
 
 /// Checks a presented credential. Database trouble fails closed (503).
-pub(super) async fn check_credential(state: &AppState, token: &str) -> Result<Principal, ApiError> {
+///
+/// An API key this process holds no copy of costs a query, and anyone can
+/// send keys that do not exist: those lookups are counted per client IP
+/// (`ip`) against the anonymous limit before the query, so a flood of made-up
+/// keys makes a bounded number of queries. Known keys answer from memory and
+/// are not counted. (While the copies are not trusted — PostgreSQL's NOTIFY
+/// is lost — every key costs a query and none is counted: limiting then
+/// would refuse the registry's own clients.)
+pub(super) async fn check_credential(
+    state: &AppState,
+    token: &str,
+    ip: &str,
+) -> Result<Principal, ApiError> {
     let store_err = |e: registry::StoreError| {
         tracing::warn!(error = %e, "credential check failed");
         ApiError::unavailable("cannot check credentials right now; retry shortly")
     };
     if token.starts_with(KEY_PREFIX) {
         let hash = ApiKeySecret::presented(token).hash();
+        let facts = &state.hall.facts;
+        let limit = state.auth.anonymous_per_minute;
+        if limit > 0 && facts.is_listening() && !facts.holds_credential(&hash) {
+            let (lookups, window_left) =
+                super::rate_limit::count_request(state, &format!("rl:lookup:{ip}")).await;
+            if lookups > limit {
+                return Err(ApiError::new(
+                    actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    format!(
+                        "too many unknown API keys from this address ({limit} lookups per minute); \
+                         retry in {} s",
+                        window_left.as_secs().max(1)
+                    ),
+                ));
+            }
+        }
         let cred = state
             .hall
             .facts

@@ -52,10 +52,14 @@ pub async fn authenticate(
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
+    let ip = req
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|| "unknown".into());
     let outcome = match credential::presented_credential(&req) {
         None => AuthOutcome::Anonymous,
         Some(Err(e)) => AuthOutcome::Failed(e),
-        Some(Ok(token)) => match credential::check_credential(&state, &token).await {
+        Some(Ok(token)) => match credential::check_credential(&state, &token, &ip).await {
             Ok(p) => AuthOutcome::Authenticated(p),
             Err(e) => AuthOutcome::Failed(e),
         },
@@ -66,13 +70,7 @@ pub async fn authenticate(
                 format!("rl:key:{}", p.key_id),
                 state.auth.per_credential_per_minute,
             ),
-            _ => {
-                let ip = req
-                    .peer_addr()
-                    .map(|a| a.ip().to_string())
-                    .unwrap_or_else(|| "unknown".into());
-                (format!("rl:ip:{ip}"), state.auth.anonymous_per_minute)
-            }
+            _ => (format!("rl:ip:{ip}"), state.auth.anonymous_per_minute),
         };
         if limit > 0 {
             let counted = rate_limit::count_request(&state, &bucket).await;

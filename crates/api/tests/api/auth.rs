@@ -603,3 +603,33 @@ async fn the_limit_is_shared_by_replicas_through_redis() {
     replica.stop().await;
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_flood_of_made_up_keys_makes_a_bounded_number_of_queries() {
+    const LIMIT: u64 = 40;
+    let s = TestServer::start_with(|c| c.anon_rate_limit_per_minute = LIMIT, false).await;
+    let (_, key) = s.tenant_with_key("org.acme", &["read"]).await;
+    let (status, _) = s.get_json("/api/v1/workers", Some(&key)).await;
+    assert_eq!(status, 200);
+    const MISSES: &str = "hall_facts_cache_lookups_total{result=\"miss\"}";
+    let misses = s.counter(MISSES).await;
+
+    let mut refused = 0;
+    for i in 0..200 {
+        let made_up = format!("phk_made_up_{i:04}_{}", "x".repeat(32));
+        let (status, e) = s.get_json("/api/v1/workers", Some(&made_up)).await;
+        match status {
+            401 => {}
+            429 => refused += 1,
+            other => panic!("{other}: {e}"),
+        }
+    }
+
+    let queried = s.counter(MISSES).await - misses;
+    assert!(queried <= LIMIT, "{queried} lookups for 200 made-up keys");
+    assert!(refused >= 200 - LIMIT, "{refused} refused");
+    // The real key answers from memory: neither counted nor refused.
+    let (status, _) = s.get_json("/api/v1/workers", Some(&key)).await;
+    assert_eq!(status, 200);
+    s.stop().await;
+}

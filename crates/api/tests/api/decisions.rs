@@ -366,14 +366,6 @@ async fn the_decision_log_filters_and_pages_newest_first() {
     s.stop().await;
 }
 
-/// A counter of this process's fact copies, read from `/metrics`.
-async fn facts_counter(s: &TestServer, series: &str) -> u64 {
-    let text = s.get("/metrics").await.text().await.unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{series} is not in /metrics"))
-}
-
 #[tokio::test]
 async fn requests_that_change_nothing_leave_the_fact_copies_alone() {
     let s = TestServer::start().await;
@@ -385,10 +377,7 @@ async fn requests_that_change_nothing_leave_the_fact_copies_alone() {
     s.decide(&key, ask()).await;
     const INVALIDATIONS: &str = "hall_facts_cache_invalidations_total";
     const MISSES: &str = "hall_facts_cache_lookups_total{result=\"miss\"}";
-    let (invalidations, misses) = (
-        facts_counter(&s, INVALIDATIONS).await,
-        facts_counter(&s, MISSES).await,
-    );
+    let (invalidations, misses) = (s.counter(INVALIDATIONS).await, s.counter(MISSES).await);
 
     // Writes to nowhere, and writes refused before they change anything.
     for i in 0..50 {
@@ -403,10 +392,10 @@ async fn requests_that_change_nothing_leave_the_fact_copies_alone() {
         }
     }
 
-    assert_eq!(facts_counter(&s, INVALIDATIONS).await, invalidations);
+    assert_eq!(s.counter(INVALIDATIONS).await, invalidations);
     s.decide(&key, ask()).await;
     assert_eq!(
-        facts_counter(&s, MISSES).await,
+        s.counter(MISSES).await,
         misses,
         "the next decision is answered from the copies"
     );

@@ -196,6 +196,14 @@ impl TestServer {
         format!("{}{}", self.base, path)
     }
 
+    /// A counter from `/metrics`, by its whole series name (with labels).
+    pub async fn counter(&self, series: &str) -> u64 {
+        let text = self.get("/metrics").await.text().await.unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{series} is not in /metrics"))
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client
             .get(self.url(path))
