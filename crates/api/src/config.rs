@@ -128,6 +128,17 @@ pub struct Config {
     /// Requests per minute allowed to one client IP without a valid credential (0: no limit).
     #[arg(long, env = "HALL_ANON_RATE_LIMIT_PER_MINUTE", default_value_t = 6_000)]
     pub anon_rate_limit_per_minute: u64,
+
+    /// Reverse proxies whose `X-Forwarded-For` names the client, for the
+    /// per-address limits: addresses or networks, comma-separated
+    /// (e.g. `10.0.0.0/8,::1`). Empty: the peer is the client.
+    #[arg(
+        long,
+        env = "HALL_TRUSTED_PROXIES",
+        default_value = "",
+        value_name = "LIST"
+    )]
+    pub trusted_proxies: crate::auth::TrustedProxies,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

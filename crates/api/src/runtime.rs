@@ -172,12 +172,13 @@ impl Registry {
         store.migrate().await?;
         let instance = store.instance().await?;
         let operator_key = bootstrap(&store, config).await?;
-        let auth = AuthConfig::new(
+        let mut auth = AuthConfig::new(
             &store.shared_secret(SESSION_SECRET_NAME).await?,
             Duration::from_secs(config.session_ttl_secs),
             config.rate_limit_per_minute,
             config.anon_rate_limit_per_minute,
         );
+        auth.trusted_proxies = config.trusted_proxies.clone();
 
         let cache = match &config.redis_url {
             Some(url) => Cache::redis(url, &config.redis_prefix).await?,

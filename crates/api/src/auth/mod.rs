@@ -12,6 +12,7 @@
 //! `rate_limit` counts requests, in Redis or in this process; `extract` gives
 //! handlers the caller.
 
+mod client_ip;
 mod credential;
 mod extract;
 mod key_use;
@@ -25,6 +26,7 @@ use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::{web, Error, HttpMessage, ResponseError};
 
+pub use client_ip::TrustedProxies;
 pub use credential::{API_KEY_HEADER, SESSION_COOKIE};
 pub use extract::{AnyStanding, MaybePrincipal, Principal, Via};
 pub use session::{AuthConfig, Session, SESSION_SECRET_NAME};
@@ -52,10 +54,17 @@ pub async fn authenticate(
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
-    let ip = req
-        .peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_else(|| "unknown".into());
+    // The client's address bucket (behind trusted proxies, the address they saw).
+    let ip = match req.peer_addr() {
+        Some(peer) => {
+            let forwarded = req
+                .headers()
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok());
+            client_ip::bucket(state.auth.trusted_proxies.client(peer.ip(), forwarded))
+        }
+        None => "unknown".into(),
+    };
     let outcome = match credential::presented_credential(&req) {
         None => AuthOutcome::Anonymous,
         Some(Err(e)) => AuthOutcome::Failed(e),

@@ -26,6 +26,8 @@ pub struct AuthConfig {
     pub session_ttl: Duration,
     pub per_credential_per_minute: u64,
     pub anonymous_per_minute: u64,
+    /// Whose `X-Forwarded-For` names the client (`HALL_TRUSTED_PROXIES`).
+    pub trusted_proxies: super::client_ip::TrustedProxies,
 }
 
 impl AuthConfig {
@@ -41,6 +43,7 @@ impl AuthConfig {
             session_ttl,
             per_credential_per_minute,
             anonymous_per_minute,
+            trusted_proxies: Default::default(),
         }
     }
 }

@@ -633,3 +633,61 @@ async fn a_flood_of_made_up_keys_makes_a_bounded_number_of_queries() {
     assert_eq!(status, 200);
     s.stop().await;
 }
+
+/// Statuses of anonymous requests that say they come from `client`.
+async fn statuses_from(s: &TestServer, client: &str, n: usize) -> Vec<u16> {
+    let http = reqwest::Client::new();
+    let mut seen = Vec::new();
+    for _ in 0..n {
+        let r = http
+            .get(s.url("/api/v1/verify/x.nobody.w"))
+            .header("x-forwarded-for", format!("198.51.100.99, {client}"))
+            .send()
+            .await
+            .unwrap();
+        seen.push(r.status().as_u16());
+    }
+    seen
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_has_its_own_anonymous_limit() {
+    let s = TestServer::start_with(
+        |c| {
+            c.anon_rate_limit_per_minute = 3;
+            c.trusted_proxies = "127.0.0.1".parse().unwrap();
+        },
+        false,
+    )
+    .await;
+
+    assert_eq!(
+        statuses_from(&s, "203.0.113.1", 4).await,
+        [404, 404, 404, 429]
+    );
+    assert_eq!(
+        statuses_from(&s, "203.0.113.2", 1).await,
+        [404],
+        "another client"
+    );
+    // IPv6 clients are one client per /64.
+    assert_eq!(
+        statuses_from(&s, "2001:db8:1:2::1", 3).await,
+        [404, 404, 404]
+    );
+    assert_eq!(statuses_from(&s, "2001:db8:1:2::ffff", 1).await, [429]);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn without_trusted_proxies_a_forwarded_for_header_buys_no_new_limit() {
+    let s = TestServer::start_with(|c| c.anon_rate_limit_per_minute = 3, false).await;
+
+    let mut seen = Vec::new();
+    for client in ["203.0.113.1", "203.0.113.2", "203.0.113.3", "203.0.113.4"] {
+        seen.extend(statuses_from(&s, client, 1).await);
+    }
+
+    assert_eq!(seen, [404, 404, 404, 429], "one bucket: the peer's");
+    s.stop().await;
+}

@@ -66,6 +66,7 @@ impl Server {
             receipt_signing_key: None,
             receipt_signing_key_file: None,
             anon_rate_limit_per_minute: 0,
+            trusted_proxies: Default::default(),
         };
         configure(&mut config);
         let running = Registry::start(&config)

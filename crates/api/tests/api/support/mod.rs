@@ -45,6 +45,7 @@ pub fn test_config(database_url: &str) -> Config {
         session_ttl_secs: 3600,
         rate_limit_per_minute: 0,
         anon_rate_limit_per_minute: 0,
+        trusted_proxies: Default::default(),
         org_claims_need_approval: false,
         telemetry_ids_per_day: wcp::telemetry::DEFAULT_IDS_PER_DAY,
         receipt_signing_key: None,
