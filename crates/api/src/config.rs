@@ -114,6 +114,17 @@ pub struct Config {
     #[arg(long, env = "HALL_RECEIPT_SIGNING_KEY_FILE")]
     pub receipt_signing_key_file: Option<PathBuf>,
 
+    /// The secret session tokens are signed with: at least 32 bytes, in
+    /// base64 or hex. Replicas must share it. Without it (and without the
+    /// file below) one is generated into <data dir>/session-secret (0600).
+    /// Never kept in the database.
+    #[arg(long, env = "HALL_SESSION_SECRET", hide_env_values = true)]
+    pub session_secret: Option<String>,
+
+    /// A file holding the session secret.
+    #[arg(long, env = "HALL_SESSION_SECRET_FILE")]
+    pub session_secret_file: Option<PathBuf>,
+
     /// Whether claims on `org.*` namespaces wait for the operator's approval.
     #[arg(long, env = "HALL_ORG_CLAIMS_NEED_APPROVAL", default_value_t = false,
           action = clap::ArgAction::Set, value_name = "BOOL")]

@@ -12,6 +12,7 @@ pub mod receipt_keys;
 pub mod routes;
 pub mod runtime;
 pub mod server;
+pub mod session_secret;
 pub mod state;
 
 /// The server's version, reported by `/health` and `/metrics`.

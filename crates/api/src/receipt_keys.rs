@@ -49,9 +49,10 @@ fn read_file(path: &Path) -> Result<ReceiptKey, KeyError> {
         })
 }
 
-/// Writes a fresh seed to `path` (0600) through a temporary file, so the
-/// file always holds a whole key; the previous private key is gone after.
-fn write_new_seed(path: &Path) -> std::io::Result<()> {
+/// Writes 32 fresh random bytes (base64) to `path` (0600) through a
+/// temporary file, so the file always holds a whole key; the previous one is
+/// gone after. Used for the receipt signing seed and the session secret.
+pub(crate) fn write_new_seed(path: &Path) -> std::io::Result<()> {
     use base64::Engine;
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;

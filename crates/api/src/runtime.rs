@@ -16,7 +16,7 @@ use registry::{
     StoreError, StoreOptions,
 };
 
-use crate::auth::{AuthConfig, SESSION_SECRET_NAME};
+use crate::auth::AuthConfig;
 
 use crate::config::{Config, LogFormat};
 use crate::server::{self, HttpOptions};
@@ -42,6 +42,8 @@ pub enum StartupError {
     BootstrapKey(KeyError),
     #[error("receipt signing key: {0}")]
     ReceiptKey(String),
+    #[error("session secret: {0}")]
+    SessionSecret(String),
 }
 
 pub use crate::receipt_keys::RECEIPT_KEY_FILE;
@@ -172,8 +174,10 @@ impl Registry {
         store.migrate().await?;
         let instance = store.instance().await?;
         let operator_key = bootstrap(&store, config).await?;
+        let session_secret =
+            crate::session_secret::load(config).map_err(StartupError::SessionSecret)?;
         let mut auth = AuthConfig::new(
-            &store.shared_secret(SESSION_SECRET_NAME).await?,
+            &session_secret,
             Duration::from_secs(config.session_ttl_secs),
             config.rate_limit_per_minute,
             config.anon_rate_limit_per_minute,

@@ -259,6 +259,7 @@ async fn the_data_dir_and_what_it_holds_get_the_tightest_modes_that_work() {
     for file in [
         "operator-api-key",
         "receipt-signing.key",
+        "session-secret",
         "postgres.log",
         "hall-registry.lock",
     ] {

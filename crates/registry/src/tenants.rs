@@ -199,21 +199,4 @@ impl Store {
         .await?;
         row.as_ref().map(Tenant::from_row).transpose()
     }
-
-    /// A 32-byte secret generated once per database and shared by every
-    /// replica (the first replica to ask creates it).
-    pub async fn shared_secret(&self, name: &str) -> Result<Vec<u8>, StoreError> {
-        let mut fresh = [0u8; 32];
-        getrandom::fill(&mut fresh).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        sqlx::query("INSERT INTO server_secrets (name, secret) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
-            .bind(name)
-            .bind(&fresh[..])
-            .execute(&self.pool)
-            .await?;
-        let row = sqlx::query("SELECT secret FROM server_secrets WHERE name = $1")
-            .bind(name)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(row.try_get("secret")?)
-    }
 }

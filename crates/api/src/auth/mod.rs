@@ -29,7 +29,7 @@ use actix_web::{web, Error, HttpMessage, ResponseError};
 pub use client_ip::TrustedProxies;
 pub use credential::{API_KEY_HEADER, SESSION_COOKIE};
 pub use extract::{AnyStanding, MaybePrincipal, Principal, Via};
-pub use session::{AuthConfig, Session, SESSION_SECRET_NAME};
+pub use session::{AuthConfig, Session};
 
 use crate::error::ApiError;
 use crate::state::AppState;

@@ -16,8 +16,6 @@ use super::{unauthorized, Principal};
 use crate::error::ApiError;
 
 const TOKEN_ISSUER: &str = "hall-registry";
-/// Name of the session signing secret shared by replicas through the database.
-pub const SESSION_SECRET_NAME: &str = "session-token-hs256";
 
 /// Session token signing, and the limits of this server.
 pub struct AuthConfig {

@@ -691,3 +691,50 @@ async fn without_trusted_proxies_a_forwarded_for_header_buys_no_new_limit() {
     assert_eq!(seen, [404, 404, 404, 429], "one bucket: the peer's");
     s.stop().await;
 }
+
+#[tokio::test]
+async fn the_session_secret_is_configuration_shared_by_replicas_and_not_in_the_database() {
+    let shared = "5e".repeat(32);
+    let server = TestServer::start_with(|c| c.session_secret = Some(shared.clone()), false).await;
+    let (status, minted) = session(&server, &server.operator_key, None).await;
+    assert_eq!(status, 200, "{minted}");
+    let token = minted["token"].as_str().unwrap().to_string();
+
+    // Another replica with the same configuration accepts the session.
+    let (replica, _running) = server.replica().await;
+    let r = reqwest::Client::new()
+        .get(format!("{replica}/api/v1/auth/whoami"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // Nothing in the database can sign one: no secret is stored there.
+    let pool = sqlx::PgPool::connect(server.db.url()).await.unwrap();
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert!(!tables.iter().any(|t| t.contains("secret")), "{tables:?}");
+    // And a replica with another secret refuses the session.
+    let other = TestServer::start_with(|c| c.session_secret = Some("7a".repeat(32)), false).await;
+    let (status, e) = whoami(&other, &token).await;
+    assert_eq!(status, 401, "{e}");
+    other.stop().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn without_a_configured_secret_one_is_generated_into_the_data_dir_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = TestServer::start().await;
+    let path = server.data_dir.path().join("session-secret");
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let (status, _) = session(&server, &server.operator_key, None).await;
+    assert_eq!(status, 200);
+    server.stop().await;
+}

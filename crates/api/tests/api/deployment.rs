@@ -154,6 +154,7 @@ fn kubernetes_replicas_share_one_key_file_and_pass_only_variables_the_server_rea
         "REDIS_URL",
         "HALL_BOOTSTRAP_API_KEY",
         "HALL_RECEIPT_SIGNING_KEY_FILE",
+        "HALL_SESSION_SECRET_FILE",
     ] {
         assert!(
             env.iter().any(|(n, _)| n == required),

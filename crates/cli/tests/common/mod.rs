@@ -65,6 +65,8 @@ impl Server {
             telemetry_ids_per_day: 10_000,
             receipt_signing_key: None,
             receipt_signing_key_file: None,
+            session_secret: None,
+            session_secret_file: None,
             anon_rate_limit_per_minute: 0,
             trusted_proxies: Default::default(),
         };

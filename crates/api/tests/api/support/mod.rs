@@ -50,6 +50,8 @@ pub fn test_config(database_url: &str) -> Config {
         telemetry_ids_per_day: wcp::telemetry::DEFAULT_IDS_PER_DAY,
         receipt_signing_key: None,
         receipt_signing_key_file: None,
+        session_secret: None,
+        session_secret_file: None,
     }
 }
 
