@@ -1,17 +1,22 @@
 //! The ban list: reports, the operator's review, confirmed bans, and the
 //! caches every process keeps of the confirmed set.
 //!
-//! PostgreSQL is the truth. With Redis, the confirmed set is also kept in
-//! Redis (a hash, `<prefix>bans`) and changes are announced on the Redis
-//! channel `<prefix>bans:changed`; without Redis, through PostgreSQL
-//! `NOTIFY hall_bans`. Each process holds an in-memory copy that it trusts
-//! only while it is subscribed; otherwise it asks PostgreSQL, and when that
-//! fails too the ban status is unknown and callers must fail closed.
+//! PostgreSQL is the truth. A trigger on `bans` announces every change on
+//! `hall_bans` in the changing transaction, whoever makes it, and every
+//! process LISTENs. With Redis, the confirmed set is also kept in Redis (a
+//! hash, `<prefix>bans`) and changes are announced on `<prefix>bans:changed`
+//! too — a faster path, never the only one. Each process holds an in-memory
+//! copy that it trusts only while it LISTENs and only for [`MAX_AGE`] after
+//! PostgreSQL last confirmed it: every [`RECONCILE`] a cheap digest of the
+//! table (live count, newest id, newest lift) is compared with the copy's,
+//! and a difference reloads it — so a lost announcement costs at most a few
+//! seconds. Otherwise it asks PostgreSQL, and when that fails too the ban
+//! status is unknown and callers must fail closed.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
@@ -27,6 +32,14 @@ use crate::{Store, StoreError, Unavailable};
 
 const PG_CHANNEL: &str = "hall_bans";
 const RETRY: Duration = Duration::from_millis(250);
+/// The oldest the in-memory copy may be without PostgreSQL confirming it.
+pub const MAX_AGE: Duration = Duration::from_secs(10);
+/// How often the copy is compared with PostgreSQL.
+pub const RECONCILE: Duration = Duration::from_secs(2);
+
+/// What changes whenever the live set can have changed: live bans, the
+/// newest ban's id, the newest lift.
+type Digest = (i64, i64, Option<DateTime<Utc>>);
 
 #[derive(Debug, Clone)]
 pub struct BanReport {
@@ -100,14 +113,6 @@ fn ban_from_row(row: &sqlx::postgres::PgRow) -> Result<Ban, StoreError> {
     })
 }
 
-async fn notify(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>) -> Result<(), StoreError> {
-    sqlx::query("SELECT pg_notify($1, '')")
-        .bind(PG_CHANNEL)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
-
 /// Bans the hash of a confirmed report (keeping a live ban already there)
 /// and announces the change at commit; the live ban.
 async fn ban_hash(
@@ -132,7 +137,6 @@ async fn ban_hash(
     .fetch_one(&mut **tx)
     .await?;
     let ban = ban_from_row(&ban)?;
-    notify(tx).await?;
     Ok(ban)
 }
 
@@ -240,7 +244,6 @@ impl Store {
         .await?;
         let Some(row) = row else { return Ok(None) };
         let ban = ban_from_row(&row)?;
-        notify(&mut tx).await?;
         tx.commit().await?;
         Ok(Some(ban))
     }
@@ -277,6 +280,16 @@ impl Store {
             .map_err(|e| StoreError::from(Unavailable::Database(e)))
     }
 
+    async fn ban_digest(&self) -> Result<Digest, StoreError> {
+        sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE lifted_at IS NULL), coalesce(max(id), 0), max(lifted_at)
+             FROM bans",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| StoreError::from(Unavailable::Database(e)))
+    }
+
     async fn live_ban_set(&self) -> Result<HashMap<String, String>, StoreError> {
         let rows: Vec<(String, String)> =
             sqlx::query_as("SELECT sha256, reason FROM bans WHERE lifted_at IS NULL")
@@ -291,22 +304,39 @@ impl Store {
 pub struct BanCache {
     store: Store,
     cache: Cache,
-    set: RwLock<HashMap<String, String>>,
-    /// True while subscribed to change announcements with a fresh copy loaded.
+    /// The set, the digest it was loaded under, and when PostgreSQL last
+    /// confirmed it.
+    copy: RwLock<Copy>,
+    /// True while PostgreSQL announcements are heard, with a fresh copy loaded.
     subscribed: AtomicBool,
+}
+
+struct Copy {
+    set: HashMap<String, String>,
+    digest: Digest,
+    confirmed_at: Instant,
 }
 
 impl BanCache {
     /// Loads the set and starts following changes in the background.
     pub async fn start(store: Store, cache: Cache) -> Result<Arc<Self>, StoreError> {
+        let digest = store.ban_digest().await?;
+        let set = store.live_ban_set().await?;
         let this = Arc::new(Self {
-            set: RwLock::new(store.live_ban_set().await?),
+            copy: RwLock::new(Copy {
+                set,
+                digest,
+                confirmed_at: Instant::now(),
+            }),
             store,
             cache,
             subscribed: AtomicBool::new(false),
         });
-        let follower = Arc::downgrade(&this);
-        tokio::spawn(async move { follow(follower).await });
+        tokio::spawn(follow(Arc::downgrade(&this)));
+        tokio::spawn(reconcile(Arc::downgrade(&this)));
+        if this.cache.is_redis() {
+            tokio::spawn(follow_redis(Arc::downgrade(&this)));
+        }
         Ok(this)
     }
 
@@ -316,18 +346,20 @@ impl BanCache {
     }
 
     /// The ban reason of `sha256` if it is banned. `Err` means the status is
-    /// unknown (no subscription and PostgreSQL unreachable): fail closed.
+    /// unknown (the copy is not trusted and PostgreSQL unreachable): fail closed.
     pub async fn ban_reason(&self, sha256: &str) -> Result<Option<String>, StoreError> {
         if self.is_subscribed() {
-            let set = self.set.read().unwrap_or_else(|p| p.into_inner());
-            return Ok(set.get(sha256).cloned());
+            let copy = self.copy.read().unwrap_or_else(|p| p.into_inner());
+            if copy.confirmed_at.elapsed() < MAX_AGE {
+                return Ok(copy.set.get(sha256).cloned());
+            }
         }
         self.store.live_ban_reason(sha256).await
     }
 
     /// Called after this process changed the ban list: reloads its own copy
-    /// and tells the others (PostgreSQL already announced it in the same
-    /// transaction; Redis is told here).
+    /// and tells the others through Redis (PostgreSQL announced it already,
+    /// in the same transaction).
     pub async fn changed(&self) {
         if let Err(e) = self.reload().await {
             tracing::warn!(error = %e, "reloading the ban set after a change failed");
@@ -338,25 +370,62 @@ impl BanCache {
     }
 
     fn snapshot(&self) -> HashMap<String, String> {
-        self.set.read().unwrap_or_else(|p| p.into_inner()).clone()
+        self.copy
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .set
+            .clone()
     }
 
+    /// Reloads the copy. The digest is read first: a change between the two
+    /// reads leaves an older digest, which the next reconcile sees differ.
     async fn reload(&self) -> Result<(), StoreError> {
-        let fresh = self.store.live_ban_set().await?;
-        *self.set.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+        let digest = self.store.ban_digest().await?;
+        let set = self.store.live_ban_set().await?;
+        *self.copy.write().unwrap_or_else(|p| p.into_inner()) = Copy {
+            set,
+            digest,
+            confirmed_at: Instant::now(),
+        };
         Ok(())
+    }
+
+    /// Compares the copy with PostgreSQL: confirms it when the digest is
+    /// the same, reloads it when not.
+    async fn reconcile_once(&self) -> Result<(), StoreError> {
+        let digest = self.store.ban_digest().await?;
+        {
+            let mut copy = self.copy.write().unwrap_or_else(|p| p.into_inner());
+            if copy.digest == digest {
+                copy.confirmed_at = Instant::now();
+                return Ok(());
+            }
+        }
+        tracing::info!("the ban set differed from PostgreSQL's; reloaded");
+        self.reload().await
     }
 }
 
-/// Follows change announcements for as long as the cache lives.
+/// Compares the copy with PostgreSQL every [`RECONCILE`] for as long as the
+/// cache lives: a lost announcement is found within seconds.
+async fn reconcile(cache: std::sync::Weak<BanCache>) {
+    loop {
+        tokio::time::sleep(RECONCILE).await;
+        let Some(this) = cache.upgrade() else { return };
+        if this.store.is_closed() {
+            return;
+        }
+        if let Err(e) = this.reconcile_once().await {
+            tracing::warn!(error = %e, "could not compare the ban set with PostgreSQL");
+        }
+    }
+}
+
+/// Follows PostgreSQL's announcements for as long as the cache lives.
 async fn follow(cache: std::sync::Weak<BanCache>) {
     loop {
         let Some(this) = cache.upgrade() else { return };
-        let result = if this.cache.is_redis() {
-            follow_redis(&this).await
-        } else {
-            follow_postgres(&this).await
-        };
+        let result = follow_postgres(&this).await;
         this.subscribed.store(false, Ordering::Release);
         if this.store.is_closed() {
             // Shutting down: the pool was closed on purpose.
@@ -371,22 +440,32 @@ async fn follow(cache: std::sync::Weak<BanCache>) {
     }
 }
 
-async fn follow_redis(this: &BanCache) -> Result<(), String> {
+/// Follows Redis's announcements too (the fast path between replicas), for
+/// as long as the cache lives; losing them loses nothing PostgreSQL says.
+async fn follow_redis(cache: std::sync::Weak<BanCache>) {
+    loop {
+        let Some(this) = cache.upgrade() else { return };
+        if this.store.is_closed() {
+            return;
+        }
+        if let Err(e) = follow_redis_once(&this).await {
+            tracing::debug!(error = %e, "Redis ban-change subscription lost; PostgreSQL still announces");
+        }
+        drop(this);
+        tokio::time::sleep(RETRY).await;
+    }
+}
+
+async fn follow_redis_once(this: &BanCache) -> Result<(), String> {
     let mut messages = this
         .cache
         .subscribe_ban_changes()
         .await
         .map_err(|e| e.to_string())?;
-    // Subscribed first, loaded second: no change can fall between the two.
-    this.reload().await.map_err(|e| e.to_string())?;
     // The set in Redis may have missed changes made while Redis was away.
     let _ = this.cache.store_ban_set(&this.snapshot()).await;
-    this.subscribed.store(true, Ordering::Release);
     while messages.next().await.is_some() {
-        if let Err(e) = this.reload().await {
-            this.subscribed.store(false, Ordering::Release);
-            return Err(e.to_string());
-        }
+        this.reload().await.map_err(|e| e.to_string())?;
     }
     Err("Redis closed the subscription".into())
 }
