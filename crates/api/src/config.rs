@@ -122,6 +122,11 @@ pub struct Config {
     /// Requests per minute allowed to one client IP without a valid credential (0: no limit).
     #[arg(long, env = "HALL_ANON_RATE_LIMIT_PER_MINUTE", default_value_t = 6_000)]
     pub anon_rate_limit_per_minute: u64,
+
+    /// A bearer token GET /metrics requires (`Authorization: Bearer <token>`).
+    /// Without it /metrics is public.
+    #[arg(long, env = "HALL_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -210,6 +210,7 @@ impl Registry {
         crate::receipt_keys::follow_rotations(state.hall.clone(), key_source.clone());
         state.receipt_key_source = key_source;
         state.hall.org_claims_need_approval = config.org_claims_need_approval;
+        state.metrics_token = config.metrics_token.clone().filter(|t| !t.is_empty());
         let state = web::Data::new(state);
         let options = HttpOptions {
             workers: config.workers,

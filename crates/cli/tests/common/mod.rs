@@ -64,6 +64,7 @@ impl Server {
             org_claims_need_approval: false,
             receipt_signing_key: None,
             receipt_signing_key_file: None,
+            metrics_token: None,
             anon_rate_limit_per_minute: 0,
         };
         configure(&mut config);

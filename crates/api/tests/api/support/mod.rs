@@ -48,6 +48,7 @@ pub fn test_config(database_url: &str) -> Config {
         org_claims_need_approval: false,
         receipt_signing_key: None,
         receipt_signing_key_file: None,
+        metrics_token: None,
     }
 }
 
