@@ -117,5 +117,8 @@ fn presents_token(req: &HttpRequest, expected: &str) -> bool {
     };
     let a = Sha256::digest(token.as_bytes());
     let b = Sha256::digest(expected.as_bytes());
-    a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
 }

@@ -92,7 +92,10 @@ async fn random_methods_and_paths_do_not_grow_the_series() {
         before,
         "seed {seed}: the series changed\n{after}"
     );
-    assert!(after.contains(r#"method="other",route="unmatched""#), "{after}");
+    assert!(
+        after.contains(r#"method="other",route="unmatched""#),
+        "{after}"
+    );
     server.stop().await;
 }
 
