@@ -150,6 +150,11 @@ pub struct Config {
         value_name = "LIST"
     )]
     pub trusted_proxies: crate::auth::TrustedProxies,
+
+    /// A bearer token GET /metrics requires (`Authorization: Bearer <token>`).
+    /// Without it /metrics is public.
+    #[arg(long, env = "HALL_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

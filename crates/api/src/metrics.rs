@@ -1,12 +1,16 @@
 //! Prometheus metrics: request counts and latency histograms per route.
 //!
-//! Routes are labelled by their pattern (`/api/v1/verify/{worker_id}`), never
-//! by the concrete path, so a client cannot grow the label set; requests that
-//! match no route share the label `unmatched`.
+//! The label set is bounded whatever clients send: routes are labelled by
+//! their pattern (`/api/v1/verify/{worker_id}`), never by the concrete path,
+//! requests that match no route share the label `unmatched`, and methods
+//! outside [`METHODS`] share the label `other`. Recording takes no lock
+//! but a shared read of the route map (written once per route pattern); the
+//! counters themselves are atomics.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::fmt::Write;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 /// Upper bounds of the latency buckets, in seconds.
@@ -14,18 +18,52 @@ const BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
-#[derive(Default)]
-pub struct Metrics {
-    routes: Mutex<BTreeMap<(String, String), RouteStats>>,
+/// The method labels; any other method is counted as the last, `other`.
+pub const METHODS: [&str; 8] = [
+    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other",
+];
+
+/// HTTP status codes are three digits: 100 to 999.
+const FIRST_STATUS: u16 = 100;
+const STATUSES: usize = 900;
+
+fn method_index(method: &str) -> usize {
+    METHODS[..METHODS.len() - 1]
+        .iter()
+        .position(|m| *m == method)
+        .unwrap_or(METHODS.len() - 1)
 }
 
 #[derive(Default)]
-struct RouteStats {
-    by_status: BTreeMap<u16, u64>,
+pub struct Metrics {
+    /// Route pattern → its series per method. Only a route's first request
+    /// (of which there is one per pattern in the route table) writes.
+    routes: RwLock<HashMap<String, Arc<RouteSeries>>>,
+}
+
+#[derive(Default)]
+struct RouteSeries {
+    by_method: [OnceLock<Series>; METHODS.len()],
+}
+
+struct Series {
+    /// Requests per status code, indexed from [`FIRST_STATUS`].
+    by_status: Box<[AtomicU64]>,
     /// Non-cumulative counts per bucket; the last slot is +Inf.
-    buckets: [u64; BUCKETS.len() + 1],
-    sum_seconds: f64,
-    count: u64,
+    buckets: [AtomicU64; BUCKETS.len() + 1],
+    sum_nanos: AtomicU64,
+    count: AtomicU64,
+}
+
+impl Series {
+    fn new() -> Self {
+        Self {
+            by_status: (0..STATUSES).map(|_| AtomicU64::new(0)).collect(),
+            buckets: Default::default(),
+            sum_nanos: AtomicU64::new(0),
+            count: AtomicU64::new(0),
+        }
+    }
 }
 
 impl Metrics {
@@ -35,19 +73,55 @@ impl Metrics {
             .iter()
             .position(|b| seconds <= *b)
             .unwrap_or(BUCKETS.len());
-        let mut routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
-        let stats = routes
-            .entry((route.to_string(), method.to_string()))
-            .or_default();
-        *stats.by_status.entry(status).or_default() += 1;
-        stats.buckets[slot] += 1;
-        stats.sum_seconds += seconds;
-        stats.count += 1;
+        let existing = self
+            .routes
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(route)
+            .cloned();
+        let route_series = match existing {
+            Some(r) => r,
+            None => self
+                .routes
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(route.to_string())
+                .or_default()
+                .clone(),
+        };
+        let series = route_series.by_method[method_index(method)].get_or_init(Series::new);
+        let status_slot = usize::from(status.clamp(FIRST_STATUS, 999) - FIRST_STATUS);
+        series.by_status[status_slot].fetch_add(1, Ordering::Relaxed);
+        series.buckets[slot].fetch_add(1, Ordering::Relaxed);
+        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+        series.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+        series.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Every recorded series, by route then method.
+    fn snapshot(&self) -> Vec<(String, &'static str, Arc<RouteSeries>, usize)> {
+        let mut routes: Vec<(String, Arc<RouteSeries>)> = self
+            .routes
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        routes.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut out = Vec::new();
+        for (route, series) in routes {
+            for (i, method) in METHODS.iter().enumerate() {
+                if series.by_method[i].get().is_some() {
+                    out.push((route.clone(), *method, series.clone(), i));
+                }
+            }
+        }
+        out
     }
 
     /// The Prometheus text exposition format (version 0.0.4).
     pub fn render(&self, version: &str, facts: registry::facts::FactsStats) -> String {
-        let routes = self.routes.lock().unwrap_or_else(|p| p.into_inner());
+        let series = self.snapshot();
         let mut out = String::new();
         out.push_str("# HELP hall_build_info Hall Registry build information.\n");
         out.push_str("# TYPE hall_build_info gauge\n");
@@ -81,8 +155,16 @@ impl Metrics {
             "# HELP hall_http_requests_total HTTP requests by route, method and status.\n",
         );
         out.push_str("# TYPE hall_http_requests_total counter\n");
-        for ((route, method), stats) in routes.iter() {
-            for (status, n) in &stats.by_status {
+        for (route, method, route_series, i) in &series {
+            let Some(stats) = route_series.by_method[*i].get() else {
+                continue;
+            };
+            for (slot, n) in stats.by_status.iter().enumerate() {
+                let n = n.load(Ordering::Relaxed);
+                if n == 0 {
+                    continue;
+                }
+                let status = slot + usize::from(FIRST_STATUS);
                 let _ = writeln!(
                     out,
                     "hall_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{status}\"}} {n}",
@@ -96,17 +178,20 @@ impl Metrics {
             "# HELP hall_http_request_duration_seconds HTTP request latency by route and method.\n",
         );
         out.push_str("# TYPE hall_http_request_duration_seconds histogram\n");
-        for ((route, method), stats) in routes.iter() {
+        for (route, method, route_series, i) in &series {
+            let Some(stats) = route_series.by_method[*i].get() else {
+                continue;
+            };
             let labels = format!("method=\"{}\",route=\"{}\"", escape(method), escape(route));
             let mut cumulative = 0;
             for (i, bound) in BUCKETS.iter().enumerate() {
-                cumulative += stats.buckets[i];
+                cumulative += stats.buckets[i].load(Ordering::Relaxed);
                 let _ = writeln!(
                     out,
                     "hall_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {cumulative}"
                 );
             }
-            cumulative += stats.buckets[BUCKETS.len()];
+            cumulative += stats.buckets[BUCKETS.len()].load(Ordering::Relaxed);
             let _ = writeln!(
                 out,
                 "hall_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {cumulative}"
@@ -114,12 +199,12 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "hall_http_request_duration_seconds_sum{{{labels}}} {}",
-                stats.sum_seconds
+                stats.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9
             );
             let _ = writeln!(
                 out,
                 "hall_http_request_duration_seconds_count{{{labels}}} {}",
-                stats.count
+                stats.count.load(Ordering::Relaxed)
             );
         }
         out
@@ -160,6 +245,22 @@ mod tests {
             "hall_http_requests_total{method=\"GET\",route=\"/health\",status=\"503\"} 1"
         ));
         assert!(text.contains("hall_build_info{version=\"1.2.3\"} 1"));
+    }
+
+    #[test]
+    fn unknown_methods_share_one_label() {
+        let m = Metrics::default();
+        for method in ["BREW", "get", "PROPFIND", "GET"] {
+            m.observe(method, "unmatched", 404, Duration::from_millis(1));
+        }
+        let text = m.render("1", Default::default());
+        assert!(text.contains(
+            "hall_http_requests_total{method=\"other\",route=\"unmatched\",status=\"404\"} 3"
+        ));
+        assert!(text.contains(
+            "hall_http_requests_total{method=\"GET\",route=\"unmatched\",status=\"404\"} 1"
+        ));
+        assert!(!text.contains("BREW"));
     }
 
     #[test]

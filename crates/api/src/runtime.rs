@@ -216,6 +216,7 @@ impl Registry {
         state.receipt_key_source = key_source;
         state.hall.org_claims_need_approval = config.org_claims_need_approval;
         state.hall.telemetry_ids_per_day = config.telemetry_ids_per_day;
+        state.metrics_token = config.metrics_token.clone().filter(|t| !t.is_empty());
         let state = web::Data::new(state);
         let options = HttpOptions {
             workers: config.workers,

@@ -30,6 +30,8 @@ pub struct AppState {
     /// Where the receipt signing key comes from (what a rotation may do).
     pub receipt_key_source: crate::receipt_keys::KeySource,
     pub metrics: Metrics,
+    /// The bearer token `/metrics` requires (`HALL_METRICS_TOKEN`); `None`: public.
+    pub metrics_token: Option<String>,
 }
 
 impl AppState {
@@ -50,6 +52,7 @@ impl AppState {
             key_use_recorded: Default::default(),
             receipt_key_source: crate::receipt_keys::KeySource::Inline,
             metrics: Metrics::default(),
+            metrics_token: None,
         }
     }
 }

@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
-use actix_web::{web, HttpResponse};
+use actix_web::http::header::{HeaderValue, AUTHORIZATION, WWW_AUTHENTICATE};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use sha2::{Digest, Sha256};
 
 pub use api_types::health::{HealthResponse, ReadyResponse};
 
@@ -68,10 +71,28 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<ReadyRespons
 }
 
 /// Prometheus metrics: request counts and latency histograms per route.
+/// Public unless `HALL_METRICS_TOKEN` is set; then it needs
+/// `Authorization: Bearer <that token>`.
 #[utoipa::path(get, path = "/metrics", tag = "health",
-    responses((status = 200, description = "Prometheus text format", body = String,
-        content_type = "text/plain; version=0.0.4")))]
-pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    responses(
+        (status = 200, description = "Prometheus text format", body = String,
+            content_type = "text/plain; version=0.0.4"),
+        (status = 401, description = "HALL_METRICS_TOKEN is set and the request does not present it",
+            body = ErrorBody)))]
+pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if let Some(expected) = &state.metrics_token {
+        if !presents_token(&req, expected) {
+            let mut resp = ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "/metrics needs `Authorization: Bearer <HALL_METRICS_TOKEN>`",
+            )
+            .error_response();
+            resp.headers_mut()
+                .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return resp;
+        }
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(
@@ -79,4 +100,25 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
                 .metrics
                 .render(crate::VERSION, state.hall.facts.stats()),
         )
+}
+
+/// Whether `req` carries `Authorization: Bearer <expected>`, compared in
+/// constant time (over digests, so the length does not show either).
+fn presents_token(req: &HttpRequest, expected: &str) -> bool {
+    let Some(token) = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+    else {
+        return false;
+    };
+    let a = Sha256::digest(token.as_bytes());
+    let b = Sha256::digest(expected.as_bytes());
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
 }

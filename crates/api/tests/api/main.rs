@@ -15,6 +15,7 @@ mod deployment;
 mod errors;
 mod http_basics;
 mod idempotency;
+mod metrics;
 mod openapi_file;
 mod receipt_keys;
 mod route_guards;

@@ -67,6 +67,7 @@ impl Server {
             receipt_signing_key_file: None,
             session_secret: None,
             session_secret_file: None,
+            metrics_token: None,
             anon_rate_limit_per_minute: 0,
             trusted_proxies: Default::default(),
         };

@@ -52,6 +52,7 @@ pub fn test_config(database_url: &str) -> Config {
         receipt_signing_key_file: None,
         session_secret: None,
         session_secret_file: None,
+        metrics_token: None,
     }
 }
 
