@@ -64,6 +64,11 @@ fn bootstrap_key_error(e: &KeyError) -> String {
              spaces (e.g. `phk_` and 43 base64url characters)",
             registry::credentials::MIN_SUPPLIED_KEY_LEN
         ),
+        KeyError::UnprefixedSuppliedKey => format!(
+            "HALL_BOOTSTRAP_API_KEY must start with `{}` (API keys without it never \
+             authenticate), e.g. `phk_` and 43 base64url characters",
+            registry::credentials::KEY_PREFIX
+        ),
     }
 }
 

@@ -30,6 +30,9 @@ pub enum KeyError {
     /// A supplied key shorter than [`MIN_SUPPLIED_KEY_LEN`] or with other
     /// than printable ASCII characters.
     WeakSuppliedKey,
+    /// A supplied key that does not start with [`KEY_PREFIX`]: requests
+    /// only look keys up by that prefix, so it could never authenticate.
+    UnprefixedSuppliedKey,
 }
 
 impl ApiKeySecret {
@@ -47,6 +50,9 @@ impl ApiKeySecret {
     pub fn supplied(key: &str) -> Result<Self, KeyError> {
         if key.len() < MIN_SUPPLIED_KEY_LEN || !key.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(KeyError::WeakSuppliedKey);
+        }
+        if !key.starts_with(KEY_PREFIX) {
+            return Err(KeyError::UnprefixedSuppliedKey);
         }
         Ok(Self(key.to_string()))
     }
@@ -214,6 +220,10 @@ mod tests {
         );
         assert!(ApiKeySecret::supplied(&format!("phk_{}", "a b".repeat(20))).is_err());
         assert!(ApiKeySecret::supplied(&format!("phk_{}", "x".repeat(40))).is_ok());
+        assert_eq!(
+            ApiKeySecret::supplied(&"x".repeat(44)).unwrap_err(),
+            KeyError::UnprefixedSuppliedKey
+        );
     }
 
     #[test]

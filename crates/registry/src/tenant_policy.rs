@@ -71,41 +71,76 @@ impl TenantStore<'_> {
         &self,
         policy: AttestationPolicy,
     ) -> Result<AttestationPolicy, StoreError> {
-        sqlx::query(
-            "UPDATE tenants SET attestation_requires_signature = $2, attestation_requires_approval = $3,
-                updated_at = now() WHERE id = $1",
-        )
-        .bind(self.tenant.as_str())
-        .bind(policy.require_signature)
-        .bind(policy.require_approval)
-        .execute(&self.store.pool)
-        .await?;
+        self.set_policy(Some(policy), None).await?;
         self.attestation_policy().await
     }
 
     pub async fn set_decision_policy(&self, policy: &TenantPolicy) -> Result<(), StoreError> {
-        let floors: BTreeMap<&str, u8> = policy
-            .floors
-            .iter()
-            .map(|(e, t)| (e.as_str(), *t))
-            .collect();
-        sqlx::query(
-            "UPDATE tenants SET tier_floors = $2, signatories = $3, attestation_max_age_days = $4,
-                l7_supervisor_level = $5, updated_at = now() WHERE id = $1",
-        )
-        .bind(self.tenant.as_str())
-        .bind(serde_json::to_value(floors).map_err(|e| StoreError::Corrupt(e.to_string()))?)
-        .bind(
-            policy
-                .signatories
-                .iter()
-                .map(|t| t.to_string())
-                .collect::<Vec<_>>(),
-        )
-        .bind(policy.attestation_max_age_days.map(|d| d as i32))
-        .bind(SupervisorLevel::l7(policy.l7_advisory).as_str())
-        .execute(&self.store.pool)
-        .await?;
+        self.set_policy(None, Some(policy)).await
+    }
+
+    /// Replaces the parts given in one transaction: both are written or
+    /// neither. An attestation age beyond the column's range is refused
+    /// before anything is written (the use case checks it first).
+    pub async fn set_policy(
+        &self,
+        attestation: Option<AttestationPolicy>,
+        decisions: Option<&TenantPolicy>,
+    ) -> Result<(), StoreError> {
+        let decisions = decisions
+            .map(|policy| {
+                let floors: BTreeMap<&str, u8> = policy
+                    .floors
+                    .iter()
+                    .map(|(e, t)| (e.as_str(), *t))
+                    .collect();
+                let floors =
+                    serde_json::to_value(floors).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let max_age = policy
+                    .attestation_max_age_days
+                    .map(i32::try_from)
+                    .transpose()
+                    .map_err(|_| {
+                        StoreError::Corrupt(
+                            "attestation_max_age_days is beyond the column's range".into(),
+                        )
+                    })?;
+                Ok::<_, StoreError>((policy, floors, max_age))
+            })
+            .transpose()?;
+        let mut tx = self.store.pool.begin().await?;
+        if let Some(policy) = attestation {
+            sqlx::query(
+                "UPDATE tenants SET attestation_requires_signature = $2,
+                    attestation_requires_approval = $3, updated_at = now() WHERE id = $1",
+            )
+            .bind(self.tenant.as_str())
+            .bind(policy.require_signature)
+            .bind(policy.require_approval)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if let Some((policy, floors, max_age)) = decisions {
+            sqlx::query(
+                "UPDATE tenants SET tier_floors = $2, signatories = $3,
+                    attestation_max_age_days = $4, l7_supervisor_level = $5, updated_at = now()
+                 WHERE id = $1",
+            )
+            .bind(self.tenant.as_str())
+            .bind(floors)
+            .bind(
+                policy
+                    .signatories
+                    .iter()
+                    .map(|t| t.to_string())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(max_age)
+            .bind(SupervisorLevel::l7(policy.l7_advisory).as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 }

@@ -27,6 +27,38 @@ pub struct SetTenantPolicy {
     pub decisions: Option<TenantPolicy>,
 }
 
+/// The longest attestation age a policy may ask for: 100 years, in days.
+pub const MAX_ATTESTATION_MAX_AGE_DAYS: u32 = 36_500;
+
+/// Why a policy change was refused. Nothing of a refused change is written.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// A value out of range; the message names the field.
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl SetTenantPolicy {
+    /// Every range checked, before anything is written.
+    pub fn check(&self) -> Result<(), PolicyError> {
+        if let Some(days) = self
+            .decisions
+            .as_ref()
+            .and_then(|d| d.attestation_max_age_days)
+        {
+            if !(1..=MAX_ATTESTATION_MAX_AGE_DAYS).contains(&days) {
+                return Err(PolicyError::Invalid(format!(
+                    "decisions.attestation_max_age_days must be from 1 to \
+                     {MAX_ATTESTATION_MAX_AGE_DAYS} (days), not {days}"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Hall {
     /// The tenant's policy as stored. A tenant that is not there is
     /// [`StoreError::NotFound`].
@@ -37,20 +69,19 @@ impl Hall {
         })
     }
 
-    /// Replaces the parts given, then answers the policy as stored.
+    /// Checks every part, replaces the parts given in one transaction (both
+    /// or neither), then answers the policy as stored.
     pub async fn set_tenant_policy(
         &self,
         command: SetTenantPolicy,
-    ) -> Result<TenantPolicies, StoreError> {
-        let store = self.store.tenant(&command.tenant);
-        if let Some(a) = command.attestation {
-            store.set_attestation_policy(a).await?;
-        }
-        if let Some(d) = &command.decisions {
-            store.set_decision_policy(d).await?;
-        }
+    ) -> Result<TenantPolicies, PolicyError> {
+        command.check()?;
+        self.store
+            .tenant(&command.tenant)
+            .set_policy(command.attestation, command.decisions.as_ref())
+            .await?;
         // Decisions read the owner's policy from this process's copies.
         self.facts.invalidate();
-        self.tenant_policy(&command.tenant).await
+        Ok(self.tenant_policy(&command.tenant).await?)
     }
 }

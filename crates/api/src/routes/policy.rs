@@ -8,7 +8,7 @@ use attestation::AttestationPolicy;
 use registry::approvals::SupervisorLevel;
 use registry::Scope;
 use serde::{Deserialize, Serialize};
-use service::tenant_policy::{SetTenantPolicy, TenantPolicies};
+use service::tenant_policy::{PolicyError, SetTenantPolicy, TenantPolicies};
 use utoipa::ToSchema;
 
 use crate::auth::Principal;
@@ -186,6 +186,13 @@ pub async fn put_policy(
             require_approval: a.require_approval,
         }),
     };
-    let policies = state.hall.set_tenant_policy(command).await?;
+    let policies = state
+        .hall
+        .set_tenant_policy(command)
+        .await
+        .map_err(|e| match e {
+            PolicyError::Invalid(msg) => ApiError::bad_request("invalid_field", msg),
+            PolicyError::Store(e) => e.into(),
+        })?;
     Ok(web::Json(policies.into()))
 }

@@ -400,3 +400,41 @@ async fn requests_that_change_nothing_leave_the_fact_copies_alone() {
         "the next decision is answered from the copies"
     );
 }
+
+#[tokio::test]
+async fn a_policy_out_of_range_is_refused_whole() {
+    let s = TestServer::start().await;
+    let (_, key) = s.tenant_with_key("org.acme", &["admin"]).await;
+    let (_, before) = s.get_json("/api/v1/policy", Some(&key)).await;
+
+    // More days than PostgreSQL's `integer` holds: once a 500, after the
+    // attestation part was written.
+    for days in [3_000_000_000_u64, 36_501] {
+        let (status, err) = s
+            .try_set_policy(
+                &key,
+                json!({
+                    "attestation": {"require_signature": true, "require_approval": true},
+                    "decisions": {"attestation_max_age_days": days},
+                }),
+            )
+            .await;
+        assert_eq!(status, 400, "{err}");
+        assert_eq!(code(&err), "invalid_field");
+        assert!(
+            message(&err).starts_with("decisions.attestation_max_age_days"),
+            "{err}"
+        );
+    }
+    let (_, after) = s.get_json("/api/v1/policy", Some(&key)).await;
+    assert_eq!(after, before);
+
+    let p = s
+        .set_policy(
+            &key,
+            json!({"decisions": {"attestation_max_age_days": 36_500}}),
+        )
+        .await;
+    assert_eq!(p["decisions"]["attestation_max_age_days"], 36_500);
+    s.stop().await;
+}

@@ -276,3 +276,20 @@ async fn a_weak_bootstrap_key_is_refused_at_start() {
     assert!(out.contains("at least 32"), "{out}");
     assert!(!out.contains("hunter2"));
 }
+
+#[tokio::test]
+async fn a_bootstrap_key_that_could_never_authenticate_is_refused_at_start() {
+    let db = testkit::TestDb::create().await;
+    // Long and printable, but without `phk_`: requests would never find it.
+    let unprefixed = "k".repeat(43);
+    let out = refused_start(&[
+        ("DATABASE_URL", db.url()),
+        ("HALL_BOOTSTRAP_API_KEY", unprefixed.as_str()),
+    ]);
+    assert!(
+        out.contains("HALL_BOOTSTRAP_API_KEY must start with `phk_`"),
+        "{out}"
+    );
+    assert!(!out.contains(&unprefixed), "the key was printed: {out}");
+    assert!(!out.contains("panicked"), "{out}");
+}

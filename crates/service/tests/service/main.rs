@@ -14,6 +14,7 @@ mod namespaces;
 mod receipt_keys;
 mod receipts;
 mod telemetry;
+mod tenant_policy;
 mod tenants;
 mod verify;
 mod workers;
