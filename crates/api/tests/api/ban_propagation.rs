@@ -165,47 +165,69 @@ fn envs<'a>(
     e
 }
 
+/// Two processes on one database (and, with Redis, one key space), both
+/// subscribed, with worker `x.prop.worker` attested with SHA and SHA reported.
+struct Pair {
+    a: Proc,
+    b: Proc,
+    cluster: Cluster,
+    report: String,
+    db: testkit::TestDb,
+    _space: testkit::TestRedis,
+}
+
+impl Pair {
+    async fn start(with_redis: bool) -> Self {
+        let db = testkit::TestDb::create().await;
+        let space = testkit::TestRedis::new();
+        let operator = operator_key();
+        let redis = with_redis.then(|| (space.url(), space.prefix()));
+        let a = healthy(&envs(db.url(), &operator, redis)).await;
+        let b = healthy(&envs(db.url(), &operator, redis)).await;
+        let cluster = Cluster::new(operator);
+        let report = cluster.worker_with_reported_hash(&a).await;
+        cluster.wait_subscribed(&a).await;
+        cluster.wait_subscribed(&b).await;
+        Self {
+            a,
+            b,
+            cluster,
+            report,
+            db,
+            _space: space,
+        }
+    }
+
+    fn stop(mut self) {
+        assert!(self.a.terminate().success());
+        assert!(self.b.terminate().success());
+    }
+}
+
 async fn two_processes(with_redis: bool) {
-    let db = testkit::TestDb::create().await;
-    let space = testkit::TestRedis::new();
-    let operator = operator_key();
-    let redis = with_redis.then(|| (space.url(), space.prefix()));
-    let mut a = healthy(&envs(db.url(), &operator, redis)).await;
-    let mut b = healthy(&envs(db.url(), &operator, redis)).await;
-    let cluster = Cluster::new(operator);
-    let report = cluster.worker_with_reported_hash(&a).await;
-    cluster.wait_subscribed(&a).await;
-    cluster.wait_subscribed(&b).await;
-    let took = cluster.ban_seen_within(&a, &b, &report).await;
+    let pair = Pair::start(with_redis).await;
+    let (cluster, b) = (&pair.cluster, &pair.b);
+    let took = cluster.ban_seen_within(&pair.a, b, &pair.report).await;
     assert!(
         took < Duration::from_secs(1),
         "process B saw the ban after {took:?}"
     );
     // B's copy came from the announcement, not a fallback read.
-    let (_, ready) = cluster.get(&b, "/readyz").await;
+    let (_, ready) = cluster.get(b, "/readyz").await;
     assert_eq!(ready["bans"], "subscribed");
-    assert!(a.terminate().success());
-    assert!(b.terminate().success());
+    pair.stop();
 }
 
 /// A ban written by plain SQL (an operator in psql, a restore), which no
 /// process announces: both processes enforce it within a second.
 async fn a_ban_written_in_sql_is_enforced_by(with_redis: bool) {
-    let db = testkit::TestDb::create().await;
-    let space = testkit::TestRedis::new();
-    let operator = operator_key();
-    let redis = with_redis.then(|| (space.url(), space.prefix()));
-    let mut a = healthy(&envs(db.url(), &operator, redis)).await;
-    let mut b = healthy(&envs(db.url(), &operator, redis)).await;
-    let cluster = Cluster::new(operator);
-    cluster.worker_with_reported_hash(&a).await;
-    cluster.wait_subscribed(&a).await;
-    cluster.wait_subscribed(&b).await;
-    for p in [&a, &b] {
+    let pair = Pair::start(with_redis).await;
+    let cluster = &pair.cluster;
+    for p in [&pair.a, &pair.b] {
         assert_eq!(cluster.verify(p).await.1["banned"], false);
     }
 
-    let pool = sqlx::PgPool::connect(db.url()).await.unwrap();
+    let pool = sqlx::PgPool::connect(pair.db.url()).await.unwrap();
     sqlx::query(
         "INSERT INTO bans (sha256, reason, source, reported_at) VALUES ($1, 'psql', 'operator', now())",
     )
@@ -215,7 +237,7 @@ async fn a_ban_written_in_sql_is_enforced_by(with_redis: bool) {
     .unwrap();
     let written = Instant::now();
 
-    for p in [&a, &b] {
+    for p in [&pair.a, &pair.b] {
         loop {
             let (_, v) = cluster.verify(p).await;
             if v["banned"] == true {
@@ -228,8 +250,7 @@ async fn a_ban_written_in_sql_is_enforced_by(with_redis: bool) {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
-    assert!(a.terminate().success());
-    assert!(b.terminate().success());
+    pair.stop();
 }
 
 #[tokio::test]
