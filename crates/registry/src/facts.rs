@@ -228,10 +228,16 @@ impl FactsCache {
         .await
     }
 
-    /// Whether this process holds a trusted copy of the key whose secret
-    /// hashes to `hash` (so checking it costs no query).
-    pub fn holds_credential(&self, hash: &KeyHash) -> bool {
-        self.is_listening() && matches!(self.credentials.get(&hash.0), Some(Some(_)))
+    /// The trusted copy of the key whose secret hashes to `hash`, if this
+    /// process holds one (a hit); `None` means checking it costs a query
+    /// ([`credential_by_secret`](Self::credential_by_secret)).
+    pub fn credential_in_memory(&self, hash: &KeyHash) -> Option<KeyCredential> {
+        if !self.is_listening() {
+            return None;
+        }
+        let found = self.credentials.get(&hash.0).flatten()?;
+        self.hits.fetch_add(1, Ordering::Relaxed);
+        Some(found)
     }
 
     /// The key behind a session token of `tenant`.

@@ -81,29 +81,17 @@ pub(super) async fn check_credential(
     if token.starts_with(KEY_PREFIX) {
         let hash = ApiKeySecret::presented(token).hash();
         let facts = &state.hall.facts;
-        let limit = state.auth.anonymous_per_minute;
-        if limit > 0 && facts.is_listening() && !facts.holds_credential(&hash) {
-            let (lookups, window_left) =
-                super::rate_limit::count_request(state, &format!("rl:lookup:{ip}")).await;
-            if lookups > limit {
-                return Err(ApiError::new(
-                    actix_web::http::StatusCode::TOO_MANY_REQUESTS,
-                    "rate_limited",
-                    format!(
-                        "too many unknown API keys from this address ({limit} lookups per minute); \
-                         retry in {} s",
-                        window_left.as_secs().max(1)
-                    ),
-                ));
+        let cred = match facts.credential_in_memory(&hash) {
+            Some(known) => known,
+            None => {
+                count_lookup(state, ip).await?;
+                facts
+                    .credential_by_secret(&hash)
+                    .await
+                    .map_err(store_err)?
+                    .ok_or_else(|| unauthorized("invalid_credentials", "unknown API key"))?
             }
-        }
-        let cred = state
-            .hall
-            .facts
-            .credential_by_secret(&hash)
-            .await
-            .map_err(store_err)?
-            .ok_or_else(|| unauthorized("invalid_credentials", "unknown API key"))?;
+        };
         check_key_state(&cred, "this API key")?;
         touch(state, &cred);
         return Ok(principal_from(cred, Via::ApiKey, None, None));
@@ -131,6 +119,29 @@ pub(super) async fn check_credential(
         .map_err(|_| unauthorized("invalid_credentials", "the session carries no valid scope"))?;
     let expires_at = DateTime::from_timestamp(claims.exp, 0);
     Ok(principal_from(cred, Via::Session, Some(scopes), expires_at))
+}
+
+/// Counts a lookup of a key not in memory against `ip`'s anonymous limit;
+/// past it, the lookup is refused (429) before it reaches PostgreSQL.
+async fn count_lookup(state: &AppState, ip: &str) -> Result<(), ApiError> {
+    let limit = state.auth.anonymous_per_minute;
+    if limit == 0 || !state.hall.facts.is_listening() {
+        return Ok(());
+    }
+    let (lookups, window_left) =
+        super::rate_limit::count_request(state, &format!("rl:lookup:{ip}")).await;
+    if lookups <= limit {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        format!(
+            "too many unknown API keys from this address ({limit} lookups per minute); \
+             retry in {} s",
+            window_left.as_secs().max(1)
+        ),
+    ))
 }
 
 fn check_key_state(cred: &KeyCredential, what: &str) -> Result<(), ApiError> {
