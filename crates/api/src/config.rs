@@ -89,7 +89,8 @@ pub struct Config {
     pub shutdown_timeout_secs: u64,
 
     /// The operator's API key, used only on the first start against an empty
-    /// database (at least 32 printable characters). Without it a key is
+    /// database: `phk_` followed by at least 28 printable characters (a key
+    /// without the prefix is refused at start). Without it a key is
     /// generated, printed once and written to <data dir>/operator-api-key (0600).
     #[arg(long, env = "HALL_BOOTSTRAP_API_KEY", hide_env_values = true)]
     pub bootstrap_api_key: Option<String>,
