@@ -166,6 +166,9 @@ def test_make_allow_and_deny_get_and_verify(hall):
     assert allowed.correlation_id == "corr-1" and allowed.receipt["request_hash"] == "cd" * 32
     assert len(allowed.proof) == 64 and allowed.proof == allowed.receipt["receipt_hash"]
     assert isinstance(allowed.decided_at, datetime)
+    # The receipt (format 2) names the key that asked, signed with the rest.
+    assert allowed.receipt["receipt_version"] == 2
+    assert allowed.acting_key_id == hall.auth.whoami().key_id
 
     denied = hall.decisions.make(worker.id, "cap.admin.delete.v1", data_label="PUBLIC")
     assert denied.denied and not denied.allowed

@@ -277,6 +277,14 @@ class Decision:
         """The capability decided on (the name ``decisions.make`` takes)."""
         return self.capability_id
 
+    @property
+    def acting_key_id(self) -> Optional[str]:
+        """The id of the API key that asked for this decision, as its signed
+        receipt records it (receipt format 2); ``None`` for receipts sealed
+        before the registry recorded it (format 1)."""
+        value = self.receipt.get("acting_key_id")
+        return value if isinstance(value, str) else None
+
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> "Decision":
         return cls(

@@ -12,6 +12,12 @@ They do what ``audit::verify_chain`` (``crates/audit/src/lib.rs``) and
   ``receipt_hash`` and ``signature``.  ``approval_id`` is part of it only when
   it is set, so receipts from before approvals existed hash as they did.
   Unknown extra fields are not covered (the registry ignores them too).
+- ``receipt_version`` is the receipt format.  Version 1 receipts (everything
+  sealed before the acting key was recorded) have no such field; version 2
+  receipts say ``"receipt_version": 2`` and carry ``acting_key_id``, the id of
+  the API key that asked for the decision, signed with the rest.  Both
+  verify; a version this client does not know is refused by name
+  (``unsupported_version``) rather than failing its hash.
 - ``signature`` is Ed25519 over the 32 raw bytes of that hash (not its hex),
   standard base64, by the key named ``signing_key_id``.
 - ``prev_receipt_hash`` is the previous receipt's hash in the tenant's chain,
@@ -51,6 +57,9 @@ PublicKey = Union[bytes, bytearray, memoryview, str]
 # another JSON type makes the registry refuse the whole export.
 _STR = "string"
 _OPT_STR = "string or null"
+_VERSION = "receipt version (1 or 2)"
+#: The receipt formats this verifier reads (``receipt_version``; absent = 1).
+RECEIPT_VERSIONS = (1, 2)
 _CONTENT_FIELDS: dict[str, str] = {
     "receipt_id": _STR,
     "spec_version": _STR,
@@ -71,10 +80,14 @@ _CONTENT_FIELDS: dict[str, str] = {
     "prev_receipt_hash": _OPT_STR,
     "signing_key_id": _STR,
     "approval_id": _OPT_STR,
+    "acting_key_id": _OPT_STR,
+    "receipt_version": _VERSION,
 }
-# Optional fields may be missing (they are then null); approval_id is left out
-# of the hashed content when null.
-_OPTIONAL = frozenset(k for k, t in _CONTENT_FIELDS.items() if t == _OPT_STR)
+# Optional fields may be missing (they are then null); approval_id and
+# acting_key_id are left out of the hashed content when null, and
+# receipt_version when missing or 1 (version 1 receipts have no such field).
+_OPTIONAL = frozenset(k for k, t in _CONTENT_FIELDS.items() if t in (_OPT_STR, _VERSION))
+_OMITTED_WHEN_NULL = frozenset({"approval_id", "acting_key_id"})
 
 _HEX64 = re.compile(r"[0-9A-Fa-f]{64}")
 
@@ -86,6 +99,8 @@ def _type_ok(kind: str, value: Any) -> bool:
         return value is None or isinstance(value, str)
     if kind == "boolean":
         return isinstance(value, bool)
+    if kind == _VERSION:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
     if kind == "integer 0-255":
         return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 255
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
@@ -93,7 +108,7 @@ def _type_ok(kind: str, value: Any) -> bool:
 
 def _fail(code: str, message: str, index: int | None = None, receipt_id: str | None = None) -> ProofError:
     """A ProofError saying what failed, for callers that want more than the
-    message: ``code`` (``malformed``, ``hash_mismatch``, ``broken_link``,
+    message: ``code`` (``malformed``, ``unsupported_version``, ``hash_mismatch``, ``broken_link``,
     ``wrong_tenant``, ``unknown_key``, ``bad_key``, ``bad_signature``), and the
     attributes ``index`` (position in the chain, or None) and ``receipt_id``."""
     where = ""
@@ -124,8 +139,16 @@ def _content(receipt: Any, index: int | None) -> dict[str, Any]:
             value = receipt[field]
             if not _type_ok(kind, value):
                 raise _fail("malformed", f"malformed receipt: {field} must be a {kind}, got {value!r}", index, rid)
-        if field == "approval_id" and value is None:
+        if field in _OMITTED_WHEN_NULL and value is None:
             continue
+        if field == "receipt_version":
+            if value is not None and value not in RECEIPT_VERSIONS:
+                raise _fail("unsupported_version",
+                            f"receipt_version {value} is not one this verifier knows "
+                            f"({' or '.join(map(str, RECEIPT_VERSIONS))}); a newer hall-registry client reads it",
+                            index, rid)
+            if value is None or value == 1:
+                continue
         content[field] = value
     for field in ("receipt_hash", "signature"):
         if not isinstance(receipt.get(field), str):

@@ -708,6 +708,57 @@ def test_approval_id_is_hashed_only_when_set_and_extra_fields_are_not_hashed():
     assert verify_receipt(trimmed, keys_of(K5))
 
 
+# crates/audit/src/lib.rs tests' `vector_content`, sealed with K5 onto a chain
+# head of "ab" * 32: the receipt as the registry exported it before receipts
+# had a format version (version 1), and the same decision in version 2.
+V1_RECEIPT: dict[str, Any] = {
+    "receipt_id": "0193a1b2-0000-7000-8000-000000000001", "spec_version": "0.1.0", "tenant_id": "org.acme",
+    "correlation_id": "corr-1", "decided_at": "2026-11-24T12:00:00.000Z", "worker_id": "x.acme.w",
+    "capability_id": "cap.data.read.v1", "env": "dev", "data_label": "PUBLIC", "outcome": "DENY",
+    "deny_code": "DENY_ENV_NOT_ALLOWED", "tier": 2, "policy_version": "hall-default-policy/1",
+    "controls_verified": ["sbom"], "request_hash": None, "dry_run": False, "prev_receipt_hash": "ab" * 32,
+    "signing_key_id": "rk_7599776c3085e3f9",
+    "receipt_hash": "10c73152c8800c8d11c489d6c346630cde3e9a852abaac770a3ec19775ee22af",
+    "signature": "a5Ai6inLvQTM8QXKv2dWHkLVovzPyDF+o4weqmQFjvwIFiNHk2cOFbyHP8D3j3A9zQbNB2SbXfMSG6vsx8liCg==",
+}
+V2_RECEIPT: dict[str, Any] = {
+    **V1_RECEIPT, "receipt_version": 2, "acting_key_id": "0193a1b2-5555-7000-8000-00000000000a",
+    "receipt_hash": "b34fa6c48fcdf181c7386f435a6f177b96b227f94309ff71851ddb43747e9dd6",
+    "signature": "dWY7C8B9wY13wmNNK5q1cWYfexPyP/Dglt2GqY7FVtAK5NOGnPTYHRhOT8R7pIf/7p9SfgHXJLOI0IMOju0QAg==",
+}
+
+
+@needs_crypto
+def test_receipts_of_both_formats_from_the_registry_verify():
+    assert verify_receipt(V1_RECEIPT, keys_of(K5))
+    assert verify_receipt(V2_RECEIPT, keys_of(K5))
+    # An explicit version 1 is the absent field, as the registry reads it.
+    assert receipt_hash({**V1_RECEIPT, "receipt_version": 1}) == V1_RECEIPT["receipt_hash"]
+
+
+@needs_crypto
+def test_a_changed_or_dropped_acting_key_id_breaks_the_receipt():
+    changed = {**V2_RECEIPT, "acting_key_id": "0193a1b2-6666-7000-8000-00000000000b"}
+    assert proof_error(verify_receipt, changed, keys_of(K5)).code == "hash_mismatch"
+    # Rehashed to match its content, the registry's signature no longer covers it.
+    rehashed = {**changed, "receipt_hash": receipt_hash(changed)}
+    assert proof_error(verify_receipt, rehashed, keys_of(K5)).code == "bad_signature"
+    dropped = {k: v for k, v in V2_RECEIPT.items() if k not in ("acting_key_id", "receipt_version")}
+    dropped["receipt_hash"] = receipt_hash(dropped)
+    assert proof_error(verify_receipt, dropped, keys_of(K5)).code == "bad_signature"
+
+
+@needs_crypto
+def test_an_unknown_receipt_version_is_named_and_a_malformed_one_is_malformed():
+    e = proof_error(verify_receipt, {**V2_RECEIPT, "receipt_version": 3}, keys_of(K5))
+    assert e.code == "unsupported_version" and "receipt_version 3" in str(e)
+    e = proof_error(verify_chain, [chain(1)[0], {**V2_RECEIPT, "receipt_version": 3}], keys_of(K5))
+    assert (e.code, e.index) == ("unsupported_version", 1)
+    for bad in ["2", None, True, 2.0]:
+        e = proof_error(verify_receipt, {**V2_RECEIPT, "receipt_version": bad}, keys_of(K5))
+        assert e.code == "malformed" and "receipt_version" in str(e), bad
+
+
 @needs_crypto
 @pytest.mark.parametrize("change", [
     {"tier": "2"}, {"tier": True}, {"tier": 256}, {"tier": 2.0}, {"dry_run": 0}, {"receipt_id": None},

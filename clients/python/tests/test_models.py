@@ -31,6 +31,14 @@ def test_a_decision_reads_the_seed_attributes() -> None:
         decision.denied = False  # type: ignore[misc]
 
 
+def test_a_decision_names_the_key_its_receipt_records_and_none_for_older_receipts() -> None:
+    key_id = "0193a1b2-5555-7000-8000-00000000000a"
+    decision = Decision.from_api(decision_json(receipt={
+        "receipt_hash": "ab" * 32, "receipt_version": 2, "acting_key_id": key_id}))
+    assert decision.acting_key_id == key_id
+    assert Decision.from_api(decision_json()).acting_key_id is None
+
+
 def test_a_never_attested_worker_keeps_the_registry_status_none() -> None:
     status = Attestation.from_api({
         "worker_id": "x.a.b", "status": "none", "artifact_hash": None, "attested_at": None,

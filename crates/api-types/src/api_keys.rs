@@ -16,7 +16,7 @@ pub struct CreateApiKey {
     /// When the key stops working (RFC 3339, in the future). Never, if absent.
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub expires_at: Option<String>,
-    /// Operator only: create the key for this tenant.
+    /// Operator only, with `admin`: create the key for this tenant.
     pub tenant_id: Option<String>,
 }
 

@@ -53,7 +53,7 @@ pub struct ResolveApproval {
     pub resolution: String,
     /// Why (kept with the approval).
     pub note: Option<String>,
-    /// Operator only: another tenant's approval.
+    /// Operator only, with `admin`: another tenant's approval.
     pub tenant_id: Option<String>,
 }
 
@@ -63,6 +63,6 @@ pub struct ResolveApproval {
 pub struct EscalateApproval {
     pub approval_id: String,
     pub note: Option<String>,
-    /// Operator only: another tenant's approval.
+    /// Operator only, with `admin`: another tenant's approval.
     pub tenant_id: Option<String>,
 }

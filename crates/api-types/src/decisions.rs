@@ -56,7 +56,8 @@ pub struct DecisionRequest {
     #[cfg_attr(feature = "openapi", schema(example = "PUBLIC", value_type = DataLabelName))]
     pub data_label: String,
     /// The requesting tenant. Default: the caller's; another tenant is
-    /// refused (403) except to the operator, whose key must name one (400
+    /// refused (403) except to the operator's key with `admin` (403
+    /// `insufficient_scope` without it), which must name one (400
     /// `tenant_required` without it).
     #[cfg_attr(feature = "openapi", schema(example = "org.acme"))]
     pub tenant_id: Option<String>,
@@ -90,7 +91,8 @@ pub struct DecisionView {
     pub tier: u8,
     /// The receipt hash (hex): verifiable offline with `/api/v1/keys`.
     pub proof: String,
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    /// The signed receipt (its hash is `proof`).
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::audit::ReceiptSchema))]
     pub receipt: Receipt,
     /// True when a human must approve (REQUIRE_HUMAN, WCP §5.8). The decision
     /// is denied (`DENY_REQUIRES_HUMAN_APPROVAL`) until a human approves

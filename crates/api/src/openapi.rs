@@ -67,7 +67,7 @@ use crate::routes::{
         decisions::DecisionRequest, decisions::EnvName, decisions::DataLabelName, decisions::DecisionView, decisions::DecisionPage,
         keys::PublicKeyView, keys::KeyList, keys::RotatedKey,
         approvals::ApprovalView, approvals::PendingApprovals, approvals::ResolveApproval, approvals::EscalateApproval,
-        telemetry::TelemetryEntry, telemetry::TelemetryReport, telemetry::TelemetryAccepted, telemetry::DailyCountView, telemetry::DailyCounts, audit::ReceiptExport,
+        telemetry::TelemetryEntry, telemetry::TelemetryReport, telemetry::TelemetryAccepted, telemetry::DailyCountView, telemetry::DailyCounts, audit::ReceiptExport, api_types::audit::ReceiptSchema,
     )),
     modifiers(&SecuritySchemes),
     tags(

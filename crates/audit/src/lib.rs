@@ -9,6 +9,9 @@
 //! - `signature` = Ed25519 over the 32 raw bytes of that hash, base64.
 //! - `prev_receipt_hash` = the previous receipt's hash in the tenant's chain
 //!   (null for the first).
+//! - `receipt_version` = the format ([`ReceiptVersion`]): absent on version
+//!   1, `2` on receipts that record the acting API key (`acting_key_id`).
+//!   Both verify; the hash covers whichever fields the receipt has.
 //!
 //! A chain grows only through [`ChainHead::append`]: the head (the last
 //! receipt's hash and the chain's length, or [`ChainHead::GENESIS`]), a
@@ -74,9 +77,67 @@ impl std::fmt::Display for Outcome {
     }
 }
 
+/// The receipt format (`receipt_version`). Version 1 is every receipt from
+/// before the acting key was recorded: it has no `receipt_version` field at
+/// all, so those receipts hash exactly as they were sealed. Version 2
+/// (`"receipt_version": 2`) adds `acting_key_id`. A verifier reads both; a
+/// version it does not know fails to parse, naming the version, rather than
+/// failing its hash over fields it would drop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(try_from = "u64", into = "u64")]
+pub enum ReceiptVersion {
+    /// No `receipt_version` field, no `acting_key_id`.
+    #[default]
+    V1,
+    /// `"receipt_version": 2`, with `acting_key_id`.
+    V2,
+}
+
+impl ReceiptVersion {
+    /// The version the registry seals new receipts in.
+    pub const CURRENT: ReceiptVersion = ReceiptVersion::V2;
+
+    /// Version 1 is written by leaving the field out.
+    pub fn is_v1(&self) -> bool {
+        *self == ReceiptVersion::V1
+    }
+}
+
+/// A `receipt_version` this code does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "receipt_version {0} is not one this verifier knows (1 or 2); a newer hallctl or client reads it"
+)]
+pub struct UnknownReceiptVersion(pub u64);
+
+impl TryFrom<u64> for ReceiptVersion {
+    type Error = UnknownReceiptVersion;
+
+    fn try_from(v: u64) -> Result<Self, Self::Error> {
+        match v {
+            1 => Ok(Self::V1),
+            2 => Ok(Self::V2),
+            other => Err(UnknownReceiptVersion(other)),
+        }
+    }
+}
+
+impl From<ReceiptVersion> for u64 {
+    fn from(v: ReceiptVersion) -> u64 {
+        match v {
+            ReceiptVersion::V1 => 1,
+            ReceiptVersion::V2 => 2,
+        }
+    }
+}
+
 /// The receipt's content before it is hashed and signed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UnsignedReceipt {
+    /// The format; absent (version 1) on receipts from before
+    /// `acting_key_id`, so they hash as they always did.
+    #[serde(default, skip_serializing_if = "ReceiptVersion::is_v1")]
+    pub receipt_version: ReceiptVersion,
     pub receipt_id: String,
     pub spec_version: String,
     pub tenant_id: String,
@@ -99,6 +160,11 @@ pub struct UnsignedReceipt {
     /// it opened. Absent otherwise, so receipts without one hash as before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval_id: Option<String>,
+    /// Version 2 on: the public id (a UUID, as `GET /api/v1/api-keys` lists
+    /// it) of the API key that asked for the decision — a session's key for
+    /// a session. Signed like every other field. Absent on version 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acting_key_id: Option<String>,
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -354,6 +420,8 @@ mod tests {
             prev_receipt_hash: prev,
             signing_key_id: kid.into(),
             approval_id: None,
+            receipt_version: ReceiptVersion::V1,
+            acting_key_id: None,
         }
     }
 
@@ -401,7 +469,118 @@ mod tests {
             prev_receipt_hash: None,
             signing_key_id: String::new(),
             approval_id: None,
+            receipt_version: ReceiptVersion::V1,
+            acting_key_id: None,
         }
+    }
+
+    /// A version-2 receipt: the vector's content, with the acting key.
+    fn v2_content() -> UnsignedReceipt {
+        UnsignedReceipt {
+            receipt_version: ReceiptVersion::V2,
+            acting_key_id: Some("0193a1b2-5555-7000-8000-00000000000a".into()),
+            ..vector_content()
+        }
+    }
+
+    #[test]
+    fn a_version_1_receipt_as_exported_before_the_acting_key_still_verifies() {
+        // The vector above as the registry stored and exported it before
+        // receipts had a version: no `receipt_version`, no `acting_key_id`.
+        let old = r#"{"receipt_id": "0193a1b2-0000-7000-8000-000000000001",
+            "spec_version": "0.1.0", "tenant_id": "org.acme", "correlation_id": "corr-1",
+            "decided_at": "2026-11-24T12:00:00.000Z", "worker_id": "x.acme.w",
+            "capability_id": "cap.data.read.v1", "env": "dev", "data_label": "PUBLIC",
+            "outcome": "DENY", "deny_code": "DENY_ENV_NOT_ALLOWED", "tier": 2,
+            "policy_version": "hall-default-policy/1", "controls_verified": ["sbom"],
+            "request_hash": null, "dry_run": false,
+            "prev_receipt_hash": "abababababababababababababababababababababababababababababababab",
+            "signing_key_id": "rk_7599776c3085e3f9",
+            "receipt_hash": "10c73152c8800c8d11c489d6c346630cde3e9a852abaac770a3ec19775ee22af",
+            "signature": "a5Ai6inLvQTM8QXKv2dWHkLVovzPyDF+o4weqmQFjvwIFiNHk2cOFbyHP8D3j3A9zQbNB2SbXfMSG6vsx8liCg=="}"#;
+        let receipt: Receipt = serde_json::from_str(old).unwrap();
+        assert_eq!(receipt.content.receipt_version, ReceiptVersion::V1);
+        assert_eq!(receipt.content.acting_key_id, None);
+        let key = SigningKey::from_bytes(&[5u8; 32]);
+        assert_eq!(verify_receipt(&receipt, &keys(&key)), Ok(()));
+        // Written back out, it is still a version-1 receipt.
+        let json = serde_json::to_value(&receipt).unwrap();
+        assert!(json.get("receipt_version").is_none(), "{json}");
+        assert!(json.get("acting_key_id").is_none(), "{json}");
+    }
+
+    #[test]
+    fn a_version_2_receipt_seals_its_version_and_acting_key() {
+        // Pinned: the Python client's verifier checks the same bytes
+        // (clients/python/tests/test_crypto.py).
+        let key = ReceiptKey::new(SigningKey::from_bytes(&[5u8; 32]));
+        let mut head = ChainHead {
+            hash: Some("ab".repeat(32)),
+            length: 41,
+        };
+        let r = head.append(v2_content(), &key);
+        let bytes = String::from_utf8(canonical_bytes(&r.content)).unwrap();
+        assert!(bytes.contains("\"receipt_version\":2"), "{bytes}");
+        assert!(
+            bytes.contains("\"acting_key_id\":\"0193a1b2-5555-7000-8000-00000000000a\""),
+            "{bytes}"
+        );
+        assert_eq!(r.receipt_hash, V2_HASH);
+        assert_eq!(r.signature, V2_SIGNATURE);
+        assert_eq!(verify_receipt(&r, &keys(&key.key)), Ok(()));
+    }
+
+    const V2_HASH: &str = "b34fa6c48fcdf181c7386f435a6f177b96b227f94309ff71851ddb43747e9dd6";
+    const V2_SIGNATURE: &str =
+        "dWY7C8B9wY13wmNNK5q1cWYfexPyP/Dglt2GqY7FVtAK5NOGnPTYHRhOT8R7pIf/7p9SfgHXJLOI0IMOju0QAg==";
+
+    #[test]
+    fn a_changed_acting_key_id_breaks_the_receipt() {
+        let key = SigningKey::from_bytes(&[5u8; 32]);
+        let mut head = ChainHead::GENESIS;
+        let signed = head.append(v2_content(), &ReceiptKey::new(key.clone()));
+        let mut changed = signed.clone();
+        changed.content.acting_key_id = Some("0193a1b2-6666-7000-8000-00000000000b".into());
+        assert!(matches!(
+            verify_receipt(&changed, &keys(&key)),
+            Err(ChainError::HashMismatch { .. })
+        ));
+        // Rehashed to match, the registry's signature no longer covers it.
+        changed.receipt_hash = hex(&Sha256::digest(canonical_bytes(&changed.content)));
+        assert!(matches!(
+            verify_receipt(&changed, &keys(&key)),
+            Err(ChainError::BadSignature { .. })
+        ));
+        // Dropped (passed off as a version-1 receipt): the same.
+        let mut dropped = signed.clone();
+        dropped.content.acting_key_id = None;
+        dropped.content.receipt_version = ReceiptVersion::V1;
+        dropped.receipt_hash = hex(&Sha256::digest(canonical_bytes(&dropped.content)));
+        assert!(matches!(
+            verify_receipt(&dropped, &keys(&key)),
+            Err(ChainError::BadSignature { .. })
+        ));
+    }
+
+    #[test]
+    fn receipts_of_both_versions_verify_in_one_chain() {
+        let key = ReceiptKey::new(SigningKey::from_bytes(&[5u8; 32]));
+        let (mut c, mut head) = appended(2, &key);
+        c.push(head.append(v2_content(), &key));
+        assert_eq!(verify_chain(&c, &keys(&key.key)), Ok(3));
+    }
+
+    #[test]
+    fn an_unknown_receipt_version_is_named_when_read() {
+        let key = ReceiptKey::new(SigningKey::from_bytes(&[5u8; 32]));
+        let mut head = ChainHead::GENESIS;
+        let mut json = serde_json::to_value(head.append(v2_content(), &key)).unwrap();
+        json["receipt_version"] = 3.into();
+        let refused = serde_json::from_value::<Receipt>(json).unwrap_err();
+        assert!(
+            refused.to_string().contains("receipt_version 3 is not one"),
+            "{refused}"
+        );
     }
 
     #[test]

@@ -610,6 +610,7 @@ async fn audit_export_and_keys_export_verify_offline_with_no_registry_running() 
     assert_eq!(out.json()["ok"], true, "{out:?}");
     assert_eq!(out.json()["receipts"], 5, "{out:?}");
     let id = answer["id"].as_str().unwrap();
+    let acting = answer["receipt"]["acting_key_id"].as_str().unwrap();
     for file in [&decision, &receipt] {
         let out = verify("--receipt", file, &keys);
         assert!(
@@ -617,7 +618,23 @@ async fn audit_export_and_keys_export_verify_offline_with_no_registry_running() 
                 .starts_with(&format!("OK: receipt {id}, hash and signature verified")),
             "{out:?}"
         );
+        assert!(
+            out.ok()
+                .contains(&format!("acting key {acting} (receipt format 2)")),
+            "{out:?}"
+        );
     }
+    let out = offline.run_blocking(&[
+        "audit",
+        "verify",
+        "--receipt",
+        &receipt,
+        "--keys",
+        &keys,
+        "--json",
+    ]);
+    assert_eq!(out.json()["receipt_version"], 2, "{out:?}");
+    assert_eq!(out.json()["acting_key_id"], acting, "{out:?}");
 
     // One changed field in the chain: the receipt is named, exit 1.
     let mut changed = saved.clone();
@@ -706,4 +723,83 @@ async fn audit_export_and_keys_export_verify_offline_with_no_registry_running() 
     }
     let done = child.wait_with_output().unwrap();
     assert!(done.status.success(), "{done:?}");
+}
+
+/// A receipt as the registry exported it before receipts recorded the
+/// acting key (format 1), and the same decision in format 2 (the `audit`
+/// crate's pinned vectors), signed by the key of seed `[5; 32]`.
+const V1_RECEIPT: &str = r#"{"receipt_id": "0193a1b2-0000-7000-8000-000000000001",
+    "spec_version": "0.1.0", "tenant_id": "org.acme", "correlation_id": "corr-1",
+    "decided_at": "2026-11-24T12:00:00.000Z", "worker_id": "x.acme.w",
+    "capability_id": "cap.data.read.v1", "env": "dev", "data_label": "PUBLIC",
+    "outcome": "DENY", "deny_code": "DENY_ENV_NOT_ALLOWED", "tier": 2,
+    "policy_version": "hall-default-policy/1", "controls_verified": ["sbom"],
+    "request_hash": null, "dry_run": false,
+    "prev_receipt_hash": "abababababababababababababababababababababababababababababababab",
+    "signing_key_id": "rk_7599776c3085e3f9",
+    "receipt_hash": "10c73152c8800c8d11c489d6c346630cde3e9a852abaac770a3ec19775ee22af",
+    "signature": "a5Ai6inLvQTM8QXKv2dWHkLVovzPyDF+o4weqmQFjvwIFiNHk2cOFbyHP8D3j3A9zQbNB2SbXfMSG6vsx8liCg=="}"#;
+
+#[test]
+fn audit_verify_reads_receipts_of_both_formats_and_names_an_unknown_one() {
+    use serde_json::{json, Value};
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let keys = path("keys.json");
+    std::fs::write(
+        &keys,
+        json!({"keys": [{"kid": "rk_7599776c3085e3f9",
+            "public_key": "bnoc3Smwt4/ROvTFWY/v9O8qlxZuPKby5Pv8zYBQW/E=", "status": "active"}]})
+        .to_string(),
+    )
+    .unwrap();
+    let v1: Value = serde_json::from_str(V1_RECEIPT).unwrap();
+    let mut v2 = v1.clone();
+    v2["receipt_version"] = json!(2);
+    v2["acting_key_id"] = json!("0193a1b2-5555-7000-8000-00000000000a");
+    v2["receipt_hash"] = json!("b34fa6c48fcdf181c7386f435a6f177b96b227f94309ff71851ddb43747e9dd6");
+    v2["signature"] = json!(
+        "dWY7C8B9wY13wmNNK5q1cWYfexPyP/Dglt2GqY7FVtAK5NOGnPTYHRhOT8R7pIf/7p9SfgHXJLOI0IMOju0QAg=="
+    );
+    let mut v3 = v2.clone();
+    v3["receipt_version"] = json!(3);
+    let cli = common::Cli::new();
+    let verify = |name: &str, receipt: &Value| {
+        let file = path(name);
+        std::fs::write(&file, receipt.to_string()).unwrap();
+        cli.run_blocking(&["audit", "verify", "--receipt", &file, "--keys", &keys])
+    };
+
+    let out = verify("v1.json", &v1);
+    assert!(
+        out.ok().starts_with(
+            "OK: receipt 0193a1b2-0000-7000-8000-000000000001, hash and signature verified"
+        ),
+        "{out:?}"
+    );
+    assert!(
+        out.ok()
+            .contains("receipt format 1: the acting key is not recorded"),
+        "{out:?}"
+    );
+    let out = verify("v2.json", &v2);
+    assert!(
+        out.ok()
+            .contains("acting key 0193a1b2-5555-7000-8000-00000000000a (receipt format 2)"),
+        "{out:?}"
+    );
+    let mut changed = v2.clone();
+    changed["acting_key_id"] = json!("0193a1b2-6666-7000-8000-00000000000b");
+    assert!(
+        verify("changed.json", &changed)
+            .failed(1)
+            .contains("receipt_hash does not match"),
+        "changed acting key"
+    );
+    let out = verify("v3.json", &v3);
+    assert!(
+        out.failed(1)
+            .contains("receipt_version 3 is not one this verifier knows"),
+        "{out:?}"
+    );
 }

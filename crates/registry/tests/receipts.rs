@@ -51,6 +51,8 @@ fn pending(tenant: &str, n: usize) -> PendingReceipt {
             prev_receipt_hash: None,
             signing_key_id: String::new(),
             approval_id: None,
+            receipt_version: audit::ReceiptVersion::CURRENT,
+            acting_key_id: Some(Uuid::nil().to_string()),
         },
         decided_at: now,
         denied: false,

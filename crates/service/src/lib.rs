@@ -67,6 +67,7 @@ use registry::bans::BanCache;
 use registry::facts::FactsCache;
 use registry::receipts::ReceiptWriter;
 use registry::Store;
+use uuid::Uuid;
 use wcp::TenantId;
 
 pub use api_keys::{ApiKeyError, CreatedApiKey, NewApiKey};
@@ -136,35 +137,77 @@ pub struct Page<T, Next = String> {
     pub next: Option<Next>,
 }
 
-/// Who asks: the credential's tenant, and whether it is the operator's.
+/// Who asks: the credential's tenant, whether it is the operator's, whether
+/// it carries `admin`, and which API key acts.
 ///
-/// Which tenant a request may act for is decided here and in
-/// [`Caller::decides_for`] (decide/mod.rs), the two rules side by side: an
-/// administrative request naming another tenant is told that tenant does not
-/// exist ([`NotYourTenant`], so a key cannot probe which tenants there are),
-/// while a decision naming another tenant is refused as forbidden (the
-/// tenant is part of the decision asked for, so the caller learns nothing
-/// new; the contract of `POST /api/v1/decisions` says 403).
+/// Which tenant a request may act for is decided here ([`Caller::may_act_for`],
+/// the one rule) and applied by [`Caller::acts_on`] and
+/// [`Caller::decides_for`] (decide/mod.rs), side by side. Acting for another
+/// tenant takes the operator's key *with* `admin`, on top of the route's own
+/// scope (a `workers:write` operator key manages the operator's own workers,
+/// not every tenant's). The refusals differ in what they reveal:
+/// - a key that is not the operator's naming another tenant, on an
+///   administrative request, is told that tenant does not exist
+///   ([`NotYourTenant::NotFound`], 404), so a key cannot probe which tenants
+///   there are; on a decision it is refused as forbidden (403: the tenant is
+///   part of the decision asked for, so the caller learns nothing new; the
+///   contract of `POST /api/v1/decisions` says 403);
+/// - the operator's key without `admin` is refused as forbidden
+///   ([`NotYourTenant::AdminRequired`], 403) everywhere: the operator may
+///   know every tenant, so there is nothing to hide, and the caller is told
+///   which scope it lacks.
 #[derive(Debug, Clone, Copy)]
 pub struct Caller<'a> {
     pub tenant: &'a TenantId,
     pub operator: bool,
+    /// Whether the credential carries the `admin` scope.
+    pub admin: bool,
+    /// The public id of the API key that acts (a session acts as the key it
+    /// was minted from); every receipt records it (`acting_key_id`).
+    pub key_id: Uuid,
 }
 
-/// Another tenant named by a key that is not the operator's: answered as if
-/// the tenant did not exist.
+/// Why a request may not act for the tenant it named.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("tenant {0} not found")]
-pub struct NotYourTenant(pub TenantId);
+pub enum NotYourTenant {
+    /// Another tenant named by a key that is not the operator's: answered as
+    /// if the tenant did not exist.
+    #[error("tenant {0} not found")]
+    NotFound(TenantId),
+    /// Another tenant named by an operator key without `admin`.
+    #[error(
+        "acting for tenant {named} needs the operator's `admin` scope, which this key lacks;          without tenant_id it acts on its own tenant ({caller})"
+    )]
+    AdminRequired { named: TenantId, caller: TenantId },
+}
 
 impl Caller<'_> {
-    /// The tenant an administrative request acts on: the caller's own, or —
-    /// for the operator only — the one it names.
+    /// Whether this caller may act for `tenant`: its own always; another
+    /// only with the operator's key carrying `admin`.
+    pub fn may_act_for(&self, tenant: &TenantId) -> Result<(), NotYourTenant> {
+        if tenant == self.tenant {
+            Ok(())
+        } else if !self.operator {
+            Err(NotYourTenant::NotFound(tenant.clone()))
+        } else if !self.admin {
+            Err(NotYourTenant::AdminRequired {
+                named: tenant.clone(),
+                caller: self.tenant.clone(),
+            })
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The tenant an administrative request acts on: the caller's own, or
+    /// the one it names when [`Caller::may_act_for`] allows it.
     pub fn acts_on(&self, named: Option<&TenantId>) -> Result<TenantId, NotYourTenant> {
         match named {
             None => Ok(self.tenant.clone()),
-            Some(t) if t == self.tenant || self.operator => Ok(t.clone()),
-            Some(t) => Err(NotYourTenant(t.clone())),
+            Some(t) => {
+                self.may_act_for(t)?;
+                Ok(t.clone())
+            }
         }
     }
 }
@@ -177,27 +220,49 @@ mod tests {
         TenantId::parse(id).unwrap()
     }
 
-    #[test]
-    fn a_key_acts_on_its_own_tenant_only_and_another_reads_as_missing() {
-        let (acme, other) = (t("org.acme"), t("org.other"));
-        let key = Caller {
-            tenant: &acme,
-            operator: false,
-        };
-        assert_eq!(key.acts_on(None), Ok(acme.clone()));
-        assert_eq!(key.acts_on(Some(&acme)), Ok(acme.clone()));
-        let refused = key.acts_on(Some(&other)).unwrap_err();
-        assert_eq!(refused.to_string(), "tenant org.other not found");
+    fn caller(tenant: &TenantId, operator: bool, admin: bool) -> Caller<'_> {
+        Caller {
+            tenant,
+            operator,
+            admin,
+            key_id: Uuid::nil(),
+        }
     }
 
     #[test]
-    fn the_operator_acts_on_any_tenant_it_names() {
+    fn a_key_acts_on_its_own_tenant_only_and_another_reads_as_missing() {
+        let (acme, other) = (t("org.acme"), t("org.other"));
+        for admin in [false, true] {
+            let key = caller(&acme, false, admin);
+            assert_eq!(key.acts_on(None), Ok(acme.clone()));
+            assert_eq!(key.acts_on(Some(&acme)), Ok(acme.clone()));
+            let refused = key.acts_on(Some(&other)).unwrap_err();
+            assert_eq!(refused.to_string(), "tenant org.other not found");
+        }
+    }
+
+    #[test]
+    fn the_operator_with_admin_acts_on_any_tenant_it_names() {
         let (op, acme) = (t("hall.operator"), t("org.acme"));
-        let operator = Caller {
-            tenant: &op,
-            operator: true,
-        };
+        let operator = caller(&op, true, true);
         assert_eq!(operator.acts_on(Some(&acme)), Ok(acme));
         assert_eq!(operator.acts_on(None), Ok(op));
+    }
+
+    #[test]
+    fn an_operator_key_without_admin_acts_on_its_own_tenant_only_and_is_told_why() {
+        let (op, acme) = (t("hall.operator"), t("org.acme"));
+        let operator = caller(&op, true, false);
+        assert_eq!(operator.acts_on(None), Ok(op.clone()));
+        assert_eq!(operator.acts_on(Some(&op)), Ok(op.clone()));
+        let refused = operator.acts_on(Some(&acme)).unwrap_err();
+        assert_eq!(
+            refused,
+            NotYourTenant::AdminRequired {
+                named: acme,
+                caller: op
+            }
+        );
+        assert!(refused.to_string().contains("`admin` scope"), "{refused}");
     }
 }

@@ -10,6 +10,7 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest};
 use chrono::{DateTime, Utc};
 use registry::{Scope, Scopes, TenantStatus};
 use serde::Serialize;
+use service::NotYourTenant;
 use uuid::Uuid;
 use wcp::TenantId;
 
@@ -74,16 +75,22 @@ impl Principal {
         service::Caller {
             tenant: &self.tenant_id,
             operator: self.operator,
+            admin: self.scopes.allows(Scope::Admin),
+            key_id: self.key_id,
         }
     }
 
     /// The tenant a request acts on (`service::Caller::acts_on`): anyone but
     /// the operator naming another tenant gets the same 404 as for a tenant
-    /// that does not exist.
+    /// that does not exist; the operator's key without `admin` gets 403
+    /// `insufficient_scope`.
     pub fn acting_tenant(&self, requested: Option<&TenantId>) -> Result<TenantId, ApiError> {
-        self.caller()
-            .acts_on(requested)
-            .map_err(|e| ApiError::not_found(e.to_string()))
+        self.caller().acts_on(requested).map_err(|e| match e {
+            NotYourTenant::NotFound(_) => ApiError::not_found(e.to_string()),
+            NotYourTenant::AdminRequired { .. } => {
+                ApiError::new(StatusCode::FORBIDDEN, "insufficient_scope", e.to_string())
+            }
+        })
     }
 }
 

@@ -66,7 +66,8 @@ impl From<ApiKeyError> for ApiError {
     security(("bearer" = [])),
     responses((status = 201, body = CreatedApiKey),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 403, description = "The credential lacks the route's scope, or the operator's key names another tenant (`tenant_id`) without `admin` (`insufficient_scope`)", body = ErrorBody),
+        (status = 404, body = ErrorBody),
         (status = 409, description = "A live key with this name exists", body = ErrorBody)))]
 pub async fn create_api_key(
     principal: Principal,
@@ -103,7 +104,8 @@ fn rfc3339(at: &str) -> Result<DateTime<Utc>, ApiError> {
 #[utoipa::path(get, path = "/api/v1/api-keys", tag = "api-keys", params(TenantQuery),
     security(("bearer" = [])),
     responses((status = 200, body = ApiKeyList), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+        (status = 403, description = "The credential lacks the route's scope, or the operator's key names another tenant (`tenant_id`) without `admin` (`insufficient_scope`)", body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
 pub async fn list_api_keys(
     principal: Principal,
     state: web::Data<AppState>,
@@ -121,7 +123,8 @@ pub async fn list_api_keys(
 #[utoipa::path(delete, path = "/api/v1/api-keys/{key_id}", tag = "api-keys",
     params(("key_id" = Uuid, Path), TenantQuery), security(("bearer" = [])),
     responses((status = 200, description = "The revoked key", body = ApiKeyView),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "The credential lacks the route's scope, or the operator's key names another tenant (`tenant_id`) without `admin` (`insufficient_scope`)", body = ErrorBody),
         (status = 404, body = ErrorBody)))]
 pub async fn revoke_api_key(
     principal: Principal,

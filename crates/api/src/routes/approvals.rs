@@ -57,7 +57,7 @@ fn view(a: Approval) -> ApprovalView {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct TenantParam {
-    /// Operator only: another tenant's approvals.
+    /// Operator only, with `admin`: another tenant's approvals.
     pub tenant_id: Option<String>,
 }
 
@@ -84,7 +84,8 @@ impl From<ApprovalError> for ApiError {
 /// Approvals of your tenant waiting for a human, oldest first (`read`).
 #[utoipa::path(get, path = "/wcp/approvals/pending", tag = "approvals", params(TenantParam),
     security(("bearer" = [])),
-    responses((status = 200, body = PendingApprovals), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = PendingApprovals), (status = 401, body = ErrorBody),
+        (status = 403, description = "The credential lacks the route's scope, or the operator's key names another tenant (`tenant_id`) without `admin` (`insufficient_scope`)", body = ErrorBody)))]
 pub async fn pending(
     principal: Principal,
     state: web::Data<AppState>,
@@ -101,7 +102,9 @@ pub async fn pending(
 /// One approval of your tenant (`read`): poll it while a human decides.
 #[utoipa::path(get, path = "/wcp/approvals/{approval_id}", tag = "approvals",
     params(("approval_id" = String, Path), TenantParam), security(("bearer" = [])),
-    responses((status = 200, body = ApprovalView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = ApprovalView),
+        (status = 403, description = "The credential lacks the route's scope, or the operator's key names another tenant (`tenant_id`) without `admin` (`insufficient_scope`)", body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
 pub async fn one(
     principal: Principal,
     state: web::Data<AppState>,
@@ -125,7 +128,8 @@ fn note(n: &Option<String>) -> Result<Option<String>, ApiError> {
 #[utoipa::path(post, path = "/wcp/approvals/resolve", tag = "approvals",
     request_body = ResolveApproval, security(("bearer" = [])),
     responses((status = 200, body = ApprovalView), (status = 400, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 403, description = "The credential lacks the route's scope, or the operator's key names another tenant (`tenant_id`) without `admin` (`insufficient_scope`)", body = ErrorBody),
+        (status = 404, body = ErrorBody),
         (status = 409, description = "Not pending (resolved or expired)", body = ErrorBody)))]
 pub async fn resolve(
     principal: Principal,
@@ -173,7 +177,9 @@ fn command(
 /// Raises a pending approval from `gatekeeper` to `incident_commander` (`admin`).
 #[utoipa::path(post, path = "/wcp/approvals/escalate", tag = "approvals",
     request_body = EscalateApproval, security(("bearer" = [])),
-    responses((status = 200, body = ApprovalView), (status = 404, body = ErrorBody),
+    responses((status = 200, body = ApprovalView),
+        (status = 403, description = "The credential lacks the route's scope, or the operator's key names another tenant (`tenant_id`) without `admin` (`insufficient_scope`)", body = ErrorBody),
+        (status = 404, body = ErrorBody),
         (status = 409, description = "Not pending, or already escalated", body = ErrorBody)))]
 pub async fn escalate(
     principal: Principal,

@@ -163,7 +163,8 @@ pub async fn claim_namespace(
 /// The caller's namespaces (claimed and pending). The operator may name a tenant.
 #[utoipa::path(get, path = "/api/v1/namespaces", tag = "namespaces", params(TenantQuery),
     security(("bearer" = [])),
-    responses((status = 200, body = NamespaceList), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = NamespaceList), (status = 401, body = ErrorBody),
+        (status = 403, description = "The credential lacks the route's scope, or the operator's key names another tenant (`tenant_id`) without `admin` (`insufficient_scope`)", body = ErrorBody)))]
 pub async fn list_namespaces(
     principal: Principal,
     state: web::Data<AppState>,

@@ -17,7 +17,9 @@ pub fn worker_ref(raw: &str) -> Result<WorkerRef, ApiError> {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct TenantQuery {
-    /// Operator only: act on this tenant instead of the caller's own.
+    /// Operator only, with `admin`: act on this tenant instead of the
+    /// caller's own (another key gets 404, the operator's key without
+    /// `admin` 403).
     pub tenant_id: Option<String>,
 }
 

@@ -99,10 +99,11 @@ pub async fn list_tenants(
     }))
 }
 
-/// Read a tenant: the operator any, others only their own (`read` scope).
+/// Read a tenant (`read`): others only their own; the operator any, with `admin`.
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant_id}", tag = "tenants",
     params(("tenant_id" = String, Path, example = "org.acme")), security(("bearer" = [])),
     responses((status = 200, body = TenantView), (status = 401, body = ErrorBody),
+        (status = 403, description = "The credential lacks `read`, or the operator's key names another tenant without `admin` (`insufficient_scope`)", body = ErrorBody),
         (status = 404, description = "No such tenant, or not yours", body = ErrorBody)))]
 pub async fn get_tenant(
     principal: Principal,

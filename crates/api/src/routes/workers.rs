@@ -137,7 +137,7 @@ pub struct WorkerQuery {
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
-    /// Operator only: another tenant's workers.
+    /// Operator only, with `admin`: another tenant's workers.
     pub tenant_id: Option<String>,
 }
 
@@ -168,7 +168,8 @@ pub async fn register_worker(
 #[utoipa::path(get, path = "/api/v1/workers", tag = "workers", params(WorkerQuery),
     security(("bearer" = [])),
     responses((status = 200, body = WorkerPage), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody)))]
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "The credential lacks the route's scope, or the operator's key names another tenant (`tenant_id`) without `admin` (`insufficient_scope`)", body = ErrorBody)))]
 pub async fn list_workers(
     principal: Principal,
     state: web::Data<AppState>,
@@ -229,7 +230,9 @@ pub async fn list_workers(
 #[utoipa::path(get, path = "/api/v1/workers/{id}", tag = "workers",
     params(("id" = String, Path, description = "`wrk_…` or the WCP worker id"), TenantQuery),
     security(("bearer" = [])),
-    responses((status = 200, body = WorkerView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = WorkerView),
+        (status = 403, description = "The credential lacks the route's scope, or the operator's key names another tenant (`tenant_id`) without `admin` (`insufficient_scope`)", body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
 pub async fn get_worker(
     principal: Principal,
     state: web::Data<AppState>,
@@ -248,6 +251,7 @@ pub async fn get_worker(
     params(("id" = String, Path), TenantQuery), request_body(content = Object),
     security(("bearer" = [])),
     responses((status = 200, body = WorkerView), (status = 400, body = ErrorBody),
+        (status = 403, description = "The credential lacks the route's scope, or the operator's key names another tenant (`tenant_id`) without `admin` (`insufficient_scope`)", body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, description = "The worker is revoked", body = ErrorBody)))]
 pub async fn update_worker(
@@ -267,7 +271,9 @@ pub async fn update_worker(
 /// Revoke a worker (`workers:write`). It is kept, with status `revoked`.
 #[utoipa::path(post, path = "/api/v1/workers/{id}/revoke", tag = "workers",
     params(("id" = String, Path), TenantQuery), security(("bearer" = [])),
-    responses((status = 200, body = WorkerView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = WorkerView),
+        (status = 403, description = "The credential lacks the route's scope, or the operator's key names another tenant (`tenant_id`) without `admin` (`insufficient_scope`)", body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
 pub async fn revoke_worker(
     principal: Principal,
     state: web::Data<AppState>,

@@ -17,6 +17,7 @@ mod http_basics;
 mod idempotency;
 mod metrics;
 mod openapi_file;
+mod operator_scope;
 mod receipt_keys;
 mod route_guards;
 mod telemetry;

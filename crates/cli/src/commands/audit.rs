@@ -426,6 +426,8 @@ fn verify_receipt_file(ctx: &Ctx, file: &Path, keys_file: &Path) -> CmdResult {
         "signing_key_id": c.signing_key_id,
         "tenant_id": c.tenant_id,
         "outcome": c.outcome,
+        "receipt_version": u64::from(c.receipt_version),
+        "acting_key_id": c.acting_key_id,
         "checked": ["hash", "signature"],
     })) {
         say!(
@@ -440,12 +442,24 @@ fn verify_receipt_file(ctx: &Ctx, file: &Path, keys_file: &Path) -> CmdResult {
             c.worker_id,
             c.capability_id
         );
+        say!("  {}", acted(c));
         note!(
             "hallctl: note: one receipt shows no link to the one before it; \
              `hallctl audit verify --export` checks the whole chain"
         );
     }
     Ok(Outcome::Done)
+}
+
+/// Which API key asked for the decision, as the receipt's format records it.
+fn acted(c: &audit::UnsignedReceipt) -> String {
+    match (&c.acting_key_id, c.receipt_version) {
+        (Some(key), v) => format!("acting key {key} (receipt format {})", u64::from(v)),
+        (None, v) => format!(
+            "receipt format {}: the acting key is not recorded (receipts before format 2)",
+            u64::from(v)
+        ),
+    }
 }
 
 /// `audit export [--out FILE]`.

@@ -244,6 +244,9 @@ fn print_made(d: &DecisionView) {
     say!("tier:  L{}", d.tier);
     say!("id:    {}", d.id);
     say!("proof: {}", d.proof);
+    if let Some(key) = &d.receipt.content.acting_key_id {
+        say!("key:   {key} (the API key that asked, signed into the receipt)");
+    }
     if let Some(pending) = &d.pending_approval_id {
         say!(
             "approval: {pending} ({}, waiting for a human until {}); once approved, repeat with --approval {pending}",

@@ -28,7 +28,7 @@ use wcp::{CapabilityId, DataLabel, Env, TenantId};
 pub use approval::Supervision;
 pub use idempotency::{Fingerprint, Idempotency, IdempotencyKey, InvalidIdempotencyKey};
 
-use crate::{Caller, Hall};
+use crate::{Caller, Hall, NotYourTenant};
 
 /// A decision request, parsed: every field a domain value, the requesting
 /// tenant settled ([`Caller::decides_for`]). Nothing is looked up or claimed
@@ -79,6 +79,12 @@ pub enum DecideError {
         "tenant_id {named} is not your tenant ({caller}); a key decides for its own tenant only"
     )]
     Forbidden { named: TenantId, caller: TenantId },
+    /// The operator's key decides for another tenant only with `admin`.
+    #[error(
+        "deciding for tenant {named} needs the operator's `admin` scope, which this key lacks; \
+         use a key with `admin`, or an API key of that tenant"
+    )]
+    AdminRequired { named: TenantId, caller: TenantId },
     #[error(
         "Idempotency-Key {0} was used in the last 24 hours with a different request body; \
          use a new key for a new request"
@@ -104,8 +110,9 @@ pub enum DecideError {
 
 impl Caller<'_> {
     /// The tenant a decision is made for: the one named, or the caller's.
-    /// A key decides for its own tenant only; the operator decides for any,
-    /// and must name it.
+    /// A key decides for its own tenant only; the operator must name the
+    /// tenant, and decides for another only with `admin`
+    /// ([`Caller::may_act_for`], the rule of `acts_on` too).
     pub fn decides_for(&self, named: Option<TenantId>) -> Result<TenantId, DecideError> {
         match named {
             None if self.operator => Err(DecideError::TenantRequired),
@@ -117,14 +124,18 @@ impl Caller<'_> {
         }
     }
 
+    /// [`Caller::may_act_for`], refused as a decision is: forbidden (the
+    /// tenant is part of the decision asked for, so nothing is hidden).
     fn may_decide_for(&self, tenant: &TenantId) -> Result<(), DecideError> {
-        if tenant != self.tenant && !self.operator {
-            return Err(DecideError::Forbidden {
-                named: tenant.clone(),
+        self.may_act_for(tenant).map_err(|refused| match refused {
+            NotYourTenant::NotFound(named) => DecideError::Forbidden {
+                named,
                 caller: self.tenant.clone(),
-            });
-        }
-        Ok(())
+            },
+            NotYourTenant::AdminRequired { named, caller } => {
+                DecideError::AdminRequired { named, caller }
+            }
+        })
     }
 }
 
@@ -140,7 +151,7 @@ impl Hall {
     ) -> Result<Decided, DecideError> {
         caller.may_decide_for(&command.tenant)?;
         let Some(this) = idempotency else {
-            return self.run(command, None).await;
+            return self.run(caller, command, None).await;
         };
         match idempotency::take_turn(self, caller, &this).await? {
             idempotency::Turn::Replay(done) => {
@@ -166,7 +177,7 @@ impl Hall {
                     token,
                     response_extra: serde_json::Value::Null,
                 };
-                let decided = self.run(command, Some(claim)).await;
+                let decided = self.run(caller, command, Some(claim)).await;
                 if decided.is_err() {
                     // No receipt was made (a committed receipt completes the
                     // key, which release leaves alone): a retry may decide.
@@ -177,9 +188,11 @@ impl Hall {
         }
     }
 
-    /// Runs the chain and commits the receipt before answering.
+    /// Runs the chain and commits the receipt, which names the caller's key
+    /// (`acting_key_id`), before answering.
     async fn run(
         &self,
+        caller: Caller<'_>,
         command: DecisionCommand,
         claim: Option<IdempotencyClaim>,
     ) -> Result<Decided, DecideError> {
@@ -280,6 +293,8 @@ impl Hall {
             prev_receipt_hash: None,
             signing_key_id: String::new(),
             approval_id: approval_id.map(|a| a.to_string()),
+            receipt_version: audit::ReceiptVersion::CURRENT,
+            acting_key_id: Some(caller.key_id.to_string()),
         };
         let receipt = self
             .receipts
@@ -387,5 +402,57 @@ fn unknown_worker(request: Request) -> Facts {
         owner_policy: Default::default(),
         human_approval: false,
         now: Utc::now(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(id: &str) -> TenantId {
+        TenantId::parse(id).unwrap()
+    }
+
+    fn caller(tenant: &TenantId, operator: bool, admin: bool) -> Caller<'_> {
+        Caller {
+            tenant,
+            operator,
+            admin,
+            key_id: Uuid::nil(),
+        }
+    }
+
+    #[test]
+    fn a_key_decides_for_its_own_tenant_and_another_is_forbidden() {
+        let (acme, other) = (t("org.acme"), t("org.other"));
+        for admin in [false, true] {
+            let key = caller(&acme, false, admin);
+            assert_eq!(key.decides_for(None).unwrap(), acme);
+            assert_eq!(key.decides_for(Some(acme.clone())).unwrap(), acme);
+            assert!(matches!(
+                key.decides_for(Some(other.clone())),
+                Err(DecideError::Forbidden { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn the_operator_decides_for_another_tenant_only_with_admin() {
+        let (op, acme) = (t("hall.operator"), t("org.acme"));
+        let admin = caller(&op, true, true);
+        assert_eq!(admin.decides_for(Some(acme.clone())).unwrap(), acme);
+        let without = caller(&op, true, false);
+        let refused = without.decides_for(Some(acme.clone())).unwrap_err();
+        assert!(
+            matches!(&refused, DecideError::AdminRequired { named, .. } if named == &acme),
+            "{refused:?}"
+        );
+        assert!(refused.to_string().contains("`admin` scope"), "{refused}");
+        // Its own tenant needs no admin; naming none is still asked to name one.
+        assert_eq!(without.decides_for(Some(op.clone())).unwrap(), op);
+        assert!(matches!(
+            without.decides_for(None),
+            Err(DecideError::TenantRequired)
+        ));
     }
 }

@@ -31,6 +31,8 @@ fn operator(t: &TenantId) -> Caller<'_> {
     Caller {
         tenant: t,
         operator: true,
+        admin: true,
+        key_id: uuid::Uuid::nil(),
     }
 }
 

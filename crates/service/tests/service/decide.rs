@@ -153,6 +153,8 @@ async fn the_operator_must_name_a_tenant_and_a_key_decides_for_its_own_tenant_on
     let operator = Caller {
         tenant: &operator_tenant,
         operator: true,
+        admin: true,
+        key_id: uuid::Uuid::nil(),
     };
 
     assert!(matches!(
@@ -182,6 +184,51 @@ async fn the_operator_must_name_a_tenant_and_a_key_decides_for_its_own_tenant_on
     let d = f.decide_dev(operator, &acme, "x.acme.w").await.unwrap();
     assert_eq!(d.decision.receipt.content.tenant_id, "org.acme");
     assert_eq!(f.chain(&acme).await.len(), 1);
+}
+
+#[tokio::test]
+async fn an_operator_key_without_admin_makes_no_decision_for_another_tenant() {
+    let f = Fixture::start().await;
+    let acme = f.create_tenant("org.acme").await;
+    let operator_tenant = tenant("hall.operator");
+    let without_admin = Caller {
+        tenant: &operator_tenant,
+        operator: true,
+        admin: false,
+        key_id: uuid::Uuid::nil(),
+    };
+    // Even a command built elsewhere is refused by the use case itself.
+    let refused = f
+        .decide_dev(without_admin, &acme, "x.acme.w")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, DecideError::AdminRequired { named, .. } if named == &acme),
+        "{refused:?}"
+    );
+    assert!(f.chain(&acme).await.is_empty());
+}
+
+#[tokio::test]
+async fn every_receipt_names_the_key_that_asked_in_the_current_format() {
+    let f = Fixture::start().await;
+    let acme = f.create_tenant("org.acme").await;
+    f.register(&acme, "x.acme.w", 2, json!({})).await;
+    let key_id: uuid::Uuid = "0193a1b2-5555-7000-8000-00000000000a".parse().unwrap();
+    let key = Caller {
+        key_id,
+        ..key_of(&acme)
+    };
+    let d = f.decide_dev(key, &acme, "x.acme.w").await.unwrap();
+    let r = &d.decision.receipt.content;
+    assert_eq!(r.receipt_version, audit::ReceiptVersion::V2);
+    assert_eq!(
+        r.acting_key_id.as_deref(),
+        Some(key_id.to_string().as_str())
+    );
+    // As stored and read back.
+    let chain = f.chain(&acme).await;
+    assert_eq!(chain[0].content.acting_key_id, r.acting_key_id);
 }
 
 #[tokio::test]

@@ -49,6 +49,8 @@ pub fn key_of(tenant: &TenantId) -> Caller<'_> {
     Caller {
         tenant,
         operator: false,
+        admin: false,
+        key_id: uuid::Uuid::nil(),
     }
 }
 

@@ -51,6 +51,8 @@ async fn an_attested_worker_is_active_then_banned_with_its_hash_then_revoked() {
     let operator = Caller {
         tenant: &acme,
         operator: true,
+        admin: true,
+        key_id: uuid::Uuid::nil(),
     };
     let report = f
         .hall
