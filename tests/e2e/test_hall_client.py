@@ -122,8 +122,8 @@ def test_attestation_status_hash_and_signed_card(hall, package, tmp_path):
     assert never.status == "none" and never.artifact_hash is None and never.attested_at is None
 
     key_file = str(tmp_path / "signing.key")
-    public_key, kid = cards.generate_key_file(key_file)
-    added = hall.namespaces.keys.add(namespace, public_key, "release key")
+    _, kid = cards.generate_key_file(key_file)
+    added = hall.namespaces.keys.add(namespace, key_file, "release key")
     assert added.kid == kid and added.namespace == namespace and not added.revoked
 
     submitted = hall.workers.submit_attestation(worker.id, package, key_file, expires_in_days=30)
@@ -286,8 +286,8 @@ def gatekept_worker(hall, package, tmp_path) -> Worker:
     worker = hall.workers.register(name="gate", namespace=namespace, capabilities=["cap.data.write.v1"],
                                    policy_tier=8)
     key_file = str(tmp_path / f"{namespace}.key")
-    public_key, _ = cards.generate_key_file(key_file)
-    hall.namespaces.keys.add(namespace, public_key, "gate key")
+    cards.generate_key_file(key_file)
+    hall.namespaces.keys.add(namespace, key_file, "gate key")
     assert hall.workers.submit_attestation(worker.id, package, key_file).status == "attested"
     return worker
 
