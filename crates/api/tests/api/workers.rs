@@ -649,7 +649,11 @@ async fn the_operator_force_releases_and_transfers_a_namespace_in_use_and_each_c
     let s = TestServer::start().await;
     let (_, squatter) = s.tenant_with_key("org.squat", &["admin"]).await;
     let (_, owner) = s.tenant_with_key("org.brand", &["admin"]).await;
-    s.register(&squatter, &Worker::id("x.brand.fake")).await;
+    s.register(
+        &squatter,
+        &Worker::id("x.brand.fake").capabilities(&["cap.data.read.v1"]),
+    )
+    .await;
     let squat_key = ed25519_dalek::SigningKey::from_bytes(&[24u8; 32]);
     s.add_namespace_key(&squatter, "x.brand", &squat_key).await;
 
