@@ -204,6 +204,33 @@ mod tests {
     }
 
     #[test]
+    fn a_proof_is_byte_for_byte_what_the_python_client_makes() {
+        // RFC 8032 §7.1 test 1's seed; the same vector is pinned in
+        // clients/python/tests/test_crypto.py.
+        let seed: [u8; 32] = (0..32)
+            .map(|i| {
+                u8::from_str_radix(
+                    &"9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"
+                        [2 * i..2 * i + 2],
+                    16,
+                )
+                .unwrap()
+            })
+            .collect::<Vec<u8>>()
+            .try_into()
+            .unwrap();
+        let proof = sign_key_proof(
+            &SigningKey::from_bytes(&seed),
+            &t("org.acme"),
+            &ns("x.acme"),
+        );
+        assert_eq!(
+            proof,
+            "Z2yFMTCIXuyroF4iCopJXZl46oDJ977O0I34xZxWK+SQp20YEoaimxQLeSQlAExEIKtnXTK1pRYmtiOYDhz6DQ=="
+        );
+    }
+
+    #[test]
     fn a_proof_verifies_only_for_its_key_tenant_and_namespace() {
         let signing = SigningKey::from_bytes(&[7u8; 32]);
         let key = NamespacePublicKey(signing.verifying_key());
