@@ -32,6 +32,7 @@ from .models import (
     DecisionPage,
     Identity,
     Namespace,
+    NamespaceChange,
     NamespaceKey,
     NamespaceStatus,
     ReceiptKey,
@@ -471,6 +472,42 @@ class Namespaces(Resource[RunnerT]):
         live under it (revoked ones never block)."""
         data = yield _write("DELETE", f"/api/v1/namespaces/{_segment(namespace)}")
         return NamespaceStatus.from_api(data)
+
+    @operation
+    def transfer(self, namespace: str, tenant_id: str) -> Op[Namespace]:
+        """Move a claim to another tenant (operator only); refused while active
+        workers or keys live under it (revoked ones never block)."""
+        data = yield _write(
+            "POST", f"/api/v1/namespaces/{_segment(namespace)}/transfer", {"tenant_id": tenant_id}
+        )
+        return Namespace.from_api(data)
+
+    @operation
+    def force_release(self, namespace: str, reason: str) -> Op[NamespaceChange]:
+        """Revoke the active workers and keys under a namespace, then release it
+        (operator only): how a squatted namespace is reclaimed. Recorded with
+        ``reason``."""
+        data = yield _write(
+            "POST", f"/api/v1/namespaces/{_segment(namespace)}/force-release", {"reason": reason}
+        )
+        return NamespaceChange.from_api(data)
+
+    @operation
+    def force_transfer(self, namespace: str, tenant_id: str, reason: str) -> Op[NamespaceChange]:
+        """Revoke the active workers and keys under a namespace (its holder's),
+        then move it to ``tenant_id`` (operator only). Recorded with ``reason``."""
+        data = yield _write(
+            "POST",
+            f"/api/v1/namespaces/{_segment(namespace)}/force-transfer",
+            {"tenant_id": tenant_id, "reason": reason},
+        )
+        return NamespaceChange.from_api(data)
+
+    @operation
+    def history(self, namespace: str) -> Op[List[NamespaceChange]]:
+        """Every release and transfer of a namespace, oldest first (operator only)."""
+        data = yield _get(f"/api/v1/namespaces/{_segment(namespace)}/history")
+        return [NamespaceChange.from_api(c) for c in data["changes"]]
 
 
 class Approvals(Resource[RunnerT]):

@@ -355,7 +355,8 @@ def test_a_namespace_key_proof_signs_the_registrys_statement_byte_for_byte():
     proof = key_proof(RFC_SEED, "org.acme", "x.acme")
     # The same vector is pinned in crates/attestation/src/keys.rs.
     assert proof == "Z2yFMTCIXuyroF4iCopJXZl46oDJ977O0I34xZxWK+SQp20YEoaimxQLeSQlAExEIKtnXTK1pRYmtiOYDhz6DQ=="
-    Ed25519PrivateKey.from_private_bytes(RFC_SEED).public_key().verify(base64.b64decode(proof), statement)
+    public = Ed25519PrivateKey.from_private_bytes(RFC_SEED).public_key()
+    public.verify(base64.b64decode(proof), statement)
     assert key_proof(RFC_SEED, "org.other", "x.acme") != proof
 
 
