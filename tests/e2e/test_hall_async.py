@@ -76,8 +76,8 @@ async def test_workers_decisions_and_audit(registry, acme_key, tmp_path):
         package.mkdir()
         (package / "main.py").write_text("print(1)\n")
         key_file = str(tmp_path / "k")
-        public_key, kid = cards.generate_key_file(key_file)
-        assert (await hall.namespaces.keys.add(namespace, public_key, "k")).kid == kid
+        _, kid = cards.generate_key_file(key_file)
+        assert (await hall.namespaces.keys.add(namespace, key_file, "k")).kid == kid
         assert [k.kid for k in await hall.namespaces.keys.list(namespace)] == [kid]
         attestation = await hall.workers.submit_attestation(worker.id, str(package), key_file)
         assert attestation.status == "attested"

@@ -122,8 +122,8 @@ def test_attestation_status_hash_and_signed_card(hall, package, tmp_path):
     assert never.status == "none" and never.artifact_hash is None and never.attested_at is None
 
     key_file = str(tmp_path / "signing.key")
-    public_key, kid = cards.generate_key_file(key_file)
-    added = hall.namespaces.keys.add(namespace, public_key, "release key")
+    _, kid = cards.generate_key_file(key_file)
+    added = hall.namespaces.keys.add(namespace, key_file, "release key")
     assert added.kid == kid and added.namespace == namespace and not added.revoked
 
     submitted = hall.workers.submit_attestation(worker.id, package, key_file, expires_in_days=30)
@@ -280,6 +280,28 @@ def test_namespaces_check_claim_list_release(registry, hall, operator):
     assert hall.namespaces.check(namespace).status == "available"
 
 
+def test_the_operator_force_transfers_and_force_releases_a_squatted_namespace(registry, hall, operator, tmp_path):
+    namespace = unique("x.squat")
+    squatter = hall.workers.register(name="fake", namespace=namespace, capabilities=["cap.a"])
+    key_file = str(tmp_path / "squat.key")
+    cards.generate_key_file(key_file)
+    hall.namespaces.keys.add(namespace, key_file, "squat key")
+    registry.tenant_key("org.rightful", TENANT_SCOPES)
+
+    with pytest.raises(Conflict):
+        operator.namespaces.transfer(namespace, "org.rightful")  # in use
+    with pytest.raises(PermissionDenied):
+        hall.namespaces.force_release(namespace, "mine")
+    moved = operator.namespaces.force_transfer(namespace, "org.rightful", "trademark of Rightful")
+    assert moved.action == "transfer" and moved.forced and moved.to_tenant == "org.rightful"
+    assert (moved.revoked_workers, moved.revoked_keys) == (1, 1)
+    assert hall.workers.get(squatter.id).status == "revoked"
+    released = operator.namespaces.force_release(namespace, "settled")
+    assert released.action == "release" and released.from_tenant == "org.rightful"
+    assert [c.reason for c in operator.namespaces.history(namespace)] == ["trademark of Rightful", "settled"]
+    assert hall.namespaces.check(namespace).status == "available"
+
+
 # --- approvals -------------------------------------------------------------
 
 
@@ -289,8 +311,8 @@ def gatekept_worker(hall, package, tmp_path) -> Worker:
     worker = hall.workers.register(name="gate", namespace=namespace, capabilities=["cap.data.write.v1"],
                                    policy_tier=8)
     key_file = str(tmp_path / f"{namespace}.key")
-    public_key, _ = cards.generate_key_file(key_file)
-    hall.namespaces.keys.add(namespace, public_key, "gate key")
+    cards.generate_key_file(key_file)
+    hall.namespaces.keys.add(namespace, key_file, "gate key")
     assert hall.workers.submit_attestation(worker.id, package, key_file).status == "attested"
     return worker
 

@@ -24,7 +24,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "clients" / "python
 pytest.importorskip("hall_registry.card", reason="the hall_registry package cannot be imported")
 
 from hall_registry._canonical import canonical_json  # noqa: E402
-from hall_registry.card import build_card, generate_key_file, public_key_and_kid, sign_card  # noqa: E402
+from hall_registry.card import (  # noqa: E402
+    build_card,
+    generate_key_file,
+    key_proof,
+    public_key_and_kid,
+    sign_card,
+)
 from hall_registry.errors import ProofError  # noqa: E402
 from hall_registry.package import package_hash  # noqa: E402
 from hall_registry.verify import published_keys, verify_chain, verify_receipt  # noqa: E402
@@ -49,8 +55,17 @@ def tenant_with_namespace_and_key(registry, tenant: str, namespace: str, key_pat
     status, claim = registry.call("POST", "/api/v1/namespaces", api_key, {"namespace": namespace})
     assert status in (200, 201), claim
     public_b64, kid = generate_key_file(key_path)
+    # Without a proof of possession (or with one made for another tenant) the
+    # registry refuses the key; with the one Python makes it takes it.
+    for proof in [None, key_proof(key_path, "org.someoneelse", namespace)]:
+        body = {"public_key": public_b64, "label": "sdk test"}
+        if proof is not None:
+            body["proof"] = proof
+        status, refused = registry.call("POST", f"/api/v1/namespaces/{namespace}/keys", api_key, body)
+        assert status == 400 and refused["error"]["code"] == "invalid_proof", refused
     status, registered = registry.call("POST", f"/api/v1/namespaces/{namespace}/keys", api_key,
-                                       {"public_key": public_b64, "label": "sdk test"})
+                                       {"public_key": public_b64, "label": "sdk test",
+                                        "proof": key_proof(key_path, tenant, namespace)})
     assert status == 201, registered
     assert registered["kid"] == kid and registered["public_key"] == public_b64
     return api_key, kid
@@ -117,7 +132,8 @@ def test_hallctl_keys_and_attest_agree_with_python(registry, tmp_path):
     public_b64, kid = public_key_and_kid(key_path)
     assert (public_b64, kid) == (printed["Public key"], printed["Key id"])
     status, registered = registry.call("POST", "/api/v1/namespaces/x.sdkctl/keys", api_key,
-                                       {"public_key": public_b64, "label": "hallctl"})
+                                       {"public_key": public_b64, "label": "hallctl",
+                                        "proof": key_proof(key_path, "org.sdkctl", "x.sdkctl")})
     assert status == 201 and registered["kid"] == kid, registered
     worker = register_worker(registry, api_key, "x.sdkctl.summarizer")
     pkg = make_package(tmp_path / "pkg")

@@ -173,8 +173,8 @@ def test_4_check_attestation_passes_an_attested_worker(hall, env, tmp_path):
     namespace = f"x.att{uuid.uuid4().hex[:8]}"
     worker = hall.workers.register(name="signed", namespace=namespace, capabilities=["cap.data.read.v1"])
     key_file = str(tmp_path / "signing.key")
-    public_key, _ = cards.generate_key_file(key_file)
-    hall.namespaces.keys.add(namespace, public_key, "seed test")
+    cards.generate_key_file(key_file)
+    hall.namespaces.keys.add(namespace, key_file, "seed test")
     package = tmp_path / "package"
     package.mkdir()
     (package / "worker.py").write_text("def run():\n    return 1\n")

@@ -40,11 +40,17 @@ __all__ = [
     "KeySource",
     "build_card",
     "canonical_card_bytes",
+    "KEY_PROOF_PURPOSE",
     "generate_key_file",
+    "key_proof",
+    "key_proof_statement",
     "parse_seed",
     "public_key_and_kid",
     "sign_card",
 ]
+
+#: What a namespace key's proof of possession says it is for.
+KEY_PROOF_PURPOSE = "hall-registry/namespace-key/v1"
 
 #: A signing key: a path to a ``hallctl keygen`` key file, the raw 32-byte
 #: seed, or a ``cryptography`` ``Ed25519PrivateKey``.
@@ -212,6 +218,27 @@ def sign_card(card: Mapping[str, Any], key: KeySource) -> str:
     ignores them).
     """
     signature = _private_key(key).sign(canonical_card_bytes(card))
+    return base64.b64encode(signature).decode("ascii")
+
+
+def key_proof_statement(tenant_id: str, namespace: str, kid: str) -> bytes:
+    """The bytes a namespace key's proof of possession signs: the canonical
+    JSON of ``{"kid", "namespace", "purpose", "tenant_id"}``, as
+    ``attestation::keys::key_proof_statement`` builds it."""
+    return canonical_json(
+        {"purpose": KEY_PROOF_PURPOSE, "tenant_id": tenant_id, "namespace": namespace, "kid": kid}
+    )
+
+
+def key_proof(key: KeySource, tenant_id: str, namespace: str) -> str:
+    """The proof that whoever registers ``key`` on ``namespace`` for
+    ``tenant_id`` holds its private half: standard base64 of the key's
+    Ed25519 signature over :func:`key_proof_statement` — the ``proof`` of
+    ``POST /api/v1/namespaces/{ns}/keys``. It proves nothing for another
+    tenant or namespace."""
+    private = _private_key(key)
+    kid = kid_of(_raw_public(private))
+    signature = private.sign(key_proof_statement(tenant_id, namespace, kid))
     return base64.b64encode(signature).decode("ascii")
 
 

@@ -402,6 +402,44 @@ class NamespaceKey:
 
 
 @dataclass(frozen=True)
+class NamespaceChange:
+    """The operator's release or transfer of a namespace, as recorded (``forced``:
+    the active workers and keys under it were revoked first)."""
+
+    id: int
+    namespace: str
+    action: str
+    forced: bool
+    actor_tenant: str
+    actor_key_id: str
+    revoked_workers: int
+    revoked_keys: int
+    created_at: datetime
+    from_tenant: Optional[str] = None
+    to_tenant: Optional[str] = None
+    reason: Optional[str] = None
+    raw: Mapping[str, Any] = _raw()
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> "NamespaceChange":
+        return cls(
+            id=data["id"],
+            namespace=data["namespace"],
+            action=data["action"],
+            forced=data["forced"],
+            actor_tenant=data["actor_tenant"],
+            actor_key_id=data["actor_key_id"],
+            revoked_workers=data["revoked_workers"],
+            revoked_keys=data["revoked_keys"],
+            created_at=_required_datetime(data["created_at"]),
+            from_tenant=data.get("from_tenant"),
+            to_tenant=data.get("to_tenant"),
+            reason=data.get("reason"),
+            raw=data,
+        )
+
+
+@dataclass(frozen=True)
 class Approval:
     """A human approval (WCP §5.8): ``pending``, ``approved``, ``denied`` or ``expired``."""
 

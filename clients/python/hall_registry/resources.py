@@ -10,6 +10,7 @@ that span pages return an iterator (``for``) or an async iterator
 from __future__ import annotations
 
 import base64
+import os
 import uuid
 from datetime import datetime
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
@@ -31,6 +32,7 @@ from .models import (
     DecisionPage,
     Identity,
     Namespace,
+    NamespaceChange,
     NamespaceKey,
     NamespaceStatus,
     ReceiptKey,
@@ -384,12 +386,43 @@ class NamespaceKeys(Resource[RunnerT]):
     """The Ed25519 signing keys of your namespaces (they sign capability cards)."""
 
     @operation
-    def add(self, namespace: str, public_key: Union[str, bytes], label: str) -> Op[NamespaceKey]:
-        """Register a public key (32 raw bytes, base64 or 64 hex) on one of your namespaces."""
+    def add(
+        self,
+        namespace: str,
+        key: Any,
+        label: str,
+        *,
+        proof: Optional[str] = None,
+    ) -> Op[NamespaceKey]:
+        """Register a signing key on one of your namespaces, with the proof of
+        possession the registry requires.
+
+        ``key`` is the private key — a ``hallctl keygen`` key file path, the
+        32-byte seed or an ``Ed25519PrivateKey`` (needs the ``verify`` extra) —
+        from which the public key and the proof (:func:`hall_registry.card.key_proof`,
+        over your tenant, asked of the registry, the namespace and the kid) are
+        made; only those are sent. With ``proof=`` (made elsewhere, e.g. by an
+        HSM), ``key`` is the public key instead: 32 raw bytes, base64 or 64 hex.
+        """
+        if proof is None:
+            from . import card as cards
+
+            if isinstance(key, str) and not os.path.exists(key):
+                raise InvalidRequest(
+                    "registering a key needs a proof of possession: pass the private key "
+                    "(a key file path, the 32-byte seed or an Ed25519PrivateKey), or the "
+                    "public key with proof=",
+                    code="invalid_proof",
+                )
+            public_key, _ = cards.public_key_and_kid(key)
+            me = yield _get("/api/v1/auth/whoami")
+            proof = cards.key_proof(key, me["tenant_id"], namespace)
+        else:
+            public_key = _public_key_text(key)
         data = yield _write(
             "POST",
             f"/api/v1/namespaces/{_segment(namespace)}/keys",
-            {"public_key": _public_key_text(public_key), "label": label},
+            {"public_key": public_key, "label": label, "proof": proof},
         )
         return NamespaceKey.from_api(data)
 
@@ -435,9 +468,46 @@ class Namespaces(Resource[RunnerT]):
 
     @operation
     def release(self, namespace: str) -> Op[NamespaceStatus]:
-        """Release a claim (operator only); refused while it has workers or keys."""
+        """Release a claim (operator only); refused while active workers or keys
+        live under it (revoked ones never block)."""
         data = yield _write("DELETE", f"/api/v1/namespaces/{_segment(namespace)}")
         return NamespaceStatus.from_api(data)
+
+    @operation
+    def transfer(self, namespace: str, tenant_id: str) -> Op[Namespace]:
+        """Move a claim to another tenant (operator only); refused while active
+        workers or keys live under it (revoked ones never block)."""
+        data = yield _write(
+            "POST", f"/api/v1/namespaces/{_segment(namespace)}/transfer", {"tenant_id": tenant_id}
+        )
+        return Namespace.from_api(data)
+
+    @operation
+    def force_release(self, namespace: str, reason: str) -> Op[NamespaceChange]:
+        """Revoke the active workers and keys under a namespace, then release it
+        (operator only): how a squatted namespace is reclaimed. Recorded with
+        ``reason``."""
+        data = yield _write(
+            "POST", f"/api/v1/namespaces/{_segment(namespace)}/force-release", {"reason": reason}
+        )
+        return NamespaceChange.from_api(data)
+
+    @operation
+    def force_transfer(self, namespace: str, tenant_id: str, reason: str) -> Op[NamespaceChange]:
+        """Revoke the active workers and keys under a namespace (its holder's),
+        then move it to ``tenant_id`` (operator only). Recorded with ``reason``."""
+        data = yield _write(
+            "POST",
+            f"/api/v1/namespaces/{_segment(namespace)}/force-transfer",
+            {"tenant_id": tenant_id, "reason": reason},
+        )
+        return NamespaceChange.from_api(data)
+
+    @operation
+    def history(self, namespace: str) -> Op[List[NamespaceChange]]:
+        """Every release and transfer of a namespace, oldest first (operator only)."""
+        data = yield _get(f"/api/v1/namespaces/{_segment(namespace)}/history")
+        return [NamespaceChange.from_api(c) for c in data["changes"]]
 
 
 class Approvals(Resource[RunnerT]):

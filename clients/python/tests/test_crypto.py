@@ -40,6 +40,8 @@ from hall_registry._canonical import canonical_json
 from hall_registry.card import (
     build_card,
     generate_key_file,
+    key_proof,
+    key_proof_statement,
     parse_seed,
     public_key_and_kid,
     sign_card,
@@ -340,6 +342,22 @@ def test_signing_is_ed25519_over_the_canonical_bytes_in_standard_base64():
     key = Ed25519PrivateKey.from_private_bytes(RFC_SEED)
     assert base64.b64decode(sign_card({}, RFC_SEED)) == key.sign(b"{}")
     assert key.sign(b"") == RFC_EMPTY_SIGNATURE  # the library is the RFC's Ed25519
+
+
+@needs_crypto
+def test_a_namespace_key_proof_signs_the_registrys_statement_byte_for_byte():
+    _, kid = public_key_and_kid(RFC_SEED)
+    statement = key_proof_statement("org.acme", "x.acme", kid)
+    assert statement == (
+        b'{"kid":"nsk_21fe31dfa154a261","namespace":"x.acme",'
+        b'"purpose":"hall-registry/namespace-key/v1","tenant_id":"org.acme"}'
+    )
+    proof = key_proof(RFC_SEED, "org.acme", "x.acme")
+    # The same vector is pinned in crates/attestation/src/keys.rs.
+    assert proof == "Z2yFMTCIXuyroF4iCopJXZl46oDJ977O0I34xZxWK+SQp20YEoaimxQLeSQlAExEIKtnXTK1pRYmtiOYDhz6DQ=="
+    public = Ed25519PrivateKey.from_private_bytes(RFC_SEED).public_key()
+    public.verify(base64.b64decode(proof), statement)
+    assert key_proof(RFC_SEED, "org.other", "x.acme") != proof
 
 
 def key_file(tmp_path: Path, text: str) -> Path:

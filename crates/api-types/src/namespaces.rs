@@ -73,6 +73,13 @@ pub struct AddNamespaceKey {
     pub public_key: String,
     #[cfg_attr(feature = "openapi", schema(example = "release signing key 2026"))]
     pub label: String,
+    /// Proof of possession (required): the key's Ed25519 signature (64
+    /// bytes, base64 or hex) over the canonical JSON statement
+    /// `{"kid":"<kid>","namespace":"<namespace>","purpose":"hall-registry/namespace-key/v1","tenant_id":"<your tenant>"}`
+    /// (keys sorted, no whitespace). `hallctl namespace key add --key-file`
+    /// and the Python client make it from the private key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -93,4 +100,64 @@ pub struct NamespaceKeyView {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NamespaceKeyList {
     pub keys: Vec<NamespaceKeyView>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ForceRelease {
+    /// Why (required; recorded in the namespace's history).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(example = "squatted: trademark of Acme Corp")
+    )]
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ForceTransfer {
+    /// The tenant that receives the claim.
+    #[cfg_attr(feature = "openapi", schema(example = "org.acme"))]
+    pub tenant_id: String,
+    /// Why (required; recorded in the namespace's history).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(example = "squatted: trademark of Acme Corp")
+    )]
+    pub reason: String,
+}
+
+/// One release or transfer of a namespace by the operator, as recorded.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NamespaceChangeView {
+    pub id: i64,
+    pub namespace: String,
+    /// `release` or `transfer`.
+    #[cfg_attr(feature = "openapi", schema(example = "transfer"))]
+    pub action: String,
+    /// Forced: the active workers and keys under it were revoked first.
+    pub forced: bool,
+    /// The holder before (absent for a reservation).
+    pub from_tenant: Option<String>,
+    /// The new holder (transfers).
+    pub to_tenant: Option<String>,
+    /// Why (always given for a forced change).
+    pub reason: Option<String>,
+    /// The operator credential that did it: its tenant and API key id.
+    pub actor_tenant: String,
+    pub actor_key_id: String,
+    /// Workers and signing keys this change revoked.
+    pub revoked_workers: i64,
+    pub revoked_keys: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NamespaceHistory {
+    /// Oldest first.
+    pub changes: Vec<NamespaceChangeView>,
 }

@@ -7,5 +7,5 @@ pub mod package;
 pub mod rules;
 
 pub use card::{CapabilityCard, CardError};
-pub use keys::{KeyError, NamespacePublicKey};
+pub use keys::{KeyError, KeyProof, NamespacePublicKey, ProofError};
 pub use rules::{AttestationPolicy, AttestationStatus, Verdict};

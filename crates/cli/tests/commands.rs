@@ -586,6 +586,38 @@ async fn namespace_verbs_claim_check_list_keys_and_release() {
     );
     let seed = std::fs::read_to_string(&k1).unwrap();
     assert!(out.hides(seed.trim()), "the private key is never shown");
+    // A public key alone is not enough: the registry wants a proof of
+    // possession, which hallctl makes from --key-file, or takes as --proof.
+    let public2 = gen2["public_key"].as_str().unwrap();
+    let out = cli
+        .run(&["namespace", "key", "add", "x.keys", "--public-key", public2])
+        .await;
+    out.failed(2);
+    let seed2 = audit::parse_seed(&std::fs::read_to_string(&k2).unwrap()).unwrap();
+    let proof_for = |tenant: &str| {
+        attestation::keys::sign_key_proof(
+            &seed2,
+            &wcp::TenantId::parse(tenant).unwrap(),
+            &wcp::Namespace::parse("x.keys").unwrap(),
+        )
+    };
+    let out = cli
+        .run(&[
+            "namespace",
+            "key",
+            "add",
+            "x.keys",
+            "--public-key",
+            public2,
+            "--proof",
+            &proof_for("org.other"),
+        ])
+        .await;
+    let err = out.failed(1);
+    assert!(
+        err.starts_with("hallctl: 400 ") && err.contains("proof does not verify"),
+        "{out:?}"
+    );
     let added = cli
         .run(&[
             "namespace",
@@ -593,7 +625,9 @@ async fn namespace_verbs_claim_check_list_keys_and_release() {
             "add",
             "x.keys",
             "--public-key",
-            gen2["public_key"].as_str().unwrap(),
+            public2,
+            "--proof",
+            &proof_for("org.ns"),
             "--json",
         ])
         .await
@@ -638,6 +672,80 @@ async fn namespace_verbs_claim_check_list_keys_and_release() {
             .ok()
             .trim(),
         "x.spare: available"
+    );
+
+    // x.keys still has an active key (k2): the operator forces it over to
+    // the other tenant, then releases it, and both are in its history.
+    let out = op
+        .run(&["namespace", "transfer", "x.keys", "--to", "org.other"])
+        .await;
+    assert!(out.failed(1).starts_with("hallctl: 409 "), "{out:?}");
+    let out = op
+        .run(&[
+            "namespace",
+            "transfer",
+            "x.keys",
+            "--to",
+            "org.other",
+            "--force",
+        ])
+        .await;
+    out.failed(2);
+    let out = op
+        .run(&[
+            "namespace",
+            "transfer",
+            "x.keys",
+            "--to",
+            "org.other",
+            "--force",
+            "--reason",
+            "squatted",
+        ])
+        .await;
+    let said = out.ok();
+    assert!(
+        said.starts_with("x.keys: transferred to org.other (forced)")
+            && said.contains("Revoked 0 worker(s) and 1 signing key(s) of org.ns"),
+        "{said}"
+    );
+    assert_eq!(
+        srv.cli(&other)
+            .run(&["namespace", "check", "x.keys"])
+            .await
+            .ok()
+            .trim(),
+        "x.keys: yours"
+    );
+    let out = op
+        .run(&[
+            "namespace",
+            "release",
+            "x.keys",
+            "--force",
+            "--reason",
+            "gone",
+        ])
+        .await;
+    assert!(out.ok().starts_with("x.keys: released (forced)"), "{out:?}");
+    let out = cli.run(&["namespace", "history", "x.keys"]).await;
+    assert!(out.failed(1).starts_with("hallctl: 403 "), "{out:?}");
+    let history = op
+        .run(&["namespace", "history", "x.keys", "--json"])
+        .await
+        .json();
+    let changes = history["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 2, "{history}");
+    assert_eq!(changes[0]["action"], "transfer");
+    assert_eq!(changes[0]["reason"], "squatted");
+    assert_eq!(changes[1]["action"], "release");
+    assert_eq!(changes[1]["from_tenant"], "org.other");
+    let out = op.run(&["namespace", "history", "x.keys"]).await;
+    let lines = out.ok();
+    assert_eq!(lines.lines().count(), 2, "{lines}");
+    assert!(
+        lines.contains("transfer (forced)  from org.ns  to org.other"),
+        "{lines}"
     );
     srv.stop().await;
 }

@@ -155,10 +155,15 @@ async fn keygen_and_attest_sign_a_card_the_registry_accepts() {
         hallctl(&["keygen", "--out", keyfile.to_str().unwrap()], &[]).0,
         0
     );
+    let proof = attestation::keys::sign_key_proof(
+        &audit::parse_seed(&std::fs::read_to_string(&keyfile).unwrap()).unwrap(),
+        &wcp::TenantId::parse("org.cli").unwrap(),
+        &wcp::Namespace::parse("x.cli").unwrap(),
+    );
     let registered: serde_json::Value = post(
         "/api/v1/namespaces/x.cli/keys",
         &key,
-        serde_json::json!({"public_key": public, "label": "cli"}),
+        serde_json::json!({"public_key": public, "label": "cli", "proof": proof}),
     )
     .await
     .unwrap()

@@ -176,12 +176,24 @@ pub enum NamespaceChange {
     Transfer,
 }
 
-/// What still lives under a namespace: workers (revoked ones too, which
-/// keep their history) and signing keys, all belonging to its holder.
+/// What lives under a namespace: active workers and unrevoked signing keys,
+/// and the revoked ones, which are history (kept, with the namespace's name)
+/// and never keep a namespace from being released or transferred.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Usage {
+    /// Active workers.
     pub workers: i64,
+    /// Unrevoked signing keys.
     pub keys: i64,
+    pub revoked_workers: i64,
+    pub revoked_keys: i64,
+}
+
+impl Usage {
+    /// Nothing active lives under the namespace (revoked items do not count).
+    fn is_empty(self) -> bool {
+        self.workers == 0 && self.keys == 0
+    }
 }
 
 /// Why the operator's change to a namespace is refused.
@@ -191,7 +203,7 @@ pub enum ChangeRefused {
     HeldByTenant,
     /// Transferring a reservation (release it, then claim it).
     Reserved,
-    /// Releasing or transferring a namespace that is still in use.
+    /// Releasing or transferring (unforced) a namespace that is still in use.
     InUse(NamespaceChange, Usage),
 }
 
@@ -204,21 +216,45 @@ pub fn reserve(row: Option<Holding<'_>>) -> Result<(), ChangeRefused> {
     }
 }
 
+/// Whether the operator forces a release or transfer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Force {
+    /// Refused while anything active lives under the namespace.
+    No,
+    /// Whatever is active under it is revoked first (a squatted namespace is
+    /// reclaimed this way); the store records the reason with the change.
+    Yes,
+}
+
+/// What the store does under the namespace before releasing or transferring
+/// it, once the rule said yes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sweep {
+    /// Nothing active lives under it: nothing to do.
+    Nothing,
+    /// Revoke its active workers and signing keys (they were the previous
+    /// holder's: they must not speak for the namespace's next holder).
+    RevokeActive,
+}
+
 /// Whether the operator may release or transfer the namespace held as
-/// `row`: a reservation is never transferred, and nothing is released or
-/// transferred while workers or keys live under it.
+/// `row`, and what must be revoked first: a reservation is never
+/// transferred; unforced, nothing is released or transferred while active
+/// workers or keys live under it; forced, they are revoked.
 pub fn change(
     change: NamespaceChange,
     row: Holding<'_>,
     usage: Usage,
-) -> Result<(), ChangeRefused> {
+    force: Force,
+) -> Result<Sweep, ChangeRefused> {
     if change == NamespaceChange::Transfer && row.status == ClaimStatus::Reserved {
         return Err(ChangeRefused::Reserved);
     }
-    if usage.workers > 0 || usage.keys > 0 {
-        return Err(ChangeRefused::InUse(change, usage));
+    match (usage.is_empty(), force) {
+        (true, _) => Ok(Sweep::Nothing),
+        (false, Force::Yes) => Ok(Sweep::RevokeActive),
+        (false, Force::No) => Err(ChangeRefused::InUse(change, usage)),
     }
-    Ok(())
 }
 
 /// How a namespace stands for a tenant asking about it.
@@ -370,13 +406,20 @@ mod tests {
     }
 
     #[test]
-    fn the_operator_changes_only_what_nothing_lives_under() {
+    fn the_operator_changes_only_what_nothing_active_lives_under() {
         use NamespaceChange::{Release, Transfer};
         let (me, other) = (t("org.me"), t("org.other"));
         let unused = Usage::default();
         let used = Usage {
             workers: 0,
             keys: 1,
+            ..Usage::default()
+        };
+        // Revoked workers and keys are history: they never block.
+        let history = Usage {
+            revoked_workers: 2,
+            revoked_keys: 1,
+            ..Usage::default()
         };
         for (held, expected) in [
             ("none", Ok(())),
@@ -386,8 +429,8 @@ mod tests {
             assert_eq!(reserve(row(&me, &other, held)), expected, "{held}");
         }
         let cases = [
-            (Release, "mine", unused, Ok(())),
-            (Transfer, "mine", unused, Ok(())),
+            (Release, "mine", unused, Ok(Sweep::Nothing)),
+            (Transfer, "mine", unused, Ok(Sweep::Nothing)),
             (
                 Release,
                 "mine",
@@ -400,14 +443,39 @@ mod tests {
                 used,
                 Err(ChangeRefused::InUse(Transfer, used)),
             ),
-            (Release, "reserved", unused, Ok(())),
+            (Release, "mine", history, Ok(Sweep::Nothing)),
+            (Transfer, "mine", history, Ok(Sweep::Nothing)),
+            (Release, "reserved", unused, Ok(Sweep::Nothing)),
             (Transfer, "reserved", unused, Err(ChangeRefused::Reserved)),
         ];
         for (c, held, usage, expected) in cases {
             let Some(h) = row(&me, &other, held) else {
                 panic!("{held} is a row")
             };
-            assert_eq!(change(c, h, usage), expected, "{c:?} {held}");
+            assert_eq!(change(c, h, usage, Force::No), expected, "{c:?} {held}");
+        }
+    }
+
+    #[test]
+    fn a_forced_change_revokes_what_is_active_but_never_transfers_a_reservation() {
+        use NamespaceChange::{Release, Transfer};
+        let (me, other) = (t("org.me"), t("org.other"));
+        let used = Usage {
+            workers: 3,
+            ..Usage::default()
+        };
+        let cases = [
+            (Release, "other's", used, Ok(Sweep::RevokeActive)),
+            (Transfer, "other's", used, Ok(Sweep::RevokeActive)),
+            (Transfer, "other's pending", used, Ok(Sweep::RevokeActive)),
+            (Release, "mine", Usage::default(), Ok(Sweep::Nothing)),
+            (Transfer, "reserved", used, Err(ChangeRefused::Reserved)),
+        ];
+        for (c, held, usage, expected) in cases {
+            let Some(h) = row(&me, &other, held) else {
+                panic!("{held} is a row")
+            };
+            assert_eq!(change(c, h, usage, Force::Yes), expected, "{c:?} {held}");
         }
     }
 

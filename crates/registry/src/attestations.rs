@@ -114,7 +114,8 @@ impl Attestation {
 const ATTESTATION_COLUMNS: &str = "a.tenant_id, a.id, a.worker_registry_id, a.worker_id, a.kind, \
      a.sha256, a.status, a.reason, a.signed_by, a.card_expires_at, a.label, a.ai_generated, \
      a.ai_service, a.ai_model, a.ai_session_id, a.approved_at, a.created_at, \
-     (SELECT k.revoked_at FROM namespace_keys k WHERE k.kid = a.signed_by) AS key_revoked_at";
+     (SELECT k.revoked_at FROM namespace_keys k JOIN workers w ON k.namespace = w.namespace \
+       WHERE w.id = a.worker_registry_id AND k.kid = a.signed_by) AS key_revoked_at";
 
 /// The attestations `filter` names, newest first, at most `limit`.
 fn newest_first(filter: &str, limit: u32) -> String {
@@ -205,11 +206,18 @@ pub fn current_of(candidates: &[StoredAttestation], now: DateTime<Utc>) -> Optio
 }
 
 impl Store {
-    /// The registered key named `kid`, whatever namespace it is on.
-    pub async fn key_facts(&self, kid: &str) -> Result<Option<KeyFacts>, StoreError> {
+    /// The key named `kid` registered on `namespace` (a key id names a key
+    /// only within its namespace).
+    pub async fn key_facts(
+        &self,
+        namespace: &Namespace,
+        kid: &str,
+    ) -> Result<Option<KeyFacts>, StoreError> {
         let row = sqlx::query(
-            "SELECT namespace, public_key, revoked_at FROM namespace_keys WHERE kid = $1",
+            "SELECT namespace, public_key, revoked_at FROM namespace_keys
+             WHERE namespace = $1 AND kid = $2",
         )
+        .bind(namespace.as_str())
         .bind(kid)
         .fetch_optional(&self.pool)
         .await?;

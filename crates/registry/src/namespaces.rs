@@ -7,8 +7,9 @@
 
 use attestation::NamespacePublicKey;
 use chrono::{DateTime, Utc};
-use policy::namespaces::{ClaimStatus, Holding, Step, Usage};
+use policy::namespaces::{ClaimStatus, Holding, NamespaceChange, Step, Sweep, Usage};
 use sqlx::{Postgres, Row, Transaction};
+use uuid::Uuid;
 use wcp::{Namespace, TenantId};
 
 use crate::{is_unique_violation, Conflict, Entity, Store, StoreError, TenantStore};
@@ -241,36 +242,55 @@ impl Store {
 
     /// Operator: releases a claim, a pending claim or a reservation if
     /// `rule` allows it, judging the row and what lives under the namespace
-    /// under lock.
+    /// under lock; revokes what the rule says must go first and records the
+    /// change (who, why, what was revoked) in the same transaction.
     pub async fn release_namespace<E>(
         &self,
         ns: &Namespace,
-        rule: impl Fn(Holding<'_>, Usage) -> Result<(), E>,
-    ) -> Result<Result<(), E>, StoreError> {
+        by: &ChangeBy<'_>,
+        rule: impl Fn(Holding<'_>, Usage) -> Result<Sweep, E>,
+    ) -> Result<Result<NamespaceChangeRecord, E>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        if let Err(refused) = judge_locked(&mut tx, ns, rule).await? {
-            return Ok(Err(refused));
-        }
+        let (claim, sweep) = match judge_locked(&mut tx, ns, rule).await? {
+            Ok(judged) => judged,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        let revoked = sweep_under(&mut tx, ns, sweep).await?;
         sqlx::query("DELETE FROM namespaces WHERE namespace = $1")
             .bind(ns.as_str())
             .execute(&mut *tx)
             .await?;
+        let record = record_change(
+            &mut tx,
+            ns,
+            NamespaceChange::Release,
+            claim.tenant_id.as_ref(),
+            None,
+            by,
+            revoked,
+        )
+        .await?;
         tx.commit().await?;
-        Ok(Ok(()))
+        Ok(Ok(record))
     }
 
     /// Operator: moves a claim to another tenant if `rule` allows it,
-    /// judging the row and what lives under the namespace under lock.
+    /// judging the row and what lives under the namespace under lock;
+    /// revokes what the rule says must go first and records the change in
+    /// the same transaction.
     pub async fn transfer_namespace<E>(
         &self,
         ns: &Namespace,
         to: &TenantId,
-        rule: impl Fn(Holding<'_>, Usage) -> Result<(), E>,
-    ) -> Result<Result<NamespaceClaim, E>, StoreError> {
+        by: &ChangeBy<'_>,
+        rule: impl Fn(Holding<'_>, Usage) -> Result<Sweep, E>,
+    ) -> Result<Result<(NamespaceClaim, NamespaceChangeRecord), E>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        if let Err(refused) = judge_locked(&mut tx, ns, rule).await? {
-            return Ok(Err(refused));
-        }
+        let (before, sweep) = match judge_locked(&mut tx, ns, rule).await? {
+            Ok(judged) => judged,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        let revoked = sweep_under(&mut tx, ns, sweep).await?;
         let row = sqlx::query(&format!(
             "UPDATE namespaces SET tenant_id = $2, status = 'claimed', updated_at = now()
              WHERE namespace = $1 RETURNING {CLAIM_COLUMNS}"
@@ -286,29 +306,193 @@ impl Store {
             _ => e.into(),
         })?;
         let claim = claim_from_row(&row)?;
+        let record = record_change(
+            &mut tx,
+            ns,
+            NamespaceChange::Transfer,
+            before.tenant_id.as_ref(),
+            Some(to),
+            by,
+            revoked,
+        )
+        .await?;
         tx.commit().await?;
-        Ok(Ok(claim))
+        Ok(Ok((claim, record)))
     }
+
+    /// Operator: the releases and transfers of `ns`, oldest first.
+    pub async fn namespace_changes(
+        &self,
+        ns: &Namespace,
+    ) -> Result<Vec<NamespaceChangeRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CHANGE_COLUMNS} FROM namespace_changes WHERE namespace = $1 ORDER BY id"
+        ))
+        .bind(ns.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(change_from_row).collect()
+    }
+}
+
+/// Who changes a namespace, and why (a forced change always says why).
+#[derive(Debug, Clone)]
+pub struct ChangeBy<'a> {
+    /// The operator credential's tenant and API key id.
+    pub tenant: &'a TenantId,
+    pub key_id: Uuid,
+    /// Forced (active workers and keys are revoked first) or not.
+    pub forced: bool,
+    pub reason: Option<&'a str>,
+}
+
+/// A release or transfer as recorded.
+#[derive(Debug, Clone)]
+pub struct NamespaceChangeRecord {
+    pub id: i64,
+    pub namespace: Namespace,
+    pub change: NamespaceChange,
+    pub forced: bool,
+    /// The holder before (none for a reservation).
+    pub from_tenant: Option<TenantId>,
+    /// The new holder of a transfer.
+    pub to_tenant: Option<TenantId>,
+    pub reason: Option<String>,
+    pub actor_tenant: TenantId,
+    pub actor_key_id: Uuid,
+    pub revoked_workers: i64,
+    pub revoked_keys: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+const CHANGE_COLUMNS: &str = "id, namespace, action, forced, from_tenant, to_tenant, reason, \
+     actor_tenant, actor_key_id, revoked_workers, revoked_keys, created_at";
+
+fn tenant_column(
+    row: &sqlx::postgres::PgRow,
+    column: &str,
+) -> Result<Option<TenantId>, StoreError> {
+    let text: Option<String> = row.try_get(column)?;
+    text.map(|t| TenantId::parse(&t))
+        .transpose()
+        .map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn change_from_row(row: &sqlx::postgres::PgRow) -> Result<NamespaceChangeRecord, StoreError> {
+    let ns: String = row.try_get("namespace")?;
+    let action: String = row.try_get("action")?;
+    Ok(NamespaceChangeRecord {
+        id: row.try_get("id")?,
+        namespace: Namespace::parse(&ns).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        change: match action.as_str() {
+            "release" => NamespaceChange::Release,
+            "transfer" => NamespaceChange::Transfer,
+            other => return Err(StoreError::Corrupt(format!("namespace change {other:?}"))),
+        },
+        forced: row.try_get("forced")?,
+        from_tenant: tenant_column(row, "from_tenant")?,
+        to_tenant: tenant_column(row, "to_tenant")?,
+        reason: row.try_get("reason")?,
+        actor_tenant: tenant_column(row, "actor_tenant")?
+            .ok_or_else(|| StoreError::Corrupt("namespace change without actor".into()))?,
+        actor_key_id: row.try_get("actor_key_id")?,
+        revoked_workers: row.try_get("revoked_workers")?,
+        revoked_keys: row.try_get("revoked_keys")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+/// Revokes the active workers and keys under `ns` when `sweep` says so;
+/// how many of each.
+async fn sweep_under(
+    tx: &mut Transaction<'_, Postgres>,
+    ns: &Namespace,
+    sweep: Sweep,
+) -> Result<(i64, i64), StoreError> {
+    if sweep == Sweep::Nothing {
+        return Ok((0, 0));
+    }
+    let workers = sqlx::query(
+        "UPDATE workers SET status = 'revoked', revoked_at = COALESCE(revoked_at, now()),
+            updated_at = now()
+         WHERE namespace = $1 AND status = 'active'",
+    )
+    .bind(ns.as_str())
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    let keys = sqlx::query(
+        "UPDATE namespace_keys SET revoked_at = now() WHERE namespace = $1 AND revoked_at IS NULL",
+    )
+    .bind(ns.as_str())
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok((
+        i64::try_from(workers).unwrap_or(i64::MAX),
+        i64::try_from(keys).unwrap_or(i64::MAX),
+    ))
+}
+
+/// Records a release or transfer in `tx`.
+async fn record_change(
+    tx: &mut Transaction<'_, Postgres>,
+    ns: &Namespace,
+    change: NamespaceChange,
+    from: Option<&TenantId>,
+    to: Option<&TenantId>,
+    by: &ChangeBy<'_>,
+    (revoked_workers, revoked_keys): (i64, i64),
+) -> Result<NamespaceChangeRecord, StoreError> {
+    let row = sqlx::query(&format!(
+        "INSERT INTO namespace_changes (namespace, action, forced, from_tenant, to_tenant, reason,
+            actor_tenant, actor_key_id, revoked_workers, revoked_keys)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING {CHANGE_COLUMNS}"
+    ))
+    .bind(ns.as_str())
+    .bind(match change {
+        NamespaceChange::Release => "release",
+        NamespaceChange::Transfer => "transfer",
+    })
+    .bind(by.forced)
+    .bind(from.map(TenantId::as_str))
+    .bind(to.map(TenantId::as_str))
+    .bind(by.reason)
+    .bind(by.tenant.as_str())
+    .bind(by.key_id)
+    .bind(revoked_workers)
+    .bind(revoked_keys)
+    .fetch_one(&mut **tx)
+    .await?;
+    change_from_row(&row)
 }
 
 /// Locks `ns`'s row (not found without one), counts what lives under the
 /// namespace and asks `rule` about both.
-async fn judge_locked<E>(
+async fn judge_locked<T, E>(
     tx: &mut Transaction<'_, Postgres>,
     ns: &Namespace,
-    rule: impl Fn(Holding<'_>, Usage) -> Result<(), E>,
-) -> Result<Result<(), E>, StoreError> {
+    rule: impl Fn(Holding<'_>, Usage) -> Result<T, E>,
+) -> Result<Result<(NamespaceClaim, T), E>, StoreError> {
     let claim = lock_claim(tx, ns)
         .await?
         .ok_or_else(|| StoreError::NotFound(Entity::Namespace(ns.clone())))?;
-    let (workers, keys): (i64, i64) = sqlx::query_as(
-        "SELECT (SELECT count(*) FROM workers WHERE namespace = $1),
-                (SELECT count(*) FROM namespace_keys WHERE namespace = $1)",
+    let (workers, revoked_workers, keys, revoked_keys): (i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM workers WHERE namespace = $1 AND status = 'active'),
+                (SELECT count(*) FROM workers WHERE namespace = $1 AND status <> 'active'),
+                (SELECT count(*) FROM namespace_keys WHERE namespace = $1 AND revoked_at IS NULL),
+                (SELECT count(*) FROM namespace_keys WHERE namespace = $1 AND revoked_at IS NOT NULL)",
     )
     .bind(ns.as_str())
     .fetch_one(&mut **tx)
     .await?;
-    Ok(rule(claim.holding(), Usage { workers, keys }))
+    let usage = Usage {
+        workers,
+        keys,
+        revoked_workers,
+        revoked_keys,
+    };
+    Ok(rule(claim.holding(), usage).map(|step| (claim, step)))
 }
 
 impl TenantStore<'_> {
@@ -339,14 +523,28 @@ impl TenantStore<'_> {
         rows.iter().map(claim_from_row).collect()
     }
 
-    /// Registers a signing key on `ns` (the caller has checked that this
-    /// tenant may: `policy::namespaces::use_keys`).
-    pub async fn add_namespace_key(
+    /// Registers a signing key on `ns` if `rule` allows this tenant to,
+    /// judging the namespace's row under a share lock: a release or transfer
+    /// (which locks the row to change it) either happens before, and the
+    /// rule sees the new holder, or waits for this key and counts it.
+    pub async fn add_namespace_key<E>(
         &self,
         ns: &Namespace,
         key: &NamespacePublicKey,
         label: &str,
-    ) -> Result<NamespaceKey, StoreError> {
+        rule: impl FnOnce(Option<Holding<'_>>) -> Result<(), E>,
+    ) -> Result<Result<NamespaceKey, E>, StoreError> {
+        let mut tx = self.store.pool.begin().await?;
+        let row = sqlx::query(&format!(
+            "SELECT {CLAIM_COLUMNS} FROM namespaces WHERE namespace = $1 FOR SHARE"
+        ))
+        .bind(ns.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let claim = row.as_ref().map(claim_from_row).transpose()?;
+        if let Err(refused) = rule(claim.as_ref().map(NamespaceClaim::holding)) {
+            return Ok(Err(refused));
+        }
         let row = sqlx::query(&format!(
             "INSERT INTO namespace_keys (tenant_id, kid, namespace, public_key, label)
              VALUES ($1, $2, $3, $4, $5) RETURNING {KEY_COLUMNS}"
@@ -356,7 +554,7 @@ impl TenantStore<'_> {
         .bind(ns.as_str())
         .bind(&key.as_bytes()[..])
         .bind(label)
-        .fetch_one(&self.store.pool)
+        .fetch_one(&mut *tx)
         .await
         .map_err(|e| {
             if is_unique_violation(&e) {
@@ -371,7 +569,9 @@ impl TenantStore<'_> {
                 e.into()
             }
         })?;
-        key_from_row(&row)
+        let key = key_from_row(&row)?;
+        tx.commit().await?;
+        Ok(Ok(key))
     }
 
     /// This tenant's keys on `ns`, revoked ones included.

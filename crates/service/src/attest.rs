@@ -116,7 +116,11 @@ impl Hall {
                     });
                 }
                 let parsed = parse_signature(signature).map_err(AttestError::SignatureMalformed)?;
-                let key = self.store.key_facts(&card.kid).await?;
+                // A key id names a key within its namespace: the worker's.
+                let key = self
+                    .store
+                    .key_facts(&w.record.worker_id.namespace(), &card.kid)
+                    .await?;
                 let signature_ok = key
                     .as_ref()
                     .is_some_and(|k| card.signature_valid(&parsed, &k.public_key));

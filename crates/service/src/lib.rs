@@ -76,7 +76,9 @@ pub use attest::{AttestCommand, AttestError, Submission};
 pub use catalog::Capability;
 pub use decide::{DecideError, Decided, DecisionCommand};
 pub use decision_log::DecisionLogPage;
-pub use namespaces::{AdminError, ClaimCommand, ClaimError, Claimed, KeyError};
+pub use namespaces::{
+    AddKeyCommand, AdminError, ChangeCommand, Changed, ClaimCommand, ClaimError, Claimed, KeyError,
+};
 pub use receipt_keys::{KeySource, KeySourceError, RotateError, Rotated};
 pub use receipts::ReceiptPage;
 pub use tenant_policy::TenantPolicies;

@@ -1,17 +1,24 @@
 //! The namespace use cases: checking and claiming one, listing a tenant's,
 //! the operator's administration (reserve, approve a pending claim,
-//! release, transfer) and the namespaces' Ed25519 signing keys. Who may
-//! claim a namespace or use its keys is `policy::namespaces`; the store
-//! judges a claim by that rule under the namespace's row lock, so two
-//! claimants never both win.
+//! release, transfer, forced or not, and their history) and the
+//! namespaces' Ed25519 signing keys. Who may claim a namespace or use its
+//! keys is `policy::namespaces`; the store judges a claim (and a key's
+//! registration) by that rule under the namespace's row lock, so two
+//! claimants never both win and no key slips in while the namespace
+//! changes hands. Whether a key's registration proves possession of its
+//! private half is `attestation::keys::check_key_proof`.
 //!
 //! Every write drops this process's copies of decision facts after its
 //! commit (namespace keys verify attestations).
 
+use attestation::keys::{check_key_proof, KeyProof, ProofError};
 use attestation::NamespacePublicKey;
-use policy::namespaces::{ChangeRefused, KeysRefused, NamespaceChange, NamespaceHeld, Standing};
-use registry::namespaces::{NamespaceClaim, NamespaceKey};
+use policy::namespaces::{
+    ChangeRefused, Force, KeysRefused, NamespaceChange, NamespaceHeld, Standing,
+};
+use registry::namespaces::{ChangeBy, NamespaceChangeRecord, NamespaceClaim, NamespaceKey};
 use registry::{Entity, StoreError};
+use uuid::Uuid;
 use wcp::{Namespace, TenantId};
 
 use crate::Hall;
@@ -43,9 +50,24 @@ pub enum ClaimError {
     Store(#[from] StoreError),
 }
 
+/// A signing key to register on one of the tenant's namespaces.
+#[derive(Debug, Clone)]
+pub struct AddKeyCommand {
+    pub tenant: TenantId,
+    pub namespace: Namespace,
+    pub key: NamespacePublicKey,
+    pub label: String,
+    /// The key's signature over the statement naming this tenant, namespace
+    /// and key id (`attestation::keys::key_proof_statement`).
+    pub proof: KeyProof,
+}
+
 /// Why a tenant's signing key was not added, listed or revoked.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
+    /// The proof of possession does not verify with the key.
+    #[error(transparent)]
+    Proof(ProofError),
     /// The tenant does not hold the namespace.
     #[error("namespace {0} not found")]
     NotYours(Namespace),
@@ -74,6 +96,28 @@ impl From<StoreError> for KeyError {
             other => KeyError::Store(other),
         }
     }
+}
+
+/// The operator's release or transfer of a namespace.
+#[derive(Debug, Clone)]
+pub struct ChangeCommand {
+    pub namespace: Namespace,
+    /// Release it, or transfer it to this tenant.
+    pub to: Option<TenantId>,
+    /// `Some(reason)`: forced — the active workers and keys under it are
+    /// revoked first — and why (a forced change always says why).
+    pub forced_because: Option<String>,
+    /// The operator's credential: its tenant and API key id (recorded).
+    pub actor_tenant: TenantId,
+    pub actor_key_id: Uuid,
+}
+
+/// A release or transfer made and recorded.
+#[derive(Debug, Clone)]
+pub struct Changed {
+    /// The namespace's row after a transfer (none after a release).
+    pub claim: Option<NamespaceClaim>,
+    pub record: NamespaceChangeRecord,
 }
 
 /// Why the operator's change to a namespace was not made.
@@ -200,51 +244,93 @@ impl Hall {
         Ok(self.wrote(self.store.approve_namespace(namespace).await?))
     }
 
-    /// Operator: releases a claim, a pending claim or a reservation; refused
-    /// while the namespace has workers or signing keys.
-    pub async fn release_namespace(&self, namespace: &Namespace) -> Result<(), AdminError> {
-        self.store
-            .release_namespace(namespace, |row, usage| {
-                policy::namespaces::change(NamespaceChange::Release, row, usage)
-            })
-            .await?
-            .map_err(AdminError::refused(namespace))?;
-        self.wrote(());
-        Ok(())
+    /// Operator: releases a claim, a pending claim or a reservation, or
+    /// transfers a claim to another tenant, and records who did it and why.
+    /// Unforced, refused while active workers or signing keys live under the
+    /// namespace (revoked ones never count); forced, those are revoked
+    /// first. A reservation is never transferred.
+    pub async fn change_namespace(&self, command: ChangeCommand) -> Result<Changed, AdminError> {
+        let ChangeCommand {
+            namespace,
+            to,
+            forced_because,
+            actor_tenant,
+            actor_key_id,
+        } = command;
+        let force = match forced_because {
+            Some(_) => Force::Yes,
+            None => Force::No,
+        };
+        let by = ChangeBy {
+            tenant: &actor_tenant,
+            key_id: actor_key_id,
+            forced: force == Force::Yes,
+            reason: forced_because.as_deref(),
+        };
+        let changed = match &to {
+            None => {
+                let record = self
+                    .store
+                    .release_namespace(&namespace, &by, |row, usage| {
+                        policy::namespaces::change(NamespaceChange::Release, row, usage, force)
+                    })
+                    .await?
+                    .map_err(AdminError::refused(&namespace))?;
+                Changed {
+                    claim: None,
+                    record,
+                }
+            }
+            Some(to) => {
+                let (claim, record) = self
+                    .store
+                    .transfer_namespace(&namespace, to, &by, |row, usage| {
+                        policy::namespaces::change(NamespaceChange::Transfer, row, usage, force)
+                    })
+                    .await?
+                    .map_err(AdminError::refused(&namespace))?;
+                Changed {
+                    claim: Some(claim),
+                    record,
+                }
+            }
+        };
+        Ok(self.wrote(changed))
     }
 
-    /// Operator: moves a claim to another tenant; refused for reservations
-    /// and while the namespace has workers or signing keys.
-    pub async fn transfer_namespace(
+    /// Operator: the releases and transfers of a namespace, oldest first.
+    pub async fn namespace_history(
         &self,
         namespace: &Namespace,
-        to: &TenantId,
-    ) -> Result<NamespaceClaim, AdminError> {
-        Ok(self.wrote(
-            self.store
-                .transfer_namespace(namespace, to, |row, usage| {
-                    policy::namespaces::change(NamespaceChange::Transfer, row, usage)
-                })
-                .await?
-                .map_err(AdminError::refused(namespace))?,
-        ))
+    ) -> Result<Vec<NamespaceChangeRecord>, StoreError> {
+        self.store.namespace_changes(namespace).await
     }
 
-    /// Registers a signing key on a namespace `tenant` holds, approved.
+    /// Registers a signing key on a namespace the tenant holds, approved,
+    /// once its proof of possession verifies. The holding is judged under
+    /// the namespace's row lock, so a key never lands on a namespace that
+    /// changed hands meanwhile.
     pub async fn add_namespace_key(
         &self,
-        tenant: &TenantId,
-        namespace: &Namespace,
-        key: &NamespacePublicKey,
-        label: &str,
+        command: AddKeyCommand,
     ) -> Result<NamespaceKey, KeyError> {
-        self.may_use_keys(tenant, namespace).await?;
-        Ok(self.wrote(
-            self.store
-                .tenant(tenant)
-                .add_namespace_key(namespace, key, label)
-                .await?,
-        ))
+        let AddKeyCommand {
+            tenant,
+            namespace,
+            key,
+            label,
+            proof,
+        } = command;
+        check_key_proof(&key, &tenant, &namespace, &proof).map_err(KeyError::Proof)?;
+        let added = self
+            .store
+            .tenant(&tenant)
+            .add_namespace_key(&namespace, &key, &label, |row| {
+                policy::namespaces::use_keys(row, &tenant)
+            })
+            .await?
+            .map_err(|refused| keys_refused(&namespace, refused))?;
+        Ok(self.wrote(added))
     }
 
     /// The signing keys `tenant` registered on a namespace it holds,
@@ -279,11 +365,14 @@ impl Hall {
 
     async fn may_use_keys(&self, tenant: &TenantId, namespace: &Namespace) -> Result<(), KeyError> {
         let row = self.store.namespace_claim(namespace).await?;
-        policy::namespaces::use_keys(row.as_ref().map(NamespaceClaim::holding), tenant).map_err(
-            |refused| match refused {
-                KeysRefused::NotYours => KeyError::NotYours(namespace.clone()),
-                KeysRefused::Pending => KeyError::Pending(namespace.clone()),
-            },
-        )
+        policy::namespaces::use_keys(row.as_ref().map(NamespaceClaim::holding), tenant)
+            .map_err(|refused| keys_refused(namespace, refused))
+    }
+}
+
+fn keys_refused(namespace: &Namespace, refused: KeysRefused) -> KeyError {
+    match refused {
+        KeysRefused::NotYours => KeyError::NotYours(namespace.clone()),
+        KeysRefused::Pending => KeyError::Pending(namespace.clone()),
     }
 }

@@ -6,16 +6,17 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
-use attestation::NamespacePublicKey;
+use attestation::{KeyProof, NamespacePublicKey, ProofError};
 use policy::namespaces::{ChangeRefused, NamespaceChange, NamespaceHeld, Standing, Usage};
-use registry::namespaces::{NamespaceClaim, NamespaceKey};
+use registry::namespaces::{NamespaceChangeRecord, NamespaceClaim, NamespaceKey};
 use registry::Scope;
-use service::{AdminError, ClaimCommand, ClaimError, KeyError};
+use service::{AddKeyCommand, AdminError, ChangeCommand, ClaimCommand, ClaimError, KeyError};
 use wcp::{Namespace, TenantId};
 
 pub use api_types::namespaces::{
-    AddNamespaceKey, ClaimNamespace, NamespaceKeyList, NamespaceKeyView, NamespaceList,
-    NamespaceStatus, NamespaceView, ReserveNamespace, TransferNamespace,
+    AddNamespaceKey, ClaimNamespace, ForceRelease, ForceTransfer, NamespaceChangeView,
+    NamespaceHistory, NamespaceKeyList, NamespaceKeyView, NamespaceList, NamespaceStatus,
+    NamespaceView, ReserveNamespace, TransferNamespace,
 };
 
 use crate::auth::Principal;
@@ -46,6 +47,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         resource("/api/v1/namespaces/{namespace}/transfer", &["POST"])
             .route(web::post().to(transfer_namespace)),
+    )
+    .service(
+        resource("/api/v1/namespaces/{namespace}/force-release", &["POST"])
+            .route(web::post().to(force_release_namespace)),
+    )
+    .service(
+        resource("/api/v1/namespaces/{namespace}/force-transfer", &["POST"])
+            .route(web::post().to(force_transfer_namespace)),
+    )
+    .service(
+        resource("/api/v1/namespaces/{namespace}/history", &["GET"])
+            .route(web::get().to(namespace_history)),
     )
     .service(
         resource("/api/v1/namespaces/{namespace}/keys", &["GET", "POST"])
@@ -83,6 +96,49 @@ fn key_view(k: NamespaceKey) -> NamespaceKeyView {
         created_at: k.created_at,
         revoked_at: k.revoked_at,
     }
+}
+
+/// A release or transfer as the API shows it.
+fn change_view(c: NamespaceChangeRecord) -> NamespaceChangeView {
+    NamespaceChangeView {
+        id: c.id,
+        namespace: c.namespace.to_string(),
+        action: match c.change {
+            NamespaceChange::Release => "release",
+            NamespaceChange::Transfer => "transfer",
+        }
+        .into(),
+        forced: c.forced,
+        from_tenant: c.from_tenant.map(|t| t.to_string()),
+        to_tenant: c.to_tenant.map(|t| t.to_string()),
+        reason: c.reason,
+        actor_tenant: c.actor_tenant.to_string(),
+        actor_key_id: c.actor_key_id.to_string(),
+        revoked_workers: c.revoked_workers,
+        revoked_keys: c.revoked_keys,
+        created_at: c.created_at,
+    }
+}
+
+/// The operator's release or transfer of `namespace`, as `principal` makes it.
+fn change_command(
+    principal: &Principal,
+    namespace: Namespace,
+    to: Option<TenantId>,
+    forced_because: Option<String>,
+) -> ChangeCommand {
+    ChangeCommand {
+        namespace,
+        to,
+        forced_because,
+        actor_tenant: principal.tenant_id.clone(),
+        actor_key_id: principal.key_id,
+    }
+}
+
+fn tenant_param(raw: &str) -> Result<TenantId, ApiError> {
+    TenantId::parse(raw)
+        .map_err(|e| ApiError::bad_request("invalid_tenant_id", e.field("tenant_id").to_string()))
 }
 
 fn namespace_param(raw: &str) -> Result<Namespace, ApiError> {
@@ -213,7 +269,9 @@ pub async fn approve_namespace(
 }
 
 /// Release a claim, pending claim or reservation (operator only). Refused
-/// while the namespace has workers or signing keys.
+/// while active workers or unrevoked signing keys live under the namespace
+/// (revoked ones never block: they stay as history); see `force-release`.
+/// Recorded in the namespace's history.
 #[utoipa::path(delete, path = "/api/v1/namespaces/{namespace}", tag = "namespaces",
     params(("namespace" = String, Path)), security(("bearer" = [])),
     responses((status = 200, body = NamespaceStatus), (status = 403, body = ErrorBody),
@@ -225,7 +283,10 @@ pub async fn release_namespace(
 ) -> Result<web::Json<NamespaceStatus>, ApiError> {
     principal.require_operator()?;
     let ns = namespace_param(&path)?;
-    state.hall.release_namespace(&ns).await?;
+    state
+        .hall
+        .change_namespace(change_command(&principal, ns.clone(), None, None))
+        .await?;
     Ok(web::Json(NamespaceStatus {
         namespace: ns.to_string(),
         status: "available".into(),
@@ -233,8 +294,9 @@ pub async fn release_namespace(
     }))
 }
 
-/// Move a claim to another tenant (operator only). Refused while the
-/// namespace has workers or signing keys.
+/// Move a claim to another tenant (operator only). Refused while active
+/// workers or unrevoked signing keys live under the namespace (revoked ones
+/// never block); see `force-transfer`. Recorded in the namespace's history.
 #[utoipa::path(post, path = "/api/v1/namespaces/{namespace}/transfer", tag = "namespaces",
     params(("namespace" = String, Path)), request_body = TransferNamespace, security(("bearer" = [])),
     responses((status = 200, body = NamespaceView), (status = 403, body = ErrorBody),
@@ -247,20 +309,103 @@ pub async fn transfer_namespace(
 ) -> Result<web::Json<NamespaceView>, ApiError> {
     principal.require_operator()?;
     let ns = namespace_param(&path)?;
-    let to = TenantId::parse(&body.tenant_id).map_err(|e| {
-        ApiError::bad_request("invalid_tenant_id", e.field("tenant_id").to_string())
-    })?;
-    Ok(web::Json(view(
-        state.hall.transfer_namespace(&ns, &to).await?,
-    )))
+    let to = tenant_param(&body.tenant_id)?;
+    let changed = state
+        .hall
+        .change_namespace(change_command(&principal, ns.clone(), Some(to), None))
+        .await?;
+    match changed.claim {
+        Some(claim) => Ok(web::Json(view(claim))),
+        None => Err(ApiError::not_found(format!("namespace {ns} not found"))),
+    }
 }
 
-/// Register an Ed25519 signing key on one of your namespaces (`admin`).
+/// Force-release a namespace (operator only, `admin`), e.g. a squatted one:
+/// its active workers and signing keys are revoked (kept as history), then
+/// the claim, pending claim or reservation is released. The reason is
+/// required and recorded with the operator credential in the namespace's
+/// history.
+#[utoipa::path(post, path = "/api/v1/namespaces/{namespace}/force-release", tag = "namespaces",
+    params(("namespace" = String, Path)), request_body = ForceRelease, security(("bearer" = [])),
+    responses((status = 200, description = "Released; what was revoked", body = NamespaceChangeView),
+        (status = 400, description = "Invalid namespace or missing reason", body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn force_release_namespace(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: JsonBody<ForceRelease>,
+) -> Result<web::Json<NamespaceChangeView>, ApiError> {
+    principal.require_operator()?;
+    let ns = namespace_param(&path)?;
+    let reason = text_field("reason", &body.reason, 500)?;
+    let changed = state
+        .hall
+        .change_namespace(change_command(&principal, ns, None, Some(reason)))
+        .await?;
+    Ok(web::Json(change_view(changed.record)))
+}
+
+/// Force-transfer a claim to another tenant (operator only, `admin`): the
+/// active workers and signing keys under the namespace (its previous
+/// holder's) are revoked (kept as history), then the claim moves. A
+/// reservation is never transferred. The reason is required and recorded
+/// with the operator credential in the namespace's history.
+#[utoipa::path(post, path = "/api/v1/namespaces/{namespace}/force-transfer", tag = "namespaces",
+    params(("namespace" = String, Path)), request_body = ForceTransfer, security(("bearer" = [])),
+    responses((status = 200, description = "Transferred; what was revoked", body = NamespaceChangeView),
+        (status = 400, description = "Invalid namespace or tenant id, or missing reason", body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, description = "No such namespace or tenant", body = ErrorBody),
+        (status = 409, description = "A reservation", body = ErrorBody)))]
+pub async fn force_transfer_namespace(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: JsonBody<ForceTransfer>,
+) -> Result<web::Json<NamespaceChangeView>, ApiError> {
+    principal.require_operator()?;
+    let ns = namespace_param(&path)?;
+    let to = tenant_param(&body.tenant_id)?;
+    let reason = text_field("reason", &body.reason, 500)?;
+    let changed = state
+        .hall
+        .change_namespace(change_command(&principal, ns, Some(to), Some(reason)))
+        .await?;
+    Ok(web::Json(change_view(changed.record)))
+}
+
+/// The operator's releases and transfers of a namespace, forced or not,
+/// oldest first: who (operator tenant and API key id), when, what was
+/// revoked and why (operator only).
+#[utoipa::path(get, path = "/api/v1/namespaces/{namespace}/history", tag = "namespaces",
+    params(("namespace" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, body = NamespaceHistory), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody)))]
+pub async fn namespace_history(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<web::Json<NamespaceHistory>, ApiError> {
+    principal.require_operator()?;
+    let ns = namespace_param(&path)?;
+    let changes = state.hall.namespace_history(&ns).await?;
+    Ok(web::Json(NamespaceHistory {
+        changes: changes.into_iter().map(change_view).collect(),
+    }))
+}
+
+/// Register an Ed25519 signing key on one of your namespaces (`admin`),
+/// with a proof of possession: the key's signature over the canonical JSON
+/// `{"kid","namespace","purpose":"hall-registry/namespace-key/v1","tenant_id"}`
+/// (400 `invalid_proof` when it is missing or does not verify). A key id is
+/// unique within its namespace only.
 #[utoipa::path(post, path = "/api/v1/namespaces/{namespace}/keys", tag = "namespaces",
     params(("namespace" = String, Path)), request_body = AddNamespaceKey, security(("bearer" = [])),
-    responses((status = 201, body = NamespaceKeyView), (status = 400, body = ErrorBody),
+    responses((status = 201, body = NamespaceKeyView),
+        (status = 400, description = "Invalid key or label, missing or wrong proof (`invalid_proof`), or a claim still pending", body = ErrorBody),
         (status = 404, description = "Not your namespace", body = ErrorBody),
-        (status = 409, description = "Key already registered", body = ErrorBody)))]
+        (status = 409, description = "Key already registered on this namespace", body = ErrorBody)))]
 pub async fn add_key(
     principal: Principal,
     state: web::Data<AppState>,
@@ -272,9 +417,30 @@ pub async fn add_key(
     let key = NamespacePublicKey::parse(&body.public_key)
         .map_err(|e| ApiError::bad_request("invalid_public_key", e.to_string()))?;
     let label = text_field("label", &body.label, 200)?;
+    let proof = match body.proof.as_deref() {
+        Some(proof) => KeyProof::parse(proof).map_err(proof_refused)?,
+        None => {
+            return Err(ApiError::bad_request(
+                "invalid_proof",
+                format!(
+                    "proof is required: the key's Ed25519 signature over the canonical JSON \
+                     {{\"kid\":\"{}\",\"namespace\":\"{ns}\",\"purpose\":\"{}\",\"tenant_id\":\"{}\"}}",
+                    key.kid(),
+                    attestation::keys::KEY_PROOF_PURPOSE,
+                    principal.tenant_id
+                ),
+            ))
+        }
+    };
     let stored = state
         .hall
-        .add_namespace_key(&principal.tenant_id, &ns, &key, &label)
+        .add_namespace_key(AddKeyCommand {
+            tenant: principal.tenant_id.clone(),
+            namespace: ns,
+            key,
+            label,
+            proof,
+        })
         .await?;
     Ok(HttpResponse::Created().json(key_view(stored)))
 }
@@ -328,6 +494,10 @@ pub(crate) fn because(reason: Option<String>) -> String {
     reason.map(|r| format!(": {r}")).unwrap_or_default()
 }
 
+fn proof_refused(e: ProofError) -> ApiError {
+    ApiError::bad_request("invalid_proof", e.to_string())
+}
+
 fn conflict(message: String) -> ApiError {
     ApiError::new(StatusCode::CONFLICT, "conflict", message)
 }
@@ -357,11 +527,12 @@ impl From<ClaimError> for ApiError {
 impl From<KeyError> for ApiError {
     fn from(e: KeyError) -> Self {
         match e {
+            KeyError::Proof(e) => proof_refused(e),
             KeyError::NotYours(ns) => ApiError::not_found(format!("namespace {ns} not found")),
             KeyError::Pending(_) => ApiError::bad_request("invalid_request", e.to_string()),
-            KeyError::Exists { kid } => {
-                conflict(format!("this public key is already registered (kid {kid})"))
-            }
+            KeyError::Exists { kid } => conflict(format!(
+                "this public key is already registered on this namespace (kid {kid})"
+            )),
             KeyError::NotFound { namespace, kid } => {
                 ApiError::not_found(format!("signing key {kid} on {namespace} not found"))
             }
@@ -388,12 +559,16 @@ impl From<AdminError> for ApiError {
                 ChangeRefused::Reserved => {
                     format!("namespace {ns} is reserved; release the reservation, then claim it")
                 }
-                ChangeRefused::InUse(change, Usage { workers, keys }) => format!(
-                    "namespace {ns} has {workers} worker(s) and {keys} signing key(s) and \
-                     cannot be {}",
+                ChangeRefused::InUse(change, Usage { workers, keys, .. }) => format!(
+                    "namespace {ns} has {workers} active worker(s) and {keys} unrevoked signing \
+                     key(s) and cannot be {}; revoke them first, or force it (force-{})",
                     match change {
                         NamespaceChange::Release => "released",
                         NamespaceChange::Transfer => "transferred",
+                    },
+                    match change {
+                        NamespaceChange::Release => "release",
+                        NamespaceChange::Transfer => "transfer",
                     }
                 ),
             }),
@@ -491,7 +666,7 @@ mod tests {
                 (
                     409,
                     "conflict",
-                    "this public key is already registered (kid nsk_1)".into(),
+                    "this public key is already registered on this namespace (kid nsk_1)".into(),
                 ),
             ),
             (
@@ -516,6 +691,7 @@ mod tests {
         let usage = Usage {
             workers: 2,
             keys: 1,
+            ..Usage::default()
         };
         let cases = [
             (AdminError::NotFound(ns()), (404, "not_found", "namespace x.alice not found")),
@@ -537,11 +713,11 @@ mod tests {
             ),
             (
                 refused(ChangeRefused::InUse(NamespaceChange::Release, usage)),
-                (409, "conflict", "namespace x.alice has 2 worker(s) and 1 signing key(s) and cannot be released"),
+                (409, "conflict", "namespace x.alice has 2 active worker(s) and 1 unrevoked signing key(s) and cannot be released; revoke them first, or force it (force-release)"),
             ),
             (
                 refused(ChangeRefused::InUse(NamespaceChange::Transfer, usage)),
-                (409, "conflict", "namespace x.alice has 2 worker(s) and 1 signing key(s) and cannot be transferred"),
+                (409, "conflict", "namespace x.alice has 2 active worker(s) and 1 unrevoked signing key(s) and cannot be transferred; revoke them first, or force it (force-transfer)"),
             ),
         ];
         for (e, (status, code, message)) in cases {

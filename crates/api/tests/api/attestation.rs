@@ -1,7 +1,6 @@
 //! Attestations, signed capability cards and the ban list over real HTTP.
 
 use crate::support::{card, each, TestServer, Worker};
-use base64::Engine;
 use ed25519_dalek::SigningKey;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -147,23 +146,23 @@ async fn bad_signatures_unknown_or_foreign_keys_and_mismatched_cards_are_denied(
         .unwrap()
         .contains("unknown signing key"));
 
-    // Another tenant's key on another namespace: trust comes from worker_id only.
+    // Another tenant's key on another namespace: trust comes from worker_id
+    // only, and a kid is looked up among the worker namespace's keys.
     let (_, other) = s.tenant_with_key("org.other", &["admin"]).await;
     s.claim_namespace(&other, "x.other").await;
     let foreign = SigningKey::from_bytes(&[8u8; 32]);
-    let (_, fk) = s.post("/api/v1/namespaces/x.other/keys", &other, json!({
-        "public_key": base64::engine::general_purpose::STANDARD.encode(foreign.verifying_key().as_bytes()),
-        "label": "theirs"})).await;
+    let foreign_kid = s.add_namespace_key(&other, "x.other", &foreign).await;
     let (_, a) = s
-        .submit_card(
-            &st.key,
-            WORKER,
-            &sum_card(fk["kid"].as_str().unwrap(), HASH_A),
-            &foreign,
-        )
+        .submit_card(&st.key, WORKER, &sum_card(&foreign_kid, HASH_A), &foreign)
         .await;
     assert_eq!(a["status"], "denied");
-    assert!(a["reason"].as_str().unwrap().contains("x.other"), "{a}");
+    assert!(
+        a["reason"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("unknown signing key {foreign_kid}")),
+        "{a}"
+    );
 
     let mut wrong_caps = sum_card(&st.kid, HASH_A);
     wrong_caps["capabilities"] = json!(["cap.doc.summarize"]);

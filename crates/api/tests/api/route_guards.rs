@@ -124,6 +124,17 @@ async fn each_route_refuses_a_key_without_its_scope() {
         (Method::DELETE, "/api/v1/namespaces/x.acme", None),
         (
             Method::POST,
+            "/api/v1/namespaces/x.acme/force-release",
+            Some(json!({"reason": "r"})),
+        ),
+        (
+            Method::POST,
+            "/api/v1/namespaces/x.acme/force-transfer",
+            Some(json!({"tenant_id": "org.acme", "reason": "r"})),
+        ),
+        (Method::GET, "/api/v1/namespaces/x.acme/history", None),
+        (
+            Method::POST,
             "/api/v1/catalog/import",
             Some(json!({"entities": []})),
         ),
@@ -244,6 +255,8 @@ async fn no_malformed_request_gets_a_server_error() {
         (Method::PUT, "/api/v1/policy"),
         (Method::POST, "/api/v1/catalog/import"),
         (Method::POST, "/api/v1/namespaces/x.acme/keys"),
+        (Method::POST, "/api/v1/namespaces/x.acme/force-release"),
+        (Method::POST, "/api/v1/namespaces/x.acme/force-transfer"),
         (Method::DELETE, "/api/v1/ban-list/zz"),
     ];
     for (method, path) in &routes {

@@ -1,6 +1,6 @@
 //! Namespaces, signing keys, workers, verify and discovery over real HTTP.
 
-use crate::support::{each, message, TestServer};
+use crate::support::{each, key_proof, message, public_key_b64, TestServer, Worker};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -490,19 +490,20 @@ async fn namespaces_are_checked_claimed_reserved_and_administered_by_the_operato
 
 #[tokio::test]
 async fn namespace_signing_keys_are_added_listed_and_revoked_but_kept() {
-    use base64::Engine;
     let s = TestServer::start().await;
     let (_, admin) = s.tenant_with_key("org.acme", &["admin"]).await;
     let (_, other) = s.tenant_with_key("org.other", &["admin"]).await;
     s.claim_namespace(&admin, "x.acme").await;
-    let public = ed25519_dalek::SigningKey::from_bytes(&[9u8; 32]).verifying_key();
-    let b64 = base64::engine::general_purpose::STANDARD.encode(public.as_bytes());
+    let signing = ed25519_dalek::SigningKey::from_bytes(&[9u8; 32]);
+    let public = signing.verifying_key();
+    let b64 = public_key_b64(&signing);
+    let proof = key_proof(&signing, "org.acme", "x.acme");
 
     let (status, k) = s
         .post(
             "/api/v1/namespaces/x.acme/keys",
             &admin,
-            json!({"public_key": b64, "label": "release"}),
+            json!({"public_key": b64, "label": "release", "proof": proof}),
         )
         .await;
     assert_eq!(status, 201, "{k}");
@@ -518,7 +519,7 @@ async fn namespace_signing_keys_are_added_listed_and_revoked_but_kept() {
         s.post(
             "/api/v1/namespaces/x.acme/keys",
             &admin,
-            json!({"public_key": hex, "label": "again"})
+            json!({"public_key": hex, "label": "again", "proof": proof})
         )
         .await
         .0,
@@ -528,17 +529,20 @@ async fn namespace_signing_keys_are_added_listed_and_revoked_but_kept() {
         .post(
             "/api/v1/namespaces/x.acme/keys",
             &admin,
-            json!({"public_key": "AAAA", "label": "x"}),
+            json!({"public_key": "AAAA", "label": "x", "proof": proof}),
         )
         .await;
     assert_eq!(status, 400);
     assert_eq!(err["error"]["code"], "invalid_public_key");
-    // Only the holder of the namespace may add or see keys.
+    // Only the holder of the namespace may add or see keys (with a proof
+    // made for its own tenant, the other one is told the namespace is not
+    // found).
     let (status, _) = s
         .post(
             "/api/v1/namespaces/x.acme/keys",
             &other,
-            json!({"public_key": b64, "label": "x"}),
+            json!({"public_key": b64, "label": "x",
+                   "proof": key_proof(&signing, "org.other", "x.acme")}),
         )
         .await;
     assert_eq!(status, 404);
@@ -573,6 +577,172 @@ async fn namespace_signing_keys_are_added_listed_and_revoked_but_kept() {
         .await;
     assert_eq!(list["keys"].as_array().unwrap().len(), 1);
     assert!(list["keys"][0]["revoked_at"].is_string());
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_namespace_key_needs_a_proof_of_possession_made_for_this_tenant_and_namespace() {
+    let s = TestServer::start().await;
+    let (_, victim) = s.tenant_with_key("org.acme", &["admin"]).await;
+    let (_, squatter) = s.tenant_with_key("org.squat", &["admin"]).await;
+    s.claim_namespace(&victim, "x.acme").await;
+    s.claim_namespace(&squatter, "x.squat").await;
+    let acme_key = ed25519_dalek::SigningKey::from_bytes(&[21u8; 32]);
+    let squat_key = ed25519_dalek::SigningKey::from_bytes(&[22u8; 32]);
+    let b64 = public_key_b64(&acme_key);
+
+    // The squatter has acme's public key, never its private half: no proof,
+    // a proof by its own key, or acme's proof replayed are all refused.
+    for proof in [
+        None,
+        Some(key_proof(&squat_key, "org.squat", "x.squat")),
+        Some(key_proof(&acme_key, "org.acme", "x.acme")),
+        Some("not a signature".to_string()),
+    ] {
+        let mut body = json!({"public_key": b64, "label": "squat"});
+        if let Some(p) = &proof {
+            body["proof"] = json!(p);
+        }
+        let (status, err) = s
+            .post("/api/v1/namespaces/x.squat/keys", &squatter, body)
+            .await;
+        assert_eq!(status, 400, "{proof:?}: {err}");
+        assert_eq!(err["error"]["code"], "invalid_proof", "{err}");
+        assert!(
+            err["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("hall-registry/namespace-key/v1"),
+            "{err}"
+        );
+    }
+    // So acme registers its own key on its own namespace.
+    let (status, k) = s.try_add_namespace_key(&victim, "x.acme", &acme_key).await;
+    assert_eq!(status, 201, "{k}");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_kid_registered_on_another_namespace_first_does_not_block_the_same_key_on_yours() {
+    let s = TestServer::start().await;
+    let (_, acme) = s.tenant_with_key("org.acme", &["admin"]).await;
+    let (_, other) = s.tenant_with_key("org.other", &["admin"]).await;
+    s.claim_namespace(&acme, "x.acme").await;
+    s.claim_namespace(&other, "x.other").await;
+    // One key pair both hold (e.g. a shared release key): the other tenant
+    // registers it first, on its own namespace.
+    let shared = ed25519_dalek::SigningKey::from_bytes(&[23u8; 32]);
+    let theirs = s.add_namespace_key(&other, "x.other", &shared).await;
+    let (status, mine) = s.try_add_namespace_key(&acme, "x.acme", &shared).await;
+    assert_eq!(status, 201, "{mine}");
+    assert_eq!(mine["kid"], theirs.as_str());
+    assert_eq!(mine["namespace"], "x.acme");
+    // Again on the same namespace: 409.
+    let (status, _) = s.try_add_namespace_key(&acme, "x.acme", &shared).await;
+    assert_eq!(status, 409);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn the_operator_force_releases_and_transfers_a_namespace_in_use_and_each_change_is_in_its_history(
+) {
+    let s = TestServer::start().await;
+    let (_, squatter) = s.tenant_with_key("org.squat", &["admin"]).await;
+    let (_, owner) = s.tenant_with_key("org.brand", &["admin"]).await;
+    s.register(
+        &squatter,
+        &Worker::id("x.brand.fake").capabilities(&["cap.data.read.v1"]),
+    )
+    .await;
+    let squat_key = ed25519_dalek::SigningKey::from_bytes(&[24u8; 32]);
+    s.add_namespace_key(&squatter, "x.brand", &squat_key).await;
+
+    // Tenants may not force anything, nor read the history.
+    for (path, body) in [
+        (
+            "/api/v1/namespaces/x.brand/force-release",
+            json!({"reason": "mine"}),
+        ),
+        (
+            "/api/v1/namespaces/x.brand/force-transfer",
+            json!({"tenant_id": "org.brand", "reason": "mine"}),
+        ),
+    ] {
+        let (status, err) = s.post(path, &owner, body).await;
+        assert_eq!(status, 403, "{path}: {err}");
+    }
+    assert_eq!(
+        s.get_json("/api/v1/namespaces/x.brand/history", Some(&owner))
+            .await
+            .0,
+        403
+    );
+    // Unforced, the namespace in use is refused; forced, a reason is required.
+    let (status, err) = s
+        .post(
+            "/api/v1/namespaces/x.brand/transfer",
+            &s.operator_key,
+            json!({"tenant_id": "org.brand"}),
+        )
+        .await;
+    assert_eq!(status, 409, "{err}");
+    for body in [json!({}), json!({"tenant_id": "org.brand", "reason": "  "})] {
+        let (status, _) = s
+            .post(
+                "/api/v1/namespaces/x.brand/force-transfer",
+                &s.operator_key,
+                body,
+            )
+            .await;
+        assert_eq!(status, 400);
+    }
+
+    let (status, moved) = s
+        .post(
+            "/api/v1/namespaces/x.brand/force-transfer",
+            &s.operator_key,
+            json!({"tenant_id": "org.brand", "reason": "trademark of Brand Inc"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{moved}");
+    assert_eq!(moved["action"], "transfer");
+    assert_eq!(moved["forced"], true);
+    assert_eq!(moved["from_tenant"], "org.squat");
+    assert_eq!(moved["to_tenant"], "org.brand");
+    assert_eq!(moved["revoked_workers"], 1);
+    assert_eq!(moved["revoked_keys"], 1);
+    let (_, check) = s.get_json("/api/v1/namespaces/x.brand", Some(&owner)).await;
+    assert_eq!(check["status"], "yours");
+    let (_, verified) = s
+        .get_json("/api/v1/verify/x.brand.fake", Some(&squatter))
+        .await;
+    assert_eq!(verified["status"], "revoked", "{verified}");
+
+    let (status, released) = s
+        .post(
+            "/api/v1/namespaces/x.brand/force-release",
+            &s.operator_key,
+            json!({"reason": "dispute settled: free again"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{released}");
+    assert_eq!(released["action"], "release");
+    assert_eq!(released["from_tenant"], "org.brand");
+    assert_eq!(released["revoked_workers"], 0);
+
+    let (status, history) = s
+        .get_json("/api/v1/namespaces/x.brand/history", Some(&s.operator_key))
+        .await;
+    assert_eq!(status, 200);
+    let changes = history["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 2);
+    assert_eq!(changes[0]["reason"], "trademark of Brand Inc");
+    assert_eq!(changes[1]["reason"], "dispute settled: free again");
+    let (_, me) = s
+        .get_json("/api/v1/auth/whoami", Some(&s.operator_key))
+        .await;
+    assert_eq!(changes[0]["actor_key_id"], me["key_id"]);
+    assert_eq!(changes[0]["actor_tenant"], me["tenant_id"]);
     s.stop().await;
 }
 

@@ -1,11 +1,14 @@
-//! `hallctl namespace`: check, claim, list and release authority namespaces
-//! (`x.<name>`, `org.<name>`), and their Ed25519 signing keys.
+//! `hallctl namespace`: check, claim and list authority namespaces
+//! (`x.<name>`, `org.<name>`), the operator's release and transfer (forced
+//! or not) and their history, and the namespaces' Ed25519 signing keys.
 
 use std::path::PathBuf;
 
+use api_types::auth::WhoAmI;
 use api_types::namespaces::{
-    AddNamespaceKey, ClaimNamespace, NamespaceKeyList, NamespaceKeyView, NamespaceList,
-    NamespaceStatus, NamespaceView,
+    AddNamespaceKey, ClaimNamespace, ForceRelease, ForceTransfer, NamespaceChangeView,
+    NamespaceHistory, NamespaceKeyList, NamespaceKeyView, NamespaceList, NamespaceStatus,
+    NamespaceView, TransferNamespace,
 };
 use clap::{ArgGroup, Subcommand};
 use serde_json::json;
@@ -29,7 +32,35 @@ pub enum NamespaceCmd {
         tenant: Option<String>,
     },
     /// Release a claim, pending claim or reservation (operator only).
-    Release { namespace: String },
+    /// Refused while active workers or keys live under it, unless --force:
+    /// then they are revoked first (e.g. to reclaim a squatted namespace).
+    Release {
+        namespace: String,
+        /// Revoke the active workers and keys under it first (needs --reason).
+        #[arg(long, requires = "reason")]
+        force: bool,
+        /// Why (recorded in the namespace's history); required with --force.
+        #[arg(long, requires = "force")]
+        reason: Option<String>,
+    },
+    /// Move a claim to another tenant (operator only). Refused while active
+    /// workers or keys live under it, unless --force: then they are revoked
+    /// first.
+    Transfer {
+        namespace: String,
+        /// The tenant that receives it.
+        #[arg(long)]
+        to: String,
+        /// Revoke the active workers and keys under it first (needs --reason).
+        #[arg(long, requires = "reason")]
+        force: bool,
+        /// Why (recorded in the namespace's history); required with --force.
+        #[arg(long, requires = "force")]
+        reason: Option<String>,
+    },
+    /// The operator's releases and transfers of a namespace: who, when,
+    /// why, what was revoked (operator only).
+    History { namespace: String },
     /// A namespace's Ed25519 keys, which sign capability cards.
     Key {
         #[command(subcommand)]
@@ -39,15 +70,21 @@ pub enum NamespaceCmd {
 
 #[derive(Debug, Subcommand)]
 pub enum NamespaceKeyCmd {
-    /// Register a public key on one of your namespaces (admin scope): give
-    /// it with --public-key, or give the private key file `hallctl keygen`
-    /// wrote with --key-file (only its public half is sent).
+    /// Register a public key on one of your namespaces (admin scope). The
+    /// registry needs a proof of possession: give the private key file
+    /// `hallctl keygen` wrote with --key-file (only its public half and the
+    /// proof signed with it are sent), or --public-key with a --proof made
+    /// elsewhere (the key's signature over
+    /// {"kid","namespace","purpose":"hall-registry/namespace-key/v1","tenant_id"}).
     #[command(group(ArgGroup::new("source").required(true).args(["public_key", "key_file"])))]
     Add {
         namespace: String,
         /// Ed25519 public key: base64 (standard or URL-safe) or 64 hex characters.
-        #[arg(long)]
+        #[arg(long, requires = "proof")]
         public_key: Option<String>,
+        /// With --public-key: the proof of possession, base64 or hex.
+        #[arg(long, requires = "public_key")]
+        proof: Option<String>,
         /// A private key file written by `hallctl keygen`.
         #[arg(long)]
         key_file: Option<PathBuf>,
@@ -104,11 +141,96 @@ pub fn run(ctx: &Ctx, cmd: NamespaceCmd) -> CmdResult {
                 }
             }
         }
-        NamespaceCmd::Release { namespace } => {
-            let v = client.delete(&format!("/api/v1/namespaces/{}", seg(&namespace)?), None)?;
-            let n: NamespaceStatus = typed(&v)?;
+        NamespaceCmd::Release {
+            namespace,
+            force,
+            reason,
+        } => match (force, reason) {
+            (true, Some(reason)) => {
+                let v = client.post(
+                    &format!("/api/v1/namespaces/{}/force-release", seg(&namespace)?),
+                    &ForceRelease { reason },
+                )?;
+                let c: NamespaceChangeView = typed(&v)?;
+                if !ctx.out.json(&v) {
+                    say!("{}: released (forced)", c.namespace);
+                    print_revoked(&c);
+                }
+            }
+            (true, None) => return Err(Failure::usage("--force needs --reason")),
+            (false, _) => {
+                let v = client.delete(&format!("/api/v1/namespaces/{}", seg(&namespace)?), None)?;
+                let n: NamespaceStatus = typed(&v)?;
+                if !ctx.out.json(&v) {
+                    say!("{}: released ({})", n.namespace, n.status);
+                }
+            }
+        },
+        NamespaceCmd::Transfer {
+            namespace,
+            to,
+            force,
+            reason,
+        } => match (force, reason) {
+            (true, Some(reason)) => {
+                let v = client.post(
+                    &format!("/api/v1/namespaces/{}/force-transfer", seg(&namespace)?),
+                    &ForceTransfer {
+                        tenant_id: to,
+                        reason,
+                    },
+                )?;
+                let c: NamespaceChangeView = typed(&v)?;
+                if !ctx.out.json(&v) {
+                    say!(
+                        "{}: transferred to {} (forced)",
+                        c.namespace,
+                        c.to_tenant.as_deref().unwrap_or("-")
+                    );
+                    print_revoked(&c);
+                }
+            }
+            (true, None) => return Err(Failure::usage("--force needs --reason")),
+            (false, _) => {
+                let v = client.post(
+                    &format!("/api/v1/namespaces/{}/transfer", seg(&namespace)?),
+                    &TransferNamespace { tenant_id: to },
+                )?;
+                let n: NamespaceView = typed(&v)?;
+                if !ctx.out.json(&v) {
+                    say!(
+                        "{}: transferred to {}",
+                        n.namespace,
+                        n.tenant_id.as_deref().unwrap_or("-")
+                    );
+                }
+            }
+        },
+        NamespaceCmd::History { namespace } => {
+            let v = client.get(&format!("/api/v1/namespaces/{}/history", seg(&namespace)?))?;
+            let h: NamespaceHistory = typed(&v)?;
             if !ctx.out.json(&v) {
-                say!("{}: released ({})", n.namespace, n.status);
+                if h.changes.is_empty() {
+                    say!("{namespace}: no releases or transfers");
+                }
+                for c in &h.changes {
+                    say!(
+                        "{}  {}{}  from {}  to {}  by {} (key {})  revoked {} worker(s), {} key(s){}",
+                        time(&c.created_at),
+                        c.action,
+                        if c.forced { " (forced)" } else { "" },
+                        c.from_tenant.as_deref().unwrap_or("-"),
+                        c.to_tenant.as_deref().unwrap_or("-"),
+                        c.actor_tenant,
+                        c.actor_key_id,
+                        c.revoked_workers,
+                        c.revoked_keys,
+                        c.reason
+                            .as_deref()
+                            .map(|r| format!(": {r}"))
+                            .unwrap_or_default()
+                    );
+                }
             }
         }
         NamespaceCmd::Key { command } => return key(ctx, &client, command),
@@ -121,17 +243,21 @@ fn key(ctx: &Ctx, client: &crate::client::Client, cmd: NamespaceKeyCmd) -> CmdRe
         NamespaceKeyCmd::Add {
             namespace,
             public_key,
+            proof,
             key_file,
             label,
         } => {
-            let public = match (public_key, key_file) {
-                (Some(p), _) => p,
-                (None, Some(file)) => {
+            let (public, proof) = match (public_key, proof, key_file) {
+                (Some(p), Some(proof), _) => (p, proof),
+                (None, _, Some(file)) => {
                     let key = super::attest::read_signing_key(&file)?;
-                    super::attest::public_key(&key)?.to_base64()
+                    let proof = possession_proof(client, &key, &namespace)?;
+                    (super::attest::public_key(&key)?.to_base64(), proof)
                 }
-                (None, None) => {
-                    return Err(Failure::usage("give --public-key or --key-file"));
+                _ => {
+                    return Err(Failure::usage(
+                        "give --key-file, or --public-key with --proof",
+                    ));
                 }
             };
             let label = label.unwrap_or_else(|| "added with hallctl".into());
@@ -140,6 +266,7 @@ fn key(ctx: &Ctx, client: &crate::client::Client, cmd: NamespaceKeyCmd) -> CmdRe
                 &AddNamespaceKey {
                     public_key: public,
                     label,
+                    proof: Some(proof),
                 },
             )?;
             let k: NamespaceKeyView = typed(&v)?;
@@ -173,6 +300,34 @@ fn key(ctx: &Ctx, client: &crate::client::Client, cmd: NamespaceKeyCmd) -> CmdRe
         }
     }
     Ok(Outcome::Done)
+}
+
+/// The proof that the caller holds `key`, for registering it on
+/// `namespace`: signed over the statement naming the caller's tenant (asked
+/// of the registry), the namespace and the key id.
+fn possession_proof(
+    client: &crate::client::Client,
+    key: &ed25519_dalek::SigningKey,
+    namespace: &str,
+) -> Result<String, Failure> {
+    let me: WhoAmI = typed(&client.get("/api/v1/auth/whoami")?)?;
+    let tenant = wcp::TenantId::parse(&me.tenant_id).map_err(|e| {
+        Failure::error(format!("the registry named tenant {:?}: {e}", me.tenant_id))
+    })?;
+    let ns = wcp::Namespace::parse(namespace)
+        .map_err(|e| Failure::usage(format!("namespace {namespace:?}: {e}")))?;
+    Ok(attestation::keys::sign_key_proof(key, &tenant, &ns))
+}
+
+fn print_revoked(c: &NamespaceChangeView) {
+    say!(
+        "Revoked {} worker(s) and {} signing key(s) of {}. Recorded as change {} ({}).",
+        c.revoked_workers,
+        c.revoked_keys,
+        c.from_tenant.as_deref().unwrap_or("nobody"),
+        c.id,
+        c.reason.as_deref().unwrap_or("-")
+    );
 }
 
 fn print_key(k: &NamespaceKeyView) {

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use attestation::card::{sign_card, CapabilityCard};
-use attestation::keys::NamespacePublicKey;
+use attestation::keys::{sign_key_proof, KeyProof, NamespacePublicKey};
 use audit::Outcome;
 use ed25519_dalek::SigningKey;
 use registry::attestations::Provenance;
@@ -37,7 +37,7 @@ pub struct Fixture {
     pub hall: Hall,
     receipt_key: SigningKey,
     // Last: the database outlives the handles above.
-    _db: TestDb,
+    db: TestDb,
 }
 
 pub fn tenant(id: &str) -> TenantId {
@@ -126,8 +126,13 @@ impl Fixture {
         Self {
             hall: Hall::new(store, facts, bans, receipts),
             receipt_key,
-            _db: db,
+            db,
         }
+    }
+
+    /// The fresh database's URL, for a test's own connection.
+    pub fn db_url(&self) -> &str {
+        self.db.url()
     }
 
     /// After a write straight to the store (not through a use case, which
@@ -215,8 +220,14 @@ impl Fixture {
         let ns = wcp::WorkerId::parse(worker_id).unwrap().namespace();
         let store = self.hall.store.tenant(owner);
         if store.list_namespace_keys(&ns).await.unwrap().is_empty() {
-            store
-                .add_namespace_key(&ns, &public, "release")
+            self.hall
+                .add_namespace_key(service::AddKeyCommand {
+                    tenant: owner.clone(),
+                    namespace: ns.clone(),
+                    key: public,
+                    label: "release".into(),
+                    proof: KeyProof::parse(&sign_key_proof(&signing, owner, &ns)).unwrap(),
+                })
                 .await
                 .unwrap();
         }
@@ -288,7 +299,7 @@ impl Fixture {
     /// Runs `sql` straight on the database (to put a row where only time
     /// would take it).
     pub async fn sql(&self, sql: &str) {
-        let mut conn = self._db.connect().await;
+        let mut conn = self.db.connect().await;
         sqlx::query(sql).execute(&mut conn).await.unwrap();
     }
 

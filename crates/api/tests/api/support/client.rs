@@ -97,6 +97,21 @@ pub fn message(body: &Value) -> &str {
     body["error"]["message"].as_str().unwrap_or_default()
 }
 
+/// `signing`'s public key, standard base64.
+pub fn public_key_b64(signing: &SigningKey) -> String {
+    base64::engine::general_purpose::STANDARD.encode(signing.verifying_key().as_bytes())
+}
+
+/// The proof of possession of `signing` for registering it on `namespace`
+/// of `tenant`.
+pub fn key_proof(signing: &SigningKey, tenant: &str, namespace: &str) -> String {
+    attestation::keys::sign_key_proof(
+        signing,
+        &wcp::TenantId::parse(tenant).unwrap(),
+        &wcp::Namespace::parse(namespace).unwrap(),
+    )
+}
+
 impl TestServer {
     /// `GET path` with an optional bearer credential.
     pub async fn get_json(&self, path: &str, key: Option<&str>) -> (u16, Value) {
@@ -143,24 +158,35 @@ impl TestServer {
     }
 
     /// Registers `signing`'s public key on `namespace` (label `release`) as
-    /// `key`; returns its kid.
+    /// `key`, with its proof of possession; returns its kid.
     pub async fn add_namespace_key(
         &self,
         key: &str,
         namespace: &str,
         signing: &SigningKey,
     ) -> String {
-        let public =
-            base64::engine::general_purpose::STANDARD.encode(signing.verifying_key().as_bytes());
-        let (status, k) = self
-            .post(
-                &format!("/api/v1/namespaces/{namespace}/keys"),
-                key,
-                json!({"public_key": public, "label": "release"}),
-            )
-            .await;
+        let (status, k) = self.try_add_namespace_key(key, namespace, signing).await;
         assert_eq!(status, 201, "{k}");
         k["kid"].as_str().unwrap().to_string()
+    }
+
+    /// `POST /api/v1/namespaces/{namespace}/keys` with `signing`'s public key
+    /// and the proof it signs for `key`'s tenant.
+    pub async fn try_add_namespace_key(
+        &self,
+        key: &str,
+        namespace: &str,
+        signing: &SigningKey,
+    ) -> (u16, Value) {
+        let (_, me) = self.get_json("/api/v1/auth/whoami", Some(key)).await;
+        let tenant = me["tenant_id"].as_str().unwrap();
+        self.post(
+            &format!("/api/v1/namespaces/{namespace}/keys"),
+            key,
+            json!({"public_key": public_key_b64(signing), "label": "release",
+                   "proof": key_proof(signing, tenant, namespace)}),
+        )
+        .await
     }
 
     /// An unsigned attestation of `sha256` (`PUT …/attest`, not AI-generated).

@@ -11,7 +11,7 @@ use testkit::{TestDb, TestRedis};
 mod client;
 mod process;
 
-pub use client::{card, code, decision, each, message, sha, Worker};
+pub use client::{card, code, decision, each, key_proof, message, public_key_b64, sha, Worker};
 pub use process::{alive, data_root, free_port, postmaster_pid, Proc};
 
 pub struct TestServer {
