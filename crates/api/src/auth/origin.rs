@@ -1,13 +1,17 @@
 //! Cross-site request forgery: a browser sends the `pyhall_session` cookie
 //! with any request to this server, whichever site makes it. A request that
 //! may change state (any method but GET, HEAD and OPTIONS) and whose only
-//! credential is that cookie must therefore come from a page of this
-//! server: its `Origin` (or, without one, its `Referer`) must name the host
-//! the request was sent to (`Host`). Requests with an API key or a bearer
-//! token are not affected (a browser never adds those by itself).
+//! credential is that cookie must therefore not come from another site's
+//! page: browsers name the page's origin in `Origin` (older ones at least in
+//! `Referer`, and `Sec-Fetch-Site` says whether it is cross-site), and when
+//! they do it must be the host the request was sent to (`Host`). A request
+//! with none of these does not come from a browser page: the PyHall SDKs
+//! send the cookie that way (the shared API contract), and they keep
+//! working. Requests with an API key or a bearer token are not affected (a
+//! browser never adds those by itself).
 
 use actix_web::dev::ServiceRequest;
-use actix_web::http::header::{HOST, ORIGIN, REFERER};
+use actix_web::http::header::{HeaderName, HOST, ORIGIN, REFERER};
 use actix_web::http::{Method, StatusCode};
 
 use crate::error::ApiError;
@@ -19,18 +23,26 @@ pub(super) fn same_origin(req: &ServiceRequest) -> Result<(), ApiError> {
     }
     let headers = req.headers();
     let host = headers.get(HOST).and_then(|v| v.to_str().ok());
-    let source = headers
-        .get(ORIGIN)
-        .or_else(|| headers.get(REFERER))
+    let page = headers.get(ORIGIN).or_else(|| headers.get(REFERER));
+    let fetch_site = headers
+        .get(HeaderName::from_static("sec-fetch-site"))
         .and_then(|v| v.to_str().ok());
-    match (host, source.and_then(authority)) {
-        (Some(host), Some(from)) if from.eq_ignore_ascii_case(host.trim()) => Ok(()),
-        _ => Err(ApiError::new(
+    let allowed = match page {
+        // Not sent by a browser page: an SDK or another program.
+        None => matches!(fetch_site, None | Some("same-origin" | "none")),
+        Some(page) => match (host, page.to_str().ok().and_then(authority)) {
+            (Some(host), Some(from)) => from.eq_ignore_ascii_case(host.trim()),
+            _ => false,
+        },
+    };
+    match allowed {
+        true => Ok(()),
+        false => Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "cross_origin_refused",
             "a request that changes something and is authenticated only by the pyhall_session \
-             cookie must come from this server's own pages (an Origin or Referer naming its \
-             host); other clients send the token as `Authorization: Bearer <token>`",
+             cookie may not come from another site's page (its Origin or Referer must name \
+             this server's host); send the token as `Authorization: Bearer <token>` instead",
         )),
     }
 }
@@ -63,7 +75,7 @@ mod tests {
     }
 
     #[test]
-    fn only_state_changing_requests_from_the_servers_own_origin_pass() {
+    fn a_state_changing_request_from_another_sites_page_is_refused() {
         let ok = [
             (
                 Method::POST,
@@ -77,6 +89,8 @@ mod tests {
                 Method::POST,
                 vec![("referer", "https://registry.example:8765/ui/keys?x=1")],
             ),
+            (Method::POST, vec![]),
+            (Method::POST, vec![("sec-fetch-site", "same-origin")]),
             (Method::GET, vec![]),
             (Method::GET, vec![("origin", "https://evil.example")]),
             (Method::HEAD, vec![]),
@@ -89,7 +103,7 @@ mod tests {
             );
         }
         let refused = [
-            (Method::POST, vec![]),
+            (Method::POST, vec![("sec-fetch-site", "cross-site")]),
             (Method::POST, vec![("origin", "https://evil.example")]),
             (Method::POST, vec![("origin", "https://registry.example")]),
             (Method::POST, vec![("origin", "null")]),

@@ -756,7 +756,8 @@ async fn without_a_configured_secret_one_is_generated_into_the_data_dir_owner_on
 }
 
 #[tokio::test]
-async fn a_state_changing_request_with_only_the_session_cookie_must_come_from_the_servers_origin() {
+async fn a_state_changing_request_with_only_the_session_cookie_is_refused_from_another_sites_page()
+{
     let server = TestServer::start().await;
     let (_, key) = server.tenant_with_key("org.acme", &["read"]).await;
     let (_, token) = session(&server, &key, None).await;
@@ -776,7 +777,6 @@ async fn a_state_changing_request_with_only_the_session_cookie_must_come_from_th
     let cookie = || ("Cookie", format!("pyhall_session={token}"));
 
     for (headers, why) in [
-        (vec![cookie()], "no Origin"),
         (
             vec![cookie(), ("Origin", "https://evil.example".into())],
             "another site",
@@ -785,12 +785,22 @@ async fn a_state_changing_request_with_only_the_session_cookie_must_come_from_th
             vec![cookie(), ("Origin", "null".into())],
             "an opaque origin",
         ),
+        (
+            vec![cookie(), ("Referer", "https://evil.example/page".into())],
+            "another site's page, named by Referer",
+        ),
+        (
+            vec![cookie(), ("Sec-Fetch-Site", "cross-site".into())],
+            "a cross-site fetch",
+        ),
     ] {
         let resp = post(headers).await;
         assert_eq!(resp.status(), 403, "{why}");
         let (code, _) = crate::support::error_of(resp).await;
         assert_eq!(code, "cross_origin_refused", "{why}");
     }
+    // The PyHall SDKs send the cookie from no page at all (the contract).
+    assert_eq!(post(vec![cookie()]).await.status(), 201);
     // From the server's own pages, the cookie works.
     assert_eq!(
         post(vec![cookie(), ("Origin", own.clone())]).await.status(),
