@@ -50,6 +50,9 @@ pub struct ReportView {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReportList {
     pub reports: Vec<ReportView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]

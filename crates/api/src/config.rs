@@ -137,6 +137,13 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub telemetry_ids_per_day: u32,
 
+    /// Ban reports one tenant may file per day, UTC (`POST
+    /// /api/v1/ban-list/report`; more is refused with 429; the operator's
+    /// own reports are not counted).
+    #[arg(long, env = "HALL_BAN_REPORTS_PER_DAY", default_value_t = policy::ban_review::DEFAULT_REPORTS_PER_DAY,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub ban_reports_per_day: u32,
+
     /// Requests per minute allowed to one client IP without a valid credential (0: no limit).
     #[arg(long, env = "HALL_ANON_RATE_LIMIT_PER_MINUTE", default_value_t = 6_000)]
     pub anon_rate_limit_per_minute: u64,

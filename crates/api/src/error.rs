@@ -207,7 +207,8 @@ impl From<registry::StoreError> for ApiError {
                         "the database is unavailable; retry shortly"
                     }
                     registry::Unavailable::WriterStopped
-                    | registry::Unavailable::NotCommitted(_) => {
+                    | registry::Unavailable::NotCommitted(_)
+                    | registry::Unavailable::CommitUnknown(_) => {
                         "the receipt could not be committed; retry shortly"
                     }
                 })
@@ -318,6 +319,7 @@ mod tests {
         for e in [
             Unavailable::WriterStopped,
             Unavailable::NotCommitted("the batch failed".into()),
+            Unavailable::CommitUnknown("connection lost after COMMIT".into()),
         ] {
             let api = ApiError::from(StoreError::from(e));
             assert_eq!(api.status_code(), StatusCode::SERVICE_UNAVAILABLE, "{api}");

@@ -39,6 +39,9 @@ pub struct Metrics {
     /// Route pattern → its series per method. Only a route's first request
     /// (of which there is one per pattern in the route table) writes.
     routes: RwLock<HashMap<String, Arc<RouteSeries>>>,
+    /// Readiness checks that went to PostgreSQL and the cache (`/readyz`
+    /// answers from the last one for a second).
+    readiness_checks: AtomicU64,
 }
 
 #[derive(Default)]
@@ -67,6 +70,11 @@ impl Series {
 }
 
 impl Metrics {
+    /// Counts one readiness check that asked PostgreSQL and the cache.
+    pub fn readiness_checked(&self) {
+        self.readiness_checks.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn observe(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
         let seconds = elapsed.as_secs_f64();
         let slot = BUCKETS
@@ -149,6 +157,16 @@ impl Metrics {
             out,
             "hall_facts_cache_invalidations_total {}",
             facts.invalidations
+        );
+
+        out.push_str(
+            "# HELP hall_readiness_checks_total Readiness checks that asked PostgreSQL and the cache (/readyz reuses one for a second).\n",
+        );
+        out.push_str("# TYPE hall_readiness_checks_total counter\n");
+        let _ = writeln!(
+            out,
+            "hall_readiness_checks_total {}",
+            self.readiness_checks.load(Ordering::Relaxed)
         );
 
         out.push_str(

@@ -8,7 +8,7 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{web, Error, ResponseError};
+use actix_web::{web, Error, HttpMessage, ResponseError};
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -105,4 +105,95 @@ pub async fn normalize_errors(
         }
     }
     Ok(ServiceResponse::new(req, new))
+}
+
+/// The largest request body the server reads, decoded (`HALL_MAX_BODY_BYTES`).
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+/// Decodes a compressed request body (`Content-Encoding: gzip` or
+/// `deflate`) before any handler reads it, reading at most the body limit
+/// of it compressed and inflating at most the limit: a small body that
+/// would inflate beyond it (a "zip bomb") is refused 413 with no more than
+/// the limit inflated. (The framework's own decoder inflates each received
+/// chunk whole before any limit is checked.) Other encodings are 415.
+pub async fn inflate_bounded(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let Some(encoding) = req
+        .headers()
+        .get(header::CONTENT_ENCODING)
+        .map(|v| v.to_str().unwrap_or("").trim().to_ascii_lowercase())
+        .filter(|e| e != "identity")
+    else {
+        return Ok(next.call(req).await?.map_into_left_body());
+    };
+    let limit = req.app_data::<BodyLimit>().map_or(256 * 1024, |l| l.0);
+    let mut payload = req.take_payload();
+    match inflate(&mut payload, &encoding, limit).await {
+        Ok(body) => {
+            let headers = req.headers_mut();
+            headers.remove(header::CONTENT_ENCODING);
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+            req.set_payload(actix_web::dev::Payload::from(web::Bytes::from(body)));
+            Ok(next.call(req).await?.map_into_left_body())
+        }
+        Err(e) => Ok(req.error_response(e).map_into_right_body()),
+    }
+}
+
+/// The decoded body: at most `limit` bytes read, at most `limit` inflated.
+async fn inflate(
+    payload: &mut actix_web::dev::Payload,
+    encoding: &str,
+    limit: usize,
+) -> Result<Vec<u8>, ApiError> {
+    use futures_util::StreamExt;
+    use std::io::Read;
+    let too_large = || {
+        ApiError::new(
+            actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the request body is larger than the {limit}-byte limit (decoded)"),
+        )
+    };
+    if !matches!(encoding, "gzip" | "x-gzip" | "deflate") {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("Content-Encoding {encoding:?} is not supported; send gzip, deflate or none"),
+        ));
+    }
+    let mut compressed = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::bad_request("invalid_request", format!("the request body: {e}"))
+        })?;
+        if compressed.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        compressed.extend_from_slice(&chunk);
+    }
+    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+    let mut body = Vec::new();
+    let read = if encoding == "deflate" {
+        flate2::read::ZlibDecoder::new(&compressed[..])
+            .take(cap)
+            .read_to_end(&mut body)
+    } else {
+        flate2::read::MultiGzDecoder::new(&compressed[..])
+            .take(cap)
+            .read_to_end(&mut body)
+    };
+    read.map_err(|e| {
+        ApiError::bad_request(
+            "invalid_request",
+            format!("the request body is not valid {encoding}: {e}"),
+        )
+    })?;
+    if body.len() > limit {
+        return Err(too_large());
+    }
+    Ok(body)
 }

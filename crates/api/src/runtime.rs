@@ -221,6 +221,7 @@ impl Registry {
         state.receipt_key_source = key_source;
         state.hall.org_claims_need_approval = config.org_claims_need_approval;
         state.hall.telemetry_ids_per_day = config.telemetry_ids_per_day;
+        state.hall.ban_reports_per_day = config.ban_reports_per_day;
         state.metrics_token = config.metrics_token.clone().filter(|t| !t.is_empty());
         let state = web::Data::new(state);
         let options = HttpOptions {

@@ -56,6 +56,8 @@ pub fn app(
         .app_data(web::PayloadConfig::default().limit(max_body_bytes))
         .app_data(web::QueryConfig::default().error_handler(error::query_error))
         .app_data(web::PathConfig::default().error_handler(error::path_error))
+        .app_data(middleware::BodyLimit(max_body_bytes))
+        .wrap(actix_web::middleware::from_fn(middleware::inflate_bounded))
         .wrap(actix_web::middleware::from_fn(auth::authenticate))
         .wrap(actix_web::middleware::from_fn(middleware::normalize_errors))
         .wrap(actix_web::middleware::from_fn(middleware::observe))

@@ -32,6 +32,9 @@ pub struct AppState {
     pub metrics: Metrics,
     /// The bearer token `/metrics` requires (`HALL_METRICS_TOKEN`); `None`: public.
     pub metrics_token: Option<String>,
+    /// The last readiness answer and when it was checked: `/readyz` is
+    /// public and unlimited, so it asks PostgreSQL at most once a second.
+    pub readiness: crate::routes::health::Readiness,
 }
 
 impl AppState {
@@ -53,6 +56,7 @@ impl AppState {
             receipt_key_source: crate::receipt_keys::KeySource::Inline,
             metrics: Metrics::default(),
             metrics_token: None,
+            readiness: Default::default(),
         }
     }
 }

@@ -45,9 +45,30 @@ pub fn review(status: ReportStatus, verdict: Review) -> Result<ReportStatus, Alr
     }
 }
 
+/// Default of the registry's `HALL_BAN_REPORTS_PER_DAY`: how many reports
+/// one tenant may file a day (UTC).
+pub const DEFAULT_REPORTS_PER_DAY: u32 = 100;
+
+/// Whether a reporter that filed `filed_today` reports today (UTC) may file
+/// one more. The operator's own reports count against no quota (the
+/// operator reviews every report anyway); a tenant files at most
+/// `reports_per_day`, so nobody can bury the review list.
+pub fn may_file(operator: bool, filed_today: u64, reports_per_day: u32) -> bool {
+    operator || filed_today < u64::from(reports_per_day)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tenant_files_at_most_its_daily_quota_and_the_operator_is_not_counted() {
+        assert!(may_file(false, 0, 3));
+        assert!(may_file(false, 2, 3));
+        assert!(!may_file(false, 3, 3));
+        assert!(!may_file(false, u64::MAX, 3));
+        assert!(may_file(true, u64::MAX, 3));
+    }
 
     #[test]
     fn statuses_keep_their_stored_names() {

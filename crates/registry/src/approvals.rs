@@ -214,10 +214,13 @@ impl TenantStore<'_> {
 
     /// Gives back an approval `decision_id` used but could not record (its
     /// receipt failed to commit): the human's yes is not lost to an outage.
+    /// An approval whose decision's receipt is stored stays used, whatever
+    /// the caller believes (a COMMIT whose answer was lost may have applied).
     pub async fn release_approval(&self, id: Uuid, decision_id: Uuid) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE approvals SET used_at = NULL, used_by_decision = NULL
-             WHERE tenant_id = $1 AND id = $2 AND used_by_decision = $3",
+             WHERE tenant_id = $1 AND id = $2 AND used_by_decision = $3
+               AND NOT EXISTS (SELECT 1 FROM receipts WHERE tenant_id = $1 AND receipt_id = $3)",
         )
         .bind(self.tenant.as_str())
         .bind(id)

@@ -55,6 +55,30 @@ pub struct BanReport {
     pub created_at: DateTime<Utc>,
 }
 
+/// A report to file.
+#[derive(Debug, Clone, Copy)]
+pub struct NewReport<'a> {
+    /// 64 lowercase hex.
+    pub sha256: &'a str,
+    pub reason: &'a str,
+    pub evidence_url: Option<&'a str>,
+    /// `operator` or `community`.
+    pub source: &'a str,
+    pub reporter: Option<&'a TenantId>,
+}
+
+/// Which reports a listing selects, and where it starts.
+#[derive(Debug, Clone)]
+pub struct ReportFilter {
+    pub status: Option<ReportStatus>,
+    /// 64 lowercase hex.
+    pub sha256: Option<String>,
+    pub reporter: Option<TenantId>,
+    /// The id of the last report of the previous page.
+    pub after: Option<String>,
+    pub limit: wcp::PageLimit,
+}
+
 /// A report as reviewed, and the live ban on its hash when it was confirmed.
 #[derive(Debug, Clone)]
 pub struct Reviewed {
@@ -142,43 +166,85 @@ async fn ban_hash(
 
 impl Store {
     /// Files a report; it stays out of the ban list until confirmed.
+    /// `admit` is asked, under a lock per reporter, how many reports the
+    /// reporter filed today (UTC, none counted without a reporter); `None`
+    /// when it says no.
     pub async fn report_hash(
         &self,
-        sha256: &str,
-        reason: &str,
-        evidence_url: Option<&str>,
-        source: &str,
-        reporter: Option<&TenantId>,
-    ) -> Result<BanReport, StoreError> {
+        report: &NewReport<'_>,
+        admit: impl FnOnce(u64) -> bool,
+    ) -> Result<Option<BanReport>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let filed: i64 = match report.reporter {
+            None => 0,
+            Some(reporter) => {
+                sqlx::query(
+                    "SELECT pg_advisory_xact_lock(hashtextextended('hall_ban_reports:' || $1, 0))",
+                )
+                .bind(reporter.as_str())
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query_scalar(
+                    "SELECT count(*) FROM ban_reports WHERE reporter_tenant = $1
+                     AND created_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
+                )
+                .bind(reporter.as_str())
+                .fetch_one(&mut *tx)
+                .await?
+            }
+        };
+        let filed =
+            u64::try_from(filed).map_err(|_| StoreError::Corrupt(format!("count {filed}")))?;
+        if !admit(filed) {
+            return Ok(None);
+        }
         let row = sqlx::query(&format!(
             "INSERT INTO ban_reports (id, sha256, reason, evidence_url, source, reporter_tenant)
              VALUES ($1, $2, $3, $4, $5, $6) RETURNING {REPORT_COLUMNS}"
         ))
         .bind(format!("rpt_{}", Uuid::now_v7().simple()))
-        .bind(sha256)
-        .bind(reason)
-        .bind(evidence_url)
-        .bind(source)
-        .bind(reporter.map(|t| t.as_str()))
-        .fetch_one(&self.pool)
+        .bind(report.sha256)
+        .bind(report.reason)
+        .bind(report.evidence_url)
+        .bind(report.source)
+        .bind(report.reporter.map(|t| t.as_str()))
+        .fetch_one(&mut *tx)
         .await?;
-        report_from_row(&row)
+        let report = report_from_row(&row)?;
+        tx.commit().await?;
+        Ok(Some(report))
     }
 
+    /// The reports `filter` selects, oldest first, at most its limit; and
+    /// whether more follow.
     pub async fn ban_reports(
         &self,
-        status: Option<ReportStatus>,
-        limit: wcp::PageLimit,
-    ) -> Result<Vec<BanReport>, StoreError> {
+        filter: &ReportFilter,
+    ) -> Result<(Vec<BanReport>, bool), StoreError> {
+        let limit = filter.limit.as_i64();
         let rows = sqlx::query(&format!(
-            "SELECT {REPORT_COLUMNS} FROM ban_reports WHERE ($1::text IS NULL OR status = $1)
-             ORDER BY created_at, id LIMIT $2"
+            "SELECT {REPORT_COLUMNS} FROM ban_reports
+             WHERE ($1::text IS NULL OR status = $1)
+               AND ($2::text IS NULL OR sha256 = $2)
+               AND ($3::text IS NULL OR reporter_tenant = $3)
+               AND ($4::text IS NULL
+                    OR (created_at, id) > (SELECT created_at, id FROM ban_reports WHERE id = $4))
+             ORDER BY created_at, id LIMIT $5"
         ))
-        .bind(status.map(ReportStatus::as_str))
-        .bind(limit.as_i64())
+        .bind(filter.status.map(ReportStatus::as_str))
+        .bind(filter.sha256.as_deref())
+        .bind(filter.reporter.as_ref().map(TenantId::as_str))
+        .bind(filter.after.as_deref())
+        .bind(limit + 1)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(report_from_row).collect()
+        let mut reports = rows
+            .iter()
+            .map(report_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let more = reports.len() as i64 > limit;
+        reports.truncate(filter.limit.get() as usize);
+        Ok((reports, more))
     }
 
     pub async fn ban_report(&self, id: &str) -> Result<Option<BanReport>, StoreError> {

@@ -47,6 +47,10 @@ pub enum Unavailable {
     /// taken over); nothing of it was stored.
     #[error("the receipt was not committed: {0}")]
     NotCommitted(String),
+    /// The connection was lost after the receipt's batch sent COMMIT: it
+    /// may or may not be stored (whatever it used stays used).
+    #[error("the receipt's commit was not confirmed: {0}")]
+    CommitUnknown(String),
 }
 
 impl From<sqlx::Error> for StoreError {

@@ -50,7 +50,37 @@ pub struct PendingReceipt {
 
 struct Job {
     receipt: PendingReceipt,
-    done: oneshot::Sender<Result<Receipt, String>>,
+    done: oneshot::Sender<Result<Receipt, Failed>>,
+}
+
+/// Why a job got no receipt.
+#[derive(Debug)]
+enum Failed {
+    /// Nothing of it was stored.
+    NotCommitted(String),
+    /// The connection was lost after COMMIT was sent: the receipt may be stored.
+    Unknown(String),
+}
+
+/// Why a batch got no receipts.
+#[derive(Debug)]
+enum BatchError {
+    /// A statement failed or COMMIT was refused: nothing of it was stored.
+    NotCommitted(StoreError),
+    /// The connection was lost after COMMIT was sent: it may be stored.
+    Unknown(StoreError),
+}
+
+impl From<StoreError> for BatchError {
+    fn from(e: StoreError) -> Self {
+        BatchError::NotCommitted(e)
+    }
+}
+
+impl From<sqlx::Error> for BatchError {
+    fn from(e: sqlx::Error) -> Self {
+        BatchError::NotCommitted(e.into())
+    }
 }
 
 /// The signing key receipts are sealed with, and its id (`audit`'s).
@@ -93,7 +123,8 @@ impl ReceiptWriter {
             .map_err(|_| Unavailable::WriterStopped)?;
         match wait.await {
             Ok(Ok(r)) => Ok(r),
-            Ok(Err(e)) => Err(Unavailable::NotCommitted(e).into()),
+            Ok(Err(Failed::NotCommitted(e))) => Err(Unavailable::NotCommitted(e).into()),
+            Ok(Err(Failed::Unknown(e))) => Err(Unavailable::CommitUnknown(e).into()),
             // The writer ended with this receipt in its queue.
             Err(_) => Err(Unavailable::WriterStopped.into()),
         }
@@ -106,16 +137,37 @@ async fn run(store: Store, key: CurrentKey, mut rx: mpsc::Receiver<Job>) {
         let jobs = std::mem::take(&mut batch);
         let key = key.read().unwrap_or_else(|p| p.into_inner()).clone();
         match commit(&store, &key, &jobs).await {
-            Ok(sealed) => {
-                for (job, receipt) in jobs.into_iter().zip(sealed) {
-                    let _ = job.done.send(receipt);
+            Err(BatchError::NotCommitted(StoreError::Database(e))) if jobs.len() > 1 => {
+                // The database refused something in the batch (e.g. a
+                // receipt of a tenant that is not there) and stored none of
+                // it: each job is tried alone, so only the bad one fails.
+                tracing::warn!(error = %e, count = jobs.len(), "receipt batch refused; committing its receipts one by one");
+                for job in jobs {
+                    let sealed = commit(&store, &key, std::slice::from_ref(&job)).await;
+                    deliver(vec![job], sealed);
                 }
             }
-            Err(e) => {
-                tracing::error!(error = %e, count = jobs.len(), "receipt batch failed; its decisions fail");
-                for job in jobs {
-                    let _ = job.done.send(Err(e.to_string()));
-                }
+            sealed => deliver(jobs, sealed),
+        }
+    }
+}
+
+/// Answers each job of a batch with its receipt or why it has none.
+fn deliver(jobs: Vec<Job>, sealed: Result<Vec<Result<Receipt, String>>, BatchError>) {
+    match sealed {
+        Ok(sealed) => {
+            for (job, receipt) in jobs.into_iter().zip(sealed) {
+                let _ = job.done.send(receipt.map_err(Failed::NotCommitted));
+            }
+        }
+        Err(e) => {
+            let (e, failed): (_, fn(String) -> Failed) = match e {
+                BatchError::NotCommitted(e) => (e, Failed::NotCommitted),
+                BatchError::Unknown(e) => (e, Failed::Unknown),
+            };
+            tracing::error!(error = %e, count = jobs.len(), "receipt batch failed; its decisions fail");
+            for job in jobs {
+                let _ = job.done.send(Err(failed(e.to_string())));
             }
         }
     }
@@ -146,7 +198,7 @@ async fn commit(
     store: &Store,
     key: &ReceiptKey,
     jobs: &[Job],
-) -> Result<Vec<Result<Receipt, String>>, StoreError> {
+) -> Result<Vec<Result<Receipt, String>>, BatchError> {
     let tenants: Vec<String> = {
         let mut t: Vec<String> = jobs
             .iter()
@@ -265,8 +317,12 @@ async fn commit(
     .bind(&h_len)
     .execute(&mut *tx)
     .await?;
-    tx.commit().await?;
-    Ok(sealed)
+    match tx.commit().await.map_err(StoreError::from) {
+        Ok(()) => Ok(sealed),
+        // COMMIT was sent and its answer lost: it may have been applied.
+        Err(e @ StoreError::Unavailable(_)) => Err(BatchError::Unknown(e)),
+        Err(e) => Err(BatchError::NotCommitted(e)),
+    }
 }
 
 /// The head's length as stored (`bigint`).

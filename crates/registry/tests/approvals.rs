@@ -102,6 +102,66 @@ async fn an_approval_is_used_once_and_given_back_when_its_decision_failed() {
 }
 
 #[tokio::test]
+async fn an_approval_whose_receipt_is_stored_is_not_given_back() {
+    let (_db, s, tenant, id) = acme_approval().await;
+    let t = s.tenant(&tenant);
+    let decision = Uuid::now_v7();
+    assert!(t
+        .use_approval(id, &subject(), decision)
+        .await
+        .unwrap()
+        .is_ok());
+    // The receipt commits, but its answer is lost (the connection dropped
+    // after COMMIT was sent): the decision believes it failed.
+    let signing = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
+    let writer = registry::receipts::ReceiptWriter::start(
+        s.clone(),
+        registry::receipts::ReceiptKey {
+            kid: audit::key_id(&signing.verifying_key()),
+            key: signing,
+        },
+    );
+    let now = chrono::Utc::now();
+    writer
+        .append(registry::receipts::PendingReceipt {
+            content: audit::UnsignedReceipt {
+                receipt_id: decision.to_string(),
+                spec_version: wcp::SPEC_VERSION.into(),
+                tenant_id: tenant.to_string(),
+                correlation_id: "c".into(),
+                decided_at: now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                worker_id: "x.acme.w".into(),
+                capability_id: "cap.a.b".into(),
+                env: "prod".into(),
+                data_label: "PUBLIC".into(),
+                outcome: audit::Outcome::Allow,
+                deny_code: None,
+                tier: 0,
+                policy_version: "hall-default-policy/1".into(),
+                controls_verified: vec![],
+                request_hash: None,
+                dry_run: false,
+                prev_receipt_hash: None,
+                signing_key_id: String::new(),
+                approval_id: Some(id.to_string()),
+            },
+            decided_at: now,
+            denied: false,
+            deny_reason: None,
+            idempotency: None,
+        })
+        .await
+        .unwrap();
+
+    t.release_approval(id, decision).await.unwrap();
+    assert_eq!(
+        refusal(&t, id, &subject()).await,
+        Unusable::AlreadyUsed,
+        "a stored decision keeps the approval it used"
+    );
+}
+
+#[tokio::test]
 async fn an_expired_approval_cannot_be_used_or_resolved() {
     let (db, s, tenant, id) = acme_approval().await;
     execute(

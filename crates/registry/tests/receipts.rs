@@ -112,6 +112,37 @@ async fn a_stopped_writer_is_unavailable_not_corrupt() {
 }
 
 #[tokio::test]
+async fn a_receipt_for_a_tenant_that_is_not_there_fails_alone_and_its_batch_commits() {
+    let (_db, s, t, writer) = acme().await;
+    let other = tenant(&s, "org.other").await;
+    let mut tasks = Vec::new();
+    for n in 0..30 {
+        let w = writer.clone();
+        let p = match n % 3 {
+            0 if n == 12 => pending("org.nobody", n),
+            0 => pending("org.acme", n),
+            1 => pending("org.other", n),
+            _ => pending("org.acme", n),
+        };
+        tasks.push(tokio::spawn(async move { (n, w.append(p).await) }));
+    }
+    for task in tasks {
+        let (n, result) = task.await.unwrap();
+        match (n, result) {
+            (12, Err(StoreError::Unavailable(Unavailable::NotCommitted(_)))) => {}
+            (12, other) => panic!("the receipt of a tenant that is not there: {other:?}"),
+            (n, Err(e)) => panic!("receipt {n} failed with the bad one: {e}"),
+            (_, Ok(_)) => {}
+        }
+    }
+    assert_eq!(verify_chain(&chain(&s, &t).await, &public_keys()), Ok(19));
+    assert_eq!(
+        verify_chain(&chain(&s, &other).await, &public_keys()),
+        Ok(10)
+    );
+}
+
+#[tokio::test]
 async fn appended_receipts_form_a_chain_that_verifies_offline() {
     let (_db, s, t, writer) = acme().await;
     let first = writer.append(pending("org.acme", 0)).await.unwrap();

@@ -9,10 +9,10 @@
 use std::fmt;
 
 use policy::ban_review::{self, AlreadyReviewed, ReportStatus, Review};
-use registry::bans::{Ban, BanReport, Reviewed};
+use registry::bans::{Ban, BanReport, NewReport, ReportFilter, Reviewed};
 use registry::StoreError;
 
-use crate::{Caller, Hall};
+use crate::{Caller, Hall, Page};
 
 /// A package's SHA-256: 64 hex characters, held lowercase.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -54,6 +54,23 @@ pub struct ReportCommand {
     pub evidence_url: Option<String>,
 }
 
+/// Why a report was not filed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// The reporter's tenant filed its quota of reports today.
+    #[error(
+        "your tenant has filed {reports_per_day} ban reports today (UTC), its daily quota; \
+         file more tomorrow or ask the operator"
+    )]
+    QuotaExceeded { reports_per_day: u32 },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A page of ban reports, oldest first; the next page starts after the
+/// report id in `next`.
+pub type ReportPage = Page<BanReport>;
+
 /// Why a report could not be reviewed.
 #[derive(Debug, thiserror::Error)]
 pub enum ReviewError {
@@ -87,35 +104,42 @@ pub struct BanHistory {
 impl Hall {
     /// Files a report; the hash joins the ban list only when the operator
     /// confirms it. The operator's own reports are the operator's; everyone
-    /// else's are the community's.
+    /// else's are the community's, at most [`Hall::ban_reports_per_day`] a
+    /// tenant a day (`policy::ban_review::may_file`).
     pub async fn report_hash(
         &self,
         caller: Caller<'_>,
         command: ReportCommand,
-    ) -> Result<BanReport, StoreError> {
+    ) -> Result<BanReport, ReportError> {
         let source = if caller.operator {
             "operator"
         } else {
             "community"
         };
+        let reports_per_day = self.ban_reports_per_day;
         self.store
             .report_hash(
-                command.sha256.as_str(),
-                &command.reason,
-                command.evidence_url.as_deref(),
-                source,
-                Some(caller.tenant),
+                &NewReport {
+                    sha256: command.sha256.as_str(),
+                    reason: &command.reason,
+                    evidence_url: command.evidence_url.as_deref(),
+                    source,
+                    reporter: Some(caller.tenant),
+                },
+                |filed| ban_review::may_file(caller.operator, filed, reports_per_day),
             )
-            .await
+            .await?
+            .ok_or(ReportError::QuotaExceeded { reports_per_day })
     }
 
-    /// Reports with this status (all without one), oldest first.
-    pub async fn ban_reports(
-        &self,
-        status: Option<ReportStatus>,
-        limit: wcp::PageLimit,
-    ) -> Result<Vec<BanReport>, StoreError> {
-        self.store.ban_reports(status, limit).await
+    /// The reports `filter` selects, oldest first, one page.
+    pub async fn ban_reports(&self, filter: &ReportFilter) -> Result<ReportPage, StoreError> {
+        let (reports, more) = self.store.ban_reports(filter).await?;
+        let next = more.then(|| reports.last().map(|r| r.id.clone())).flatten();
+        Ok(Page {
+            items: reports,
+            next,
+        })
     }
 
     /// Confirms a pending report: its hash is banned (unless it already

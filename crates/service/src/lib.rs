@@ -107,6 +107,9 @@ pub struct Hall {
     /// The registry's setting (`HALL_TELEMETRY_IDS_PER_DAY`): how many
     /// different ids one tenant's usage totals may hold for one day.
     pub telemetry_ids_per_day: u32,
+    /// The registry's setting (`HALL_BAN_REPORTS_PER_DAY`): how many ban
+    /// reports one tenant may file a day (the operator's are not counted).
+    pub ban_reports_per_day: u32,
 }
 
 impl Hall {
@@ -127,6 +130,7 @@ impl Hall {
             policy: policy::PolicyDocument::default_policy(),
             org_claims_need_approval: false,
             telemetry_ids_per_day: wcp::telemetry::DEFAULT_IDS_PER_DAY,
+            ban_reports_per_day: policy::ban_review::DEFAULT_REPORTS_PER_DAY,
         }
     }
 }

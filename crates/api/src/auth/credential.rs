@@ -20,12 +20,24 @@ pub const API_KEY_HEADER: &str = "x-api-key";
 
 /// The credential a request presents, if any.
 pub(super) fn presented_credential(req: &ServiceRequest) -> Option<Result<String, ApiError>> {
+    presented(req).map(|c| c.map(|(token, _)| token))
+}
+
+/// Whether the request's credential is the `pyhall_session` cookie (no
+/// `Authorization` or `X-API-Key` header comes before it).
+pub(super) fn by_cookie(req: &ServiceRequest) -> bool {
+    matches!(presented(req), Some(Ok((_, true))))
+}
+
+/// The credential a request presents and whether it came from the cookie.
+fn presented(req: &ServiceRequest) -> Option<Result<(String, bool), ApiError>> {
     let headers = req.headers();
     if let Some(value) = headers.get(AUTHORIZATION) {
         let parsed = value.to_str().ok().and_then(|v| {
             let (scheme, token) = v.trim().split_once(' ')?;
             let token = token.trim();
-            (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_string())
+            (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty())
+                .then(|| (token.to_string(), false))
         });
         return Some(parsed.ok_or_else(|| {
             unauthorized(
@@ -41,7 +53,7 @@ pub(super) fn presented_credential(req: &ServiceRequest) -> Option<Result<String
                 .ok()
                 .map(str::trim)
                 .filter(|v| !v.is_empty())
-                .map(str::to_string)
+                .map(|v| (v.to_string(), false))
                 .ok_or_else(|| unauthorized("invalid_credentials", "malformed X-API-Key header")),
         );
     }
@@ -52,7 +64,7 @@ pub(super) fn presented_credential(req: &ServiceRequest) -> Option<Result<String
         for pair in cookies.split(';') {
             if let Some((name, token)) = pair.trim().split_once('=') {
                 if name == SESSION_COOKIE && !token.is_empty() {
-                    return Some(Ok(token.to_string()));
+                    return Some(Ok((token.to_string(), true)));
                 }
             }
         }

@@ -7,6 +7,9 @@
 //! in the request. Handlers take a [`Principal`], which turns that outcome into
 //! the caller or the right 401/403. Credentials are never logged.
 //!
+//! A state-changing request authenticated by the cookie alone must come
+//! from this server's own origin (`origin`).
+//!
 //! `session` mints and verifies session tokens; `credential` finds the
 //! presented credential and checks it; `key_use` records key use, throttled;
 //! `rate_limit` counts requests, in Redis or in this process; `extract` gives
@@ -16,6 +19,7 @@ mod client_ip;
 mod credential;
 mod extract;
 mod key_use;
+mod origin;
 mod rate_limit;
 mod session;
 
@@ -68,10 +72,17 @@ pub async fn authenticate(
     let outcome = match credential::presented_credential(&req) {
         None => AuthOutcome::Anonymous,
         Some(Err(e)) => AuthOutcome::Failed(e),
-        Some(Ok(token)) => match credential::check_credential(&state, &token, &ip).await {
-            Ok(p) => AuthOutcome::Authenticated(p),
-            Err(e) => AuthOutcome::Failed(e),
-        },
+        Some(Ok(token)) => {
+            // A browser adds the cookie to requests any site makes.
+            let forgeable = credential::by_cookie(&req);
+            match forgeable.then(|| origin::same_origin(&req)).transpose() {
+                Err(e) => AuthOutcome::Failed(e),
+                Ok(_) => match credential::check_credential(&state, &token, &ip).await {
+                    Ok(p) => AuthOutcome::Authenticated(p),
+                    Err(e) => AuthOutcome::Failed(e),
+                },
+            }
+        }
     };
     if !rate_limit::exempt_from_limits(req.path()) {
         let (bucket, limit) = match &outcome {

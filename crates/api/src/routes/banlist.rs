@@ -6,9 +6,10 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use policy::ban_review::ReportStatus;
+use registry::bans::ReportFilter;
 use registry::bans::{Ban, BanReport};
 use serde::Deserialize;
-use service::bans::{LiftError, PackageHash, ReportCommand, ReviewError};
+use service::bans::{LiftError, PackageHash, ReportCommand, ReportError, ReviewError};
 use utoipa::IntoParams;
 
 pub use api_types::banlist::{
@@ -101,6 +102,19 @@ impl From<ReviewError> for ApiError {
     }
 }
 
+impl From<ReportError> for ApiError {
+    fn from(e: ReportError) -> Self {
+        match e {
+            ReportError::QuotaExceeded { .. } => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "quota_exceeded",
+                e.to_string(),
+            ),
+            ReportError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<LiftError> for ApiError {
     fn from(e: LiftError) -> Self {
         match e {
@@ -111,11 +125,14 @@ impl From<LiftError> for ApiError {
 }
 
 /// Report a hash (any valid credential). It is stored unconfirmed and joins
-/// the ban list only when the operator confirms it.
+/// the ban list only when the operator confirms it. A tenant files at most
+/// `HALL_BAN_REPORTS_PER_DAY` reports a day (UTC, default 100); the
+/// operator's own reports are not counted.
 #[utoipa::path(post, path = "/api/v1/ban-list/report", tag = "contract", request_body = ReportHash,
     security(("bearer" = []), ("session_cookie" = [])),
     responses((status = 201, body = ReportView), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody)))]
+        (status = 401, body = ErrorBody),
+        (status = 429, description = "The tenant filed its daily quota of reports (`quota_exceeded`)", body = ErrorBody)))]
 pub async fn report(
     principal: Principal,
     state: web::Data<AppState>,
@@ -159,35 +176,85 @@ pub async fn report(
 pub struct ReportsQuery {
     /// `pending`, `confirmed` or `rejected` (default: all).
     pub status: Option<String>,
+    /// Only reports of this package hash (64 hex characters).
+    pub sha256: Option<String>,
+    /// Only reports filed by this tenant.
+    pub reporter_tenant: Option<String>,
+    /// At most this many reports (default 500, at most 5000).
     pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
 }
 
-/// Reports awaiting (or past) review, oldest first (operator only).
+fn invalid_query(message: impl Into<String>) -> ApiError {
+    ApiError::bad_request("invalid_query", message)
+}
+
+/// Reports awaiting (or past) review, oldest first, a page at a time,
+/// filtered by status, hash and reporting tenant (operator only).
 #[utoipa::path(get, path = "/api/v1/ban-list/reports", tag = "ban-list", params(ReportsQuery),
     security(("bearer" = [])),
-    responses((status = 200, body = ReportList), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = ReportList),
+        (status = 400, description = "A filter or the cursor is malformed (`invalid_query`)", body = ErrorBody),
+        (status = 403, body = ErrorBody)))]
 pub async fn reports(
     principal: Principal,
     state: web::Data<AppState>,
     query: web::Query<ReportsQuery>,
 ) -> Result<web::Json<ReportList>, ApiError> {
     principal.require_operator()?;
-    let status = query
+    let q = query.into_inner();
+    let status = q
         .status
         .as_deref()
         .map(|s| {
             ReportStatus::from_name(s).ok_or_else(|| {
-                ApiError::bad_request(
-                    "invalid_query",
-                    format!("status {s:?} is not one of pending, confirmed or rejected"),
-                )
+                invalid_query(format!(
+                    "status {s:?} is not one of pending, confirmed or rejected"
+                ))
             })
         })
         .transpose()?;
-    let limit = wcp::PageLimit::clamped(query.limit, wcp::PageSize::BANS);
-    let reports = state.hall.ban_reports(status, limit).await?;
+    let sha256 = q
+        .sha256
+        .as_deref()
+        .map(|h| {
+            PackageHash::parse(h)
+                .map_err(|e| invalid_query(e.to_string()))
+                .map(|h| h.to_string())
+        })
+        .transpose()?;
+    let reporter = q
+        .reporter_tenant
+        .as_deref()
+        .map(|t| {
+            wcp::TenantId::parse(t).map_err(|e| invalid_query(format!("reporter_tenant: {e}")))
+        })
+        .transpose()?;
+    let after = q
+        .cursor
+        .map(|c| {
+            let id = c.strip_prefix("rpt_").unwrap_or("");
+            if id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+                Ok(c)
+            } else {
+                Err(invalid_query(
+                    "cursor must be the next_cursor of an earlier page",
+                ))
+            }
+        })
+        .transpose()?;
+    let filter = ReportFilter {
+        status,
+        sha256,
+        reporter,
+        after,
+        limit: wcp::PageLimit::clamped(q.limit, wcp::PageSize::BANS),
+    };
+    let page = state.hall.ban_reports(&filter).await?;
     Ok(web::Json(ReportList {
-        reports: reports.into_iter().map(report_view).collect(),
+        reports: page.items.into_iter().map(report_view).collect(),
+        next_cursor: page.next,
     }))
 }
 

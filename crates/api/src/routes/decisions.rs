@@ -158,6 +158,7 @@ impl From<DecideError> for ApiError {
             DecideError::AdminRequired { .. } => {
                 Some((StatusCode::FORBIDDEN, "insufficient_scope"))
             }
+            DecideError::UnknownTenant(_) => Some((StatusCode::NOT_FOUND, "not_found")),
             DecideError::IdempotencyKeyReused(_) => {
                 Some((StatusCode::CONFLICT, "idempotency_key_reused"))
             }
@@ -216,6 +217,7 @@ fn respond(decided: Decided) -> HttpResponse {
         (status = 400, description = "A field is missing or malformed (`invalid_field`, `invalid_request`, naming the field), or the operator's key named no `tenant_id` (`tenant_required`)", body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 403, description = "The key lacks `decisions:write` (`insufficient_scope`), `tenant_id` names another tenant (`forbidden`), or the operator's key names another tenant without `admin` (`insufficient_scope`)", body = ErrorBody),
+        (status = 404, description = "The operator's `tenant_id` names no tenant", body = ErrorBody),
         (status = 409, description = "The Idempotency-Key was used with another request body (`idempotency_key_reused`), or its first request is still being decided after 35 s (`idempotency_key_in_flight`)", body = ErrorBody),
         (status = 503, description = "The receipt could not be committed", body = ErrorBody)))]
 pub async fn make_decision(
@@ -251,6 +253,7 @@ pub async fn make_decision(
         (status = 400, description = "A field is missing or malformed (`invalid_field`, `invalid_request`, naming the field), or the operator's key named no `tenant_id` (`tenant_required`)", body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 403, description = "The credential lacks `decisions:write` (`insufficient_scope`), `tenant_id` names another tenant (`forbidden`), or the operator's key names another tenant without `admin` (`insufficient_scope`)", body = ErrorBody),
+        (status = 404, description = "The operator's `tenant_id` names no tenant", body = ErrorBody),
         (status = 409, description = "The Idempotency-Key was used with another request body, or its first request is still being decided", body = ErrorBody),
         (status = 503, description = "The receipt could not be committed", body = ErrorBody)))]
 pub async fn route(

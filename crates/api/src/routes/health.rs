@@ -1,6 +1,6 @@
 //! Liveness, readiness and metrics.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix_web::http::header::{HeaderValue, AUTHORIZATION, WWW_AUTHENTICATE};
 use actix_web::http::StatusCode;
@@ -32,26 +32,52 @@ pub async fn health() -> web::Json<HealthResponse> {
     })
 }
 
-/// Readiness: PostgreSQL answers. 503 while it does not.
+/// How long one readiness check answers `/readyz`.
+pub const READY_FRESH_FOR: Duration = Duration::from_secs(1);
+
+/// The last readiness check: what it found (the answer, or why not ready)
+/// and when. Held under an async lock, so concurrent probes wait for the
+/// one check in flight instead of each asking PostgreSQL.
+#[derive(Default)]
+pub struct Readiness(tokio::sync::Mutex<Option<(Instant, Result<ReadyResponse, String>)>>);
+
+/// Readiness: PostgreSQL answers. 503 while it does not. Checked at most
+/// once a second per process; probes in between get the last answer.
 #[utoipa::path(get, path = "/readyz", tag = "health",
     responses(
-        (status = 200, description = "Ready to serve", body = ReadyResponse),
+        (status = 200, description = "Ready to serve (checked within the last second)", body = ReadyResponse),
         (status = 503, description = "PostgreSQL is unreachable", body = ErrorBody)))]
 pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<ReadyResponse>, ApiError> {
+    let mut last = state.readiness.0.lock().await;
+    let answer = match &*last {
+        Some((at, answer)) if at.elapsed() < READY_FRESH_FOR => answer.clone(),
+        _ => {
+            let answer = check(&state).await;
+            *last = Some((Instant::now(), answer.clone()));
+            answer
+        }
+    };
+    drop(last);
+    answer.map(web::Json).map_err(ApiError::unavailable)
+}
+
+/// One readiness check: a round trip to PostgreSQL, then to the cache.
+async fn check(state: &AppState) -> Result<ReadyResponse, String> {
+    state.metrics.readiness_checked();
     match tokio::time::timeout(READY_TIMEOUT, state.hall.store.ping()).await {
         Ok(Ok(())) => {}
-        Ok(Err(e)) => return Err(ApiError::unavailable(format!("not ready: {e}"))),
+        Ok(Err(e)) => return Err(format!("not ready: {e}")),
         Err(_) => {
-            return Err(ApiError::unavailable(format!(
+            return Err(format!(
                 "not ready: PostgreSQL did not answer within {READY_TIMEOUT:?}"
-            )))
+            ))
         }
     }
     let cache = match state.cache.ping().await {
         Ok(()) => "ok".to_string(),
         Err(e) => format!("degraded: {e}"),
     };
-    Ok(web::Json(ReadyResponse {
+    Ok(ReadyResponse {
         ready: true,
         database: "ok".into(),
         cache,
@@ -67,7 +93,7 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<web::Json<ReadyRespons
             "direct"
         }
         .into(),
-    }))
+    })
 }
 
 /// Prometheus metrics: request counts and latency histograms per route.

@@ -491,3 +491,73 @@ async fn the_ban_list_is_newest_first() {
     assert!(keys.iter().any(|k| k.ends_with("bans")), "{keys:?}");
     s.stop().await;
 }
+
+#[tokio::test]
+async fn ban_reports_have_a_daily_quota_per_tenant_and_the_review_list_pages_and_filters() {
+    let s = TestServer::start_with(|c| c.ban_reports_per_day = 2, false).await;
+    let (_, key) = s.tenant_with_key("org.acme", &["read"]).await;
+    let op = s.operator_key.clone();
+    let file = |who: &str, hash: &str| {
+        let body = json!({"sha256": hash, "reason": "exfiltrates secrets"});
+        let who = who.to_string();
+        let s = &s;
+        async move { s.post("/api/v1/ban-list/report", &who, body).await }
+    };
+    assert_eq!(file(&key, HASH_A).await.0, 201);
+    assert_eq!(file(&key, HASH_B).await.0, 201);
+    let (status, err) = file(&key, &"c".repeat(64)).await;
+    assert_eq!(status, 429, "{err}");
+    assert_eq!(err["error"]["code"], "quota_exceeded");
+    // The operator's own reports are not counted.
+    for _ in 0..3 {
+        assert_eq!(file(&op, HASH_A).await.0, 201);
+    }
+
+    // Pages of two, oldest first, through next_cursor.
+    let mut seen = Vec::new();
+    let mut path = "/api/v1/ban-list/reports?limit=2".to_string();
+    loop {
+        let (status, page) = s.get_json(&path, Some(&op)).await;
+        assert_eq!(status, 200, "{page}");
+        seen.extend(
+            each(&page["reports"], "sha256")
+                .into_iter()
+                .map(String::from),
+        );
+        match page["next_cursor"].as_str() {
+            Some(next) => path = format!("/api/v1/ban-list/reports?limit=2&cursor={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, [HASH_A, HASH_B, HASH_A, HASH_A, HASH_A]);
+
+    let (_, acme) = s
+        .get_json(
+            "/api/v1/ban-list/reports?reporter_tenant=org.acme",
+            Some(&op),
+        )
+        .await;
+    assert_eq!(each(&acme["reports"], "sha256"), [HASH_A, HASH_B]);
+    let (_, by_hash) = s
+        .get_json(
+            &format!("/api/v1/ban-list/reports?sha256={HASH_B}&status=pending"),
+            Some(&op),
+        )
+        .await;
+    assert_eq!(each(&by_hash["reports"], "reporter_tenant"), ["org.acme"]);
+    for bad in [
+        "cursor=nope",
+        "sha256=xyz",
+        "reporter_tenant=Not%20A%20Tenant",
+    ] {
+        let (status, err) = s
+            .get_json(&format!("/api/v1/ban-list/reports?{bad}"), Some(&op))
+            .await;
+        assert_eq!(
+            (status, err["error"]["code"].as_str()),
+            (400, Some("invalid_query")),
+            "{bad}: {err}"
+        );
+    }
+    s.stop().await;
+}

@@ -754,3 +754,84 @@ async fn without_a_configured_secret_one_is_generated_into_the_data_dir_owner_on
     assert_eq!(status, 200);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_state_changing_request_with_only_the_session_cookie_is_refused_from_another_sites_page()
+{
+    let server = TestServer::start().await;
+    let (_, key) = server.tenant_with_key("org.acme", &["read"]).await;
+    let (_, token) = session(&server, &key, None).await;
+    let token = token["token"].as_str().unwrap().to_string();
+    let own = server.base.clone();
+    let report = json!({"sha256": "a".repeat(64), "reason": "exfiltrates secrets"});
+    let post = |headers: Vec<(&'static str, String)>| {
+        let mut r = server
+            .client
+            .post(server.url("/api/v1/ban-list/report"))
+            .json(&report);
+        for (name, value) in headers {
+            r = r.header(name, value);
+        }
+        async move { r.send().await.unwrap() }
+    };
+    let cookie = || ("Cookie", format!("pyhall_session={token}"));
+
+    for (headers, why) in [
+        (
+            vec![cookie(), ("Origin", "https://evil.example".into())],
+            "another site",
+        ),
+        (
+            vec![cookie(), ("Origin", "null".into())],
+            "an opaque origin",
+        ),
+        (
+            vec![cookie(), ("Referer", "https://evil.example/page".into())],
+            "another site's page, named by Referer",
+        ),
+        (
+            vec![cookie(), ("Sec-Fetch-Site", "cross-site".into())],
+            "a cross-site fetch",
+        ),
+    ] {
+        let resp = post(headers).await;
+        assert_eq!(resp.status(), 403, "{why}");
+        let (code, _) = crate::support::error_of(resp).await;
+        assert_eq!(code, "cross_origin_refused", "{why}");
+    }
+    // The PyHall SDKs send the cookie from no page at all (the contract).
+    assert_eq!(post(vec![cookie()]).await.status(), 201);
+    // From the server's own pages, the cookie works.
+    assert_eq!(
+        post(vec![cookie(), ("Origin", own.clone())]).await.status(),
+        201
+    );
+    assert_eq!(
+        post(vec![cookie(), ("Referer", format!("{own}/docs/"))])
+            .await
+            .status(),
+        201
+    );
+    // Reading needs no Origin; a key or bearer token is never forged by a browser.
+    let read = server
+        .client
+        .get(server.url("/api/v1/auth/whoami"))
+        .header("Cookie", format!("pyhall_session={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 200);
+    for auth in [
+        ("Authorization", format!("Bearer {token}")),
+        ("X-API-Key", key.clone()),
+    ] {
+        let resp = post(vec![
+            auth,
+            ("Origin", "https://evil.example".into()),
+            cookie(),
+        ])
+        .await;
+        assert_eq!(resp.status(), 201);
+    }
+    server.stop().await;
+}

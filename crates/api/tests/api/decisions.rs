@@ -234,6 +234,33 @@ async fn a_decision_with_the_operators_key_must_name_its_tenant() {
 }
 
 #[tokio::test]
+async fn the_operator_naming_a_tenant_that_is_not_there_is_404_and_others_decide_meanwhile() {
+    let s = TestServer::start().await;
+    let (_, key) = s
+        .tenant_with_key("org.acme", &["workers:write", "decisions:write", "read"])
+        .await;
+    s.register(
+        &key,
+        &Worker::named("x.acme", "a").capabilities(&["cap.data.read.v1"]),
+    )
+    .await;
+    let request = decision("x.acme.a", "cap.data.read.v1", "dev", "PUBLIC");
+    let mut nowhere = request.clone();
+    nowhere["tenant_id"] = json!("org.nobody");
+    for path in ["/api/v1/decisions", "/api/route"] {
+        let (status, err) = s.post(path, &s.operator_key, nowhere.clone()).await;
+        assert_eq!(status, 404, "{path}: {err}");
+        assert_eq!(code(&err), "not_found", "{err}");
+        assert!(message(&err).contains("org.nobody"), "{err}");
+    }
+    // Acme's decisions are unaffected, before and after.
+    let d = s.decide(&key, request).await;
+    assert_eq!(d["denied"].as_bool(), Some(false), "{d}");
+    assert_eq!(s.verify_receipts(&key).await, Ok(1));
+    s.stop().await;
+}
+
+#[tokio::test]
 async fn signatories_floors_and_bans_shape_decisions() {
     let s = TestServer::start().await;
     let (_, a) = s

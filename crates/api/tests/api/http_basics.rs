@@ -48,6 +48,40 @@ async fn readyz_is_503_while_postgres_is_unreachable() {
 }
 
 #[tokio::test]
+async fn readyz_asks_postgres_at_most_once_a_second_and_notices_it_gone_after_that() {
+    let server = TestServer::start().await;
+    const CHECKS: &str = "hall_readiness_checks_total";
+    assert_eq!(server.get("/readyz").await.status(), 200);
+    let checks = server.counter(CHECKS).await;
+    let started = std::time::Instant::now();
+    for _ in 0..50 {
+        assert_eq!(server.get("/readyz").await.status(), 200);
+    }
+    let asked = server.counter(CHECKS).await - checks;
+    if started.elapsed() < std::time::Duration::from_secs(1) {
+        assert!(
+            asked <= 1,
+            "{asked} readiness checks for 50 probes within a second"
+        );
+    }
+
+    let admin = testkit::admin_database_url();
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
+        .await
+        .unwrap();
+    sqlx::query(&format!("DROP DATABASE {} WITH (FORCE)", server.db.name()))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let resp = server.get("/readyz").await;
+    assert_eq!(resp.status(), 503, "the answer is at most a second old");
+    let (code, _) = error_of(resp).await;
+    assert_eq!(code, "unavailable");
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn unknown_route_is_a_json_404() {
     let server = TestServer::start().await;
     let resp = server.get("/api/v1/no-such-thing").await;
@@ -174,5 +208,74 @@ async fn swagger_ui_is_served_at_docs_without_any_download() {
         .await
         .unwrap();
     assert!(init.contains("/openapi.json"), "{init}");
+    server.stop().await;
+}
+
+/// This process's peak resident memory, in bytes (Linux).
+fn peak_rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().strip_suffix("kB"))
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .expect("VmHWM in /proc/self/status")
+        * 1024
+}
+
+#[tokio::test]
+async fn a_gzip_bomb_is_refused_413_without_being_inflated() {
+    use std::io::Write;
+    let server = TestServer::start().await;
+    let (_, key) = server.tenant_with_key("org.acme", &["read"]).await;
+    // 64 MiB of zeros: about 64 KiB compressed, well under the body limit.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let zeros = vec![b' '; 1 << 20];
+    for _ in 0..64 {
+        gz.write_all(&zeros).unwrap();
+    }
+    let bomb = gz.finish().unwrap();
+    assert!(bomb.len() < 256 * 1024, "{} bytes compressed", bomb.len());
+    let peak = peak_rss();
+
+    let resp = server
+        .client
+        .post(server.url("/api/v1/ban-list/report"))
+        .bearer_auth(&key)
+        .header("Content-Type", "application/json")
+        .header("Content-Encoding", "gzip")
+        .body(bomb)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 413);
+    let (code, _) = error_of(resp).await;
+    assert_eq!(code, "payload_too_large");
+    let grown = peak_rss().saturating_sub(peak);
+    assert!(
+        grown < 16 << 20,
+        "the peak memory grew by {} MiB refusing it",
+        grown >> 20
+    );
+
+    // A small gzip body is read as what it inflates to.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(
+        serde_json::json!({"sha256": "b".repeat(64), "reason": "exfiltrates secrets"})
+            .to_string()
+            .as_bytes(),
+    )
+    .unwrap();
+    let resp = server
+        .client
+        .post(server.url("/api/v1/ban-list/report"))
+        .bearer_auth(&key)
+        .header("Content-Type", "application/json")
+        .header("Content-Encoding", "gzip")
+        .body(gz.finish().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
     server.stop().await;
 }

@@ -63,6 +63,7 @@ impl Server {
             rate_limit_per_minute: 0,
             org_claims_need_approval: false,
             telemetry_ids_per_day: 10_000,
+            ban_reports_per_day: 100,
             receipt_signing_key: None,
             receipt_signing_key_file: None,
             session_secret: None,

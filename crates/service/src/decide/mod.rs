@@ -21,7 +21,7 @@ use registry::decisions::LoggedDecision;
 use registry::idempotency::IdempotencyClaim;
 use registry::receipts::PendingReceipt;
 use registry::workers::{Worker, WorkerRef, WorkerStatus};
-use registry::StoreError;
+use registry::{Entity, StoreError, Unavailable};
 use uuid::Uuid;
 use wcp::{CapabilityId, DataLabel, Env, TenantId};
 
@@ -85,6 +85,9 @@ pub enum DecideError {
          use a key with `admin`, or an API key of that tenant"
     )]
     AdminRequired { named: TenantId, caller: TenantId },
+    /// The operator named a tenant that does not exist.
+    #[error("tenant {0} not found")]
+    UnknownTenant(TenantId),
     #[error(
         "Idempotency-Key {0} was used in the last 24 hours with a different request body; \
          use a new key for a new request"
@@ -150,6 +153,16 @@ impl Hall {
         idempotency: Option<Idempotency>,
     ) -> Result<Decided, DecideError> {
         caller.may_decide_for(&command.tenant)?;
+        if command.tenant != *caller.tenant {
+            // Only the operator gets here; a receipt needs its tenant's chain.
+            self.facts
+                .decision_policy(&command.tenant)
+                .await
+                .map_err(|e| match e {
+                    StoreError::NotFound(Entity::Tenant(t)) => DecideError::UnknownTenant(t),
+                    e => DecideError::Store(e),
+                })?;
+        }
         let Some(this) = idempotency else {
             return self.run(caller, command, None).await;
         };
@@ -310,8 +323,17 @@ impl Hall {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(error = %e, "no receipt, so no decision");
-                if let (Some(id), None) = (approval_id, &pending) {
+                let surely_not_stored = matches!(
+                    e,
+                    StoreError::Unavailable(
+                        Unavailable::NotCommitted(_) | Unavailable::WriterStopped
+                    )
+                );
+                if let (Some(id), None, true) = (approval_id, &pending, surely_not_stored) {
                     // The approval was used by a decision that never happened.
+                    // (After a COMMIT whose answer was lost it stays used: the
+                    // receipt may be stored, and the store gives back no
+                    // approval whose receipt is.)
                     if let Err(e) = self
                         .store
                         .tenant(&tenant)

@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 
 use audit::Outcome;
 use policy::ban_review::ReportStatus;
+use registry::bans::ReportFilter;
 use serde_json::json;
-use service::bans::{LiftError, PackageHash, ReportCommand, ReviewError};
+use service::bans::{LiftError, PackageHash, ReportCommand, ReportError, ReviewError};
 use service::Caller;
 use wcp::TenantId;
 
@@ -50,6 +51,17 @@ async fn following() -> Fixture {
 
 async fn decide(f: &Fixture, tenant: &TenantId) -> (Outcome, Option<String>) {
     f.outcome(tenant, WORKER).await
+}
+
+/// Every report, oldest first, on the first page.
+fn all_reports() -> ReportFilter {
+    ReportFilter {
+        status: None,
+        sha256: None,
+        reporter: None,
+        after: None,
+        limit: wcp::PageLimit::default_of(wcp::PageSize::BANS),
+    }
 }
 
 /// The bans in force, as the ban list's first page shows them.
@@ -201,12 +213,16 @@ async fn a_report_is_reviewed_once() {
 
     let hall = &f.hall;
     let listed = |status| async move {
-        hall.ban_reports(status, wcp::PageLimit::default_of(wcp::PageSize::BANS))
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|r| (r.id, r.status))
-            .collect::<Vec<_>>()
+        hall.ban_reports(&ReportFilter {
+            status,
+            ..all_reports()
+        })
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|r| (r.id, r.status))
+        .collect::<Vec<_>>()
     };
     assert_eq!(
         listed(None).await,
@@ -221,6 +237,115 @@ async fn a_report_is_reviewed_once() {
         vec![(second.id.clone(), ReportStatus::Rejected)]
     );
     assert!(listed(Some(ReportStatus::Pending)).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_tenant_files_at_most_its_daily_quota_of_reports_and_the_operator_is_not_counted() {
+    let mut f = following().await;
+    f.hall.ban_reports_per_day = 3;
+    let acme = f.create_tenant("org.acme").await;
+    let other = f.create_tenant("org.other").await;
+    let op = f.create_tenant("org.op").await;
+    for c in ['1', '2', '3'] {
+        f.hall
+            .report_hash(key_of(&acme), report(&hash(c)))
+            .await
+            .unwrap();
+    }
+    let err = f
+        .hall
+        .report_hash(key_of(&acme), report(&hash('4')))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ReportError::QuotaExceeded { reports_per_day: 3 }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("3 ban reports today"), "{err}");
+    // Another tenant has a quota of its own; the operator has none.
+    f.hall
+        .report_hash(key_of(&other), report(&hash('1')))
+        .await
+        .unwrap();
+    for c in ['5', '6', '7', '8'] {
+        f.hall
+            .report_hash(operator(&op), report(&hash(c)))
+            .await
+            .unwrap();
+    }
+    let all = f.hall.ban_reports(&all_reports()).await.unwrap();
+    assert_eq!(all.items.len(), 8, "the refused report was not stored");
+    assert_eq!(all.next, None);
+}
+
+#[tokio::test]
+async fn the_review_list_pages_by_cursor_and_filters_by_status_hash_and_reporter() {
+    let f = following().await;
+    let acme = f.create_tenant("org.acme").await;
+    let other = f.create_tenant("org.other").await;
+    let mut filed = Vec::new();
+    for (who, c) in [
+        (&acme, '1'),
+        (&other, '1'),
+        (&acme, '2'),
+        (&other, '3'),
+        (&acme, '4'),
+    ] {
+        let r = f
+            .hall
+            .report_hash(key_of(who), report(&hash(c)))
+            .await
+            .unwrap();
+        filed.push(r.id);
+    }
+    f.hall.reject_report(&filed[2], None).await.unwrap();
+
+    let hall = &f.hall;
+    let ids = |filter: ReportFilter| async move {
+        let page = hall.ban_reports(&filter).await.unwrap();
+        (
+            page.items.into_iter().map(|r| r.id).collect::<Vec<_>>(),
+            page.next,
+        )
+    };
+    // Pages of two, oldest first, each continuing after the last.
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let (page, next) = ids(ReportFilter {
+            after: after.clone(),
+            limit: wcp::PageLimit::parse(Some(2), wcp::PageSize::BANS).unwrap(),
+            ..all_reports()
+        })
+        .await;
+        assert!(page.len() <= 2);
+        seen.extend(page);
+        match next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    assert_eq!(seen, filed);
+
+    let (by_hash, _) = ids(ReportFilter {
+        sha256: Some(hash('1').to_string()),
+        ..all_reports()
+    })
+    .await;
+    assert_eq!(by_hash, vec![filed[0].clone(), filed[1].clone()]);
+    let (by_reporter, _) = ids(ReportFilter {
+        reporter: Some(other.clone()),
+        ..all_reports()
+    })
+    .await;
+    assert_eq!(by_reporter, vec![filed[1].clone(), filed[3].clone()]);
+    let (pending_of_acme, _) = ids(ReportFilter {
+        status: Some(ReportStatus::Pending),
+        reporter: Some(acme.clone()),
+        ..all_reports()
+    })
+    .await;
+    assert_eq!(pending_of_acme, vec![filed[0].clone(), filed[4].clone()]);
 }
 
 #[test]

@@ -48,6 +48,7 @@ pub fn test_config(database_url: &str) -> Config {
         trusted_proxies: Default::default(),
         org_claims_need_approval: false,
         telemetry_ids_per_day: wcp::telemetry::DEFAULT_IDS_PER_DAY,
+        ban_reports_per_day: policy::ban_review::DEFAULT_REPORTS_PER_DAY,
         receipt_signing_key: None,
         receipt_signing_key_file: None,
         session_secret: None,
