@@ -144,6 +144,8 @@ async fn an_approval_whose_receipt_is_stored_is_not_given_back() {
                 prev_receipt_hash: None,
                 signing_key_id: String::new(),
                 approval_id: Some(id.to_string()),
+                receipt_version: audit::ReceiptVersion::CURRENT,
+                acting_key_id: Some(Uuid::nil().to_string()),
             },
             decided_at: now,
             denied: false,
