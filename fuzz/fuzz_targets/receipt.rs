@@ -5,7 +5,8 @@
 use std::collections::HashMap;
 
 use audit::{
-    verify_chain, verify_receipt, ChainHead, Outcome, Receipt, ReceiptKey, UnsignedReceipt,
+    verify_chain, verify_receipt, ChainHead, Outcome, Receipt, ReceiptKey, ReceiptVersion,
+    UnsignedReceipt,
 };
 use ed25519_dalek::SigningKey;
 use libfuzzer_sys::fuzz_target;
@@ -31,6 +32,8 @@ fn content() -> UnsignedReceipt {
         prev_receipt_hash: None,
         signing_key_id: String::new(),
         approval_id: Some("é".into()),
+        receipt_version: ReceiptVersion::CURRENT,
+        acting_key_id: Some("0193a1b2-5555-7000-8000-00000000000a".into()),
     }
 }
 

@@ -873,6 +873,7 @@ mod proptests {
                 any::<bool>(),
                 proptest::option::of(text()),
             ),
+            proptest::option::of(text()),
         )
             .prop_map(
                 |(
@@ -887,7 +888,15 @@ mod proptests {
                     ),
                     (env, data_label, denied, deny_code, tier),
                     (policy_version, controls_verified, request_hash, dry_run, approval_id),
+                    acting_key_id,
                 )| UnsignedReceipt {
+                    // Version 2 exactly when the acting key is recorded.
+                    receipt_version: if acting_key_id.is_some() {
+                        ReceiptVersion::V2
+                    } else {
+                        ReceiptVersion::V1
+                    },
+                    acting_key_id,
                     receipt_id,
                     spec_version,
                     tenant_id,
