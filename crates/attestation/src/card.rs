@@ -268,3 +268,137 @@ mod tests {
         );
     }
 }
+
+/// Properties over generated cards: a signed card verifies, no other card
+/// does under its signature, and nothing a client sends makes parsing panic.
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof!["[a-z0-9._-]{0,16}", any::<String>()]
+    }
+
+    /// A well-formed card; optional fields absent or null.
+    fn card() -> impl Strategy<Value = Value> {
+        (
+            "(x|org)\\.[a-z0-9-]{1,12}\\.[a-z0-9-]{1,12}",
+            proptest::option::of("wrk\\.[a-z]{1,8}\\.[a-z-]{1,8}"),
+            prop::collection::vec("cap\\.[a-z]{1,8}\\.[a-z-]{1,8}", 1..4),
+            "[0-9a-f]{64}",
+            (
+                0i64..4_000_000_000,
+                proptest::option::of(1i64..1_000_000_000),
+            ),
+            text(),
+        )
+            .prop_map(|(worker, species, caps, sha, (issued, lifetime), kid)| {
+                let at = |secs: i64| {
+                    DateTime::from_timestamp(secs, 0)
+                        .unwrap_or_default()
+                        .to_rfc3339()
+                };
+                let mut card = serde_json::json!({
+                    "worker_id": worker, "capabilities": caps, "sha256": sha,
+                    "issued_at": at(issued), "kid": kid,
+                });
+                if let Some(s) = species {
+                    card["worker_species_id"] = Value::String(s);
+                }
+                if let Some(l) = lifetime {
+                    card["expires_at"] = Value::String(at(issued + l));
+                }
+                card
+            })
+    }
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            text().prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 24, 5, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                prop::collection::btree_map(
+                    prop_oneof![
+                        prop::sample::select(CARD_FIELDS.to_vec()).prop_map(String::from),
+                        text()
+                    ],
+                    inner,
+                    0..8
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn signing_key() -> SigningKey {
+        SigningKey::from_bytes(&[3u8; 32])
+    }
+
+    fn public_key() -> NamespacePublicKey {
+        NamespacePublicKey::from_bytes(signing_key().verifying_key().as_bytes()).unwrap()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn a_signed_card_parses_and_verifies_in_every_signature_encoding(card in card()) {
+            let parsed = CapabilityCard::parse(&card).unwrap();
+            let signature = sign_card(&card, &signing_key());
+            let sig = parse_signature(&signature).unwrap();
+            prop_assert!(parsed.signature_valid(&sig, &public_key()));
+            let hex: String = sig.to_bytes().iter().map(|b| format!("{b:02x}")).collect();
+            prop_assert_eq!(parse_signature(&hex).unwrap(), sig);
+            prop_assert_eq!(parse_signature(&hex.to_uppercase()).unwrap(), sig);
+            let url = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sig.to_bytes());
+            prop_assert_eq!(parse_signature(&format!(" {url}\n")).unwrap(), sig);
+        }
+
+        #[test]
+        fn a_card_with_any_byte_changed_verifies_only_if_it_still_means_the_same(
+            card in card(),
+            at in any::<usize>(),
+            mask in 1u8..=255,
+        ) {
+            let sig = parse_signature(&sign_card(&card, &signing_key())).unwrap();
+            let mut bytes = serde_json::to_vec(&card).unwrap();
+            let i = at % bytes.len();
+            bytes[i] ^= mask;
+            if let Ok(changed) = serde_json::from_slice::<Value>(&bytes) {
+                if let Ok(parsed) = CapabilityCard::parse(&changed) {
+                    prop_assert_eq!(
+                        parsed.signature_valid(&sig, &public_key()),
+                        changed == card,
+                        "{}",
+                        String::from_utf8_lossy(&bytes)
+                    );
+                }
+            }
+        }
+
+        #[test]
+        fn any_changed_signature_byte_fails(card in card(), at in 0usize..64, mask in 1u8..=255) {
+            let parsed = CapabilityCard::parse(&card).unwrap();
+            let mut bytes = parse_signature(&sign_card(&card, &signing_key())).unwrap().to_bytes();
+            bytes[at] ^= mask;
+            prop_assert!(!parsed.signature_valid(&Signature::from_bytes(&bytes), &public_key()));
+        }
+
+        #[test]
+        fn arbitrary_json_and_signature_text_never_panic(value in json_value(), text in any::<String>()) {
+            if let Ok(card) = CapabilityCard::parse(&value) {
+                // Whatever parses holds only valid ids, a sha256 and ordered times.
+                prop_assert!(!card.capabilities.is_empty());
+                prop_assert!(crate::package::is_sha256_hex(&card.sha256));
+                prop_assert!(card.expires_at.is_none_or(|e| e > card.issued_at));
+            }
+            let _ = parse_signature(&text);
+        }
+    }
+}

@@ -165,3 +165,116 @@ mod tests {
         assert!(!is_sha256_hex(&"g".repeat(64)));
     }
 }
+
+/// Properties the package hash promises: it depends on the set of hashed
+/// files, never on their order or on excluded files, and on every byte of
+/// every hashed path and content.
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Relative paths from a small alphabet, so that prefixes, shared
+    /// directories and excluded names come up often.
+    fn path() -> impl Strategy<Value = String> {
+        prop::collection::vec(
+            prop_oneof![
+                "[a-c]{1,3}",
+                "[a-c]{1,2}\\.(py|txt|pyc)",
+                Just(".git".to_string()),
+                Just("__pycache__".to_string()),
+                Just("manifest.json".to_string()),
+                Just("é".to_string()),
+            ],
+            1..4,
+        )
+        .prop_map(|parts| parts.join("/"))
+    }
+
+    /// A package: distinct paths with contents.
+    fn package() -> impl Strategy<Value = Vec<(String, Vec<u8>)>> {
+        prop::collection::btree_map(path(), prop::collection::vec(any::<u8>(), 0..16), 0..8)
+            .prop_map(|m| m.into_iter().collect())
+    }
+
+    fn hash_of(files: &[(String, Vec<u8>)]) -> String {
+        package_hash(files.iter().map(|(p, c)| PackageFile {
+            relative_path: p,
+            content: c,
+        }))
+    }
+
+    proptest! {
+        #[test]
+        fn the_hash_does_not_depend_on_file_order(
+            files in package(),
+            order in any::<prop::sample::Index>(),
+            seed in any::<u64>(),
+        ) {
+            let mut shuffled = files.clone();
+            // A deterministic permutation from the generated numbers.
+            let n = shuffled.len().max(1);
+            let mut s = seed;
+            for i in (1..shuffled.len()).rev() {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                shuffled.swap(i, (s >> 33) as usize % (i + 1));
+            }
+            shuffled.rotate_left(order.index(n) % n);
+            prop_assert_eq!(hash_of(&shuffled), hash_of(&files));
+            prop_assert!(is_sha256_hex(&hash_of(&files)));
+        }
+
+        #[test]
+        fn excluded_files_never_change_the_hash(files in package()) {
+            let kept: Vec<_> = files.iter().filter(|(p, _)| is_hashed(p)).cloned().collect();
+            prop_assert_eq!(hash_of(&kept), hash_of(&files));
+            for (p, _) in &files {
+                let excluded = p.ends_with(".pyc") || p.split('/').any(|c| EXCLUDED_NAMES.contains(&c));
+                prop_assert_eq!(is_hashed(p), !excluded);
+            }
+        }
+
+        #[test]
+        fn any_changed_byte_of_a_hashed_file_changes_the_hash(
+            files in package(),
+            which in any::<prop::sample::Index>(),
+            at in any::<usize>(),
+            mask in 1u8..=255,
+            grow in any::<bool>(),
+        ) {
+            let hashed: Vec<usize> = (0..files.len()).filter(|i| is_hashed(&files[*i].0)).collect();
+            prop_assume!(!hashed.is_empty());
+            let i = hashed[which.index(hashed.len())];
+            let mut changed = files.clone();
+            let content = &mut changed[i].1;
+            if grow || content.is_empty() {
+                content.push(mask);
+            } else {
+                let j = at % content.len();
+                content[j] ^= mask;
+            }
+            prop_assert_ne!(hash_of(&changed), hash_of(&files));
+            // Renaming a hashed file (to a name not yet used) changes it too.
+            let mut renamed = files.clone();
+            renamed[i].0.push('x');
+            prop_assume!(!files.iter().any(|(p, _)| *p == renamed[i].0) && is_hashed(&renamed[i].0));
+            prop_assert_ne!(hash_of(&renamed), hash_of(&files));
+        }
+
+        #[test]
+        fn a_directory_sorts_as_one_block_and_the_order_is_total(a in path(), b in path(), c in path()) {
+            prop_assert_eq!(compare_paths(&a, &b), compare_paths(&b, &a).reverse());
+            prop_assert_eq!(compare_paths(&a, &b) == Ordering::Equal, a == b);
+            // Two files under one top-level directory sit on the same side of
+            // any path outside it: `code/x.py` and `code/y.py` both sort
+            // before `code.txt`, whatever their names.
+            let top = |p: &str| p.split('/').next().unwrap_or_default().to_string();
+            if a.contains('/') && b.contains('/') && top(&a) == top(&b) && top(&c) != top(&a) {
+                prop_assert_eq!(compare_paths(&a, &c), compare_paths(&b, &c));
+            }
+            if compare_paths(&a, &b) == Ordering::Less && compare_paths(&b, &c) == Ordering::Less {
+                prop_assert_eq!(compare_paths(&a, &c), Ordering::Less);
+            }
+        }
+    }
+}

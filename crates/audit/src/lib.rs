@@ -843,3 +843,204 @@ mod tests {
         assert_eq!(verify_chain(&back, &keys(&k)), Ok(2));
     }
 }
+
+/// Properties of sealing and verifying over generated receipts: what is
+/// sealed verifies, and no single changed byte of a sealed receipt, of its
+/// hash or of its signature goes unnoticed.
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof!["[a-z0-9._:-]{0,24}", any::<String>()]
+    }
+
+    fn content() -> impl Strategy<Value = UnsignedReceipt> {
+        (
+            (text(), text(), text(), text(), text(), text(), text()),
+            (
+                text(),
+                text(),
+                any::<bool>(),
+                proptest::option::of(text()),
+                any::<u8>(),
+            ),
+            (
+                text(),
+                prop::collection::vec(text(), 0..4),
+                proptest::option::of("[0-9a-f]{64}"),
+                any::<bool>(),
+                proptest::option::of(text()),
+            ),
+            proptest::option::of(text()),
+        )
+            .prop_map(
+                |(
+                    (
+                        receipt_id,
+                        spec_version,
+                        tenant_id,
+                        correlation_id,
+                        decided_at,
+                        worker_id,
+                        capability_id,
+                    ),
+                    (env, data_label, denied, deny_code, tier),
+                    (policy_version, controls_verified, request_hash, dry_run, approval_id),
+                    acting_key_id,
+                )| UnsignedReceipt {
+                    // Version 2 exactly when the acting key is recorded.
+                    receipt_version: if acting_key_id.is_some() {
+                        ReceiptVersion::V2
+                    } else {
+                        ReceiptVersion::V1
+                    },
+                    acting_key_id,
+                    receipt_id,
+                    spec_version,
+                    tenant_id,
+                    correlation_id,
+                    decided_at,
+                    worker_id,
+                    capability_id,
+                    env,
+                    data_label,
+                    outcome: Outcome::of(denied),
+                    deny_code,
+                    tier,
+                    policy_version,
+                    controls_verified,
+                    request_hash,
+                    dry_run,
+                    prev_receipt_hash: None,
+                    signing_key_id: String::new(),
+                    approval_id,
+                },
+            )
+    }
+
+    fn receipt_key() -> ReceiptKey {
+        ReceiptKey::new(SigningKey::from_bytes(&[5u8; 32]))
+    }
+
+    fn keys(key: &ReceiptKey) -> HashMap<String, VerifyingKey> {
+        HashMap::from([(key.kid.clone(), key.key.verifying_key())])
+    }
+
+    /// `text` with the byte at `at` (modulo its length) XORed with `mask`.
+    fn flipped(text: &str, at: usize, mask: u8) -> Vec<u8> {
+        let mut bytes = text.as_bytes().to_vec();
+        let i = at % bytes.len();
+        bytes[i] ^= mask;
+        bytes
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn appended_receipts_verify_as_a_chain_and_each_alone(
+            contents in prop::collection::vec(content(), 1..5)
+        ) {
+            let key = receipt_key();
+            let mut head = ChainHead::GENESIS;
+            let chain: Vec<Receipt> = contents
+                .into_iter()
+                .map(|mut c| {
+                    c.tenant_id = "org.acme".into();
+                    head.append(c, &key)
+                })
+                .collect();
+            prop_assert_eq!(verify_chain(&chain, &keys(&key)), Ok(chain.len()));
+            for r in &chain {
+                prop_assert_eq!(verify_receipt(r, &keys(&key)), Ok(()));
+            }
+            prop_assert_eq!(head.length, chain.len() as u64);
+        }
+
+        #[test]
+        fn any_changed_byte_of_an_exported_receipt_fails_verification_or_changes_nothing(
+            content in content(),
+            at in any::<usize>(),
+            mask in 1u8..=255,
+        ) {
+            let key = receipt_key();
+            let sealed = ChainHead::default().append(content, &key);
+            let json = serde_json::to_string(&sealed).unwrap();
+            let changed = flipped(&json, at, mask);
+            if let Ok(read) = serde_json::from_slice::<Receipt>(&changed) {
+                // A byte that changed nothing (say, the name of a field that is
+                // null either way) may verify; any change of meaning may not.
+                if read != sealed {
+                    prop_assert!(verify_receipt(&read, &keys(&key)).is_err(), "{}", String::from_utf8_lossy(&changed));
+                }
+            }
+        }
+
+        #[test]
+        fn any_changed_byte_of_the_hash_or_signature_fails_verification(
+            content in content(),
+            at in any::<usize>(),
+            mask in 1u8..=255,
+        ) {
+            let key = receipt_key();
+            let sealed = ChainHead::default().append(content, &key);
+            let mut bad_hash = sealed.clone();
+            bad_hash.receipt_hash = String::from_utf8_lossy(&flipped(&sealed.receipt_hash, at, mask)).into_owned();
+            prop_assert!(
+                matches!(verify_receipt(&bad_hash, &keys(&key)), Err(ChainError::HashMismatch { .. })),
+                "hash {}",
+                bad_hash.receipt_hash
+            );
+            let mut bad_signature = sealed.clone();
+            bad_signature.signature = String::from_utf8_lossy(&flipped(&sealed.signature, at, mask)).into_owned();
+            prop_assert!(
+                matches!(verify_receipt(&bad_signature, &keys(&key)), Err(ChainError::BadSignature { .. })),
+                "signature {}",
+                bad_signature.signature
+            );
+        }
+
+        #[test]
+        fn any_other_content_under_the_same_seal_fails_its_hash(
+            content in content(),
+            other in content(),
+        ) {
+            let key = receipt_key();
+            let sealed = ChainHead::default().append(content, &key);
+            let mut swapped = sealed.clone();
+            swapped.content = UnsignedReceipt {
+                prev_receipt_hash: None,
+                signing_key_id: key.kid.clone(),
+                ..other
+            };
+            if swapped.content != sealed.content {
+                let refused = matches!(
+                    verify_receipt(&swapped, &keys(&key)),
+                    Err(ChainError::HashMismatch { .. })
+                );
+                prop_assert!(refused);
+            }
+        }
+
+        #[test]
+        fn seeds_and_receipts_from_arbitrary_text_never_panic(text in any::<String>(), json in any::<Vec<u8>>()) {
+            let _ = parse_seed(&text);
+            if let Ok(r) = serde_json::from_slice::<Receipt>(&json) {
+                let _ = verify_receipt(&r, &keys(&receipt_key()));
+            }
+            if let Ok(r) = serde_json::from_str::<Receipt>(&text) {
+                let _ = verify_receipt(&r, &keys(&receipt_key()));
+            }
+        }
+
+        #[test]
+        fn a_seed_parses_back_from_its_hex_and_its_base64(seed in any::<[u8; 32]>()) {
+            let b64 = base64::engine::general_purpose::STANDARD.encode(seed);
+            prop_assert_eq!(parse_seed(&b64).map(|k| k.to_bytes()), Some(seed));
+            prop_assert_eq!(parse_seed(&hex(&seed)).map(|k| k.to_bytes()), Some(seed));
+            prop_assert_eq!(parse_seed(&hex(&seed).to_uppercase()).map(|k| k.to_bytes()), Some(seed));
+        }
+    }
+}

@@ -260,3 +260,71 @@ mod tests {
         );
     }
 }
+
+/// Properties of key material and scope lists over generated input.
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn scope_name() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::sample::select(Scope::ALL.to_vec()).prop_map(|s| s.as_str().to_string()),
+            "(admin|read|workers:write|decisions:write)[ A:]?",
+            any::<String>(),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn scope_lists_parse_to_the_sorted_set_of_known_names(
+            names in prop::collection::vec(scope_name(), 0..6)
+        ) {
+            let known: Vec<Scope> = names.iter().filter_map(|n| Scope::parse(n)).collect();
+            match Scopes::parse(&names) {
+                Ok(scopes) => {
+                    prop_assert_eq!(known.len(), names.len());
+                    let mut expected = known.clone();
+                    expected.sort();
+                    expected.dedup();
+                    prop_assert_eq!(scopes.iter().collect::<Vec<_>>(), expected);
+                    // What a session carries parses back to the same scopes.
+                    prop_assert_eq!(Scopes::parse(&scopes.names()), Ok(scopes.clone()));
+                    prop_assert!(known.iter().all(|s| scopes.allows(*s)));
+                }
+                Err(ScopeError::Empty) => prop_assert!(names.is_empty()),
+                Err(ScopeError::Unknown(name)) => {
+                    prop_assert!(Scope::parse(&name).is_none());
+                    prop_assert!(names.contains(&name));
+                }
+            }
+        }
+
+        #[test]
+        fn any_changed_byte_of_a_key_changes_its_hash(at in any::<usize>(), mask in 1u8..=127) {
+            let key = ApiKeySecret::generate().unwrap();
+            // A generated key is acceptable where operators supply keys.
+            let supplied = ApiKeySecret::supplied(key.expose()).unwrap();
+            prop_assert!(supplied.hash() == key.hash());
+            let mut bytes = key.expose().as_bytes().to_vec();
+            let i = at % bytes.len();
+            bytes[i] ^= mask;
+            let changed = String::from_utf8(bytes).unwrap();
+            let other = ApiKeySecret::presented(&changed).hash();
+            prop_assert!(!key.hash().ct_eq(other.as_bytes()));
+            prop_assert!(other.ct_eq(other.as_bytes()));
+        }
+
+        #[test]
+        fn arbitrary_presented_or_supplied_keys_never_panic(key in any::<String>()) {
+            let presented = ApiKeySecret::presented(&key);
+            prop_assert_eq!(presented.hash().as_bytes().len(), 32);
+            prop_assert!(presented.display_prefix().chars().count() <= 12);
+            let shown = format!("{presented:?}");
+            prop_assert!(!shown.contains(&key) || key.chars().count() <= 12);
+            if ApiKeySecret::supplied(&key).is_ok() {
+                prop_assert!(key.starts_with(KEY_PREFIX) && key.len() >= MIN_SUPPLIED_KEY_LEN);
+            }
+        }
+    }
+}

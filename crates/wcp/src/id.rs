@@ -513,3 +513,133 @@ mod tests {
         assert!(err.to_string().contains("tenant id"));
     }
 }
+
+/// Properties over generated input. The WCP grammar (spec §3.2) is written
+/// here a second time, as regular expressions, so the constructors are
+/// checked against the spec rather than against themselves.
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+    use regex::Regex;
+    use std::sync::LazyLock;
+
+    /// 2–4 dot-separated segments of `a-z`, `0-9` and `-`.
+    static DOTTED: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"^[a-z0-9-]+(\.[a-z0-9-]+){1,3}$").unwrap());
+    /// `x.<name>` or `org.<name>`.
+    static NAMESPACE: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"^(x|org)\.[a-z0-9-]+$").unwrap());
+    /// A namespace and one or two more segments.
+    static WORKER: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"^(x|org)(\.[a-z0-9-]+){2,3}$").unwrap());
+
+    fn spec_dotted(s: &str) -> bool {
+        DOTTED.is_match(s) && s.len() <= MAX_ID_LEN
+    }
+
+    /// Strings near the grammar (its alphabet, some uppercase, underscores,
+    /// spaces, empty segments, the protocol and authority prefixes) and
+    /// arbitrary Unicode.
+    fn candidate() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z0-9.-]{0,70}",
+            "(x|org|cap|wrk|ctrl|pol|prof|evt|com)(\\.[a-z0-9_A-Z -]{0,12}){0,5}",
+            "(x|org)(\\.[a-z0-9-]{1,40}){1,4}",
+            any::<String>(),
+        ]
+    }
+
+    /// Ids the grammar allows, of every depth and up to past the limits.
+    fn dotted() -> impl Strategy<Value = String> {
+        "[a-z0-9-]{1,20}(\\.[a-z0-9-]{1,20}){1,3}".prop_filter("within 64", |s| s.len() <= 64)
+    }
+
+    fn round_trips<T>(id: &T, text: &str)
+    where
+        T: fmt::Display + Serialize + for<'de> Deserialize<'de> + std::str::FromStr + PartialEq,
+        T::Err: fmt::Debug,
+    {
+        assert_eq!(id.to_string(), text);
+        let json = serde_json::to_string(id).unwrap();
+        assert_eq!(json, serde_json::to_string(text).unwrap());
+        let back: T = serde_json::from_str(&json).unwrap();
+        assert!(back == *id);
+        assert!(text.parse::<T>().unwrap() == *id);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn the_grammar_accepts_exactly_what_the_spec_allows(s in candidate()) {
+            prop_assert_eq!(check_dotted("id", &s).is_ok(), spec_dotted(&s), "{:?}", s);
+            prop_assert_eq!(TenantId::parse(&s).is_ok(), spec_dotted(&s));
+        }
+
+        #[test]
+        fn prefixed_ids_are_the_grammar_and_their_prefix(s in candidate()) {
+            let wants = |prefix: &str| spec_dotted(&s) && s.starts_with(&format!("{prefix}."));
+            prop_assert_eq!(CapabilityId::parse(&s).is_ok(), wants("cap"));
+            prop_assert_eq!(SpeciesId::parse(&s).is_ok(), wants("wrk"));
+            prop_assert_eq!(ControlId::parse(&s).is_ok(), wants("ctrl"));
+            prop_assert_eq!(ProfileId::parse(&s).is_ok(), wants("prof"));
+            prop_assert_eq!(PolicyId::parse(&s).is_ok(), wants("pol"));
+        }
+
+        #[test]
+        fn namespaces_and_worker_ids_are_authority_ids(s in candidate()) {
+            prop_assert_eq!(
+                Namespace::parse(&s).is_ok(),
+                NAMESPACE.is_match(&s) && s.len() <= MAX_ID_LEN
+            );
+            prop_assert_eq!(
+                WorkerId::parse(&s).is_ok(),
+                WORKER.is_match(&s) && s.len() <= MAX_WORKER_ID_LEN
+            );
+        }
+
+        #[test]
+        fn every_refusal_names_the_value_in_one_line(s in candidate()) {
+            if let Err(e) = WorkerId::parse(&s) {
+                let text = e.field("worker_id").to_string();
+                prop_assert!(text.starts_with("worker_id"));
+                prop_assert!(!text.contains('\n'));
+            }
+        }
+
+        #[test]
+        fn accepted_ids_round_trip_through_display_serde_and_from_str(s in dotted()) {
+            round_trips(&TenantId::parse(&s).unwrap(), &s);
+            for prefix in ["cap", "wrk", "ctrl", "prof", "pol"] {
+                let tail = s.split_once('.').map_or(s.as_str(), |(_, t)| t);
+                let id = format!("{prefix}.{tail}");
+                if id.len() > MAX_ID_LEN {
+                    continue;
+                }
+                match prefix {
+                    "cap" => round_trips(&CapabilityId::parse(&id).unwrap(), &id),
+                    "wrk" => round_trips(&SpeciesId::parse(&id).unwrap(), &id),
+                    "ctrl" => round_trips(&ControlId::parse(&id).unwrap(), &id),
+                    "prof" => round_trips(&ProfileId::parse(&id).unwrap(), &id),
+                    _ => round_trips(&PolicyId::parse(&id).unwrap(), &id),
+                }
+            }
+        }
+
+        #[test]
+        fn a_worker_id_is_its_namespace_and_its_local_name(
+            family in "x|org",
+            name in "[a-z0-9-]{1,20}",
+            local in "[a-z0-9-]{1,30}(\\.[a-z0-9-]{1,30})?",
+        ) {
+            let namespace = Namespace::parse(&format!("{family}.{name}")).unwrap();
+            round_trips(&namespace, &format!("{family}.{name}"));
+            let worker = WorkerId::join(&namespace, &local).unwrap();
+            round_trips(&worker, &format!("{family}.{name}.{local}"));
+            prop_assert_eq!(worker.namespace(), namespace.clone());
+            prop_assert_eq!(worker.local_name(), local.as_str());
+            prop_assert_eq!(namespace.family(), family.as_str());
+        }
+    }
+}

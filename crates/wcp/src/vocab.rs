@@ -307,3 +307,84 @@ mod tests {
         assert!(BlastRadius::from_json(&json!([1])).is_err());
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// `text` with each ASCII letter's case chosen by `flips`.
+    fn recased(text: &str, flips: &[bool]) -> String {
+        text.chars()
+            .zip(flips.iter().cycle())
+            .map(|(c, up)| {
+                if *up {
+                    c.to_ascii_uppercase()
+                } else {
+                    c.to_ascii_lowercase()
+                }
+            })
+            .collect()
+    }
+
+    fn spelled_in_any_case<T>(all: &[T], flips: &[bool])
+    where
+        T: Copy + PartialEq + std::fmt::Debug + std::fmt::Display + for<'de> Deserialize<'de>,
+        T: std::str::FromStr,
+        T::Err: std::fmt::Debug,
+    {
+        for v in all {
+            let text = recased(&v.to_string(), flips);
+            assert_eq!(text.parse::<T>().unwrap(), *v, "{text}");
+            let json = serde_json::to_string(&text).unwrap();
+            assert_eq!(serde_json::from_str::<T>(&json).unwrap(), *v);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_parses_to_a_value_that_prints_its_canonical_spelling(s in any::<String>()) {
+            if let Ok(v) = Env::parse(&s) {
+                prop_assert_eq!(Env::parse(v.as_str()), Ok(v));
+            }
+            if let Ok(v) = DataLabel::parse(&s) {
+                prop_assert!(s.eq_ignore_ascii_case(v.as_str()));
+            }
+            if let Ok(v) = RiskTier::parse(&s) {
+                prop_assert!(s.eq_ignore_ascii_case(v.as_str()));
+            }
+            if let Ok(v) = Visibility::parse(&s) {
+                prop_assert!(s.eq_ignore_ascii_case(v.as_str()));
+            }
+        }
+
+        #[test]
+        fn every_spelling_parses_in_any_ascii_case(flips in prop::collection::vec(any::<bool>(), 1..12)) {
+            spelled_in_any_case(Env::ALL, &flips);
+            spelled_in_any_case(DataLabel::ALL, &flips);
+            spelled_in_any_case(RiskTier::ALL, &flips);
+            spelled_in_any_case(Visibility::ALL, &flips);
+        }
+
+        #[test]
+        fn a_blast_radius_is_five_dimensions_from_0_to_5(
+            dims in prop::collection::btree_map(
+                "data|network|financial|time|reversibility|other",
+                prop_oneof![(-3i64..9).prop_map(serde_json::Value::from), Just(serde_json::Value::Null)],
+                0..6,
+            )
+        ) {
+            let value = serde_json::Value::Object(dims.clone().into_iter().collect());
+            let in_range = |v: &serde_json::Value| v.is_null() || v.as_i64().is_some_and(|n| (0..=5).contains(&n));
+            let valid = !dims.contains_key("other") && dims.values().all(in_range);
+            match BlastRadius::from_json(&value) {
+                Ok(b) => {
+                    prop_assert!(valid);
+                    let sum: i64 = dims.values().filter_map(serde_json::Value::as_i64).sum();
+                    prop_assert_eq!(i64::from(b.score()), sum);
+                }
+                Err(_) => prop_assert!(!valid),
+            }
+        }
+    }
+}
