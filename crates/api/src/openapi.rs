@@ -163,6 +163,18 @@ fn parameter_constraints() -> Vec<(&'static str, &'static str, serde_json::Value
             "status",
             json!({"enum": ["active", "revoked"]}),
         ),
+        (
+            "list_workers",
+            "visibility",
+            json!({"enum": ["public", "private"]}),
+        ),
+        // A page's `next_cursor`: the last worker's registry id, the last receipt's id.
+        (
+            "list_workers",
+            "cursor",
+            json!({"pattern": "^wrk_[0-9a-fA-F]{32}$"}),
+        ),
+        ("query_decisions", "cursor", json!({"format": "uuid"})),
         ("query_decisions", "since", json!({"format": "date-time"})),
         ("query_decisions", "until", json!({"format": "date-time"})),
         ("daily_counts", "since", json!({"format": "date"})),
