@@ -248,6 +248,11 @@ fn property_constraints() -> Vec<(&'static str, &'static str, serde_json::Value)
         ),
         ("ClaimNamespace", "namespace", namespace.clone()),
         ("RegisterWorker", "namespace", namespace),
+        (
+            "RegisterWorker",
+            "worker_id",
+            json!({"pattern": WORKER_ID_PATTERN, "maxLength": wcp::id::MAX_WORKER_ID_LEN}),
+        ),
         ("CreateApiKey", "scopes", scopes.clone()),
         ("TokenRequest", "scopes", scopes),
         (
@@ -603,6 +608,9 @@ pub const CAPABILITY_ID_PATTERN: &str = r"^cap(\.[a-z0-9-]+){1,3}$";
 /// `routes::text_field`: something besides white space, and no control characters.
 pub const TEXT_PATTERN: &str =
     r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$";
+
+/// [`wcp::WorkerId`]'s grammar as a regular expression.
+pub const WORKER_ID_PATTERN: &str = r"^(x|org)\.[a-z0-9-]+(\.[a-z0-9-]+){1,2}$";
 
 /// [`wcp::Namespace`]'s grammar as a regular expression.
 pub const NAMESPACE_PATTERN: &str = r"^(x|org)\.[a-z0-9-]+$";
