@@ -73,7 +73,7 @@ use crate::routes::{
         approvals::ApprovalView, approvals::PendingApprovals, approvals::ResolveApproval, approvals::EscalateApproval,
         telemetry::TelemetryEntry, telemetry::TelemetryReport, telemetry::TelemetryAccepted, telemetry::DailyCountView, telemetry::DailyCounts, audit::ReceiptExport, api_types::audit::ReceiptSchema,
     )),
-    modifiers(&SecuritySchemes),
+    modifiers(&SecuritySchemes, &Conformance),
     tags(
         (name = "health", description = "Liveness, readiness and metrics"),
         (name = "tenants", description = "Tenants (operator administration)"),
@@ -116,6 +116,508 @@ impl Modify for SecuritySchemes {
         );
     }
 }
+
+/// What the server does on every route, said once: the credentials a secured
+/// operation takes, the error answers common to many operations (each added
+/// only where it is true), the grammar of the ids routes take as parameters,
+/// and the links from a created resource to the operations on it.
+struct Conformance;
+
+/// Routes monitoring polls: never rate limited (`auth::rate_limit`).
+const NOT_RATE_LIMITED: [&str; 3] = ["/health", "/readyz", "/metrics"];
+
+/// Secured operations that answer a suspended tenant too (no 403).
+const ANY_STANDING: [&str; 1] = ["standing"];
+
+/// The shared error answers: (status, component name, description).
+const COMMON_ERRORS: [(&str, &str, &str); 8] = [
+    ("400", "BadRequest", "The request is malformed: a parameter or body field breaks its constraint (the message names it)"),
+    ("401", "Unauthorized", "No credential, or an unknown, revoked or expired one"),
+    ("403", "Forbidden", "The credential lacks a scope or role this needs, or its tenant is suspended"),
+    ("404", "NotFound", "No such resource visible to the caller"),
+    ("413", "PayloadTooLarge", "The body is larger than the server accepts (HALL_MAX_BODY_BYTES)"),
+    ("415", "UnsupportedMediaType", "The body is not sent as `Content-Type: application/json`"),
+    ("429", "TooManyRequests", "Rate limited; retry after `Retry-After` seconds"),
+    ("503", "Unavailable", "The database is unavailable or overloaded; retry later"),
+];
+
+/// Path and query parameters that are the same WCP id wherever they appear.
+const ID_PARAMETERS: [(&str, &str); 2] = [("tenant_id", "TenantId"), ("namespace", "Namespace")];
+
+/// Operations that take any string where the grammar is usually required:
+/// checking a namespace answers `invalid` rather than refusing the request.
+const ANY_NAMESPACE: [&str; 1] = ["check_namespace"];
+
+/// A SHA-256 as `PackageHash` reads it (any case; stored lowercase).
+const SHA256_ANY_CASE: &str = "^[0-9a-fA-F]{64}$";
+
+/// What the server enforces on a parameter beyond its type:
+/// (operation, parameter, constraints merged into its schema).
+fn parameter_constraints() -> Vec<(&'static str, &'static str, serde_json::Value)> {
+    use serde_json::json;
+    use wcp::{PageLimit, PageSize};
+    let limit = |size: PageSize| json!({"minimum": 1, "maximum": PageLimit::max_of(size).get()});
+    vec![
+        ("export_receipts", "limit", limit(PageSize::RECEIPT_EXPORT)),
+        ("ban_list", "limit", limit(PageSize::BANS)),
+        ("query_decisions", "limit", limit(PageSize::DECISIONS)),
+        ("list_workers", "limit", limit(PageSize::WORKERS)),
+        (
+            "list_workers",
+            "status",
+            json!({"enum": ["active", "revoked"]}),
+        ),
+        (
+            "list_workers",
+            "visibility",
+            json!({"enum": ["public", "private"]}),
+        ),
+        // A page's `next_cursor`: the last worker's registry id, the last receipt's id.
+        (
+            "list_workers",
+            "cursor",
+            json!({"pattern": "^wrk_[0-9a-fA-F]{32}$"}),
+        ),
+        ("query_decisions", "cursor", json!({"format": "uuid"})),
+        ("query_decisions", "since", json!({"format": "date-time"})),
+        ("query_decisions", "until", json!({"format": "date-time"})),
+        ("daily_counts", "since", json!({"format": "date"})),
+        (
+            "reports",
+            "status",
+            json!({"enum": ["pending", "confirmed", "rejected"]}),
+        ),
+        (
+            "catalog",
+            "type",
+            json!({"enum": wcp::catalog::EntityType::names().collect::<Vec<_>>()}),
+        ),
+        ("history", "sha256", json!({"pattern": SHA256_ANY_CASE})),
+        ("lift", "sha256", json!({"pattern": SHA256_ANY_CASE})),
+        (
+            "list_workers",
+            "capability",
+            json!({"pattern": CAPABILITY_ID_PATTERN, "maxLength": wcp::id::MAX_ID_LEN}),
+        ),
+    ]
+}
+
+/// What the server enforces on a body field beyond its type:
+/// (schema, property, constraints merged into the property's schema).
+fn property_constraints() -> Vec<(&'static str, &'static str, serde_json::Value)> {
+    use serde_json::json;
+    let tenant = json!({"pattern": TENANT_ID_PATTERN, "maxLength": wcp::id::MAX_ID_LEN});
+    let namespace = json!({"pattern": NAMESPACE_PATTERN, "maxLength": wcp::id::MAX_ID_LEN});
+    let scopes = json!({"minItems": 1, "items": {"type": "string", "enum": ["admin", "workers:write", "decisions:write", "read"]}});
+    // `routes::text_field`: not blank, no control characters, at most `max` characters.
+    let text = |max: usize| json!({"pattern": TEXT_PATTERN, "maxLength": max});
+    vec![
+        ("CreateTenant", "id", tenant.clone()),
+        ("CreateTenant", "display_name", text(200)),
+        ("CreateApiKey", "name", text(100)),
+        ("ReserveNamespace", "reason", text(500)),
+        ("AddNamespaceKey", "label", text(200)),
+        ("ReportHash", "reason", text(1000)),
+        ("ReviewNote", "note", text(1000)),
+        ("ResolveApproval", "note", text(1000)),
+        ("EscalateApproval", "note", text(1000)),
+        ("AttestHash", "label", text(200)),
+        ("AttestHash", "ai_service", text(200)),
+        ("AttestHash", "ai_model", text(200)),
+        ("AttestHash", "ai_session_id", text(500)),
+        ("AttestCard", "label", text(200)),
+        ("AttestCard", "ai_service", text(200)),
+        ("AttestCard", "ai_model", text(200)),
+        ("AttestCard", "ai_session_id", text(500)),
+        (
+            "DecisionRequest",
+            "request_hash",
+            json!({"pattern": "^[0-9a-f]{64}$"}),
+        ),
+        (
+            "DecisionPolicyView",
+            "attestation_max_age_days",
+            json!({"minimum": 1}),
+        ),
+        ("CreateApiKey", "tenant_id", tenant.clone()),
+        ("TransferNamespace", "tenant_id", tenant.clone()),
+        ("ResolveApproval", "tenant_id", tenant.clone()),
+        ("EscalateApproval", "tenant_id", tenant.clone()),
+        ("DecisionRequest", "tenant_id", tenant),
+        // A ban report's evidence: blank, or an http(s) URL without spaces (at most 2048 bytes).
+        (
+            "ReportHash",
+            "evidence_url",
+            json!({"pattern": r"^\s*(https?://[^\s\x00-\x1f\x7f-\x9f]*)?\s*$"}),
+        ),
+        ("ClaimNamespace", "namespace", namespace.clone()),
+        ("RegisterWorker", "namespace", namespace),
+        (
+            "RegisterWorker",
+            "worker_id",
+            json!({"pattern": WORKER_ID_PATTERN, "maxLength": wcp::id::MAX_WORKER_ID_LEN}),
+        ),
+        ("CreateApiKey", "scopes", scopes.clone()),
+        ("TokenRequest", "scopes", scopes),
+        (
+            "TokenRequest",
+            "ttl_seconds",
+            json!({"minimum": 1, "maximum": 86400}),
+        ),
+        ("AttestHash", "sha256", json!({"pattern": "^[0-9a-f]{64}$"})),
+        ("ReportHash", "sha256", json!({"pattern": SHA256_ANY_CASE})),
+        (
+            "DecisionRequest",
+            "correlation_id",
+            json!({"pattern": "^[!-~]{1,128}$"}),
+        ),
+        (
+            "TelemetryReport",
+            "decisions",
+            json!({"minItems": 1, "maxItems": 1000}),
+        ),
+    ]
+}
+
+/// Merges `patch`'s keys into `schema`.
+fn merge(schema: &mut serde_json::Value, patch: &serde_json::Value) {
+    if let (Some(schema), Some(patch)) = (schema.as_object_mut(), patch.as_object()) {
+        for (k, v) in patch {
+            schema.insert(k.clone(), v.clone());
+        }
+    }
+}
+
+/// Response links for the stateful conformance run: (operation, status,
+/// link name, target operation, target parameter, runtime expression).
+const LINKS: &[(&str, &str, &str, &str, &str, &str)] = &[
+    (
+        "register_worker",
+        "201",
+        "GetWorker",
+        "get_worker",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "register_worker",
+        "201",
+        "UpdateWorker",
+        "update_worker",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "register_worker",
+        "201",
+        "RevokeWorker",
+        "revoke_worker",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "register_worker",
+        "201",
+        "AttestWorkerHash",
+        "attest_hash",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "register_worker",
+        "201",
+        "AttestWorkerCard",
+        "attest_card",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "register_worker",
+        "201",
+        "WorkerAttestation",
+        "attestation_status",
+        "id",
+        "$response.body#/id",
+    ),
+    (
+        "register_worker",
+        "201",
+        "VerifyWorker",
+        "verify",
+        "worker_id",
+        "$response.body#/id",
+    ),
+    (
+        "create_tenant",
+        "201",
+        "GetTenant",
+        "get_tenant",
+        "tenant_id",
+        "$response.body#/id",
+    ),
+    (
+        "create_tenant",
+        "201",
+        "SuspendTenant",
+        "suspend_tenant",
+        "tenant_id",
+        "$response.body#/id",
+    ),
+    (
+        "create_tenant",
+        "201",
+        "ReactivateTenant",
+        "reactivate_tenant",
+        "tenant_id",
+        "$response.body#/id",
+    ),
+    (
+        "create_api_key",
+        "201",
+        "RevokeApiKey",
+        "revoke_api_key",
+        "key_id",
+        "$response.body#/id",
+    ),
+    (
+        "claim_namespace",
+        "201",
+        "CheckNamespace",
+        "check_namespace",
+        "namespace",
+        "$response.body#/namespace",
+    ),
+    (
+        "claim_namespace",
+        "201",
+        "ListNamespaceKeys",
+        "list_keys",
+        "namespace",
+        "$response.body#/namespace",
+    ),
+    (
+        "claim_namespace",
+        "201",
+        "AddNamespaceKey",
+        "add_key",
+        "namespace",
+        "$response.body#/namespace",
+    ),
+    (
+        "claim_namespace",
+        "201",
+        "ReleaseNamespace",
+        "release_namespace",
+        "namespace",
+        "$response.body#/namespace",
+    ),
+    (
+        "make_decision",
+        "200",
+        "GetDecision",
+        "get_decision",
+        "id",
+        "$response.body#/id",
+    ),
+];
+
+impl Modify for Conformance {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        // Edited as JSON: utoipa's builders cannot add to what the path macros made.
+        let Ok(mut doc) = serde_json::to_value(&*openapi) else {
+            return;
+        };
+        conform(&mut doc);
+        if let Ok(conformed) = serde_json::from_value(doc) {
+            *openapi = conformed;
+        }
+        add_links(openapi);
+    }
+}
+
+/// Adds [`LINKS`]. Built here rather than in JSON: utoipa 5 writes a link's
+/// `operationId` as `operation_id`, so it goes in as a raw field.
+fn add_links(openapi: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::extensions::Extensions;
+    use utoipa::openapi::link::LinkBuilder;
+    use utoipa::openapi::RefOr;
+    for item in openapi.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for op in operations.into_iter().flatten() {
+            let id = op.operation_id.clone().unwrap_or_default();
+            for (_, status, name, to, parameter, expression) in
+                LINKS.iter().filter(|(from, ..)| *from == id)
+            {
+                if let Some(RefOr::T(response)) = op.responses.responses.get_mut(*status) {
+                    let link = LinkBuilder::new()
+                        .parameter(*parameter, *expression)
+                        .extensions(Some(Extensions::from_iter([("operationId", *to)])))
+                        .build();
+                    response.links.insert(name.to_string(), RefOr::T(link));
+                }
+            }
+        }
+    }
+}
+
+fn conform(doc: &mut serde_json::Value) {
+    use serde_json::json;
+    let components = &mut doc["components"];
+    for (_, name, description) in COMMON_ERRORS {
+        let mut response = json!({
+            "description": description,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+        });
+        if name == "TooManyRequests" {
+            response["headers"] = json!({"Retry-After": {
+                "description": "Seconds until the window resets",
+                "schema": {"type": "integer", "minimum": 1},
+            }});
+        }
+        components["responses"][name] = response;
+    }
+    components["schemas"]["TenantId"] = json!({
+        "type": "string",
+        "description": "A tenant id: 2 to 4 dot-separated segments of lowercase a-z, digits and hyphens, at most 64 characters",
+        "pattern": TENANT_ID_PATTERN,
+        "maxLength": wcp::id::MAX_ID_LEN,
+        "example": "org.acme",
+    });
+    components["schemas"]["Namespace"] = json!({
+        "type": "string",
+        "description": "An authority namespace: `x.<name>` or `org.<name>`, lowercase a-z, digits and hyphens, at most 64 characters",
+        "pattern": NAMESPACE_PATTERN,
+        "maxLength": wcp::id::MAX_ID_LEN,
+        "example": "x.alice",
+    });
+    for (schema, property, patch) in property_constraints() {
+        if let Some(target) = components["schemas"][schema]["properties"].get_mut(property) {
+            merge(target, &patch);
+        }
+    }
+    let parameters = parameter_constraints();
+    let security = json!([{"bearer": []}, {"api_key": []}, {"session_cookie": []}]);
+    let Some(paths) = doc["paths"].as_object_mut() else {
+        return;
+    };
+    for (path, item) in paths.iter_mut() {
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        for (_, op) in item.iter_mut() {
+            let secured = op["security"].as_array().is_some_and(|s| !s.is_empty());
+            if secured {
+                op["security"] = security.clone();
+            }
+            let id = op["operationId"].as_str().unwrap_or_default().to_string();
+            let any_id = ANY_NAMESPACE.contains(&id.as_str());
+            let mut in_query = false;
+            let mut in_path = false;
+            if let Some(params) = op["parameters"].as_array_mut() {
+                for param in params {
+                    in_query |= param["in"] == "query";
+                    in_path |= param["in"] == "path";
+                    let name = param["name"].as_str().unwrap_or_default();
+                    if param["in"] != "header" && !any_id {
+                        if let Some((_, schema)) = ID_PARAMETERS.iter().find(|(n, _)| *n == name) {
+                            param["schema"] =
+                                json!({"$ref": format!("#/components/schemas/{schema}")});
+                        }
+                    }
+                }
+            }
+            if let Some(params) = op["parameters"].as_array_mut() {
+                for param in params {
+                    let found = parameters
+                        .iter()
+                        .find(|(op_id, name, _)| *op_id == id && param["name"] == *name);
+                    if let Some((_, _, patch)) = found {
+                        merge(&mut param["schema"], patch);
+                    }
+                }
+            }
+            // An optional body is absent or an object, never JSON `null`.
+            if let Some(content) = op
+                .get_mut("requestBody")
+                .and_then(|b| b["content"]["application/json"].as_object_mut())
+            {
+                let single = content["schema"]["oneOf"]
+                    .as_array()
+                    .filter(|alts| alts.len() == 2 && alts[0] == json!({"type": "null"}))
+                    .map(|alts| alts[1].clone());
+                if let Some(schema) = single {
+                    content.insert("schema".into(), schema);
+                }
+            }
+            if id == "import_catalog" {
+                op["requestBody"]["content"]["application/json"]["schema"] = json!({
+                    "type": "object",
+                    "description": "A WCP catalog: `entities`, each with `id`, `type` and `name`; `_meta.version` optional",
+                    "required": ["entities"],
+                    "properties": {"entities": {"type": "array", "items": {"type": "object"}}},
+                });
+            }
+            let has_body = op.get("requestBody").is_some();
+            let mut wanted: Vec<&str> = Vec::new();
+            let id_in_path = !any_id
+                && op["parameters"].as_array().is_some_and(|ps| {
+                    ps.iter().any(|p| {
+                        p["in"] == "path" && ID_PARAMETERS.iter().any(|(n, _)| p["name"] == *n)
+                    })
+                });
+            if has_body || in_query || id_in_path {
+                wanted.push("400");
+            }
+            if secured {
+                wanted.push("401");
+                if !ANY_STANDING.contains(&id.as_str()) {
+                    wanted.push("403");
+                }
+                wanted.push("503");
+            }
+            if in_path {
+                wanted.push("404");
+            }
+            if has_body {
+                wanted.extend(["413", "415"]);
+            }
+            if !NOT_RATE_LIMITED.contains(&path.as_str()) {
+                wanted.push("429");
+            }
+            let responses = &mut op["responses"];
+            for status in wanted {
+                if responses.get(status).is_none() {
+                    if let Some((_, name, _)) = COMMON_ERRORS.iter().find(|(s, ..)| *s == status) {
+                        responses[status] =
+                            json!({"$ref": format!("#/components/responses/{name}")});
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// [`wcp::TenantId`]'s grammar as a regular expression.
+pub const TENANT_ID_PATTERN: &str = r"^[a-z0-9-]+(\.[a-z0-9-]+){1,3}$";
+
+/// [`wcp::CapabilityId`]'s grammar as a regular expression.
+pub const CAPABILITY_ID_PATTERN: &str = r"^cap(\.[a-z0-9-]+){1,3}$";
+
+/// `routes::text_field`: something besides white space, and no control characters.
+pub const TEXT_PATTERN: &str =
+    r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$";
+
+/// [`wcp::WorkerId`]'s grammar as a regular expression.
+pub const WORKER_ID_PATTERN: &str = r"^(x|org)\.[a-z0-9-]+(\.[a-z0-9-]+){1,2}$";
+
+/// [`wcp::Namespace`]'s grammar as a regular expression.
+pub const NAMESPACE_PATTERN: &str = r"^(x|org)\.[a-z0-9-]+$";
 
 /// The document as served at `/openapi.json` and checked in.
 pub fn document() -> utoipa::openapi::OpenApi {

@@ -80,6 +80,11 @@ impl EntityType {
         self.name
     }
 
+    /// Every type's name, in the catalog's order.
+    pub fn names() -> impl Iterator<Item = &'static str> {
+        ENTITY_TYPES.iter().map(|&(name, _)| name)
+    }
+
     /// What ids of this type start with (before the first dot).
     pub fn prefix(&self) -> &'static str {
         self.prefix

@@ -95,6 +95,12 @@ impl WorkerRecord {
     /// Checks a registration body in either form.
     pub fn parse(body: &Value) -> Result<Self, RecordError> {
         let record = body.as_object().ok_or(RecordError::NotAnObject)?.clone();
+        if let Some(field) = nul_at(body, "") {
+            return Err(RecordError::field(
+                field,
+                "must not contain the NUL character (\\u0000)",
+            ));
+        }
         let worker_id = worker_identity(&record)?;
         let namespace = worker_id.namespace();
 
@@ -396,10 +402,65 @@ fn controls(record: &Map<String, Value>, field: &str) -> Result<Vec<ControlId>, 
     }
 }
 
+/// Where a NUL character first appears, in a key or a string (a record is
+/// stored as PostgreSQL `jsonb`, which has no NUL): the field's path, or the
+/// path of the object whose key holds it.
+fn nul_at(value: &Value, path: &str) -> Option<String> {
+    let here = || {
+        if path.is_empty() {
+            "the record".to_string()
+        } else {
+            path.to_string()
+        }
+    };
+    match value {
+        Value::String(s) => s.contains('\0').then(here),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| nul_at(v, &format!("{path}[{i}]"))),
+        Value::Object(map) => map.iter().find_map(|(k, v)| {
+            if k.contains('\0') {
+                return Some(format!("{} (a key)", here()));
+            }
+            let child = if path.is_empty() {
+                k.clone()
+            } else {
+                format!("{path}.{k}")
+            };
+            nul_at(v, &child)
+        }),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_nul_character_anywhere_in_the_record_is_refused_naming_where() {
+        let seed = json!({"name": "a", "namespace": "x.acme", "capabilities": ["cap.a.b"]});
+        for (extra, field) in [
+            (json!({"note": "a\u{0}b"}), "note"),
+            (json!({"meta": {"tags": ["ok", "\u{0}"]}}), "meta.tags[1]"),
+            (json!({"meta": {"k\u{0}": 1}}), "meta (a key)"),
+            (json!({"\u{0}": 1}), "the record (a key)"),
+        ] {
+            let mut body = seed.clone();
+            body.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            match WorkerRecord::parse(&body) {
+                Err(RecordError::Field { field: f, message }) => {
+                    assert_eq!(f, field, "{message}");
+                    assert!(message.contains("NUL"), "{message}");
+                }
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+    }
 
     #[test]
     fn the_seed_quick_start_form_registers_x_myagent_my_agent() {

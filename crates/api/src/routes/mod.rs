@@ -62,20 +62,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     telemetry::configure(cfg);
 }
 
-/// A required free-text field: trimmed, not empty, at most `max` characters,
-/// no control characters.
+/// A required free-text field: at most `max` characters as sent (the
+/// `maxLength` the OpenAPI document declares), not blank, no control
+/// characters; kept trimmed.
 pub fn text_field(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
+    if value.chars().count() > max {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            format!("{field} must be at most {max} characters"),
+        ));
+    }
     let value = value.trim();
     if value.is_empty() {
         return Err(ApiError::bad_request(
             "invalid_request",
             format!("{field} must not be empty"),
-        ));
-    }
-    if value.chars().count() > max {
-        return Err(ApiError::bad_request(
-            "invalid_request",
-            format!("{field} must be at most {max} characters"),
         ));
     }
     if value.chars().any(char::is_control) {

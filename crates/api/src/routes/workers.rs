@@ -50,7 +50,7 @@ pub struct RegisterWorker {
     #[schema(example = "x.myagent")]
     namespace: Option<String>,
     /// WCP form: `<namespace>.<name>[.<instance>]`.
-    #[schema(example = "org.acme.doc-summarizer.prod-01")]
+    #[schema(example = "x.myagent.my-agent")]
     worker_id: Option<String>,
     #[schema(example = "wrk.doc.summarizer")]
     worker_species_id: Option<String>,

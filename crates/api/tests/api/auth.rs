@@ -375,6 +375,22 @@ async fn the_database_holds_no_key_in_clear() {
 }
 
 #[tokio::test]
+async fn a_text_field_longer_than_its_limit_is_refused_even_when_the_excess_is_white_space() {
+    let server = TestServer::start().await;
+    let op = server.operator_key.clone();
+    // 200 characters is display_name's limit, as sent (the document's maxLength).
+    let padded = format!("{}{}", "A".repeat(200), " ".repeat(5));
+    let body = json!({"id": "org.padded", "display_name": padded});
+    let (got, err) = server.post("/api/v1/tenants", &op, body).await;
+    assert_eq!(got, 400, "{err}");
+    assert!(message(&err).contains("at most 200"), "{err}");
+    let body = json!({"id": "org.padded", "display_name": "A".repeat(200)});
+    let (got, err) = server.post("/api/v1/tenants", &op, body).await;
+    assert_eq!(got, 201, "{err}");
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn tenants_are_created_once_with_valid_ids_and_suspension_stops_their_keys() {
     let server = TestServer::start().await;
     let op = server.operator_key.clone();

@@ -836,3 +836,27 @@ async fn discovery_merges_the_imported_catalog_with_declared_capabilities() {
     assert_eq!(s.get_json("/api/v1/catalog?type=bogus", None).await.0, 400);
     s.stop().await;
 }
+
+/// PostgreSQL's `jsonb` has no NUL: a registration or update carrying one is
+/// refused naming the field, instead of failing in the database with a 500.
+#[tokio::test]
+async fn a_nul_character_in_a_registration_or_update_is_a_400_naming_the_field() {
+    let s = TestServer::start().await;
+    let (_, key) = s
+        .tenant_with_key("org.acme", &["workers:write", "read"])
+        .await;
+    let body =
+        json!({"name": "w", "namespace": "x.acme", "capabilities": ["cap.a.b"], "note": "a\u{0}b"});
+    let (status, err) = s.post("/api/v1/workers", &key, body).await;
+    assert_eq!(status, 400, "{err}");
+    assert!(message(&err).starts_with("note "), "{err}");
+    let body = json!({"name": "w", "namespace": "x.acme", "capabilities": ["cap.a.b"]});
+    let (status, w) = s.post("/api/v1/workers", &key, body).await;
+    assert_eq!(status, 201, "{w}");
+    let path = format!("/api/v1/workers/{}", w["id"].as_str().unwrap());
+    let patch = json!({"meta": {"tags": ["\u{0}"]}});
+    let (status, err) = s.call(Method::PATCH, &path, Some(&key), Some(patch)).await;
+    assert_eq!(status, 400, "{err}");
+    assert!(message(&err).starts_with("meta.tags[0] "), "{err}");
+    s.stop().await;
+}
