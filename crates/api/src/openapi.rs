@@ -192,6 +192,18 @@ fn parameter_constraints() -> Vec<(&'static str, &'static str, serde_json::Value
             "type",
             json!({"enum": wcp::catalog::EntityType::names().collect::<Vec<_>>()}),
         ),
+        ("reports", "sha256", json!({"pattern": SHA256_ANY_CASE})),
+        (
+            "reports",
+            "reporter_tenant",
+            json!({"pattern": TENANT_ID_PATTERN, "maxLength": wcp::id::MAX_ID_LEN}),
+        ),
+        // A page's `next_cursor`: the last report's id.
+        (
+            "reports",
+            "cursor",
+            json!({"pattern": "^rpt_[0-9a-fA-F]{32}$"}),
+        ),
         ("history", "sha256", json!({"pattern": SHA256_ANY_CASE})),
         ("lift", "sha256", json!({"pattern": SHA256_ANY_CASE})),
         (
@@ -216,6 +228,8 @@ fn property_constraints() -> Vec<(&'static str, &'static str, serde_json::Value)
         ("CreateTenant", "display_name", text(200)),
         ("CreateApiKey", "name", text(100)),
         ("ReserveNamespace", "reason", text(500)),
+        ("ForceRelease", "reason", text(500)),
+        ("ForceTransfer", "reason", text(500)),
         ("AddNamespaceKey", "label", text(200)),
         ("ReportHash", "reason", text(1000)),
         ("ReviewNote", "note", text(1000)),
@@ -241,6 +255,7 @@ fn property_constraints() -> Vec<(&'static str, &'static str, serde_json::Value)
         ),
         ("CreateApiKey", "tenant_id", tenant.clone()),
         ("TransferNamespace", "tenant_id", tenant.clone()),
+        ("ForceTransfer", "tenant_id", tenant.clone()),
         ("ResolveApproval", "tenant_id", tenant.clone()),
         ("EscalateApproval", "tenant_id", tenant.clone()),
         ("DecisionRequest", "tenant_id", tenant),
