@@ -85,3 +85,35 @@ def test_cli_ban_list_and_check_hash(registry, session):
     out = pyhall_cli(registry, "check-hash", CLEAN)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "CLEAN" in out.stdout
+
+
+# --- the Python client's review list: filters, pages, the daily quota ------
+
+
+def test_hall_client_pages_and_filters_the_review_list_and_raises_rate_limited_over_the_quota(start_registry):
+    from hall_registry import Hall, RateLimited
+
+    with start_registry({"HALL_BAN_REPORTS_PER_DAY": "3"}) as reg:
+        a = Hall(reg.tenant_key("org.repa", ["read"]), reg.base, retries=0)
+        b = Hall(reg.tenant_key("org.repb", ["read"]), reg.base, retries=0)
+        operator = Hall(reg.operator_key, reg.base, retries=0)
+        hashes = [c * 64 for c in "123"]
+        filed = [a.ban_list.report(h, "suspicious").id for h in hashes]
+        filed.append(b.ban_list.report(hashes[0], "also suspicious").id)
+
+        first = operator.ban_list.reports(limit=3)
+        assert len(first) == 3 and first.next_cursor
+        second = operator.ban_list.reports(limit=3, cursor=first.next_cursor)
+        assert second.next_cursor is None
+        assert [r.id for r in first] + [r.id for r in second] == filed
+        assert [r.id for r in operator.ban_list.iter_reports(page_size=1)] == filed
+        assert [r.id for r in operator.ban_list.iter_reports(sha256=hashes[0])] == [filed[0], filed[3]]
+        by_b = operator.ban_list.reports(reporter_tenant="org.repb")
+        assert [r.reason for r in by_b] == ["also suspicious"]
+        assert len(operator.ban_list.reports(status="confirmed")) == 0
+
+        with pytest.raises(RateLimited) as over:
+            a.ban_list.report("4" * 64, "one too many")
+        assert over.value.code == "quota_exceeded"
+        for hall in (a, b, operator):
+            hall.close()

@@ -34,6 +34,7 @@ __all__ = [
     "BanRecord",
     "BanHistory",
     "BanReport",
+    "BanReportPage",
     "ConfirmedBan",
     "ReceiptKey",
     "Identity",
@@ -592,6 +593,25 @@ class BanReport:
             reviewed_at=parse_datetime(data.get("reviewed_at")),
             raw=data,
         )
+
+
+@dataclass(frozen=True)
+class BanReportPage:
+    """One page of ban reports, oldest first.
+
+    Pass ``next_cursor`` as ``cursor`` to the same query for the next page
+    (``None`` on the last page), or use :meth:`BanList.iter_reports` to walk
+    them all.
+    """
+
+    reports: Tuple[BanReport, ...]
+    next_cursor: Optional[str] = None
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.reports)
+
+    def __len__(self) -> int:
+        return len(self.reports)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from .models import (
     BanHistory,
     BanRecord,
     BanReport,
+    BanReportPage,
     ConfirmedBan,
     Decision,
     DecisionPage,
@@ -578,13 +579,62 @@ class BanList(Resource[RunnerT]):
         data = yield _write("POST", "/api/v1/ban-list/report", body)
         return BanReport.from_api(data)
 
+    @staticmethod
+    def _report_filters(
+        status: Optional[str],
+        sha256: Optional[str],
+        reporter_tenant: Optional[str],
+        limit: Optional[int],
+    ) -> Dict[str, Any]:
+        return {
+            "status": status,
+            "sha256": sha256,
+            "reporter_tenant": reporter_tenant,
+            "limit": limit,
+        }
+
     @operation
     def reports(
-        self, status: Optional[str] = None, limit: Optional[int] = None
-    ) -> Op[List[BanReport]]:
-        """Reports to review (operator only), oldest first; ``status`` filters them."""
-        data = yield _get("/api/v1/ban-list/reports", {"status": status, "limit": limit})
-        return [BanReport.from_api(r) for r in data["reports"]]
+        self,
+        status: Optional[str] = None,
+        limit: Optional[int] = None,
+        *,
+        sha256: Optional[str] = None,
+        reporter_tenant: Optional[str] = None,
+        cursor: Optional[str] = None,
+    ) -> Op[BanReportPage]:
+        """One page of reports to review (operator only), oldest first.
+
+        Filters: ``status`` (``pending``/``confirmed``/``rejected``),
+        ``sha256`` (the reported hash), ``reporter_tenant`` (who filed it).
+        ``limit`` is the page size (default 500, at most 5000). Continue with
+        ``cursor=page.next_cursor``, or use :meth:`iter_reports` to walk every
+        page.
+        """
+        params = self._report_filters(status, sha256, reporter_tenant, limit)
+        data = yield _get("/api/v1/ban-list/reports", {**params, "cursor": cursor})
+        return BanReportPage(
+            reports=tuple(BanReport.from_api(r) for r in data["reports"]),
+            next_cursor=data.get("next_cursor"),
+        )
+
+    @paginated
+    def iter_reports(
+        self,
+        status: Optional[str] = None,
+        *,
+        sha256: Optional[str] = None,
+        reporter_tenant: Optional[str] = None,
+        page_size: Optional[int] = None,
+    ) -> Callable[[Optional[str]], PageOp[BanReport]]:
+        """Every report matching the filters (operator only), oldest first, across all pages."""
+        params = self._report_filters(status, sha256, reporter_tenant, page_size)
+
+        def page(cursor: Optional[str]) -> PageOp[BanReport]:
+            data = yield _get("/api/v1/ban-list/reports", {**params, "cursor": cursor})
+            return [BanReport.from_api(r) for r in data["reports"]], data.get("next_cursor")
+
+        return page
 
     @operation
     def confirm(self, report_id: str, note: Optional[str] = None) -> Op[ConfirmedBan]:

@@ -751,6 +751,141 @@ async fn namespace_verbs_claim_check_list_keys_and_release() {
 }
 
 #[tokio::test]
+async fn ban_list_reports_pages_by_cursor_or_all_and_filters_by_hash_reporter_and_status() {
+    let srv = Server::start().await;
+    let a = srv.cli(&srv.tenant("org.bana").await);
+    let b = srv.cli(&srv.tenant("org.banb").await);
+    let op = srv.cli(&srv.operator);
+    let hashes: Vec<String> = ["a1", "b2", "c3"].iter().map(|h| h.repeat(32)).collect();
+    for h in &hashes {
+        a.run(&["ban", "report", h, "--reason", "r"]).await.ok();
+    }
+    b.run(&["ban", "report", &hashes[0], "--reason", "again"])
+        .await
+        .ok();
+
+    let first = op
+        .run(&["ban", "list", "--reports", "--limit", "2", "--json"])
+        .await
+        .json();
+    assert_eq!(first["reports"].as_array().unwrap().len(), 2, "{first}");
+    let cursor = first["next_cursor"]
+        .as_str()
+        .expect("more pages")
+        .to_string();
+    let out = op.run(&["ban", "list", "--reports", "--limit", "2"]).await;
+    assert!(
+        out.stderr
+            .contains(&format!("(more: --cursor {cursor}, or --all)")),
+        "{out:?}"
+    );
+    let second = op
+        .run(&[
+            "ban",
+            "list",
+            "--reports",
+            "--limit",
+            "2",
+            "--cursor",
+            &cursor,
+            "--json",
+        ])
+        .await
+        .json();
+    assert_eq!(second["reports"].as_array().unwrap().len(), 2, "{second}");
+    assert!(second["next_cursor"].is_null(), "last page: {second}");
+    let all = op
+        .run(&[
+            "ban",
+            "list",
+            "--reports",
+            "--limit",
+            "1",
+            "--all",
+            "--json",
+        ])
+        .await
+        .json();
+    let ids: Vec<&str> = all["reports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 4, "--all follows every cursor: {all}");
+    assert_eq!(
+        ids,
+        first["reports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain(second["reports"].as_array().unwrap())
+            .map(|r| r["id"].as_str().unwrap())
+            .collect::<Vec<_>>()
+    );
+
+    let of_hash = op
+        .run(&["ban", "list", "--reports", "--sha256", &hashes[0], "--json"])
+        .await
+        .json();
+    assert_eq!(of_hash["reports"].as_array().unwrap().len(), 2, "{of_hash}");
+    let by_b = op
+        .run(&[
+            "ban",
+            "list",
+            "--reports",
+            "--reporter-tenant",
+            "org.banb",
+            "--json",
+        ])
+        .await
+        .json();
+    let by_b = by_b["reports"].as_array().unwrap();
+    assert_eq!(by_b.len(), 1);
+    assert_eq!(by_b[0]["reason"], "again");
+    let confirmed = op
+        .run(&[
+            "ban",
+            "list",
+            "--reports",
+            "--status",
+            "confirmed",
+            "--json",
+        ])
+        .await
+        .json();
+    assert_eq!(confirmed["reports"].as_array().unwrap().len(), 0);
+    let out = op
+        .run(&["ban", "list", "--reports", "--cursor", "nonsense"])
+        .await;
+    assert!(
+        out.failed(1).starts_with("hallctl: 400 invalid_query"),
+        "{out:?}"
+    );
+    let out = op.run(&["ban", "list", "--cursor", &cursor]).await;
+    assert_eq!(out.code, 2, "--cursor is for --reports: {out:?}");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn ban_report_over_the_daily_quota_prints_the_servers_message_and_exits_1() {
+    let srv = Server::start_with(|c| c.ban_reports_per_day = 1).await;
+    let cli = srv.cli(&srv.tenant("org.quota").await);
+    cli.run(&["ban", "report", &"ee".repeat(32), "--reason", "r"])
+        .await
+        .ok();
+    let out = cli
+        .run(&["ban", "report", &"ff".repeat(32), "--reason", "r"])
+        .await;
+    let err = out.failed(1);
+    assert!(
+        err.starts_with("hallctl: 429 quota_exceeded"),
+        "the server's code and message: {out:?}"
+    );
+    srv.stop().await;
+}
+
+#[tokio::test]
 async fn ban_verbs_report_review_and_a_banned_hash_check_exits_3() {
     let srv = Server::start().await;
     let key = srv.tenant("org.ban").await;

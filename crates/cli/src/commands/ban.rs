@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use super::Ctx;
 use crate::client::{seg, typed};
 use crate::failure::{CmdResult, Outcome};
-use crate::output::{say, time, time_or_dash};
+use crate::output::{note, say, time, time_or_dash};
 
 #[derive(Debug, Subcommand)]
 pub enum BanCmd {
@@ -38,8 +38,21 @@ pub enum BanCmd {
         /// With --reports: pending, confirmed or rejected.
         #[arg(long, requires = "reports")]
         status: Option<String>,
+        /// With --reports: only reports of this package hash.
+        #[arg(long, requires = "reports")]
+        sha256: Option<String>,
+        /// With --reports: only reports filed by this tenant.
+        #[arg(long, requires = "reports")]
+        reporter_tenant: Option<String>,
+        /// Page size (reports: at most 5000).
         #[arg(long)]
         limit: Option<u32>,
+        /// With --reports: start after this cursor (the previous page's next_cursor).
+        #[arg(long, requires = "reports")]
+        cursor: Option<String>,
+        /// With --reports: follow next_cursor to the last page.
+        #[arg(long, requires = "reports", conflicts_with = "cursor")]
+        all: bool,
     },
     /// Confirm a pending report (operator): its hash is banned at once.
     Confirm {
@@ -122,19 +135,35 @@ pub fn run(ctx: &Ctx, cmd: BanCmd) -> CmdResult {
         BanCmd::List {
             reports,
             status,
+            sha256,
+            reporter_tenant,
             limit,
+            cursor,
+            all,
         } => {
             let mut query = Vec::new();
             if let Some(l) = limit {
                 query.push(("limit", l.to_string()));
             }
             if reports {
-                if let Some(st) = status {
-                    query.push(("status", st));
-                }
-                let v = ctx
-                    .client()?
-                    .get_query("/api/v1/ban-list/reports", &query)?;
+                let mut add = |k: &'static str, v: Option<String>| {
+                    if let Some(v) = v {
+                        query.push((k, v));
+                    }
+                };
+                add("status", status);
+                add("sha256", sha256.map(|h| h.trim().to_string()));
+                add("reporter_tenant", reporter_tenant);
+                let client = ctx.client()?;
+                let (reports, next) = super::pages(
+                    &client,
+                    "/api/v1/ban-list/reports",
+                    "reports",
+                    query,
+                    cursor,
+                    all,
+                )?;
+                let v = json!({"reports": reports, "next_cursor": next});
                 let list: ReportList = typed(&v)?;
                 if !ctx.out.json(&v) {
                     for r in &list.reports {
@@ -147,6 +176,9 @@ pub fn run(ctx: &Ctx, cmd: BanCmd) -> CmdResult {
                             r.reporter_tenant.as_deref().unwrap_or("-"),
                             r.reason
                         );
+                    }
+                    if let Some(next) = &list.next_cursor {
+                        note!("(more: --cursor {next}, or --all)");
                     }
                 }
             } else {
