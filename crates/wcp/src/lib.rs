@@ -14,7 +14,7 @@ pub use id::{
 };
 pub use page::{PageLimit, PageLimitError, PageSize};
 pub use record::{RecordError, WorkerRecord};
-pub use vocab::{BlastRadius, DataLabel, Env, RiskTier, Visibility, VocabError};
+pub use vocab::{BlastRadius, DataLabel, Env, QosClass, RiskTier, Visibility, VocabError};
 
 /// The WCP specification version this registry implements.
 pub const SPEC_VERSION: &str = "0.2";

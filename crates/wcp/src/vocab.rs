@@ -135,6 +135,13 @@ string_enum!(
 );
 
 string_enum!(
+    /// Quality-of-service class of a routed request (WCP §4.1): `P0` is the
+    /// most urgent, `P3` background.
+    QosClass, "qos_class", "P0, P1, P2 or P3",
+    { P0 => "P0", P1 => "P1", P2 => "P2", P3 => "P3" }
+);
+
+string_enum!(
     /// Who may see a worker: `public` (anyone, through verify and discovery)
     /// or `private` (its own tenant only).
     Visibility, "visibility", "public or private",
@@ -222,6 +229,14 @@ impl BlastRadius {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn qos_classes_parse_in_any_case_and_print_canonically() {
+        assert_eq!(QosClass::parse("p1"), Ok(QosClass::P1));
+        assert_eq!(QosClass::P3.to_string(), "P3");
+        let err = QosClass::parse("P4").unwrap_err().to_string();
+        assert!(err.contains("qos_class"), "{err}");
+    }
     use serde_json::json;
 
     #[test]
