@@ -431,3 +431,54 @@ mod tests {
         assert!(input.request.is_empty());
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn junk() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            ".{0,12}".prop_map(Value::String),
+            "[a-z]{1,8}(\\.[a-z0-9-]{1,8}){1,3}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map("[a-z_]{1,8}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn valid() -> Value {
+        json!({
+            "capability_id": "cap.doc.summarize", "env": "dev", "data_label": "INTERNAL",
+            "tenant_risk": "low", "qos_class": "P2",
+            "correlation_id": "3f2504e0-4f89-41d3-9a0c-0305e82c3301"
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn any_json_is_parsed_or_refused_without_panicking(v in junk()) {
+            let _ = RouteInput::parse(v);
+        }
+
+        #[test]
+        fn a_junk_field_is_accepted_or_refused_by_its_name(
+            field in prop::sample::select(FIELDS),
+            v in junk(),
+        ) {
+            let mut body = valid();
+            body[field] = v;
+            if let Err(e) = RouteInput::parse(body) {
+                prop_assert_eq!(e.field.as_ref(), field, "{}", e);
+            }
+        }
+    }
+}

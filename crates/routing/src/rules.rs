@@ -1118,6 +1118,23 @@ mod tests {
     }
 
     #[test]
+    fn the_largest_rule_set_with_a_catch_all_is_accepted() {
+        let mut rules: Vec<Value> = (0..MAX_RULES - 1)
+            .map(|i| rule(&format!("r{i}"), json!({"capability_id": format!("cap.n.c{i}"), "env": {"in": ["dev", "stage", "prod"]}})))
+            .collect();
+        rules.push(rule("catch_all", json!({})));
+        let s = set(rules).unwrap();
+        assert_eq!(
+            matched(&s, &input("cap.n.c7", "edge", "PUBLIC", "low", "P0")),
+            Some("catch_all")
+        );
+        assert_eq!(
+            matched(&s, &input("cap.n.c7", "dev", "PUBLIC", "low", "P0")),
+            Some("r7")
+        );
+    }
+
+    #[test]
     fn a_shadowed_rule_is_refused_naming_both_rules() {
         let e = problem(vec![
             rule("broad", json!({"env": {"in": ["dev", "stage"]}})),
@@ -1143,5 +1160,117 @@ mod tests {
         let mut r = rule("r1", json!({}));
         r["description"] = json!("summaries everywhere");
         assert!(RuleSet::parse(&json!({"description": "ours", "rules": [r]})).is_ok());
+    }
+}
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    const CAPS: &[&str] = &["cap.a.one", "cap.a.two", "cap.b.three"];
+    const ENVS: &[&str] = &["dev", "stage", "prod", "edge"];
+    const LABELS: &[&str] = &["PUBLIC", "INTERNAL", "RESTRICTED", "CONFIDENTIAL"];
+    const RISKS: &[&str] = &["low", "medium", "high", "critical"];
+    const QOS: &[&str] = &["P0", "P1", "P2", "P3"];
+
+    fn cond(values: &'static [&'static str]) -> impl Strategy<Value = Option<Value>> {
+        prop_oneof![
+            Just(None),
+            Just(Some(json!({"any": true}))),
+            prop::sample::select(values).prop_map(|v| Some(json!(v))),
+            prop::sample::subsequence(values, 1..=values.len())
+                .prop_map(|l| Some(json!({ "in": l }))),
+        ]
+    }
+
+    fn rule_doc() -> impl Strategy<Value = Value> {
+        let one = (cond(CAPS), cond(ENVS), cond(LABELS), cond(RISKS), cond(QOS));
+        prop::collection::vec(one, 1..8).prop_map(|rules| {
+            let rules: Vec<Value> = rules
+                .into_iter()
+                .enumerate()
+                .map(|(i, (c, e, l, r, q))| {
+                    let mut m = Map::new();
+                    for (k, v) in [("capability_id", c), ("env", e), ("data_label", l), ("tenant_risk", r), ("qos_class", q)] {
+                        if let Some(v) = v {
+                            m.insert(k.to_string(), v);
+                        }
+                    }
+                    json!({"rule_id": format!("r{i}"), "match": m,
+                           "decision": {"candidate_workers_ranked": [{"worker_species_id": "wrk.a.b"}]}})
+                })
+                .collect();
+            json!({ "rules": rules })
+        })
+    }
+
+    fn input() -> impl Strategy<Value = RouteInput> {
+        (
+            prop::sample::select(&["cap.a.one", "cap.a.two", "cap.b.three", "cap.z.none"][..]),
+            prop::sample::select(ENVS),
+            prop::sample::select(LABELS),
+            prop::sample::select(RISKS),
+            prop::sample::select(QOS),
+        )
+            .prop_map(|(c, e, l, r, q)| {
+                RouteInput::parse(json!({"capability_id": c, "env": e, "data_label": l,
+                    "tenant_risk": r, "qos_class": q,
+                    "correlation_id": "3f2504e0-4f89-41d3-9a0c-0305e82c3301"}))
+                .expect("generated inputs are valid")
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn well_formed_rule_sets_are_accepted_or_refused_only_as_unreachable(doc in rule_doc()) {
+            if let Err(e) = RuleSet::parse(&doc) {
+                let unreachable = matches!(e.problem, RuleSetProblem::Unreachable { .. });
+                prop_assert!(unreachable, "{}", e);
+            }
+        }
+
+        #[test]
+        fn the_compiled_first_match_is_the_first_rule_whose_conditions_all_hold(
+            doc in rule_doc(),
+            inputs in prop::collection::vec(input(), 1..20),
+        ) {
+            if let Ok(set) = RuleSet::parse(&doc) {
+                for i in &inputs {
+                    let naive = set.rules().iter().find(|r| {
+                        let m = &r.matching;
+                        m.capability_id.matches(&i.capability_id)
+                            && m.env.matches(&i.env)
+                            && m.data_label.matches(&i.data_label)
+                            && m.tenant_risk.matches(&i.tenant_risk)
+                            && m.qos_class.matches(&i.qos_class)
+                    });
+                    prop_assert_eq!(
+                        set.first_match(i).map(|r| &r.rule_id),
+                        naive.map(|r| &r.rule_id)
+                    );
+                }
+            }
+        }
+
+        #[test]
+        fn every_rule_of_an_accepted_set_is_the_first_match_of_some_input(doc in rule_doc()) {
+            if let Ok(set) = RuleSet::parse(&doc) {
+                let mut reached = std::collections::HashSet::new();
+                for c in ["cap.a.one", "cap.a.two", "cap.b.three", "cap.z.none"] {
+                    for e in ENVS { for l in &LABELS[..3] { for r in RISKS { for q in QOS {
+                        let i = RouteInput::parse(json!({"capability_id": c, "env": e,
+                            "data_label": l, "tenant_risk": r, "qos_class": q,
+                            "correlation_id": "3f2504e0-4f89-41d3-9a0c-0305e82c3301"}))
+                            .expect("valid");
+                        if let Some(rule) = set.first_match(&i) {
+                            reached.insert(rule.rule_id.clone());
+                        }
+                    }}}}
+                }
+                prop_assert_eq!(reached.len(), set.rules().len());
+            }
+        }
     }
 }

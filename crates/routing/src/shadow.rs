@@ -110,7 +110,11 @@ fn covered_jointly(earlier: &[Compiled], late: &Compiled) -> Option<Vec<usize>> 
                 .filter_map(|&i| earlier[i].capability.as_ref())
                 .flatten()
                 .collect();
-            named.into_iter().map(Some).chain([None]).collect()
+            // The unnamed capability first: it is the likeliest to be uncovered.
+            [None]
+                .into_iter()
+                .chain(named.into_iter().map(Some))
+                .collect()
         }
     };
     let mut firsts = BTreeSet::new();

@@ -229,6 +229,7 @@ impl BlastRadius {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn qos_classes_parse_in_any_case_and_print_canonically() {
@@ -237,7 +238,6 @@ mod tests {
         let err = QosClass::parse("P4").unwrap_err().to_string();
         assert!(err.contains("qos_class"), "{err}");
     }
-    use serde_json::json;
 
     #[test]
     fn enums_parse_their_spellings_and_name_the_field_otherwise() {
