@@ -170,7 +170,7 @@ fn invalid(path: impl Into<String>, msg: impl Into<String>) -> RuleSetError {
 /// membership list naming all of them is the wildcard.
 pub trait MatchValue: Copy + Ord + fmt::Debug + 'static {
     const ALL: &'static [Self];
-    fn parse_match(s: &str) -> Result<Self, String>;
+    fn parse_match(s: &str) -> Result<Self, wcp::VocabError>;
     fn bit(self) -> u8 {
         let i = Self::ALL.iter().position(|v| *v == self).unwrap_or(0);
         1 << i
@@ -184,8 +184,8 @@ macro_rules! match_value {
     ($t:ty, $parse:expr) => {
         impl MatchValue for $t {
             const ALL: &'static [Self] = <$t>::ALL;
-            fn parse_match(s: &str) -> Result<Self, String> {
-                $parse(s).map_err(|e: wcp::VocabError| e.to_string())
+            fn parse_match(s: &str) -> Result<Self, wcp::VocabError> {
+                $parse(s)
             }
         }
     };
@@ -480,7 +480,7 @@ fn parse_rule(value: &Value, path: &str) -> Result<Rule, RuleSetError> {
 fn parse_match(obj: &Map<String, Value>, path: &str) -> Result<MatchSpec, RuleSetError> {
     known_keys(obj, MATCH_KEYS, path)?;
     let capability_id = condition(obj, "capability_id", path, |s| {
-        CapabilityId::parse(s).map_err(|e| e.to_string())
+        CapabilityId::parse(s).map_err(|e| e.field("capability_id").to_string())
     })?;
     Ok(MatchSpec {
         capability_id,
@@ -496,7 +496,8 @@ fn enum_condition<T: MatchValue>(
     key: &str,
     path: &str,
 ) -> Result<Condition<T>, RuleSetError> {
-    Ok(match condition(obj, key, path, T::parse_match)? {
+    let parse = |s: &str| T::parse_match(s).map_err(|e| e.field(key.to_string()).to_string());
+    Ok(match condition(obj, key, path, parse)? {
         Condition::OneOf(set) if set.len() == T::ALL.len() => Condition::Any,
         other => other,
     })
@@ -1016,6 +1017,13 @@ mod tests {
             RuleSet::parse(&bad_control).unwrap_err().path,
             "rules[0].decision.required_controls_suggested[1]"
         );
+    }
+
+    #[test]
+    fn an_unknown_enum_value_is_refused_naming_the_match_key() {
+        let e = problem(vec![rule("r1", json!({"tenant_risk": "extreme"}))]);
+        assert_eq!(e.path, "rules[0].match.tenant_risk");
+        assert!(e.to_string().contains("tenant_risk \"extreme\""), "{e}");
     }
 
     #[test]
