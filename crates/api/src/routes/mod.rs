@@ -72,17 +72,19 @@ pub fn text_field(field: &str, value: &str, max: usize) -> Result<String, ApiErr
             format!("{field} must be at most {max} characters"),
         ));
     }
+    // Control characters are looked for as sent, so that a trailing newline
+    // is refused as the document's pattern says, not trimmed away.
+    if value.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            format!("{field} must not contain control characters"),
+        ));
+    }
     let value = value.trim();
     if value.is_empty() {
         return Err(ApiError::bad_request(
             "invalid_request",
             format!("{field} must not be empty"),
-        ));
-    }
-    if value.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(
-            "invalid_request",
-            format!("{field} must not contain control characters"),
         ));
     }
     Ok(value.to_string())
@@ -95,7 +97,8 @@ pub fn optional_json<T: serde::de::DeserializeOwned>(
     req: &HttpRequest,
     body: &[u8],
 ) -> Result<Option<T>, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
+    // Only an empty body is absent: white space alone is not JSON.
+    if body.is_empty() {
         return Ok(None);
     }
     let is_json = req

@@ -391,6 +391,46 @@ async fn a_text_field_longer_than_its_limit_is_refused_even_when_the_excess_is_w
 }
 
 #[tokio::test]
+async fn a_text_field_ending_in_a_newline_is_refused_as_a_control_character() {
+    let server = TestServer::start().await;
+    let op = server.operator_key.clone();
+    let body = json!({"id": "org.newline", "display_name": "Acme\n"});
+    let (got, err) = server.post("/api/v1/tenants", &op, body).await;
+    assert_eq!(got, 400, "{err}");
+    assert!(message(&err).contains("control characters"), "{err}");
+    let body = json!({"id": "org.newline", "display_name": " Acme "});
+    let (got, err) = server.post("/api/v1/tenants", &op, body).await;
+    assert_eq!(got, 201, "{err}");
+    assert_eq!(err["display_name"], "Acme", "spaces around are trimmed");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_optional_body_of_white_space_alone_is_not_json() {
+    let server = TestServer::start().await;
+    let op = server.operator_key.clone();
+    let send = |body: &'static str| {
+        server
+            .client
+            .post(server.url("/api/v1/auth/token"))
+            .bearer_auth(&op)
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+    };
+    let spaced = send(" ").await.unwrap();
+    assert_eq!(spaced.status(), 400);
+    let err: serde_json::Value = spaced.json().await.unwrap();
+    assert_eq!(err["error"]["code"], "invalid_json", "{err}");
+    assert_eq!(
+        send("").await.unwrap().status(),
+        200,
+        "an empty body is absent"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn tenants_are_created_once_with_valid_ids_and_suspension_stops_their_keys() {
     let server = TestServer::start().await;
     let op = server.operator_key.clone();
