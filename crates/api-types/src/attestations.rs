@@ -12,7 +12,12 @@ pub struct AttestationView {
     )]
     pub id: String,
     pub worker_id: String,
+    /// The worker's authority namespace (what the Go and TypeScript SDKs read).
+    #[cfg_attr(feature = "openapi", schema(example = "x.acme"))]
+    pub namespace: String,
     pub sha256: String,
+    /// The same hash as `sha256`, under the name the Go and TypeScript SDKs read.
+    pub package_hash: String,
     /// `attested`, `pending` or `denied`.
     pub status: String,
     /// Why it is pending or denied.
@@ -28,6 +33,12 @@ pub struct AttestationView {
     pub ai_generated: bool,
     pub ai_service: Option<String>,
     pub ai_model: Option<String>,
+    /// The species the package was attested as (Go/TypeScript SDKs).
+    pub worker_species_id: Option<String>,
+    /// The package's version, as reported with the attestation.
+    pub worker_version: Option<String>,
+    /// The package's manifest path, as reported with the attestation.
+    pub manifest_path: Option<String>,
 }
 
 /// What the seed SDK's `hall.workers.attest()` reads.

@@ -254,7 +254,9 @@ fn attestations() {
     round_trip::<AttestationView>(json!({
         "id": "att_0193a1b2c3d4e5f60718293a4b5c6d7e",
         "worker_id": "x.acme.agent",
+        "namespace": "x.acme",
         "sha256": HASH,
+        "package_hash": HASH,
         "status": "attested",
         "reason": null,
         "kind": "card",
@@ -264,7 +266,10 @@ fn attestations() {
         "label": null,
         "ai_generated": true,
         "ai_service": "svc",
-        "ai_model": null
+        "ai_model": null,
+        "worker_species_id": "wrk.doc.summarizer",
+        "worker_version": "1.2.0",
+        "manifest_path": null
     }));
     round_trip::<AttestationStatusView>(json!({
         "worker_id": "x.acme.agent",

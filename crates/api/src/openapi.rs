@@ -239,10 +239,24 @@ fn property_constraints() -> Vec<(&'static str, &'static str, serde_json::Value)
         ("AttestHash", "ai_service", text(200)),
         ("AttestHash", "ai_model", text(200)),
         ("AttestHash", "ai_session_id", text(500)),
+        ("AttestHash", "ai_session_fingerprint", text(500)),
+        ("AttestHash", "worker_version", text(100)),
+        ("AttestHash", "manifest_path", text(1000)),
+        (
+            "AttestHash",
+            "worker_species_id",
+            json!({"pattern": SPECIES_ID_PATTERN, "maxLength": wcp::id::MAX_ID_LEN}),
+        ),
+        (
+            "AttestHash",
+            "worker_id",
+            json!({"pattern": WORKER_REF_PATTERN, "maxLength": wcp::id::MAX_WORKER_ID_LEN}),
+        ),
         ("AttestCard", "label", text(200)),
         ("AttestCard", "ai_service", text(200)),
         ("AttestCard", "ai_model", text(200)),
         ("AttestCard", "ai_session_id", text(500)),
+        ("AttestCard", "ai_session_fingerprint", text(500)),
         (
             "DecisionRequest",
             "request_hash",
@@ -280,6 +294,11 @@ fn property_constraints() -> Vec<(&'static str, &'static str, serde_json::Value)
             json!({"minimum": 1, "maximum": 86400}),
         ),
         ("AttestHash", "sha256", json!({"pattern": "^[0-9a-f]{64}$"})),
+        (
+            "AttestHash",
+            "package_hash",
+            json!({"pattern": "^[0-9a-f]{64}$"}),
+        ),
         ("ReportHash", "sha256", json!({"pattern": SHA256_ANY_CASE})),
         (
             "DecisionRequest",
@@ -630,6 +649,14 @@ pub const TEXT_PATTERN: &str =
 
 /// [`wcp::WorkerId`]'s grammar as a regular expression.
 pub const WORKER_ID_PATTERN: &str = r"^(x|org)\.[a-z0-9-]+(\.[a-z0-9-]+){1,2}$";
+
+/// [`wcp::SpeciesId`]'s grammar as a regular expression.
+pub const SPECIES_ID_PATTERN: &str = r"^wrk(\.[a-z0-9-]+){1,3}$";
+
+/// [`registry::workers::WorkerRef`]: a registry id (`wrk_` and 32 hex
+/// characters) or a WCP worker id.
+pub const WORKER_REF_PATTERN: &str =
+    r"^(wrk_[0-9a-fA-F]{32}|(x|org)\.[a-z0-9-]+(\.[a-z0-9-]+){1,2})$";
 
 /// [`wcp::Namespace`]'s grammar as a regular expression.
 pub const NAMESPACE_PATTERN: &str = r"^(x|org)\.[a-z0-9-]+$";

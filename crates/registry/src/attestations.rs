@@ -8,7 +8,7 @@ use attestation::{AttestationStatus, NamespacePublicKey, Verdict};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 use uuid::Uuid;
-use wcp::{Namespace, TenantId};
+use wcp::{Namespace, SpeciesId, TenantId, WorkerId};
 
 use crate::bans::BanCache;
 use crate::workers::Worker;
@@ -57,6 +57,13 @@ pub struct Provenance {
     pub ai_service: Option<String>,
     pub ai_model: Option<String>,
     pub ai_session_id: Option<String>,
+    /// The species the package says it implements (Go/TypeScript SDKs); the
+    /// `attest` use case has checked it against the worker's.
+    pub worker_species_id: Option<SpeciesId>,
+    /// The package's version, as the SDK reports it.
+    pub worker_version: Option<String>,
+    /// Where the package's manifest is, as the SDK reports it.
+    pub manifest_path: Option<String>,
 }
 
 /// What was submitted: a bare package hash, or a signed capability card.
@@ -90,6 +97,8 @@ pub struct Attestation {
     pub tenant_id: TenantId,
     pub worker_registry_id: String,
     pub worker_id: String,
+    /// The worker's authority namespace (from its worker id).
+    pub namespace: Namespace,
     pub kind: AttestationKind,
     pub sha256: String,
     /// The status now: the stored verdict re-judged against today's bans and keys.
@@ -100,6 +109,9 @@ pub struct Attestation {
     pub ai_service: Option<String>,
     pub ai_model: Option<String>,
     pub ai_session_id: Option<String>,
+    pub worker_species_id: Option<String>,
+    pub worker_version: Option<String>,
+    pub manifest_path: Option<String>,
     pub approved_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
 }
@@ -113,7 +125,8 @@ impl Attestation {
 
 const ATTESTATION_COLUMNS: &str = "a.tenant_id, a.id, a.worker_registry_id, a.worker_id, a.kind, \
      a.sha256, a.status, a.reason, a.signed_by, a.card_expires_at, a.label, a.ai_generated, \
-     a.ai_service, a.ai_model, a.ai_session_id, a.approved_at, a.created_at, \
+     a.ai_service, a.ai_model, a.ai_session_id, a.worker_species_id, a.worker_version, \
+     a.manifest_path, a.approved_at, a.created_at, \
      (SELECT k.revoked_at FROM namespace_keys k JOIN workers w ON k.namespace = w.namespace \
        WHERE w.id = a.worker_registry_id AND k.kid = a.signed_by) AS key_revoked_at";
 
@@ -139,6 +152,10 @@ impl StoredAttestation {
     fn from_row(row: &sqlx::postgres::PgRow) -> Result<Self, StoreError> {
         let tenant: String = row.try_get("tenant_id")?;
         let status: String = row.try_get("status")?;
+        let worker_id: String = row.try_get("worker_id")?;
+        let namespace = WorkerId::parse(&worker_id)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?
+            .namespace();
         let verdict = Verdict {
             status: AttestationStatus::parse(&status)
                 .ok_or_else(|| StoreError::Corrupt(format!("attestation status {status:?}")))?,
@@ -150,7 +167,8 @@ impl StoredAttestation {
                 tenant_id: TenantId::parse(&tenant)
                     .map_err(|e| StoreError::Corrupt(e.to_string()))?,
                 worker_registry_id: row.try_get("worker_registry_id")?,
-                worker_id: row.try_get("worker_id")?,
+                worker_id,
+                namespace,
                 kind: AttestationKind::parse(row.try_get("kind")?)?,
                 sha256: row.try_get("sha256")?,
                 verdict,
@@ -160,6 +178,9 @@ impl StoredAttestation {
                 ai_service: row.try_get("ai_service")?,
                 ai_model: row.try_get("ai_model")?,
                 ai_session_id: row.try_get("ai_session_id")?,
+                worker_species_id: row.try_get("worker_species_id")?,
+                worker_version: row.try_get("worker_version")?,
+                manifest_path: row.try_get("manifest_path")?,
                 approved_at: row.try_get("approved_at")?,
                 created_at: row.try_get("created_at")?,
             },
@@ -313,8 +334,10 @@ impl TenantStore<'_> {
         let row = sqlx::query(&format!(
             "INSERT INTO attestations AS a (tenant_id, id, worker_registry_id, worker_id, kind, sha256,
                 status, reason, awaiting_signature, signed_by, card, signature, card_expires_at, label,
-                ai_generated, ai_service, ai_model, ai_session_id)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
+                ai_generated, ai_service, ai_model, ai_session_id, worker_species_id, worker_version,
+                manifest_path)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+                $19, $20, $21)
              RETURNING {ATTESTATION_COLUMNS}"
         ))
         .bind(self.tenant.as_str())
@@ -335,6 +358,9 @@ impl TenantStore<'_> {
         .bind(&p.ai_service)
         .bind(&p.ai_model)
         .bind(&p.ai_session_id)
+        .bind(p.worker_species_id.as_ref().map(|s| s.as_str()))
+        .bind(&p.worker_version)
+        .bind(&p.manifest_path)
         .fetch_one(&self.store.pool)
         .await?;
         StoredAttestation::from_row(&row)

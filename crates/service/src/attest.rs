@@ -16,7 +16,7 @@ use chrono::Utc;
 use registry::attestations::{Attestation, NewAttestation, Provenance, SignedCard};
 use registry::workers::{WorkerRef, WorkerStatus};
 use registry::StoreError;
-use wcp::{TenantId, WorkerId};
+use wcp::{SpeciesId, TenantId, WorkerId};
 
 use crate::Hall;
 
@@ -51,6 +51,9 @@ pub struct AttestCommand {
     pub worker: WorkerRef,
     pub submission: Submission,
     pub provenance: Provenance,
+    /// The worker the body names besides the path (the Go SDK sends its
+    /// `worker_id`): it must be the same worker.
+    pub named_in_body: Option<WorkerRef>,
 }
 
 /// A worker's latest attestation, whatever its status, as it stands now.
@@ -73,6 +76,19 @@ pub enum AttestError {
     /// The card names another worker than the one it was sent for.
     #[error("the card is for worker {card}, but it was sent for {sent_for}")]
     CardForOtherWorker { card: WorkerId, sent_for: WorkerId },
+    /// The body's `worker_id` names another worker than the path.
+    #[error("the body's worker_id {body} is not the worker {path} of the path")]
+    BodyForOtherWorker { body: WorkerRef, path: WorkerRef },
+    /// The species the package claims is not the one the worker is registered with.
+    #[error(
+        "worker_species_id {claimed} does not match the species {registered} worker {worker} \
+         is registered with"
+    )]
+    SpeciesMismatch {
+        claimed: SpeciesId,
+        registered: SpeciesId,
+        worker: WorkerId,
+    },
     /// The signature is not one (not base64 or hex, not 64 bytes).
     #[error(transparent)]
     SignatureMalformed(CardError),
@@ -88,13 +104,38 @@ impl Hall {
             worker,
             submission,
             provenance,
+            named_in_body,
         } = command;
         let store = self.store.tenant(&tenant);
         let Some(w) = store.worker(&worker).await? else {
             return Err(AttestError::UnknownWorker(worker));
         };
+        if let Some(named) = named_in_body {
+            let same = match &named {
+                WorkerRef::Registry(id) => *id == w.id,
+                WorkerRef::Wcp(id) => *id == w.record.worker_id,
+            };
+            if !same {
+                return Err(AttestError::BodyForOtherWorker {
+                    body: named,
+                    path: worker,
+                });
+            }
+        }
         if w.status == WorkerStatus::Revoked {
             return Err(AttestError::WorkerRevoked(worker));
+        }
+        // A worker registered without a species takes the claim as it is.
+        if let (Some(claimed), Some(registered)) =
+            (&provenance.worker_species_id, &w.record.species)
+        {
+            if claimed != registered {
+                return Err(AttestError::SpeciesMismatch {
+                    claimed: claimed.clone(),
+                    registered: registered.clone(),
+                    worker: w.record.worker_id.clone(),
+                });
+            }
         }
         let policy = store.attestation_policy().await?;
         let ban = self.bans.ban_reason(submission.sha256()).await?;

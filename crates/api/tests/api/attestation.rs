@@ -561,3 +561,205 @@ async fn ban_reports_have_a_daily_quota_per_tenant_and_the_review_list_pages_and
     }
     s.stop().await;
 }
+
+/// Sends `body` as the TypeScript SDK does: `PUT` with a bearer credential
+/// and `Content-Type: application/json`, and no `Accept` header (which
+/// reqwest would add). Returns the status and the parsed answer.
+async fn put_without_accept(s: &TestServer, path: &str, key: &str, body: &Value) -> (u16, Value) {
+    use std::io::{Read, Write};
+    let url = s.url(path);
+    let authority = url
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let body = body.to_string();
+    let request = format!(
+        "PUT {path} HTTP/1.1\r\nHost: {authority}\r\nAuthorization: Bearer {key}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let raw = tokio::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(&authority).unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut raw = String::new();
+        stream.read_to_string(&mut raw).unwrap();
+        raw
+    })
+    .await
+    .unwrap();
+    let (head, answer) = raw.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, serde_json::from_str(answer).unwrap_or(Value::Null))
+}
+
+/// What the Go and TypeScript SDKs read from the answer.
+fn assert_sdk_answer(a: &Value, sha: &str) {
+    assert_eq!(a["worker_id"], WORKER, "{a}");
+    assert_eq!(a["namespace"], "x.acme", "{a}");
+    assert_eq!(a["package_hash"], sha, "{a}");
+    assert_eq!(a["status"], "attested", "{a}");
+    assert!(a["attested_at"].is_string(), "{a}");
+}
+
+#[tokio::test]
+async fn the_go_sdk_attestation_body_is_attested_and_its_fields_are_recorded() {
+    let s = TestServer::start().await;
+    let st = setup(&s).await;
+    let (status, a) = s
+        .call(
+            Method::PUT,
+            "/api/v1/workers/x.acme.sum/attest",
+            Some(&st.key),
+            Some(json!({
+                "worker_id": WORKER,
+                "worker_species_id": "wrk.doc.summarizer",
+                "package_hash": HASH_A,
+                "worker_version": "1.2.0",
+                "manifest_path": "workers/sum/manifest.json",
+                "ai_generated": true,
+                "ai_service": "claude",
+                "ai_model": "claude-x",
+                "ai_session_fingerprint": "session-go",
+            })),
+        )
+        .await;
+    assert!(status == 200 || status == 201, "{status} {a}");
+    assert_sdk_answer(&a, HASH_A);
+    assert_eq!(a["sha256"], HASH_A);
+    assert_eq!(a["worker_species_id"], "wrk.doc.summarizer");
+    assert_eq!(a["worker_version"], "1.2.0");
+    assert_eq!(a["manifest_path"], "workers/sum/manifest.json");
+    assert_eq!(a["ai_model"], "claude-x");
+
+    let v = s.verify(WORKER).await;
+    assert_eq!(v["current_hash"], HASH_A);
+    assert_eq!(v["ai_session_fingerprint"].as_str().map(str::len), Some(16));
+    assert_eq!(
+        s.count(
+            "SELECT count(*) FROM attestations WHERE worker_species_id = 'wrk.doc.summarizer' \
+             AND worker_version = '1.2.0' AND manifest_path = 'workers/sum/manifest.json' \
+             AND ai_session_id = 'session-go'"
+        )
+        .await,
+        1
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn the_typescript_sdk_attestation_body_without_worker_id_or_accept_is_attested() {
+    let s = TestServer::start().await;
+    let st = setup(&s).await;
+    let (status, a) = put_without_accept(
+        &s,
+        "/api/v1/workers/x.acme.sum/attest",
+        &st.key,
+        &json!({
+            "worker_species_id": "wrk.doc.summarizer",
+            "package_hash": HASH_B,
+            "worker_version": "0.9.1",
+            "ai_generated": false,
+        }),
+    )
+    .await;
+    assert!(status == 200 || status == 201, "{status} {a}");
+    assert_sdk_answer(&a, HASH_B);
+    assert_eq!(a["worker_version"], "0.9.1");
+    assert_eq!(a["manifest_path"], Value::Null);
+    assert_eq!(s.verify(WORKER).await["current_hash"], HASH_B);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn conflicting_aliases_another_worker_or_another_species_are_refused_naming_both() {
+    let s = TestServer::start().await;
+    let st = setup(&s).await;
+    let path = "/api/v1/workers/x.acme.sum/attest";
+    let refused = |body: Value| {
+        let s = &s;
+        let key = st.key.clone();
+        async move {
+            let (status, err) = s.call(Method::PUT, path, Some(&key), Some(body)).await;
+            assert_eq!(status, 400, "{err}");
+            err["error"]["message"].as_str().unwrap().to_string()
+        }
+    };
+    let m = refused(json!({"sha256": HASH_A, "package_hash": HASH_B})).await;
+    assert!(m.contains("sha256") && m.contains("package_hash"), "{m}");
+    let m = refused(json!({"package_hash": HASH_A, "ai_session_id": "a",
+        "ai_session_fingerprint": "b"}))
+    .await;
+    assert!(
+        m.contains("ai_session_id") && m.contains("ai_session_fingerprint"),
+        "{m}"
+    );
+    let m = refused(json!({"package_hash": "abc"})).await;
+    assert!(m.contains("package_hash"), "{m}");
+    let m = refused(json!({"worker_version": "1.0"})).await;
+    assert!(m.contains("sha256") && m.contains("package_hash"), "{m}");
+    let m = refused(json!({"package_hash": HASH_A, "worker_id": "x.acme.other"})).await;
+    assert!(m.contains("x.acme.other") && m.contains(WORKER), "{m}");
+    let m = refused(json!({"package_hash": HASH_A, "worker_id": "not a worker"})).await;
+    assert!(m.contains("worker_id"), "{m}");
+    let m =
+        refused(json!({"package_hash": HASH_A, "worker_species_id": "wrk.doc.translator"})).await;
+    assert!(
+        m.contains("wrk.doc.translator") && m.contains("wrk.doc.summarizer"),
+        "{m}"
+    );
+    let m = refused(json!({"package_hash": HASH_A, "worker_species_id": "cap.doc.x"})).await;
+    assert!(m.contains("worker_species_id"), "{m}");
+    let m = refused(json!({"package_hash": HASH_A, "worker_version": "1.0\u{7}beta"})).await;
+    assert!(m.contains("worker_version"), "{m}");
+    let m = refused(json!({"package_hash": HASH_A, "manifest_path": "m".repeat(1001)})).await;
+    assert!(m.contains("manifest_path"), "{m}");
+    assert_eq!(s.count("SELECT count(*) FROM attestations").await, 0);
+
+    // The same value under both names is one hash.
+    let (status, a) = s
+        .call(
+            Method::PUT,
+            path,
+            Some(&st.key),
+            Some(json!({"sha256": HASH_A, "package_hash": HASH_A})),
+        )
+        .await;
+    assert_eq!((status, a["package_hash"].as_str()), (200, Some(HASH_A)));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn the_body_may_name_the_worker_by_its_registry_id_while_the_path_uses_the_wcp_id() {
+    let s = TestServer::start().await;
+    let st = setup(&s).await;
+    let (_, w) = s
+        .call(
+            Method::GET,
+            "/api/v1/workers/x.acme.sum",
+            Some(&st.key),
+            None,
+        )
+        .await;
+    let registry_id = w["id"].as_str().unwrap().to_string();
+    let (status, a) = s
+        .call(
+            Method::PUT,
+            "/api/v1/workers/x.acme.sum/attest",
+            Some(&st.key),
+            Some(json!({"worker_id": registry_id, "package_hash": HASH_A})),
+        )
+        .await;
+    assert_eq!(status, 200, "{a}");
+    let (status, a) = s
+        .call(
+            Method::PUT,
+            &format!("/api/v1/workers/{registry_id}/attest"),
+            Some(&st.key),
+            Some(json!({"worker_id": WORKER, "package_hash": HASH_B})),
+        )
+        .await;
+    assert_eq!(status, 200, "{a}");
+    s.stop().await;
+}

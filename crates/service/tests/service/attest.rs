@@ -49,6 +49,7 @@ impl Acme {
                 worker: WorkerRef::parse(worker).unwrap(),
                 submission,
                 provenance: Provenance::default(),
+                named_in_body: None,
             })
             .await
     }
@@ -109,6 +110,7 @@ async fn a_hash_is_attested_and_becomes_current() {
         worker: WorkerRef::parse(WORKER).unwrap(),
         submission: hash(),
         provenance: Provenance::default(),
+        named_in_body: None,
     };
     command.provenance.ai_model = Some("model-x".into());
 

@@ -202,6 +202,7 @@ impl Fixture {
                 worker: WorkerRef::parse(worker_id).unwrap(),
                 submission: self.signed_card(owner, worker_id, sha).await,
                 provenance: Provenance::default(),
+                named_in_body: None,
             })
             .await
             .unwrap();
