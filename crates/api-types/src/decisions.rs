@@ -57,7 +57,7 @@ pub struct DecisionRequest {
     /// router picking the worker) is not available yet.
     #[cfg_attr(
         feature = "openapi",
-        schema(example = "x.myagent.my-agent", required = true)
+        schema(example = "x.myagent.my-agent", required = true, value_type = String)
     )]
     pub worker_id: Option<String>,
     /// The capability to decide on (`cap.…`). Required, here or as `capability_id`.
