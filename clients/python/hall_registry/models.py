@@ -267,6 +267,16 @@ class Decision:
     pending_approval_id: Optional[str] = None
     approval_expires_at: Optional[datetime] = None
     escalation_context: Optional[Mapping[str, Any]] = None
+    #: ``ALLOW``, ``DENY`` or ``REQUIRE_HUMAN`` (``None`` from a registry
+    #: that does not send it).
+    outcome: Optional[str] = None
+    #: The deny reason, or a short sentence for an allow.
+    reason: Optional[str] = None
+    #: The SHA-256 of the worker's current attestation (``None`` when it has
+    #: none, and in the decision log).
+    artifact_hash: Optional[str] = None
+    #: The worker's species (``wrk.…``), when known.
+    selected_worker_species_id: Optional[str] = None
     raw: Mapping[str, Any] = _raw()
 
     @property
@@ -308,6 +318,10 @@ class Decision:
             pending_approval_id=data.get("pending_approval_id"),
             approval_expires_at=parse_datetime(data.get("approval_expires_at")),
             escalation_context=data.get("escalation_context"),
+            outcome=data.get("outcome"),
+            reason=data.get("reason"),
+            artifact_hash=data.get("artifact_hash"),
+            selected_worker_species_id=data.get("selected_worker_species_id"),
             raw=data,
         )
 

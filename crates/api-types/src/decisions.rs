@@ -21,7 +21,9 @@ pub enum EnvName {
     Production,
 }
 
-/// A data label, matched in any case; answers and receipts carry it in capitals.
+/// A data label, matched in any case; answers and receipts carry it in
+/// capitals. `CONFIDENTIAL` is accepted as an alias of `RESTRICTED` (and
+/// recorded as `RESTRICTED`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "openapi", schema(rename_all = "UPPERCASE"))]
@@ -29,18 +31,35 @@ pub enum DataLabelName {
     Public,
     Internal,
     Restricted,
+    Confidential,
 }
 
-/// A decision request. `worker_id`, `capability` (or `capability_id`), `env`
-/// and `data_label` are required: the registry never picks an environment or
-/// a clearance for the caller (see docs/decisions.md).
+/// What a decision came to: `ALLOW`, `DENY`, or `REQUIRE_HUMAN` (denied
+/// until a human approves, WCP §5.8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DecisionOutcome {
+    Allow,
+    Deny,
+    RequireHuman,
+}
+
+/// A decision request. `worker_id`, `capability` (or `capability_id`) and
+/// `env` are required: the registry never picks an environment for the
+/// caller. Without `data_label` the tenant's default label applies
+/// (`RESTRICTED` unless its policy sets another; see docs/decisions.md).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DecisionRequest {
     /// The registry id (`wrk_` + 32 hex) or the WCP worker id
-    /// (`<namespace>.<name>`).
-    #[cfg_attr(feature = "openapi", schema(example = "x.myagent.my-agent"))]
-    pub worker_id: String,
+    /// (`<namespace>.<name>`). Required: routing by capability alone (the
+    /// router picking the worker) is not available yet.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(example = "x.myagent.my-agent", required = true, value_type = String)
+    )]
+    pub worker_id: Option<String>,
     /// The capability to decide on (`cap.…`). Required, here or as `capability_id`.
     #[cfg_attr(feature = "openapi", schema(example = "cap.data.read.v1"))]
     pub capability: Option<String>,
@@ -51,12 +70,15 @@ pub struct DecisionRequest {
     /// receipt record the canonical value.
     #[cfg_attr(feature = "openapi", schema(example = "dev", value_type = EnvName))]
     pub env: String,
-    /// Required. `PUBLIC`, `INTERNAL` or `RESTRICTED`, in any case; the answer
-    /// and the receipt record it in capitals.
-    #[cfg_attr(feature = "openapi", schema(example = "PUBLIC", value_type = DataLabelName))]
-    pub data_label: String,
-    /// The requesting tenant. Default: the caller's; another tenant is
-    /// refused (403) except to the operator's key with `admin` (403
+    /// `PUBLIC`, `INTERNAL` or `RESTRICTED`, in any case (`CONFIDENTIAL` is
+    /// an alias of `RESTRICTED`); the answer and the receipt record the
+    /// canonical value in capitals. Omitted: the tenant's
+    /// `decisions.default_data_label` (`RESTRICTED` unless set), so an
+    /// omitted label never widens access.
+    #[cfg_attr(feature = "openapi", schema(example = "PUBLIC", value_type = Option<DataLabelName>))]
+    pub data_label: Option<String>,
+    /// The requesting tenant. Default: the caller's; omit it or send your
+    /// own: another tenant is refused (403) except to the operator's key with `admin` (403
     /// `insufficient_scope` without it), which must name one (400
     /// `tenant_required` without it).
     #[cfg_attr(feature = "openapi", schema(example = "org.acme"))]
@@ -77,6 +99,20 @@ pub struct DecisionRequest {
 pub struct DecisionView {
     /// The decision id (its receipt id, a UUIDv7).
     pub id: String,
+    /// The same as `id` (the name the no-code integrations read).
+    pub decision_id: String,
+    /// `!denied`.
+    pub allowed: bool,
+    pub outcome: DecisionOutcome,
+    /// Why: the deny reason, or a short sentence for an allow.
+    pub reason: String,
+    /// The SHA-256 of the worker's current attestation (its package hash);
+    /// null when it has none, when the worker is unknown to you, and in
+    /// the decision log (`GET /api/v1/decisions`).
+    pub artifact_hash: Option<String>,
+    /// The worker's species (`wrk.…`); null when its record names none,
+    /// when the worker is unknown to you, and in the decision log.
+    pub selected_worker_species_id: Option<String>,
     pub decided_at: String,
     pub worker_id: String,
     pub capability_id: String,

@@ -79,11 +79,20 @@ fn decision(denied: bool) -> Value {
         "tier": 2,
         "proof": HASH,
         "receipt": receipt("ALLOW", Value::Null),
-        "supervisor_required": false
+        "supervisor_required": false,
+        "decision_id": "0193a1b2-c3d4-7e5f-8071-8293a4b5c6d7",
+        "allowed": true,
+        "outcome": "ALLOW",
+        "reason": "allowed: x.acme.agent may run cap.data.read.v1 in dev on PUBLIC data",
+        "artifact_hash": HASH,
+        "selected_worker_species_id": "wrk.doc.summarizer"
     });
     if denied {
         d["deny_code"] = json!("DENY_REQUIRES_HUMAN_APPROVAL");
         d["deny_reason"] = json!("a human must approve");
+        d["allowed"] = json!(false);
+        d["outcome"] = json!("REQUIRE_HUMAN");
+        d["reason"] = json!("a human must approve");
         d["receipt"] = receipt("DENY", json!("DENY_REQUIRES_HUMAN_APPROVAL"));
         d["supervisor_required"] = json!(true);
         d["supervisor_level"] = json!("gatekeeper");
@@ -101,6 +110,10 @@ fn decisions() {
     assert!(page.decisions[1].denied);
     let d: DecisionView = round_trip(decision(true));
     assert_eq!(d.supervisor_level.as_deref(), Some("gatekeeper"));
+    assert_eq!(
+        d.outcome,
+        api_types::decisions::DecisionOutcome::RequireHuman
+    );
 }
 
 fn approval(status: &str, resolved: bool) -> Value {

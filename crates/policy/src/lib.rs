@@ -196,7 +196,7 @@ pub struct WorkerFact {
 }
 
 /// The requesting tenant's policy.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct TenantPolicy {
     /// Minimum tier per env.
     pub floors: BTreeMap<Env, u8>,
@@ -208,6 +208,21 @@ pub struct TenantPolicy {
     /// proceeds) instead of gatekeeper (a human must approve first). L8's
     /// is always gatekeeper.
     pub l7_advisory: bool,
+    /// The data label of a decision request that names none. `RESTRICTED`
+    /// unless the tenant sets another: an omitted label never widens access.
+    pub default_data_label: DataLabel,
+}
+
+impl Default for TenantPolicy {
+    fn default() -> Self {
+        TenantPolicy {
+            floors: BTreeMap::new(),
+            signatories: Vec::new(),
+            attestation_max_age_days: None,
+            l7_advisory: false,
+            default_data_label: DataLabel::Restricted,
+        }
+    }
 }
 
 /// A decision request.

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use attestation::AttestationPolicy;
 use policy::TenantPolicy;
 use sqlx::Row;
-use wcp::{Env, TenantId};
+use wcp::{DataLabel, Env, TenantId};
 
 use crate::approvals::SupervisorLevel;
 use crate::{Entity, Store, StoreError, TenantStore};
@@ -28,7 +28,8 @@ impl Store {
     /// A tenant's decision policy (floors, signatories, attestation age).
     pub async fn decision_policy(&self, tenant: &TenantId) -> Result<TenantPolicy, StoreError> {
         let row = sqlx::query(
-            "SELECT tier_floors, signatories, attestation_max_age_days, l7_supervisor_level
+            "SELECT tier_floors, signatories, attestation_max_age_days, l7_supervisor_level,
+                    default_data_label
              FROM tenants WHERE id = $1",
         )
         .bind(tenant.as_str())
@@ -38,6 +39,7 @@ impl Store {
         let signatories: Vec<String> = row.try_get("signatories")?;
         let max_age: Option<i32> = row.try_get("attestation_max_age_days")?;
         let l7: String = row.try_get("l7_supervisor_level")?;
+        let default_label: String = row.try_get("default_data_label")?;
         Ok(TenantPolicy {
             floors: floors_from_json(row.try_get("tier_floors")?)?,
             signatories: signatories
@@ -47,6 +49,8 @@ impl Store {
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?,
             attestation_max_age_days: max_age.map(|d| d as u32),
             l7_advisory: SupervisorLevel::from_name(&l7) == Some(SupervisorLevel::Advisory),
+            default_data_label: DataLabel::parse(&default_label)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
         })
     }
 }
@@ -123,7 +127,8 @@ impl TenantStore<'_> {
         if let Some((policy, floors, max_age)) = decisions {
             sqlx::query(
                 "UPDATE tenants SET tier_floors = $2, signatories = $3,
-                    attestation_max_age_days = $4, l7_supervisor_level = $5, updated_at = now()
+                    attestation_max_age_days = $4, l7_supervisor_level = $5,
+                    default_data_label = $6, updated_at = now()
                  WHERE id = $1",
             )
             .bind(self.tenant.as_str())
@@ -137,6 +142,7 @@ impl TenantStore<'_> {
             )
             .bind(max_age)
             .bind(SupervisorLevel::l7(policy.l7_advisory).as_str())
+            .bind(policy.default_data_label.as_str())
             .execute(&mut *tx)
             .await?;
         }

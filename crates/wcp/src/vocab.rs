@@ -124,8 +124,15 @@ impl Env {
 
 string_enum!(
     /// Data sensitivity, ordered: PUBLIC < INTERNAL < RESTRICTED.
-    DataLabel, "data_label", "PUBLIC, INTERNAL or RESTRICTED (in any case)",
-    { Public => "PUBLIC", Internal => "INTERNAL", Restricted => "RESTRICTED" }
+    /// `CONFIDENTIAL` (sent by the no-code integrations) is an alias of
+    /// `RESTRICTED`, the strictest label, so it never widens access.
+    DataLabel, "data_label",
+    "PUBLIC, INTERNAL or RESTRICTED (in any case; CONFIDENTIAL is accepted as an alias of RESTRICTED)",
+    {
+        Public => "PUBLIC",
+        Internal => "INTERNAL",
+        Restricted => "RESTRICTED" | "CONFIDENTIAL",
+    }
 );
 
 string_enum!(
@@ -288,8 +295,19 @@ mod tests {
         let err = DataLabel::parse("secret").unwrap_err().to_string();
         assert_eq!(
             err,
-            "data_label \"secret\" is not one of PUBLIC, INTERNAL or RESTRICTED (in any case)"
+            "data_label \"secret\" is not one of PUBLIC, INTERNAL or RESTRICTED \
+             (in any case; CONFIDENTIAL is accepted as an alias of RESTRICTED)"
         );
+    }
+
+    #[test]
+    fn confidential_is_an_alias_of_restricted_and_prints_as_restricted() {
+        for given in ["CONFIDENTIAL", "confidential", "Confidential"] {
+            let label = DataLabel::parse(given).unwrap();
+            assert_eq!(label, DataLabel::Restricted, "{given}");
+            assert_eq!(label.to_string(), "RESTRICTED");
+        }
+        assert!(DataLabel::parse("CONFIDENTIAL ").is_err());
     }
 
     #[test]
@@ -363,7 +381,7 @@ mod proptests {
                 prop_assert_eq!(Env::parse(v.as_str()), Ok(v));
             }
             if let Ok(v) = DataLabel::parse(&s) {
-                prop_assert!(s.eq_ignore_ascii_case(v.as_str()));
+                prop_assert_eq!(DataLabel::parse(v.as_str()), Ok(v));
             }
             if let Ok(v) = RiskTier::parse(&s) {
                 prop_assert!(s.eq_ignore_ascii_case(v.as_str()));

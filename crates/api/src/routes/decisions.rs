@@ -20,7 +20,7 @@ use uuid::Uuid;
 use wcp::{CapabilityId, DataLabel, Env, TenantId};
 
 pub use api_types::decisions::{
-    DataLabelName, DecisionPage, DecisionRequest, DecisionView, EnvName,
+    DataLabelName, DecisionOutcome, DecisionPage, DecisionRequest, DecisionView, EnvName,
 };
 
 use crate::auth::Principal;
@@ -40,10 +40,34 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// A logged decision as the API shows it.
+/// The worker fields (`artifact_hash`, `selected_worker_species_id`) are
+/// null here; the answer to a decision request fills them ([`respond`]).
 fn view(d: LoggedDecision) -> DecisionView {
     let r = d.receipt;
+    let denied = r.content.outcome.is_deny();
+    let require_human =
+        r.content.deny_code.as_deref() == Some(policy::deny::REQUIRES_HUMAN_APPROVAL);
+    let outcome = match (denied, require_human) {
+        (false, _) => DecisionOutcome::Allow,
+        (true, true) => DecisionOutcome::RequireHuman,
+        (true, false) => DecisionOutcome::Deny,
+    };
+    let reason = match (&d.deny_reason, &r.content.deny_code) {
+        (Some(reason), _) => reason.clone(),
+        (None, Some(code)) => code.clone(),
+        (None, None) => format!(
+            "allowed: {} may run {} in {} on {} data",
+            r.content.worker_id, r.content.capability_id, r.content.env, r.content.data_label
+        ),
+    };
     DecisionView {
         id: r.content.receipt_id.clone(),
+        decision_id: r.content.receipt_id.clone(),
+        allowed: !denied,
+        outcome,
+        reason,
+        artifact_hash: None,
+        selected_worker_species_id: None,
         decided_at: r.content.decided_at.clone(),
         worker_id: r.content.worker_id.clone(),
         capability_id: r.content.capability_id.clone(),
@@ -83,7 +107,14 @@ fn invalid(e: impl std::fmt::Display) -> ApiError {
 /// A decision request as the use case's command: every field a domain value,
 /// the requesting tenant settled. The first refused field is the answer.
 fn command(caller: Caller<'_>, body: DecisionRequest) -> Result<DecisionCommand, ApiError> {
-    let worker = WorkerRef::parse(&body.worker_id).map_err(|e| invalid(e.field("worker_id")))?;
+    let Some(worker_named) = body.worker_id else {
+        return Err(bad(
+            "worker_id",
+            "is required: routing by capability without naming a worker is not available \
+             yet; send the worker's registry id (wrk_…) or its WCP worker id",
+        ));
+    };
+    let worker = WorkerRef::parse(&worker_named).map_err(|e| invalid(e.field("worker_id")))?;
     let capability = match (body.capability.as_deref(), body.capability_id.as_deref()) {
         (Some(c), _) => CapabilityId::parse(c).map_err(|e| invalid(e.field("capability")))?,
         (None, Some(c)) => CapabilityId::parse(c).map_err(|e| invalid(e.field("capability_id")))?,
@@ -96,7 +127,12 @@ fn command(caller: Caller<'_>, body: DecisionRequest) -> Result<DecisionCommand,
         }
     };
     let env = Env::parse(&body.env).map_err(invalid)?;
-    let data_label = DataLabel::parse(&body.data_label).map_err(invalid)?;
+    let data_label = body
+        .data_label
+        .as_deref()
+        .map(DataLabel::parse)
+        .transpose()
+        .map_err(invalid)?;
     let named = body
         .tenant_id
         .as_deref()
@@ -137,7 +173,7 @@ fn command(caller: Caller<'_>, body: DecisionRequest) -> Result<DecisionCommand,
         .transpose()?;
     Ok(DecisionCommand {
         worker,
-        worker_named: body.worker_id,
+        worker_named,
         capability,
         env,
         data_label,
@@ -182,9 +218,14 @@ fn respond(decided: Decided) -> HttpResponse {
     let Decided {
         decision,
         supervision,
+        selected,
         replayed,
     } = decided;
     let mut view = view(decision);
+    if let Some(w) = selected {
+        view.artifact_hash = w.artifact_hash;
+        view.selected_worker_species_id = w.species.map(|s| s.to_string());
+    }
     if supervision.advisory {
         view.supervisor_required = true;
     }
@@ -216,7 +257,7 @@ fn respond(decided: Decided) -> HttpResponse {
             headers(("Idempotent-Replayed" = String, description = "`true` when this is the answer to an earlier request with the same Idempotency-Key"))),
         (status = 400, description = "A field is missing or malformed (`invalid_field`, `invalid_request`, naming the field), or the operator's key named no `tenant_id` (`tenant_required`)", body = ErrorBody),
         (status = 401, body = ErrorBody),
-        (status = 403, description = "The key lacks `decisions:write` (`insufficient_scope`), `tenant_id` names another tenant (`forbidden`), or the operator's key names another tenant without `admin` (`insufficient_scope`)", body = ErrorBody),
+        (status = 403, description = "The key lacks `decisions:write` (`insufficient_scope`), `tenant_id` names another tenant (`forbidden`: omit it or send your own), or the operator's key names another tenant without `admin` (`insufficient_scope`)", body = ErrorBody),
         (status = 404, description = "The operator's `tenant_id` names no tenant", body = ErrorBody),
         (status = 409, description = "The Idempotency-Key was used with another request body (`idempotency_key_reused`), or its first request is still being decided after 35 s (`idempotency_key_in_flight`)", body = ErrorBody),
         (status = 503, description = "The receipt could not be committed", body = ErrorBody)))]
@@ -243,16 +284,23 @@ pub async fn make_decision(
     ))
 }
 
-/// The local Hall server's route call (session token or API key): the same
-/// decision; the answer carries `denied` and `deny_reason`. `Idempotency-Key`
-/// works as on `POST /api/v1/decisions` (one key space for both).
+/// The local Hall server's route call (session token or API key), also
+/// made by the no-code integrations (n8n, Zapier, Langflow): the same
+/// decision and answer as `POST /api/v1/decisions`. The answer carries
+/// `denied` and `deny_reason`, and the fields the integrations read:
+/// `decision_id`, `allowed`, `outcome`, `reason`, `artifact_hash`,
+/// `selected_worker_species_id`. Without `data_label` the tenant's default
+/// label applies (`RESTRICTED` unless set); `CONFIDENTIAL` is read as
+/// `RESTRICTED`. `worker_id` is required: routing by capability alone is not
+/// available yet. `Idempotency-Key` works as on `POST /api/v1/decisions`
+/// (one key space for both).
 #[utoipa::path(post, path = "/api/route", tag = "contract", request_body = DecisionRequest,
     params(IdempotencyHeader), security(("bearer" = [])),
     responses((status = 200, body = DecisionView,
             headers(("Idempotent-Replayed" = String, description = "`true` when this is the answer to an earlier request with the same Idempotency-Key"))),
-        (status = 400, description = "A field is missing or malformed (`invalid_field`, `invalid_request`, naming the field), or the operator's key named no `tenant_id` (`tenant_required`)", body = ErrorBody),
+        (status = 400, description = "A field is missing or malformed (`invalid_field`, `invalid_request`, naming the field; a body without `worker_id` is told that routing by capability is not available yet), or the operator's key named no `tenant_id` (`tenant_required`)", body = ErrorBody),
         (status = 401, body = ErrorBody),
-        (status = 403, description = "The credential lacks `decisions:write` (`insufficient_scope`), `tenant_id` names another tenant (`forbidden`), or the operator's key names another tenant without `admin` (`insufficient_scope`)", body = ErrorBody),
+        (status = 403, description = "The credential lacks `decisions:write` (`insufficient_scope`), `tenant_id` names another tenant (`forbidden`: omit it or send your own), or the operator's key names another tenant without `admin` (`insufficient_scope`)", body = ErrorBody),
         (status = 404, description = "The operator's `tenant_id` names no tenant", body = ErrorBody),
         (status = 409, description = "The Idempotency-Key was used with another request body, or its first request is still being decided", body = ErrorBody),
         (status = 503, description = "The receipt could not be committed", body = ErrorBody)))]

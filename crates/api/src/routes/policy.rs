@@ -73,6 +73,12 @@ pub struct DecisionPolicyView {
     /// through an approval to review). L8 is always gatekeeper.
     #[schema(example = "gatekeeper")]
     pub l7_supervisor_level: Option<String>,
+    /// The data label of a decision request that names none (default
+    /// `RESTRICTED`: an omitted label never widens access). `PUBLIC`,
+    /// `INTERNAL` or `RESTRICTED` in any case (`CONFIDENTIAL` is read as
+    /// `RESTRICTED`); the policy shows it in capitals.
+    #[schema(example = "RESTRICTED", value_type = Option<api_types::decisions::DataLabelName>)]
+    pub default_data_label: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -99,6 +105,7 @@ impl From<TenantPolicies> for PolicyView {
                 signatories: d.signatories.iter().map(|t| t.to_string()).collect(),
                 attestation_max_age_days: d.attestation_max_age_days,
                 l7_supervisor_level: Some(SupervisorLevel::l7(d.l7_advisory).as_str().into()),
+                default_data_label: Some(d.default_data_label.to_string()),
             }),
         }
     }
@@ -144,11 +151,17 @@ impl DecisionPolicyView {
                 )))
             }
         };
+        let default_data_label = match self.default_data_label.as_deref() {
+            None => wcp::DataLabel::Restricted,
+            Some(l) => wcp::DataLabel::parse(l)
+                .map_err(|e| bad(e.field("decisions.default_data_label").to_string()))?,
+        };
         Ok(policy::TenantPolicy {
             floors,
             signatories,
             attestation_max_age_days: self.attestation_max_age_days,
             l7_advisory,
+            default_data_label,
         })
     }
 }

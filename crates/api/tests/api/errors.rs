@@ -222,9 +222,9 @@ async fn every_bad_input_to_a_write_endpoint_gets_one_sentence_naming_its_field(
             d,
             &admin,
             vec![
-                (json!({}), Some("worker_id")),
+                (json!({}), Some("env")),
+                (decision(json!({"worker_id": null})), Some("worker_id")),
                 (decision(json!({"env": null})), Some("env")),
-                (decision(json!({"data_label": null})), Some("data_label")),
                 (decision(json!({"env": "qa"})), Some("env")),
                 (decision(json!({"env": 5})), Some("env")),
                 (

@@ -15,6 +15,7 @@ mod deployment;
 mod errors;
 mod http_basics;
 mod idempotency;
+mod integrations;
 mod metrics;
 mod openapi_file;
 mod operator_scope;

@@ -438,6 +438,12 @@ async fn require_human_opens_an_approval_that_a_human_resolves_and_one_decision_
         ),
         "{d}"
     );
+    // The integrations read the outcome: not a plain deny.
+    assert_eq!(
+        (&d["outcome"], &d["allowed"]),
+        (&json!("REQUIRE_HUMAN"), &json!(false)),
+        "{d}"
+    );
     let x = d["pending_approval_id"].as_str().unwrap().to_string();
     assert_eq!(d["receipt"]["approval_id"], x.as_str());
     assert_eq!(d["escalation_context"]["capability_id"], CAP);

@@ -101,13 +101,13 @@ pub fn run(ctx: &Ctx, cmd: DecisionCmd) -> CmdResult {
             idempotency_key,
         } => {
             let body = DecisionRequest {
-                worker_id: worker,
+                worker_id: Some(worker),
                 capability: Some(capability),
                 capability_id: None,
                 env: env_flag
                     .or_else(|| env("PYHALL_ENV"))
                     .unwrap_or_else(|| "dev".into()),
-                data_label,
+                data_label: Some(data_label),
                 tenant_id: tenant,
                 correlation_id,
                 request_hash: None,

@@ -23,7 +23,7 @@ use registry::receipts::PendingReceipt;
 use registry::workers::{Worker, WorkerRef, WorkerStatus};
 use registry::{Entity, StoreError, Unavailable};
 use uuid::Uuid;
-use wcp::{CapabilityId, DataLabel, Env, TenantId};
+use wcp::{CapabilityId, DataLabel, Env, SpeciesId, TenantId};
 
 pub use approval::Supervision;
 pub use idempotency::{Fingerprint, Idempotency, IdempotencyKey, InvalidIdempotencyKey};
@@ -41,7 +41,9 @@ pub struct DecisionCommand {
     pub worker_named: String,
     pub capability: CapabilityId,
     pub env: Env,
-    pub data_label: DataLabel,
+    /// `None`: the tenant's default label (`TenantPolicy::default_data_label`),
+    /// which the receipt records.
+    pub data_label: Option<DataLabel>,
     /// The tenant the decision is made for (its receipt goes in this tenant's chain).
     pub tenant: TenantId,
     pub correlation_id: String,
@@ -59,9 +61,21 @@ pub struct Decided {
     pub decision: LoggedDecision,
     /// The human-approval fields of the answer.
     pub supervision: Supervision,
+    /// The worker decided on, when the tenant may see it (`None` for an
+    /// unknown or hidden worker).
+    pub selected: Option<SelectedWorker>,
     /// True when this is the decision of an earlier request with the same
     /// idempotency key: no receipt was appended now.
     pub replayed: bool,
+}
+
+/// What the answer tells about the worker decided on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SelectedWorker {
+    /// Its species (`wrk.…`), when its record names one.
+    pub species: Option<SpeciesId>,
+    /// The SHA-256 of its current attestation, when it has one.
+    pub artifact_hash: Option<String>,
 }
 
 /// Why no decision was made.
@@ -76,7 +90,8 @@ pub enum DecideError {
     TenantRequired,
     /// A key decides for its own tenant only (the operator excepted).
     #[error(
-        "tenant_id {named} is not your tenant ({caller}); a key decides for its own tenant only"
+        "tenant_id {named} is not your tenant ({caller}): omit tenant_id or send your own \
+         ({caller}); a key decides for its own tenant only"
     )]
     Forbidden { named: TenantId, caller: TenantId },
     /// The operator's key decides for another tenant only with `admin`.
@@ -168,7 +183,7 @@ impl Hall {
         };
         match idempotency::take_turn(self, caller, &this).await? {
             idempotency::Turn::Replay(done) => {
-                let decision = self
+                let decision: LoggedDecision = self
                     .store
                     .tenant(&done.receipt_tenant_id)
                     .decision(done.receipt_id)
@@ -177,9 +192,13 @@ impl Hall {
                         key: this.key,
                         receipt_id: done.receipt_id,
                     })?;
+                let selected = self
+                    .visible_worker(&decision.receipt.content.worker_id, &command.tenant)
+                    .await?;
                 Ok(Decided {
                     decision,
                     supervision: serde_json::from_value(done.response_extra).unwrap_or_default(),
+                    selected,
                     replayed: true,
                 })
             }
@@ -221,6 +240,15 @@ impl Hall {
             dry_run,
             approval: brought_approval,
         } = command;
+        let data_label = match data_label {
+            Some(label) => label,
+            None => {
+                self.facts
+                    .decision_policy(&tenant)
+                    .await?
+                    .default_data_label
+            }
+        };
         let found = self.facts.worker(&worker_ref).await?;
         let request = Request {
             capability: capability.clone(),
@@ -229,6 +257,7 @@ impl Hall {
             tenant: tenant.clone(),
         };
         let mut known = None;
+        let mut selected = None;
         let (worker_label, facts) = match found {
             None => (worker_named, unknown_worker(request)),
             Some(w) => {
@@ -241,8 +270,13 @@ impl Hall {
                     (worker_named, unknown_worker(request))
                 } else {
                     let label = w.record.worker_id.to_string();
+                    let current = current?;
+                    selected = Some(SelectedWorker {
+                        species: w.record.species.clone(),
+                        artifact_hash: current.as_ref().map(|a| a.sha256.clone()),
+                    });
                     let facts = self
-                        .gather(&w, (*owner_policy).clone(), current?, request)
+                        .gather(&w, (*owner_policy).clone(), current, request)
                         .await;
                     known = Some(w);
                     (label, facts)
@@ -352,8 +386,35 @@ impl Hall {
                 deny_reason: decision.deny_reason,
             },
             supervision,
+            selected,
             replayed: false,
         })
+    }
+
+    /// What an answer tells about the worker a receipt names (`worker_id`
+    /// as recorded), looked up now: `None` when the tenant may not see it.
+    async fn visible_worker(
+        &self,
+        recorded: &str,
+        tenant: &TenantId,
+    ) -> Result<Option<SelectedWorker>, StoreError> {
+        let Ok(worker_ref) = WorkerRef::parse(recorded) else {
+            return Ok(None);
+        };
+        let Some(w) = self.facts.worker(&worker_ref).await? else {
+            return Ok(None);
+        };
+        let (owner_policy, current) = tokio::join!(
+            self.facts.decision_policy(&w.tenant_id),
+            self.facts.current_attestation(&w.id, Utc::now())
+        );
+        if hidden(&w, &*owner_policy?, tenant) {
+            return Ok(None);
+        }
+        Ok(Some(SelectedWorker {
+            species: w.record.species.clone(),
+            artifact_hash: current?.map(|a| a.sha256),
+        }))
     }
 
     /// The facts of a decision about a known worker: its owner's policy and
@@ -451,10 +512,16 @@ mod tests {
             let key = caller(&acme, false, admin);
             assert_eq!(key.decides_for(None).unwrap(), acme);
             assert_eq!(key.decides_for(Some(acme.clone())).unwrap(), acme);
-            assert!(matches!(
-                key.decides_for(Some(other.clone())),
-                Err(DecideError::Forbidden { .. })
-            ));
+            let refused = key.decides_for(Some(other.clone())).unwrap_err();
+            assert!(
+                matches!(refused, DecideError::Forbidden { .. }),
+                "{refused:?}"
+            );
+            assert_eq!(
+                refused.to_string(),
+                "tenant_id org.other is not your tenant (org.acme): omit tenant_id or send \
+                 your own (org.acme); a key decides for its own tenant only"
+            );
         }
     }
 

@@ -61,7 +61,7 @@ pub fn command(tenant: &TenantId, worker: &str, env: Env, label: DataLabel) -> D
         worker_named: worker.to_string(),
         capability: CapabilityId::parse(CAP).unwrap(),
         env,
-        data_label: label,
+        data_label: Some(label),
         tenant: tenant.clone(),
         correlation_id: uuid::Uuid::new_v4().to_string(),
         request_hash: None,
