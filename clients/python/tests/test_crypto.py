@@ -530,10 +530,12 @@ class _FakeRegistry(BaseHTTPRequestHandler):
         self.posted.append(body)
         # The attestation as POST /api/v1/workers/{id}/attestations answers it.
         self._send(201, {
-            "id": "att_fake", "worker_id": self.worker["worker_id"], "sha256": body["card"]["sha256"],
+            "id": "att_fake", "worker_id": self.worker["worker_id"], "namespace": "x.acme",
+            "sha256": body["card"]["sha256"], "package_hash": body["card"]["sha256"],
             "status": "attested", "reason": None, "kind": "card", "signed_by": body["card"]["kid"],
             "attested_at": "2026-11-24T12:00:01Z", "created_at": "2026-11-24T12:00:01Z",
             "label": None, "ai_generated": False, "ai_service": None, "ai_model": None,
+            "worker_species_id": None, "worker_version": None, "manifest_path": None,
         })
 
     def log_message(self, *args: Any) -> None:
