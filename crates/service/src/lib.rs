@@ -219,14 +219,15 @@ impl Caller<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn t(id: &str) -> TenantId {
+    pub(crate) fn t(id: &str) -> TenantId {
         TenantId::parse(id).unwrap()
     }
 
-    fn caller(tenant: &TenantId, operator: bool, admin: bool) -> Caller<'_> {
+    /// A caller of `tenant`, the operator's or not, with or without `admin`.
+    pub(crate) fn caller(tenant: &TenantId, operator: bool, admin: bool) -> Caller<'_> {
         Caller {
             tenant,
             operator,

@@ -491,19 +491,7 @@ fn unknown_worker(request: Request) -> Facts {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn t(id: &str) -> TenantId {
-        TenantId::parse(id).unwrap()
-    }
-
-    fn caller(tenant: &TenantId, operator: bool, admin: bool) -> Caller<'_> {
-        Caller {
-            tenant,
-            operator,
-            admin,
-            key_id: Uuid::nil(),
-        }
-    }
+    use crate::tests::{caller, t};
 
     #[test]
     fn a_key_decides_for_its_own_tenant_and_another_is_forbidden() {
