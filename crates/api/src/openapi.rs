@@ -35,7 +35,7 @@ use crate::routes::{
         workers::register_worker, workers::list_workers, workers::get_worker, workers::update_worker,
         workers::revoke_worker,
         verify::verify,
-        discovery::capabilities, discovery::workers, discovery::wcp_health, discovery::catalog,
+        discovery::capabilities, discovery::workers, discovery::contract_workers, discovery::wcp_health, discovery::catalog,
         discovery::import_catalog,
         attestations::attest_hash, attestations::attest_card, attestations::attestation_status,
         attestations::approve, policy::get_policy, policy::put_policy,
