@@ -10,10 +10,14 @@
 //!   rules that an earlier rule (or earlier rules together) make unreachable.
 //! - [`RuleSet::first_match`] picks the first rule that matches an input;
 //!   `None` means the request is denied (fail closed, §5.1).
+//! - [`RulesVersion`] numbers a tenant's stored rule sets; [`snapshot`]
+//!   checks golden cases (§5.2) against a rule set.
 
 pub mod input;
 pub mod rules;
 mod shadow;
+pub mod snapshot;
+pub mod version;
 
 pub use input::{CorrelationId, RouteInput, RouteInputError, MAX_REQUEST_BYTES};
 pub use rules::{
@@ -21,6 +25,7 @@ pub use rules::{
     RuleSetError, RuleSetProblem, MAX_RULES,
 };
 pub use shadow::{shadow_pairs, ShadowPair};
+pub use version::{RulesVersion, RulesVersionError};
 
 /// `CONFIDENTIAL` is accepted wherever a data label is read for routing (in a
 /// route input and in a rule's `data_label` match) as an alias of
