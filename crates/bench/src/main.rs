@@ -1,4 +1,6 @@
-//! `hall-bench`: a load generator for `POST /api/v1/decisions`.
+//! `hall-bench`: a load generator for `POST /api/v1/decisions` (and, with
+//! `--target route`, `POST /api/v1/route`; with `--target verify`,
+//! `GET /api/v1/verify/{worker_id}`).
 //!
 //! It creates a tenant, a key and a worker through the operator key, then
 //! for each concurrency level keeps that many requests in flight for the
@@ -32,9 +34,11 @@ struct Args {
     /// Seconds of warm-up before each level (not measured).
     #[arg(long, default_value_t = 2)]
     warmup: u64,
-    /// What to drive: `decisions` (POST /api/v1/decisions) or `verify`
-    /// (GET /api/v1/verify/{worker_id}, anonymous, as the SDKs call it).
-    #[arg(long, default_value = "decisions", value_parser = ["decisions", "verify"])]
+    /// What to drive: `decisions` (POST /api/v1/decisions), `route`
+    /// (POST /api/v1/route: the same worker chosen by a routing rule,
+    /// receipted alike) or `verify` (GET /api/v1/verify/{worker_id},
+    /// anonymous, as the SDKs call it).
+    #[arg(long, default_value = "decisions", value_parser = ["decisions", "route", "verify"])]
     target: String,
 }
 
@@ -44,8 +48,16 @@ async fn post(
     key: &str,
     body: Value,
 ) -> Result<Value, String> {
-    let resp = http
-        .post(url)
+    send(http.post(url), key, body).await
+}
+
+async fn put(http: &reqwest::Client, url: String, key: &str, body: Value) -> Result<Value, String> {
+    send(http.put(url), key, body).await
+}
+
+/// Sends `body` with the key; the answer's JSON when it is a success.
+async fn send(request: reqwest::RequestBuilder, key: &str, body: Value) -> Result<Value, String> {
+    let resp = request
         .bearer_auth(key)
         .json(&body)
         .send()
@@ -89,6 +101,7 @@ async fn load(
     for lane in 0..concurrency {
         let (http, url, key) = (http.clone(), url.to_string(), key.to_string());
         let verify_only = target == "verify";
+        let route = target == "route";
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::with_capacity(16_384);
             let mut errors = 0u64;
@@ -102,10 +115,18 @@ async fn load(
                     }
                     continue;
                 }
+                // One in ten is denied (a capability no worker declares and
+                // no rule routes), as in real traffic.
                 let cap = if (i + lane as u64).is_multiple_of(10) { "cap.bench.undeclared" } else { "cap.bench.read" };
-                let body = json!({"worker_id": "x.bench.worker", "capability": cap, "env": "dev", "data_label": "PUBLIC"});
+                let (path, body) = if route {
+                    ("route", json!({"capability_id": cap, "env": "dev", "data_label": "PUBLIC",
+                        "tenant_risk": "low", "qos_class": "P2",
+                        "correlation_id": uuid::Uuid::new_v4().to_string()}))
+                } else {
+                    ("decisions", json!({"worker_id": "x.bench.worker", "capability": cap, "env": "dev", "data_label": "PUBLIC"}))
+                };
                 let started = Instant::now();
-                match post(&http, format!("{url}/api/v1/decisions"), &key, body).await {
+                match post(&http, format!("{url}/api/v1/{path}"), &key, body).await {
                     Ok(d) if d["proof"].is_string() => latencies.push(started.elapsed().as_micros() as u64),
                     _ => errors += 1,
                 }
@@ -153,14 +174,27 @@ async fn main() -> Result<(), String> {
     )
     .await?;
     let key = post(&http, format!("{base}/api/v1/api-keys"), &args.operator_key,
-        json!({"name": "bench", "scopes": ["workers:write", "decisions:write"], "tenant_id": tenant})).await?;
+        json!({"name": "bench", "scopes": ["workers:write", "decisions:write", "admin"], "tenant_id": tenant})).await?;
     let key = key["key"]
         .as_str()
         .ok_or("no key in the answer")?
         .to_string();
     // The worker may exist from an earlier run against the same database.
-    let _ = post(&http, format!("{base}/api/v1/workers"), &key,
-        json!({"name": "worker", "namespace": "x.bench", "capabilities": ["cap.bench.read"], "policy_tier": 2})).await;
+    let _ = post(
+        &http,
+        format!("{base}/api/v1/workers"),
+        &key,
+        json!({"name": "worker", "namespace": "x.bench", "worker_species_id": "wrk.bench.worker",
+            "capabilities": ["cap.bench.read"], "policy_tier": 2}),
+    )
+    .await;
+    if args.target == "route" {
+        put(&http, format!("{base}/api/v1/routing/rules"), &key, json!({"rules": [{
+            "rule_id": "rr_bench_read",
+            "match": {"capability_id": "cap.bench.read", "env": {"any": true}},
+            "decision": {"candidate_workers_ranked": [{"worker_species_id": "wrk.bench.worker"}]}
+        }]})).await?;
+    }
 
     let unit = if args.target == "verify" {
         "verifies/s"
