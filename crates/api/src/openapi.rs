@@ -61,7 +61,7 @@ use crate::routes::{
         workers::RegisterWorker, workers::WorkerView, workers::WorkerPage,
         verify::VerifyResponse,
         discovery::CapabilityView, discovery::CapabilityList, discovery::WcpWorkerList,
-        discovery::Behaviour, discovery::WcpHealth, discovery::CatalogEntityView, discovery::CatalogList,
+        discovery::Behaviour, discovery::Requirement, discovery::WcpHealth, discovery::CatalogEntityView, discovery::CatalogList,
         discovery::ImportResult,
         attestations::AttestHash, attestations::AttestCard, attestations::AttestationView,
         attestations::AttestationStatusView, policy::AttestationPolicyView, policy::PolicyView,

@@ -129,8 +129,77 @@ pub struct WcpHealth {
     #[schema(example = "0.2")]
     pub wcp_version: String,
     pub registry_version: String,
+    /// The highest WCP compliance level (§7) whose every requirement this
+    /// server meets: `WCP-Basic`, `WCP-Standard` or `WCP-Full` (`none` if
+    /// not even the first).
+    #[schema(example = "WCP-Full")]
+    pub compliance_level: String,
+    /// Each requirement of the §7 levels, whether it is met and where it is
+    /// enforced.
+    pub compliance: Vec<Requirement>,
     /// Each WCP behaviour and whether this registry enforces it today.
     pub behaviours: Vec<Behaviour>,
+}
+
+/// One requirement of a WCP compliance level (§7).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Requirement {
+    /// The level that adds it: `WCP-Basic`, `WCP-Standard` or `WCP-Full`.
+    #[schema(example = "WCP-Standard")]
+    pub level: String,
+    #[schema(example = "controls_enforcement")]
+    pub requirement: String,
+    /// Where the WCP specification asks for it.
+    #[schema(example = "§5.3")]
+    pub spec: String,
+    pub met: bool,
+    /// Where this server enforces it: the endpoint and the rule.
+    pub enforced_in: String,
+}
+
+/// The §7 levels, lowest first; each adds to the one before.
+const LEVELS: [&str; 3] = ["WCP-Basic", "WCP-Standard", "WCP-Full"];
+
+/// (level, requirement, spec section, met, where): what this build does.
+const REQUIREMENTS: &[(&str, &str, &str, bool, &str)] = &[
+    ("WCP-Basic", "capability_routing", "§2.6, §4", true,
+     "POST /api/v1/route and POST /api/route: the tenant's routing rules (PyHall rules JSON), first match wins (crates/routing, RuleSet::first_match)"),
+    ("WCP-Basic", "fail_closed", "§5.1", true,
+     "no rules, no matching rule or no candidate passing the governance chain denies (DENY_NO_MATCHING_RULE, DENY_NO_AVAILABLE_WORKER); an unknown ban status denies"),
+    ("WCP-Basic", "deterministic", "§5.2", true,
+     "rules are immutable numbered versions recorded in every receipt; golden snapshots (POST /api/v1/routing/rules/test) can gate a new version; same state and input, same decision"),
+    ("WCP-Standard", "controls_enforcement", "§5.3", true,
+     "the rule's required controls and the candidate's minimum must be in the selected worker's currently_implements, else DENY_MISSING_REQUIRED_CONTROLS (crates/routing, route::missing_controls)"),
+    ("WCP-Standard", "mandatory_telemetry", "§5.4", true,
+     "evt.os.task.routed, evt.os.worker.selected and evt.os.policy.gated with the correlation id in every dispatch decision, stored and served by GET /api/v1/telemetry/events"),
+    ("WCP-Standard", "dry_run", "§5.5", true,
+     "dry_run: true makes the full decision and its receipt (dry_run recorded) and consumes no approval"),
+    ("WCP-Full", "blast_radius", "§6", true,
+     "the selected worker's five-dimension score plus the chain's earlier score against the tenant's per-env threshold: a human in prod/edge, DENY_BLAST_RADIUS_EXCEEDED elsewhere"),
+    ("WCP-Full", "privilege_envelopes", "§7", true,
+     "the selected worker's privilege envelope against the tenant's per-env egress allowlist for RESTRICTED data in prod/edge, else DENY_PRIVILEGE_ENVELOPE_VIOLATED (crates/policy, privilege::check)"),
+    ("WCP-Full", "policy_gate", "§5.8", true,
+     "escalation.policy_gate runs the tenant's tier policy; REQUIRE_HUMAN opens an approval (/wcp/approvals) that must be approved before the same request passes"),
+    ("WCP-Full", "evidence_receipts", "§5.7", true,
+     "every decision, allow or deny, gets an Ed25519-signed, hash-chained receipt committed before the answer, with the rules version that decided it"),
+    ("WCP-Full", "discovery_api", "§5.6", true, "/wcp/capabilities, /wcp/workers and /wcp/health"),
+    ("WCP-Full", "signatory_tenant_validation", "§5.9", true,
+     "a key routes for its own tenant only; candidates are the tenant's workers and those of tenants that list it as a signatory"),
+    ("WCP-Full", "worker_code_attestation", "§5.10", true,
+     "candidates pass the attestation the effective tier asks for; signed capability cards verify with an active key of the worker's namespace; banned hashes deny"),
+];
+
+/// The highest level whose requirements, and those of every level below, are all met.
+fn compliance_level(requirements: &[(&str, &str, &str, bool, &str)]) -> &'static str {
+    let mut met = "none";
+    for level in LEVELS {
+        if requirements.iter().filter(|r| r.0 == level).all(|r| r.3) {
+            met = level;
+        } else {
+            break;
+        }
+    }
+    met
 }
 
 /// (behaviour, spec section, enforced, detail): what this build does.
@@ -162,13 +231,25 @@ const BEHAVIOURS: &[(&str, &str, bool, &str)] = &[
      "confirmed bans deny attestations of the hash and mark workers banned in verify at once"),
 ];
 
-/// Which WCP behaviours this registry enforces.
+/// The WCP compliance level this server meets (§7), each requirement and
+/// where it is enforced, and which WCP behaviours it enforces. Public.
 #[utoipa::path(get, path = "/wcp/health", tag = "wcp", responses((status = 200, body = WcpHealth)))]
 pub async fn wcp_health() -> web::Json<WcpHealth> {
     web::Json(WcpHealth {
         ok: true,
         wcp_version: wcp::SPEC_VERSION.to_string(),
         registry_version: crate::VERSION.to_string(),
+        compliance_level: compliance_level(REQUIREMENTS).to_string(),
+        compliance: REQUIREMENTS
+            .iter()
+            .map(|(level, requirement, spec, met, enforced_in)| Requirement {
+                level: level.to_string(),
+                requirement: requirement.to_string(),
+                spec: spec.to_string(),
+                met: *met,
+                enforced_in: enforced_in.to_string(),
+            })
+            .collect(),
         behaviours: BEHAVIOURS
             .iter()
             .map(|(b, spec, enforced, detail)| Behaviour {
@@ -256,4 +337,33 @@ pub async fn import_catalog(
         updated: summary.updated,
         catalog_version: catalog.version,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_requirement_met_is_wcp_full() {
+        assert_eq!(compliance_level(REQUIREMENTS), "WCP-Full");
+        for level in LEVELS {
+            assert!(
+                REQUIREMENTS.iter().any(|r| r.0 == level),
+                "{level} has no requirement"
+            );
+        }
+    }
+
+    #[test]
+    fn one_unmet_requirement_caps_the_level_below_it() {
+        let mut reqs = REQUIREMENTS.to_vec();
+        let i = reqs
+            .iter()
+            .position(|r| r.1 == "controls_enforcement")
+            .unwrap();
+        reqs[i].3 = false;
+        assert_eq!(compliance_level(&reqs), "WCP-Basic");
+        reqs[0].3 = false;
+        assert_eq!(compliance_level(&reqs), "none");
+    }
 }

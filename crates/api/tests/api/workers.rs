@@ -839,6 +839,23 @@ async fn discovery_merges_the_imported_catalog_with_declared_capabilities() {
     let (status, health) = s.get_json("/wcp/health", None).await;
     assert_eq!(status, 200);
     assert_eq!(health["wcp_version"], "0.2");
+    assert_eq!(health["compliance_level"], "WCP-Full");
+    let compliance = health["compliance"].as_array().unwrap();
+    for requirement in [
+        "controls_enforcement",
+        "mandatory_telemetry",
+        "blast_radius",
+        "privilege_envelopes",
+        "policy_gate",
+        "signatory_tenant_validation",
+    ] {
+        let r = compliance
+            .iter()
+            .find(|r| r["requirement"] == requirement)
+            .unwrap();
+        assert_eq!(r["met"], true, "{r}");
+        assert!(r["enforced_in"].as_str().unwrap().len() > 20, "{r}");
+    }
     let behaviours = health["behaviours"].as_array().unwrap();
     assert!(behaviours
         .iter()
