@@ -17,6 +17,7 @@ pub mod keys;
 pub mod namespaces;
 mod params;
 pub mod policy;
+pub mod routing_rules;
 pub mod telemetry;
 pub mod tenants;
 pub mod verify;
@@ -57,6 +58,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     discovery::configure(cfg);
     attestations::configure(cfg);
     policy::configure(cfg);
+    routing_rules::configure(cfg);
     banlist::configure(cfg);
     approvals::configure(cfg);
     telemetry::configure(cfg);

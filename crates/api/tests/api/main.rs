@@ -21,6 +21,7 @@ mod openapi_file;
 mod operator_scope;
 mod receipt_keys;
 mod route_guards;
+mod routing_rules;
 mod telemetry;
 mod tiers;
 mod workers;
