@@ -47,6 +47,9 @@ pub struct RulesInForce {
 pub struct RouteCommand {
     pub input: RouteInput,
     pub tenant: TenantId,
+    /// The request named no `data_label`: the tenant's default label
+    /// (`TenantPolicy::default_data_label`) replaces the input's.
+    pub default_label: bool,
 }
 
 /// A route decision made, with its committed receipt.
@@ -127,7 +130,14 @@ impl Hall {
         rules: Option<&RulesInForce>,
     ) -> Result<Routed, RouteError> {
         self.settle(caller, &command.tenant).await?;
-        let RouteCommand { input, tenant } = command;
+        let RouteCommand {
+            mut input,
+            tenant,
+            default_label,
+        } = command;
+        if default_label {
+            input.data_label = self.facts.decision_policy(&tenant).await?.default_data_label;
+        }
         let receipt_id = Uuid::now_v7();
         let now = Utc::now();
         let header = Header {

@@ -17,6 +17,7 @@ pub mod keys;
 pub mod namespaces;
 mod params;
 pub mod policy;
+pub mod route;
 pub mod telemetry;
 pub mod tenants;
 pub mod verify;
@@ -44,6 +45,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     // Routes are tried in this order and every pattern with a `{…}` costs a
     // regex match: the hot paths come first.
     decisions::configure(cfg);
+    route::configure(cfg);
     keys::configure(cfg);
     audit::configure(cfg);
     verify::configure(cfg);

@@ -67,6 +67,7 @@ async fn route(
             RouteCommand {
                 input,
                 tenant: tenant.clone(),
+                default_label: false,
             },
             Some(rules),
         )
@@ -93,6 +94,7 @@ async fn a_tenant_without_rules_is_denied_no_matching_rule_with_a_receipt() {
             RouteCommand {
                 input: input("dev", json!({})),
                 tenant: acme.clone(),
+                default_label: false,
             },
         )
         .await
@@ -368,6 +370,7 @@ async fn a_foreign_tenant_is_refused_before_any_receipt() {
             RouteCommand {
                 input: input("dev", json!({})),
                 tenant: acme.clone(),
+                default_label: false,
             },
             Some(&rules(json!({}))),
         )
