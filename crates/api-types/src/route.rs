@@ -81,8 +81,10 @@ pub struct RouteRequest {
 }
 
 /// The route fields of a decision (§4.2) besides those every decision
-/// answer has. `POST /api/v1/route` always sends them; `POST /api/route`
-/// sends them when it routed the request (no `worker_id`).
+/// answer has. `POST /api/v1/route` always sends them (null where the
+/// decision has no value); `POST /api/route` sends them when it routed the
+/// request (no `worker_id`). (`Option<Option<_>>`: absent, or a value that
+/// may be null.)
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RouteFields {
@@ -95,7 +97,8 @@ pub struct RouteFields {
     /// The WCP worker id of the enrolled worker selected (null when none was,
     /// and on a deny).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub selected_worker_id: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, nullable))]
+    pub selected_worker_id: Option<Option<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant_risk: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -103,17 +106,20 @@ pub struct RouteFields {
     /// pyhall's shape: `{"code", "message", …}` (e.g. `missing` for
     /// `DENY_MISSING_REQUIRED_CONTROLS`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
-    pub deny_reason_if_denied: Option<serde_json::Value>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>, nullable))]
+    pub deny_reason_if_denied: Option<Option<serde_json::Value>>,
     /// The chain's blast score (§6): the selected worker's five dimensions
     /// plus the input's earlier score.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub blast_score: Option<u16>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<u16>, nullable))]
+    pub blast_score: Option<Option<u16>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub blast_gate_passed: Option<bool>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<bool>, nullable))]
+    pub blast_gate_passed: Option<Option<bool>>,
     /// Privilege envelopes are not checked yet: absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub privilege_envelope_ok: Option<bool>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<bool>, nullable))]
+    pub privilege_envelope_ok: Option<Option<bool>>,
     /// Sorted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub required_controls_effective: Option<Vec<String>>,
@@ -141,7 +147,8 @@ pub struct RouteFields {
     /// The version of the tenant's routing rules that decided; null when it
     /// has none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rules_version: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, nullable))]
+    pub rules_version: Option<Option<String>>,
 }
 
 /// A route decision: the fields of every decision answer (`decision_id`,

@@ -118,13 +118,13 @@ pub fn answer(routed: Routed) -> RouteAnswer {
         route: RouteFields {
             timestamp: Some(d.timestamp.clone()),
             matched_rule_id: Some(d.matched_rule_id.clone()),
-            selected_worker_id: d.selected_worker_id.clone(),
+            selected_worker_id: Some(d.selected_worker_id.clone()),
             tenant_risk: Some(d.tenant_risk.clone()),
             qos_class: Some(d.qos_class.clone()),
-            deny_reason_if_denied: d.deny_reason_if_denied.as_ref().map(json),
-            blast_score: d.blast_score,
-            blast_gate_passed: d.blast_gate_passed,
-            privilege_envelope_ok: d.privilege_envelope_ok,
+            deny_reason_if_denied: Some(d.deny_reason_if_denied.as_ref().map(json)),
+            blast_score: Some(d.blast_score),
+            blast_gate_passed: Some(d.blast_gate_passed),
+            privilege_envelope_ok: Some(d.privilege_envelope_ok),
             required_controls_effective: Some(d.required_controls_effective.clone()),
             recommended_profiles_effective: Some(d.recommended_profiles_effective.clone()),
             escalation_effective: Some(json(&d.escalation_effective)),
@@ -133,7 +133,7 @@ pub fn answer(routed: Routed) -> RouteAnswer {
             ),
             telemetry_envelopes: Some(d.telemetry_envelopes.clone()),
             dry_run: Some(d.dry_run),
-            rules_version: d.rules_version.clone(),
+            rules_version: Some(d.rules_version.clone()),
         },
     }
 }
