@@ -20,6 +20,7 @@ pub mod health;
 pub mod keys;
 pub mod namespaces;
 pub mod route;
+pub mod routing;
 pub mod tenants;
 pub mod workers;
 

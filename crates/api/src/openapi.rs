@@ -8,7 +8,7 @@ use utoipa::{Modify, OpenApi};
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::routes::{
     account, api_keys, approvals, attestations, audit, auth, banlist, decisions, discovery, health,
-    keys, namespaces, policy, route, telemetry, tenants, verify, workers,
+    keys, namespaces, policy, route, routing_rules, telemetry, tenants, verify, workers,
 };
 
 #[derive(OpenApi)]
@@ -35,7 +35,7 @@ use crate::routes::{
         workers::register_worker, workers::list_workers, workers::get_worker, workers::update_worker,
         workers::revoke_worker,
         verify::verify,
-        discovery::capabilities, discovery::workers, discovery::wcp_health, discovery::catalog,
+        discovery::capabilities, discovery::workers, discovery::contract_workers, discovery::wcp_health, discovery::catalog,
         discovery::import_catalog,
         attestations::attest_hash, attestations::attest_card, attestations::attestation_status,
         attestations::approve, policy::get_policy, policy::put_policy,
@@ -45,6 +45,9 @@ use crate::routes::{
         decisions::get_decision, route::route, route::telemetry_events, keys::keys, keys::rotate_key,
         approvals::pending, approvals::one, approvals::resolve, approvals::escalate,
         telemetry::report, telemetry::daily_counts, audit::export_receipts,
+        routing_rules::get_rules, routing_rules::put_rules, routing_rules::list_versions,
+        routing_rules::get_version, routing_rules::activate_version, routing_rules::test_rules,
+        routing_rules::get_snapshots, routing_rules::put_snapshots,
     ),
     components(schemas(
         ErrorBody, ErrorDetail,
@@ -73,6 +76,12 @@ use crate::routes::{
         keys::PublicKeyView, keys::KeyList, keys::RotatedKey,
         approvals::ApprovalView, approvals::PendingApprovals, approvals::ResolveApproval, approvals::EscalateApproval,
         telemetry::TelemetryEntry, telemetry::TelemetryReport, telemetry::TelemetryAccepted, telemetry::DailyCountView, telemetry::DailyCounts, audit::ReceiptExport, api_types::audit::ReceiptSchema,
+        api_types::routing::RulesVersionSummary, api_types::routing::RulesVersionList,
+        api_types::routing::RulesVersionView, api_types::routing::ActiveRulesView,
+        api_types::routing::RulesActivated, api_types::routing::SnapshotDifference,
+        api_types::routing::RulesTestRequest, api_types::routing::RulesTestReport,
+        api_types::routing::Snapshots, api_types::routing::SnapshotsFailedBody,
+        api_types::routing::SnapshotsFailedDetail,
     )),
     modifiers(&SecuritySchemes, &Conformance),
     tags(
@@ -87,6 +96,7 @@ use crate::routes::{
         (name = "ban-list", description = "Ban-list review (operator)"),
         (name = "policy", description = "The tenant's policy"),
         (name = "decisions", description = "Decisions, receipts and receipt keys"),
+        (name = "routing", description = "Routing rules, their versions and golden snapshots (WCP §5.1, §5.2)"),
         (name = "approvals", description = "Human approvals of REQUIRE_HUMAN decisions (WCP §5.8)"),
     )
 )]
@@ -183,6 +193,21 @@ fn parameter_constraints() -> Vec<(&'static str, &'static str, serde_json::Value
         ("query_decisions", "since", json!({"format": "date-time"})),
         ("query_decisions", "until", json!({"format": "date-time"})),
         ("daily_counts", "since", json!({"format": "date"})),
+        (
+            "get_version",
+            "version",
+            json!({"minimum": 1, "maximum": u32::MAX}),
+        ),
+        (
+            "activate_version",
+            "version",
+            json!({"minimum": 1, "maximum": u32::MAX}),
+        ),
+        (
+            "put_rules",
+            "comment",
+            json!({"pattern": TEXT_PATTERN, "maxLength": 500}),
+        ),
         (
             "reports",
             "status",

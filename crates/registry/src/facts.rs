@@ -172,6 +172,15 @@ impl FactsCache {
         self.attestations.clear();
     }
 
+    /// How many times copies were dropped so far. A copy a layer above
+    /// derives from these facts (e.g. compiled routing rules) while this is
+    /// `g` is current while it still is `g` and [`is_listening`] holds.
+    ///
+    /// [`is_listening`]: Self::is_listening
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
     pub fn stats(&self) -> FactsStats {
         FactsStats {
             hits: self.hits.load(Ordering::Relaxed),

@@ -13,11 +13,15 @@
 //! - [`route::decide`] turns the matched rule and the worker the service
 //!   selected into a [`RouteDecision`] (§4.2): controls, blast radius,
 //!   policy gate, REQUIRE_HUMAN and the telemetry envelopes.
+//! - [`RulesVersion`] numbers a tenant's stored rule sets; [`snapshot`]
+//!   checks golden cases (§5.2) against a rule set.
 
 pub mod input;
 pub mod route;
 pub mod rules;
 mod shadow;
+pub mod snapshot;
+pub mod version;
 
 pub use input::{CorrelationId, RouteInput, RouteInputError, MAX_REQUEST_BYTES};
 pub use rules::{
@@ -26,6 +30,7 @@ pub use rules::{
 };
 pub use route::{RouteDecision, RouteOutcome};
 pub use shadow::{shadow_pairs, ShadowPair};
+pub use version::{RulesVersion, RulesVersionError};
 
 /// `CONFIDENTIAL` is accepted wherever a data label is read for routing (in a
 /// route input and in a rule's `data_label` match) as an alias of

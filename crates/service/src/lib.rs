@@ -41,9 +41,12 @@
 //!   (`/wcp/capabilities`, `/wcp/workers`, `/api/v1/catalog*`).
 //! - [`telemetry`]: the SDKs' usage counts (`/api/v1/telemetry/decisions`).
 //! - [`verify`]: a worker verified (`/api/v1/verify/{worker_id}`).
+//! - [`routing_rules`]: a tenant's routing rules, their versions and golden
+//!   snapshots (`/api/v1/routing/…`), and the compiled set in force for the
+//!   router ([`Hall::active_rules`]).
 //!
 //! A use case that changes what this process keeps copies of (keys, tenants,
-//! workers, namespaces, attestations, policies) drops those copies itself
+//! workers, namespaces, attestations, policies, routing rules) drops those copies itself
 //! after its commit, and a ban change refreshes the ban set, so the caller's
 //! next request sees it here at once; other replicas hear of it from
 //! PostgreSQL.
@@ -59,6 +62,7 @@ pub mod namespaces;
 pub mod receipt_keys;
 pub mod receipts;
 pub mod route;
+pub mod routing_rules;
 pub mod telemetry;
 pub mod tenant_policy;
 pub mod tenants;
@@ -85,6 +89,7 @@ pub use namespaces::{
 };
 pub use receipt_keys::{KeySource, KeySourceError, RotateError, Rotated};
 pub use receipts::ReceiptPage;
+pub use routing_rules::{ActiveRules, RulesError};
 pub use tenant_policy::TenantPolicies;
 pub use tenants::{NewTenant, TenantError};
 pub use verify::{Verified, VerifiedStatus};
@@ -114,6 +119,8 @@ pub struct Hall {
     /// The registry's setting (`HALL_BAN_REPORTS_PER_DAY`): how many ban
     /// reports one tenant may file a day (the operator's are not counted).
     pub ban_reports_per_day: u32,
+    /// This process's compiled routing rule sets in force, per tenant.
+    pub rules_cache: Arc<routing_rules::RulesCache>,
 }
 
 impl Hall {
@@ -135,6 +142,7 @@ impl Hall {
             org_claims_need_approval: false,
             telemetry_ids_per_day: wcp::telemetry::DEFAULT_IDS_PER_DAY,
             ban_reports_per_day: policy::ban_review::DEFAULT_REPORTS_PER_DAY,
+            rules_cache: Arc::default(),
         }
     }
 }

@@ -23,24 +23,15 @@ use registry::{Entity, StoreError};
 use routing::route::{
     self as router, CandidateReport, ChainVerdict, Header, RouteDecision, RouteOutcome, Stage,
 };
-use routing::{RouteInput, RuleSet};
+use routing::RouteInput;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 use wcp::TenantId;
 
+use crate::routing_rules::ActiveRules;
 use crate::decide::approval::{ask_human, HumanAnswer, InFlight};
 use crate::decide::{DecideError, Supervision};
 use crate::{Caller, Hall};
-
-/// The rules a tenant routes by: a compiled version and its identity.
-#[derive(Debug, Clone)]
-pub struct RulesInForce {
-    /// The version, as receipts and decisions record it.
-    pub version: String,
-    pub rules: Arc<RuleSet>,
-    /// SHA-256 (hex) of the version's document.
-    pub sha256: String,
-}
 
 /// A route request, parsed; the tenant settled ([`Caller::decides_for`]).
 #[derive(Debug, Clone)]
@@ -97,19 +88,6 @@ struct Pick {
 }
 
 impl Hall {
-    /// The routing rules `tenant` routes by now; `None` when it has none.
-    ///
-    /// The rules storage (versions, roll-back) is another use case's; until
-    /// it lands here every tenant has none, so every request is denied
-    /// `DENY_NO_MATCHING_RULE` (fail closed). Merge point: return
-    /// `self.active_rules(tenant)` mapped into [`RulesInForce`].
-    pub async fn rules_in_force(
-        &self,
-        _tenant: &TenantId,
-    ) -> Result<Option<RulesInForce>, StoreError> {
-        Ok(None)
-    }
-
     /// Routes a capability request by the tenant's rules in force.
     pub async fn route(
         &self,
@@ -117,8 +95,8 @@ impl Hall {
         command: RouteCommand,
     ) -> Result<Routed, RouteError> {
         self.settle(caller, &command.tenant).await?;
-        let rules = self.rules_in_force(&command.tenant).await?;
-        self.route_with_rules(caller, command, rules.as_ref()).await
+        let rules = self.active_rules(&command.tenant).await?;
+        self.route_with_rules(caller, command, rules.as_deref()).await
     }
 
     /// Routes by `rules` (`None`: the tenant has none). [`Hall::route`]
@@ -127,7 +105,7 @@ impl Hall {
         &self,
         caller: Caller<'_>,
         command: RouteCommand,
-        rules: Option<&RulesInForce>,
+        rules: Option<&ActiveRules>,
     ) -> Result<Routed, RouteError> {
         self.settle(caller, &command.tenant).await?;
         let RouteCommand {
@@ -144,7 +122,7 @@ impl Hall {
             decision_id: receipt_id.to_string(),
             timestamp: now.to_rfc3339_opts(SecondsFormat::Micros, true),
             tenant_id: tenant.to_string(),
-            rules_version: rules.map(|r| r.version.clone()),
+            rules_version: rules.map(|r| r.version.to_string()),
             policy_version: self.policy.version.clone(),
             blast_threshold: self.policy.blast_threshold(input.env),
         };
@@ -278,7 +256,7 @@ impl Hall {
             receipt_version: audit::ReceiptVersion::V3,
             acting_key_id: Some(caller.key_id.to_string()),
             matched_rule_id: Some(decision.matched_rule_id.clone()),
-            rules_version: rules.map(|r| r.version.clone()),
+            rules_version: rules.map(|r| r.version.to_string()),
             rules_sha256: rules.map(|r| r.sha256.clone()),
             selected_worker_species_id: decision.selected_worker_species_id.clone(),
         };
@@ -404,7 +382,7 @@ impl Hall {
         &self,
         header: &Header,
         input: &RouteInput,
-        rules: Option<&RulesInForce>,
+        rules: Option<&ActiveRules>,
         matched: Option<&routing::Rule>,
         candidates: &[CandidateReport],
         pick: &Option<Pick>,

@@ -18,6 +18,7 @@ use crate::state::AppState;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/wcp/capabilities", &["GET"]).route(web::get().to(capabilities)))
         .service(resource("/wcp/workers", &["GET"]).route(web::get().to(workers)))
+        .service(resource("/api/workers", &["GET"]).route(web::get().to(contract_workers)))
         .service(resource("/wcp/health", &["GET"]).route(web::get().to(wcp_health)))
         .service(resource("/api/v1/catalog", &["GET"]).route(web::get().to(catalog)))
         .service(
@@ -82,7 +83,8 @@ pub struct WcpWorkerList {
 
 /// Your tenant's active workers (`read`).
 #[utoipa::path(get, path = "/wcp/workers", tag = "wcp", security(("bearer" = [])),
-    responses((status = 200, body = WcpWorkerList), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = WcpWorkerList), (status = 401, body = ErrorBody),
+        (status = 403, description = "The key lacks the `read` scope", body = ErrorBody)))]
 pub async fn workers(
     principal: Principal,
     state: web::Data<AppState>,
@@ -95,6 +97,19 @@ pub async fn workers(
             .map(crate::routes::workers::view)
             .collect(),
     }))
+}
+
+/// Your tenant's active workers (`read`), as `/wcp/workers` answers them:
+/// the PyHall MCP server lists workers here (it reads `worker_id`,
+/// `worker_species_id`, `capabilities` and `risk_tier`).
+#[utoipa::path(get, path = "/api/workers", tag = "contract", security(("bearer" = [])),
+    responses((status = 200, body = WcpWorkerList), (status = 401, body = ErrorBody),
+        (status = 403, description = "The key lacks the `read` scope", body = ErrorBody)))]
+pub async fn contract_workers(
+    principal: Principal,
+    state: web::Data<AppState>,
+) -> Result<web::Json<WcpWorkerList>, ApiError> {
+    workers(principal, state).await
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -18,6 +18,7 @@ pub mod namespaces;
 mod params;
 pub mod policy;
 pub mod route;
+pub mod routing_rules;
 pub mod telemetry;
 pub mod tenants;
 pub mod verify;
@@ -59,6 +60,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     discovery::configure(cfg);
     attestations::configure(cfg);
     policy::configure(cfg);
+    routing_rules::configure(cfg);
     banlist::configure(cfg);
     approvals::configure(cfg);
     telemetry::configure(cfg);

@@ -22,6 +22,7 @@ mod operator_scope;
 mod receipt_keys;
 mod route;
 mod route_guards;
+mod routing_rules;
 mod telemetry;
 mod tiers;
 mod workers;

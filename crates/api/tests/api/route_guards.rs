@@ -88,6 +88,7 @@ async fn each_route_refuses_a_key_without_its_scope() {
         ("read", Method::GET, "/api/v1/namespaces/x.acme/keys", None),
         ("read", Method::GET, "/api/v1/policy", None),
         ("read", Method::GET, "/wcp/workers", None),
+        ("read", Method::GET, "/api/workers", None),
     ];
     for (scope, method, path, body) in &needs {
         let (status, err) = s

@@ -820,6 +820,21 @@ async fn discovery_merges_the_imported_catalog_with_declared_capabilities() {
     assert_eq!(status, 200);
     assert_eq!(workers["workers"].as_array().unwrap().len(), 2);
     assert_eq!(s.get_json("/wcp/workers", None).await.0, 401);
+    // The PyHall MCP server lists them at /api/workers, reading these fields.
+    let (status, listed) = s.get_json("/api/workers", Some(&key)).await;
+    assert_eq!(status, 200);
+    assert_eq!(listed, workers);
+    for w in listed["workers"].as_array().unwrap() {
+        for field in [
+            "worker_id",
+            "worker_species_id",
+            "capabilities",
+            "risk_tier",
+        ] {
+            assert!(w.get(field).is_some(), "{field} missing from {w}");
+        }
+    }
+    assert_eq!(s.get_json("/api/workers", None).await.0, 401);
 
     let (status, health) = s.get_json("/wcp/health", None).await;
     assert_eq!(status, 200);

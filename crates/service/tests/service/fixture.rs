@@ -304,6 +304,12 @@ impl Fixture {
         sqlx::query(sql).execute(&mut conn).await.unwrap();
     }
 
+    /// Runs `sql` straight on the database and answers what PostgreSQL said.
+    pub async fn try_sql(&self, sql: &str) -> Result<(), sqlx::Error> {
+        let mut conn = self.db.connect().await;
+        sqlx::query(sql).execute(&mut conn).await.map(|_| ())
+    }
+
     /// The ids of `tenant`'s approvals waiting for a human.
     pub async fn pending(&self, tenant: &TenantId) -> Vec<uuid::Uuid> {
         self.hall

@@ -14,6 +14,7 @@ mod namespaces;
 mod receipt_keys;
 mod receipts;
 mod route;
+mod routing_rules;
 mod telemetry;
 mod tenant_policy;
 mod tenants;

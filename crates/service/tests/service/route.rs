@@ -1,15 +1,14 @@
 //! The router use case: rules, candidates through the governance chain,
 //! controls, blast radius, REQUIRE_HUMAN, receipts and telemetry.
 
-use std::sync::Arc;
-
 use audit::{Outcome, ReceiptVersion};
 use registry::workers::WorkerRef;
 use routing::route::RouteOutcome;
 use routing::{RouteInput, RuleSet};
 use serde_json::{json, Value};
 use service::approvals::{Answer, ResolveCommand};
-use service::route::{RouteCommand, RouteError, Routed, RulesInForce};
+use service::route::{RouteCommand, RouteError, Routed};
+use service::routing_rules::ActiveRules;
 use service::DecideError;
 use uuid::Uuid;
 use wcp::TenantId;
@@ -21,7 +20,7 @@ const BACKUP: &str = "wrk.doc.backup";
 
 /// A rule set: one rule for [`CAP`] with the candidates [`SPECIES`] then
 /// [`BACKUP`]; `decision` adds to (or replaces) the rule's decision.
-fn rules(decision: Value) -> RulesInForce {
+fn rules(decision: Value) -> ActiveRules {
     let mut d = json!({
         "candidate_workers_ranked": [
             {"worker_species_id": SPECIES, "score_hint": 1.0},
@@ -35,9 +34,9 @@ fn rules(decision: Value) -> RulesInForce {
     let doc = json!({"rules": [
         {"rule_id": "rr_tier_run", "match": {"capability_id": CAP}, "decision": d}
     ]});
-    RulesInForce {
-        version: "7".into(),
-        rules: Arc::new(RuleSet::parse(&doc).unwrap()),
+    ActiveRules {
+        version: routing::RulesVersion::new(7).unwrap(),
+        rules: RuleSet::parse(&doc).unwrap(),
         sha256: "c".repeat(64),
     }
 }
@@ -59,7 +58,7 @@ async fn route(
     f: &Fixture,
     tenant: &TenantId,
     input: RouteInput,
-    rules: &RulesInForce,
+    rules: &ActiveRules,
 ) -> Routed {
     f.hall
         .route_with_rules(
