@@ -19,6 +19,7 @@ pub mod error;
 pub mod health;
 pub mod keys;
 pub mod namespaces;
+pub mod route;
 pub mod routing;
 pub mod tenants;
 pub mod workers;

@@ -8,7 +8,7 @@ use utoipa::{Modify, OpenApi};
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::routes::{
     account, api_keys, approvals, attestations, audit, auth, banlist, decisions, discovery, health,
-    keys, namespaces, policy, routing_rules, telemetry, tenants, verify, workers,
+    keys, namespaces, policy, route, routing_rules, telemetry, tenants, verify, workers,
 };
 
 #[derive(OpenApi)]
@@ -42,7 +42,7 @@ use crate::routes::{
         banlist::ban_list, banlist::report, banlist::reports, banlist::confirm, banlist::reject,
         banlist::history, banlist::lift,
         decisions::make_decision, decisions::route, decisions::query_decisions,
-        decisions::get_decision, keys::keys, keys::rotate_key,
+        decisions::get_decision, route::route, route::telemetry_events, keys::keys, keys::rotate_key,
         approvals::pending, approvals::one, approvals::resolve, approvals::escalate,
         telemetry::report, telemetry::daily_counts, audit::export_receipts,
         routing_rules::get_rules, routing_rules::put_rules, routing_rules::list_versions,
@@ -72,6 +72,7 @@ use crate::routes::{
         banlist::ReviewNote, banlist::ConfirmedBan, banlist::BanRecord, banlist::BanHistory,
         policy::DecisionPolicyView,
         decisions::DecisionRequest, decisions::EnvName, decisions::DataLabelName, decisions::DecisionView, decisions::DecisionPage,
+        decisions::RouteCallRequest, route::RouteRequest, route::RouteFields, route::RouteAnswer, route::TenantRiskName, route::QosClassName, route::TelemetryEvents,
         keys::PublicKeyView, keys::KeyList, keys::RotatedKey,
         approvals::ApprovalView, approvals::PendingApprovals, approvals::ResolveApproval, approvals::EscalateApproval,
         telemetry::TelemetryEntry, telemetry::TelemetryReport, telemetry::TelemetryAccepted, telemetry::DailyCountView, telemetry::DailyCounts, audit::ReceiptExport, api_types::audit::ReceiptSchema,

@@ -10,8 +10,11 @@
 //! - `prev_receipt_hash` = the previous receipt's hash in the tenant's chain
 //!   (null for the first).
 //! - `receipt_version` = the format ([`ReceiptVersion`]): absent on version
-//!   1, `2` on receipts that record the acting API key (`acting_key_id`).
-//!   Both verify; the hash covers whichever fields the receipt has.
+//!   1, `2` on receipts that record the acting API key (`acting_key_id`),
+//!   `3` on the router's receipts, which add the route evidence
+//!   (`matched_rule_id`, `rules_version`, `rules_sha256`,
+//!   `selected_worker_species_id`). All verify; the hash covers whichever
+//!   fields the receipt has.
 //!
 //! A chain grows only through [`ChainHead::append`]: the head (the last
 //! receipt's hash and the chain's length, or [`ChainHead::GENESIS`]), a
@@ -80,7 +83,8 @@ impl std::fmt::Display for Outcome {
 /// The receipt format (`receipt_version`). Version 1 is every receipt from
 /// before the acting key was recorded: it has no `receipt_version` field at
 /// all, so those receipts hash exactly as they were sealed. Version 2
-/// (`"receipt_version": 2`) adds `acting_key_id`. A verifier reads both; a
+/// (`"receipt_version": 2`) adds `acting_key_id`; version 3 (the router's
+/// receipts) adds the route evidence. A verifier reads all three; a
 /// version it does not know fails to parse, naming the version, rather than
 /// failing its hash over fields it would drop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -91,6 +95,10 @@ pub enum ReceiptVersion {
     V1,
     /// `"receipt_version": 2`, with `acting_key_id`.
     V2,
+    /// `"receipt_version": 3`: a route decision's receipt, with the route
+    /// evidence. A verifier that knows only 1 and 2 refuses it by version
+    /// instead of failing its hash over the fields it would drop.
+    V3,
 }
 
 impl ReceiptVersion {
@@ -106,7 +114,7 @@ impl ReceiptVersion {
 /// A `receipt_version` this code does not know.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "receipt_version {0} is not one this verifier knows (1 or 2); a newer hallctl or client reads it"
+    "receipt_version {0} is not one this verifier knows (1, 2 or 3); a newer hallctl or client reads it"
 )]
 pub struct UnknownReceiptVersion(pub u64);
 
@@ -117,6 +125,7 @@ impl TryFrom<u64> for ReceiptVersion {
         match v {
             1 => Ok(Self::V1),
             2 => Ok(Self::V2),
+            3 => Ok(Self::V3),
             other => Err(UnknownReceiptVersion(other)),
         }
     }
@@ -127,6 +136,7 @@ impl From<ReceiptVersion> for u64 {
         match v {
             ReceiptVersion::V1 => 1,
             ReceiptVersion::V2 => 2,
+            ReceiptVersion::V3 => 3,
         }
     }
 }
@@ -165,6 +175,20 @@ pub struct UnsignedReceipt {
     /// a session. Signed like every other field. Absent on version 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acting_key_id: Option<String>,
+    /// Version 3 on (route decisions): the routing rule that matched, or
+    /// `NO_MATCH`. Absent on decisions about a named worker, so their
+    /// receipts hash as before; likewise the three fields below.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matched_rule_id: Option<String>,
+    /// The version of the tenant's routing rules in force.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rules_version: Option<String>,
+    /// SHA-256 (hex) of that rules version's document.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rules_sha256: Option<String>,
+    /// The species of the worker the router selected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selected_worker_species_id: Option<String>,
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -422,6 +446,10 @@ mod tests {
             approval_id: None,
             receipt_version: ReceiptVersion::V1,
             acting_key_id: None,
+            matched_rule_id: None,
+            rules_version: None,
+            rules_sha256: None,
+            selected_worker_species_id: None,
         }
     }
 
@@ -471,6 +499,10 @@ mod tests {
             approval_id: None,
             receipt_version: ReceiptVersion::V1,
             acting_key_id: None,
+            matched_rule_id: None,
+            rules_version: None,
+            rules_sha256: None,
+            selected_worker_species_id: None,
         }
     }
 
@@ -481,6 +513,39 @@ mod tests {
             acting_key_id: Some("0193a1b2-5555-7000-8000-00000000000a".into()),
             ..vector_content()
         }
+    }
+
+    #[test]
+    fn a_route_receipt_is_version_3_and_its_route_evidence_is_signed() {
+        let key = SigningKey::from_bytes(&[7u8; 32]);
+        let content = UnsignedReceipt {
+            receipt_version: ReceiptVersion::V3,
+            matched_rule_id: Some("rr_doc".into()),
+            rules_version: Some("4".into()),
+            rules_sha256: Some("ab".repeat(32)),
+            selected_worker_species_id: Some("wrk.doc.summarizer".into()),
+            ..v2_content()
+        };
+        let r = seal(content, &key);
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["receipt_version"], 3);
+        assert_eq!(json["matched_rule_id"], "rr_doc");
+        let back: Receipt = serde_json::from_value(json).unwrap();
+        assert_eq!(back, r);
+        assert_eq!(
+            hex(&Sha256::digest(canonical_bytes(&back.content))),
+            r.receipt_hash
+        );
+        let mut changed = back.clone();
+        changed.content.rules_version = Some("5".into());
+        assert_ne!(
+            hex(&Sha256::digest(canonical_bytes(&changed.content))),
+            r.receipt_hash
+        );
+        // A decision about a named worker has none of the route fields.
+        let v2 = serde_json::to_value(seal(v2_content(), &key)).unwrap();
+        assert!(v2.get("matched_rule_id").is_none(), "{v2}");
+        assert!(v2.get("rules_version").is_none(), "{v2}");
     }
 
     #[test]
@@ -575,10 +640,10 @@ mod tests {
         let key = ReceiptKey::new(SigningKey::from_bytes(&[5u8; 32]));
         let mut head = ChainHead::GENESIS;
         let mut json = serde_json::to_value(head.append(v2_content(), &key)).unwrap();
-        json["receipt_version"] = 3.into();
+        json["receipt_version"] = 4.into();
         let refused = serde_json::from_value::<Receipt>(json).unwrap_err();
         assert!(
-            refused.to_string().contains("receipt_version 3 is not one"),
+            refused.to_string().contains("receipt_version 4 is not one"),
             "{refused}"
         );
     }
@@ -897,6 +962,10 @@ mod proptests {
                         ReceiptVersion::V1
                     },
                     acting_key_id,
+                    matched_rule_id: None,
+                    rules_version: None,
+                    rules_sha256: None,
+                    selected_worker_species_id: None,
                     receipt_id,
                     spec_version,
                     tenant_id,

@@ -112,6 +112,8 @@ pub struct FactsCache {
     credentials: Memo<[u8; 32], Option<KeyCredential>>,
     sessions: Memo<(String, Uuid), Option<KeyCredential>>,
     workers: Memo<String, Option<Arc<Worker>>>,
+    /// `tenant \0 species` → the workers it may route to.
+    species: Memo<String, Arc<[Arc<Worker>]>>,
     policies: Memo<String, Arc<TenantPolicy>>,
     attestations: Memo<String, Arc<[StoredAttestation]>>,
 }
@@ -136,6 +138,7 @@ impl FactsCache {
             credentials: Memo::new(),
             sessions: Memo::new(),
             workers: Memo::new(),
+            species: Memo::new(),
             policies: Memo::new(),
             attestations: Memo::new(),
         })
@@ -164,6 +167,7 @@ impl FactsCache {
         self.credentials.clear();
         self.sessions.clear();
         self.workers.clear();
+        self.species.clear();
         self.policies.clear();
         self.attestations.clear();
     }
@@ -289,6 +293,27 @@ impl FactsCache {
         Ok(self.worker(worker).await?.filter(|w| {
             policy::visibility::may_see(&w.tenant_id, w.record.visibility, viewer, &[])
         }))
+    }
+
+    /// The workers of `species` that `tenant` may route to
+    /// (`TenantStore::workers_of_species`), in `worker_id` order. A change
+    /// to workers or to tenants (signatories) is announced like any other.
+    pub async fn workers_of_species(
+        &self,
+        tenant: &TenantId,
+        species: &wcp::SpeciesId,
+    ) -> Result<Arc<[Arc<Worker>]>, StoreError> {
+        let key = format!("{tenant}\0{species}");
+        self.through(
+            &self.species,
+            key.as_str(),
+            async {
+                let workers = self.store.tenant(tenant).workers_of_species(species).await?;
+                Ok(workers.into_iter().map(Arc::new).collect())
+            },
+            |_| true,
+        )
+        .await
     }
 
     /// A tenant's decision policy (floors, signatories, attestation age).

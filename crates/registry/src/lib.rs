@@ -18,6 +18,7 @@ pub mod private_pg;
 pub mod pubsub;
 pub mod receipt_keys;
 pub mod receipts;
+pub mod route_events;
 pub mod routing_rules;
 pub mod telemetry;
 pub mod tenant_policy;

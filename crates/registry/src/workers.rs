@@ -362,6 +362,33 @@ impl TenantStore<'_> {
     }
 }
 
+impl TenantStore<'_> {
+    /// The workers of `species` this tenant may route to (WCP §5.9): its
+    /// own, and those of tenants that list it as a signatory — revoked ones
+    /// included, so the router can say why it skipped them. In `worker_id`
+    /// order, so the same state always gives the same candidates.
+    /// Visibility is the caller's to apply (`policy::visibility`), as for
+    /// decisions.
+    pub async fn workers_of_species(
+        &self,
+        species: &wcp::SpeciesId,
+    ) -> Result<Vec<Worker>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {WORKER_COLUMNS} FROM workers w
+             WHERE species_id = $2
+               AND (tenant_id = $1 OR EXISTS (
+                   SELECT 1 FROM tenants t WHERE t.id = w.tenant_id AND $1 = ANY (t.signatories)))
+             ORDER BY worker_id
+             LIMIT 1000"
+        ))
+        .bind(self.tenant.as_str())
+        .bind(species.as_str())
+        .fetch_all(&self.store.pool)
+        .await?;
+        rows.iter().map(worker_from_row).collect()
+    }
+}
+
 impl Store {
     /// A worker whatever its tenant and visibility. Only for decisions, which
     /// apply the owner's signatory rules and visibility themselves.

@@ -31,6 +31,7 @@ pub const FIELDS: &[&str] = &[
     "privilege_context",
     "dry_run",
     "tenant_credential",
+    "approval_id",
 ];
 
 /// Why a route input was refused: the field and one sentence naming it.
@@ -109,6 +110,10 @@ pub struct RouteInput {
     /// Decide fully, execute nothing (§5.5).
     pub dry_run: bool,
     pub tenant_credential: Option<String>,
+    /// An approved human approval (§5.8) for exactly this request, from an
+    /// earlier decision's `pending_approval_id` (ours; pyhall has none).
+    /// A UUID, kept in lower case.
+    pub approval_id: Option<String>,
 }
 
 impl RouteInput {
@@ -224,6 +229,22 @@ impl RouteInput {
             other => other.map(str::to_string),
         };
 
+        let approval_id = optional_str(&obj, "approval_id")?
+            .map(|s| {
+                CorrelationId::parse(s)
+                    .map(|id| id.0)
+                    .map_err(|_| {
+                        RouteInputError::new(
+                            "approval_id",
+                            format!(
+                                "approval_id {s:?} is not a UUID; send the pending_approval_id \
+                                 an earlier decision gave"
+                            ),
+                        )
+                    })
+            })
+            .transpose()?;
+
         Ok(RouteInput {
             capability_id,
             env,
@@ -238,6 +259,7 @@ impl RouteInput {
             privilege_context,
             dry_run,
             tenant_credential,
+            approval_id,
         })
     }
 }
@@ -372,6 +394,7 @@ mod tests {
             ("blast_score", json!(true)),
             ("privilege_context", json!("root")),
             ("dry_run", json!("yes")),
+            ("approval_id", json!("approval-1")),
             ("env", json!(3)),
         ] {
             let err = RouteInput::parse(with(key, value.clone())).unwrap_err();

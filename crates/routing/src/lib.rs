@@ -10,10 +10,14 @@
 //!   rules that an earlier rule (or earlier rules together) make unreachable.
 //! - [`RuleSet::first_match`] picks the first rule that matches an input;
 //!   `None` means the request is denied (fail closed, §5.1).
+//! - [`route::decide`] turns the matched rule and the worker the service
+//!   selected into a [`RouteDecision`] (§4.2): controls, blast radius,
+//!   policy gate, REQUIRE_HUMAN and the telemetry envelopes.
 //! - [`RulesVersion`] numbers a tenant's stored rule sets; [`snapshot`]
 //!   checks golden cases (§5.2) against a rule set.
 
 pub mod input;
+pub mod route;
 pub mod rules;
 mod shadow;
 pub mod snapshot;
@@ -24,6 +28,7 @@ pub use rules::{
     Candidate, Condition, Decision, Escalation, MatchSpec, Preconditions, Rule, RuleId, RuleSet,
     RuleSetError, RuleSetProblem, MAX_RULES,
 };
+pub use route::{RouteDecision, RouteOutcome};
 pub use shadow::{shadow_pairs, ShadowPair};
 pub use version::{RulesVersion, RulesVersionError};
 

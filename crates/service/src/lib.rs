@@ -31,6 +31,9 @@
 //! - [`tenants`]: the operator's tenant administration (`/api/v1/tenants`).
 //! - [`receipt_keys`]: the published receipt signing keys and their rotation
 //!   (`/api/v1/keys`, `POST /api/v1/keys/rotate`).
+//! - [`route`]: the router: a capability request routed by the tenant's
+//!   rules to a worker, with its receipt and telemetry (`POST /api/v1/route`,
+//!   `POST /api/route` without `worker_id`, `GET /api/v1/telemetry/events`).
 //! - [`decision_log`]: a tenant's decisions read back
 //!   (`GET /api/v1/decisions`, `GET /api/v1/decisions/{id}`).
 //! - [`receipts`]: the receipt export (`/api/v1/audit/receipts`).
@@ -58,6 +61,7 @@ pub mod decision_log;
 pub mod namespaces;
 pub mod receipt_keys;
 pub mod receipts;
+pub mod route;
 pub mod routing_rules;
 pub mod telemetry;
 pub mod tenant_policy;

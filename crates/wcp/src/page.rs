@@ -25,6 +25,8 @@ impl PageSize {
     pub const RECEIPT_EXPORT: PageSize = PageSize::new(1000, 5000);
     /// `GET /api/v1/decisions`: the decision log.
     pub const DECISIONS: PageSize = PageSize::new(50, 500);
+    /// Telemetry events of one correlation id.
+    pub const ROUTE_EVENTS: PageSize = PageSize::new(100, 500);
     /// `GET /api/v1/workers`: a tenant's workers.
     pub const WORKERS: PageSize = PageSize::new(50, 200);
     /// The pages a whole listing of a tenant's workers is read in

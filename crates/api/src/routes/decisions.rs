@@ -26,6 +26,8 @@ pub use api_types::decisions::{
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
 use crate::idempotency;
+use crate::routes::route as route_api;
+use crate::routes::route::{QosClassName, RouteAnswer, TenantRiskName};
 use crate::routes::{resource, JsonBody};
 use crate::state::AppState;
 
@@ -213,13 +215,14 @@ impl From<DecideError> for ApiError {
     }
 }
 
-/// The answer of a decision endpoint; a replay says so in a header.
-fn respond(decided: Decided) -> HttpResponse {
+/// The answer to a decision: its receipt's view with the selected worker's
+/// fields and the human-approval fields.
+pub(crate) fn decision_view(decided: Decided) -> DecisionView {
     let Decided {
         decision,
         supervision,
         selected,
-        replayed,
+        replayed: _,
     } = decided;
     let mut view = view(decision);
     if let Some(w) = selected {
@@ -235,6 +238,13 @@ fn respond(decided: Decided) -> HttpResponse {
         view.approval_expires_at = supervision.approval_expires_at;
         view.escalation_context = supervision.escalation_context;
     }
+    view
+}
+
+/// The answer of a decision endpoint; a replay says so in a header.
+fn respond(decided: Decided) -> HttpResponse {
+    let replayed = decided.replayed;
+    let view = decision_view(decided);
     let mut response = HttpResponse::Ok();
     if replayed {
         response.insert_header((idempotency::REPLAYED_HEADER, "true"));
@@ -267,9 +277,18 @@ pub async fn make_decision(
     state: web::Data<AppState>,
     body: JsonBody<DecisionRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    decide_body(req, principal, state, body.into_inner()).await
+}
+
+/// A decision about the worker `body` names.
+async fn decide_body(
+    req: HttpRequest,
+    principal: Principal,
+    state: web::Data<AppState>,
+    body: DecisionRequest,
+) -> Result<HttpResponse, ApiError> {
     let key = idempotency::key_from_request(&req)?;
     principal.require(Scope::DecisionsWrite)?;
-    let body = body.into_inner();
     // The key covers the request as sent.
     let idempotency = key
         .map(|key| -> Result<Idempotency, ApiError> {
@@ -285,32 +304,103 @@ pub async fn make_decision(
 }
 
 /// The local Hall server's route call (session token or API key), also
-/// made by the no-code integrations (n8n, Zapier, Langflow): the same
-/// decision and answer as `POST /api/v1/decisions`. The answer carries
-/// `denied` and `deny_reason`, and the fields the integrations read:
-/// `decision_id`, `allowed`, `outcome`, `reason`, `artifact_hash`,
-/// `selected_worker_species_id`. Without `data_label` the tenant's default
-/// label applies (`RESTRICTED` unless set); `CONFIDENTIAL` is read as
-/// `RESTRICTED`. `worker_id` is required: routing by capability alone is not
-/// available yet. `Idempotency-Key` works as on `POST /api/v1/decisions`
-/// (one key space for both).
-#[utoipa::path(post, path = "/api/route", tag = "contract", request_body = DecisionRequest,
+/// made by the PyHall MCP server and the no-code integrations (n8n, Zapier,
+/// Langflow). With `worker_id`: the same decision and answer as `POST
+/// /api/v1/decisions` (`Idempotency-Key` works as there, one key space for
+/// both). Without it: the Hall routes the capability by the tenant's
+/// routing rules, as `POST /api/v1/route` does (the body is a route input;
+/// `capability` is read as `capability_id` and a `correlation_id` is
+/// generated when absent), and the answer adds the route fields. Either
+/// way the answer carries `denied` and `deny_reason`, and the fields the
+/// integrations read: `decision_id`, `allowed`, `outcome`, `reason`,
+/// `artifact_hash`, `selected_worker_species_id`. Without `data_label` the
+/// tenant's default label applies (`RESTRICTED` unless set);
+/// `CONFIDENTIAL` is read as `RESTRICTED`.
+#[utoipa::path(post, path = "/api/route", tag = "contract", request_body = RouteCallRequest,
     params(IdempotencyHeader), security(("bearer" = [])),
-    responses((status = 200, body = DecisionView,
+    responses((status = 200, body = RouteAnswer,
             headers(("Idempotent-Replayed" = String, description = "`true` when this is the answer to an earlier request with the same Idempotency-Key"))),
-        (status = 400, description = "A field is missing or malformed (`invalid_field`, `invalid_request`, naming the field; a body without `worker_id` is told that routing by capability is not available yet), or the operator's key named no `tenant_id` (`tenant_required`)", body = ErrorBody),
+        (status = 400, description = "A field is missing or malformed (`invalid_field`, `invalid_request`, naming the field; without `worker_id` an unknown field too, or a `request` larger than 64 KiB of JSON), an `Idempotency-Key` without `worker_id` (`invalid_request`), or the operator's key named no `tenant_id` (`tenant_required`)", body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 403, description = "The credential lacks `decisions:write` (`insufficient_scope`), `tenant_id` names another tenant (`forbidden`: omit it or send your own), or the operator's key names another tenant without `admin` (`insufficient_scope`)", body = ErrorBody),
         (status = 404, description = "The operator's `tenant_id` names no tenant", body = ErrorBody),
         (status = 409, description = "The Idempotency-Key was used with another request body, or its first request is still being decided", body = ErrorBody),
+        (status = 413, description = "The body is larger than the server accepts", body = ErrorBody),
         (status = 503, description = "The receipt could not be committed", body = ErrorBody)))]
 pub async fn route(
     req: HttpRequest,
     principal: Principal,
     state: web::Data<AppState>,
-    body: JsonBody<DecisionRequest>,
+    body: JsonBody<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
-    make_decision(req, principal, state, body).await
+    let body = body.into_inner();
+    if body.get("worker_id").is_some_and(|w| !w.is_null()) {
+        let body: DecisionRequest = crate::routes::body::from_object(body)?;
+        return decide_body(req, principal, state, body).await;
+    }
+    principal.require(Scope::DecisionsWrite)?;
+    if idempotency::key_from_request(&req)?.is_some() {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            "Idempotency-Key is accepted only with worker_id: a routed request (no worker_id) \
+             is not deduplicated; send it without the header",
+        ));
+    }
+    let caller = principal.caller();
+    let command = route_api::command(caller, body, route_api::Dialect::HallServer)?;
+    let routed = state.hall.route(caller, command).await?;
+    Ok(HttpResponse::Ok().json(route_api::answer(routed)))
+}
+
+/// The body of `POST /api/route`: a decision request (with `worker_id`) or
+/// a route input (without it).
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct RouteCallRequest {
+    /// The registry id (`wrk_` + 32 hex) or WCP worker id of the worker to
+    /// decide about. Absent or null: the Hall routes the capability.
+    #[schema(example = "x.myagent.my-agent")]
+    pub worker_id: Option<String>,
+    /// Required (or as `capability`).
+    #[schema(example = "cap.doc.summarize")]
+    pub capability_id: Option<String>,
+    /// Accepted as a synonym of `capability_id`.
+    pub capability: Option<String>,
+    #[schema(example = "dev", value_type = EnvName)]
+    pub env: String,
+    #[schema(example = "PUBLIC", value_type = Option<DataLabelName>)]
+    pub data_label: Option<String>,
+    /// Omit it or send your own tenant.
+    #[schema(example = "org.acme")]
+    pub tenant_id: Option<String>,
+    /// With `worker_id`: 1–128 printable ASCII characters; without it: a
+    /// UUID. Generated when absent.
+    pub correlation_id: Option<String>,
+    /// Without `worker_id`: required.
+    #[schema(value_type = Option<TenantRiskName>)]
+    pub tenant_risk: Option<String>,
+    /// Without `worker_id`: required.
+    #[schema(value_type = Option<QosClassName>)]
+    pub qos_class: Option<String>,
+    /// Without `worker_id`: the worker's payload, at most 64 KiB of JSON.
+    #[schema(value_type = Option<Object>)]
+    pub request: Option<serde_json::Value>,
+    /// Without `worker_id`: the chain's earlier blast radius.
+    #[schema(value_type = Option<Object>)]
+    pub blast_radius: Option<serde_json::Value>,
+    /// Without `worker_id`: the chain's earlier blast score, 0–100.
+    #[schema(minimum = 0, maximum = 100)]
+    pub blast_score: Option<u8>,
+    /// Without `worker_id`: opaque, at most 16 KiB.
+    #[schema(value_type = Option<Object>)]
+    pub privilege_context: Option<serde_json::Value>,
+    /// Without `worker_id`: at most 8 KiB.
+    pub tenant_credential: Option<String>,
+    /// With `worker_id` only: SHA-256 (64 lowercase hex) of your request.
+    pub request_hash: Option<String>,
+    pub dry_run: Option<bool>,
+    /// An approved approval for exactly this request (a UUID).
+    pub approval_id: Option<String>,
 }
 
 /// The `Idempotency-Key` request header of the decision endpoints.

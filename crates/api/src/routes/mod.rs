@@ -17,6 +17,7 @@ pub mod keys;
 pub mod namespaces;
 mod params;
 pub mod policy;
+pub mod route;
 pub mod routing_rules;
 pub mod telemetry;
 pub mod tenants;
@@ -45,6 +46,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     // Routes are tried in this order and every pattern with a `{…}` costs a
     // regex match: the hot paths come first.
     decisions::configure(cfg);
+    route::configure(cfg);
     keys::configure(cfg);
     audit::configure(cfg);
     verify::configure(cfg);

@@ -168,9 +168,10 @@ async fn a_tenant_id_of_another_tenant_is_forbidden_with_a_message_saying_to_omi
 }
 
 #[tokio::test]
-async fn a_route_call_without_a_worker_is_400_saying_routing_by_capability_is_not_available_yet() {
+async fn a_route_call_without_a_worker_is_routed_and_without_tenant_risk_is_400_naming_it() {
     let s = TestServer::start().await;
     let key = acme_with_worker(&s, "summarizer", "RESTRICTED").await;
+    // The seed's body without worker_id: not a route input yet.
     let (status, err) = s
         .post(
             "/api/route",
@@ -180,12 +181,28 @@ async fn a_route_call_without_a_worker_is_400_saying_routing_by_capability_is_no
         .await;
     assert_eq!(status, 400, "{err}");
     assert_eq!(code(&err), "invalid_field", "{err}");
-    let message = message(&err);
-    assert!(
-        message.starts_with("worker_id is required: routing by capability")
-            && message.contains("not available yet"),
-        "{message}"
+    assert_eq!(message(&err), "tenant_risk is required", "{err}");
+
+    // The integrations' body without a label, routed: the tenant has no
+    // rules, so it is denied (fail closed) with the fields they read.
+    let (status, d) = s
+        .post(
+            "/api/route",
+            &key,
+            json!({"capability_id": CAP, "env": "dev", "tenant_id": "org.acme",
+                "tenant_risk": "low", "qos_class": "P2"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{d}");
+    assert_eq!(d["data_label"], "RESTRICTED", "{d}");
+    assert_eq!(
+        (&d["denied"], &d["allowed"], &d["outcome"]),
+        (&json!(true), &json!(false), &json!("DENY")),
+        "{d}"
     );
-    assert_eq!(s.verify_receipts(&key).await, Ok(0));
+    assert_eq!(d["deny_code"], "DENY_NO_MATCHING_RULE", "{d}");
+    assert!(d["reason"].as_str().is_some_and(|r| r.contains("no routing rules")), "{d}");
+    assert_eq!(d["decision_id"], d["id"], "{d}");
+    assert_eq!(s.verify_receipts(&key).await, Ok(1));
     s.stop().await;
 }

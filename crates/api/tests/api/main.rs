@@ -20,6 +20,7 @@ mod metrics;
 mod openapi_file;
 mod operator_scope;
 mod receipt_keys;
+mod route;
 mod route_guards;
 mod routing_rules;
 mod telemetry;

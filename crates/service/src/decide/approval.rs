@@ -9,6 +9,8 @@ use registry::workers::Worker;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use registry::StoreError;
+
 use super::DecideError;
 use crate::Hall;
 
@@ -55,7 +57,7 @@ pub(super) struct HumanStep {
 }
 
 /// The decision being made, as the approval step needs it.
-pub(super) struct InFlight<'a> {
+pub(crate) struct InFlight<'a> {
     /// The approval the caller brought, if any.
     pub brought: Option<Uuid>,
     pub receipt_id: Uuid,
@@ -70,67 +72,93 @@ pub(super) async fn require_human(
     mut decision: policy::Decision,
     this: InFlight<'_>,
 ) -> Result<HumanStep, DecideError> {
+    let context = escalation_context(hall, w, &facts, &decision);
+    let reason = decision.deny_reason.clone().unwrap_or_default();
+    let (answer, reason) = ask_human(hall, w, &facts.request, reason, context, this).await?;
+    decision.deny_reason = decision.deny_reason.map(|_| reason);
+    Ok(match answer {
+        HumanAnswer::Approved(id) => {
+            facts.human_approval = true;
+            HumanStep {
+                decision: policy::decide(&hall.policy, &facts),
+                approval_id: Some(id),
+                pending: None,
+            }
+        }
+        HumanAnswer::Waiting(a) => HumanStep {
+            decision,
+            approval_id: Some(a.id),
+            pending: Some(a),
+        },
+        HumanAnswer::NotOpened => HumanStep {
+            decision,
+            approval_id: None,
+            pending: None,
+        },
+    })
+}
+
+/// What became of a REQUIRE_HUMAN ([`ask_human`]).
+pub(crate) enum HumanAnswer {
+    /// The approval the caller brought is approved for exactly this
+    /// request, and is now used by this decision.
+    Approved(Uuid),
+    /// A human has yet to approve: the caller's still-pending approval, or
+    /// the one opened now.
+    Waiting(Approval),
+    /// A dry run opens nothing and uses nothing (§5.5).
+    NotOpened,
+}
+
+/// The approval steps of a REQUIRE_HUMAN, for a decision about a named
+/// worker and for the router alike: the approval the caller brought lets
+/// the decision through if it is approved and for exactly this request;
+/// otherwise a gatekeeper approval is opened (or the caller's still-pending
+/// one kept) for a human to resolve. Returns the reason, completed with why
+/// a brought approval did not serve.
+pub(crate) async fn ask_human(
+    hall: &Hall,
+    w: &Worker,
+    request: &Request,
+    mut reason: String,
+    escalation_context: serde_json::Value,
+    this: InFlight<'_>,
+) -> Result<(HumanAnswer, String), StoreError> {
     let InFlight {
         brought,
         receipt_id,
         correlation_id,
         dry_run,
     } = this;
-    let tenant = facts.request.tenant.clone();
-    let store = hall.store.tenant(&tenant);
-    let subject = approval_subject(w, &facts.request);
-    let mut why_not = None;
+    let store = hall.store.tenant(&request.tenant);
+    let subject = approval_subject(w, request);
     if let (Some(id), false) = (brought, dry_run) {
         match store.use_approval(id, &subject, receipt_id).await? {
-            Ok(_) => {
-                facts.human_approval = true;
-                return Ok(HumanStep {
-                    decision: policy::decide(&hall.policy, &facts),
-                    approval_id: Some(id),
-                    pending: None,
-                });
-            }
+            Ok(_) => return Ok((HumanAnswer::Approved(id), reason)),
             Err(Unusable::Pending) => {
                 if let Some(a) = store.approval(id).await? {
-                    decision.deny_reason = decision
-                        .deny_reason
-                        .map(|r| format!("{r}; approval {id} is still waiting for a human"));
-                    return Ok(HumanStep {
-                        decision,
-                        approval_id: Some(id),
-                        pending: Some(a),
-                    });
+                    reason = format!("{reason}; approval {id} is still waiting for a human");
+                    return Ok((HumanAnswer::Waiting(a), reason));
                 }
             }
-            Err(why) => why_not = Some(format!("approval {id} cannot be used: {why}")),
+            Err(why) => reason = format!("{reason}; approval {id} cannot be used: {why}"),
         }
     }
-    if let Some(why) = why_not {
-        decision.deny_reason = decision.deny_reason.map(|r| format!("{r}; {why}"));
-    }
     if dry_run {
-        return Ok(HumanStep {
-            decision,
-            approval_id: None,
-            pending: None,
-        });
+        return Ok((HumanAnswer::NotOpened, reason));
     }
     let opened = store
         .open_approval(&NewApproval {
             id: Uuid::new_v4(),
             supervisor_level: SupervisorLevel::Gatekeeper,
             subject,
-            reason: decision.deny_reason.clone().unwrap_or_default(),
-            escalation_context: escalation_context(hall, w, &facts, &decision),
+            reason: reason.clone(),
+            escalation_context,
             decision_id: receipt_id,
             correlation_id: correlation_id.to_string(),
         })
         .await?;
-    Ok(HumanStep {
-        decision,
-        approval_id: Some(opened.id),
-        pending: Some(opened),
-    })
+    Ok((HumanAnswer::Waiting(opened), reason))
 }
 
 /// Advisory REQUIRE_HUMAN: the call proceeds; the approval opened here is
@@ -176,7 +204,7 @@ pub struct Supervision {
 }
 
 impl Supervision {
-    pub(super) fn new(advisory: bool, pending: Option<Approval>) -> Self {
+    pub(crate) fn new(advisory: bool, pending: Option<Approval>) -> Self {
         let level = pending
             .as_ref()
             .map(|a| a.supervisor_level)

@@ -144,7 +144,7 @@ impl Caller<'_> {
 
     /// [`Caller::may_act_for`], refused as a decision is: forbidden (the
     /// tenant is part of the decision asked for, so nothing is hidden).
-    fn may_decide_for(&self, tenant: &TenantId) -> Result<(), DecideError> {
+    pub(crate) fn may_decide_for(&self, tenant: &TenantId) -> Result<(), DecideError> {
         self.may_act_for(tenant).map_err(|refused| match refused {
             NotYourTenant::NotFound(named) => DecideError::Forbidden {
                 named,
@@ -258,32 +258,26 @@ impl Hall {
         };
         let mut known = None;
         let mut selected = None;
-        let (worker_label, facts) = match found {
-            None => (worker_named, unknown_worker(request)),
-            Some(w) => {
-                let (owner_policy, current) = tokio::join!(
-                    self.facts.decision_policy(&w.tenant_id),
-                    self.facts.current_attestation(&w.id, Utc::now())
-                );
-                let owner_policy = owner_policy?;
-                if hidden(&w, &owner_policy, &tenant) {
-                    (worker_named, unknown_worker(request))
-                } else {
-                    let label = w.record.worker_id.to_string();
-                    let current = current?;
-                    selected = Some(SelectedWorker {
-                        species: w.record.species.clone(),
-                        artifact_hash: current.as_ref().map(|a| a.sha256.clone()),
-                    });
-                    let facts = self
-                        .gather(&w, (*owner_policy).clone(), current, request)
-                        .await;
-                    known = Some(w);
-                    (label, facts)
-                }
+        let chained = match &found {
+            None => None,
+            Some(w) => self.chain(w, request.clone()).await?,
+        };
+        let (worker_label, facts, decision) = match (found, chained) {
+            (Some(w), Some(c)) => {
+                selected = Some(SelectedWorker {
+                    species: w.record.species.clone(),
+                    artifact_hash: c.artifact_hash,
+                });
+                let label = w.record.worker_id.to_string();
+                known = Some(w);
+                (label, c.facts, c.decision)
+            }
+            _ => {
+                let facts = unknown_worker(request);
+                let decision = policy::decide(&self.policy, &facts);
+                (worker_named, facts, decision)
             }
         };
-        let decision = policy::decide(&self.policy, &facts);
         let receipt_id = Uuid::now_v7();
         let (decision, approval_id, pending) = match (&known, decision.deny_code) {
             (Some(w), Some(policy::deny::REQUIRES_HUMAN_APPROVAL)) => {
@@ -342,44 +336,25 @@ impl Hall {
             approval_id: approval_id.map(|a| a.to_string()),
             receipt_version: audit::ReceiptVersion::CURRENT,
             acting_key_id: Some(caller.key_id.to_string()),
+            matched_rule_id: None,
+            rules_version: None,
+            rules_sha256: None,
+            selected_worker_species_id: None,
         };
+        let used = approval_id.filter(|_| pending.is_none());
         let receipt = self
-            .receipts
-            .append(PendingReceipt {
-                content,
-                decided_at: now,
-                denied: decision.denied(),
-                deny_reason: decision.deny_reason.clone(),
-                idempotency,
-            })
-            .await;
-        let receipt = match receipt {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!(error = %e, "no receipt, so no decision");
-                let surely_not_stored = matches!(
-                    e,
-                    StoreError::Unavailable(
-                        Unavailable::NotCommitted(_) | Unavailable::WriterStopped
-                    )
-                );
-                if let (Some(id), None, true) = (approval_id, &pending, surely_not_stored) {
-                    // The approval was used by a decision that never happened.
-                    // (After a COMMIT whose answer was lost it stays used: the
-                    // receipt may be stored, and the store gives back no
-                    // approval whose receipt is.)
-                    if let Err(e) = self
-                        .store
-                        .tenant(&tenant)
-                        .release_approval(id, receipt_id)
-                        .await
-                    {
-                        tracing::warn!(error = %e, approval = %id, "could not give the approval back");
-                    }
-                }
-                return Err(DecideError::ReceiptNotCommitted(e));
-            }
-        };
+            .commit_receipt(
+                PendingReceipt {
+                    content,
+                    decided_at: now,
+                    denied: decision.denied(),
+                    deny_reason: decision.deny_reason.clone(),
+                    idempotency,
+                },
+                used,
+            )
+            .await
+            .map_err(DecideError::ReceiptNotCommitted)?;
         Ok(Decided {
             decision: LoggedDecision {
                 receipt,
@@ -414,6 +389,75 @@ impl Hall {
         Ok(Some(SelectedWorker {
             species: w.record.species.clone(),
             artifact_hash: current?.map(|a| a.sha256),
+        }))
+    }
+
+    /// Appends a decision's receipt. When it surely was not stored, the
+    /// approval the decision used (`used`) is given back: it was used by a
+    /// decision that never happened. (After a COMMIT whose answer was lost
+    /// it stays used: the receipt may be stored, and the store gives back
+    /// no approval whose receipt is.)
+    pub(crate) async fn commit_receipt(
+        &self,
+        pending: PendingReceipt,
+        used: Option<Uuid>,
+    ) -> Result<audit::Receipt, StoreError> {
+        let tenant = TenantId::parse(&pending.content.tenant_id)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let receipt_id = Uuid::parse_str(&pending.content.receipt_id)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        match self.receipts.append(pending).await {
+            Ok(r) => Ok(r),
+            Err(e) => {
+                tracing::error!(error = %e, "no receipt, so no decision");
+                let surely_not_stored = matches!(
+                    e,
+                    StoreError::Unavailable(
+                        Unavailable::NotCommitted(_) | Unavailable::WriterStopped
+                    )
+                );
+                if let (Some(id), true) = (used, surely_not_stored) {
+                    if let Err(e) = self
+                        .store
+                        .tenant(&tenant)
+                        .release_approval(id, receipt_id)
+                        .await
+                    {
+                        tracing::warn!(error = %e, approval = %id, "could not give the approval back");
+                    }
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// The governance chain (registration, ban list, attestation, tier
+    /// policy) for a known worker and a request: `None` when the requesting
+    /// tenant may not see the worker (it is then unknown to it). Shared by
+    /// decisions about a named worker and the router's candidates.
+    pub(crate) async fn chain(
+        &self,
+        w: &Worker,
+        request: Request,
+    ) -> Result<Option<Chained>, StoreError> {
+        let (owner_policy, current) = tokio::join!(
+            self.facts.decision_policy(&w.tenant_id),
+            self.facts.current_attestation(&w.id, Utc::now())
+        );
+        let owner_policy = owner_policy?;
+        if hidden(w, &owner_policy, &request.tenant) {
+            return Ok(None);
+        }
+        let current = current?;
+        let artifact_hash = current.as_ref().map(|a| a.sha256.clone());
+        let facts = self
+            .gather(w, (*owner_policy).clone(), current, request)
+            .await;
+        let decision = policy::decide(&self.policy, &facts);
+        Ok(Some(Chained {
+            facts,
+            decision,
+            artifact_hash,
         }))
     }
 
@@ -462,6 +506,14 @@ impl Hall {
             now: Utc::now(),
         }
     }
+}
+
+/// A known worker through the governance chain ([`Hall::chain`]).
+pub(crate) struct Chained {
+    pub facts: Facts,
+    pub decision: policy::Decision,
+    /// The SHA-256 of its current attestation, when it has one.
+    pub artifact_hash: Option<String>,
 }
 
 /// A worker `tenant` may not see (`policy::visibility`: a private worker of

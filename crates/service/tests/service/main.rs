@@ -13,6 +13,7 @@ mod fresh_facts;
 mod namespaces;
 mod receipt_keys;
 mod receipts;
+mod route;
 mod routing_rules;
 mod telemetry;
 mod tenant_policy;
