@@ -140,24 +140,37 @@ def _rules(rng: random.Random) -> list[dict]:
     return rules
 
 
-def _inputs(rng: random.Random) -> list[dict]:
+def _value_meeting(rng: random.Random, cond, values: list[str]) -> str:
+    if isinstance(cond, str):
+        return cond
+    if isinstance(cond, dict) and "in" in cond:
+        return rng.choice(cond["in"])
+    return rng.choice(values)
+
+
+def _inputs(rng: random.Random, rules: list[dict]) -> list[dict]:
+    """Most inputs are aimed at a rule (values meeting its match, which an
+    earlier rule may still take), the rest drawn from the whole domain."""
     inputs = []
     for n in range(INPUTS):
-        cap = UNROUTED_CAP if rng.random() < 0.05 else rng.choice(CAPS)
+        r = rng.random()
+        if r < 0.05:
+            point = {k: rng.choice(v) for k, v in MATCH_DOMAIN.items()}
+            point["capability_id"] = UNROUTED_CAP
+        elif r < 0.3:
+            point = {k: rng.choice(v) for k, v in MATCH_DOMAIN.items()}
+        else:
+            match = rng.choice(rules)["match"]
+            point = {k: _value_meeting(rng, match.get(k), v) for k, v in MATCH_DOMAIN.items()}
         inp = {
-            "capability_id": cap,
-            "env": rng.choice(ENVS),
-            "data_label": rng.choice(LABELS),
-            "tenant_risk": rng.choice(RISKS),
-            "qos_class": rng.choice(QOS),
+            **point,
             "tenant_id": TENANT,
             "correlation_id": f"00000000-0000-4000-8000-{n:012d}",
             "request": {},
         }
-        r = rng.random()
-        if r < 0.08:
+        if rng.random() < 0.15:
             # The chain's earlier steps scored this much (WCP §6, additive).
-            inp["blast_score"] = rng.randint(0, 12)
+            inp["blast_score"] = rng.randint(0, 20)
         if rng.random() < 0.1:
             inp["dry_run"] = True
         inputs.append(inp)
@@ -177,8 +190,9 @@ def generate(seed: int = SEED) -> dict:
             "currently_implements": controls,
             "blast_radius": blast,
         })
+    rules = _rules(rng)
     return {"seed": seed, "tenant": TENANT, "namespace": NAMESPACE, "workers": workers,
-            "rules": {"rules": _rules(rng)}, "inputs": _inputs(rng)}
+            "rules": {"rules": rules}, "inputs": _inputs(rng, rules)}
 
 
 def render(corpus: dict) -> str:

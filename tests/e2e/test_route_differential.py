@@ -225,6 +225,7 @@ def test_our_router_agrees_with_pyhall_make_decision_but_for_documented_deviatio
         if got != exp:
             differences.append({"input": inp["correlation_id"], "deviations": applied,
                                 "expected": exp, "ours": got})
+    print(f"outcomes {outcomes}; deviations applied {used}; agreed without one: {agreed}")
     assert not differences, (
         f"{len(differences)} of {len(corpus['inputs'])} inputs differ from pyhall beyond the "
         f"documented deviations; first: {json.dumps(differences[:3], indent=1)}")
