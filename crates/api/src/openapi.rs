@@ -7,8 +7,9 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::routes::{
-    account, api_keys, approvals, attestations, audit, auth, banlist, decisions, discovery, health,
-    keys, namespaces, policy, route, routing_rules, telemetry, tenants, verify, workers,
+    account, api_keys, approvals, attestations, audit, auth, banlist, decisions, discovery,
+    dispatches, health, keys, namespaces, policy, route, routing_rules, telemetry, tenants, verify,
+    workers,
 };
 
 #[derive(OpenApi)]
@@ -42,7 +43,7 @@ use crate::routes::{
         banlist::ban_list, banlist::report, banlist::reports, banlist::confirm, banlist::reject,
         banlist::history, banlist::lift,
         decisions::make_decision, decisions::route, decisions::query_decisions,
-        decisions::get_decision, route::route, route::telemetry_events, keys::keys, keys::rotate_key,
+        decisions::get_decision, route::route, route::telemetry_events, dispatches::recent_dispatches, keys::keys, keys::rotate_key,
         approvals::pending, approvals::one, approvals::resolve, approvals::escalate,
         telemetry::report, telemetry::daily_counts, audit::export_receipts,
         routing_rules::get_rules, routing_rules::put_rules, routing_rules::list_versions,
@@ -72,7 +73,7 @@ use crate::routes::{
         banlist::ReviewNote, banlist::ConfirmedBan, banlist::BanRecord, banlist::BanHistory,
         policy::DecisionPolicyView,
         decisions::DecisionRequest, decisions::EnvName, decisions::DataLabelName, decisions::DecisionView, decisions::DecisionPage,
-        decisions::RouteCallRequest, route::RouteRequest, route::RouteFields, route::RouteAnswer, route::TenantRiskName, route::QosClassName, route::TelemetryEvents,
+        decisions::RouteCallRequest, route::RouteRequest, route::RouteFields, route::RouteAnswer, route::TenantRiskName, route::QosClassName, route::TelemetryEvents, dispatches::Dispatches,
         keys::PublicKeyView, keys::KeyList, keys::RotatedKey,
         approvals::ApprovalView, approvals::PendingApprovals, approvals::ResolveApproval, approvals::EscalateApproval,
         telemetry::TelemetryEntry, telemetry::TelemetryReport, telemetry::TelemetryAccepted, telemetry::DailyCountView, telemetry::DailyCounts, audit::ReceiptExport, api_types::audit::ReceiptSchema,
@@ -172,6 +173,7 @@ fn parameter_constraints() -> Vec<(&'static str, &'static str, serde_json::Value
         ("export_receipts", "limit", limit(PageSize::RECEIPT_EXPORT)),
         ("ban_list", "limit", limit(PageSize::BANS)),
         ("query_decisions", "limit", limit(PageSize::DECISIONS)),
+        ("recent_dispatches", "limit", limit(PageSize::DECISIONS)),
         ("list_workers", "limit", limit(PageSize::WORKERS)),
         (
             "list_workers",

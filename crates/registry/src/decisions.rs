@@ -24,6 +24,8 @@ pub struct DecisionFilter {
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
     pub before: Option<Uuid>,
+    /// Only the router's decisions (receipts with route evidence).
+    pub routed_only: bool,
     pub limit: wcp::PageLimit,
 }
 
@@ -55,6 +57,10 @@ impl TenantStore<'_> {
                 q.push(" AND NOT r.denied");
             }
             None => {}
+        }
+        if f.routed_only {
+            // The partial index receipts_routed holds exactly these rows.
+            q.push(" AND r.body ? 'matched_rule_id'");
         }
         if let Some(since) = f.since {
             q.push(" AND r.decided_at >= ").push_bind(since);

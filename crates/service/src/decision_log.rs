@@ -43,6 +43,27 @@ impl Hall {
         })
     }
 
+    /// `tenant`'s latest route decisions (`POST /api/v1/route`, `/api/route`
+    /// without a worker), newest first: what the PyHall MCP server shows
+    /// as recent dispatches.
+    pub async fn recent_dispatches(
+        &self,
+        tenant: &TenantId,
+        limit: wcp::PageLimit,
+    ) -> Result<Vec<LoggedDecision>, StoreError> {
+        let filter = DecisionFilter {
+            worker_id: None,
+            capability_id: None,
+            denied: None,
+            since: None,
+            until: None,
+            before: None,
+            routed_only: true,
+            limit,
+        };
+        Ok(self.store.tenant(tenant).decisions(&filter).await?.0)
+    }
+
     /// One of `tenant`'s decisions; `None` when it has none with this id.
     pub async fn logged_decision(
         &self,

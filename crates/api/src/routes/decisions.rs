@@ -42,9 +42,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// A logged decision as the API shows it.
-/// The worker fields (`artifact_hash`, `selected_worker_species_id`) are
-/// null here; the answer to a decision request fills them ([`respond`]).
-fn view(d: LoggedDecision) -> DecisionView {
+/// `artifact_hash` is null here, and `selected_worker_species_id` unless
+/// the router's receipt records it; the answer to a decision request fills
+/// them ([`respond`]).
+pub(crate) fn view(d: LoggedDecision) -> DecisionView {
     let r = d.receipt;
     let denied = r.content.outcome.is_deny();
     let require_human =
@@ -69,7 +70,7 @@ fn view(d: LoggedDecision) -> DecisionView {
         outcome,
         reason,
         artifact_hash: None,
-        selected_worker_species_id: None,
+        selected_worker_species_id: r.content.selected_worker_species_id.clone(),
         decided_at: r.content.decided_at.clone(),
         worker_id: r.content.worker_id.clone(),
         capability_id: r.content.capability_id.clone(),
@@ -483,6 +484,7 @@ pub async fn query_decisions(
                 })
             })
             .transpose()?,
+        routed_only: false,
         limit: wcp::PageLimit::parse(q.limit, wcp::PageSize::DECISIONS)?,
     };
     let page = state

@@ -12,6 +12,7 @@ pub mod banlist;
 pub mod body;
 pub mod decisions;
 pub mod discovery;
+pub mod dispatches;
 pub mod health;
 pub mod keys;
 pub mod namespaces;
@@ -47,6 +48,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     // regex match: the hot paths come first.
     decisions::configure(cfg);
     route::configure(cfg);
+    dispatches::configure(cfg);
     keys::configure(cfg);
     audit::configure(cfg);
     verify::configure(cfg);

@@ -12,6 +12,7 @@ mod ban_propagation;
 mod decision_concurrency;
 mod decisions;
 mod deployment;
+mod dispatches;
 mod errors;
 mod http_basics;
 mod idempotency;

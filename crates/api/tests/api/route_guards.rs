@@ -89,6 +89,7 @@ async fn each_route_refuses_a_key_without_its_scope() {
         ("read", Method::GET, "/api/v1/policy", None),
         ("read", Method::GET, "/wcp/workers", None),
         ("read", Method::GET, "/api/workers", None),
+        ("read", Method::GET, "/api/dispatches/recent", None),
     ];
     for (scope, method, path, body) in &needs {
         let (status, err) = s

@@ -15,6 +15,7 @@ fn all(limit: i64) -> DecisionFilter {
         since: None,
         until: None,
         before: None,
+        routed_only: false,
         limit: PageLimit::parse(Some(limit), PageSize::DECISIONS).unwrap(),
     }
 }
