@@ -2,7 +2,8 @@
 //! attestations of its workers ([`AttestationPolicy`], applied by the
 //! `attest` use case) and of decisions on them ([`TenantPolicy`]: tier
 //! floors, signatories, attestation age, the L7 supervisor level, applied by
-//! `decide`; the egress allowlist, applied by `policy::privilege`). The rows are `registry::tenant_policy`.
+//! `decide`; the egress allowlist, applied by `policy::privilege`). The rows
+//! are `registry::tenant_policy`.
 
 use attestation::AttestationPolicy;
 use policy::TenantPolicy;
