@@ -49,7 +49,10 @@ pub struct RouteRequest {
     /// A UUID (`xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`), propagated through
     /// every telemetry event. Required here; `POST /api/route` generates one
     /// when it is absent.
-    #[cfg_attr(feature = "openapi", schema(example = "3f2504e0-4f89-41d3-9a0c-0305e82c3301"))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(example = "3f2504e0-4f89-41d3-9a0c-0305e82c3301")
+    )]
     pub correlation_id: String,
     /// Default: the caller's tenant; another is refused (403) except to the
     /// operator's key with `admin`.

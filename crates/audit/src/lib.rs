@@ -621,7 +621,10 @@ mod tests {
         assert!(bytes.contains("\"receipt_version\":3"), "{bytes}");
         assert!(bytes.contains("\"rules_version\":\"4\""), "{bytes}");
         assert_eq!(verify_receipt(&r, &keys(&key.key)), Ok(()));
-        assert_eq!((r.receipt_hash.as_str(), r.signature.as_str()), (V3_HASH, V3_SIGNATURE));
+        assert_eq!(
+            (r.receipt_hash.as_str(), r.signature.as_str()),
+            (V3_HASH, V3_SIGNATURE)
+        );
     }
 
     const V3_HASH: &str = "b25b4248bdf40c1d797e03ba86933fc6c2cc6dabdc9e2ba1db18b5e665d77675";

@@ -308,7 +308,11 @@ impl FactsCache {
             &self.species,
             key.as_str(),
             async {
-                let workers = self.store.tenant(tenant).workers_of_species(species).await?;
+                let workers = self
+                    .store
+                    .tenant(tenant)
+                    .workers_of_species(species)
+                    .await?;
                 Ok(workers.into_iter().map(Arc::new).collect())
             },
             |_| true,

@@ -231,17 +231,15 @@ impl RouteInput {
 
         let approval_id = optional_str(&obj, "approval_id")?
             .map(|s| {
-                CorrelationId::parse(s)
-                    .map(|id| id.0)
-                    .map_err(|_| {
-                        RouteInputError::new(
-                            "approval_id",
-                            format!(
-                                "approval_id {s:?} is not a UUID; send the pending_approval_id \
+                CorrelationId::parse(s).map(|id| id.0).map_err(|_| {
+                    RouteInputError::new(
+                        "approval_id",
+                        format!(
+                            "approval_id {s:?} is not a UUID; send the pending_approval_id \
                                  an earlier decision gave"
-                            ),
-                        )
-                    })
+                        ),
+                    )
+                })
             })
             .transpose()?;
 

@@ -24,11 +24,11 @@ pub mod snapshot;
 pub mod version;
 
 pub use input::{CorrelationId, RouteInput, RouteInputError, MAX_REQUEST_BYTES};
+pub use route::{RouteDecision, RouteOutcome};
 pub use rules::{
     Candidate, Condition, Decision, Escalation, MatchSpec, Preconditions, Rule, RuleId, RuleSet,
     RuleSetError, RuleSetProblem, MAX_RULES,
 };
-pub use route::{RouteDecision, RouteOutcome};
 pub use shadow::{shadow_pairs, ShadowPair};
 pub use version::{RulesVersion, RulesVersionError};
 

@@ -190,7 +190,10 @@ pub enum ChainVerdict {
     /// The chain denies (a worker is selected only when its chain allows or
     /// asks a human; after a human's approval the chain runs again and may
     /// still deny).
-    Deny { code: String, reason: String },
+    Deny {
+        code: String,
+        reason: String,
+    },
 }
 
 /// The worker selected for a candidate, as the steps after selection need it.
@@ -460,10 +463,7 @@ pub fn decide(header: &Header, input: &RouteInput, stage: Stage<'_>) -> RouteDec
         ));
     }
     if rule.decision.escalation.human_required_default {
-        asks.push(format!(
-            "rule {} requires a human by default",
-            rule.rule_id
-        ));
+        asks.push(format!("rule {} requires a human by default", rule.rule_id));
     }
     d.selected_worker_species_id = Some(candidate.worker_species_id.to_string());
     d.selected_worker_id = Some(sel.worker_id.clone());
@@ -605,7 +605,11 @@ mod tests {
         names.iter().map(|c| ControlId::parse(c).unwrap()).collect()
     }
 
-    fn selected(implements: &[ControlId], blast: Option<u8>, chain: ChainVerdict) -> SelectedWorker<'_> {
+    fn selected(
+        implements: &[ControlId],
+        blast: Option<u8>,
+        chain: ChainVerdict,
+    ) -> SelectedWorker<'_> {
         SelectedWorker {
             candidate: 0,
             worker_id: "org.acme.summarizer".into(),
@@ -619,7 +623,12 @@ mod tests {
         let rule = &rs.rules()[0];
         Stage::Matched {
             rule,
-            candidates: rule.decision.candidates.iter().map(CandidateReport::of).collect(),
+            candidates: rule
+                .decision
+                .candidates
+                .iter()
+                .map(CandidateReport::of)
+                .collect(),
             selected: sel,
             human_approved: approved,
         }
@@ -640,19 +649,33 @@ mod tests {
         assert_eq!(d.deny_code.as_deref(), Some(deny::NO_MATCHING_RULE));
         assert_eq!(d.matched_rule_id, NO_MATCH);
         let reason = d.deny_reason_if_denied.as_ref().unwrap();
-        assert!(reason.message.contains("no routing rules"), "{}", reason.message);
+        assert!(
+            reason.message.contains("no routing rules"),
+            "{}",
+            reason.message
+        );
         assert_eq!(event_ids(&d), [event::TASK_DENIED]);
         let v = serde_json::to_value(&d).unwrap();
         assert_eq!(v["deny_reason_if_denied"]["code"], "DENY_NO_MATCHING_RULE");
-        assert_eq!(v["telemetry_envelopes"][0]["deny_code"], "DENY_NO_MATCHING_RULE");
-        assert_eq!(v["telemetry_envelopes"][0]["correlation_id"], d.correlation_id);
+        assert_eq!(
+            v["telemetry_envelopes"][0]["deny_code"],
+            "DENY_NO_MATCHING_RULE"
+        );
+        assert_eq!(
+            v["telemetry_envelopes"][0]["correlation_id"],
+            d.correlation_id
+        );
     }
 
     #[test]
     fn no_match_is_denied_without_naming_missing_rules() {
         let d = decide(&header(), &input("dev"), Stage::NoMatch);
         assert_eq!(d.deny_code.as_deref(), Some(deny::NO_MATCHING_RULE));
-        assert!(!d.deny_reason_if_denied.unwrap().message.contains("no routing rules"));
+        assert!(!d
+            .deny_reason_if_denied
+            .unwrap()
+            .message
+            .contains("no routing rules"));
     }
 
     #[test]
@@ -700,10 +723,16 @@ mod tests {
             &input("dev"),
             matched(&rs, Some(selected(&has, None, ChainVerdict::Allow)), false),
         );
-        assert_eq!(d.deny_code.as_deref(), Some(deny::MISSING_REQUIRED_CONTROLS));
+        assert_eq!(
+            d.deny_code.as_deref(),
+            Some(deny::MISSING_REQUIRED_CONTROLS)
+        );
         let reason = d.deny_reason_if_denied.unwrap();
         assert_eq!(reason.extra["missing"], json!(["ctrl.b"]));
-        assert_eq!(d.required_controls_effective, ["ctrl.a", "ctrl.b", "ctrl.c"]);
+        assert_eq!(
+            d.required_controls_effective,
+            ["ctrl.a", "ctrl.b", "ctrl.c"]
+        );
         assert!(d.selected_worker_species_id.is_none());
     }
 
@@ -714,18 +743,29 @@ mod tests {
         let d = decide(
             &header(),
             &input("dev"),
-            matched(&rs, Some(selected(&has, Some(3), ChainVerdict::Allow)), false),
+            matched(
+                &rs,
+                Some(selected(&has, Some(3), ChainVerdict::Allow)),
+                false,
+            ),
         );
         assert_eq!(d.outcome, RouteOutcome::Allow);
         assert!(!d.denied);
         assert!(d.deny_code.is_none());
-        assert_eq!(d.selected_worker_species_id.as_deref(), Some("wrk.doc.summarizer"));
+        assert_eq!(
+            d.selected_worker_species_id.as_deref(),
+            Some("wrk.doc.summarizer")
+        );
         assert_eq!(d.selected_worker_id.as_deref(), Some("org.acme.summarizer"));
         assert_eq!(d.blast_score, Some(3));
         assert_eq!(d.blast_gate_passed, Some(true));
         assert_eq!(
             event_ids(&d),
-            [event::TASK_ROUTED, event::WORKER_SELECTED, event::POLICY_GATED]
+            [
+                event::TASK_ROUTED,
+                event::WORKER_SELECTED,
+                event::POLICY_GATED
+            ]
         );
         for e in &d.telemetry_envelopes {
             assert_eq!(e["correlation_id"], "3f2504e0-4f89-41d3-9a0c-0305e82c3301");
@@ -747,7 +787,8 @@ mod tests {
         assert_eq!(chain_blast(None, &i), 0);
         i.blast_score = Some(4);
         assert_eq!(chain_blast(Some(3), &i), 7);
-        i.blast_radius = Some(wcp::BlastRadius::from_json(&json!({"data": 5, "network": 1})).unwrap());
+        i.blast_radius =
+            Some(wcp::BlastRadius::from_json(&json!({"data": 5, "network": 1})).unwrap());
         assert_eq!(chain_blast(Some(3), &i), 9);
         i.blast_score = Some(20);
         assert_eq!(chain_blast(Some(3), &i), 23);
@@ -769,7 +810,11 @@ mod tests {
         let dev = decide(
             &header(),
             &input("dev"),
-            matched(&rs, Some(selected(&has, Some(12), ChainVerdict::Allow)), false),
+            matched(
+                &rs,
+                Some(selected(&has, Some(12), ChainVerdict::Allow)),
+                false,
+            ),
         );
         assert_eq!(dev.deny_code.as_deref(), Some(deny::BLAST_RADIUS_EXCEEDED));
         assert_eq!(dev.blast_gate_passed, Some(false));
@@ -778,18 +823,35 @@ mod tests {
         let prod = decide(
             &header(),
             &input("prod"),
-            matched(&rs, Some(selected(&has, Some(12), ChainVerdict::Allow)), false),
+            matched(
+                &rs,
+                Some(selected(&has, Some(12), ChainVerdict::Allow)),
+                false,
+            ),
         );
         assert_eq!(prod.outcome, RouteOutcome::RequireHuman);
         assert!(prod.denied);
-        assert_eq!(prod.deny_code.as_deref(), Some(deny::REQUIRES_HUMAN_APPROVAL));
-        assert_eq!(prod.selected_worker_id.as_deref(), Some("org.acme.summarizer"));
-        assert_eq!(prod.deny_reason_if_denied.unwrap().extra["supervisor_required"], true);
+        assert_eq!(
+            prod.deny_code.as_deref(),
+            Some(deny::REQUIRES_HUMAN_APPROVAL)
+        );
+        assert_eq!(
+            prod.selected_worker_id.as_deref(),
+            Some("org.acme.summarizer")
+        );
+        assert_eq!(
+            prod.deny_reason_if_denied.unwrap().extra["supervisor_required"],
+            true
+        );
 
         let approved = decide(
             &header(),
             &input("prod"),
-            matched(&rs, Some(selected(&has, Some(12), ChainVerdict::Allow)), true),
+            matched(
+                &rs,
+                Some(selected(&has, Some(12), ChainVerdict::Allow)),
+                true,
+            ),
         );
         assert_eq!(approved.outcome, RouteOutcome::Allow);
         assert_eq!(approved.telemetry_envelopes[2]["reason"], "human_approved");
@@ -804,14 +866,23 @@ mod tests {
             &input("dev"),
             matched(
                 &rs,
-                Some(selected(&has, None, ChainVerdict::RequireHuman("L8 needs a human".into()))),
+                Some(selected(
+                    &has,
+                    None,
+                    ChainVerdict::RequireHuman("L8 needs a human".into()),
+                )),
                 false,
             ),
         );
         assert_eq!(d.outcome, RouteOutcome::RequireHuman);
-        assert!(d.deny_reason_if_denied.unwrap().message.contains("L8 needs a human"));
+        assert!(d
+            .deny_reason_if_denied
+            .unwrap()
+            .message
+            .contains("L8 needs a human"));
 
-        let rs = rules(json!({"escalation": {"policy_gate": true, "human_required_default": true}}));
+        let rs =
+            rules(json!({"escalation": {"policy_gate": true, "human_required_default": true}}));
         let d = decide(
             &header(),
             &input("dev"),
@@ -854,12 +925,20 @@ mod tests {
         let a = decide(
             &header(),
             &input("prod"),
-            matched(&rs, Some(selected(&has, Some(2), ChainVerdict::Allow)), false),
+            matched(
+                &rs,
+                Some(selected(&has, Some(2), ChainVerdict::Allow)),
+                false,
+            ),
         );
         let b = decide(
             &header(),
             &input("prod"),
-            matched(&rs, Some(selected(&has, Some(2), ChainVerdict::Allow)), false),
+            matched(
+                &rs,
+                Some(selected(&has, Some(2), ChainVerdict::Allow)),
+                false,
+            ),
         );
         assert_eq!(a, b);
     }

@@ -28,9 +28,9 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 use wcp::TenantId;
 
-use crate::routing_rules::ActiveRules;
 use crate::decide::approval::{ask_human, HumanAnswer, InFlight};
 use crate::decide::{DecideError, Supervision};
+use crate::routing_rules::ActiveRules;
 use crate::{Caller, Hall};
 
 /// A route request, parsed; the tenant settled ([`Caller::decides_for`]).
@@ -96,7 +96,8 @@ impl Hall {
     ) -> Result<Routed, RouteError> {
         self.settle(caller, &command.tenant).await?;
         let rules = self.active_rules(&command.tenant).await?;
-        self.route_with_rules(caller, command, rules.as_deref()).await
+        self.route_with_rules(caller, command, rules.as_deref())
+            .await
     }
 
     /// Routes by `rules` (`None`: the tenant has none). [`Hall::route`]
@@ -114,7 +115,11 @@ impl Hall {
             default_label,
         } = command;
         if default_label {
-            input.data_label = self.facts.decision_policy(&tenant).await?.default_data_label;
+            input.data_label = self
+                .facts
+                .decision_policy(&tenant)
+                .await?
+                .default_data_label;
         }
         let receipt_id = Uuid::now_v7();
         let now = Utc::now();
@@ -139,12 +144,13 @@ impl Hall {
         if let Some(rule) = matched {
             for (index, candidate) in rule.decision.candidates.iter().enumerate() {
                 if pick.is_some() {
-                    candidates.push(CandidateReport::skipped(candidate, router::ALREADY_SELECTED));
+                    candidates.push(CandidateReport::skipped(
+                        candidate,
+                        router::ALREADY_SELECTED,
+                    ));
                     continue;
                 }
-                let (found, report) = self
-                    .candidate(&tenant, index, candidate, &request)
-                    .await?;
+                let (found, report) = self.candidate(&tenant, index, candidate, &request).await?;
                 candidates.push(report);
                 pick = found;
             }
@@ -208,7 +214,7 @@ impl Hall {
                     r.extra
                         .insert("pending_approval_id".into(), a.id.to_string().into());
                 }
-                supervision = Supervision::new(false, Some(a));
+                supervision = Supervision::new(false, Some(*a));
             }
             Some((HumanAnswer::NotOpened, reason)) => {
                 if let Some(r) = decision.deny_reason_if_denied.as_mut() {
@@ -308,7 +314,10 @@ impl Hall {
     ) -> Result<Vec<RouteEvent>, StoreError> {
         self.store
             .tenant(tenant)
-            .route_events(correlation_id.as_str(), i64::from(limit.get()).min(MAX_EVENTS))
+            .route_events(
+                correlation_id.as_str(),
+                i64::from(limit.get()).min(MAX_EVENTS),
+            )
             .await
     }
 
@@ -398,7 +407,12 @@ impl Hall {
                     candidate: p.index,
                     worker_id: p.worker.record.worker_id.to_string(),
                     currently_implements: &p.worker.record.currently_implements,
-                    blast_score: p.worker.record.blast_radius.as_ref().map(|(b, _)| b.score()),
+                    blast_score: p
+                        .worker
+                        .record
+                        .blast_radius
+                        .as_ref()
+                        .map(|(b, _)| b.score()),
                     chain: verdict(&p.chained.decision),
                 }),
                 human_approved,

@@ -81,9 +81,11 @@ impl From<RouteError> for ApiError {
     fn from(e: RouteError) -> Self {
         match e {
             RouteError::Tenant(e) => e.into(),
-            e @ RouteError::ReceiptNotCommitted(_) => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", e.to_string())
-            }
+            e @ RouteError::ReceiptNotCommitted(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                e.to_string(),
+            ),
             RouteError::Store(e) => e.into(),
         }
     }
@@ -128,9 +130,7 @@ pub fn answer(routed: Routed) -> RouteAnswer {
             required_controls_effective: Some(d.required_controls_effective.clone()),
             recommended_profiles_effective: Some(d.recommended_profiles_effective.clone()),
             escalation_effective: Some(json(&d.escalation_effective)),
-            candidate_workers_ranked: Some(
-                d.candidate_workers_ranked.iter().map(json).collect(),
-            ),
+            candidate_workers_ranked: Some(d.candidate_workers_ranked.iter().map(json).collect()),
             telemetry_envelopes: Some(d.telemetry_envelopes.clone()),
             dry_run: Some(d.dry_run),
             rules_version: Some(d.rules_version.clone()),

@@ -201,7 +201,12 @@ async fn a_route_call_without_a_worker_is_routed_and_without_tenant_risk_is_400_
         "{d}"
     );
     assert_eq!(d["deny_code"], "DENY_NO_MATCHING_RULE", "{d}");
-    assert!(d["reason"].as_str().is_some_and(|r| r.contains("no routing rules")), "{d}");
+    assert!(
+        d["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("no routing rules")),
+        "{d}"
+    );
     assert_eq!(d["decision_id"], d["id"], "{d}");
     assert_eq!(s.verify_receipts(&key).await, Ok(1));
     s.stop().await;

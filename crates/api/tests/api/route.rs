@@ -27,13 +27,34 @@ async fn a_route_without_rules_is_a_complete_denied_decision_with_a_verifiable_r
     let (status, d) = s.post("/api/v1/route", &key, input()).await;
     assert_eq!(status, 200, "{d}");
     for field in [
-        "decision_id", "timestamp", "correlation_id", "tenant_id", "capability_id",
-        "matched_rule_id", "selected_worker_species_id", "selected_worker_id", "env",
-        "data_label", "tenant_risk", "qos_class", "denied", "deny_reason_if_denied",
-        "deny_code", "required_controls_effective", "recommended_profiles_effective",
-        "escalation_effective", "candidate_workers_ranked", "telemetry_envelopes", "dry_run",
-        "outcome", "proof", "receipt", "blast_score", "blast_gate_passed",
-        "privilege_envelope_ok", "rules_version",
+        "decision_id",
+        "timestamp",
+        "correlation_id",
+        "tenant_id",
+        "capability_id",
+        "matched_rule_id",
+        "selected_worker_species_id",
+        "selected_worker_id",
+        "env",
+        "data_label",
+        "tenant_risk",
+        "qos_class",
+        "denied",
+        "deny_reason_if_denied",
+        "deny_code",
+        "required_controls_effective",
+        "recommended_profiles_effective",
+        "escalation_effective",
+        "candidate_workers_ranked",
+        "telemetry_envelopes",
+        "dry_run",
+        "outcome",
+        "proof",
+        "receipt",
+        "blast_score",
+        "blast_gate_passed",
+        "privilege_envelope_ok",
+        "rules_version",
     ] {
         assert!(d.get(field).is_some(), "{field} missing: {d}");
     }
@@ -47,7 +68,10 @@ async fn a_route_without_rules_is_a_complete_denied_decision_with_a_verifiable_r
     assert_eq!(d["proof"], d["receipt"]["receipt_hash"]);
     assert_eq!(d["receipt"]["receipt_version"], 3);
     assert_eq!(d["receipt"]["matched_rule_id"], "NO_MATCH");
-    assert_eq!(d["telemetry_envelopes"][0]["event_id"], "evt.os.task.denied");
+    assert_eq!(
+        d["telemetry_envelopes"][0]["event_id"],
+        "evt.os.task.denied"
+    );
     assert_eq!(s.verify_receipts(&key).await, Ok(1));
 
     let (status, events) = s
@@ -128,7 +152,11 @@ async fn another_tenant_is_403_saying_to_omit_it() {
 async fn telemetry_events_need_a_uuid_correlation_id() {
     let s = TestServer::start().await;
     let key = acme(&s).await;
-    for query in ["", "?correlation_id=abc", "?correlation_id=3f2504e0-4f89-41d3-9a0c-0305e82c3301&limit=0"] {
+    for query in [
+        "",
+        "?correlation_id=abc",
+        "?correlation_id=3f2504e0-4f89-41d3-9a0c-0305e82c3301&limit=0",
+    ] {
         let (status, err) = s
             .get_json(&format!("/api/v1/telemetry/events{query}"), Some(&key))
             .await;
@@ -213,7 +241,11 @@ async fn a_routed_request_selects_the_enrolled_worker_by_the_tenants_rules() {
         .collect();
     assert_eq!(
         events,
-        ["evt.os.task.routed", "evt.os.worker.selected", "evt.os.policy.gated"]
+        [
+            "evt.os.task.routed",
+            "evt.os.worker.selected",
+            "evt.os.policy.gated"
+        ]
     );
     assert_eq!(s.verify_receipts(&key).await, Ok(1));
     s.stop().await;

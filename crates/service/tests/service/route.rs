@@ -54,12 +54,7 @@ fn input(env: &str, extra: Value) -> RouteInput {
     RouteInput::parse(body).unwrap()
 }
 
-async fn route(
-    f: &Fixture,
-    tenant: &TenantId,
-    input: RouteInput,
-    rules: &ActiveRules,
-) -> Routed {
+async fn route(f: &Fixture, tenant: &TenantId, input: RouteInput, rules: &ActiveRules) -> Routed {
     f.hall
         .route_with_rules(
             key_of(tenant),
@@ -145,7 +140,10 @@ async fn a_matching_rule_selects_the_enrolled_worker_and_the_receipt_carries_the
     assert_eq!(r.content.rules_version.as_deref(), Some("7"));
     assert_eq!(r.content.rules_sha256, Some("c".repeat(64)));
     assert_eq!(r.content.matched_rule_id.as_deref(), Some("rr_tier_run"));
-    assert_eq!(r.content.selected_worker_species_id.as_deref(), Some(SPECIES));
+    assert_eq!(
+        r.content.selected_worker_species_id.as_deref(),
+        Some(SPECIES)
+    );
     assert_eq!(r.content.controls_verified, ["ctrl.tier.audit"]);
 }
 
@@ -203,7 +201,14 @@ async fn no_enrolled_worker_is_denied_no_available_worker() {
 #[tokio::test]
 async fn another_tenants_private_worker_is_a_candidate_only_for_its_signatories() {
     let (f, acme, other) = Fixture::acme_and_other().await;
-    enrol(&f, &other, "x.other.sum", SPECIES, json!({"visibility": "private"})).await;
+    enrol(
+        &f,
+        &other,
+        "x.other.sum",
+        SPECIES,
+        json!({"visibility": "private"}),
+    )
+    .await;
     let rules = rules(json!({}));
     let d = route(&f, &acme, input("dev", json!({})), &rules)
         .await
@@ -220,7 +225,11 @@ async fn another_tenants_private_worker_is_a_candidate_only_for_its_signatories(
         .decision;
     assert_eq!(d.outcome, RouteOutcome::Allow, "{d:?}");
     assert_eq!(d.selected_worker_id.as_deref(), Some("x.other.sum"));
-    assert_eq!(f.chain(&acme).await.len(), 2, "in the requesting tenant's chain");
+    assert_eq!(
+        f.chain(&acme).await.len(),
+        2,
+        "in the requesting tenant's chain"
+    );
     assert!(f.chain(&other).await.is_empty());
 }
 
@@ -228,11 +237,15 @@ async fn another_tenants_private_worker_is_a_candidate_only_for_its_signatories(
 async fn a_worker_missing_a_required_control_is_denied_naming_it() {
     let (f, acme, _) = Fixture::acme_and_other().await;
     enrol(&f, &acme, "x.acme.sum", SPECIES, json!({})).await;
-    let rules = rules(json!({"required_controls_suggested": ["ctrl.tier.audit", "ctrl.obs.trace"]}));
+    let rules =
+        rules(json!({"required_controls_suggested": ["ctrl.tier.audit", "ctrl.obs.trace"]}));
     let d = route(&f, &acme, input("dev", json!({})), &rules)
         .await
         .decision;
-    assert_eq!(d.deny_code.as_deref(), Some("DENY_MISSING_REQUIRED_CONTROLS"));
+    assert_eq!(
+        d.deny_code.as_deref(),
+        Some("DENY_MISSING_REQUIRED_CONTROLS")
+    );
     let reason = d.deny_reason_if_denied.unwrap();
     assert_eq!(reason.extra["missing"], json!(["ctrl.obs.trace"]));
     assert!(reason.message.contains("ctrl.obs.trace"));
@@ -283,7 +296,12 @@ async fn an_over_threshold_blast_is_denied_in_dev_and_asks_a_human_in_prod_whose
     let mut again = asked.clone();
     again.approval_id = Some(pending.to_string());
     let routed = route(&f, &acme, again.clone(), &rules).await;
-    assert_eq!(routed.decision.outcome, RouteOutcome::Allow, "{:?}", routed.decision);
+    assert_eq!(
+        routed.decision.outcome,
+        RouteOutcome::Allow,
+        "{:?}",
+        routed.decision
+    );
     assert_eq!(
         routed.receipt.content.approval_id.as_deref(),
         Some(pending.to_string().as_str())
@@ -316,11 +334,19 @@ async fn the_decisions_telemetry_is_stored_and_read_back_by_correlation_id() {
     let correlation = i.correlation_id.clone();
     let routed = route(&f, &acme, i, &rules(json!({}))).await;
     let limit = wcp::PageLimit::parse(None, wcp::PageSize::ROUTE_EVENTS).unwrap();
-    let events = f.hall.route_events(&acme, &correlation, limit).await.unwrap();
+    let events = f
+        .hall
+        .route_events(&acme, &correlation, limit)
+        .await
+        .unwrap();
     let ids: Vec<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
     assert_eq!(
         ids,
-        ["evt.os.task.routed", "evt.os.worker.selected", "evt.os.policy.gated"]
+        [
+            "evt.os.task.routed",
+            "evt.os.worker.selected",
+            "evt.os.policy.gated"
+        ]
     );
     assert!(events
         .iter()
