@@ -15,6 +15,7 @@ pub mod auth;
 pub mod ban;
 pub mod catalog;
 pub mod decision;
+pub mod route;
 pub mod key;
 pub mod keys;
 pub mod namespace;
