@@ -133,9 +133,13 @@ pub fn run(ctx: &Ctx, args: RouteArgs) -> CmdResult {
 
 fn print(a: &RouteAnswer) {
     let (d, r) = (&a.decision, &a.route);
+    let outcome = serde_json::to_value(d.outcome)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
     match &d.deny_code {
-        Some(code) => say!("{:?}  {code} ({})", d.outcome, d.reason),
-        None => say!("{:?}", d.outcome),
+        Some(code) => say!("{outcome}  {code} ({})", d.reason),
+        None => say!("{outcome}"),
     }
     say!(
         "rule:   {}",
