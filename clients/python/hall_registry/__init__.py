@@ -23,6 +23,7 @@ from .errors import (
     ProofError,
     RateLimited,
     RegistryUnavailable,
+    SnapshotsFailed,
 )
 from .models import (
     Approval,
@@ -41,7 +42,12 @@ from .models import (
     NamespaceKey,
     NamespaceStatus,
     ReceiptKey,
+    RulesActivation,
+    RulesDocument,
+    RulesTestReport,
+    RulesVersion,
     SessionToken,
+    SnapshotDifference,
     Verification,
     Worker,
 )
@@ -61,6 +67,7 @@ __all__ = [
     "Conflict",
     "RateLimited",
     "RegistryUnavailable",
+    "SnapshotsFailed",
     "DecisionDenied",
     "ProofError",
     "Approval",
@@ -79,7 +86,12 @@ __all__ = [
     "NamespaceKey",
     "NamespaceStatus",
     "ReceiptKey",
+    "RulesActivation",
+    "RulesDocument",
+    "RulesTestReport",
+    "RulesVersion",
     "SessionToken",
+    "SnapshotDifference",
     "Verification",
     "Worker",
 ]

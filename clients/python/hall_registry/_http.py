@@ -31,6 +31,7 @@ from .errors import (
     PermissionDenied,
     RateLimited,
     RegistryUnavailable,
+    SnapshotsFailed,
 )
 
 T = TypeVar("T")
@@ -195,6 +196,12 @@ def error_for_response(response: httpx.Response) -> HallError:
         text = response.text.strip()
         message = text[:300] if text else (response.reason_phrase or "no message")
     code = code or f"http_{status}"
+    if code == "snapshots_failed" and isinstance(body, dict):
+        from .models import SnapshotDifference
+
+        found = body["error"].get("differences") or []
+        differences = tuple(SnapshotDifference.from_api(d) for d in found if isinstance(d, dict))
+        return SnapshotsFailed(message, code=code, status=status, differences=differences)
     if status == 429:
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         return RateLimited(message, code=code, status=status, retry_after=retry_after)

@@ -14,7 +14,7 @@ from ._config import ClientConfig
 from ._http import AsyncRunner, AsyncTransport, RetryPolicy, SyncRunner, SyncTransport
 from .errors import DecisionDenied
 from .models import Decision
-from .resources import Approvals, Audit, Auth, BanList, Decisions, Namespaces, Workers
+from .resources import Approvals, Audit, Auth, BanList, Decisions, Namespaces, Rules, Workers
 
 __all__ = ["Hall", "AsyncHall", "DEFAULT_TIMEOUT"]
 
@@ -114,6 +114,7 @@ class Hall(_HallBase):
         self.ban_list: BanList[SyncRunner] = BanList(runner, self._config)
         self.audit: Audit[SyncRunner] = Audit(runner, self._config)
         self.auth: Auth[SyncRunner] = Auth(runner, self._config)
+        self.rules: Rules[SyncRunner] = Rules(runner, self._config)
 
     def close(self) -> None:
         """Close the client's connections; it cannot be used afterwards."""
@@ -211,6 +212,7 @@ class AsyncHall(_HallBase):
         self.ban_list: BanList[AsyncRunner] = BanList(runner, self._config)
         self.audit: Audit[AsyncRunner] = Audit(runner, self._config)
         self.auth: Auth[AsyncRunner] = Auth(runner, self._config)
+        self.rules: Rules[AsyncRunner] = Rules(runner, self._config)
 
     async def aclose(self) -> None:
         """Close the client's connections; it cannot be used afterwards."""

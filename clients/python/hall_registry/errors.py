@@ -10,10 +10,10 @@ line says what the server said, not just a status number.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Optional, Tuple
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    from .models import Decision
+    from .models import Decision, SnapshotDifference
 
 __all__ = [
     "HallError",
@@ -23,6 +23,7 @@ __all__ = [
     "NotFound",
     "InvalidRequest",
     "Conflict",
+    "SnapshotsFailed",
     "RateLimited",
     "RegistryUnavailable",
     "DecisionDenied",
@@ -102,6 +103,26 @@ class Conflict(InvalidRequest):
     A subclass of :class:`InvalidRequest` because, like it, repeating the same
     request will not help.
     """
+
+
+class SnapshotsFailed(InvalidRequest):
+    """422 ``snapshots_failed``: the tenant's stored golden snapshots fail on
+    the rules sent, so no version was stored.
+
+    ``differences`` lists each one (case, field, expected, actual). Fix the
+    rules, update the snapshots, or send ``skip_snapshots=True``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: Optional[str] = "snapshots_failed",
+        status: Optional[int] = 422,
+        differences: "Tuple[SnapshotDifference, ...]" = (),
+    ) -> None:
+        self.differences = differences
+        super().__init__(message, code=code, status=status)
 
 
 class RateLimited(HallError):

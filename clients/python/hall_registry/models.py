@@ -39,6 +39,11 @@ __all__ = [
     "ReceiptKey",
     "Identity",
     "SessionToken",
+    "RulesVersion",
+    "RulesDocument",
+    "RulesActivation",
+    "SnapshotDifference",
+    "RulesTestReport",
     "parse_datetime",
 ]
 
@@ -714,4 +719,104 @@ class SessionToken:
             expires_at=_required_datetime(data["expires_at"]),
             tenant_id=data["tenant_id"],
             scopes=_strings(data.get("scopes")),
+        )
+
+
+@dataclass(frozen=True)
+class RulesVersion:
+    """One stored version of the tenant's routing rules (``active``: the one in force)."""
+
+    version: int
+    sha256: str
+    rule_count: int
+    created_at: datetime
+    created_by: str
+    comment: Optional[str] = None
+    active: bool = False
+    raw: Mapping[str, Any] = _raw()
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> "RulesVersion":
+        return cls(
+            version=int(data["version"]),
+            sha256=data["sha256"],
+            rule_count=int(data["rule_count"]),
+            created_at=_required_datetime(data["created_at"]),
+            created_by=data["created_by"],
+            comment=data.get("comment"),
+            active=bool(data["active"]),
+            raw=data,
+        )
+
+
+@dataclass(frozen=True)
+class RulesDocument:
+    """A rules document with its version: the one in force (``rules.get()``,
+    with ``activated_at``) or a stored one (``rules.version(n)``)."""
+
+    version: int
+    sha256: str
+    rules: Mapping[str, Any] = field(repr=False)
+    activated_at: Optional[datetime] = None
+    active: bool = True
+    raw: Mapping[str, Any] = _raw()
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> "RulesDocument":
+        return cls(
+            version=int(data["version"]),
+            sha256=data["sha256"],
+            rules=data["rules"],
+            activated_at=parse_datetime(data.get("activated_at")),
+            active=bool(data.get("active", True)),
+            raw=data,
+        )
+
+
+@dataclass(frozen=True)
+class RulesActivation:
+    """The version now in force; ``changed`` is False when it already was."""
+
+    version: int
+    changed: bool
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> "RulesActivation":
+        return cls(version=int(data["version"]), changed=bool(data["changed"]))
+
+
+@dataclass(frozen=True)
+class SnapshotDifference:
+    """What a snapshot case expected of the rules and what they gave
+    (``None`` for ``matched_rule_id``: no rule matches, denied)."""
+
+    case: str
+    field: str
+    expected: Any
+    actual: Any
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> "SnapshotDifference":
+        return cls(
+            case=data["case"],
+            field=data["field"],
+            expected=data.get("expected"),
+            actual=data.get("actual"),
+        )
+
+
+@dataclass(frozen=True)
+class RulesTestReport:
+    """A snapshot run: ``passed`` when no case differs."""
+
+    passed: bool
+    cases: int
+    differences: Tuple[SnapshotDifference, ...]
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> "RulesTestReport":
+        return cls(
+            passed=bool(data["passed"]),
+            cases=int(data["cases"]),
+            differences=tuple(SnapshotDifference.from_api(d) for d in data.get("differences") or ()),
         )

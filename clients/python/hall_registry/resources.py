@@ -37,6 +37,10 @@ from .models import (
     NamespaceKey,
     NamespaceStatus,
     ReceiptKey,
+    RulesActivation,
+    RulesDocument,
+    RulesTestReport,
+    RulesVersion,
     SessionToken,
     Verification,
     Worker,
@@ -51,6 +55,8 @@ __all__ = [
     "BanList",
     "Audit",
     "Auth",
+    "Rules",
+    "RoutingSnapshots",
 ]
 
 #: The header ``decisions.make`` sends so a retried request is decided once.
@@ -783,3 +789,98 @@ class Auth(Resource[RunnerT]):
             body["ttl_seconds"] = ttl_seconds
         data = yield _write("POST", "/api/v1/auth/token", body or None)
         return SessionToken.from_api(data)
+
+
+def _cases(cases: Sequence[Mapping[str, Any]]) -> List[Mapping[str, Any]]:
+    if isinstance(cases, (str, bytes)) or isinstance(cases, Mapping):
+        raise InvalidRequest("cases must be a list of cases ({name, input, expect})", code="invalid_snapshots")
+    return list(cases)
+
+
+class RoutingSnapshots(Resource[RunnerT]):
+    """The tenant's golden snapshot cases (``admin``): route inputs with the
+    rule they must meet, run before a new rules version goes into force."""
+
+    @operation
+    def get(self) -> Op[List[Dict[str, Any]]]:
+        """The stored cases (an empty list when none)."""
+        data = yield _get("/api/v1/routing/snapshots")
+        return list(data.get("cases") or [])
+
+    @operation
+    def put(self, cases: Sequence[Mapping[str, Any]]) -> Op[List[Dict[str, Any]]]:
+        """Replace the stored cases; each is checked (422 ``invalid_snapshots`` names the bad one)."""
+        data = yield Request(
+            "PUT", "/api/v1/routing/snapshots", json={"cases": _cases(cases)}, retry=Retry.SAFE
+        )
+        return list(data.get("cases") or [])
+
+
+class Rules(Resource[RunnerT]):
+    """The tenant's routing rules in the PyHall rules JSON format (``admin``):
+    immutable versions, the one in force, roll-back, snapshot runs."""
+
+    def __init__(self, runner: RunnerT, config: ClientConfig) -> None:
+        super().__init__(runner, config)
+        self.snapshots: RoutingSnapshots[RunnerT] = RoutingSnapshots(runner, config)
+
+    @operation
+    def get(self) -> Op[RulesDocument]:
+        """The rules in force, with their version (``NotFound`` ``no_rules`` when none)."""
+        data = yield _get("/api/v1/routing/rules")
+        return RulesDocument.from_api(data)
+
+    @operation
+    def put(
+        self,
+        document: Mapping[str, Any],
+        activate: bool = True,
+        skip_snapshots: bool = False,
+        comment: Optional[str] = None,
+    ) -> Op[RulesVersion]:
+        """Store ``document`` (``{"rules": [...]}``) as the next version; in force unless ``activate=False``.
+
+        Raises :class:`~hall_registry.InvalidRequest` (``invalid_rules``,
+        the message naming the place) or
+        :class:`~hall_registry.SnapshotsFailed` (with ``differences``); then
+        nothing is stored.
+        """
+        params = {"activate": activate, "skip_snapshots": skip_snapshots, "comment": comment}
+        data = yield _write("PUT", "/api/v1/routing/rules", document, params=params)
+        return RulesVersion.from_api(data)
+
+    @operation
+    def versions(self) -> Op[List[RulesVersion]]:
+        """Every stored version, newest first."""
+        data = yield _get("/api/v1/routing/rules/versions")
+        return [RulesVersion.from_api(v) for v in data.get("versions") or []]
+
+    @operation
+    def version(self, n: int) -> Op[RulesDocument]:
+        """One stored version with its document."""
+        data = yield _get(f"/api/v1/routing/rules/versions/{int(n)}")
+        return RulesDocument.from_api(data)
+
+    @operation
+    def activate(self, n: int) -> Op[RulesActivation]:
+        """Put a stored version into force (roll back or forward); ``changed`` is False when it already was."""
+        data = yield Request(
+            "POST", f"/api/v1/routing/rules/versions/{int(n)}/activate", retry=Retry.SAFE
+        )
+        return RulesActivation.from_api(data)
+
+    @operation
+    def test(
+        self,
+        rules: Optional[Mapping[str, Any]] = None,
+        cases: Optional[Sequence[Mapping[str, Any]]] = None,
+    ) -> Op[RulesTestReport]:
+        """Run snapshot cases against ``rules`` (default: the rules in force);
+        ``cases`` default to the stored snapshots. Nothing is stored."""
+        body: Dict[str, Any] = {}
+        if rules is not None:
+            body["rules"] = rules
+        if cases is not None:
+            body["cases"] = _cases(cases)
+        data = yield Request("POST", "/api/v1/routing/rules/test", json=body, retry=Retry.SAFE)
+        return RulesTestReport.from_api(data)

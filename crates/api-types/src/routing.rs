@@ -133,7 +133,8 @@ pub struct Snapshots {
     pub updated_at: Option<DateTime<Utc>>,
 }
 
-/// 422 `snapshots_failed`: the error envelope with the differences.
+/// A 422 of `PUT /api/v1/routing/rules`: the error envelope; with
+/// `snapshots_failed` it also lists the differences.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SnapshotsFailedBody {
@@ -143,9 +144,11 @@ pub struct SnapshotsFailedBody {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SnapshotsFailedDetail {
-    /// `snapshots_failed`.
+    /// `invalid_rules` or `snapshots_failed`.
     #[cfg_attr(feature = "openapi", schema(example = "snapshots_failed"))]
     pub code: String,
     pub message: String,
+    /// With `snapshots_failed`: what the stored snapshots expected and got.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub differences: Vec<SnapshotDifference>,
 }

@@ -202,12 +202,12 @@ fn parameter_constraints() -> Vec<(&'static str, &'static str, serde_json::Value
         (
             "get_version",
             "version",
-            json!({"minimum": 1, "maximum": u32::MAX}),
+            json!({"minimum": 1, "maximum": routing::RulesVersion::MAX}),
         ),
         (
             "activate_version",
             "version",
-            json!({"minimum": 1, "maximum": u32::MAX}),
+            json!({"minimum": 1, "maximum": routing::RulesVersion::MAX}),
         ),
         (
             "put_rules",

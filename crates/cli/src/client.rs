@@ -346,6 +346,20 @@ impl Client {
         Ok(self.call(self.request(reqwest::Method::POST, path).json(body))?)
     }
 
+    /// PUT with query parameters (the values are encoded) and a JSON body.
+    pub fn put_query(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        body: &impl serde::Serialize,
+    ) -> Result<Value, Failure> {
+        Ok(self.call(
+            self.request(reqwest::Method::PUT, path)
+                .query(query)
+                .json(body),
+        )?)
+    }
+
     pub fn delete_query(&self, path: &str, query: &[(&str, String)]) -> Result<Value, Failure> {
         Ok(self.call(self.request(reqwest::Method::DELETE, path).query(query))?)
     }

@@ -4,7 +4,8 @@
 //! the request or could not be reached, a file could not be read); 2: usage
 //! (a missing or contradictory argument, nothing was sent; clap's own parse
 //! errors use 2 as well); 3: denied (the registry said no: a denied
-//! decision, a denied attestation, a banned hash).
+//! decision, a denied attestation, a banned hash, a `rules test` with a
+//! difference).
 
 /// The exit codes, as `hallctl --help` and `docs/cli.md` list them.
 pub mod exit {

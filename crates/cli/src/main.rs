@@ -35,8 +35,8 @@ Exit codes:
      could not be read, or `audit verify` found a broken receipt (one line on
      stderr: HTTP status, error code, message)
   2  usage: a missing or invalid argument; nothing was sent
-  3  denied: `decision make` was denied, `attest` was denied, or `ban check`
-     found a live ban
+  3  denied: `decision make` was denied, `attest` was denied, `ban check`
+     found a live ban, or `rules test` found a difference
 
 Documentation: docs/cli.md";
 
@@ -118,6 +118,11 @@ enum Cmd {
         #[command(subcommand)]
         command: commands::keys::KeysCmd,
     },
+    /// Routing rules (PyHall rules JSON): get, put, test, versions, activate, snapshots.
+    Rules {
+        #[command(subcommand)]
+        command: commands::rules::RulesCmd,
+    },
     /// Human approvals of REQUIRE_HUMAN decisions (WCP §5.8).
     Approvals {
         #[command(subcommand)]
@@ -164,6 +169,7 @@ fn run(cli: Cli) -> CmdResult {
         Cmd::Tenant { command } => commands::tenant::run(&ctx, command),
         Cmd::Key { command } => commands::key::run(&ctx, command),
         Cmd::Keys { command } => commands::keys::run(&ctx, command),
+        Cmd::Rules { command } => commands::rules::run(&ctx, command),
         Cmd::Approvals { command } => commands::approvals::run(&ctx, command),
         Cmd::Audit { command } => commands::audit::run(&ctx, command),
         Cmd::Catalog { command } => commands::catalog::run(&ctx, command),

@@ -1430,3 +1430,126 @@ async fn without_a_key_every_command_says_to_log_in_pass_api_key_or_set_pyhall_a
     );
     srv.stop().await;
 }
+
+fn rules_doc(rule_id: &str, env: &str) -> serde_json::Value {
+    json!({"rules": [{
+        "rule_id": rule_id,
+        "match": {"capability_id": "cap.doc.summarize", "env": env},
+        "decision": {"candidate_workers_ranked": [{"worker_species_id": "wrk.doc.summarizer"}]}
+    }]})
+}
+
+fn rules_case(name: &str, env: &str, rule: Option<&str>) -> serde_json::Value {
+    json!({"name": name,
+           "input": {"capability_id": "cap.doc.summarize", "env": env, "data_label": "INTERNAL",
+                     "tenant_risk": "low", "qos_class": "P2",
+                     "correlation_id": "4b9a3c1e-0000-4000-8000-000000000001"},
+           "expect": {"matched_rule_id": rule}})
+}
+
+#[tokio::test]
+async fn rules_verbs_put_get_versions_activate_and_snapshots() {
+    let srv = Server::start().await;
+    let key = srv.tenant("org.acme").await;
+    let cli = srv.cli(&key);
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, v: &serde_json::Value| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, v.to_string()).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let dev = write("dev.json", &rules_doc("rr_dev", "dev"));
+    let prod = write("prod.json", &rules_doc("rr_prod", "prod"));
+
+    let out = cli.run(&["rules", "put", &dev, "--comment", "first"]).await;
+    assert!(out.ok().contains("as version 1"), "{out:?}");
+    let out = cli.run(&["rules", "put", &prod, "--no-activate"]).await;
+    assert!(out.ok().contains("as version 2"), "{out:?}");
+    assert!(out.stdout.contains("not in force"), "{out:?}");
+
+    let got: serde_json::Value =
+        serde_json::from_str(cli.run(&["rules", "get"]).await.ok()).unwrap();
+    assert_eq!(got, rules_doc("rr_dev", "dev"));
+    let got: serde_json::Value =
+        serde_json::from_str(cli.run(&["rules", "get", "--version", "2"]).await.ok()).unwrap();
+    assert_eq!(got, rules_doc("rr_prod", "prod"));
+    let listed = cli.run(&["rules", "versions"]).await;
+    let lines: Vec<&str> = listed.ok().lines().collect();
+    assert_eq!(lines.len(), 2, "{listed:?}");
+    assert!(
+        lines[0].starts_with("    2") && lines[1].starts_with("*   1"),
+        "{listed:?}"
+    );
+    assert!(lines[1].ends_with("first"), "{listed:?}");
+
+    let out = cli.run(&["rules", "activate", "2"]).await;
+    assert!(out.ok().contains("Version 2 is now in force"), "{out:?}");
+    let active = cli.run(&["rules", "get", "--json"]).await.json();
+    assert_eq!(active["version"], 2);
+    let out = cli.run(&["rules", "activate", "9"]).await;
+    assert!(out.failed(1).starts_with("hallctl: 404 "), "{out:?}");
+
+    // Snapshots: stored, read back, and a PUT that breaks them is refused.
+    let cases = write(
+        "cases.json",
+        &json!([rules_case("prod routes", "prod", Some("rr_prod"))]),
+    );
+    cli.run(&["rules", "snapshots", "put", &cases]).await.ok();
+    let stored: serde_json::Value =
+        serde_json::from_str(cli.run(&["rules", "snapshots", "get"]).await.ok()).unwrap();
+    assert_eq!(
+        stored,
+        json!([rules_case("prod routes", "prod", Some("rr_prod"))])
+    );
+    let out = cli.run(&["rules", "put", &dev]).await;
+    assert!(out.failed(1).contains("snapshots_failed"), "{out:?}");
+    assert!(
+        out.stdout.contains("case \"prod routes\": matched_rule_id"),
+        "{out:?}"
+    );
+    let out = cli.run(&["rules", "put", &dev, "--skip-snapshots"]).await;
+    assert!(out.ok().contains("as version 3"), "{out:?}");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn rules_test_exits_non_zero_on_a_difference_and_prints_it() {
+    let srv = Server::start().await;
+    let key = srv.tenant("org.acme").await;
+    let cli = srv.cli(&key);
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.json");
+    std::fs::write(&rules, rules_doc("rr_dev", "dev").to_string()).unwrap();
+    let cases = dir.path().join("cases.json");
+    std::fs::write(
+        &cases,
+        json!({"cases": [rules_case("dev", "dev", Some("rr_dev")),
+                         rules_case("prod", "prod", Some("rr_dev"))]})
+        .to_string(),
+    )
+    .unwrap();
+    let (rules, cases) = (rules.to_str().unwrap(), cases.to_str().unwrap());
+
+    let out = cli.run(&["rules", "test", rules, "--cases", cases]).await;
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(
+        out.stdout.contains("case \"prod\": matched_rule_id\n  expected \"rr_dev\"\n  actual   null (no rule matches: denied)"),
+        "{out:?}"
+    );
+    assert!(
+        out.stdout.contains("FAILED: 1 difference(s) in 2 case(s)"),
+        "{out:?}"
+    );
+
+    std::fs::write(
+        dir.path().join("good.json"),
+        json!([rules_case("dev", "dev", Some("rr_dev"))]).to_string(),
+    )
+    .unwrap();
+    let good = dir.path().join("good.json");
+    let out = cli
+        .run(&["rules", "test", rules, "--cases", good.to_str().unwrap()])
+        .await;
+    assert!(out.ok().contains("passed: 1 case(s)"), "{out:?}");
+    srv.stop().await;
+}

@@ -4,23 +4,27 @@
 
 use std::fmt;
 
-/// A rule set version: a positive integer, counted per tenant.
+/// A rule set version: a positive integer, counted per tenant, at most
+/// [`RulesVersion::MAX`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RulesVersion(u32);
 
 /// Why a version number was refused; the message names it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("version {0:?} is not a rule set version (a whole number from 1)")]
+#[error("version {0:?} is not a rule set version (a whole number from 1 to 2147483647)")]
 pub struct RulesVersionError(pub String);
 
 impl RulesVersion {
-    /// `None` for 0: versions count from 1.
+    /// The largest version (PostgreSQL's `integer`).
+    pub const MAX: u32 = i32::MAX as u32;
+
+    /// `None` for 0 (versions count from 1) and beyond [`Self::MAX`].
     pub fn new(n: u32) -> Option<RulesVersion> {
-        (n >= 1).then_some(RulesVersion(n))
+        (1..=Self::MAX).contains(&n).then_some(RulesVersion(n))
     }
 
     /// Reads a version as a path or a command line gives it: decimal digits
-    /// only (no sign, no spaces), from 1 to `u32::MAX`.
+    /// only (no sign, no spaces), from 1 to [`Self::MAX`].
     pub fn parse(s: &str) -> Result<RulesVersion, RulesVersionError> {
         if s.is_empty() || s.len() > 10 || !s.bytes().all(|b| b.is_ascii_digit()) {
             return Err(RulesVersionError(s.to_string()));
@@ -33,11 +37,6 @@ impl RulesVersion {
 
     pub fn get(self) -> u32 {
         self.0
-    }
-
-    /// The version stored after this one.
-    pub fn next(self) -> Option<RulesVersion> {
-        self.0.checked_add(1).map(RulesVersion)
     }
 }
 
@@ -88,6 +87,9 @@ mod tests {
             let err = RulesVersion::parse(bad).unwrap_err();
             assert!(err.to_string().contains("version"), "{bad}: {err}");
         }
-        assert_eq!(RulesVersion::parse("4294967295").unwrap().get(), u32::MAX);
+        assert_eq!(
+            RulesVersion::parse("2147483647").unwrap().get(),
+            RulesVersion::MAX
+        );
     }
 }

@@ -233,12 +233,11 @@ impl Hall {
                 }
             },
         };
-        if listening {
-            // Kept even if a change was announced meanwhile: `current`
-            // refuses it then, and the compilation can still be reused.
-            self.rules_cache
-                .put(tenant, rules.clone(), read_in, read_at);
-        }
+        // Kept even when not listening or when a change was announced
+        // meanwhile: `current` is trusted only while listening and in the
+        // same generation, and the compilation can be reused either way.
+        self.rules_cache
+            .put(tenant, rules.clone(), read_in, read_at);
         Ok(rules)
     }
 

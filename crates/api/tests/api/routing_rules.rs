@@ -211,7 +211,7 @@ async fn another_tenants_versions_are_invisible() {
 async fn a_version_that_is_not_a_number_is_400_and_an_unknown_one_404() {
     let s = TestServer::start().await;
     let (_, key) = s.tenant_with_key("org.acme", &["admin"]).await;
-    for bad in ["abc", "0", "-1", "1.5", "99999999999"] {
+    for bad in ["abc", "0", "-1", "1.5", "2147483648", "99999999999"] {
         let (status, err) = s
             .get_json(&format!("/api/v1/routing/rules/versions/{bad}"), Some(&key))
             .await;

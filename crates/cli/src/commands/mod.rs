@@ -19,6 +19,7 @@ pub mod route;
 pub mod key;
 pub mod keys;
 pub mod namespace;
+pub mod rules;
 pub mod status;
 pub mod tenant;
 pub mod worker;
