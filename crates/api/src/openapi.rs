@@ -312,8 +312,16 @@ fn property_constraints() -> Vec<(&'static str, &'static str, serde_json::Value)
             "capability_id",
             json!({"pattern": CAPABILITY_ID_PATTERN, "maxLength": wcp::id::MAX_ID_LEN}),
         ),
-        ("RouteRequest", "correlation_id", json!({"pattern": UUID_PATTERN})),
-        ("RouteRequest", "approval_id", json!({"pattern": UUID_PATTERN})),
+        (
+            "RouteRequest",
+            "correlation_id",
+            json!({"pattern": UUID_PATTERN}),
+        ),
+        (
+            "RouteRequest",
+            "approval_id",
+            json!({"pattern": UUID_PATTERN}),
+        ),
         (
             "RouteRequest",
             "tenant_credential",

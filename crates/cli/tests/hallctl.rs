@@ -850,8 +850,7 @@ fn audit_verify_reads_receipts_of_both_formats_and_names_an_unknown_one() {
     );
     let out = verify("v3.json", &v3);
     assert!(
-        out.ok().contains("hash and signature verified")
-            && out.ok().contains("(receipt format 3)"),
+        out.ok().contains("hash and signature verified") && out.ok().contains("(receipt format 3)"),
         "{out:?}"
     );
     let mut changed = v3.clone();
