@@ -266,6 +266,11 @@ fn property_constraints() -> Vec<(&'static str, &'static str, serde_json::Value)
         ("ReportHash", "reason", text(1000)),
         ("ReviewNote", "note", text(1000)),
         ("ResolveApproval", "note", text(1000)),
+        (
+            "ResolveApproval",
+            "resolution",
+            json!({"enum": ["approve", "deny", "escalate"]}),
+        ),
         ("EscalateApproval", "note", text(1000)),
         ("AttestHash", "label", text(200)),
         ("AttestHash", "ai_service", text(200)),
