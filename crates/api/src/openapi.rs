@@ -330,8 +330,7 @@ fn property_constraints() -> Vec<(&'static str, &'static str, serde_json::Value)
         (
             "RouteRequest",
             "tenant_credential",
-            // The server counts bytes; in characters of up to 4 bytes that is a quarter.
-            json!({"maxLength": routing::input::MAX_CREDENTIAL_LEN / 4}),
+            json!({"maxLength": routing::input::MAX_CREDENTIAL_LEN}),
         ),
         ("RouteRequest", "blast_radius", blast_radius()),
         // A ban report's evidence: blank, or an http(s) URL without spaces (at most 2048 bytes).
