@@ -17,7 +17,10 @@ They do what ``audit::verify_chain`` (``crates/audit/src/lib.rs``) and
   receipts say ``"receipt_version": 2`` and carry ``acting_key_id``, the id of
   the API key that asked for the decision, signed with the rest.  Both
   verify; a version this client does not know is refused by name
-  (``unsupported_version``) rather than failing its hash.
+  (``unsupported_version``) rather than failing its hash.  Version 3 receipts
+  are the router's (``POST /api/v1/route``): they add the route evidence
+  ``matched_rule_id``, ``rules_version``, ``rules_sha256`` and
+  ``selected_worker_species_id``, each hashed only when set.
 - ``signature`` is Ed25519 over the 32 raw bytes of that hash (not its hex),
   standard base64, by the key named ``signing_key_id``.
 - ``prev_receipt_hash`` is the previous receipt's hash in the tenant's chain,
@@ -57,9 +60,9 @@ PublicKey = Union[bytes, bytearray, memoryview, str]
 # another JSON type makes the registry refuse the whole export.
 _STR = "string"
 _OPT_STR = "string or null"
-_VERSION = "receipt version (1 or 2)"
+_VERSION = "receipt version (1, 2 or 3)"
 #: The receipt formats this verifier reads (``receipt_version``; absent = 1).
-RECEIPT_VERSIONS = (1, 2)
+RECEIPT_VERSIONS = (1, 2, 3)
 _CONTENT_FIELDS: dict[str, str] = {
     "receipt_id": _STR,
     "spec_version": _STR,
@@ -81,13 +84,20 @@ _CONTENT_FIELDS: dict[str, str] = {
     "signing_key_id": _STR,
     "approval_id": _OPT_STR,
     "acting_key_id": _OPT_STR,
+    "matched_rule_id": _OPT_STR,
+    "rules_version": _OPT_STR,
+    "rules_sha256": _OPT_STR,
+    "selected_worker_species_id": _OPT_STR,
     "receipt_version": _VERSION,
 }
 # Optional fields may be missing (they are then null); approval_id and
 # acting_key_id are left out of the hashed content when null, and
 # receipt_version when missing or 1 (version 1 receipts have no such field).
 _OPTIONAL = frozenset(k for k, t in _CONTENT_FIELDS.items() if t in (_OPT_STR, _VERSION))
-_OMITTED_WHEN_NULL = frozenset({"approval_id", "acting_key_id"})
+_OMITTED_WHEN_NULL = frozenset({
+    "approval_id", "acting_key_id", "matched_rule_id", "rules_version", "rules_sha256",
+    "selected_worker_species_id",
+})
 
 _HEX64 = re.compile(r"[0-9A-Fa-f]{64}")
 

@@ -748,6 +748,24 @@ V2_RECEIPT: dict[str, Any] = {
 }
 
 
+# crates/audit/src/lib.rs tests' `v3_content`: a route decision's receipt.
+V3_RECEIPT: dict[str, Any] = {
+    **V2_RECEIPT, "receipt_version": 3, "matched_rule_id": "rr_doc", "rules_version": "4",
+    "rules_sha256": "cd" * 32, "selected_worker_species_id": "wrk.doc.summarizer",
+    "receipt_hash": "b25b4248bdf40c1d797e03ba86933fc6c2cc6dabdc9e2ba1db18b5e665d77675",
+    "signature": "//Tksj3AD8nGPnGHUTkMlAU1h+su/FeudRHqJwSiUGbEtBH157gq18iiukYTXAAKb7UFXG8wWQdfoLvquHEfCQ==",
+}
+
+
+@needs_crypto
+def test_a_route_receipt_verifies_and_its_route_evidence_is_covered():
+    assert verify_receipt(V3_RECEIPT, keys_of(K5))
+    changed = {**V3_RECEIPT, "rules_version": "5"}
+    assert proof_error(verify_receipt, changed, keys_of(K5)).code == "hash_mismatch"
+    dropped = {k: v for k, v in V3_RECEIPT.items() if k != "matched_rule_id"}
+    assert proof_error(verify_receipt, dropped, keys_of(K5)).code == "hash_mismatch"
+
+
 @needs_crypto
 def test_receipts_of_both_formats_from_the_registry_verify():
     assert verify_receipt(V1_RECEIPT, keys_of(K5))
@@ -770,9 +788,9 @@ def test_a_changed_or_dropped_acting_key_id_breaks_the_receipt():
 
 @needs_crypto
 def test_an_unknown_receipt_version_is_named_and_a_malformed_one_is_malformed():
-    e = proof_error(verify_receipt, {**V2_RECEIPT, "receipt_version": 3}, keys_of(K5))
-    assert e.code == "unsupported_version" and "receipt_version 3" in str(e)
-    e = proof_error(verify_chain, [chain(1)[0], {**V2_RECEIPT, "receipt_version": 3}], keys_of(K5))
+    e = proof_error(verify_receipt, {**V2_RECEIPT, "receipt_version": 4}, keys_of(K5))
+    assert e.code == "unsupported_version" and "receipt_version 4" in str(e)
+    e = proof_error(verify_chain, [chain(1)[0], {**V2_RECEIPT, "receipt_version": 4}], keys_of(K5))
     assert (e.code, e.index) == ("unsupported_version", 1)
     for bad in ["2", None, True, 2.0]:
         e = proof_error(verify_receipt, {**V2_RECEIPT, "receipt_version": bad}, keys_of(K5))

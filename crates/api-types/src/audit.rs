@@ -21,9 +21,10 @@ pub struct ReceiptExport {
 #[allow(dead_code)]
 pub struct ReceiptSchema {
     /// The format: absent on version-1 receipts (everything sealed before the
-    /// acting key was recorded), `2` on receipts with `acting_key_id`.
-    /// Verifiers read both; the hash covers whichever fields are present.
-    #[schema(minimum = 2, maximum = 2, example = 2)]
+    /// acting key was recorded), `2` on receipts with `acting_key_id`, `3`
+    /// on the router's receipts (with the route evidence below). Verifiers
+    /// read all three; the hash covers whichever fields are present.
+    #[schema(minimum = 2, maximum = 3, example = 2)]
     receipt_version: Option<u8>,
     /// The decision id (UUIDv7).
     receipt_id: String,
@@ -59,6 +60,15 @@ pub struct ReceiptSchema {
     /// never its secret. Signed with the rest. Absent on version 1.
     #[schema(format = Uuid)]
     acting_key_id: Option<String>,
+    /// Version 3 (route decisions): the routing rule that matched, or
+    /// `NO_MATCH`. Absent on other receipts, as are the three below.
+    matched_rule_id: Option<String>,
+    /// The version of the tenant's routing rules in force.
+    rules_version: Option<String>,
+    /// SHA-256 (hex) of that version's rules document.
+    rules_sha256: Option<String>,
+    /// The species of the worker the router selected.
+    selected_worker_species_id: Option<String>,
     /// SHA-256 (hex) of the canonical JSON of every other field but `signature`.
     receipt_hash: String,
     /// Ed25519 over the 32 raw bytes of `receipt_hash`, standard base64.

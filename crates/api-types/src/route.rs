@@ -76,7 +76,7 @@ pub struct RouteRequest {
     /// Decide fully and receipt it, execute nothing, use and open no
     /// approval (§5.5).
     pub dry_run: Option<bool>,
-    /// At most 8 KiB.
+    /// At most 8192 characters.
     pub tenant_credential: Option<String>,
     /// An approved approval (§5.8) for exactly this request: an earlier
     /// decision's `pending_approval_id` (a UUID). Used once.

@@ -175,6 +175,12 @@ fn parameter_constraints() -> Vec<(&'static str, &'static str, serde_json::Value
         ("query_decisions", "limit", limit(PageSize::DECISIONS)),
         ("recent_dispatches", "limit", limit(PageSize::DECISIONS)),
         ("list_workers", "limit", limit(PageSize::WORKERS)),
+        ("telemetry_events", "limit", limit(PageSize::ROUTE_EVENTS)),
+        (
+            "telemetry_events",
+            "correlation_id",
+            json!({"pattern": UUID_PATTERN}),
+        ),
         (
             "list_workers",
             "status",
@@ -262,6 +268,11 @@ fn property_constraints() -> Vec<(&'static str, &'static str, serde_json::Value)
         ("ReportHash", "reason", text(1000)),
         ("ReviewNote", "note", text(1000)),
         ("ResolveApproval", "note", text(1000)),
+        (
+            "ResolveApproval",
+            "resolution",
+            json!({"enum": ["approve", "deny", "escalate"]}),
+        ),
         ("EscalateApproval", "note", text(1000)),
         ("AttestHash", "label", text(200)),
         ("AttestHash", "ai_service", text(200)),
@@ -313,7 +324,30 @@ fn property_constraints() -> Vec<(&'static str, &'static str, serde_json::Value)
         ("ForceTransfer", "tenant_id", tenant.clone()),
         ("ResolveApproval", "tenant_id", tenant.clone()),
         ("EscalateApproval", "tenant_id", tenant.clone()),
-        ("DecisionRequest", "tenant_id", tenant),
+        ("DecisionRequest", "tenant_id", tenant.clone()),
+        // `routing::RouteInput::parse`.
+        ("RouteRequest", "tenant_id", tenant),
+        (
+            "RouteRequest",
+            "capability_id",
+            json!({"pattern": CAPABILITY_ID_PATTERN, "maxLength": wcp::id::MAX_ID_LEN}),
+        ),
+        (
+            "RouteRequest",
+            "correlation_id",
+            json!({"pattern": UUID_PATTERN}),
+        ),
+        (
+            "RouteRequest",
+            "approval_id",
+            json!({"pattern": UUID_PATTERN}),
+        ),
+        (
+            "RouteRequest",
+            "tenant_credential",
+            json!({"maxLength": routing::input::MAX_CREDENTIAL_LEN}),
+        ),
+        ("RouteRequest", "blast_radius", blast_radius()),
         // A ban report's evidence: blank, or an http(s) URL without spaces (at most 2048 bytes).
         (
             "ReportHash",
@@ -679,6 +713,26 @@ fn conform(doc: &mut serde_json::Value) {
 }
 
 /// [`wcp::TenantId`]'s grammar as a regular expression.
+/// A UUID in its hyphenated form, any hex case (`routing::CorrelationId`).
+pub const UUID_PATTERN: &str =
+    "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
+
+/// A blast radius as `wcp::BlastRadius::from_json` reads it: five
+/// dimensions 0–5 (reversibility also by name), a missing one 0.
+fn blast_radius() -> serde_json::Value {
+    let dim = serde_json::json!({"type": ["integer", "null"], "minimum": 0, "maximum": 5});
+    serde_json::json!({
+        "additionalProperties": false,
+        "properties": {
+            "data": dim, "network": dim, "financial": dim, "time": dim,
+            "reversibility": {"anyOf": [
+                dim,
+                {"type": "string", "enum": ["reversible", "partially-reversible", "partial", "difficult", "irreversible"]}
+            ]}
+        }
+    })
+}
+
 pub const TENANT_ID_PATTERN: &str = r"^[a-z0-9-]+(\.[a-z0-9-]+){1,3}$";
 
 /// [`wcp::CapabilityId`]'s grammar as a regular expression.

@@ -595,6 +595,42 @@ mod tests {
         assert_eq!(verify_receipt(&r, &keys(&key.key)), Ok(()));
     }
 
+    /// A route decision's receipt: version 2's content with the route evidence.
+    fn v3_content() -> UnsignedReceipt {
+        UnsignedReceipt {
+            receipt_version: ReceiptVersion::V3,
+            matched_rule_id: Some("rr_doc".into()),
+            rules_version: Some("4".into()),
+            rules_sha256: Some("cd".repeat(32)),
+            selected_worker_species_id: Some("wrk.doc.summarizer".into()),
+            ..v2_content()
+        }
+    }
+
+    #[test]
+    fn a_version_3_receipt_seals_its_route_evidence() {
+        // Pinned: the Python client's verifier checks the same bytes
+        // (clients/python/tests/test_crypto.py).
+        let key = ReceiptKey::new(SigningKey::from_bytes(&[5u8; 32]));
+        let mut head = ChainHead {
+            hash: Some("ab".repeat(32)),
+            length: 41,
+        };
+        let r = head.append(v3_content(), &key);
+        let bytes = String::from_utf8(canonical_bytes(&r.content)).unwrap();
+        assert!(bytes.contains("\"receipt_version\":3"), "{bytes}");
+        assert!(bytes.contains("\"rules_version\":\"4\""), "{bytes}");
+        assert_eq!(verify_receipt(&r, &keys(&key.key)), Ok(()));
+        assert_eq!(
+            (r.receipt_hash.as_str(), r.signature.as_str()),
+            (V3_HASH, V3_SIGNATURE)
+        );
+    }
+
+    const V3_HASH: &str = "b25b4248bdf40c1d797e03ba86933fc6c2cc6dabdc9e2ba1db18b5e665d77675";
+    const V3_SIGNATURE: &str =
+        "//Tksj3AD8nGPnGHUTkMlAU1h+su/FeudRHqJwSiUGbEtBH157gq18iiukYTXAAKb7UFXG8wWQdfoLvquHEfCQ==";
+
     const V2_HASH: &str = "b34fa6c48fcdf181c7386f435a6f177b96b227f94309ff71851ddb43747e9dd6";
     const V2_SIGNATURE: &str =
         "dWY7C8B9wY13wmNNK5q1cWYfexPyP/Dglt2GqY7FVtAK5NOGnPTYHRhOT8R7pIf/7p9SfgHXJLOI0IMOju0QAg==";

@@ -90,6 +90,9 @@ enum Cmd {
         #[command(subcommand)]
         command: commands::decision::DecisionCmd,
     },
+    /// Route a capability request by your tenant's routing rules (WCP
+    /// router): prints the decision. Exits 0 when allowed, 3 when denied.
+    Route(commands::route::RouteArgs),
     /// The ban list of package hashes: check, report, review.
     Ban {
         #[command(subcommand)]
@@ -161,6 +164,7 @@ fn run(cli: Cli) -> CmdResult {
         Cmd::Namespace { command } => commands::namespace::run(&ctx, command),
         Cmd::Worker { command } => commands::worker::run(&ctx, command),
         Cmd::Decision { command } => commands::decision::run(&ctx, command),
+        Cmd::Route(args) => commands::route::run(&ctx, args),
         Cmd::Ban { command } => commands::ban::run(&ctx, command),
         Cmd::Tenant { command } => commands::tenant::run(&ctx, command),
         Cmd::Key { command } => commands::key::run(&ctx, command),

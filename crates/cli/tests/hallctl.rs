@@ -457,6 +457,42 @@ async fn decision_make_query_and_audit_verify_name_the_first_tampered_receipt() 
 }
 
 #[tokio::test]
+async fn route_prints_the_routed_decision_and_exits_3_on_a_deny() {
+    let srv = common::Server::start().await;
+    let (url, operator) = (srv.url.clone(), srv.operator.clone());
+    let http = reqwest::Client::new();
+    http.post(format!("{url}/api/v1/tenants"))
+        .bearer_auth(&operator)
+        .json(&serde_json::json!({"id": "org.cli", "display_name": "CLI"}))
+        .send()
+        .await
+        .unwrap();
+    let key: serde_json::Value = http
+        .post(format!("{url}/api/v1/api-keys"))
+        .bearer_auth(&operator)
+        .json(&serde_json::json!({"name": "cli", "scopes": ["admin"], "tenant_id": "org.cli"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = key["key"].as_str().unwrap().to_string();
+    let (code, out, err) = tokio::task::spawn_blocking(move || {
+        hallctl(
+            &["route", "--cap", "cap.data.read.v1", "--label", "PUBLIC"],
+            &[("PYHALL_REGISTRY", &url), ("PYHALL_API_KEY", &key)],
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 3, "{out} {err}");
+    assert!(out.starts_with("DENY  DENY_NO_MATCHING_RULE"), "{out}");
+    assert!(out.contains("rule:   NO_MATCH"), "{out}");
+    assert!(out.contains("proof:  "), "{out}");
+}
+
+#[tokio::test]
 async fn keys_rotate_starts_a_new_kid_and_audit_verify_still_passes_across_both() {
     let srv = common::Server::start().await;
     let (url, operator) = (srv.url.clone(), srv.operator.clone());
@@ -766,8 +802,19 @@ fn audit_verify_reads_receipts_of_both_formats_and_names_an_unknown_one() {
     v2["signature"] = json!(
         "dWY7C8B9wY13wmNNK5q1cWYfexPyP/Dglt2GqY7FVtAK5NOGnPTYHRhOT8R7pIf/7p9SfgHXJLOI0IMOju0QAg=="
     );
+    // A route decision's receipt (crates/audit's pinned `v3_content`).
     let mut v3 = v2.clone();
     v3["receipt_version"] = json!(3);
+    v3["matched_rule_id"] = json!("rr_doc");
+    v3["rules_version"] = json!("4");
+    v3["rules_sha256"] = json!("cd".repeat(32));
+    v3["selected_worker_species_id"] = json!("wrk.doc.summarizer");
+    v3["receipt_hash"] = json!("b25b4248bdf40c1d797e03ba86933fc6c2cc6dabdc9e2ba1db18b5e665d77675");
+    v3["signature"] = json!(
+        "//Tksj3AD8nGPnGHUTkMlAU1h+su/FeudRHqJwSiUGbEtBH157gq18iiukYTXAAKb7UFXG8wWQdfoLvquHEfCQ=="
+    );
+    let mut v4 = v2.clone();
+    v4["receipt_version"] = json!(4);
     let cli = common::Cli::new();
     let verify = |name: &str, receipt: &Value| {
         let file = path(name);
@@ -803,8 +850,21 @@ fn audit_verify_reads_receipts_of_both_formats_and_names_an_unknown_one() {
     );
     let out = verify("v3.json", &v3);
     assert!(
+        out.ok().contains("hash and signature verified") && out.ok().contains("(receipt format 3)"),
+        "{out:?}"
+    );
+    let mut changed = v3.clone();
+    changed["rules_version"] = json!("5");
+    assert!(
+        verify("changed3.json", &changed)
+            .failed(1)
+            .contains("receipt_hash does not match"),
+        "changed rules version"
+    );
+    let out = verify("v4.json", &v4);
+    assert!(
         out.failed(1)
-            .contains("receipt_version 3 is not one this verifier knows"),
+            .contains("receipt_version 4 is not one this verifier knows"),
         "{out:?}"
     );
 }

@@ -11,7 +11,8 @@ use wcp::{BlastRadius, CapabilityId, DataLabel, Env, QosClass, RiskTier, TenantI
 pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
 /// Largest `privilege_context`, in bytes of its compact JSON.
 pub const MAX_PRIVILEGE_CONTEXT_BYTES: usize = 16 * 1024;
-/// Longest `tenant_credential` accepted.
+/// Longest `tenant_credential` accepted, in characters (as JSON Schema's
+/// `maxLength` counts).
 pub const MAX_CREDENTIAL_LEN: usize = 8 * 1024;
 
 /// The fields a route input may carry: WCP §4.1 and pyhall-wcp 0.2.2's
@@ -220,10 +221,10 @@ impl RouteInput {
             }
         };
         let tenant_credential = match optional_str(&obj, "tenant_credential")? {
-            Some(s) if s.len() > MAX_CREDENTIAL_LEN => {
+            Some(s) if s.chars().count() > MAX_CREDENTIAL_LEN => {
                 return Err(RouteInputError::new(
                     "tenant_credential",
-                    format!("tenant_credential is longer than {MAX_CREDENTIAL_LEN} bytes"),
+                    format!("tenant_credential is longer than {MAX_CREDENTIAL_LEN} characters"),
                 ))
             }
             other => other.map(str::to_string),

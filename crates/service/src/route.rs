@@ -96,8 +96,7 @@ impl Hall {
     ) -> Result<Routed, RouteError> {
         self.settle(caller, &command.tenant).await?;
         let rules = self.active_rules(&command.tenant).await?;
-        self.route_with_rules(caller, command, rules.as_deref())
-            .await
+        self.routed(caller, command, rules.as_deref()).await
     }
 
     /// Routes by `rules` (`None`: the tenant has none). [`Hall::route`]
@@ -109,6 +108,16 @@ impl Hall {
         rules: Option<&ActiveRules>,
     ) -> Result<Routed, RouteError> {
         self.settle(caller, &command.tenant).await?;
+        self.routed(caller, command, rules).await
+    }
+
+    /// The route, once the tenant is settled.
+    async fn routed(
+        &self,
+        caller: Caller<'_>,
+        command: RouteCommand,
+        rules: Option<&ActiveRules>,
+    ) -> Result<Routed, RouteError> {
         let RouteCommand {
             mut input,
             tenant,
@@ -214,7 +223,7 @@ impl Hall {
                     r.extra
                         .insert("pending_approval_id".into(), a.id.to_string().into());
                 }
-                supervision = Supervision::new(false, Some(a));
+                supervision = Supervision::new(false, Some(*a));
             }
             Some((HumanAnswer::NotOpened, reason)) => {
                 if let Some(r) = decision.deny_reason_if_denied.as_mut() {

@@ -395,7 +395,7 @@ pub struct RouteCallRequest {
     /// Without `worker_id`: opaque, at most 16 KiB.
     #[schema(value_type = Option<Object>)]
     pub privilege_context: Option<serde_json::Value>,
-    /// Without `worker_id`: at most 8 KiB.
+    /// Without `worker_id`: at most 8192 characters.
     pub tenant_credential: Option<String>,
     /// With `worker_id` only: SHA-256 (64 lowercase hex) of your request.
     pub request_hash: Option<String>,

@@ -178,7 +178,7 @@ pub async fn route(
 #[into_params(parameter_in = Query)]
 pub struct EventsQuery {
     /// The correlation id of the route decisions (a UUID).
-    pub correlation_id: Option<String>,
+    pub correlation_id: String,
     /// 1–500 (default 100).
     pub limit: Option<i64>,
 }
@@ -198,16 +198,8 @@ pub async fn telemetry_events(
 ) -> Result<web::Json<TelemetryEvents>, ApiError> {
     principal.require(Scope::Read)?;
     let q = query.into_inner();
-    let correlation = match q.correlation_id.as_deref() {
-        None => {
-            return Err(ApiError::bad_request(
-                "invalid_query",
-                "correlation_id is required: the UUID your route requests carried",
-            ))
-        }
-        Some(c) => CorrelationId::parse(c)
-            .map_err(|e| ApiError::bad_request("invalid_query", e.message))?,
-    };
+    let correlation = CorrelationId::parse(&q.correlation_id)
+        .map_err(|e| ApiError::bad_request("invalid_query", e.message))?;
     let limit = wcp::PageLimit::parse(q.limit, wcp::PageSize::ROUTE_EVENTS)?;
     let events = state
         .hall

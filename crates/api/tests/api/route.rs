@@ -172,3 +172,101 @@ async fn telemetry_events_need_a_uuid_correlation_id() {
     assert_eq!(events["events"], json!([]));
     s.stop().await;
 }
+
+/// Tenant org.acme with an attested worker of species `wrk.doc.summarizer`
+/// and rules routing [`CAP`] to it; its key.
+async fn acme_routed(s: &TestServer) -> String {
+    use crate::support::{sha, Worker};
+    let (_, key) = s
+        .tenant_with_key(
+            "org.acme",
+            &["admin", "workers:write", "decisions:write", "read"],
+        )
+        .await;
+    s.register(
+        &key,
+        &Worker::named("x.acme", "summarizer")
+            .capabilities(&[CAP])
+            .species("wrk.doc.summarizer")
+            .tier(2)
+            .max_data_label("RESTRICTED"),
+    )
+    .await;
+    s.attest_hash(&key, "x.acme.summarizer", &sha('a')).await;
+    let rules = json!({"rules": [{
+        "rule_id": "rr_summarize",
+        "match": {"capability_id": CAP},
+        "decision": {"candidate_workers_ranked": [
+            {"worker_species_id": "wrk.doc.missing"},
+            {"worker_species_id": "wrk.doc.summarizer"}
+        ]}
+    }]});
+    let (status, v) = s
+        .call(
+            reqwest::Method::PUT,
+            "/api/v1/routing/rules",
+            Some(&key),
+            Some(rules),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    key
+}
+
+#[tokio::test]
+async fn a_routed_request_selects_the_enrolled_worker_by_the_tenants_rules() {
+    use crate::support::sha;
+    let s = TestServer::start().await;
+    let key = acme_routed(&s).await;
+    let (status, d) = s.post("/api/v1/route", &key, input()).await;
+    assert_eq!(status, 200, "{d}");
+    assert_eq!(d["outcome"], "ALLOW", "{d}");
+    assert_eq!(d["allowed"], true);
+    assert_eq!(d["matched_rule_id"], "rr_summarize");
+    assert_eq!(d["selected_worker_species_id"], "wrk.doc.summarizer");
+    assert_eq!(d["selected_worker_id"], "x.acme.summarizer");
+    assert_eq!(d["artifact_hash"], json!(sha('a')));
+    assert_eq!(d["rules_version"], "1");
+    assert_eq!(
+        d["candidate_workers_ranked"][0]["skip_reason"],
+        "no_enrolled_worker"
+    );
+    assert_eq!(d["receipt"]["rules_version"], "1");
+    assert_eq!(d["receipt"]["worker_id"], "x.acme.summarizer");
+    let events: Vec<&str> = d["telemetry_envelopes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        events,
+        [
+            "evt.os.task.routed",
+            "evt.os.worker.selected",
+            "evt.os.policy.gated"
+        ]
+    );
+    assert_eq!(s.verify_receipts(&key).await, Ok(1));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn the_integrations_bodies_without_a_label_or_with_confidential_are_routed_as_restricted() {
+    let s = TestServer::start().await;
+    let key = acme_routed(&s).await;
+    let body = json!({"capability_id": CAP, "env": "dev", "tenant_id": "org.acme",
+        "tenant_risk": "low", "qos_class": "P2"});
+    let mut confidential = body.clone();
+    confidential["data_label"] = json!("CONFIDENTIAL");
+    for b in [body, confidential] {
+        let (status, d) = s.post("/api/route", &key, b.clone()).await;
+        assert_eq!(status, 200, "{b}: {d}");
+        assert_eq!(d["data_label"], "RESTRICTED", "{d}");
+        assert_eq!(d["outcome"], "ALLOW", "{d}");
+        assert_eq!(d["selected_worker_species_id"], "wrk.doc.summarizer", "{d}");
+        assert!(d["reason"].is_string(), "{d}");
+    }
+    assert_eq!(s.verify_receipts(&key).await, Ok(2));
+    s.stop().await;
+}

@@ -88,7 +88,7 @@ pub(super) async fn require_human(
         HumanAnswer::Waiting(a) => HumanStep {
             decision,
             approval_id: Some(a.id),
-            pending: Some(a),
+            pending: Some(*a),
         },
         HumanAnswer::NotOpened => HumanStep {
             decision,
@@ -105,7 +105,7 @@ pub(crate) enum HumanAnswer {
     Approved(Uuid),
     /// A human has yet to approve: the caller's still-pending approval, or
     /// the one opened now.
-    Waiting(Approval),
+    Waiting(Box<Approval>),
     /// A dry run opens nothing and uses nothing (§5.5).
     NotOpened,
 }
@@ -138,7 +138,7 @@ pub(crate) async fn ask_human(
             Err(Unusable::Pending) => {
                 if let Some(a) = store.approval(id).await? {
                     reason = format!("{reason}; approval {id} is still waiting for a human");
-                    return Ok((HumanAnswer::Waiting(a), reason));
+                    return Ok((HumanAnswer::Waiting(Box::new(a)), reason));
                 }
             }
             Err(why) => reason = format!("{reason}; approval {id} cannot be used: {why}"),
@@ -158,7 +158,7 @@ pub(crate) async fn ask_human(
             correlation_id: correlation_id.to_string(),
         })
         .await?;
-    Ok((HumanAnswer::Waiting(opened), reason))
+    Ok((HumanAnswer::Waiting(Box::new(opened)), reason))
 }
 
 /// Advisory REQUIRE_HUMAN: the call proceeds; the approval opened here is
