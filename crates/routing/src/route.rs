@@ -29,6 +29,9 @@ pub mod deny {
     pub const MISSING_REQUIRED_CONTROLS: &str = "DENY_MISSING_REQUIRED_CONTROLS";
     pub const BLAST_RADIUS_EXCEEDED: &str = "DENY_BLAST_RADIUS_EXCEEDED";
     pub const REQUIRES_HUMAN_APPROVAL: &str = "DENY_REQUIRES_HUMAN_APPROVAL";
+    /// The selected worker's privilege envelope is outside the tenant's
+    /// policy (`policy::privilege`; the same spelling there and in pyhall).
+    pub const PRIVILEGE_ENVELOPE_VIOLATED: &str = "DENY_PRIVILEGE_ENVELOPE_VIOLATED";
 }
 
 /// `matched_rule_id` when no rule matched (pyhall's sentinel).
@@ -168,7 +171,9 @@ pub struct RouteDecision {
     /// selected.
     pub blast_score: Option<u16>,
     pub blast_gate_passed: Option<bool>,
-    /// Privilege envelopes are not checked yet: always `None`.
+    /// Whether the selected worker's privilege envelope is within the
+    /// tenant's policy (WCP-Full); `None` before a worker passes its
+    /// controls.
     pub privilege_envelope_ok: Option<bool>,
     /// Sorted, without repeats.
     pub required_controls_effective: Vec<String>,
@@ -208,6 +213,9 @@ pub struct SelectedWorker<'a> {
     /// Its five-dimension blast score (§6), when its record declares one.
     pub blast_score: Option<u8>,
     pub chain: ChainVerdict,
+    /// Why its privilege envelope is outside the tenant's policy
+    /// (`policy::privilege::check_declared`); `None` when it is within.
+    pub privilege_denied: Option<String>,
 }
 
 /// How far the router got.
@@ -430,6 +438,23 @@ pub fn decide(header: &Header, input: &RouteInput, stage: Stage<'_>) -> RouteDec
         );
     }
 
+    // WCP-Full: the worker's privilege envelope within the tenant's policy.
+    d.privilege_envelope_ok = Some(sel.privilege_denied.is_none());
+    if let Some(why) = &sel.privilege_denied {
+        return denied(
+            d,
+            header,
+            DenyReason::new(
+                deny::PRIVILEGE_ENVELOPE_VIOLATED,
+                format!(
+                    "worker {} privilege envelope denied for {}/{}: {why}",
+                    sel.worker_id, input.env, input.data_label
+                ),
+                json!({ "reason": why, "worker_id": sel.worker_id }),
+            ),
+        );
+    }
+
     // §6: the chain's blast score against the env's threshold.
     let score = chain_blast(sel.blast_score, input);
     d.blast_score = Some(score);
@@ -616,6 +641,7 @@ mod tests {
             currently_implements: implements,
             blast_score: blast,
             chain,
+            privilege_denied: None,
         }
     }
 
@@ -698,6 +724,57 @@ mod tests {
             d.candidate_workers_ranked[1].skip_reason.as_deref(),
             Some("DENY_WORKER_REVOKED")
         );
+    }
+
+    #[test]
+    fn a_worker_whose_privilege_envelope_is_refused_is_denied_after_its_controls() {
+        let rs = rules(json!({}));
+        let all = controls(&["ctrl.a", "ctrl.b", "ctrl.c"]);
+        let ok = decide(
+            &header(),
+            &input("dev"),
+            matched(
+                &rs,
+                Some(selected(&all, Some(1), ChainVerdict::Allow)),
+                false,
+            ),
+        );
+        assert_eq!(ok.privilege_envelope_ok, Some(true));
+        assert!(!ok.denied);
+
+        let mut refused = selected(&all, Some(1), ChainVerdict::Allow);
+        refused.privilege_denied = Some("egress_not_allowlisted:api.example.com".into());
+        let d = decide(
+            &header(),
+            &input("prod"),
+            matched(&rs, Some(refused), false),
+        );
+        assert_eq!(
+            d.deny_code.as_deref(),
+            Some(deny::PRIVILEGE_ENVELOPE_VIOLATED)
+        );
+        assert_eq!(d.privilege_envelope_ok, Some(false));
+        assert_eq!(d.blast_score, None, "denied before the blast gate");
+        let reason = d.deny_reason_if_denied.unwrap();
+        assert!(
+            reason
+                .message
+                .contains("egress_not_allowlisted:api.example.com"),
+            "{}",
+            reason.message
+        );
+        assert_eq!(reason.extra["worker_id"], "org.acme.summarizer");
+
+        // Missing controls deny first: the envelope is not reached.
+        let few = controls(&["ctrl.a"]);
+        let mut both = selected(&few, Some(1), ChainVerdict::Allow);
+        both.privilege_denied = Some("declares no privilege envelope".into());
+        let d = decide(&header(), &input("prod"), matched(&rs, Some(both), false));
+        assert_eq!(
+            d.deny_code.as_deref(),
+            Some(deny::MISSING_REQUIRED_CONTROLS)
+        );
+        assert_eq!(d.privilege_envelope_ok, None);
     }
 
     #[test]

@@ -85,6 +85,8 @@ struct Pick {
     index: usize,
     worker: Arc<Worker>,
     chained: crate::decide::Chained,
+    /// Why its privilege envelope is outside the routing tenant's policy.
+    privilege_denied: Option<String>,
 }
 
 impl Hall {
@@ -123,12 +125,9 @@ impl Hall {
             tenant,
             default_label,
         } = command;
+        let tenant_policy = self.facts.decision_policy(&tenant).await?;
         if default_label {
-            input.data_label = self
-                .facts
-                .decision_policy(&tenant)
-                .await?
-                .default_data_label;
+            input.data_label = tenant_policy.default_data_label;
         }
         let receipt_id = Uuid::now_v7();
         let now = Utc::now();
@@ -163,6 +162,19 @@ impl Hall {
                 candidates.push(report);
                 pick = found;
             }
+        }
+
+        // WCP-Full: the worker's privilege envelope against the routing
+        // tenant's policy — its data is what the envelope could let out.
+        if let Some(p) = pick.as_mut() {
+            p.privilege_denied = policy::privilege::check_declared(
+                p.worker.record.privilege_envelope.as_ref(),
+                input.env,
+                input.data_label,
+                &tenant_policy,
+            )
+            .err()
+            .map(|refused| refused.reason);
         }
 
         // A human approved exactly this request (§5.8)?
@@ -376,6 +388,7 @@ impl Hall {
                         index,
                         worker: w.clone(),
                         chained,
+                        privilege_denied: None,
                     };
                     return Ok((Some(pick), report));
                 }
@@ -423,6 +436,7 @@ impl Hall {
                         .as_ref()
                         .map(|(b, _)| b.score()),
                     chain: verdict(&p.chained.decision),
+                    privilege_denied: p.privilege_denied.clone(),
                 }),
                 human_approved,
             },

@@ -252,6 +252,71 @@ async fn a_worker_missing_a_required_control_is_denied_naming_it() {
 }
 
 #[tokio::test]
+async fn restricted_data_in_prod_goes_only_to_a_worker_whose_egress_the_tenant_allows() {
+    let (f, acme, _) = Fixture::acme_and_other().await;
+    enrol(
+        &f,
+        &acme,
+        "x.acme.sum",
+        SPECIES,
+        json!({
+            "max_data_label": "RESTRICTED",
+            "privilege_envelope": {"network_egress": "allowlisted",
+                                   "egress": {"allowlist": ["api.example.com"]}},
+        }),
+    )
+    .await;
+    let rules = rules(json!({}));
+    let restricted = || json!({"data_label": "RESTRICTED"});
+
+    // No allowlist for prod: the declared egress is refused.
+    let d = route(&f, &acme, input("prod", restricted()), &rules)
+        .await
+        .decision;
+    assert_eq!(
+        d.deny_code.as_deref(),
+        Some("DENY_PRIVILEGE_ENVELOPE_VIOLATED")
+    );
+    assert_eq!(d.privilege_envelope_ok, Some(false));
+    let reason = d.deny_reason_if_denied.unwrap();
+    assert!(
+        reason
+            .message
+            .contains("egress_denied_no_allowlist_configured"),
+        "{}",
+        reason.message
+    );
+    // In dev the envelope is not in question.
+    let d = route(&f, &acme, input("dev", restricted()), &rules)
+        .await
+        .decision;
+    assert!(!d.denied, "{:?}", d.deny_reason_if_denied);
+    assert_eq!(d.privilege_envelope_ok, Some(true));
+
+    // The tenant allows the destination in prod: the same request passes.
+    let mut policy = f.hall.tenant_policy(&acme).await.unwrap().decisions;
+    policy.egress_allowlist = [(
+        wcp::Env::Prod,
+        vec![wcp::EgressDestination::parse("api.example.com").unwrap()],
+    )]
+    .into();
+    f.hall
+        .set_tenant_policy(service::tenant_policy::SetTenantPolicy {
+            tenant: acme.clone(),
+            attestation: None,
+            decisions: Some(policy),
+        })
+        .await
+        .unwrap();
+    let d = route(&f, &acme, input("prod", restricted()), &rules)
+        .await
+        .decision;
+    assert!(!d.denied, "{:?}", d.deny_reason_if_denied);
+    assert_eq!(d.privilege_envelope_ok, Some(true));
+    assert_eq!(d.selected_worker_id.as_deref(), Some("x.acme.sum"));
+}
+
+#[tokio::test]
 async fn an_over_threshold_blast_is_denied_in_dev_and_asks_a_human_in_prod_whose_approval_lets_it_through(
 ) {
     let (f, acme, _) = Fixture::acme_and_other().await;
