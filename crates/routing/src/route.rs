@@ -487,8 +487,24 @@ pub fn decide(header: &Header, input: &RouteInput, stage: Stage<'_>) -> RouteDec
             input.env, header.blast_threshold
         ));
     }
-    if rule.decision.escalation.human_required_default {
+    let escalation = &rule.decision.escalation;
+    if escalation.human_required_default {
         asks.push(format!("rule {} requires a human by default", rule.rule_id));
+    }
+    // Conditions and step-ups this router cannot evaluate are taken as met
+    // (fail closed): a human's approval stands in for them.
+    if !escalation.human_required_if.is_empty() {
+        asks.push(format!(
+            "rule {} asks a human under conditions (human_required_if), which are not \
+             evaluated here, so it always does",
+            rule.rule_id
+        ));
+    }
+    if escalation.msavx_step_up {
+        asks.push(format!(
+            "rule {} asks for a step-up (msavx_step_up); a human's approval stands in for it",
+            rule.rule_id
+        ));
     }
     d.selected_worker_species_id = Some(candidate.worker_species_id.to_string());
     d.selected_worker_id = Some(sel.worker_id.clone());
@@ -775,6 +791,25 @@ mod tests {
             Some(deny::MISSING_REQUIRED_CONTROLS)
         );
         assert_eq!(d.privilege_envelope_ok, None);
+    }
+
+    #[test]
+    fn escalation_conditions_not_evaluated_here_ask_a_human_always() {
+        let all = controls(&["ctrl.a", "ctrl.b", "ctrl.c"]);
+        for escalation in [
+            json!({"human_required_if": [{"env": "prod"}]}),
+            json!({"msavx_step_up": true}),
+        ] {
+            let rs = rules(json!({ "escalation": escalation }));
+            let sel = selected(&all, Some(1), ChainVerdict::Allow);
+            let d = decide(&header(), &input("dev"), matched(&rs, Some(sel), false));
+            assert_eq!(d.outcome, RouteOutcome::RequireHuman, "{escalation}");
+            assert_eq!(d.deny_code.as_deref(), Some(deny::REQUIRES_HUMAN_APPROVAL));
+            // A human's approval lets it through.
+            let sel = selected(&all, Some(1), ChainVerdict::Allow);
+            let d = decide(&header(), &input("dev"), matched(&rs, Some(sel), true));
+            assert_eq!(d.outcome, RouteOutcome::Allow, "{escalation}");
+        }
     }
 
     #[test]
