@@ -16,7 +16,7 @@ keep a printed result readable).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any, Mapping, Optional, Tuple
 
@@ -328,6 +328,61 @@ class Decision:
             artifact_hash=data.get("artifact_hash"),
             selected_worker_species_id=data.get("selected_worker_species_id"),
             raw=data,
+        )
+
+
+@dataclass(frozen=True)
+class RouteDecision(Decision):
+    """A routing decision (WCP §4.2): the tenant's rules chose the worker.
+
+    Everything a :class:`Decision` has — ``denied``, ``outcome``,
+    ``deny_code``, ``proof``, the signed ``receipt`` (format 3, with the
+    route evidence), the approval fields — plus how it was routed:
+    ``matched_rule_id`` (``"NO_MATCH"`` when no rule matched),
+    ``selected_worker_species_id`` and ``selected_worker_id`` (``None`` when
+    none was selected), ``rules_version``, the §6 ``blast_score``, the
+    ``required_controls_effective``, each candidate with its skip reason,
+    and the §5.4 ``telemetry_envelopes``.
+    """
+
+    timestamp: Optional[str] = None
+    matched_rule_id: Optional[str] = None
+    selected_worker_id: Optional[str] = None
+    tenant_risk: Optional[str] = None
+    qos_class: Optional[str] = None
+    rules_version: Optional[str] = None
+    dry_run: bool = False
+    deny_reason_if_denied: Optional[Mapping[str, Any]] = None
+    blast_score: Optional[int] = None
+    blast_gate_passed: Optional[bool] = None
+    privilege_envelope_ok: Optional[bool] = None
+    required_controls_effective: Tuple[str, ...] = ()
+    recommended_profiles_effective: Tuple[Any, ...] = ()
+    escalation_effective: Optional[Mapping[str, Any]] = None
+    candidate_workers_ranked: Tuple[Mapping[str, Any], ...] = field(default=(), repr=False)
+    telemetry_envelopes: Tuple[Mapping[str, Any], ...] = field(default=(), repr=False)
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> "RouteDecision":
+        base = Decision.from_api(data)
+        return cls(
+            **{f.name: getattr(base, f.name) for f in fields(Decision)},
+            timestamp=data.get("timestamp"),
+            matched_rule_id=data.get("matched_rule_id"),
+            selected_worker_id=data.get("selected_worker_id"),
+            tenant_risk=data.get("tenant_risk"),
+            qos_class=data.get("qos_class"),
+            rules_version=data.get("rules_version"),
+            dry_run=bool(data.get("dry_run", False)),
+            deny_reason_if_denied=data.get("deny_reason_if_denied"),
+            blast_score=data.get("blast_score"),
+            blast_gate_passed=data.get("blast_gate_passed"),
+            privilege_envelope_ok=data.get("privilege_envelope_ok"),
+            required_controls_effective=tuple(data.get("required_controls_effective") or ()),
+            recommended_profiles_effective=tuple(data.get("recommended_profiles_effective") or ()),
+            escalation_effective=data.get("escalation_effective"),
+            candidate_workers_ranked=tuple(data.get("candidate_workers_ranked") or ()),
+            telemetry_envelopes=tuple(data.get("telemetry_envelopes") or ()),
         )
 
 

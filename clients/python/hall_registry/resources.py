@@ -40,6 +40,7 @@ from .models import (
     RulesActivation,
     RulesDocument,
     RulesTestReport,
+    RouteDecision,
     RulesVersion,
     SessionToken,
     Verification,
@@ -789,6 +790,64 @@ class Auth(Resource[RunnerT]):
             body["ttl_seconds"] = ttl_seconds
         data = yield _write("POST", "/api/v1/auth/token", body or None)
         return SessionToken.from_api(data)
+
+
+class Router(Resource[RunnerT]):
+    """The WCP router (``POST /api/v1/route``): the tenant's routing rules
+    choose the worker for a capability request."""
+
+    @operation
+    def route(
+        self,
+        capability_id: str,
+        env: Optional[str] = None,
+        *,
+        data_label: Optional[str] = None,
+        tenant_risk: str = "low",
+        qos_class: str = "P2",
+        correlation_id: Optional[str] = None,
+        request: Optional[Mapping[str, Any]] = None,
+        blast_score: Optional[int] = None,
+        blast_radius: Optional[Mapping[str, Any]] = None,
+        dry_run: bool = False,
+        approval_id: Optional[str] = None,
+        tenant_id: Optional[str] = None,
+    ) -> Op[RouteDecision]:
+        """Route ``capability_id``: which worker may serve it, here, now? Check ``.denied``.
+
+        A deny is a normal result (``deny_code``, ``deny_reason_if_denied``),
+        with its receipt. ``env`` defaults to ``PYHALL_ENV`` (else ``"dev"``);
+        an omitted ``data_label`` is your tenant's default label
+        (``RESTRICTED`` unless your policy sets another: an omitted label
+        never widens access). ``correlation_id`` defaults to a fresh UUID and
+        is propagated into the telemetry. ``blast_score`` is the score the
+        chain's earlier steps carry (WCP §6, additive). After a human
+        approves a ``REQUIRE_HUMAN`` outcome, route again with
+        ``approval_id=decision.pending_approval_id``.
+
+        Not retried once it may have reached the registry: a route has no
+        idempotency key, and a repeat would be a second receipted decision.
+        """
+        body: Dict[str, Any] = {
+            "capability_id": capability_id,
+            "env": env or self._config.env,
+            "tenant_risk": tenant_risk,
+            "qos_class": qos_class,
+            "correlation_id": correlation_id or str(uuid.uuid4()),
+            "dry_run": dry_run,
+        }
+        for key, value in (
+            ("data_label", data_label),
+            ("request", request),
+            ("blast_score", blast_score),
+            ("blast_radius", blast_radius),
+            ("approval_id", approval_id),
+            ("tenant_id", tenant_id),
+        ):
+            if value is not None:
+                body[key] = value
+        data = yield Request("POST", "/api/v1/route", json=body, retry=Retry.UNSAFE)
+        return RouteDecision.from_api(data)
 
 
 def _cases(cases: Sequence[Mapping[str, Any]]) -> List[Mapping[str, Any]]:
