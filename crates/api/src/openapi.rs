@@ -304,6 +304,19 @@ fn property_constraints() -> Vec<(&'static str, &'static str, serde_json::Value)
             "attestation_max_age_days",
             json!({"minimum": 1}),
         ),
+        (
+            "DecisionPolicyView",
+            "egress_allowlist",
+            json!({"additionalProperties": {
+                "type": "array",
+                "maxItems": ::policy::privilege::MAX_ALLOWLIST_PER_ENV,
+                "items": {
+                    "type": "string",
+                    "pattern": wcp::privilege::DESTINATION_PATTERN,
+                    "maxLength": wcp::privilege::MAX_DESTINATION_LEN,
+                },
+            }}),
+        ),
         ("CreateApiKey", "tenant_id", tenant.clone()),
         ("TransferNamespace", "tenant_id", tenant.clone()),
         ("ForceTransfer", "tenant_id", tenant.clone()),

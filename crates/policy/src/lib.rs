@@ -11,13 +11,14 @@
 pub mod approvals;
 pub mod ban_review;
 pub mod namespaces;
+pub mod privilege;
 pub mod visibility;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use wcp::{CapabilityId, ControlId, DataLabel, Env, TenantId};
+use wcp::{CapabilityId, ControlId, DataLabel, EgressDestination, Env, TenantId};
 
 /// The shipped default policy document.
 pub const DEFAULT_POLICY: &str = include_str!("../policies/default-v1.json");
@@ -38,6 +39,9 @@ pub mod deny {
     pub const MISSING_REQUIRED_CONTROLS: &str = "DENY_MISSING_REQUIRED_CONTROLS";
     pub const BLAST_RADIUS_EXCEEDED: &str = "DENY_BLAST_RADIUS_EXCEEDED";
     pub const REQUIRES_HUMAN_APPROVAL: &str = "DENY_REQUIRES_HUMAN_APPROVAL";
+    /// The worker's privilege envelope is not allowed for the env and data
+    /// label (WCP-Full, §7; pyhall's spelling). See [`crate::privilege`].
+    pub const PRIVILEGE_ENVELOPE_VIOLATED: &str = "DENY_PRIVILEGE_ENVELOPE_VIOLATED";
 }
 
 /// One check of the tier table. Declared in the governance chain's order
@@ -211,6 +215,10 @@ pub struct TenantPolicy {
     /// The data label of a decision request that names none. `RESTRICTED`
     /// unless the tenant sets another: an omitted label never widens access.
     pub default_data_label: DataLabel,
+    /// Destinations a worker may declare egress to, per env, where the
+    /// privilege rule checks them (prod and edge, RESTRICTED data; see
+    /// [`privilege`]). No list for an env: no declared egress is allowed.
+    pub egress_allowlist: BTreeMap<Env, Vec<EgressDestination>>,
 }
 
 impl Default for TenantPolicy {
@@ -221,6 +229,7 @@ impl Default for TenantPolicy {
             attestation_max_age_days: None,
             l7_advisory: false,
             default_data_label: DataLabel::Restricted,
+            egress_allowlist: BTreeMap::new(),
         }
     }
 }

@@ -1,13 +1,14 @@
 //! A tenant's policy as stored on its row: what it asks of attestations
 //! (signature, approval) and of decisions (tier floors per environment,
-//! signatories, attestation age and the L7 supervisor level).
+//! signatories, attestation age, the L7 supervisor level, the default data
+//! label and the egress allowlist per env).
 
 use std::collections::BTreeMap;
 
 use attestation::AttestationPolicy;
 use policy::TenantPolicy;
 use sqlx::Row;
-use wcp::{DataLabel, Env, TenantId};
+use wcp::{DataLabel, EgressDestination, Env, TenantId};
 
 use crate::approvals::SupervisorLevel;
 use crate::{Entity, Store, StoreError, TenantStore};
@@ -24,12 +25,45 @@ fn floors_from_json(v: serde_json::Value) -> Result<BTreeMap<Env, u8>, StoreErro
         .collect()
 }
 
+fn egress_from_json(
+    v: serde_json::Value,
+) -> Result<BTreeMap<Env, Vec<EgressDestination>>, StoreError> {
+    let map: BTreeMap<String, Vec<String>> =
+        serde_json::from_value(v).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let corrupt = |e: &dyn std::fmt::Display| StoreError::Corrupt(e.to_string());
+    map.into_iter()
+        .map(|(k, dests)| {
+            let env = Env::parse(&k).map_err(|e| corrupt(&e))?;
+            let dests = dests
+                .iter()
+                .map(|d| EgressDestination::parse(d).map_err(|e| corrupt(&e)))
+                .collect::<Result<_, _>>()?;
+            Ok((env, dests))
+        })
+        .collect()
+}
+
+fn egress_to_json(
+    allowlist: &BTreeMap<Env, Vec<EgressDestination>>,
+) -> Result<serde_json::Value, StoreError> {
+    let map: BTreeMap<&str, Vec<&str>> = allowlist
+        .iter()
+        .map(|(e, d)| {
+            (
+                e.as_str(),
+                d.iter().map(EgressDestination::as_str).collect(),
+            )
+        })
+        .collect();
+    serde_json::to_value(map).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
 impl Store {
     /// A tenant's decision policy (floors, signatories, attestation age).
     pub async fn decision_policy(&self, tenant: &TenantId) -> Result<TenantPolicy, StoreError> {
         let row = sqlx::query(
             "SELECT tier_floors, signatories, attestation_max_age_days, l7_supervisor_level,
-                    default_data_label
+                    default_data_label, egress_allowlist
              FROM tenants WHERE id = $1",
         )
         .bind(tenant.as_str())
@@ -51,6 +85,7 @@ impl Store {
             l7_advisory: SupervisorLevel::from_name(&l7) == Some(SupervisorLevel::Advisory),
             default_data_label: DataLabel::parse(&default_label)
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            egress_allowlist: egress_from_json(row.try_get("egress_allowlist")?)?,
         })
     }
 }
@@ -109,7 +144,8 @@ impl TenantStore<'_> {
                             "attestation_max_age_days is beyond the column's range".into(),
                         )
                     })?;
-                Ok::<_, StoreError>((policy, floors, max_age))
+                let egress = egress_to_json(&policy.egress_allowlist)?;
+                Ok::<_, StoreError>((policy, floors, max_age, egress))
             })
             .transpose()?;
         let mut tx = self.store.pool.begin().await?;
@@ -124,11 +160,11 @@ impl TenantStore<'_> {
             .execute(&mut *tx)
             .await?;
         }
-        if let Some((policy, floors, max_age)) = decisions {
+        if let Some((policy, floors, max_age, egress)) = decisions {
             sqlx::query(
                 "UPDATE tenants SET tier_floors = $2, signatories = $3,
                     attestation_max_age_days = $4, l7_supervisor_level = $5,
-                    default_data_label = $6, updated_at = now()
+                    default_data_label = $6, egress_allowlist = $7, updated_at = now()
                  WHERE id = $1",
             )
             .bind(self.tenant.as_str())
@@ -143,6 +179,7 @@ impl TenantStore<'_> {
             .bind(max_age)
             .bind(SupervisorLevel::l7(policy.l7_advisory).as_str())
             .bind(policy.default_data_label.as_str())
+            .bind(egress)
             .execute(&mut *tx)
             .await?;
         }

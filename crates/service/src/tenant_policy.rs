@@ -2,7 +2,8 @@
 //! attestations of its workers ([`AttestationPolicy`], applied by the
 //! `attest` use case) and of decisions on them ([`TenantPolicy`]: tier
 //! floors, signatories, attestation age, the L7 supervisor level, applied by
-//! `decide`). The rows are `registry::tenant_policy`.
+//! `decide`; the egress allowlist, applied by `policy::privilege`). The rows
+//! are `registry::tenant_policy`.
 
 use attestation::AttestationPolicy;
 use policy::TenantPolicy;
@@ -53,6 +54,18 @@ impl SetTenantPolicy {
                     "decisions.attestation_max_age_days must be from 1 to \
                      {MAX_ATTESTATION_MAX_AGE_DAYS} (days), not {days}"
                 )));
+            }
+        }
+        if let Some(d) = &self.decisions {
+            for (env, dests) in &d.egress_allowlist {
+                if dests.len() > policy::privilege::MAX_ALLOWLIST_PER_ENV {
+                    return Err(PolicyError::Invalid(format!(
+                        "decisions.egress_allowlist.{env} has {} destinations; at most {} are \
+                         allowed per env",
+                        dests.len(),
+                        policy::privilege::MAX_ALLOWLIST_PER_ENV
+                    )));
+                }
             }
         }
         Ok(())

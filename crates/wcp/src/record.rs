@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 
 use crate::canonical::artifact_hash;
 use crate::id::{CapabilityId, ControlId, IdError, Namespace, SpeciesId, WorkerId};
+use crate::privilege::PrivilegeEnvelope;
 use crate::vocab::{BlastRadius, DataLabel, Env, RiskTier, Visibility, VocabError};
 
 /// The highest policy tier (L8, gatekeeper).
@@ -169,12 +170,12 @@ impl WorkerRecord {
         };
         let privilege_envelope = match record.get("privilege_envelope") {
             None | Some(Value::Null) => None,
-            Some(v @ Value::Object(_)) => Some(v.clone()),
-            Some(_) => {
-                return Err(RecordError::field(
-                    "privilege_envelope",
-                    "must be an object",
-                ))
+            Some(v) => {
+                // Kept as given (the artifact hash covers it); read only to
+                // refuse what no envelope check could interpret.
+                PrivilegeEnvelope::parse(v)
+                    .map_err(|e| RecordError::sentence(e.field, e.message))?;
+                Some(v.clone())
             }
         };
 
@@ -512,6 +513,25 @@ mod tests {
         );
         assert_eq!(r.blast_radius.unwrap().0.score(), 2);
         assert_eq!(r.artifact_hash.as_deref(), Some(hash.as_str()));
+    }
+
+    #[test]
+    fn an_unreadable_privilege_envelope_is_refused_naming_its_field() {
+        let mut body = full_record();
+        body["privilege_envelope"] = json!({"network_egress": "wide", "extra": 1});
+        match WorkerRecord::parse(&body).unwrap_err() {
+            RecordError::Field { field, message } => {
+                assert_eq!(field, "privilege_envelope.network_egress");
+                assert!(message.starts_with("privilege_envelope.network_egress \"wide\""));
+            }
+            other => panic!("{other:?}"),
+        }
+        body["privilege_envelope"] = json!({"network_egress": "Broad", "extra": 1});
+        let r = WorkerRecord::parse(&body).unwrap();
+        assert_eq!(
+            r.privilege_envelope,
+            Some(body["privilege_envelope"].clone())
+        );
     }
 
     #[test]

@@ -155,6 +155,18 @@ string_enum!(
     { Public => "public", Private => "private" }
 );
 
+string_enum!(
+    /// How far a worker's network egress reaches (spec §6's network
+    /// dimension, as a privilege envelope's `network_egress` declares it).
+    NetworkEgress, "network_egress", "none, allowlisted, broad or unrestricted",
+    {
+        NoEgress => "none",
+        Allowlisted => "allowlisted",
+        Broad => "broad",
+        Unrestricted => "unrestricted",
+    }
+);
+
 /// Five-dimension blast radius (spec §6): data, network, financial and time
 /// are 0–5; reversibility is 0–5 or one of the catalog's words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -79,6 +79,18 @@ pub struct DecisionPolicyView {
     /// `RESTRICTED`); the policy shows it in capitals.
     #[schema(example = "RESTRICTED", value_type = Option<api_types::decisions::DataLabelName>)]
     pub default_data_label: Option<String>,
+    /// Destinations your workers may declare egress to (their privilege
+    /// envelope's `egress.allowlist`), per env, e.g. `{"prod":
+    /// ["api.example.com", "db.internal:5432"]}`: host names or host:port,
+    /// in any case (shown lowercase, sorted, each once), at most 100 per
+    /// env. In prod and edge with RESTRICTED data a worker declaring a
+    /// destination not listed for the env is denied
+    /// (`DENY_PRIVILEGE_ENVELOPE_VIOLATED`); no list for an env allows no
+    /// declared egress there. Keys are envs as `tier_floors` takes them.
+    #[serde(default)]
+    #[schema(value_type = Object,
+        example = json!({"prod": ["api.example.com", "db.internal:5432"]}))]
+    pub egress_allowlist: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -106,6 +118,13 @@ impl From<TenantPolicies> for PolicyView {
                 attestation_max_age_days: d.attestation_max_age_days,
                 l7_supervisor_level: Some(SupervisorLevel::l7(d.l7_advisory).as_str().into()),
                 default_data_label: Some(d.default_data_label.to_string()),
+                egress_allowlist: d
+                    .egress_allowlist
+                    .iter()
+                    .map(|(e, dests)| {
+                        (e.to_string(), dests.iter().map(|d| d.to_string()).collect())
+                    })
+                    .collect(),
             }),
         }
     }
@@ -156,12 +175,40 @@ impl DecisionPolicyView {
             Some(l) => wcp::DataLabel::parse(l)
                 .map_err(|e| bad(e.field("decisions.default_data_label").to_string()))?,
         };
+        let mut egress_allowlist = BTreeMap::new();
+        for (given, dests) in self.egress_allowlist {
+            let field = "decisions.egress_allowlist";
+            let env = wcp::Env::parse(&given).map_err(|e| bad(e.field(field).to_string()))?;
+            if dests.len() > policy::privilege::MAX_ALLOWLIST_PER_ENV {
+                return Err(bad(format!(
+                    "{field}.{env} has {} destinations; at most {} are allowed per env",
+                    dests.len(),
+                    policy::privilege::MAX_ALLOWLIST_PER_ENV
+                )));
+            }
+            let mut parsed = dests
+                .iter()
+                .enumerate()
+                .map(|(i, d)| {
+                    wcp::EgressDestination::parse(d)
+                        .map_err(|e| bad(e.field(format!("{field}.{given}[{i}]")).message))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            parsed.sort();
+            parsed.dedup();
+            if egress_allowlist.insert(env, parsed).is_some() {
+                return Err(bad(format!(
+                    "{field} gives {env} twice (an alias such as {given:?} counts as {env})"
+                )));
+            }
+        }
         Ok(policy::TenantPolicy {
             floors,
             signatories,
             attestation_max_age_days: self.attestation_max_age_days,
             l7_advisory,
             default_data_label,
+            egress_allowlist,
         })
     }
 }

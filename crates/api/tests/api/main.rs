@@ -19,6 +19,7 @@ mod integrations;
 mod metrics;
 mod openapi_file;
 mod operator_scope;
+mod privilege;
 mod receipt_keys;
 mod route;
 mod route_guards;
