@@ -46,6 +46,10 @@ pub struct PendingReceipt {
     pub deny_reason: Option<String>,
     /// The `Idempotency-Key` claim to complete with this receipt, if any.
     pub idempotency: Option<IdempotencyClaim>,
+    /// A route decision's telemetry envelopes (WCP §5.4), stored with the
+    /// receipt in its transaction: both or neither. Empty for decisions
+    /// about a named worker.
+    pub route_events: Vec<serde_json::Value>,
 }
 
 struct Job {
@@ -247,6 +251,7 @@ async fn commit(
 
     let mut sealed = Vec::with_capacity(jobs.len());
     let mut rows = ReceiptRows::default();
+    let mut events = crate::route_events::EventRows::default();
     for job in jobs {
         let p = &job.receipt;
         if p.idempotency.is_some() && held.next() != Some(true) {
@@ -274,6 +279,12 @@ async fn commit(
         if let Some(claim) = &p.idempotency {
             completed.push((claim, p.content.tenant_id.as_str(), receipt_id));
         }
+        events.add(
+            &p.content.tenant_id,
+            &p.content.correlation_id,
+            receipt_id,
+            &p.route_events,
+        );
         sealed.push(Ok(receipt));
     }
     idempotency::complete_claims(&mut tx, &completed).await?;
@@ -296,6 +307,7 @@ async fn commit(
     .bind(&rows.reason)
     .execute(&mut *tx)
     .await?;
+    events.insert(&mut tx).await?;
     let (h_tenant, h_hash, h_len): (Vec<String>, Vec<Option<String>>, Vec<i64>) = {
         let mut t = Vec::new();
         let mut h = Vec::new();

@@ -62,6 +62,7 @@ fn pending(tenant: &str, n: usize) -> PendingReceipt {
         denied: false,
         deny_reason: None,
         idempotency: None,
+        route_events: Vec::new(),
     }
 }
 
@@ -427,4 +428,32 @@ mod idempotency_keys {
             ClaimOutcome::Completed(_)
         ));
     }
+}
+
+#[tokio::test]
+async fn a_route_decisions_telemetry_is_committed_with_its_receipt() {
+    let (_db, s, t, writer) = acme().await;
+    let envelopes = vec![
+        serde_json::json!({"event_id": "evt.os.task.routed", "correlation_id": "c1"}),
+        serde_json::json!({"event_id": "evt.os.worker.selected", "correlation_id": "c1"}),
+    ];
+    let routed = PendingReceipt {
+        route_events: envelopes.clone(),
+        ..pending(t.as_str(), 1)
+    };
+    let receipt = writer.append(routed).await.unwrap();
+    // A decision about a named worker stores none.
+    writer.append(pending(t.as_str(), 1)).await.unwrap();
+
+    let events = s.tenant(&t).route_events("c1", 10).await.unwrap();
+    assert_eq!(
+        events
+            .iter()
+            .map(|e| e.envelope.clone())
+            .collect::<Vec<_>>(),
+        envelopes
+    );
+    let decision = Uuid::parse_str(&receipt.content.receipt_id).unwrap();
+    assert!(events.iter().all(|e| e.decision_id == decision));
+    assert_eq!(events[1].event_id, "evt.os.worker.selected");
 }

@@ -298,26 +298,14 @@ impl Hall {
                         .as_ref()
                         .map(|r| r.message.clone()),
                     idempotency: None,
+                    // Stored with the receipt, in its transaction.
+                    route_events: decision.telemetry_envelopes.clone(),
                 },
                 approved,
             )
             .await
             .map_err(RouteError::ReceiptNotCommitted)?;
 
-        // The decision stands once its receipt is committed; its telemetry
-        // is stored after, and a failure to store it is logged, not answered.
-        if let Err(e) = self
-            .store
-            .tenant(&tenant)
-            .record_route_events(
-                receipt_id,
-                input.correlation_id.as_str(),
-                &decision.telemetry_envelopes,
-            )
-            .await
-        {
-            tracing::warn!(error = %e, decision = %receipt_id, "route telemetry not stored");
-        }
         Ok(Routed {
             decision,
             receipt,
