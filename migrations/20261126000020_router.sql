@@ -2,8 +2,8 @@
 -- looked up by species, in worker_id order (deterministic selection).
 CREATE INDEX workers_species ON workers (species_id, worker_id) WHERE species_id IS NOT NULL;
 
--- The telemetry envelopes of each route decision (§5.4), stored right after
--- its receipt commits and read back by correlation id. `event_id` is the
+-- The telemetry envelopes of each route decision (§5.4), stored in the
+-- transaction of its receipt and read back by correlation id. `event_id` is the
 -- envelope's (`evt.os.task.routed`, …); `decision_id` its receipt's id.
 CREATE TABLE route_events (
     tenant_id      text        NOT NULL REFERENCES tenants (id),
