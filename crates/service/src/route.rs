@@ -28,7 +28,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 use wcp::TenantId;
 
-use crate::decide::approval::{ask_human, HumanAnswer, InFlight};
+use crate::decide::approval::{ask_human, open_advisory, HumanAnswer, InFlight};
 use crate::decide::{DecideError, Supervision};
 use crate::routing_rules::ActiveRules;
 use crate::{Caller, Hall};
@@ -242,6 +242,23 @@ impl Hall {
                     r.message = reason;
                 }
                 supervision = Supervision::new(false, None);
+            }
+        }
+
+        // L7 advisory (the tenant's choice): allowed, and a human is
+        // notified — as for a decision about a named worker.
+        if let (RouteOutcome::Allow, Some(p), None) = (decision.outcome, &pick, approved) {
+            if p.chained.decision.advisory_human && !input.dry_run {
+                let opened = open_advisory(
+                    self,
+                    &p.worker,
+                    &p.chained.facts,
+                    &p.chained.decision,
+                    receipt_id,
+                    input.correlation_id.as_str(),
+                )
+                .await?;
+                supervision = Supervision::new(true, Some(opened));
             }
         }
 

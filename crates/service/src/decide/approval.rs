@@ -163,7 +163,7 @@ pub(crate) async fn ask_human(
 
 /// Advisory REQUIRE_HUMAN: the call proceeds; the approval opened here is
 /// the record of what a human is told, to review after the fact.
-pub(super) async fn open_advisory(
+pub(crate) async fn open_advisory(
     hall: &Hall,
     w: &Worker,
     facts: &Facts,

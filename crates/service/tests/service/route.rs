@@ -317,6 +317,70 @@ async fn restricted_data_in_prod_goes_only_to_a_worker_whose_egress_the_tenant_a
 }
 
 #[tokio::test]
+async fn an_l7_advisory_tenant_routes_restricted_prod_data_and_a_human_is_notified() {
+    let (f, acme, _) = Fixture::acme_and_other().await;
+    f.register(
+        &acme,
+        "x.acme.sum",
+        7,
+        json!({
+            "worker_species_id": SPECIES, "max_data_label": "RESTRICTED",
+            "privilege_envelope": {"network_egress": "none"},
+        }),
+    )
+    .await;
+    f.attest_card(&acme, "x.acme.sum", &"ab".repeat(32)).await;
+    let mut policy = f.hall.tenant_policy(&acme).await.unwrap().decisions;
+    policy.l7_advisory = true;
+    f.hall
+        .set_tenant_policy(service::tenant_policy::SetTenantPolicy {
+            tenant: acme.clone(),
+            attestation: None,
+            decisions: Some(policy),
+        })
+        .await
+        .unwrap();
+
+    let routed = route(
+        &f,
+        &acme,
+        input("prod", json!({"data_label": "RESTRICTED"})),
+        &rules(json!({})),
+    )
+    .await;
+    assert!(
+        !routed.decision.denied,
+        "{:?}",
+        routed.decision.deny_reason_if_denied
+    );
+    assert!(routed.supervision.advisory);
+    let opened = routed
+        .supervision
+        .pending_approval_id
+        .clone()
+        .expect("an advisory approval");
+    assert_eq!(
+        routed.receipt.content.approval_id.as_deref(),
+        Some(opened.as_str())
+    );
+    assert_eq!(
+        f.pending(&acme).await,
+        vec![Uuid::parse_str(&opened).unwrap()]
+    );
+
+    // A dry run is decided alike and notifies no one.
+    let dry = route(
+        &f,
+        &acme,
+        input("prod", json!({"data_label": "RESTRICTED", "dry_run": true})),
+        &rules(json!({})),
+    )
+    .await;
+    assert!(!dry.decision.denied && dry.supervision.pending_approval_id.is_none());
+    assert_eq!(f.pending(&acme).await.len(), 1);
+}
+
+#[tokio::test]
 async fn an_over_threshold_blast_is_denied_in_dev_and_asks_a_human_in_prod_whose_approval_lets_it_through(
 ) {
     let (f, acme, _) = Fixture::acme_and_other().await;
