@@ -32,8 +32,13 @@ fn content() -> UnsignedReceipt {
         prev_receipt_hash: None,
         signing_key_id: String::new(),
         approval_id: Some("é".into()),
-        receipt_version: ReceiptVersion::CURRENT,
+        // A route decision's receipt (format 3): every optional field set.
+        receipt_version: ReceiptVersion::V3,
         acting_key_id: Some("0193a1b2-5555-7000-8000-00000000000a".into()),
+        matched_rule_id: Some("rr_doc".into()),
+        rules_version: Some("7".into()),
+        rules_sha256: Some("c".repeat(64)),
+        selected_worker_species_id: Some("wrk.doc.summarizer".into()),
     }
 }
 
