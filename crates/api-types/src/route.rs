@@ -119,7 +119,9 @@ pub struct RouteFields {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<bool>, nullable))]
     pub blast_gate_passed: Option<Option<bool>>,
-    /// Privilege envelopes are not checked yet: absent.
+    /// Whether the selected worker's privilege envelope is within your
+    /// tenant's policy (WCP-Full); null before a worker is selected and
+    /// passes its required controls.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<bool>, nullable))]
     pub privilege_envelope_ok: Option<Option<bool>>,

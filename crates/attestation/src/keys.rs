@@ -73,8 +73,7 @@ impl NamespacePublicKey {
     /// characters of its SHA-256, so the same key always gets the same kid.
     pub fn kid(&self) -> String {
         let digest = Sha256::digest(self.as_bytes());
-        let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-        format!("nsk_{hex}")
+        format!("nsk_{}", wcp::canonical::hex(&digest[..8]))
     }
 }
 

@@ -67,9 +67,7 @@ pub fn package_hash<'a>(files: impl IntoIterator<Item = PackageFile<'a>>) -> Str
     hex(&outer.finalize())
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+use wcp::canonical::hex;
 
 /// Whether `s` is a SHA-256 as the API takes it: 64 lowercase hex characters.
 pub fn is_sha256_hex(s: &str) -> bool {

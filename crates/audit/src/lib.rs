@@ -191,9 +191,7 @@ pub struct UnsignedReceipt {
     pub selected_worker_species_id: Option<String>,
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+use wcp::canonical::hex;
 
 fn unhex32(s: &str) -> Option<[u8; 32]> {
     if s.len() != 64 {

@@ -72,6 +72,36 @@ async fn send(request: reqwest::RequestBuilder, key: &str, body: Value) -> Resul
     }
 }
 
+/// The part of a decision's answer the load loop checks. Reading only this
+/// (serde skips the rest without building it) keeps the load generator's
+/// cost, which shares the machine, the same for a short or a long answer.
+#[derive(serde::Deserialize)]
+struct Proof {
+    proof: Option<String>,
+}
+
+/// One decision (or route) call; Ok when it was answered with a proof.
+async fn decided(
+    http: &reqwest::Client,
+    url: String,
+    key: &str,
+    body: &Value,
+) -> Result<(), String> {
+    let resp = http
+        .post(url)
+        .bearer_auth(key)
+        .json(body)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = resp.status();
+    let bytes = resp.bytes().await.map_err(|e| e.to_string())?;
+    match serde_json::from_slice::<Proof>(&bytes) {
+        Ok(Proof { proof: Some(_) }) if status.is_success() => Ok(()),
+        _ => Err(format!("{status}: {}", String::from_utf8_lossy(&bytes))),
+    }
+}
+
 /// One verify call; Ok when the registry answered with the worker's status.
 async fn verify(http: &reqwest::Client, url: &str) -> Result<(), String> {
     let resp = http
@@ -126,9 +156,9 @@ async fn load(
                     ("decisions", json!({"worker_id": "x.bench.worker", "capability": cap, "env": "dev", "data_label": "PUBLIC"}))
                 };
                 let started = Instant::now();
-                match post(&http, format!("{url}/api/v1/{path}"), &key, body).await {
-                    Ok(d) if d["proof"].is_string() => latencies.push(started.elapsed().as_micros() as u64),
-                    _ => errors += 1,
+                match decided(&http, format!("{url}/api/v1/{path}"), &key, &body).await {
+                    Ok(()) => latencies.push(started.elapsed().as_micros() as u64),
+                    Err(_) => errors += 1,
                 }
                 i += 1;
             }

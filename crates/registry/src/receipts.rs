@@ -29,6 +29,7 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::idempotency::{self, IdempotencyClaim};
+use crate::route_events::{RouteTelemetry, TelemetryRows};
 use crate::{Store, StoreError, Unavailable};
 
 /// Most receipts one transaction takes.
@@ -47,9 +48,9 @@ pub struct PendingReceipt {
     /// The `Idempotency-Key` claim to complete with this receipt, if any.
     pub idempotency: Option<IdempotencyClaim>,
     /// A route decision's telemetry envelopes (WCP §5.4), stored with the
-    /// receipt in its transaction: both or neither. Empty for decisions
+    /// receipt in its transaction: both or neither. `None` for decisions
     /// about a named worker.
-    pub route_events: Vec<serde_json::Value>,
+    pub telemetry: Option<RouteTelemetry>,
 }
 
 struct Job {
@@ -251,7 +252,7 @@ async fn commit(
 
     let mut sealed = Vec::with_capacity(jobs.len());
     let mut rows = ReceiptRows::default();
-    let mut events = crate::route_events::EventRows::default();
+    let mut telemetry = TelemetryRows::default();
     for job in jobs {
         let p = &job.receipt;
         if p.idempotency.is_some() && held.next() != Some(true) {
@@ -279,12 +280,14 @@ async fn commit(
         if let Some(claim) = &p.idempotency {
             completed.push((claim, p.content.tenant_id.as_str(), receipt_id));
         }
-        events.add(
-            &p.content.tenant_id,
-            &p.content.correlation_id,
-            receipt_id,
-            &p.route_events,
-        );
+        if let Some(t) = &p.telemetry {
+            telemetry.add(
+                &p.content.tenant_id,
+                &p.content.correlation_id,
+                receipt_id,
+                t,
+            );
+        }
         sealed.push(Ok(receipt));
     }
     idempotency::complete_claims(&mut tx, &completed).await?;
@@ -307,7 +310,7 @@ async fn commit(
     .bind(&rows.reason)
     .execute(&mut *tx)
     .await?;
-    events.insert(&mut tx).await?;
+    telemetry.insert(&mut tx).await?;
     let (h_tenant, h_hash, h_len): (Vec<String>, Vec<Option<String>>, Vec<i64>) = {
         let mut t = Vec::new();
         let mut h = Vec::new();

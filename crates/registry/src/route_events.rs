@@ -1,7 +1,10 @@
 //! The telemetry envelopes of route decisions (WCP §5.4), stored by the
 //! receipt writer in the transaction of the decision's receipt
-//! (`receipts::PendingReceipt::route_events`) and read back by correlation id.
+//! (`receipts::PendingReceipt::telemetry`) and read back by correlation id.
+//! One row per decision holds its envelopes as one JSON array: a route
+//! writes one row and one index entry, not one per envelope.
 
+use serde_json::value::RawValue;
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -15,35 +18,51 @@ pub struct RouteEvent {
     pub envelope: Value,
 }
 
-/// The envelopes of one receipt batch, as columns for one `INSERT`.
+/// A route decision's envelopes, encoded once as one JSON array: the text
+/// stored is the text answered.
+#[derive(Debug, Clone)]
+pub struct RouteTelemetry(Box<RawValue>);
+
+impl RouteTelemetry {
+    /// The envelopes in their order (`None` when there are none).
+    pub fn of(envelopes: &[Value]) -> Option<Self> {
+        if envelopes.is_empty() {
+            return None;
+        }
+        // Encoding a `serde_json::Value` cannot fail (string keys only).
+        serde_json::value::to_raw_value(envelopes)
+            .ok()
+            .map(RouteTelemetry)
+    }
+
+    /// The JSON array.
+    pub fn into_json(self) -> Box<RawValue> {
+        self.0
+    }
+}
+
+/// The telemetry of one receipt batch, as columns for one `INSERT`.
 #[derive(Default)]
-pub(crate) struct EventRows {
+pub(crate) struct TelemetryRows {
     tenant: Vec<String>,
     correlation: Vec<String>,
     decision: Vec<Uuid>,
-    seq: Vec<i16>,
-    event_id: Vec<String>,
-    envelope: Vec<Value>,
+    envelopes: Vec<String>,
 }
 
-impl EventRows {
-    /// Adds one decision's envelopes, in their order.
+impl TelemetryRows {
+    /// Adds one decision's envelopes.
     pub(crate) fn add(
         &mut self,
         tenant: &str,
         correlation_id: &str,
         decision: Uuid,
-        envelopes: &[Value],
+        telemetry: &RouteTelemetry,
     ) {
-        for (seq, e) in envelopes.iter().enumerate() {
-            self.tenant.push(tenant.to_string());
-            self.correlation.push(correlation_id.to_string());
-            self.decision.push(decision);
-            self.seq.push(i16::try_from(seq).unwrap_or(i16::MAX));
-            self.event_id
-                .push(e["event_id"].as_str().unwrap_or_default().to_string());
-            self.envelope.push(e.clone());
-        }
+        self.tenant.push(tenant.to_string());
+        self.correlation.push(correlation_id.to_string());
+        self.decision.push(decision);
+        self.envelopes.push(telemetry.0.get().to_string());
     }
 
     /// Inserts them in the batch's transaction (nothing when there are none).
@@ -55,15 +74,14 @@ impl EventRows {
             return Ok(());
         }
         sqlx::query(
-            "INSERT INTO route_events (tenant_id, correlation_id, decision_id, seq, event_id, envelope)
-             SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[], $4::smallint[], $5::text[], $6::jsonb[])",
+            "INSERT INTO route_telemetry (tenant_id, correlation_id, decision_id, envelopes)
+             SELECT t, c, d, e::json FROM unnest($1::text[], $2::text[], $3::uuid[], $4::text[])
+                 AS u(t, c, d, e)",
         )
         .bind(&self.tenant)
         .bind(&self.correlation)
         .bind(&self.decision)
-        .bind(&self.seq)
-        .bind(&self.event_id)
-        .bind(&self.envelope)
+        .bind(&self.envelopes)
         .execute(&mut **tx)
         .await?;
         Ok(())
@@ -77,10 +95,11 @@ impl TenantStore<'_> {
         correlation_id: &str,
         limit: i64,
     ) -> Result<Vec<RouteEvent>, StoreError> {
-        let rows: Vec<(Uuid, String, Value)> = sqlx::query_as(
-            "SELECT decision_id, event_id, envelope FROM route_events
+        // Each decision has at least one envelope: `limit` rows are enough.
+        let rows: Vec<(Uuid, String)> = sqlx::query_as(
+            "SELECT decision_id, envelopes::text FROM route_telemetry
              WHERE tenant_id = $1 AND correlation_id = $2
-             ORDER BY created_at, decision_id, seq
+             ORDER BY created_at, decision_id
              LIMIT $3",
         )
         .bind(self.tenant.as_str())
@@ -88,13 +107,24 @@ impl TenantStore<'_> {
         .bind(limit)
         .fetch_all(&self.store.pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(decision_id, event_id, envelope)| RouteEvent {
-                decision_id,
-                event_id,
-                envelope,
-            })
-            .collect())
+        let mut events = Vec::new();
+        for (decision_id, text) in rows {
+            let envelopes: Vec<Value> = serde_json::from_str(&text).map_err(|e| {
+                StoreError::Corrupt(format!("telemetry of decision {decision_id}: {e}"))
+            })?;
+            for envelope in envelopes {
+                let event_id = envelope["event_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                events.push(RouteEvent {
+                    decision_id,
+                    event_id,
+                    envelope,
+                });
+            }
+        }
+        events.truncate(usize::try_from(limit).unwrap_or(0));
+        Ok(events)
     }
 }

@@ -155,7 +155,7 @@ async fn an_approval_whose_receipt_is_stored_is_not_given_back() {
             denied: false,
             deny_reason: None,
             idempotency: None,
-            route_events: Vec::new(),
+            telemetry: None,
         })
         .await
         .unwrap();

@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 use audit::{key_id, verify_chain, ChainError, Receipt, UnsignedReceipt};
 use ed25519_dalek::SigningKey;
 use registry::receipts::{PendingReceipt, ReceiptKey, ReceiptWriter};
+use registry::route_events::RouteTelemetry;
 use registry::{Store, StoreError, Unavailable};
 use testkit::TestDb;
 use uuid::Uuid;
@@ -62,7 +63,7 @@ fn pending(tenant: &str, n: usize) -> PendingReceipt {
         denied: false,
         deny_reason: None,
         idempotency: None,
-        route_events: Vec::new(),
+        telemetry: None,
     }
 }
 
@@ -438,7 +439,7 @@ async fn a_route_decisions_telemetry_is_committed_with_its_receipt() {
         serde_json::json!({"event_id": "evt.os.worker.selected", "correlation_id": "c1"}),
     ];
     let routed = PendingReceipt {
-        route_events: envelopes.clone(),
+        telemetry: RouteTelemetry::of(&envelopes),
         ..pending(t.as_str(), 1)
     };
     let receipt = writer.append(routed).await.unwrap();
@@ -456,4 +457,45 @@ async fn a_route_decisions_telemetry_is_committed_with_its_receipt() {
     let decision = Uuid::parse_str(&receipt.content.receipt_id).unwrap();
     assert!(events.iter().all(|e| e.decision_id == decision));
     assert_eq!(events[1].event_id, "evt.os.worker.selected");
+}
+
+#[tokio::test]
+async fn telemetry_of_several_route_decisions_is_read_in_order_up_to_the_limit() {
+    let (_db, s, t, writer) = acme().await;
+    let envelopes = |n: usize| -> Vec<serde_json::Value> {
+        (0..n)
+            .map(|i| serde_json::json!({"event_id": format!("evt.{i}"), "correlation_id": "c2"}))
+            .collect()
+    };
+    let first = writer
+        .append(PendingReceipt {
+            telemetry: RouteTelemetry::of(&envelopes(3)),
+            ..pending(t.as_str(), 2)
+        })
+        .await
+        .unwrap();
+    let second = writer
+        .append(PendingReceipt {
+            telemetry: RouteTelemetry::of(&envelopes(1)),
+            ..pending(t.as_str(), 2)
+        })
+        .await
+        .unwrap();
+
+    let all = s.tenant(&t).route_events("c2", 10).await.unwrap();
+    let ids = |r: &Receipt| Uuid::parse_str(&r.content.receipt_id).unwrap();
+    assert_eq!(
+        all.iter()
+            .map(|e| (e.decision_id, e.event_id.as_str()))
+            .collect::<Vec<_>>(),
+        vec![
+            (ids(&first), "evt.0"),
+            (ids(&first), "evt.1"),
+            (ids(&first), "evt.2"),
+            (ids(&second), "evt.0"),
+        ]
+    );
+    // The limit counts envelopes, not decisions.
+    assert_eq!(s.tenant(&t).route_events("c2", 2).await.unwrap().len(), 2);
+    assert!(RouteTelemetry::of(&[]).is_none());
 }

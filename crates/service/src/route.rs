@@ -9,7 +9,7 @@
 //! radius and the policy gate. REQUIRE_HUMAN goes through the decisions'
 //! approvals (`decide::approval`). Every outcome, deny and dry run included,
 //! is one receipt in the tenant's chain (version 3, with the route
-//! evidence); the telemetry envelopes are stored after it commits.
+//! evidence); the telemetry envelopes are stored in its transaction.
 
 use std::sync::Arc;
 
@@ -17,7 +17,7 @@ use audit::{Outcome, UnsignedReceipt};
 use chrono::{SecondsFormat, Utc};
 use policy::Request;
 use registry::receipts::PendingReceipt;
-use registry::route_events::RouteEvent;
+use registry::route_events::{RouteEvent, RouteTelemetry};
 use registry::workers::Worker;
 use registry::{Entity, StoreError};
 use routing::route::{
@@ -52,6 +52,9 @@ pub struct Routed {
     pub supervision: Supervision,
     /// The SHA-256 of the selected worker's current attestation.
     pub artifact_hash: Option<String>,
+    /// `decision.telemetry_envelopes` as stored with the receipt (encoded
+    /// once, for the store and the answer).
+    pub telemetry: Option<RouteTelemetry>,
 }
 
 /// Why no route decision was made.
@@ -304,6 +307,7 @@ impl Hall {
             rules_sha256: rules.map(|r| r.sha256.clone()),
             selected_worker_species_id: decision.selected_worker_species_id.clone(),
         };
+        let telemetry = RouteTelemetry::of(&decision.telemetry_envelopes);
         let receipt = self
             .commit_receipt(
                 PendingReceipt {
@@ -316,7 +320,7 @@ impl Hall {
                         .map(|r| r.message.clone()),
                     idempotency: None,
                     // Stored with the receipt, in its transaction.
-                    route_events: decision.telemetry_envelopes.clone(),
+                    telemetry: telemetry.clone(),
                 },
                 approved,
             )
@@ -328,6 +332,7 @@ impl Hall {
             receipt,
             supervision,
             artifact_hash,
+            telemetry,
         })
     }
 
@@ -469,8 +474,5 @@ fn verdict(d: &policy::Decision) -> ChainVerdict {
 fn request_hash(input: &RouteInput) -> String {
     let canonical =
         wcp::canonical::to_canonical_json(&serde_json::Value::Object(input.request.clone()));
-    Sha256::digest(canonical.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    wcp::canonical::hex(&Sha256::digest(canonical.as_bytes()))
 }

@@ -87,8 +87,5 @@ impl Hall {
 /// A short, non-reversible fingerprint of an AI session id (verify shows this, never the id).
 pub fn session_fingerprint(session_id: &str) -> String {
     use sha2::{Digest, Sha256};
-    Sha256::digest(session_id.as_bytes())[..8]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    wcp::canonical::hex(&Sha256::digest(session_id.as_bytes())[..8])
 }

@@ -120,9 +120,15 @@ pub fn artifact_hash(record: &serde_json::Map<String, Value>) -> String {
     format!("sha256:{}", hex(&Sha256::digest(canonical.as_bytes())))
 }
 
-/// Lowercase hex.
+/// Lowercase hex. One allocation: hashes are hexed on every decision.
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    s
 }
 
 #[cfg(test)]
@@ -132,6 +138,12 @@ mod tests {
 
     // Expected strings produced by CPython 3.11:
     // json.dumps(v, sort_keys=True, separators=(",", ":"))
+    #[test]
+    fn hex_is_lowercase_two_digits_per_byte() {
+        assert_eq!(hex(&[0x00, 0x0f, 0xa0, 0xff]), "000fa0ff");
+        assert_eq!(hex(&[]), "");
+    }
+
     #[test]
     fn matches_python_for_nesting_sorting_and_escapes() {
         let v = json!({"b": [1, {"z": null, "a": true}], "a": "x\"y\\z\n\t", "é": "ü😀", "c": 1.5});

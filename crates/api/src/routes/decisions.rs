@@ -250,7 +250,7 @@ fn respond(decided: Decided) -> HttpResponse {
     if replayed {
         response.insert_header((idempotency::REPLAYED_HEADER, "true"));
     }
-    response.json(view)
+    crate::routes::decision_json(response, &view)
 }
 
 /// Decide whether a worker may run a capability (`decisions:write`). A deny
@@ -350,7 +350,10 @@ pub async fn route(
     let caller = principal.caller();
     let command = route_api::command(caller, body, route_api::Dialect::HallServer)?;
     let routed = state.hall.route(caller, command).await?;
-    Ok(HttpResponse::Ok().json(route_api::answer(routed)))
+    Ok(crate::routes::decision_json(
+        HttpResponse::Ok(),
+        &route_api::answer(routed),
+    ))
 }
 
 /// The body of `POST /api/route`: a decision request (with `worker_id`) or

@@ -8,6 +8,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use registry::decisions::LoggedDecision;
+use registry::route_events::RouteTelemetry;
 use registry::Scope;
 use routing::{CorrelationId, RouteInput};
 use serde::Deserialize;
@@ -91,13 +92,26 @@ impl From<RouteError> for ApiError {
     }
 }
 
+/// The answer as sent: [`RouteAnswer`] with the telemetry envelopes as the
+/// JSON text stored with the receipt, so that they are encoded once (the
+/// OpenAPI document describes [`RouteAnswer`], whose `telemetry_envelopes`
+/// this is).
+#[derive(Debug, serde::Serialize)]
+pub struct RouteReply {
+    #[serde(flatten)]
+    answer: RouteAnswer,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    telemetry_envelopes: Option<Box<serde_json::value::RawValue>>,
+}
+
 /// The answer: every decision answer's fields and the route's.
-pub fn answer(routed: Routed) -> RouteAnswer {
+pub fn answer(routed: Routed) -> RouteReply {
     let Routed {
         decision: d,
         receipt,
         supervision,
         artifact_hash,
+        telemetry,
     } = routed;
     let decided = Decided {
         decision: LoggedDecision {
@@ -115,26 +129,34 @@ pub fn answer(routed: Routed) -> RouteAnswer {
         replayed: false,
     };
     let decision = decisions::decision_view(decided);
-    RouteAnswer {
+    // `d` is ours: its fields move into the answer, none is copied.
+    let answer = RouteAnswer {
         decision,
         route: RouteFields {
-            timestamp: Some(d.timestamp.clone()),
-            matched_rule_id: Some(d.matched_rule_id.clone()),
-            selected_worker_id: Some(d.selected_worker_id.clone()),
-            tenant_risk: Some(d.tenant_risk.clone()),
-            qos_class: Some(d.qos_class.clone()),
             deny_reason_if_denied: Some(d.deny_reason_if_denied.as_ref().map(json)),
+            escalation_effective: Some(json(&d.escalation_effective)),
+            candidate_workers_ranked: Some(d.candidate_workers_ranked.iter().map(json).collect()),
+            timestamp: Some(d.timestamp),
+            matched_rule_id: Some(d.matched_rule_id),
+            selected_worker_id: Some(d.selected_worker_id),
+            tenant_risk: Some(d.tenant_risk),
+            qos_class: Some(d.qos_class),
             blast_score: Some(d.blast_score),
             blast_gate_passed: Some(d.blast_gate_passed),
             privilege_envelope_ok: Some(d.privilege_envelope_ok),
-            required_controls_effective: Some(d.required_controls_effective.clone()),
-            recommended_profiles_effective: Some(d.recommended_profiles_effective.clone()),
-            escalation_effective: Some(json(&d.escalation_effective)),
-            candidate_workers_ranked: Some(d.candidate_workers_ranked.iter().map(json).collect()),
-            telemetry_envelopes: Some(d.telemetry_envelopes.clone()),
+            required_controls_effective: Some(d.required_controls_effective),
+            recommended_profiles_effective: Some(d.recommended_profiles_effective),
+            telemetry_envelopes: None,
             dry_run: Some(d.dry_run),
-            rules_version: Some(d.rules_version.clone()),
+            rules_version: Some(d.rules_version),
         },
+    };
+    RouteReply {
+        answer,
+        // `None` only when there are no envelopes (every decision has one).
+        telemetry_envelopes: telemetry
+            .map(RouteTelemetry::into_json)
+            .or_else(|| serde_json::value::to_raw_value(&d.telemetry_envelopes).ok()),
     }
 }
 
@@ -171,7 +193,10 @@ pub async fn route(
     let caller = principal.caller();
     let command = command(caller, body.into_inner(), Dialect::RouteInput)?;
     let routed = state.hall.route(caller, command).await?;
-    Ok(HttpResponse::Ok().json(answer(routed)))
+    Ok(crate::routes::decision_json(
+        HttpResponse::Ok(),
+        &answer(routed),
+    ))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

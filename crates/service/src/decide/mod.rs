@@ -350,7 +350,7 @@ impl Hall {
                     denied: decision.denied(),
                     deny_reason: decision.deny_reason.clone(),
                     idempotency,
-                    route_events: Vec::new(),
+                    telemetry: None,
                 },
                 used,
             )
