@@ -63,6 +63,7 @@ fn pending(tenant: &str, n: usize) -> PendingReceipt {
         deny_reason: None,
         idempotency: None,
         route_events: Vec::new(),
+        announce_denied: false,
     }
 }
 

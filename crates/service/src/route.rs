@@ -317,6 +317,8 @@ impl Hall {
                     idempotency: None,
                     // Stored with the receipt, in its transaction.
                     route_events: decision.telemetry_envelopes.clone(),
+                    // Set by `commit_receipt`.
+                    announce_denied: false,
                 },
                 approved,
             )
