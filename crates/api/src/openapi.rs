@@ -276,7 +276,8 @@ fn property_constraints() -> Vec<(&'static str, &'static str, serde_json::Value)
     let scopes = json!({"minItems": 1, "items": {"type": "string", "enum": ["admin", "workers:write", "decisions:write", "read"]}});
     // `routes::text_field`: not blank, no control characters, at most `max` characters.
     let text = |max: usize| json!({"pattern": TEXT_PATTERN, "maxLength": max});
-    let webhook_url = json!({"maxLength": ::webhooks::address::MAX_URL_LEN});
+    let webhook_url =
+        json!({"maxLength": ::webhooks::address::MAX_URL_LEN, "pattern": "^https?://"});
     let event_types = json!({
         "minItems": 1,
         "maxItems": ::webhooks::events::MAX_NAMES,
