@@ -4,7 +4,7 @@ PyPI (not our own code): an approval.pending arrives within a second of the
 REQUIRE_HUMAN decision; a receiver failing the first attempts gets the same
 `webhook-id` again; a private URL is refused without the operator's
 permission; a server killed with deliveries pending delivers them after its
-restart."""
+restart; two replicas on one database deliver each event once."""
 
 from __future__ import annotations
 
@@ -246,4 +246,53 @@ def test_killing_the_server_with_deliveries_pending_loses_none_after_restart():
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
+        _psql(admin_url, f"DROP DATABASE IF EXISTS {db_name} WITH (FORCE)")
+
+
+def test_two_replicas_deliver_each_event_once():
+    admin_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+    db_name = f"hall_e2e_{uuid.uuid4().hex}"
+    _psql(admin_url, f"CREATE DATABASE {db_name}")
+    operator_key = f"phk_e2e_operator_{uuid.uuid4().hex}"
+    shared = {
+        "PATH": os.environ.get("PATH", ""),
+        "DATABASE_URL": _with_database(admin_url, db_name),
+        "HALL_BOOTSTRAP_API_KEY": operator_key,
+        # Replicas share the receipt signing key, as a deployment would.
+        "HALL_RECEIPT_SIGNING_KEY": "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=",
+        "HALL_LOG_LEVEL": "warn",
+        **SETTINGS,
+    }
+    procs, bases = [], []
+    receiver = Receiver()
+    try:
+        for _ in range(2):
+            port = _free_port()
+            data_dir = tempfile.mkdtemp(prefix="hall-e2e-")
+            env = {**shared, "HALL_LISTEN": f"127.0.0.1:{port}", "HALL_DATA_DIR": data_dir}
+            procs.append(_start(env, os.path.join(data_dir, "server.log")))
+            bases.append(f"http://127.0.0.1:{port}")
+        key = Registry(bases[0], operator_key).tenant_key("org.pair", TENANT_SCOPES)
+        with Hall(key, bases[0]) as first, Hall(key, bases[1]) as second:
+            endpoint = first.webhooks.create(receiver.url("/pair"), ["worker.registered"])
+            receiver.secrets["/pair"] = endpoint.secret
+            namespace = unique("x.pair")
+            first.namespaces.claim(namespace)
+            workers = [(first if i % 2 else second).workers.register(
+                name=f"w{i}", namespace=namespace, capabilities=["cap.a"]) for i in range(20)]
+        got = receiver.wait(lambda g: len({x["headers"]["webhook-id"] for x in g}) >= 20, timeout=20)
+        time.sleep(2)  # time for a duplicate to show up, if there were one
+        got = receiver.wait(lambda g: True, timeout=1)
+        assert all(g["verified"] for g in got)
+        assert {g["payload"]["data"]["worker_registry_id"] for g in got} == {w.id for w in workers}
+        assert len(got) == 20, f"{len(got)} deliveries for 20 events"
+    finally:
+        receiver.close()
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
         _psql(admin_url, f"DROP DATABASE IF EXISTS {db_name} WITH (FORCE)")
