@@ -476,3 +476,133 @@ async fn another_tenants_endpoints_are_out_of_reach() {
     assert!(f.hall.webhooks(&other).await.unwrap().is_empty());
     assert_eq!(f.hall.webhooks(&acme).await.unwrap().len(), 1);
 }
+
+/// The event types of an endpoint's deliveries, oldest first.
+async fn types_of(f: &Fixture, tenant: &TenantId, id: &EndpointId) -> Vec<String> {
+    let mut log = deliveries(f, tenant, id).await;
+    log.reverse();
+    log.into_iter().map(|d| d.event_type).collect()
+}
+
+#[tokio::test]
+async fn ban_events_go_to_their_audiences_in_the_transactions_of_the_changes() {
+    use service::bans::{PackageHash, ReportCommand};
+    let f = start().await;
+    let op = match f
+        .hall
+        .store
+        .bootstrap_operator(registry::BootstrapKey::Generated(
+            registry::ApiKeySecret::generate().unwrap(),
+        ))
+        .await
+        .unwrap()
+    {
+        registry::Bootstrap::Created { tenant, .. } => tenant,
+        other => panic!("{other:?}"),
+    };
+    let reporter = f.create_tenant("org.reporter").await;
+    let bystander = f.create_tenant("org.bystander").await;
+    let url = "https://hooks.example.com/x";
+    let at_op = endpoint(&f, &op, url, &["*"]).await;
+    let at_reporter = endpoint(&f, &reporter, url, &["ban.reported", "ban.confirmed"]).await;
+    let at_bystander = endpoint(&f, &bystander, url, &["*"]).await;
+
+    let sha = PackageHash::parse(&"d".repeat(64)).unwrap();
+    let filed = f
+        .hall
+        .report_hash(
+            key_of(&reporter),
+            ReportCommand {
+                sha256: sha.clone(),
+                reason: "steals tokens".into(),
+                evidence_url: None,
+            },
+        )
+        .await
+        .unwrap();
+    f.hall
+        .confirm_report(&filed.id, Some("confirmed".into()))
+        .await
+        .unwrap();
+    f.hall
+        .lift_ban(&sha, Some("false positive".into()))
+        .await
+        .unwrap();
+
+    assert_eq!(
+        types_of(&f, &op, &at_op.endpoint.id).await,
+        vec!["ban.reported", "ban.confirmed", "ban.lifted"]
+    );
+    assert_eq!(
+        types_of(&f, &reporter, &at_reporter.endpoint.id).await,
+        vec!["ban.reported", "ban.confirmed"]
+    );
+    // A report is the operator's and the reporter's business only.
+    assert_eq!(
+        types_of(&f, &bystander, &at_bystander.endpoint.id).await,
+        vec!["ban.confirmed", "ban.lifted"]
+    );
+}
+
+#[tokio::test]
+async fn tenant_events_are_written_once_for_the_tenant_only() {
+    use service::approvals::{Answer, ResolveCommand};
+    let f = start().await;
+    let acme = f.create_tenant("org.acme").await;
+    let other = f.create_tenant("org.other").await;
+    let url = "https://hooks.example.com/x";
+    let mine = endpoint(&f, &acme, url, &["*"]).await;
+    let theirs = endpoint(&f, &other, url, &["*", "decision.denied"]).await;
+
+    let approval = open_approval(&f, &acme).await;
+    f.hall
+        .resolve_approval(ResolveCommand {
+            tenant: acme.clone(),
+            approval: approval.parse().unwrap(),
+            answer: Answer::Deny,
+            by: "alice".into(),
+            note: None,
+        })
+        .await
+        .unwrap();
+    let gk = registry::workers::WorkerRef::parse("x.acme.gk").unwrap();
+    f.hall.revoke_worker(&acme, &gk).await.unwrap();
+    // Revoking again changes nothing and announces nothing.
+    f.hall.revoke_worker(&acme, &gk).await.unwrap();
+
+    assert_eq!(
+        types_of(&f, &acme, &mine.endpoint.id).await,
+        vec![
+            "namespace.claimed",
+            "worker.registered",
+            "attestation.submitted",
+            "approval.pending",
+            "approval.resolved",
+            "worker.revoked",
+        ]
+    );
+    assert!(types_of(&f, &other, &theirs.endpoint.id).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_new_receipt_key_is_announced_to_every_tenant() {
+    let f = start().await;
+    let acme = f.create_tenant("org.acme").await;
+    let e = endpoint(&f, &acme, "https://hooks.example.com/x", &["key.rotated"]).await;
+    let kid = "kid-rotated-for-the-test";
+    f.hall
+        .store
+        .publish_receipt_key(kid, &[9u8; 32])
+        .await
+        .unwrap();
+    // Published again (a restart): not a rotation.
+    f.hall
+        .store
+        .publish_receipt_key(kid, &[9u8; 32])
+        .await
+        .unwrap();
+    assert_eq!(
+        types_of(&f, &acme, &e.endpoint.id).await,
+        vec!["key.rotated"]
+    );
+}
