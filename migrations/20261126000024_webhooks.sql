@@ -76,6 +76,8 @@ CREATE TABLE webhook_deliveries (
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at)
     WHERE state = 'pending';
 CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries (endpoint_id, created_at DESC, id DESC);
+-- For the pruning of events no delivery refers to any more.
+CREATE INDEX webhook_deliveries_event ON webhook_deliveries (event_id);
 
 -- Dispatchers LISTEN here: new deliveries are announced at commit, to
 -- every replica. Statements that insert none announce nothing.

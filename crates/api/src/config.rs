@@ -201,6 +201,12 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(50..=60_000))]
     pub webhook_poll_ms: u64,
 
+    /// Days delivered and failed webhook deliveries stay in the delivery log
+    /// (pending ones stay until they are done).
+    #[arg(long, env = "HALL_WEBHOOK_RETENTION_DAYS", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub webhook_retention_days: u32,
+
     /// A bearer token GET /metrics requires (`Authorization: Bearer <token>`).
     /// Without it /metrics is public.
     #[arg(long, env = "HALL_METRICS_TOKEN", hide_env_values = true)]
@@ -225,6 +231,7 @@ impl Config {
             disable_after: chrono::Duration::days(i64::from(self.webhook_disable_after_days)),
             timeout: std::time::Duration::from_secs(self.webhook_timeout_secs),
             poll: std::time::Duration::from_millis(self.webhook_poll_ms),
+            retention: chrono::Duration::days(i64::from(self.webhook_retention_days)),
             ..service::WebhookSettings::default()
         }
     }

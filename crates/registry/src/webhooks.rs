@@ -56,7 +56,8 @@ fn new_id() -> [u8; 16] {
 
 /// Writes an event for its audience in the caller's transaction: the event
 /// row and one delivery per enabled endpoint that subscribes, in one
-/// statement; nothing when none subscribes.
+/// statement; nothing when none subscribes. A delivery's `created_at` is the
+/// clock's, so the log keeps the order of events within one transaction.
 pub async fn emit(
     conn: &mut PgConnection,
     audience: Audience<'_>,
@@ -70,8 +71,10 @@ pub async fn emit(
              INSERT INTO webhook_events (id, type, data)
              SELECT $5, $1, $6 WHERE EXISTS (SELECT 1 FROM targets)
              RETURNING id)
-         INSERT INTO webhook_deliveries (id, tenant_id, endpoint_id, event_id, next_attempt_at)
-         SELECT 'whdl_' || replace(gen_random_uuid()::text, '-', ''), t.tenant_id, t.id, ev.id, now()
+         INSERT INTO webhook_deliveries (id, tenant_id, endpoint_id, event_id, next_attempt_at,
+                                         created_at)
+         SELECT 'whdl_' || replace(gen_random_uuid()::text, '-', ''), t.tenant_id, t.id, ev.id, now(),
+                clock_timestamp()
          FROM ev, targets t"
     ))
     .bind(event.as_str())
@@ -113,9 +116,10 @@ pub(crate) async fn emit_denied(
              SELECT i.id, $4, i.data FROM input i
              WHERE EXISTS (SELECT 1 FROM targets t WHERE t.event_id = i.id)
              RETURNING id)
-         INSERT INTO webhook_deliveries (id, tenant_id, endpoint_id, event_id, next_attempt_at)
+         INSERT INTO webhook_deliveries (id, tenant_id, endpoint_id, event_id, next_attempt_at,
+                                         created_at)
          SELECT 'whdl_' || replace(gen_random_uuid()::text, '-', ''), t.tenant_id, t.endpoint_id,
-                ev.id, now()
+                ev.id, now(), clock_timestamp()
          FROM ev JOIN targets t ON t.event_id = ev.id",
     )
     .bind(&ids)
@@ -552,6 +556,40 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// Removes up to `batch` finished (delivered or failed) deliveries
+    /// created before `older_than` ago, then up to `batch` events no
+    /// delivery refers to any more; how many rows went. Pending deliveries
+    /// are never removed.
+    pub async fn prune_webhook_log(
+        &self,
+        older_than: chrono::Duration,
+        batch: i64,
+    ) -> Result<u64, StoreError> {
+        let deliveries = sqlx::query(
+            "DELETE FROM webhook_deliveries WHERE id IN (
+                 SELECT id FROM webhook_deliveries
+                 WHERE state <> 'pending' AND created_at < now() - $1 LIMIT $2)",
+        )
+        .bind(older_than)
+        .bind(batch)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        let events = sqlx::query(
+            "DELETE FROM webhook_events WHERE id IN (
+                 SELECT e.id FROM webhook_events e
+                 WHERE e.occurred_at < now() - $1
+                   AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id)
+                 LIMIT $2)",
+        )
+        .bind(older_than)
+        .bind(batch)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(deliveries + events)
     }
 
     /// Records a successful attempt: the delivery is done and the endpoint's

@@ -77,6 +77,7 @@ impl Server {
             webhook_secret_overlap_secs: 86400,
             webhook_timeout_secs: 10,
             webhook_poll_ms: 1000,
+            webhook_retention_days: 30,
         };
         configure(&mut config);
         let running = Registry::start(&config)

@@ -28,6 +28,11 @@ use super::WebhookSettings;
 /// The most bytes of an answer read and kept.
 pub const RESPONSE_PREFIX: usize = 1024;
 
+/// How often a dispatcher prunes the delivery log, and how many rows of
+/// each table one pruning removes at most (more wait for the next).
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+const PRUNE_BATCH: i64 = 10_000;
+
 /// Sends due deliveries for one process.
 #[derive(Clone)]
 pub struct Dispatcher {
@@ -47,9 +52,22 @@ impl Dispatcher {
 
     async fn run(self) {
         let mut listener = None;
+        let mut pruned_at: Option<Instant> = None;
         loop {
             if self.store.is_closed() {
                 return;
+            }
+            if pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+                pruned_at = Some(Instant::now());
+                match self
+                    .store
+                    .prune_webhook_log(self.settings.retention, PRUNE_BATCH)
+                    .await
+                {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(rows = n, "pruned the webhook delivery log"),
+                    Err(e) => tracing::warn!(error = %e, "cannot prune the webhook delivery log"),
+                }
             }
             if listener.is_none() {
                 listener = match self.store.listen(CHANNEL).await {

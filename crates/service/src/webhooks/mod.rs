@@ -46,6 +46,8 @@ pub struct WebhookSettings {
     pub poll: Duration,
     /// Deliveries one dispatcher round takes at most.
     pub batch: i64,
+    /// How long delivered and failed deliveries stay in the log.
+    pub retention: chrono::Duration,
 }
 
 impl Default for WebhookSettings {
@@ -58,6 +60,7 @@ impl Default for WebhookSettings {
             timeout: Duration::from_secs(10),
             poll: Duration::from_secs(1),
             batch: 32,
+            retention: chrono::Duration::days(30),
         }
     }
 }

@@ -606,3 +606,62 @@ async fn a_new_receipt_key_is_announced_to_every_tenant() {
         vec!["key.rotated"]
     );
 }
+
+#[tokio::test]
+async fn pruning_removes_old_finished_deliveries_and_their_events_and_keeps_pending_ones() {
+    let f = start().await;
+    let acme = f.create_tenant("org.acme").await;
+    let receiver = Receiver::ok().await;
+    let e = endpoint(&f, &acme, &receiver.url, &["worker.registered"]).await;
+    f.register(&acme, "x.acme.one", 0, json!({})).await;
+    dispatcher(&f).deliver_due().await.unwrap();
+    f.hall
+        .update_webhook(
+            &acme,
+            &e.endpoint.id,
+            service::webhooks::UpdateWebhook {
+                enabled: Some(false),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    f.register(&acme, "x.acme.two", 0, json!({})).await;
+    let log = deliveries(&f, &acme, &e.endpoint.id).await;
+    assert_eq!(log.len(), 1, "disabled: nothing new: {log:?}");
+    f.hall
+        .update_webhook(
+            &acme,
+            &e.endpoint.id,
+            service::webhooks::UpdateWebhook {
+                enabled: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    f.register(&acme, "x.acme.three", 0, json!({})).await;
+    f.sql("UPDATE webhook_deliveries SET created_at = now() - interval '40 days'")
+        .await;
+    f.sql("UPDATE webhook_events SET occurred_at = now() - interval '40 days'")
+        .await;
+
+    let store = &f.hall.store;
+    assert_eq!(
+        store
+            .prune_webhook_log(chrono::Duration::days(30), 100)
+            .await
+            .unwrap(),
+        2
+    );
+    let left = deliveries(&f, &acme, &e.endpoint.id).await;
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].state, DeliveryState::Pending);
+    assert_eq!(
+        store
+            .prune_webhook_log(chrono::Duration::days(30), 100)
+            .await
+            .unwrap(),
+        0
+    );
+}

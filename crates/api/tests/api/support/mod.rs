@@ -60,6 +60,7 @@ pub fn test_config(database_url: &str) -> Config {
         webhook_secret_overlap_secs: 86400,
         webhook_timeout_secs: 10,
         webhook_poll_ms: 1000,
+        webhook_retention_days: 30,
     }
 }
 
