@@ -50,6 +50,8 @@ from .models import (
     SessionToken,
     SnapshotDifference,
     Verification,
+    Webhook,
+    WebhookDelivery,
     Worker,
 )
 
@@ -95,5 +97,7 @@ __all__ = [
     "SessionToken",
     "SnapshotDifference",
     "Verification",
+    "Webhook",
+    "WebhookDelivery",
     "Worker",
 ]

@@ -14,7 +14,7 @@ from ._config import ClientConfig
 from ._http import AsyncRunner, AsyncTransport, RetryPolicy, SyncRunner, SyncTransport
 from .errors import DecisionDenied
 from .models import Decision
-from .resources import Approvals, Audit, Auth, BanList, Decisions, Namespaces, Router, Rules, Workers
+from .resources import Approvals, Audit, Auth, BanList, Decisions, Namespaces, Router, Rules, Webhooks, Workers
 
 __all__ = ["Hall", "AsyncHall", "DEFAULT_TIMEOUT"]
 
@@ -115,6 +115,7 @@ class Hall(_HallBase):
         self.audit: Audit[SyncRunner] = Audit(runner, self._config)
         self.auth: Auth[SyncRunner] = Auth(runner, self._config)
         self.rules: Rules[SyncRunner] = Rules(runner, self._config)
+        self.webhooks: Webhooks[SyncRunner] = Webhooks(runner, self._config)
         #: Route a capability request by your tenant's routing rules (WCP §4):
         #: ``hall.route("cap.doc.summarize", data_label="INTERNAL")``.
         self.route = Router(runner, self._config).route
@@ -216,6 +217,7 @@ class AsyncHall(_HallBase):
         self.audit: Audit[AsyncRunner] = Audit(runner, self._config)
         self.auth: Auth[AsyncRunner] = Auth(runner, self._config)
         self.rules: Rules[AsyncRunner] = Rules(runner, self._config)
+        self.webhooks: Webhooks[AsyncRunner] = Webhooks(runner, self._config)
         #: Route a capability request by your tenant's routing rules (WCP §4):
         #: ``hall.route("cap.doc.summarize", data_label="INTERNAL")``.
         self.route = Router(runner, self._config).route

@@ -44,6 +44,8 @@ __all__ = [
     "RulesActivation",
     "SnapshotDifference",
     "RulesTestReport",
+    "Webhook",
+    "WebhookDelivery",
     "parse_datetime",
 ]
 
@@ -874,4 +876,81 @@ class RulesTestReport:
             passed=bool(data["passed"]),
             cases=int(data["cases"]),
             differences=tuple(SnapshotDifference.from_api(d) for d in data.get("differences") or ()),
+        )
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """A webhook endpoint (``whep_…``). ``secret`` is set only on the answer
+    that creates it or rotates its secret, the one time it is shown, and
+    never shown by ``repr``: give it to the receiver's Standard Webhooks
+    library (``standardwebhooks.Webhook(secret)``)."""
+
+    id: str
+    url: str
+    event_types: Tuple[str, ...]
+    enabled: bool
+    created_at: datetime
+    updated_at: datetime
+    description: Optional[str] = None
+    disabled_reason: Optional[str] = None
+    failing_since: Optional[datetime] = None
+    previous_secret_expires_at: Optional[datetime] = None
+    secret: Optional[str] = field(default=None, repr=False)
+    raw: Mapping[str, Any] = _raw()
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> "Webhook":
+        return cls(
+            id=data["id"],
+            url=data["url"],
+            event_types=_strings(data.get("event_types")),
+            enabled=bool(data["enabled"]),
+            created_at=_required_datetime(data["created_at"]),
+            updated_at=_required_datetime(data["updated_at"]),
+            description=data.get("description"),
+            disabled_reason=data.get("disabled_reason"),
+            failing_since=parse_datetime(data.get("failing_since")),
+            previous_secret_expires_at=parse_datetime(data.get("previous_secret_expires_at")),
+            secret=data.get("secret"),
+            raw={k: v for k, v in data.items() if k != "secret"},
+        )
+
+
+@dataclass(frozen=True)
+class WebhookDelivery:
+    """One delivery of an event to an endpoint (``whdl_…``) and its last
+    attempt. ``event_id`` is the ``webhook-id`` header of every attempt;
+    ``state`` is ``pending``, ``delivered`` or ``failed``."""
+
+    id: str
+    event_id: str
+    event_type: str
+    state: str
+    attempts: int
+    created_at: datetime
+    next_attempt_at: Optional[datetime] = None
+    last_attempt_at: Optional[datetime] = None
+    status_code: Optional[int] = None
+    latency_ms: Optional[int] = None
+    error: Optional[str] = None
+    response_prefix: Optional[str] = field(default=None, repr=False)
+    raw: Mapping[str, Any] = _raw()
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> "WebhookDelivery":
+        return cls(
+            id=data["id"],
+            event_id=data["event_id"],
+            event_type=data["event_type"],
+            state=data["state"],
+            attempts=int(data["attempts"]),
+            created_at=_required_datetime(data["created_at"]),
+            next_attempt_at=parse_datetime(data.get("next_attempt_at")),
+            last_attempt_at=parse_datetime(data.get("last_attempt_at")),
+            status_code=data.get("status_code"),
+            latency_ms=data.get("latency_ms"),
+            error=data.get("error"),
+            response_prefix=data.get("response_prefix"),
+            raw=data,
         )

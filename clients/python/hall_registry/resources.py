@@ -44,6 +44,8 @@ from .models import (
     RulesVersion,
     SessionToken,
     Verification,
+    Webhook,
+    WebhookDelivery,
     Worker,
 )
 
@@ -58,6 +60,7 @@ __all__ = [
     "Auth",
     "Rules",
     "RoutingSnapshots",
+    "Webhooks",
 ]
 
 #: The header ``decisions.make`` sends so a retried request is decided once.
@@ -943,3 +946,104 @@ class Rules(Resource[RunnerT]):
             body["cases"] = _cases(cases)
         data = yield Request("POST", "/api/v1/routing/rules/test", json=body, retry=Retry.SAFE)
         return RulesTestReport.from_api(data)
+
+
+#: Leave a field of ``webhooks.update`` as it is.
+_UNCHANGED: Any = object()
+
+
+class Webhooks(Resource[RunnerT]):
+    """Your tenant's signed webhook endpoints (``admin``): events such as
+    ``approval.pending`` POSTed to your URL, signed per Standard Webhooks,
+    retried for a day and logged (docs/events.md lists the events)."""
+
+    @operation
+    def create(
+        self,
+        url: str,
+        event_types: Sequence[str],
+        description: Optional[str] = None,
+        enabled: bool = True,
+    ) -> Op[Webhook]:
+        """Register an endpoint; the answer's ``secret`` is shown this once.
+
+        ``event_types``: names such as ``approval.pending``, or ``"*"`` for
+        every event but the opt-in ``decision.denied``. A URL that is not
+        https on a public host is refused (``InvalidRequest`` ``invalid_url``)
+        unless the operator allows private ones.
+        """
+        body: Dict[str, Any] = {"url": url, "event_types": list(event_types), "enabled": enabled}
+        if description is not None:
+            body["description"] = description
+        data = yield _write("POST", "/api/v1/webhooks", body)
+        return Webhook.from_api(data)
+
+    @operation
+    def list(self) -> Op[List[Webhook]]:
+        """Every endpoint of your tenant, oldest first."""
+        data = yield _get("/api/v1/webhooks")
+        return [Webhook.from_api(w) for w in data["webhooks"]]
+
+    @operation
+    def get(self, webhook_id: str) -> Op[Webhook]:
+        data = yield _get(f"/api/v1/webhooks/{_segment(webhook_id)}")
+        return Webhook.from_api(data)
+
+    @operation
+    def update(
+        self,
+        webhook_id: str,
+        *,
+        url: Optional[str] = None,
+        event_types: Optional[Sequence[str]] = None,
+        description: Any = _UNCHANGED,
+        enabled: Optional[bool] = None,
+    ) -> Op[Webhook]:
+        """Change an endpoint; arguments not given stay as they are
+        (``description=None`` removes it; ``enabled=True`` enables a disabled one again)."""
+        body: Dict[str, Any] = {}
+        if url is not None:
+            body["url"] = url
+        if event_types is not None:
+            body["event_types"] = list(event_types)
+        if description is not _UNCHANGED:
+            body["description"] = description
+        if enabled is not None:
+            body["enabled"] = enabled
+        data = yield _write("PATCH", f"/api/v1/webhooks/{_segment(webhook_id)}", body)
+        return Webhook.from_api(data)
+
+    @operation
+    def delete(self, webhook_id: str) -> Op[None]:
+        """Remove an endpoint and its delivery log."""
+        yield _write("DELETE", f"/api/v1/webhooks/{_segment(webhook_id)}")
+        return None
+
+    @operation
+    def rotate_secret(self, webhook_id: str) -> Op[Webhook]:
+        """A new signing secret (``secret``, shown this once); the old one keeps
+        signing beside it until ``previous_secret_expires_at``."""
+        data = yield _write("POST", f"/api/v1/webhooks/{_segment(webhook_id)}/secret/rotate")
+        return Webhook.from_api(data)
+
+    @paginated
+    def deliveries(
+        self, webhook_id: str, page_size: Optional[int] = None
+    ) -> Callable[[Optional[str]], PageOp[WebhookDelivery]]:
+        """The endpoint's delivery log, newest first, across all pages."""
+        path = f"/api/v1/webhooks/{_segment(webhook_id)}/deliveries"
+
+        def page(cursor: Optional[str]) -> PageOp[WebhookDelivery]:
+            data = yield _get(path, {"limit": page_size, "cursor": cursor})
+            return [WebhookDelivery.from_api(d) for d in data["deliveries"]], data.get("next_cursor")
+
+        return page
+
+    @operation
+    def redeliver(self, webhook_id: str, delivery_id: str) -> Op[WebhookDelivery]:
+        """Send a delivery again at once, with the same ``webhook-id``."""
+        data = yield _write(
+            "POST",
+            f"/api/v1/webhooks/{_segment(webhook_id)}/deliveries/{_segment(delivery_id)}/redeliver",
+        )
+        return WebhookDelivery.from_api(data)

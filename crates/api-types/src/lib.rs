@@ -22,6 +22,7 @@ pub mod namespaces;
 pub mod route;
 pub mod routing;
 pub mod tenants;
+pub mod webhooks;
 pub mod workers;
 
 pub use error::{ErrorBody, ErrorDetail};

@@ -159,6 +159,54 @@ pub struct Config {
     )]
     pub trusted_proxies: crate::auth::TrustedProxies,
 
+    /// Allow webhook endpoints on `http` and on private, loopback and
+    /// link-local addresses (refused by default: a tenant's URL must not
+    /// reach the operator's internal network). For receivers on the
+    /// registry's own network, and for tests.
+    #[arg(long, env = "HALL_WEBHOOK_ALLOW_PRIVATE", default_value_t = false,
+          action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub webhook_allow_private: bool,
+
+    /// Seconds waited before each retry of a failed webhook delivery,
+    /// comma-separated; after the last the delivery is failed. Each wait is
+    /// moved at random by up to ±20 %. The default tries for about 27.6 hours.
+    #[arg(
+        long,
+        env = "HALL_WEBHOOK_RETRY_SCHEDULE",
+        value_name = "SECONDS,…",
+        default_value = "5,300,1800,7200,18000,36000,36000"
+    )]
+    pub webhook_retry_schedule: webhooks::RetrySchedule,
+
+    /// Days of nothing but failed attempts after which a webhook endpoint is
+    /// disabled (and `endpoint.disabled` is sent to the tenant's others).
+    #[arg(long, env = "HALL_WEBHOOK_DISABLE_AFTER_DAYS", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(1..=365))]
+    pub webhook_disable_after_days: u32,
+
+    /// Seconds a webhook secret replaced by a rotation keeps signing beside
+    /// the new one.
+    #[arg(long, env = "HALL_WEBHOOK_SECRET_OVERLAP_SECS", default_value_t = 86400,
+          value_parser = clap::value_parser!(u32).range(0..=30 * 86400))]
+    pub webhook_secret_overlap_secs: u32,
+
+    /// Seconds one webhook delivery attempt may take.
+    #[arg(long, env = "HALL_WEBHOOK_TIMEOUT_SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=60))]
+    pub webhook_timeout_secs: u64,
+
+    /// Milliseconds between the webhook dispatcher's looks for due deliveries
+    /// when nothing announced any (new ones are announced and go at once).
+    #[arg(long, env = "HALL_WEBHOOK_POLL_MS", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(50..=60_000))]
+    pub webhook_poll_ms: u64,
+
+    /// Days delivered and failed webhook deliveries stay in the delivery log
+    /// (pending ones stay until they are done).
+    #[arg(long, env = "HALL_WEBHOOK_RETENTION_DAYS", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub webhook_retention_days: u32,
+
     /// A bearer token GET /metrics requires (`Authorization: Bearer <token>`).
     /// Without it /metrics is public.
     #[arg(long, env = "HALL_METRICS_TOKEN", hide_env_values = true)]
@@ -172,6 +220,22 @@ pub enum LogFormat {
 }
 
 impl Config {
+    /// The webhook settings these flags make.
+    pub fn webhook_settings(&self) -> service::WebhookSettings {
+        service::WebhookSettings {
+            allow_private: self.webhook_allow_private,
+            rotation_overlap: chrono::Duration::seconds(i64::from(
+                self.webhook_secret_overlap_secs,
+            )),
+            schedule: self.webhook_retry_schedule.clone(),
+            disable_after: chrono::Duration::days(i64::from(self.webhook_disable_after_days)),
+            timeout: std::time::Duration::from_secs(self.webhook_timeout_secs),
+            poll: std::time::Duration::from_millis(self.webhook_poll_ms),
+            retention: chrono::Duration::days(i64::from(self.webhook_retention_days)),
+            ..service::WebhookSettings::default()
+        }
+    }
+
     /// The data directory, resolving the per-user default.
     pub fn resolved_data_dir(&self) -> PathBuf {
         if let Some(dir) = &self.data_dir {

@@ -9,7 +9,7 @@ use crate::error::{ErrorBody, ErrorDetail};
 use crate::routes::{
     account, api_keys, approvals, attestations, audit, auth, banlist, decisions, discovery,
     dispatches, health, keys, namespaces, policy, route, routing_rules, telemetry, tenants, verify,
-    workers,
+    webhooks, workers,
 };
 
 #[derive(OpenApi)]
@@ -49,6 +49,9 @@ use crate::routes::{
         routing_rules::get_rules, routing_rules::put_rules, routing_rules::list_versions,
         routing_rules::get_version, routing_rules::activate_version, routing_rules::test_rules,
         routing_rules::get_snapshots, routing_rules::put_snapshots,
+        webhooks::create_webhook, webhooks::list_webhooks, webhooks::get_webhook,
+        webhooks::update_webhook, webhooks::delete_webhook, webhooks::rotate_webhook_secret,
+        webhooks::list_deliveries, webhooks::redeliver_delivery,
     ),
     components(schemas(
         ErrorBody, ErrorDetail,
@@ -83,6 +86,10 @@ use crate::routes::{
         api_types::routing::RulesTestRequest, api_types::routing::RulesTestReport,
         api_types::routing::Snapshots, api_types::routing::SnapshotsFailedBody,
         api_types::routing::SnapshotsFailedDetail,
+        api_types::webhooks::CreateWebhook, api_types::webhooks::UpdateWebhook,
+        api_types::webhooks::WebhookView, api_types::webhooks::WebhookWithSecret,
+        api_types::webhooks::WebhookList, api_types::webhooks::DeliveryView,
+        api_types::webhooks::DeliveryList, api_types::webhooks::WebhookDeliveryBody,
     )),
     modifiers(&SecuritySchemes, &Conformance),
     tags(
@@ -99,6 +106,7 @@ use crate::routes::{
         (name = "decisions", description = "Decisions, receipts and receipt keys"),
         (name = "routing", description = "Routing rules, their versions and golden snapshots (WCP §5.1, §5.2)"),
         (name = "approvals", description = "Human approvals of REQUIRE_HUMAN decisions (WCP §5.8)"),
+        (name = "webhooks", description = "Signed webhooks (Standard Webhooks): endpoints, secrets and the delivery log. Every delivery POSTs a `WebhookDeliveryBody`; docs/events.md lists the events and their payloads"),
     )
 )]
 pub struct ApiDoc;
@@ -175,6 +183,17 @@ fn parameter_constraints() -> Vec<(&'static str, &'static str, serde_json::Value
         ("query_decisions", "limit", limit(PageSize::DECISIONS)),
         ("recent_dispatches", "limit", limit(PageSize::DECISIONS)),
         ("list_workers", "limit", limit(PageSize::WORKERS)),
+        (
+            "list_deliveries",
+            "limit",
+            limit(PageSize::WEBHOOK_DELIVERIES),
+        ),
+        // A page's `next_cursor`: the last delivery's id.
+        (
+            "list_deliveries",
+            "cursor",
+            json!({"pattern": "^whdl_[0-9a-f]{32}$"}),
+        ),
         ("telemetry_events", "limit", limit(PageSize::ROUTE_EVENTS)),
         (
             "telemetry_events",
@@ -257,6 +276,15 @@ fn property_constraints() -> Vec<(&'static str, &'static str, serde_json::Value)
     let scopes = json!({"minItems": 1, "items": {"type": "string", "enum": ["admin", "workers:write", "decisions:write", "read"]}});
     // `routes::text_field`: not blank, no control characters, at most `max` characters.
     let text = |max: usize| json!({"pattern": TEXT_PATTERN, "maxLength": max});
+    let webhook_url =
+        json!({"maxLength": ::webhooks::address::MAX_URL_LEN, "pattern": "^https?://"});
+    let event_types = json!({
+        "minItems": 1,
+        "maxItems": ::webhooks::events::MAX_NAMES,
+        "items": {"type": "string", "enum": std::iter::once(::webhooks::events::WILDCARD)
+            .chain(::webhooks::EventType::ALL.iter().map(|t| t.as_str()))
+            .collect::<Vec<_>>()},
+    });
     vec![
         ("CreateTenant", "id", tenant.clone()),
         ("CreateTenant", "display_name", text(200)),
@@ -266,6 +294,12 @@ fn property_constraints() -> Vec<(&'static str, &'static str, serde_json::Value)
         ("ForceTransfer", "reason", text(500)),
         ("AddNamespaceKey", "label", text(200)),
         ("ReportHash", "reason", text(1000)),
+        ("CreateWebhook", "description", text(500)),
+        ("UpdateWebhook", "description", text(500)),
+        ("CreateWebhook", "url", webhook_url.clone()),
+        ("UpdateWebhook", "url", webhook_url),
+        ("CreateWebhook", "event_types", event_types.clone()),
+        ("UpdateWebhook", "event_types", event_types),
         ("ReviewNote", "note", text(1000)),
         ("ResolveApproval", "note", text(1000)),
         (

@@ -222,6 +222,10 @@ impl Registry {
         state.hall.org_claims_need_approval = config.org_claims_need_approval;
         state.hall.telemetry_ids_per_day = config.telemetry_ids_per_day;
         state.hall.ban_reports_per_day = config.ban_reports_per_day;
+        state.hall.webhooks = config.webhook_settings();
+        // Stops by itself when the store closes at shutdown.
+        service::webhooks::dispatch::Dispatcher::new(store.clone(), state.hall.webhooks.clone())
+            .start();
         state.metrics_token = config.metrics_token.clone().filter(|t| !t.is_empty());
         let state = web::Data::new(state);
         let options = HttpOptions {

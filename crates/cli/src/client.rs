@@ -346,6 +346,10 @@ impl Client {
         Ok(self.call(self.request(reqwest::Method::POST, path).json(body))?)
     }
 
+    pub fn patch(&self, path: &str, body: &impl serde::Serialize) -> Result<Value, Failure> {
+        Ok(self.call(self.request(reqwest::Method::PATCH, path).json(body))?)
+    }
+
     /// PUT with query parameters (the values are encoded) and a JSON body.
     pub fn put_query(
         &self,

@@ -118,6 +118,11 @@ enum Cmd {
         #[command(subcommand)]
         command: commands::keys::KeysCmd,
     },
+    /// Signed webhooks: endpoints, secrets, the delivery log, redelivery (`admin`).
+    Webhook {
+        #[command(subcommand)]
+        command: commands::webhook::WebhookCmd,
+    },
     /// Routing rules (PyHall rules JSON): get, put, test, versions, activate, snapshots.
     Rules {
         #[command(subcommand)]
@@ -170,6 +175,7 @@ fn run(cli: Cli) -> CmdResult {
         Cmd::Key { command } => commands::key::run(&ctx, command),
         Cmd::Keys { command } => commands::keys::run(&ctx, command),
         Cmd::Rules { command } => commands::rules::run(&ctx, command),
+        Cmd::Webhook { command } => commands::webhook::run(&ctx, command),
         Cmd::Approvals { command } => commands::approvals::run(&ctx, command),
         Cmd::Audit { command } => commands::audit::run(&ctx, command),
         Cmd::Catalog { command } => commands::catalog::run(&ctx, command),

@@ -1553,3 +1553,85 @@ async fn rules_test_exits_non_zero_on_a_difference_and_prints_it() {
     assert!(out.ok().contains("passed: 1 case(s)"), "{out:?}");
     srv.stop().await;
 }
+
+#[tokio::test]
+async fn webhook_commands_create_list_update_rotate_and_read_the_delivery_log() {
+    let srv = Server::start().await;
+    let key = srv.tenant("org.hooks").await;
+    let cli = srv.cli(&key);
+
+    // Without the operator's permission a private URL is refused.
+    let out = cli
+        .run(&["webhook", "create", "http://127.0.0.1:9/x", "--event", "*"])
+        .await;
+    assert!(out.failed(1).contains("invalid_url"), "{out:?}");
+
+    let out = cli
+        .run(&[
+            "--json",
+            "webhook",
+            "create",
+            "https://hooks.example.com/hall",
+            "--event",
+            "approval.pending",
+            "--event",
+            "ban.confirmed",
+            "--description",
+            "pager",
+        ])
+        .await;
+    let created = out.json();
+    let id = created["id"].as_str().unwrap().to_string();
+    let secret = created["secret"].as_str().unwrap().to_string();
+    assert!(secret.starts_with("whsec_"), "{created}");
+    assert_eq!(
+        created["event_types"],
+        json!(["approval.pending", "ban.confirmed"])
+    );
+
+    let out = cli.run(&["webhook", "list"]).await;
+    assert!(out.ok().contains(&id), "{out:?}");
+    assert!(out.hides(&secret), "list printed the secret: {out:?}");
+
+    let out = cli
+        .run(&[
+            "--json",
+            "webhook",
+            "update",
+            &id,
+            "--disable",
+            "--no-description",
+        ])
+        .await;
+    let updated = out.json();
+    assert_eq!(updated["enabled"], false);
+    assert_eq!(updated["description"], serde_json::Value::Null);
+
+    let out = cli.run(&["webhook", "rotate-secret", &id]).await;
+    let text = out.ok();
+    assert!(
+        text.contains("Signing secret (shown this once): whsec_"),
+        "{out:?}"
+    );
+    assert!(
+        !text.contains(&secret),
+        "the old secret was printed: {out:?}"
+    );
+
+    let out = cli.run(&["webhook", "deliveries", &id]).await;
+    assert!(out.ok().contains("no deliveries"), "{out:?}");
+    let out = cli
+        .run(&[
+            "webhook",
+            "redeliver",
+            &id,
+            "whdl_00000000000000000000000000000000",
+        ])
+        .await;
+    assert!(out.failed(1).contains("404"), "{out:?}");
+
+    let out = cli.run(&["webhook", "delete", &id]).await;
+    assert!(out.ok().contains("Removed"), "{out:?}");
+    let out = cli.run(&["webhook", "get", &id]).await;
+    assert!(out.failed(1).contains("404"), "{out:?}");
+}

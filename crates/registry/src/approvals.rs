@@ -9,7 +9,9 @@ use wcp::{CapabilityId, DataLabel, Env, WorkerId};
 
 pub use policy::approvals::{Answer, ApprovalStatus, Stage, SupervisorLevel, Unusable};
 
+use crate::webhooks::Audience;
 use crate::{StoreError, TenantStore};
+use ::webhooks::EventType;
 
 /// How long a pending approval waits for a human, and how long an approved
 /// one stays usable after the human said yes.
@@ -120,9 +122,31 @@ fn from_row(row: &sqlx::postgres::PgRow) -> Result<Approval, StoreError> {
     })
 }
 
+/// The `data` of an approval's webhook events (docs/events.md).
+fn event_data(a: &Approval) -> serde_json::Value {
+    serde_json::json!({
+        "tenant_id": a.tenant_id,
+        "approval_id": a.id,
+        "status": a.status.as_str(),
+        "supervisor_level": a.supervisor_level.as_str(),
+        "worker_id": a.subject.worker_id.as_str(),
+        "worker_registry_id": a.subject.worker_registry_id,
+        "capability_id": a.subject.capability_id.as_str(),
+        "env": a.subject.env.as_str(),
+        "data_label": a.subject.data_label.as_str(),
+        "reason": a.reason,
+        "decision_id": a.decision_id,
+        "correlation_id": a.correlation_id,
+        "created_at": a.created_at,
+        "expires_at": a.expires_at,
+    })
+}
+
 impl TenantStore<'_> {
-    /// Opens a pending approval.
+    /// Opens a pending approval, with its `approval.pending` webhook event
+    /// in the same transaction.
     pub async fn open_approval(&self, new: &NewApproval) -> Result<Approval, StoreError> {
+        let mut tx = self.store.pool.begin().await?;
         let row = sqlx::query(&format!(
             "INSERT INTO approvals (tenant_id, id, worker_registry_id, worker_id, capability_id,
                 env, data_label, reason, escalation_context, decision_id, correlation_id, expires_at,
@@ -143,9 +167,18 @@ impl TenantStore<'_> {
         .bind(&new.correlation_id)
         .bind(APPROVAL_TTL)
         .bind(new.supervisor_level.as_str())
-        .fetch_one(&self.store.pool)
+        .fetch_one(&mut *tx)
         .await?;
-        from_row(&row)
+        let approval = from_row(&row)?;
+        crate::webhooks::emit(
+            &mut tx,
+            Audience::Tenant(self.tenant),
+            EventType::ApprovalPending,
+            &event_data(&approval),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(approval)
     }
 
     pub async fn approval(&self, id: Uuid) -> Result<Option<Approval>, StoreError> {
@@ -188,6 +221,7 @@ impl TenantStore<'_> {
         by: &str,
         note: Option<&str>,
     ) -> Result<Option<Approval>, StoreError> {
+        let mut tx = self.store.pool.begin().await?;
         let row = sqlx::query(&format!(
             "UPDATE approvals SET status = $5, supervisor_level = $6, resolved_by = $7,
                 resolution_note = $8,
@@ -207,9 +241,26 @@ impl TenantStore<'_> {
         .bind(note)
         .bind(ApprovalStatus::Approved.as_str())
         .bind(APPROVAL_TTL)
-        .fetch_optional(&self.store.pool)
+        .fetch_optional(&mut *tx)
         .await?;
-        row.as_ref().map(from_row).transpose()
+        let Some(row) = row else { return Ok(None) };
+        let approval = from_row(&row)?;
+        // An escalation keeps it waiting (at a higher level): only a
+        // human's yes or no resolves it.
+        if to.status != from.status {
+            let mut data = event_data(&approval);
+            data["resolved_by"] = approval.resolved_by.clone().into();
+            data["resolution_note"] = approval.resolution_note.clone().into();
+            crate::webhooks::emit(
+                &mut tx,
+                Audience::Tenant(self.tenant),
+                EventType::ApprovalResolved,
+                &data,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(Some(approval))
     }
 
     /// Gives back an approval `decision_id` used but could not record (its

@@ -11,8 +11,10 @@ use uuid::Uuid;
 use wcp::{Namespace, SpeciesId, TenantId, WorkerId};
 
 use crate::bans::BanCache;
+use crate::webhooks::Audience;
 use crate::workers::Worker;
 use crate::{Conflict, Entity, Store, StoreError, TenantStore};
+use ::webhooks::EventType;
 
 /// A judged submission, to be recorded: an unsigned hash (`PUT …/attest`)
 /// or a signed card, with the verdict the rules gave it.
@@ -149,6 +151,25 @@ pub struct StoredAttestation {
 }
 
 impl StoredAttestation {
+    /// The `data` of `attestation.submitted` and `attestation.approved`
+    /// (docs/events.md), with the status as stored.
+    fn event_data(&self) -> serde_json::Value {
+        let a = &self.submitted;
+        serde_json::json!({
+            "tenant_id": a.tenant_id.as_str(),
+            "attestation_id": a.id,
+            "worker_id": a.worker_id,
+            "worker_registry_id": a.worker_registry_id,
+            "kind": a.kind.as_str(),
+            "sha256": a.sha256,
+            "status": a.verdict.status.as_str(),
+            "reason": a.verdict.reason,
+            "signed_by": a.signed_by,
+            "created_at": a.created_at,
+            "approved_at": a.approved_at,
+        })
+    }
+
     fn from_row(row: &sqlx::postgres::PgRow) -> Result<Self, StoreError> {
         let tenant: String = row.try_get("tenant_id")?;
         let status: String = row.try_get("status")?;
@@ -317,8 +338,16 @@ impl Store {
         .bind(&v.reason)
         .fetch_one(&mut *tx)
         .await?;
+        let stored = StoredAttestation::from_row(&row)?;
+        crate::webhooks::emit(
+            &mut tx,
+            Audience::Tenant(&stored.submitted.tenant_id),
+            EventType::AttestationApproved,
+            &stored.event_data(),
+        )
+        .await?;
         tx.commit().await?;
-        StoredAttestation::from_row(&row)
+        Ok(stored)
     }
 }
 
@@ -329,6 +358,7 @@ impl TenantStore<'_> {
         worker: &Worker,
         new: &NewAttestation,
     ) -> Result<StoredAttestation, StoreError> {
+        let mut tx = self.store.pool.begin().await?;
         let card = new.card.as_ref();
         let p = &new.provenance;
         let row = sqlx::query(&format!(
@@ -361,9 +391,18 @@ impl TenantStore<'_> {
         .bind(p.worker_species_id.as_ref().map(|s| s.as_str()))
         .bind(&p.worker_version)
         .bind(&p.manifest_path)
-        .fetch_one(&self.store.pool)
+        .fetch_one(&mut *tx)
         .await?;
-        StoredAttestation::from_row(&row)
+        let stored = StoredAttestation::from_row(&row)?;
+        crate::webhooks::emit(
+            &mut tx,
+            Audience::Tenant(self.tenant),
+            EventType::AttestationSubmitted,
+            &stored.event_data(),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(stored)
     }
 
     /// The latest attestation of `worker`, one of this tenant's (any status), as stored.

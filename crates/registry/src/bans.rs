@@ -28,7 +28,9 @@ use wcp::TenantId;
 pub use policy::ban_review::{ReportStatus, Review};
 
 use crate::cache::Cache;
+use crate::webhooks::Audience;
 use crate::{Store, StoreError, Unavailable};
+use ::webhooks::EventType;
 
 const PG_CHANNEL: &str = "hall_bans";
 const RETRY: Duration = Duration::from_millis(250);
@@ -164,6 +166,34 @@ async fn ban_hash(
     Ok(ban)
 }
 
+/// The `data` of `ban.reported` (docs/events.md).
+fn report_data(r: &BanReport) -> serde_json::Value {
+    serde_json::json!({
+        "report_id": r.id,
+        "sha256": r.sha256,
+        "reason": r.reason,
+        "evidence_url": r.evidence_url,
+        "source": r.source,
+        "reporter_tenant": r.reporter_tenant.as_ref().map(TenantId::as_str),
+        "status": r.status.as_str(),
+        "created_at": r.created_at,
+    })
+}
+
+/// The `data` of `ban.confirmed` and `ban.lifted` (docs/events.md).
+fn ban_data(b: &Ban) -> serde_json::Value {
+    serde_json::json!({
+        "sha256": b.sha256,
+        "reason": b.reason,
+        "source": b.source,
+        "report_id": b.report_id,
+        "reported_at": b.reported_at,
+        "confirmed_at": b.confirmed_at,
+        "lifted_at": b.lifted_at,
+        "lift_reason": b.lift_reason,
+    })
+}
+
 impl Store {
     /// Files a report; it stays out of the ban list until confirmed.
     /// `admit` is asked, under a lock per reporter, how many reports the
@@ -211,6 +241,15 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         let report = report_from_row(&row)?;
+        crate::webhooks::emit(
+            &mut tx,
+            Audience::Operator {
+                and: report.reporter_tenant.as_ref(),
+            },
+            EventType::BanReported,
+            &report_data(&report),
+        )
+        .await?;
         tx.commit().await?;
         Ok(Some(report))
     }
@@ -284,7 +323,12 @@ impl Store {
         let Some(row) = row else { return Ok(None) };
         let report = report_from_row(&row)?;
         let ban = if to == ReportStatus::Confirmed {
-            Some(ban_hash(&mut tx, &report).await?)
+            let ban = ban_hash(&mut tx, &report).await?;
+            let mut data = ban_data(&ban);
+            data["review_note"] = report.review_note.clone().into();
+            crate::webhooks::emit(&mut tx, Audience::Everyone, EventType::BanConfirmed, &data)
+                .await?;
+            Some(ban)
         } else {
             None
         };
@@ -310,6 +354,13 @@ impl Store {
         .await?;
         let Some(row) = row else { return Ok(None) };
         let ban = ban_from_row(&row)?;
+        crate::webhooks::emit(
+            &mut tx,
+            Audience::Everyone,
+            EventType::BanLifted,
+            &ban_data(&ban),
+        )
+        .await?;
         tx.commit().await?;
         Ok(Some(ban))
     }

@@ -23,6 +23,7 @@ pub mod routing_rules;
 pub mod telemetry;
 pub mod tenant_policy;
 pub mod tenants;
+pub mod webhooks;
 pub mod workers;
 
 use std::time::Duration;

@@ -12,7 +12,9 @@ use sqlx::{Postgres, Row, Transaction};
 use uuid::Uuid;
 use wcp::{Namespace, TenantId};
 
+use crate::webhooks::Audience;
 use crate::{is_unique_violation, Conflict, Entity, Store, StoreError, TenantStore};
+use ::webhooks::EventType;
 
 fn status_from_db(s: &str) -> Result<ClaimStatus, StoreError> {
     ClaimStatus::parse(s).ok_or_else(|| StoreError::Corrupt(format!("namespace status {s:?}")))
@@ -155,6 +157,19 @@ pub(crate) async fn settle_claim<E>(
             (Ok(Step::Held), None) => break,
             (Ok(Step::Claim(status)), _) => {
                 if let Some(claim) = insert_claim(tx, ns, tenant, status).await? {
+                    // A claim waiting for the operator is the operator's news too.
+                    let audience = if claim.status == ClaimStatus::Pending {
+                        Audience::Operator { and: Some(tenant) }
+                    } else {
+                        Audience::Tenant(tenant)
+                    };
+                    let data = serde_json::json!({
+                        "tenant_id": tenant.as_str(),
+                        "namespace": claim.namespace.as_str(),
+                        "status": claim.status.as_str(),
+                        "created_at": claim.created_at,
+                    });
+                    crate::webhooks::emit(tx, audience, EventType::NamespaceClaimed, &data).await?;
                     return Ok(Ok(Settled {
                         claim,
                         claimed_now: true,

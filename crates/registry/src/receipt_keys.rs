@@ -25,11 +25,24 @@ impl Store {
         public_key: &[u8; 32],
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("INSERT INTO receipt_signing_keys (kid, public_key) VALUES ($1, $2) ON CONFLICT (kid) DO NOTHING")
+        let added = sqlx::query("INSERT INTO receipt_signing_keys (kid, public_key) VALUES ($1, $2) ON CONFLICT (kid) DO NOTHING")
             .bind(kid)
             .bind(&public_key[..])
             .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            > 0;
+        if added {
+            // Every tenant's receipts are signed with it from now on.
+            let data = serde_json::json!({ "kid": kid, "algorithm": "Ed25519" });
+            crate::webhooks::emit(
+                &mut tx,
+                crate::webhooks::Audience::Everyone,
+                ::webhooks::EventType::KeyRotated,
+                &data,
+            )
             .await?;
+        }
         sqlx::query("UPDATE receipt_signing_keys SET retired_at = now() WHERE kid <> $1 AND retired_at IS NULL")
             .bind(kid)
             .execute(&mut *tx)

@@ -51,6 +51,10 @@ pub struct PendingReceipt {
     /// receipt in its transaction: both or neither. `None` for decisions
     /// about a named worker.
     pub telemetry: Option<RouteTelemetry>,
+    /// Announce this denial as `decision.denied`: set by the use case only
+    /// when one of the tenant's endpoints subscribes (from its in-memory
+    /// copy), so a batch without such denials costs no statement more.
+    pub announce_denied: bool,
 }
 
 struct Job {
@@ -253,6 +257,7 @@ async fn commit(
     let mut sealed = Vec::with_capacity(jobs.len());
     let mut rows = ReceiptRows::default();
     let mut telemetry = TelemetryRows::default();
+    let mut denied = Vec::new();
     for job in jobs {
         let p = &job.receipt;
         if p.idempotency.is_some() && held.next() != Some(true) {
@@ -288,6 +293,9 @@ async fn commit(
                 t,
             );
         }
+        if p.denied && p.announce_denied {
+            denied.push((receipt.content.tenant_id.clone(), denied_data(&receipt, p)));
+        }
         sealed.push(Ok(receipt));
     }
     idempotency::complete_claims(&mut tx, &completed).await?;
@@ -311,6 +319,7 @@ async fn commit(
     .execute(&mut *tx)
     .await?;
     telemetry.insert(&mut tx).await?;
+    crate::webhooks::emit_denied(&mut tx, &denied).await?;
     let (h_tenant, h_hash, h_len): (Vec<String>, Vec<Option<String>>, Vec<i64>) = {
         let mut t = Vec::new();
         let mut h = Vec::new();
@@ -338,6 +347,26 @@ async fn commit(
         Err(e @ StoreError::Unavailable(_)) => Err(BatchError::Unknown(e)),
         Err(e) => Err(BatchError::NotCommitted(e)),
     }
+}
+
+/// The `data` of `decision.denied` (docs/events.md).
+fn denied_data(r: &Receipt, p: &PendingReceipt) -> serde_json::Value {
+    let c = &r.content;
+    serde_json::json!({
+        "tenant_id": c.tenant_id,
+        "receipt_id": c.receipt_id,
+        "receipt_hash": r.receipt_hash,
+        "correlation_id": c.correlation_id,
+        "decided_at": c.decided_at,
+        "worker_id": c.worker_id,
+        "capability_id": c.capability_id,
+        "env": c.env,
+        "data_label": c.data_label,
+        "deny_code": c.deny_code,
+        "deny_reason": p.deny_reason,
+        "tier": c.tier,
+        "dry_run": c.dry_run,
+    })
 }
 
 /// The head's length as stored (`bigint`).

@@ -10,7 +10,9 @@ use uuid::Uuid;
 use wcp::{IdError, TenantId, Visibility, WorkerId, WorkerRecord};
 
 use crate::namespaces::settle_claim;
+use crate::webhooks::Audience;
 use crate::{is_unique_violation, Conflict, Entity, Store, StoreError, TenantStore};
+use ::webhooks::EventType;
 
 /// Prefix of the opaque registry id.
 pub const REGISTRY_ID_PREFIX: &str = "wrk_";
@@ -116,6 +118,18 @@ const WORKER_COLUMNS: &str = "tenant_id, id, record, status, created_at, updated
 /// apply the rule in Rust: `facts::FactsCache::visible_worker`).
 fn visible_to(param: usize) -> String {
     format!("(visibility = 'public' OR tenant_id = ${param})")
+}
+
+/// The `data` of `worker.registered` and `worker.revoked` (docs/events.md).
+fn worker_data(w: &Worker) -> serde_json::Value {
+    serde_json::json!({
+        "tenant_id": w.tenant_id.as_str(),
+        "worker_registry_id": w.id,
+        "worker_id": w.record.worker_id.as_str(),
+        "status": w.status.as_str(),
+        "created_at": w.created_at,
+        "revoked_at": w.revoked_at,
+    })
 }
 
 fn worker_from_row(row: &sqlx::postgres::PgRow) -> Result<Worker, StoreError> {
@@ -258,6 +272,13 @@ impl TenantStore<'_> {
                 }
             })?;
         let worker = worker_from_row(&row)?;
+        crate::webhooks::emit(
+            &mut tx,
+            Audience::Tenant(self.tenant),
+            EventType::WorkerRegistered,
+            &worker_data(&worker),
+        )
+        .await?;
         tx.commit().await?;
         Ok(Ok(worker))
     }
@@ -344,21 +365,36 @@ impl TenantStore<'_> {
     }
 
     /// Revokes a worker (idempotent). The row is kept.
+    /// `worker.revoked` is emitted in the same transaction the first time.
     pub async fn revoke_worker(&self, worker: &WorkerRef) -> Result<Worker, StoreError> {
+        let mut tx = self.store.pool.begin().await?;
+        // `revoked_at = now()`: revoked by this transaction, not before.
         let row = sqlx::query(&format!(
             "UPDATE workers SET status = 'revoked', revoked_at = COALESCE(revoked_at, now()),
                 updated_at = now()
-             WHERE tenant_id = $1 AND {} RETURNING {WORKER_COLUMNS}",
+             WHERE tenant_id = $1 AND {} RETURNING {WORKER_COLUMNS}, revoked_at = now() AS revoked_now",
             worker.condition(2)
         ))
         .bind(self.tenant.as_str())
         .bind(worker.value())
-        .fetch_optional(&self.store.pool)
+        .fetch_optional(&mut *tx)
         .await?;
-        match row {
-            Some(row) => worker_from_row(&row),
-            None => Err(StoreError::NotFound(Entity::Worker(worker.to_string()))),
+        let Some(row) = row else {
+            return Err(StoreError::NotFound(Entity::Worker(worker.to_string())));
+        };
+        let revoked = worker_from_row(&row)?;
+        let revoked_now: bool = row.try_get("revoked_now")?;
+        if revoked_now {
+            crate::webhooks::emit(
+                &mut tx,
+                Audience::Tenant(self.tenant),
+                EventType::WorkerRevoked,
+                &worker_data(&revoked),
+            )
+            .await?;
         }
+        tx.commit().await?;
+        Ok(revoked)
     }
 }
 

@@ -156,6 +156,7 @@ async fn an_approval_whose_receipt_is_stored_is_not_given_back() {
             deny_reason: None,
             idempotency: None,
             telemetry: None,
+            announce_denied: false,
         })
         .await
         .unwrap();

@@ -64,6 +64,7 @@ fn pending(tenant: &str, n: usize) -> PendingReceipt {
         deny_reason: None,
         idempotency: None,
         telemetry: None,
+        announce_denied: false,
     }
 }
 

@@ -41,6 +41,8 @@
 //!   (`/wcp/capabilities`, `/wcp/workers`, `/api/v1/catalog*`).
 //! - [`telemetry`]: the SDKs' usage counts (`/api/v1/telemetry/decisions`).
 //! - [`verify`]: a worker verified (`/api/v1/verify/{worker_id}`).
+//! - [`webhooks`]: a tenant's webhook endpoints and their delivery log
+//!   (`/api/v1/webhooks…`), and the dispatcher that sends deliveries.
 //! - [`routing_rules`]: a tenant's routing rules, their versions and golden
 //!   snapshots (`/api/v1/routing/…`), and the compiled set in force for the
 //!   router ([`Hall::active_rules`]).
@@ -67,6 +69,7 @@ pub mod telemetry;
 pub mod tenant_policy;
 pub mod tenants;
 pub mod verify;
+pub mod webhooks;
 pub mod workers;
 
 use std::sync::Arc;
@@ -78,6 +81,7 @@ use registry::Store;
 use uuid::Uuid;
 use wcp::TenantId;
 
+pub use crate::webhooks::{WebhookError, WebhookSettings};
 pub use api_keys::{ApiKeyError, CreatedApiKey, NewApiKey};
 pub use approvals::{Answer, ApprovalError, ResolveCommand};
 pub use attest::{AttestCommand, AttestError, Submission};
@@ -121,6 +125,10 @@ pub struct Hall {
     pub ban_reports_per_day: u32,
     /// This process's compiled routing rule sets in force, per tenant.
     pub rules_cache: Arc<routing_rules::RulesCache>,
+    /// The operator's webhook settings (URL rule, rotation overlap, retries).
+    pub webhooks: webhooks::WebhookSettings,
+    /// Per tenant, whether an endpoint wants `decision.denied`, in this process.
+    pub denied_subscribers: Arc<webhooks::DeniedSubscribers>,
 }
 
 impl Hall {
@@ -143,6 +151,8 @@ impl Hall {
             telemetry_ids_per_day: wcp::telemetry::DEFAULT_IDS_PER_DAY,
             ban_reports_per_day: policy::ban_review::DEFAULT_REPORTS_PER_DAY,
             rules_cache: Arc::default(),
+            webhooks: webhooks::WebhookSettings::default(),
+            denied_subscribers: Arc::default(),
         }
     }
 }

@@ -321,6 +321,8 @@ impl Hall {
                     idempotency: None,
                     // Stored with the receipt, in its transaction.
                     telemetry: telemetry.clone(),
+                    // Set by `commit_receipt`.
+                    announce_denied: false,
                 },
                 approved,
             )

@@ -35,6 +35,8 @@ impl PageSize {
     /// `GET /api/v1/ban-list`: the confirmed bans, and
     /// `GET /api/v1/ban-list/reports`: the reports under review.
     pub const BANS: PageSize = PageSize::new(500, 5000);
+    /// `GET /api/v1/webhooks/{id}/deliveries`: an endpoint's delivery log.
+    pub const WEBHOOK_DELIVERIES: PageSize = PageSize::new(50, 500);
 }
 
 /// How many items a page holds: at least 1 and at most its list's

@@ -23,6 +23,7 @@ pub mod routing_rules;
 pub mod telemetry;
 pub mod tenants;
 pub mod verify;
+pub mod webhooks;
 pub mod workers;
 
 use actix_web::{web, HttpRequest, Resource};
@@ -66,6 +67,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     banlist::configure(cfg);
     approvals::configure(cfg);
     telemetry::configure(cfg);
+    webhooks::configure(cfg);
 }
 
 /// A required free-text field: at most `max` characters as sent (the

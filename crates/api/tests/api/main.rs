@@ -27,5 +27,6 @@ mod route_guards;
 mod routing_rules;
 mod telemetry;
 mod tiers;
+mod webhooks;
 mod workers;
 mod zero_config;

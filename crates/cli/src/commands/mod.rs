@@ -22,6 +22,7 @@ pub mod route;
 pub mod rules;
 pub mod status;
 pub mod tenant;
+pub mod webhook;
 pub mod worker;
 
 /// What every command gets: the resolved settings and the output mode.

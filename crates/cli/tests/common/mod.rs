@@ -71,6 +71,13 @@ impl Server {
             metrics_token: None,
             anon_rate_limit_per_minute: 0,
             trusted_proxies: Default::default(),
+            webhook_allow_private: false,
+            webhook_retry_schedule: Default::default(),
+            webhook_disable_after_days: 5,
+            webhook_secret_overlap_secs: 86400,
+            webhook_timeout_secs: 10,
+            webhook_poll_ms: 1000,
+            webhook_retention_days: 30,
         };
         configure(&mut config);
         let running = Registry::start(&config)

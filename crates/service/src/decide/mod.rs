@@ -351,6 +351,7 @@ impl Hall {
                     deny_reason: decision.deny_reason.clone(),
                     idempotency,
                     telemetry: None,
+                    announce_denied: false,
                 },
                 used,
             )
@@ -398,13 +399,21 @@ impl Hall {
     /// decision that never happened. (After a COMMIT whose answer was lost
     /// it stays used: the receipt may be stored, and the store gives back
     /// no approval whose receipt is.)
+    ///
+    /// A denial is marked for `decision.denied` when one of the tenant's
+    /// endpoints wants it (asked of this process's copy; when that cannot
+    /// be read, marked anyway: the receipt writer's statement finds no
+    /// endpoint then and writes nothing).
     pub(crate) async fn commit_receipt(
         &self,
-        pending: PendingReceipt,
+        mut pending: PendingReceipt,
         used: Option<Uuid>,
     ) -> Result<audit::Receipt, StoreError> {
         let tenant = TenantId::parse(&pending.content.tenant_id)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        if pending.denied {
+            pending.announce_denied = self.announces_denied(&tenant).await.unwrap_or(true);
+        }
         let receipt_id = Uuid::parse_str(&pending.content.receipt_id)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         match self.receipts.append(pending).await {

@@ -19,4 +19,5 @@ mod telemetry;
 mod tenant_policy;
 mod tenants;
 mod verify;
+mod webhooks;
 mod workers;

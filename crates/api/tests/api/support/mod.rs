@@ -54,6 +54,13 @@ pub fn test_config(database_url: &str) -> Config {
         session_secret: None,
         session_secret_file: None,
         metrics_token: None,
+        webhook_allow_private: false,
+        webhook_retry_schedule: Default::default(),
+        webhook_disable_after_days: 5,
+        webhook_secret_overlap_secs: 86400,
+        webhook_timeout_secs: 10,
+        webhook_poll_ms: 1000,
+        webhook_retention_days: 30,
     }
 }
 

@@ -1,0 +1,21 @@
+//! Hall Registry's webhook rules, pure (no I/O): which events there are
+//! ([`EventType`]), which endpoint URLs and addresses a delivery may go to
+//! ([`address`]), how a delivery is signed per the Standard Webhooks
+//! specification ([`signing`]) and when a failed one is tried again
+//! ([`schedule`]).
+//!
+//! The store (`registry::webhooks`) keeps endpoints, events and deliveries;
+//! the dispatcher (`service::webhooks::dispatch`) sends them; both ask this
+//! crate what is allowed, so the rules are unit-tested here once.
+
+pub mod address;
+pub mod events;
+pub mod ids;
+pub mod schedule;
+pub mod signing;
+
+pub use address::{is_public_ip, UrlError, WebhookUrl};
+pub use events::{EventType, Subscription, SubscriptionError};
+pub use ids::{DeliveryId, EndpointId, IdError, MessageId};
+pub use schedule::{RetrySchedule, ScheduleError};
+pub use signing::{sign, signature_header, SecretError, SigningSecret};
