@@ -84,8 +84,9 @@ pub struct WebhookView {
 }
 
 /// An endpoint with its signing secret: the answer to creating it or
-/// rotating its secret, the only time the secret is shown.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// rotating its secret, the only time the secret is shown. Its `Debug`
+/// leaves the secret out, so no log line shows it.
+#[derive(Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WebhookWithSecret {
     #[serde(flatten)]
@@ -97,6 +98,15 @@ pub struct WebhookWithSecret {
         schema(example = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
     )]
     pub secret: String,
+}
+
+impl std::fmt::Debug for WebhookWithSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookWithSecret")
+            .field("endpoint", &self.endpoint)
+            .field("secret", &"whsec_***")
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -324,8 +324,9 @@ impl Store {
         let report = report_from_row(&row)?;
         let ban = if to == ReportStatus::Confirmed {
             let ban = ban_hash(&mut tx, &report).await?;
-            let mut data = ban_data(&ban);
-            data["review_note"] = report.review_note.clone().into();
+            // Every tenant hears of it: what the public ban list shows, and
+            // not the operator's review note, which only the operator reads.
+            let data = ban_data(&ban);
             crate::webhooks::emit(&mut tx, Audience::Everyone, EventType::BanConfirmed, &data)
                 .await?;
             Some(ban)

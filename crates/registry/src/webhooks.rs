@@ -483,6 +483,10 @@ pub struct DueDelivery {
     pub occurred_at: DateTime<Utc>,
     /// Attempts made before this one.
     pub attempts: u32,
+    /// Until when this attempt holds the delivery: its record counts only
+    /// while the row still says so (a redelivery or another dispatcher's
+    /// lease since makes it stale).
+    pub leased_until: DateTime<Utc>,
 }
 
 /// What one attempt came to.
@@ -531,8 +535,9 @@ impl Store {
                      WHERE d.state = 'pending' AND d.next_attempt_at <= now() AND e.enabled
                      ORDER BY d.next_attempt_at LIMIT $1
                      FOR UPDATE OF d SKIP LOCKED)
-                 RETURNING d.id AS delivery_id, d.endpoint_id, d.event_id, d.attempts)
-             SELECT t.delivery_id, t.event_id, t.attempts, ev.type AS event_type, ev.data,
+                 RETURNING d.id AS delivery_id, d.endpoint_id, d.event_id, d.attempts,
+                     d.next_attempt_at AS leased_until)
+             SELECT t.delivery_id, t.event_id, t.attempts, t.leased_until, ev.type AS event_type, ev.data,
                     ev.occurred_at, {endpoint_columns}
              FROM taken t JOIN webhook_events ev ON ev.id = t.event_id
              JOIN webhook_endpoints e ON e.id = t.endpoint_id"
@@ -553,6 +558,7 @@ impl Store {
                     data: row.try_get("data")?,
                     occurred_at: row.try_get("occurred_at")?,
                     attempts: u32::try_from(attempts).map_err(|e| corrupt("attempts", e))?,
+                    leased_until: row.try_get("leased_until")?,
                 })
             })
             .collect()
@@ -600,7 +606,9 @@ impl Store {
         outcome: &AttemptOutcome,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        record_attempt(&mut tx, due, outcome, DeliveryState::Delivered, None).await?;
+        if !record_attempt(&mut tx, due, outcome, DeliveryState::Delivered, None).await? {
+            return Ok(());
+        }
         sqlx::query(
             "UPDATE webhook_endpoints SET failing_since = NULL
              WHERE id = $1 AND failing_since IS NOT NULL",
@@ -628,7 +636,9 @@ impl Store {
             AfterFailure::RetryAt(at) => (DeliveryState::Pending, Some(at)),
             AfterFailure::GiveUp => (DeliveryState::Failed, None),
         };
-        record_attempt(&mut tx, due, outcome, state, next).await?;
+        if !record_attempt(&mut tx, due, outcome, state, next).await? {
+            return Ok(false);
+        }
         let reason = format!(
             "every delivery attempt failed for {} days",
             disable_after.num_days()
@@ -676,18 +686,22 @@ impl Store {
     }
 }
 
+/// Records an attempt on its delivery; false (nothing written) when the
+/// attempt's lease is no longer the row's: a redelivery or another
+/// dispatcher has taken the delivery since, and its record is the one that
+/// counts.
 async fn record_attempt(
     conn: &mut PgConnection,
     due: &DueDelivery,
     outcome: &AttemptOutcome,
     state: DeliveryState,
     next: Option<DateTime<Utc>>,
-) -> Result<(), StoreError> {
-    sqlx::query(
+) -> Result<bool, StoreError> {
+    let recorded = sqlx::query(
         "UPDATE webhook_deliveries SET state = $2, next_attempt_at = $3, attempts = attempts + 1,
              last_attempt_at = now(), last_status = $4, last_latency_ms = $5, last_error = $6,
              last_response = $7
-         WHERE id = $1",
+         WHERE id = $1 AND state = 'pending' AND next_attempt_at = $8",
     )
     .bind(due.id.as_str())
     .bind(state.as_str())
@@ -696,7 +710,8 @@ async fn record_attempt(
     .bind(i32::try_from(outcome.latency_ms).unwrap_or(i32::MAX))
     .bind(outcome.error.as_deref())
     .bind(outcome.response.as_deref())
+    .bind(due.leased_until)
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(recorded.rows_affected() == 1)
 }

@@ -156,10 +156,14 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         return is_public_v4(v4);
     }
     let s = ip.segments();
+    let o = ip.octets();
     // NAT64 (64:ff9b::/96) reaches the embedded IPv4 address.
     if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0] {
-        let o = ip.octets();
         return is_public_v4(Ipv4Addr::new(o[12], o[13], o[14], o[15]));
+    }
+    // 6to4 (2002::/16) relays to the IPv4 address in bits 16–47.
+    if s[0] == 0x2002 {
+        return is_public_v4(Ipv4Addr::new(o[2], o[3], o[4], o[5]));
     }
     !(ip.is_unspecified()
         || ip.is_loopback()
@@ -168,7 +172,11 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || (s[0] & 0xffc0) == 0xfe80 // link-local
         || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
         || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
-        || s[..6] == [0, 0, 0, 0, 0, 0]) // IPv4-compatible and the like
+        || s[..6] == [0, 0, 0, 0, 0, 0] // IPv4-compatible and the like
+        || s[..6] == [0, 0, 0, 0, 0xffff, 0] // IPv4-translated (::ffff:0:0:0/96)
+        || (s[0] == 0x2001 && s[1] == 0) // Teredo: tunnels to an IPv4 host
+        || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1) // local-use NAT64 (64:ff9b:1::/48)
+        || s[..4] == [0x100, 0, 0, 0]) // discard-only (100::/64)
 }
 
 #[cfg(test)]
@@ -186,6 +194,7 @@ mod tests {
             "8.8.8.8",
             "2606:4700::1111",
             "::ffff:8.8.8.8",
+            "2002:808:808::1",
         ] {
             assert!(is_public_ip(ip(public)), "{public}");
         }
@@ -198,6 +207,12 @@ mod tests {
             "100.64.0.1",
             "0.0.0.0",
             "255.255.255.255",
+            "2002:7f00:1::1",
+            "2002:a00:1::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "64:ff9b:1::a00:1",
+            "100::1",
+            "::ffff:0:7f00:1",
             "224.0.0.1",
             "::1",
             "::",

@@ -9,8 +9,14 @@ use std::time::Duration;
 /// Seconds between attempts, after the first (immediate) one.
 pub const DEFAULT_SCHEDULE: &[u64] = &[5, 300, 1800, 7200, 18000, 36000, 36000];
 
-/// How much a wait is moved at random, as a fraction of it (±).
+/// How much a wait is lengthened at random, at most, as a fraction of it.
+/// Only ever lengthened: the schedule's total is the least time a delivery
+/// is tried for (the default's 27.6 h stays above 24 h).
 pub const JITTER: f64 = 0.2;
+
+/// The longest wait a schedule may list (a week): longer ones would be no
+/// retry at all, and could overflow the time they are added to.
+pub const MAX_WAIT: Duration = Duration::from_secs(7 * 24 * 3600);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetrySchedule {
@@ -23,6 +29,8 @@ pub enum ScheduleError {
     NotSeconds(String),
     #[error("a retry schedule may list at most 30 waits")]
     TooLong,
+    #[error("a retry wait may be at most 604800 seconds (7 days); {0} is longer")]
+    WaitTooLong(u64),
 }
 
 impl Default for RetrySchedule {
@@ -46,9 +54,14 @@ impl std::str::FromStr for RetrySchedule {
             .map(str::trim)
             .filter(|p| !p.is_empty())
             .map(|p| {
-                p.parse::<u64>()
-                    .map(Duration::from_secs)
-                    .map_err(|_| ScheduleError::NotSeconds(p.to_string()))
+                let secs = p
+                    .parse::<u64>()
+                    .map_err(|_| ScheduleError::NotSeconds(p.to_string()))?;
+                let wait = Duration::from_secs(secs);
+                if wait > MAX_WAIT {
+                    return Err(ScheduleError::WaitTooLong(secs));
+                }
+                Ok(wait)
             })
             .collect::<Result<Vec<_>, _>>()?;
         if waits.len() > 30 {
@@ -69,13 +82,13 @@ impl RetrySchedule {
         self.waits.iter().sum()
     }
 
-    /// The wait after the `attempts_made`-th failed attempt, moved by
-    /// `jitter` (a number in [0, 1), drawn by the caller) within ±[`JITTER`];
+    /// The wait after the `attempts_made`-th failed attempt, lengthened by
+    /// `jitter` (a number in [0, 1), drawn by the caller) times [`JITTER`];
     /// `None` when the schedule is done and the delivery is failed.
     pub fn next_wait(&self, attempts_made: u32, jitter: f64) -> Option<Duration> {
         let i = usize::try_from(attempts_made.checked_sub(1)?).ok()?;
         let base = *self.waits.get(i)?;
-        let factor = 1.0 + JITTER * (2.0 * jitter.clamp(0.0, 1.0) - 1.0);
+        let factor = 1.0 + JITTER * jitter.clamp(0.0, 1.0);
         Some(base.mul_f64(factor))
     }
 }
@@ -88,19 +101,19 @@ mod tests {
     fn the_default_schedule_keeps_trying_for_more_than_a_day() {
         let s = RetrySchedule::default();
         assert!(s.total() >= Duration::from_secs(24 * 3600));
-        // Even with every wait jittered to its shortest.
+        // Even with no wait lengthened by the jitter.
         let shortest: Duration = (1..s.attempts()).filter_map(|n| s.next_wait(n, 0.0)).sum();
-        assert!(shortest >= Duration::from_secs(22 * 3600), "{shortest:?}");
+        assert!(shortest >= Duration::from_secs(24 * 3600), "{shortest:?}");
         assert_eq!(s.attempts(), 8);
     }
 
     #[test]
     fn waits_grow_move_within_the_jitter_and_end() {
         let s: RetrySchedule = "10,100".parse().unwrap();
-        assert_eq!(s.next_wait(1, 0.5), Some(Duration::from_secs(10)));
-        assert_eq!(s.next_wait(1, 0.0), Some(Duration::from_secs(8)));
+        assert_eq!(s.next_wait(1, 0.0), Some(Duration::from_secs(10)));
+        assert_eq!(s.next_wait(1, 0.5), Some(Duration::from_secs(11)));
         assert!(s.next_wait(1, 0.999).unwrap() < Duration::from_secs(12));
-        assert_eq!(s.next_wait(2, 0.5), Some(Duration::from_secs(100)));
+        assert_eq!(s.next_wait(2, 0.0), Some(Duration::from_secs(100)));
         assert_eq!(s.next_wait(3, 0.5), None);
         assert_eq!(s.next_wait(0, 0.5), None);
     }
@@ -112,5 +125,10 @@ mod tests {
         let none: RetrySchedule = "".parse().unwrap();
         assert_eq!(none.attempts(), 1);
         assert!("1,x".parse::<RetrySchedule>().is_err());
+        assert_eq!(
+            "5,604801".parse::<RetrySchedule>(),
+            Err(ScheduleError::WaitTooLong(604_801))
+        );
+        assert!("604800".parse::<RetrySchedule>().is_ok());
     }
 }

@@ -322,7 +322,7 @@ pub async fn list_deliveries(
     params(("id" = String, Path, description = "`whep_…`"),
         ("delivery_id" = String, Path, description = "`whdl_…`")),
     security(("bearer" = [])),
-    responses((status = 202, description = "Queued: it is sent at once", body = DeliveryView),
+    responses((status = 202, description = "Queued: sent at once while the endpoint is enabled (a disabled endpoint's deliveries wait until it is enabled again)", body = DeliveryView),
         (status = 404, description = "The endpoint has no such delivery", body = ErrorBody)))]
 pub async fn redeliver_delivery(
     principal: Principal,

@@ -28,10 +28,12 @@ use super::WebhookSettings;
 /// The most bytes of an answer read and kept.
 pub const RESPONSE_PREFIX: usize = 1024;
 
-/// How often a dispatcher prunes the delivery log, and how many rows of
-/// each table one pruning removes at most (more wait for the next).
+/// How often a dispatcher prunes the delivery log, how many rows of each
+/// table one statement removes at most, and how many statements one
+/// pruning runs at most (a backlog larger than that waits for the next).
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 const PRUNE_BATCH: i64 = 10_000;
+const PRUNE_ROUNDS: usize = 100;
 
 /// Sends due deliveries for one process.
 #[derive(Clone)]
@@ -59,15 +61,7 @@ impl Dispatcher {
             }
             if pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
                 pruned_at = Some(Instant::now());
-                match self
-                    .store
-                    .prune_webhook_log(self.settings.retention, PRUNE_BATCH)
-                    .await
-                {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(rows = n, "pruned the webhook delivery log"),
-                    Err(e) => tracing::warn!(error = %e, "cannot prune the webhook delivery log"),
-                }
+                self.prune().await;
             }
             if listener.is_none() {
                 listener = match self.store.listen(CHANNEL).await {
@@ -100,6 +94,34 @@ impl Dispatcher {
         }
     }
 
+    /// Removes the finished deliveries past retention, a batch at a time
+    /// until fewer than a batch are left (an hour of `decision.denied` may
+    /// well hold more than one batch).
+    async fn prune(&self) {
+        let mut removed = 0u64;
+        for _ in 0..PRUNE_ROUNDS {
+            match self
+                .store
+                .prune_webhook_log(self.settings.retention, PRUNE_BATCH)
+                .await
+            {
+                Ok(n) => {
+                    removed += n;
+                    if n < PRUNE_BATCH.unsigned_abs() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot prune the webhook delivery log");
+                    break;
+                }
+            }
+        }
+        if removed > 0 {
+            tracing::info!(rows = removed, "pruned the webhook delivery log");
+        }
+    }
+
     /// One round: takes the due deliveries (at most a batch), sends them
     /// at once and records each; how many it took.
     pub async fn deliver_due(&self) -> Result<usize, StoreError> {
@@ -125,7 +147,17 @@ impl Dispatcher {
 
     async fn attempt(&self, due: &DueDelivery) -> Result<(), StoreError> {
         let started = Instant::now();
-        let sent = self.send(due).await;
+        // The whole attempt, the name's lookup included, ends within the
+        // timeout: well inside the lease, so no other dispatcher takes the
+        // delivery while this one may still send it.
+        let sent = tokio::time::timeout(self.settings.timeout, self.send(due))
+            .await
+            .unwrap_or_else(|_| {
+                Err(format!(
+                    "no answer within {} s",
+                    self.settings.timeout.as_secs_f64()
+                ))
+            });
         let latency_ms = u32::try_from(started.elapsed().as_millis()).unwrap_or(u32::MAX);
         let outcome = match sent {
             Ok((status, response)) => AttemptOutcome {

@@ -665,3 +665,65 @@ async fn pruning_removes_old_finished_deliveries_and_their_events_and_keeps_pend
         0
     );
 }
+
+#[tokio::test]
+async fn a_late_attempts_record_does_not_overwrite_a_later_lease() {
+    use registry::webhooks::{AfterFailure, AttemptOutcome};
+    let f = start().await;
+    let acme = f.create_tenant("org.acme").await;
+    let receiver = Receiver::ok().await;
+    let e = endpoint(&f, &acme, &receiver.url, &["worker.registered"]).await;
+    f.register(&acme, "x.acme.one", 0, json!({})).await;
+    let lease = chrono::Duration::seconds(30);
+
+    // A first attempt takes the delivery and is slow to answer…
+    let first = f.hall.store.lease_due_deliveries(10, lease).await.unwrap();
+    assert_eq!(first.len(), 1);
+    // …meanwhile an administrator redelivers it, and a second attempt
+    // takes it and delivers it.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    f.hall
+        .redeliver(&acme, &e.endpoint.id, &first[0].id)
+        .await
+        .unwrap();
+    let second = f.hall.store.lease_due_deliveries(10, lease).await.unwrap();
+    assert_eq!(second.len(), 1);
+    let answered = |status| AttemptOutcome {
+        status: Some(status),
+        latency_ms: 1,
+        error: None,
+        response: None,
+    };
+    f.hall
+        .store
+        .record_delivered(&second[0], &answered(204))
+        .await
+        .unwrap();
+
+    // The first attempt's failure arrives last: it is not recorded.
+    let disabled = f
+        .hall
+        .store
+        .record_failed_attempt(
+            &first[0],
+            &answered(500),
+            AfterFailure::RetryAt(chrono::Utc::now()),
+            chrono::Duration::days(5),
+        )
+        .await
+        .unwrap();
+    assert!(!disabled);
+    let log = deliveries(&f, &acme, &e.endpoint.id).await;
+    assert_eq!(log[0].state, DeliveryState::Delivered);
+    assert_eq!(log[0].last_status, Some(204));
+    assert_eq!(log[0].attempts, 1);
+    assert_eq!(
+        f.hall
+            .store
+            .lease_due_deliveries(10, lease)
+            .await
+            .unwrap()
+            .len(),
+        0
+    );
+}
