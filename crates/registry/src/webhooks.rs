@@ -294,8 +294,29 @@ fn delivery_from_row(row: &sqlx::postgres::PgRow) -> Result<Delivery, StoreError
 }
 
 impl TenantStore<'_> {
-    /// Registers an endpoint.
-    pub async fn create_webhook(&self, new: &NewEndpoint<'_>) -> Result<Endpoint, StoreError> {
+    /// Registers an endpoint, unless the tenant has `max` already (`None`).
+    pub async fn create_webhook(
+        &self,
+        new: &NewEndpoint<'_>,
+        max: u32,
+    ) -> Result<Option<Endpoint>, StoreError> {
+        let mut tx = self.store.pool.begin().await?;
+        // One registration per tenant at a time, so that two cannot both
+        // find room for the last one.
+        sqlx::query(
+            "SELECT pg_advisory_xact_lock(hashtextextended('webhook_endpoints:' || $1, 0))",
+        )
+        .bind(self.tenant.as_str())
+        .execute(&mut *tx)
+        .await?;
+        let count: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM webhook_endpoints WHERE tenant_id = $1")
+                .bind(self.tenant.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
+        if count >= i64::from(max) {
+            return Ok(None);
+        }
         let row = sqlx::query(&format!(
             "INSERT INTO webhook_endpoints (tenant_id, id, url, event_types, description, enabled, secret)
              VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {ENDPOINT_COLUMNS}"
@@ -307,9 +328,11 @@ impl TenantStore<'_> {
         .bind(new.description)
         .bind(new.enabled)
         .bind(new.secret.expose())
-        .fetch_one(&self.store.pool)
+        .fetch_one(&mut *tx)
         .await?;
-        endpoint_from_row(&row)
+        let endpoint = endpoint_from_row(&row)?;
+        tx.commit().await?;
+        Ok(Some(endpoint))
     }
 
     /// The tenant's endpoints, oldest first.

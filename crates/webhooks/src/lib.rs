@@ -15,6 +15,11 @@ pub mod schedule;
 pub mod signing;
 
 pub use address::{is_public_ip, UrlError, WebhookUrl};
+
+/// The most endpoints one tenant may register: every event is sent to each
+/// endpoint that subscribes, so endpoints multiply the outbound requests
+/// (and a tenant's unreachable ones hold the dispatcher's time).
+pub const MAX_ENDPOINTS_PER_TENANT: u32 = 20;
 pub use events::{EventType, Subscription, SubscriptionError};
 pub use ids::{DeliveryId, EndpointId, IdError, MessageId};
 pub use schedule::{RetrySchedule, ScheduleError};

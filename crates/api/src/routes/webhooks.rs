@@ -66,6 +66,9 @@ fn refused(e: WebhookError) -> ApiError {
         WebhookError::DeliveryNotFound(id) => {
             ApiError::not_found(format!("delivery {id} not found"))
         }
+        e @ WebhookError::TooManyEndpoints(_) => {
+            ApiError::new(StatusCode::CONFLICT, "too_many_webhooks", e.to_string())
+        }
         WebhookError::Random(e) => ApiError::internal(e),
         WebhookError::Store(e) => e.into(),
     }
@@ -131,6 +134,7 @@ fn description(d: Option<&str>) -> Result<Option<String>, ApiError> {
     request_body = CreateWebhook, security(("bearer" = [])),
     responses((status = 201, description = "Registered; `secret` is shown this once", body = WebhookWithSecret),
         (status = 400, description = "`invalid_request`: the description is empty, too long or has control characters", body = ErrorBody),
+        (status = 409, description = "`too_many_webhooks`: the tenant has 20 endpoints already, the most it may have", body = ErrorBody),
         (status = 422, description = "`invalid_url`: not https, a private, loopback or link-local host without the operator's HALL_WEBHOOK_ALLOW_PRIVATE, credentials or a fragment in it; or `invalid_event_types`: an unknown event type or none", body = ErrorBody)))]
 pub async fn create_webhook(
     principal: Principal,

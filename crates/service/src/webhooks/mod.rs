@@ -103,6 +103,11 @@ pub enum WebhookError {
     EndpointNotFound(EndpointId),
     #[error("delivery {0} not found")]
     DeliveryNotFound(DeliveryId),
+    #[error(
+        "a tenant may register at most {0} webhook endpoints; delete one you no longer use, \
+         or subscribe an existing endpoint to more event types"
+    )]
+    TooManyEndpoints(u32),
     #[error("the system random number generator failed: {0}")]
     Random(String),
     #[error(transparent)]
@@ -124,14 +129,20 @@ impl Hall {
         let endpoint = self
             .store
             .tenant(&command.tenant)
-            .create_webhook(&NewEndpoint {
-                url: url.as_str(),
-                subscription: &subscription,
-                description: command.description.as_deref(),
-                enabled: command.enabled,
-                secret: &secret,
-            })
-            .await?;
+            .create_webhook(
+                &NewEndpoint {
+                    url: url.as_str(),
+                    subscription: &subscription,
+                    description: command.description.as_deref(),
+                    enabled: command.enabled,
+                    secret: &secret,
+                },
+                ::webhooks::MAX_ENDPOINTS_PER_TENANT,
+            )
+            .await?
+            .ok_or(WebhookError::TooManyEndpoints(
+                ::webhooks::MAX_ENDPOINTS_PER_TENANT,
+            ))?;
         self.facts.invalidate();
         Ok(WithSecret { endpoint, secret })
     }

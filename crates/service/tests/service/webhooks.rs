@@ -727,3 +727,36 @@ async fn a_late_attempts_record_does_not_overwrite_a_later_lease() {
         0
     );
 }
+
+#[tokio::test]
+async fn a_tenant_registers_at_most_its_limit_of_endpoints() {
+    let f = start().await;
+    let acme = f.create_tenant("org.acme").await;
+    let other = f.create_tenant("org.other").await;
+    for _ in 0..webhooks::MAX_ENDPOINTS_PER_TENANT {
+        endpoint(&f, &acme, "http://127.0.0.1:9/hook", &["worker.registered"]).await;
+    }
+    let refused = f
+        .hall
+        .create_webhook(CreateWebhook {
+            tenant: acme.clone(),
+            url: "http://127.0.0.1:9/hook".into(),
+            event_types: vec!["worker.registered".into()],
+            description: None,
+            enabled: true,
+        })
+        .await;
+    assert!(
+        matches!(refused, Err(WebhookError::TooManyEndpoints(20))),
+        "{refused:?}"
+    );
+    assert_eq!(f.hall.webhooks(&acme).await.unwrap().len(), 20);
+    // Another tenant's count is its own.
+    endpoint(
+        &f,
+        &other,
+        "http://127.0.0.1:9/hook",
+        &["worker.registered"],
+    )
+    .await;
+}
