@@ -1,7 +1,9 @@
 //! Human approvals in the store: used once, only for their own request,
 //! not after they expire, and given back when the decision never happened.
 
-use registry::approvals::{ApprovalStatus, ApprovalSubject, NewApproval, Stage, Unusable};
+use registry::approvals::{
+    ApprovalStatus, ApprovalSubject, ApprovalTtl, NewApproval, Stage, Unusable,
+};
 use registry::{Store, TenantStore};
 use testkit::TestDb;
 use uuid::Uuid;
@@ -38,12 +40,20 @@ async fn approved(store: &Store, tenant: &TenantId) -> Uuid {
             escalation_context: serde_json::json!({}),
             decision_id: Uuid::now_v7(),
             correlation_id: "c".into(),
+            ttl: ApprovalTtl::DEFAULT,
         })
         .await
         .unwrap();
     assert_eq!(a.status, ApprovalStatus::Pending);
     let approved = t
-        .answer_approval(a.id, a.stage(), at(ApprovalStatus::Approved), "human", None)
+        .answer_approval(
+            a.id,
+            a.stage(),
+            at(ApprovalStatus::Approved),
+            "human",
+            None,
+            ApprovalTtl::DEFAULT,
+        )
         .await
         .unwrap()
         .expect("a pending approval moves");
@@ -186,7 +196,14 @@ async fn an_expired_approval_cannot_be_used_or_resolved() {
     // Past its deadline the stored status does not move any more.
     for from in [ApprovalStatus::Pending, ApprovalStatus::Approved] {
         assert!(t
-            .answer_approval(id, at(from), at(ApprovalStatus::Denied), "human", None)
+            .answer_approval(
+                id,
+                at(from),
+                at(ApprovalStatus::Denied),
+                "human",
+                None,
+                ApprovalTtl::DEFAULT,
+            )
             .await
             .unwrap()
             .is_none());
