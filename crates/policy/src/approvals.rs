@@ -268,7 +268,10 @@ mod tests {
 
     #[test]
     fn an_approval_ttl_is_from_one_minute_to_seven_days() {
-        assert_eq!(ApprovalTtl::from_seconds(60).map(ApprovalTtl::seconds), Ok(60));
+        assert_eq!(
+            ApprovalTtl::from_seconds(60).map(ApprovalTtl::seconds),
+            Ok(60)
+        );
         assert_eq!(
             ApprovalTtl::from_seconds(604_800).map(ApprovalTtl::seconds),
             Ok(604_800)
@@ -277,7 +280,10 @@ mod tests {
             assert_eq!(ApprovalTtl::from_seconds(out), Err(TtlOutOfRange(out)));
         }
         let e = ApprovalTtl::from_seconds(59).unwrap_err().to_string();
-        assert_eq!(e, "must be from 60 to 604800 seconds (1 minute to 7 days), not 59");
+        assert_eq!(
+            e,
+            "must be from 60 to 604800 seconds (1 minute to 7 days), not 59"
+        );
     }
 
     #[test]

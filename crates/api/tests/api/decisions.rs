@@ -489,7 +489,12 @@ async fn the_approval_ttl_is_set_read_and_refused_out_of_range() {
     let (_, p) = s.get_json("/api/v1/policy", Some(&key)).await;
     assert_eq!(p["decisions"]["approval_ttl_seconds"], 60, "{p}");
 
-    for out in [json!(0), json!(59), json!(604_801), json!(5_000_000_000_u64)] {
+    for out in [
+        json!(0),
+        json!(59),
+        json!(604_801),
+        json!(5_000_000_000_u64),
+    ] {
         let (status, err) = s
             .try_set_policy(&key, json!({"decisions": {"approval_ttl_seconds": out}}))
             .await;
@@ -510,10 +515,16 @@ async fn the_approval_ttl_is_set_read_and_refused_out_of_range() {
         assert_eq!(status, 400, "{not_a_count}: {err}");
     }
     let (_, p) = s.get_json("/api/v1/policy", Some(&key)).await;
-    assert_eq!(p["decisions"]["approval_ttl_seconds"], 60, "refused: kept {p}");
+    assert_eq!(
+        p["decisions"]["approval_ttl_seconds"], 60,
+        "refused: kept {p}"
+    );
 
     let p = s
-        .set_policy(&key, json!({"decisions": {"approval_ttl_seconds": 604_800}}))
+        .set_policy(
+            &key,
+            json!({"decisions": {"approval_ttl_seconds": 604_800}}),
+        )
         .await;
     assert_eq!(p["decisions"]["approval_ttl_seconds"], 604_800, "{p}");
     // A policy that leaves it out goes back to the hour.

@@ -53,7 +53,10 @@ fn print_policy(p: &Value) {
     );
     say!("tier floors: {}", d["tier_floors"]);
     say!("signatories: {}", d["signatories"]);
-    say!("attestation max age (days): {}", d["attestation_max_age_days"]);
+    say!(
+        "attestation max age (days): {}",
+        d["attestation_max_age_days"]
+    );
     say!("L7 supervisor level: {}", text(&d["l7_supervisor_level"]));
     say!("default data label: {}", text(&d["default_data_label"]));
     say!("egress allowlist: {}", d["egress_allowlist"]);

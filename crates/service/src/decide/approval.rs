@@ -147,7 +147,11 @@ pub(crate) async fn ask_human(
     if dry_run {
         return Ok((HumanAnswer::NotOpened, reason));
     }
-    let ttl = hall.facts.decision_policy(&request.tenant).await?.approval_ttl;
+    let ttl = hall
+        .facts
+        .decision_policy(&request.tenant)
+        .await?
+        .approval_ttl;
     let opened = store
         .open_approval(&NewApproval {
             id: Uuid::new_v4(),
