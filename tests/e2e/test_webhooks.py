@@ -143,6 +143,39 @@ def test_an_approval_pending_arrives_signed_within_a_second_of_the_decision(hall
         receiver.close()
 
 
+def test_the_tenants_approval_ttl_is_set_read_and_given_to_new_approvals(registry, tmp_path):
+    # The sweep and approval.expired are timed in Rust (service tests): the
+    # shortest TTL, a minute, is too long for this suite.
+    with Hall(registry.tenant_key("org.ttl", TENANT_SCOPES), registry.base) as hall:
+        assert hall.policy.get().approval_ttl_seconds == 3600
+        hall.policy.set(decisions={"tier_floors": {"prod": 2}})
+        set_ttl = hall.policy.set_approval_ttl(120)
+        assert set_ttl.approval_ttl_seconds == 120
+        assert set_ttl.decisions["tier_floors"] == {"prod": 2}, "the rest is kept"
+        assert hall.policy.get().approval_ttl_seconds == 120
+        for out in (59, 604_801):
+            with pytest.raises(InvalidRequest) as refused:
+                hall.policy.set_approval_ttl(out)
+            assert refused.value.code == "invalid_field"
+            assert "approval_ttl_seconds" in str(refused.value)
+        assert hall.policy.get().approval_ttl_seconds == 120
+
+        namespace = unique("x.ttl")
+        worker = hall.workers.register(name="gate", namespace=namespace, capabilities=["cap.data.write.v1"],
+                                       policy_tier=8)
+        key_file = str(tmp_path / "ttl.key")
+        cards.generate_key_file(key_file)
+        hall.namespaces.keys.add(namespace, key_file, "ttl key")
+        package = tmp_path / "ttl-package"
+        package.mkdir()
+        (package / "main.py").write_text("print('gated')\n")
+        assert hall.workers.submit_attestation(worker.id, str(package), key_file).status == "attested"
+        asked = hall.decisions.make(worker.id, "cap.data.write.v1", "prod", data_label="PUBLIC")
+        assert asked.pending_approval_id
+        approval = hall.approvals.get(asked.pending_approval_id)
+        assert (approval.expires_at - approval.created_at).total_seconds() == 120
+
+
 def test_a_receiver_failing_the_first_attempts_gets_the_same_webhook_id_later(hall):
     receiver = Receiver(fail_first=2)
     try:

@@ -14,7 +14,19 @@ from ._config import ClientConfig
 from ._http import AsyncRunner, AsyncTransport, RetryPolicy, SyncRunner, SyncTransport
 from .errors import DecisionDenied
 from .models import Decision
-from .resources import Approvals, Audit, Auth, BanList, Decisions, Namespaces, Router, Rules, Webhooks, Workers
+from .resources import (
+    Approvals,
+    Audit,
+    Auth,
+    BanList,
+    Decisions,
+    Namespaces,
+    Router,
+    Rules,
+    TenantPolicy,
+    Webhooks,
+    Workers,
+)
 
 __all__ = ["Hall", "AsyncHall", "DEFAULT_TIMEOUT"]
 
@@ -116,6 +128,7 @@ class Hall(_HallBase):
         self.auth: Auth[SyncRunner] = Auth(runner, self._config)
         self.rules: Rules[SyncRunner] = Rules(runner, self._config)
         self.webhooks: Webhooks[SyncRunner] = Webhooks(runner, self._config)
+        self.policy: TenantPolicy[SyncRunner] = TenantPolicy(runner, self._config)
         #: Route a capability request by your tenant's routing rules (WCP §4):
         #: ``hall.route("cap.doc.summarize", data_label="INTERNAL")``.
         self.route = Router(runner, self._config).route
@@ -218,6 +231,7 @@ class AsyncHall(_HallBase):
         self.auth: Auth[AsyncRunner] = Auth(runner, self._config)
         self.rules: Rules[AsyncRunner] = Rules(runner, self._config)
         self.webhooks: Webhooks[AsyncRunner] = Webhooks(runner, self._config)
+        self.policy: TenantPolicy[AsyncRunner] = TenantPolicy(runner, self._config)
         #: Route a capability request by your tenant's routing rules (WCP §4):
         #: ``hall.route("cap.doc.summarize", data_label="INTERNAL")``.
         self.route = Router(runner, self._config).route

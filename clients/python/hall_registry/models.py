@@ -46,6 +46,7 @@ __all__ = [
     "RulesTestReport",
     "Webhook",
     "WebhookDelivery",
+    "Policy",
     "parse_datetime",
 ]
 
@@ -952,5 +953,29 @@ class WebhookDelivery:
             latency_ms=data.get("latency_ms"),
             error=data.get("error"),
             response_prefix=data.get("response_prefix"),
+            raw=data,
+        )
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Your tenant's policy (``GET``/``PUT /api/v1/policy``): ``attestation``
+    and ``decisions`` as the registry shows them (docs/decisions.md), with
+    the approval TTL at hand. ``approval_ttl_seconds`` is how long your
+    approvals wait for a human, and stay usable once approved (60 to 604800,
+    default 3600)."""
+
+    attestation: Mapping[str, Any]
+    decisions: Mapping[str, Any]
+    approval_ttl_seconds: int
+    raw: Mapping[str, Any] = _raw()
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> "Policy":
+        decisions = dict(data.get("decisions") or {})
+        return cls(
+            attestation=dict(data.get("attestation") or {}),
+            decisions=decisions,
+            approval_ttl_seconds=int(decisions.get("approval_ttl_seconds", 3600)),
             raw=data,
         )

@@ -36,6 +36,7 @@ from .models import (
     NamespaceChange,
     NamespaceKey,
     NamespaceStatus,
+    Policy,
     ReceiptKey,
     RulesActivation,
     RulesDocument,
@@ -61,6 +62,7 @@ __all__ = [
     "Rules",
     "RoutingSnapshots",
     "Webhooks",
+    "TenantPolicy",
 ]
 
 #: The header ``decisions.make`` sends so a retried request is decided once.
@@ -1047,3 +1049,47 @@ class Webhooks(Resource[RunnerT]):
             f"/api/v1/webhooks/{_segment(webhook_id)}/deliveries/{_segment(delivery_id)}/redeliver",
         )
         return WebhookDelivery.from_api(data)
+
+
+class TenantPolicy(Resource[RunnerT]):
+    """Your tenant's policy (``GET`` and ``PUT /api/v1/policy``): what it asks
+    of attestations and of decisions, the approval TTL among them
+    (docs/decisions.md)."""
+
+    @operation
+    def get(self) -> Op[Policy]:
+        """The policy as stored (``read``)."""
+        data = yield _get("/api/v1/policy")
+        return Policy.from_api(data)
+
+    @operation
+    def set(
+        self,
+        decisions: Optional[Mapping[str, Any]] = None,
+        attestation: Optional[Mapping[str, Any]] = None,
+    ) -> Op[Policy]:
+        """Replace the parts given (``admin``); a part not given stays as it
+        is, a field left out of a part given takes its default. Both parts
+        are checked before either is written."""
+        body: Dict[str, Any] = {}
+        if decisions is not None:
+            body["decisions"] = dict(decisions)
+        if attestation is not None:
+            body["attestation"] = dict(attestation)
+        data = yield Request("PUT", "/api/v1/policy", json=body, retry=Retry.SAFE)
+        return Policy.from_api(data)
+
+    @operation
+    def set_approval_ttl(self, seconds: int) -> Op[Policy]:
+        """Set how long new approvals wait for a human (60 to 604800
+        seconds), keeping the rest of the decision policy: the policy is read
+        and written back with the TTL changed (a change someone else makes in
+        between is overwritten). Out of range: ``InvalidRequest``
+        (``invalid_field``). Open approvals keep their deadline."""
+        current = yield _get("/api/v1/policy")
+        decisions = dict(current.get("decisions") or {})
+        decisions["approval_ttl_seconds"] = int(seconds)
+        data = yield Request(
+            "PUT", "/api/v1/policy", json={"decisions": decisions}, retry=Retry.SAFE
+        )
+        return Policy.from_api(data)

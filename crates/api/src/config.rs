@@ -207,6 +207,13 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub webhook_retention_days: u32,
 
+    /// Seconds between sweeps that mark pending approvals past their
+    /// deadline `expired` and send `approval.expired`: an approval is
+    /// announced at most this long after it lapsed (it reads expired at once).
+    #[arg(long, env = "HALL_APPROVAL_SWEEP_SECS", default_value_t = 15,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub approval_sweep_secs: u64,
+
     /// A bearer token GET /metrics requires (`Authorization: Bearer <token>`).
     /// Without it /metrics is public.
     #[arg(long, env = "HALL_METRICS_TOKEN", hide_env_values = true)]

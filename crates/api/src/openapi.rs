@@ -342,6 +342,14 @@ fn property_constraints() -> Vec<(&'static str, &'static str, serde_json::Value)
         ),
         (
             "DecisionPolicyView",
+            "approval_ttl_seconds",
+            json!({
+                "minimum": ::policy::approvals::ApprovalTtl::MIN_SECONDS,
+                "maximum": ::policy::approvals::ApprovalTtl::MAX_SECONDS,
+            }),
+        ),
+        (
+            "DecisionPolicyView",
             "egress_allowlist",
             json!({"additionalProperties": {
                 "type": "array",

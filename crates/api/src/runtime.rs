@@ -226,6 +226,11 @@ impl Registry {
         // Stops by itself when the store closes at shutdown.
         service::webhooks::dispatch::Dispatcher::new(store.clone(), state.hall.webhooks.clone())
             .start();
+        // Stops by itself when the store closes at shutdown.
+        service::approvals::sweep_lapsed_approvals(
+            state.hall.clone(),
+            Duration::from_secs(config.approval_sweep_secs),
+        );
         state.metrics_token = config.metrics_token.clone().filter(|t| !t.is_empty());
         let state = web::Data::new(state);
         let options = HttpOptions {

@@ -98,6 +98,11 @@ enum Cmd {
         #[command(subcommand)]
         command: commands::ban::BanCmd,
     },
+    /// The tenant's policy: show it, set the approval TTL.
+    Policy {
+        #[command(subcommand)]
+        command: commands::policy::PolicyCmd,
+    },
     /// Tenants (operator): create, list, suspend, reactivate.
     Tenant {
         #[command(subcommand)]
@@ -171,6 +176,7 @@ fn run(cli: Cli) -> CmdResult {
         Cmd::Decision { command } => commands::decision::run(&ctx, command),
         Cmd::Route(args) => commands::route::run(&ctx, args),
         Cmd::Ban { command } => commands::ban::run(&ctx, command),
+        Cmd::Policy { command } => commands::policy::run(&ctx, command),
         Cmd::Tenant { command } => commands::tenant::run(&ctx, command),
         Cmd::Key { command } => commands::key::run(&ctx, command),
         Cmd::Keys { command } => commands::keys::run(&ctx, command),

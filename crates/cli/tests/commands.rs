@@ -1635,3 +1635,24 @@ async fn webhook_commands_create_list_update_rotate_and_read_the_delivery_log() 
     let out = cli.run(&["webhook", "get", &id]).await;
     assert!(out.failed(1).contains("404"), "{out:?}");
 }
+
+#[tokio::test]
+async fn policy_approval_ttl_sets_it_keeps_the_rest_and_refuses_out_of_range() {
+    let srv = Server::start().await;
+    let key = srv.tenant("org.ttl").await;
+    let cli = srv.cli(&key);
+
+    let out = cli.run(&["policy", "show"]).await;
+    assert!(out.ok().contains("approval TTL: 3600 s"), "{out:?}");
+    let set = srv
+        .cli(&key)
+        .run(&["--json", "policy", "approval-ttl", "900"])
+        .await;
+    assert_eq!(set.json()["decisions"]["approval_ttl_seconds"], 900);
+    // The rest of the decision policy is sent back as it was.
+    assert_eq!(set.json()["decisions"]["default_data_label"], "RESTRICTED");
+    let out = cli.run(&["policy", "approval-ttl", "59"]).await;
+    assert!(out.failed(1).contains("approval_ttl_seconds"), "{out:?}");
+    let out = cli.run(&["--json", "policy", "show"]).await;
+    assert_eq!(out.json()["decisions"]["approval_ttl_seconds"], 900);
+}

@@ -10,6 +10,9 @@
 //!    │  ╲─escalate (gatekeeper → incident_commander, still pending)
 //!    └── past expires_at (pending, or approved and unused) ──▶ expired
 //! ```
+//!
+//! How long an approval waits, and stays usable once approved, is the
+//! tenant's [`ApprovalTtl`].
 
 use std::fmt;
 
@@ -104,6 +107,60 @@ impl ApprovalStatus {
         } else {
             self
         }
+    }
+}
+
+/// How long a pending approval waits for a human, and how long an approved
+/// one stays usable after the human said yes: a tenant's policy setting
+/// (`decisions.approval_ttl_seconds`), from one minute to seven days. An
+/// approval keeps the TTL it was opened (or approved) with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ApprovalTtl(u32);
+
+/// An approval TTL outside [`ApprovalTtl::MIN_SECONDS`]..=[`ApprovalTtl::MAX_SECONDS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "must be from {min} to {max} seconds (1 minute to 7 days), not {0}",
+    min = ApprovalTtl::MIN_SECONDS,
+    max = ApprovalTtl::MAX_SECONDS
+)]
+pub struct TtlOutOfRange(pub u64);
+
+impl ApprovalTtl {
+    /// One minute: a human needs at least that to read and answer.
+    pub const MIN_SECONDS: u32 = 60;
+    /// Seven days: an approval waiting longer is forgotten, not answered.
+    pub const MAX_SECONDS: u32 = 604_800;
+    /// One hour, the TTL before it was a setting.
+    pub const DEFAULT: ApprovalTtl = ApprovalTtl(3600);
+
+    /// The TTL of `seconds`, if within the bounds.
+    pub fn from_seconds(seconds: u64) -> Result<Self, TtlOutOfRange> {
+        u32::try_from(seconds)
+            .ok()
+            .filter(|s| (Self::MIN_SECONDS..=Self::MAX_SECONDS).contains(s))
+            .map(ApprovalTtl)
+            .ok_or(TtlOutOfRange(seconds))
+    }
+
+    pub fn seconds(self) -> u32 {
+        self.0
+    }
+
+    pub fn duration(self) -> chrono::Duration {
+        chrono::Duration::seconds(i64::from(self.0))
+    }
+}
+
+impl Default for ApprovalTtl {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+impl fmt::Display for ApprovalTtl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}s", self.0)
     }
 }
 
@@ -208,6 +265,36 @@ mod tests {
     use super::*;
     use chrono::Duration;
     use ApprovalStatus::*;
+
+    #[test]
+    fn an_approval_ttl_is_from_one_minute_to_seven_days() {
+        assert_eq!(
+            ApprovalTtl::from_seconds(60).map(ApprovalTtl::seconds),
+            Ok(60)
+        );
+        assert_eq!(
+            ApprovalTtl::from_seconds(604_800).map(ApprovalTtl::seconds),
+            Ok(604_800)
+        );
+        for out in [0, 59, 604_801, u64::from(u32::MAX) + 60] {
+            assert_eq!(ApprovalTtl::from_seconds(out), Err(TtlOutOfRange(out)));
+        }
+        let e = ApprovalTtl::from_seconds(59).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "must be from 60 to 604800 seconds (1 minute to 7 days), not 59"
+        );
+    }
+
+    #[test]
+    fn the_default_approval_ttl_is_the_hour_it_always_was() {
+        assert_eq!(ApprovalTtl::default().seconds(), 3600);
+        assert_eq!(ApprovalTtl::default().duration(), Duration::hours(1));
+        assert_eq!(
+            ApprovalTtl::from_seconds(90).unwrap().duration(),
+            Duration::seconds(90)
+        );
+    }
 
     #[test]
     fn statuses_and_levels_keep_their_stored_names() {

@@ -219,6 +219,9 @@ pub struct TenantPolicy {
     /// privilege rule checks them (prod and edge, RESTRICTED data; see
     /// [`privilege`]). No list for an env: no declared egress is allowed.
     pub egress_allowlist: BTreeMap<Env, Vec<EgressDestination>>,
+    /// How long the tenant's approvals wait for a human (and stay usable
+    /// once approved).
+    pub approval_ttl: approvals::ApprovalTtl,
 }
 
 impl Default for TenantPolicy {
@@ -230,6 +233,7 @@ impl Default for TenantPolicy {
             l7_advisory: false,
             default_data_label: DataLabel::Restricted,
             egress_allowlist: BTreeMap::new(),
+            approval_ttl: approvals::ApprovalTtl::DEFAULT,
         }
     }
 }

@@ -5,17 +5,15 @@
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 use uuid::Uuid;
-use wcp::{CapabilityId, DataLabel, Env, WorkerId};
+use wcp::{CapabilityId, DataLabel, Env, TenantId, WorkerId};
 
-pub use policy::approvals::{Answer, ApprovalStatus, Stage, SupervisorLevel, Unusable};
+pub use policy::approvals::{
+    Answer, ApprovalStatus, ApprovalTtl, Stage, SupervisorLevel, Unusable,
+};
 
 use crate::webhooks::Audience;
-use crate::{StoreError, TenantStore};
+use crate::{Store, StoreError, TenantStore};
 use ::webhooks::EventType;
-
-/// How long a pending approval waits for a human, and how long an approved
-/// one stays usable after the human said yes.
-pub const APPROVAL_TTL: chrono::Duration = chrono::Duration::hours(1);
 
 /// What a decision asked for: an approval is good for this and nothing else.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +68,8 @@ pub struct NewApproval {
     pub escalation_context: serde_json::Value,
     pub decision_id: Uuid,
     pub correlation_id: String,
+    /// The tenant's TTL: it waits for a human until now + this.
+    pub ttl: ApprovalTtl,
 }
 
 const COLUMNS: &str = "tenant_id, id, worker_registry_id, worker_id, capability_id, env, \
@@ -165,7 +165,7 @@ impl TenantStore<'_> {
         .bind(&new.escalation_context)
         .bind(new.decision_id)
         .bind(&new.correlation_id)
-        .bind(APPROVAL_TTL)
+        .bind(new.ttl.duration())
         .bind(new.supervisor_level.as_str())
         .fetch_one(&mut *tx)
         .await?;
@@ -211,8 +211,8 @@ impl TenantStore<'_> {
     /// are `policy::approvals`), recording who did it, atomically: only
     /// while it is still stored at `from` and before its deadline. A status
     /// change is stamped `resolved_at`; an approved approval is usable for
-    /// [`APPROVAL_TTL`] from this moment. `None` when the row was not at
-    /// `from` (any more).
+    /// `ttl` (the tenant's) from this moment. `None` when the row was not at
+    /// `from` (any more): answered, or expired, meanwhile.
     pub async fn answer_approval(
         &self,
         id: Uuid,
@@ -220,6 +220,7 @@ impl TenantStore<'_> {
         to: Stage,
         by: &str,
         note: Option<&str>,
+        ttl: ApprovalTtl,
     ) -> Result<Option<Approval>, StoreError> {
         let mut tx = self.store.pool.begin().await?;
         let row = sqlx::query(&format!(
@@ -240,7 +241,7 @@ impl TenantStore<'_> {
         .bind(by)
         .bind(note)
         .bind(ApprovalStatus::Approved.as_str())
-        .bind(APPROVAL_TTL)
+        .bind(ttl.duration())
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else { return Ok(None) };
@@ -315,5 +316,49 @@ impl TenantStore<'_> {
             Some(a) => Unusable::of(a.status, a.used_at.is_some(), a.subject == *subject),
         };
         Ok(Err(why))
+    }
+}
+
+impl Store {
+    /// Marks up to `limit` pending approvals past their deadline (every
+    /// tenant's) `expired`, each with its `approval.expired` webhook event,
+    /// in one transaction: each is announced once, when it is marked. Safe
+    /// with several replicas sweeping at once: a row another sweep (or a
+    /// human's answer) holds is skipped, and only a row still stored
+    /// `pending` is taken. Returns the approvals marked, oldest deadline
+    /// first; fewer than `limit` means none is left.
+    pub async fn expire_lapsed_approvals(&self, limit: i64) -> Result<Vec<Approval>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let rows = sqlx::query(
+            "WITH due AS (
+                 SELECT tenant_id, id FROM approvals
+                 WHERE status = $1 AND expires_at <= now()
+                 ORDER BY expires_at LIMIT $2
+                 FOR UPDATE SKIP LOCKED)
+             UPDATE approvals a SET status = $3
+             FROM due WHERE a.tenant_id = due.tenant_id AND a.id = due.id
+             RETURNING a.*",
+        )
+        .bind(ApprovalStatus::Pending.as_str())
+        .bind(limit)
+        .bind(ApprovalStatus::Expired.as_str())
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut expired = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
+        expired.sort_by_key(|a| (a.expires_at, a.id));
+        for approval in &expired {
+            let tenant = TenantId::parse(&approval.tenant_id).map_err(|e| {
+                StoreError::Corrupt(format!("approvals.tenant_id {:?}: {e}", approval.tenant_id))
+            })?;
+            crate::webhooks::emit(
+                &mut tx,
+                Audience::Tenant(&tenant),
+                EventType::ApprovalExpired,
+                &event_data(approval),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(expired)
     }
 }

@@ -1,7 +1,7 @@
 //! A tenant's policy as stored on its row: what it asks of attestations
 //! (signature, approval) and of decisions (tier floors per environment,
 //! signatories, attestation age, the L7 supervisor level, the default data
-//! label and the egress allowlist per env).
+//! label, the egress allowlist per env and the approval TTL).
 
 use std::collections::BTreeMap;
 
@@ -10,7 +10,7 @@ use policy::TenantPolicy;
 use sqlx::Row;
 use wcp::{DataLabel, EgressDestination, Env, TenantId};
 
-use crate::approvals::SupervisorLevel;
+use crate::approvals::{ApprovalTtl, SupervisorLevel};
 use crate::{Entity, Store, StoreError, TenantStore};
 
 fn floors_from_json(v: serde_json::Value) -> Result<BTreeMap<Env, u8>, StoreError> {
@@ -63,7 +63,7 @@ impl Store {
     pub async fn decision_policy(&self, tenant: &TenantId) -> Result<TenantPolicy, StoreError> {
         let row = sqlx::query(
             "SELECT tier_floors, signatories, attestation_max_age_days, l7_supervisor_level,
-                    default_data_label, egress_allowlist
+                    default_data_label, egress_allowlist, approval_ttl_seconds
              FROM tenants WHERE id = $1",
         )
         .bind(tenant.as_str())
@@ -74,6 +74,11 @@ impl Store {
         let max_age: Option<i32> = row.try_get("attestation_max_age_days")?;
         let l7: String = row.try_get("l7_supervisor_level")?;
         let default_label: String = row.try_get("default_data_label")?;
+        let ttl: i32 = row.try_get("approval_ttl_seconds")?;
+        let approval_ttl = u64::try_from(ttl)
+            .ok()
+            .and_then(|s| ApprovalTtl::from_seconds(s).ok())
+            .ok_or_else(|| StoreError::Corrupt(format!("tenants.approval_ttl_seconds {ttl}")))?;
         Ok(TenantPolicy {
             floors: floors_from_json(row.try_get("tier_floors")?)?,
             signatories: signatories
@@ -86,6 +91,7 @@ impl Store {
             default_data_label: DataLabel::parse(&default_label)
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?,
             egress_allowlist: egress_from_json(row.try_get("egress_allowlist")?)?,
+            approval_ttl,
         })
     }
 }
@@ -164,7 +170,8 @@ impl TenantStore<'_> {
             sqlx::query(
                 "UPDATE tenants SET tier_floors = $2, signatories = $3,
                     attestation_max_age_days = $4, l7_supervisor_level = $5,
-                    default_data_label = $6, egress_allowlist = $7, updated_at = now()
+                    default_data_label = $6, egress_allowlist = $7,
+                    approval_ttl_seconds = $8, updated_at = now()
                  WHERE id = $1",
             )
             .bind(self.tenant.as_str())
@@ -180,6 +187,8 @@ impl TenantStore<'_> {
             .bind(SupervisorLevel::l7(policy.l7_advisory).as_str())
             .bind(policy.default_data_label.as_str())
             .bind(egress)
+            // At most 604800: within an integer.
+            .bind(policy.approval_ttl.seconds() as i32)
             .execute(&mut *tx)
             .await?;
         }

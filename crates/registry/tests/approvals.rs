@@ -1,7 +1,9 @@
 //! Human approvals in the store: used once, only for their own request,
 //! not after they expire, and given back when the decision never happened.
 
-use registry::approvals::{ApprovalStatus, ApprovalSubject, NewApproval, Stage, Unusable};
+use registry::approvals::{
+    ApprovalStatus, ApprovalSubject, ApprovalTtl, NewApproval, Stage, Unusable,
+};
 use registry::{Store, TenantStore};
 use testkit::TestDb;
 use uuid::Uuid;
@@ -38,12 +40,20 @@ async fn approved(store: &Store, tenant: &TenantId) -> Uuid {
             escalation_context: serde_json::json!({}),
             decision_id: Uuid::now_v7(),
             correlation_id: "c".into(),
+            ttl: ApprovalTtl::DEFAULT,
         })
         .await
         .unwrap();
     assert_eq!(a.status, ApprovalStatus::Pending);
     let approved = t
-        .answer_approval(a.id, a.stage(), at(ApprovalStatus::Approved), "human", None)
+        .answer_approval(
+            a.id,
+            a.stage(),
+            at(ApprovalStatus::Approved),
+            "human",
+            None,
+            ApprovalTtl::DEFAULT,
+        )
         .await
         .unwrap()
         .expect("a pending approval moves");
@@ -186,9 +196,103 @@ async fn an_expired_approval_cannot_be_used_or_resolved() {
     // Past its deadline the stored status does not move any more.
     for from in [ApprovalStatus::Pending, ApprovalStatus::Approved] {
         assert!(t
-            .answer_approval(id, at(from), at(ApprovalStatus::Denied), "human", None)
+            .answer_approval(
+                id,
+                at(from),
+                at(ApprovalStatus::Denied),
+                "human",
+                None,
+                ApprovalTtl::DEFAULT,
+            )
             .await
             .unwrap()
             .is_none());
     }
+}
+
+/// Sweeps with `limit` until a batch comes back short: every approval marked.
+async fn sweep_all(s: &Store, limit: i64) -> Vec<Uuid> {
+    let mut marked = Vec::new();
+    loop {
+        let batch = s.expire_lapsed_approvals(limit).await.unwrap();
+        let done = (batch.len() as i64) < limit;
+        marked.extend(batch.into_iter().map(|a| a.id));
+        if done {
+            return marked;
+        }
+    }
+}
+
+#[tokio::test]
+async fn two_sweeps_at_once_mark_each_lapsed_approval_once_and_leave_the_rest() {
+    let db = TestDb::create().await;
+    let s = store(&db).await;
+    let acme = common::tenant(&s, "org.acme", "Acme").await;
+    let t = s.tenant(&acme);
+    let mut lapsed = Vec::new();
+    for i in 0..40 {
+        let a = t
+            .open_approval(&NewApproval {
+                id: Uuid::new_v4(),
+                supervisor_level: registry::approvals::SupervisorLevel::Gatekeeper,
+                subject: subject(),
+                reason: "REQUIRE_HUMAN".into(),
+                escalation_context: serde_json::json!({}),
+                decision_id: Uuid::now_v7(),
+                correlation_id: format!("c{i}"),
+                ttl: ApprovalTtl::from_seconds(60).unwrap(),
+            })
+            .await
+            .unwrap();
+        lapsed.push(a.id);
+    }
+    let waiting = lapsed.pop().unwrap();
+    let approved = lapsed.pop().unwrap();
+    t.answer_approval(
+        approved,
+        at(ApprovalStatus::Pending),
+        at(ApprovalStatus::Approved),
+        "human",
+        None,
+        ApprovalTtl::DEFAULT,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    execute(
+        &db,
+        &format!(
+            "UPDATE approvals SET expires_at = now() - interval '1 second' WHERE id <> '{waiting}'"
+        ),
+    )
+    .await;
+
+    let (a, b) = tokio::join!(sweep_all(&s, 3), sweep_all(&s, 3));
+    let mut marked: Vec<Uuid> = a.into_iter().chain(b).collect();
+    marked.sort();
+    let mut expected = lapsed.clone();
+    expected.sort();
+    assert_eq!(marked, expected, "each lapsed pending approval once");
+    assert!(sweep_all(&s, 3).await.is_empty(), "nothing twice");
+    for id in &lapsed {
+        assert_eq!(
+            t.approval(*id).await.unwrap().unwrap().status,
+            ApprovalStatus::Expired
+        );
+    }
+    // Within its deadline it waits; approved, its yes is not undone.
+    assert_eq!(
+        t.approval(waiting).await.unwrap().unwrap().status,
+        ApprovalStatus::Pending
+    );
+    let yes = t.approval(approved).await.unwrap().unwrap();
+    assert_eq!(yes.status, ApprovalStatus::Expired, "reads expired, unused");
+    let stored: Vec<String> = t
+        .pending_approvals(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.id.to_string())
+        .collect();
+    assert_eq!(stored, vec![waiting.to_string()]);
 }

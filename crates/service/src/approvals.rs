@@ -90,13 +90,16 @@ impl Hall {
             note,
         } = command;
         let stored = self.store.tenant(&tenant);
+        // An approved approval is usable for the tenant's TTL from the yes.
+        let ttl = self.facts.decision_policy(&tenant).await?.approval_ttl;
         // Read, apply the rule, write only if the row is still what was
         // read. When it is not (another human answered or escalated it in
         // between), the rule judges it again as it is now.
         for _ in 0..ATTEMPTS {
             let current = self.approval(&tenant, id).await?;
             let to = apply_rule(&current, answer)?;
-            let answered = stored.answer_approval(id, current.stage(), to, &by, note.as_deref());
+            let answered =
+                stored.answer_approval(id, current.stage(), to, &by, note.as_deref(), ttl);
             if let Some(resolved) = answered.await? {
                 tracing::info!(approval = %id, status = %resolved.status, by = %by, "approval resolved");
                 return Ok(resolved);
@@ -109,6 +112,53 @@ impl Hall {
             status: ApprovalStatus::Expired,
         })
     }
+}
+
+/// At most this many lapsed approvals are marked expired per transaction.
+pub const EXPIRE_BATCH: i64 = 100;
+
+impl Hall {
+    /// Marks every pending approval past its deadline (every tenant's)
+    /// `expired`, announcing each once (`approval.expired`, in the
+    /// transaction that marks it), in batches. The server runs it every
+    /// `HALL_APPROVAL_SWEEP_SECS`; replicas may run it at once. Returns how
+    /// many were marked.
+    pub async fn expire_lapsed_approvals(&self) -> Result<usize, StoreError> {
+        let mut marked = 0;
+        loop {
+            let batch = self.store.expire_lapsed_approvals(EXPIRE_BATCH).await?;
+            for a in &batch {
+                tracing::info!(approval = %a.id, tenant = %a.tenant_id,
+                    expires_at = %a.expires_at, "approval expired");
+            }
+            marked += batch.len();
+            if (batch.len() as i64) < EXPIRE_BATCH {
+                return Ok(marked);
+            }
+        }
+    }
+}
+
+/// Runs [`Hall::expire_lapsed_approvals`] every `every` in the background
+/// (a task of every replica: sweeps at once on several replicas take
+/// different rows). Stops by itself when the store closes at shutdown.
+pub fn sweep_lapsed_approvals(hall: Hall, every: std::time::Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if hall.store.is_closed() {
+                return;
+            }
+            if let Err(e) = hall.expire_lapsed_approvals().await {
+                if hall.store.is_closed() {
+                    return;
+                }
+                tracing::warn!(error = %e, "cannot mark lapsed approvals expired; trying again");
+            }
+        }
+    });
 }
 
 /// Where `answer` moves `a`, per the state machine.

@@ -13,6 +13,7 @@ use std::fmt;
 pub enum EventType {
     ApprovalPending,
     ApprovalResolved,
+    ApprovalExpired,
     BanReported,
     BanConfirmed,
     BanLifted,
@@ -28,9 +29,10 @@ pub enum EventType {
 
 impl EventType {
     /// Every event type, in the order the documentation lists them.
-    pub const ALL: [EventType; 13] = [
+    pub const ALL: [EventType; 14] = [
         EventType::ApprovalPending,
         EventType::ApprovalResolved,
+        EventType::ApprovalExpired,
         EventType::BanReported,
         EventType::BanConfirmed,
         EventType::BanLifted,
@@ -48,6 +50,7 @@ impl EventType {
         match self {
             EventType::ApprovalPending => "approval.pending",
             EventType::ApprovalResolved => "approval.resolved",
+            EventType::ApprovalExpired => "approval.expired",
             EventType::BanReported => "ban.reported",
             EventType::BanConfirmed => "ban.confirmed",
             EventType::BanLifted => "ban.lifted",
@@ -189,8 +192,8 @@ mod tests {
             Subscription::parse::<&str>(&[]),
             Err(SubscriptionError::Empty)
         );
-        let e = Subscription::parse(&["approval.expired"]).unwrap_err();
-        assert!(e.to_string().contains("approval.expired"), "{e}");
+        let e = Subscription::parse(&["approval.forgotten"]).unwrap_err();
+        assert!(e.to_string().contains("approval.forgotten"), "{e}");
         assert!(e.to_string().contains("ban.lifted"), "{e}");
     }
 }

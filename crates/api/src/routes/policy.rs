@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use actix_web::web;
 use attestation::AttestationPolicy;
-use registry::approvals::SupervisorLevel;
+use registry::approvals::{ApprovalTtl, SupervisorLevel};
 use registry::Scope;
 use serde::{Deserialize, Serialize};
 use service::tenant_policy::{PolicyError, SetTenantPolicy, TenantPolicies};
@@ -91,6 +91,13 @@ pub struct DecisionPolicyView {
     #[schema(value_type = Object,
         example = json!({"prod": ["api.example.com", "db.internal:5432"]}))]
     pub egress_allowlist: BTreeMap<String, Vec<String>>,
+    /// How long a human has to answer one of your approvals (a decision's
+    /// REQUIRE_HUMAN), and how long an approved one stays usable: 60 to
+    /// 604800 seconds (1 minute to 7 days), default 3600. New approvals
+    /// take it; open ones keep their deadline. A pending approval past it
+    /// is `expired` and announced (`approval.expired`).
+    #[schema(example = 3600)]
+    pub approval_ttl_seconds: Option<u64>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -125,6 +132,7 @@ impl From<TenantPolicies> for PolicyView {
                         (e.to_string(), dests.iter().map(|d| d.to_string()).collect())
                     })
                     .collect(),
+                approval_ttl_seconds: Some(u64::from(d.approval_ttl.seconds())),
             }),
         }
     }
@@ -202,6 +210,11 @@ impl DecisionPolicyView {
                 )));
             }
         }
+        let approval_ttl = match self.approval_ttl_seconds {
+            None => ApprovalTtl::DEFAULT,
+            Some(s) => ApprovalTtl::from_seconds(s)
+                .map_err(|e| bad(format!("decisions.approval_ttl_seconds {e}")))?,
+        };
         Ok(policy::TenantPolicy {
             floors,
             signatories,
@@ -209,6 +222,7 @@ impl DecisionPolicyView {
             l7_advisory,
             default_data_label,
             egress_allowlist,
+            approval_ttl,
         })
     }
 }

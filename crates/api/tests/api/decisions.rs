@@ -474,3 +474,63 @@ async fn a_policy_out_of_range_is_refused_whole() {
     assert_eq!(p["decisions"]["attestation_max_age_days"], 36_500);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn the_approval_ttl_is_set_read_and_refused_out_of_range() {
+    let s = TestServer::start().await;
+    let (_, key) = s.tenant_with_key("org.acme", &["admin"]).await;
+    let (_, p) = s.get_json("/api/v1/policy", Some(&key)).await;
+    assert_eq!(p["decisions"]["approval_ttl_seconds"], 3600, "{p}");
+
+    let p = s
+        .set_policy(&key, json!({"decisions": {"approval_ttl_seconds": 60}}))
+        .await;
+    assert_eq!(p["decisions"]["approval_ttl_seconds"], 60, "{p}");
+    let (_, p) = s.get_json("/api/v1/policy", Some(&key)).await;
+    assert_eq!(p["decisions"]["approval_ttl_seconds"], 60, "{p}");
+
+    for out in [
+        json!(0),
+        json!(59),
+        json!(604_801),
+        json!(5_000_000_000_u64),
+    ] {
+        let (status, err) = s
+            .try_set_policy(&key, json!({"decisions": {"approval_ttl_seconds": out}}))
+            .await;
+        assert_eq!(status, 400, "{out}: {err}");
+        assert_eq!(code(&err), "invalid_field", "{err}");
+        assert!(
+            message(&err).starts_with("decisions.approval_ttl_seconds must be from 60 to 604800"),
+            "{err}"
+        );
+    }
+    for not_a_count in [json!(-1), json!("3600"), json!(90.5)] {
+        let (status, err) = s
+            .try_set_policy(
+                &key,
+                json!({"decisions": {"approval_ttl_seconds": not_a_count}}),
+            )
+            .await;
+        assert_eq!(status, 400, "{not_a_count}: {err}");
+    }
+    let (_, p) = s.get_json("/api/v1/policy", Some(&key)).await;
+    assert_eq!(
+        p["decisions"]["approval_ttl_seconds"], 60,
+        "refused: kept {p}"
+    );
+
+    let p = s
+        .set_policy(
+            &key,
+            json!({"decisions": {"approval_ttl_seconds": 604_800}}),
+        )
+        .await;
+    assert_eq!(p["decisions"]["approval_ttl_seconds"], 604_800, "{p}");
+    // A policy that leaves it out goes back to the hour.
+    let p = s
+        .set_policy(&key, json!({"decisions": {"tier_floors": {}}}))
+        .await;
+    assert_eq!(p["decisions"]["approval_ttl_seconds"], 3600, "{p}");
+    s.stop().await;
+}

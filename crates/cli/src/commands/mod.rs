@@ -18,6 +18,7 @@ pub mod decision;
 pub mod key;
 pub mod keys;
 pub mod namespace;
+pub mod policy;
 pub mod route;
 pub mod rules;
 pub mod status;

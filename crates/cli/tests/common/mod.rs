@@ -78,6 +78,7 @@ impl Server {
             webhook_timeout_secs: 10,
             webhook_poll_ms: 1000,
             webhook_retention_days: 30,
+            approval_sweep_secs: 15,
         };
         configure(&mut config);
         let running = Registry::start(&config)

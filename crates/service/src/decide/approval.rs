@@ -147,6 +147,11 @@ pub(crate) async fn ask_human(
     if dry_run {
         return Ok((HumanAnswer::NotOpened, reason));
     }
+    let ttl = hall
+        .facts
+        .decision_policy(&request.tenant)
+        .await?
+        .approval_ttl;
     let opened = store
         .open_approval(&NewApproval {
             id: Uuid::new_v4(),
@@ -156,6 +161,7 @@ pub(crate) async fn ask_human(
             escalation_context,
             decision_id: receipt_id,
             correlation_id: correlation_id.to_string(),
+            ttl,
         })
         .await?;
     Ok((HumanAnswer::Waiting(Box::new(opened)), reason))
@@ -171,9 +177,11 @@ pub(crate) async fn open_advisory(
     receipt_id: Uuid,
     correlation_id: &str,
 ) -> Result<Approval, DecideError> {
+    let tenant = &facts.request.tenant;
+    let ttl = hall.facts.decision_policy(tenant).await?.approval_ttl;
     Ok(hall
         .store
-        .tenant(&facts.request.tenant)
+        .tenant(tenant)
         .open_approval(&NewApproval {
             id: Uuid::new_v4(),
             supervisor_level: SupervisorLevel::Advisory,
@@ -184,6 +192,7 @@ pub(crate) async fn open_advisory(
             escalation_context: escalation_context(hall, w, facts, decision),
             decision_id: receipt_id,
             correlation_id: correlation_id.to_string(),
+            ttl,
         })
         .await?)
 }

@@ -760,3 +760,164 @@ async fn a_tenant_registers_at_most_its_limit_of_endpoints() {
     )
     .await;
 }
+
+/// Sets `tenant`'s approval TTL, the rest of its decision policy default.
+async fn set_approval_ttl(f: &Fixture, tenant: &TenantId, seconds: u64) {
+    f.hall
+        .set_tenant_policy(service::tenant_policy::SetTenantPolicy {
+            tenant: tenant.clone(),
+            attestation: None,
+            decisions: Some(policy::TenantPolicy {
+                approval_ttl: policy::approvals::ApprovalTtl::from_seconds(seconds).unwrap(),
+                ..policy::TenantPolicy::default()
+            }),
+        })
+        .await
+        .unwrap();
+}
+
+/// The stored status and every `approval.expired` event's data of approval `id`.
+async fn stored_expiry(f: &Fixture, id: &str) -> (String, Vec<Value>) {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(f.db_url()).await.unwrap();
+    let id: uuid::Uuid = id.parse().unwrap();
+    let status: String = sqlx::query_scalar("SELECT status FROM approvals WHERE id = $1")
+        .bind(id)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    let events: Vec<Value> = sqlx::query_scalar(
+        "SELECT data FROM webhook_events
+         WHERE type = 'approval.expired' AND data->>'approval_id' = $1::text",
+    )
+    .bind(id.to_string())
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    (status, events)
+}
+
+#[tokio::test]
+async fn a_new_approval_waits_for_the_tenants_ttl() {
+    let f = start().await;
+    let acme = f.create_tenant("org.acme").await;
+    set_approval_ttl(&f, &acme, 120).await;
+    let id = open_approval(&f, &acme).await;
+    let a = f.hall.approval(&acme, id.parse().unwrap()).await.unwrap();
+    assert_eq!(a.expires_at - a.created_at, chrono::Duration::seconds(120));
+
+    // A change of the TTL leaves the open approval's deadline as it was.
+    set_approval_ttl(&f, &acme, 7200).await;
+    let again = f.hall.approval(&acme, a.id).await.unwrap();
+    assert_eq!(again.expires_at, a.expires_at);
+    // Approved, it is usable for the tenant's TTL from the yes.
+    let approved = f
+        .hall
+        .resolve_approval(service::approvals::ResolveCommand {
+            tenant: acme.clone(),
+            approval: a.id,
+            answer: service::approvals::Answer::Approve,
+            by: "alice".into(),
+            note: None,
+        })
+        .await
+        .unwrap();
+    let resolved_at = approved.resolved_at.expect("resolved");
+    assert_eq!(
+        approved.expires_at - resolved_at,
+        chrono::Duration::seconds(7200)
+    );
+}
+
+#[tokio::test]
+async fn a_lapsed_approval_is_marked_expired_and_announced_once() {
+    let f = start().await;
+    let acme = f.create_tenant("org.acme").await;
+    let other = f.create_tenant("org.other").await;
+    let mine = endpoint(&f, &acme, "https://hooks.example.com/x", &["*"]).await;
+    let theirs = endpoint(&f, &other, "https://hooks.example.com/x", &["*"]).await;
+    set_approval_ttl(&f, &acme, 60).await;
+    let id = open_approval(&f, &acme).await;
+
+    // Within its TTL it stays pending.
+    assert_eq!(f.hall.expire_lapsed_approvals().await.unwrap(), 0);
+    assert_eq!(stored_expiry(&f, &id).await.0, "pending");
+
+    // Its minute passes.
+    f.sql(&format!(
+        "UPDATE approvals SET expires_at = now() - interval '1 second' WHERE id = '{id}'"
+    ))
+    .await;
+    assert_eq!(f.hall.expire_lapsed_approvals().await.unwrap(), 1);
+    // A second sweep (or another replica's) finds nothing more to announce.
+    assert_eq!(f.hall.expire_lapsed_approvals().await.unwrap(), 0);
+
+    let (status, events) = stored_expiry(&f, &id).await;
+    assert_eq!(status, "expired");
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["status"], "expired");
+    assert_eq!(events[0]["tenant_id"], "org.acme");
+    assert_eq!(events[0]["worker_id"], "x.acme.gk");
+    let a = f.hall.approval(&acme, id.parse().unwrap()).await.unwrap();
+    assert_eq!(
+        a.status,
+        registry::approvals::ApprovalStatus::Expired,
+        "read back expired"
+    );
+    assert!(f.hall.pending_approvals(&acme).await.unwrap().is_empty());
+    let types = types_of(&f, &acme, &mine.endpoint.id).await;
+    assert_eq!(
+        types.iter().filter(|t| *t == "approval.expired").count(),
+        1,
+        "{types:?}"
+    );
+    assert_eq!(types.last().map(String::as_str), Some("approval.expired"));
+    assert!(types_of(&f, &other, &theirs.endpoint.id)
+        .await
+        .iter()
+        .all(|t| t != "approval.expired"));
+
+    // Expired, it is answered no more.
+    let refused = f
+        .hall
+        .resolve_approval(service::approvals::ResolveCommand {
+            tenant: acme.clone(),
+            approval: a.id,
+            answer: service::approvals::Answer::Approve,
+            by: "alice".into(),
+            note: None,
+        })
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(service::approvals::ApprovalError::NotPending { .. })
+        ),
+        "{refused:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_approved_approval_past_its_deadline_is_not_announced_expired() {
+    let f = start().await;
+    let acme = f.create_tenant("org.acme").await;
+    endpoint(&f, &acme, "https://hooks.example.com/x", &["*"]).await;
+    let id = open_approval(&f, &acme).await;
+    f.hall
+        .resolve_approval(service::approvals::ResolveCommand {
+            tenant: acme.clone(),
+            approval: id.parse().unwrap(),
+            answer: service::approvals::Answer::Approve,
+            by: "alice".into(),
+            note: None,
+        })
+        .await
+        .unwrap();
+    f.sql("UPDATE approvals SET expires_at = now() - interval '1 second'")
+        .await;
+    // The human's yes was announced (approval.resolved); it lapses unused quietly.
+    assert_eq!(f.hall.expire_lapsed_approvals().await.unwrap(), 0);
+    let (status, events) = stored_expiry(&f, &id).await;
+    assert_eq!(status, "approved");
+    assert!(events.is_empty());
+}

@@ -61,6 +61,7 @@ pub fn test_config(database_url: &str) -> Config {
         webhook_timeout_secs: 10,
         webhook_poll_ms: 1000,
         webhook_retention_days: 30,
+        approval_sweep_secs: 15,
     }
 }
 
