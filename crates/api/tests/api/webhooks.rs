@@ -107,7 +107,7 @@ async fn bad_urls_and_event_types_are_refused_with_422_and_nothing_is_stored() {
             "invalid_event_types",
         ),
         (
-            json!({"url": "https://hooks.example.com/", "event_types": ["approval.expired"]}),
+            json!({"url": "https://hooks.example.com/", "event_types": ["approval.forgotten"]}),
             "invalid_event_types",
         ),
     ] {
