@@ -214,6 +214,14 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub approval_sweep_secs: u64,
 
+    /// Seconds between the chain verifier's looks for receipts not yet
+    /// re-checked (hash, link, signature, head) in every tenant's chain: a
+    /// tampered receipt is found (and `chain.integrity_failure` sent) about
+    /// this long after it was written or changed, at the latest.
+    #[arg(long, env = "HALL_CHAIN_CHECK_SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub chain_check_secs: u64,
+
     /// A bearer token GET /metrics requires (`Authorization: Bearer <token>`).
     /// Without it /metrics is public.
     #[arg(long, env = "HALL_METRICS_TOKEN", hide_env_values = true)]

@@ -128,7 +128,12 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition format (version 0.0.4).
-    pub fn render(&self, version: &str, facts: registry::facts::FactsStats) -> String {
+    pub fn render(
+        &self,
+        version: &str,
+        facts: registry::facts::FactsStats,
+        chains: &service::chain_check::ChainCheckStatus,
+    ) -> String {
         let series = self.snapshot();
         let mut out = String::new();
         out.push_str("# HELP hall_build_info Hall Registry build information.\n");
@@ -168,6 +173,8 @@ impl Metrics {
             "hall_readiness_checks_total {}",
             self.readiness_checks.load(Ordering::Relaxed)
         );
+
+        render_chain_checks(&mut out, chains);
 
         out.push_str(
             "# HELP hall_http_requests_total HTTP requests by route, method and status.\n",
@@ -229,6 +236,49 @@ impl Metrics {
     }
 }
 
+/// The background chain verifier: this process's counts, and every chain's
+/// state as of its last look (absent until one finished).
+fn render_chain_checks(out: &mut String, chains: &service::chain_check::ChainCheckStatus) {
+    out.push_str("# HELP hall_chain_receipts_verified_total Receipts this process's chain verifier checked (hash, link, signature).\n");
+    out.push_str("# TYPE hall_chain_receipts_verified_total counter\n");
+    let _ = writeln!(
+        out,
+        "hall_chain_receipts_verified_total {}",
+        chains.verified_total()
+    );
+    out.push_str("# HELP hall_chain_integrity_failures_total Receipt chain breaks this process found and announced (chain.integrity_failure, sev1).\n");
+    out.push_str("# TYPE hall_chain_integrity_failures_total counter\n");
+    let _ = writeln!(
+        out,
+        "hall_chain_integrity_failures_total {}",
+        chains.breaks_total()
+    );
+    let Some(look) = chains.last_look() else {
+        return;
+    };
+    let s = look.summary;
+    out.push_str("# HELP hall_chain_receipts Receipts in every tenant's chain, as of the verifier's last look.\n");
+    out.push_str("# TYPE hall_chain_receipts gauge\n");
+    let _ = writeln!(out, "hall_chain_receipts {}", s.receipts);
+    out.push_str("# HELP hall_chain_receipts_unverified Receipts not verified yet (or after a break), as of the verifier's last look.\n");
+    out.push_str("# TYPE hall_chain_receipts_unverified gauge\n");
+    let _ = writeln!(
+        out,
+        "hall_chain_receipts_unverified {}",
+        s.receipts.saturating_sub(s.verified)
+    );
+    out.push_str("# HELP hall_chain_broken_chains Tenants whose receipt chain has a recorded break (sev1 until investigated).\n");
+    out.push_str("# TYPE hall_chain_broken_chains gauge\n");
+    let _ = writeln!(out, "hall_chain_broken_chains {}", s.broken);
+    out.push_str("# HELP hall_chain_last_check_timestamp_seconds When the verifier last finished looking at every chain (Unix time).\n");
+    out.push_str("# TYPE hall_chain_last_check_timestamp_seconds gauge\n");
+    let _ = writeln!(
+        out,
+        "hall_chain_last_check_timestamp_seconds {}",
+        look.at.timestamp()
+    );
+}
+
 fn escape(label: &str) -> String {
     label
         .replace('\\', "\\\\")
@@ -246,7 +296,7 @@ mod tests {
         m.observe("GET", "/health", 200, Duration::from_micros(300));
         m.observe("GET", "/health", 200, Duration::from_millis(3));
         m.observe("GET", "/health", 503, Duration::from_secs(20));
-        let text = m.render("1.2.3", Default::default());
+        let text = m.render("1.2.3", Default::default(), &Default::default());
         assert!(text.contains(
             "hall_http_request_duration_seconds_bucket{method=\"GET\",route=\"/health\",le=\"0.0005\"} 1"
         ));
@@ -271,7 +321,7 @@ mod tests {
         for method in ["BREW", "get", "PROPFIND", "GET"] {
             m.observe(method, "unmatched", 404, Duration::from_millis(1));
         }
-        let text = m.render("1", Default::default());
+        let text = m.render("1", Default::default(), &Default::default());
         assert!(text.contains(
             "hall_http_requests_total{method=\"other\",route=\"unmatched\",status=\"404\"} 3"
         ));

@@ -231,6 +231,11 @@ impl Registry {
             state.hall.clone(),
             Duration::from_secs(config.approval_sweep_secs),
         );
+        // Stops by itself when the store closes at shutdown.
+        service::chain_check::check_chains_forever(
+            state.hall.clone(),
+            Duration::from_secs(config.chain_check_secs),
+        );
         state.metrics_token = config.metrics_token.clone().filter(|t| !t.is_empty());
         let state = web::Data::new(state);
         let options = HttpOptions {

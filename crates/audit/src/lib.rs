@@ -305,38 +305,172 @@ pub enum ChainError {
         expected: String,
         found: String,
     },
+    /// The store has no receipt at this position although the chain is
+    /// longer: a receipt was deleted, or the chain cut short.
+    #[error("receipt {index}: missing (the chain is {length} long but has no receipt here)")]
+    Missing { index: usize, length: u64 },
+    /// The store holds something at this position that is not a receipt.
+    #[error("receipt {index}: not a well-formed receipt ({reason})")]
+    Unreadable { index: usize, reason: String },
+    /// The chain's recorded head (its length and last hash) is not where
+    /// its verified receipts end: the head was rewritten, or receipts were
+    /// removed from the end.
+    #[error("receipt {index}: the chain's head records {recorded_length} receipts ending {recorded_hash:?}, but its verified receipts are {verified_length} ending {verified_hash:?}")]
+    HeadMismatch {
+        index: usize,
+        recorded_length: u64,
+        recorded_hash: Option<String>,
+        verified_length: u64,
+        verified_hash: Option<String>,
+    },
 }
 
-/// Verifies a tenant's receipts in chain order: every hash, every link and
-/// every signature, against `keys` (kid → public key). Returns how many
-/// receipts verified.
-pub fn verify_chain(
-    receipts: &[Receipt],
-    keys: &HashMap<String, VerifyingKey>,
-) -> Result<usize, ChainError> {
-    let mut prev: Option<String> = None;
-    let tenant = receipts.first().map(|r| r.content.tenant_id.clone());
-    for (index, r) in receipts.iter().enumerate() {
-        let receipt_id = r.content.receipt_id.clone();
-        if Some(&r.content.tenant_id) != tenant.as_ref() {
+impl ChainError {
+    /// The chain position (from 0) of the receipt that broke the chain.
+    pub fn index(&self) -> usize {
+        match self {
+            ChainError::HashMismatch { index, .. }
+            | ChainError::BrokenLink { index, .. }
+            | ChainError::UnknownKey { index, .. }
+            | ChainError::BadSignature { index, .. }
+            | ChainError::WrongTenant { index, .. }
+            | ChainError::Missing { index, .. }
+            | ChainError::Unreadable { index, .. }
+            | ChainError::HeadMismatch { index, .. } => *index,
+        }
+    }
+
+    /// What kind of break it is, as one stable word for machines
+    /// (`hash_mismatch`, `broken_link`, …).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ChainError::HashMismatch { .. } => "hash_mismatch",
+            ChainError::BrokenLink { .. } => "broken_link",
+            ChainError::UnknownKey { .. } => "unknown_key",
+            ChainError::BadSignature { .. } => "bad_signature",
+            ChainError::WrongTenant { .. } => "wrong_tenant",
+            ChainError::Missing { .. } => "missing",
+            ChainError::Unreadable { .. } => "unreadable",
+            ChainError::HeadMismatch { .. } => "head_mismatch",
+        }
+    }
+
+    /// The id of the receipt that broke the chain, when there is one to name.
+    pub fn receipt_id(&self) -> Option<&str> {
+        match self {
+            ChainError::HashMismatch { receipt_id, .. }
+            | ChainError::BrokenLink { receipt_id, .. }
+            | ChainError::UnknownKey { receipt_id, .. }
+            | ChainError::BadSignature { receipt_id, .. }
+            | ChainError::WrongTenant { receipt_id, .. } => Some(receipt_id),
+            ChainError::Missing { .. }
+            | ChainError::Unreadable { .. }
+            | ChainError::HeadMismatch { .. } => None,
+        }
+    }
+}
+
+/// A chain verified up to some receipt, to go on from there: the position
+/// and hash of the last receipt checked ([`ChainHead`]) and the tenant the
+/// chain belongs to. The registry's background verifier keeps one per
+/// tenant, so each receipt is checked once however long the chain grows;
+/// [`verify_chain`] is one that starts at [`ChainHead::GENESIS`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainCursor {
+    tenant: String,
+    verified: ChainHead,
+}
+
+impl ChainCursor {
+    /// A cursor on `tenant`'s chain, verified up to `verified` (GENESIS:
+    /// nothing verified yet).
+    pub fn new(tenant: impl Into<String>, verified: ChainHead) -> Self {
+        Self {
+            tenant: tenant.into(),
+            verified,
+        }
+    }
+
+    /// How far the chain has verified: the last verified receipt's hash
+    /// and position.
+    pub fn verified(&self) -> &ChainHead {
+        &self.verified
+    }
+
+    /// The chain position (from 0) of the next receipt to verify.
+    pub fn next_index(&self) -> usize {
+        usize::try_from(self.verified.length).unwrap_or(usize::MAX)
+    }
+
+    /// Verifies the next receipt of the chain — its tenant, hash, link to
+    /// the last verified one and signature, against `keys` — and moves on
+    /// to it. On a break, the cursor stays where it was.
+    pub fn verify_next(
+        &mut self,
+        r: &Receipt,
+        keys: &HashMap<String, VerifyingKey>,
+    ) -> Result<(), ChainError> {
+        let index = self.next_index();
+        if r.content.tenant_id != self.tenant {
             return Err(ChainError::WrongTenant {
                 index,
-                receipt_id,
-                expected: tenant.unwrap_or_default(),
+                receipt_id: r.content.receipt_id.clone(),
+                expected: self.tenant.clone(),
                 found: r.content.tenant_id.clone(),
             });
         }
         check_hash(index, r)?;
-        if r.content.prev_receipt_hash != prev {
+        if r.content.prev_receipt_hash != self.verified.hash {
             return Err(ChainError::BrokenLink {
                 index,
-                receipt_id,
-                expected: prev,
+                receipt_id: r.content.receipt_id.clone(),
+                expected: self.verified.hash.clone(),
                 found: r.content.prev_receipt_hash.clone(),
             });
         }
         check_signature(index, r, keys)?;
-        prev = Some(r.receipt_hash.clone());
+        self.verified.hash = Some(r.receipt_hash.clone());
+        self.verified.length += 1;
+        Ok(())
+    }
+
+    /// Checks that the chain's head as recorded (`recorded`: the receipt
+    /// writer's length and last hash) is where the verified receipts end.
+    /// Called once the cursor has reached the recorded length, or when the
+    /// recorded length is shorter than what was already verified.
+    pub fn verify_head(&self, recorded: &ChainHead) -> Result<(), ChainError> {
+        if *recorded == self.verified {
+            return Ok(());
+        }
+        let index = if recorded.length < self.verified.length {
+            // The first verified receipt the head no longer counts.
+            recorded.length
+        } else {
+            self.verified.length.saturating_sub(1)
+        };
+        Err(ChainError::HeadMismatch {
+            index: usize::try_from(index).unwrap_or(usize::MAX),
+            recorded_length: recorded.length,
+            recorded_hash: recorded.hash.clone(),
+            verified_length: self.verified.length,
+            verified_hash: self.verified.hash.clone(),
+        })
+    }
+}
+
+/// Verifies a tenant's receipts in chain order, from the first: every
+/// hash, every link and every signature, against `keys` (kid → public
+/// key). Returns how many receipts verified.
+pub fn verify_chain(
+    receipts: &[Receipt],
+    keys: &HashMap<String, VerifyingKey>,
+) -> Result<usize, ChainError> {
+    let Some(first) = receipts.first() else {
+        return Ok(0);
+    };
+    let mut cursor = ChainCursor::new(first.content.tenant_id.clone(), ChainHead::GENESIS);
+    for r in receipts {
+        cursor.verify_next(r, keys)?;
     }
     Ok(receipts.len())
 }
@@ -917,6 +1051,99 @@ mod tests {
         let mut both = keys(&old);
         both.extend(keys(&new));
         assert_eq!(verify_chain(&c, &both), Ok(3));
+    }
+
+    #[test]
+    fn a_cursor_resumed_midway_verifies_the_rest_as_the_whole_chain_would() {
+        let k = SigningKey::from_bytes(&[5u8; 32]);
+        let c = chain(6, &k);
+        let mut first = ChainCursor::new("org.acme", ChainHead::GENESIS);
+        for r in &c[..4] {
+            first.verify_next(r, &keys(&k)).unwrap();
+        }
+        assert_eq!(first.verified().length, 4);
+        assert_eq!(first.verified().hash.as_ref(), Some(&c[3].receipt_hash));
+        // A later pass starts from what the first recorded.
+        let mut later = ChainCursor::new("org.acme", first.verified().clone());
+        for r in &c[4..] {
+            later.verify_next(r, &keys(&k)).unwrap();
+        }
+        assert_eq!(later.next_index(), 6);
+        let recorded = ChainHead {
+            hash: Some(c[5].receipt_hash.clone()),
+            length: 6,
+        };
+        assert_eq!(later.verify_head(&recorded), Ok(()));
+    }
+
+    #[test]
+    fn a_resumed_cursor_finds_a_break_at_its_chain_position_and_stays_put() {
+        let k = SigningKey::from_bytes(&[5u8; 32]);
+        let mut c = chain(6, &k);
+        c[4].content.tier = 0;
+        let mut cursor = ChainCursor::new(
+            "org.acme",
+            ChainHead {
+                hash: Some(c[3].receipt_hash.clone()),
+                length: 4,
+            },
+        );
+        let e = cursor.verify_next(&c[4], &keys(&k)).unwrap_err();
+        assert!(
+            matches!(e, ChainError::HashMismatch { index: 4, .. }),
+            "{e}"
+        );
+        assert_eq!(e.index(), 4);
+        assert_eq!(cursor.verified().length, 4, "a break does not advance");
+        // Resumed from a hash that is not the previous receipt's: the link breaks.
+        let mut wrong = ChainCursor::new(
+            "org.acme",
+            ChainHead {
+                hash: Some(c[2].receipt_hash.clone()),
+                length: 4,
+            },
+        );
+        assert!(matches!(
+            wrong.verify_next(&c[5], &keys(&k)),
+            Err(ChainError::BrokenLink { index: 4, .. })
+        ));
+    }
+
+    #[test]
+    fn a_receipt_of_another_tenant_is_refused_by_the_cursor() {
+        let k = SigningKey::from_bytes(&[5u8; 32]);
+        let c = chain(1, &k);
+        let mut cursor = ChainCursor::new("org.other", ChainHead::GENESIS);
+        assert!(matches!(
+            cursor.verify_next(&c[0], &keys(&k)),
+            Err(ChainError::WrongTenant { index: 0, .. })
+        ));
+    }
+
+    #[test]
+    fn a_head_that_does_not_name_the_last_receipt_is_a_break() {
+        let k = SigningKey::from_bytes(&[5u8; 32]);
+        let c = chain(3, &k);
+        let mut cursor = ChainCursor::new("org.acme", ChainHead::GENESIS);
+        for r in &c {
+            cursor.verify_next(r, &keys(&k)).unwrap();
+        }
+        let rewritten = ChainHead {
+            hash: Some(c[1].receipt_hash.clone()),
+            length: 3,
+        };
+        let e = cursor.verify_head(&rewritten).unwrap_err();
+        assert!(
+            matches!(e, ChainError::HeadMismatch { index: 2, .. }),
+            "{e}"
+        );
+        assert_eq!(e.kind(), "head_mismatch");
+        // Cut back to two receipts after three were verified: the third is named.
+        let shrunk = ChainHead {
+            hash: Some(c[1].receipt_hash.clone()),
+            length: 2,
+        };
+        assert_eq!(cursor.verify_head(&shrunk).unwrap_err().index(), 2);
     }
 
     #[test]

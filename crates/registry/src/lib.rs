@@ -8,6 +8,7 @@ pub mod attestations;
 pub mod bans;
 pub mod cache;
 pub mod catalog;
+pub mod chain_checks;
 pub mod credentials;
 pub mod decisions;
 mod error;

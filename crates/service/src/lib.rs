@@ -37,6 +37,8 @@
 //! - [`decision_log`]: a tenant's decisions read back
 //!   (`GET /api/v1/decisions`, `GET /api/v1/decisions/{id}`).
 //! - [`receipts`]: the receipt export (`/api/v1/audit/receipts`).
+//! - [`chain_check`]: the background verifier that re-checks every tenant's
+//!   new receipts and announces a break (`chain.integrity_failure`).
 //! - [`catalog`]: capability discovery and the imported catalog
 //!   (`/wcp/capabilities`, `/wcp/workers`, `/api/v1/catalog*`).
 //! - [`telemetry`]: the SDKs' usage counts (`/api/v1/telemetry/decisions`).
@@ -58,6 +60,7 @@ pub mod approvals;
 pub mod attest;
 pub mod bans;
 pub mod catalog;
+pub mod chain_check;
 pub mod decide;
 pub mod decision_log;
 pub mod namespaces;
@@ -129,6 +132,8 @@ pub struct Hall {
     pub webhooks: webhooks::WebhookSettings,
     /// Per tenant, whether an endpoint wants `decision.denied`, in this process.
     pub denied_subscribers: Arc<webhooks::DeniedSubscribers>,
+    /// What the background chain verifier has done and found.
+    pub chain_checks: Arc<chain_check::ChainCheckStatus>,
 }
 
 impl Hall {
@@ -153,6 +158,7 @@ impl Hall {
             rules_cache: Arc::default(),
             webhooks: webhooks::WebhookSettings::default(),
             denied_subscribers: Arc::default(),
+            chain_checks: Arc::default(),
         }
     }
 }

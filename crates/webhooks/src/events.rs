@@ -25,11 +25,13 @@ pub enum EventType {
     KeyRotated,
     DecisionDenied,
     EndpointDisabled,
+    /// A receipt chain failed its background verification (sev1).
+    ChainIntegrityFailure,
 }
 
 impl EventType {
     /// Every event type, in the order the documentation lists them.
-    pub const ALL: [EventType; 14] = [
+    pub const ALL: [EventType; 15] = [
         EventType::ApprovalPending,
         EventType::ApprovalResolved,
         EventType::ApprovalExpired,
@@ -44,6 +46,7 @@ impl EventType {
         EventType::KeyRotated,
         EventType::DecisionDenied,
         EventType::EndpointDisabled,
+        EventType::ChainIntegrityFailure,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -62,6 +65,7 @@ impl EventType {
             EventType::KeyRotated => "key.rotated",
             EventType::DecisionDenied => "decision.denied",
             EventType::EndpointDisabled => "endpoint.disabled",
+            EventType::ChainIntegrityFailure => "chain.integrity_failure",
         }
     }
 

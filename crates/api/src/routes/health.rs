@@ -7,7 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use sha2::{Digest, Sha256};
 
-pub use api_types::health::{HealthResponse, ReadyResponse};
+pub use api_types::health::{ChainsReadiness, HealthResponse, ReadyResponse};
 
 use crate::error::{ApiError, ErrorBody};
 use crate::routes::resource;
@@ -93,7 +93,41 @@ async fn check(state: &AppState) -> Result<ReadyResponse, String> {
             "direct"
         }
         .into(),
+        chains: chains_readiness(&state.hall.chain_checks),
     })
+}
+
+/// The chain verifier's state as `/readyz` reports it. A broken chain does
+/// not make the replica unready: it keeps serving every tenant (and keeps
+/// the evidence); the break is a sev1 alert through its event, the log and
+/// `/metrics`, and shows here.
+fn chains_readiness(status: &service::chain_check::ChainCheckStatus) -> ChainsReadiness {
+    let Some(look) = status.last_look() else {
+        return ChainsReadiness {
+            state: if status.is_running() {
+                "starting"
+            } else {
+                "off"
+            }
+            .into(),
+            ..ChainsReadiness::default()
+        };
+    };
+    let s = look.summary;
+    ChainsReadiness {
+        state: if s.broken > 0 {
+            "broken"
+        } else if s.verified < s.receipts {
+            "checking"
+        } else {
+            "ok"
+        }
+        .into(),
+        receipts: s.receipts,
+        verified: s.verified,
+        broken_chains: s.broken,
+        checked_at: Some(look.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+    }
 }
 
 /// Prometheus metrics: request counts and latency histograms per route.
@@ -121,11 +155,11 @@ pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
     }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(
-            state
-                .metrics
-                .render(crate::VERSION, state.hall.facts.stats()),
-        )
+        .body(state.metrics.render(
+            crate::VERSION,
+            state.hall.facts.stats(),
+            &state.hall.chain_checks,
+        ))
 }
 
 /// Whether `req` carries `Authorization: Bearer <expected>`, compared in

@@ -79,6 +79,7 @@ impl Server {
             webhook_poll_ms: 1000,
             webhook_retention_days: 30,
             approval_sweep_secs: 15,
+            chain_check_secs: 1,
         };
         configure(&mut config);
         let running = Registry::start(&config)

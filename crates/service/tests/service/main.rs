@@ -6,6 +6,7 @@ mod approvals;
 mod attest;
 mod bans;
 mod catalog;
+mod chain_check;
 mod decide;
 mod decision_log;
 mod fixture;

@@ -62,6 +62,7 @@ pub fn test_config(database_url: &str) -> Config {
         webhook_poll_ms: 1000,
         webhook_retention_days: 30,
         approval_sweep_secs: 15,
+        chain_check_secs: 1,
     }
 }
 

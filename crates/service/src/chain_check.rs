@@ -1,0 +1,457 @@
+//! The chain that checks itself (WCP §5.7: "chain breaks MUST be treated as
+//! sev1 integrity events"): a background verifier on every replica
+//! re-checks each tenant's new receipts — hash, link to the previous one,
+//! signature against the published keys, and that the chain's recorded
+//! head is where its receipts end — picking up where the last check
+//! stopped, so each receipt is checked once however long the chain grows.
+//!
+//! Replicas share the work through leases on the chains
+//! ([`registry::chain_checks`]). On a break the chain's first broken
+//! position is recorded, `chain.integrity_failure` is written for the tenant
+//! and the operator in the same transaction (once, whichever replica finds
+//! it), and it is logged at error level; the chain is then left alone until
+//! an operator has investigated (docs/events.md says how to re-check it).
+//! Progress is in `/metrics` and `/readyz` ([`ChainCheckStatus`]).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use audit::{ChainCursor, ChainError, ChainHead};
+use chrono::{DateTime, Utc};
+use ed25519_dalek::VerifyingKey;
+use registry::chain_checks::{ChainCheckSummary, ChainToCheck, StoredReceipt};
+use registry::StoreError;
+use serde_json::json;
+
+use crate::Hall;
+
+/// Most receipts of one chain read and verified at once.
+pub const CHUNK: u64 = 1000;
+/// Most chains one look leases.
+const CHAINS_PER_LOOK: i64 = 16;
+/// Most looks one check makes: under steady load chains are due again at
+/// once, and a check must end for its summary to be taken.
+const LOOKS_PER_CHECK: usize = 64;
+/// How long a leased chain stays another replica's: longer than a chunk takes.
+const LEASE: Duration = Duration::from_secs(60);
+
+/// What the verifier has done and found, for `/metrics` and `/readyz`:
+/// this process's counts, and every chain's state as of its last look.
+#[derive(Debug, Default)]
+pub struct ChainCheckStatus {
+    running: AtomicBool,
+    /// Receipts this process verified.
+    verified_total: AtomicU64,
+    /// Breaks this process found and recorded.
+    breaks_total: AtomicU64,
+    last: Mutex<Option<LastLook>>,
+}
+
+/// Every chain's state as of one look.
+#[derive(Debug, Clone, Copy)]
+pub struct LastLook {
+    pub at: DateTime<Utc>,
+    pub summary: ChainCheckSummary,
+}
+
+impl ChainCheckStatus {
+    /// Whether this process runs the verifier.
+    pub fn is_running(&self) -> bool {
+        self.running.load(Ordering::Relaxed)
+    }
+
+    /// Receipts this process has verified since it started.
+    pub fn verified_total(&self) -> u64 {
+        self.verified_total.load(Ordering::Relaxed)
+    }
+
+    /// Breaks this process has found and recorded since it started.
+    pub fn breaks_total(&self) -> u64 {
+        self.breaks_total.load(Ordering::Relaxed)
+    }
+
+    /// Every chain's state as of the last look, if there was one.
+    pub fn last_look(&self) -> Option<LastLook> {
+        *self.last.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn looked(&self, summary: ChainCheckSummary) {
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(LastLook {
+            at: Utc::now(),
+            summary,
+        });
+    }
+}
+
+/// What one chunk of a chain came to.
+#[derive(Debug)]
+enum Checked {
+    /// Verified up to this head.
+    Verified(ChainHead),
+    /// Verified up to this head, then broken.
+    Broken(ChainHead, ChainError),
+}
+
+/// What one look at every chain did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CheckReport {
+    /// Receipts verified.
+    pub verified: u64,
+    /// Breaks found and recorded (announced).
+    pub breaks: u64,
+}
+
+impl Hall {
+    /// Verifies every tenant's receipts not verified yet (the chains no
+    /// other replica is checking), a chunk at a time, until none is left;
+    /// records each break and announces it once. The server runs it every
+    /// `HALL_CHAIN_CHECK_SECS`. Between chunks it pauses as long as the
+    /// chunk's verifying took, so catching up uses at most about half a core.
+    pub async fn check_chains(&self) -> Result<CheckReport, StoreError> {
+        let mut report = CheckReport::default();
+        for _ in 0..LOOKS_PER_CHECK {
+            let leased = self
+                .store
+                .lease_chains_to_check(CHAINS_PER_LOOK, LEASE)
+                .await?;
+            let last_look = (leased.len() as i64) < CHAINS_PER_LOOK;
+            if leased.is_empty() {
+                break;
+            }
+            let keys = self.receipt_verifying_keys().await?;
+            for chain in leased {
+                let tenant = chain.tenant.clone();
+                match self.check_chain(chain, &keys, &mut report).await {
+                    Ok(()) => {}
+                    Err(e) => {
+                        // Leave it to the next look (here or on another replica).
+                        let _ = self.store.release_chain_lease(&tenant).await;
+                        return Err(e);
+                    }
+                }
+            }
+            if last_look {
+                break;
+            }
+        }
+        self.chain_checks
+            .looked(self.store.chain_check_summary().await?);
+        Ok(report)
+    }
+
+    /// Every key receipts were ever signed with, by kid.
+    async fn receipt_verifying_keys(&self) -> Result<HashMap<String, VerifyingKey>, StoreError> {
+        let mut keys = HashMap::new();
+        for k in self.store.receipt_keys().await? {
+            let key = <[u8; 32]>::try_from(k.public_key.as_slice())
+                .ok()
+                .and_then(|b| VerifyingKey::from_bytes(&b).ok());
+            match key {
+                Some(key) => {
+                    keys.insert(k.kid, key);
+                }
+                // Its receipts will fail as signed with an unknown key.
+                None => {
+                    tracing::error!(kid = %k.kid, "a published receipt key is not an Ed25519 public key")
+                }
+            }
+        }
+        Ok(keys)
+    }
+
+    /// Verifies one leased chain up to its recorded head, a chunk at a time.
+    async fn check_chain(
+        &self,
+        chain: ChainToCheck,
+        keys: &HashMap<String, VerifyingKey>,
+        report: &mut CheckReport,
+    ) -> Result<(), StoreError> {
+        let ChainToCheck {
+            tenant,
+            mut verified,
+            recorded,
+        } = chain;
+        loop {
+            let upto = recorded.length.min(verified.length + CHUNK);
+            let stored = if upto > verified.length {
+                self.store
+                    .stored_receipts(&tenant, verified.length, upto)
+                    .await?
+            } else {
+                Vec::new()
+            };
+            let started = Instant::now();
+            let from = verified.clone();
+            let (tenant_name, keys_now, recorded_now) =
+                (tenant.to_string(), keys.clone(), recorded.clone());
+            let checked = tokio::task::spawn_blocking(move || {
+                check_chunk(&tenant_name, from, &stored, upto, &recorded_now, &keys_now)
+            })
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("chain check task: {e}")))?;
+            let spent = started.elapsed();
+            match checked {
+                Checked::Verified(to) => {
+                    let n = to.length.saturating_sub(verified.length);
+                    let more = to.length < recorded.length;
+                    if !self
+                        .store
+                        .record_chain_verified(&tenant, &verified, &to, more.then_some(LEASE))
+                        .await?
+                    {
+                        // Another verifier moved it on: its lease ran out under us.
+                        return Ok(());
+                    }
+                    report.verified += n;
+                    self.chain_checks
+                        .verified_total
+                        .fetch_add(n, Ordering::Relaxed);
+                    verified = to;
+                    if !more {
+                        return Ok(());
+                    }
+                }
+                Checked::Broken(to, e) => {
+                    let n = to.length.saturating_sub(verified.length);
+                    let position = e.index() as u64 + 1;
+                    let data = json!({
+                        "tenant_id": tenant.as_str(),
+                        "severity": "sev1",
+                        "position": position,
+                        "receipt_id": e.receipt_id(),
+                        "kind": e.kind(),
+                        "reason": e.to_string(),
+                        "verified_through": to.length,
+                        "chain_length": recorded.length,
+                        "detected_at": Utc::now(),
+                    });
+                    let recorded_now = self
+                        .store
+                        .record_chain_break(
+                            &tenant,
+                            &verified,
+                            &to,
+                            position,
+                            &e.to_string(),
+                            &data,
+                        )
+                        .await?;
+                    if recorded_now {
+                        tracing::error!(
+                            tenant = %tenant, position, kind = e.kind(), reason = %e,
+                            "sev1: receipt chain integrity failure"
+                        );
+                        report.verified += n;
+                        report.breaks += 1;
+                        self.chain_checks
+                            .verified_total
+                            .fetch_add(n, Ordering::Relaxed);
+                        self.chain_checks
+                            .breaks_total
+                            .fetch_add(1, Ordering::Relaxed);
+                    }
+                    return Ok(());
+                }
+            }
+            // Pace: verifying takes CPU the decisions need.
+            tokio::time::sleep(spent).await;
+        }
+    }
+}
+
+/// Verifies `stored` — the receipts at positions `from.length + 1 ..= upto`
+/// of `tenant`'s chain — from `from`, and, when `upto` is the recorded
+/// head's length (or the head records fewer than were verified), that the
+/// head is where they end.
+fn check_chunk(
+    tenant: &str,
+    from: ChainHead,
+    stored: &[StoredReceipt],
+    upto: u64,
+    recorded: &ChainHead,
+    keys: &HashMap<String, VerifyingKey>,
+) -> Checked {
+    let mut cursor = ChainCursor::new(tenant, from);
+    let mut rows = stored.iter();
+    while cursor.verified().length < upto {
+        let index = cursor.next_index();
+        let expected = cursor.verified().length + 1;
+        let broken = match rows.next() {
+            Some(row) if row.seq == expected => match &row.receipt {
+                Ok(r) => cursor.verify_next(r, keys).err(),
+                Err(reason) => Some(ChainError::Unreadable {
+                    index,
+                    reason: reason.clone(),
+                }),
+            },
+            // No row here: the next one (if any) is further on.
+            _ => Some(ChainError::Missing {
+                index,
+                length: recorded.length,
+            }),
+        };
+        if let Some(e) = broken {
+            return Checked::Broken(cursor.verified().clone(), e);
+        }
+    }
+    if upto == recorded.length || recorded.length < cursor.verified().length {
+        if let Err(e) = cursor.verify_head(recorded) {
+            return Checked::Broken(cursor.verified().clone(), e);
+        }
+    }
+    Checked::Verified(cursor.verified().clone())
+}
+
+/// Runs [`Hall::check_chains`] every `every` in the background (a task of
+/// every replica; leases keep them off each other's chains). Stops by
+/// itself when the store closes at shutdown.
+pub fn check_chains_forever(hall: Hall, every: Duration) {
+    hall.chain_checks.running.store(true, Ordering::Relaxed);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if hall.store.is_closed() {
+                return;
+            }
+            if let Err(e) = hall.check_chains().await {
+                if hall.store.is_closed() {
+                    return;
+                }
+                tracing::warn!(error = %e, "cannot check the receipt chains; trying again");
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use audit::{ReceiptKey, UnsignedReceipt};
+    use ed25519_dalek::SigningKey;
+
+    fn content(n: u64) -> UnsignedReceipt {
+        serde_json::from_value(json!({
+            "receipt_id": format!("0193a1b2-0000-7000-8000-{n:012}"),
+            "spec_version": "0.2.0", "tenant_id": "org.acme", "correlation_id": "c",
+            "decided_at": "2026-11-24T12:00:00.000Z", "worker_id": "x.acme.w",
+            "capability_id": "cap.x", "env": "dev", "data_label": "PUBLIC",
+            "outcome": "ALLOW", "deny_code": null, "tier": 1, "policy_version": "p",
+            "controls_verified": [], "request_hash": null, "dry_run": false,
+            "prev_receipt_hash": null, "signing_key_id": ""
+        }))
+        .unwrap()
+    }
+
+    /// A chain of `n` receipts as stored, its head, and the keys.
+    fn stored(n: u64) -> (Vec<StoredReceipt>, ChainHead, HashMap<String, VerifyingKey>) {
+        let key = ReceiptKey::new(SigningKey::from_bytes(&[3u8; 32]));
+        let mut head = ChainHead::GENESIS;
+        let rows = (1..=n)
+            .map(|seq| StoredReceipt {
+                seq,
+                receipt: Ok(head.append(content(seq), &key)),
+            })
+            .collect();
+        let keys = HashMap::from([(key.kid.clone(), key.key.verifying_key())]);
+        (rows, head, keys)
+    }
+
+    fn broken(c: Checked) -> (ChainHead, ChainError) {
+        match c {
+            Checked::Broken(h, e) => (h, e),
+            Checked::Verified(h) => panic!("verified up to {h:?}"),
+        }
+    }
+
+    #[test]
+    fn an_intact_chunk_verifies_up_to_the_head() {
+        let (rows, head, keys) = stored(4);
+        match check_chunk("org.acme", ChainHead::GENESIS, &rows, 4, &head, &keys) {
+            Checked::Verified(h) => assert_eq!(h, head),
+            Checked::Broken(_, e) => panic!("{e}"),
+        }
+        // A chunk short of the head does not check the head.
+        match check_chunk("org.acme", ChainHead::GENESIS, &rows[..2], 2, &head, &keys) {
+            Checked::Verified(h) => assert_eq!(h.length, 2),
+            Checked::Broken(_, e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn a_deleted_receipt_is_missing_at_its_position() {
+        let (mut rows, head, keys) = stored(4);
+        rows.remove(2);
+        let (at, e) = broken(check_chunk(
+            "org.acme",
+            ChainHead::GENESIS,
+            &rows,
+            4,
+            &head,
+            &keys,
+        ));
+        assert_eq!(at.length, 2);
+        assert!(
+            matches!(
+                e,
+                ChainError::Missing {
+                    index: 2,
+                    length: 4
+                }
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_newest_receipts_deleted_are_missing_though_nothing_follows_them() {
+        let (mut rows, head, keys) = stored(4);
+        rows.truncate(3);
+        let (_, e) = broken(check_chunk(
+            "org.acme",
+            ChainHead::GENESIS,
+            &rows,
+            4,
+            &head,
+            &keys,
+        ));
+        assert!(matches!(e, ChainError::Missing { index: 3, .. }), "{e}");
+    }
+
+    #[test]
+    fn an_unreadable_body_is_a_break_not_an_error() {
+        let (mut rows, head, keys) = stored(2);
+        rows[1].receipt = Err("missing field `tier`".into());
+        let (_, e) = broken(check_chunk(
+            "org.acme",
+            ChainHead::GENESIS,
+            &rows,
+            2,
+            &head,
+            &keys,
+        ));
+        assert_eq!(e.kind(), "unreadable");
+        assert_eq!(e.index(), 1);
+    }
+
+    #[test]
+    fn a_head_cut_back_below_what_was_verified_is_a_break() {
+        let (rows, head, keys) = stored(3);
+        let cut = ChainHead {
+            hash: rows[1]
+                .receipt
+                .as_ref()
+                .ok()
+                .map(|r| r.receipt_hash.clone()),
+            length: 2,
+        };
+        let (_, e) = broken(check_chunk("org.acme", head, &[], 2, &cut, &keys));
+        assert!(
+            matches!(e, ChainError::HeadMismatch { index: 2, .. }),
+            "{e}"
+        );
+    }
+}
