@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import urllib.request
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -215,7 +216,6 @@ def _start(env: dict, log_path: str) -> subprocess.Popen:
     proc = subprocess.Popen([os.environ["HALL_REGISTRY_BIN"]], env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://{env['HALL_LISTEN']}"
     deadline = time.monotonic() + 30
-    import urllib.request
     while True:
         assert proc.poll() is None, f"hall-registry exited; see {log_path}"
         try:
@@ -328,4 +328,85 @@ def test_two_replicas_deliver_each_event_once():
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        _psql(admin_url, f"DROP DATABASE IF EXISTS {db_name} WITH (FORCE)")
+
+
+
+def test_a_receipt_tampered_in_the_database_yields_chain_integrity_failure():
+    admin_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+    db_name = f"hall_e2e_{uuid.uuid4().hex}"
+    _psql(admin_url, f"CREATE DATABASE {db_name}")
+    data_dir = tempfile.mkdtemp(prefix="hall-e2e-")
+    port = _free_port()
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "DATABASE_URL": _with_database(admin_url, db_name),
+        "HALL_LISTEN": f"127.0.0.1:{port}",
+        "HALL_DATA_DIR": data_dir,
+        "HALL_BOOTSTRAP_API_KEY": f"phk_e2e_operator_{uuid.uuid4().hex}",
+        "HALL_LOG_LEVEL": "warn",
+        **SETTINGS,
+        # Its first look finds no receipts; the next is an hour away, so
+        # the receipts below are still unchecked when one is tampered with.
+        "HALL_CHAIN_CHECK_SECS": "3600",
+    }
+    log_path = os.path.join(data_dir, "server.log")
+    proc = _start(env, log_path)
+    registry = Registry(f"http://127.0.0.1:{port}", env["HALL_BOOTSTRAP_API_KEY"])
+    receiver = Receiver()
+    try:
+        with Hall(registry.tenant_key("org.sev1", TENANT_SCOPES), registry.base) as hall:
+            subscribe(hall, receiver, "/sev1", ["chain.integrity_failure"])
+            worker = hall.workers.register(name="audited", namespace=unique("x.sev1"),
+                                           capabilities=["cap.data.read.v1"])
+            decided = [hall.decisions.make(worker.id, "cap.data.read.v1", "dev", data_label="PUBLIC")
+                       for _ in range(3)]
+        # Someone with database access rewrites the second decision, the
+        # append-only guard turned off.
+        _psql(env["DATABASE_URL"],
+              "ALTER TABLE receipts DISABLE TRIGGER receipts_append_only; "
+              "UPDATE receipts SET body = jsonb_set(body, '{env}', '\"prod\"') "
+              "WHERE tenant_id = 'org.sev1' AND seq = 2; "
+              "ALTER TABLE receipts ENABLE TRIGGER receipts_append_only")
+        # Restarted to look every second, the verifier finds it.
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        proc = _start({**env, "HALL_CHAIN_CHECK_SECS": "1"}, log_path)
+
+        got = receiver.wait(lambda g: len(g) >= 1, timeout=15)
+        delivery = got[0]
+        assert delivery["verified"], delivery
+        assert delivery["payload"]["type"] == "chain.integrity_failure"
+        data = delivery["payload"]["data"]
+        assert data["tenant_id"] == "org.sev1" and data["severity"] == "sev1"
+        assert (data["position"], data["kind"], data["verified_through"]) == (2, "hash_mismatch", 1)
+        assert data["receipt_id"] == decided[1].receipt["receipt_id"]
+
+        def chains() -> dict:
+            status, body = registry.call("GET", "/readyz")
+            assert status == 200, body  # a broken chain does not take the replica out
+            return body["chains"]
+
+        deadline = time.monotonic() + 10
+        while chains()["state"] != "broken":
+            assert time.monotonic() < deadline, chains()
+            time.sleep(0.2)
+        ready = chains()
+        assert (ready["broken_chains"], ready["receipts"], ready["verified"]) == (1, 3, 1)
+        with urllib.request.urlopen(registry.base + "/metrics", timeout=5) as r:
+            metrics = r.read().decode()
+        assert "hall_chain_broken_chains 1" in metrics
+        assert "hall_chain_integrity_failures_total 1" in metrics
+        with open(log_path) as log:
+            lines = [line for line in log if "integrity failure" in line]
+        assert lines and "ERROR" in lines[0], lines
+        time.sleep(2)  # more looks: announced once, not again
+        assert len(receiver.wait(lambda g: True, timeout=1)) == 1
+    finally:
+        receiver.close()
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
         _psql(admin_url, f"DROP DATABASE IF EXISTS {db_name} WITH (FORCE)")

@@ -279,3 +279,52 @@ async fn a_gzip_bomb_is_refused_413_without_being_inflated() {
     assert_eq!(resp.status(), 201);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn readyz_and_metrics_show_the_chain_verifier_catching_up_with_new_receipts() {
+    let server = TestServer::start().await;
+    let (_, key) = server
+        .tenant_with_key("org.acme", &["workers:write", "decisions:write", "read"])
+        .await;
+    let w = server
+        .register(
+            &key,
+            &crate::support::Worker::named("x.acme", "checked").capabilities(&["cap.data.read.v1"]),
+        )
+        .await;
+    for _ in 0..3 {
+        let request = crate::support::decision(
+            w["id"].as_str().unwrap(),
+            "cap.data.read.v1",
+            "dev",
+            "PUBLIC",
+        );
+        server.decide(&key, request).await;
+    }
+    // The test server looks every second.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let chains = loop {
+        let body: serde_json::Value = server.get("/readyz").await.json().await.unwrap();
+        let chains = body["chains"].clone();
+        if chains["state"] == "ok" && chains["verified"] == 3 {
+            break chains;
+        }
+        assert!(std::time::Instant::now() < deadline, "{body}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(chains["receipts"], 3);
+    assert_eq!(chains["broken_chains"], 0);
+    assert!(chains["checked_at"].is_string());
+    assert_eq!(server.counter("hall_chain_receipts").await, 3);
+    assert_eq!(server.counter("hall_chain_receipts_unverified").await, 0);
+    assert_eq!(
+        server.counter("hall_chain_receipts_verified_total").await,
+        3
+    );
+    assert_eq!(server.counter("hall_chain_broken_chains").await, 0);
+    assert_eq!(
+        server.counter("hall_chain_integrity_failures_total").await,
+        0
+    );
+    server.stop().await;
+}
