@@ -419,7 +419,17 @@ fn receipt_export_catalog_health_and_errors() {
         "database": "ok",
         "cache": "ok",
         "bans": "subscribed",
-        "facts": "direct"
+        "facts": "direct",
+        "chains": {"state": "checking", "receipts": 10, "verified": 7, "broken_chains": 0,
+                   "checked_at": "2026-11-26T07:00:00.000Z"}
+    }));
+    round_trip::<ReadyResponse>(json!({
+        "ready": true,
+        "database": "ok",
+        "cache": "ok",
+        "bans": "subscribed",
+        "facts": "direct",
+        "chains": {"state": "starting", "receipts": 0, "verified": 0, "broken_chains": 0}
     }));
     round_trip::<ErrorBody>(json!({"error": {"code": "not_found", "message": "no route"}}));
 }
