@@ -108,7 +108,7 @@ def subscribe(hall: Hall, receiver: Receiver, path: str, events: list[str]):
     return endpoint
 
 
-def test_an_approval_pending_arrives_signed_within_a_second_of_the_decision(hall, tmp_path):
+def test_an_approval_pending_arrives_signed_within_a_second_of_the_decision(registry, hall, tmp_path):
     receiver = Receiver()
     try:
         endpoint = subscribe(hall, receiver, "/approvals", ["approval.pending"])
@@ -140,6 +140,9 @@ def test_an_approval_pending_arrives_signed_within_a_second_of_the_decision(hall
         log = list(hall.webhooks.deliveries(endpoint.id))
         assert [(d.event_id, d.state, d.status_code) for d in log] == [
             (delivery["headers"]["webhook-id"], "delivered", 204)]
+        with urllib.request.urlopen(registry.base + "/metrics", timeout=5) as r:
+            metrics = r.read().decode()
+        assert 'hall_webhook_attempts_total{result="delivered"} 1' in metrics, metrics
     finally:
         receiver.close()
 

@@ -133,6 +133,7 @@ impl Metrics {
         version: &str,
         facts: registry::facts::FactsStats,
         chains: &service::chain_check::ChainCheckStatus,
+        webhooks: &service::webhooks::dispatch::DispatchStats,
     ) -> String {
         let series = self.snapshot();
         let mut out = String::new();
@@ -175,6 +176,7 @@ impl Metrics {
         );
 
         render_chain_checks(&mut out, chains);
+        render_webhooks(&mut out, webhooks);
 
         out.push_str(
             "# HELP hall_http_requests_total HTTP requests by route, method and status.\n",
@@ -279,6 +281,34 @@ fn render_chain_checks(out: &mut String, chains: &service::chain_check::ChainChe
     );
 }
 
+/// This process's webhook dispatcher.
+fn render_webhooks(out: &mut String, w: &service::webhooks::dispatch::DispatchStats) {
+    out.push_str("# HELP hall_webhook_attempts_total Webhook delivery attempts this process made, by result (delivered: a 2xx answer).\n");
+    out.push_str("# TYPE hall_webhook_attempts_total counter\n");
+    let _ = writeln!(
+        out,
+        "hall_webhook_attempts_total{{result=\"delivered\"}} {}",
+        w.delivered()
+    );
+    let _ = writeln!(
+        out,
+        "hall_webhook_attempts_total{{result=\"failed\"}} {}",
+        w.failed()
+    );
+    out.push_str("# HELP hall_webhook_attempt_seconds_total Time this process's webhook attempts took, summed (divide by hall_webhook_attempts_total for the mean).\n");
+    out.push_str("# TYPE hall_webhook_attempt_seconds_total counter\n");
+    let _ = writeln!(
+        out,
+        "hall_webhook_attempt_seconds_total {}",
+        w.latency_seconds()
+    );
+    out.push_str(
+        "# HELP hall_webhook_attempts_in_flight Webhook attempts this process is making now.\n",
+    );
+    out.push_str("# TYPE hall_webhook_attempts_in_flight gauge\n");
+    let _ = writeln!(out, "hall_webhook_attempts_in_flight {}", w.in_flight());
+}
+
 fn escape(label: &str) -> String {
     label
         .replace('\\', "\\\\")
@@ -296,7 +326,12 @@ mod tests {
         m.observe("GET", "/health", 200, Duration::from_micros(300));
         m.observe("GET", "/health", 200, Duration::from_millis(3));
         m.observe("GET", "/health", 503, Duration::from_secs(20));
-        let text = m.render("1.2.3", Default::default(), &Default::default());
+        let text = m.render(
+            "1.2.3",
+            Default::default(),
+            &Default::default(),
+            &Default::default(),
+        );
         assert!(text.contains(
             "hall_http_request_duration_seconds_bucket{method=\"GET\",route=\"/health\",le=\"0.0005\"} 1"
         ));
@@ -321,7 +356,12 @@ mod tests {
         for method in ["BREW", "get", "PROPFIND", "GET"] {
             m.observe(method, "unmatched", 404, Duration::from_millis(1));
         }
-        let text = m.render("1", Default::default(), &Default::default());
+        let text = m.render(
+            "1",
+            Default::default(),
+            &Default::default(),
+            &Default::default(),
+        );
         assert!(text.contains(
             "hall_http_requests_total{method=\"other\",route=\"unmatched\",status=\"404\"} 3"
         ));

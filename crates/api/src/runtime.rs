@@ -42,6 +42,8 @@ pub enum StartupError {
     BootstrapKey(KeyError),
     #[error("receipt signing key: {0}")]
     ReceiptKey(String),
+    #[error("{0}")]
+    Webhooks(#[from] service::webhooks::dispatch::ClientError),
     #[error("session secret: {0}")]
     SessionSecret(String),
 }
@@ -224,7 +226,8 @@ impl Registry {
         state.hall.ban_reports_per_day = config.ban_reports_per_day;
         state.hall.webhooks = config.webhook_settings();
         // Stops by itself when the store closes at shutdown.
-        service::webhooks::dispatch::Dispatcher::new(store.clone(), state.hall.webhooks.clone())
+        service::webhooks::dispatch::Dispatcher::new(store.clone(), state.hall.webhooks.clone())?
+            .counting_into(state.hall.dispatch_stats.clone())
             .start();
         // Stops by itself when the store closes at shutdown.
         service::approvals::sweep_lapsed_approvals(

@@ -2,7 +2,7 @@
 //! human opens one, a human resolves or escalates it, and an approved one
 //! is used by exactly one matching decision before it expires.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use sqlx::Row;
 use uuid::Uuid;
 use wcp::{CapabilityId, DataLabel, Env, TenantId, WorkerId};
@@ -142,41 +142,90 @@ fn event_data(a: &Approval) -> serde_json::Value {
     })
 }
 
+impl NewApproval {
+    /// The approval as it is stored when opened at `at` for `tenant`:
+    /// pending until `at` + the TTL. Times are kept to the microsecond, as
+    /// PostgreSQL stores them, so the decision's answer says what a later
+    /// read says.
+    pub fn opened(&self, tenant: &TenantId, at: DateTime<Utc>) -> Approval {
+        let created_at = at.trunc_subsecs(6);
+        Approval {
+            id: self.id,
+            tenant_id: tenant.to_string(),
+            subject: self.subject.clone(),
+            supervisor_level: self.supervisor_level,
+            status: ApprovalStatus::Pending,
+            reason: self.reason.clone(),
+            escalation_context: self.escalation_context.clone(),
+            decision_id: self.decision_id,
+            correlation_id: self.correlation_id.clone(),
+            created_at,
+            expires_at: created_at + self.ttl.duration(),
+            resolved_at: None,
+            resolved_by: None,
+            resolution_note: None,
+            used_at: None,
+            used_by_decision: None,
+        }
+    }
+}
+
+/// Stores newly opened approvals ([`NewApproval::opened`]) and writes an
+/// `approval.pending` for each, in the caller's transaction: the receipt
+/// writer's, so an approval exists, and is announced, exactly when the
+/// decision that opened it has its receipt.
+pub(crate) async fn insert_opened(
+    conn: &mut sqlx::PgConnection,
+    opened: &[&Approval],
+) -> Result<(), StoreError> {
+    if opened.is_empty() {
+        return Ok(());
+    }
+    let column = |f: fn(&Approval) -> String| opened.iter().map(|a| f(a)).collect::<Vec<_>>();
+    sqlx::query(
+        "INSERT INTO approvals (tenant_id, id, worker_registry_id, worker_id, capability_id, env,
+             data_label, supervisor_level, reason, escalation_context, decision_id, correlation_id,
+             created_at, expires_at)
+         SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[],
+             $6::text[], $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::uuid[], $12::text[],
+             $13::timestamptz[], $14::timestamptz[])",
+    )
+    .bind(column(|a| a.tenant_id.clone()))
+    .bind(opened.iter().map(|a| a.id).collect::<Vec<_>>())
+    .bind(column(|a| a.subject.worker_registry_id.clone()))
+    .bind(column(|a| a.subject.worker_id.to_string()))
+    .bind(column(|a| a.subject.capability_id.to_string()))
+    .bind(column(|a| a.subject.env.to_string()))
+    .bind(column(|a| a.subject.data_label.to_string()))
+    .bind(column(|a| a.supervisor_level.as_str().to_string()))
+    .bind(column(|a| a.reason.clone()))
+    .bind(
+        opened
+            .iter()
+            .map(|a| &a.escalation_context)
+            .collect::<Vec<_>>(),
+    )
+    .bind(opened.iter().map(|a| a.decision_id).collect::<Vec<_>>())
+    .bind(column(|a| a.correlation_id.clone()))
+    .bind(opened.iter().map(|a| a.created_at).collect::<Vec<_>>())
+    .bind(opened.iter().map(|a| a.expires_at).collect::<Vec<_>>())
+    .execute(&mut *conn)
+    .await?;
+    let events: Vec<(String, serde_json::Value)> = opened
+        .iter()
+        .map(|a| (a.tenant_id.clone(), event_data(a)))
+        .collect();
+    crate::webhooks::emit_each(conn, EventType::ApprovalPending, &events).await
+}
+
 impl TenantStore<'_> {
-    /// Opens a pending approval, with its `approval.pending` webhook event
-    /// in the same transaction.
+    /// Opens a pending approval on its own, with its `approval.pending`
+    /// webhook event in the same transaction. (A decision's approval is
+    /// opened with its receipt instead: `PendingReceipt::opens`.)
     pub async fn open_approval(&self, new: &NewApproval) -> Result<Approval, StoreError> {
+        let approval = new.opened(self.tenant, Utc::now());
         let mut tx = self.store.pool.begin().await?;
-        let row = sqlx::query(&format!(
-            "INSERT INTO approvals (tenant_id, id, worker_registry_id, worker_id, capability_id,
-                env, data_label, reason, escalation_context, decision_id, correlation_id, expires_at,
-                supervisor_level)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, now() + $12, $13)
-             RETURNING {COLUMNS}"
-        ))
-        .bind(self.tenant.as_str())
-        .bind(new.id)
-        .bind(&new.subject.worker_registry_id)
-        .bind(new.subject.worker_id.as_str())
-        .bind(new.subject.capability_id.as_str())
-        .bind(new.subject.env.as_str())
-        .bind(new.subject.data_label.as_str())
-        .bind(&new.reason)
-        .bind(&new.escalation_context)
-        .bind(new.decision_id)
-        .bind(&new.correlation_id)
-        .bind(new.ttl.duration())
-        .bind(new.supervisor_level.as_str())
-        .fetch_one(&mut *tx)
-        .await?;
-        let approval = from_row(&row)?;
-        crate::webhooks::emit(
-            &mut tx,
-            Audience::Tenant(self.tenant),
-            EventType::ApprovalPending,
-            &event_data(&approval),
-        )
-        .await?;
+        insert_opened(&mut tx, &[&approval]).await?;
         tx.commit().await?;
         Ok(approval)
     }

@@ -55,6 +55,11 @@ pub struct PendingReceipt {
     /// when one of the tenant's endpoints subscribes (from its in-memory
     /// copy), so a batch without such denials costs no statement more.
     pub announce_denied: bool,
+    /// The approval this decision opens (REQUIRE_HUMAN, or an advisory
+    /// one; [`crate::approvals::NewApproval::opened`]): stored, and
+    /// announced as `approval.pending`, in the receipt's transaction — it
+    /// exists exactly when the decision does.
+    pub opens: Option<crate::approvals::Approval>,
 }
 
 struct Job {
@@ -258,6 +263,7 @@ async fn commit(
     let mut rows = ReceiptRows::default();
     let mut telemetry = TelemetryRows::default();
     let mut denied = Vec::new();
+    let mut opened = Vec::new();
     for job in jobs {
         let p = &job.receipt;
         if p.idempotency.is_some() && held.next() != Some(true) {
@@ -296,6 +302,9 @@ async fn commit(
         if p.denied && p.announce_denied {
             denied.push((receipt.content.tenant_id.clone(), denied_data(&receipt, p)));
         }
+        if let Some(a) = &p.opens {
+            opened.push(a);
+        }
         sealed.push(Ok(receipt));
     }
     idempotency::complete_claims(&mut tx, &completed).await?;
@@ -319,7 +328,8 @@ async fn commit(
     .execute(&mut *tx)
     .await?;
     telemetry.insert(&mut tx).await?;
-    crate::webhooks::emit_denied(&mut tx, &denied).await?;
+    crate::webhooks::emit_each(&mut tx, ::webhooks::EventType::DecisionDenied, &denied).await?;
+    crate::approvals::insert_opened(&mut tx, &opened).await?;
     let (h_tenant, h_hash, h_len): (Vec<String>, Vec<Option<String>>, Vec<i64>) = {
         let mut t = Vec::new();
         let mut h = Vec::new();

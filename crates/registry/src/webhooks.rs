@@ -88,29 +88,32 @@ pub async fn emit(
     Ok(())
 }
 
-/// `decision.denied` for several of one batch's receipts at once (the
-/// receipt writer's one extra statement): `(tenant, data)` pairs, each sent
-/// to its tenant's endpoints that name the event.
-pub(crate) async fn emit_denied(
+/// One event type for several tenants at once, each `(tenant, data)` to
+/// its own tenant's endpoints that subscribe (in one statement; nothing
+/// for a tenant none of whose endpoints does): what the receipt writer's
+/// batch announces — `decision.denied` and `approval.pending`.
+pub(crate) async fn emit_each(
     conn: &mut PgConnection,
-    denied: &[(String, Value)],
+    event: EventType,
+    items: &[(String, Value)],
 ) -> Result<(), StoreError> {
-    if denied.is_empty() {
+    if items.is_empty() {
         return Ok(());
     }
-    let ids: Vec<String> = denied
+    let ids: Vec<String> = items
         .iter()
         .map(|_| MessageId::from_bytes(new_id()).to_string())
         .collect();
-    let tenants: Vec<&str> = denied.iter().map(|(t, _)| t.as_str()).collect();
-    let data: Vec<&Value> = denied.iter().map(|(_, d)| d).collect();
+    let tenants: Vec<&str> = items.iter().map(|(t, _)| t.as_str()).collect();
+    let data: Vec<&Value> = items.iter().map(|(_, d)| d).collect();
     sqlx::query(
         "WITH input AS (
              SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[]) AS i(id, tenant_id, data)),
          targets AS (
              SELECT i.id AS event_id, e.id AS endpoint_id, e.tenant_id FROM input i
              JOIN webhook_endpoints e ON e.tenant_id = i.tenant_id
-             WHERE e.enabled AND $4 = ANY(e.event_types)),
+             WHERE e.enabled
+               AND ($4 = ANY(e.event_types) OR ('*' = ANY(e.event_types) AND NOT $5))),
          ev AS (
              INSERT INTO webhook_events (id, type, data)
              SELECT i.id, $4, i.data FROM input i
@@ -125,7 +128,8 @@ pub(crate) async fn emit_denied(
     .bind(&ids)
     .bind(&tenants)
     .bind(&data)
-    .bind(EventType::DecisionDenied.as_str())
+    .bind(event.as_str())
+    .bind(event.is_opt_in())
     .execute(conn)
     .await?;
     Ok(())

@@ -167,6 +167,7 @@ async fn an_approval_whose_receipt_is_stored_is_not_given_back() {
             idempotency: None,
             telemetry: None,
             announce_denied: false,
+            opens: None,
         })
         .await
         .unwrap();

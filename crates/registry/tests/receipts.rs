@@ -65,6 +65,7 @@ fn pending(tenant: &str, n: usize) -> PendingReceipt {
         idempotency: None,
         telemetry: None,
         announce_denied: false,
+        opens: None,
     }
 }
 

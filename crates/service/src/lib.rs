@@ -134,6 +134,8 @@ pub struct Hall {
     pub denied_subscribers: Arc<webhooks::DeniedSubscribers>,
     /// What the background chain verifier has done and found.
     pub chain_checks: Arc<chain_check::ChainCheckStatus>,
+    /// What this process's webhook dispatcher has sent.
+    pub dispatch_stats: Arc<webhooks::dispatch::DispatchStats>,
 }
 
 impl Hall {
@@ -159,6 +161,7 @@ impl Hall {
             webhooks: webhooks::WebhookSettings::default(),
             denied_subscribers: Arc::default(),
             chain_checks: Arc::default(),
+            dispatch_stats: Arc::default(),
         }
     }
 }

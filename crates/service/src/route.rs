@@ -220,6 +220,8 @@ impl Hall {
             }
             _ => None,
         };
+        // The approval this route opens, if any.
+        let mut opening = None;
         match asked {
             None => {}
             Some((HumanAnswer::Approved(id), _)) => {
@@ -232,13 +234,16 @@ impl Hall {
                 }
                 decision = self.judge(&header, &input, rules, matched, &candidates, &pick, true);
             }
-            Some((HumanAnswer::Waiting(a), reason)) => {
+            Some((HumanAnswer::Waiting { approval, opens }, reason)) => {
                 if let Some(r) = decision.deny_reason_if_denied.as_mut() {
                     r.message = reason;
                     r.extra
-                        .insert("pending_approval_id".into(), a.id.to_string().into());
+                        .insert("pending_approval_id".into(), approval.id.to_string().into());
                 }
-                supervision = Supervision::new(false, Some(*a));
+                if opens {
+                    opening = Some((*approval).clone());
+                }
+                supervision = Supervision::new(false, Some(*approval));
             }
             Some((HumanAnswer::NotOpened, reason)) => {
                 if let Some(r) = decision.deny_reason_if_denied.as_mut() {
@@ -261,6 +266,7 @@ impl Hall {
                     input.correlation_id.as_str(),
                 )
                 .await?;
+                opening = Some(opened.clone());
                 supervision = Supervision::new(true, Some(opened));
             }
         }
@@ -323,6 +329,8 @@ impl Hall {
                     telemetry: telemetry.clone(),
                     // Set by `commit_receipt`.
                     announce_denied: false,
+                    // Stored and announced in the receipt's transaction.
+                    opens: opening,
                 },
                 approved,
             )

@@ -159,6 +159,7 @@ pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
             crate::VERSION,
             state.hall.facts.stats(),
             &state.hall.chain_checks,
+            &state.hall.dispatch_stats,
         ))
 }
 

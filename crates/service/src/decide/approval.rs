@@ -2,7 +2,7 @@
 //! an approval the caller brought, opening a gatekeeper approval for a human
 //! to resolve, opening an advisory one, and what the answer says about them.
 
-use chrono::SecondsFormat;
+use chrono::{SecondsFormat, Utc};
 use policy::{Facts, Request};
 use registry::approvals::{Approval, ApprovalSubject, NewApproval, SupervisorLevel, Unusable};
 use registry::workers::Worker;
@@ -54,6 +54,8 @@ pub(super) struct HumanStep {
     pub decision: policy::Decision,
     pub approval_id: Option<Uuid>,
     pub pending: Option<Approval>,
+    /// Whether `pending` is opened by this decision (stored with its receipt).
+    pub opens: bool,
 }
 
 /// The decision being made, as the approval step needs it.
@@ -83,17 +85,20 @@ pub(super) async fn require_human(
                 decision: policy::decide(&hall.policy, &facts),
                 approval_id: Some(id),
                 pending: None,
+                opens: false,
             }
         }
-        HumanAnswer::Waiting(a) => HumanStep {
+        HumanAnswer::Waiting { approval, opens } => HumanStep {
             decision,
-            approval_id: Some(a.id),
-            pending: Some(*a),
+            approval_id: Some(approval.id),
+            pending: Some(*approval),
+            opens,
         },
         HumanAnswer::NotOpened => HumanStep {
             decision,
             approval_id: None,
             pending: None,
+            opens: false,
         },
     })
 }
@@ -104,8 +109,12 @@ pub(crate) enum HumanAnswer {
     /// request, and is now used by this decision.
     Approved(Uuid),
     /// A human has yet to approve: the caller's still-pending approval, or
-    /// the one opened now.
-    Waiting(Box<Approval>),
+    /// (`opens`) a new one, which the decision's receipt opens: it is
+    /// stored, and announced, in the receipt's transaction.
+    Waiting {
+        approval: Box<Approval>,
+        opens: bool,
+    },
     /// A dry run opens nothing and uses nothing (§5.5).
     NotOpened,
 }
@@ -138,7 +147,11 @@ pub(crate) async fn ask_human(
             Err(Unusable::Pending) => {
                 if let Some(a) = store.approval(id).await? {
                     reason = format!("{reason}; approval {id} is still waiting for a human");
-                    return Ok((HumanAnswer::Waiting(Box::new(a)), reason));
+                    let waiting = HumanAnswer::Waiting {
+                        approval: Box::new(a),
+                        opens: false,
+                    };
+                    return Ok((waiting, reason));
                 }
             }
             Err(why) => reason = format!("{reason}; approval {id} cannot be used: {why}"),
@@ -152,23 +165,27 @@ pub(crate) async fn ask_human(
         .decision_policy(&request.tenant)
         .await?
         .approval_ttl;
-    let opened = store
-        .open_approval(&NewApproval {
-            id: Uuid::new_v4(),
-            supervisor_level: SupervisorLevel::Gatekeeper,
-            subject,
-            reason: reason.clone(),
-            escalation_context,
-            decision_id: receipt_id,
-            correlation_id: correlation_id.to_string(),
-            ttl,
-        })
-        .await?;
-    Ok((HumanAnswer::Waiting(Box::new(opened)), reason))
+    let opened = NewApproval {
+        id: Uuid::new_v4(),
+        supervisor_level: SupervisorLevel::Gatekeeper,
+        subject,
+        reason: reason.clone(),
+        escalation_context,
+        decision_id: receipt_id,
+        correlation_id: correlation_id.to_string(),
+        ttl,
+    }
+    .opened(&request.tenant, Utc::now());
+    let waiting = HumanAnswer::Waiting {
+        approval: Box::new(opened),
+        opens: true,
+    };
+    Ok((waiting, reason))
 }
 
-/// Advisory REQUIRE_HUMAN: the call proceeds; the approval opened here is
-/// the record of what a human is told, to review after the fact.
+/// Advisory REQUIRE_HUMAN: the call proceeds; the approval it opens is the
+/// record of what a human is told, to review after the fact. Returned to
+/// be opened with the decision's receipt (`PendingReceipt::opens`).
 pub(crate) async fn open_advisory(
     hall: &Hall,
     w: &Worker,
@@ -179,22 +196,19 @@ pub(crate) async fn open_advisory(
 ) -> Result<Approval, DecideError> {
     let tenant = &facts.request.tenant;
     let ttl = hall.facts.decision_policy(tenant).await?.approval_ttl;
-    Ok(hall
-        .store
-        .tenant(tenant)
-        .open_approval(&NewApproval {
-            id: Uuid::new_v4(),
-            supervisor_level: SupervisorLevel::Advisory,
-            subject: approval_subject(w, &facts.request),
-            reason: "REQUIRE_HUMAN (advisory): restricted data or over-threshold blast in \
-                     production; allowed, a human is notified"
-                .into(),
-            escalation_context: escalation_context(hall, w, facts, decision),
-            decision_id: receipt_id,
-            correlation_id: correlation_id.to_string(),
-            ttl,
-        })
-        .await?)
+    Ok(NewApproval {
+        id: Uuid::new_v4(),
+        supervisor_level: SupervisorLevel::Advisory,
+        subject: approval_subject(w, &facts.request),
+        reason: "REQUIRE_HUMAN (advisory): restricted data or over-threshold blast in \
+                 production; allowed, a human is notified"
+            .into(),
+        escalation_context: escalation_context(hall, w, facts, decision),
+        decision_id: receipt_id,
+        correlation_id: correlation_id.to_string(),
+        ttl,
+    }
+    .opened(tenant, Utc::now()))
 }
 
 /// What a decision's answer carries besides its receipt: the human-approval

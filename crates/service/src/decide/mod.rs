@@ -279,7 +279,7 @@ impl Hall {
             }
         };
         let receipt_id = Uuid::now_v7();
-        let (decision, approval_id, pending) = match (&known, decision.deny_code) {
+        let (decision, approval_id, pending, opens) = match (&known, decision.deny_code) {
             (Some(w), Some(policy::deny::REQUIRES_HUMAN_APPROVAL)) => {
                 let this = approval::InFlight {
                     brought: brought_approval,
@@ -288,7 +288,7 @@ impl Hall {
                     dry_run,
                 };
                 let h = approval::require_human(self, w, facts, decision, this).await?;
-                (h.decision, h.approval_id, h.pending)
+                (h.decision, h.approval_id, h.pending, h.opens)
             }
             (Some(w), None) if decision.advisory_human && !dry_run => {
                 let opened = approval::open_advisory(
@@ -300,10 +300,12 @@ impl Hall {
                     &correlation_id,
                 )
                 .await?;
-                (decision, Some(opened.id), Some(opened))
+                (decision, Some(opened.id), Some(opened), true)
             }
-            _ => (decision, None, None),
+            _ => (decision, None, None, false),
         };
+        // Opened with the receipt, in its transaction.
+        let opens = pending.clone().filter(|_| opens);
         let supervision = Supervision::new(decision.advisory_human, pending.clone());
         let idempotency = claim
             .map(|c| -> Result<IdempotencyClaim, DecideError> {
@@ -352,6 +354,7 @@ impl Hall {
                     idempotency,
                     telemetry: None,
                     announce_denied: false,
+                    opens,
                 },
                 used,
             )

@@ -156,7 +156,7 @@ async fn endpoint(f: &Fixture, tenant: &TenantId, url: &str, types: &[&str]) -> 
 }
 
 fn dispatcher(f: &Fixture) -> Dispatcher {
-    Dispatcher::new(f.hall.store.clone(), f.hall.webhooks.clone())
+    Dispatcher::new(f.hall.store.clone(), f.hall.webhooks.clone()).unwrap()
 }
 
 /// A decision about a tier-8 worker in prod: it opens an approval.
@@ -920,4 +920,121 @@ async fn an_approved_approval_past_its_deadline_is_not_announced_expired() {
     let (status, events) = stored_expiry(&f, &id).await;
     assert_eq!(status, "approved");
     assert!(events.is_empty());
+}
+
+#[tokio::test]
+async fn an_approval_exists_and_is_announced_only_with_its_decisions_receipt() {
+    let f = start().await;
+    let acme = f.create_tenant("org.acme").await;
+    let e = endpoint(
+        &f,
+        &acme,
+        "https://hooks.example.com/x",
+        &["approval.pending"],
+    )
+    .await;
+    f.register(&acme, "x.acme.gk", 8, json!({})).await;
+    f.attest_card(&acme, "x.acme.gk", &"a".repeat(64)).await;
+    // The database refuses the receipt (as a full disk or a failover would).
+    f.sql(
+        "CREATE FUNCTION refuse_receipts() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN RAISE EXCEPTION 'no receipts today'; END $$",
+    )
+    .await;
+    f.sql(
+        "CREATE TRIGGER refuse_receipts BEFORE INSERT ON receipts
+         FOR EACH ROW EXECUTE FUNCTION refuse_receipts()",
+    )
+    .await;
+    let refused = f
+        .hall
+        .decide(
+            key_of(&acme),
+            command(&acme, "x.acme.gk", Env::Prod, DataLabel::Public),
+            None,
+        )
+        .await;
+    assert!(refused.is_err(), "no receipt, no decision");
+    assert!(
+        f.pending(&acme).await.is_empty(),
+        "no approval without its decision"
+    );
+    assert!(
+        deliveries(&f, &acme, &e.endpoint.id).await.is_empty(),
+        "nothing announced"
+    );
+
+    f.sql("DROP TRIGGER refuse_receipts ON receipts").await;
+    let d = f
+        .hall
+        .decide(
+            key_of(&acme),
+            command(&acme, "x.acme.gk", Env::Prod, DataLabel::Public),
+            None,
+        )
+        .await
+        .unwrap();
+    let id = d.supervision.pending_approval_id.expect("an approval");
+    assert_eq!(
+        f.pending(&acme).await,
+        vec![id.parse::<uuid::Uuid>().unwrap()]
+    );
+    let stored = f
+        .hall
+        .store
+        .tenant(&acme)
+        .approval(id.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    // The answer says what a later read says.
+    assert_eq!(
+        d.supervision.approval_expires_at.as_deref(),
+        Some(
+            stored
+                .expires_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                .as_str()
+        )
+    );
+    assert_eq!(
+        stored.decision_id.to_string(),
+        d.decision.receipt.content.receipt_id
+    );
+    let log = deliveries(&f, &acme, &e.endpoint.id).await;
+    assert_eq!(log.len(), 1);
+}
+
+#[tokio::test]
+async fn an_endpoint_slow_to_answer_does_not_hold_up_the_others() {
+    let f = start().await;
+    let acme = f.create_tenant("org.acme").await;
+    // Accepts connections and never answers: each attempt waits out its timeout (5 s).
+    let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_url = format!("http://{}/silent", silent.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    let fast = Receiver::ok().await;
+    endpoint(&f, &acme, &silent_url, &["worker.registered"]).await;
+    endpoint(&f, &acme, &fast.url, &["worker.revoked"]).await;
+    let running = dispatcher(&f).start();
+
+    f.register(&acme, "x.acme.slow", 1, json!({})).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let revoked_at = std::time::Instant::now();
+    let w = registry::workers::WorkerRef::parse("x.acme.slow").unwrap();
+    f.hall.revoke_worker(&acme, &w).await.unwrap();
+    while fast.got().is_empty() {
+        assert!(
+            revoked_at.elapsed() < Duration::from_secs(2),
+            "the fast endpoint waited for the silent one"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(fast.got()[0].json()["type"], "worker.revoked");
+    running.abort();
 }
