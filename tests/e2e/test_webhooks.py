@@ -137,7 +137,13 @@ def test_an_approval_pending_arrives_signed_within_a_second_of_the_decision(regi
         assert data["tenant_id"] == "org.hooks" and data["worker_id"] == worker.worker_id
         assert delivery["headers"]["webhook-id"].startswith("msg_")
 
-        log = list(hall.webhooks.deliveries(endpoint.id))
+        # The dispatcher records the attempt once the receiver has answered.
+        deadline = time.monotonic() + 5
+        while True:
+            log = list(hall.webhooks.deliveries(endpoint.id))
+            if log[0].state != "pending" or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
         assert [(d.event_id, d.state, d.status_code) for d in log] == [
             (delivery["headers"]["webhook-id"], "delivered", 204)]
         with urllib.request.urlopen(registry.base + "/metrics", timeout=5) as r:
