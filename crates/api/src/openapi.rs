@@ -90,6 +90,12 @@ use crate::routes::{
         api_types::webhooks::WebhookView, api_types::webhooks::WebhookWithSecret,
         api_types::webhooks::WebhookList, api_types::webhooks::DeliveryView,
         api_types::webhooks::DeliveryList, api_types::webhooks::WebhookDeliveryBody,
+        ::webhooks::payloads::ApprovalEvent, ::webhooks::payloads::ApprovalResolvedEvent,
+        ::webhooks::payloads::BanReportedEvent, ::webhooks::payloads::BanEvent,
+        ::webhooks::payloads::WorkerEvent, ::webhooks::payloads::AttestationEvent,
+        ::webhooks::payloads::NamespaceEvent, ::webhooks::payloads::KeyRotatedEvent,
+        ::webhooks::payloads::DecisionDeniedEvent, ::webhooks::payloads::EndpointDisabledEvent,
+        ::webhooks::payloads::ChainIntegrityFailureEvent,
     )),
     modifiers(&SecuritySchemes, &Conformance),
     tags(
@@ -106,7 +112,7 @@ use crate::routes::{
         (name = "decisions", description = "Decisions, receipts and receipt keys"),
         (name = "routing", description = "Routing rules, their versions and golden snapshots (WCP §5.1, §5.2)"),
         (name = "approvals", description = "Human approvals of REQUIRE_HUMAN decisions (WCP §5.8)"),
-        (name = "webhooks", description = "Signed webhooks (Standard Webhooks): endpoints, secrets and the delivery log. Every delivery POSTs a `WebhookDeliveryBody`; docs/events.md lists the events and their payloads"),
+        (name = "webhooks", description = "Signed webhooks (Standard Webhooks): endpoints, secrets and the delivery log. Every delivery POSTs a `WebhookDeliveryBody`; the document's top-level `webhooks` describes each event's body and `data`, and docs/events.md when each is sent and to whom"),
     )
 )]
 pub struct ApiDoc;
@@ -583,7 +589,82 @@ impl Modify for Conformance {
             *openapi = conformed;
         }
         add_links(openapi);
+        add_webhooks(openapi);
     }
+}
+
+/// Each event's payload schema (`webhooks::payloads`), what it is, and the
+/// event types that carry it.
+fn event_payloads() -> Vec<(::webhooks::EventType, &'static str, &'static str)> {
+    use ::webhooks::EventType as E;
+    E::ALL
+        .into_iter()
+        .map(|e| {
+            let (schema, what) = match e {
+                E::ApprovalPending => ("ApprovalEvent", "A decision needs a human (REQUIRE_HUMAN, WCP §5.8): an approval was opened, in the decision's receipt transaction."),
+                E::ApprovalResolved => ("ApprovalResolvedEvent", "A human approved or denied an approval."),
+                E::ApprovalExpired => ("ApprovalEvent", "A pending approval's deadline passed without an answer."),
+                E::BanReported => ("BanReportedEvent", "A package hash was reported for the ban list (to the operator and the reporter)."),
+                E::BanConfirmed => ("BanEvent", "The operator confirmed a ban (to every tenant)."),
+                E::BanLifted => ("BanEvent", "A ban was lifted (to every tenant)."),
+                E::WorkerRegistered => ("WorkerEvent", "A worker was registered."),
+                E::WorkerRevoked => ("WorkerEvent", "A worker was revoked."),
+                E::AttestationSubmitted => ("AttestationEvent", "An attestation was submitted, whatever its verdict."),
+                E::AttestationApproved => ("AttestationEvent", "The operator approved a pending attestation."),
+                E::NamespaceClaimed => ("NamespaceEvent", "A namespace was claimed."),
+                E::KeyRotated => ("KeyRotatedEvent", "A new receipt signing key was published (to every tenant)."),
+                E::DecisionDenied => ("DecisionDeniedEvent", "Opt-in: a decision was denied (in its receipt's transaction)."),
+                E::EndpointDisabled => ("EndpointDisabledEvent", "The registry disabled one of the tenant's endpoints (sent to its others)."),
+                E::ChainIntegrityFailure => ("ChainIntegrityFailureEvent", "Sev1: the background verifier found a break in the tenant's receipt chain (to the tenant and the operator)."),
+            };
+            (e, schema, what)
+        })
+        .collect()
+}
+
+/// The top-level `webhooks` (OpenAPI 3.1): for every event type, the POST
+/// a subscribed endpoint receives — the Standard Webhooks headers and a
+/// `WebhookDeliveryBody` whose `type` is the event and whose `data` is its
+/// payload schema. utoipa has no field for it; it goes in as a raw member.
+fn add_webhooks(openapi: &mut utoipa::openapi::OpenApi) {
+    use serde_json::json;
+    let mut hooks = serde_json::Map::new();
+    for (event, schema, what) in event_payloads() {
+        hooks.insert(
+            event.as_str().to_string(),
+            json!({"post": {
+                "operationId": format!("webhook_{}", event.as_str().replace('.', "_")),
+                "tags": ["webhooks"],
+                "summary": format!("`{}`", event.as_str()),
+                "description": format!("{what} Verify the signature before trusting the body (docs/events.md)."),
+                "parameters": [
+                    {"name": "webhook-id", "in": "header", "required": true, "schema": {"type": "string"},
+                     "description": "The event's id (`msg_…`), the same on every retry: deduplicate on it"},
+                    {"name": "webhook-timestamp", "in": "header", "required": true, "schema": {"type": "string"},
+                     "description": "Unix seconds when this attempt was signed"},
+                    {"name": "webhook-signature", "in": "header", "required": true, "schema": {"type": "string"},
+                     "description": "`v1,<base64 HMAC-SHA256 of id.timestamp.body>`; two, space-separated, during a secret rotation"},
+                ],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {
+                    "allOf": [
+                        {"$ref": "#/components/schemas/WebhookDeliveryBody"},
+                        {"type": "object", "properties": {
+                            "type": {"const": event.as_str()},
+                            "data": {"$ref": format!("#/components/schemas/{schema}")},
+                        }},
+                    ],
+                }}}},
+                "responses": {
+                    "2XX": {"description": "Received: the delivery is done"},
+                    "default": {"description": "Anything else (or no answer within the timeout) is a failed attempt, retried"},
+                },
+            }}),
+        );
+    }
+    openapi
+        .extensions
+        .get_or_insert_with(Default::default)
+        .insert("webhooks".to_string(), serde_json::Value::Object(hooks));
 }
 
 /// Adds [`LINKS`]. Built here rather than in JSON: utoipa 5 writes a link's

@@ -13,6 +13,7 @@ pub use policy::approvals::{
 
 use crate::webhooks::Audience;
 use crate::{Store, StoreError, TenantStore};
+use ::webhooks::payloads::{ApprovalEvent, ApprovalResolvedEvent};
 use ::webhooks::EventType;
 
 /// What a decision asked for: an approval is good for this and nothing else.
@@ -123,23 +124,23 @@ fn from_row(row: &sqlx::postgres::PgRow) -> Result<Approval, StoreError> {
 }
 
 /// The `data` of an approval's webhook events (docs/events.md).
-fn event_data(a: &Approval) -> serde_json::Value {
-    serde_json::json!({
-        "tenant_id": a.tenant_id,
-        "approval_id": a.id,
-        "status": a.status.as_str(),
-        "supervisor_level": a.supervisor_level.as_str(),
-        "worker_id": a.subject.worker_id.as_str(),
-        "worker_registry_id": a.subject.worker_registry_id,
-        "capability_id": a.subject.capability_id.as_str(),
-        "env": a.subject.env.as_str(),
-        "data_label": a.subject.data_label.as_str(),
-        "reason": a.reason,
-        "decision_id": a.decision_id,
-        "correlation_id": a.correlation_id,
-        "created_at": a.created_at,
-        "expires_at": a.expires_at,
-    })
+fn event_data(a: &Approval) -> ApprovalEvent {
+    ApprovalEvent {
+        tenant_id: a.tenant_id.clone(),
+        approval_id: a.id,
+        status: a.status.as_str().to_string(),
+        supervisor_level: a.supervisor_level.as_str().to_string(),
+        worker_id: a.subject.worker_id.to_string(),
+        worker_registry_id: a.subject.worker_registry_id.clone(),
+        capability_id: a.subject.capability_id.to_string(),
+        env: a.subject.env.to_string(),
+        data_label: a.subject.data_label.to_string(),
+        reason: a.reason.clone(),
+        decision_id: a.decision_id,
+        correlation_id: a.correlation_id.clone(),
+        created_at: a.created_at,
+        expires_at: a.expires_at,
+    }
 }
 
 impl NewApproval {
@@ -213,8 +214,13 @@ pub(crate) async fn insert_opened(
     .await?;
     let events: Vec<(String, serde_json::Value)> = opened
         .iter()
-        .map(|a| (a.tenant_id.clone(), event_data(a)))
-        .collect();
+        .map(|a| {
+            Ok((
+                a.tenant_id.clone(),
+                crate::webhooks::payload(&event_data(a))?,
+            ))
+        })
+        .collect::<Result<_, StoreError>>()?;
     crate::webhooks::emit_each(conn, EventType::ApprovalPending, &events).await
 }
 
@@ -298,9 +304,11 @@ impl TenantStore<'_> {
         // An escalation keeps it waiting (at a higher level): only a
         // human's yes or no resolves it.
         if to.status != from.status {
-            let mut data = event_data(&approval);
-            data["resolved_by"] = approval.resolved_by.clone().into();
-            data["resolution_note"] = approval.resolution_note.clone().into();
+            let data = ApprovalResolvedEvent {
+                approval: event_data(&approval),
+                resolved_by: approval.resolved_by.clone(),
+                resolution_note: approval.resolution_note.clone(),
+            };
             crate::webhooks::emit(
                 &mut tx,
                 Audience::Tenant(self.tenant),

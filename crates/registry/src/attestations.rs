@@ -153,21 +153,21 @@ pub struct StoredAttestation {
 impl StoredAttestation {
     /// The `data` of `attestation.submitted` and `attestation.approved`
     /// (docs/events.md), with the status as stored.
-    fn event_data(&self) -> serde_json::Value {
+    fn event_data(&self) -> ::webhooks::payloads::AttestationEvent {
         let a = &self.submitted;
-        serde_json::json!({
-            "tenant_id": a.tenant_id.as_str(),
-            "attestation_id": a.id,
-            "worker_id": a.worker_id,
-            "worker_registry_id": a.worker_registry_id,
-            "kind": a.kind.as_str(),
-            "sha256": a.sha256,
-            "status": a.verdict.status.as_str(),
-            "reason": a.verdict.reason,
-            "signed_by": a.signed_by,
-            "created_at": a.created_at,
-            "approved_at": a.approved_at,
-        })
+        ::webhooks::payloads::AttestationEvent {
+            tenant_id: a.tenant_id.to_string(),
+            attestation_id: a.id.clone(),
+            worker_id: a.worker_id.clone(),
+            worker_registry_id: a.worker_registry_id.clone(),
+            kind: a.kind.as_str().to_string(),
+            sha256: a.sha256.clone(),
+            status: a.verdict.status.as_str().to_string(),
+            reason: a.verdict.reason.clone(),
+            signed_by: a.signed_by.clone(),
+            created_at: a.created_at,
+            approved_at: a.approved_at,
+        }
     }
 
     fn from_row(row: &sqlx::postgres::PgRow) -> Result<Self, StoreError> {

@@ -167,31 +167,31 @@ async fn ban_hash(
 }
 
 /// The `data` of `ban.reported` (docs/events.md).
-fn report_data(r: &BanReport) -> serde_json::Value {
-    serde_json::json!({
-        "report_id": r.id,
-        "sha256": r.sha256,
-        "reason": r.reason,
-        "evidence_url": r.evidence_url,
-        "source": r.source,
-        "reporter_tenant": r.reporter_tenant.as_ref().map(TenantId::as_str),
-        "status": r.status.as_str(),
-        "created_at": r.created_at,
-    })
+fn report_data(r: &BanReport) -> ::webhooks::payloads::BanReportedEvent {
+    ::webhooks::payloads::BanReportedEvent {
+        report_id: r.id.clone(),
+        sha256: r.sha256.clone(),
+        reason: r.reason.clone(),
+        evidence_url: r.evidence_url.clone(),
+        source: r.source.clone(),
+        reporter_tenant: r.reporter_tenant.as_ref().map(TenantId::to_string),
+        status: r.status.as_str().to_string(),
+        created_at: r.created_at,
+    }
 }
 
 /// The `data` of `ban.confirmed` and `ban.lifted` (docs/events.md).
-fn ban_data(b: &Ban) -> serde_json::Value {
-    serde_json::json!({
-        "sha256": b.sha256,
-        "reason": b.reason,
-        "source": b.source,
-        "report_id": b.report_id,
-        "reported_at": b.reported_at,
-        "confirmed_at": b.confirmed_at,
-        "lifted_at": b.lifted_at,
-        "lift_reason": b.lift_reason,
-    })
+fn ban_data(b: &Ban) -> ::webhooks::payloads::BanEvent {
+    ::webhooks::payloads::BanEvent {
+        sha256: b.sha256.clone(),
+        reason: b.reason.clone(),
+        source: b.source.clone(),
+        report_id: b.report_id.clone(),
+        reported_at: b.reported_at,
+        confirmed_at: b.confirmed_at,
+        lifted_at: b.lifted_at,
+        lift_reason: b.lift_reason.clone(),
+    }
 }
 
 impl Store {

@@ -188,7 +188,7 @@ impl Store {
         verified: &ChainHead,
         at: u64,
         reason: &str,
-        data: &Value,
+        data: &::webhooks::payloads::ChainIntegrityFailureEvent,
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(

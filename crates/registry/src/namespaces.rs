@@ -163,12 +163,12 @@ pub(crate) async fn settle_claim<E>(
                     } else {
                         Audience::Tenant(tenant)
                     };
-                    let data = serde_json::json!({
-                        "tenant_id": tenant.as_str(),
-                        "namespace": claim.namespace.as_str(),
-                        "status": claim.status.as_str(),
-                        "created_at": claim.created_at,
-                    });
+                    let data = ::webhooks::payloads::NamespaceEvent {
+                        tenant_id: tenant.to_string(),
+                        namespace: claim.namespace.to_string(),
+                        status: claim.status.as_str().to_string(),
+                        created_at: claim.created_at,
+                    };
                     crate::webhooks::emit(tx, audience, EventType::NamespaceClaimed, &data).await?;
                     return Ok(Ok(Settled {
                         claim,

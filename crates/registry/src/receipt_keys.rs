@@ -34,7 +34,10 @@ impl Store {
             > 0;
         if added {
             // Every tenant's receipts are signed with it from now on.
-            let data = serde_json::json!({ "kid": kid, "algorithm": "Ed25519" });
+            let data = ::webhooks::payloads::KeyRotatedEvent {
+                kid: kid.to_string(),
+                algorithm: "Ed25519".to_string(),
+            };
             crate::webhooks::emit(
                 &mut tx,
                 crate::webhooks::Audience::Everyone,

@@ -300,7 +300,8 @@ async fn commit(
             );
         }
         if p.denied && p.announce_denied {
-            denied.push((receipt.content.tenant_id.clone(), denied_data(&receipt, p)));
+            let data = crate::webhooks::payload(&denied_data(&receipt, p))?;
+            denied.push((receipt.content.tenant_id.clone(), data));
         }
         if let Some(a) = &p.opens {
             opened.push(a);
@@ -360,23 +361,23 @@ async fn commit(
 }
 
 /// The `data` of `decision.denied` (docs/events.md).
-fn denied_data(r: &Receipt, p: &PendingReceipt) -> serde_json::Value {
+fn denied_data(r: &Receipt, p: &PendingReceipt) -> ::webhooks::payloads::DecisionDeniedEvent {
     let c = &r.content;
-    serde_json::json!({
-        "tenant_id": c.tenant_id,
-        "receipt_id": c.receipt_id,
-        "receipt_hash": r.receipt_hash,
-        "correlation_id": c.correlation_id,
-        "decided_at": c.decided_at,
-        "worker_id": c.worker_id,
-        "capability_id": c.capability_id,
-        "env": c.env,
-        "data_label": c.data_label,
-        "deny_code": c.deny_code,
-        "deny_reason": p.deny_reason,
-        "tier": c.tier,
-        "dry_run": c.dry_run,
-    })
+    ::webhooks::payloads::DecisionDeniedEvent {
+        tenant_id: c.tenant_id.clone(),
+        receipt_id: c.receipt_id.clone(),
+        receipt_hash: r.receipt_hash.clone(),
+        correlation_id: c.correlation_id.clone(),
+        decided_at: c.decided_at.clone(),
+        worker_id: c.worker_id.clone(),
+        capability_id: c.capability_id.clone(),
+        env: c.env.clone(),
+        data_label: c.data_label.clone(),
+        deny_code: c.deny_code.clone(),
+        deny_reason: p.deny_reason.clone(),
+        tier: c.tier,
+        dry_run: c.dry_run,
+    }
 }
 
 /// The head's length as stored (`bigint`).

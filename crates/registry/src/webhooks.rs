@@ -62,8 +62,9 @@ pub async fn emit(
     conn: &mut PgConnection,
     audience: Audience<'_>,
     event: EventType,
-    data: &Value,
+    data: &impl serde::Serialize,
 ) -> Result<(), StoreError> {
+    let data = payload(data)?;
     let (tenants, operator) = audience_binds(audience);
     sqlx::query(&format!(
         "WITH targets AS ({TARGETS}),
@@ -82,10 +83,15 @@ pub async fn emit(
     .bind(operator)
     .bind(event.is_opt_in())
     .bind(MessageId::from_bytes(new_id()).as_str())
-    .bind(data)
+    .bind(&data)
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// An event's `data` as written: one of `::webhooks::payloads`, as JSON.
+pub(crate) fn payload(data: &impl serde::Serialize) -> Result<Value, StoreError> {
+    serde_json::to_value(data).map_err(|e| StoreError::Corrupt(format!("event data: {e}")))
 }
 
 /// One event type for several tenants at once, each `(tenant, data)` to
@@ -693,13 +699,13 @@ impl Store {
         if let Some((since,)) = disabled {
             let tenant = TenantId::parse(&due.endpoint.tenant_id)
                 .map_err(|e| corrupt("endpoint tenant", e))?;
-            let data = serde_json::json!({
-                "tenant_id": tenant.as_str(),
-                "endpoint_id": due.endpoint.id.as_str(),
-                "url": due.endpoint.url,
-                "failing_since": since,
-                "reason": reason,
-            });
+            let data = ::webhooks::payloads::EndpointDisabledEvent {
+                tenant_id: tenant.to_string(),
+                endpoint_id: due.endpoint.id.to_string(),
+                url: due.endpoint.url.clone(),
+                failing_since: since,
+                reason: reason.clone(),
+            };
             emit(
                 &mut tx,
                 Audience::Tenant(&tenant),

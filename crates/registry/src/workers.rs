@@ -121,15 +121,15 @@ fn visible_to(param: usize) -> String {
 }
 
 /// The `data` of `worker.registered` and `worker.revoked` (docs/events.md).
-fn worker_data(w: &Worker) -> serde_json::Value {
-    serde_json::json!({
-        "tenant_id": w.tenant_id.as_str(),
-        "worker_registry_id": w.id,
-        "worker_id": w.record.worker_id.as_str(),
-        "status": w.status.as_str(),
-        "created_at": w.created_at,
-        "revoked_at": w.revoked_at,
-    })
+fn worker_data(w: &Worker) -> ::webhooks::payloads::WorkerEvent {
+    ::webhooks::payloads::WorkerEvent {
+        tenant_id: w.tenant_id.to_string(),
+        worker_registry_id: w.id.clone(),
+        worker_id: w.record.worker_id.to_string(),
+        status: w.status.as_str().to_string(),
+        created_at: w.created_at,
+        revoked_at: w.revoked_at,
+    }
 }
 
 fn worker_from_row(row: &sqlx::postgres::PgRow) -> Result<Worker, StoreError> {

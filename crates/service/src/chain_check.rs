@@ -23,7 +23,7 @@ use chrono::{DateTime, Utc};
 use ed25519_dalek::VerifyingKey;
 use registry::chain_checks::{ChainCheckSummary, ChainToCheck, StoredReceipt};
 use registry::StoreError;
-use serde_json::json;
+use webhooks::payloads::ChainIntegrityFailureEvent;
 
 use crate::Hall;
 
@@ -216,17 +216,17 @@ impl Hall {
                 Checked::Broken(to, e) => {
                     let n = to.length.saturating_sub(verified.length);
                     let position = e.index() as u64 + 1;
-                    let data = json!({
-                        "tenant_id": tenant.as_str(),
-                        "severity": "sev1",
-                        "position": position,
-                        "receipt_id": e.receipt_id(),
-                        "kind": e.kind(),
-                        "reason": e.to_string(),
-                        "verified_through": to.length,
-                        "chain_length": recorded.length,
-                        "detected_at": Utc::now(),
-                    });
+                    let data = ChainIntegrityFailureEvent {
+                        tenant_id: tenant.to_string(),
+                        severity: "sev1".to_string(),
+                        position,
+                        receipt_id: e.receipt_id().map(str::to_string),
+                        kind: e.kind().to_string(),
+                        reason: e.to_string(),
+                        verified_through: to.length,
+                        chain_length: recorded.length,
+                        detected_at: Utc::now(),
+                    };
                     let recorded_now = self
                         .store
                         .record_chain_break(
@@ -332,6 +332,7 @@ mod tests {
     use super::*;
     use audit::{ReceiptKey, UnsignedReceipt};
     use ed25519_dalek::SigningKey;
+    use serde_json::json;
 
     fn content(n: u64) -> UnsignedReceipt {
         serde_json::from_value(json!({

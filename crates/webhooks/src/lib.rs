@@ -11,6 +11,7 @@
 pub mod address;
 pub mod events;
 pub mod ids;
+pub mod payloads;
 pub mod schedule;
 pub mod signing;
 

@@ -174,3 +174,47 @@ fn a_registered_worker_links_to_the_operations_on_its_id() {
         }
     }
 }
+
+#[test]
+fn every_event_type_is_described_with_its_payload_schema() {
+    let doc = document();
+    let hooks = doc["webhooks"].as_object().expect("top-level webhooks");
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    for event in webhooks::EventType::ALL {
+        let hook = &hooks[event.as_str()]["post"];
+        let body = &hook["requestBody"]["content"]["application/json"]["schema"]["allOf"];
+        assert_eq!(
+            body[0]["$ref"], "#/components/schemas/WebhookDeliveryBody",
+            "{event}"
+        );
+        assert_eq!(body[1]["properties"]["type"]["const"], event.as_str());
+        let data = body[1]["properties"]["data"]["$ref"].as_str().unwrap();
+        let name = data.trim_start_matches("#/components/schemas/");
+        assert!(schemas.contains_key(name), "{event}: no schema {name}");
+        let headers: Vec<&str> = hook["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            headers,
+            ["webhook-id", "webhook-timestamp", "webhook-signature"]
+        );
+    }
+    assert_eq!(hooks.len(), webhooks::EventType::ALL.len());
+    // The sev1 payload names the break.
+    let failure = &schemas["ChainIntegrityFailureEvent"]["required"];
+    for field in [
+        "tenant_id",
+        "position",
+        "kind",
+        "reason",
+        "verified_through",
+    ] {
+        assert!(
+            failure.as_array().unwrap().iter().any(|f| f == field),
+            "{field}"
+        );
+    }
+}
