@@ -39,7 +39,9 @@ pub struct ReadyResponse {
 pub struct ChainsReadiness {
     /// `ok`: every receipt verified; `checking`: receipts still to verify;
     /// `broken`: at least one chain has a recorded break (sev1: a
-    /// `chain.integrity_failure` was sent); `starting`: no look has
+    /// `chain.integrity_failure` was sent); `stale`: no look has finished
+    /// for three intervals (at least a minute) — the verifier keeps
+    /// failing, the log says why; `starting`: no look has
     /// finished since this replica started; `off`: this process does not
     /// run the verifier. A broken chain does not make the replica unready.
     #[cfg_attr(feature = "openapi", schema(example = "ok"))]

@@ -217,7 +217,8 @@ pub struct Config {
     /// Seconds between the chain verifier's looks for receipts not yet
     /// re-checked (hash, link, signature, head) in every tenant's chain: a
     /// tampered receipt is found (and `chain.integrity_failure` sent) about
-    /// this long after it was written or changed, at the latest.
+    /// this long after it was written, at the latest (a receipt is checked
+    /// once, when new).
     #[arg(long, env = "HALL_CHAIN_CHECK_SECS", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub chain_check_secs: u64,

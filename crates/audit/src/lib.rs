@@ -323,6 +323,20 @@ pub enum ChainError {
         verified_length: u64,
         verified_hash: Option<String>,
     },
+    /// A receipt is stored past the chain's recorded end: the head was
+    /// wound back over receipts that are still there.
+    #[error("receipt {index}: stored past the chain's recorded end ({length} receipts)")]
+    BeyondHead { index: usize, length: u64 },
+    /// A column stored beside the receipt (what lookups and the decision
+    /// log read) says something else than the signed receipt.
+    #[error(
+        "receipt {index} ({receipt_id}): its stored {column} is not what the signed receipt says"
+    )]
+    ColumnMismatch {
+        index: usize,
+        receipt_id: String,
+        column: &'static str,
+    },
 }
 
 impl ChainError {
@@ -336,7 +350,9 @@ impl ChainError {
             | ChainError::WrongTenant { index, .. }
             | ChainError::Missing { index, .. }
             | ChainError::Unreadable { index, .. }
-            | ChainError::HeadMismatch { index, .. } => *index,
+            | ChainError::HeadMismatch { index, .. }
+            | ChainError::BeyondHead { index, .. }
+            | ChainError::ColumnMismatch { index, .. } => *index,
         }
     }
 
@@ -352,6 +368,8 @@ impl ChainError {
             ChainError::Missing { .. } => "missing",
             ChainError::Unreadable { .. } => "unreadable",
             ChainError::HeadMismatch { .. } => "head_mismatch",
+            ChainError::BeyondHead { .. } => "beyond_head",
+            ChainError::ColumnMismatch { .. } => "column_mismatch",
         }
     }
 
@@ -362,10 +380,12 @@ impl ChainError {
             | ChainError::BrokenLink { receipt_id, .. }
             | ChainError::UnknownKey { receipt_id, .. }
             | ChainError::BadSignature { receipt_id, .. }
-            | ChainError::WrongTenant { receipt_id, .. } => Some(receipt_id),
+            | ChainError::WrongTenant { receipt_id, .. }
+            | ChainError::ColumnMismatch { receipt_id, .. } => Some(receipt_id),
             ChainError::Missing { .. }
             | ChainError::Unreadable { .. }
-            | ChainError::HeadMismatch { .. } => None,
+            | ChainError::HeadMismatch { .. }
+            | ChainError::BeyondHead { .. } => None,
         }
     }
 }

@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use audit::{ChainHead, Receipt};
+use chrono::SubsecRound;
 use serde_json::Value;
 use sqlx::Row;
 use wcp::TenantId;
@@ -25,11 +26,53 @@ pub struct ChainToCheck {
 }
 
 /// A receipt as stored at its chain position: parsed, or why its body is
-/// not a receipt.
+/// not a receipt; and the columns stored beside it.
 #[derive(Debug)]
 pub struct StoredReceipt {
     pub seq: u64,
     pub receipt: Result<Receipt, String>,
+    pub columns: ReceiptColumns,
+}
+
+/// The columns the receipt writer stores beside each receipt, copied from
+/// it, which lookups and the decision log read (`deny_reason` is stored
+/// beside it too but is not part of the signed receipt).
+#[derive(Debug, Clone)]
+pub struct ReceiptColumns {
+    pub receipt_id: uuid::Uuid,
+    pub receipt_hash: String,
+    pub prev_receipt_hash: Option<String>,
+    pub decided_at: chrono::DateTime<chrono::Utc>,
+    pub worker_id: String,
+    pub capability_id: String,
+    pub denied: bool,
+}
+
+impl ReceiptColumns {
+    /// The first column that does not say what `r`, the signed receipt
+    /// stored with it, says; `None` when they all agree.
+    pub fn differing_from(&self, r: &Receipt) -> Option<&'static str> {
+        let c = &r.content;
+        let decided_at = chrono::DateTime::parse_from_rfc3339(&c.decided_at)
+            .map(|t| t.with_timezone(&chrono::Utc).trunc_subsecs(6));
+        if self.receipt_id.to_string() != c.receipt_id {
+            Some("receipt_id")
+        } else if self.receipt_hash != r.receipt_hash {
+            Some("receipt_hash")
+        } else if self.prev_receipt_hash != c.prev_receipt_hash {
+            Some("prev_receipt_hash")
+        } else if decided_at.ok() != Some(self.decided_at) {
+            Some("decided_at")
+        } else if self.worker_id != c.worker_id {
+            Some("worker_id")
+        } else if self.capability_id != c.capability_id {
+            Some("capability_id")
+        } else if self.denied != c.outcome.is_deny() {
+            Some("denied")
+        } else {
+            None
+        }
+    }
 }
 
 /// Every chain's verification at a glance (all tenants, as stored).
@@ -95,26 +138,52 @@ impl Store {
         .bind(lease_secs(lease))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                let tenant: String = r.try_get("tenant_id")?;
-                Ok(ChainToCheck {
-                    tenant: TenantId::parse(&tenant).map_err(|e| {
-                        StoreError::Corrupt(format!(
-                            "receipt_chain_checks.tenant_id {tenant:?}: {e}"
-                        ))
-                    })?,
-                    verified: ChainHead {
-                        hash: r.try_get("verified_hash")?,
-                        length: length(r.try_get("verified_seq")?, "verified_seq")?,
-                    },
-                    recorded: ChainHead {
-                        hash: r.try_get("head_hash")?,
-                        length: length(r.try_get("length")?, "chain length")?,
-                    },
-                })
-            })
-            .collect()
+        let mut leased = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let name: String = r.try_get("tenant_id")?;
+            // A row naming no valid tenant cannot be checked; it must not
+            // hold up the others (its lease keeps it aside for a while).
+            let tenant = match TenantId::parse(&name) {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::error!(tenant = %name, error = %e, "a receipt chain names no valid tenant; not checked");
+                    continue;
+                }
+            };
+            leased.push(ChainToCheck {
+                tenant,
+                verified: ChainHead {
+                    hash: r.try_get("verified_hash")?,
+                    length: length(r.try_get("verified_seq")?, "verified_seq")?,
+                },
+                recorded: ChainHead {
+                    hash: r.try_get("head_hash")?,
+                    length: length(r.try_get("length")?, "chain length")?,
+                },
+            });
+        }
+        Ok(leased)
+    }
+
+    /// The first position of `tenant`'s receipts stored past its chain's
+    /// recorded end, and that end, if there is one — read with the head in
+    /// one statement, so a receipt the writer is committing with its head
+    /// is never one.
+    pub async fn receipt_beyond_head(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Option<(u64, u64)>, StoreError> {
+        let row: Option<(i64, i64)> = sqlx::query_as(
+            "SELECT min(r.seq), c.length FROM receipts r
+             JOIN receipt_chains c ON c.tenant_id = r.tenant_id
+             WHERE r.tenant_id = $1 AND r.seq > c.length
+             GROUP BY c.length",
+        )
+        .bind(tenant.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|(s, l)| Ok((length(s, "receipts.seq")?, length(l, "chain length")?)))
+            .transpose()
     }
 
     /// `tenant`'s stored receipts at chain positions `after + 1 ..= upto`,
@@ -127,7 +196,9 @@ impl Store {
         upto: u64,
     ) -> Result<Vec<StoredReceipt>, StoreError> {
         let rows = sqlx::query(
-            "SELECT seq, body FROM receipts
+            "SELECT seq, body, receipt_id, receipt_hash, prev_receipt_hash, decided_at, worker_id,
+                    capability_id, denied
+             FROM receipts
              WHERE tenant_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq",
         )
         .bind(tenant.as_str())
@@ -141,6 +212,15 @@ impl Store {
                 Ok(StoredReceipt {
                     seq: length(r.try_get("seq")?, "receipts.seq")?,
                     receipt: serde_json::from_value(body).map_err(|e| e.to_string()),
+                    columns: ReceiptColumns {
+                        receipt_id: r.try_get("receipt_id")?,
+                        receipt_hash: r.try_get("receipt_hash")?,
+                        prev_receipt_hash: r.try_get("prev_receipt_hash")?,
+                        decided_at: r.try_get("decided_at")?,
+                        worker_id: r.try_get("worker_id")?,
+                        capability_id: r.try_get("capability_id")?,
+                        denied: r.try_get("denied")?,
+                    },
                 })
             })
             .collect()
@@ -220,7 +300,9 @@ impl Store {
         Ok(true)
     }
 
-    /// Ends `tenant`'s lease without moving it (a check that could not finish).
+    /// Ends `tenant`'s lease without moving it (a check that could not
+    /// finish). Whoever holds it: at worst another verifier's chain is
+    /// checked twice, which its progress guard makes harmless.
     pub async fn release_chain_lease(&self, tenant: &TenantId) -> Result<(), StoreError> {
         sqlx::query("UPDATE receipt_chain_checks SET leased_until = NULL WHERE tenant_id = $1")
             .bind(tenant.as_str())
@@ -238,7 +320,7 @@ impl Store {
                     count(k.broken_seq) AS broken
              FROM receipt_chains c
              LEFT JOIN receipt_chain_checks k ON k.tenant_id = c.tenant_id
-             WHERE c.length > 0",
+             WHERE c.length > 0 OR k.broken_seq IS NOT NULL",
         )
         .fetch_one(&self.pool)
         .await?;

@@ -402,6 +402,51 @@ mod idempotency_keys {
         ));
     }
 
+    /// An approval a decision opens, to be stored with its receipt.
+    fn opening(t: &TenantId, decision: &PendingReceipt) -> registry::approvals::Approval {
+        use registry::approvals::{ApprovalSubject, ApprovalTtl, NewApproval, SupervisorLevel};
+        NewApproval {
+            id: Uuid::new_v4(),
+            supervisor_level: SupervisorLevel::Gatekeeper,
+            subject: ApprovalSubject {
+                worker_registry_id: "wrk_00000000000000000000000000000001".into(),
+                worker_id: wcp::WorkerId::parse("x.acme.w").unwrap(),
+                capability_id: wcp::CapabilityId::parse("cap.data.read.v1").unwrap(),
+                env: wcp::Env::Prod,
+                data_label: wcp::DataLabel::Public,
+            },
+            reason: "REQUIRE_HUMAN".into(),
+            escalation_context: serde_json::json!({}),
+            decision_id: decision.content.receipt_id.parse().unwrap(),
+            correlation_id: decision.content.correlation_id.clone(),
+            ttl: ApprovalTtl::default(),
+        }
+        .opened(t, chrono::Utc::now())
+    }
+
+    #[tokio::test]
+    async fn a_decision_whose_claim_was_lost_opens_no_approval() {
+        let (_db, s, t, writer) = acme().await;
+        let first = claimed(claim(&s, &t, "k", "h", Duration::ZERO).await);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let second = claimed(claim(&s, &t, "k", "h", Duration::from_secs(30)).await);
+        let mut late = with_claim(&t, "k", first, 0);
+        let lost = opening(&t, &late);
+        late.opens = Some(lost.clone());
+        assert!(writer.append(late).await.is_err());
+        assert!(s.tenant(&t).approval(lost.id).await.unwrap().is_none());
+
+        let mut kept = with_claim(&t, "k", second, 1);
+        let opened = opening(&t, &kept);
+        kept.opens = Some(opened.clone());
+        writer.append(kept).await.unwrap();
+        let stored = s.tenant(&t).approval(opened.id).await.unwrap().unwrap();
+        assert_eq!(
+            (stored.created_at, stored.expires_at),
+            (opened.created_at, opened.expires_at)
+        );
+    }
+
     /// Makes key `old` a day and an hour old.
     async fn age_old_key(db: &TestDb) {
         execute(

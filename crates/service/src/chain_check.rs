@@ -29,11 +29,12 @@ use crate::Hall;
 
 /// Most receipts of one chain read and verified at once.
 pub const CHUNK: u64 = 1000;
-/// Most chains one look leases.
-const CHAINS_PER_LOOK: i64 = 16;
+/// Chains one look leases: one, checked at once, so no lease waits (and
+/// runs out) behind another chain's check.
+const CHAINS_PER_LOOK: i64 = 1;
 /// Most looks one check makes: under steady load chains are due again at
 /// once, and a check must end for its summary to be taken.
-const LOOKS_PER_CHECK: usize = 64;
+const LOOKS_PER_CHECK: usize = 1000;
 /// How long a leased chain stays another replica's: longer than a chunk takes.
 const LEASE: Duration = Duration::from_secs(60);
 
@@ -42,6 +43,8 @@ const LEASE: Duration = Duration::from_secs(60);
 #[derive(Debug, Default)]
 pub struct ChainCheckStatus {
     running: AtomicBool,
+    /// Seconds between looks, as started.
+    every_secs: AtomicU64,
     /// Receipts this process verified.
     verified_total: AtomicU64,
     /// Breaks this process found and recorded.
@@ -70,6 +73,14 @@ impl ChainCheckStatus {
     /// Breaks this process has found and recorded since it started.
     pub fn breaks_total(&self) -> u64 {
         self.breaks_total.load(Ordering::Relaxed)
+    }
+
+    /// Whether `look` is older than three looks' worth of time (and at
+    /// least a minute): the verifier has been failing since (the log says why).
+    pub fn is_stale(&self, look: &LastLook, now: DateTime<Utc>) -> bool {
+        let every = self.every_secs.load(Ordering::Relaxed);
+        let limit = i64::try_from(every.saturating_mul(3).max(60)).unwrap_or(i64::MAX);
+        (now - look.at).num_seconds() > limit
     }
 
     /// Every chain's state as of the last look, if there was one.
@@ -192,6 +203,22 @@ impl Hall {
             .await
             .map_err(|e| StoreError::Corrupt(format!("chain check task: {e}")))?;
             let spent = started.elapsed();
+            // At the recorded end: nothing may be stored past it.
+            let checked = match checked {
+                Checked::Verified(to) if to.length >= recorded.length => {
+                    match self.store.receipt_beyond_head(&tenant).await? {
+                        Some((seq, end)) => Checked::Broken(
+                            to.clone(),
+                            ChainError::BeyondHead {
+                                index: usize::try_from(seq.saturating_sub(1)).unwrap_or(usize::MAX),
+                                length: end,
+                            },
+                        ),
+                        None => Checked::Verified(to),
+                    }
+                }
+                checked => checked,
+            };
             match checked {
                 Checked::Verified(to) => {
                     let n = to.length.saturating_sub(verified.length);
@@ -223,7 +250,8 @@ impl Hall {
                         receipt_id: e.receipt_id().map(str::to_string),
                         kind: e.kind().to_string(),
                         reason: e.to_string(),
-                        verified_through: to.length,
+                        // The receipts before the break that verified.
+                        verified_through: to.length.min(position - 1),
                         chain_length: recorded.length,
                         detected_at: Utc::now(),
                     };
@@ -280,7 +308,24 @@ fn check_chunk(
         let expected = cursor.verified().length + 1;
         let broken = match rows.next() {
             Some(row) if row.seq == expected => match &row.receipt {
-                Ok(r) => cursor.verify_next(r, keys).err(),
+                Ok(r) => {
+                    // The signed receipt first, then the columns beside it.
+                    let mut next = cursor.clone();
+                    match next.verify_next(r, keys) {
+                        Err(e) => Some(e),
+                        Ok(()) => match row.columns.differing_from(r) {
+                            Some(column) => Some(ChainError::ColumnMismatch {
+                                index,
+                                receipt_id: r.content.receipt_id.clone(),
+                                column,
+                            }),
+                            None => {
+                                cursor = next;
+                                None
+                            }
+                        },
+                    }
+                }
                 Err(reason) => Some(ChainError::Unreadable {
                     index,
                     reason: reason.clone(),
@@ -309,6 +354,9 @@ fn check_chunk(
 /// itself when the store closes at shutdown.
 pub fn check_chains_forever(hall: Hall, every: Duration) {
     hall.chain_checks.running.store(true, Ordering::Relaxed);
+    hall.chain_checks
+        .every_secs
+        .store(every.as_secs(), Ordering::Relaxed);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -332,6 +380,7 @@ mod tests {
     use super::*;
     use audit::{ReceiptKey, UnsignedReceipt};
     use ed25519_dalek::SigningKey;
+    use registry::chain_checks::ReceiptColumns;
     use serde_json::json;
 
     fn content(n: u64) -> UnsignedReceipt {
@@ -352,13 +401,51 @@ mod tests {
         let key = ReceiptKey::new(SigningKey::from_bytes(&[3u8; 32]));
         let mut head = ChainHead::GENESIS;
         let rows = (1..=n)
-            .map(|seq| StoredReceipt {
-                seq,
-                receipt: Ok(head.append(content(seq), &key)),
+            .map(|seq| {
+                let r = head.append(content(seq), &key);
+                StoredReceipt {
+                    seq,
+                    columns: ReceiptColumns {
+                        receipt_id: r.content.receipt_id.parse().unwrap(),
+                        receipt_hash: r.receipt_hash.clone(),
+                        prev_receipt_hash: r.content.prev_receipt_hash.clone(),
+                        decided_at: r.content.decided_at.parse().unwrap(),
+                        worker_id: r.content.worker_id.clone(),
+                        capability_id: r.content.capability_id.clone(),
+                        denied: r.content.outcome.is_deny(),
+                    },
+                    receipt: Ok(r),
+                }
             })
             .collect();
         let keys = HashMap::from([(key.kid.clone(), key.key.verifying_key())]);
         (rows, head, keys)
+    }
+
+    #[test]
+    fn a_column_that_disagrees_with_its_signed_receipt_is_a_break() {
+        let (mut rows, head, keys) = stored(3);
+        rows[1].columns.worker_id = "x.acme.other".into();
+        let (at, e) = broken(check_chunk(
+            "org.acme",
+            ChainHead::GENESIS,
+            &rows,
+            3,
+            &head,
+            &keys,
+        ));
+        assert_eq!(at.length, 1, "the cursor stays before it");
+        assert!(
+            matches!(
+                e,
+                ChainError::ColumnMismatch {
+                    index: 1,
+                    column: "worker_id",
+                    ..
+                }
+            ),
+            "{e}"
+        );
     }
 
     fn broken(c: Checked) -> (ChainHead, ChainError) {

@@ -6,10 +6,11 @@
 //! allows private ones (`HALL_WEBHOOK_ALLOW_PRIVATE=true`, for a registry
 //! whose receivers live on its own network, and for tests), which also
 //! allows `http`. It is applied twice: to the URL's literal host when the
-//! endpoint is registered ([`WebhookUrl::parse`]), and to every address the
-//! host resolves to when a delivery is sent ([`is_public_ip`]), since a name
-//! may resolve to a public address at registration and to a private one
-//! later (DNS rebinding).
+//! endpoint is registered and again when each delivery is sent
+//! ([`WebhookUrl::parse`]), and to every address the host resolves to
+//! whenever the dispatcher opens a connection ([`is_public_ip`]), since a
+//! name may resolve to a public address at registration and to a private
+//! one later (DNS rebinding).
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};

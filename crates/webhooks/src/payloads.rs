@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// `approval.pending` and `approval.expired`: a human approval (WCP §5.8).
-/// (No `deny_unknown_fields` here: [`ApprovalResolvedEvent`] flattens it.)
+// No `deny_unknown_fields` on the approval payloads: `ApprovalResolvedEvent`
+// flattens this one, which serde cannot combine with it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApprovalEvent {
@@ -189,7 +190,8 @@ pub struct ChainIntegrityFailureEvent {
     /// That receipt's id, when there is one to name.
     pub receipt_id: Option<String>,
     /// `hash_mismatch`, `broken_link`, `bad_signature`, `unknown_key`,
-    /// `wrong_tenant`, `missing`, `unreadable` or `head_mismatch`.
+    /// `wrong_tenant`, `missing`, `unreadable`, `head_mismatch`,
+    /// `beyond_head` or `column_mismatch`.
     pub kind: String,
     /// The break, in words.
     pub reason: String,

@@ -117,6 +117,8 @@ fn chains_readiness(status: &service::chain_check::ChainCheckStatus) -> ChainsRe
     ChainsReadiness {
         state: if s.broken > 0 {
             "broken"
+        } else if status.is_stale(&look, chrono::Utc::now()) {
+            "stale"
         } else if s.verified < s.receipts {
             "checking"
         } else {

@@ -258,10 +258,16 @@ impl Dispatcher {
     }
 
     async fn attempt(&self, due: &DueDelivery) -> Result<(), StoreError> {
+        /// Counts an attempt in flight until it is dropped, however it ends.
+        struct InFlight<'a>(&'a AtomicU64);
+        impl Drop for InFlight<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
         self.stats.in_flight.fetch_add(1, Ordering::Relaxed);
-        let recorded = self.attempt_and_record(due).await;
-        self.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
-        recorded
+        let _counted = InFlight(&self.stats.in_flight);
+        self.attempt_and_record(due).await
     }
 
     async fn attempt_and_record(&self, due: &DueDelivery) -> Result<(), StoreError> {

@@ -224,3 +224,52 @@ async fn two_verifiers_at_once_announce_a_break_once() {
         "29 of acme and other's one"
     );
 }
+
+#[tokio::test]
+async fn a_chain_wiped_to_nothing_stays_reported_broken() {
+    let (f, acme, _) = acme_with_receipts(2).await;
+    f.hall.check_chains().await.unwrap();
+    tamper(&f, "DELETE FROM receipts WHERE tenant_id = 'org.acme'").await;
+    f.sql("UPDATE receipt_chains SET length = 0, head_hash = NULL WHERE tenant_id = 'org.acme'")
+        .await;
+    assert_eq!(f.hall.check_chains().await.unwrap().breaks, 1);
+    assert_eq!(failures(&f).await[0]["kind"], "head_mismatch");
+    assert!(f.hall.store.chain_break(&acme).await.unwrap().is_some());
+    let look = f.hall.chain_checks.last_look().unwrap();
+    assert_eq!(look.summary.broken, 1, "{:?}", look.summary);
+}
+
+#[tokio::test]
+async fn a_receipt_left_past_a_wound_back_head_is_found() {
+    let (f, acme, _) = acme_with_receipts(3).await;
+    // The head wound back over receipt 3, which stays stored: the next
+    // decision could not be written at position 3.
+    f.sql(
+        "UPDATE receipt_chains SET length = 2,
+             head_hash = (SELECT receipt_hash FROM receipts WHERE tenant_id = 'org.acme' AND seq = 2)
+         WHERE tenant_id = 'org.acme'",
+    )
+    .await;
+    assert_eq!(f.hall.check_chains().await.unwrap().breaks, 1);
+    let events = failures(&f).await;
+    assert_eq!(events[0]["kind"], "beyond_head", "{events:?}");
+    assert_eq!(events[0]["position"], 3);
+    assert_eq!(events[0]["verified_through"], 2);
+    assert_eq!(f.hall.store.chain_break(&acme).await.unwrap().unwrap().0, 3);
+}
+
+#[tokio::test]
+async fn a_column_read_by_lookups_that_disagrees_with_its_receipt_is_found() {
+    let (f, _, _) = acme_with_receipts(3).await;
+    // The decision log would show the denial at position 2 as allowed.
+    tamper(
+        &f,
+        "UPDATE receipts SET denied = NOT denied WHERE tenant_id = 'org.acme' AND seq = 2",
+    )
+    .await;
+    assert_eq!(f.hall.check_chains().await.unwrap().breaks, 1);
+    let events = failures(&f).await;
+    assert_eq!(events[0]["kind"], "column_mismatch", "{events:?}");
+    assert_eq!(events[0]["position"], 2);
+    assert!(events[0]["reason"].as_str().unwrap().contains("denied"));
+}
