@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use audit::{ChainHead, Receipt};
 use chrono::SubsecRound;
-use serde_json::Value;
 use sqlx::Row;
 use wcp::TenantId;
 
@@ -196,7 +195,7 @@ impl Store {
         upto: u64,
     ) -> Result<Vec<StoredReceipt>, StoreError> {
         let rows = sqlx::query(
-            "SELECT seq, body, receipt_id, receipt_hash, prev_receipt_hash, decided_at, worker_id,
+            "SELECT seq, body::text AS body, receipt_id, receipt_hash, prev_receipt_hash, decided_at, worker_id,
                     capability_id, denied
              FROM receipts
              WHERE tenant_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq",
@@ -208,10 +207,11 @@ impl Store {
         .await?;
         rows.into_iter()
             .map(|r| {
-                let body: Value = r.try_get("body")?;
+                // As text: parsed straight into a receipt, with no JSON tree between.
+                let body: String = r.try_get("body")?;
                 Ok(StoredReceipt {
                     seq: length(r.try_get("seq")?, "receipts.seq")?,
-                    receipt: serde_json::from_value(body).map_err(|e| e.to_string()),
+                    receipt: serde_json::from_str(&body).map_err(|e| e.to_string()),
                     columns: ReceiptColumns {
                         receipt_id: r.try_get("receipt_id")?,
                         receipt_hash: r.try_get("receipt_hash")?,
