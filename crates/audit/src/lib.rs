@@ -24,6 +24,8 @@
 //! rows; how a receipt is linked and sealed is decided here, next to the
 //! verifier that checks it.
 
+pub mod merkle;
+
 use std::collections::HashMap;
 
 use base64::Engine;
