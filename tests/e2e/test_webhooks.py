@@ -235,24 +235,30 @@ def _start(env: dict, log_path: str) -> subprocess.Popen:
             time.sleep(0.1)
 
 
-def test_killing_the_server_with_deliveries_pending_loses_none_after_restart():
+def _own_database(**settings) -> tuple[str, str, dict]:
+    """A fresh database and the environment of one server on it, with
+    `settings` on top: (admin URL, database name, environment)."""
     admin_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
     db_name = f"hall_e2e_{uuid.uuid4().hex}"
     _psql(admin_url, f"CREATE DATABASE {db_name}")
-    data_dir = tempfile.mkdtemp(prefix="hall-e2e-")
-    port = _free_port()
     env = {
         "PATH": os.environ.get("PATH", ""),
         "DATABASE_URL": _with_database(admin_url, db_name),
-        "HALL_LISTEN": f"127.0.0.1:{port}",
-        "HALL_DATA_DIR": data_dir,
+        "HALL_LISTEN": f"127.0.0.1:{_free_port()}",
+        "HALL_DATA_DIR": tempfile.mkdtemp(prefix="hall-e2e-"),
         "HALL_BOOTSTRAP_API_KEY": f"phk_e2e_operator_{uuid.uuid4().hex}",
         "HALL_LOG_LEVEL": "warn",
         **SETTINGS,
-        # Long enough that every delivery is still pending when the server dies.
-        "HALL_WEBHOOK_RETRY_SCHEDULE": "2,2,2,2,2,2,2,2",
+        **settings,
     }
-    log_path = os.path.join(data_dir, "server.log")
+    return admin_url, db_name, env
+
+
+def test_killing_the_server_with_deliveries_pending_loses_none_after_restart():
+    # Retries long enough that every delivery is still pending when the server dies.
+    admin_url, db_name, env = _own_database(HALL_WEBHOOK_RETRY_SCHEDULE="2,2,2,2,2,2,2,2")
+    port = env["HALL_LISTEN"].rsplit(":", 1)[1]
+    log_path = os.path.join(env["HALL_DATA_DIR"], "server.log")
     receiver_port = _free_port()  # nothing listens there yet: every attempt fails
     proc = _start(env, log_path)
     receiver = None
@@ -342,24 +348,11 @@ def test_two_replicas_deliver_each_event_once():
 
 
 def test_a_receipt_tampered_in_the_database_yields_chain_integrity_failure():
-    admin_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-    db_name = f"hall_e2e_{uuid.uuid4().hex}"
-    _psql(admin_url, f"CREATE DATABASE {db_name}")
-    data_dir = tempfile.mkdtemp(prefix="hall-e2e-")
-    port = _free_port()
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "DATABASE_URL": _with_database(admin_url, db_name),
-        "HALL_LISTEN": f"127.0.0.1:{port}",
-        "HALL_DATA_DIR": data_dir,
-        "HALL_BOOTSTRAP_API_KEY": f"phk_e2e_operator_{uuid.uuid4().hex}",
-        "HALL_LOG_LEVEL": "warn",
-        **SETTINGS,
-        # Its first look finds no receipts; the next is an hour away, so
-        # the receipts below are still unchecked when one is tampered with.
-        "HALL_CHAIN_CHECK_SECS": "3600",
-    }
-    log_path = os.path.join(data_dir, "server.log")
+    # Its first look finds no receipts; the next is an hour away, so the
+    # receipts below are still unchecked when one is tampered with.
+    admin_url, db_name, env = _own_database(HALL_CHAIN_CHECK_SECS="3600")
+    port = env["HALL_LISTEN"].rsplit(":", 1)[1]
+    log_path = os.path.join(env["HALL_DATA_DIR"], "server.log")
     proc = _start(env, log_path)
     registry = Registry(f"http://127.0.0.1:{port}", env["HALL_BOOTSTRAP_API_KEY"])
     receiver = Receiver()

@@ -143,22 +143,12 @@ impl Hall {
 /// (a task of every replica: sweeps at once on several replicas take
 /// different rows). Stops by itself when the store closes at shutdown.
 pub fn sweep_lapsed_approvals(hall: Hall, every: std::time::Duration) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            if hall.store.is_closed() {
-                return;
-            }
-            if let Err(e) = hall.expire_lapsed_approvals().await {
-                if hall.store.is_closed() {
-                    return;
-                }
-                tracing::warn!(error = %e, "cannot mark lapsed approvals expired; trying again");
-            }
-        }
-    });
+    crate::every(
+        hall,
+        every,
+        "mark lapsed approvals expired",
+        |hall| async move { hall.expire_lapsed_approvals().await.map(|_| ()) },
+    );
 }
 
 /// Where `answer` moves `a`, per the state machine.

@@ -359,21 +359,8 @@ pub fn check_chains_forever(hall: Hall, every: Duration) {
     hall.chain_checks
         .every_secs
         .store(every.as_secs(), Ordering::Relaxed);
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            if hall.store.is_closed() {
-                return;
-            }
-            if let Err(e) = hall.check_chains().await {
-                if hall.store.is_closed() {
-                    return;
-                }
-                tracing::warn!(error = %e, "cannot check the receipt chains; trying again");
-            }
-        }
+    crate::every(hall, every, "check the receipt chains", |hall| async move {
+        hall.check_chains().await.map(|_| ())
     });
 }
 

@@ -80,7 +80,7 @@ use std::sync::Arc;
 use registry::bans::BanCache;
 use registry::facts::FactsCache;
 use registry::receipts::ReceiptWriter;
-use registry::Store;
+use registry::{Store, StoreError};
 use uuid::Uuid;
 use wcp::TenantId;
 
@@ -164,6 +164,32 @@ impl Hall {
             dispatch_stats: Arc::default(),
         }
     }
+}
+
+/// Runs `task` every `every` in the background (the first at once) until
+/// the store closes at shutdown; a failed round is logged (`what` says what
+/// it could not do) and tried again at the next tick.
+pub(crate) fn every<F, Fut>(hall: Hall, every: std::time::Duration, what: &'static str, task: F)
+where
+    F: Fn(Hall) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<(), StoreError>> + Send,
+{
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if hall.store.is_closed() {
+                return;
+            }
+            if let Err(e) = task(hall.clone()).await {
+                if hall.store.is_closed() {
+                    return;
+                }
+                tracing::warn!(error = %e, "cannot {what}; trying again");
+            }
+        }
+    });
 }
 
 /// One page of a listing, and where the next one starts (`None` on the
