@@ -25,6 +25,7 @@
 //! verifier that checks it.
 
 pub mod merkle;
+pub mod note;
 
 use std::collections::HashMap;
 

@@ -1,0 +1,396 @@
+//! Signed notes (C2SP `signed-note`) with Ed25519 signatures, and the
+//! checkpoint they carry for a log (C2SP `tlog-checkpoint`): the formats
+//! transparency logs (Go's checksum database, Sigstore, the witness
+//! network) use, so that a Hall Registry checkpoint is read and checked by
+//! their tools (issue 14). Pure.
+//!
+//! A note is its text (UTF-8, lines ending in a newline, no other control
+//! characters), a blank line, and one or more lines `— <name> <base64>`:
+//! the base64 of the signer's 4-byte key hash and its signature over the
+//! text. For Ed25519 the key hash is the first 4 bytes of
+//! SHA-256(name ‖ "\n" ‖ 0x01 ‖ public key), and the verifier key is
+//! written `<name>+<hex key hash>+<base64(0x01 ‖ public key)>`.
+
+use base64::Engine;
+use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use sha2::{Digest, Sha256};
+
+/// The signature algorithm byte of Ed25519 keys.
+const ALG_ED25519: u8 = 0x01;
+/// What starts a signature line: an em dash and a space.
+const SIG_PREFIX: &str = "\u{2014} ";
+
+fn b64() -> base64::engine::general_purpose::GeneralPurpose {
+    base64::engine::general_purpose::STANDARD
+}
+
+/// Why a note, a key or a checkpoint is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NoteError {
+    #[error("a key name must be non-empty, without spaces, newlines or '+'")]
+    BadName,
+    #[error("malformed verifier key: {0}")]
+    BadKey(&'static str),
+    #[error("a note's text must be UTF-8 lines each ending in a newline, with no other control characters")]
+    BadText,
+    #[error("malformed note: {0}")]
+    Malformed(&'static str),
+    #[error("the signature of {0} does not verify")]
+    BadSignature(String),
+    #[error("no signature by a known key")]
+    NoKnownSignature,
+    #[error("malformed checkpoint: {0}")]
+    BadCheckpoint(&'static str),
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty() && !name.chars().any(|c| c.is_whitespace() || c == '+')
+}
+
+fn key_hash(name: &str, key: &VerifyingKey) -> [u8; 4] {
+    let mut h = Sha256::new();
+    h.update(name.as_bytes());
+    h.update(b"\n");
+    h.update([ALG_ED25519]);
+    h.update(key.as_bytes());
+    let d = h.finalize();
+    [d[0], d[1], d[2], d[3]]
+}
+
+/// A named Ed25519 key that verifies notes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoteVerifier {
+    name: String,
+    hash: [u8; 4],
+    key: VerifyingKey,
+}
+
+impl NoteVerifier {
+    pub fn new(name: &str, key: VerifyingKey) -> Result<Self, NoteError> {
+        if !valid_name(name) {
+            return Err(NoteError::BadName);
+        }
+        Ok(Self {
+            name: name.to_string(),
+            hash: key_hash(name, &key),
+            key,
+        })
+    }
+
+    /// Parses a verifier key, `<name>+<hex key hash>+<base64(0x01 ‖ key)>`.
+    pub fn from_vkey(vkey: &str) -> Result<Self, NoteError> {
+        let mut parts = vkey.splitn(3, '+');
+        let (Some(name), Some(hash), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(NoteError::BadKey("not <name>+<hash>+<key>"));
+        };
+        let bytes = b64()
+            .decode(key)
+            .map_err(|_| NoteError::BadKey("the key is not base64"))?;
+        let [alg, rest @ ..] = bytes.as_slice() else {
+            return Err(NoteError::BadKey("empty key"));
+        };
+        if *alg != ALG_ED25519 {
+            return Err(NoteError::BadKey("not an Ed25519 key"));
+        }
+        let raw: [u8; 32] = rest
+            .try_into()
+            .map_err(|_| NoteError::BadKey("an Ed25519 key is 32 bytes"))?;
+        let key = VerifyingKey::from_bytes(&raw)
+            .map_err(|_| NoteError::BadKey("not an Ed25519 public key"))?;
+        let verifier = Self::new(name, key)?;
+        if hash.len() != 8 || wcp::canonical::hex(&verifier.hash) != hash.to_ascii_lowercase() {
+            return Err(NoteError::BadKey(
+                "the key hash does not match the name and key",
+            ));
+        }
+        Ok(verifier)
+    }
+
+    /// The verifier key, as [`NoteVerifier::from_vkey`] reads it.
+    pub fn vkey(&self) -> String {
+        let mut key = vec![ALG_ED25519];
+        key.extend_from_slice(self.key.as_bytes());
+        format!(
+            "{}+{}+{}",
+            self.name,
+            wcp::canonical::hex(&self.hash),
+            b64().encode(key)
+        )
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// A named Ed25519 key that signs notes.
+pub struct NoteSigner {
+    verifier: NoteVerifier,
+    key: SigningKey,
+}
+
+impl NoteSigner {
+    pub fn new(name: &str, key: SigningKey) -> Result<Self, NoteError> {
+        Ok(Self {
+            verifier: NoteVerifier::new(name, key.verifying_key())?,
+            key,
+        })
+    }
+
+    /// The key that verifies what this signs.
+    pub fn verifier(&self) -> &NoteVerifier {
+        &self.verifier
+    }
+
+    /// `text` as a signed note: the text, a blank line and this key's
+    /// signature line.
+    pub fn sign(&self, text: &str) -> Result<String, NoteError> {
+        check_text(text)?;
+        let signature = self.key.sign(text.as_bytes());
+        let mut line = self.verifier.hash.to_vec();
+        line.extend_from_slice(&signature.to_bytes());
+        Ok(format!(
+            "{text}\n{SIG_PREFIX}{} {}\n",
+            self.verifier.name,
+            b64().encode(line)
+        ))
+    }
+}
+
+fn check_text(text: &str) -> Result<(), NoteError> {
+    let ok = text.ends_with('\n')
+        && !text.chars().any(|c| c.is_control() && c != '\n')
+        && !text.contains("\n\n")
+        && !text.starts_with('\n');
+    if ok {
+        Ok(())
+    } else {
+        Err(NoteError::BadText)
+    }
+}
+
+/// A note whose signatures were checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenedNote {
+    /// The signed text.
+    pub text: String,
+    /// The names of the known keys whose signatures verified.
+    pub signed_by: Vec<String>,
+}
+
+/// Opens a signed note: its text, and which of `known` signed it. A
+/// signature by a key not in `known` is ignored (notes may carry others'
+/// cosignatures); one by a known key that does not verify refuses the note;
+/// a note with no verified known signature is refused.
+pub fn open(note: &str, known: &[NoteVerifier]) -> Result<OpenedNote, NoteError> {
+    let split = note
+        .rfind("\n\n")
+        .ok_or(NoteError::Malformed("no blank line before the signatures"))?;
+    let (text, sigs) = (&note[..=split], &note[split + 2..]);
+    check_text(text)?;
+    if sigs.is_empty() || !sigs.ends_with('\n') {
+        return Err(NoteError::Malformed("no signature lines"));
+    }
+    let mut signed_by = Vec::new();
+    for line in sigs.lines() {
+        let rest = line.strip_prefix(SIG_PREFIX).ok_or(NoteError::Malformed(
+            "a signature line does not start with an em dash",
+        ))?;
+        let (name, sig) = rest.split_once(' ').ok_or(NoteError::Malformed(
+            "a signature line is not <name> <signature>",
+        ))?;
+        let bytes = b64()
+            .decode(sig)
+            .map_err(|_| NoteError::Malformed("a signature is not base64"))?;
+        if !valid_name(name) || bytes.len() < 4 {
+            return Err(NoteError::Malformed(
+                "a signature line is not <name> <signature>",
+            ));
+        }
+        let Some(v) = known
+            .iter()
+            .find(|v| v.name == name && v.hash[..] == bytes[..4])
+        else {
+            continue;
+        };
+        let signature = <[u8; 64]>::try_from(&bytes[4..])
+            .map(|b| Signature::from_bytes(&b))
+            .map_err(|_| NoteError::BadSignature(name.to_string()))?;
+        v.key
+            .verify(text.as_bytes(), &signature)
+            .map_err(|_| NoteError::BadSignature(name.to_string()))?;
+        if !signed_by.iter().any(|n| n == name) {
+            signed_by.push(name.to_string());
+        }
+    }
+    if signed_by.is_empty() {
+        return Err(NoteError::NoKnownSignature);
+    }
+    Ok(OpenedNote {
+        text: text.to_string(),
+        signed_by,
+    })
+}
+
+/// A log checkpoint (C2SP `tlog-checkpoint`): the log's origin, its tree
+/// size and its root hash, and any extension lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub origin: String,
+    pub size: u64,
+    pub root: [u8; 32],
+    pub extensions: Vec<String>,
+}
+
+impl Checkpoint {
+    /// The checkpoint's text: the note body a log signs.
+    pub fn to_text(&self) -> String {
+        let mut text = format!(
+            "{}\n{}\n{}\n",
+            self.origin,
+            self.size,
+            b64().encode(self.root)
+        );
+        for e in &self.extensions {
+            text.push_str(e);
+            text.push('\n');
+        }
+        text
+    }
+
+    /// Reads a checkpoint's text (a note's, once opened).
+    pub fn parse(text: &str) -> Result<Self, NoteError> {
+        check_text(text).map_err(|_| NoteError::BadCheckpoint("not note text"))?;
+        let mut lines = text.lines();
+        let origin = lines
+            .next()
+            .filter(|o| !o.is_empty())
+            .ok_or(NoteError::BadCheckpoint("no origin line"))?;
+        let size = lines
+            .next()
+            .filter(|s| {
+                !s.is_empty()
+                    && s.bytes().all(|b| b.is_ascii_digit())
+                    && (*s == "0" || !s.starts_with('0'))
+            })
+            .and_then(|s| s.parse::<u64>().ok())
+            .ok_or(NoteError::BadCheckpoint("the size is not a decimal number"))?;
+        let root = lines
+            .next()
+            .and_then(|r| b64().decode(r).ok())
+            .and_then(|r| <[u8; 32]>::try_from(r).ok())
+            .ok_or(NoteError::BadCheckpoint(
+                "the root is not a base64 SHA-256 hash",
+            ))?;
+        Ok(Self {
+            origin: origin.to_string(),
+            size,
+            root,
+            extensions: lines.map(str::to_string).collect(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The example of Go's golang.org/x/mod/sumdb/note: a key, the note it
+    /// signs and the signature it gives (Ed25519 is deterministic).
+    const VKEY: &str = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW";
+    const SEED: &str = "810a1402d5146c8d84f2443330f54080ebf98ee17d9c74f6252fc5d5c7283173";
+    const TEXT: &str = "If you think cryptography is the answer to your problem,\n\
+                        then you don't know what your problem is.\n";
+    const NOTE: &str = "If you think cryptography is the answer to your problem,\n\
+                        then you don't know what your problem is.\n\
+                        \n\
+                        \u{2014} PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n";
+
+    fn signer() -> NoteSigner {
+        let seed: Vec<u8> = (0..32)
+            .map(|i| u8::from_str_radix(&SEED[2 * i..2 * i + 2], 16).unwrap())
+            .collect();
+        let key = SigningKey::from_bytes(&seed.try_into().unwrap());
+        NoteSigner::new("PeterNeumann", key).unwrap()
+    }
+
+    #[test]
+    fn a_note_is_signed_and_opened_as_gos_note_package_does() {
+        let s = signer();
+        assert_eq!(s.verifier().vkey(), VKEY);
+        assert_eq!(s.sign(TEXT).unwrap(), NOTE);
+        let known = NoteVerifier::from_vkey(VKEY).unwrap();
+        let opened = open(NOTE, &[known]).unwrap();
+        assert_eq!(opened.text, TEXT);
+        assert_eq!(opened.signed_by, ["PeterNeumann"]);
+    }
+
+    #[test]
+    fn a_changed_note_or_an_unknown_signer_is_refused() {
+        let known = NoteVerifier::from_vkey(VKEY).unwrap();
+        let changed = NOTE.replace("cryptography", "blockchains");
+        assert_eq!(
+            open(&changed, std::slice::from_ref(&known)),
+            Err(NoteError::BadSignature("PeterNeumann".into()))
+        );
+        let other = NoteSigner::new("Other", SigningKey::from_bytes(&[7u8; 32])).unwrap();
+        let by_other = other.sign(TEXT).unwrap();
+        assert_eq!(
+            open(&by_other, std::slice::from_ref(&known)),
+            Err(NoteError::NoKnownSignature)
+        );
+        // Another's cosignature beside a known one is ignored.
+        let cosigned = format!("{NOTE}{}", by_other.rsplit_once("\n\n").unwrap().1);
+        assert_eq!(
+            open(&cosigned, &[known]).unwrap().signed_by,
+            ["PeterNeumann"]
+        );
+    }
+
+    #[test]
+    fn malformed_keys_and_texts_are_refused() {
+        assert!(NoteVerifier::from_vkey(
+            "PeterNeumann+00000000+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
+        )
+        .is_err());
+        assert!(NoteVerifier::from_vkey("PeterNeumann+c74f20a3").is_err());
+        assert!(NoteVerifier::from_vkey(
+            "Peter Neumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
+        )
+        .is_err());
+        let s = signer();
+        for bad in ["no newline", "a\n\nb\n", "tab\there\n", "\nleading\n"] {
+            assert_eq!(s.sign(bad), Err(NoteError::BadText), "{bad:?}");
+        }
+        assert!(open("text\n", &[]).is_err());
+        assert!(open("text\n\nnot a signature\n", &[]).is_err());
+    }
+
+    #[test]
+    fn a_checkpoint_round_trips_and_malformed_ones_are_refused() {
+        let c = Checkpoint {
+            origin: "registry.example.com/hall/org.acme".into(),
+            size: 8,
+            root: [0x5d; 32],
+            extensions: vec![],
+        };
+        let text = c.to_text();
+        assert_eq!(
+            text,
+            "registry.example.com/hall/org.acme\n8\nXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV0=\n"
+        );
+        assert_eq!(Checkpoint::parse(&text), Ok(c.clone()));
+        let signed = signer().sign(&text).unwrap();
+        let opened = open(&signed, &[signer().verifier().clone()]).unwrap();
+        assert_eq!(Checkpoint::parse(&opened.text), Ok(c));
+        for bad in [
+            "origin\n08\nXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV0=\n",
+            "origin\n-1\nXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV0=\n",
+            "origin\n8\nXV1d\n",
+            "origin\n8\n",
+            "\n8\nXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV0=\n",
+        ] {
+            assert!(Checkpoint::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+}
