@@ -1,0 +1,237 @@
+"""Transparency-log proofs and checkpoints, checked offline (issue 14).
+
+Written from the public texts, not from the registry's Rust, so that what the
+registry proves is checked by an independent implementation:
+
+- RFC 6962 / RFC 9162 §2.1 Merkle trees: :func:`leaf_hash`, :func:`node_hash`,
+  :func:`tree_head` (MTH), and the verification algorithms of RFC 9162
+  §2.1.3.2 (:func:`verify_inclusion`) and §2.1.4.2 (:func:`verify_consistency`).
+  A receipt's leaf is the 32 raw bytes of its ``receipt_hash``.
+- C2SP ``signed-note`` with Ed25519 keys (:func:`open_note`,
+  :class:`NoteVerifier`) and the C2SP ``tlog-checkpoint`` it carries
+  (:class:`Checkpoint`).
+
+Each check raises :class:`~hall_registry.errors.ProofError` (``code`` names
+the failure) and returns nothing on success. Notes need the ``cryptography``
+package (``pip install 'hall-registry[verify]'``); the Merkle checks do not.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from .card import _ed25519
+from .errors import ProofError
+
+__all__ = [
+    "Checkpoint",
+    "NoteVerifier",
+    "leaf_hash",
+    "node_hash",
+    "open_note",
+    "tree_head",
+    "verify_consistency",
+    "verify_inclusion",
+]
+
+
+def leaf_hash(leaf: bytes) -> bytes:
+    """SHA-256(0x00 || leaf)."""
+    return hashlib.sha256(b"\x00" + bytes(leaf)).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    """SHA-256(0x01 || left || right)."""
+    return hashlib.sha256(b"\x01" + bytes(left) + bytes(right)).digest()
+
+
+def tree_head(leaf_hashes: Sequence[bytes]) -> bytes:
+    """MTH of the leaves whose hashes are given (RFC 6962 §2.1)."""
+    n = len(leaf_hashes)
+    if n == 0:
+        return hashlib.sha256(b"").digest()
+    if n == 1:
+        return bytes(leaf_hashes[0])
+    k = 1
+    while k * 2 < n:
+        k *= 2
+    return node_hash(tree_head(leaf_hashes[:k]), tree_head(leaf_hashes[k:]))
+
+
+def _fail(message: str, code: str) -> None:
+    raise ProofError(message, code=code)
+
+
+def verify_inclusion(leaf: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes) -> None:
+    """That leaf hash ``leaf`` is at ``index`` of the tree of ``size`` leaves
+    whose head is ``root`` (RFC 9162 §2.1.3.2)."""
+    if not 0 <= index < size:
+        _fail(f"leaf index {index} is not in a tree of {size}", "index_out_of_range")
+    fn, sn, r = index, size - 1, bytes(leaf)
+    for p in proof:
+        if sn == 0:
+            _fail("the inclusion proof is too long", "wrong_length")
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            if not fn & 1:
+                while not fn & 1 and fn != 0:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            r = node_hash(r, p)
+        fn >>= 1
+        sn >>= 1
+    if sn != 0:
+        _fail("the inclusion proof is too short", "wrong_length")
+    if r != bytes(root):
+        _fail("the inclusion proof does not lead to the root", "root_mismatch")
+
+
+def verify_consistency(
+    first: int, second: int, first_root: bytes, second_root: bytes, proof: Sequence[bytes]
+) -> None:
+    """That the tree of ``first`` leaves with head ``first_root`` is a prefix
+    of the tree of ``second`` leaves with head ``second_root``
+    (RFC 9162 §2.1.4.2)."""
+    if not 0 < first <= second:
+        _fail(f"tree sizes {first} and {second} cannot be proven consistent", "bad_sizes")
+    if first == second:
+        if proof:
+            _fail("equal sizes take an empty proof", "wrong_length")
+        if bytes(first_root) != bytes(second_root):
+            _fail("equal sizes with different heads", "root_mismatch")
+        return
+    if not proof:
+        _fail("the consistency proof is empty", "wrong_length")
+    path = [bytes(p) for p in proof]
+    if first & (first - 1) == 0:
+        path.insert(0, bytes(first_root))
+    fn, sn = first - 1, second - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = path[0]
+    for c in path[1:]:
+        if sn == 0:
+            _fail("the consistency proof is too long", "wrong_length")
+        if fn & 1 or fn == sn:
+            fr = node_hash(c, fr)
+            sr = node_hash(c, sr)
+            if not fn & 1:
+                while not fn & 1 and fn != 0:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            sr = node_hash(sr, c)
+        fn >>= 1
+        sn >>= 1
+    if sn != 0:
+        _fail("the consistency proof is too short", "wrong_length")
+    if fr != bytes(first_root) or sr != bytes(second_root):
+        _fail("the consistency proof does not lead to both heads", "root_mismatch")
+
+
+_ED25519 = 0x01
+_DASH = "\u2014 "
+
+
+def _valid_name(name: str) -> bool:
+    return bool(name) and not any(c.isspace() or c == "+" for c in name)
+
+
+@dataclass(frozen=True)
+class NoteVerifier:
+    """A named Ed25519 key that verifies signed notes, as its verifier key
+    ``<name>+<hex key hash>+<base64(0x01 || public key)>`` spells it."""
+
+    name: str
+    key_hash: bytes
+    public_key: bytes
+
+    @classmethod
+    def parse(cls, vkey: str) -> NoteVerifier:
+        parts = vkey.split("+", 2)
+        if len(parts) != 3 or not _valid_name(parts[0]):
+            _fail("a verifier key is <name>+<hash>+<key>", "malformed_key")
+        name, hash_hex, key_b64 = parts
+        try:
+            raw = base64.b64decode(key_b64, validate=True)
+        except (binascii.Error, ValueError):
+            _fail("the verifier key is not base64", "malformed_key")
+        if len(raw) != 33 or raw[0] != _ED25519:
+            _fail("not an Ed25519 verifier key", "malformed_key")
+        public_key = raw[1:]
+        expected = hashlib.sha256(name.encode() + b"\n" + raw).digest()[:4]
+        if hash_hex.lower() != expected.hex():
+            _fail("the key hash does not match the name and key", "malformed_key")
+        return cls(name=name, key_hash=expected, public_key=public_key)
+
+
+@dataclass(frozen=True)
+class OpenedNote:
+    text: str
+    signed_by: list[str] = field(default_factory=list)
+
+
+def open_note(note: str, known: Sequence[NoteVerifier]) -> OpenedNote:
+    """The text of a signed note and which ``known`` keys signed it.
+    Signatures by other keys are ignored; a known key's signature that does
+    not verify, or no verified known signature at all, raises ProofError."""
+    split = note.rfind("\n\n")
+    if split < 0:
+        _fail("no blank line before the signatures", "malformed_note")
+    text, sigs = note[: split + 1], note[split + 2 :]
+    if not sigs.endswith("\n") or any(ord(c) < 0x20 and c != "\n" for c in text):
+        _fail("malformed note", "malformed_note")
+    ed25519 = _ed25519()
+    signed_by: list[str] = []
+    for line in sigs[:-1].split("\n"):
+        if not line.startswith(_DASH) or " " not in line[len(_DASH) :]:
+            _fail("a signature line is not '— <name> <signature>'", "malformed_note")
+        name, sig_b64 = line[len(_DASH) :].split(" ", 1)
+        try:
+            sig = base64.b64decode(sig_b64, validate=True)
+        except (binascii.Error, ValueError):
+            _fail("a signature is not base64", "malformed_note")
+        match = [k for k in known if k.name == name and k.key_hash == sig[:4]]
+        if not match:
+            continue
+        try:
+            ed25519.Ed25519PublicKey.from_public_bytes(match[0].public_key).verify(sig[4:], text.encode())
+        except Exception:  # cryptography's InvalidSignature, or a malformed one
+            _fail(f"the signature of {name} does not verify", "bad_signature")
+        if name not in signed_by:
+            signed_by.append(name)
+    if not signed_by:
+        _fail("no signature by a known key", "no_known_signature")
+    return OpenedNote(text=text, signed_by=signed_by)
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A C2SP tlog-checkpoint: origin, tree size, root hash, extension lines."""
+
+    origin: str
+    size: int
+    root: bytes
+    extensions: tuple[str, ...] = ()
+
+    @classmethod
+    def parse(cls, text: str) -> Checkpoint:
+        lines = text.split("\n")
+        if len(lines) < 4 or lines[-1] != "" or not lines[0]:
+            _fail("a checkpoint is origin, size and root lines", "malformed_checkpoint")
+        size_s = lines[1]
+        if not size_s.isdigit() or not size_s.isascii() or (size_s != "0" and size_s.startswith("0")):
+            _fail("the checkpoint size is not a decimal number", "malformed_checkpoint")
+        try:
+            root = base64.b64decode(lines[2], validate=True)
+        except (binascii.Error, ValueError):
+            root = b""
+        if len(root) != 32:
+            _fail("the checkpoint root is not a base64 SHA-256 hash", "malformed_checkpoint")
+        return cls(origin=lines[0], size=int(size_s), root=root, extensions=tuple(lines[3:-1]))
