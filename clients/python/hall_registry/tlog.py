@@ -32,6 +32,7 @@ __all__ = [
     "NoteVerifier",
     "leaf_hash",
     "node_hash",
+    "open_checkpoint",
     "open_note",
     "tree_head",
     "verify_consistency",
@@ -66,11 +67,19 @@ def _fail(message: str, code: str) -> None:
     raise ProofError(message, code=code)
 
 
+def _hashes(*values: object) -> None:
+    """Every value is 32 bytes (a SHA-256 hash), or ProofError."""
+    for v in values:
+        if not isinstance(v, (bytes, bytearray, memoryview)) or len(v) != 32:
+            _fail("a hash is not 32 bytes", "malformed_proof")
+
+
 def verify_inclusion(leaf: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes) -> None:
     """That leaf hash ``leaf`` is at ``index`` of the tree of ``size`` leaves
     whose head is ``root`` (RFC 9162 §2.1.3.2)."""
     if not 0 <= index < size:
         _fail(f"leaf index {index} is not in a tree of {size}", "index_out_of_range")
+    _hashes(leaf, root, *proof)
     fn, sn, r = index, size - 1, bytes(leaf)
     for p in proof:
         if sn == 0:
@@ -99,6 +108,7 @@ def verify_consistency(
     (RFC 9162 §2.1.4.2)."""
     if not 0 < first <= second:
         _fail(f"tree sizes {first} and {second} cannot be proven consistent", "bad_sizes")
+    _hashes(first_root, second_root, *proof)
     if first == second:
         if proof:
             _fail("equal sizes take an empty proof", "wrong_length")
@@ -137,6 +147,19 @@ def verify_consistency(
 
 _ED25519 = 0x01
 _DASH = "\u2014 "
+#: Most signature lines a note may carry (the spec asks for a cap; Go's is 100).
+_MAX_SIGNATURES = 100
+
+
+def _b64(s: str) -> bytes:
+    """Strict standard base64: refuses what does not re-encode to itself."""
+    try:
+        raw = base64.b64decode(s, validate=True)
+    except (binascii.Error, ValueError):
+        raw = None
+    if raw is None or base64.b64encode(raw).decode() != s:
+        _fail("not canonical base64", "malformed_note")
+    return raw
 
 
 def _valid_name(name: str) -> bool:
@@ -159,12 +182,16 @@ class NoteVerifier:
             _fail("a verifier key is <name>+<hash>+<key>", "malformed_key")
         name, hash_hex, key_b64 = parts
         try:
-            raw = base64.b64decode(key_b64, validate=True)
-        except (binascii.Error, ValueError):
+            raw = _b64(key_b64)
+        except ProofError:
             _fail("the verifier key is not base64", "malformed_key")
         if len(raw) != 33 or raw[0] != _ED25519:
             _fail("not an Ed25519 verifier key", "malformed_key")
         public_key = raw[1:]
+        try:
+            _ed25519().Ed25519PublicKey.from_public_bytes(public_key)
+        except ValueError:
+            _fail("not an Ed25519 public key", "malformed_key")
         expected = hashlib.sha256(name.encode() + b"\n" + raw).digest()[:4]
         if hash_hex.lower() != expected.hex():
             _fail("the key hash does not match the name and key", "malformed_key")
@@ -185,21 +212,25 @@ def open_note(note: str, known: Sequence[NoteVerifier]) -> OpenedNote:
     if split < 0:
         _fail("no blank line before the signatures", "malformed_note")
     text, sigs = note[: split + 1], note[split + 2 :]
-    if not sigs.endswith("\n") or any(ord(c) < 0x20 and c != "\n" for c in text):
+    if not sigs.endswith("\n") or any(ord(c) < 0x20 and c != "\n" for c in note):
         _fail("malformed note", "malformed_note")
+    lines = sigs[:-1].split("\n")
+    if len(lines) > _MAX_SIGNATURES:
+        _fail("too many signature lines", "malformed_note")
     ed25519 = _ed25519()
     signed_by: list[str] = []
-    for line in sigs[:-1].split("\n"):
+    checked: set[tuple[str, bytes]] = set()
+    for line in lines:
         if not line.startswith(_DASH) or " " not in line[len(_DASH) :]:
             _fail("a signature line is not '— <name> <signature>'", "malformed_note")
         name, sig_b64 = line[len(_DASH) :].split(" ", 1)
-        try:
-            sig = base64.b64decode(sig_b64, validate=True)
-        except (binascii.Error, ValueError):
-            _fail("a signature is not base64", "malformed_note")
+        sig = _b64(sig_b64)
+        if not _valid_name(name) or len(sig) < 4:
+            _fail("a signature line is not '— <name> <signature>'", "malformed_note")
         match = [k for k in known if k.name == name and k.key_hash == sig[:4]]
-        if not match:
+        if not match or (name, sig[:4]) in checked:
             continue
+        checked.add((name, sig[:4]))
         try:
             ed25519.Ed25519PublicKey.from_public_bytes(match[0].public_key).verify(sig[4:], text.encode())
         except Exception:  # cryptography's InvalidSignature, or a malformed one
@@ -226,8 +257,12 @@ class Checkpoint:
         if len(lines) < 4 or lines[-1] != "" or not lines[0]:
             _fail("a checkpoint is origin, size and root lines", "malformed_checkpoint")
         size_s = lines[1]
-        if not size_s.isdigit() or not size_s.isascii() or (size_s != "0" and size_s.startswith("0")):
+        if (not size_s.isascii() or not size_s.isdigit() or len(size_s) > 20
+                or (size_s != "0" and size_s.startswith("0")) or int(size_s) >= 2**64):
             _fail("the checkpoint size is not a decimal number", "malformed_checkpoint")
+        if any(not line or any(ord(c) < 0x20 or ord(c) == 0x7F for c in line)
+               for line in [lines[0], *lines[3:-1]]):
+            _fail("an empty or malformed line", "malformed_checkpoint")
         try:
             root = base64.b64decode(lines[2], validate=True)
         except (binascii.Error, ValueError):
@@ -235,3 +270,13 @@ class Checkpoint:
         if len(root) != 32:
             _fail("the checkpoint root is not a base64 SHA-256 hash", "malformed_checkpoint")
         return cls(origin=lines[0], size=int(size_s), root=root, extensions=tuple(lines[3:-1]))
+
+
+def open_checkpoint(note: str, origin: str, known: Sequence[NoteVerifier]) -> Checkpoint:
+    """The checkpoint of the log ``origin`` in ``note``, signed by one of
+    ``known``: a checkpoint of another log (another tenant's, say) is
+    refused even when the same key signed it."""
+    checkpoint = Checkpoint.parse(open_note(note, known).text)
+    if checkpoint.origin != origin:
+        _fail(f"a checkpoint of {checkpoint.origin!r}, not {origin!r}", "wrong_origin")
+    return checkpoint

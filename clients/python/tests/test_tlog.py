@@ -5,6 +5,7 @@ made by the RFC's own definitions (PATH and PROOF, §2.1.1–2.1.2)."""
 from __future__ import annotations
 
 import base64
+import hashlib
 
 import pytest
 
@@ -16,6 +17,7 @@ from hall_registry.tlog import (
     open_note,
     tree_head,
     verify_consistency,
+    open_checkpoint,
     verify_inclusion,
 )
 
@@ -143,3 +145,44 @@ def test_a_checkpoint_is_read_and_malformed_ones_refused():
     for bad in (f"o\n08\n{root}\n", f"o\n-1\n{root}\n", "o\n8\nXV1d\n", f"\n8\n{root}\n", f"o\n8\n{root}"):
         with pytest.raises(ProofError):
             Checkpoint.parse(bad)
+
+
+def test_notes_may_hold_empty_lines_but_not_control_characters_or_endless_signatures():
+    pytest.importorskip("cryptography")
+    known = [NoteVerifier.parse(VKEY)]
+    sig_line = NOTE.rsplit("\n\n", 1)[1]
+    with pytest.raises(ProofError) as e:
+        open_note("first\n\nsecond\n\n" + sig_line, known)
+    assert e.value.code == "bad_signature", "read, then refused for its signature only"
+    with pytest.raises(ProofError) as e:
+        open_note(NOTE.replace("=\n", "=\r\n"), known)
+    assert e.value.code == "malformed_note"
+    with pytest.raises(ProofError):
+        open_note(NOTE + sig_line * 100, known)
+    assert open_note(NOTE + sig_line, known).signed_by == ["PeterNeumann"]
+
+
+def test_a_checkpoint_of_another_log_or_with_odd_lines_is_refused():
+    root = base64.b64encode(ROOTS[7]).decode()
+    for bad in (f"o\n{'9' * 5000}\n{root}\n", f"o\n18446744073709551616\n{root}\n",
+                f"o\n8\n{root}\n\next\n", f"o\n8\n{root[:-1]}A\n"):
+        with pytest.raises(ProofError):
+            Checkpoint.parse(bad)
+    with pytest.raises(ProofError):
+        verify_inclusion(b"short", 0, 1, [], ROOTS[0])
+    pytest.importorskip("cryptography")
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+    key = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+    pub = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    name = "registry.example.com"
+    kh = hashlib.sha256(name.encode() + b"\n\x01" + pub).digest()[:4]
+    encoded_key = base64.b64encode(b"\x01" + pub).decode()
+    vkey = f"{name}+{kh.hex()}+{encoded_key}"
+    text = f"registry.example.com/hall/org.acme\n8\n{root}\n"
+    note = text + "\n\u2014 " + name + " " + base64.b64encode(kh + key.sign(text.encode())).decode() + "\n"
+    known = [NoteVerifier.parse(vkey)]
+    assert open_checkpoint(note, "registry.example.com/hall/org.acme", known).size == 8
+    with pytest.raises(ProofError) as e:
+        open_checkpoint(note, "registry.example.com/hall/org.other", known)
+    assert e.value.code == "wrong_origin"

@@ -19,6 +19,9 @@ use sha2::{Digest, Sha256};
 const ALG_ED25519: u8 = 0x01;
 /// What starts a signature line: an em dash and a space.
 const SIG_PREFIX: &str = "\u{2014} ";
+/// Most signature lines a note may carry (the spec asks verifiers to
+/// accept at least 16 and to cap them; Go caps at 100).
+const MAX_SIGNATURES: usize = 100;
 
 fn b64() -> base64::engine::general_purpose::GeneralPurpose {
     base64::engine::general_purpose::STANDARD
@@ -157,9 +160,16 @@ impl NoteSigner {
     }
 }
 
+/// No character below U+0020 but the newline: the rule for a whole note.
+fn no_control(s: &str) -> bool {
+    !s.chars().any(|c| c < ' ' && c != '\n')
+}
+
+/// What this module signs: text ending in a newline, with no empty line
+/// (so the blank line before the signatures is unambiguous to any reader).
 fn check_text(text: &str) -> Result<(), NoteError> {
     let ok = text.ends_with('\n')
-        && !text.chars().any(|c| c.is_control() && c != '\n')
+        && no_control(text)
         && !text.contains("\n\n")
         && !text.starts_with('\n');
     if ok {
@@ -186,13 +196,21 @@ pub fn open(note: &str, known: &[NoteVerifier]) -> Result<OpenedNote, NoteError>
     let split = note
         .rfind("\n\n")
         .ok_or(NoteError::Malformed("no blank line before the signatures"))?;
+    // The text may hold empty lines (the last one separates the signatures);
+    // nowhere in the note may there be a control character but the newline.
+    if !no_control(note) {
+        return Err(NoteError::BadText);
+    }
     let (text, sigs) = (&note[..=split], &note[split + 2..]);
-    check_text(text)?;
     if sigs.is_empty() || !sigs.ends_with('\n') {
         return Err(NoteError::Malformed("no signature lines"));
     }
+    if sigs.matches('\n').count() > MAX_SIGNATURES {
+        return Err(NoteError::Malformed("too many signature lines"));
+    }
     let mut signed_by = Vec::new();
-    for line in sigs.lines() {
+    let mut checked: Vec<(&str, [u8; 4])> = Vec::new();
+    for line in sigs[..sigs.len() - 1].split('\n') {
         let rest = line.strip_prefix(SIG_PREFIX).ok_or(NoteError::Malformed(
             "a signature line does not start with an em dash",
         ))?;
@@ -213,6 +231,11 @@ pub fn open(note: &str, known: &[NoteVerifier]) -> Result<OpenedNote, NoteError>
         else {
             continue;
         };
+        // A key's signature is checked once, however often it is repeated.
+        if checked.contains(&(name, v.hash)) {
+            continue;
+        }
+        checked.push((name, v.hash));
         let signature = <[u8; 64]>::try_from(&bytes[4..])
             .map(|b| Signature::from_bytes(&b))
             .map_err(|_| NoteError::BadSignature(name.to_string()))?;
@@ -242,7 +265,28 @@ pub struct Checkpoint {
     pub extensions: Vec<String>,
 }
 
+/// An origin or extension line: non-empty, no control character.
+fn valid_line(line: &str) -> bool {
+    !line.is_empty() && !line.chars().any(char::is_control)
+}
+
 impl Checkpoint {
+    /// A checkpoint of `origin` at `size` with head `root`; the origin must
+    /// be one non-empty line.
+    pub fn new(origin: &str, size: u64, root: [u8; 32]) -> Result<Self, NoteError> {
+        if !valid_line(origin) {
+            return Err(NoteError::BadCheckpoint(
+                "the origin must be one non-empty line",
+            ));
+        }
+        Ok(Self {
+            origin: origin.to_string(),
+            size,
+            root,
+            extensions: Vec::new(),
+        })
+    }
+
     /// The checkpoint's text: the note body a log signs.
     pub fn to_text(&self) -> String {
         let mut text = format!(
@@ -282,12 +326,28 @@ impl Checkpoint {
             .ok_or(NoteError::BadCheckpoint(
                 "the root is not a base64 SHA-256 hash",
             ))?;
+        let extensions: Vec<String> = lines.map(str::to_string).collect();
+        if !valid_line(origin) || !extensions.iter().all(|e| valid_line(e)) {
+            return Err(NoteError::BadCheckpoint("an empty or malformed line"));
+        }
         Ok(Self {
             origin: origin.to_string(),
             size,
             root,
-            extensions: lines.map(str::to_string).collect(),
+            extensions,
         })
+    }
+
+    /// Opens `note` as a checkpoint of the log `origin` signed by one of
+    /// `known`: a checkpoint of another log (another tenant's, say) is
+    /// refused even when the same key signed it.
+    pub fn open(note: &str, origin: &str, known: &[NoteVerifier]) -> Result<Self, NoteError> {
+        let opened = open(note, known)?;
+        let checkpoint = Self::parse(&opened.text)?;
+        if checkpoint.origin != origin {
+            return Err(NoteError::BadCheckpoint("a checkpoint of another log"));
+        }
+        Ok(checkpoint)
     }
 }
 
@@ -367,6 +427,48 @@ mod tests {
     }
 
     #[test]
+    fn a_note_may_hold_empty_lines_but_no_control_characters_or_endless_signatures() {
+        let known = NoteVerifier::from_vkey(VKEY).unwrap();
+        // The blank line inside the text: the last one separates the signatures.
+        let text = "first paragraph\n\nsecond\n";
+        let sig_line = NOTE.rsplit_once("\n\n").unwrap().1;
+        let foreign = format!("{text}\n{sig_line}");
+        assert_eq!(
+            open(&foreign, std::slice::from_ref(&known)),
+            Err(NoteError::BadSignature("PeterNeumann".into())),
+            "parsed, then refused only for its signature"
+        );
+        let cr = NOTE.replace("=\n", "=\r\n");
+        assert_eq!(
+            open(&cr, std::slice::from_ref(&known)),
+            Err(NoteError::BadText)
+        );
+        let many = format!("{NOTE}{}", sig_line.repeat(MAX_SIGNATURES));
+        assert!(matches!(
+            open(&many, std::slice::from_ref(&known)),
+            Err(NoteError::Malformed(_))
+        ));
+        // A repeated signature is checked once and named once.
+        let twice = format!("{NOTE}{sig_line}");
+        assert_eq!(open(&twice, &[known]).unwrap().signed_by, ["PeterNeumann"]);
+    }
+
+    #[test]
+    fn a_checkpoint_of_another_log_is_refused() {
+        let s = signer();
+        let c = Checkpoint::new("registry.example.com/hall/org.acme", 3, [1; 32]).unwrap();
+        let note = s.sign(&c.to_text()).unwrap();
+        let known = [s.verifier().clone()];
+        assert_eq!(
+            Checkpoint::open(&note, "registry.example.com/hall/org.acme", &known),
+            Ok(c)
+        );
+        assert!(Checkpoint::open(&note, "registry.example.com/hall/org.other", &known).is_err());
+        assert!(Checkpoint::new("two\nlines", 1, [0; 32]).is_err());
+        assert!(Checkpoint::new("", 1, [0; 32]).is_err());
+    }
+
+    #[test]
     fn a_checkpoint_round_trips_and_malformed_ones_are_refused() {
         let c = Checkpoint {
             origin: "registry.example.com/hall/org.acme".into(),
@@ -389,6 +491,8 @@ mod tests {
             "origin\n8\nXV1d\n",
             "origin\n8\n",
             "\n8\nXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV0=\n",
+            "origin\n8\nXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV0=\n\next\n",
+            "origin\n18446744073709551616\nXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV1dXV0=\n",
         ] {
             assert!(Checkpoint::parse(bad).is_err(), "{bad:?}");
         }
