@@ -415,14 +415,7 @@ mod tests {
     fn a_column_that_disagrees_with_its_signed_receipt_is_a_break() {
         let (mut rows, head, keys) = stored(3);
         rows[1].columns.worker_id = "x.acme.other".into();
-        let (at, e) = broken(check_chunk(
-            "org.acme",
-            ChainHead::GENESIS,
-            &rows,
-            3,
-            &head,
-            &keys,
-        ));
+        let (at, e) = broken_from_start(&rows, 3, &head, &keys);
         assert_eq!(at.length, 1, "the cursor stays before it");
         assert!(
             matches!(
@@ -435,6 +428,23 @@ mod tests {
             ),
             "{e}"
         );
+    }
+
+    /// The break in `rows` checked from the chain's first receipt up to `upto`.
+    fn broken_from_start(
+        rows: &[StoredReceipt],
+        upto: u64,
+        head: &ChainHead,
+        keys: &HashMap<String, VerifyingKey>,
+    ) -> (ChainHead, ChainError) {
+        broken(check_chunk(
+            "org.acme",
+            ChainHead::GENESIS,
+            rows,
+            upto,
+            head,
+            keys,
+        ))
     }
 
     fn broken(c: Checked) -> (ChainHead, ChainError) {
@@ -462,14 +472,7 @@ mod tests {
     fn a_deleted_receipt_is_missing_at_its_position() {
         let (mut rows, head, keys) = stored(4);
         rows.remove(2);
-        let (at, e) = broken(check_chunk(
-            "org.acme",
-            ChainHead::GENESIS,
-            &rows,
-            4,
-            &head,
-            &keys,
-        ));
+        let (at, e) = broken_from_start(&rows, 4, &head, &keys);
         assert_eq!(at.length, 2);
         assert!(
             matches!(
@@ -487,14 +490,7 @@ mod tests {
     fn the_newest_receipts_deleted_are_missing_though_nothing_follows_them() {
         let (mut rows, head, keys) = stored(4);
         rows.truncate(3);
-        let (_, e) = broken(check_chunk(
-            "org.acme",
-            ChainHead::GENESIS,
-            &rows,
-            4,
-            &head,
-            &keys,
-        ));
+        let (_, e) = broken_from_start(&rows, 4, &head, &keys);
         assert!(matches!(e, ChainError::Missing { index: 3, .. }), "{e}");
     }
 
@@ -502,14 +498,7 @@ mod tests {
     fn an_unreadable_body_is_a_break_not_an_error() {
         let (mut rows, head, keys) = stored(2);
         rows[1].receipt = Err("missing field `tier`".into());
-        let (_, e) = broken(check_chunk(
-            "org.acme",
-            ChainHead::GENESIS,
-            &rows,
-            2,
-            &head,
-            &keys,
-        ));
+        let (_, e) = broken_from_start(&rows, 2, &head, &keys);
         assert_eq!(e.kind(), "unreadable");
         assert_eq!(e.index(), 1);
     }

@@ -29,6 +29,17 @@ async fn testkit_connect(f: &Fixture) -> sqlx::PgConnection {
     sqlx::PgConnection::connect(f.db_url()).await.unwrap()
 }
 
+/// Sets org.acme's recorded chain head to its second receipt, as someone
+/// with database access could.
+async fn wind_head_back_to_second(f: &Fixture) {
+    f.sql(
+        "UPDATE receipt_chains SET length = 2,
+             head_hash = (SELECT receipt_hash FROM receipts WHERE tenant_id = 'org.acme' AND seq = 2)
+         WHERE tenant_id = 'org.acme'",
+    )
+    .await;
+}
+
 /// The `chain.integrity_failure` events written, oldest first.
 async fn failures(f: &Fixture) -> Vec<Value> {
     let mut conn = testkit_connect(f).await;
@@ -160,12 +171,7 @@ async fn a_chain_cut_back_after_it_was_verified_is_found() {
         "DELETE FROM receipts WHERE tenant_id = 'org.acme' AND seq = 3",
     )
     .await;
-    f.sql(
-        "UPDATE receipt_chains SET length = 2,
-             head_hash = (SELECT receipt_hash FROM receipts WHERE tenant_id = 'org.acme' AND seq = 2)
-         WHERE tenant_id = 'org.acme'",
-    )
-    .await;
+    wind_head_back_to_second(&f).await;
     assert_eq!(f.hall.check_chains().await.unwrap().breaks, 1);
     let events = failures(&f).await;
     assert_eq!(events[0]["kind"], "head_mismatch", "{events:?}");
@@ -244,12 +250,7 @@ async fn a_receipt_left_past_a_wound_back_head_is_found() {
     let (f, acme, _) = acme_with_receipts(3).await;
     // The head wound back over receipt 3, which stays stored: the next
     // decision could not be written at position 3.
-    f.sql(
-        "UPDATE receipt_chains SET length = 2,
-             head_hash = (SELECT receipt_hash FROM receipts WHERE tenant_id = 'org.acme' AND seq = 2)
-         WHERE tenant_id = 'org.acme'",
-    )
-    .await;
+    wind_head_back_to_second(&f).await;
     assert_eq!(f.hall.check_chains().await.unwrap().breaks, 1);
     let events = failures(&f).await;
     assert_eq!(events[0]["kind"], "beyond_head", "{events:?}");
