@@ -29,7 +29,7 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::idempotency::{self, IdempotencyClaim};
-use crate::route_events::{RouteTelemetry, TelemetryRows};
+use crate::route_events::TelemetryRows;
 use crate::{Store, StoreError, Unavailable};
 
 /// Most receipts one transaction takes.
@@ -47,10 +47,10 @@ pub struct PendingReceipt {
     pub deny_reason: Option<String>,
     /// The `Idempotency-Key` claim to complete with this receipt, if any.
     pub idempotency: Option<IdempotencyClaim>,
-    /// A route decision's telemetry envelopes (WCP §5.4), stored with the
-    /// receipt in its transaction: both or neither. `None` for decisions
-    /// about a named worker.
-    pub telemetry: Option<RouteTelemetry>,
+    /// A route decision's telemetry (WCP §5.4: what its envelopes add to
+    /// the receipt), stored with the receipt in its transaction: both or
+    /// neither. `None` for decisions about a named worker.
+    pub telemetry: Option<routing::telemetry::Telemetry>,
     /// Announce this denial as `decision.denied`: set by the use case only
     /// when one of the tenant's endpoints subscribes (from its in-memory
     /// copy), so a batch without such denials costs no statement more.
@@ -297,7 +297,7 @@ async fn commit(
                 &p.content.correlation_id,
                 receipt_id,
                 t,
-            );
+            )?;
         }
         if p.denied && p.announce_denied {
             let data = crate::webhooks::payload(&denied_data(&receipt, p))?;
@@ -309,8 +309,15 @@ async fn commit(
         sealed.push(Ok(receipt));
     }
     idempotency::complete_claims(&mut tx, &completed).await?;
-    sqlx::query(
-        "INSERT INTO receipts (tenant_id, seq, receipt_id, receipt_hash, prev_receipt_hash, decided_at,
+    // The receipts and the route telemetry beside them in one statement: a
+    // route batch costs no round trip more than a decision batch (the
+    // batch's round trips are what its receipts wait for).
+    let query = sqlx::query(
+        "WITH telemetry AS (
+            INSERT INTO route_telemetry (tenant_id, correlation_id, decision_id, telemetry)
+            SELECT * FROM unnest($12::text[], $13::text[], $14::uuid[], $15::json[])
+         )
+         INSERT INTO receipts (tenant_id, seq, receipt_id, receipt_hash, prev_receipt_hash, decided_at,
             worker_id, capability_id, denied, body, deny_reason)
          SELECT * FROM unnest($1::text[], $2::bigint[], $3::uuid[], $4::text[], $5::text[],
             $6::timestamptz[], $7::text[], $8::text[], $9::boolean[], $10::jsonb[], $11::text[])",
@@ -325,10 +332,8 @@ async fn commit(
     .bind(&rows.cap)
     .bind(&rows.denied)
     .bind(&rows.body)
-    .bind(&rows.reason)
-    .execute(&mut *tx)
-    .await?;
-    telemetry.insert(&mut tx).await?;
+    .bind(&rows.reason);
+    telemetry.bind(query).execute(&mut *tx).await?;
     crate::webhooks::emit_each(&mut tx, ::webhooks::EventType::DecisionDenied, &denied).await?;
     crate::approvals::insert_opened(&mut tx, &opened).await?;
     let (h_tenant, h_hash, h_len): (Vec<String>, Vec<Option<String>>, Vec<i64>) = {

@@ -1,10 +1,13 @@
 //! The telemetry envelopes of route decisions (WCP §5.4), stored by the
 //! receipt writer in the transaction of the decision's receipt
 //! (`receipts::PendingReceipt::telemetry`) and read back by correlation id.
-//! One row per decision holds its envelopes as one JSON array: a route
-//! writes one row and one index entry, not one per envelope.
+//! The receipt (version 3) records every field the envelopes share, so a
+//! decision's row holds only what they add (`routing::telemetry::Telemetry`,
+//! about a hundred bytes of JSON); reading joins the receipt and rebuilds the
+//! envelopes (`routing::telemetry::Envelopes`), the same definition the
+//! answer is written with.
 
-use serde_json::value::RawValue;
+use routing::telemetry::{EnvelopeCommon, Envelopes, Telemetry};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -18,26 +21,22 @@ pub struct RouteEvent {
     pub envelope: Value,
 }
 
-/// A route decision's envelopes, encoded once as one JSON array: the text
-/// stored is the text answered.
-#[derive(Debug, Clone)]
-pub struct RouteTelemetry(Box<RawValue>);
-
-impl RouteTelemetry {
-    /// The envelopes in their order (`None` when there are none).
-    pub fn of(envelopes: &[Value]) -> Option<Self> {
-        if envelopes.is_empty() {
-            return None;
-        }
-        // Encoding a `serde_json::Value` cannot fail (string keys only).
-        serde_json::value::to_raw_value(envelopes)
-            .ok()
-            .map(RouteTelemetry)
-    }
-
-    /// The JSON array.
-    pub fn into_json(self) -> Box<RawValue> {
-        self.0
+/// The fields every envelope of a routed decision shares, as its receipt
+/// records them.
+pub fn envelope_common(receipt: &audit::UnsignedReceipt) -> EnvelopeCommon {
+    EnvelopeCommon {
+        decision_id: receipt.receipt_id.clone(),
+        timestamp: receipt.decided_at.clone(),
+        correlation_id: receipt.correlation_id.clone(),
+        tenant_id: receipt.tenant_id.clone(),
+        capability_id: receipt.capability_id.clone(),
+        matched_rule_id: receipt
+            .matched_rule_id
+            .clone()
+            .unwrap_or_else(|| routing::route::NO_MATCH.to_string()),
+        selected_worker_species_id: receipt.selected_worker_species_id.clone(),
+        rules_version: receipt.rules_version.clone(),
+        dry_run: receipt.dry_run,
     }
 }
 
@@ -47,7 +46,7 @@ pub(crate) struct TelemetryRows {
     tenant: Vec<String>,
     correlation: Vec<String>,
     decision: Vec<Uuid>,
-    envelopes: Vec<String>,
+    telemetry: Vec<String>,
 }
 
 impl TelemetryRows {
@@ -57,34 +56,28 @@ impl TelemetryRows {
         tenant: &str,
         correlation_id: &str,
         decision: Uuid,
-        telemetry: &RouteTelemetry,
-    ) {
+        telemetry: &Telemetry,
+    ) -> Result<(), StoreError> {
         self.tenant.push(tenant.to_string());
         self.correlation.push(correlation_id.to_string());
         self.decision.push(decision);
-        self.envelopes.push(telemetry.0.get().to_string());
+        self.telemetry.push(
+            serde_json::to_string(telemetry).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        );
+        Ok(())
     }
 
-    /// Inserts them in the batch's transaction (nothing when there are none).
-    pub(crate) async fn insert(
-        &self,
-        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-    ) -> Result<(), StoreError> {
-        if self.tenant.is_empty() {
-            return Ok(());
-        }
-        sqlx::query(
-            "INSERT INTO route_telemetry (tenant_id, correlation_id, decision_id, envelopes)
-             SELECT t, c, d, e::json FROM unnest($1::text[], $2::text[], $3::uuid[], $4::text[])
-                 AS u(t, c, d, e)",
-        )
-        .bind(&self.tenant)
-        .bind(&self.correlation)
-        .bind(&self.decision)
-        .bind(&self.envelopes)
-        .execute(&mut **tx)
-        .await?;
-        Ok(())
+    /// Binds them as parameters 12–15 of the receipt batch's statement
+    /// (`receipts::commit`), which inserts them (none: empty arrays).
+    pub(crate) fn bind<'q>(
+        &'q self,
+        query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+        query
+            .bind(&self.tenant)
+            .bind(&self.correlation)
+            .bind(&self.decision)
+            .bind(&self.telemetry)
     }
 }
 
@@ -96,10 +89,12 @@ impl TenantStore<'_> {
         limit: i64,
     ) -> Result<Vec<RouteEvent>, StoreError> {
         // Each decision has at least one envelope: `limit` rows are enough.
-        let rows: Vec<(Uuid, String)> = sqlx::query_as(
-            "SELECT decision_id, envelopes::text FROM route_telemetry
-             WHERE tenant_id = $1 AND correlation_id = $2
-             ORDER BY created_at, decision_id
+        let rows: Vec<(Uuid, String, String)> = sqlx::query_as(
+            "SELECT t.decision_id, t.telemetry::text, r.body::text
+             FROM route_telemetry t
+             JOIN receipts r ON r.tenant_id = t.tenant_id AND r.receipt_id = t.decision_id
+             WHERE t.tenant_id = $1 AND t.correlation_id = $2
+             ORDER BY t.created_at, t.decision_id
              LIMIT $3",
         )
         .bind(self.tenant.as_str())
@@ -108,18 +103,20 @@ impl TenantStore<'_> {
         .fetch_all(&self.store.pool)
         .await?;
         let mut events = Vec::new();
-        for (decision_id, text) in rows {
-            let envelopes: Vec<Value> = serde_json::from_str(&text).map_err(|e| {
+        for (decision_id, telemetry, body) in rows {
+            let corrupt = |e: serde_json::Error| {
                 StoreError::Corrupt(format!("telemetry of decision {decision_id}: {e}"))
-            })?;
-            for envelope in envelopes {
-                let event_id = envelope["event_id"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string();
+            };
+            let telemetry: Telemetry = serde_json::from_str(&telemetry).map_err(corrupt)?;
+            let receipt: audit::Receipt = serde_json::from_str(&body).map_err(corrupt)?;
+            let envelopes = Envelopes {
+                common: envelope_common(&receipt.content),
+                telemetry,
+            };
+            for (event_id, envelope) in envelopes.event_ids().iter().zip(envelopes.to_values()) {
                 events.push(RouteEvent {
                     decision_id,
-                    event_id,
+                    event_id: event_id.to_string(),
                     envelope,
                 });
             }

@@ -7,8 +7,8 @@ use std::collections::{HashMap, HashSet};
 use audit::{key_id, verify_chain, ChainError, Receipt, UnsignedReceipt};
 use ed25519_dalek::SigningKey;
 use registry::receipts::{PendingReceipt, ReceiptKey, ReceiptWriter};
-use registry::route_events::RouteTelemetry;
 use registry::{Store, StoreError, Unavailable};
+use routing::telemetry::{Envelopes, Telemetry};
 use testkit::TestDb;
 use uuid::Uuid;
 use wcp::TenantId;
@@ -478,54 +478,87 @@ mod idempotency_keys {
     }
 }
 
+fn routed_telemetry() -> Telemetry {
+    Telemetry::Routed {
+        policy_version: "hall-default-policy/1".into(),
+        qos_class: "P2".into(),
+        selected_worker_id: Some("x.acme.w".into()),
+        gate_reason: "no_gate_required".into(),
+    }
+}
+
+fn denied_telemetry() -> Telemetry {
+    Telemetry::Denied {
+        deny_code: "DENY_NO_MATCHING_RULE".into(),
+        deny_message: "no routing rule matched".into(),
+    }
+}
+
+/// A route decision's receipt (version 3) with its telemetry.
+fn routed(tenant: &str, n: usize, telemetry: Telemetry) -> PendingReceipt {
+    let mut p = pending(tenant, n);
+    p.content.receipt_version = audit::ReceiptVersion::V3;
+    p.content.matched_rule_id = Some("rr_read".into());
+    p.content.rules_version = Some("2".into());
+    p.content.selected_worker_species_id = Some("wrk.acme.reader".into());
+    p.telemetry = Some(telemetry);
+    p
+}
+
 #[tokio::test]
-async fn a_route_decisions_telemetry_is_committed_with_its_receipt() {
+async fn a_route_decisions_telemetry_is_committed_with_its_receipt_and_read_back_whole() {
     let (_db, s, t, writer) = acme().await;
-    let envelopes = vec![
-        serde_json::json!({"event_id": "evt.os.task.routed", "correlation_id": "c1"}),
-        serde_json::json!({"event_id": "evt.os.worker.selected", "correlation_id": "c1"}),
-    ];
-    let routed = PendingReceipt {
-        telemetry: RouteTelemetry::of(&envelopes),
-        ..pending(t.as_str(), 1)
-    };
-    let receipt = writer.append(routed).await.unwrap();
+    let receipt = writer
+        .append(routed(t.as_str(), 1, routed_telemetry()))
+        .await
+        .unwrap();
     // A decision about a named worker stores none.
     writer.append(pending(t.as_str(), 1)).await.unwrap();
 
     let events = s.tenant(&t).route_events("c1", 10).await.unwrap();
+    // The envelopes: the receipt's common fields and the row's own.
+    let expected = Envelopes {
+        common: registry::route_events::envelope_common(&receipt.content),
+        telemetry: routed_telemetry(),
+    };
     assert_eq!(
         events
             .iter()
             .map(|e| e.envelope.clone())
             .collect::<Vec<_>>(),
-        envelopes
+        expected.to_values()
     );
     let decision = Uuid::parse_str(&receipt.content.receipt_id).unwrap();
     assert!(events.iter().all(|e| e.decision_id == decision));
     assert_eq!(events[1].event_id, "evt.os.worker.selected");
+    assert_eq!(
+        events[0].envelope["decision_id"],
+        receipt.content.receipt_id
+    );
+    assert_eq!(events[0].envelope["timestamp"], receipt.content.decided_at);
+    assert_eq!(events[0].envelope["matched_rule_id"], "rr_read");
+    assert_eq!(events[0].envelope["rules_version"], "2");
+    assert_eq!(events[0].envelope["qos_class"], "P2");
+    assert_eq!(events[2].envelope["reason"], "no_gate_required");
+    // Another tenant's query for the same correlation id finds nothing.
+    let other = TenantId::parse("org.other").unwrap();
+    assert!(s
+        .tenant(&other)
+        .route_events("c1", 10)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 #[tokio::test]
 async fn telemetry_of_several_route_decisions_is_read_in_order_up_to_the_limit() {
     let (_db, s, t, writer) = acme().await;
-    let envelopes = |n: usize| -> Vec<serde_json::Value> {
-        (0..n)
-            .map(|i| serde_json::json!({"event_id": format!("evt.{i}"), "correlation_id": "c2"}))
-            .collect()
-    };
     let first = writer
-        .append(PendingReceipt {
-            telemetry: RouteTelemetry::of(&envelopes(3)),
-            ..pending(t.as_str(), 2)
-        })
+        .append(routed(t.as_str(), 2, routed_telemetry()))
         .await
         .unwrap();
     let second = writer
-        .append(PendingReceipt {
-            telemetry: RouteTelemetry::of(&envelopes(1)),
-            ..pending(t.as_str(), 2)
-        })
+        .append(routed(t.as_str(), 2, denied_telemetry()))
         .await
         .unwrap();
 
@@ -536,13 +569,13 @@ async fn telemetry_of_several_route_decisions_is_read_in_order_up_to_the_limit()
             .map(|e| (e.decision_id, e.event_id.as_str()))
             .collect::<Vec<_>>(),
         vec![
-            (ids(&first), "evt.0"),
-            (ids(&first), "evt.1"),
-            (ids(&first), "evt.2"),
-            (ids(&second), "evt.0"),
+            (ids(&first), "evt.os.task.routed"),
+            (ids(&first), "evt.os.worker.selected"),
+            (ids(&first), "evt.os.policy.gated"),
+            (ids(&second), "evt.os.task.denied"),
         ]
     );
+    assert_eq!(all[3].envelope["deny_message"], "no routing rule matched");
     // The limit counts envelopes, not decisions.
     assert_eq!(s.tenant(&t).route_events("c2", 2).await.unwrap().len(), 2);
-    assert!(RouteTelemetry::of(&[]).is_none());
 }

@@ -91,3 +91,82 @@ async fn unreachable_redis_is_an_error_not_a_hang() {
     assert!(err.to_string().contains("unavailable"), "{err}");
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+/// Migration 31 keeps only what a route's envelopes add to its receipt: rows
+/// stored before it are rewritten into that form, nothing lost.
+#[tokio::test]
+async fn route_telemetry_stored_as_envelopes_is_rewritten_to_what_they_add() {
+    use std::borrow::Cow;
+    const COMPACT: i64 = 20261126000031;
+    let all = sqlx::migrate!("../../migrations");
+    let before = sqlx::migrate::Migrator {
+        migrations: Cow::Owned(
+            all.iter()
+                .filter(|m| m.version < COMPACT)
+                .cloned()
+                .collect(),
+        ),
+        ..sqlx::migrate::Migrator::DEFAULT
+    };
+    let db = TestDb::create().await;
+    let mut conn = db.connect().await;
+    before.run(&mut conn).await.unwrap();
+    let common = serde_json::json!({"correlation_id": "c1", "tenant_id": "org.acme"});
+    let with = |extra: serde_json::Value| {
+        let mut e = common.clone();
+        for (k, v) in extra.as_object().unwrap() {
+            e[k] = v.clone();
+        }
+        e
+    };
+    let routed = serde_json::json!([
+        with(serde_json::json!({"event_id": "evt.os.task.routed",
+            "policy_version": "p/1", "qos_class": "P1"})),
+        with(serde_json::json!({"event_id": "evt.os.worker.selected",
+            "selected_worker_id": "x.acme.w", "reason": "first_available_candidate"})),
+        with(
+            serde_json::json!({"event_id": "evt.os.policy.gated", "decision": "ALLOW",
+            "policy_version": "p/1", "reason": "human_approved"})
+        ),
+    ]);
+    let denied = serde_json::json!([with(serde_json::json!({
+        "event_id": "evt.os.task.denied", "deny_code": "DENY_NO_MATCHING_RULE",
+        "deny_message": "no rule matched"}))]);
+    for (n, envelopes) in [(1, &routed), (2, &denied)] {
+        sqlx::query(
+            "INSERT INTO route_telemetry (tenant_id, correlation_id, decision_id, envelopes)
+             VALUES ('org.acme', 'c1', $1, $2::json)",
+        )
+        .bind(uuid::Uuid::from_u128(n))
+        .bind(envelopes.to_string())
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+
+    connect(&db).await.migrate().await.unwrap();
+    let rows: Vec<(String,)> =
+        sqlx::query_as("SELECT telemetry::text FROM route_telemetry ORDER BY decision_id")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    let read: Vec<routing::telemetry::Telemetry> = rows
+        .iter()
+        .map(|(t,)| serde_json::from_str(t).unwrap())
+        .collect();
+    assert_eq!(
+        read,
+        [
+            routing::telemetry::Telemetry::Routed {
+                policy_version: "p/1".into(),
+                qos_class: "P1".into(),
+                selected_worker_id: Some("x.acme.w".into()),
+                gate_reason: "human_approved".into(),
+            },
+            routing::telemetry::Telemetry::Denied {
+                deny_code: "DENY_NO_MATCHING_RULE".into(),
+                deny_message: "no rule matched".into(),
+            },
+        ]
+    );
+}

@@ -21,6 +21,7 @@ pub mod route;
 pub mod rules;
 mod shadow;
 pub mod snapshot;
+pub mod telemetry;
 pub mod version;
 
 pub use input::{CorrelationId, RouteInput, RouteInputError, MAX_REQUEST_BYTES};

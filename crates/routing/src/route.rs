@@ -18,6 +18,7 @@ use wcp::{ControlId, Env};
 
 use crate::input::RouteInput;
 use crate::rules::{Candidate, Escalation, Rule};
+use crate::telemetry::{EnvelopeCommon, Envelopes, Telemetry};
 
 /// The deny codes the router gives besides the governance chain's (which
 /// are `policy::deny`; the shared ones are spelt the same there).
@@ -37,13 +38,7 @@ pub mod deny {
 /// `matched_rule_id` when no rule matched (pyhall's sentinel).
 pub const NO_MATCH: &str = "NO_MATCH";
 
-/// The telemetry event ids (§5.4; pyhall's spellings).
-pub mod event {
-    pub const TASK_ROUTED: &str = "evt.os.task.routed";
-    pub const WORKER_SELECTED: &str = "evt.os.worker.selected";
-    pub const POLICY_GATED: &str = "evt.os.policy.gated";
-    pub const TASK_DENIED: &str = "evt.os.task.denied";
-}
+pub use crate::telemetry::event;
 
 /// What a route decision came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -146,7 +141,7 @@ impl From<&Escalation> for EscalationView {
 
 /// A route decision (§4.2, every field) plus our `outcome` and
 /// `rules_version`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RouteDecision {
     pub decision_id: String,
     pub timestamp: String,
@@ -180,7 +175,8 @@ pub struct RouteDecision {
     pub recommended_profiles_effective: Vec<Value>,
     pub escalation_effective: EscalationView,
     pub candidate_workers_ranked: Vec<CandidateReport>,
-    pub telemetry_envelopes: Vec<Value>,
+    /// Set by [`decide`] on every decision it returns.
+    pub telemetry_envelopes: Option<Envelopes>,
     pub dry_run: bool,
     /// The version of the tenant's rules that decided; `None` when it has none.
     pub rules_version: Option<String>,
@@ -329,7 +325,7 @@ pub fn decide(header: &Header, input: &RouteInput, stage: Stage<'_>) -> RouteDec
         recommended_profiles_effective: Vec::new(),
         escalation_effective: EscalationView::default(),
         candidate_workers_ranked: Vec::new(),
-        telemetry_envelopes: Vec::new(),
+        telemetry_envelopes: None,
         dry_run: input.dry_run,
         rules_version: header.rules_version.clone(),
     };
@@ -337,7 +333,6 @@ pub fn decide(header: &Header, input: &RouteInput, stage: Stage<'_>) -> RouteDec
         Stage::NoRules => {
             return denied(
                 d,
-                header,
                 DenyReason::new(
                     deny::NO_MATCHING_RULE,
                     "no routing rule matched: this tenant has no routing rules; \
@@ -349,7 +344,6 @@ pub fn decide(header: &Header, input: &RouteInput, stage: Stage<'_>) -> RouteDec
         Stage::NoMatch => {
             return denied(
                 d,
-                header,
                 DenyReason::new(
                     deny::NO_MATCHING_RULE,
                     "no routing rule matched; fail-closed per WCP spec section 5.1",
@@ -384,7 +378,6 @@ pub fn decide(header: &Header, input: &RouteInput, stage: Stage<'_>) -> RouteDec
     let Some(sel) = selected else {
         return denied(
             d,
-            header,
             DenyReason::new(
                 deny::NO_AVAILABLE_WORKER,
                 "no candidate worker species has an enrolled worker that passes the \
@@ -397,7 +390,6 @@ pub fn decide(header: &Header, input: &RouteInput, stage: Stage<'_>) -> RouteDec
         // The service passes an index of this rule's candidates; fail closed.
         return denied(
             d,
-            header,
             DenyReason::new(
                 deny::NO_AVAILABLE_WORKER,
                 "the selected candidate is not one of the rule's",
@@ -409,7 +401,6 @@ pub fn decide(header: &Header, input: &RouteInput, stage: Stage<'_>) -> RouteDec
     if let ChainVerdict::Deny { code, reason } = &sel.chain {
         return denied(
             d,
-            header,
             DenyReason::new(code, reason.clone(), json!({ "worker_id": sel.worker_id })),
         );
     }
@@ -425,7 +416,6 @@ pub fn decide(header: &Header, input: &RouteInput, stage: Stage<'_>) -> RouteDec
         let names: Vec<String> = missing.iter().map(ToString::to_string).collect();
         return denied(
             d,
-            header,
             DenyReason::new(
                 deny::MISSING_REQUIRED_CONTROLS,
                 format!(
@@ -443,7 +433,6 @@ pub fn decide(header: &Header, input: &RouteInput, stage: Stage<'_>) -> RouteDec
     if let Some(why) = &sel.privilege_denied {
         return denied(
             d,
-            header,
             DenyReason::new(
                 deny::PRIVILEGE_ENVELOPE_VIOLATED,
                 format!(
@@ -463,7 +452,6 @@ pub fn decide(header: &Header, input: &RouteInput, stage: Stage<'_>) -> RouteDec
     if gate == BlastGate::Exceeded {
         return denied(
             d,
-            header,
             DenyReason::new(
                 deny::BLAST_RADIUS_EXCEEDED,
                 format!(
@@ -517,7 +505,7 @@ pub fn decide(header: &Header, input: &RouteInput, stage: Stage<'_>) -> RouteDec
             message,
             json!({ "supervisor_required": true, "policy_version": header.policy_version }),
         );
-        let mut d = denied(d, header, reason);
+        let mut d = denied(d, reason);
         d.outcome = RouteOutcome::RequireHuman;
         return d;
     }
@@ -529,75 +517,47 @@ pub fn decide(header: &Header, input: &RouteInput, stage: Stage<'_>) -> RouteDec
         (true, false) => "policy_gate_allow",
         (false, false) => "no_gate_required",
     };
-    let common = envelope_common(&d, header);
-    d.telemetry_envelopes = vec![
-        envelope(
-            event::TASK_ROUTED,
-            &common,
-            json!({ "policy_version": header.policy_version, "qos_class": d.qos_class }),
-            d.dry_run,
-        ),
-        envelope(
-            event::WORKER_SELECTED,
-            &common,
-            json!({ "selected_worker_id": d.selected_worker_id, "reason": "first_available_candidate" }),
-            d.dry_run,
-        ),
-        envelope(
-            event::POLICY_GATED,
-            &common,
-            json!({ "decision": "ALLOW", "policy_version": header.policy_version, "reason": gate_reason }),
-            d.dry_run,
-        ),
-    ];
+    d.telemetry_envelopes = Some(Envelopes {
+        common: envelope_common(&d),
+        telemetry: Telemetry::Routed {
+            policy_version: header.policy_version.clone(),
+            qos_class: d.qos_class.clone(),
+            selected_worker_id: d.selected_worker_id.clone(),
+            gate_reason: gate_reason.to_string(),
+        },
+    });
     d
 }
 
 /// A denied decision with its one `evt.os.task.denied` envelope.
-fn denied(mut d: RouteDecision, header: &Header, reason: DenyReason) -> RouteDecision {
+fn denied(mut d: RouteDecision, reason: DenyReason) -> RouteDecision {
     d.denied = true;
     d.outcome = RouteOutcome::Deny;
     d.deny_code = Some(reason.code.clone());
-    let common = envelope_common(&d, header);
-    d.telemetry_envelopes = vec![envelope(
-        event::TASK_DENIED,
-        &common,
-        json!({ "deny_code": reason.code, "deny_message": reason.message }),
-        d.dry_run,
-    )];
+    d.telemetry_envelopes = Some(Envelopes {
+        common: envelope_common(&d),
+        telemetry: Telemetry::Denied {
+            deny_code: reason.code.clone(),
+            deny_message: reason.message.clone(),
+        },
+    });
     d.deny_reason_if_denied = Some(reason);
     d
 }
 
 /// The fields every envelope of a decision carries.
-fn envelope_common(d: &RouteDecision, header: &Header) -> Map<String, Value> {
-    let v = json!({
-        "timestamp": d.timestamp,
-        "correlation_id": d.correlation_id,
-        "tenant_id": d.tenant_id,
-        "capability_id": d.capability_id,
-        "matched_rule_id": d.matched_rule_id,
-        "selected_worker_species_id": d.selected_worker_species_id,
-        "rules_version": header.rules_version,
-        "decision_id": d.decision_id,
-    });
-    match v {
-        Value::Object(m) => m,
-        _ => Map::new(),
+fn envelope_common(d: &RouteDecision) -> EnvelopeCommon {
+    EnvelopeCommon {
+        decision_id: d.decision_id.clone(),
+        timestamp: d.timestamp.clone(),
+        correlation_id: d.correlation_id.clone(),
+        tenant_id: d.tenant_id.clone(),
+        capability_id: d.capability_id.clone(),
+        matched_rule_id: d.matched_rule_id.clone(),
+        selected_worker_species_id: d.selected_worker_species_id.clone(),
+        rules_version: d.rules_version.clone(),
+        dry_run: d.dry_run,
     }
-}
-
-fn envelope(event_id: &str, common: &Map<String, Value>, extra: Value, dry_run: bool) -> Value {
-    let mut m = Map::new();
-    m.insert("event_id".into(), Value::String(event_id.to_string()));
-    m.extend(common.clone());
-    if let Value::Object(e) = extra {
-        m.extend(e);
-    }
-    if dry_run {
-        m.insert("dry_run".into(), Value::Bool(true));
-    }
-    Value::Object(m)
 }
 
 #[cfg(test)]
@@ -677,10 +637,11 @@ mod tests {
     }
 
     fn event_ids(d: &RouteDecision) -> Vec<&str> {
-        d.telemetry_envelopes
-            .iter()
-            .map(|e| e["event_id"].as_str().unwrap())
-            .collect()
+        d.telemetry_envelopes.as_ref().unwrap().event_ids().to_vec()
+    }
+
+    fn envelopes(d: &RouteDecision) -> Vec<Value> {
+        d.telemetry_envelopes.as_ref().unwrap().to_values()
     }
 
     #[test]
@@ -879,7 +840,7 @@ mod tests {
                 event::POLICY_GATED
             ]
         );
-        for e in &d.telemetry_envelopes {
+        for e in &envelopes(&d) {
             assert_eq!(e["correlation_id"], "3f2504e0-4f89-41d3-9a0c-0305e82c3301");
             assert_eq!(e["tenant_id"], "org.acme");
             assert_eq!(e["capability_id"], "cap.doc.summarize");
@@ -889,7 +850,7 @@ mod tests {
             assert_eq!(e["timestamp"], d.timestamp);
             assert!(e.get("dry_run").is_none());
         }
-        assert_eq!(d.telemetry_envelopes[2]["reason"], "no_gate_required");
+        assert_eq!(envelopes(&d)[2]["reason"], "no_gate_required");
     }
 
     #[test]
@@ -966,7 +927,7 @@ mod tests {
             ),
         );
         assert_eq!(approved.outcome, RouteOutcome::Allow);
-        assert_eq!(approved.telemetry_envelopes[2]["reason"], "human_approved");
+        assert_eq!(envelopes(&approved)[2]["reason"], "human_approved");
     }
 
     #[test]
@@ -1010,7 +971,7 @@ mod tests {
             matched(&rs, Some(selected(&has, None, ChainVerdict::Allow)), false),
         );
         assert_eq!(d.outcome, RouteOutcome::Allow);
-        assert_eq!(d.telemetry_envelopes[2]["reason"], "policy_gate_allow");
+        assert_eq!(envelopes(&d)[2]["reason"], "policy_gate_allow");
         assert!(d.escalation_effective.policy_gate);
     }
 
@@ -1027,7 +988,7 @@ mod tests {
         );
         assert!(d.dry_run);
         assert_eq!(d.outcome, RouteOutcome::Allow);
-        assert!(d.telemetry_envelopes.iter().all(|e| e["dry_run"] == true));
+        assert!(envelopes(&d).iter().all(|e| e["dry_run"] == true));
     }
 
     #[test]

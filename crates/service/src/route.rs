@@ -17,7 +17,7 @@ use audit::{Outcome, UnsignedReceipt};
 use chrono::{SecondsFormat, Utc};
 use policy::Request;
 use registry::receipts::PendingReceipt;
-use registry::route_events::{RouteEvent, RouteTelemetry};
+use registry::route_events::RouteEvent;
 use registry::workers::Worker;
 use registry::{Entity, StoreError};
 use routing::route::{
@@ -52,9 +52,6 @@ pub struct Routed {
     pub supervision: Supervision,
     /// The SHA-256 of the selected worker's current attestation.
     pub artifact_hash: Option<String>,
-    /// `decision.telemetry_envelopes` as stored with the receipt (encoded
-    /// once, for the store and the answer).
-    pub telemetry: Option<RouteTelemetry>,
 }
 
 /// Why no route decision was made.
@@ -313,7 +310,6 @@ impl Hall {
             rules_sha256: rules.map(|r| r.sha256.clone()),
             selected_worker_species_id: decision.selected_worker_species_id.clone(),
         };
-        let telemetry = RouteTelemetry::of(&decision.telemetry_envelopes);
         let receipt = self
             .commit_receipt(
                 PendingReceipt {
@@ -326,7 +322,10 @@ impl Hall {
                         .map(|r| r.message.clone()),
                     idempotency: None,
                     // Stored with the receipt, in its transaction.
-                    telemetry: telemetry.clone(),
+                    telemetry: decision
+                        .telemetry_envelopes
+                        .as_ref()
+                        .map(|e| e.telemetry.clone()),
                     // Set by `commit_receipt`.
                     announce_denied: false,
                     // Stored and announced in the receipt's transaction.
@@ -342,7 +341,6 @@ impl Hall {
             receipt,
             supervision,
             artifact_hash,
-            telemetry,
         })
     }
 

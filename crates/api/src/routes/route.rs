@@ -8,7 +8,6 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use registry::decisions::LoggedDecision;
-use registry::route_events::RouteTelemetry;
 use registry::Scope;
 use routing::{CorrelationId, RouteInput};
 use serde::Deserialize;
@@ -92,16 +91,18 @@ impl From<RouteError> for ApiError {
     }
 }
 
-/// The answer as sent: [`RouteAnswer`] with the telemetry envelopes as the
-/// JSON text stored with the receipt, so that they are encoded once (the
-/// OpenAPI document describes [`RouteAnswer`], whose `telemetry_envelopes`
-/// this is).
+/// The answer as sent: [`RouteAnswer`] (which the OpenAPI document
+/// describes), with the router's structured fields written straight from
+/// its types rather than through JSON values.
 #[derive(Debug, serde::Serialize)]
 pub struct RouteReply {
     #[serde(flatten)]
     answer: RouteAnswer,
+    deny_reason_if_denied: Option<routing::route::DenyReason>,
+    escalation_effective: routing::route::EscalationView,
+    candidate_workers_ranked: Vec<routing::route::CandidateReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    telemetry_envelopes: Option<Box<serde_json::value::RawValue>>,
+    telemetry_envelopes: Option<routing::telemetry::Envelopes>,
 }
 
 /// The answer: every decision answer's fields and the route's.
@@ -111,7 +112,6 @@ pub fn answer(routed: Routed) -> RouteReply {
         receipt,
         supervision,
         artifact_hash,
-        telemetry,
     } = routed;
     let decided = Decided {
         decision: LoggedDecision {
@@ -133,9 +133,9 @@ pub fn answer(routed: Routed) -> RouteReply {
     let answer = RouteAnswer {
         decision,
         route: RouteFields {
-            deny_reason_if_denied: Some(d.deny_reason_if_denied.as_ref().map(json)),
-            escalation_effective: Some(json(&d.escalation_effective)),
-            candidate_workers_ranked: Some(d.candidate_workers_ranked.iter().map(json).collect()),
+            deny_reason_if_denied: None,
+            escalation_effective: None,
+            candidate_workers_ranked: None,
             timestamp: Some(d.timestamp),
             matched_rule_id: Some(d.matched_rule_id),
             selected_worker_id: Some(d.selected_worker_id),
@@ -153,17 +153,11 @@ pub fn answer(routed: Routed) -> RouteReply {
     };
     RouteReply {
         answer,
-        // `None` only when there are no envelopes (every decision has one).
-        telemetry_envelopes: telemetry
-            .map(RouteTelemetry::into_json)
-            .or_else(|| serde_json::value::to_raw_value(&d.telemetry_envelopes).ok()),
+        deny_reason_if_denied: d.deny_reason_if_denied,
+        escalation_effective: d.escalation_effective,
+        candidate_workers_ranked: d.candidate_workers_ranked,
+        telemetry_envelopes: d.telemetry_envelopes,
     }
-}
-
-/// Serialising the router's plain data types cannot fail (string keys,
-/// JSON values); `Null` stands in should it ever.
-fn json<T: serde::Serialize>(v: &T) -> Value {
-    serde_json::to_value(v).unwrap_or(Value::Null)
 }
 
 /// Route a capability request by your tenant's routing rules
