@@ -26,6 +26,7 @@
 
 pub mod merkle;
 pub mod note;
+pub mod tree;
 
 use std::collections::HashMap;
 

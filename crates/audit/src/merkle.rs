@@ -6,8 +6,9 @@
 //! §2.1.3.2 and §2.1.4.2 describe it — so a proof made here verifies with
 //! any implementation of those texts, and one made elsewhere verifies here.
 //!
-//! Proofs here are made from the whole list of leaf hashes (O(n)); a stored
-//! tree that answers them in O(log n) at scale is the log's next step.
+//! Proofs here are made from a whole list of leaf hashes (O(n)): the
+//! reference that [`crate::tree`], which answers them from stored nodes in
+//! O(log n), is tested against.
 
 use sha2::{Digest, Sha256};
 
