@@ -37,7 +37,7 @@ impl NodeId {
     /// Whether this node is stored (a level that is a positive multiple of
     /// [`TILE_HEIGHT`]) — leaves are read from the receipts.
     pub fn is_stored(&self) -> bool {
-        self.level > 0 && self.level % TILE_HEIGHT == 0
+        self.level > 0 && self.level.is_multiple_of(TILE_HEIGHT)
     }
 
     /// The nodes this one is the head of, at the stored level (or the leaf
