@@ -77,6 +77,27 @@ impl Base {
     }
 }
 
+/// A receipt's leaf hash: its `receipt_hash` (64 hex digits) as 32 raw
+/// bytes, hashed as a leaf. `None` when it is not such a hash.
+pub fn receipt_leaf(receipt_hash: &str) -> Option<Hash> {
+    let bytes = receipt_hash.as_bytes();
+    if bytes.len() != 64 {
+        return None;
+    }
+    let digit = |c: u8| -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            _ => None,
+        }
+    };
+    let mut raw = [0u8; 32];
+    for (i, pair) in bytes.chunks_exact(2).enumerate() {
+        raw[i] = digit(pair[0])? << 4 | digit(pair[1])?;
+    }
+    Some(merkle::leaf_hash(&raw))
+}
+
 /// The head of a perfect subtree from its base nodes, left to right.
 pub fn perfect_head(base: &[Hash]) -> Hash {
     merkle::root(base)
@@ -394,6 +415,23 @@ mod tests {
         assert_eq!(consistency_ranges(0, 5), None);
         assert_eq!(consistency_ranges(6, 5), None);
         assert_eq!(consistency_ranges(5, 5), Some(vec![]));
+    }
+
+    #[test]
+    fn a_receipts_leaf_is_its_hash_as_raw_bytes_and_nothing_else_is_one() {
+        let hex = "0e620e3eaa3b09085bdbf4590dd7e38907870abc74708d16231321247238dcc6";
+        let mut raw = [0u8; 32];
+        for i in 0..32 {
+            raw[i] = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap();
+        }
+        assert_eq!(receipt_leaf(hex), Some(leaf_hash(&raw)));
+        assert_eq!(
+            receipt_leaf(&hex.to_uppercase()),
+            None,
+            "lower-case only, as stored"
+        );
+        assert_eq!(receipt_leaf(&hex[2..]), None);
+        assert_eq!(receipt_leaf(&format!("{}zz", &hex[2..])), None);
     }
 
     #[test]

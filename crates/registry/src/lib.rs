@@ -24,6 +24,7 @@ pub mod routing_rules;
 pub mod telemetry;
 pub mod tenant_policy;
 pub mod tenants;
+pub mod tree;
 pub mod webhooks;
 pub mod workers;
 

@@ -30,6 +30,7 @@ use uuid::Uuid;
 
 use crate::idempotency::{self, IdempotencyClaim};
 use crate::route_events::TelemetryRows;
+use crate::tree::{self, TreeRows};
 use crate::{Store, StoreError, Unavailable};
 
 /// Most receipts one transaction takes.
@@ -231,21 +232,26 @@ async fn commit(
     .await?;
     // Locked in tenant order: writers in other processes take them in the same order.
     let rows = sqlx::query(
-        "SELECT tenant_id, head_hash, length FROM receipt_chains
+        "SELECT tenant_id, head_hash, length, tree_size, tree_edge FROM receipt_chains
          WHERE tenant_id = ANY($1) ORDER BY tenant_id FOR UPDATE",
     )
     .bind(&tenants)
     .fetch_all(&mut *tx)
     .await?;
     let mut heads: BTreeMap<String, ChainHead> = BTreeMap::new();
+    let mut trees = TreeRows::default();
     for row in rows {
+        let tenant: String = row.try_get("tenant_id")?;
         let length: i64 = row.try_get("length")?;
         let head = ChainHead {
             hash: row.try_get("head_hash")?,
             length: u64::try_from(length)
                 .map_err(|_| StoreError::Corrupt(format!("chain length {length}")))?,
         };
-        heads.insert(row.try_get("tenant_id")?, head);
+        let edge = tree::stored_edge(row.try_get("tree_size")?, row.try_get("tree_edge")?)?;
+        let edge = tree::caught_up(&mut tx, &tenant, edge, head.length, &mut trees).await?;
+        trees.edges.insert(tenant.clone(), edge);
+        heads.insert(tenant, head);
     }
 
     // A job whose claim is no longer its own gets no receipt: the request
@@ -274,6 +280,7 @@ async fn commit(
             StoreError::Corrupt(format!("no chain row for {}", p.content.tenant_id))
         })?;
         let receipt = head.append(p.content.clone(), key);
+        trees.append(&p.content.tenant_id, &receipt.receipt_hash)?;
         rows.tenant.push(receipt.content.tenant_id.clone());
         rows.seq.push(position(head)?);
         let receipt_id = Uuid::parse_str(&receipt.content.receipt_id)
@@ -309,13 +316,16 @@ async fn commit(
         sealed.push(Ok(receipt));
     }
     idempotency::complete_claims(&mut tx, &completed).await?;
-    // The receipts and the route telemetry beside them in one statement: a
-    // route batch costs no round trip more than a decision batch (the
-    // batch's round trips are what its receipts wait for).
+    // The receipts, the route telemetry and the tree's new stored nodes in
+    // one statement: neither costs a round trip more (the batch's round
+    // trips are what its receipts wait for).
     let query = sqlx::query(
         "WITH telemetry AS (
             INSERT INTO route_telemetry (tenant_id, correlation_id, decision_id, telemetry)
             SELECT * FROM unnest($12::text[], $13::text[], $14::uuid[], $15::json[])
+         ), nodes AS (
+            INSERT INTO receipt_tree_nodes (tenant_id, level, index, hash)
+            SELECT * FROM unnest($16::text[], $17::smallint[], $18::bigint[], $19::bytea[])
          )
          INSERT INTO receipts (tenant_id, seq, receipt_id, receipt_hash, prev_receipt_hash, decided_at,
             worker_id, capability_id, denied, body, deny_reason)
@@ -333,28 +343,38 @@ async fn commit(
     .bind(&rows.denied)
     .bind(&rows.body)
     .bind(&rows.reason);
-    telemetry.bind(query).execute(&mut *tx).await?;
+    let query = telemetry.bind(query);
+    trees.bind_nodes(query).execute(&mut *tx).await?;
     crate::webhooks::emit_each(&mut tx, ::webhooks::EventType::DecisionDenied, &denied).await?;
     crate::approvals::insert_opened(&mut tx, &opened).await?;
-    let (h_tenant, h_hash, h_len): (Vec<String>, Vec<Option<String>>, Vec<i64>) = {
-        let mut t = Vec::new();
-        let mut h = Vec::new();
-        let mut l = Vec::new();
-        for (tenant, head) in &heads {
-            t.push(tenant.clone());
-            h.push(head.hash.clone());
-            l.push(position(head)?);
-        }
-        (t, h, l)
-    };
+    let mut h_tenant = Vec::new();
+    let mut h_hash = Vec::new();
+    let mut h_len = Vec::new();
+    let mut h_tree_size = Vec::new();
+    let mut h_tree_edge = Vec::new();
+    for (tenant, head) in &heads {
+        let edge = trees
+            .edges
+            .get(tenant)
+            .ok_or_else(|| StoreError::Corrupt(format!("no tree edge for {tenant}")))?;
+        h_tenant.push(tenant.clone());
+        h_hash.push(head.hash.clone());
+        h_len.push(position(head)?);
+        h_tree_size.push(tree::size(edge)?);
+        h_tree_edge.push(edge.to_bytes());
+    }
     sqlx::query(
-        "UPDATE receipt_chains c SET head_hash = u.head_hash, length = u.length, updated_at = now()
-         FROM unnest($1::text[], $2::text[], $3::bigint[]) AS u(tenant_id, head_hash, length)
+        "UPDATE receipt_chains c SET head_hash = u.head_hash, length = u.length,
+            tree_size = u.tree_size, tree_edge = u.tree_edge, updated_at = now()
+         FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bytea[])
+             AS u(tenant_id, head_hash, length, tree_size, tree_edge)
          WHERE c.tenant_id = u.tenant_id",
     )
     .bind(&h_tenant)
     .bind(&h_hash)
     .bind(&h_len)
+    .bind(&h_tree_size)
+    .bind(&h_tree_edge)
     .execute(&mut *tx)
     .await?;
     match tx.commit().await.map_err(StoreError::from) {

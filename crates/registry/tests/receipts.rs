@@ -579,3 +579,107 @@ async fn telemetry_of_several_route_decisions_is_read_in_order_up_to_the_limit()
     // The limit counts envelopes, not decisions.
     assert_eq!(s.tenant(&t).route_events("c2", 2).await.unwrap().len(), 2);
 }
+
+/// Appends `n` receipts to `t`'s chain, fifty at a time (so in batches).
+async fn append_many(writer: &ReceiptWriter, t: &TenantId, n: usize) {
+    for chunk in 0..n.div_ceil(50) {
+        let jobs = (0..50.min(n - chunk * 50)).map(|i| writer.append(pending(t.as_str(), i)));
+        for r in futures_util::future::join_all(jobs).await {
+            r.unwrap();
+        }
+    }
+}
+
+/// The leaves of `t`'s tree as the receipts say: their hashes as raw bytes.
+async fn leaves_of(s: &Store, t: &TenantId) -> Vec<audit::merkle::Hash> {
+    chain(s, t)
+        .await
+        .iter()
+        .map(|r| audit::tree::receipt_leaf(&r.receipt_hash).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_writer_keeps_the_tree_of_the_chain_and_its_proofs_verify() {
+    use audit::merkle::{root, verify_consistency, verify_inclusion};
+    use audit::tree::{consistency_ranges, inclusion_ranges};
+    let (_db, s, t, writer) = acme().await;
+    assert_eq!(s.tenant(&t).tree_head().await.unwrap().size, 0);
+    append_many(&writer, &t, 600).await;
+
+    let leaves = leaves_of(&s, &t).await;
+    let store = s.tenant(&t);
+    let head = store.tree_head().await.unwrap();
+    assert_eq!(head.size, 600);
+    assert_eq!(head.root, root(&leaves));
+    // The heads of older trees, from the stored nodes and receipts.
+    for size in [1u64, 255, 256, 257, 512, 599] {
+        let old = store.range_heads(&[(0, size)]).await.unwrap();
+        assert_eq!(old[0], root(&leaves[..size as usize]), "size {size}");
+    }
+    for (index, size) in [(0u64, 600u64), (255, 600), (256, 600), (599, 600), (3, 300)] {
+        let proof = store
+            .range_heads(&inclusion_ranges(index, size).unwrap())
+            .await
+            .unwrap();
+        verify_inclusion(
+            &leaves[index as usize],
+            index,
+            size,
+            &proof,
+            &root(&leaves[..size as usize]),
+        )
+        .unwrap();
+    }
+    for (old, new) in [(1u64, 600u64), (256, 600), (300, 513), (599, 600)] {
+        let proof = store
+            .range_heads(&consistency_ranges(old, new).unwrap())
+            .await
+            .unwrap();
+        verify_consistency(
+            old,
+            new,
+            &root(&leaves[..old as usize]),
+            &root(&leaves[..new as usize]),
+            &proof,
+        )
+        .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_chain_written_before_the_tree_is_caught_up_by_the_next_batch() {
+    let (db, s, t, writer) = acme().await;
+    append_many(&writer, &t, 300).await;
+    // As a chain from before the tree: no edge, no stored node (the guard
+    // on the nodes lifted for this).
+    for sql in [
+        "UPDATE receipt_chains SET tree_size = 0, tree_edge = '\\x'::bytea",
+        "ALTER TABLE receipt_tree_nodes DISABLE TRIGGER receipt_tree_nodes_no_truncate",
+        "TRUNCATE receipt_tree_nodes",
+    ] {
+        common::execute(&db, sql).await;
+    }
+    writer.append(pending(t.as_str(), 1)).await.unwrap();
+    let leaves = leaves_of(&s, &t).await;
+    let head = s.tenant(&t).tree_head().await.unwrap();
+    assert_eq!(head.size, 301);
+    assert_eq!(head.root, audit::merkle::root(&leaves));
+    let node = s.tenant(&t).range_heads(&[(0, 256)]).await.unwrap();
+    assert_eq!(node[0], audit::merkle::root(&leaves[..256]));
+}
+
+#[tokio::test]
+async fn stored_tree_nodes_cannot_be_changed_or_removed() {
+    let (db, _s, t, writer) = acme().await;
+    append_many(&writer, &t, 256).await;
+    let mut conn = db.connect().await;
+    for sql in [
+        "UPDATE receipt_tree_nodes SET hash = sha256(hash)",
+        "DELETE FROM receipt_tree_nodes",
+        "TRUNCATE receipt_tree_nodes",
+    ] {
+        let e = sqlx::query(sql).execute(&mut conn).await.unwrap_err();
+        assert!(e.to_string().contains("append-only"), "{sql}: {e}");
+    }
+}
