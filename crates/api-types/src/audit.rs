@@ -74,3 +74,53 @@ pub struct ReceiptSchema {
     /// Ed25519 over the 32 raw bytes of `receipt_hash`, standard base64.
     signature: String,
 }
+
+/// A signed checkpoint of your receipt tree (`GET /api/v1/audit/checkpoint`
+/// with `Accept: application/json`, and `GET /api/v1/audit/checkpoints`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CheckpointView {
+    /// The signed note (C2SP tlog-checkpoint in a C2SP signed note): origin
+    /// line, tree size, base64 tree head, a blank line, one signature line.
+    pub checkpoint: String,
+    /// `<registry log origin>/<tenant id>`.
+    pub origin: String,
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
+    pub tree_size: u64,
+    /// The tree head (RFC 9162 MTH), 64 hex digits.
+    pub root: String,
+    /// The receipt key that signed it (`GET /api/v1/keys`).
+    pub key_id: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Checkpoints, largest tree first.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CheckpointList {
+    pub checkpoints: Vec<CheckpointView>,
+}
+
+/// An inclusion proof (RFC 9162 §2.1.3): the receipt's leaf — SHA-256 of
+/// 0x00 and the 32 bytes of its `receipt_hash` — at `leaf_index` of the
+/// tree of `tree_size`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct InclusionProofView {
+    /// The receipt's chain position − 1.
+    pub leaf_index: u64,
+    pub tree_size: u64,
+    /// The audit path, leaf to root, each 64 hex digits.
+    pub hashes: Vec<String>,
+}
+
+/// A consistency proof (RFC 9162 §2.1.4) that the tree of `from` is a
+/// prefix of the tree of `to`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ConsistencyProofView {
+    pub from: u64,
+    pub to: u64,
+    /// Each 64 hex digits; empty when `from` equals `to`.
+    pub hashes: Vec<String>,
+}

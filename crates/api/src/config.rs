@@ -223,6 +223,21 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub chain_check_secs: u64,
 
+    /// How often each replica signs a checkpoint of every tenant's receipt
+    /// tree that has grown (C2SP tlog-checkpoint; docs/audit.md): while
+    /// receipts arrive, the newest checkpoint is about this far behind. A
+    /// number with `ms`, `s` or `m` (100 ms to 1 h).
+    #[arg(long, env = "HALL_CHECKPOINT_INTERVAL", default_value = "1s",
+          value_parser = parse_interval)]
+    pub checkpoint_interval: std::time::Duration,
+
+    /// The name of this registry's verifiable log: a tenant's checkpoints
+    /// have origin `<this>/<tenant id>` and are signed under this key name.
+    /// A schema-less URL such as `registry.example.com/hall` (no spaces, no
+    /// `+`). Default: `hall-registry/<installation id>`.
+    #[arg(long, env = "HALL_LOG_ORIGIN", value_parser = parse_log_origin)]
+    pub log_origin: Option<service::transparency::LogOrigin>,
+
     /// A bearer token GET /metrics requires (`Authorization: Bearer <token>`).
     /// Without it /metrics is public.
     #[arg(long, env = "HALL_METRICS_TOKEN", hide_env_values = true)]
@@ -320,5 +335,48 @@ mod tests {
     #[test]
     fn unknown_log_format_is_rejected() {
         assert!(Cli::try_parse_from(["hall-registry", "--log-format", "xml"]).is_err());
+    }
+}
+
+/// `HALL_CHECKPOINT_INTERVAL`: `250ms`, `1s`, `2m` — 100 ms to 1 h.
+fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
+    let t = s.trim();
+    let (number, unit) = match t.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => t.split_at(i),
+        None => (t, "s"),
+    };
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number with ms, s or m"))?;
+    let d = match unit {
+        "ms" => std::time::Duration::from_millis(n),
+        "s" => std::time::Duration::from_secs(n),
+        "m" => std::time::Duration::from_secs(n.saturating_mul(60)),
+        _ => return Err(format!("{s:?}: the unit is ms, s or m")),
+    };
+    if d < std::time::Duration::from_millis(100) || d > std::time::Duration::from_secs(3600) {
+        return Err(format!("{s:?} is not between 100ms and 60m"));
+    }
+    Ok(d)
+}
+
+fn parse_log_origin(s: &str) -> Result<service::transparency::LogOrigin, String> {
+    service::transparency::LogOrigin::parse(s).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod interval_tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn checkpoint_intervals_read_with_their_unit_and_within_bounds() {
+        assert_eq!(parse_interval("1s"), Ok(Duration::from_secs(1)));
+        assert_eq!(parse_interval("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_interval("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_interval("5"), Ok(Duration::from_secs(5)));
+        for bad in ["", "ms", "10ms", "61m", "1h", "-1s", "1.5s"] {
+            assert!(parse_interval(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -239,6 +239,19 @@ impl Registry {
             state.hall.clone(),
             Duration::from_secs(config.chain_check_secs),
         );
+        state.hall.log_origin = match &config.log_origin {
+            Some(origin) => origin.clone(),
+            // A UUID makes a valid origin; the fallback is never used.
+            None => {
+                service::transparency::LogOrigin::parse(&format!("hall-registry/{}", instance.id))
+                    .unwrap_or_default()
+            }
+        };
+        // Stops by itself when the store closes at shutdown.
+        service::transparency::issue_checkpoints_forever(
+            state.hall.clone(),
+            config.checkpoint_interval,
+        );
         state.metrics_token = config.metrics_token.clone().filter(|t| !t.is_empty());
         let state = web::Data::new(state);
         let options = HttpOptions {

@@ -9,6 +9,7 @@ pub mod bans;
 pub mod cache;
 pub mod catalog;
 pub mod chain_checks;
+pub mod checkpoints;
 pub mod credentials;
 pub mod decisions;
 mod error;

@@ -256,3 +256,19 @@ fn missing(node: &NodeId) -> StoreError {
         node.level, node.index
     ))
 }
+
+impl TenantStore<'_> {
+    /// The leaf index (chain position − 1) of the tenant's receipt `receipt_id`.
+    pub async fn leaf_index(&self, receipt_id: uuid::Uuid) -> Result<Option<u64>, StoreError> {
+        let seq: Option<i64> =
+            sqlx::query_scalar("SELECT seq FROM receipts WHERE tenant_id = $1 AND receipt_id = $2")
+                .bind(self.tenant.as_str())
+                .bind(receipt_id)
+                .fetch_optional(&self.store.pool)
+                .await?;
+        seq.map(|s| {
+            u64::try_from(s - 1).map_err(|_| StoreError::Corrupt(format!("receipt position {s}")))
+        })
+        .transpose()
+    }
+}

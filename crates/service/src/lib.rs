@@ -71,6 +71,7 @@ pub mod routing_rules;
 pub mod telemetry;
 pub mod tenant_policy;
 pub mod tenants;
+pub mod transparency;
 pub mod verify;
 pub mod webhooks;
 pub mod workers;
@@ -136,6 +137,10 @@ pub struct Hall {
     pub chain_checks: Arc<chain_check::ChainCheckStatus>,
     /// What this process's webhook dispatcher has sent.
     pub dispatch_stats: Arc<webhooks::dispatch::DispatchStats>,
+    /// The registry's setting (`HALL_LOG_ORIGIN`): the name of its
+    /// verifiable log; a tenant's checkpoints have origin
+    /// `<log_origin>/<tenant id>` and are signed under this key name.
+    pub log_origin: transparency::LogOrigin,
 }
 
 impl Hall {
@@ -162,6 +167,7 @@ impl Hall {
             denied_subscribers: Arc::default(),
             chain_checks: Arc::default(),
             dispatch_stats: Arc::default(),
+            log_origin: transparency::LogOrigin::default(),
         }
     }
 }

@@ -27,6 +27,8 @@ impl PageSize {
     pub const DECISIONS: PageSize = PageSize::new(50, 500);
     /// Telemetry events of one correlation id.
     pub const ROUTE_EVENTS: PageSize = PageSize::new(100, 500);
+    /// `GET /api/v1/audit/checkpoints`.
+    pub const CHECKPOINTS: PageSize = PageSize::new(100, 500);
     /// `GET /api/v1/workers`: a tenant's workers.
     pub const WORKERS: PageSize = PageSize::new(50, 200);
     /// The pages a whole listing of a tenant's workers is read in

@@ -1,12 +1,18 @@
-//! The receipt export auditors verify offline (`GET /api/v1/audit/receipts`):
-//! a tenant's receipts in chain order.
+//! What auditors read: the receipt export (`GET /api/v1/audit/receipts`, a
+//! tenant's receipts in chain order) and the verifiable log over it
+//! (docs/audit.md) — signed checkpoints of the tenant's receipt tree and
+//! RFC 9162 inclusion and consistency proofs.
 
 use actix_web::{web, HttpResponse};
 use registry::Scope;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-pub use api_types::audit::ReceiptExport;
+pub use api_types::audit::{
+    CheckpointList, CheckpointView, ConsistencyProofView, InclusionProofView, ReceiptExport,
+};
+use registry::checkpoints::StoredCheckpoint;
+use service::transparency::ProofError;
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
@@ -14,7 +20,19 @@ use crate::routes::resource;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/api/v1/audit/receipts", &["GET"]).route(web::get().to(export_receipts)));
+    cfg.service(resource("/api/v1/audit/receipts", &["GET"]).route(web::get().to(export_receipts)))
+        .service(
+            resource("/api/v1/audit/checkpoint", &["GET"]).route(web::get().to(latest_checkpoint)),
+        )
+        .service(resource("/api/v1/audit/checkpoints", &["GET"]).route(web::get().to(checkpoints)))
+        .service(
+            resource("/api/v1/audit/proof/inclusion", &["GET"])
+                .route(web::get().to(inclusion_proof)),
+        )
+        .service(
+            resource("/api/v1/audit/proof/consistency", &["GET"])
+                .route(web::get().to(consistency_proof)),
+        );
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -44,5 +62,189 @@ pub async fn export_receipts(
     Ok(HttpResponse::Ok().json(ReceiptExport {
         receipts: page.items,
         next_after: page.next,
+    }))
+}
+
+impl From<ProofError> for ApiError {
+    fn from(e: ProofError) -> Self {
+        match e {
+            e @ ProofError::UnknownReceipt(_) => ApiError::not_found(e.to_string()),
+            e @ (ProofError::BeyondTree { .. } | ProofError::NotYetIncluded { .. }) => {
+                ApiError::bad_request("invalid_tree_size", e.to_string())
+            }
+            e @ ProofError::BadSizes { .. } => {
+                ApiError::bad_request("invalid_tree_size", e.to_string())
+            }
+            ProofError::Store(e) => e.into(),
+        }
+    }
+}
+
+fn hex(h: &[u8]) -> String {
+    wcp::canonical::hex(h)
+}
+
+fn checkpoint_view(
+    state: &AppState,
+    tenant: &wcp::TenantId,
+    c: StoredCheckpoint,
+) -> CheckpointView {
+    CheckpointView {
+        origin: state.hall.log_origin.of(tenant),
+        tree_size: c.tree_size,
+        root: hex(&c.root),
+        key_id: c.key_id,
+        created_at: c.created_at,
+        checkpoint: c.note,
+    }
+}
+
+/// Whether the request asks for JSON rather than the note as text.
+fn wants_json(req: &actix_web::HttpRequest) -> bool {
+    req.headers()
+        .get(actix_web::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json"))
+}
+
+/// Your tenant's latest signed checkpoint (`read`): the signed note as
+/// `text/plain` (C2SP tlog-checkpoint: origin `<log origin>/<tenant id>`,
+/// tree size, base64 tree head; one Ed25519 signature line under the log's
+/// key name), or with `Accept: application/json` the note and its fields.
+/// A new one is issued about every `HALL_CHECKPOINT_INTERVAL` while
+/// receipts arrive, never for receipts not committed.
+#[utoipa::path(get, path = "/api/v1/audit/checkpoint", tag = "decisions",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The signed note as text/plain, or the note and its fields with Accept: application/json",
+            content((String = "text/plain"), (CheckpointView = "application/json"))),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, description = "No checkpoint yet (`not_found`): no receipt, or the first one is less than an interval old", body = ErrorBody)))]
+pub async fn latest_checkpoint(
+    principal: Principal,
+    state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::Read)?;
+    let tenant = &principal.tenant_id;
+    let Some(c) = state.hall.latest_checkpoint(tenant).await? else {
+        return Err(ApiError::not_found(
+            "no checkpoint yet: your tree has no receipt, or its first checkpoint is being issued",
+        ));
+    };
+    if wants_json(&req) {
+        return Ok(HttpResponse::Ok().json(checkpoint_view(&state, tenant, c)));
+    }
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .body(c.note))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CheckpointsQuery {
+    /// Only the checkpoint of exactly this tree size.
+    #[param(minimum = 1)]
+    pub size: Option<u64>,
+    /// Only checkpoints of smaller trees (to page back).
+    #[param(minimum = 1)]
+    pub before: Option<u64>,
+    /// 1–500 (default 100).
+    pub limit: Option<i64>,
+}
+
+/// Your tenant's checkpoints, largest tree first (`read`).
+#[utoipa::path(get, path = "/api/v1/audit/checkpoints", tag = "decisions", params(CheckpointsQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = CheckpointList), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn checkpoints(
+    principal: Principal,
+    state: web::Data<AppState>,
+    query: web::Query<CheckpointsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::Read)?;
+    let limit = wcp::PageLimit::parse(query.limit, wcp::PageSize::CHECKPOINTS)?;
+    let tenant = &principal.tenant_id;
+    let list = state
+        .hall
+        .checkpoints(tenant, query.size, query.before, limit)
+        .await?;
+    Ok(HttpResponse::Ok().json(CheckpointList {
+        checkpoints: list
+            .into_iter()
+            .map(|c| checkpoint_view(&state, tenant, c))
+            .collect(),
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct InclusionQuery {
+    /// One of your receipts.
+    pub receipt_id: uuid::Uuid,
+    /// The tree the proof is for (default: the latest checkpoint's).
+    #[param(minimum = 1)]
+    pub tree_size: Option<u64>,
+}
+
+/// The inclusion proof of one of your receipts (`read`; RFC 9162 §2.1.3):
+/// check it against a checkpoint of `tree_size` with the receipt's leaf,
+/// SHA-256(0x00 ‖ the 32 bytes of its `receipt_hash`).
+#[utoipa::path(get, path = "/api/v1/audit/proof/inclusion", tag = "decisions", params(InclusionQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = InclusionProofView),
+        (status = 400, description = "`tree_size` is beyond your tree or too small to hold the receipt (`invalid_tree_size`), or a parameter is malformed", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, description = "No such receipt in your chain", body = ErrorBody)))]
+pub async fn inclusion_proof(
+    principal: Principal,
+    state: web::Data<AppState>,
+    query: web::Query<InclusionQuery>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::Read)?;
+    let p = state
+        .hall
+        .inclusion_proof(&principal.tenant_id, query.receipt_id, query.tree_size)
+        .await?;
+    Ok(HttpResponse::Ok().json(InclusionProofView {
+        leaf_index: p.leaf_index,
+        tree_size: p.tree_size,
+        hashes: p.hashes.iter().map(|h| hex(h)).collect(),
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ConsistencyQuery {
+    /// The older tree's size.
+    #[param(minimum = 1)]
+    pub from: u64,
+    /// The newer tree's size (default: the latest checkpoint's).
+    #[param(minimum = 1)]
+    pub to: Option<u64>,
+}
+
+/// The proof that your tree of `from` receipts is a prefix of your tree of
+/// `to` (`read`; RFC 9162 §2.1.4): what a witness or monitor checks between
+/// two checkpoints.
+#[utoipa::path(get, path = "/api/v1/audit/proof/consistency", tag = "decisions", params(ConsistencyQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = ConsistencyProofView),
+        (status = 400, description = "`from` is 0 or larger than `to`, or `to` is beyond your tree (`invalid_tree_size`), or a parameter is malformed", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn consistency_proof(
+    principal: Principal,
+    state: web::Data<AppState>,
+    query: web::Query<ConsistencyQuery>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::Read)?;
+    let p = state
+        .hall
+        .consistency_proof(&principal.tenant_id, query.from, query.to)
+        .await?;
+    Ok(HttpResponse::Ok().json(ConsistencyProofView {
+        from: p.from,
+        to: p.to,
+        hashes: p.hashes.iter().map(|h| hex(h)).collect(),
     }))
 }

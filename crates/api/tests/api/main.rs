@@ -7,6 +7,7 @@
 mod support;
 
 mod attestation;
+mod audit_log;
 mod auth;
 mod ban_propagation;
 mod decision_concurrency;

@@ -80,6 +80,8 @@ impl Server {
             webhook_retention_days: 30,
             approval_sweep_secs: 15,
             chain_check_secs: 1,
+            checkpoint_interval: std::time::Duration::from_millis(200),
+            log_origin: None,
         };
         configure(&mut config);
         let running = Registry::start(&config)

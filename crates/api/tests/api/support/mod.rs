@@ -63,6 +63,8 @@ pub fn test_config(database_url: &str) -> Config {
         webhook_retention_days: 30,
         approval_sweep_secs: 15,
         chain_check_secs: 1,
+        checkpoint_interval: std::time::Duration::from_millis(200),
+        log_origin: None,
     }
 }
 
