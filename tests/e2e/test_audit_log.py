@@ -1,0 +1,104 @@
+"""The verifiable log checked by an independent implementation: the
+registry's signed checkpoints and RFC 9162 proofs, verified with
+``hall_registry.tlog`` (written from the C2SP and RFC 9162 texts, not from
+the registry's Rust) and the registry's published key."""
+
+import base64
+import hashlib
+import time
+import urllib.request
+import uuid
+
+import pytest
+
+from hall_registry import tlog
+from hall_registry.errors import ProofError
+
+ORIGIN = "e2e.test/hall"
+
+
+@pytest.fixture(scope="module")
+def log_registry(start_registry):
+    with start_registry({"HALL_CHECKPOINT_INTERVAL": "200ms", "HALL_LOG_ORIGIN": ORIGIN}) as r:
+        yield r
+
+
+def get_text(registry, path, key):
+    req = urllib.request.Request(registry.base + path, headers={"Authorization": f"Bearer {key}"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return resp.headers["Content-Type"], resp.read().decode()
+
+
+def verifier_of(registry, kid):
+    status, keys = registry.call("GET", "/api/v1/keys")
+    assert status == 200, keys
+    public = base64.b64decode(next(k for k in keys["keys"] if k["kid"] == kid)["public_key"])
+    raw = b"\x01" + public
+    key_hash = hashlib.sha256(ORIGIN.encode() + b"\n" + raw).digest()[:4].hex()
+    return tlog.NoteVerifier.parse(f"{ORIGIN}+{key_hash}+{base64.b64encode(raw).decode()}")
+
+
+def checkpoint_covering(registry, key, size):
+    deadline = time.monotonic() + 20
+    while True:
+        status, c = registry.call("GET", "/api/v1/audit/checkpoint", key)
+        if status == 200 and c["tree_size"] >= size:
+            return c
+        assert time.monotonic() < deadline, f"no checkpoint of {size}: {status} {c}"
+        time.sleep(0.1)
+
+
+def test_checkpoints_and_proofs_verify_with_an_independent_implementation(log_registry):
+    r = log_registry
+    tenant = f"org.log-{uuid.uuid4().hex[:8]}"
+    key = r.tenant_key(tenant, ["admin"])
+    namespace = f"x.log{uuid.uuid4().hex[:8]}"
+    status, body = r.call("POST", "/api/v1/workers", key, {
+        "name": "w", "namespace": namespace, "capabilities": ["cap.a.b"], "policy_tier": 0})
+    assert status == 201, body
+    decisions = []
+    for _ in range(7):
+        status, d = r.call("POST", "/api/v1/decisions", key, {
+            "worker_id": f"{namespace}.w", "capability": "cap.a.b", "env": "dev", "data_label": "PUBLIC"})
+        assert status == 200, d
+        decisions.append(d)
+
+    first = checkpoint_covering(r, key, 7)
+    verifier = verifier_of(r, first["key_id"])
+    origin = f"{ORIGIN}/{tenant}"
+    content_type, note = get_text(r, "/api/v1/audit/checkpoint", key)
+    assert content_type.startswith("text/plain")
+    assert note == first["checkpoint"]
+    head = tlog.open_checkpoint(note, origin, [verifier])
+    assert head.size == 7
+    # Another tenant's name on the same note is refused.
+    with pytest.raises(ProofError):
+        tlog.open_checkpoint(note, f"{ORIGIN}/org.other", [verifier])
+
+    for i, d in enumerate(decisions):
+        receipt = d["receipt"]
+        status, proof = r.call(
+            "GET", f"/api/v1/audit/proof/inclusion?receipt_id={receipt['receipt_id']}&tree_size=7", key)
+        assert status == 200, proof
+        assert proof["leaf_index"] == i
+        leaf = tlog.leaf_hash(bytes.fromhex(receipt["receipt_hash"]))
+        tlog.verify_inclusion(leaf, i, 7, [bytes.fromhex(h) for h in proof["hashes"]], head.root)
+        # A changed receipt hash is not in the tree.
+        with pytest.raises(ProofError):
+            forged = tlog.leaf_hash(bytes.fromhex(receipt["receipt_hash"][::-1]))
+            tlog.verify_inclusion(forged, i, 7, [bytes.fromhex(h) for h in proof["hashes"]], head.root)
+
+    for _ in range(5):
+        status, d = r.call("POST", "/api/v1/decisions", key, {
+            "worker_id": f"{namespace}.w", "capability": "cap.a.b", "env": "dev", "data_label": "PUBLIC"})
+        assert status == 200, d
+    later = checkpoint_covering(r, key, 12)
+    later_head = tlog.open_checkpoint(later["checkpoint"], origin, [verifier])
+    status, proof = r.call("GET", f"/api/v1/audit/proof/consistency?from=7&to={later_head.size}", key)
+    assert status == 200, proof
+    tlog.verify_consistency(7, later_head.size, head.root, later_head.root,
+                            [bytes.fromhex(h) for h in proof["hashes"]])
+    # The same proof does not join a different old head (a split view).
+    with pytest.raises(ProofError):
+        tlog.verify_consistency(7, later_head.size, hashlib.sha256(b"other").digest(), later_head.root,
+                                [bytes.fromhex(h) for h in proof["hashes"]])
