@@ -1,6 +1,7 @@
 -- A route decision's telemetry row keeps only what its envelopes add to its
 -- receipt (`routing::telemetry::Telemetry`: the gate's reason, the QoS class,
--- the deny message — about a hundred bytes); the fields every envelope
+-- the selected worker and policy version, or the deny code and message —
+-- about a hundred bytes); the fields every envelope
 -- repeats are in the receipt (version 3), which the telemetry query joins.
 -- The ~1.3 kB of envelopes per route were a quarter of a route's extra
 -- PostgreSQL time over a decision's (docs/routing.md, "Speed").

@@ -102,3 +102,24 @@ def test_checkpoints_and_proofs_verify_with_an_independent_implementation(log_re
     with pytest.raises(ProofError):
         tlog.verify_consistency(7, later_head.size, hashlib.sha256(b"other").digest(), later_head.root,
                                 [bytes.fromhex(h) for h in proof["hashes"]])
+
+
+def test_the_python_client_proves_a_decision_is_in_the_log(log_registry):
+    from hall_registry import Hall
+
+    r = log_registry
+    tenant = f"org.incl-{uuid.uuid4().hex[:8]}"
+    key = r.tenant_key(tenant, ["admin"])
+    with Hall(key, r.base) as hall:
+        worker = hall.workers.register(name="w", namespace=f"x.incl{uuid.uuid4().hex[:8]}",
+                                       capabilities=["cap.a.b"])
+        decisions = [hall.decisions.make(worker.id, "cap.a.b", "dev", data_label="PUBLIC") for _ in range(3)]
+        checkpoint_covering(r, key, 3)
+        proven = hall.audit.inclusion(decisions[1])
+        assert proven == {"leaf_index": 1, "tree_size": proven["tree_size"], "origin": f"{ORIGIN}/{tenant}"}
+        assert proven["tree_size"] >= 3
+        # A receipt with a changed hash is not in the log.
+        forged = dict(decisions[1].receipt)
+        forged["receipt_hash"] = forged["receipt_hash"][::-1]
+        with pytest.raises(ProofError):
+            hall.audit.inclusion(forged)

@@ -761,6 +761,46 @@ class Audit(Resource[RunnerT]):
         keys = yield from self._signing_keys(kids)
         return proofs.verify_chain([dict(r) for r in chain], keys)
 
+    @operation
+    def inclusion(self, decision_or_receipt: ReceiptLike) -> Op[Dict[str, Any]]:
+        """Check that a receipt is in your verifiable log (docs/audit.md).
+
+        Fetches the latest signed checkpoint of your log, opens it with the
+        registry's published keys (a C2SP signed note under the log's name),
+        fetches the receipt's inclusion proof against that checkpoint's tree
+        and checks it here (RFC 9162), with :mod:`hall_registry.tlog` — an
+        implementation written from the public texts. Returns
+        ``{"leaf_index", "tree_size", "origin"}``, or raises
+        :class:`ProofError` naming what failed. A receipt newer than the
+        latest checkpoint (issued about every second) is not in it yet.
+        """
+        from . import tlog
+
+        receipt, _ = _receipt_of(decision_or_receipt)
+        receipt_hash = receipt.get("receipt_hash")
+        tenant = receipt.get("tenant_id")
+        if not isinstance(receipt_hash, str) or not isinstance(tenant, str):
+            raise ProofError("not a receipt: no receipt_hash and tenant_id", code="malformed_receipt")
+        checkpoint = yield _get("/api/v1/audit/checkpoint")
+        origin = checkpoint["origin"]
+        log, _, of = origin.rpartition("/")
+        if of != tenant:
+            raise ProofError(f"the checkpoint is of {origin!r}, not of {tenant}'s log", code="wrong_origin")
+        published = yield _get("/api/v1/keys")
+        verifiers = [tlog.verifier(log, base64.b64decode(k["public_key"])) for k in published["keys"]]
+        head = tlog.open_checkpoint(checkpoint["checkpoint"], origin, verifiers)
+        proof = yield _get(
+            "/api/v1/audit/proof/inclusion",
+            {"receipt_id": receipt["receipt_id"], "tree_size": head.size},
+        )
+        try:
+            hashes = [bytes.fromhex(h) for h in proof["hashes"]]
+            leaf = tlog.leaf_hash(bytes.fromhex(receipt_hash))
+        except ValueError:
+            raise ProofError("a hash is not hex", code="malformed_proof") from None
+        tlog.verify_inclusion(leaf, proof["leaf_index"], head.size, hashes, head.root)
+        return {"leaf_index": proof["leaf_index"], "tree_size": head.size, "origin": origin}
+
     @paginated
     def receipts(self, after: int = 0, page_size: Optional[int] = None) -> Callable[[Optional[str]], PageOp[Dict[str, Any]]]:
         """Your tenant's receipts in chain order, from chain position ``after`` (0: the start)."""

@@ -28,6 +28,7 @@ from .card import _ed25519
 from .errors import ProofError
 
 __all__ = [
+    "verifier",
     "Checkpoint",
     "NoteVerifier",
     "leaf_hash",
@@ -196,6 +197,17 @@ class NoteVerifier:
         if hash_hex.lower() != expected.hex():
             _fail("the key hash does not match the name and key", "malformed_key")
         return cls(name=name, key_hash=expected, public_key=public_key)
+
+
+def verifier(name: str, public_key: bytes) -> NoteVerifier:
+    """The verifier of an Ed25519 ``public_key`` (32 bytes) under the key
+    ``name`` (C2SP signed-note: its key hash is the first four bytes of
+    SHA-256(name ‖ 0x0A ‖ 0x01 ‖ key))."""
+    if not _valid_name(name) or len(public_key) != 32:
+        _fail("a key name without spaces or '+', and a 32-byte Ed25519 key", "malformed_key")
+    raw = bytes([_ED25519]) + public_key
+    key_hash = hashlib.sha256(name.encode() + b"\n" + raw).digest()[:4]
+    return NoteVerifier.parse(f"{name}+{key_hash.hex()}+{base64.b64encode(raw).decode()}")
 
 
 @dataclass(frozen=True)

@@ -186,3 +186,15 @@ def test_a_checkpoint_of_another_log_or_with_odd_lines_is_refused():
     with pytest.raises(ProofError) as e:
         open_checkpoint(note, "registry.example.com/hall/org.other", known)
     assert e.value.code == "wrong_origin"
+
+
+def test_a_verifier_made_from_a_name_and_key_is_the_one_its_vkey_spells():
+    from hall_registry.tlog import verifier
+
+    known = NoteVerifier.parse(VKEY)
+    made = verifier("PeterNeumann", known.public_key)
+    assert made == known
+    with pytest.raises(ProofError):
+        verifier("Peter Neumann", known.public_key)
+    with pytest.raises(ProofError):
+        verifier("PeterNeumann", known.public_key[:31])

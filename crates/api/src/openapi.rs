@@ -201,6 +201,7 @@ fn parameter_constraints() -> Vec<(&'static str, &'static str, serde_json::Value
             json!({"pattern": "^whdl_[0-9a-f]{32}$"}),
         ),
         ("telemetry_events", "limit", limit(PageSize::ROUTE_EVENTS)),
+        ("checkpoints", "limit", limit(PageSize::CHECKPOINTS)),
         (
             "telemetry_events",
             "correlation_id",

@@ -77,10 +77,10 @@ impl Base {
     }
 }
 
-/// A receipt's leaf hash: its `receipt_hash` (64 hex digits) as 32 raw
-/// bytes, hashed as a leaf. `None` when it is not such a hash.
-pub fn receipt_leaf(receipt_hash: &str) -> Option<Hash> {
-    let bytes = receipt_hash.as_bytes();
+/// A SHA-256 hash written as 64 lower-case hex digits (as receipts and
+/// proofs write them). `None` when it is not one.
+pub fn hex_hash(hex: &str) -> Option<Hash> {
+    let bytes = hex.as_bytes();
     if bytes.len() != 64 {
         return None;
     }
@@ -95,7 +95,13 @@ pub fn receipt_leaf(receipt_hash: &str) -> Option<Hash> {
     for (i, pair) in bytes.chunks_exact(2).enumerate() {
         raw[i] = digit(pair[0])? << 4 | digit(pair[1])?;
     }
-    Some(merkle::leaf_hash(&raw))
+    Some(raw)
+}
+
+/// A receipt's leaf hash: its `receipt_hash` (64 hex digits) as 32 raw
+/// bytes, hashed as a leaf. `None` when it is not such a hash.
+pub fn receipt_leaf(receipt_hash: &str) -> Option<Hash> {
+    hex_hash(receipt_hash).map(|raw| merkle::leaf_hash(&raw))
 }
 
 /// The head of a perfect subtree from its base nodes, left to right.
@@ -194,6 +200,50 @@ fn subproof(m: u64, a: u64, b: u64, whole: bool, out: &mut Vec<(u64, u64)>) {
         subproof(m - k, a + k, b, false, out);
         out.push((a, a + k));
     }
+}
+
+/// Why a chain of receipts is not the tree a checkpoint signed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotTheCheckpointsTree {
+    #[error("the chain has {have} receipts but the checkpoint signed a tree of {size}: receipts were dropped (a truncated history)")]
+    Truncated { have: u64, size: u64 },
+    #[error("the chain's first {size} receipts do not make the checkpoint's tree head: one of them was changed, removed or reordered (a rewritten history)")]
+    RootDiffers { size: u64 },
+    #[error("receipt {index} has no SHA-256 receipt_hash")]
+    BadHash { index: u64 },
+}
+
+/// Checks that the chain whose receipt hashes are `receipt_hashes` (in
+/// chain order, from the first) holds the tree of `size` leaves with head
+/// `root` — a checkpoint's: its first `size` receipts make that head. A
+/// longer chain is a later history of the same log and passes.
+pub fn check_against_checkpoint<'a>(
+    receipt_hashes: impl IntoIterator<Item = &'a str>,
+    size: u64,
+    root: &Hash,
+) -> Result<(), NotTheCheckpointsTree> {
+    let mut edge = Edge::empty();
+    let mut ignored = Vec::new();
+    for (index, hash) in receipt_hashes.into_iter().enumerate() {
+        if edge.size() == size {
+            break;
+        }
+        let leaf = receipt_leaf(hash).ok_or(NotTheCheckpointsTree::BadHash {
+            index: index as u64,
+        })?;
+        edge.append(leaf, &mut ignored);
+        ignored.clear();
+    }
+    if edge.size() < size {
+        return Err(NotTheCheckpointsTree::Truncated {
+            have: edge.size(),
+            size,
+        });
+    }
+    if edge.root() != *root {
+        return Err(NotTheCheckpointsTree::RootDiffers { size });
+    }
+    Ok(())
 }
 
 /// Why a stored edge cannot be read.
@@ -432,6 +482,37 @@ mod tests {
         );
         assert_eq!(receipt_leaf(&hex[2..]), None);
         assert_eq!(receipt_leaf(&format!("{}zz", &hex[2..])), None);
+    }
+
+    #[test]
+    fn a_chain_matches_its_checkpoint_and_a_truncated_or_rewritten_one_does_not() {
+        let hashes: Vec<String> = (0u8..10)
+            .map(|i| wcp_hex(&crate::merkle::leaf_hash(&[i])))
+            .collect();
+        let leaves: Vec<Hash> = hashes.iter().map(|h| receipt_leaf(h).unwrap()).collect();
+        let head = root(&leaves[..7]);
+        let all = || hashes.iter().map(String::as_str);
+        assert_eq!(check_against_checkpoint(all().take(7), 7, &head), Ok(()));
+        // A later, longer history of the same log passes.
+        assert_eq!(check_against_checkpoint(all(), 7, &head), Ok(()));
+        assert_eq!(
+            check_against_checkpoint(all().take(6), 7, &head),
+            Err(NotTheCheckpointsTree::Truncated { have: 6, size: 7 })
+        );
+        let mut rewritten = hashes.clone();
+        rewritten[3] = hashes[4].clone();
+        assert_eq!(
+            check_against_checkpoint(rewritten.iter().map(String::as_str), 7, &head),
+            Err(NotTheCheckpointsTree::RootDiffers { size: 7 })
+        );
+        assert_eq!(
+            check_against_checkpoint(["nothex"], 1, &head),
+            Err(NotTheCheckpointsTree::BadHash { index: 0 })
+        );
+    }
+
+    fn wcp_hex(h: &[u8]) -> String {
+        h.iter().map(|b| format!("{b:02x}")).collect()
     }
 
     #[test]

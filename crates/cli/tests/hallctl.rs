@@ -868,3 +868,145 @@ fn audit_verify_reads_receipts_of_both_formats_and_names_an_unknown_one() {
         "{out:?}"
     );
 }
+
+#[tokio::test]
+async fn audit_prove_and_verify_against_a_checkpoint_find_a_truncated_history() {
+    use serde_json::{json, Value};
+    let srv = common::Server::start().await;
+    let key = srv.tenant("org.tlog").await;
+    srv.post(
+        "/api/v1/workers",
+        &key,
+        json!({"name": "w", "namespace": "x.tlog", "capabilities": ["cap.data.read.v1"]}),
+    )
+    .await;
+    let cli = srv.cli(&key);
+    let mut ids = Vec::new();
+    for _ in 0..4 {
+        let out = cli
+            .run(&[
+                "decision",
+                "make",
+                "--worker",
+                "x.tlog.w",
+                "--cap",
+                "cap.data.read.v1",
+                "--json",
+            ])
+            .await;
+        let answer: Value = serde_json::from_str(out.ok()).unwrap();
+        ids.push(answer["id"].as_str().unwrap().to_string());
+    }
+    // The checkpoint of all four (the test server issues one every 200 ms).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let checkpoint: Value = loop {
+        let c: Value = srv
+            .http
+            .get(format!("{}/api/v1/audit/checkpoint", srv.url))
+            .bearer_auth(&key)
+            .header("Accept", "application/json")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap_or(Value::Null);
+        if c["tree_size"] == 4 {
+            break c;
+        }
+        assert!(std::time::Instant::now() < deadline, "no checkpoint of 4");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+
+    let out = cli.run(&["audit", "prove", &ids[2]]).await;
+    assert!(
+        out.ok().starts_with(&format!(
+            "OK: receipt {} is leaf 2 of org.tlog's tree of 4 receipts",
+            ids[2]
+        )),
+        "{out:?}"
+    );
+    let out = cli.run(&["audit", "prove", &ids[0], "--json"]).await;
+    assert_eq!(out.json()["leaf_index"], 0, "{out:?}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let (chain, keys, note, as_json) = (
+        path("chain.json"),
+        path("keys.json"),
+        path("checkpoint.txt"),
+        path("checkpoint.json"),
+    );
+    cli.run(&["audit", "export", "--out", &chain]).await.ok();
+    cli.run(&["keys", "export", "--out", &keys]).await.ok();
+    std::fs::write(&note, checkpoint["checkpoint"].as_str().unwrap()).unwrap();
+    std::fs::write(&as_json, checkpoint.to_string()).unwrap();
+    // Online and offline, as text and as JSON: the chain holds the tree.
+    let out = cli.run(&["audit", "verify", "--checkpoint", &note]).await;
+    assert!(
+        out.ok()
+            .contains("they hold the signed checkpoint's tree of 4"),
+        "{out:?}"
+    );
+    for file in [&note, &as_json] {
+        let out = cli
+            .run(&[
+                "audit",
+                "verify",
+                "--export",
+                &chain,
+                "--keys",
+                &keys,
+                "--checkpoint",
+                file,
+            ])
+            .await;
+        assert!(out.ok().contains("tree of 4"), "{file}: {out:?}");
+    }
+    // The newest receipt dropped from the export: every link still holds,
+    // the checkpoint finds it.
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&chain).unwrap()).unwrap();
+    let mut truncated = saved.clone();
+    truncated["receipts"].as_array_mut().unwrap().pop();
+    std::fs::write(&chain, truncated.to_string()).unwrap();
+    let plain = cli
+        .run(&["audit", "verify", "--export", &chain, "--keys", &keys])
+        .await;
+    assert_eq!(
+        plain.code, 0,
+        "without the checkpoint it looks whole: {plain:?}"
+    );
+    let out = cli
+        .run(&[
+            "audit",
+            "verify",
+            "--export",
+            &chain,
+            "--keys",
+            &keys,
+            "--checkpoint",
+            &note,
+        ])
+        .await;
+    assert!(out.failed(1).contains("truncated history"), "{out:?}");
+    // A checkpoint whose signature was tampered with is refused.
+    let forged = checkpoint["checkpoint"]
+        .as_str()
+        .unwrap()
+        .replacen("\n4\n", "\n3\n", 1);
+    std::fs::write(&note, forged).unwrap();
+    std::fs::write(&chain, saved.to_string()).unwrap();
+    let out = cli
+        .run(&[
+            "audit",
+            "verify",
+            "--export",
+            &chain,
+            "--keys",
+            &keys,
+            "--checkpoint",
+            &note,
+        ])
+        .await;
+    assert!(out.failed(1).contains("does not verify"), "{out:?}");
+}

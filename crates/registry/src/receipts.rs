@@ -30,7 +30,7 @@ use uuid::Uuid;
 
 use crate::idempotency::{self, IdempotencyClaim};
 use crate::route_events::TelemetryRows;
-use crate::tree::{self, TreeRows};
+use crate::tree::TreeRows;
 use crate::{Store, StoreError, Unavailable};
 
 /// Most receipts one transaction takes.
@@ -248,9 +248,12 @@ async fn commit(
             length: u64::try_from(length)
                 .map_err(|_| StoreError::Corrupt(format!("chain length {length}")))?,
         };
-        let edge = tree::stored_edge(row.try_get("tree_size")?, row.try_get("tree_edge")?)?;
-        let edge = tree::caught_up(&mut tx, &tenant, edge, head.length, &mut trees).await?;
-        trees.edges.insert(tenant.clone(), edge);
+        trees.start(
+            &tenant,
+            row.try_get("tree_size")?,
+            row.try_get("tree_edge")?,
+            head.length,
+        );
         heads.insert(tenant, head);
     }
 
@@ -353,15 +356,13 @@ async fn commit(
     let mut h_tree_size = Vec::new();
     let mut h_tree_edge = Vec::new();
     for (tenant, head) in &heads {
-        let edge = trees
-            .edges
-            .get(tenant)
-            .ok_or_else(|| StoreError::Corrupt(format!("no tree edge for {tenant}")))?;
+        // A tree not kept by this batch is written back as it was.
+        let (size, edge) = trees.stored(tenant)?;
         h_tenant.push(tenant.clone());
         h_hash.push(head.hash.clone());
         h_len.push(position(head)?);
-        h_tree_size.push(tree::size(edge)?);
-        h_tree_edge.push(edge.to_bytes());
+        h_tree_size.push(size);
+        h_tree_edge.push(edge);
     }
     sqlx::query(
         "UPDATE receipt_chains c SET head_hash = u.head_hash, length = u.length,

@@ -2,17 +2,19 @@
 //! edge beside the chain head in `receipt_chains`, a stored node every eight
 //! levels in `receipt_tree_nodes` (`audit::tree` says what and why). The
 //! receipt writer keeps both in each batch's transaction
-//! (`receipts::commit`); this module reads them back as tree heads and
-//! inclusion and consistency proofs, each from O(log n) rows.
+//! (`receipts::commit`) for every chain whose tree is caught up; a chain
+//! written before the tree existed (or by an older replica) is caught up by
+//! [`Store::catch_up_trees`] in bounded steps, off the write path. This
+//! module also reads the tree back as tree heads and inclusion and
+//! consistency proofs, each from O(log n) rows.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use audit::merkle::Hash;
 use audit::tree::{self as rules, Edge, NodeId};
-use futures_util::TryStreamExt;
-use sqlx::{PgConnection, Postgres};
+use sqlx::Postgres;
 
-use crate::{StoreError, TenantStore};
+use crate::{Store, StoreError, TenantStore};
 
 /// A tree edge as stored (`tree_size`, `tree_edge`).
 pub(crate) fn stored_edge(size: i64, bytes: Vec<u8>) -> Result<Edge, StoreError> {
@@ -32,11 +34,21 @@ fn leaf(receipt_hash: &str) -> Result<Hash, StoreError> {
         .ok_or_else(|| StoreError::Corrupt(format!("receipt hash {receipt_hash:?}")))
 }
 
+/// One chain's tree in a receipt batch.
+enum BatchTree {
+    /// Caught up with the chain: the batch's receipts are appended to it.
+    Kept(Edge),
+    /// Behind the chain, or unreadable: left as stored for
+    /// [`Store::catch_up_trees`] (or an operator) to deal with, so that one
+    /// chain's tree never fails another tenant's receipts.
+    Left { size: i64, edge: Vec<u8> },
+}
+
 /// The trees of one receipt batch: each chain's edge as it grows, and the
 /// stored nodes it completes, as columns for the batch's statement.
 #[derive(Default)]
 pub(crate) struct TreeRows {
-    pub(crate) edges: HashMap<String, Edge>,
+    trees: HashMap<String, BatchTree>,
     tenant: Vec<String>,
     level: Vec<i16>,
     index: Vec<i64>,
@@ -44,19 +56,49 @@ pub(crate) struct TreeRows {
 }
 
 impl TreeRows {
-    /// Adds the receipt whose hash is `receipt_hash` to `tenant`'s tree.
+    /// `tenant`'s tree as stored, beside its chain of `length` receipts.
+    pub(crate) fn start(&mut self, tenant: &str, size: i64, edge: Vec<u8>, length: u64) {
+        let tree = match stored_edge(size, edge.clone()) {
+            Ok(e) if e.size() == length => BatchTree::Kept(e),
+            Ok(e) if e.size() < length => BatchTree::Left { size, edge },
+            Ok(e) => {
+                tracing::error!(
+                    tenant,
+                    tree_size = e.size(),
+                    length,
+                    "the receipt tree is larger than its chain"
+                );
+                BatchTree::Left { size, edge }
+            }
+            Err(e) => {
+                tracing::error!(tenant, error = %e, "the receipt tree's edge is unreadable");
+                BatchTree::Left { size, edge }
+            }
+        };
+        self.trees.insert(tenant.to_string(), tree);
+    }
+
+    /// Adds the receipt whose hash is `receipt_hash` to `tenant`'s tree, if
+    /// this batch keeps it.
     pub(crate) fn append(&mut self, tenant: &str, receipt_hash: &str) -> Result<(), StoreError> {
-        let leaf = leaf(receipt_hash)?;
-        let edge = self
-            .edges
-            .get_mut(tenant)
-            .ok_or_else(|| StoreError::Corrupt(format!("no tree edge for {tenant}")))?;
+        let Some(BatchTree::Kept(edge)) = self.trees.get_mut(tenant) else {
+            return Ok(());
+        };
         let mut made = Vec::new();
-        edge.append(leaf, &mut made);
+        edge.append(leaf(receipt_hash)?, &mut made);
         for (node, hash) in made {
             self.push(tenant, node, hash)?;
         }
         Ok(())
+    }
+
+    /// `tenant`'s tree to store: `(tree_size, tree_edge)`.
+    pub(crate) fn stored(&self, tenant: &str) -> Result<(i64, Vec<u8>), StoreError> {
+        match self.trees.get(tenant) {
+            Some(BatchTree::Kept(edge)) => Ok((size(edge)?, edge.to_bytes())),
+            Some(BatchTree::Left { size, edge }) => Ok((*size, edge.clone())),
+            None => Err(StoreError::Corrupt(format!("no tree for {tenant}"))),
+        }
     }
 
     fn push(&mut self, tenant: &str, node: NodeId, hash: Hash) -> Result<(), StoreError> {
@@ -84,51 +126,97 @@ impl TreeRows {
     }
 }
 
-/// `edge` brought up to the chain's `length` from the receipts it does not
-/// cover yet (a chain written before the tree existed, or by an older
-/// replica); its new stored nodes go into `rows`. The chain row is locked.
-pub(crate) async fn caught_up(
-    conn: &mut PgConnection,
-    tenant: &str,
-    mut edge: Edge,
-    length: u64,
-    rows: &mut TreeRows,
-) -> Result<Edge, StoreError> {
-    if edge.size() == length {
-        return Ok(edge);
-    }
-    if edge.size() > length {
-        return Err(StoreError::Corrupt(format!(
-            "the tree of {tenant} covers {} receipts, its chain {length}",
-            edge.size()
-        )));
-    }
-    let from = size(&edge)?;
-    let mut hashes = sqlx::query_as::<_, (i64, String)>(
-        "SELECT seq, receipt_hash FROM receipts WHERE tenant_id = $1 AND seq > $2 ORDER BY seq",
-    )
-    .bind(tenant)
-    .bind(from)
-    .fetch(&mut *conn);
-    let mut made = Vec::new();
-    let mut expected = from + 1;
-    while let Some((seq, hash)) = hashes.try_next().await? {
-        if seq != expected || edge.size() >= length {
-            break;
+/// How many receipts one catch-up step adds to one tree.
+const CATCH_UP_STEP: i64 = 4096;
+
+impl Store {
+    /// Catches up trees that are behind their chains (written before the
+    /// tree existed, or by an older replica), one step of at most 4,096
+    /// receipts per tree, each in its own transaction holding that chain's
+    /// lock (so the receipt writer and other replicas wait, briefly, and
+    /// take over once it is caught up). How many receipts were added; a tree
+    /// that cannot be caught up is logged and skipped.
+    pub async fn catch_up_trees(&self) -> Result<u64, StoreError> {
+        let behind: Vec<String> = sqlx::query_scalar(
+            "SELECT tenant_id FROM receipt_chains WHERE tree_size < length ORDER BY tenant_id LIMIT 100",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut added = 0;
+        for tenant in behind {
+            match self.catch_up_step(&tenant).await {
+                Ok(n) => added += n,
+                Err(e @ StoreError::Corrupt(_)) => {
+                    tracing::error!(tenant, error = %e, "cannot catch up the receipt tree");
+                }
+                Err(e) => return Err(e),
+            }
         }
-        edge.append(leaf(&hash)?, &mut made);
-        expected += 1;
+        Ok(added)
     }
-    drop(hashes);
-    if edge.size() != length {
-        return Err(StoreError::Corrupt(format!(
-            "the chain of {tenant} has {length} receipts but position {expected} is missing"
-        )));
+
+    async fn catch_up_step(&self, tenant: &str) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let (length, size, bytes): (i64, i64, Vec<u8>) = sqlx::query_as(
+            "SELECT length, tree_size, tree_edge FROM receipt_chains WHERE tenant_id = $1 FOR UPDATE",
+        )
+        .bind(tenant)
+        .fetch_one(&mut *tx)
+        .await?;
+        let mut edge = stored_edge(size, bytes)?;
+        if size >= length {
+            return Ok(0);
+        }
+        let until = length.min(size + CATCH_UP_STEP);
+        let hashes: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT seq, receipt_hash FROM receipts
+             WHERE tenant_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq",
+        )
+        .bind(tenant)
+        .bind(size)
+        .bind(until)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut rows = TreeRows::default();
+        let mut made = Vec::new();
+        for (i, (seq, hash)) in hashes.iter().enumerate() {
+            if *seq != size + 1 + i as i64 {
+                return Err(StoreError::Corrupt(format!(
+                    "the chain of {tenant} has no receipt at position {}",
+                    size + 1 + i as i64
+                )));
+            }
+            edge.append(leaf(hash)?, &mut made);
+        }
+        if edge.size() != u64::try_from(until).unwrap_or(0) {
+            return Err(StoreError::Corrupt(format!(
+                "the chain of {tenant} ends before position {until}"
+            )));
+        }
+        for (node, hash) in made {
+            rows.push(tenant, node, hash)?;
+        }
+        sqlx::query(
+            "INSERT INTO receipt_tree_nodes (tenant_id, level, index, hash)
+             SELECT * FROM unnest($1::text[], $2::smallint[], $3::bigint[], $4::bytea[])",
+        )
+        .bind(&rows.tenant)
+        .bind(&rows.level)
+        .bind(&rows.index)
+        .bind(&rows.hash)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE receipt_chains SET tree_size = $2, tree_edge = $3 WHERE tenant_id = $1",
+        )
+        .bind(tenant)
+        .bind(until)
+        .bind(edge.to_bytes())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(hashes.len() as u64)
     }
-    for (node, hash) in made {
-        rows.push(tenant, node, hash)?;
-    }
-    Ok(edge)
 }
 
 /// A committed tree: its size and head.

@@ -648,7 +648,7 @@ async fn the_writer_keeps_the_tree_of_the_chain_and_its_proofs_verify() {
 }
 
 #[tokio::test]
-async fn a_chain_written_before_the_tree_is_caught_up_by_the_next_batch() {
+async fn a_chain_written_before_the_tree_is_caught_up_off_the_write_path() {
     let (db, s, t, writer) = acme().await;
     append_many(&writer, &t, 300).await;
     // As a chain from before the tree: no edge, no stored node (the guard
@@ -660,13 +660,42 @@ async fn a_chain_written_before_the_tree_is_caught_up_by_the_next_batch() {
     ] {
         common::execute(&db, sql).await;
     }
+    // The writer appends receipts and leaves the tree behind as it is…
+    writer.append(pending(t.as_str(), 1)).await.unwrap();
+    assert_eq!(s.tenant(&t).tree_head().await.unwrap().size, 0);
+    // …until the catch-up brings it level with the chain.
+    assert_eq!(s.catch_up_trees().await.unwrap(), 301);
+    assert_eq!(s.catch_up_trees().await.unwrap(), 0, "nothing left to do");
+    // From there on the writer keeps it.
     writer.append(pending(t.as_str(), 1)).await.unwrap();
     let leaves = leaves_of(&s, &t).await;
     let head = s.tenant(&t).tree_head().await.unwrap();
-    assert_eq!(head.size, 301);
+    assert_eq!(head.size, 302);
     assert_eq!(head.root, audit::merkle::root(&leaves));
     let node = s.tenant(&t).range_heads(&[(0, 256)]).await.unwrap();
     assert_eq!(node[0], audit::merkle::root(&leaves[..256]));
+}
+
+#[tokio::test]
+async fn an_unreadable_tree_leaves_the_receipts_of_its_chain_and_others_flowing() {
+    let (db, s, t, writer) = acme().await;
+    let other = tenant(&s, "org.other").await;
+    append_many(&writer, &t, 3).await;
+    // Three leaves need two heads; one is stored.
+    common::execute(
+        &db,
+        "UPDATE receipt_chains SET tree_edge = decode(repeat('00', 32), 'hex')
+         WHERE tenant_id = 'org.acme'",
+    )
+    .await;
+    let (a, b) = tokio::join!(
+        writer.append(pending(t.as_str(), 1)),
+        writer.append(pending(other.as_str(), 1))
+    );
+    a.unwrap();
+    b.unwrap();
+    assert_eq!(chain(&s, &t).await.len(), 4);
+    assert_eq!(s.tenant(&other).tree_head().await.unwrap().size, 1);
 }
 
 #[tokio::test]

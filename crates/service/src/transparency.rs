@@ -86,6 +86,8 @@ pub enum ProofError {
         leaf_index: u64,
         tree_size: u64,
     },
+    #[error("receipt {receipt} is newer than your latest checkpoint (of {tree_size}); the next one, within HALL_CHECKPOINT_INTERVAL, covers it — or ask for a tree_size")]
+    NotYetCheckpointed { receipt: Uuid, tree_size: u64 },
     #[error("from must be 1 to `to` ({to}), not {from}")]
     BadSizes { from: u64, to: u64 },
     #[error(transparent)]
@@ -111,9 +113,16 @@ impl Hall {
             .map_err(|e| StoreError::Corrupt(format!("the log's signing key: {e}")))?;
         let mut stored = 0;
         for (tenant, head) in grown {
-            let note = Checkpoint::new(&self.log_origin.of(&tenant), head.size, head.root)
+            let note = match Checkpoint::new(&self.log_origin.of(&tenant), head.size, head.root)
                 .and_then(|c| signer.sign(&c.to_text()))
-                .map_err(|e| StoreError::Corrupt(format!("checkpoint of {tenant}: {e}")))?;
+            {
+                Ok(note) => note,
+                // One tenant's trouble does not hold up the others' checkpoints.
+                Err(e) => {
+                    tracing::error!(tenant = %tenant, error = %e, "cannot sign a checkpoint");
+                    continue;
+                }
+            };
             if self
                 .store
                 .tenant(&tenant)
@@ -172,11 +181,13 @@ impl Hall {
             .leaf_index(receipt_id)
             .await?
             .ok_or(ProofError::UnknownReceipt(receipt_id))?;
-        let size = store.tree_head().await?.size;
-        let tree_size = match tree_size {
-            Some(t) => t,
-            None => self.default_tree_size(tenant).await?,
+        // The default before the tree head: a checkpoint issued in between
+        // is then still within the head read after it.
+        let (tree_size, asked) = match tree_size {
+            Some(t) => (t, true),
+            None => (self.default_tree_size(tenant).await?, false),
         };
+        let size = store.tree_head().await?.size;
         if tree_size > size {
             return Err(ProofError::BeyondTree {
                 asked: tree_size,
@@ -184,10 +195,17 @@ impl Hall {
             });
         }
         let Some(ranges) = inclusion_ranges(leaf_index, tree_size) else {
-            return Err(ProofError::NotYetIncluded {
-                receipt: receipt_id,
-                leaf_index,
-                tree_size,
+            return Err(if asked {
+                ProofError::NotYetIncluded {
+                    receipt: receipt_id,
+                    leaf_index,
+                    tree_size,
+                }
+            } else {
+                ProofError::NotYetCheckpointed {
+                    receipt: receipt_id,
+                    tree_size,
+                }
             });
         };
         Ok(InclusionProof {
@@ -206,11 +224,11 @@ impl Hall {
         to: Option<u64>,
     ) -> Result<ConsistencyProof, ProofError> {
         let store = self.store.tenant(tenant);
-        let size = store.tree_head().await?.size;
         let to = match to {
             Some(t) => t,
             None => self.default_tree_size(tenant).await?,
         };
+        let size = store.tree_head().await?.size;
         if to > size {
             return Err(ProofError::BeyondTree { asked: to, size });
         }
@@ -231,6 +249,11 @@ pub fn issue_checkpoints_forever(hall: Hall, every: Duration) {
         hall,
         every,
         "issue the audit checkpoints",
-        |hall| async move { hall.issue_checkpoints().await.map(|_| ()) },
+        |hall| async move {
+            // Trees behind their chains (written before the tree existed) are
+            // caught up first, a bounded step per round.
+            hall.store.catch_up_trees().await?;
+            hall.issue_checkpoints().await.map(|_| ())
+        },
     );
 }

@@ -75,22 +75,34 @@ impl From<ProofError> for ApiError {
             e @ ProofError::BadSizes { .. } => {
                 ApiError::bad_request("invalid_tree_size", e.to_string())
             }
+            e @ ProofError::NotYetCheckpointed { .. } => ApiError::new(
+                actix_web::http::StatusCode::CONFLICT,
+                "not_yet_checkpointed",
+                e.to_string(),
+            ),
             ProofError::Store(e) => e.into(),
         }
     }
+}
+
+/// A tree size or position parameter: 1 or more.
+fn positive(name: &str, v: Option<i64>) -> Result<Option<u64>, ApiError> {
+    v.map(|n| {
+        u64::try_from(n).ok().filter(|n| *n >= 1).ok_or_else(|| {
+            ApiError::bad_request("invalid_query", format!("{name} must be 1 or more"))
+        })
+    })
+    .transpose()
 }
 
 fn hex(h: &[u8]) -> String {
     wcp::canonical::hex(h)
 }
 
-fn checkpoint_view(
-    state: &AppState,
-    tenant: &wcp::TenantId,
-    c: StoredCheckpoint,
-) -> CheckpointView {
+fn checkpoint_view(c: StoredCheckpoint) -> CheckpointView {
     CheckpointView {
-        origin: state.hall.log_origin.of(tenant),
+        // As signed (the setting may have changed since).
+        origin: c.note.lines().next().unwrap_or_default().to_string(),
         tree_size: c.tree_size,
         root: hex(&c.root),
         key_id: c.key_id,
@@ -132,7 +144,7 @@ pub async fn latest_checkpoint(
         ));
     };
     if wants_json(&req) {
-        return Ok(HttpResponse::Ok().json(checkpoint_view(&state, tenant, c)));
+        return Ok(HttpResponse::Ok().json(checkpoint_view(c)));
     }
     Ok(HttpResponse::Ok()
         .content_type("text/plain; charset=utf-8")
@@ -144,10 +156,10 @@ pub async fn latest_checkpoint(
 pub struct CheckpointsQuery {
     /// Only the checkpoint of exactly this tree size.
     #[param(minimum = 1)]
-    pub size: Option<u64>,
+    pub size: Option<i64>,
     /// Only checkpoints of smaller trees (to page back).
     #[param(minimum = 1)]
-    pub before: Option<u64>,
+    pub before: Option<i64>,
     /// 1–500 (default 100).
     pub limit: Option<i64>,
 }
@@ -167,13 +179,15 @@ pub async fn checkpoints(
     let tenant = &principal.tenant_id;
     let list = state
         .hall
-        .checkpoints(tenant, query.size, query.before, limit)
+        .checkpoints(
+            tenant,
+            positive("size", query.size)?,
+            positive("before", query.before)?,
+            limit,
+        )
         .await?;
     Ok(HttpResponse::Ok().json(CheckpointList {
-        checkpoints: list
-            .into_iter()
-            .map(|c| checkpoint_view(&state, tenant, c))
-            .collect(),
+        checkpoints: list.into_iter().map(checkpoint_view).collect(),
     }))
 }
 
@@ -184,7 +198,7 @@ pub struct InclusionQuery {
     pub receipt_id: uuid::Uuid,
     /// The tree the proof is for (default: the latest checkpoint's).
     #[param(minimum = 1)]
-    pub tree_size: Option<u64>,
+    pub tree_size: Option<i64>,
 }
 
 /// The inclusion proof of one of your receipts (`read`; RFC 9162 §2.1.3):
@@ -195,7 +209,8 @@ pub struct InclusionQuery {
     responses((status = 200, body = InclusionProofView),
         (status = 400, description = "`tree_size` is beyond your tree or too small to hold the receipt (`invalid_tree_size`), or a parameter is malformed", body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, description = "No such receipt in your chain", body = ErrorBody)))]
+        (status = 404, description = "No such receipt in your chain", body = ErrorBody),
+        (status = 409, description = "No `tree_size` was asked and the receipt is newer than your latest checkpoint (`not_yet_checkpointed`): retry after `HALL_CHECKPOINT_INTERVAL`", body = ErrorBody)))]
 pub async fn inclusion_proof(
     principal: Principal,
     state: web::Data<AppState>,
@@ -204,7 +219,11 @@ pub async fn inclusion_proof(
     principal.require(Scope::Read)?;
     let p = state
         .hall
-        .inclusion_proof(&principal.tenant_id, query.receipt_id, query.tree_size)
+        .inclusion_proof(
+            &principal.tenant_id,
+            query.receipt_id,
+            positive("tree_size", query.tree_size)?,
+        )
         .await?;
     Ok(HttpResponse::Ok().json(InclusionProofView {
         leaf_index: p.leaf_index,
@@ -218,10 +237,10 @@ pub async fn inclusion_proof(
 pub struct ConsistencyQuery {
     /// The older tree's size.
     #[param(minimum = 1)]
-    pub from: u64,
+    pub from: i64,
     /// The newer tree's size (default: the latest checkpoint's).
     #[param(minimum = 1)]
-    pub to: Option<u64>,
+    pub to: Option<i64>,
 }
 
 /// The proof that your tree of `from` receipts is a prefix of your tree of
@@ -240,7 +259,11 @@ pub async fn consistency_proof(
     principal.require(Scope::Read)?;
     let p = state
         .hall
-        .consistency_proof(&principal.tenant_id, query.from, query.to)
+        .consistency_proof(
+            &principal.tenant_id,
+            positive("from", Some(query.from))?.unwrap_or_default(),
+            positive("to", query.to)?,
+        )
         .await?;
     Ok(HttpResponse::Ok().json(ConsistencyProofView {
         from: p.from,

@@ -192,12 +192,28 @@ async fn proofs_for_unknown_receipts_and_impossible_sizes_are_refused() {
         )
         .await;
     assert_eq!((status, code(&e)), (400, "invalid_tree_size"), "{e}");
-    for q in ["from=0&to=1", "from=2&to=1", "from=1&to=2"] {
+    for (q, expected) in [
+        ("from=0&to=1", "invalid_query"),
+        ("from=1&to=-1", "invalid_query"),
+        ("from=2&to=1", "invalid_tree_size"),
+        ("from=1&to=2", "invalid_tree_size"),
+    ] {
         let (status, e) = s
             .get_json(&format!("/api/v1/audit/proof/consistency?{q}"), Some(&key))
             .await;
-        assert_eq!((status, code(&e)), (400, "invalid_tree_size"), "{q}: {e}");
+        assert_eq!((status, code(&e)), (400, expected), "{q}: {e}");
     }
+    // A receipt newer than the latest checkpoint, no size asked: not yet.
+    let (status, e) = s
+        .get_json(
+            &format!("/api/v1/audit/proof/inclusion?receipt_id={id}"),
+            Some(&key),
+        )
+        .await;
+    assert!(
+        status == 409 && code(&e) == "not_yet_checkpointed" || status == 200,
+        "{status} {e}"
+    );
     // Another tenant's receipt is not found in yours.
     let (_, other) = s.tenant_with_key("org.other", &["read"]).await;
     let (status, _) = s

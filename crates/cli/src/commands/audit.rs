@@ -8,7 +8,10 @@
 //! client is even built. The checks themselves are the `audit` crate's
 //! (`verify_chain`, `verify_receipt`), the same code the registry seals with.
 //! `export` saves the chain, every page, as one JSON document `--export`
-//! reads.
+//! reads. `verify --checkpoint FILE` also checks that the chain holds the
+//! tree a signed checkpoint of the verifiable log names (docs/audit.md);
+//! `prove RECEIPT_ID` checks one receipt's inclusion proof against the
+//! latest checkpoint.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -40,6 +43,15 @@ pub enum AuditCmd {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
+    /// Prove one of your receipts is in your verifiable log: fetches the
+    /// latest signed checkpoint, the receipt and its inclusion proof (RFC
+    /// 9162), and checks the checkpoint's signature against the published
+    /// keys and the proof against its tree head, here. Exits 1 if either
+    /// fails.
+    Prove {
+        /// The receipt (decision) id.
+        receipt_id: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -59,6 +71,13 @@ pub struct VerifyArgs {
     /// (`hallctl keys export --out FILE` or `hallctl keys list --json`).
     #[arg(long, value_name = "FILE", requires = "offline")]
     keys: Option<PathBuf>,
+    /// A signed checkpoint of your log (`GET /api/v1/audit/checkpoint`: the
+    /// note as text, or its JSON): its signature must verify with the keys,
+    /// and the chain must hold the tree it signed — at least its size, and
+    /// its first receipts making its tree head — so a truncated or
+    /// rewritten history is found.
+    #[arg(long, value_name = "FILE", conflicts_with = "receipt")]
+    checkpoint: Option<PathBuf>,
 }
 
 pub fn run(ctx: &Ctx, cmd: AuditCmd) -> CmdResult {
@@ -71,11 +90,15 @@ pub fn run(ctx: &Ctx, cmd: AuditCmd) -> CmdResult {
         AuditCmd::Verify(VerifyArgs {
             export: Some(export),
             keys: Some(keys),
+            checkpoint,
             ..
-        }) => verify_export_file(ctx, &export, &keys),
+        }) => verify_export_file(ctx, &export, &keys, checkpoint.as_deref()),
         // clap makes --keys go with --receipt or --export, and either with --keys.
-        AuditCmd::Verify(_) => verify_online(ctx),
+        AuditCmd::Verify(VerifyArgs { checkpoint, .. }) => {
+            verify_online(ctx, checkpoint.as_deref())
+        }
         AuditCmd::Export { out } => export(ctx, out.as_deref()),
+        AuditCmd::Prove { receipt_id } => prove(ctx, &receipt_id),
     }
 }
 
@@ -179,20 +202,38 @@ fn report_chain(
     receipts: &[audit::Receipt],
     keys: &HashMap<String, VerifyingKey>,
     keys_origin: &str,
+    checkpoint: Option<&SavedCheckpoint>,
 ) -> CmdResult {
     let tenant = receipts.first().map(|r| r.content.tenant_id.clone());
     match audit::verify_chain(receipts, keys) {
         Ok(n) => {
+            let held = match checkpoint {
+                None => None,
+                Some(c) => match chain_holds_checkpoint(receipts, keys, c) {
+                    Ok(size) => Some(size),
+                    Err(message) => {
+                        ctx.out.json(&json!({
+                            "ok": false,
+                            "receipts": receipts.len(),
+                            "error": message,
+                        }));
+                        return Err(Failure::error(format!("BROKEN: {message}")));
+                    }
+                },
+            };
             if !ctx.out.json(&json!({
                 "ok": true,
                 "receipts": n,
                 "keys": keys.len(),
                 "tenant_id": tenant,
+                "checkpoint_size": held,
             })) {
                 say!(
-                    "OK: {n} receipts{}, every hash, link and signature verified ({} keys)",
+                    "OK: {n} receipts{}, every hash, link and signature verified ({} keys){}",
                     tenant.map(|t| format!(" of {t}")).unwrap_or_default(),
-                    keys.len()
+                    keys.len(),
+                    held.map(|size| format!("; they hold the signed checkpoint's tree of {size}"))
+                        .unwrap_or_default()
                 );
             }
             Ok(Outcome::Done)
@@ -220,11 +261,164 @@ fn report_chain(
     }
 }
 
-fn verify_online(ctx: &Ctx) -> CmdResult {
+fn verify_online(ctx: &Ctx, checkpoint: Option<&Path>) -> CmdResult {
+    let checkpoint = checkpoint.map(read_checkpoint).transpose()?;
     let client = ctx.client()?;
     let keys = keys_from(&client.get("/api/v1/keys")?, "GET /api/v1/keys")?;
     let receipts = receipts_from(fetch_chain(&client)?, "the registry's export")?;
-    report_chain(ctx, &receipts, &keys, "the registry's published keys")
+    report_chain(
+        ctx,
+        &receipts,
+        &keys,
+        "the registry's published keys",
+        checkpoint.as_ref(),
+    )
+}
+
+/// A checkpoint note read from a file, and where it came from.
+struct SavedCheckpoint {
+    note: String,
+    from: String,
+}
+
+/// `--checkpoint FILE`: the note as text, or the JSON of
+/// `GET /api/v1/audit/checkpoint` (its `checkpoint` field).
+fn read_checkpoint(path: &Path) -> Result<SavedCheckpoint, Failure> {
+    let text = read_text(path)?;
+    let from = origin(path);
+    let note = if text.trim_start().starts_with('{') {
+        let v: Value = serde_json::from_str(&text)
+            .map_err(|e| Failure::error(format!("{from} is not JSON: {e}")))?;
+        v["checkpoint"]
+            .as_str()
+            .ok_or_else(|| Failure::error(format!("{from} has no \"checkpoint\" (a signed note)")))?
+            .to_string()
+    } else {
+        text
+    };
+    Ok(SavedCheckpoint { note, from })
+}
+
+/// Opens a checkpoint of `tenant`'s log signed by one of `keys` (under the
+/// log's name: its origin without `/<tenant>`).
+fn open_checkpoint(
+    c: &SavedCheckpoint,
+    tenant: &str,
+    keys: &HashMap<String, VerifyingKey>,
+) -> Result<audit::note::Checkpoint, String> {
+    let unsigned = audit::note::Checkpoint::parse(
+        c.note
+            .rsplit_once("\n\n")
+            .map(|(text, _)| format!("{text}\n"))
+            .as_deref()
+            .unwrap_or(&c.note),
+    )
+    .map_err(|e| format!("{} is not a signed checkpoint: {e}", c.from))?;
+    let Some((log, of)) = unsigned.origin.rsplit_once('/') else {
+        return Err(format!(
+            "{}: origin {:?} does not name a tenant's log",
+            c.from, unsigned.origin
+        ));
+    };
+    if of != tenant {
+        return Err(format!(
+            "{} is a checkpoint of {of}'s log, not of {tenant}'s",
+            c.from
+        ));
+    }
+    let verifiers: Vec<audit::note::NoteVerifier> = keys
+        .values()
+        .filter_map(|k| audit::note::NoteVerifier::new(log, *k).ok())
+        .collect();
+    audit::note::Checkpoint::open(&c.note, &unsigned.origin, &verifiers).map_err(|e| {
+        format!(
+            "the checkpoint in {} does not verify with the keys: {e}",
+            c.from
+        )
+    })
+}
+
+/// Whether the chain holds the checkpoint's tree; its size when it does.
+fn chain_holds_checkpoint(
+    receipts: &[audit::Receipt],
+    keys: &HashMap<String, VerifyingKey>,
+    c: &SavedCheckpoint,
+) -> Result<u64, String> {
+    let tenant = receipts
+        .first()
+        .map(|r| r.content.tenant_id.as_str())
+        .unwrap_or_default();
+    let checkpoint = open_checkpoint(c, tenant, keys)?;
+    audit::tree::check_against_checkpoint(
+        receipts.iter().map(|r| r.receipt_hash.as_str()),
+        checkpoint.size,
+        &checkpoint.root,
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(checkpoint.size)
+}
+
+/// `audit prove RECEIPT_ID`.
+fn prove(ctx: &Ctx, receipt_id: &str) -> CmdResult {
+    let client = ctx.client()?;
+    let keys = keys_from(&client.get("/api/v1/keys")?, "GET /api/v1/keys")?;
+    let latest = client.get("/api/v1/audit/checkpoint")?;
+    let saved = SavedCheckpoint {
+        note: latest["checkpoint"]
+            .as_str()
+            .ok_or_else(|| Failure::error("the registry's checkpoint has no signed note"))?
+            .to_string(),
+        from: "the registry's latest checkpoint".into(),
+    };
+    let decision = client.get(&format!("/api/v1/decisions/{receipt_id}"))?;
+    let receipt: audit::Receipt = serde_json::from_value(decision["receipt"].clone())
+        .map_err(|e| Failure::error(format!("the registry's receipt {receipt_id}: {e}")))?;
+    let broken = |message: String| {
+        ctx.out
+            .json(&json!({"ok": false, "receipt_id": receipt_id, "error": message}));
+        Failure::error(format!("BROKEN: {message}"))
+    };
+    audit::verify_receipt(&receipt, &keys).map_err(|e| broken(e.to_string()))?;
+    let checkpoint = open_checkpoint(&saved, &receipt.content.tenant_id, &keys).map_err(&broken)?;
+    let proof = client.get_query(
+        "/api/v1/audit/proof/inclusion",
+        &[
+            ("receipt_id", receipt_id.to_string()),
+            ("tree_size", checkpoint.size.to_string()),
+        ],
+    )?;
+    let index = proof["leaf_index"]
+        .as_u64()
+        .ok_or_else(|| Failure::error("the registry's proof has no leaf_index"))?;
+    let hashes: Vec<audit::merkle::Hash> = items(&proof, "hashes")
+        .map(|h| {
+            h.as_str()
+                .and_then(audit::tree::hex_hash)
+                .ok_or_else(|| Failure::error("the registry's proof holds a malformed hash"))
+        })
+        .collect::<Result<_, _>>()?;
+    let leaf = audit::tree::receipt_leaf(&receipt.receipt_hash)
+        .ok_or_else(|| broken("the receipt's hash is not a SHA-256 hash".into()))?;
+    audit::merkle::verify_inclusion(&leaf, index, checkpoint.size, &hashes, &checkpoint.root)
+        .map_err(|e| {
+            broken(format!(
+                "receipt {receipt_id} is not in the signed tree: {e}"
+            ))
+        })?;
+    if !ctx.out.json(&json!({
+        "ok": true,
+        "receipt_id": receipt_id,
+        "leaf_index": index,
+        "tree_size": checkpoint.size,
+        "origin": checkpoint.origin,
+    })) {
+        say!(
+            "OK: receipt {receipt_id} is leaf {index} of {}'s tree of {} receipts; the checkpoint is signed with a published key and the proof leads to its head",
+            receipt.content.tenant_id,
+            checkpoint.size
+        );
+    }
+    Ok(Outcome::Done)
 }
 
 /// The tenant's whole chain, every page, as the registry sent it.
@@ -246,9 +440,19 @@ fn fetch_chain(client: &Client) -> Result<Vec<Value>, Failure> {
     }
 }
 
-/// `audit verify --export FILE --keys FILE`.
-fn verify_export_file(ctx: &Ctx, export: &Path, keys_file: &Path) -> CmdResult {
+/// `audit verify --export FILE --keys FILE [--checkpoint FILE]`.
+fn verify_export_file(
+    ctx: &Ctx,
+    export: &Path,
+    keys_file: &Path,
+    checkpoint: Option<&Path>,
+) -> CmdResult {
     one_stdin(export, keys_file)?;
+    if let Some(c) = checkpoint {
+        one_stdin(export, c)?;
+        one_stdin(keys_file, c)?;
+    }
+    let checkpoint = checkpoint.map(read_checkpoint).transpose()?;
     let keys = read_keys(keys_file)?;
     let from = origin(export);
     let values = chain_from(&read_text(export)?, &from)?;
@@ -260,7 +464,13 @@ fn verify_export_file(ctx: &Ctx, export: &Path, keys_file: &Path) -> CmdResult {
         }
         Err(usage) => return Err(usage),
     };
-    report_chain(ctx, &receipts, &keys, &origin(keys_file))
+    report_chain(
+        ctx,
+        &receipts,
+        &keys,
+        &origin(keys_file),
+        checkpoint.as_ref(),
+    )
 }
 
 /// The receipts of a saved chain: one or more JSON documents, one after
