@@ -487,7 +487,7 @@ mod tests {
     #[test]
     fn a_chain_matches_its_checkpoint_and_a_truncated_or_rewritten_one_does_not() {
         let hashes: Vec<String> = (0u8..10)
-            .map(|i| wcp_hex(&crate::merkle::leaf_hash(&[i])))
+            .map(|i| wcp::canonical::hex(&crate::merkle::leaf_hash(&[i])))
             .collect();
         let leaves: Vec<Hash> = hashes.iter().map(|h| receipt_leaf(h).unwrap()).collect();
         let head = root(&leaves[..7]);
@@ -509,10 +509,6 @@ mod tests {
             check_against_checkpoint(["nothex"], 1, &head),
             Err(NotTheCheckpointsTree::BadHash { index: 0 })
         );
-    }
-
-    fn wcp_hex(h: &[u8]) -> String {
-        h.iter().map(|b| format!("{b:02x}")).collect()
     }
 
     #[test]

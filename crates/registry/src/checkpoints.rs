@@ -61,7 +61,7 @@ impl Store {
             .map(|(tenant, size, edge)| {
                 let tenant = TenantId::parse(&tenant)
                     .map_err(|e| StoreError::Corrupt(format!("tenant {tenant:?}: {e}")))?;
-                let edge = stored_edge(size, edge)?;
+                let edge = stored_edge(size, &edge)?;
                 Ok((
                     tenant,
                     TreeHead {

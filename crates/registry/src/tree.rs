@@ -17,9 +17,9 @@ use sqlx::Postgres;
 use crate::{Store, StoreError, TenantStore};
 
 /// A tree edge as stored (`tree_size`, `tree_edge`).
-pub(crate) fn stored_edge(size: i64, bytes: Vec<u8>) -> Result<Edge, StoreError> {
+pub(crate) fn stored_edge(size: i64, bytes: &[u8]) -> Result<Edge, StoreError> {
     let size = u64::try_from(size).map_err(|_| StoreError::Corrupt(format!("tree size {size}")))?;
-    Edge::from_bytes(size, &bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+    Edge::from_bytes(size, bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 /// An edge's size as stored (`bigint`).
@@ -58,7 +58,7 @@ pub(crate) struct TreeRows {
 impl TreeRows {
     /// `tenant`'s tree as stored, beside its chain of `length` receipts.
     pub(crate) fn start(&mut self, tenant: &str, size: i64, edge: Vec<u8>, length: u64) {
-        let tree = match stored_edge(size, edge.clone()) {
+        let tree = match stored_edge(size, &edge) {
             Ok(e) if e.size() == length => BatchTree::Kept(e),
             Ok(e) if e.size() < length => BatchTree::Left { size, edge },
             Ok(e) => {
@@ -163,7 +163,7 @@ impl Store {
         .bind(tenant)
         .fetch_one(&mut *tx)
         .await?;
-        let mut edge = stored_edge(size, bytes)?;
+        let mut edge = stored_edge(size, &bytes)?;
         if size >= length {
             return Ok(0);
         }
@@ -235,7 +235,7 @@ impl TenantStore<'_> {
                 .fetch_optional(&self.store.pool)
                 .await?;
         let edge = match row {
-            Some((size, bytes)) => stored_edge(size, bytes)?,
+            Some((size, bytes)) => stored_edge(size, &bytes)?,
             None => Edge::empty(),
         };
         Ok(TreeHead {

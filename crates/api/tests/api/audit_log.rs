@@ -21,11 +21,7 @@ async fn tenant(s: &TestServer) -> String {
 }
 
 fn unhex(s: &str) -> Hash {
-    let mut h = [0u8; 32];
-    for (i, b) in h.iter_mut().enumerate() {
-        *b = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap();
-    }
-    h
+    audit::tree::hex_hash(s).unwrap()
 }
 
 fn hashes(v: &Value) -> Vec<Hash> {
