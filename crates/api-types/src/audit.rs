@@ -81,7 +81,9 @@ pub struct ReceiptSchema {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CheckpointView {
     /// The signed note (C2SP tlog-checkpoint in a C2SP signed note): origin
-    /// line, tree size, base64 tree head, a blank line, one signature line.
+    /// line, tree size, base64 tree head, a blank line, the log's signature
+    /// line, then one line per witness cosignature it has (C2SP
+    /// tlog-cosignature).
     pub checkpoint: String,
     /// `<registry log origin>/<tenant id>`.
     pub origin: String,
@@ -92,6 +94,78 @@ pub struct CheckpointView {
     /// The receipt key that signed it (`GET /api/v1/keys`).
     pub key_id: String,
     pub created_at: chrono::DateTime<chrono::Utc>,
+    /// The witnesses' cosignatures (also signature lines of `checkpoint`).
+    pub cosignatures: Vec<CosignatureView>,
+}
+
+/// A witness's cosignature of a checkpoint (C2SP tlog-cosignature, Ed25519
+/// cosignature/v1): the witness checked it is consistent with every earlier
+/// checkpoint it saw.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CosignatureView {
+    /// The witness's key name.
+    pub witness: String,
+    /// Its 4-byte key id, 8 hex digits.
+    pub key_id: String,
+    /// When the witness signed, POSIX seconds (signed).
+    pub timestamp: u64,
+    /// The signature line, as in the note.
+    pub line: String,
+}
+
+/// A witness trusted to cosign your checkpoints.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WitnessView {
+    /// The witness's key name (a schema-less URL, say).
+    pub name: String,
+    /// Its verifier key, `<name>+<key id>+<base64(0x04 ‖ Ed25519 key)>`.
+    pub vkey: String,
+    /// 8 hex digits.
+    pub key_id: String,
+    /// `tenant` (yours, registered by an admin) or `operator` (the
+    /// registry's, `HALL_WITNESS_KEYS`, trusted for every tenant).
+    #[cfg_attr(feature = "openapi", schema(example = "tenant"))]
+    pub registered_by: String,
+    /// When you registered it; null for the operator's.
+    pub created_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WitnessList {
+    pub witnesses: Vec<WitnessView>,
+}
+
+/// `POST /api/v1/audit/witnesses`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RegisterWitness {
+    /// The witness's verifier key (C2SP signed-note vkey with signature
+    /// type 0x04, Ed25519 cosignature/v1), as `hallctl audit witness-key`
+    /// prints it.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 400,
+            example = "witness.example.com/w1+3f1a9c02+BH6tRdo2SBQXhPSK+V1cOs2Vs2y5ATrMbb2NCWQB0wQo"
+        )
+    )]
+    pub vkey: String,
+}
+
+/// `POST /api/v1/audit/checkpoint/cosign`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CosignCheckpoint {
+    /// One of your checkpoints as issued (its text unchanged), with the
+    /// witness's cosignature line(s) among its signature lines; the log's
+    /// own line may stay or go.
+    #[cfg_attr(feature = "openapi", schema(max_length = 16384))]
+    pub checkpoint: String,
 }
 
 /// Checkpoints, largest tree first.

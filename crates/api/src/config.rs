@@ -238,6 +238,15 @@ pub struct Config {
     #[arg(long, env = "HALL_LOG_ORIGIN", value_parser = parse_log_origin)]
     pub log_origin: Option<service::transparency::LogOrigin>,
 
+    /// The operator's witnesses, trusted to cosign every tenant's
+    /// checkpoints (C2SP tlog-cosignature; docs/audit.md): their verifier
+    /// keys (`<name>+<key id>+<base64(0x04 ‖ Ed25519 key)>`, as
+    /// `hallctl audit witness-key` prints them), separated by commas.
+    /// Tenants register their own with `POST /api/v1/audit/witnesses`.
+    #[arg(long, env = "HALL_WITNESS_KEYS", value_delimiter = ',',
+          value_parser = parse_witness_key)]
+    pub witness_keys: Vec<audit::cosignature::WitnessKey>,
+
     /// A bearer token GET /metrics requires (`Authorization: Bearer <token>`).
     /// Without it /metrics is public.
     #[arg(long, env = "HALL_METRICS_TOKEN", hide_env_values = true)]
@@ -358,6 +367,10 @@ fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
         return Err(format!("{s:?} is not between 100ms and 60m"));
     }
     Ok(d)
+}
+
+fn parse_witness_key(s: &str) -> Result<audit::cosignature::WitnessKey, String> {
+    audit::cosignature::WitnessKey::from_vkey(s.trim()).map_err(|e| format!("{s:?}: {e}"))
 }
 
 fn parse_log_origin(s: &str) -> Result<service::transparency::LogOrigin, String> {

@@ -247,6 +247,7 @@ impl Registry {
                     .unwrap_or_default()
             }
         };
+        state.hall.operator_witnesses = config.witness_keys.clone().into();
         // Stops by itself when the store closes at shutdown.
         service::transparency::issue_checkpoints_forever(
             state.hall.clone(),

@@ -24,6 +24,7 @@
 //! rows; how a receipt is linked and sealed is decided here, next to the
 //! verifier that checks it.
 
+pub mod cosignature;
 pub mod merkle;
 pub mod note;
 pub mod tree;

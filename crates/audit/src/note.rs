@@ -18,12 +18,12 @@ use sha2::{Digest, Sha256};
 /// The signature algorithm byte of Ed25519 keys.
 const ALG_ED25519: u8 = 0x01;
 /// What starts a signature line: an em dash and a space.
-const SIG_PREFIX: &str = "\u{2014} ";
+pub(crate) const SIG_PREFIX: &str = "\u{2014} ";
 /// Most signature lines a note may carry (the spec asks verifiers to
 /// accept at least 16 and to cap them; Go caps at 100).
 const MAX_SIGNATURES: usize = 100;
 
-fn b64() -> base64::engine::general_purpose::GeneralPurpose {
+pub(crate) fn b64() -> base64::engine::general_purpose::GeneralPurpose {
     base64::engine::general_purpose::STANDARD
 }
 
@@ -46,18 +46,24 @@ pub enum NoteError {
     BadCheckpoint(&'static str),
 }
 
-fn valid_name(name: &str) -> bool {
+pub(crate) fn valid_name(name: &str) -> bool {
     !name.is_empty() && !name.chars().any(|c| c.is_whitespace() || c == '+')
 }
 
-fn key_hash(name: &str, key: &VerifyingKey) -> [u8; 4] {
+/// A key's 4-byte hash (its id in signature lines): the first bytes of
+/// SHA-256(name ‖ "\n" ‖ algorithm byte ‖ public key).
+pub(crate) fn key_hash_for(name: &str, alg: u8, key: &VerifyingKey) -> [u8; 4] {
     let mut h = Sha256::new();
     h.update(name.as_bytes());
     h.update(b"\n");
-    h.update([ALG_ED25519]);
+    h.update([alg]);
     h.update(key.as_bytes());
     let d = h.finalize();
     [d[0], d[1], d[2], d[3]]
+}
+
+fn key_hash(name: &str, key: &VerifyingKey) -> [u8; 4] {
+    key_hash_for(name, ALG_ED25519, key)
 }
 
 /// A named Ed25519 key that verifies notes.
@@ -161,7 +167,7 @@ impl NoteSigner {
 }
 
 /// No character below U+0020 but the newline: the rule for a whole note.
-fn no_control(s: &str) -> bool {
+pub(crate) fn no_control(s: &str) -> bool {
     !s.chars().any(|c| c < ' ' && c != '\n')
 }
 
@@ -193,38 +199,10 @@ pub struct OpenedNote {
 /// cosignatures); one by a known key that does not verify refuses the note;
 /// a note with no verified known signature is refused.
 pub fn open(note: &str, known: &[NoteVerifier]) -> Result<OpenedNote, NoteError> {
-    let split = note
-        .rfind("\n\n")
-        .ok_or(NoteError::Malformed("no blank line before the signatures"))?;
-    // The text may hold empty lines (the last one separates the signatures);
-    // nowhere in the note may there be a control character but the newline.
-    if !no_control(note) {
-        return Err(NoteError::BadText);
-    }
-    let (text, sigs) = (&note[..=split], &note[split + 2..]);
-    if sigs.is_empty() || !sigs.ends_with('\n') {
-        return Err(NoteError::Malformed("no signature lines"));
-    }
-    if sigs.matches('\n').count() > MAX_SIGNATURES {
-        return Err(NoteError::Malformed("too many signature lines"));
-    }
+    let (text, lines) = signature_lines(note)?;
     let mut signed_by = Vec::new();
     let mut checked: Vec<(&str, [u8; 4])> = Vec::new();
-    for line in sigs[..sigs.len() - 1].split('\n') {
-        let rest = line.strip_prefix(SIG_PREFIX).ok_or(NoteError::Malformed(
-            "a signature line does not start with an em dash",
-        ))?;
-        let (name, sig) = rest.split_once(' ').ok_or(NoteError::Malformed(
-            "a signature line is not <name> <signature>",
-        ))?;
-        let bytes = b64()
-            .decode(sig)
-            .map_err(|_| NoteError::Malformed("a signature is not base64"))?;
-        if !valid_name(name) || bytes.len() < 4 {
-            return Err(NoteError::Malformed(
-                "a signature line is not <name> <signature>",
-            ));
-        }
+    for SignatureLine { name, bytes, .. } in lines {
         let Some(v) = known
             .iter()
             .find(|v| v.name == name && v.hash[..] == bytes[..4])
@@ -253,6 +231,53 @@ pub fn open(note: &str, known: &[NoteVerifier]) -> Result<OpenedNote, NoteError>
         text: text.to_string(),
         signed_by,
     })
+}
+
+/// One signature line of a note: the key name, the decoded bytes (at
+/// least the 4-byte key hash) and the line as written, without its newline.
+pub(crate) struct SignatureLine<'a> {
+    pub name: &'a str,
+    pub bytes: Vec<u8>,
+    pub line: &'a str,
+}
+
+/// Splits a note into its text (ending in a newline) and its signature
+/// lines, refusing malformed notes; no signature is checked.
+pub(crate) fn signature_lines(note: &str) -> Result<(&str, Vec<SignatureLine<'_>>), NoteError> {
+    let split = note
+        .rfind("\n\n")
+        .ok_or(NoteError::Malformed("no blank line before the signatures"))?;
+    // The text may hold empty lines (the last one separates the signatures);
+    // nowhere in the note may there be a control character but the newline.
+    if !no_control(note) {
+        return Err(NoteError::BadText);
+    }
+    let (text, sigs) = (&note[..=split], &note[split + 2..]);
+    if sigs.is_empty() || !sigs.ends_with('\n') {
+        return Err(NoteError::Malformed("no signature lines"));
+    }
+    if sigs.matches('\n').count() > MAX_SIGNATURES {
+        return Err(NoteError::Malformed("too many signature lines"));
+    }
+    let mut lines = Vec::new();
+    for line in sigs[..sigs.len() - 1].split('\n') {
+        let rest = line.strip_prefix(SIG_PREFIX).ok_or(NoteError::Malformed(
+            "a signature line does not start with an em dash",
+        ))?;
+        let (name, sig) = rest.split_once(' ').ok_or(NoteError::Malformed(
+            "a signature line is not <name> <signature>",
+        ))?;
+        let bytes = b64()
+            .decode(sig)
+            .map_err(|_| NoteError::Malformed("a signature is not base64"))?;
+        if !valid_name(name) || bytes.len() < 4 {
+            return Err(NoteError::Malformed(
+                "a signature line is not <name> <signature>",
+            ));
+        }
+        lines.push(SignatureLine { name, bytes, line });
+    }
+    Ok((text, lines))
 }
 
 /// A log checkpoint (C2SP `tlog-checkpoint`): the log's origin, its tree

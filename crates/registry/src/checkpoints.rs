@@ -1,7 +1,8 @@
 //! Signed checkpoints of the tenants' receipt trees (`audit_checkpoints`):
 //! which trees have grown past their last checkpoint (read from the
 //! committed `receipt_chains`, so a checkpoint never covers an uncommitted
-//! receipt), storing a signed one, and reading them back.
+//! receipt), storing a signed one, and reading them back with the witness
+//! cosignatures they were given; the tenant's witnesses.
 
 use chrono::{DateTime, Utc};
 use wcp::TenantId;
@@ -18,6 +19,28 @@ pub struct StoredCheckpoint {
     pub note: String,
     pub key_id: String,
     pub created_at: DateTime<Utc>,
+    /// The witnesses' cosignatures, in the order they came.
+    pub cosignatures: Vec<StoredCosignature>,
+}
+
+/// A witness's cosignature of a checkpoint, as given and verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCosignature {
+    pub witness: String,
+    pub key_id: [u8; 4],
+    /// The witness's own time (POSIX seconds).
+    pub signed_at: u64,
+    /// The signature line, without its newline.
+    pub line: String,
+}
+
+/// A witness a tenant registered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredWitness {
+    pub name: String,
+    pub key_id: [u8; 4],
+    pub public_key: [u8; 32],
+    pub created_at: DateTime<Utc>,
 }
 
 type Row = (i64, Vec<u8>, String, String, DateTime<Utc>);
@@ -33,7 +56,14 @@ fn stored(row: Row) -> Result<StoredCheckpoint, StoreError> {
         note,
         key_id,
         created_at,
+        cosignatures: Vec::new(),
     })
+}
+
+fn key_id(bytes: Vec<u8>, of: &str) -> Result<[u8; 4], StoreError> {
+    bytes
+        .try_into()
+        .map_err(|_| StoreError::Corrupt(format!("the key id of {of}")))
 }
 
 impl Store {
@@ -99,16 +129,26 @@ impl TenantStore<'_> {
         Ok(done.rows_affected() == 1)
     }
 
-    /// The latest checkpoint (`None` before the first).
-    pub async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StoreError> {
+    /// The latest checkpoint (`None` before the first); with `witnessed`,
+    /// the latest one that has at least one cosignature.
+    pub async fn latest_checkpoint(
+        &self,
+        witnessed: bool,
+    ) -> Result<Option<StoredCheckpoint>, StoreError> {
         let row: Option<Row> = sqlx::query_as(
-            "SELECT tree_size, root, note, key_id, created_at FROM audit_checkpoints
-             WHERE tenant_id = $1 ORDER BY tree_size DESC LIMIT 1",
+            "SELECT tree_size, root, note, key_id, created_at FROM audit_checkpoints a
+             WHERE tenant_id = $1
+               AND (NOT $2 OR EXISTS (SELECT 1 FROM audit_cosignatures s
+                                      WHERE s.tenant_id = a.tenant_id
+                                        AND s.tree_size = a.tree_size))
+             ORDER BY tree_size DESC LIMIT 1",
         )
         .bind(self.tenant.as_str())
+        .bind(witnessed)
         .fetch_optional(&self.store.pool)
         .await?;
-        row.map(stored).transpose()
+        let list: Vec<StoredCheckpoint> = row.map(stored).transpose()?.into_iter().collect();
+        Ok(self.with_cosignatures(list).await?.pop())
     }
 
     /// Checkpoints, largest first: those of `size` only when it is given,
@@ -132,6 +172,145 @@ impl TenantStore<'_> {
         .bind(limit)
         .fetch_all(&self.store.pool)
         .await?;
-        rows.into_iter().map(stored).collect()
+        let list = rows.into_iter().map(stored).collect::<Result<_, _>>()?;
+        self.with_cosignatures(list).await
+    }
+
+    /// The checkpoints with their cosignatures read in.
+    async fn with_cosignatures(
+        &self,
+        mut list: Vec<StoredCheckpoint>,
+    ) -> Result<Vec<StoredCheckpoint>, StoreError> {
+        if list.is_empty() {
+            return Ok(list);
+        }
+        let sizes: Vec<i64> = list
+            .iter()
+            .map(|c| i64::try_from(c.tree_size).unwrap_or(i64::MAX))
+            .collect();
+        let rows: Vec<(i64, String, Vec<u8>, i64, String)> = sqlx::query_as(
+            "SELECT tree_size, witness, key_id, signed_at, line FROM audit_cosignatures
+             WHERE tenant_id = $1 AND tree_size = ANY($2)
+             ORDER BY received_at, witness",
+        )
+        .bind(self.tenant.as_str())
+        .bind(&sizes)
+        .fetch_all(&self.store.pool)
+        .await?;
+        for (size, witness, id, signed_at, line) in rows {
+            let c = StoredCosignature {
+                key_id: key_id(id, &witness)?,
+                signed_at: u64::try_from(signed_at)
+                    .map_err(|_| StoreError::Corrupt(format!("cosignature time {signed_at}")))?,
+                witness,
+                line,
+            };
+            if let Some(checkpoint) = list
+                .iter_mut()
+                .find(|k| i64::try_from(k.tree_size) == Ok(size))
+            {
+                checkpoint.cosignatures.push(c);
+            }
+        }
+        Ok(list)
+    }
+
+    /// Stores cosignatures of the checkpoint of `tree_size` (which must be
+    /// stored); one a witness key already gave for it stays. How many were new.
+    pub async fn insert_cosignatures(
+        &self,
+        tree_size: u64,
+        cosignatures: &[StoredCosignature],
+    ) -> Result<u64, StoreError> {
+        let size = i64::try_from(tree_size)
+            .map_err(|_| StoreError::Corrupt(format!("tree size {tree_size}")))?;
+        let mut witnesses = Vec::new();
+        let mut ids = Vec::new();
+        let mut times = Vec::new();
+        let mut lines = Vec::new();
+        for c in cosignatures {
+            witnesses.push(c.witness.as_str());
+            ids.push(c.key_id.to_vec());
+            times.push(
+                i64::try_from(c.signed_at).map_err(|_| {
+                    StoreError::Corrupt(format!("cosignature time {}", c.signed_at))
+                })?,
+            );
+            lines.push(c.line.as_str());
+        }
+        let done = sqlx::query(
+            "INSERT INTO audit_cosignatures (tenant_id, tree_size, witness, key_id, signed_at, line)
+             SELECT $1, $2, w, k, t, l
+             FROM unnest($3::text[], $4::bytea[], $5::bigint[], $6::text[]) AS u (w, k, t, l)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(self.tenant.as_str())
+        .bind(size)
+        .bind(&witnesses)
+        .bind(&ids)
+        .bind(&times)
+        .bind(&lines)
+        .execute(&self.store.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// The tenant's witnesses, by name.
+    pub async fn witnesses(&self) -> Result<Vec<StoredWitness>, StoreError> {
+        type WitnessRow = (String, Vec<u8>, Vec<u8>, DateTime<Utc>);
+        let rows: Vec<WitnessRow> = sqlx::query_as(
+            "SELECT name, key_id, public_key, created_at FROM audit_witnesses
+             WHERE tenant_id = $1 ORDER BY name",
+        )
+        .bind(self.tenant.as_str())
+        .fetch_all(&self.store.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(name, id, key, created_at)| {
+                Ok(StoredWitness {
+                    key_id: key_id(id, &name)?,
+                    public_key: key
+                        .try_into()
+                        .map_err(|_| StoreError::Corrupt(format!("the key of witness {name}")))?,
+                    name,
+                    created_at,
+                })
+            })
+            .collect()
+    }
+
+    /// Registers a witness; `None` when the tenant has one of that name.
+    pub async fn insert_witness(
+        &self,
+        name: &str,
+        key_id: [u8; 4],
+        public_key: [u8; 32],
+    ) -> Result<Option<StoredWitness>, StoreError> {
+        let row: Option<(DateTime<Utc>,)> = sqlx::query_as(
+            "INSERT INTO audit_witnesses (tenant_id, name, key_id, public_key)
+             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING created_at",
+        )
+        .bind(self.tenant.as_str())
+        .bind(name)
+        .bind(key_id.as_slice())
+        .bind(public_key.as_slice())
+        .fetch_optional(&self.store.pool)
+        .await?;
+        Ok(row.map(|(created_at,)| StoredWitness {
+            name: name.to_string(),
+            key_id,
+            public_key,
+            created_at,
+        }))
+    }
+
+    /// Removes the tenant's witness `name`; whether there was one.
+    pub async fn delete_witness(&self, name: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM audit_witnesses WHERE tenant_id = $1 AND name = $2")
+            .bind(self.tenant.as_str())
+            .bind(name)
+            .execute(&self.store.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
     }
 }

@@ -74,6 +74,7 @@ pub mod tenants;
 pub mod transparency;
 pub mod verify;
 pub mod webhooks;
+pub mod witnesses;
 pub mod workers;
 
 use std::sync::Arc;
@@ -141,6 +142,9 @@ pub struct Hall {
     /// verifiable log; a tenant's checkpoints have origin
     /// `<log_origin>/<tenant id>` and are signed under this key name.
     pub log_origin: transparency::LogOrigin,
+    /// The registry's setting (`HALL_WITNESS_KEYS`): the operator's
+    /// witnesses, trusted to cosign every tenant's checkpoints.
+    pub operator_witnesses: Arc<[audit::cosignature::WitnessKey]>,
 }
 
 impl Hall {
@@ -168,6 +172,7 @@ impl Hall {
             chain_checks: Arc::default(),
             dispatch_stats: Arc::default(),
             log_origin: transparency::LogOrigin::default(),
+            operator_witnesses: Arc::from(Vec::new()),
         }
     }
 }

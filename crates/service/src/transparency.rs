@@ -135,12 +135,14 @@ impl Hall {
         Ok(stored)
     }
 
-    /// The tenant's latest checkpoint.
+    /// The tenant's latest checkpoint; with `witnessed`, the latest one
+    /// cosigned by at least one witness.
     pub async fn latest_checkpoint(
         &self,
         tenant: &TenantId,
+        witnessed: bool,
     ) -> Result<Option<StoredCheckpoint>, StoreError> {
-        self.store.tenant(tenant).latest_checkpoint().await
+        self.store.tenant(tenant).latest_checkpoint(witnessed).await
     }
 
     /// The tenant's checkpoints, largest first (of `size` only, when given).
@@ -162,7 +164,7 @@ impl Hall {
     /// checkpoint's (so the proof checks against a signed head), or the
     /// committed tree's before the first checkpoint.
     async fn default_tree_size(&self, tenant: &TenantId) -> Result<u64, StoreError> {
-        match self.latest_checkpoint(tenant).await? {
+        match self.latest_checkpoint(tenant, false).await? {
             Some(c) => Ok(c.tree_size),
             None => Ok(self.store.tenant(tenant).tree_head().await?.size),
         }

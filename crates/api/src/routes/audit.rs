@@ -1,7 +1,8 @@
 //! What auditors read: the receipt export (`GET /api/v1/audit/receipts`, a
 //! tenant's receipts in chain order) and the verifiable log over it
 //! (docs/audit.md) — signed checkpoints of the tenant's receipt tree and
-//! RFC 9162 inclusion and consistency proofs.
+//! RFC 9162 inclusion and consistency proofs, and the witnesses that
+//! cosign the checkpoints.
 
 use actix_web::{web, HttpResponse};
 use registry::Scope;
@@ -9,10 +10,15 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 pub use api_types::audit::{
-    CheckpointList, CheckpointView, ConsistencyProofView, InclusionProofView, ReceiptExport,
+    CheckpointList, CheckpointView, ConsistencyProofView, CosignCheckpoint, CosignatureView,
+    InclusionProofView, ReceiptExport, RegisterWitness, WitnessList, WitnessView,
 };
+use audit::cosignature::WitnessKey;
 use registry::checkpoints::StoredCheckpoint;
 use service::transparency::ProofError;
+use service::witnesses::{CosignError, Registered, Witness, WitnessError};
+
+use crate::routes::body::JsonBody;
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
@@ -32,6 +38,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             resource("/api/v1/audit/proof/consistency", &["GET"])
                 .route(web::get().to(consistency_proof)),
+        )
+        .service(
+            resource("/api/v1/audit/checkpoint/cosign", &["POST"])
+                .route(web::post().to(cosign_checkpoint)),
+        )
+        .service(
+            resource("/api/v1/audit/witnesses", &["GET", "POST", "DELETE"])
+                .route(web::get().to(witnesses))
+                .route(web::post().to(register_witness))
+                .route(web::delete().to(remove_witness)),
         );
 }
 
@@ -99,15 +115,35 @@ fn hex(h: &[u8]) -> String {
     wcp::canonical::hex(h)
 }
 
+/// The note as served: as issued, with a signature line per cosignature.
+fn cosigned_note(c: &StoredCheckpoint) -> String {
+    let mut note = c.note.clone();
+    for s in &c.cosignatures {
+        note.push_str(&s.line);
+        note.push('\n');
+    }
+    note
+}
+
 fn checkpoint_view(c: StoredCheckpoint) -> CheckpointView {
     CheckpointView {
+        checkpoint: cosigned_note(&c),
         // As signed (the setting may have changed since).
         origin: c.note.lines().next().unwrap_or_default().to_string(),
         tree_size: c.tree_size,
         root: hex(&c.root),
         key_id: c.key_id,
         created_at: c.created_at,
-        checkpoint: c.note,
+        cosignatures: c
+            .cosignatures
+            .into_iter()
+            .map(|s| CosignatureView {
+                witness: s.witness,
+                key_id: hex(&s.key_id),
+                timestamp: s.signed_at,
+                line: s.line,
+            })
+            .collect(),
     }
 }
 
@@ -119,36 +155,50 @@ fn wants_json(req: &actix_web::HttpRequest) -> bool {
         .is_some_and(|v| v.contains("application/json"))
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LatestCheckpointQuery {
+    /// `true`: the latest checkpoint at least one witness cosigned (what an
+    /// auditor who requires a witness asks for).
+    pub witnessed: Option<bool>,
+}
+
 /// Your tenant's latest signed checkpoint (`read`): the signed note as
 /// `text/plain` (C2SP tlog-checkpoint: origin `<log origin>/<tenant id>`,
 /// tree size, base64 tree head; one Ed25519 signature line under the log's
-/// key name), or with `Accept: application/json` the note and its fields.
-/// A new one is issued about every `HALL_CHECKPOINT_INTERVAL` while
-/// receipts arrive, never for receipts not committed.
+/// key name, then the witnesses' cosignature lines), or with
+/// `Accept: application/json` the note and its fields. A new one is issued
+/// about every `HALL_CHECKPOINT_INTERVAL` while receipts arrive, never for
+/// receipts not committed.
 #[utoipa::path(get, path = "/api/v1/audit/checkpoint", tag = "decisions",
-    security(("bearer" = [])),
+    params(LatestCheckpointQuery), security(("bearer" = [])),
     responses((status = 200, description = "The signed note as text/plain, or the note and its fields with Accept: application/json",
             content((String = "text/plain"), (CheckpointView = "application/json"))),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, description = "No checkpoint yet (`not_found`): no receipt, or the first one is less than an interval old", body = ErrorBody)))]
+        (status = 400, body = ErrorBody),
+        (status = 404, description = "No checkpoint yet (`not_found`): no receipt, or the first one is less than an interval old; with `witnessed=true`, none cosigned yet", body = ErrorBody)))]
 pub async fn latest_checkpoint(
     principal: Principal,
     state: web::Data<AppState>,
     req: actix_web::HttpRequest,
+    query: web::Query<LatestCheckpointQuery>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::Read)?;
     let tenant = &principal.tenant_id;
-    let Some(c) = state.hall.latest_checkpoint(tenant).await? else {
-        return Err(ApiError::not_found(
-            "no checkpoint yet: your tree has no receipt, or its first checkpoint is being issued",
-        ));
+    let witnessed = query.witnessed.unwrap_or(false);
+    let Some(c) = state.hall.latest_checkpoint(tenant, witnessed).await? else {
+        return Err(ApiError::not_found(if witnessed {
+            "no witness has cosigned one of your checkpoints yet (POST /api/v1/audit/checkpoint/cosign)"
+        } else {
+            "no checkpoint yet: your tree has no receipt, or its first checkpoint is being issued"
+        }));
     };
     if wants_json(&req) {
         return Ok(HttpResponse::Ok().json(checkpoint_view(c)));
     }
     Ok(HttpResponse::Ok()
         .content_type("text/plain; charset=utf-8")
-        .body(c.note))
+        .body(cosigned_note(&c)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -270,4 +320,152 @@ pub async fn consistency_proof(
         to: p.to,
         hashes: p.hashes.iter().map(|h| hex(h)).collect(),
     }))
+}
+
+impl From<CosignError> for ApiError {
+    fn from(e: CosignError) -> Self {
+        use actix_web::http::StatusCode;
+        match e {
+            e @ CosignError::Malformed(_) => {
+                ApiError::bad_request("invalid_checkpoint", e.to_string())
+            }
+            e @ CosignError::OtherLog(..) => {
+                ApiError::bad_request("invalid_checkpoint", e.to_string())
+            }
+            e @ (CosignError::BadCosignature(_) | CosignError::FromTheFuture(..)) => {
+                ApiError::bad_request("invalid_cosignature", e.to_string())
+            }
+            e @ CosignError::NoWitness(_) => {
+                ApiError::bad_request("no_witness_cosignature", e.to_string())
+            }
+            e @ CosignError::UnknownCheckpoint(_) => ApiError::not_found(e.to_string()),
+            e @ CosignError::Differs(_) => {
+                ApiError::new(StatusCode::CONFLICT, "checkpoint_mismatch", e.to_string())
+            }
+            CosignError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<WitnessError> for ApiError {
+    fn from(e: WitnessError) -> Self {
+        use actix_web::http::StatusCode;
+        match e {
+            e @ (WitnessError::Exists(_) | WitnessError::Operator(_)) => {
+                ApiError::new(StatusCode::CONFLICT, "witness_exists", e.to_string())
+            }
+            e @ WitnessError::NotFound(_) => ApiError::not_found(e.to_string()),
+            WitnessError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// A witness's cosignature of one of your checkpoints (`read`; C2SP
+/// tlog-cosignature, Ed25519 cosignature/v1): the checkpoint as issued with
+/// the witness's signature line added, as `hallctl audit witness` sends it.
+/// Each line by one of your witnesses (or the operator's) is verified over
+/// the checkpoint this registry issued at that size and stored; the
+/// checkpoint is served with it from then on. Lines by other keys are
+/// ignored; a witness's second cosignature of a checkpoint is not stored.
+#[utoipa::path(post, path = "/api/v1/audit/checkpoint/cosign", tag = "decisions",
+    request_body = CosignCheckpoint, security(("bearer" = [])),
+    responses((status = 200, description = "The checkpoint with every cosignature it has now", body = CheckpointView),
+        (status = 400, description = "Not a checkpoint note, or one of another log (`invalid_checkpoint`); a witness's line does not verify or is dated more than 5 minutes ahead (`invalid_cosignature`); no line by one of your witnesses (`no_witness_cosignature`)", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, description = "No checkpoint of that size was issued", body = ErrorBody),
+        (status = 409, description = "The checkpoint's text differs from the one issued at that size (`checkpoint_mismatch`): the witness holds another history", body = ErrorBody)))]
+pub async fn cosign_checkpoint(
+    principal: Principal,
+    state: web::Data<AppState>,
+    body: JsonBody<CosignCheckpoint>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::Read)?;
+    let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or_default();
+    let c = state
+        .hall
+        .cosign_checkpoint(&principal.tenant_id, &body.checkpoint, now)
+        .await?;
+    Ok(HttpResponse::Ok().json(checkpoint_view(c)))
+}
+
+fn witness_view(w: Witness) -> WitnessView {
+    let (registered_by, created_at) = match w.registered {
+        Registered::Tenant(at) => ("tenant", Some(at)),
+        Registered::Operator => ("operator", None),
+    };
+    WitnessView {
+        name: w.key.name().to_string(),
+        vkey: w.key.vkey(),
+        key_id: hex(&w.key.key_id()),
+        registered_by: registered_by.to_string(),
+        created_at,
+    }
+}
+
+/// The witnesses trusted to cosign your checkpoints (`read`): the
+/// operator's (`HALL_WITNESS_KEYS`), then yours.
+#[utoipa::path(get, path = "/api/v1/audit/witnesses", tag = "decisions",
+    security(("bearer" = [])),
+    responses((status = 200, body = WitnessList), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody)))]
+pub async fn witnesses(
+    principal: Principal,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::Read)?;
+    let list = state.hall.witnesses(&principal.tenant_id).await?;
+    Ok(HttpResponse::Ok().json(WitnessList {
+        witnesses: list.into_iter().map(witness_view).collect(),
+    }))
+}
+
+/// Registers a witness for your log (`admin`): its cosignatures of your
+/// checkpoints are accepted and served from now on.
+#[utoipa::path(post, path = "/api/v1/audit/witnesses", tag = "decisions",
+    request_body = RegisterWitness, security(("bearer" = [])),
+    responses((status = 201, body = WitnessView),
+        (status = 400, description = "Not a witness verifier key (`invalid_witness_key`): Ed25519 cosignature/v1 keys have signature type 0x04", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 409, description = "A witness of that name exists (`witness_exists`)", body = ErrorBody)))]
+pub async fn register_witness(
+    principal: Principal,
+    state: web::Data<AppState>,
+    body: JsonBody<RegisterWitness>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::Admin)?;
+    let key = WitnessKey::from_vkey(body.vkey.trim())
+        .map_err(|e| ApiError::bad_request("invalid_witness_key", e.to_string()))?;
+    let w = state
+        .hall
+        .register_witness(&principal.tenant_id, key)
+        .await?;
+    Ok(HttpResponse::Created().json(witness_view(w)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct WitnessQuery {
+    /// The witness's name.
+    pub name: String,
+}
+
+/// Removes one of your witnesses (`admin`): its cosignatures are no longer
+/// accepted; those it gave stay with their checkpoints.
+#[utoipa::path(delete, path = "/api/v1/audit/witnesses", tag = "decisions",
+    params(WitnessQuery), security(("bearer" = [])),
+    responses((status = 204, description = "Removed"), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, description = "You have no witness of that name", body = ErrorBody),
+        (status = 409, description = "One of the operator's witnesses (`witness_exists`)", body = ErrorBody)))]
+pub async fn remove_witness(
+    principal: Principal,
+    state: web::Data<AppState>,
+    query: web::Query<WitnessQuery>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::Admin)?;
+    state
+        .hall
+        .remove_witness(&principal.tenant_id, &query.name)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -220,3 +220,241 @@ async fn proofs_for_unknown_receipts_and_impossible_sizes_are_refused() {
         .await;
     assert_eq!(status, 404);
 }
+
+/// The checkpoint's note body (the text a witness cosigns).
+fn body_of(note: &str) -> String {
+    format!("{}\n", note.split_once("\n\n").unwrap().0)
+}
+
+fn witness(name: &str, seed: u8) -> audit::cosignature::Witness {
+    audit::cosignature::Witness::new(name, ed25519_dalek::SigningKey::from_bytes(&[seed; 32]))
+        .unwrap()
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+async fn cosign(s: &TestServer, key: &str, note: &str) -> (u16, Value) {
+    s.call(
+        reqwest::Method::POST,
+        "/api/v1/audit/checkpoint/cosign",
+        Some(key),
+        Some(serde_json::json!({ "checkpoint": note })),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_registered_witness_cosigns_a_checkpoint_and_it_is_served_with_the_cosignature() {
+    let operator = witness("witness.operator.test/w", 21);
+    let operator_vkey = operator.public().vkey();
+    let s = TestServer::start_with(
+        move |c| {
+            c.checkpoint_interval = Duration::from_millis(100);
+            c.witness_keys =
+                vec![audit::cosignature::WitnessKey::from_vkey(&operator_vkey).unwrap()];
+        },
+        false,
+    )
+    .await;
+    let key = tenant(&s).await;
+    let (_, reader) = s.create_key("org.log", &["read"]).await;
+    let w = witness("witness.example.com/w1", 9);
+    let post = |vkey: String, k: String| {
+        let s = &s;
+        async move {
+            s.call(
+                reqwest::Method::POST,
+                "/api/v1/audit/witnesses",
+                Some(&k),
+                Some(serde_json::json!({ "vkey": vkey })),
+            )
+            .await
+        }
+    };
+    let (status, body) = post(w.public().vkey(), reader.clone()).await;
+    assert_eq!(status, 403, "registering a witness needs admin: {body}");
+    let (status, body) = post(w.public().vkey(), key.clone()).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["name"], "witness.example.com/w1");
+    assert_eq!(body["vkey"], w.public().vkey());
+    assert_eq!(body["registered_by"], "tenant");
+    let (status, body) = post(w.public().vkey(), key.clone()).await;
+    assert_eq!((status, code(&body)), (409, "witness_exists"), "{body}");
+    // A log's (note signer's, type 0x01) key is not a witness key.
+    let log_key = audit::note::NoteSigner::new(
+        "witness.example.com/w2",
+        ed25519_dalek::SigningKey::from_bytes(&[3; 32]),
+    )
+    .unwrap();
+    let (status, body) = post(log_key.verifier().vkey(), key.clone()).await;
+    assert_eq!(
+        (status, code(&body)),
+        (400, "invalid_witness_key"),
+        "{body}"
+    );
+    let (_, list) = s.get_json("/api/v1/audit/witnesses", Some(&reader)).await;
+    let names: Vec<&str> = list["witnesses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["witness.operator.test/w", "witness.example.com/w1"]);
+    assert_eq!(list["witnesses"][0]["registered_by"], "operator");
+
+    for _ in 0..3 {
+        s.decide(&key, decision("x.log.w", "cap.a.b", "dev", "PUBLIC"))
+            .await;
+    }
+    let c = checkpoint_of_at_least(&s, &key, 3).await;
+    let note = c["checkpoint"].as_str().unwrap().to_string();
+    let text = body_of(&note);
+    let size = c["tree_size"].as_u64().unwrap();
+
+    // No cosignature by a registered witness: refused.
+    let stranger = witness("witness.stranger.test/x", 30);
+    let line = stranger.cosign(&text, now()).unwrap();
+    let (status, body) = cosign(&s, &reader, &format!("{note}{line}\n")).await;
+    assert_eq!(
+        (status, code(&body)),
+        (400, "no_witness_cosignature"),
+        "{body}"
+    );
+    // A registered witness's line that does not verify: refused.
+    let forged = w
+        .cosign(&text.replace(&size.to_string(), "999"), now())
+        .unwrap();
+    let (status, body) = cosign(&s, &reader, &format!("{note}{forged}\n")).await;
+    assert_eq!(
+        (status, code(&body)),
+        (400, "invalid_cosignature"),
+        "{body}"
+    );
+    // A witness that holds another tree of this size: the split view shows.
+    let split = Checkpoint {
+        root: [0xAB; 32],
+        ..Checkpoint::parse(&text).unwrap()
+    }
+    .to_text();
+    let split_line = w.cosign(&split, now()).unwrap();
+    let (status, body) = cosign(&s, &reader, &format!("{split}\n{split_line}\n")).await;
+    assert_eq!(
+        (status, code(&body)),
+        (409, "checkpoint_mismatch"),
+        "{body}"
+    );
+    // A size never checkpointed.
+    let unknown = Checkpoint {
+        size: 1_000_000,
+        ..Checkpoint::parse(&text).unwrap()
+    }
+    .to_text();
+    let line = w.cosign(&unknown, now()).unwrap();
+    let (status, body) = cosign(&s, &reader, &format!("{unknown}\n{line}\n")).await;
+    assert_eq!(status, 404, "{body}");
+    // Dated far ahead: refused.
+    let line = w.cosign(&text, now() + 3600).unwrap();
+    let (status, body) = cosign(&s, &reader, &format!("{note}{line}\n")).await;
+    assert_eq!(
+        (status, code(&body)),
+        (400, "invalid_cosignature"),
+        "{body}"
+    );
+
+    // The witness's and the operator's cosignatures are taken and served.
+    let t = now();
+    let line = w.cosign(&text, t).unwrap();
+    let op_line = operator.cosign(&text, t).unwrap();
+    let (status, cosigned) = cosign(&s, &reader, &format!("{note}{line}\n{op_line}\n")).await;
+    assert_eq!(status, 200, "{cosigned}");
+    assert_eq!(cosigned["tree_size"], size);
+    assert_eq!(cosigned["cosignatures"].as_array().unwrap().len(), 2);
+    assert_eq!(cosigned["cosignatures"][0]["timestamp"], t);
+    let served = cosigned["checkpoint"].as_str().unwrap();
+    assert!(served.starts_with(&note), "the issued note, then the lines");
+    let (_, found) =
+        audit::cosignature::cosignatures(served, &[w.public().clone(), operator.public().clone()])
+            .unwrap();
+    assert_eq!(found.len(), 2);
+    // Sent again: stored once.
+    let (_, again) = cosign(&s, &reader, &format!("{note}{line}\n")).await;
+    assert_eq!(again["cosignatures"].as_array().unwrap().len(), 2);
+
+    // Newer checkpoints come; the latest witnessed one is still this one.
+    for _ in 0..2 {
+        s.decide(&key, decision("x.log.w", "cap.a.b", "dev", "PUBLIC"))
+            .await;
+    }
+    checkpoint_of_at_least(&s, &key, size + 2).await;
+    let (status, witnessed) = s
+        .get_json("/api/v1/audit/checkpoint?witnessed=true", Some(&reader))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(witnessed, Value::String(served.to_string()), "as text");
+    let (_, list) = s
+        .get_json(
+            &format!("/api/v1/audit/checkpoints?size={size}"),
+            Some(&reader),
+        )
+        .await;
+    assert_eq!(list["checkpoints"][0]["checkpoint"], served);
+
+    // Removed: no longer trusted, its past cosignature stays.
+    let (status, body) = s
+        .call(
+            reqwest::Method::DELETE,
+            "/api/v1/audit/witnesses?name=witness.example.com/w1",
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    let (status, _) = s
+        .call(
+            reqwest::Method::DELETE,
+            "/api/v1/audit/witnesses?name=witness.example.com/w1",
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, body) = s
+        .call(
+            reqwest::Method::DELETE,
+            "/api/v1/audit/witnesses?name=witness.operator.test/w",
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(
+        status, 409,
+        "the operator's witness is not the tenant's to remove: {body}"
+    );
+    let later = checkpoint_of_at_least(&s, &key, size + 2).await;
+    let later_note = later["checkpoint"].as_str().unwrap();
+    let line = w.cosign(&body_of(later_note), now()).unwrap();
+    let (status, body) = cosign(&s, &reader, &format!("{later_note}{line}\n")).await;
+    assert_eq!(
+        (status, code(&body)),
+        (400, "no_witness_cosignature"),
+        "{body}"
+    );
+    let (_, list) = s
+        .get_json(
+            &format!("/api/v1/audit/checkpoints?size={size}"),
+            Some(&reader),
+        )
+        .await;
+    assert_eq!(
+        list["checkpoints"][0]["cosignatures"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+}

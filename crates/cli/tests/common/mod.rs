@@ -82,6 +82,7 @@ impl Server {
             chain_check_secs: 1,
             checkpoint_interval: std::time::Duration::from_millis(200),
             log_origin: None,
+            witness_keys: Vec::new(),
         };
         configure(&mut config);
         let running = Registry::start(&config)

@@ -65,6 +65,7 @@ pub fn test_config(database_url: &str) -> Config {
         chain_check_secs: 1,
         checkpoint_interval: std::time::Duration::from_millis(200),
         log_origin: None,
+        witness_keys: Vec::new(),
     }
 }
 
