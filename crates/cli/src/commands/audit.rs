@@ -11,7 +11,10 @@
 //! reads. `verify --checkpoint FILE` also checks that the chain holds the
 //! tree a signed checkpoint of the verifiable log names (docs/audit.md);
 //! `prove RECEIPT_ID` checks one receipt's inclusion proof against the
-//! latest checkpoint.
+//! latest checkpoint; `--witness VKEY` on either also requires that
+//! witness's cosignature (C2SP tlog-cosignature) on the checkpoint, which is
+//! what rules out a split view. `witness` is a witness and monitor
+//! (`commands::witness`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -51,6 +54,44 @@ pub enum AuditCmd {
     Prove {
         /// The receipt (decision) id.
         receipt_id: String,
+        /// Require this witness's cosignature on the checkpoint (its
+        /// verifier key; repeat for more): the latest checkpoint it
+        /// cosigned is used, and no split view can pass unless the witness
+        /// lied.
+        #[arg(long, value_name = "VKEY")]
+        witness: Vec<String>,
+    },
+    /// Witness and monitor your log: remember the latest checkpoint in
+    /// --state, check each new one is signed with a published key and
+    /// extends the one remembered (consistency proof), cosign it with
+    /// --key and send the cosignature. A shrunk tree, another tree of the
+    /// same size or a failed proof is an ALARM (exit 1; the state is kept,
+    /// so the next run alarms again). Run it from cron, say every minute.
+    Witness {
+        /// The file that remembers the last checkpoint seen (made on the
+        /// first run; one per log).
+        #[arg(long, value_name = "FILE")]
+        state: PathBuf,
+        /// A witness private key (`hallctl audit witness-key`): cosign
+        /// each checkpoint checked. Without it: monitor only.
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+    },
+    /// Make a witness key (Ed25519, C2SP cosignature/v1): the private key
+    /// goes to --out (mode 0600, must not exist), the verifier key to
+    /// standard output for `hallctl audit witnesses add` or HALL_WITNESS_KEYS.
+    WitnessKey {
+        /// The witness's name, a schema-less URL such as
+        /// witness.example.com/w1 (no spaces, no '+').
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// The witnesses trusted to cosign your checkpoints: list, add, remove.
+    Witnesses {
+        #[command(subcommand)]
+        command: super::witness::WitnessesCmd,
     },
 }
 
@@ -78,6 +119,10 @@ pub struct VerifyArgs {
     /// rewritten history is found.
     #[arg(long, value_name = "FILE", conflicts_with = "receipt")]
     checkpoint: Option<PathBuf>,
+    /// With --checkpoint: require this witness's cosignature on it (its
+    /// verifier key; repeat for more).
+    #[arg(long, value_name = "VKEY", requires = "checkpoint")]
+    witness: Vec<String>,
 }
 
 pub fn run(ctx: &Ctx, cmd: AuditCmd) -> CmdResult {
@@ -91,20 +136,43 @@ pub fn run(ctx: &Ctx, cmd: AuditCmd) -> CmdResult {
             export: Some(export),
             keys: Some(keys),
             checkpoint,
+            witness,
             ..
-        }) => verify_export_file(ctx, &export, &keys, checkpoint.as_deref()),
+        }) => verify_export_file(
+            ctx,
+            &export,
+            &keys,
+            checkpoint.as_deref(),
+            &super::witness::parse_witnesses(&witness)?,
+        ),
         // clap makes --keys go with --receipt or --export, and either with --keys.
-        AuditCmd::Verify(VerifyArgs { checkpoint, .. }) => {
-            verify_online(ctx, checkpoint.as_deref())
-        }
+        AuditCmd::Verify(VerifyArgs {
+            checkpoint,
+            witness,
+            ..
+        }) => verify_online(
+            ctx,
+            checkpoint.as_deref(),
+            &super::witness::parse_witnesses(&witness)?,
+        ),
         AuditCmd::Export { out } => export(ctx, out.as_deref()),
-        AuditCmd::Prove { receipt_id } => prove(ctx, &receipt_id),
+        AuditCmd::Prove {
+            receipt_id,
+            witness,
+        } => prove(
+            ctx,
+            &receipt_id,
+            &super::witness::parse_witnesses(&witness)?,
+        ),
+        AuditCmd::Witness { state, key } => super::witness::witness(ctx, &state, key.as_deref()),
+        AuditCmd::WitnessKey { name, out } => super::witness::generate_key(ctx, &name, &out),
+        AuditCmd::Witnesses { command } => super::witness::witnesses(ctx, command),
     }
 }
 
 /// The published keys, kid → key, from the JSON of `GET /api/v1/keys` (or
 /// a bare array of its entries). `origin` names where it came from.
-fn keys_from(listing: &Value, origin: &str) -> Result<HashMap<String, VerifyingKey>, Failure> {
+pub(super) fn keys_from(listing: &Value, origin: &str) -> Result<HashMap<String, VerifyingKey>, Failure> {
     let entries: Vec<&Value> = match listing {
         Value::Array(a) => a.iter().collect(),
         Value::Object(o) if o.get("keys").is_some_and(Value::is_array) => {
@@ -159,7 +227,7 @@ fn receipts_from(values: Vec<Value>, origin: &str) -> Result<Vec<audit::Receipt>
 }
 
 /// A file's text, or standard input's for `-`.
-fn read_text(path: &Path) -> Result<String, Failure> {
+pub(super) fn read_text(path: &Path) -> Result<String, Failure> {
     if path == Path::new("-") {
         return std::io::read_to_string(std::io::stdin())
             .map_err(|e| Failure::error(format!("cannot read standard input: {e}")));
@@ -261,8 +329,14 @@ fn report_chain(
     }
 }
 
-fn verify_online(ctx: &Ctx, checkpoint: Option<&Path>) -> CmdResult {
-    let checkpoint = checkpoint.map(read_checkpoint).transpose()?;
+fn verify_online(
+    ctx: &Ctx,
+    checkpoint: Option<&Path>,
+    witnesses: &[audit::cosignature::WitnessKey],
+) -> CmdResult {
+    let checkpoint = checkpoint
+        .map(|c| read_checkpoint(c, witnesses))
+        .transpose()?;
     let client = ctx.client()?;
     let keys = keys_from(&client.get("/api/v1/keys")?, "GET /api/v1/keys")?;
     let receipts = receipts_from(fetch_chain(&client)?, "the registry's export")?;
@@ -276,14 +350,19 @@ fn verify_online(ctx: &Ctx, checkpoint: Option<&Path>) -> CmdResult {
 }
 
 /// A checkpoint note read from a file, and where it came from.
-struct SavedCheckpoint {
-    note: String,
-    from: String,
+pub(super) struct SavedCheckpoint {
+    pub note: String,
+    pub from: String,
+    /// Witnesses whose cosignature it must carry.
+    pub witnesses: Vec<audit::cosignature::WitnessKey>,
 }
 
 /// `--checkpoint FILE`: the note as text, or the JSON of
 /// `GET /api/v1/audit/checkpoint` (its `checkpoint` field).
-fn read_checkpoint(path: &Path) -> Result<SavedCheckpoint, Failure> {
+fn read_checkpoint(
+    path: &Path,
+    witnesses: &[audit::cosignature::WitnessKey],
+) -> Result<SavedCheckpoint, Failure> {
     let text = read_text(path)?;
     let from = origin(path);
     let note = if text.trim_start().starts_with('{') {
@@ -296,12 +375,16 @@ fn read_checkpoint(path: &Path) -> Result<SavedCheckpoint, Failure> {
     } else {
         text
     };
-    Ok(SavedCheckpoint { note, from })
+    Ok(SavedCheckpoint {
+        note,
+        from,
+        witnesses: witnesses.to_vec(),
+    })
 }
 
 /// Opens a checkpoint of `tenant`'s log signed by one of `keys` (under the
 /// log's name: its origin without `/<tenant>`).
-fn open_checkpoint(
+pub(super) fn open_checkpoint(
     c: &SavedCheckpoint,
     tenant: &str,
     keys: &HashMap<String, VerifyingKey>,
@@ -330,12 +413,16 @@ fn open_checkpoint(
         .values()
         .filter_map(|k| audit::note::NoteVerifier::new(log, *k).ok())
         .collect();
-    audit::note::Checkpoint::open(&c.note, &unsigned.origin, &verifiers).map_err(|e| {
-        format!(
-            "the checkpoint in {} does not verify with the keys: {e}",
-            c.from
-        )
-    })
+    let checkpoint =
+        audit::note::Checkpoint::open(&c.note, &unsigned.origin, &verifiers).map_err(|e| {
+            format!(
+                "the checkpoint in {} does not verify with the keys: {e}",
+                c.from
+            )
+        })?;
+    super::witness::require_cosignatures(&c.note, &c.witnesses)
+        .map_err(|e| format!("{}: {e}", c.from))?;
+    Ok(checkpoint)
 }
 
 /// Whether the chain holds the checkpoint's tree; its size when it does.
@@ -359,16 +446,26 @@ fn chain_holds_checkpoint(
 }
 
 /// `audit prove RECEIPT_ID`.
-fn prove(ctx: &Ctx, receipt_id: &str) -> CmdResult {
+fn prove(ctx: &Ctx, receipt_id: &str, witnesses: &[audit::cosignature::WitnessKey]) -> CmdResult {
     let client = ctx.client()?;
     let keys = keys_from(&client.get("/api/v1/keys")?, "GET /api/v1/keys")?;
-    let latest = client.get("/api/v1/audit/checkpoint")?;
+    // With witnesses, the latest checkpoint one of them cosigned.
+    let witnessed = !witnesses.is_empty();
+    let latest = client.get_query(
+        "/api/v1/audit/checkpoint",
+        &[("witnessed", witnessed.to_string())],
+    )?;
     let saved = SavedCheckpoint {
         note: latest["checkpoint"]
             .as_str()
             .ok_or_else(|| Failure::error("the registry's checkpoint has no signed note"))?
             .to_string(),
-        from: "the registry's latest checkpoint".into(),
+        from: if witnessed {
+            "the registry's latest witnessed checkpoint".into()
+        } else {
+            "the registry's latest checkpoint".into()
+        },
+        witnesses: witnesses.to_vec(),
     };
     let decision = client.get(&format!("/api/v1/decisions/{receipt_id}"))?;
     let receipt: audit::Receipt = serde_json::from_value(decision["receipt"].clone())
@@ -446,13 +543,16 @@ fn verify_export_file(
     export: &Path,
     keys_file: &Path,
     checkpoint: Option<&Path>,
+    witnesses: &[audit::cosignature::WitnessKey],
 ) -> CmdResult {
     one_stdin(export, keys_file)?;
     if let Some(c) = checkpoint {
         one_stdin(export, c)?;
         one_stdin(keys_file, c)?;
     }
-    let checkpoint = checkpoint.map(read_checkpoint).transpose()?;
+    let checkpoint = checkpoint
+        .map(|c| read_checkpoint(c, witnesses))
+        .transpose()?;
     let keys = read_keys(keys_file)?;
     let from = origin(export);
     let values = chain_from(&read_text(export)?, &from)?;

@@ -24,6 +24,7 @@ pub mod rules;
 pub mod status;
 pub mod tenant;
 pub mod webhook;
+pub mod witness;
 pub mod worker;
 
 /// What every command gets: the resolved settings and the output mode.
