@@ -246,6 +246,38 @@ pub fn check_against_checkpoint<'a>(
     Ok(())
 }
 
+/// The tree heads of the chain whose receipt hashes are `receipt_hashes`
+/// (in chain order, from the first) at each of `sizes`: `(size, head)` for
+/// each size the chain reaches, in the order of `sizes` sorted. What finds
+/// where a tree and a chain part, given several checkpoints.
+pub fn heads_at<'a>(
+    receipt_hashes: impl IntoIterator<Item = &'a str>,
+    sizes: &[u64],
+) -> Result<Vec<(u64, Hash)>, NotTheCheckpointsTree> {
+    let mut wanted: Vec<u64> = sizes.iter().copied().filter(|s| *s > 0).collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut wanted = wanted.into_iter().peekable();
+    let mut heads = Vec::new();
+    let mut edge = Edge::empty();
+    let mut ignored = Vec::new();
+    for (index, hash) in receipt_hashes.into_iter().enumerate() {
+        if wanted.peek().is_none() {
+            break;
+        }
+        let leaf = receipt_leaf(hash).ok_or(NotTheCheckpointsTree::BadHash {
+            index: index as u64,
+        })?;
+        edge.append(leaf, &mut ignored);
+        ignored.clear();
+        if wanted.peek() == Some(&edge.size()) {
+            wanted.next();
+            heads.push((edge.size(), edge.root()));
+        }
+    }
+    Ok(heads)
+}
+
 /// Why a stored edge cannot be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("a tree edge of {size} leaves has {expected} hashes, not {got} bytes' worth")]
@@ -333,6 +365,22 @@ impl Edge {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn heads_at_gives_the_tree_head_of_each_prefix_asked_for() {
+        let hashes: Vec<String> = (0u8..20).map(|i| wcp::canonical::hex(&[i; 32])).collect();
+        let leaves: Vec<Hash> = hashes.iter().map(|h| receipt_leaf(h).unwrap()).collect();
+        let heads = heads_at(hashes.iter().map(String::as_str), &[7, 1, 20, 7, 25, 0]).unwrap();
+        let sizes: Vec<u64> = heads.iter().map(|(s, _)| *s).collect();
+        assert_eq!(
+            sizes,
+            [1, 7, 20],
+            "sorted, once each, none beyond the chain"
+        );
+        for (size, head) in heads {
+            assert_eq!(head, crate::merkle::root(&leaves[..size as usize]));
+        }
+    }
     use crate::merkle::{consistency_proof, inclusion_proof, leaf_hash, root};
     use std::collections::HashMap;
 

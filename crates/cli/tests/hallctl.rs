@@ -1010,3 +1010,209 @@ async fn audit_prove_and_verify_against_a_checkpoint_find_a_truncated_history() 
         .await;
     assert!(out.failed(1).contains("does not verify"), "{out:?}");
 }
+
+/// Waits for the tenant's latest checkpoint to cover `size` receipts.
+async fn checkpoint_of(srv: &common::Server, key: &str, size: u64) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let c: serde_json::Value = srv
+            .http
+            .get(format!("{}/api/v1/audit/checkpoint", srv.url))
+            .bearer_auth(key)
+            .header("Accept", "application/json")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap_or(serde_json::Value::Null);
+        if c["tree_size"].as_u64().is_some_and(|s| s >= size) {
+            return c;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint of {size}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_witness_cosigns_what_extends_its_history_and_alarms_on_a_rewritten_one() {
+    use serde_json::{json, Value};
+    let srv = common::Server::start().await;
+    let key = srv.tenant("org.witness").await;
+    srv.post(
+        "/api/v1/workers",
+        &key,
+        json!({"name": "w", "namespace": "x.witness", "capabilities": ["cap.data.read.v1"]}),
+    )
+    .await;
+    let cli = srv.cli(&key);
+    let decide = || async {
+        let out = cli
+            .run(&[
+                "decision",
+                "make",
+                "--worker",
+                "x.witness.w",
+                "--cap",
+                "cap.data.read.v1",
+                "--json",
+            ])
+            .await;
+        serde_json::from_str::<Value>(out.ok()).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let (key_file, state) = (path("witness.key"), path("witness.state"));
+
+    // Nothing to witness before the first receipt.
+    let out = cli.run(&["audit", "witness", "--state", &state]).await;
+    assert!(out.ok().contains("Nothing to witness yet"), "{out:?}");
+
+    let out = cli
+        .run(&[
+            "audit",
+            "witness-key",
+            "--name",
+            "witness.test/w1",
+            "--out",
+            &key_file,
+        ])
+        .await;
+    let vkey = out.ok().trim().to_string();
+    assert!(vkey.starts_with("witness.test/w1+"), "{vkey}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let out = cli.run(&["audit", "witnesses", "add", &vkey]).await;
+    assert!(
+        out.ok().contains("Witness witness.test/w1 added"),
+        "{out:?}"
+    );
+    let out = cli.run(&["audit", "witnesses", "list"]).await;
+    assert!(out.ok().contains("witness.test/w1  tenant"), "{out:?}");
+
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(decide().await);
+    }
+    checkpoint_of(&srv, &key, 3).await;
+    let out = cli
+        .run(&["audit", "witness", "--state", &state, "--key", &key_file])
+        .await;
+    assert!(
+        out.ok().contains("has 3 receipts") && out.ok().contains("the first seen"),
+        "{out:?}"
+    );
+    assert!(out.ok().contains("cosigned as witness.test/w1"), "{out:?}");
+    // An auditor who requires the witness proves against what it cosigned.
+    let out = cli
+        .run(&["audit", "prove", &ids[1], "--witness", &vkey])
+        .await;
+    assert!(
+        out.ok().contains("is leaf 1 of org.witness's tree of 3"),
+        "{out:?}"
+    );
+
+    ids.push(decide().await);
+    ids.push(decide().await);
+    checkpoint_of(&srv, &key, 5).await;
+    let out = cli
+        .run(&[
+            "audit", "witness", "--state", &state, "--key", &key_file, "--json",
+        ])
+        .await;
+    let report = out.json();
+    assert_eq!(report["tree_size"], 5, "{out:?}");
+    assert_eq!(report["consistent_with"], 3, "{out:?}");
+    let witnessed = checkpoint_of(&srv, &key, 5).await;
+    let out = cli
+        .run(&["audit", "prove", &ids[4], "--witness", &vkey])
+        .await;
+    assert!(out.ok().contains("tree of 5"), "{out:?}");
+
+    // Someone with the database rewrites the tree's history (its right
+    // edge): the next checkpoints are signed over a tree that does not
+    // extend the one the witness saw.
+    let mut conn = srv.db.connect().await;
+    sqlx::query(
+        "UPDATE receipt_chains SET tree_edge = overlay(tree_edge placing '\\xff'::bytea from 1 for 1)
+         WHERE tenant_id = 'org.witness'",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let after = decide().await;
+    let rewritten = checkpoint_of(&srv, &key, 6).await;
+    let before = std::fs::read_to_string(&state).unwrap();
+    let out = cli
+        .run(&["audit", "witness", "--state", &state, "--key", &key_file])
+        .await;
+    let err = out.failed(1);
+    assert!(err.contains("ALARM: "), "{err}");
+    assert!(err.contains("does not extend the tree of 5"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(&state).unwrap(),
+        before,
+        "an alarm keeps the state: the next run alarms again"
+    );
+    assert!(cli
+        .run(&["audit", "witness", "--state", &state])
+        .await
+        .failed(1)
+        .contains("ALARM: "));
+    // The rewritten checkpoint was never cosigned: an auditor who requires
+    // the witness refuses it, and still proves against the witnessed one.
+    let note = path("rewritten.txt");
+    std::fs::write(&note, rewritten["checkpoint"].as_str().unwrap()).unwrap();
+    let out = cli
+        .run(&["audit", "verify", "--checkpoint", &note, "--witness", &vkey])
+        .await;
+    assert!(
+        out.failed(1)
+            .contains("not cosigned by witness witness.test/w1"),
+        "{out:?}"
+    );
+    let out = cli
+        .run(&["audit", "prove", &after, "--witness", &vkey])
+        .await;
+    assert_ne!(
+        out.code, 0,
+        "the new receipt is in no witnessed tree: {out:?}"
+    );
+    let cosigned = path("witnessed.json");
+    std::fs::write(&cosigned, witnessed.to_string()).unwrap();
+    let out = cli
+        .run(&[
+            "audit",
+            "verify",
+            "--checkpoint",
+            &cosigned,
+            "--witness",
+            &vkey,
+        ])
+        .await;
+    assert!(out.ok().contains("tree of 5"), "{out:?}");
+    // The tree and the chain disagree: `audit verify` names the receipt
+    // where they part, with the rewritten checkpoint or with none.
+    for args in [
+        vec!["audit", "verify", "--checkpoint", note.as_str()],
+        vec!["audit", "verify"],
+    ] {
+        let out = cli.run(&args).await;
+        let err = out.failed(1);
+        assert!(err.contains("BROKEN"), "{args:?}: {err}");
+        assert!(
+            err.contains(&format!("part at receipt 6 ({after})")),
+            "{args:?}: the receipt is not named: {err}"
+        );
+    }
+    srv.stop().await;
+}

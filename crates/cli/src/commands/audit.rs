@@ -172,7 +172,10 @@ pub fn run(ctx: &Ctx, cmd: AuditCmd) -> CmdResult {
 
 /// The published keys, kid → key, from the JSON of `GET /api/v1/keys` (or
 /// a bare array of its entries). `origin` names where it came from.
-pub(super) fn keys_from(listing: &Value, origin: &str) -> Result<HashMap<String, VerifyingKey>, Failure> {
+pub(super) fn keys_from(
+    listing: &Value,
+    origin: &str,
+) -> Result<HashMap<String, VerifyingKey>, Failure> {
     let entries: Vec<&Value> = match listing {
         Value::Array(a) => a.iter().collect(),
         Value::Object(o) if o.get("keys").is_some_and(Value::is_array) => {
@@ -271,13 +274,14 @@ fn report_chain(
     keys: &HashMap<String, VerifyingKey>,
     keys_origin: &str,
     checkpoint: Option<&SavedCheckpoint>,
+    registry: Option<&Client>,
 ) -> CmdResult {
     let tenant = receipts.first().map(|r| r.content.tenant_id.clone());
     match audit::verify_chain(receipts, keys) {
         Ok(n) => {
             let held = match checkpoint {
                 None => None,
-                Some(c) => match chain_holds_checkpoint(receipts, keys, c) {
+                Some(c) => match chain_holds_checkpoint(receipts, keys, c, registry) {
                     Ok(size) => Some(size),
                     Err(message) => {
                         ctx.out.json(&json!({
@@ -339,6 +343,12 @@ fn verify_online(
         .transpose()?;
     let client = ctx.client()?;
     let keys = keys_from(&client.get("/api/v1/keys")?, "GET /api/v1/keys")?;
+    // Without a checkpoint file, the registry's latest one, read before the
+    // chain so that the chain holds at least its tree.
+    let checkpoint = match checkpoint {
+        Some(c) => Some(c),
+        None => latest_checkpoint(&client)?,
+    };
     let receipts = receipts_from(fetch_chain(&client)?, "the registry's export")?;
     report_chain(
         ctx,
@@ -346,7 +356,100 @@ fn verify_online(
         &keys,
         "the registry's published keys",
         checkpoint.as_ref(),
+        Some(&client),
     )
+}
+
+/// The registry's latest checkpoint; `None` before the first.
+fn latest_checkpoint(client: &Client) -> Result<Option<SavedCheckpoint>, Failure> {
+    match client.call(client.request(reqwest::Method::GET, "/api/v1/audit/checkpoint")) {
+        Ok(c) => Ok(Some(SavedCheckpoint {
+            note: c["checkpoint"]
+                .as_str()
+                .ok_or_else(|| Failure::error("the registry's checkpoint has no signed note"))?
+                .to_string(),
+            from: "the registry's latest checkpoint".into(),
+            witnesses: Vec::new(),
+        })),
+        Err(crate::client::CallError::Status { status: 404, .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Most checkpoints read back when looking for where a tree and the chain part.
+const MAX_CHECKPOINTS_SEARCHED: usize = 10_000;
+
+/// Where the registry's signed trees and the chain part: the checkpoints,
+/// newest first, until one the chain holds; names the receipts between the
+/// last that matches and the first that does not.
+fn locate_divergence(
+    client: &Client,
+    receipts: &[audit::Receipt],
+    keys: &HashMap<String, VerifyingKey>,
+    tenant: &str,
+) -> Result<String, Failure> {
+    let mut bad: Option<u64> = None;
+    let mut good: Option<u64> = None;
+    let mut before: Option<u64> = None;
+    let mut searched = 0;
+    while good.is_none() && searched < MAX_CHECKPOINTS_SEARCHED {
+        let mut query = vec![("limit", "500".to_string())];
+        if let Some(b) = before {
+            query.push(("before", b.to_string()));
+        }
+        let page = client.get_query("/api/v1/audit/checkpoints", &query)?;
+        let mut signed = Vec::new();
+        for c in items(&page, "checkpoints") {
+            let saved = SavedCheckpoint {
+                note: c["checkpoint"].as_str().unwrap_or_default().to_string(),
+                from: "a checkpoint the registry lists".into(),
+                witnesses: Vec::new(),
+            };
+            signed.push(open_checkpoint(&saved, tenant, keys).map_err(Failure::error)?);
+        }
+        if signed.is_empty() {
+            break;
+        }
+        searched += signed.len();
+        let sizes: Vec<u64> = signed.iter().map(|c| c.size).collect();
+        let heads = audit::tree::heads_at(receipts.iter().map(|r| r.receipt_hash.as_str()), &sizes)
+            .map_err(|e| Failure::error(e.to_string()))?;
+        // Newest first: the first that matches ends the search.
+        for c in &signed {
+            let holds = heads
+                .iter()
+                .any(|(size, head)| *size == c.size && *head == c.root);
+            if holds {
+                good = Some(c.size);
+                break;
+            }
+            bad = Some(c.size);
+        }
+        before = signed.last().map(|c| c.size);
+    }
+    let Some(bad) = bad else {
+        return Ok(String::new());
+    };
+    let id = |position: u64| {
+        receipts
+            .get(position.saturating_sub(1) as usize)
+            .map(|r| r.content.receipt_id.to_string())
+            .unwrap_or_default()
+    };
+    let first = good.unwrap_or(0) + 1;
+    let since = match good {
+        Some(k) => format!("the checkpoint of {k} receipts still matches"),
+        None => "no checkpoint searched matches".to_string(),
+    };
+    Ok(if first == bad {
+        format!(" The tree and the chain part at receipt {first} ({}): {since}, the one of {bad} does not.", id(first))
+    } else {
+        format!(
+            " The tree and the chain part between receipt {first} ({}) and receipt {bad} ({}): {since}, the one of {bad} does not.",
+            id(first),
+            id(bad)
+        )
+    })
 }
 
 /// A checkpoint note read from a file, and where it came from.
@@ -430,19 +533,35 @@ fn chain_holds_checkpoint(
     receipts: &[audit::Receipt],
     keys: &HashMap<String, VerifyingKey>,
     c: &SavedCheckpoint,
+    registry: Option<&Client>,
 ) -> Result<u64, String> {
     let tenant = receipts
         .first()
         .map(|r| r.content.tenant_id.as_str())
         .unwrap_or_default();
     let checkpoint = open_checkpoint(c, tenant, keys)?;
-    audit::tree::check_against_checkpoint(
+    match audit::tree::check_against_checkpoint(
         receipts.iter().map(|r| r.receipt_hash.as_str()),
         checkpoint.size,
         &checkpoint.root,
-    )
-    .map_err(|e| e.to_string())?;
-    Ok(checkpoint.size)
+    ) {
+        Ok(()) => Ok(checkpoint.size),
+        Err(e @ audit::tree::NotTheCheckpointsTree::RootDiffers { .. }) => {
+            // Online, the registry's other checkpoints say where.
+            let located = match registry {
+                Some(client) => {
+                    locate_divergence(client, receipts, keys, tenant).unwrap_or_else(|f| match f {
+                        Failure::Error(m) | Failure::Usage(m) => {
+                            format!(" (where could not be found: {m})")
+                        }
+                    })
+                }
+                None => String::new(),
+            };
+            Err(format!("{e}.{located}"))
+        }
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// `audit prove RECEIPT_ID`.
@@ -570,6 +689,7 @@ fn verify_export_file(
         &keys,
         &origin(keys_file),
         checkpoint.as_ref(),
+        None,
     )
 }
 

@@ -44,7 +44,8 @@ fn now() -> u64 {
 }
 
 fn alarm(ctx: &Ctx, message: String) -> Failure {
-    ctx.out.json(&json!({"ok": false, "alarm": true, "error": message}));
+    ctx.out
+        .json(&json!({"ok": false, "alarm": true, "error": message}));
     Failure::error(format!("ALARM: {message}"))
 }
 
@@ -117,13 +118,19 @@ fn read_state(path: &Path) -> Result<Option<Seen>, Failure> {
         return Err(bad("unknown version"));
     }
     Ok(Some(Seen {
-        origin: v["origin"].as_str().ok_or_else(|| bad("no origin"))?.to_string(),
+        origin: v["origin"]
+            .as_str()
+            .ok_or_else(|| bad("no origin"))?
+            .to_string(),
         size: v["tree_size"].as_u64().ok_or_else(|| bad("no tree_size"))?,
         root: v["root"]
             .as_str()
             .and_then(audit::tree::hex_hash)
             .ok_or_else(|| bad("no root"))?,
-        seen_at: v["seen_at"].as_str().unwrap_or("an earlier run").to_string(),
+        seen_at: v["seen_at"]
+            .as_str()
+            .unwrap_or("an earlier run")
+            .to_string(),
     }))
 }
 
@@ -168,18 +175,24 @@ pub fn witness(ctx: &Ctx, state_path: &Path, key: Option<&Path>) -> CmdResult {
             )));
         }
         if checkpoint.size < old.size {
-            return Err(alarm(ctx, format!(
+            return Err(alarm(
+                ctx,
+                format!(
                 "the log {} now has {} receipts, fewer than the {} seen at {}: its history was \
                  truncated, or this view differs from the one shown before",
                 checkpoint.origin, checkpoint.size, old.size, old.seen_at
-            )));
+            ),
+            ));
         }
         if checkpoint.size == old.size && checkpoint.root != old.root {
-            return Err(alarm(ctx, format!(
+            return Err(alarm(
+                ctx,
+                format!(
                 "the log {} shows another tree of {} receipts than the one seen at {}: a split \
                  view or a rewritten history",
                 checkpoint.origin, checkpoint.size, old.seen_at
-            )));
+            ),
+            ));
         }
         if checkpoint.size > old.size {
             let proof = client.get_query(
@@ -204,12 +217,15 @@ pub fn witness(ctx: &Ctx, state_path: &Path, key: Option<&Path>) -> CmdResult {
                 &hashes,
             )
             .map_err(|e| {
-                alarm(ctx, format!(
+                alarm(
+                    ctx,
+                    format!(
                     "the log {}'s tree of {} receipts does not extend the tree of {} seen at {} \
                      ({e}): its history was rewritten, or this view differs from the one shown \
                      before",
                     checkpoint.origin, checkpoint.size, old.size, old.seen_at
-                ))
+                ),
+                )
             })?;
         }
         checked_from = Some(old.size);
@@ -230,10 +246,17 @@ pub fn witness(ctx: &Ctx, state_path: &Path, key: Option<&Path>) -> CmdResult {
                 .json(&body),
         ) {
             Ok(_) => cosigned_as = Some(w.public().name().to_string()),
-            Err(CallError::Status { status: 409, message, .. }) => {
-                return Err(alarm(ctx, format!(
-                    "the registry refused this checkpoint as not the one it issued: {message}"
-                )));
+            Err(CallError::Status {
+                status: 409,
+                message,
+                ..
+            }) => {
+                return Err(alarm(
+                    ctx,
+                    format!(
+                        "the registry refused this checkpoint as not the one it issued: {message}"
+                    ),
+                ));
             }
             Err(e) => return Err(e.into()),
         }
@@ -322,10 +345,11 @@ pub fn require_cosignatures(note: &str, witnesses: &[WitnessKey]) -> Result<(), 
     }
     let (_, found) = audit::cosignature::cosignatures(note, witnesses)
         .map_err(|e| format!("a witness's cosignature does not verify: {e}"))?;
-    match witnesses
-        .iter()
-        .find(|w| !found.iter().any(|c| c.witness == w.name() && c.key_id == w.key_id()))
-    {
+    match witnesses.iter().find(|w| {
+        !found
+            .iter()
+            .any(|c| c.witness == w.name() && c.key_id == w.key_id())
+    }) {
         Some(missing) => Err(format!(
             "the checkpoint is not cosigned by witness {}: nothing says it is the history that \
              witness saw",
