@@ -81,6 +81,7 @@ def test_checkpoints_and_proofs_verify_with_an_independent_implementation(log_re
             "GET", f"/api/v1/audit/proof/inclusion?receipt_id={receipt['receipt_id']}&tree_size=7", key)
         assert status == 200, proof
         assert proof["leaf_index"] == i
+        assert d["leaf_index"] == i, "the decision answer says its leaf"
         leaf = tlog.leaf_hash(bytes.fromhex(receipt["receipt_hash"]))
         tlog.verify_inclusion(leaf, i, 7, [bytes.fromhex(h) for h in proof["hashes"]], head.root)
         # A changed receipt hash is not in the tree.
@@ -123,3 +124,48 @@ def test_the_python_client_proves_a_decision_is_in_the_log(log_registry):
         forged["receipt_hash"] = forged["receipt_hash"][::-1]
         with pytest.raises(ProofError):
             hall.audit.inclusion(forged)
+
+
+def test_a_witness_cosignature_made_here_is_verified_stored_and_served(log_registry):
+    """A witness written against the C2SP tlog-cosignature text (Python)
+    cosigns a checkpoint; the registry (Rust) verifies and serves it; the
+    served note verifies here with the witness's key."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    r = log_registry
+    tenant = f"org.wit-{uuid.uuid4().hex[:8]}"
+    key = r.tenant_key(tenant, ["admin"])
+    namespace = f"x.wit{uuid.uuid4().hex[:8]}"
+    status, body = r.call("POST", "/api/v1/workers", key, {
+        "name": "w", "namespace": namespace, "capabilities": ["cap.a.b"], "policy_tier": 0})
+    assert status == 201, body
+    for _ in range(3):
+        status, d = r.call("POST", "/api/v1/decisions", key, {
+            "worker_id": f"{namespace}.w", "capability": "cap.a.b", "env": "dev", "data_label": "PUBLIC"})
+        assert status == 200, d
+    checkpoint = checkpoint_covering(r, key, 3)
+    origin = f"{ORIGIN}/{tenant}"
+    head = tlog.open_checkpoint(checkpoint["checkpoint"], origin, [verifier_of(r, checkpoint["key_id"])])
+
+    private = Ed25519PrivateKey.generate()
+    witness = tlog.WitnessKey.of("witness.e2e.test/py", private.public_key().public_bytes_raw())
+    status, body = r.call("POST", "/api/v1/audit/witnesses", key, {"vkey": witness.vkey()})
+    assert status == 201, body
+    note = checkpoint["checkpoint"]
+    text = note[: note.rfind("\n\n") + 1]
+    line = tlog.cosign(text, witness.name, private, int(time.time()))
+    status, cosigned = r.call("POST", "/api/v1/audit/checkpoint/cosign", key, {"checkpoint": note + line + "\n"})
+    assert status == 200, cosigned
+    assert cosigned["cosignatures"][0]["line"] == line
+
+    # Served: the log's signature and the witness's both verify here.
+    status, latest = r.call("GET", "/api/v1/audit/checkpoint?witnessed=true", key)
+    assert status == 200, latest
+    served = latest["checkpoint"]
+    assert tlog.open_checkpoint(served, origin, [verifier_of(r, latest["key_id"])]) == head
+    [found] = tlog.require_cosignatures(served, [witness])
+    assert found.line == line
+    # Another witness's requirement is not met by this one's cosignature.
+    other = tlog.WitnessKey.of("witness.e2e.test/other", Ed25519PrivateKey.generate().public_key().public_bytes_raw())
+    with pytest.raises(ProofError):
+        tlog.require_cosignatures(served, [witness, other])

@@ -10,6 +10,9 @@ registry proves is checked by an independent implementation:
 - C2SP ``signed-note`` with Ed25519 keys (:func:`open_note`,
   :class:`NoteVerifier`) and the C2SP ``tlog-checkpoint`` it carries
   (:class:`Checkpoint`).
+- C2SP ``tlog-cosignature`` (Ed25519 ``cosignature/v1``): witnesses'
+  cosignatures of a checkpoint (:class:`WitnessKey`, :func:`cosignatures`,
+  :func:`require_cosignatures`, and :func:`cosign` to act as a witness).
 
 Each check raises :class:`~hall_registry.errors.ProofError` (``code`` names
 the failure) and returns nothing on success. Notes need the ``cryptography``
@@ -30,6 +33,11 @@ from .errors import ProofError
 __all__ = [
     "verifier",
     "Checkpoint",
+    "Cosignature",
+    "WitnessKey",
+    "cosign",
+    "cosignatures",
+    "require_cosignatures",
     "NoteVerifier",
     "leaf_hash",
     "node_hash",
@@ -292,3 +300,118 @@ def open_checkpoint(note: str, origin: str, known: Sequence[NoteVerifier]) -> Ch
     if checkpoint.origin != origin:
         _fail(f"a checkpoint of {checkpoint.origin!r}, not {origin!r}", "wrong_origin")
     return checkpoint
+
+
+_COSIGNATURE_V1 = 0x04
+
+
+@dataclass(frozen=True)
+class WitnessKey:
+    """A witness's Ed25519 ``cosignature/v1`` key, as its verifier key
+    ``<name>+<hex key id>+<base64(0x04 || public key)>`` spells it; its key
+    id is the first four bytes of SHA-256(name || 0x0A || 0x04 || key)."""
+
+    name: str
+    key_id: bytes
+    public_key: bytes
+
+    @classmethod
+    def parse(cls, vkey: str) -> WitnessKey:
+        parts = vkey.split("+", 2)
+        if len(parts) != 3 or not _valid_name(parts[0]):
+            _fail("a verifier key is <name>+<key id>+<key>", "malformed_key")
+        name, id_hex, key_b64 = parts
+        try:
+            raw = _b64(key_b64)
+        except ProofError:
+            _fail("the verifier key is not base64", "malformed_key")
+        if len(raw) != 33 or raw[0] != _COSIGNATURE_V1:
+            _fail("not an Ed25519 cosignature/v1 key (type 0x04)", "malformed_key")
+        try:
+            _ed25519().Ed25519PublicKey.from_public_bytes(raw[1:])
+        except ValueError:
+            _fail("not an Ed25519 public key", "malformed_key")
+        key_id = hashlib.sha256(name.encode() + b"\n" + raw).digest()[:4]
+        if id_hex.lower() != key_id.hex():
+            _fail("the key id does not match the name and key", "malformed_key")
+        return cls(name=name, key_id=key_id, public_key=raw[1:])
+
+    @classmethod
+    def of(cls, name: str, public_key: bytes) -> WitnessKey:
+        """The witness key of a 32-byte Ed25519 ``public_key`` under ``name``."""
+        if not _valid_name(name) or len(public_key) != 32:
+            _fail("a key name without spaces or '+', and a 32-byte Ed25519 key", "malformed_key")
+        raw = bytes([_COSIGNATURE_V1]) + public_key
+        key_id = hashlib.sha256(name.encode() + b"\n" + raw).digest()[:4]
+        return cls.parse(f"{name}+{key_id.hex()}+{base64.b64encode(raw).decode()}")
+
+    def vkey(self) -> str:
+        raw = bytes([_COSIGNATURE_V1]) + self.public_key
+        return f"{self.name}+{self.key_id.hex()}+{base64.b64encode(raw).decode()}"
+
+
+@dataclass(frozen=True)
+class Cosignature:
+    witness: str
+    timestamp: int
+    line: str
+
+
+def _cosigned_message(text: str, timestamp: int) -> bytes:
+    # tlog-cosignature: "cosignature/v1", "time <POSIX seconds>", then the
+    # checkpoint's whole note body, each line ending in a newline.
+    return f"cosignature/v1\ntime {timestamp}\n{text}".encode()
+
+
+def cosign(text: str, name: str, private_key: object, timestamp: int) -> str:
+    """A witness's signature line (no newline) for the checkpoint note body
+    ``text``, with ``private_key`` (a ``cryptography`` Ed25519PrivateKey)."""
+    if not 0 <= timestamp < 2**63:
+        _fail("a cosignature time is 0 to 2^63-1", "malformed_note")
+    public = private_key.public_key().public_bytes_raw()  # type: ignore[attr-defined]
+    witness = WitnessKey.of(name, public)
+    signature = private_key.sign(_cosigned_message(text, timestamp))  # type: ignore[attr-defined]
+    body = witness.key_id + timestamp.to_bytes(8, "big") + signature
+    return f"{_DASH}{name} {base64.b64encode(body).decode()}"
+
+
+def cosignatures(note: str, witnesses: Sequence[WitnessKey]) -> list[Cosignature]:
+    """The cosignatures on ``note`` by ``witnesses``, each verified over the
+    note's text; lines by other keys are ignored, a witness's line that
+    does not verify raises ProofError."""
+    split = note.rfind("\n\n")
+    if split < 0:
+        _fail("no blank line before the signatures", "malformed_note")
+    text, sigs = note[: split + 1], note[split + 2 :]
+    if not sigs.endswith("\n"):
+        _fail("malformed note", "malformed_note")
+    ed25519 = _ed25519()
+    found: list[Cosignature] = []
+    for line in sigs[:-1].split("\n")[:_MAX_SIGNATURES]:
+        if not line.startswith(_DASH) or " " not in line[len(_DASH) :]:
+            _fail("a signature line is not '— <name> <signature>'", "malformed_note")
+        name, sig_b64 = line[len(_DASH) :].split(" ", 1)
+        sig = _b64(sig_b64)
+        match = [w for w in witnesses if w.name == name and w.key_id == sig[:4]]
+        if not match or any(c.witness == name for c in found):
+            continue
+        if len(sig) != 4 + 8 + 64:
+            _fail(f"the cosignature of {name} is malformed", "bad_signature")
+        timestamp = int.from_bytes(sig[4:12], "big")
+        try:
+            ed25519.Ed25519PublicKey.from_public_bytes(match[0].public_key).verify(
+                sig[12:], _cosigned_message(text, timestamp))
+        except Exception:  # cryptography's InvalidSignature
+            _fail(f"the cosignature of {name} does not verify", "bad_signature")
+        found.append(Cosignature(witness=name, timestamp=timestamp, line=line))
+    return found
+
+
+def require_cosignatures(note: str, witnesses: Sequence[WitnessKey]) -> list[Cosignature]:
+    """Every one of ``witnesses`` must have cosigned ``note``: what rules out
+    a split view for a client that trusts one of them."""
+    found = cosignatures(note, witnesses)
+    for w in witnesses:
+        if not any(c.witness == w.name for c in found):
+            _fail(f"not cosigned by witness {w.name}", "not_witnessed")
+    return found

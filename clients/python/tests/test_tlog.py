@@ -198,3 +198,57 @@ def test_a_verifier_made_from_a_name_and_key_is_the_one_its_vkey_spells():
         verifier("Peter Neumann", known.public_key)
     with pytest.raises(ProofError):
         verifier("PeterNeumann", known.public_key[:31])
+
+
+# The same key, checkpoint and time as the registry's own test of its
+# cosignature code (crates/audit/src/cosignature.rs): both give this line.
+COSIGNED_TEXT = (
+    "registry.example.com/hall/org.acme\n20852163\n"
+    "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=\n"
+)
+WITNESS_VKEY = "witness.example.com/w1+4bdc7eaa+BP0XJDhaoMdbZPt4zWAvodmR/ev3axPFjtcC6sg16fYY"
+COSIGNATURE = (
+    "\u2014 witness.example.com/w1 S9x+qgAAAABkGFDL+x7idYR1I/nX7vDFJ/ag0gsOPILRI6Bsv7u3lV"
+    "yLNLjHXr8omLEeL0t53/5qlasEwUwXzI87vOK1kIeMrUogAw=="
+)
+
+
+def _witness_key():
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    return Ed25519PrivateKey.from_private_bytes(bytes([9] * 32))
+
+
+def test_a_cosignature_is_the_spec_layout_and_the_registrys_line():
+    from hall_registry.tlog import WitnessKey, cosign, cosignatures
+
+    key = _witness_key()
+    witness = WitnessKey.of("witness.example.com/w1", key.public_key().public_bytes_raw())
+    assert witness.vkey() == WITNESS_VKEY
+    assert WitnessKey.parse(WITNESS_VKEY) == witness
+    line = cosign(COSIGNED_TEXT, "witness.example.com/w1", key, 1679315147)
+    assert line == COSIGNATURE
+    note = COSIGNED_TEXT + "\n\u2014 log AAAAAA==\n" + line + "\n"
+    [found] = cosignatures(note, [witness])
+    assert found.timestamp == 1679315147
+
+
+def test_a_cosignature_of_another_checkpoint_is_refused_and_strangers_are_ignored():
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from hall_registry.tlog import WitnessKey, cosign, cosignatures, require_cosignatures
+
+    witness = WitnessKey.parse(WITNESS_VKEY)
+    other = COSIGNED_TEXT.replace("20852163", "20852164")
+    with pytest.raises(ProofError) as e:
+        cosignatures(other + "\n" + COSIGNATURE + "\n", [witness])
+    assert e.value.code == "bad_signature"
+    stranger = Ed25519PrivateKey.from_private_bytes(bytes([10] * 32))
+    line = cosign(COSIGNED_TEXT, "witness.example.com/w2", stranger, 1)
+    assert cosignatures(COSIGNED_TEXT + "\n" + line + "\n", [witness]) == []
+    with pytest.raises(ProofError) as e:
+        require_cosignatures(COSIGNED_TEXT + "\n" + line + "\n", [witness])
+    assert e.value.code == "not_witnessed"
+    # A log's (type 0x01) key is not a witness key.
+    with pytest.raises(ProofError):
+        WitnessKey.parse(VKEY)

@@ -127,6 +127,10 @@ pub struct DecisionView {
     pub tier: u8,
     /// The receipt hash (hex): verifiable offline with `/api/v1/keys`.
     pub proof: String,
+    /// The receipt's leaf in your verifiable log's Merkle tree (its chain
+    /// position − 1): `GET /api/v1/audit/proof/inclusion` proves it is in
+    /// a signed checkpoint (docs/audit.md).
+    pub leaf_index: u64,
     /// The signed receipt (its hash is `proof`).
     #[cfg_attr(feature = "openapi", schema(value_type = crate::audit::ReceiptSchema))]
     pub receipt: Receipt,

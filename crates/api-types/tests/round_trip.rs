@@ -78,6 +78,7 @@ fn decision(denied: bool) -> Value {
         "deny_reason": null,
         "tier": 2,
         "proof": HASH,
+        "leaf_index": 41,
         "receipt": receipt("ALLOW", Value::Null),
         "supervisor_required": false,
         "decision_id": "0193a1b2-c3d4-7e5f-8071-8293a4b5c6d7",

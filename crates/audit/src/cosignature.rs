@@ -302,6 +302,24 @@ mod tests {
         assert!(open(&cosigned, &[log.verifier().clone()]).is_ok());
     }
 
+    /// The same key, checkpoint and time as clients/python's test of its
+    /// own cosignature code (written from the spec, not from this): the two
+    /// implementations give the same line (Ed25519 is deterministic).
+    #[test]
+    fn a_cosignature_is_the_one_the_python_client_makes() {
+        let (_, note) = checkpoint_note();
+        let text = &note[..=note.find("\n\n").unwrap()];
+        let w = witness("witness.example.com/w1", 9);
+        assert_eq!(
+            w.public().vkey(),
+            "witness.example.com/w1+4bdc7eaa+BP0XJDhaoMdbZPt4zWAvodmR/ev3axPFjtcC6sg16fYY"
+        );
+        assert_eq!(
+            w.cosign(text, 1679315147).unwrap(),
+            "\u{2014} witness.example.com/w1 S9x+qgAAAABkGFDL+x7idYR1I/nX7vDFJ/ag0gsOPILRI6Bsv7u3lVyLNLjHXr8omLEeL0t53/5qlasEwUwXzI87vOK1kIeMrUogAw=="
+        );
+    }
+
     #[test]
     fn a_cosignature_of_another_checkpoint_or_time_is_refused() {
         let (_, note) = checkpoint_note();

@@ -342,6 +342,15 @@ pub enum ChainError {
         receipt_id: String,
         column: &'static str,
     },
+    /// The receipt tree (a stored node, or the head a signed checkpoint
+    /// names) is not what the receipts make: the tree was changed beside
+    /// the chain. `index` is the first receipt the differing part covers.
+    #[error("receipt {index} ({receipt_id}): {what}")]
+    TreeMismatch {
+        index: usize,
+        receipt_id: String,
+        what: String,
+    },
 }
 
 impl ChainError {
@@ -357,7 +366,8 @@ impl ChainError {
             | ChainError::Unreadable { index, .. }
             | ChainError::HeadMismatch { index, .. }
             | ChainError::BeyondHead { index, .. }
-            | ChainError::ColumnMismatch { index, .. } => *index,
+            | ChainError::ColumnMismatch { index, .. }
+            | ChainError::TreeMismatch { index, .. } => *index,
         }
     }
 
@@ -375,6 +385,7 @@ impl ChainError {
             ChainError::HeadMismatch { .. } => "head_mismatch",
             ChainError::BeyondHead { .. } => "beyond_head",
             ChainError::ColumnMismatch { .. } => "column_mismatch",
+            ChainError::TreeMismatch { .. } => "tree_mismatch",
         }
     }
 
@@ -386,7 +397,8 @@ impl ChainError {
             | ChainError::UnknownKey { receipt_id, .. }
             | ChainError::BadSignature { receipt_id, .. }
             | ChainError::WrongTenant { receipt_id, .. }
-            | ChainError::ColumnMismatch { receipt_id, .. } => Some(receipt_id),
+            | ChainError::ColumnMismatch { receipt_id, .. }
+            | ChainError::TreeMismatch { receipt_id, .. } => Some(receipt_id),
             ChainError::Missing { .. }
             | ChainError::Unreadable { .. }
             | ChainError::HeadMismatch { .. }

@@ -58,6 +58,32 @@ impl NodeId {
     pub fn leaves(&self) -> (u64, u64) {
         (self.index << self.level, 1u64 << self.level)
     }
+
+    /// The 256 nodes one tile height below a stored node (leaves for level
+    /// 8): what its head is made of, so what it is checked against.
+    pub fn tile_below(&self) -> Base {
+        let level = self.level.saturating_sub(TILE_HEIGHT);
+        let span = self.level - level;
+        Base {
+            level,
+            first: self.index << span,
+            count: 1u64 << span,
+        }
+    }
+}
+
+/// The stored nodes a tree completes while it grows from `from` to `to`
+/// leaves (those whose last leaf is in `(from, to]`), lowest level first.
+pub fn stored_nodes_completed(from: u64, to: u64) -> Vec<NodeId> {
+    let mut out = Vec::new();
+    let mut level = TILE_HEIGHT;
+    while level < 64 && (1u64 << level) <= to {
+        let span = 1u64 << level;
+        // (index + 1)·span in (from, to]
+        out.extend((from / span..to / span).map(|index| NodeId { level, index }));
+        level += TILE_HEIGHT;
+    }
+    out
 }
 
 /// `count` consecutive nodes of `level` from index `first`.
@@ -365,6 +391,62 @@ impl Edge {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_stored_nodes_a_tree_completes_as_it_grows() {
+        assert!(stored_nodes_completed(0, 255).is_empty());
+        assert_eq!(
+            stored_nodes_completed(0, 256),
+            [NodeId { level: 8, index: 0 }]
+        );
+        assert_eq!(
+            stored_nodes_completed(255, 512),
+            [NodeId { level: 8, index: 0 }, NodeId { level: 8, index: 1 }]
+        );
+        assert!(stored_nodes_completed(256, 511).is_empty());
+        let big = stored_nodes_completed(65_000, 65_536);
+        assert_eq!(
+            big,
+            [
+                NodeId {
+                    level: 8,
+                    index: 255
+                },
+                NodeId {
+                    level: 16,
+                    index: 0
+                }
+            ]
+        );
+        // Every stored node is completed exactly once, in any steps.
+        let mut all = Vec::new();
+        let mut at = 0;
+        for step in [1, 300, 17, 1000, 65_536, 4_000, 200_000] {
+            all.extend(stored_nodes_completed(at, at + step));
+            at += step;
+        }
+        assert_eq!(all.len() as u64, at / 256 + at / 65_536);
+        assert_eq!(
+            NodeId {
+                level: 16,
+                index: 2
+            }
+            .tile_below(),
+            Base {
+                level: 8,
+                first: 512,
+                count: 256
+            }
+        );
+        assert_eq!(
+            NodeId { level: 8, index: 3 }.tile_below(),
+            Base {
+                level: 0,
+                first: 768,
+                count: 256
+            }
+        );
+    }
 
     #[test]
     fn heads_at_gives_the_tree_head_of_each_prefix_asked_for() {

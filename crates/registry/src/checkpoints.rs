@@ -176,6 +176,37 @@ impl TenantStore<'_> {
         self.with_cosignatures(list).await
     }
 
+    /// The sizes and roots of the checkpoints of sizes in `(after, upto]`,
+    /// smallest first.
+    pub async fn checkpoint_roots_between(
+        &self,
+        after: u64,
+        upto: u64,
+    ) -> Result<Vec<(u64, [u8; 32])>, StoreError> {
+        let signed = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT tree_size, root FROM audit_checkpoints
+             WHERE tenant_id = $1 AND tree_size > $2 AND tree_size <= $3
+             ORDER BY tree_size",
+        )
+        .bind(self.tenant.as_str())
+        .bind(signed(after))
+        .bind(signed(upto))
+        .fetch_all(&self.store.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(size, root)| {
+                Ok((
+                    u64::try_from(size)
+                        .map_err(|_| StoreError::Corrupt(format!("checkpoint size {size}")))?,
+                    root.try_into().map_err(|_| {
+                        StoreError::Corrupt(format!("the root of checkpoint {size}"))
+                    })?,
+                ))
+            })
+            .collect()
+    }
+
     /// The checkpoints with their cosignatures read in.
     async fn with_cosignatures(
         &self,

@@ -13,6 +13,9 @@ use crate::{StoreError, TenantStore};
 pub struct LoggedDecision {
     pub receipt: Receipt,
     pub deny_reason: Option<String>,
+    /// The receipt's leaf in the tenant's Merkle tree (chain position − 1):
+    /// what an inclusion proof is of (docs/audit.md).
+    pub leaf_index: u64,
 }
 
 /// Filters of the decision log; newest first, `before` is the previous page's last id.
@@ -40,7 +43,7 @@ impl TenantStore<'_> {
         // so each gets the plan of its own index (a single statement with
         // `$n IS NULL OR …` gets a generic plan that reads the whole history).
         let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new(
-            "SELECT body, deny_reason FROM receipts r WHERE r.tenant_id = ",
+            "SELECT body, deny_reason, seq FROM receipts r WHERE r.tenant_id = ",
         );
         q.push_bind(self.tenant.as_str());
         if let Some(w) = &f.worker_id {
@@ -92,7 +95,7 @@ impl TenantStore<'_> {
 
     pub async fn decision(&self, id: Uuid) -> Result<Option<LoggedDecision>, StoreError> {
         let row = sqlx::query(
-            "SELECT body, deny_reason FROM receipts WHERE tenant_id = $1 AND receipt_id = $2",
+            "SELECT body, deny_reason, seq FROM receipts WHERE tenant_id = $1 AND receipt_id = $2",
         )
         .bind(self.tenant.as_str())
         .bind(id)
@@ -107,5 +110,7 @@ fn logged_from_row(row: &sqlx::postgres::PgRow) -> Result<LoggedDecision, StoreE
     Ok(LoggedDecision {
         receipt: serde_json::from_value(body).map_err(|e| StoreError::Corrupt(e.to_string()))?,
         deny_reason: row.try_get("deny_reason")?,
+        leaf_index: u64::try_from(row.try_get::<i64, _>("seq")? - 1)
+            .map_err(|_| StoreError::Corrupt("a receipt at position 0".into()))?,
     })
 }

@@ -65,7 +65,15 @@ pub struct PendingReceipt {
 
 struct Job {
     receipt: PendingReceipt,
-    done: oneshot::Sender<Result<Receipt, Failed>>,
+    done: oneshot::Sender<Result<Appended, Failed>>,
+}
+
+/// A committed receipt and where it is in its chain.
+#[derive(Debug, Clone)]
+pub struct Appended {
+    pub receipt: Receipt,
+    /// Its leaf in the tenant's Merkle tree: chain position − 1.
+    pub leaf_index: u64,
 }
 
 /// Why a job got no receipt.
@@ -131,6 +139,12 @@ impl ReceiptWriter {
 
     /// Appends one receipt and returns it sealed, once it is committed.
     pub async fn append(&self, receipt: PendingReceipt) -> Result<Receipt, StoreError> {
+        self.append_at(receipt).await.map(|a| a.receipt)
+    }
+
+    /// Appends one receipt and returns it sealed, with its leaf index, once
+    /// it is committed.
+    pub async fn append_at(&self, receipt: PendingReceipt) -> Result<Appended, StoreError> {
         let (done, wait) = oneshot::channel();
         self.jobs
             .send(Job { receipt, done })
@@ -168,7 +182,7 @@ async fn run(store: Store, key: CurrentKey, mut rx: mpsc::Receiver<Job>) {
 }
 
 /// Answers each job of a batch with its receipt or why it has none.
-fn deliver(jobs: Vec<Job>, sealed: Result<Vec<Result<Receipt, String>>, BatchError>) {
+fn deliver(jobs: Vec<Job>, sealed: Result<Vec<Result<Appended, String>>, BatchError>) {
     match sealed {
         Ok(sealed) => {
             for (job, receipt) in jobs.into_iter().zip(sealed) {
@@ -213,7 +227,7 @@ async fn commit(
     store: &Store,
     key: &ReceiptKey,
     jobs: &[Job],
-) -> Result<Vec<Result<Receipt, String>>, BatchError> {
+) -> Result<Vec<Result<Appended, String>>, BatchError> {
     let tenants: Vec<String> = {
         let mut t: Vec<String> = jobs
             .iter()
@@ -285,7 +299,8 @@ async fn commit(
         let receipt = head.append(p.content.clone(), key);
         trees.append(&p.content.tenant_id, &receipt.receipt_hash)?;
         rows.tenant.push(receipt.content.tenant_id.clone());
-        rows.seq.push(position(head)?);
+        let seq = position(head)?;
+        rows.seq.push(seq);
         let receipt_id = Uuid::parse_str(&receipt.content.receipt_id)
             .map_err(|e| StoreError::Corrupt(format!("receipt_id: {e}")))?;
         rows.id.push(receipt_id);
@@ -316,7 +331,11 @@ async fn commit(
         if let Some(a) = &p.opens {
             opened.push(a);
         }
-        sealed.push(Ok(receipt));
+        sealed.push(Ok(Appended {
+            receipt,
+            // Positions start at 1 (`position` is of a head just appended to).
+            leaf_index: u64::try_from(seq - 1).unwrap_or_default(),
+        }));
     }
     idempotency::complete_claims(&mut tx, &completed).await?;
     // The receipts, the route telemetry and the tree's new stored nodes in

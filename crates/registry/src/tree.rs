@@ -267,7 +267,7 @@ impl TenantStore<'_> {
 
     /// The heads of perfect nodes: leaves from the receipts, stored nodes
     /// from their rows, the others from the ≤ 128 below them.
-    async fn node_heads(
+    pub async fn node_heads(
         &self,
         nodes: &BTreeSet<NodeId>,
     ) -> Result<BTreeMap<NodeId, Hash>, StoreError> {
@@ -346,6 +346,54 @@ fn missing(node: &NodeId) -> StoreError {
 }
 
 impl TenantStore<'_> {
+    /// The stored nodes among `nodes` that have a row, as stored.
+    pub async fn stored_nodes(
+        &self,
+        nodes: &[NodeId],
+    ) -> Result<BTreeMap<NodeId, Hash>, StoreError> {
+        let levels: Vec<i16> = nodes.iter().map(|n| i16::from(n.level)).collect();
+        let indexes: Vec<i64> = nodes
+            .iter()
+            .map(|n| i64::try_from(n.index).map_err(|_| missing(n)))
+            .collect::<Result<_, _>>()?;
+        let rows: Vec<(i16, i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT n.level, n.index, n.hash FROM receipt_tree_nodes n
+             JOIN unnest($2::smallint[], $3::bigint[]) AS w(level, index)
+               ON n.level = w.level AND n.index = w.index
+             WHERE n.tenant_id = $1",
+        )
+        .bind(self.tenant.as_str())
+        .bind(&levels)
+        .bind(&indexes)
+        .fetch_all(&self.store.pool)
+        .await?;
+        let mut out = BTreeMap::new();
+        for (level, index, hash) in rows {
+            let node = NodeId {
+                level: u8::try_from(level)
+                    .map_err(|_| StoreError::Corrupt(format!("node level {level}")))?,
+                index: u64::try_from(index)
+                    .map_err(|_| StoreError::Corrupt(format!("node index {index}")))?,
+            };
+            // A hash of the wrong length is a changed node: it differs.
+            let hash: Hash = hash.try_into().unwrap_or([0; 32]);
+            out.insert(node, hash);
+        }
+        Ok(out)
+    }
+
+    /// The id of the receipt at chain position `seq`.
+    pub async fn receipt_id_at(&self, seq: u64) -> Result<Option<uuid::Uuid>, StoreError> {
+        let seq = i64::try_from(seq).map_err(|_| StoreError::Corrupt(format!("position {seq}")))?;
+        Ok(
+            sqlx::query_scalar("SELECT receipt_id FROM receipts WHERE tenant_id = $1 AND seq = $2")
+                .bind(self.tenant.as_str())
+                .bind(seq)
+                .fetch_optional(&self.store.pool)
+                .await?,
+        )
+    }
+
     /// The leaf index (chain position − 1) of the tenant's receipt `receipt_id`.
     pub async fn leaf_index(&self, receipt_id: uuid::Uuid) -> Result<Option<u64>, StoreError> {
         let seq: Option<i64> =

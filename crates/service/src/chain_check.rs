@@ -4,6 +4,9 @@
 //! signature against the published keys, and that the chain's recorded
 //! head is where its receipts end — picking up where the last check
 //! stopped, so each receipt is checked once however long the chain grows.
+//! It checks the receipt tree beside the chain too (docs/audit.md): each
+//! stored node the new receipts complete is the head of what is below it,
+//! and each new checkpoint names the head the receipts make.
 //!
 //! Replicas share the work through leases on the chains
 //! ([`registry::chain_checks`]). On a break the chain's first broken
@@ -220,6 +223,16 @@ impl Hall {
                 }
                 checked => checked,
             };
+            // The tree beside the verified receipts.
+            let checked = match checked {
+                Checked::Verified(to) => {
+                    match self.check_tree(&tenant, verified.length, to.length).await? {
+                        Some(e) => Checked::Broken(to, e),
+                        None => Checked::Verified(to),
+                    }
+                }
+                broken => broken,
+            };
             match checked {
                 Checked::Verified(to) => {
                     let n = to.length.saturating_sub(verified.length);
@@ -288,6 +301,97 @@ impl Hall {
             // three times as long as it worked (a quarter of one core).
             tokio::time::sleep(spent * 3).await;
         }
+    }
+}
+
+impl Hall {
+    /// Whether the tree beside the tenant's receipts at positions
+    /// `(from, to]` (verified) is what they make: each stored node they
+    /// complete is the head of the 256 nodes (or receipts) below it, and
+    /// each checkpoint of a size among them names the head of the receipts.
+    /// Only the part of the tree already kept (a tree behind its chain is
+    /// caught up, and checked, later in the writer's order) is looked at.
+    async fn check_tree(
+        &self,
+        tenant: &wcp::TenantId,
+        from: u64,
+        to: u64,
+    ) -> Result<Option<ChainError>, StoreError> {
+        let store = self.store.tenant(tenant);
+        let to = to.min(store.tree_head().await?.size);
+        if to <= from {
+            return Ok(None);
+        }
+        let named = |index: u64, what: String| async move {
+            let id = store.receipt_id_at(index + 1).await?;
+            Ok::<_, StoreError>(Some(ChainError::TreeMismatch {
+                index: usize::try_from(index).unwrap_or(usize::MAX),
+                receipt_id: id.map(|i| i.to_string()).unwrap_or_default(),
+                what,
+            }))
+        };
+        // Lowest level first: a node's tile below is checked before it.
+        let completed = audit::tree::stored_nodes_completed(from, to);
+        if !completed.is_empty() {
+            let stored = store.stored_nodes(&completed).await?;
+            let below: std::collections::BTreeSet<audit::tree::NodeId> = completed
+                .iter()
+                .flat_map(|n| n.tile_below().nodes().collect::<Vec<_>>())
+                .collect();
+            let heads = match store.node_heads(&below).await {
+                Ok(heads) => heads,
+                // A stored node below is gone: named at the first such.
+                Err(StoreError::Corrupt(why)) => {
+                    let first = completed[0].leaves().0;
+                    return named(first, format!("the receipt tree cannot be read: {why}")).await;
+                }
+                Err(e) => return Err(e),
+            };
+            for node in &completed {
+                let tile: Option<Vec<audit::merkle::Hash>> = node
+                    .tile_below()
+                    .nodes()
+                    .map(|n| heads.get(&n).copied())
+                    .collect();
+                let made = tile.map(|t| audit::tree::perfect_head(&t));
+                if made.is_none() || stored.get(node) != made.as_ref() {
+                    let (first, count) = node.leaves();
+                    return named(
+                        first,
+                        format!(
+                            "the receipt tree's stored node at level {} index {} (receipts {} to {}) is {}",
+                            node.level,
+                            node.index,
+                            first + 1,
+                            first + count,
+                            if stored.contains_key(node) {
+                                "not the head of those receipts"
+                            } else {
+                                "missing"
+                            }
+                        ),
+                    )
+                    .await;
+                }
+            }
+        }
+        let mut previous = from;
+        for (size, root) in store.checkpoint_roots_between(from, to).await? {
+            let [made] = store.range_heads(&[(0, size)]).await?[..] else {
+                return Err(StoreError::Corrupt("one range, one head".into()));
+            };
+            if made != root {
+                return named(
+                    previous,
+                    format!(
+                        "the signed checkpoint of {size} receipts names a tree head that receipts 1 to {size} do not make: the tree was changed beside the chain after receipt {previous}"
+                    ),
+                )
+                .await;
+            }
+            previous = size;
+        }
+        Ok(None)
     }
 }
 

@@ -48,6 +48,8 @@ pub struct RouteCommand {
 pub struct Routed {
     pub decision: RouteDecision,
     pub receipt: audit::Receipt,
+    /// The receipt's leaf in the tenant's Merkle tree.
+    pub leaf_index: u64,
     /// The human-approval fields of the answer (REQUIRE_HUMAN).
     pub supervision: Supervision,
     /// The SHA-256 of the selected worker's current attestation.
@@ -338,7 +340,8 @@ impl Hall {
 
         Ok(Routed {
             decision,
-            receipt,
+            receipt: receipt.receipt,
+            leaf_index: receipt.leaf_index,
             supervision,
             artifact_hash,
         })

@@ -191,7 +191,9 @@ pub struct ChainIntegrityFailureEvent {
     pub receipt_id: Option<String>,
     /// `hash_mismatch`, `broken_link`, `bad_signature`, `unknown_key`,
     /// `wrong_tenant`, `missing`, `unreadable`, `head_mismatch`,
-    /// `beyond_head` or `column_mismatch`.
+    /// `beyond_head`, `column_mismatch` or `tree_mismatch` (the receipt tree
+    /// beside the chain — a stored node, or a checkpoint's head — is not
+    /// what the receipts make).
     pub kind: String,
     /// The break, in words.
     pub reason: String,

@@ -83,6 +83,7 @@ pub(crate) fn view(d: LoggedDecision) -> DecisionView {
         deny_reason: d.deny_reason,
         tier: r.content.tier,
         proof: r.receipt_hash.clone(),
+        leaf_index: d.leaf_index,
         supervisor_required: r.content.deny_code.as_deref()
             == Some(policy::deny::REQUIRES_HUMAN_APPROVAL),
         supervisor_level: None,

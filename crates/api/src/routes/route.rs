@@ -110,6 +110,7 @@ pub fn answer(routed: Routed) -> RouteReply {
     let Routed {
         decision: d,
         receipt,
+        leaf_index,
         supervision,
         artifact_hash,
     } = routed;
@@ -117,6 +118,7 @@ pub fn answer(routed: Routed) -> RouteReply {
         decision: LoggedDecision {
             receipt,
             deny_reason: d.deny_reason_if_denied.as_ref().map(|r| r.message.clone()),
+            leaf_index,
         },
         supervision,
         selected: Some(service::decide::SelectedWorker {

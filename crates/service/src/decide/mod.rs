@@ -362,8 +362,9 @@ impl Hall {
             .map_err(DecideError::ReceiptNotCommitted)?;
         Ok(Decided {
             decision: LoggedDecision {
-                receipt,
+                receipt: receipt.receipt,
                 deny_reason: decision.deny_reason,
+                leaf_index: receipt.leaf_index,
             },
             supervision,
             selected,
@@ -411,7 +412,7 @@ impl Hall {
         &self,
         mut pending: PendingReceipt,
         used: Option<Uuid>,
-    ) -> Result<audit::Receipt, StoreError> {
+    ) -> Result<registry::receipts::Appended, StoreError> {
         let tenant = TenantId::parse(&pending.content.tenant_id)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         if pending.denied {
@@ -419,7 +420,7 @@ impl Hall {
         }
         let receipt_id = Uuid::parse_str(&pending.content.receipt_id)
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        match self.receipts.append(pending).await {
+        match self.receipts.append_at(pending).await {
             Ok(r) => Ok(r),
             Err(e) => {
                 tracing::error!(error = %e, "no receipt, so no decision");

@@ -274,3 +274,72 @@ async fn a_column_read_by_lookups_that_disagrees_with_its_receipt_is_found() {
     assert_eq!(events[0]["position"], 2);
     assert!(events[0]["reason"].as_str().unwrap().contains("denied"));
 }
+
+#[tokio::test]
+async fn a_stored_tree_node_changed_in_the_database_is_found_as_a_tree_mismatch() {
+    let (f, acme, _) = acme_with_receipts(300).await;
+    let first: String = {
+        let mut conn = testkit_connect(&f).await;
+        sqlx::query_scalar(
+            "SELECT receipt_id::text FROM receipts WHERE tenant_id = 'org.acme' AND seq = 1",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap()
+    };
+    // The node over receipts 1–256, rewritten with its guard off.
+    let mut conn = testkit_connect(&f).await;
+    for sql in [
+        "ALTER TABLE receipt_tree_nodes DISABLE TRIGGER receipt_tree_nodes_append_only",
+        "UPDATE receipt_tree_nodes SET hash = sha256(hash)
+         WHERE tenant_id = 'org.acme' AND level = 8 AND index = 0",
+        "ALTER TABLE receipt_tree_nodes ENABLE TRIGGER receipt_tree_nodes_append_only",
+    ] {
+        sqlx::query(sql).execute(&mut conn).await.unwrap();
+    }
+    let found = f.hall.check_chains().await.unwrap();
+    assert_eq!(found.breaks, 1, "{found:?}");
+    let events = failures(&f).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["kind"], "tree_mismatch", "{events:?}");
+    assert_eq!(events[0]["position"], 1, "{events:?}");
+    assert_eq!(events[0]["receipt_id"], first.as_str(), "{events:?}");
+    assert!(
+        events[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("level 8 index 0 (receipts 1 to 256)"),
+        "{events:?}"
+    );
+    assert_eq!(events[0]["tenant_id"], acme.as_str());
+}
+
+#[tokio::test]
+async fn a_checkpoint_over_a_tree_changed_beside_the_chain_is_found() {
+    let (f, acme, _) = acme_with_receipts(3).await;
+    assert!(f.hall.issue_checkpoints().await.unwrap() >= 1);
+    assert_eq!(
+        f.hall.check_chains().await.unwrap().breaks,
+        0,
+        "the tree of 3 is sound"
+    );
+    // The tree's right edge rewritten: the chain and its links are intact.
+    f.sql(
+        "UPDATE receipt_chains SET tree_edge = overlay(tree_edge placing '\\xff'::bytea from 1 for 1)
+         WHERE tenant_id = 'org.acme'",
+    )
+    .await;
+    let fourth = f.decide_once(&acme, "x.acme.w").await;
+    f.decide_once(&acme, "x.acme.w").await;
+    f.hall.issue_checkpoints().await.unwrap();
+    let found = f.hall.check_chains().await.unwrap();
+    assert_eq!(found.breaks, 1, "{found:?}");
+    let events = failures(&f).await;
+    assert_eq!(events[0]["kind"], "tree_mismatch", "{events:?}");
+    assert_eq!(events[0]["position"], 4, "{events:?}");
+    assert_eq!(
+        events[0]["receipt_id"],
+        fourth.content.receipt_id.as_str(),
+        "the first receipt after the last sound checkpoint: {events:?}"
+    );
+}
