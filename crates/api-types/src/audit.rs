@@ -150,7 +150,8 @@ pub struct RegisterWitness {
         feature = "openapi",
         schema(
             max_length = 400,
-            example = "witness.example.com/w1+3f1a9c02+BH6tRdo2SBQXhPSK+V1cOs2Vs2y5ATrMbb2NCWQB0wQo"
+            pattern = r"^[^\s+\x00-\x1f\x7f-\x9f]+\+[0-9a-fA-F]{8}\+[A-Za-z0-9+/]{44}$",
+            example = "witness.example.com/w1+4bdc7eaa+BP0XJDhaoMdbZPt4zWAvodmR/ev3axPFjtcC6sg16fYY"
         )
     )]
     pub vkey: String,

@@ -30,7 +30,7 @@ pub(crate) fn b64() -> base64::engine::general_purpose::GeneralPurpose {
 /// Why a note, a key or a checkpoint is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NoteError {
-    #[error("a key name must be non-empty, without spaces, newlines or '+'")]
+    #[error("a key name must be non-empty, without spaces, control characters or '+'")]
     BadName,
     #[error("malformed verifier key: {0}")]
     BadKey(&'static str),
@@ -47,7 +47,12 @@ pub enum NoteError {
 }
 
 pub(crate) fn valid_name(name: &str) -> bool {
-    !name.is_empty() && !name.chars().any(|c| c.is_whitespace() || c == '+')
+    // C2SP signed-note: no spaces and no '+'; and no control character,
+    // which no note may hold.
+    !name.is_empty()
+        && !name
+            .chars()
+            .any(|c| c.is_whitespace() || c == '+' || c == '\u{feff}' || c.is_control())
 }
 
 /// A key's 4-byte hash (its id in signature lines): the first bytes of

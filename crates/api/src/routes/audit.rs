@@ -433,7 +433,7 @@ pub async fn register_witness(
     body: JsonBody<RegisterWitness>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::Admin)?;
-    let key = WitnessKey::from_vkey(body.vkey.trim())
+    let key = WitnessKey::from_vkey(&body.vkey)
         .map_err(|e| ApiError::bad_request("invalid_witness_key", e.to_string()))?;
     let w = state
         .hall
