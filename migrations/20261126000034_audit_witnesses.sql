@@ -12,6 +12,9 @@ CREATE TABLE audit_witnesses (
     created_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, name)
 );
+-- C2SP tlog-cosignature: an Ed25519 cosignature does not commit to the
+-- witness's name, so one key must not count as two witnesses.
+CREATE UNIQUE INDEX audit_witnesses_one_name_per_key ON audit_witnesses (tenant_id, public_key);
 
 -- One cosignature per witness key and checkpoint (the first one given).
 CREATE TABLE audit_cosignatures (

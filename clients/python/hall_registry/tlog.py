@@ -353,6 +353,7 @@ class WitnessKey:
 @dataclass(frozen=True)
 class Cosignature:
     witness: str
+    key_id: bytes
     timestamp: int
     line: str
 
@@ -385,25 +386,30 @@ def cosignatures(note: str, witnesses: Sequence[WitnessKey]) -> list[Cosignature
     text, sigs = note[: split + 1], note[split + 2 :]
     if not sigs.endswith("\n"):
         _fail("malformed note", "malformed_note")
+    lines = sigs[:-1].split("\n")
+    if len(lines) > _MAX_SIGNATURES:
+        _fail("too many signature lines", "malformed_note")
     ed25519 = _ed25519()
     found: list[Cosignature] = []
-    for line in sigs[:-1].split("\n")[:_MAX_SIGNATURES]:
+    for line in lines:
         if not line.startswith(_DASH) or " " not in line[len(_DASH) :]:
             _fail("a signature line is not '— <name> <signature>'", "malformed_note")
         name, sig_b64 = line[len(_DASH) :].split(" ", 1)
         sig = _b64(sig_b64)
         match = [w for w in witnesses if w.name == name and w.key_id == sig[:4]]
-        if not match or any(c.witness == name for c in found):
+        if not match or any(c.witness == name and c.key_id == sig[:4] for c in found):
             continue
         if len(sig) != 4 + 8 + 64:
             _fail(f"the cosignature of {name} is malformed", "bad_signature")
         timestamp = int.from_bytes(sig[4:12], "big")
+        if timestamp >= 2**63:
+            _fail(f"the cosignature of {name} is dated past 2^63-1", "bad_signature")
         try:
             ed25519.Ed25519PublicKey.from_public_bytes(match[0].public_key).verify(
                 sig[12:], _cosigned_message(text, timestamp))
         except Exception:  # cryptography's InvalidSignature
             _fail(f"the cosignature of {name} does not verify", "bad_signature")
-        found.append(Cosignature(witness=name, timestamp=timestamp, line=line))
+        found.append(Cosignature(witness=name, key_id=sig[:4], timestamp=timestamp, line=line))
     return found
 
 
@@ -412,6 +418,6 @@ def require_cosignatures(note: str, witnesses: Sequence[WitnessKey]) -> list[Cos
     a split view for a client that trusts one of them."""
     found = cosignatures(note, witnesses)
     for w in witnesses:
-        if not any(c.witness == w.name for c in found):
+        if not any(c.witness == w.name and c.key_id == w.key_id for c in found):
             _fail(f"not cosigned by witness {w.name}", "not_witnessed")
     return found

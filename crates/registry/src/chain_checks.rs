@@ -22,6 +22,12 @@ pub struct ChainToCheck {
     pub tenant: TenantId,
     pub verified: ChainHead,
     pub recorded: ChainHead,
+    /// The receipt tree beside the chain: checked up to this many leaves…
+    pub tree_checked: u64,
+    /// …and its checkpoints up to this size.
+    pub checkpoints_checked: u64,
+    /// The tree's committed size (it may lag the chain, caught up later).
+    pub tree_size: u64,
 }
 
 /// A receipt as stored at its chain position: parsed, or why its body is
@@ -101,9 +107,10 @@ fn lease_secs(lease: Duration) -> f64 {
 
 impl Store {
     /// Leases, for `lease`, up to `limit` chains with receipts not verified
-    /// yet and no break recorded, that no other verifier holds: the ones
-    /// furthest behind first. Another verifier skips them until the lease
-    /// runs out.
+    /// yet (or a verified part of their tree, or a checkpoint of it, not
+    /// checked yet) and no break recorded, that no other verifier holds:
+    /// the ones furthest behind first. Another verifier skips them until
+    /// the lease runs out.
     pub async fn lease_chains_to_check(
         &self,
         limit: i64,
@@ -116,7 +123,13 @@ impl Store {
                  SELECT c.tenant_id FROM receipt_chains c
                  LEFT JOIN receipt_chain_checks k ON k.tenant_id = c.tenant_id
                  WHERE (c.length <> coalesce(k.verified_seq, 0)
-                        OR c.head_hash IS DISTINCT FROM k.verified_hash)
+                        OR c.head_hash IS DISTINCT FROM k.verified_hash
+                        OR least(coalesce(k.verified_seq, 0), c.tree_size) > coalesce(k.tree_checked, 0)
+                        OR EXISTS (
+                            SELECT 1 FROM audit_checkpoints a
+                            WHERE a.tenant_id = c.tenant_id
+                              AND a.tree_size > coalesce(k.checkpoints_checked, 0)
+                              AND a.tree_size <= least(coalesce(k.verified_seq, 0), c.tree_size)))
                    AND k.broken_seq IS NULL
                    AND (k.leased_until IS NULL OR k.leased_until < now())
                  ORDER BY abs(c.length - coalesce(k.verified_seq, 0)) DESC, c.tenant_id
@@ -128,8 +141,9 @@ impl Store {
                  WHERE receipt_chain_checks.broken_seq IS NULL
                    AND (receipt_chain_checks.leased_until IS NULL
                         OR receipt_chain_checks.leased_until < now())
-                 RETURNING tenant_id, verified_seq, verified_hash)
-             SELECT l.tenant_id, l.verified_seq, l.verified_hash, c.length, c.head_hash
+                 RETURNING tenant_id, verified_seq, verified_hash, tree_checked, checkpoints_checked)
+             SELECT l.tenant_id, l.verified_seq, l.verified_hash, l.tree_checked,
+                    l.checkpoints_checked, c.length, c.head_hash, c.tree_size
              FROM leased l JOIN receipt_chains c ON c.tenant_id = l.tenant_id
              ORDER BY l.tenant_id",
         )
@@ -159,6 +173,12 @@ impl Store {
                     hash: r.try_get("head_hash")?,
                     length: length(r.try_get("length")?, "chain length")?,
                 },
+                tree_checked: length(r.try_get("tree_checked")?, "tree_checked")?,
+                checkpoints_checked: length(
+                    r.try_get("checkpoints_checked")?,
+                    "checkpoints_checked",
+                )?,
+                tree_size: length(r.try_get("tree_size")?, "tree_size")?,
             });
         }
         Ok(leased)
@@ -247,6 +267,36 @@ impl Store {
         .bind(seq(from.length)?)
         .bind(seq(to.length)?)
         .bind(to.hash.as_deref())
+        .bind(lease.map(lease_secs))
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(done == 1)
+    }
+
+    /// Records `tenant`'s tree checked up to `tree` leaves and its
+    /// checkpoints up to size `checkpoints`, if no other verifier moved
+    /// them since this one read them (`from`); the lease is renewed for
+    /// `lease` (more to check) or ended. Whether it was written.
+    pub async fn record_tree_checked(
+        &self,
+        tenant: &TenantId,
+        from: (u64, u64),
+        to: (u64, u64),
+        lease: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE receipt_chain_checks
+             SET tree_checked = $4, checkpoints_checked = $5,
+                 leased_until = now() + make_interval(secs => $6)
+             WHERE tenant_id = $1 AND tree_checked = $2 AND checkpoints_checked = $3
+               AND broken_seq IS NULL",
+        )
+        .bind(tenant.as_str())
+        .bind(seq(from.0)?)
+        .bind(seq(from.1)?)
+        .bind(seq(to.0)?)
+        .bind(seq(to.1)?)
         .bind(lease.map(lease_secs))
         .execute(&self.pool)
         .await?

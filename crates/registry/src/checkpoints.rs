@@ -129,24 +129,41 @@ impl TenantStore<'_> {
         Ok(done.rows_affected() == 1)
     }
 
-    /// The latest checkpoint (`None` before the first); with `witnessed`,
-    /// the latest one that has at least one cosignature.
+    /// The latest checkpoint (`None` before the first); with
+    /// `witnessed_by`, the latest one cosigned by one of those witness keys
+    /// (name, key id).
     pub async fn latest_checkpoint(
         &self,
-        witnessed: bool,
+        witnessed_by: Option<&[(String, [u8; 4])]>,
     ) -> Result<Option<StoredCheckpoint>, StoreError> {
-        let row: Option<Row> = sqlx::query_as(
-            "SELECT tree_size, root, note, key_id, created_at FROM audit_checkpoints a
-             WHERE tenant_id = $1
-               AND (NOT $2 OR EXISTS (SELECT 1 FROM audit_cosignatures s
-                                      WHERE s.tenant_id = a.tenant_id
-                                        AND s.tree_size = a.tree_size))
-             ORDER BY tree_size DESC LIMIT 1",
-        )
-        .bind(self.tenant.as_str())
-        .bind(witnessed)
-        .fetch_optional(&self.store.pool)
-        .await?;
+        let row: Option<Row> = match witnessed_by {
+            None => {
+                sqlx::query_as(
+                    "SELECT tree_size, root, note, key_id, created_at FROM audit_checkpoints
+                     WHERE tenant_id = $1 ORDER BY tree_size DESC LIMIT 1",
+                )
+                .bind(self.tenant.as_str())
+                .fetch_optional(&self.store.pool)
+                .await?
+            }
+            Some(witnesses) => {
+                let names: Vec<&str> = witnesses.iter().map(|(n, _)| n.as_str()).collect();
+                let ids: Vec<Vec<u8>> = witnesses.iter().map(|(_, id)| id.to_vec()).collect();
+                sqlx::query_as(
+                    "SELECT tree_size, root, note, key_id, created_at FROM audit_checkpoints
+                     WHERE tenant_id = $1 AND tree_size = (
+                         SELECT max(s.tree_size) FROM audit_cosignatures s
+                         JOIN unnest($2::text[], $3::bytea[]) AS w(name, id)
+                           ON s.witness = w.name AND s.key_id = w.id
+                         WHERE s.tenant_id = $1)",
+                )
+                .bind(self.tenant.as_str())
+                .bind(&names)
+                .bind(&ids)
+                .fetch_optional(&self.store.pool)
+                .await?
+            }
+        };
         let list: Vec<StoredCheckpoint> = row.map(stored).transpose()?.into_iter().collect();
         Ok(self.with_cosignatures(list).await?.pop())
     }
@@ -177,21 +194,23 @@ impl TenantStore<'_> {
     }
 
     /// The sizes and roots of the checkpoints of sizes in `(after, upto]`,
-    /// smallest first.
+    /// smallest first, at most `limit`.
     pub async fn checkpoint_roots_between(
         &self,
         after: u64,
         upto: u64,
+        limit: i64,
     ) -> Result<Vec<(u64, [u8; 32])>, StoreError> {
         let signed = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
             "SELECT tree_size, root FROM audit_checkpoints
              WHERE tenant_id = $1 AND tree_size > $2 AND tree_size <= $3
-             ORDER BY tree_size",
+             ORDER BY tree_size LIMIT $4",
         )
         .bind(self.tenant.as_str())
         .bind(signed(after))
         .bind(signed(upto))
+        .bind(limit)
         .fetch_all(&self.store.pool)
         .await?;
         rows.into_iter()

@@ -187,6 +187,9 @@ impl Hall {
             tenant,
             mut verified,
             recorded,
+            tree_checked,
+            checkpoints_checked,
+            tree_size,
         } = chain;
         loop {
             let upto = recorded.length.min(verified.length + CHUNK);
@@ -223,23 +226,14 @@ impl Hall {
                 }
                 checked => checked,
             };
-            // The tree beside the verified receipts.
-            let checked = match checked {
-                Checked::Verified(to) => {
-                    match self.check_tree(&tenant, verified.length, to.length).await? {
-                        Some(e) => Checked::Broken(to, e),
-                        None => Checked::Verified(to),
-                    }
-                }
-                broken => broken,
-            };
             match checked {
                 Checked::Verified(to) => {
                     let n = to.length.saturating_sub(verified.length);
                     let more = to.length < recorded.length;
                     if !self
                         .store
-                        .record_chain_verified(&tenant, &verified, &to, more.then_some(LEASE))
+                        // Still leased: the tree is checked next.
+                        .record_chain_verified(&tenant, &verified, &to, Some(LEASE))
                         .await?
                     {
                         // Another verifier moved it on: its lease ran out under us.
@@ -251,7 +245,7 @@ impl Hall {
                         .fetch_add(n, Ordering::Relaxed);
                     verified = to;
                     if !more {
-                        return Ok(());
+                        break;
                     }
                 }
                 Checked::Broken(to, e) => {
@@ -301,27 +295,110 @@ impl Hall {
             // three times as long as it worked (a quarter of one core).
             tokio::time::sleep(spent * 3).await;
         }
+        let tree = TreeToCheck {
+            upto: verified.length.min(tree_size),
+            nodes: tree_checked,
+            checkpoints: checkpoints_checked,
+        };
+        self.check_tree_beside(&tenant, &verified, tree, report)
+            .await
     }
 }
 
+/// How far a chain's tree has been checked, and how far it can be: the
+/// stored nodes up to `nodes` leaves and the checkpoints up to size
+/// `checkpoints`, of the tree's first `upto` leaves (verified receipts the
+/// tree already holds).
+#[derive(Debug, Clone, Copy)]
+struct TreeToCheck {
+    upto: u64,
+    nodes: u64,
+    checkpoints: u64,
+}
+
+/// Most leaves whose stored nodes one step checks.
+const TREE_CHUNK: u64 = 4096;
+/// Most checkpoints one step checks.
+const CHECKPOINTS_PER_STEP: i64 = 500;
+
 impl Hall {
-    /// Whether the tree beside the tenant's receipts at positions
-    /// `(from, to]` (verified) is what they make: each stored node they
+    /// Checks the tree beside the tenant's verified receipts, a step at a
+    /// time, from where the last check stopped: each stored node they
     /// complete is the head of the 256 nodes (or receipts) below it, and
     /// each checkpoint of a size among them names the head of the receipts.
-    /// Only the part of the tree already kept (a tree behind its chain is
-    /// caught up, and checked, later in the writer's order) is looked at.
-    async fn check_tree(
+    /// A difference is recorded (and announced) as a `tree_mismatch` break.
+    /// Ends the chain's lease.
+    async fn check_tree_beside(
         &self,
         tenant: &wcp::TenantId,
-        from: u64,
-        to: u64,
-    ) -> Result<Option<ChainError>, StoreError> {
-        let store = self.store.tenant(tenant);
-        let to = to.min(store.tree_head().await?.size);
-        if to <= from {
-            return Ok(None);
+        verified: &ChainHead,
+        mut at: TreeToCheck,
+        report: &mut CheckReport,
+    ) -> Result<(), StoreError> {
+        loop {
+            let started = Instant::now();
+            let (found, next) = self.check_tree_step(tenant, at).await?;
+            if let Some(e) = found {
+                let position = e.index() as u64 + 1;
+                let data = ChainIntegrityFailureEvent {
+                    tenant_id: tenant.to_string(),
+                    severity: "sev1".to_string(),
+                    position,
+                    receipt_id: e.receipt_id().map(str::to_string),
+                    kind: e.kind().to_string(),
+                    reason: e.to_string(),
+                    verified_through: verified.length.min(position - 1),
+                    chain_length: verified.length,
+                    detected_at: Utc::now(),
+                };
+                let recorded = self
+                    .store
+                    .record_chain_break(tenant, verified, verified, position, &e.to_string(), &data)
+                    .await?;
+                if recorded {
+                    tracing::error!(
+                        tenant = %tenant, position, kind = e.kind(), reason = %e,
+                        "sev1: receipt tree integrity failure"
+                    );
+                    report.breaks += 1;
+                    self.chain_checks
+                        .breaks_total
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+                return Ok(());
+            }
+            let more = next.nodes < at.upto || next.checkpoints != at.checkpoints;
+            if !self
+                .store
+                .record_tree_checked(
+                    tenant,
+                    (at.nodes, at.checkpoints),
+                    (next.nodes, next.checkpoints),
+                    more.then_some(LEASE),
+                )
+                .await?
+            {
+                // Another verifier moved it on: its lease ran out under us.
+                return Ok(());
+            }
+            if !more {
+                return Ok(());
+            }
+            at = next;
+            tokio::time::sleep(started.elapsed() * 3).await;
         }
+    }
+
+    /// One step of [`Hall::check_tree_beside`]: the stored nodes completed
+    /// by up to [`TREE_CHUNK`] more leaves, then up to
+    /// [`CHECKPOINTS_PER_STEP`] checkpoints of the leaves checked so far.
+    /// The difference found, or how far it got.
+    async fn check_tree_step(
+        &self,
+        tenant: &wcp::TenantId,
+        at: TreeToCheck,
+    ) -> Result<(Option<ChainError>, TreeToCheck), StoreError> {
+        let store = self.store.tenant(tenant);
         let named = |index: u64, what: String| async move {
             let id = store.receipt_id_at(index + 1).await?;
             Ok::<_, StoreError>(Some(ChainError::TreeMismatch {
@@ -330,8 +407,9 @@ impl Hall {
                 what,
             }))
         };
-        // Lowest level first: a node's tile below is checked before it.
-        let completed = audit::tree::stored_nodes_completed(from, to);
+        let nodes_to = at.upto.min(at.nodes + TREE_CHUNK).max(at.nodes);
+        // Lowest level first: the tile below a node is checked before it.
+        let completed = audit::tree::stored_nodes_completed(at.nodes, nodes_to);
         if !completed.is_empty() {
             let stored = store.stored_nodes(&completed).await?;
             let below: std::collections::BTreeSet<audit::tree::NodeId> = completed
@@ -340,10 +418,11 @@ impl Hall {
                 .collect();
             let heads = match store.node_heads(&below).await {
                 Ok(heads) => heads,
-                // A stored node below is gone: named at the first such.
+                // A stored node or receipt below is gone.
                 Err(StoreError::Corrupt(why)) => {
                     let first = completed[0].leaves().0;
-                    return named(first, format!("the receipt tree cannot be read: {why}")).await;
+                    let e = named(first, format!("the receipt tree cannot be read: {why}"));
+                    return Ok((e.await?, at));
                 }
                 Err(e) => return Err(e),
             };
@@ -356,42 +435,59 @@ impl Hall {
                 let made = tile.map(|t| audit::tree::perfect_head(&t));
                 if made.is_none() || stored.get(node) != made.as_ref() {
                     let (first, count) = node.leaves();
-                    return named(
-                        first,
-                        format!(
-                            "the receipt tree's stored node at level {} index {} (receipts {} to {}) is {}",
-                            node.level,
-                            node.index,
-                            first + 1,
-                            first + count,
-                            if stored.contains_key(node) {
-                                "not the head of those receipts"
-                            } else {
-                                "missing"
-                            }
-                        ),
-                    )
-                    .await;
+                    let what = format!(
+                        "the receipt tree's stored node at level {} index {} (receipts {} to {}) is {}",
+                        node.level,
+                        node.index,
+                        first + 1,
+                        first + count,
+                        if stored.contains_key(node) {
+                            "not the head of those receipts"
+                        } else {
+                            "missing"
+                        }
+                    );
+                    return Ok((named(first, what).await?, at));
                 }
             }
         }
-        let mut previous = from;
-        for (size, root) in store.checkpoint_roots_between(from, to).await? {
-            let [made] = store.range_heads(&[(0, size)]).await?[..] else {
-                return Err(StoreError::Corrupt("one range, one head".into()));
+        // The checkpoints of the leaves checked so far, whenever issued:
+        // each must name the head the receipts make.
+        let checkpoints = store
+            .checkpoint_roots_between(at.checkpoints, nodes_to, CHECKPOINTS_PER_STEP)
+            .await?;
+        let mut checked = at.checkpoints;
+        if !checkpoints.is_empty() {
+            let ranges: Vec<(u64, u64)> = checkpoints.iter().map(|(size, _)| (0, *size)).collect();
+            let made = match store.range_heads(&ranges).await {
+                Ok(made) => made,
+                Err(StoreError::Corrupt(why)) => {
+                    let e = named(
+                        at.checkpoints,
+                        format!("the receipt tree cannot be read: {why}"),
+                    );
+                    return Ok((e.await?, at));
+                }
+                Err(e) => return Err(e),
             };
-            if made != root {
-                return named(
-                    previous,
-                    format!(
-                        "the signed checkpoint of {size} receipts names a tree head that receipts 1 to {size} do not make: the tree was changed beside the chain after receipt {previous}"
-                    ),
-                )
-                .await;
+            for ((size, root), made) in checkpoints.iter().zip(made) {
+                if made != *root {
+                    let what = format!(
+                        "the signed checkpoint of {size} receipts names a tree head that receipts 1 to {size} do not make: the tree was changed beside the chain after receipt {checked}"
+                    );
+                    return Ok((named(checked, what).await?, at));
+                }
+                checked = *size;
             }
-            previous = size;
         }
-        Ok(None)
+        Ok((
+            None,
+            TreeToCheck {
+                upto: at.upto,
+                nodes: nodes_to,
+                checkpoints: checked,
+            },
+        ))
     }
 }
 

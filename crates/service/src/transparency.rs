@@ -54,6 +54,28 @@ impl LogOrigin {
     }
 }
 
+/// Which checkpoint "latest" means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Witnessed<'a> {
+    /// The latest issued.
+    Any,
+    /// The latest one of the tenant's trusted witnesses cosigned.
+    ByOneOf,
+    /// The latest this trusted witness cosigned.
+    By(&'a str),
+}
+
+/// The checkpoint with only the cosignatures of `trusted` witness keys: a
+/// removed witness's lines are kept in the table, not served.
+fn keep_trusted(mut c: StoredCheckpoint, trusted: &[(String, [u8; 4])]) -> StoredCheckpoint {
+    c.cosignatures.retain(|s| {
+        trusted
+            .iter()
+            .any(|(n, id)| *n == s.witness && *id == s.key_id)
+    });
+    c
+}
+
 /// How many trees one round checkpoints at most.
 const TREES_PER_ROUND: i64 = 500;
 
@@ -135,14 +157,33 @@ impl Hall {
         Ok(stored)
     }
 
-    /// The tenant's latest checkpoint; with `witnessed`, the latest one
-    /// cosigned by at least one witness.
+    /// The tenant's latest checkpoint, with the cosignatures of the
+    /// witnesses it trusts now. With `witnessed`, the latest one one of
+    /// them cosigned — or, naming one (`Some(name)`), the latest that one
+    /// cosigned (`None` when it trusts no witness of that name).
     pub async fn latest_checkpoint(
         &self,
         tenant: &TenantId,
-        witnessed: bool,
+        witnessed: Witnessed<'_>,
     ) -> Result<Option<StoredCheckpoint>, StoreError> {
-        self.store.tenant(tenant).latest_checkpoint(witnessed).await
+        let trusted = self.trusted_witness_keys(tenant).await?;
+        let by: Option<Vec<(String, [u8; 4])>> = match witnessed {
+            Witnessed::Any => None,
+            Witnessed::ByOneOf => Some(trusted.clone()),
+            Witnessed::By(name) => {
+                let one: Vec<_> = trusted.iter().filter(|(n, _)| n == name).cloned().collect();
+                if one.is_empty() {
+                    return Ok(None);
+                }
+                Some(one)
+            }
+        };
+        let latest = self
+            .store
+            .tenant(tenant)
+            .latest_checkpoint(by.as_deref())
+            .await?;
+        Ok(latest.map(|c| keep_trusted(c, &trusted)))
     }
 
     /// The tenant's checkpoints, largest first (of `size` only, when given).
@@ -154,17 +195,23 @@ impl Hall {
         limit: wcp::PageLimit,
     ) -> Result<Vec<StoredCheckpoint>, StoreError> {
         let signed = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-        self.store
+        let trusted = self.trusted_witness_keys(tenant).await?;
+        let list = self
+            .store
             .tenant(tenant)
             .checkpoints(size.map(signed), before.map(signed), limit.as_i64())
-            .await
+            .await?;
+        Ok(list
+            .into_iter()
+            .map(|c| keep_trusted(c, &trusted))
+            .collect())
     }
 
     /// The size proofs are made against when none is asked for: the latest
     /// checkpoint's (so the proof checks against a signed head), or the
     /// committed tree's before the first checkpoint.
     async fn default_tree_size(&self, tenant: &TenantId) -> Result<u64, StoreError> {
-        match self.latest_checkpoint(tenant, false).await? {
+        match self.store.tenant(tenant).latest_checkpoint(None).await? {
             Some(c) => Ok(c.tree_size),
             None => Ok(self.store.tenant(tenant).tree_head().await?.size),
         }

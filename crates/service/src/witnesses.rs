@@ -14,6 +14,10 @@ use crate::Hall;
 
 /// How far in the future a cosignature's time may be (clock skew).
 const MAX_CLOCK_SKEW_SECS: u64 = 300;
+/// Most witnesses a tenant may register: each adds a line to every
+/// checkpoint it cosigns, and a note carries at most 100 (C2SP signed-note
+/// readers cap them).
+pub const MAX_WITNESSES: usize = 20;
 
 /// A witness as the tenant sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,9 +36,11 @@ pub enum Registered {
 /// Why a witness is not registered or removed.
 #[derive(Debug, thiserror::Error)]
 pub enum WitnessError {
-    #[error("you have a witness named {0:?} already; remove it first to change its key")]
+    #[error("you have a witness named {0:?}, or one with this key, already (a key is one witness: a cosignature does not name its witness); remove it first to change it")]
     Exists(String),
-    #[error("{0:?} is one of the operator's witnesses (HALL_WITNESS_KEYS), trusted for every tenant already")]
+    #[error("you have {MAX_WITNESSES} witnesses, the most a tenant may have; remove one first")]
+    TooMany,
+    #[error("{0:?} (or its key) is one of the operator's witnesses (HALL_WITNESS_KEYS), trusted for every tenant already")]
     Operator(String),
     #[error("you have no witness named {0:?}")]
     NotFound(String),
@@ -83,6 +89,22 @@ fn tenant_witness(w: StoredWitness) -> Result<Witness, StoreError> {
 }
 
 impl Hall {
+    /// The (name, key id) of every witness the tenant trusts now.
+    pub(crate) async fn trusted_witness_keys(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<Vec<(String, [u8; 4])>, StoreError> {
+        let mut keys: Vec<(String, [u8; 4])> = self
+            .operator_witnesses
+            .iter()
+            .map(|w| (w.name().to_string(), w.key_id()))
+            .collect();
+        for w in self.store.tenant(tenant).witnesses().await? {
+            keys.push((w.name, w.key_id));
+        }
+        Ok(keys)
+    }
+
     /// The tenant's witnesses: the operator's, then its own by name.
     pub async fn witnesses(&self, tenant: &TenantId) -> Result<Vec<Witness>, StoreError> {
         let mut all: Vec<Witness> = self
@@ -108,9 +130,12 @@ impl Hall {
         if self
             .operator_witnesses
             .iter()
-            .any(|w| w.name() == key.name())
+            .any(|w| w.name() == key.name() || w.public_key() == key.public_key())
         {
             return Err(WitnessError::Operator(key.name().to_string()));
+        }
+        if self.store.tenant(tenant).witnesses().await?.len() >= MAX_WITNESSES {
+            return Err(WitnessError::TooMany);
         }
         let stored = self
             .store

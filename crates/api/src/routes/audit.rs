@@ -15,7 +15,7 @@ pub use api_types::audit::{
 };
 use audit::cosignature::WitnessKey;
 use registry::checkpoints::StoredCheckpoint;
-use service::transparency::ProofError;
+use service::transparency::{ProofError, Witnessed};
 use service::witnesses::{CosignError, Registered, Witness, WitnessError};
 
 use crate::routes::body::JsonBody;
@@ -158,9 +158,12 @@ fn wants_json(req: &actix_web::HttpRequest) -> bool {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct LatestCheckpointQuery {
-    /// `true`: the latest checkpoint at least one witness cosigned (what an
-    /// auditor who requires a witness asks for).
+    /// `true`: the latest checkpoint one of your trusted witnesses
+    /// cosigned (what an auditor who requires a witness asks for).
     pub witnessed: Option<bool>,
+    /// The latest checkpoint this trusted witness (its name) cosigned.
+    #[param(max_length = 200)]
+    pub witness: Option<String>,
 }
 
 /// Your tenant's latest signed checkpoint (`read`): the signed note as
@@ -176,7 +179,7 @@ pub struct LatestCheckpointQuery {
             content((String = "text/plain"), (CheckpointView = "application/json"))),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 400, body = ErrorBody),
-        (status = 404, description = "No checkpoint yet (`not_found`): no receipt, or the first one is less than an interval old; with `witnessed=true`, none cosigned yet", body = ErrorBody)))]
+        (status = 404, description = "No checkpoint yet (`not_found`): no receipt, or the first one is less than an interval old; with `witnessed=true`, none cosigned by a trusted witness yet; with `witness`, none cosigned by it, or it is not one of your witnesses", body = ErrorBody)))]
 pub async fn latest_checkpoint(
     principal: Principal,
     state: web::Data<AppState>,
@@ -185,12 +188,28 @@ pub async fn latest_checkpoint(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::Read)?;
     let tenant = &principal.tenant_id;
-    let witnessed = query.witnessed.unwrap_or(false);
-    let Some(c) = state.hall.latest_checkpoint(tenant, witnessed).await? else {
-        return Err(ApiError::not_found(if witnessed {
-            "no witness has cosigned one of your checkpoints yet (POST /api/v1/audit/checkpoint/cosign)"
-        } else {
-            "no checkpoint yet: your tree has no receipt, or its first checkpoint is being issued"
+    if query
+        .witness
+        .as_ref()
+        .is_some_and(|w| w.chars().count() > 200)
+    {
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "witness must be at most 200 characters",
+        ));
+    }
+    let which = match (&query.witness, query.witnessed.unwrap_or(false)) {
+        (Some(name), _) => Witnessed::By(name),
+        (None, true) => Witnessed::ByOneOf,
+        (None, false) => Witnessed::Any,
+    };
+    let Some(c) = state.hall.latest_checkpoint(tenant, which).await? else {
+        return Err(ApiError::not_found(match which {
+            Witnessed::By(name) => format!(
+                "no checkpoint cosigned by {name:?}: none yet, or it is none of your witnesses (GET /api/v1/audit/witnesses)"
+            ),
+            Witnessed::ByOneOf => "no witness has cosigned one of your checkpoints yet (POST /api/v1/audit/checkpoint/cosign)".to_string(),
+            Witnessed::Any => "no checkpoint yet: your tree has no receipt, or its first checkpoint is being issued".to_string(),
         }));
     };
     if wants_json(&req) {
@@ -355,6 +374,9 @@ impl From<WitnessError> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, "witness_exists", e.to_string())
             }
             e @ WitnessError::NotFound(_) => ApiError::not_found(e.to_string()),
+            e @ WitnessError::TooMany => {
+                ApiError::new(StatusCode::CONFLICT, "too_many_witnesses", e.to_string())
+            }
             WitnessError::Store(e) => e.into(),
         }
     }
@@ -380,6 +402,12 @@ pub async fn cosign_checkpoint(
     body: JsonBody<CosignCheckpoint>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::Read)?;
+    if body.checkpoint.chars().count() > MAX_COSIGNED_NOTE {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            format!("checkpoint must be at most {MAX_COSIGNED_NOTE} characters"),
+        ));
+    }
     let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap_or_default();
     let c = state
         .hall
@@ -387,6 +415,9 @@ pub async fn cosign_checkpoint(
         .await?;
     Ok(HttpResponse::Ok().json(checkpoint_view(c)))
 }
+
+/// The longest cosigned checkpoint taken (the document's `maxLength`).
+const MAX_COSIGNED_NOTE: usize = 16384;
 
 fn witness_view(w: Witness) -> WitnessView {
     let (registered_by, created_at) = match w.registered {
@@ -426,13 +457,19 @@ pub async fn witnesses(
     responses((status = 201, body = WitnessView),
         (status = 400, description = "Not a witness verifier key (`invalid_witness_key`): Ed25519 cosignature/v1 keys have signature type 0x04", body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 409, description = "A witness of that name exists (`witness_exists`)", body = ErrorBody)))]
+        (status = 409, description = "A witness of that name or key exists, or the key is the operator's (`witness_exists`); you have 20 witnesses already (`too_many_witnesses`)", body = ErrorBody)))]
 pub async fn register_witness(
     principal: Principal,
     state: web::Data<AppState>,
     body: JsonBody<RegisterWitness>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::Admin)?;
+    if body.vkey.chars().count() > 400 {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            "vkey must be at most 400 characters",
+        ));
+    }
     let key = WitnessKey::from_vkey(&body.vkey)
         .map_err(|e| ApiError::bad_request("invalid_witness_key", e.to_string()))?;
     let w = state

@@ -285,6 +285,14 @@ async fn a_registered_witness_cosigns_a_checkpoint_and_it_is_served_with_the_cos
     assert_eq!(body["registered_by"], "tenant");
     let (status, body) = post(w.public().vkey(), key.clone()).await;
     assert_eq!((status, code(&body)), (409, "witness_exists"), "{body}");
+    // One key is one witness, whatever it is called.
+    let same_key = audit::cosignature::Witness::new(
+        "witness.example.com/alias",
+        ed25519_dalek::SigningKey::from_bytes(&[9; 32]),
+    )
+    .unwrap();
+    let (status, body) = post(same_key.public().vkey(), key.clone()).await;
+    assert_eq!((status, code(&body)), (409, "witness_exists"), "{body}");
     // A log's (note signer's, type 0x01) key is not a witness key.
     let log_key = audit::note::NoteSigner::new(
         "witness.example.com/w2",
@@ -396,6 +404,20 @@ async fn a_registered_witness_cosigns_a_checkpoint_and_it_is_served_with_the_cos
         .await;
     assert_eq!(status, 200);
     assert_eq!(witnessed, Value::String(served.to_string()), "as text");
+    let (status, by_name) = s
+        .get_json(
+            "/api/v1/audit/checkpoint?witness=witness.example.com/w1",
+            Some(&reader),
+        )
+        .await;
+    assert_eq!((status, by_name), (200, Value::String(served.to_string())));
+    let (status, _) = s
+        .get_json(
+            "/api/v1/audit/checkpoint?witness=witness.stranger.test/x",
+            Some(&reader),
+        )
+        .await;
+    assert_eq!(status, 404, "not one of the tenant's witnesses");
     let (_, list) = s
         .get_json(
             &format!("/api/v1/audit/checkpoints?size={size}"),
@@ -404,7 +426,7 @@ async fn a_registered_witness_cosigns_a_checkpoint_and_it_is_served_with_the_cos
         .await;
     assert_eq!(list["checkpoints"][0]["checkpoint"], served);
 
-    // Removed: no longer trusted, its past cosignature stays.
+    // Removed: no longer trusted, nor served (its row stays).
     let (status, body) = s
         .call(
             reqwest::Method::DELETE,
@@ -450,11 +472,21 @@ async fn a_registered_witness_cosigns_a_checkpoint_and_it_is_served_with_the_cos
             Some(&reader),
         )
         .await;
-    assert_eq!(
-        list["checkpoints"][0]["cosignatures"]
-            .as_array()
-            .unwrap()
-            .len(),
-        2
-    );
+    let kept = list["checkpoints"][0]["cosignatures"].as_array().unwrap();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(kept[0]["witness"], "witness.operator.test/w");
+    assert!(!list["checkpoints"][0]["checkpoint"]
+        .as_str()
+        .unwrap()
+        .contains("witness.example.com/w1"));
+
+    // At most 20 witnesses per tenant.
+    for i in 0..20u8 {
+        let extra = witness(&format!("witness.extra.test/{i}"), 100 + i);
+        let (status, body) = post(extra.public().vkey(), key.clone()).await;
+        assert_eq!(status, 201, "{i}: {body}");
+    }
+    let extra = witness("witness.extra.test/last", 99);
+    let (status, body) = post(extra.public().vkey(), key.clone()).await;
+    assert_eq!((status, code(&body)), (409, "too_many_witnesses"), "{body}");
 }

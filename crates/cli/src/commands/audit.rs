@@ -568,19 +568,22 @@ fn chain_holds_checkpoint(
 fn prove(ctx: &Ctx, receipt_id: &str, witnesses: &[audit::cosignature::WitnessKey]) -> CmdResult {
     let client = ctx.client()?;
     let keys = keys_from(&client.get("/api/v1/keys")?, "GET /api/v1/keys")?;
-    // With witnesses, the latest checkpoint one of them cosigned.
+    // With witnesses, the latest checkpoint the first cosigned (the
+    // others must have cosigned it too).
     let witnessed = !witnesses.is_empty();
-    let latest = client.get_query(
-        "/api/v1/audit/checkpoint",
-        &[("witnessed", witnessed.to_string())],
-    )?;
+    let query: Vec<(&str, String)> = witnesses
+        .first()
+        .map(|w| ("witness", w.name().to_string()))
+        .into_iter()
+        .collect();
+    let latest = client.get_query("/api/v1/audit/checkpoint", &query)?;
     let saved = SavedCheckpoint {
         note: latest["checkpoint"]
             .as_str()
             .ok_or_else(|| Failure::error("the registry's checkpoint has no signed note"))?
             .to_string(),
         from: if witnessed {
-            "the registry's latest witnessed checkpoint".into()
+            "the latest checkpoint the witness cosigned".into()
         } else {
             "the registry's latest checkpoint".into()
         },

@@ -95,6 +95,30 @@ fn read_witness(path: &Path) -> Result<Witness, Failure> {
     })
 }
 
+/// Holds `<state>.lock` (made if need be) for as long as the answer lives.
+fn lock_state(state: &Path) -> Result<std::fs::File, Failure> {
+    let mut name = state.as_os_str().to_owned();
+    name.push(".lock");
+    let path = std::path::PathBuf::from(name);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Failure::error(format!("cannot open {}: {e}", path.display())))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Failure::error(format!(
+            "another `hallctl audit witness` holds {} (one run at a time per state file)",
+            path.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(Failure::error(format!(
+            "cannot lock {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
 /// The remembered checkpoint: origin, size, root (hex) and the note.
 struct Seen {
     origin: String,
@@ -137,6 +161,10 @@ fn read_state(path: &Path) -> Result<Option<Seen>, Failure> {
 /// `audit witness --state FILE [--key FILE]`.
 pub fn witness(ctx: &Ctx, state_path: &Path, key: Option<&Path>) -> CmdResult {
     let signer = key.map(read_witness).transpose()?;
+    // One run at a time per state file: two overlapping runs could
+    // otherwise leave the older checkpoint remembered after the newer was
+    // cosigned, and a fork of the older would then be cosigned too.
+    let _lock = lock_state(state_path)?;
     let seen = read_state(state_path)?;
     let client = ctx.client()?;
     let keys = keys_from(&client.get("/api/v1/keys")?, "GET /api/v1/keys")?;
@@ -246,15 +274,16 @@ pub fn witness(ctx: &Ctx, state_path: &Path, key: Option<&Path>) -> CmdResult {
                 .json(&body),
         ) {
             Ok(_) => cosigned_as = Some(w.public().name().to_string()),
+            // It served this checkpoint a moment ago.
             Err(CallError::Status {
-                status: 409,
+                status: status @ (404 | 409),
                 message,
                 ..
             }) => {
                 return Err(alarm(
                     ctx,
                     format!(
-                        "the registry refused this checkpoint as not the one it issued: {message}"
+                        "the registry disowns the checkpoint it just served ({status}): {message}"
                     ),
                 ));
             }

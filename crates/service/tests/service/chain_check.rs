@@ -343,3 +343,30 @@ async fn a_checkpoint_over_a_tree_changed_beside_the_chain_is_found() {
         "the first receipt after the last sound checkpoint: {events:?}"
     );
 }
+
+#[tokio::test]
+async fn a_checkpoint_issued_after_its_receipts_were_verified_is_checked_too() {
+    let (f, _, _) = acme_with_receipts(3).await;
+    assert_eq!(f.hall.check_chains().await.unwrap().breaks, 0);
+    // The chain is quiet and verified; then its tree edge is rewritten and
+    // a checkpoint issued over it.
+    f.sql(
+        "UPDATE receipt_chains SET tree_edge = overlay(tree_edge placing '\\xff'::bytea from 1 for 1)
+         WHERE tenant_id = 'org.acme'",
+    )
+    .await;
+    assert!(f.hall.issue_checkpoints().await.unwrap() >= 1);
+    let found = f.hall.check_chains().await.unwrap();
+    assert_eq!(found.breaks, 1, "{found:?}");
+    let events = failures(&f).await;
+    assert_eq!(events[0]["kind"], "tree_mismatch", "{events:?}");
+    assert!(
+        events[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("the signed checkpoint of 3 receipts"),
+        "{events:?}"
+    );
+    // Found once: the next look has nothing more to say.
+    assert_eq!(f.hall.check_chains().await.unwrap().breaks, 0);
+}
