@@ -12,7 +12,9 @@
 
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 
-use crate::note::{b64, key_hash_for, signature_lines, valid_name, NoteError, SIG_PREFIX};
+use crate::note::{
+    b64, key_hash_for, signature_lines, split_key, valid_name, NoteError, SIG_PREFIX,
+};
 use base64::Engine;
 
 /// The signature type byte of Ed25519 `cosignature/v1` keys.
@@ -48,32 +50,15 @@ impl WitnessKey {
     /// Parses a witness verifier key,
     /// `<name>+<hex key id>+<base64(0x04 ‖ key)>`.
     pub fn from_vkey(vkey: &str) -> Result<Self, NoteError> {
-        let mut parts = vkey.splitn(3, '+');
-        let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(NoteError::BadKey("not <name>+<key id>+<key>"));
-        };
-        let bytes = b64()
-            .decode(key)
-            .map_err(|_| NoteError::BadKey("the key is not base64"))?;
-        let [alg, rest @ ..] = bytes.as_slice() else {
-            return Err(NoteError::BadKey("empty key"));
-        };
-        if *alg != ALG_COSIGNATURE_V1 {
-            return Err(NoteError::BadKey(
-                "not a witness key: a witness cosigns with an Ed25519 cosignature/v1 key (type 0x04)",
-            ));
-        }
-        let raw: [u8; 32] = rest
-            .try_into()
-            .map_err(|_| NoteError::BadKey("an Ed25519 key is 32 bytes"))?;
-        let key = VerifyingKey::from_bytes(&raw)
+        let parts = split_key(
+            vkey,
+            ALG_COSIGNATURE_V1,
+            "not a witness key: a witness cosigns with an Ed25519 cosignature/v1 key (type 0x04)",
+        )?;
+        let key = VerifyingKey::from_bytes(&parts.key)
             .map_err(|_| NoteError::BadKey("not an Ed25519 public key"))?;
-        let witness = Self::new(name, key)?;
-        if id.len() != 8 || wcp::canonical::hex(&witness.id) != id.to_ascii_lowercase() {
-            return Err(NoteError::BadKey(
-                "the key id does not match the name and key",
-            ));
-        }
+        let witness = Self::new(parts.name, key)?;
+        parts.check_hash(&witness.id)?;
         Ok(witness)
     }
 
@@ -128,28 +113,13 @@ impl Witness {
             .trim_end()
             .strip_prefix(SKEY_PREFIX)
             .ok_or(NoteError::BadKey("not PRIVATE+KEY+<name>+<key id>+<key>"))?;
-        let mut parts = rest.splitn(3, '+');
-        let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(NoteError::BadKey("not PRIVATE+KEY+<name>+<key id>+<key>"));
-        };
-        let bytes = b64()
-            .decode(key)
-            .map_err(|_| NoteError::BadKey("the key is not base64"))?;
-        let [alg, rest @ ..] = bytes.as_slice() else {
-            return Err(NoteError::BadKey("empty key"));
-        };
-        if *alg != ALG_COSIGNATURE_V1 {
-            return Err(NoteError::BadKey("not a cosignature/v1 key (type 0x04)"));
-        }
-        let seed: [u8; 32] = rest
-            .try_into()
-            .map_err(|_| NoteError::BadKey("an Ed25519 private key is 32 bytes"))?;
-        let witness = Self::new(name, SigningKey::from_bytes(&seed))?;
-        if wcp::canonical::hex(&witness.public.id) != id.to_ascii_lowercase() {
-            return Err(NoteError::BadKey(
-                "the key id does not match the name and key",
-            ));
-        }
+        let parts = split_key(
+            rest,
+            ALG_COSIGNATURE_V1,
+            "not a cosignature/v1 key (type 0x04)",
+        )?;
+        let witness = Self::new(parts.name, SigningKey::from_bytes(&parts.key))?;
+        parts.check_hash(&witness.public.id)?;
         Ok(witness)
     }
 

@@ -93,30 +93,11 @@ impl NoteVerifier {
 
     /// Parses a verifier key, `<name>+<hex key hash>+<base64(0x01 ‖ key)>`.
     pub fn from_vkey(vkey: &str) -> Result<Self, NoteError> {
-        let mut parts = vkey.splitn(3, '+');
-        let (Some(name), Some(hash), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(NoteError::BadKey("not <name>+<hash>+<key>"));
-        };
-        let bytes = b64()
-            .decode(key)
-            .map_err(|_| NoteError::BadKey("the key is not base64"))?;
-        let [alg, rest @ ..] = bytes.as_slice() else {
-            return Err(NoteError::BadKey("empty key"));
-        };
-        if *alg != ALG_ED25519 {
-            return Err(NoteError::BadKey("not an Ed25519 key"));
-        }
-        let raw: [u8; 32] = rest
-            .try_into()
-            .map_err(|_| NoteError::BadKey("an Ed25519 key is 32 bytes"))?;
-        let key = VerifyingKey::from_bytes(&raw)
+        let parts = split_key(vkey, ALG_ED25519, "not an Ed25519 key")?;
+        let key = VerifyingKey::from_bytes(&parts.key)
             .map_err(|_| NoteError::BadKey("not an Ed25519 public key"))?;
-        let verifier = Self::new(name, key)?;
-        if hash.len() != 8 || wcp::canonical::hex(&verifier.hash) != hash.to_ascii_lowercase() {
-            return Err(NoteError::BadKey(
-                "the key hash does not match the name and key",
-            ));
-        }
+        let verifier = Self::new(parts.name, key)?;
+        parts.check_hash(&verifier.hash)?;
         Ok(verifier)
     }
 
@@ -135,6 +116,53 @@ impl NoteVerifier {
     pub fn name(&self) -> &str {
         &self.name
     }
+}
+
+/// A key written `<name>+<hex key hash>+<base64(algorithm byte ‖ 32 bytes)>`
+/// (C2SP signed-note's verifier keys, and the private keys Go's note
+/// package writes after `PRIVATE+KEY+`), split and decoded.
+pub(crate) struct KeyParts<'a> {
+    pub name: &'a str,
+    hash: &'a str,
+    pub key: [u8; 32],
+}
+
+impl KeyParts<'_> {
+    /// The written key hash must be the one computed from name and key.
+    pub fn check_hash(&self, computed: &[u8; 4]) -> Result<(), NoteError> {
+        if self.hash.len() != 8 || wcp::canonical::hex(computed) != self.hash.to_ascii_lowercase() {
+            return Err(NoteError::BadKey(
+                "the key hash does not match the name and key",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Splits a key of algorithm `alg` (`wrong_alg` says what else it is not).
+pub(crate) fn split_key<'a>(
+    key: &'a str,
+    alg: u8,
+    wrong_alg: &'static str,
+) -> Result<KeyParts<'a>, NoteError> {
+    let mut parts = key.splitn(3, '+');
+    let (Some(name), Some(hash), Some(material)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(NoteError::BadKey("not <name>+<key hash>+<key>"));
+    };
+    let bytes = b64()
+        .decode(material)
+        .map_err(|_| NoteError::BadKey("the key is not base64"))?;
+    let [found, rest @ ..] = bytes.as_slice() else {
+        return Err(NoteError::BadKey("empty key"));
+    };
+    if *found != alg {
+        return Err(NoteError::BadKey(wrong_alg));
+    }
+    let key: [u8; 32] = rest
+        .try_into()
+        .map_err(|_| NoteError::BadKey("an Ed25519 key is 32 bytes"))?;
+    Ok(KeyParts { name, hash, key })
 }
 
 /// A named Ed25519 key that signs notes.

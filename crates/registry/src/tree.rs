@@ -272,16 +272,14 @@ impl TenantStore<'_> {
         nodes: &BTreeSet<NodeId>,
     ) -> Result<BTreeMap<NodeId, Hash>, StoreError> {
         let mut leaves: Vec<i64> = Vec::new();
-        let mut stored_level: Vec<i16> = Vec::new();
-        let mut stored_index: Vec<i64> = Vec::new();
+        let mut stored: Vec<NodeId> = Vec::new();
         for node in nodes {
             for base in node.base().nodes() {
-                let index = i64::try_from(base.index).map_err(|_| missing(&base))?;
                 if base.level == 0 {
+                    let index = i64::try_from(base.index).map_err(|_| missing(&base))?;
                     leaves.push(index + 1);
                 } else {
-                    stored_level.push(i16::from(base.level));
-                    stored_index.push(index);
+                    stored.push(base);
                 }
             }
         }
@@ -300,30 +298,8 @@ impl TenantStore<'_> {
                 base.insert(NodeId { level: 0, index }, leaf(&hash)?);
             }
         }
-        if !stored_level.is_empty() {
-            let rows: Vec<(i16, i64, Vec<u8>)> = sqlx::query_as(
-                "SELECT n.level, n.index, n.hash FROM receipt_tree_nodes n
-                 JOIN unnest($2::smallint[], $3::bigint[]) AS w(level, index)
-                   ON n.level = w.level AND n.index = w.index
-                 WHERE n.tenant_id = $1",
-            )
-            .bind(self.tenant.as_str())
-            .bind(&stored_level)
-            .bind(&stored_index)
-            .fetch_all(&self.store.pool)
-            .await?;
-            for (level, index, hash) in rows {
-                let node = NodeId {
-                    level: u8::try_from(level)
-                        .map_err(|_| StoreError::Corrupt(format!("node level {level}")))?,
-                    index: u64::try_from(index)
-                        .map_err(|_| StoreError::Corrupt(format!("node index {index}")))?,
-                };
-                let hash: Hash = hash
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt(format!("the hash of {node:?}")))?;
-                base.insert(node, hash);
-            }
+        if !stored.is_empty() {
+            base.extend(self.stored_nodes(&stored).await?);
         }
         let mut heads = BTreeMap::new();
         for node in nodes {
@@ -375,8 +351,9 @@ impl TenantStore<'_> {
                 index: u64::try_from(index)
                     .map_err(|_| StoreError::Corrupt(format!("node index {index}")))?,
             };
-            // A hash of the wrong length is a changed node: it differs.
-            let hash: Hash = hash.try_into().unwrap_or([0; 32]);
+            let hash: Hash = hash
+                .try_into()
+                .map_err(|_| StoreError::Corrupt(format!("the hash of {node:?}")))?;
             out.insert(node, hash);
         }
         Ok(out)

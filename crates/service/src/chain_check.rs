@@ -250,43 +250,14 @@ impl Hall {
                 }
                 Checked::Broken(to, e) => {
                     let n = to.length.saturating_sub(verified.length);
-                    let position = e.index() as u64 + 1;
-                    let data = ChainIntegrityFailureEvent {
-                        tenant_id: tenant.to_string(),
-                        severity: "sev1".to_string(),
-                        position,
-                        receipt_id: e.receipt_id().map(str::to_string),
-                        kind: e.kind().to_string(),
-                        reason: e.to_string(),
-                        // The receipts before the break that verified.
-                        verified_through: to.length.min(position - 1),
-                        chain_length: recorded.length,
-                        detected_at: Utc::now(),
-                    };
-                    let recorded_now = self
-                        .store
-                        .record_chain_break(
-                            &tenant,
-                            &verified,
-                            &to,
-                            position,
-                            &e.to_string(),
-                            &data,
-                        )
-                        .await?;
-                    if recorded_now {
-                        tracing::error!(
-                            tenant = %tenant, position, kind = e.kind(), reason = %e,
-                            "sev1: receipt chain integrity failure"
-                        );
+                    if self
+                        .record_break(&tenant, &verified, &to, recorded.length, &e, report)
+                        .await?
+                    {
                         report.verified += n;
-                        report.breaks += 1;
                         self.chain_checks
                             .verified_total
                             .fetch_add(n, Ordering::Relaxed);
-                        self.chain_checks
-                            .breaks_total
-                            .fetch_add(1, Ordering::Relaxed);
                     }
                     return Ok(());
                 }
@@ -322,6 +293,49 @@ const TREE_CHUNK: u64 = 4096;
 const CHECKPOINTS_PER_STEP: i64 = 500;
 
 impl Hall {
+    /// Records the break `e` in `tenant`'s chain — verified from `from` up
+    /// to `to` before it, `chain_length` long — and announces it, if the
+    /// chain still stands at `from` (else another verifier got there
+    /// first); whether it was recorded here.
+    async fn record_break(
+        &self,
+        tenant: &wcp::TenantId,
+        from: &ChainHead,
+        to: &ChainHead,
+        chain_length: u64,
+        e: &ChainError,
+        report: &mut CheckReport,
+    ) -> Result<bool, StoreError> {
+        let position = e.index() as u64 + 1;
+        let data = ChainIntegrityFailureEvent {
+            tenant_id: tenant.to_string(),
+            severity: "sev1".to_string(),
+            position,
+            receipt_id: e.receipt_id().map(str::to_string),
+            kind: e.kind().to_string(),
+            reason: e.to_string(),
+            // The receipts before the break that verified.
+            verified_through: to.length.min(position - 1),
+            chain_length,
+            detected_at: Utc::now(),
+        };
+        let recorded = self
+            .store
+            .record_chain_break(tenant, from, to, position, &e.to_string(), &data)
+            .await?;
+        if recorded {
+            tracing::error!(
+                tenant = %tenant, position, kind = e.kind(), reason = %e,
+                "sev1: receipt chain integrity failure"
+            );
+            report.breaks += 1;
+            self.chain_checks
+                .breaks_total
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(recorded)
+    }
+
     /// Checks the tree beside the tenant's verified receipts, a step at a
     /// time, from where the last check stopped: each stored node they
     /// complete is the head of the 256 nodes (or receipts) below it, and
@@ -339,32 +353,8 @@ impl Hall {
             let started = Instant::now();
             let (found, next) = self.check_tree_step(tenant, at).await?;
             if let Some(e) = found {
-                let position = e.index() as u64 + 1;
-                let data = ChainIntegrityFailureEvent {
-                    tenant_id: tenant.to_string(),
-                    severity: "sev1".to_string(),
-                    position,
-                    receipt_id: e.receipt_id().map(str::to_string),
-                    kind: e.kind().to_string(),
-                    reason: e.to_string(),
-                    verified_through: verified.length.min(position - 1),
-                    chain_length: verified.length,
-                    detected_at: Utc::now(),
-                };
-                let recorded = self
-                    .store
-                    .record_chain_break(tenant, verified, verified, position, &e.to_string(), &data)
+                self.record_break(tenant, verified, verified, verified.length, &e, report)
                     .await?;
-                if recorded {
-                    tracing::error!(
-                        tenant = %tenant, position, kind = e.kind(), reason = %e,
-                        "sev1: receipt tree integrity failure"
-                    );
-                    report.breaks += 1;
-                    self.chain_checks
-                        .breaks_total
-                        .fetch_add(1, Ordering::Relaxed);
-                }
                 return Ok(());
             }
             let more = next.nodes < at.upto || next.checkpoints != at.checkpoints;
@@ -411,13 +401,16 @@ impl Hall {
         // Lowest level first: the tile below a node is checked before it.
         let completed = audit::tree::stored_nodes_completed(at.nodes, nodes_to);
         if !completed.is_empty() {
-            let stored = store.stored_nodes(&completed).await?;
             let below: std::collections::BTreeSet<audit::tree::NodeId> = completed
                 .iter()
                 .flat_map(|n| n.tile_below().nodes().collect::<Vec<_>>())
                 .collect();
-            let heads = match store.node_heads(&below).await {
-                Ok(heads) => heads,
+            let read = match store.stored_nodes(&completed).await {
+                Ok(stored) => store.node_heads(&below).await.map(|heads| (stored, heads)),
+                Err(e) => Err(e),
+            };
+            let (stored, heads) = match read {
+                Ok(read) => read,
                 // A stored node or receipt below is gone.
                 Err(StoreError::Corrupt(why)) => {
                     let first = completed[0].leaves().0;
