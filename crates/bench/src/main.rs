@@ -4,11 +4,18 @@
 //!
 //! It creates a tenant, a key and a worker through the operator key, then
 //! for each concurrency level keeps that many requests in flight for the
-//! given time and reports decisions per second and p50 / p99 / p99.9
-//! latency (each decision's receipt is durably committed before its answer).
-//! `scripts/bench` builds and starts a release server and runs this against it.
+//! given time (closed loop) — or, with `--rate`, sends at a fixed rate
+//! whatever the answers' pace (open loop: latency is measured from when
+//! each request was due, so queueing is not hidden) — and reports requests
+//! per second, p50 / p99 / p99.9 / max latency and errors (each decision's
+//! receipt is durably committed before its answer). `scripts/bench` builds
+//! and starts a release server and runs this against it.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
 
 use clap::Parser;
 use serde_json::{json, Value};
@@ -28,6 +35,15 @@ struct Args {
     /// Concurrency levels to run, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "1,8,32,64")]
     concurrency: Vec<usize>,
+    /// Open loop instead: send at these rates (requests per second,
+    /// comma-separated), each request at its due time whatever the answers'
+    /// pace; latency counts from the due time.
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    rate: Vec<u32>,
+    /// Open loop: most requests in flight; one due beyond it is not sent
+    /// and counts as an error (the server is not keeping up).
+    #[arg(long, default_value_t = 4096)]
+    max_in_flight: usize,
     /// Seconds measured at each level.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
@@ -117,7 +133,48 @@ async fn verify(http: &reqwest::Client, url: &str) -> Result<(), String> {
     }
 }
 
-/// Runs `concurrency` loops for `duration`; returns every latency (µs) and the error count.
+/// Latencies in microseconds, 1 µs to 10 min, three significant digits.
+fn histogram() -> Histogram<u64> {
+    // Constant bounds, valid by construction.
+    Histogram::new_with_bounds(1, 600_000_000, 3).expect("1 µs to 10 min at 3 digits is valid")
+}
+
+/// One request of the load: the `n`th of `lane`.
+async fn one(
+    http: &reqwest::Client,
+    url: &str,
+    key: &str,
+    target: &str,
+    n: u64,
+) -> Result<(), String> {
+    if target == "verify" {
+        return verify(http, url).await;
+    }
+    // One in ten is denied (a capability no worker declares and no rule
+    // routes), as in real traffic.
+    let cap = if n.is_multiple_of(10) {
+        "cap.bench.undeclared"
+    } else {
+        "cap.bench.read"
+    };
+    let (path, body) = if target == "route" {
+        (
+            "route",
+            json!({"capability_id": cap, "env": "dev", "data_label": "PUBLIC",
+            "tenant_risk": "low", "qos_class": "P2",
+            "correlation_id": uuid::Uuid::new_v4().to_string()}),
+        )
+    } else {
+        (
+            "decisions",
+            json!({"worker_id": "x.bench.worker", "capability": cap, "env": "dev", "data_label": "PUBLIC"}),
+        )
+    };
+    decided(http, format!("{url}/api/v1/{path}"), key, &body).await
+}
+
+/// Runs `concurrency` loops for `duration` (closed loop); the latencies
+/// (µs) and the error count.
 async fn load(
     http: &reqwest::Client,
     url: &str,
@@ -125,62 +182,110 @@ async fn load(
     target: &str,
     concurrency: usize,
     duration: Duration,
-) -> (Vec<u64>, u64) {
+) -> (Histogram<u64>, u64) {
     let deadline = Instant::now() + duration;
     let mut tasks = Vec::new();
     for lane in 0..concurrency {
-        let (http, url, key) = (http.clone(), url.to_string(), key.to_string());
-        let verify_only = target == "verify";
-        let route = target == "route";
+        let (http, url, key, target) = (
+            http.clone(),
+            url.to_string(),
+            key.to_string(),
+            target.to_string(),
+        );
         tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::with_capacity(16_384);
+            let mut latencies = histogram();
             let mut errors = 0u64;
-            let mut i = 0u64;
+            let mut n = lane as u64;
             while Instant::now() < deadline {
-                if verify_only {
-                    let started = Instant::now();
-                    match verify(&http, &url).await {
-                        Ok(()) => latencies.push(started.elapsed().as_micros() as u64),
-                        Err(_) => errors += 1,
-                    }
-                    continue;
-                }
-                // One in ten is denied (a capability no worker declares and
-                // no rule routes), as in real traffic.
-                let cap = if (i + lane as u64).is_multiple_of(10) { "cap.bench.undeclared" } else { "cap.bench.read" };
-                let (path, body) = if route {
-                    ("route", json!({"capability_id": cap, "env": "dev", "data_label": "PUBLIC",
-                        "tenant_risk": "low", "qos_class": "P2",
-                        "correlation_id": uuid::Uuid::new_v4().to_string()}))
-                } else {
-                    ("decisions", json!({"worker_id": "x.bench.worker", "capability": cap, "env": "dev", "data_label": "PUBLIC"}))
-                };
                 let started = Instant::now();
-                match decided(&http, format!("{url}/api/v1/{path}"), &key, &body).await {
-                    Ok(()) => latencies.push(started.elapsed().as_micros() as u64),
+                match one(&http, &url, &key, &target, n).await {
+                    Ok(()) => {
+                        let _ = latencies.record(started.elapsed().as_micros() as u64);
+                    }
                     Err(_) => errors += 1,
                 }
-                i += 1;
+                n += 1;
             }
             (latencies, errors)
         }));
     }
-    let mut all = Vec::new();
+    let mut all = histogram();
     let mut errors = 0;
     for t in tasks {
-        let (l, e) = t.await.unwrap_or_default();
-        all.extend(l);
-        errors += e;
+        if let Ok((l, e)) = t.await {
+            let _ = all.add(&l);
+            errors += e;
+        }
     }
     (all, errors)
 }
 
-fn percentile(sorted: &[u64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
+/// The due time of request `n` at `rate` per second from `start`.
+fn due(start: Instant, rate: u32, n: u64) -> Instant {
+    start + Duration::from_nanos(n.saturating_mul(1_000_000_000) / u64::from(rate))
+}
+
+/// Sends at `rate` per second for `duration` (open loop): each request at
+/// its due time, however many are unanswered (up to `max_in_flight`; one
+/// due beyond it is an error). Latency counts from the due time. The
+/// latencies (µs), the error count and how many were due.
+async fn open_load(
+    http: &reqwest::Client,
+    url: &str,
+    key: &str,
+    target: &str,
+    rate: u32,
+    duration: Duration,
+    max_in_flight: usize,
+) -> (Histogram<u64>, u64, u64) {
+    let latencies = Arc::new(Mutex::new(histogram()));
+    let errors = Arc::new(AtomicUsize::new(0));
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let total = (u128::from(rate) * duration.as_nanos() / 1_000_000_000) as u64;
+    let mut tasks = Vec::with_capacity(total as usize);
+    for n in 0..total {
+        let at = due(start, rate, n);
+        tokio::time::sleep_until(at.into()).await;
+        if in_flight.fetch_add(1, Ordering::Relaxed) >= max_in_flight {
+            in_flight.fetch_sub(1, Ordering::Relaxed);
+            errors.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        let (http, url, key, target) = (
+            http.clone(),
+            url.to_string(),
+            key.to_string(),
+            target.to_string(),
+        );
+        let (latencies, errors, in_flight) = (latencies.clone(), errors.clone(), in_flight.clone());
+        tasks.push(tokio::spawn(async move {
+            let result = one(&http, &url, &key, &target, n).await;
+            let took = at.elapsed().as_micros() as u64;
+            in_flight.fetch_sub(1, Ordering::Relaxed);
+            match result {
+                Ok(()) => {
+                    let _ = latencies
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .record(took);
+                }
+                Err(_) => {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
     }
-    let idx = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    sorted[idx.min(sorted.len() - 1)] as f64 / 1000.0
+    for t in tasks {
+        let _ = t.await;
+    }
+    let latencies = latencies.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    (latencies, errors.load(Ordering::Relaxed) as u64, total)
+}
+
+/// A latency percentile in milliseconds.
+fn ms(h: &Histogram<u64>, p: f64) -> f64 {
+    h.value_at_quantile(p / 100.0) as f64 / 1000.0
 }
 
 #[tokio::main]
@@ -231,8 +336,46 @@ async fn main() -> Result<(), String> {
     } else {
         "decisions/s"
     };
-    println!("| concurrency | {unit} | p50 ms | p99 ms | p99.9 ms | errors |");
-    println!("|---:|---:|---:|---:|---:|---:|");
+    if !args.rate.is_empty() {
+        println!("| rate /s | {unit} | p50 ms | p99 ms | p99.9 ms | max ms | errors |");
+        println!("|---:|---:|---:|---:|---:|---:|---:|");
+        for rate in args.rate {
+            let warmup = Duration::from_secs(args.warmup);
+            open_load(
+                &http,
+                &base,
+                &key,
+                &args.target,
+                rate,
+                warmup,
+                args.max_in_flight,
+            )
+            .await;
+            let started = Instant::now();
+            let (latencies, errors, _) = open_load(
+                &http,
+                &base,
+                &key,
+                &args.target,
+                rate,
+                Duration::from_secs(args.seconds),
+                args.max_in_flight,
+            )
+            .await;
+            let elapsed = started.elapsed().as_secs_f64();
+            println!(
+                "| {rate} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {errors} |",
+                latencies.len() as f64 / elapsed,
+                ms(&latencies, 50.0),
+                ms(&latencies, 99.0),
+                ms(&latencies, 99.9),
+                latencies.max() as f64 / 1000.0,
+            );
+        }
+        return Ok(());
+    }
+    println!("| concurrency | {unit} | p50 ms | p99 ms | p99.9 ms | max ms | errors |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|");
     for c in args.concurrency {
         load(
             &http,
@@ -244,7 +387,7 @@ async fn main() -> Result<(), String> {
         )
         .await;
         let started = Instant::now();
-        let (mut latencies, errors) = load(
+        let (latencies, errors) = load(
             &http,
             &base,
             &key,
@@ -254,14 +397,43 @@ async fn main() -> Result<(), String> {
         )
         .await;
         let elapsed = started.elapsed().as_secs_f64();
-        latencies.sort_unstable();
         println!(
-            "| {c} | {:.0} | {:.2} | {:.2} | {:.2} | {errors} |",
+            "| {c} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {errors} |",
             latencies.len() as f64 / elapsed,
-            percentile(&latencies, 50.0),
-            percentile(&latencies, 99.0),
-            percentile(&latencies, 99.9),
+            ms(&latencies, 50.0),
+            ms(&latencies, 99.0),
+            ms(&latencies, 99.9),
+            latencies.max() as f64 / 1000.0,
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_due_evenly_at_the_rate() {
+        let start = Instant::now();
+        assert_eq!(due(start, 1000, 0), start);
+        assert_eq!(due(start, 1000, 1) - start, Duration::from_millis(1));
+        assert_eq!(due(start, 3, 3) - start, Duration::from_secs(1));
+        assert_eq!(
+            due(start, 7, 10) - start,
+            Duration::from_nanos(1_428_571_428)
+        );
+    }
+
+    #[test]
+    fn percentiles_read_in_milliseconds_to_three_digits() {
+        let mut h = histogram();
+        for us in 1..=1000u64 {
+            h.record(us * 10).unwrap();
+        }
+        assert!((ms(&h, 50.0) - 5.0).abs() < 0.01, "{}", ms(&h, 50.0));
+        assert!((ms(&h, 99.0) - 9.9).abs() < 0.01, "{}", ms(&h, 99.0));
+        // To three significant digits: the top of 10 ms's bucket.
+        assert!((10_000..=10_010).contains(&h.max()), "{}", h.max());
+    }
 }
