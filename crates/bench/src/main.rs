@@ -31,7 +31,12 @@ struct Args {
     registry: String,
     /// The operator's API key (to create the benchmark tenant).
     #[arg(long, env = "HALL_BENCH_OPERATOR_KEY", hide_env_values = true)]
-    operator_key: String,
+    operator_key: Option<String>,
+    /// Print this machine's limits for what a decision is made of —
+    /// Ed25519 signatures/s and 8 kB fdatasyncs/s (in the temp directory) —
+    /// and exit; no registry needed.
+    #[arg(long)]
+    limits: bool,
     /// Concurrency levels to run, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "1,8,32,64")]
     concurrency: Vec<usize>,
@@ -54,7 +59,9 @@ struct Args {
     /// (POST /api/v1/route: the same worker chosen by a routing rule,
     /// receipted alike) or `verify` (GET /api/v1/verify/{worker_id},
     /// anonymous, as the SDKs call it).
-    #[arg(long, default_value = "decisions", value_parser = ["decisions", "route", "verify"])]
+    /// `health` (GET /health, anonymous): the server's HTTP ceiling, for
+    /// scale.
+    #[arg(long, default_value = "decisions", value_parser = ["decisions", "route", "verify", "health"])]
     target: String,
 }
 
@@ -118,6 +125,65 @@ async fn decided(
     }
 }
 
+/// One health call; Ok on a success.
+async fn health(http: &reqwest::Client, url: &str) -> Result<(), String> {
+    let resp = http
+        .get(format!("{url}/health"))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = resp.status();
+    resp.bytes().await.map_err(|e| e.to_string())?;
+    if status.is_success() {
+        Ok(())
+    } else {
+        Err(status.to_string())
+    }
+}
+
+/// How many times `op` runs in about `for_how_long`, per second.
+fn per_second(
+    for_how_long: Duration,
+    mut op: impl FnMut() -> Result<(), String>,
+) -> Result<f64, String> {
+    let started = Instant::now();
+    let mut n = 0u64;
+    while started.elapsed() < for_how_long {
+        op()?;
+        n += 1;
+    }
+    Ok(n as f64 / started.elapsed().as_secs_f64())
+}
+
+/// This machine's limits for a decision's parts: Ed25519 signatures (the
+/// receipt's; the same crate the registry signs with) and 8 kB
+/// fdatasyncs (a commit's WAL flush) per second, on one core.
+fn print_limits() -> Result<(), String> {
+    use ed25519_dalek::Signer;
+    use std::io::{Seek, Write};
+    let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+    let digest = [0x5a_u8; 32];
+    let signs = per_second(Duration::from_secs(1), || {
+        std::hint::black_box(key.sign(std::hint::black_box(&digest)));
+        Ok(())
+    })?;
+    let mut file = tempfile::tempfile().map_err(|e| format!("a temp file: {e}"))?;
+    let page = [0u8; 8192];
+    let syncs = per_second(Duration::from_secs(1), || {
+        file.rewind().map_err(|e| e.to_string())?;
+        file.write_all(&page).map_err(|e| e.to_string())?;
+        file.sync_data().map_err(|e| e.to_string())
+    })?;
+    println!("| limit | per second |");
+    println!("|---|---:|");
+    println!("| Ed25519 signatures (one core) | {signs:.0} |");
+    println!(
+        "| 8 kB write + fdatasync ({}) | {syncs:.0} |",
+        std::env::temp_dir().display()
+    );
+    Ok(())
+}
+
 /// One verify call; Ok when the registry answered with the worker's status.
 async fn verify(http: &reqwest::Client, url: &str) -> Result<(), String> {
     let resp = http
@@ -149,6 +215,9 @@ async fn one(
 ) -> Result<(), String> {
     if target == "verify" {
         return verify(http, url).await;
+    }
+    if target == "health" {
+        return health(http, url).await;
     }
     // One in ten is denied (a capability no worker declares and no rule
     // routes), as in real traffic.
@@ -291,6 +360,13 @@ fn ms(h: &Histogram<u64>, p: f64) -> f64 {
 #[tokio::main]
 async fn main() -> Result<(), String> {
     let args = Args::parse();
+    if args.limits {
+        return print_limits();
+    }
+    let operator_key = args
+        .operator_key
+        .clone()
+        .ok_or("--operator-key (or HALL_BENCH_OPERATOR_KEY) is needed to drive a registry")?;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
         .timeout(Duration::from_secs(30))
@@ -304,11 +380,11 @@ async fn main() -> Result<(), String> {
     post(
         &http,
         format!("{base}/api/v1/tenants"),
-        &args.operator_key,
+        &operator_key,
         json!({"id": tenant, "display_name": "benchmark"}),
     )
     .await?;
-    let key = post(&http, format!("{base}/api/v1/api-keys"), &args.operator_key,
+    let key = post(&http, format!("{base}/api/v1/api-keys"), &operator_key,
         json!({"name": "bench", "scopes": ["workers:write", "decisions:write", "admin"], "tenant_id": tenant})).await?;
     let key = key["key"]
         .as_str()
