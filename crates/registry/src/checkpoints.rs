@@ -105,8 +105,10 @@ impl Store {
 }
 
 impl TenantStore<'_> {
-    /// Stores a signed checkpoint; one already stored for this size stays
-    /// (another replica issued it). Whether this one was stored.
+    /// Stores a signed checkpoint, unless one of this size or larger is
+    /// stored (another replica issued it, or a newer one): a tenant's
+    /// checkpoints are committed in size order, which the chain verifier's
+    /// cursor over them relies on. Whether this one was stored.
     pub async fn insert_checkpoint(
         &self,
         head: &TreeHead,
@@ -115,17 +117,26 @@ impl TenantStore<'_> {
     ) -> Result<bool, StoreError> {
         let size = i64::try_from(head.size)
             .map_err(|_| StoreError::Corrupt(format!("tree size {}", head.size)))?;
+        let mut tx = self.store.pool.begin().await?;
+        // Replicas issuing at once take turns per tenant.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('audit_checkpoints'), hashtext($1))")
+            .bind(self.tenant.as_str())
+            .execute(&mut *tx)
+            .await?;
         let done = sqlx::query(
             "INSERT INTO audit_checkpoints (tenant_id, tree_size, root, note, key_id)
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+             SELECT $1, $2, $3, $4, $5
+             WHERE NOT EXISTS (SELECT 1 FROM audit_checkpoints
+                               WHERE tenant_id = $1 AND tree_size >= $2)",
         )
         .bind(self.tenant.as_str())
         .bind(size)
         .bind(head.root.as_slice())
         .bind(note)
         .bind(key_id)
-        .execute(&self.store.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
 

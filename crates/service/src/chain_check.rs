@@ -315,7 +315,12 @@ impl Hall {
             kind: e.kind().to_string(),
             reason: e.to_string(),
             // The receipts before the break that verified.
-            verified_through: to.length.min(position - 1),
+            verified_through: if e.kind() == "tree_mismatch" {
+                // Every receipt verified; the tree beside them did not.
+                to.length
+            } else {
+                to.length.min(position - 1)
+            },
             chain_length,
             detected_at: Utc::now(),
         };

@@ -357,7 +357,9 @@ impl From<CosignError> for ApiError {
             e @ CosignError::NoWitness(_) => {
                 ApiError::bad_request("no_witness_cosignature", e.to_string())
             }
-            e @ CosignError::UnknownCheckpoint(_) => ApiError::not_found(e.to_string()),
+            e @ CosignError::UnknownCheckpoint(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "unknown_checkpoint", e.to_string())
+            }
             e @ CosignError::Differs(_) => {
                 ApiError::new(StatusCode::CONFLICT, "checkpoint_mismatch", e.to_string())
             }
@@ -394,7 +396,7 @@ impl From<WitnessError> for ApiError {
     responses((status = 200, description = "The checkpoint with every cosignature it has now", body = CheckpointView),
         (status = 400, description = "Not a checkpoint note, or one of another log (`invalid_checkpoint`); a witness's line does not verify or is dated more than 5 minutes ahead (`invalid_cosignature`); no line by one of your witnesses (`no_witness_cosignature`)", body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, description = "No checkpoint of that size was issued", body = ErrorBody),
+        (status = 404, description = "No checkpoint of that size was issued (`unknown_checkpoint`)", body = ErrorBody),
         (status = 409, description = "The checkpoint's text differs from the one issued at that size (`checkpoint_mismatch`): the witness holds another history", body = ErrorBody)))]
 pub async fn cosign_checkpoint(
     principal: Principal,

@@ -275,15 +275,13 @@ pub fn witness(ctx: &Ctx, state_path: &Path, key: Option<&Path>) -> CmdResult {
         ) {
             Ok(_) => cosigned_as = Some(w.public().name().to_string()),
             // It served this checkpoint a moment ago.
-            Err(CallError::Status {
-                status: status @ (404 | 409),
-                message,
-                ..
-            }) => {
+            Err(CallError::Status { code, message, .. })
+                if code == "unknown_checkpoint" || code == "checkpoint_mismatch" =>
+            {
                 return Err(alarm(
                     ctx,
                     format!(
-                        "the registry disowns the checkpoint it just served ({status}): {message}"
+                        "the registry disowns the checkpoint it just served ({code}): {message}"
                     ),
                 ));
             }
