@@ -34,6 +34,16 @@ pub struct StoredCosignature {
     pub line: String,
 }
 
+/// What registering a witness came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WitnessInsert {
+    Inserted(StoredWitness),
+    /// The tenant has a witness of that name or key.
+    Exists,
+    /// The tenant has as many as it may.
+    Full,
+}
+
 /// A witness a tenant registered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredWitness {
@@ -340,13 +350,29 @@ impl TenantStore<'_> {
             .collect()
     }
 
-    /// Registers a witness; `None` when the tenant has one of that name.
+    /// Registers a witness unless the tenant has one of that name or key,
+    /// or `at_most` already (counted and inserted under a per-tenant lock,
+    /// so concurrent registrations cannot pass it).
     pub async fn insert_witness(
         &self,
         name: &str,
         key_id: [u8; 4],
         public_key: [u8; 32],
-    ) -> Result<Option<StoredWitness>, StoreError> {
+        at_most: usize,
+    ) -> Result<WitnessInsert, StoreError> {
+        let mut tx = self.store.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('audit_witnesses'), hashtext($1))")
+            .bind(self.tenant.as_str())
+            .execute(&mut *tx)
+            .await?;
+        let count: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM audit_witnesses WHERE tenant_id = $1")
+                .bind(self.tenant.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
+        if usize::try_from(count).unwrap_or(usize::MAX) >= at_most {
+            return Ok(WitnessInsert::Full);
+        }
         let row: Option<(DateTime<Utc>,)> = sqlx::query_as(
             "INSERT INTO audit_witnesses (tenant_id, name, key_id, public_key)
              VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING created_at",
@@ -355,14 +381,18 @@ impl TenantStore<'_> {
         .bind(name)
         .bind(key_id.as_slice())
         .bind(public_key.as_slice())
-        .fetch_optional(&self.store.pool)
+        .fetch_optional(&mut *tx)
         .await?;
-        Ok(row.map(|(created_at,)| StoredWitness {
-            name: name.to_string(),
-            key_id,
-            public_key,
-            created_at,
-        }))
+        tx.commit().await?;
+        Ok(match row {
+            Some((created_at,)) => WitnessInsert::Inserted(StoredWitness {
+                name: name.to_string(),
+                key_id,
+                public_key,
+                created_at,
+            }),
+            None => WitnessInsert::Exists,
+        })
     }
 
     /// Removes the tenant's witness `name`; whether there was one.

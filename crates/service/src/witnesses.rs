@@ -6,7 +6,7 @@
 
 use audit::cosignature::{cosignatures, WitnessKey};
 use audit::note::{Checkpoint, NoteError};
-use registry::checkpoints::{StoredCheckpoint, StoredCosignature, StoredWitness};
+use registry::checkpoints::{StoredCheckpoint, StoredCosignature, StoredWitness, WitnessInsert};
 use registry::StoreError;
 use wcp::TenantId;
 
@@ -134,15 +134,16 @@ impl Hall {
         {
             return Err(WitnessError::Operator(key.name().to_string()));
         }
-        if self.store.tenant(tenant).witnesses().await?.len() >= MAX_WITNESSES {
-            return Err(WitnessError::TooMany);
-        }
-        let stored = self
+        let stored = match self
             .store
             .tenant(tenant)
-            .insert_witness(key.name(), key.key_id(), key.public_key())
+            .insert_witness(key.name(), key.key_id(), key.public_key(), MAX_WITNESSES)
             .await?
-            .ok_or_else(|| WitnessError::Exists(key.name().to_string()))?;
+        {
+            WitnessInsert::Inserted(stored) => stored,
+            WitnessInsert::Exists => return Err(WitnessError::Exists(key.name().to_string())),
+            WitnessInsert::Full => return Err(WitnessError::TooMany),
+        };
         Ok(Witness {
             key,
             registered: Registered::Tenant(stored.created_at),

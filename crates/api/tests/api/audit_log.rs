@@ -490,3 +490,32 @@ async fn a_registered_witness_cosigns_a_checkpoint_and_it_is_served_with_the_cos
     let (status, body) = post(extra.public().vkey(), key.clone()).await;
     assert_eq!((status, code(&body)), (409, "too_many_witnesses"), "{body}");
 }
+
+#[tokio::test]
+async fn concurrent_registrations_never_pass_the_witness_limit() {
+    let s = TestServer::start().await;
+    let (_, key) = s.tenant_with_key("org.many", &["admin"]).await;
+    let posts = (0..25u8).map(|i| {
+        let vkey = witness(&format!("witness.many.test/{i}"), 150 + i)
+            .public()
+            .vkey();
+        let (s, key) = (&s, key.clone());
+        async move {
+            s.call(
+                reqwest::Method::POST,
+                "/api/v1/audit/witnesses",
+                Some(&key),
+                Some(serde_json::json!({ "vkey": vkey })),
+            )
+            .await
+        }
+    });
+    let answers = futures_util::future::join_all(posts).await;
+    let created = answers.iter().filter(|(status, _)| *status == 201).count();
+    assert_eq!(created, 20, "{answers:?}");
+    for (status, body) in answers.iter().filter(|(status, _)| *status != 201) {
+        assert_eq!((*status, code(body)), (409, "too_many_witnesses"), "{body}");
+    }
+    let (_, list) = s.get_json("/api/v1/audit/witnesses", Some(&key)).await;
+    assert_eq!(list["witnesses"].as_array().unwrap().len(), 20);
+}
