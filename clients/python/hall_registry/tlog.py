@@ -186,25 +186,32 @@ class NoteVerifier:
 
     @classmethod
     def parse(cls, vkey: str) -> NoteVerifier:
-        parts = vkey.split("+", 2)
-        if len(parts) != 3 or not _valid_name(parts[0]):
-            _fail("a verifier key is <name>+<hash>+<key>", "malformed_key")
-        name, hash_hex, key_b64 = parts
-        try:
-            raw = _b64(key_b64)
-        except ProofError:
-            _fail("the verifier key is not base64", "malformed_key")
-        if len(raw) != 33 or raw[0] != _ED25519:
-            _fail("not an Ed25519 verifier key", "malformed_key")
-        public_key = raw[1:]
-        try:
-            _ed25519().Ed25519PublicKey.from_public_bytes(public_key)
-        except ValueError:
-            _fail("not an Ed25519 public key", "malformed_key")
-        expected = hashlib.sha256(name.encode() + b"\n" + raw).digest()[:4]
-        if hash_hex.lower() != expected.hex():
-            _fail("the key hash does not match the name and key", "malformed_key")
-        return cls(name=name, key_hash=expected, public_key=public_key)
+        name, key_hash, public_key = _parse_vkey(vkey, _ED25519, "not an Ed25519 verifier key")
+        return cls(name=name, key_hash=key_hash, public_key=public_key)
+
+
+def _parse_vkey(vkey: str, alg: int, wrong_alg: str) -> tuple[str, bytes, bytes]:
+    """``<name>+<hex key hash>+<base64(alg || Ed25519 key)>`` (C2SP
+    signed-note verifier keys): the name, the checked 4-byte key hash and
+    the 32-byte public key."""
+    parts = vkey.split("+", 2)
+    if len(parts) != 3 or not _valid_name(parts[0]):
+        _fail("a verifier key is <name>+<key hash>+<key>", "malformed_key")
+    name, hash_hex, key_b64 = parts
+    try:
+        raw = _b64(key_b64)
+    except ProofError:
+        _fail("the verifier key is not base64", "malformed_key")
+    if len(raw) != 33 or raw[0] != alg:
+        _fail(wrong_alg, "malformed_key")
+    try:
+        _ed25519().Ed25519PublicKey.from_public_bytes(raw[1:])
+    except ValueError:
+        _fail("not an Ed25519 public key", "malformed_key")
+    key_hash = hashlib.sha256(name.encode() + b"\n" + raw).digest()[:4]
+    if hash_hex.lower() != key_hash.hex():
+        _fail("the key hash does not match the name and key", "malformed_key")
+    return name, key_hash, raw[1:]
 
 
 def verifier(name: str, public_key: bytes) -> NoteVerifier:
@@ -317,24 +324,9 @@ class WitnessKey:
 
     @classmethod
     def parse(cls, vkey: str) -> WitnessKey:
-        parts = vkey.split("+", 2)
-        if len(parts) != 3 or not _valid_name(parts[0]):
-            _fail("a verifier key is <name>+<key id>+<key>", "malformed_key")
-        name, id_hex, key_b64 = parts
-        try:
-            raw = _b64(key_b64)
-        except ProofError:
-            _fail("the verifier key is not base64", "malformed_key")
-        if len(raw) != 33 or raw[0] != _COSIGNATURE_V1:
-            _fail("not an Ed25519 cosignature/v1 key (type 0x04)", "malformed_key")
-        try:
-            _ed25519().Ed25519PublicKey.from_public_bytes(raw[1:])
-        except ValueError:
-            _fail("not an Ed25519 public key", "malformed_key")
-        key_id = hashlib.sha256(name.encode() + b"\n" + raw).digest()[:4]
-        if id_hex.lower() != key_id.hex():
-            _fail("the key id does not match the name and key", "malformed_key")
-        return cls(name=name, key_id=key_id, public_key=raw[1:])
+        name, key_id, public_key = _parse_vkey(
+            vkey, _COSIGNATURE_V1, "not an Ed25519 cosignature/v1 key (type 0x04)")
+        return cls(name=name, key_id=key_id, public_key=public_key)
 
     @classmethod
     def of(cls, name: str, public_key: bytes) -> WitnessKey:

@@ -13,7 +13,7 @@
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 
 use crate::note::{
-    b64, key_hash_for, signature_lines, split_key, valid_name, NoteError, SIG_PREFIX,
+    b64, join_key, key_hash_for, signature_lines, split_key, valid_name, NoteError, SIG_PREFIX,
 };
 use base64::Engine;
 
@@ -64,13 +64,11 @@ impl WitnessKey {
 
     /// The verifier key, as [`WitnessKey::from_vkey`] reads it.
     pub fn vkey(&self) -> String {
-        let mut key = vec![ALG_COSIGNATURE_V1];
-        key.extend_from_slice(self.key.as_bytes());
-        format!(
-            "{}+{}+{}",
-            self.name,
-            wcp::canonical::hex(&self.id),
-            b64().encode(key)
+        join_key(
+            &self.name,
+            &self.id,
+            ALG_COSIGNATURE_V1,
+            self.key.as_bytes(),
         )
     }
 
@@ -125,14 +123,13 @@ impl Witness {
 
     /// The private key, as [`Witness::from_skey`] reads it.
     pub fn skey(&self) -> String {
-        let mut key = vec![ALG_COSIGNATURE_V1];
-        key.extend_from_slice(self.key.as_bytes());
-        format!(
-            "{SKEY_PREFIX}{}+{}+{}",
-            self.public.name,
-            wcp::canonical::hex(&self.public.id),
-            b64().encode(key)
-        )
+        let key = join_key(
+            &self.public.name,
+            &self.public.id,
+            ALG_COSIGNATURE_V1,
+            self.key.as_bytes(),
+        );
+        format!("{SKEY_PREFIX}{key}")
     }
 
     pub fn public(&self) -> &WitnessKey {

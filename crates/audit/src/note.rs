@@ -103,14 +103,7 @@ impl NoteVerifier {
 
     /// The verifier key, as [`NoteVerifier::from_vkey`] reads it.
     pub fn vkey(&self) -> String {
-        let mut key = vec![ALG_ED25519];
-        key.extend_from_slice(self.key.as_bytes());
-        format!(
-            "{}+{}+{}",
-            self.name,
-            wcp::canonical::hex(&self.hash),
-            b64().encode(key)
-        )
+        join_key(&self.name, &self.hash, ALG_ED25519, self.key.as_bytes())
     }
 
     pub fn name(&self) -> &str {
@@ -137,6 +130,18 @@ impl KeyParts<'_> {
         }
         Ok(())
     }
+}
+
+/// Writes a key as [`split_key`] reads it:
+/// `<name>+<hex key hash>+<base64(alg ‖ key)>`.
+pub(crate) fn join_key(name: &str, hash: &[u8; 4], alg: u8, key: &[u8; 32]) -> String {
+    let mut material = vec![alg];
+    material.extend_from_slice(key);
+    format!(
+        "{name}+{}+{}",
+        wcp::canonical::hex(hash),
+        b64().encode(material)
+    )
 }
 
 /// Splits a key of algorithm `alg` (`wrong_alg` says what else it is not).

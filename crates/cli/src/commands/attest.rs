@@ -49,24 +49,30 @@ pub fn public_key(
         .map_err(|e| Failure::error(e.to_string()))
 }
 
-pub fn keygen(ctx: &Ctx, out: &Path) -> CmdResult {
-    use base64::Engine;
-    use std::io::Write;
+/// A new file for a private key: mode 0600, and refused when `path`
+/// exists (a key is never overwritten).
+pub fn create_secret_file(path: &Path) -> Result<std::fs::File, Failure> {
     use std::os::unix::fs::OpenOptionsExt;
-    let mut seed = [0u8; 32];
-    getrandom::fill(&mut seed).map_err(|e| Failure::error(format!("no randomness: {e}")))?;
-    let key = ed25519_dalek::SigningKey::from_bytes(&seed);
-    let mut file = std::fs::OpenOptions::new()
+    std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(out)
+        .open(path)
         .map_err(|e| {
             Failure::error(format!(
                 "cannot create {} (it must not exist yet): {e}",
-                out.display()
+                path.display()
             ))
-        })?;
+        })
+}
+
+pub fn keygen(ctx: &Ctx, out: &Path) -> CmdResult {
+    use base64::Engine;
+    use std::io::Write;
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| Failure::error(format!("no randomness: {e}")))?;
+    let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+    let mut file = create_secret_file(out)?;
     writeln!(
         file,
         "{}",

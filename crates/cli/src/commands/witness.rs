@@ -52,22 +52,11 @@ fn alarm(ctx: &Ctx, message: String) -> Failure {
 /// `audit witness-key --name NAME --out FILE`.
 pub fn generate_key(ctx: &Ctx, name: &str, out: &Path) -> CmdResult {
     use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed).map_err(|e| Failure::error(format!("no randomness: {e}")))?;
     let witness = Witness::new(name, ed25519_dalek::SigningKey::from_bytes(&seed))
         .map_err(|e| Failure::usage(format!("--name {name:?}: {e}")))?;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(out)
-        .map_err(|e| {
-            Failure::error(format!(
-                "cannot create {} (it must not exist yet): {e}",
-                out.display()
-            ))
-        })?;
+    let mut file = super::attest::create_secret_file(out)?;
     writeln!(file, "{}", witness.skey())?;
     let vkey = witness.public().vkey();
     if !ctx.out.json(&json!({
