@@ -1,30 +1,33 @@
 //! Durable receipts with group commit.
 //!
 //! Every decision's receipt goes through this process's [`ReceiptWriter`]:
-//! one background task takes every receipt waiting, locks the chain rows of
-//! their tenants (in tenant order, so writers in other processes cannot
-//! deadlock with it), appends each receipt onto its tenant's head, inserts
-//! them all and commits once. Only then does each caller get its receipt
-//! back — a decision is never answered before its receipt is durable.
-//! Under load, batches grow by themselves: while one commit is in flight the
-//! next batch gathers.
+//! one background task takes every receipt waiting, links each onto its
+//! tenant's chain head, hashes and signs it, and stores the whole batch at
+//! once. Only then does each caller get its receipt back — a decision is
+//! never answered before its receipt is durable. Under load, batches grow by
+//! themselves: while one commit is in flight the next batch gathers.
+//!
+//! A batch of plain decisions costs one round trip: the writer remembers
+//! each chain's head as its last commit left it, seals the batch onto it,
+//! and one call of `append_receipt_batch` (migration 36) locks the chain
+//! rows in tenant order, checks they are still those heads, moves them and
+//! inserts the receipts, autocommitted. A head that moved (another replica
+//! appended) fails the call whole and the batch is sealed again under lock;
+//! a batch with idempotency claims, events or approvals takes that locked
+//! transaction directly. Either way no fork and no gap.
 //!
 //! The store does no signing: how a receipt is linked to its head, stamped
 //! with the key's id, hashed and signed is [`audit::ChainHead::append`], a
 //! pure function, and the key is an opaque [`ReceiptKey`] of `audit`'s that
 //! the writer only holds (and swaps on rotation). The batching loop stays
 //! here, not in `service`, because group commit is one transaction whose
-//! appends happen between locking the heads and inserting the rows: driving
-//! it from another crate would mean handing an open transaction across, for
-//! no fewer round trips. As it is, a batch costs what it always did — the
-//! same statements in one transaction, every append synchronous between two
-//! awaits, no allocation more than before.
+//! appends happen between reading the heads and writing the rows.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
 use audit::{ChainHead, Receipt, UnsignedReceipt};
-use sqlx::Row;
+use sqlx::{PgConnection, Row};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
@@ -161,18 +164,19 @@ impl ReceiptWriter {
 }
 
 async fn run(store: Store, key: CurrentKey, mut rx: mpsc::Receiver<Job>) {
+    let mut known = KnownHeads::default();
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let jobs = std::mem::take(&mut batch);
         let key = key.read().unwrap_or_else(|p| p.into_inner()).clone();
-        match commit(&store, &key, &jobs).await {
+        match commit(&store, &key, &mut known, &jobs).await {
             Err(BatchError::NotCommitted(StoreError::Database(e))) if jobs.len() > 1 => {
                 // The database refused something in the batch (e.g. a
                 // receipt of a tenant that is not there) and stored none of
                 // it: each job is tried alone, so only the bad one fails.
                 tracing::warn!(error = %e, count = jobs.len(), "receipt batch refused; committing its receipts one by one");
                 for job in jobs {
-                    let sealed = commit(&store, &key, std::slice::from_ref(&job)).await;
+                    let sealed = commit(&store, &key, &mut known, std::slice::from_ref(&job)).await;
                     deliver(vec![job], sealed);
                 }
             }
@@ -221,11 +225,153 @@ struct ReceiptRows {
 /// Why a receipt was left out of its batch.
 const LOST_CLAIM: &str = "its Idempotency-Key claim was taken over after its lease ran out";
 
+/// SQLSTATE of `append_receipt_batch` (migration 36) when a chain's head is
+/// no longer the one the batch was linked onto.
+const HEAD_MOVED: &str = "HR001";
+
+/// Most chain heads the writer remembers; past it, it forgets them all and
+/// reads each again when it next appends to it (one query more, once).
+const MAX_KNOWN_HEADS: usize = 4096;
+
+/// A chain's row in `receipt_chains`: its head and its tree.
+#[derive(Debug, Clone)]
+struct StoredHead {
+    head: ChainHead,
+    tree_size: i64,
+    tree_edge: Vec<u8>,
+}
+
+/// The chains this writer appended to, as its last commit left them. A
+/// batch is linked onto them without reading them first; the batch's call
+/// checks each is still what is stored, and fails whole if one is not
+/// (another replica appended, or the row was changed behind our back), so
+/// a stale memory costs a retry, never a fork or a gap.
+#[derive(Default)]
+struct KnownHeads(HashMap<String, StoredHead>);
+
+impl KnownHeads {
+    /// The heads of `tenants`: those remembered, and the rest read (and
+    /// their chain rows made, if missing).
+    async fn of(
+        &self,
+        conn: &mut PgConnection,
+        tenants: &[String],
+    ) -> Result<BTreeMap<String, StoredHead>, StoreError> {
+        let missing: Vec<String> = tenants
+            .iter()
+            .filter(|t| !self.0.contains_key(*t))
+            .cloned()
+            .collect();
+        let mut heads = if missing.is_empty() {
+            BTreeMap::new()
+        } else {
+            read_heads(conn, &missing, false).await?
+        };
+        for t in tenants {
+            if let Some(h) = self.0.get(t) {
+                heads.insert(t.clone(), h.clone());
+            }
+        }
+        Ok(heads)
+    }
+
+    fn remember(&mut self, heads: BTreeMap<String, StoredHead>) {
+        if self.0.len() + heads.len() > MAX_KNOWN_HEADS {
+            self.0.clear();
+        }
+        self.0.extend(heads);
+    }
+
+    fn forget(&mut self, tenants: &[String]) {
+        for t in tenants {
+            self.0.remove(t);
+        }
+    }
+}
+
+/// The chain rows of `tenants` (made if missing), in tenant order; locked
+/// (`FOR UPDATE`, inside a transaction) if `lock`.
+async fn read_heads(
+    conn: &mut PgConnection,
+    tenants: &[String],
+    lock: bool,
+) -> Result<BTreeMap<String, StoredHead>, StoreError> {
+    const MAKE: &str =
+        "INSERT INTO receipt_chains (tenant_id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING";
+    const READ: &str = "SELECT tenant_id, head_hash, length, tree_size, tree_edge
+         FROM receipt_chains WHERE tenant_id = ANY($1) ORDER BY tenant_id";
+    const LOCK: &str = "SELECT tenant_id, head_hash, length, tree_size, tree_edge
+         FROM receipt_chains WHERE tenant_id = ANY($1) ORDER BY tenant_id FOR UPDATE";
+    if lock {
+        // Made first, so that every row is locked in one statement, in tenant
+        // order, as every writer locks them.
+        sqlx::query(MAKE).bind(tenants).execute(&mut *conn).await?;
+        return fetch_heads(conn, LOCK, tenants).await;
+    }
+    let heads = fetch_heads(conn, READ, tenants).await?;
+    if heads.len() == tenants.len() {
+        return Ok(heads);
+    }
+    sqlx::query(MAKE).bind(tenants).execute(&mut *conn).await?;
+    fetch_heads(conn, READ, tenants).await
+}
+
+async fn fetch_heads(
+    conn: &mut PgConnection,
+    sql: &'static str,
+    tenants: &[String],
+) -> Result<BTreeMap<String, StoredHead>, StoreError> {
+    let rows = sqlx::query(sql).bind(tenants).fetch_all(&mut *conn).await?;
+    let mut heads = BTreeMap::new();
+    for row in rows {
+        let length: i64 = row.try_get("length")?;
+        heads.insert(
+            row.try_get("tenant_id")?,
+            StoredHead {
+                head: ChainHead {
+                    hash: row.try_get("head_hash")?,
+                    length: u64::try_from(length)
+                        .map_err(|_| StoreError::Corrupt(format!("chain length {length}")))?,
+                },
+                tree_size: row.try_get("tree_size")?,
+                tree_edge: row.try_get("tree_edge")?,
+            },
+        );
+    }
+    Ok(heads)
+}
+
+/// A batch linked, hashed and signed onto the heads it was given: its rows,
+/// what its transaction also writes, and the heads it leaves.
+struct Sealed<'j> {
+    /// Each job's receipt, or why it has none, in job order.
+    results: Vec<Result<Appended, String>>,
+    rows: ReceiptRows,
+    telemetry: TelemetryRows,
+    trees: TreeRows,
+    denied: Vec<(String, serde_json::Value)>,
+    opened: Vec<&'j crate::approvals::Approval>,
+    completed: Vec<(&'j IdempotencyClaim, &'j str, Uuid)>,
+    after: BTreeMap<String, StoredHead>,
+}
+
+/// Whether a job needs the batch in an explicit transaction: an
+/// idempotency claim to lock and complete, an event or an approval to write.
+fn needs_transaction(p: &PendingReceipt) -> bool {
+    p.idempotency.is_some() || (p.denied && p.announce_denied) || p.opens.is_some()
+}
+
 /// One transaction for the whole batch. Returns each job's sealed receipt, in
 /// job order, or why it was left out (a lost idempotency claim).
+///
+/// A batch of plain decisions is linked onto the heads the writer knows and
+/// stored by one call in one round trip (`optimistic`); if a head moved, or
+/// a job needs more than the receipt written with it, the batch goes the
+/// way that locks the heads first (`locked`).
 async fn commit(
     store: &Store,
     key: &ReceiptKey,
+    known: &mut KnownHeads,
     jobs: &[Job],
 ) -> Result<Vec<Result<Appended, String>>, BatchError> {
     let tenants: Vec<String> = {
@@ -237,67 +383,151 @@ async fn commit(
         t.dedup();
         t
     };
-    let mut tx = store.pool().begin().await?;
-    sqlx::query(
-        "INSERT INTO receipt_chains (tenant_id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING",
-    )
-    .bind(&tenants)
-    .execute(&mut *tx)
-    .await?;
-    // Locked in tenant order: writers in other processes take them in the same order.
-    let rows = sqlx::query(
-        "SELECT tenant_id, head_hash, length, tree_size, tree_edge FROM receipt_chains
-         WHERE tenant_id = ANY($1) ORDER BY tenant_id FOR UPDATE",
-    )
-    .bind(&tenants)
-    .fetch_all(&mut *tx)
-    .await?;
-    let mut heads: BTreeMap<String, ChainHead> = BTreeMap::new();
-    let mut trees = TreeRows::default();
-    for row in rows {
-        let tenant: String = row.try_get("tenant_id")?;
-        let length: i64 = row.try_get("length")?;
-        let head = ChainHead {
-            hash: row.try_get("head_hash")?,
-            length: u64::try_from(length)
-                .map_err(|_| StoreError::Corrupt(format!("chain length {length}")))?,
-        };
-        trees.start(
-            &tenant,
-            row.try_get("tree_size")?,
-            row.try_get("tree_edge")?,
-            head.length,
-        );
-        heads.insert(tenant, head);
+    if !jobs.iter().any(|j| needs_transaction(&j.receipt)) {
+        match optimistic(store, key, known, &tenants, jobs).await {
+            Err(BatchError::NotCommitted(StoreError::Database(e))) if is_head_moved(&e) => {
+                tracing::info!(
+                    "a receipt chain moved under this writer (another replica?); batch sealed again under lock"
+                );
+            }
+            done => return done,
+        }
     }
+    locked(store, key, known, &tenants, jobs).await
+}
 
-    // A job whose claim is no longer its own gets no receipt: the request
-    // that took the key over makes the decision.
-    let claims: Vec<&IdempotencyClaim> = jobs
-        .iter()
-        .filter_map(|j| j.receipt.idempotency.as_ref())
-        .collect();
-    let mut held = idempotency::lock_claims(&mut tx, &claims)
-        .await?
-        .into_iter();
-    let mut completed = Vec::new();
+fn is_head_moved(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some(HEAD_MOVED))
+}
 
-    let mut sealed = Vec::with_capacity(jobs.len());
-    let mut rows = ReceiptRows::default();
-    let mut telemetry = TelemetryRows::default();
-    let mut denied = Vec::new();
-    let mut opened = Vec::new();
+/// The batch on the heads the writer knows, in one autocommitted call.
+async fn optimistic(
+    store: &Store,
+    key: &ReceiptKey,
+    known: &mut KnownHeads,
+    tenants: &[String],
+    jobs: &[Job],
+) -> Result<Vec<Result<Appended, String>>, BatchError> {
+    let mut conn = store.pool().acquire().await.map_err(StoreError::from)?;
+    let stored = async {
+        let before = known.of(&mut conn, tenants).await?;
+        let sealed = seal(jobs, key, &before, &mut Vec::new().into_iter())?;
+        append_batch(&mut conn, &before, &sealed).await?;
+        Ok::<_, StoreError>(sealed)
+    }
+    .await;
+    match stored {
+        Ok(sealed) => {
+            known.remember(sealed.after);
+            Ok(sealed.results)
+        }
+        Err(e) => {
+            known.forget(tenants);
+            Err(match e {
+                // The call was sent and its answer lost: it may have been applied.
+                e @ StoreError::Unavailable(_) => BatchError::Unknown(e),
+                e => BatchError::NotCommitted(e),
+            })
+        }
+    }
+}
+
+/// The batch in a transaction that locks its heads first (and its
+/// idempotency claims after them, as every writer does), then writes the
+/// receipts with their claims' completion, events and approvals.
+async fn locked(
+    store: &Store,
+    key: &ReceiptKey,
+    known: &mut KnownHeads,
+    tenants: &[String],
+    jobs: &[Job],
+) -> Result<Vec<Result<Appended, String>>, BatchError> {
+    let stored = async {
+        let mut tx = store.pool().begin().await?;
+        let before = read_heads(&mut tx, tenants, true).await?;
+        // A job whose claim is no longer its own gets no receipt: the request
+        // that took the key over makes the decision.
+        let claims: Vec<&IdempotencyClaim> = jobs
+            .iter()
+            .filter_map(|j| j.receipt.idempotency.as_ref())
+            .collect();
+        let mut held = idempotency::lock_claims(&mut tx, &claims)
+            .await?
+            .into_iter();
+        let sealed = seal(jobs, key, &before, &mut held)?;
+        append_batch(&mut tx, &before, &sealed).await?;
+        idempotency::complete_claims(&mut tx, &sealed.completed).await?;
+        crate::webhooks::emit_each(
+            &mut tx,
+            ::webhooks::EventType::DecisionDenied,
+            &sealed.denied,
+        )
+        .await?;
+        crate::approvals::insert_opened(&mut tx, &sealed.opened).await?;
+        Ok::<_, StoreError>((tx, sealed))
+    }
+    .await;
+    let (tx, sealed) = match stored {
+        Ok(s) => s,
+        Err(e) => {
+            known.forget(tenants);
+            return Err(BatchError::NotCommitted(e));
+        }
+    };
+    match tx.commit().await.map_err(StoreError::from) {
+        Ok(()) => {
+            known.remember(sealed.after);
+            Ok(sealed.results)
+        }
+        Err(e) => {
+            known.forget(tenants);
+            Err(match e {
+                // COMMIT was sent and its answer lost: it may have been applied.
+                e @ StoreError::Unavailable(_) => BatchError::Unknown(e),
+                e => BatchError::NotCommitted(e),
+            })
+        }
+    }
+}
+
+/// Links, hashes and signs each job's receipt onto `before` (skipping a job
+/// whose claim `held` says was lost), with the rows to store.
+fn seal<'j>(
+    jobs: &'j [Job],
+    key: &ReceiptKey,
+    before: &BTreeMap<String, StoredHead>,
+    held: &mut std::vec::IntoIter<bool>,
+) -> Result<Sealed<'j>, StoreError> {
+    let mut heads: BTreeMap<&str, ChainHead> = BTreeMap::new();
+    let mut trees = TreeRows::default();
+    for (tenant, s) in before {
+        trees.start(tenant, s.tree_size, s.tree_edge.clone(), s.head.length);
+        heads.insert(tenant, s.head.clone());
+    }
+    let mut sealed = Sealed {
+        results: Vec::with_capacity(jobs.len()),
+        rows: ReceiptRows::default(),
+        telemetry: TelemetryRows::default(),
+        trees,
+        denied: Vec::new(),
+        opened: Vec::new(),
+        completed: Vec::new(),
+        after: BTreeMap::new(),
+    };
+    let rows = &mut sealed.rows;
     for job in jobs {
         let p = &job.receipt;
         if p.idempotency.is_some() && held.next() != Some(true) {
-            sealed.push(Err(LOST_CLAIM.to_string()));
+            sealed.results.push(Err(LOST_CLAIM.to_string()));
             continue;
         }
-        let head = heads.get_mut(&p.content.tenant_id).ok_or_else(|| {
+        let head = heads.get_mut(p.content.tenant_id.as_str()).ok_or_else(|| {
             StoreError::Corrupt(format!("no chain row for {}", p.content.tenant_id))
         })?;
         let receipt = head.append(p.content.clone(), key);
-        trees.append(&p.content.tenant_id, &receipt.receipt_hash)?;
+        sealed
+            .trees
+            .append(&p.content.tenant_id, &receipt.receipt_hash)?;
         rows.tenant.push(receipt.content.tenant_id.clone());
         let seq = position(head)?;
         rows.seq.push(seq);
@@ -314,10 +544,12 @@ async fn commit(
         rows.body
             .push(serde_json::to_value(&receipt).map_err(|e| StoreError::Corrupt(e.to_string()))?);
         if let Some(claim) = &p.idempotency {
-            completed.push((claim, p.content.tenant_id.as_str(), receipt_id));
+            sealed
+                .completed
+                .push((claim, p.content.tenant_id.as_str(), receipt_id));
         }
         if let Some(t) = &p.telemetry {
-            telemetry.add(
+            sealed.telemetry.add(
                 &p.content.tenant_id,
                 &p.content.correlation_id,
                 receipt_id,
@@ -326,34 +558,78 @@ async fn commit(
         }
         if p.denied && p.announce_denied {
             let data = crate::webhooks::payload(&denied_data(&receipt, p))?;
-            denied.push((receipt.content.tenant_id.clone(), data));
+            sealed
+                .denied
+                .push((receipt.content.tenant_id.clone(), data));
         }
         if let Some(a) = &p.opens {
-            opened.push(a);
+            sealed.opened.push(a);
         }
-        sealed.push(Ok(Appended {
+        sealed.results.push(Ok(Appended {
             receipt,
             // Positions start at 1 (`position` is of a head just appended to).
             leaf_index: u64::try_from(seq - 1).unwrap_or_default(),
         }));
     }
-    idempotency::complete_claims(&mut tx, &completed).await?;
-    // The receipts, the route telemetry and the tree's new stored nodes in
-    // one statement: neither costs a round trip more (the batch's round
-    // trips are what its receipts wait for).
+    for (tenant, head) in heads {
+        // A tree not kept by this batch is written back as it was.
+        let (tree_size, tree_edge) = sealed.trees.stored(tenant)?;
+        sealed.after.insert(
+            tenant.to_string(),
+            StoredHead {
+                head,
+                tree_size,
+                tree_edge,
+            },
+        );
+    }
+    Ok(sealed)
+}
+
+/// Stores a sealed batch with one call of `append_receipt_batch`
+/// (migration 36): checks and moves the heads from `before` to
+/// `sealed.after`, inserts the receipts, their route telemetry and the
+/// tree's new stored nodes — all or nothing, one round trip.
+async fn append_batch(
+    conn: &mut PgConnection,
+    before: &BTreeMap<String, StoredHead>,
+    sealed: &Sealed<'_>,
+) -> Result<(), StoreError> {
+    let mut chains = HeadColumns::default();
+    for (tenant, was) in before {
+        let now = sealed
+            .after
+            .get(tenant)
+            .ok_or_else(|| StoreError::Corrupt(format!("no head after the batch for {tenant}")))?;
+        chains.tenant.push(tenant.as_str());
+        chains.was_hash.push(was.head.hash.as_deref());
+        chains.was_length.push(position(&was.head)?);
+        chains.was_tree_size.push(was.tree_size);
+        chains.was_tree_edge.push(was.tree_edge.as_slice());
+        chains.now_hash.push(now.head.hash.as_deref());
+        chains.now_length.push(position(&now.head)?);
+        chains.now_tree_size.push(now.tree_size);
+        chains.now_tree_edge.push(now.tree_edge.as_slice());
+    }
+    let rows = &sealed.rows;
     let query = sqlx::query(
-        "WITH telemetry AS (
-            INSERT INTO route_telemetry (tenant_id, correlation_id, decision_id, telemetry)
-            SELECT * FROM unnest($12::text[], $13::text[], $14::uuid[], $15::json[])
-         ), nodes AS (
-            INSERT INTO receipt_tree_nodes (tenant_id, level, index, hash)
-            SELECT * FROM unnest($16::text[], $17::smallint[], $18::bigint[], $19::bytea[])
-         )
-         INSERT INTO receipts (tenant_id, seq, receipt_id, receipt_hash, prev_receipt_hash, decided_at,
-            worker_id, capability_id, denied, body, deny_reason)
-         SELECT * FROM unnest($1::text[], $2::bigint[], $3::uuid[], $4::text[], $5::text[],
-            $6::timestamptz[], $7::text[], $8::text[], $9::boolean[], $10::jsonb[], $11::text[])",
+        "SELECT append_receipt_batch(
+            $1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bytea[],
+            $6::text[], $7::bigint[], $8::bigint[], $9::bytea[],
+            $10::text[], $11::bigint[], $12::uuid[], $13::text[], $14::text[], $15::timestamptz[],
+            $16::text[], $17::text[], $18::boolean[], $19::jsonb[], $20::text[],
+            $21::text[], $22::text[], $23::uuid[], $24::json[],
+            $25::text[], $26::smallint[], $27::bigint[], $28::bytea[])",
     )
+    .bind(&chains.tenant)
+    .bind(&chains.was_hash)
+    .bind(&chains.was_length)
+    .bind(&chains.was_tree_size)
+    .bind(&chains.was_tree_edge)
+    .bind(&chains.now_hash)
+    .bind(&chains.now_length)
+    .bind(&chains.now_tree_size)
+    .bind(&chains.now_tree_edge)
     .bind(&rows.tenant)
     .bind(&rows.seq)
     .bind(&rows.id)
@@ -365,44 +641,24 @@ async fn commit(
     .bind(&rows.denied)
     .bind(&rows.body)
     .bind(&rows.reason);
-    let query = telemetry.bind(query);
-    trees.bind_nodes(query).execute(&mut *tx).await?;
-    crate::webhooks::emit_each(&mut tx, ::webhooks::EventType::DecisionDenied, &denied).await?;
-    crate::approvals::insert_opened(&mut tx, &opened).await?;
-    let mut h_tenant = Vec::new();
-    let mut h_hash = Vec::new();
-    let mut h_len = Vec::new();
-    let mut h_tree_size = Vec::new();
-    let mut h_tree_edge = Vec::new();
-    for (tenant, head) in &heads {
-        // A tree not kept by this batch is written back as it was.
-        let (size, edge) = trees.stored(tenant)?;
-        h_tenant.push(tenant.clone());
-        h_hash.push(head.hash.clone());
-        h_len.push(position(head)?);
-        h_tree_size.push(size);
-        h_tree_edge.push(edge);
-    }
-    sqlx::query(
-        "UPDATE receipt_chains c SET head_hash = u.head_hash, length = u.length,
-            tree_size = u.tree_size, tree_edge = u.tree_edge, updated_at = now()
-         FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bytea[])
-             AS u(tenant_id, head_hash, length, tree_size, tree_edge)
-         WHERE c.tenant_id = u.tenant_id",
-    )
-    .bind(&h_tenant)
-    .bind(&h_hash)
-    .bind(&h_len)
-    .bind(&h_tree_size)
-    .bind(&h_tree_edge)
-    .execute(&mut *tx)
-    .await?;
-    match tx.commit().await.map_err(StoreError::from) {
-        Ok(()) => Ok(sealed),
-        // COMMIT was sent and its answer lost: it may have been applied.
-        Err(e @ StoreError::Unavailable(_)) => Err(BatchError::Unknown(e)),
-        Err(e) => Err(BatchError::NotCommitted(e)),
-    }
+    let query = sealed.telemetry.bind(query);
+    sealed.trees.bind_nodes(query).execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// The chains' columns of `append_receipt_batch`: each head as the batch
+/// found it and as it leaves it.
+#[derive(Default)]
+struct HeadColumns<'a> {
+    tenant: Vec<&'a str>,
+    was_hash: Vec<Option<&'a str>>,
+    was_length: Vec<i64>,
+    was_tree_size: Vec<i64>,
+    was_tree_edge: Vec<&'a [u8]>,
+    now_hash: Vec<Option<&'a str>>,
+    now_length: Vec<i64>,
+    now_tree_size: Vec<i64>,
+    now_tree_edge: Vec<&'a [u8]>,
 }
 
 /// The `data` of `decision.denied` (docs/events.md).

@@ -67,8 +67,8 @@ impl TelemetryRows {
         Ok(())
     }
 
-    /// Binds them as parameters 12–15 of the receipt batch's statement
-    /// (`receipts::commit`), which inserts them (none: empty arrays).
+    /// Binds them as parameters 21–24 of the receipt batch's call
+    /// (`receipts::append_batch`), which inserts them (none: empty arrays).
     pub(crate) fn bind<'q>(
         &'q self,
         query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,

@@ -112,8 +112,8 @@ impl TreeRows {
         Ok(())
     }
 
-    /// Binds the new stored nodes as parameters 16–19 of the batch's
-    /// statement (`receipts::commit`), which inserts them (none: empty arrays).
+    /// Binds the new stored nodes as parameters 25–28 of the batch's
+    /// call (`receipts::append_batch`), which inserts them (none: empty arrays).
     pub(crate) fn bind_nodes<'q>(
         &'q self,
         query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,

@@ -208,6 +208,38 @@ async fn concurrent_writers_in_two_pools_build_one_gap_free_chain_per_tenant() {
 }
 
 #[tokio::test]
+async fn a_writer_whose_remembered_head_moved_links_onto_the_stored_one() {
+    let db = TestDb::create().await;
+    let (s1, s2) = (store(&db).await, store(&db).await);
+    let acme = tenant(&s1, "org.acme").await;
+    let (w1, w2) = (
+        ReceiptWriter::start(s1.clone(), key()),
+        ReceiptWriter::start(s2.clone(), key()),
+    );
+    // w1 remembers the head after its receipt; w2 then moves it.
+    let first = w1.append(pending("org.acme", 0)).await.unwrap();
+    let second = w2.append(pending("org.acme", 1)).await.unwrap();
+    assert_eq!(
+        second.content.prev_receipt_hash.as_deref(),
+        Some(first.receipt_hash.as_str())
+    );
+    let third = w1.append_at(pending("org.acme", 2)).await.unwrap();
+    assert_eq!(
+        third.receipt.content.prev_receipt_hash.as_deref(),
+        Some(second.receipt_hash.as_str()),
+        "linked onto the head w1 remembered, not the stored one"
+    );
+    assert_eq!(third.leaf_index, 2);
+    let rows = chain_rows(&s1, &acme).await;
+    assert_eq!(
+        rows.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    let c: Vec<Receipt> = rows.into_iter().map(|(_, r)| r).collect();
+    assert_eq!(verify_chain(&c, &public_keys()), Ok(3));
+}
+
+#[tokio::test]
 async fn the_database_refuses_to_update_or_delete_a_receipt() {
     let db = TestDb::create().await;
     let s = store(&db).await;

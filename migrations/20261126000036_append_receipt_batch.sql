@@ -1,0 +1,60 @@
+-- A receipt batch in one round trip (issue 15, docs/performance.md).
+--
+-- The receipt writer keeps each chain's head (and tree edge) in memory from
+-- the batch before, links, hashes and signs the new receipts onto it, and
+-- then makes this one call: it locks the batch's chain rows (in tenant
+-- order, as every writer does), checks that each is still the head the
+-- receipts were linked onto, moves it, and inserts the receipts, their
+-- route telemetry and the tree's new stored nodes. Alone (autocommit) it is
+-- the whole transaction; a batch with idempotency claims, webhook events or
+-- approvals calls it inside its transaction.
+--
+-- A head that moved (another replica appended, or the row was changed
+-- behind the writer's back) fails the whole call with SQLSTATE HR001 and
+-- nothing is stored: the writer reads the heads again and seals the batch
+-- anew. So a stale memory can cost a retry, never a fork or a gap — and the
+-- primary key (tenant_id, seq) would refuse a fork even without the check.
+CREATE FUNCTION append_receipt_batch(
+    -- Each chain the batch appends to, as the writer found it and as it leaves it.
+    chain_tenant text[], was_hash text[], was_length bigint[], was_tree_size bigint[], was_tree_edge bytea[],
+    now_hash text[], now_length bigint[], now_tree_size bigint[], now_tree_edge bytea[],
+    -- The receipts.
+    r_tenant text[], r_seq bigint[], r_id uuid[], r_hash text[], r_prev text[], r_at timestamptz[],
+    r_worker text[], r_capability text[], r_denied boolean[], r_body jsonb[], r_reason text[],
+    -- Route decisions' telemetry.
+    t_tenant text[], t_correlation text[], t_decision uuid[], t_telemetry json[],
+    -- The tree's new stored nodes.
+    n_tenant text[], n_level smallint[], n_index bigint[], n_hash bytea[]
+) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    moved bigint;
+BEGIN
+    -- Locked in tenant order: writers in other processes take them in the same order.
+    PERFORM 1 FROM receipt_chains WHERE tenant_id = ANY (chain_tenant) ORDER BY tenant_id FOR UPDATE;
+    UPDATE receipt_chains c
+       SET head_hash = h.now_hash, length = h.now_length,
+           tree_size = h.now_tree_size, tree_edge = h.now_tree_edge, updated_at = now()
+      FROM unnest(chain_tenant, was_hash, was_length, was_tree_size, was_tree_edge,
+                  now_hash, now_length, now_tree_size, now_tree_edge)
+           AS h(tenant_id, was_hash, was_length, was_tree_size, was_tree_edge,
+                now_hash, now_length, now_tree_size, now_tree_edge)
+     WHERE c.tenant_id = h.tenant_id
+       AND c.head_hash IS NOT DISTINCT FROM h.was_hash AND c.length = h.was_length
+       AND c.tree_size = h.was_tree_size AND c.tree_edge = h.was_tree_edge;
+    GET DIAGNOSTICS moved = ROW_COUNT;
+    IF moved <> coalesce(cardinality(chain_tenant), 0) THEN
+        RAISE EXCEPTION 'a receipt chain head moved since this batch was sealed'
+            USING ERRCODE = 'HR001';
+    END IF;
+
+    INSERT INTO receipts (tenant_id, seq, receipt_id, receipt_hash, prev_receipt_hash, decided_at,
+                          worker_id, capability_id, denied, body, deny_reason)
+    SELECT * FROM unnest(r_tenant, r_seq, r_id, r_hash, r_prev, r_at,
+                         r_worker, r_capability, r_denied, r_body, r_reason);
+    INSERT INTO route_telemetry (tenant_id, correlation_id, decision_id, telemetry)
+    SELECT * FROM unnest(t_tenant, t_correlation, t_decision, t_telemetry);
+    INSERT INTO receipt_tree_nodes (tenant_id, level, index, hash)
+    SELECT * FROM unnest(n_tenant, n_level, n_index, n_hash);
+END
+$$;
