@@ -5,15 +5,19 @@
 -- then makes this one call: it locks the batch's chain rows (in tenant
 -- order, as every writer does), checks that each is still the head the
 -- receipts were linked onto, moves it, and inserts the receipts, their
--- route telemetry and the tree's new stored nodes. Alone (autocommit) it is
--- the whole transaction; a batch with idempotency claims, webhook events or
--- approvals calls it inside its transaction.
+-- route telemetry and the tree's new stored nodes, and completes the
+-- receipts' idempotency claims. Alone (autocommit) it is the whole
+-- transaction; a batch with webhook events or approvals, or one that lost a
+-- claim, calls it inside a transaction that locked the heads first.
 --
 -- A head that moved (another replica appended, or the row was changed
 -- behind the writer's back) fails the whole call with SQLSTATE HR001 and
 -- nothing is stored: the writer reads the heads again and seals the batch
 -- anew. So a stale memory can cost a retry, never a fork or a gap — and the
 -- primary key (tenant_id, seq) would refuse a fork even without the check.
+-- A claim no longer held by its token (taken over after its lease ran out)
+-- fails the call with HR002: the writer redoes the batch in a transaction
+-- that leaves that receipt out.
 CREATE FUNCTION append_receipt_batch(
     -- Each chain the batch appends to, as the writer found it and as it leaves it.
     chain_tenant text[], was_hash text[], was_length bigint[], was_tree_size bigint[], was_tree_edge bytea[],
@@ -24,11 +28,15 @@ CREATE FUNCTION append_receipt_batch(
     -- Route decisions' telemetry.
     t_tenant text[], t_correlation text[], t_decision uuid[], t_telemetry json[],
     -- The tree's new stored nodes.
-    n_tenant text[], n_level smallint[], n_index bigint[], n_hash bytea[]
+    n_tenant text[], n_level smallint[], n_index bigint[], n_hash bytea[],
+    -- The idempotency claims these receipts complete.
+    c_tenant text[], c_key text[], c_claim uuid[], c_receipt_tenant text[], c_receipt uuid[],
+    c_response_extra jsonb[]
 ) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     moved bigint;
+    completed bigint;
 BEGIN
     -- Locked in tenant order: writers in other processes take them in the same order.
     PERFORM 1 FROM receipt_chains WHERE tenant_id = ANY (chain_tenant) ORDER BY tenant_id FOR UPDATE;
@@ -56,5 +64,18 @@ BEGIN
     SELECT * FROM unnest(t_tenant, t_correlation, t_decision, t_telemetry);
     INSERT INTO receipt_tree_nodes (tenant_id, level, index, hash)
     SELECT * FROM unnest(n_tenant, n_level, n_index, n_hash);
+
+    UPDATE decision_idempotency d
+       SET receipt_tenant_id = u.receipt_tenant_id, receipt_id = u.receipt_id,
+           response_extra = u.response_extra
+      FROM unnest(c_tenant, c_key, c_claim, c_receipt_tenant, c_receipt, c_response_extra)
+           AS u(tenant_id, idempotency_key, claim, receipt_tenant_id, receipt_id, response_extra)
+     WHERE d.tenant_id = u.tenant_id AND d.idempotency_key = u.idempotency_key
+       AND d.claim = u.claim AND d.receipt_id IS NULL;
+    GET DIAGNOSTICS completed = ROW_COUNT;
+    IF completed <> coalesce(cardinality(c_tenant), 0) THEN
+        RAISE EXCEPTION 'an idempotency claim of this batch is no longer held'
+            USING ERRCODE = 'HR002';
+    END IF;
 END
 $$;

@@ -205,39 +205,42 @@ pub(crate) async fn lock_claims(
     Ok(tokens.iter().map(|t| held.contains(t)).collect())
 }
 
-/// Completes the claims of committed receipts: `(claim, receipt tenant, receipt id)`.
-pub(crate) async fn complete_claims(
-    tx: &mut sqlx::PgConnection,
-    done: &[(&IdempotencyClaim, &str, Uuid)],
-) -> Result<(), StoreError> {
-    if done.is_empty() {
-        return Ok(());
+/// The claims a receipt batch completes, as columns of its call
+/// (`receipts::append_batch`), which sets each claim's receipt — and fails
+/// the batch whole (SQLSTATE HR002) if one is no longer held by its token.
+#[derive(Default)]
+pub(crate) struct CompletedClaims {
+    tenant: Vec<String>,
+    key: Vec<String>,
+    token: Vec<Uuid>,
+    receipt_tenant: Vec<String>,
+    receipt: Vec<Uuid>,
+    response_extra: Vec<serde_json::Value>,
+}
+
+impl CompletedClaims {
+    /// `claim` completes with receipt `receipt` of `receipt_tenant`.
+    pub(crate) fn add(&mut self, claim: &IdempotencyClaim, receipt_tenant: &str, receipt: Uuid) {
+        self.tenant.push(claim.tenant_id.to_string());
+        self.key.push(claim.key.clone());
+        self.token.push(claim.token);
+        self.receipt_tenant.push(receipt_tenant.to_string());
+        self.receipt.push(receipt);
+        self.response_extra.push(claim.response_extra.clone());
     }
-    let tenants: Vec<&str> = done.iter().map(|(c, _, _)| c.tenant_id.as_str()).collect();
-    let keys: Vec<&str> = done.iter().map(|(c, _, _)| c.key.as_str()).collect();
-    let tokens: Vec<Uuid> = done.iter().map(|(c, _, _)| c.token).collect();
-    let receipt_tenants: Vec<&str> = done.iter().map(|(_, t, _)| *t).collect();
-    let receipt_ids: Vec<Uuid> = done.iter().map(|(_, _, id)| *id).collect();
-    let extras: Vec<serde_json::Value> = done
-        .iter()
-        .map(|(c, _, _)| c.response_extra.clone())
-        .collect();
-    sqlx::query(
-        "UPDATE decision_idempotency d
-            SET receipt_tenant_id = u.receipt_tenant_id, receipt_id = u.receipt_id,
-                response_extra = u.response_extra
-         FROM unnest($1::text[], $2::text[], $3::uuid[], $4::text[], $5::uuid[], $6::jsonb[])
-              AS u(tenant_id, idempotency_key, claim, receipt_tenant_id, receipt_id, response_extra)
-         WHERE d.tenant_id = u.tenant_id AND d.idempotency_key = u.idempotency_key
-           AND d.claim = u.claim",
-    )
-    .bind(&tenants)
-    .bind(&keys)
-    .bind(&tokens)
-    .bind(&receipt_tenants)
-    .bind(&receipt_ids)
-    .bind(&extras)
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
+
+    /// Binds them as parameters 29–34 of the receipt batch's call (none:
+    /// empty arrays).
+    pub(crate) fn bind<'q>(
+        &'q self,
+        query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+        query
+            .bind(&self.tenant)
+            .bind(&self.key)
+            .bind(&self.token)
+            .bind(&self.receipt_tenant)
+            .bind(&self.receipt)
+            .bind(&self.response_extra)
+    }
 }

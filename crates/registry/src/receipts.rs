@@ -11,10 +11,11 @@
 //! each chain's head as its last commit left it, seals the batch onto it,
 //! and one call of `append_receipt_batch` (migration 36) locks the chain
 //! rows in tenant order, checks they are still those heads, moves them and
-//! inserts the receipts, autocommitted. A head that moved (another replica
-//! appended) fails the call whole and the batch is sealed again under lock;
-//! a batch with idempotency claims, events or approvals takes that locked
-//! transaction directly. Either way no fork and no gap.
+//! inserts the receipts and completes their idempotency claims,
+//! autocommitted. A head that moved (another replica appended) or a claim
+//! lost fails the call whole and the batch is sealed again under lock; a
+//! batch with webhook events or approvals takes that locked transaction
+//! directly. Either way no fork and no gap.
 //!
 //! The store does no signing: how a receipt is linked to its head, stamped
 //! with the key's id, hashed and signed is [`audit::ChainHead::append`], a
@@ -31,7 +32,7 @@ use sqlx::{PgConnection, Row};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use crate::idempotency::{self, IdempotencyClaim};
+use crate::idempotency::{self, CompletedClaims, IdempotencyClaim};
 use crate::route_events::TelemetryRows;
 use crate::tree::TreeRows;
 use crate::{Store, StoreError, Unavailable};
@@ -228,6 +229,9 @@ const LOST_CLAIM: &str = "its Idempotency-Key claim was taken over after its lea
 /// SQLSTATE of `append_receipt_batch` (migration 36) when a chain's head is
 /// no longer the one the batch was linked onto.
 const HEAD_MOVED: &str = "HR001";
+/// SQLSTATE of `append_receipt_batch` when an idempotency claim it would
+/// complete is no longer held by its token.
+const CLAIM_LOST: &str = "HR002";
 
 /// Most chain heads the writer remembers; past it, it forgets them all and
 /// reads each again when it next appends to it (one query more, once).
@@ -351,23 +355,23 @@ struct Sealed<'j> {
     trees: TreeRows,
     denied: Vec<(String, serde_json::Value)>,
     opened: Vec<&'j crate::approvals::Approval>,
-    completed: Vec<(&'j IdempotencyClaim, &'j str, Uuid)>,
+    completed: CompletedClaims,
     after: BTreeMap<String, StoredHead>,
 }
 
-/// Whether a job needs the batch in an explicit transaction: an
-/// idempotency claim to lock and complete, an event or an approval to write.
+/// Whether a job needs the batch in an explicit transaction: an event or
+/// an approval to write with its receipt.
 fn needs_transaction(p: &PendingReceipt) -> bool {
-    p.idempotency.is_some() || (p.denied && p.announce_denied) || p.opens.is_some()
+    (p.denied && p.announce_denied) || p.opens.is_some()
 }
 
 /// One transaction for the whole batch. Returns each job's sealed receipt, in
 /// job order, or why it was left out (a lost idempotency claim).
 ///
 /// A batch of plain decisions is linked onto the heads the writer knows and
-/// stored by one call in one round trip (`optimistic`); if a head moved, or
-/// a job needs more than the receipt written with it, the batch goes the
-/// way that locks the heads first (`locked`).
+/// stored by one call in one round trip (`optimistic`); if a head moved or
+/// a claim was lost, or a job needs more than its receipt written, the batch
+/// goes the way that locks the heads and claims first (`locked`).
 async fn commit(
     store: &Store,
     key: &ReceiptKey,
@@ -385,10 +389,8 @@ async fn commit(
     };
     if !jobs.iter().any(|j| needs_transaction(&j.receipt)) {
         match optimistic(store, key, known, &tenants, jobs).await {
-            Err(BatchError::NotCommitted(StoreError::Database(e))) if is_head_moved(&e) => {
-                tracing::info!(
-                    "a receipt chain moved under this writer (another replica?); batch sealed again under lock"
-                );
+            Err(BatchError::NotCommitted(StoreError::Database(e))) if needs_lock(&e) => {
+                tracing::info!(error = %e, "receipt batch sealed again under lock");
             }
             done => return done,
         }
@@ -396,8 +398,11 @@ async fn commit(
     locked(store, key, known, &tenants, jobs).await
 }
 
-fn is_head_moved(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some(HEAD_MOVED))
+/// Whether the call failed because a head moved or a claim was lost: the
+/// batch is sealed again with both locked.
+fn needs_lock(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db)
+        if matches!(db.code().as_deref(), Some(HEAD_MOVED | CLAIM_LOST)))
 }
 
 /// The batch on the heads the writer knows, in one autocommitted call.
@@ -411,7 +416,8 @@ async fn optimistic(
     let mut conn = store.pool().acquire().await.map_err(StoreError::from)?;
     let stored = async {
         let before = known.of(&mut conn, tenants).await?;
-        let sealed = seal(jobs, key, &before, &mut Vec::new().into_iter())?;
+        // Every claim taken as held: the call fails whole (HR002) if one is not.
+        let sealed = seal(jobs, key, &before, &mut std::iter::repeat(true))?;
         append_batch(&mut conn, &before, &sealed).await?;
         Ok::<_, StoreError>(sealed)
     }
@@ -456,7 +462,6 @@ async fn locked(
             .into_iter();
         let sealed = seal(jobs, key, &before, &mut held)?;
         append_batch(&mut tx, &before, &sealed).await?;
-        idempotency::complete_claims(&mut tx, &sealed.completed).await?;
         crate::webhooks::emit_each(
             &mut tx,
             ::webhooks::EventType::DecisionDenied,
@@ -496,7 +501,7 @@ fn seal<'j>(
     jobs: &'j [Job],
     key: &ReceiptKey,
     before: &BTreeMap<String, StoredHead>,
-    held: &mut std::vec::IntoIter<bool>,
+    held: &mut dyn Iterator<Item = bool>,
 ) -> Result<Sealed<'j>, StoreError> {
     let mut heads: BTreeMap<&str, ChainHead> = BTreeMap::new();
     let mut trees = TreeRows::default();
@@ -511,7 +516,7 @@ fn seal<'j>(
         trees,
         denied: Vec::new(),
         opened: Vec::new(),
-        completed: Vec::new(),
+        completed: CompletedClaims::default(),
         after: BTreeMap::new(),
     };
     let rows = &mut sealed.rows;
@@ -546,7 +551,7 @@ fn seal<'j>(
         if let Some(claim) = &p.idempotency {
             sealed
                 .completed
-                .push((claim, p.content.tenant_id.as_str(), receipt_id));
+                .add(claim, &p.content.tenant_id, receipt_id);
         }
         if let Some(t) = &p.telemetry {
             sealed.telemetry.add(
@@ -619,7 +624,8 @@ async fn append_batch(
             $10::text[], $11::bigint[], $12::uuid[], $13::text[], $14::text[], $15::timestamptz[],
             $16::text[], $17::text[], $18::boolean[], $19::jsonb[], $20::text[],
             $21::text[], $22::text[], $23::uuid[], $24::json[],
-            $25::text[], $26::smallint[], $27::bigint[], $28::bytea[])",
+            $25::text[], $26::smallint[], $27::bigint[], $28::bytea[],
+            $29::text[], $30::text[], $31::uuid[], $32::text[], $33::uuid[], $34::jsonb[])",
     )
     .bind(&chains.tenant)
     .bind(&chains.was_hash)
@@ -641,8 +647,8 @@ async fn append_batch(
     .bind(&rows.denied)
     .bind(&rows.body)
     .bind(&rows.reason);
-    let query = sealed.telemetry.bind(query);
-    sealed.trees.bind_nodes(query).execute(&mut *conn).await?;
+    let query = sealed.trees.bind_nodes(sealed.telemetry.bind(query));
+    sealed.completed.bind(query).execute(&mut *conn).await?;
     Ok(())
 }
 
