@@ -33,13 +33,21 @@ CREATE FUNCTION append_receipt_batch(
     c_tenant text[], c_key text[], c_claim uuid[], c_receipt_tenant text[], c_receipt uuid[],
     c_response_extra jsonb[]
 ) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+-- Its statements take arrays whose contents do not change the best plan:
+-- planned once per connection, not again at every call.
+SET plan_cache_mode = force_generic_plan
+AS $$
 DECLARE
     moved bigint;
     completed bigint;
 BEGIN
-    -- Locked in tenant order: writers in other processes take them in the same order.
-    PERFORM 1 FROM receipt_chains WHERE tenant_id = ANY (chain_tenant) ORDER BY tenant_id FOR UPDATE;
+    -- Locked in tenant order: writers in other processes take them in the
+    -- same order (one row needs no order: the UPDATE locks it).
+    IF cardinality(chain_tenant) > 1 THEN
+        PERFORM 1 FROM receipt_chains WHERE tenant_id = ANY (chain_tenant)
+          ORDER BY tenant_id FOR UPDATE;
+    END IF;
     UPDATE receipt_chains c
        SET head_hash = h.now_hash, length = h.now_length,
            tree_size = h.now_tree_size, tree_edge = h.now_tree_edge, updated_at = now()
@@ -60,11 +68,19 @@ BEGIN
                           worker_id, capability_id, denied, body, deny_reason)
     SELECT * FROM unnest(r_tenant, r_seq, r_id, r_hash, r_prev, r_at,
                          r_worker, r_capability, r_denied, r_body, r_reason);
-    INSERT INTO route_telemetry (tenant_id, correlation_id, decision_id, telemetry)
-    SELECT * FROM unnest(t_tenant, t_correlation, t_decision, t_telemetry);
-    INSERT INTO receipt_tree_nodes (tenant_id, level, index, hash)
-    SELECT * FROM unnest(n_tenant, n_level, n_index, n_hash);
-
+    -- Each statement below starts an executor only when it has rows: most
+    -- batches have no telemetry, no new stored node and no claim.
+    IF cardinality(t_tenant) > 0 THEN
+        INSERT INTO route_telemetry (tenant_id, correlation_id, decision_id, telemetry)
+        SELECT * FROM unnest(t_tenant, t_correlation, t_decision, t_telemetry);
+    END IF;
+    IF cardinality(n_tenant) > 0 THEN
+        INSERT INTO receipt_tree_nodes (tenant_id, level, index, hash)
+        SELECT * FROM unnest(n_tenant, n_level, n_index, n_hash);
+    END IF;
+    IF cardinality(c_tenant) = 0 THEN
+        RETURN;
+    END IF;
     UPDATE decision_idempotency d
        SET receipt_tenant_id = u.receipt_tenant_id, receipt_id = u.receipt_id,
            response_extra = u.response_extra
@@ -73,7 +89,7 @@ BEGIN
      WHERE d.tenant_id = u.tenant_id AND d.idempotency_key = u.idempotency_key
        AND d.claim = u.claim AND d.receipt_id IS NULL;
     GET DIAGNOSTICS completed = ROW_COUNT;
-    IF completed <> coalesce(cardinality(c_tenant), 0) THEN
+    IF completed <> cardinality(c_tenant) THEN
         RAISE EXCEPTION 'an idempotency claim of this batch is no longer held'
             USING ERRCODE = 'HR002';
     END IF;
