@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use audit::{ChainCursor, ChainError, ChainHead};
+use audit::{ChainCursor, ChainError, ChainHead, VerifiedSignatures};
 use chrono::{DateTime, Utc};
 use ed25519_dalek::VerifyingKey;
 use registry::chain_checks::{ChainCheckSummary, ChainToCheck, StoredReceipt};
@@ -502,6 +502,13 @@ fn check_chunk(
     keys: &HashMap<String, VerifyingKey>,
 ) -> Checked {
     let mut cursor = ChainCursor::new(tenant, from);
+    // The chunk's signatures at once; if one fails, each is checked alone
+    // below, which names it.
+    let readable: Vec<&audit::Receipt> = stored
+        .iter()
+        .filter_map(|r| r.receipt.as_ref().ok())
+        .collect();
+    let signed = VerifiedSignatures::check(&readable, keys);
     let mut rows = stored.iter();
     while cursor.verified().length < upto {
         let index = cursor.next_index();
@@ -511,7 +518,7 @@ fn check_chunk(
                 Ok(r) => {
                     // The signed receipt first, then the columns beside it.
                     let mut next = cursor.clone();
-                    match next.verify_next(r, keys) {
+                    match next.verify_next_in(r, keys, &signed) {
                         Err(e) => Some(e),
                         Ok(()) => match row.columns.differing_from(r) {
                             Some(column) => Some(ChainError::ColumnMismatch {
