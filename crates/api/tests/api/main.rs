@@ -14,6 +14,7 @@ mod decision_concurrency;
 mod decisions;
 mod deployment;
 mod dispatches;
+mod durability;
 mod errors;
 mod http_basics;
 mod idempotency;
