@@ -103,41 +103,119 @@ struct Proof {
     proof: Option<String>,
 }
 
-/// One decision (or route) call; Ok when it was answered with a proof.
-async fn decided(
-    http: &reqwest::Client,
-    url: String,
-    key: &str,
-    body: &Value,
-) -> Result<(), String> {
-    let resp = http
-        .post(url)
-        .bearer_auth(key)
-        .json(body)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    let status = resp.status();
-    let bytes = resp.bytes().await.map_err(|e| e.to_string())?;
-    match serde_json::from_slice::<Proof>(&bytes) {
-        Ok(Proof { proof: Some(_) }) if status.is_success() => Ok(()),
-        _ => Err(format!("{status}: {}", String::from_utf8_lossy(&bytes))),
-    }
+/// The part of a verify answer the load loop checks.
+#[derive(serde::Deserialize)]
+struct Verified {
+    status: String,
 }
 
-/// One health call; Ok on a success.
-async fn health(http: &reqwest::Client, url: &str) -> Result<(), String> {
-    let resp = http
-        .get(format!("{url}/health"))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    let status = resp.status();
-    resp.bytes().await.map_err(|e| e.to_string())?;
-    if status.is_success() {
-        Ok(())
-    } else {
-        Err(status.to_string())
+/// What one request of the load is, made once: the URL parsed, the
+/// authorization header and the decision bodies encoded ahead, so that the
+/// load generator — which shares the machine with the server — spends on
+/// each request only what sending it and checking its answer cost.
+struct Load {
+    http: reqwest::Client,
+    target: String,
+    url: reqwest::Url,
+    auth: reqwest::header::HeaderValue,
+    /// `decisions`: a request the worker may make, and one it may not.
+    allowed: bytes::Bytes,
+    denied: bytes::Bytes,
+}
+
+impl Load {
+    fn new(http: reqwest::Client, base: &str, key: &str, target: &str) -> Result<Self, String> {
+        let path = match target {
+            "verify" => "/api/v1/verify/x.bench.worker",
+            "health" => "/health",
+            "route" => "/api/v1/route",
+            _ => "/api/v1/decisions",
+        };
+        let decision = |cap: &str| {
+            bytes::Bytes::from(
+                json!({"worker_id": "x.bench.worker", "capability": cap, "env": "dev", "data_label": "PUBLIC"})
+                    .to_string(),
+            )
+        };
+        Ok(Self {
+            http,
+            target: target.to_string(),
+            url: reqwest::Url::parse(&format!("{base}{path}")).map_err(|e| e.to_string())?,
+            auth: reqwest::header::HeaderValue::from_str(&format!("Bearer {key}"))
+                .map_err(|e| e.to_string())?,
+            allowed: decision("cap.bench.read"),
+            denied: decision("cap.bench.undeclared"),
+        })
+    }
+
+    /// Request `n` of the load; Ok when it was answered as it should be.
+    async fn one(&self, n: u64) -> Result<(), String> {
+        match self.target.as_str() {
+            "verify" => {
+                let resp = self.get().await?;
+                match serde_json::from_slice::<Verified>(&resp) {
+                    Ok(v) if v.status == "active" => Ok(()),
+                    _ => Err(String::from_utf8_lossy(&resp).into_owned()),
+                }
+            }
+            "health" => self.get().await.map(|_| ()),
+            target => {
+                // One in ten is denied (a capability no worker declares and
+                // no rule routes), as in real traffic.
+                let denied = n.is_multiple_of(10);
+                let body = if target == "route" {
+                    let cap = if denied {
+                        "cap.bench.undeclared"
+                    } else {
+                        "cap.bench.read"
+                    };
+                    bytes::Bytes::from(format!(
+                        r#"{{"capability_id":"{cap}","env":"dev","data_label":"PUBLIC","tenant_risk":"low","qos_class":"P2","correlation_id":"{}"}}"#,
+                        uuid::Uuid::new_v4()
+                    ))
+                } else if denied {
+                    self.denied.clone()
+                } else {
+                    self.allowed.clone()
+                };
+                self.decided(body).await
+            }
+        }
+    }
+
+    async fn get(&self) -> Result<bytes::Bytes, String> {
+        let resp = self
+            .http
+            .get(self.url.clone())
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = resp.status();
+        let body = resp.bytes().await.map_err(|e| e.to_string())?;
+        if status.is_success() {
+            Ok(body)
+        } else {
+            Err(format!("{status}: {}", String::from_utf8_lossy(&body)))
+        }
+    }
+
+    /// One decision (or route) call; Ok when it was answered with a proof.
+    async fn decided(&self, body: bytes::Bytes) -> Result<(), String> {
+        let resp = self
+            .http
+            .post(self.url.clone())
+            .header(reqwest::header::AUTHORIZATION, self.auth.clone())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = resp.status();
+        let bytes = resp.bytes().await.map_err(|e| e.to_string())?;
+        match serde_json::from_slice::<Proof>(&bytes) {
+            Ok(Proof { proof: Some(_) }) if status.is_success() => Ok(()),
+            _ => Err(format!("{status}: {}", String::from_utf8_lossy(&bytes))),
+        }
     }
 }
 
@@ -184,90 +262,26 @@ fn print_limits() -> Result<(), String> {
     Ok(())
 }
 
-/// One verify call; Ok when the registry answered with the worker's status.
-async fn verify(http: &reqwest::Client, url: &str) -> Result<(), String> {
-    let resp = http
-        .get(format!("{url}/api/v1/verify/x.bench.worker"))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    let body: Value = resp.json().await.map_err(|e| e.to_string())?;
-    if body["status"] == "active" {
-        Ok(())
-    } else {
-        Err(body.to_string())
-    }
-}
-
 /// Latencies in microseconds, 1 µs to 10 min, three significant digits.
 fn histogram() -> Histogram<u64> {
     // Constant bounds, valid by construction.
     Histogram::new_with_bounds(1, 600_000_000, 3).expect("1 µs to 10 min at 3 digits is valid")
 }
 
-/// One request of the load: the `n`th of `lane`.
-async fn one(
-    http: &reqwest::Client,
-    url: &str,
-    key: &str,
-    target: &str,
-    n: u64,
-) -> Result<(), String> {
-    if target == "verify" {
-        return verify(http, url).await;
-    }
-    if target == "health" {
-        return health(http, url).await;
-    }
-    // One in ten is denied (a capability no worker declares and no rule
-    // routes), as in real traffic.
-    let cap = if n.is_multiple_of(10) {
-        "cap.bench.undeclared"
-    } else {
-        "cap.bench.read"
-    };
-    let (path, body) = if target == "route" {
-        (
-            "route",
-            json!({"capability_id": cap, "env": "dev", "data_label": "PUBLIC",
-            "tenant_risk": "low", "qos_class": "P2",
-            "correlation_id": uuid::Uuid::new_v4().to_string()}),
-        )
-    } else {
-        (
-            "decisions",
-            json!({"worker_id": "x.bench.worker", "capability": cap, "env": "dev", "data_label": "PUBLIC"}),
-        )
-    };
-    decided(http, format!("{url}/api/v1/{path}"), key, &body).await
-}
-
 /// Runs `concurrency` loops for `duration` (closed loop); the latencies
 /// (µs) and the error count.
-async fn load(
-    http: &reqwest::Client,
-    url: &str,
-    key: &str,
-    target: &str,
-    concurrency: usize,
-    duration: Duration,
-) -> (Histogram<u64>, u64) {
+async fn load(work: &Arc<Load>, concurrency: usize, duration: Duration) -> (Histogram<u64>, u64) {
     let deadline = Instant::now() + duration;
     let mut tasks = Vec::new();
     for lane in 0..concurrency {
-        let (http, url, key, target) = (
-            http.clone(),
-            url.to_string(),
-            key.to_string(),
-            target.to_string(),
-        );
+        let work = work.clone();
         tasks.push(tokio::spawn(async move {
             let mut latencies = histogram();
             let mut errors = 0u64;
             let mut n = lane as u64;
             while Instant::now() < deadline {
                 let started = Instant::now();
-                match one(&http, &url, &key, &target, n).await {
+                match work.one(n).await {
                     Ok(()) => {
                         let _ = latencies.record(started.elapsed().as_micros() as u64);
                     }
@@ -300,10 +314,7 @@ fn due(start: Instant, rate: u32, n: u64) -> Instant {
 /// latencies (µs), the error count and how many answers came within
 /// `duration` (the achieved rate's numerator).
 async fn open_load(
-    http: &reqwest::Client,
-    url: &str,
-    key: &str,
-    target: &str,
+    work: &Arc<Load>,
     rate: u32,
     duration: Duration,
     max_in_flight: usize,
@@ -324,12 +335,7 @@ async fn open_load(
             errors.fetch_add(1, Ordering::Relaxed);
             continue;
         }
-        let (http, url, key, target) = (
-            http.clone(),
-            url.to_string(),
-            key.to_string(),
-            target.to_string(),
-        );
+        let work = work.clone();
         let (latencies, errors, in_flight, in_window) = (
             latencies.clone(),
             errors.clone(),
@@ -337,7 +343,7 @@ async fn open_load(
             in_window.clone(),
         );
         tasks.push(tokio::spawn(async move {
-            let result = one(&http, &url, &key, &target, n).await;
+            let result = work.one(n).await;
             let took = at.elapsed().as_micros() as u64;
             in_flight.fetch_sub(1, Ordering::Relaxed);
             match result {
@@ -422,6 +428,7 @@ async fn main() -> Result<(), String> {
         }]})).await?;
     }
 
+    let work = Arc::new(Load::new(http, &base, &key, &args.target)?);
     let unit = if args.target == "verify" {
         "verifies/s"
     } else {
@@ -432,21 +439,9 @@ async fn main() -> Result<(), String> {
         println!("|---:|---:|---:|---:|---:|---:|---:|");
         for rate in args.rate {
             let warmup = Duration::from_secs(args.warmup);
-            open_load(
-                &http,
-                &base,
-                &key,
-                &args.target,
-                rate,
-                warmup,
-                args.max_in_flight,
-            )
-            .await;
+            open_load(&work, rate, warmup, args.max_in_flight).await;
             let (latencies, errors, answered) = open_load(
-                &http,
-                &base,
-                &key,
-                &args.target,
+                &work,
                 rate,
                 Duration::from_secs(args.seconds),
                 args.max_in_flight,
@@ -466,25 +461,9 @@ async fn main() -> Result<(), String> {
     println!("| concurrency | {unit} | p50 ms | p99 ms | p99.9 ms | max ms | errors |");
     println!("|---:|---:|---:|---:|---:|---:|---:|");
     for c in args.concurrency {
-        load(
-            &http,
-            &base,
-            &key,
-            &args.target,
-            c,
-            Duration::from_secs(args.warmup),
-        )
-        .await;
+        load(&work, c, Duration::from_secs(args.warmup)).await;
         let started = Instant::now();
-        let (latencies, errors) = load(
-            &http,
-            &base,
-            &key,
-            &args.target,
-            c,
-            Duration::from_secs(args.seconds),
-        )
-        .await;
+        let (latencies, errors) = load(&work, c, Duration::from_secs(args.seconds)).await;
         let elapsed = started.elapsed().as_secs_f64();
         println!(
             "| {c} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {errors} |",
