@@ -413,29 +413,23 @@ async fn optimistic(
     tenants: &[String],
     jobs: &[Job],
 ) -> Result<Vec<Result<Appended, String>>, BatchError> {
-    let mut conn = store.pool().acquire().await.map_err(StoreError::from)?;
-    let stored = async {
+    let ready = async {
+        let mut conn = store.pool().acquire().await?;
         let before = known.of(&mut conn, tenants).await?;
         // Every claim taken as held: the call fails whole (HR002) if one is not.
         let sealed = seal(jobs, key, &before, &mut std::iter::repeat(true))?;
-        append_batch(&mut conn, &before, &sealed).await?;
-        Ok::<_, StoreError>(sealed)
+        Ok::<_, StoreError>((conn, before, sealed))
     }
     .await;
-    match stored {
-        Ok(sealed) => {
-            known.remember(sealed.after);
-            Ok(sealed.results)
-        }
+    let (mut conn, before, sealed) = match ready {
+        Ok(r) => r,
         Err(e) => {
             known.forget(tenants);
-            Err(match e {
-                // The call was sent and its answer lost: it may have been applied.
-                e @ StoreError::Unavailable(_) => BatchError::Unknown(e),
-                e => BatchError::NotCommitted(e),
-            })
+            return Err(BatchError::NotCommitted(e));
         }
-    }
+    };
+    let sent = append_batch(&mut conn, &before, &sealed).await;
+    settled(known, tenants, sent.map(|()| sealed))
 }
 
 /// The batch in a transaction that locks its heads first (and its
@@ -448,7 +442,7 @@ async fn locked(
     tenants: &[String],
     jobs: &[Job],
 ) -> Result<Vec<Result<Appended, String>>, BatchError> {
-    let stored = async {
+    let ready = async {
         let mut tx = store.pool().begin().await?;
         let before = read_heads(&mut tx, tenants, true).await?;
         // A job whose claim is no longer its own gets no receipt: the request
@@ -472,22 +466,34 @@ async fn locked(
         Ok::<_, StoreError>((tx, sealed))
     }
     .await;
-    let (tx, sealed) = match stored {
-        Ok(s) => s,
+    let (tx, sealed) = match ready {
+        Ok(r) => r,
         Err(e) => {
             known.forget(tenants);
             return Err(BatchError::NotCommitted(e));
         }
     };
-    match tx.commit().await.map_err(StoreError::from) {
-        Ok(()) => {
+    let sent = tx.commit().await.map_err(StoreError::from);
+    settled(known, tenants, sent.map(|()| sealed))
+}
+
+/// The outcome of a batch once its last statement (the call alone, or
+/// COMMIT) was sent: the heads it leaves are remembered, or, if it failed,
+/// forgotten — and a lost connection means it may have been stored.
+fn settled(
+    known: &mut KnownHeads,
+    tenants: &[String],
+    sent: Result<Sealed<'_>, StoreError>,
+) -> Result<Vec<Result<Appended, String>>, BatchError> {
+    match sent {
+        Ok(sealed) => {
             known.remember(sealed.after);
             Ok(sealed.results)
         }
         Err(e) => {
             known.forget(tenants);
             Err(match e {
-                // COMMIT was sent and its answer lost: it may have been applied.
+                // Sent and its answer lost: it may have been applied.
                 e @ StoreError::Unavailable(_) => BatchError::Unknown(e),
                 e => BatchError::NotCommitted(e),
             })
