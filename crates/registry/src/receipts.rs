@@ -219,7 +219,9 @@ struct ReceiptRows {
     worker: Vec<String>,
     cap: Vec<String>,
     denied: Vec<bool>,
-    body: Vec<serde_json::Value>,
+    /// The receipt as JSON text: PostgreSQL parses it into `jsonb` once,
+    /// with no `serde_json::Value` built for it here.
+    body: Vec<String>,
     reason: Vec<Option<String>>,
 }
 
@@ -553,7 +555,7 @@ fn seal<'j>(
         rows.denied.push(p.denied);
         rows.reason.push(p.deny_reason.clone());
         rows.body
-            .push(serde_json::to_value(&receipt).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+            .push(serde_json::to_string(&receipt).map_err(|e| StoreError::Corrupt(e.to_string()))?);
         if let Some(claim) = &p.idempotency {
             sealed
                 .completed
