@@ -7,8 +7,9 @@
 -- receipts were linked onto, moves it, and inserts the receipts, their
 -- route telemetry and the tree's new stored nodes, and completes the
 -- receipts' idempotency claims. Alone (autocommit) it is the whole
--- transaction; a batch with webhook events or approvals, or one that lost a
--- claim, calls it inside a transaction that locked the heads first.
+-- transaction; a batch with webhook events or approvals, or one whose first
+-- call found a head moved or a claim lost, calls it inside a transaction
+-- that locked the heads and claims first.
 --
 -- A head that moved (another replica appended, or the row was changed
 -- behind the writer's back) fails the whole call with SQLSTATE HR001 and
@@ -64,6 +65,19 @@ BEGIN
             USING ERRCODE = 'HR001';
     END IF;
 
+    -- The heads move by exactly the receipts inserted, each between its
+    -- chain's old and new length (the primary key refuses a position twice).
+    IF coalesce(cardinality(r_tenant), 0) <> (
+           SELECT coalesce(sum(h.now_length - h.was_length), 0)
+           FROM unnest(chain_tenant, was_length, now_length) AS h(tenant_id, was_length, now_length))
+       OR EXISTS (
+           SELECT 1 FROM unnest(r_tenant, r_seq) AS r(tenant_id, seq)
+           LEFT JOIN unnest(chain_tenant, was_length, now_length) AS h(tenant_id, was_length, now_length)
+             ON h.tenant_id = r.tenant_id
+           WHERE h.tenant_id IS NULL OR r.seq <= h.was_length OR r.seq > h.now_length) THEN
+        RAISE EXCEPTION 'the batch''s receipts do not match the heads it moves'
+            USING ERRCODE = 'HR003';
+    END IF;
     INSERT INTO receipts (tenant_id, seq, receipt_id, receipt_hash, prev_receipt_hash, decided_at,
                           worker_id, capability_id, denied, body, deny_reason)
     SELECT * FROM unnest(r_tenant, r_seq, r_id, r_hash, r_prev, r_at,
@@ -78,20 +92,22 @@ BEGIN
         INSERT INTO receipt_tree_nodes (tenant_id, level, index, hash)
         SELECT * FROM unnest(n_tenant, n_level, n_index, n_hash);
     END IF;
-    IF cardinality(c_tenant) = 0 THEN
-        RETURN;
-    END IF;
-    UPDATE decision_idempotency d
-       SET receipt_tenant_id = u.receipt_tenant_id, receipt_id = u.receipt_id,
-           response_extra = u.response_extra
-      FROM unnest(c_tenant, c_key, c_claim, c_receipt_tenant, c_receipt, c_response_extra)
-           AS u(tenant_id, idempotency_key, claim, receipt_tenant_id, receipt_id, response_extra)
-     WHERE d.tenant_id = u.tenant_id AND d.idempotency_key = u.idempotency_key
-       AND d.claim = u.claim AND d.receipt_id IS NULL;
-    GET DIAGNOSTICS completed = ROW_COUNT;
-    IF completed <> cardinality(c_tenant) THEN
-        RAISE EXCEPTION 'an idempotency claim of this batch is no longer held'
-            USING ERRCODE = 'HR002';
+    IF coalesce(cardinality(c_tenant), 0) > 0 THEN
+        UPDATE decision_idempotency d
+           SET receipt_tenant_id = u.receipt_tenant_id, receipt_id = u.receipt_id,
+               response_extra = u.response_extra
+          FROM unnest(c_tenant, c_key, c_claim, c_receipt_tenant, c_receipt, c_response_extra)
+               AS u(tenant_id, idempotency_key, claim, receipt_tenant_id, receipt_id, response_extra)
+         WHERE d.tenant_id = u.tenant_id AND d.idempotency_key = u.idempotency_key
+           AND d.claim = u.claim AND d.receipt_id IS NULL;
+        GET DIAGNOSTICS completed = ROW_COUNT;
+        IF completed <> cardinality(c_tenant) THEN
+            RAISE EXCEPTION 'an idempotency claim of this batch is no longer held'
+                USING ERRCODE = 'HR002';
+        END IF;
     END IF;
 END
 $$;
+
+-- Only the registry's own role (the owner) appends receipts.
+REVOKE EXECUTE ON FUNCTION append_receipt_batch FROM PUBLIC;

@@ -447,13 +447,13 @@ impl ChainCursor {
         r: &Receipt,
         keys: &HashMap<String, VerifyingKey>,
     ) -> Result<(), ChainError> {
-        self.verify_next_in(r, keys, &VerifiedSignatures::default())
+        self.verify_next_with(r, keys, &VerifiedSignatures::default())
     }
 
     /// As [`ChainCursor::verify_next`], but a signature `checked` holds (one
     /// [`VerifiedSignatures::check`] verified with the others of its run)
     /// is not verified again; any other is.
-    pub fn verify_next_in(
+    pub fn verify_next_with(
         &mut self,
         r: &Receipt,
         keys: &HashMap<String, VerifyingKey>,
@@ -477,7 +477,7 @@ impl ChainCursor {
                 found: r.content.prev_receipt_hash.clone(),
             });
         }
-        if !checked.holds(r) {
+        if !checked.holds(r, keys) {
             check_signature(index, r, keys)?;
         }
         self.verified.hash = Some(r.receipt_hash.clone());
@@ -552,16 +552,20 @@ fn check_hash(index: usize, r: &Receipt) -> Result<(), ChainError> {
 
 /// Receipt signatures verified together (Ed25519 batch verification,
 /// several times cheaper per signature than one by one), for a chain
-/// verifier that reads receipts in runs ([`ChainCursor::verify_next_in`]).
+/// verifier that reads receipts in runs ([`ChainCursor::verify_next_with`]).
 ///
-/// Batch verification checks the cofactored equation; a signature only
-/// the key's holder could make might pass it and fail the one-by-one check
-/// (never one forged without the key), so it proves who signed exactly as
-/// much. All or nothing: if any signature of the run fails, has an unknown
-/// key or does not parse, none is held and the cursor checks each alone,
-/// naming the bad one as before.
+/// ed25519-dalek checks one random linear combination of the run's
+/// verification equations, its coefficients derived from all the inputs.
+/// No one without the private key can make a signature pass it that fails
+/// alone; the key's holder could grind one whose `R` carries a small-order
+/// part past it (the one-by-one check refuses such a signature), which a
+/// registry signing with its own key has no reason to do and gains nothing
+/// by. All or nothing: if any signature of the run fails, has an unknown key
+/// or does not parse, none is held and the cursor checks each alone, naming
+/// the bad one as before. Each signature is held with the key it was checked
+/// against, so a set is no use with another set of keys.
 #[derive(Debug, Default)]
-pub struct VerifiedSignatures(HashSet<(String, String, String)>);
+pub struct VerifiedSignatures(HashSet<(String, String, [u8; 32])>);
 
 impl VerifiedSignatures {
     /// Verifies the signatures of `receipts` over their `receipt_hash`, with
@@ -591,20 +595,24 @@ impl VerifiedSignatures {
         {
             return Self::default();
         }
-        Self(receipts.iter().map(|r| Self::entry(r)).collect())
-    }
-
-    /// Whether `r`'s signature, as it stands, was verified here.
-    fn holds(&self, r: &Receipt) -> bool {
-        !self.0.is_empty() && self.0.contains(&Self::entry(r))
-    }
-
-    fn entry(r: &Receipt) -> (String, String, String) {
-        (
-            r.receipt_hash.clone(),
-            r.signature.clone(),
-            r.content.signing_key_id.clone(),
+        Self(
+            receipts
+                .iter()
+                .zip(&signers)
+                .map(|(r, key)| Self::entry(r, key))
+                .collect(),
         )
+    }
+
+    /// Whether `r`'s signature, as it stands, was verified here with the
+    /// key `keys` names for it.
+    fn holds(&self, r: &Receipt, keys: &HashMap<String, VerifyingKey>) -> bool {
+        keys.get(&r.content.signing_key_id)
+            .is_some_and(|key| self.0.contains(&Self::entry(r, key)))
+    }
+
+    fn entry(r: &Receipt, key: &VerifyingKey) -> (String, String, [u8; 32]) {
+        (r.receipt_hash.clone(), r.signature.clone(), key.to_bytes())
     }
 }
 
@@ -1230,7 +1238,7 @@ mod tests {
     ) -> Result<u64, ChainError> {
         let mut cursor = ChainCursor::new("org.acme", ChainHead::GENESIS);
         for r in c {
-            cursor.verify_next_in(r, keys, checked)?;
+            cursor.verify_next_with(r, keys, checked)?;
         }
         Ok(cursor.verified().length)
     }
@@ -1241,7 +1249,7 @@ mod tests {
         let c = chain(40, &k);
         let run: Vec<&Receipt> = c.iter().collect();
         let checked = VerifiedSignatures::check(&run, &keys(&k));
-        assert!(c.iter().all(|r| checked.holds(r)));
+        assert!(c.iter().all(|r| checked.holds(r, &keys(&k))));
         assert_eq!(verify_in(&c, &keys(&k), &checked), Ok(40));
     }
 
@@ -1252,7 +1260,10 @@ mod tests {
         c[17].signature = c[18].signature.clone();
         let run: Vec<&Receipt> = c.iter().collect();
         let checked = VerifiedSignatures::check(&run, &keys(&k));
-        assert!(!c.iter().any(|r| checked.holds(r)), "all or nothing");
+        assert!(
+            !c.iter().any(|r| checked.holds(r, &keys(&k))),
+            "all or nothing"
+        );
         assert!(matches!(
             verify_in(&c, &keys(&k), &checked),
             Err(ChainError::BadSignature { index: 17, .. })
@@ -1275,13 +1286,29 @@ mod tests {
     }
 
     #[test]
+    fn signatures_checked_with_one_key_are_checked_again_under_another() {
+        let k = SigningKey::from_bytes(&[5u8; 32]);
+        let c = chain(5, &k);
+        let run: Vec<&Receipt> = c.iter().collect();
+        let checked = VerifiedSignatures::check(&run, &keys(&k));
+        // Another key published under the same kid: nothing is held for it.
+        let other = SigningKey::from_bytes(&[6u8; 32]);
+        let swapped = HashMap::from([(key_id(&k.verifying_key()), other.verifying_key())]);
+        assert!(!c.iter().any(|r| checked.holds(r, &swapped)));
+        assert!(matches!(
+            verify_in(&c, &swapped, &checked),
+            Err(ChainError::BadSignature { index: 0, .. })
+        ));
+    }
+
+    #[test]
     fn a_run_with_an_unknown_key_or_unreadable_signature_holds_none() {
         let k = SigningKey::from_bytes(&[5u8; 32]);
         let other = SigningKey::from_bytes(&[6u8; 32]);
         let c = chain(5, &k);
         let run: Vec<&Receipt> = c.iter().collect();
         let unknown = VerifiedSignatures::check(&run, &keys(&other));
-        assert!(!c.iter().any(|r| unknown.holds(r)));
+        assert!(!c.iter().any(|r| unknown.holds(r, &keys(&other))));
         assert!(matches!(
             verify_in(&c, &keys(&other), &unknown),
             Err(ChainError::UnknownKey { index: 0, .. })
@@ -1290,7 +1317,7 @@ mod tests {
         bad[2].signature = "not base64!".into();
         let run: Vec<&Receipt> = bad.iter().collect();
         let unreadable = VerifiedSignatures::check(&run, &keys(&k));
-        assert!(!bad.iter().any(|r| unreadable.holds(r)));
+        assert!(!bad.iter().any(|r| unreadable.holds(r, &keys(&k))));
         assert!(matches!(
             verify_in(&bad, &keys(&k), &unreadable),
             Err(ChainError::BadSignature { index: 2, .. })

@@ -47,8 +47,9 @@ pub enum Unavailable {
     /// taken over); nothing of it was stored.
     #[error("the receipt was not committed: {0}")]
     NotCommitted(String),
-    /// The connection was lost after the receipt's batch sent COMMIT: it
-    /// may or may not be stored (whatever it used stays used).
+    /// The connection was lost after the receipt's batch sent its last
+    /// statement (the autocommitted call, or COMMIT): it may or may not be
+    /// stored (whatever it used stays used).
     #[error("the receipt's commit was not confirmed: {0}")]
     CommitUnknown(String),
 }

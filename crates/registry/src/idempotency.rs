@@ -178,7 +178,9 @@ impl Store {
 }
 
 /// Locks the claims of a receipt batch and returns, per claim, whether it is
-/// still held by its token (in the order given). Runs in the batch's transaction.
+/// still held by its token (in the order given). Runs in the transaction of
+/// a batch written the locked way (`receipts::locked`); the one-round-trip
+/// way takes every claim as held and its call fails whole if one is not.
 pub(crate) async fn lock_claims(
     tx: &mut sqlx::PgConnection,
     claims: &[&IdempotencyClaim],

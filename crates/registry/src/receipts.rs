@@ -21,8 +21,10 @@
 //! with the key's id, hashed and signed is [`audit::ChainHead::append`], a
 //! pure function, and the key is an opaque [`ReceiptKey`] of `audit`'s that
 //! the writer only holds (and swaps on rotation). The batching loop stays
-//! here, not in `service`, because group commit is one transaction whose
-//! appends happen between reading the heads and writing the rows.
+//! here, not in `service`, because sealing is tied to the stored heads: the
+//! heads the writer remembers, or those it locked in the transaction it
+//! seals in when they moved — handing either across crates would mean
+//! handing an open transaction, for no fewer round trips.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
@@ -85,7 +87,8 @@ pub struct Appended {
 enum Failed {
     /// Nothing of it was stored.
     NotCommitted(String),
-    /// The connection was lost after COMMIT was sent: the receipt may be stored.
+    /// The connection was lost after the batch's last statement (the
+    /// autocommitted call, or COMMIT) was sent: the receipt may be stored.
     Unknown(String),
 }
 
@@ -94,7 +97,7 @@ enum Failed {
 enum BatchError {
     /// A statement failed or COMMIT was refused: nothing of it was stored.
     NotCommitted(StoreError),
-    /// The connection was lost after COMMIT was sent: it may be stored.
+    /// The connection was lost after its last statement was sent: it may be stored.
     Unknown(StoreError),
 }
 
@@ -239,6 +242,10 @@ const CLAIM_LOST: &str = "HR002";
 /// reads each again when it next appends to it (one query more, once).
 const MAX_KNOWN_HEADS: usize = 4096;
 
+/// How long a tenant whose head moved under this writer is written the
+/// locked way (see [`KnownHeads::contend`]).
+const CONTENDED_FOR: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A chain's row in `receipt_chains`: its head and its tree.
 #[derive(Debug, Clone)]
 struct StoredHead {
@@ -253,7 +260,13 @@ struct StoredHead {
 /// (another replica appended, or the row was changed behind our back), so
 /// a stale memory costs a retry, never a fork or a gap.
 #[derive(Default)]
-struct KnownHeads(HashMap<String, StoredHead>);
+struct KnownHeads {
+    heads: HashMap<String, StoredHead>,
+    /// Tenants whose head moved under this writer lately (another replica
+    /// appends to them too), until when: their batches go the locked way
+    /// directly rather than fail the one-round-trip call and be redone.
+    contended: HashMap<String, std::time::Instant>,
+}
 
 impl KnownHeads {
     /// The heads of `tenants`: those remembered, and the rest read (and
@@ -265,7 +278,7 @@ impl KnownHeads {
     ) -> Result<BTreeMap<String, StoredHead>, StoreError> {
         let missing: Vec<String> = tenants
             .iter()
-            .filter(|t| !self.0.contains_key(*t))
+            .filter(|t| !self.heads.contains_key(*t))
             .cloned()
             .collect();
         let mut heads = if missing.is_empty() {
@@ -274,7 +287,7 @@ impl KnownHeads {
             read_heads(conn, &missing, false).await?
         };
         for t in tenants {
-            if let Some(h) = self.0.get(t) {
+            if let Some(h) = self.heads.get(t) {
                 heads.insert(t.clone(), h.clone());
             }
         }
@@ -282,16 +295,37 @@ impl KnownHeads {
     }
 
     fn remember(&mut self, heads: BTreeMap<String, StoredHead>) {
-        if self.0.len() + heads.len() > MAX_KNOWN_HEADS {
-            self.0.clear();
+        if self.heads.len() + heads.len() > MAX_KNOWN_HEADS {
+            self.heads.clear();
         }
-        self.0.extend(heads);
+        self.heads.extend(heads);
     }
 
     fn forget(&mut self, tenants: &[String]) {
         for t in tenants {
-            self.0.remove(t);
+            self.heads.remove(t);
         }
+    }
+
+    /// `tenants`' heads moved under this writer: for a while, lock first.
+    fn contend(&mut self, tenants: &[String]) {
+        let until = std::time::Instant::now() + CONTENDED_FOR;
+        if self.contended.len() + tenants.len() > MAX_KNOWN_HEADS {
+            self.contended.clear();
+        }
+        for t in tenants {
+            self.contended.insert(t.clone(), until);
+        }
+    }
+
+    /// Whether another writer appended to one of `tenants` lately.
+    fn contended(&mut self, tenants: &[String]) -> bool {
+        if self.contended.is_empty() {
+            return false;
+        }
+        let now = std::time::Instant::now();
+        self.contended.retain(|_, until| *until > now);
+        tenants.iter().any(|t| self.contended.contains_key(t))
     }
 }
 
@@ -389,10 +423,13 @@ async fn commit(
         t.dedup();
         t
     };
-    if !jobs.iter().any(|j| needs_transaction(&j.receipt)) {
+    if !jobs.iter().any(|j| needs_transaction(&j.receipt)) && !known.contended(&tenants) {
         match optimistic(store, key, known, &tenants, jobs).await {
             Err(BatchError::NotCommitted(StoreError::Database(e))) if needs_lock(&e) => {
-                tracing::info!(error = %e, "receipt batch sealed again under lock");
+                tracing::debug!(error = %e, "receipt batch sealed again under lock");
+                if is_code(&e, HEAD_MOVED) {
+                    known.contend(&tenants);
+                }
             }
             done => return done,
         }
@@ -403,8 +440,11 @@ async fn commit(
 /// Whether the call failed because a head moved or a claim was lost: the
 /// batch is sealed again with both locked.
 fn needs_lock(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db)
-        if matches!(db.code().as_deref(), Some(HEAD_MOVED | CLAIM_LOST)))
+    is_code(e, HEAD_MOVED) || is_code(e, CLAIM_LOST)
+}
+
+fn is_code(e: &sqlx::Error, code: &str) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some(code))
 }
 
 /// The batch on the heads the writer knows, in one autocommitted call.

@@ -1,8 +1,9 @@
 //! The Merkle tree of each tenant's receipts (RFC 9162) as rows: the right
 //! edge beside the chain head in `receipt_chains`, a stored node every eight
 //! levels in `receipt_tree_nodes` (`audit::tree` says what and why). The
-//! receipt writer keeps both in each batch's transaction
-//! (`receipts::commit`) for every chain whose tree is caught up; a chain
+//! receipt writer keeps both with each batch's receipts (one call of
+//! `append_receipt_batch`, `receipts::append_batch`) for every chain whose
+//! tree is caught up; a chain
 //! written before the tree existed (or by an older replica) is caught up by
 //! [`Store::catch_up_trees`] in bounded steps, off the write path. This
 //! module also reads the tree back as tree heads and inclusion and

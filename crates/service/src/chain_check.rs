@@ -518,7 +518,7 @@ fn check_chunk(
                 Ok(r) => {
                     // The signed receipt first, then the columns beside it.
                     let mut next = cursor.clone();
-                    match next.verify_next_in(r, keys, &signed) {
+                    match next.verify_next_with(r, keys, &signed) {
                         Err(e) => Some(e),
                         Ok(()) => match row.columns.differing_from(r) {
                             Some(column) => Some(ChainError::ColumnMismatch {

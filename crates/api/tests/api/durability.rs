@@ -103,7 +103,11 @@ async fn load(p: &Proc, key: &str, lanes: usize, stop: Arc<AtomicBool>) -> Vec<S
                     .await;
                 let Ok(resp) = sent else { break };
                 if resp.status() != 200 {
-                    break;
+                    // The server answers until it is killed: an error
+                    // answer is a failure, not the crash.
+                    let status = resp.status();
+                    let body = resp.text().await.unwrap_or_default();
+                    panic!("answered {status} under load: {body}");
                 }
                 let Ok(body) = resp.json::<Value>().await else {
                     break;
