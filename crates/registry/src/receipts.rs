@@ -37,7 +37,7 @@ use uuid::Uuid;
 use crate::idempotency::{self, CompletedClaims, IdempotencyClaim};
 use crate::route_events::TelemetryRows;
 use crate::tree::TreeRows;
-use crate::{Store, StoreError, Unavailable};
+use crate::{has_sqlstate, Store, StoreError, Unavailable};
 
 /// Most receipts one transaction takes.
 const MAX_BATCH: usize = 512;
@@ -427,7 +427,7 @@ async fn commit(
         match optimistic(store, key, known, &tenants, jobs).await {
             Err(BatchError::NotCommitted(StoreError::Database(e))) if needs_lock(&e) => {
                 tracing::debug!(error = %e, "receipt batch sealed again under lock");
-                if is_code(&e, HEAD_MOVED) {
+                if has_sqlstate(&e, HEAD_MOVED) {
                     known.contend(&tenants);
                 }
             }
@@ -440,11 +440,7 @@ async fn commit(
 /// Whether the call failed because a head moved or a claim was lost: the
 /// batch is sealed again with both locked.
 fn needs_lock(e: &sqlx::Error) -> bool {
-    is_code(e, HEAD_MOVED) || is_code(e, CLAIM_LOST)
-}
-
-fn is_code(e: &sqlx::Error, code: &str) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some(code))
+    has_sqlstate(e, HEAD_MOVED) || has_sqlstate(e, CLAIM_LOST)
 }
 
 /// The batch on the heads the writer knows, in one autocommitted call.
