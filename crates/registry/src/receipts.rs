@@ -9,7 +9,7 @@
 //!
 //! A batch of plain decisions costs one round trip: the writer remembers
 //! each chain's head as its last commit left it, seals the batch onto it,
-//! and one call of `append_receipt_batch` (migration 36) locks the chain
+//! and one call of `append_receipt_batch` (migrations 36, 37) locks the chain
 //! rows in tenant order, checks they are still those heads, moves them and
 //! inserts the receipts and completes their idempotency claims,
 //! autocommitted. A head that moved (another replica appended) or a claim
@@ -35,7 +35,6 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::idempotency::{self, CompletedClaims, IdempotencyClaim};
-use crate::route_events::TelemetryRows;
 use crate::tree::TreeRows;
 use crate::{has_sqlstate, Store, StoreError, Unavailable};
 
@@ -226,6 +225,8 @@ struct ReceiptRows {
     /// with no `serde_json::Value` built for it here.
     body: Vec<String>,
     reason: Vec<Option<String>>,
+    /// A route decision's telemetry as JSON text (none for the others).
+    telemetry: Vec<Option<String>>,
 }
 
 /// Why a receipt was left out of its batch.
@@ -387,7 +388,6 @@ struct Sealed<'j> {
     /// Each job's receipt, or why it has none, in job order.
     results: Vec<Result<Appended, String>>,
     rows: ReceiptRows,
-    telemetry: TelemetryRows,
     trees: TreeRows,
     denied: Vec<(String, serde_json::Value)>,
     opened: Vec<&'j crate::approvals::Approval>,
@@ -556,7 +556,6 @@ fn seal<'j>(
     let mut sealed = Sealed {
         results: Vec::with_capacity(jobs.len()),
         rows: ReceiptRows::default(),
-        telemetry: TelemetryRows::default(),
         trees,
         denied: Vec::new(),
         opened: Vec::new(),
@@ -597,14 +596,13 @@ fn seal<'j>(
                 .completed
                 .add(claim, &p.content.tenant_id, receipt_id);
         }
-        if let Some(t) = &p.telemetry {
-            sealed.telemetry.add(
-                &p.content.tenant_id,
-                &p.content.correlation_id,
-                receipt_id,
-                t,
-            )?;
-        }
+        rows.telemetry.push(
+            p.telemetry
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        );
         if p.denied && p.announce_denied {
             let data = crate::webhooks::payload(&denied_data(&receipt, p))?;
             sealed
@@ -636,7 +634,7 @@ fn seal<'j>(
 }
 
 /// Stores a sealed batch with one call of `append_receipt_batch`
-/// (migration 36): checks and moves the heads from `before` to
+/// (migrations 36, 37): checks and moves the heads from `before` to
 /// `sealed.after`, inserts the receipts, their route telemetry and the
 /// tree's new stored nodes — all or nothing, one round trip.
 async fn append_batch(
@@ -666,10 +664,9 @@ async fn append_batch(
             $1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bytea[],
             $6::text[], $7::bigint[], $8::bigint[], $9::bytea[],
             $10::text[], $11::bigint[], $12::uuid[], $13::text[], $14::text[], $15::timestamptz[],
-            $16::text[], $17::text[], $18::boolean[], $19::jsonb[], $20::text[],
-            $21::text[], $22::text[], $23::uuid[], $24::json[],
-            $25::text[], $26::smallint[], $27::bigint[], $28::bytea[],
-            $29::text[], $30::text[], $31::uuid[], $32::text[], $33::uuid[], $34::jsonb[])",
+            $16::text[], $17::text[], $18::boolean[], $19::jsonb[], $20::text[], $21::json[],
+            $22::text[], $23::smallint[], $24::bigint[], $25::bytea[],
+            $26::text[], $27::text[], $28::uuid[], $29::text[], $30::uuid[], $31::jsonb[])",
     )
     .bind(&chains.tenant)
     .bind(&chains.was_hash)
@@ -690,8 +687,9 @@ async fn append_batch(
     .bind(&rows.cap)
     .bind(&rows.denied)
     .bind(&rows.body)
-    .bind(&rows.reason);
-    let query = sealed.trees.bind_nodes(sealed.telemetry.bind(query));
+    .bind(&rows.reason)
+    .bind(&rows.telemetry);
+    let query = sealed.trees.bind_nodes(query);
     sealed.completed.bind(query).execute(&mut *conn).await?;
     Ok(())
 }

@@ -1,11 +1,11 @@
 //! The telemetry envelopes of route decisions (WCP §5.4), stored by the
-//! receipt writer in the transaction of the decision's receipt
-//! (`receipts::PendingReceipt::telemetry`) and read back by correlation id.
-//! The receipt (version 3) records every field the envelopes share, so a
-//! decision's row holds only what they add (`routing::telemetry::Telemetry`,
-//! about a hundred bytes of JSON); reading joins the receipt and rebuilds the
-//! envelopes (`routing::telemetry::Envelopes`), the same definition the
-//! answer is written with.
+//! receipt writer in the receipt's own row (`receipts.route_telemetry`,
+//! from `receipts::PendingReceipt::telemetry`) and read back by correlation
+//! id. The receipt (version 3) records every field the envelopes share, so
+//! the column holds only what they add (`routing::telemetry::Telemetry`,
+//! about a hundred bytes of JSON); reading rebuilds the envelopes from both
+//! (`routing::telemetry::Envelopes`), the same definition the answer is
+//! written with.
 
 use routing::telemetry::{EnvelopeCommon, Envelopes, Telemetry};
 use serde_json::Value;
@@ -40,47 +40,6 @@ pub fn envelope_common(receipt: &audit::UnsignedReceipt) -> EnvelopeCommon {
     }
 }
 
-/// The telemetry of one receipt batch, as columns for one `INSERT`.
-#[derive(Default)]
-pub(crate) struct TelemetryRows {
-    tenant: Vec<String>,
-    correlation: Vec<String>,
-    decision: Vec<Uuid>,
-    telemetry: Vec<String>,
-}
-
-impl TelemetryRows {
-    /// Adds one decision's envelopes.
-    pub(crate) fn add(
-        &mut self,
-        tenant: &str,
-        correlation_id: &str,
-        decision: Uuid,
-        telemetry: &Telemetry,
-    ) -> Result<(), StoreError> {
-        self.tenant.push(tenant.to_string());
-        self.correlation.push(correlation_id.to_string());
-        self.decision.push(decision);
-        self.telemetry.push(
-            serde_json::to_string(telemetry).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        );
-        Ok(())
-    }
-
-    /// Binds them as parameters 21–24 of the receipt batch's call
-    /// (`receipts::append_batch`), which inserts them (none: empty arrays).
-    pub(crate) fn bind<'q>(
-        &'q self,
-        query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
-    ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
-        query
-            .bind(&self.tenant)
-            .bind(&self.correlation)
-            .bind(&self.decision)
-            .bind(&self.telemetry)
-    }
-}
-
 impl TenantStore<'_> {
     /// This tenant's envelopes with `correlation_id`, oldest first, at most `limit`.
     pub async fn route_events(
@@ -89,12 +48,14 @@ impl TenantStore<'_> {
         limit: i64,
     ) -> Result<Vec<RouteEvent>, StoreError> {
         // Each decision has at least one envelope: `limit` rows are enough.
+        // The partial index receipts_route_telemetry_by_correlation holds
+        // exactly these rows (migration 37).
         let rows: Vec<(Uuid, String, String)> = sqlx::query_as(
-            "SELECT t.decision_id, t.telemetry::text, r.body::text
-             FROM route_telemetry t
-             JOIN receipts r ON r.tenant_id = t.tenant_id AND r.receipt_id = t.decision_id
-             WHERE t.tenant_id = $1 AND t.correlation_id = $2
-             ORDER BY t.created_at, t.decision_id
+            "SELECT receipt_id, route_telemetry::text, body::text
+             FROM receipts
+             WHERE tenant_id = $1 AND body ->> 'correlation_id' = $2
+               AND route_telemetry IS NOT NULL
+             ORDER BY decided_at, receipt_id
              LIMIT $3",
         )
         .bind(self.tenant.as_str())

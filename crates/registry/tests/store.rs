@@ -92,25 +92,29 @@ async fn unreachable_redis_is_an_error_not_a_hang() {
     assert!(started.elapsed() < Duration::from_secs(5));
 }
 
-/// Migration 31 keeps only what a route's envelopes add to its receipt: rows
-/// stored before it are rewritten into that form, nothing lost.
-#[tokio::test]
-async fn route_telemetry_stored_as_envelopes_is_rewritten_to_what_they_add() {
-    use std::borrow::Cow;
-    const COMPACT: i64 = 20261126000031;
+/// The registry's migrations older than `version`, to set a database up as
+/// an earlier release left it.
+fn migrations_before(version: i64) -> sqlx::migrate::Migrator {
     let all = sqlx::migrate!("../../migrations");
-    let before = sqlx::migrate::Migrator {
-        migrations: Cow::Owned(
+    sqlx::migrate::Migrator {
+        migrations: std::borrow::Cow::Owned(
             all.iter()
-                .filter(|m| m.version < COMPACT)
+                .filter(|m| m.version < version)
                 .cloned()
                 .collect(),
         ),
         ..sqlx::migrate::Migrator::DEFAULT
-    };
+    }
+}
+
+/// Migration 31 keeps only what a route's envelopes add to its receipt: rows
+/// stored before it are rewritten into that form, nothing lost.
+#[tokio::test]
+async fn route_telemetry_stored_as_envelopes_is_rewritten_to_what_they_add() {
+    const COMPACT: i64 = 20261126000031;
     let db = TestDb::create().await;
     let mut conn = db.connect().await;
-    before.run(&mut conn).await.unwrap();
+    migrations_before(COMPACT).run(&mut conn).await.unwrap();
     let common = serde_json::json!({"correlation_id": "c1", "tenant_id": "org.acme"});
     let with = |extra: serde_json::Value| {
         let mut e = common.clone();
@@ -144,7 +148,11 @@ async fn route_telemetry_stored_as_envelopes_is_rewritten_to_what_they_add() {
         .unwrap();
     }
 
-    connect(&db).await.migrate().await.unwrap();
+    // Up to the migration that moves the rows onto their receipts (37).
+    migrations_before(RECEIPT_COLUMN)
+        .run(&mut conn)
+        .await
+        .unwrap();
     let rows: Vec<(String,)> =
         sqlx::query_as("SELECT telemetry::text FROM route_telemetry ORDER BY decision_id")
             .fetch_all(&mut conn)
@@ -169,4 +177,82 @@ async fn route_telemetry_stored_as_envelopes_is_rewritten_to_what_they_add() {
             },
         ]
     );
+}
+
+/// Migration 37: a route decision's telemetry moves from its own table onto
+/// its receipt's row, every row kept; the signed body is untouched and the
+/// receipts stay append-only.
+const RECEIPT_COLUMN: i64 = 20261126000037;
+
+#[tokio::test]
+async fn route_telemetry_rows_move_onto_their_receipts_and_receipts_stay_append_only() {
+    let db = TestDb::create().await;
+    let mut conn = db.connect().await;
+    migrations_before(RECEIPT_COLUMN)
+        .run(&mut conn)
+        .await
+        .unwrap();
+    let run = |sql: &'static str| sqlx::query(sql);
+    run("INSERT INTO tenants (id, display_name) VALUES ('org.acme', 'Acme')")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    // A routed receipt with its telemetry row, and a named-worker one without.
+    for (seq, id, body) in [
+        (
+            1_i64,
+            1_u128,
+            r#"{"correlation_id": "c1", "matched_rule_id": "rr_a"}"#,
+        ),
+        (2, 2, r#"{"correlation_id": "c2"}"#),
+    ] {
+        sqlx::query(
+            "INSERT INTO receipts (tenant_id, seq, receipt_id, receipt_hash, decided_at,
+                                   worker_id, capability_id, denied, body)
+             VALUES ('org.acme', $1, $2, 'h', now(), 'x.acme.w', 'cap.a', false, $3::jsonb)",
+        )
+        .bind(seq)
+        .bind(uuid::Uuid::from_u128(id))
+        .bind(body)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+    let telemetry = r#"{"kind":"denied","deny_code":"DENY_X","deny_message":"no"}"#;
+    sqlx::query(
+        "INSERT INTO route_telemetry (tenant_id, correlation_id, decision_id, telemetry)
+         VALUES ('org.acme', 'c1', $1, $2::json)",
+    )
+    .bind(uuid::Uuid::from_u128(1))
+    .bind(telemetry)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let bodies_before: Vec<(String,)> =
+        sqlx::query_as("SELECT body::text FROM receipts ORDER BY seq")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+
+    connect(&db).await.migrate().await.unwrap();
+    let rows: Vec<(i64, Option<String>, String)> =
+        sqlx::query_as("SELECT seq, route_telemetry::text, body::text FROM receipts ORDER BY seq")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(rows[0].1.as_deref(), Some(telemetry));
+    assert_eq!(rows[1].1, None);
+    let bodies_after: Vec<&str> = rows.iter().map(|r| r.2.as_str()).collect();
+    let bodies_before: Vec<&str> = bodies_before.iter().map(|b| b.0.as_str()).collect();
+    assert_eq!(bodies_after, bodies_before);
+    let table: Option<String> = sqlx::query_scalar("SELECT to_regclass('route_telemetry')::text")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(table, None, "the old table is gone");
+    let refused = run("UPDATE receipts SET route_telemetry = NULL")
+        .execute(&mut conn)
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("append-only"), "{refused}");
 }

@@ -43,10 +43,47 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let object = JsonObject::from_request(req, payload);
+        Box::pin(async move {
+            let value = object.await?.into_inner();
+            Ok(JsonBody(from_object(value)?))
+        })
+    }
+}
+
+/// A JSON object body as read, for requests whose fields are parsed by the
+/// domain's own parser (route inputs, worker records, rules documents),
+/// which names the field it refuses. The same answers as [`JsonBody`] for
+/// bodies that are not JSON objects; the value is not deserialized a second
+/// time.
+#[derive(Debug)]
+pub struct JsonObject(pub Value);
+
+impl JsonObject {
+    pub fn into_inner(self) -> Value {
+        self.0
+    }
+}
+
+impl std::ops::Deref for JsonObject {
+    type Target = Value;
+    fn deref(&self) -> &Value {
+        &self.0
+    }
+}
+
+impl FromRequest for JsonObject {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let value = web::Json::<Value>::from_request(req, payload);
         Box::pin(async move {
             let value = value.await?.into_inner();
-            Ok(JsonBody(from_object(value)?))
+            if !value.is_object() {
+                return Err(not_an_object().into());
+            }
+            Ok(JsonObject(value))
         })
     }
 }

@@ -28,7 +28,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::idempotency;
 use crate::routes::route as route_api;
 use crate::routes::route::{QosClassName, RouteAnswer, TenantRiskName};
-use crate::routes::{resource, JsonBody};
+use crate::routes::{resource, JsonBody, JsonObject};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -333,7 +333,7 @@ pub async fn route(
     req: HttpRequest,
     principal: Principal,
     state: web::Data<AppState>,
-    body: JsonBody<serde_json::Value>,
+    body: JsonObject,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     if body.get("worker_id").is_some_and(|w| !w.is_null()) {

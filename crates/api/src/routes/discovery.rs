@@ -12,7 +12,7 @@ pub use api_types::catalog::ImportResult;
 use crate::auth::{MaybePrincipal, Principal};
 use crate::error::{ApiError, ErrorBody};
 use crate::routes::workers::WorkerView;
-use crate::routes::{resource, JsonBody};
+use crate::routes::{resource, JsonObject};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -326,7 +326,7 @@ pub async fn catalog(
 pub async fn import_catalog(
     principal: Principal,
     state: web::Data<AppState>,
-    body: JsonBody<serde_json::Value>,
+    body: JsonObject,
 ) -> Result<web::Json<ImportResult>, ApiError> {
     principal.require_operator()?;
     let catalog = Catalog::parse(&body)

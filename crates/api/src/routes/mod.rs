@@ -29,7 +29,7 @@ pub mod workers;
 use actix_web::{web, HttpRequest, Resource};
 
 use crate::error::ApiError;
-pub use body::JsonBody;
+pub use body::{JsonBody, JsonObject};
 pub use params::{acting_tenant, worker_ref, TenantQuery};
 
 /// A resource whose unsupported methods get a JSON 405 with an `Allow` header.

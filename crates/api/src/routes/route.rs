@@ -23,7 +23,7 @@ pub use api_types::route::{
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
-use crate::routes::{decisions, resource, JsonBody};
+use crate::routes::{decisions, resource, JsonObject};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -183,7 +183,7 @@ pub fn answer(routed: Routed) -> RouteReply {
 pub async fn route(
     principal: Principal,
     state: web::Data<AppState>,
-    body: JsonBody<Value>,
+    body: JsonObject,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::DecisionsWrite)?;
     let caller = principal.caller();

@@ -24,7 +24,7 @@ use utoipa::IntoParams;
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
-use crate::routes::{resource, text_field, JsonBody};
+use crate::routes::{resource, text_field, JsonBody, JsonObject};
 use crate::state::AppState;
 
 /// The largest body the rules and snapshot routes read.
@@ -178,7 +178,7 @@ pub async fn put_rules(
     principal: Principal,
     state: web::Data<AppState>,
     query: web::Query<PutRulesQuery>,
-    body: JsonBody<serde_json::Value>,
+    body: JsonObject,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::Admin)?;
     let query = query.into_inner();

@@ -18,7 +18,7 @@ pub use api_types::workers::{WorkerPage, WorkerView};
 use crate::auth::Principal;
 use crate::error::{ApiError, ErrorBody};
 use crate::routes::{acting_tenant, worker_ref, TenantQuery};
-use crate::routes::{resource, JsonBody};
+use crate::routes::{resource, JsonObject};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -153,7 +153,7 @@ pub struct WorkerQuery {
 pub async fn register_worker(
     principal: Principal,
     state: web::Data<AppState>,
-    body: JsonBody<serde_json::Value>,
+    body: JsonObject,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::WorkersWrite)?;
     let record = WorkerRecord::parse(&body)?;
@@ -259,7 +259,7 @@ pub async fn update_worker(
     state: web::Data<AppState>,
     path: web::Path<String>,
     query: web::Query<TenantQuery>,
-    body: JsonBody<serde_json::Value>,
+    body: JsonObject,
 ) -> Result<web::Json<WorkerView>, ApiError> {
     principal.require(Scope::WorkersWrite)?;
     let tenant = acting_tenant(&principal, query.tenant_id.as_deref())?;
