@@ -179,11 +179,12 @@ async fn route_telemetry_stored_as_envelopes_is_rewritten_to_what_they_add() {
     );
 }
 
+/// The migration that makes route telemetry a column of the receipt row.
+const RECEIPT_COLUMN: i64 = 20261126000037;
+
 /// Migration 37: a route decision's telemetry moves from its own table onto
 /// its receipt's row, every row kept; the signed body is untouched and the
 /// receipts stay append-only.
-const RECEIPT_COLUMN: i64 = 20261126000037;
-
 #[tokio::test]
 async fn route_telemetry_rows_move_onto_their_receipts_and_receipts_stay_append_only() {
     let db = TestDb::create().await;
