@@ -34,7 +34,6 @@ use std::collections::{HashMap, HashSet};
 use base64::Engine;
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 /// A sealed receipt: its content, the hash of that content and the
@@ -210,19 +209,107 @@ fn unhex32(s: &str) -> Option<[u8; 32]> {
 
 /// The canonical bytes that `receipt_hash` covers.
 pub fn canonical_bytes(content: &UnsignedReceipt) -> Vec<u8> {
-    let value = serde_json::to_value(content).unwrap_or(Value::Null);
-    wcp::canonical::to_canonical_json(&value).into_bytes()
+    canonical_json(content).into_bytes()
+}
+
+/// The canonical JSON of `content`: what [`wcp::canonical::to_canonical_json`]
+/// makes of its `serde_json` value (a property test holds the two equal),
+/// written field by field because every receipt is sealed with it.
+fn canonical_json(content: &UnsignedReceipt) -> String {
+    // Every field, so one added to the receipt does not compile until it is
+    // written here too.
+    let UnsignedReceipt {
+        receipt_version,
+        receipt_id,
+        spec_version,
+        tenant_id,
+        correlation_id,
+        decided_at,
+        worker_id,
+        capability_id,
+        env,
+        data_label,
+        outcome,
+        deny_code,
+        tier,
+        policy_version,
+        controls_verified,
+        request_hash,
+        dry_run,
+        prev_receipt_hash,
+        signing_key_id,
+        approval_id,
+        acting_key_id,
+        matched_rule_id,
+        rules_version,
+        rules_sha256,
+        selected_worker_species_id,
+    } = content;
+    let mut out = String::with_capacity(1024);
+    let mut o = wcp::canonical::CanonicalObject::start(&mut out);
+    // Keys in code-point order, as the canonical form sorts them.
+    o.string_if_some("acting_key_id", acting_key_id.as_deref())
+        .string_if_some("approval_id", approval_id.as_deref())
+        .string("capability_id", capability_id)
+        .strings("controls_verified", controls_verified)
+        .string("correlation_id", correlation_id)
+        .string("data_label", data_label)
+        .string("decided_at", decided_at)
+        .string_or_null("deny_code", deny_code.as_deref())
+        .boolean("dry_run", *dry_run)
+        .string("env", env)
+        .string_if_some("matched_rule_id", matched_rule_id.as_deref())
+        .string("outcome", outcome.as_str())
+        .string("policy_version", policy_version)
+        .string_or_null("prev_receipt_hash", prev_receipt_hash.as_deref())
+        .string("receipt_id", receipt_id);
+    if !receipt_version.is_v1() {
+        o.unsigned("receipt_version", u64::from(*receipt_version));
+    }
+    o.string_or_null("request_hash", request_hash.as_deref())
+        .string_if_some("rules_sha256", rules_sha256.as_deref())
+        .string_if_some("rules_version", rules_version.as_deref())
+        .string_if_some(
+            "selected_worker_species_id",
+            selected_worker_species_id.as_deref(),
+        )
+        .string("signing_key_id", signing_key_id)
+        .string("spec_version", spec_version)
+        .string("tenant_id", tenant_id)
+        .unsigned("tier", u64::from(*tier))
+        .string("worker_id", worker_id);
+    o.end();
+    out
 }
 
 /// Hashes and signs a receipt.
 pub fn seal(content: UnsignedReceipt, key: &SigningKey) -> Receipt {
-    let digest: [u8; 32] = Sha256::digest(canonical_bytes(&content)).into();
+    seal_with_json(content, key).0
+}
+
+/// [`seal`], with the sealed receipt's JSON text: its canonical content
+/// with `receipt_hash` and `signature` added as its last two fields (so
+/// the text is not itself canonical; the hash covers the content only).
+/// The registry stores this text, written once rather than serialized
+/// again from the receipt.
+fn seal_with_json(content: UnsignedReceipt, key: &SigningKey) -> (Receipt, String) {
+    let mut json = canonical_json(&content);
+    let digest: [u8; 32] = Sha256::digest(json.as_bytes()).into();
     let signature = base64::engine::general_purpose::STANDARD.encode(key.sign(&digest).to_bytes());
-    Receipt {
+    let receipt_hash = hex(&digest);
+    // Hex and base64 need no escaping.
+    json.pop();
+    json.push_str(",\"receipt_hash\":\"");
+    json.push_str(&receipt_hash);
+    json.push_str("\",\"signature\":\"");
+    json.push_str(&signature);
+    json.push_str("\"}");
+    let receipt = Receipt {
         content,
-        receipt_hash: hex(&digest),
+        receipt_hash,
         signature,
-    }
+    };
+    (receipt, json)
 }
 
 /// A receipt signing key and its id (`kid`, the `signing_key_id` receipts
@@ -265,13 +352,24 @@ impl ChainHead {
     /// (`signing_key_id`), hashes and signs it (as [`seal`]). The head moves
     /// onto the new receipt, whose position is the new `length`. Whatever
     /// `content` said of its link and key is replaced.
-    pub fn append(&mut self, mut content: UnsignedReceipt, key: &ReceiptKey) -> Receipt {
+    pub fn append(&mut self, content: UnsignedReceipt, key: &ReceiptKey) -> Receipt {
+        self.append_with_json(content, key).0
+    }
+
+    /// [`ChainHead::append`], with the sealed receipt's JSON text (its
+    /// canonical content, then `receipt_hash` and `signature`): what the
+    /// registry stores, so the receipt is not serialized a second time.
+    pub fn append_with_json(
+        &mut self,
+        mut content: UnsignedReceipt,
+        key: &ReceiptKey,
+    ) -> (Receipt, String) {
         content.prev_receipt_hash = self.hash.take();
         content.signing_key_id.clone_from(&key.kid);
-        let receipt = seal(content, &key.key);
+        let (receipt, json) = seal_with_json(content, &key.key);
         self.hash = Some(receipt.receipt_hash.clone());
         self.length += 1;
-        receipt
+        (receipt, json)
     }
 }
 
@@ -1392,6 +1490,7 @@ mod tests {
 mod proptests {
     use super::*;
     use proptest::prelude::*;
+    use serde_json::Value;
 
     fn text() -> impl Strategy<Value = String> {
         prop_oneof!["[a-z0-9._:-]{0,24}", any::<String>()]
@@ -1415,6 +1514,17 @@ mod proptests {
                 proptest::option::of(text()),
             ),
             proptest::option::of(text()),
+            // A route decision's evidence, its link and its key.
+            (
+                proptest::option::of((
+                    text(),
+                    proptest::option::of(text()),
+                    proptest::option::of("[0-9a-f]{64}"),
+                    proptest::option::of(text()),
+                )),
+                proptest::option::of("[0-9a-f]{64}"),
+                text(),
+            ),
         )
             .prop_map(
                 |(
@@ -1430,37 +1540,50 @@ mod proptests {
                     (env, data_label, denied, deny_code, tier),
                     (policy_version, controls_verified, request_hash, dry_run, approval_id),
                     acting_key_id,
-                )| UnsignedReceipt {
-                    // Version 2 exactly when the acting key is recorded.
-                    receipt_version: if acting_key_id.is_some() {
-                        ReceiptVersion::V2
-                    } else {
-                        ReceiptVersion::V1
-                    },
-                    acting_key_id,
-                    matched_rule_id: None,
-                    rules_version: None,
-                    rules_sha256: None,
-                    selected_worker_species_id: None,
-                    receipt_id,
-                    spec_version,
-                    tenant_id,
-                    correlation_id,
-                    decided_at,
-                    worker_id,
-                    capability_id,
-                    env,
-                    data_label,
-                    outcome: Outcome::of(denied),
-                    deny_code,
-                    tier,
-                    policy_version,
-                    controls_verified,
-                    request_hash,
-                    dry_run,
-                    prev_receipt_hash: None,
-                    signing_key_id: String::new(),
-                    approval_id,
+                    (route, prev_receipt_hash, signing_key_id),
+                )| {
+                    let (matched_rule_id, rules_version, rules_sha256, selected_worker_species_id) =
+                        match route {
+                            Some((rule, version, sha, species)) => {
+                                (Some(rule), version, sha, species)
+                            }
+                            None => (None, None, None, None),
+                        };
+                    UnsignedReceipt {
+                        // Version 3 with route evidence, else 2 exactly when the
+                        // acting key is recorded.
+                        receipt_version: if matched_rule_id.is_some() {
+                            ReceiptVersion::V3
+                        } else if acting_key_id.is_some() {
+                            ReceiptVersion::V2
+                        } else {
+                            ReceiptVersion::V1
+                        },
+                        acting_key_id,
+                        matched_rule_id,
+                        rules_version,
+                        rules_sha256,
+                        selected_worker_species_id,
+                        receipt_id,
+                        spec_version,
+                        tenant_id,
+                        correlation_id,
+                        decided_at,
+                        worker_id,
+                        capability_id,
+                        env,
+                        data_label,
+                        outcome: Outcome::of(denied),
+                        deny_code,
+                        tier,
+                        policy_version,
+                        controls_verified,
+                        request_hash,
+                        dry_run,
+                        prev_receipt_hash,
+                        signing_key_id,
+                        approval_id,
+                    }
                 },
             )
     }
@@ -1483,6 +1606,28 @@ mod proptests {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn receipts_are_sealed_over_the_canonical_form_of_their_json_value(
+            content in content()
+        ) {
+            let value = serde_json::to_value(&content).unwrap();
+            prop_assert_eq!(
+                String::from_utf8(canonical_bytes(&content)).unwrap(),
+                wcp::canonical::to_canonical_json(&value)
+            );
+        }
+
+        #[test]
+        fn a_sealed_receipts_json_text_reads_back_as_the_receipt(content in content()) {
+            let key = receipt_key();
+            let (sealed, json) = ChainHead::default().append_with_json(content, &key);
+            prop_assert_eq!(&serde_json::from_str::<Receipt>(&json).unwrap(), &sealed);
+            prop_assert_eq!(
+                serde_json::from_str::<Value>(&json).unwrap(),
+                serde_json::to_value(&sealed).unwrap()
+            );
+        }
 
         #[test]
         fn appended_receipts_verify_as_a_chain_and_each_alone(

@@ -572,7 +572,7 @@ fn seal<'j>(
         let head = heads.get_mut(p.content.tenant_id.as_str()).ok_or_else(|| {
             StoreError::Corrupt(format!("no chain row for {}", p.content.tenant_id))
         })?;
-        let receipt = head.append(p.content.clone(), key);
+        let (receipt, body) = head.append_with_json(p.content.clone(), key);
         sealed
             .trees
             .append(&p.content.tenant_id, &receipt.receipt_hash)?;
@@ -589,8 +589,7 @@ fn seal<'j>(
         rows.cap.push(receipt.content.capability_id.clone());
         rows.denied.push(p.denied);
         rows.reason.push(p.deny_reason.clone());
-        rows.body
-            .push(serde_json::to_string(&receipt).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+        rows.body.push(body);
         if let Some(claim) = &p.idempotency {
             sealed
                 .completed

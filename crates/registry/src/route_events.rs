@@ -40,6 +40,16 @@ pub fn envelope_common(receipt: &audit::UnsignedReceipt) -> EnvelopeCommon {
     }
 }
 
+/// A tenant's (`$1`) routed decisions with one correlation id (`$2`),
+/// oldest first, at most `$3`. Public so that a test can check its plan.
+pub const EVENTS_BY_CORRELATION: &str = "SELECT receipt_id, route_telemetry::text, body::text
+     FROM receipts
+     WHERE hashtextextended(body ->> 'correlation_id', 0) = hashtextextended($2, 0)
+       AND route_telemetry IS NOT NULL
+       AND tenant_id = $1 AND body ->> 'correlation_id' = $2
+     ORDER BY decided_at, receipt_id
+     LIMIT $3";
+
 impl TenantStore<'_> {
     /// This tenant's envelopes with `correlation_id`, oldest first, at most `limit`.
     pub async fn route_events(
@@ -48,21 +58,15 @@ impl TenantStore<'_> {
         limit: i64,
     ) -> Result<Vec<RouteEvent>, StoreError> {
         // Each decision has at least one envelope: `limit` rows are enough.
-        // The partial index receipts_route_telemetry_by_correlation holds
-        // exactly these rows (migration 37).
-        let rows: Vec<(Uuid, String, String)> = sqlx::query_as(
-            "SELECT receipt_id, route_telemetry::text, body::text
-             FROM receipts
-             WHERE tenant_id = $1 AND body ->> 'correlation_id' = $2
-               AND route_telemetry IS NOT NULL
-             ORDER BY decided_at, receipt_id
-             LIMIT $3",
-        )
-        .bind(self.tenant.as_str())
-        .bind(correlation_id)
-        .bind(limit)
-        .fetch_all(&self.store.pool)
-        .await?;
+        // The partial index receipts_route_telemetry_by_correlation_hash
+        // (migration 38) holds exactly these rows, by the hash of their
+        // correlation id; the tenant and the id itself are matched on the row.
+        let rows: Vec<(Uuid, String, String)> = sqlx::query_as(EVENTS_BY_CORRELATION)
+            .bind(self.tenant.as_str())
+            .bind(correlation_id)
+            .bind(limit)
+            .fetch_all(&self.store.pool)
+            .await?;
         let mut events = Vec::new();
         for (decision_id, telemetry, body) in rows {
             let corrupt = |e: serde_json::Error| {

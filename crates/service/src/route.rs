@@ -483,7 +483,6 @@ fn verdict(d: &policy::Decision) -> ChainVerdict {
 /// SHA-256 (hex) of the canonical JSON of the input's `request` payload
 /// (§5.7 `artifact_hash` of the request), bound into the receipt.
 fn request_hash(input: &RouteInput) -> String {
-    let canonical =
-        wcp::canonical::to_canonical_json(&serde_json::Value::Object(input.request.clone()));
+    let canonical = wcp::canonical::object_to_canonical_json(&input.request);
     wcp::canonical::hex(&Sha256::digest(canonical.as_bytes()))
 }

@@ -5,6 +5,8 @@
 //! `\uXXXX` escape (UTF-16, so astral characters become surrogate pairs).
 //! The enrollment `artifact_hash` is defined over these bytes.
 
+use std::fmt::Write as _;
+
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -12,6 +14,14 @@ use sha2::{Digest, Sha256};
 pub fn to_canonical_json(value: &Value) -> String {
     let mut out = String::new();
     write_value(&mut out, value);
+    out
+}
+
+/// The canonical serialisation of a JSON object: [`to_canonical_json`] of
+/// `Value::Object(map)`, without a copy of the map to make that value.
+pub fn object_to_canonical_json(map: &serde_json::Map<String, Value>) -> String {
+    let mut out = String::new();
+    write_object(&mut out, map);
     out
 }
 
@@ -31,22 +41,24 @@ fn write_value(out: &mut String, value: &Value) {
             }
             out.push(']');
         }
-        Value::Object(map) => {
-            // Rust orders `String`s by UTF-8 bytes, which is code-point order, as Python's sort is.
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, key) in keys.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_string(out, key);
-                out.push(':');
-                write_value(out, &map[*key]);
-            }
-            out.push('}');
-        }
+        Value::Object(map) => write_object(out, map),
     }
+}
+
+fn write_object(out: &mut String, map: &serde_json::Map<String, Value>) {
+    // Rust orders `String`s by UTF-8 bytes, which is code-point order, as Python's sort is.
+    let mut fields: Vec<(&String, &Value)> = map.iter().collect();
+    fields.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    out.push('{');
+    for (i, (key, value)) in fields.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_string(out, key);
+        out.push(':');
+        write_value(out, value);
+    }
+    out.push('}');
 }
 
 /// Integers print as Python prints them. Floats follow Python's `repr`
@@ -89,9 +101,27 @@ fn python_float_repr(f: f64) -> String {
     }
 }
 
+/// Bytes canonical JSON writes as they are: printable ASCII but `"` and `\`.
+const PLAIN: [bool; 256] = {
+    let mut plain = [false; 256];
+    let mut b = b' ';
+    while b <= b'~' {
+        plain[b as usize] = b != b'"' && b != b'\\';
+        b += 1;
+    }
+    plain
+};
+
 fn write_string(out: &mut String, s: &str) {
     out.push('"');
-    for c in s.chars() {
+    // Plain bytes go out a run at a time; every other character is escaped.
+    let mut rest = s;
+    while let Some(at) = rest.bytes().position(|b| !PLAIN[usize::from(b)]) {
+        out.push_str(&rest[..at]);
+        // `at` starts a character: every byte before it is ASCII.
+        let Some(c) = rest[at..].chars().next() else {
+            break;
+        };
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
@@ -100,16 +130,116 @@ fn write_string(out: &mut String, s: &str) {
             '\t' => out.push_str("\\t"),
             '\u{8}' => out.push_str("\\b"),
             '\u{c}' => out.push_str("\\f"),
-            ' '..='~' => out.push(c),
             _ => {
+                const DIGITS: &[u8; 16] = b"0123456789abcdef";
                 let mut units = [0u16; 2];
                 for unit in c.encode_utf16(&mut units) {
-                    out.push_str(&format!("\\u{unit:04x}"));
+                    out.push_str("\\u");
+                    for shift in [12, 8, 4, 0] {
+                        out.push(char::from(DIGITS[usize::from((*unit >> shift) & 0xf)]));
+                    }
                 }
             }
         }
+        rest = &rest[at + c.len_utf8()..];
     }
+    out.push_str(rest);
     out.push('"');
+}
+
+/// Writes one JSON object canonically, field by field, without building a
+/// [`Value`] for it: for types whose fields are known (a receipt), the
+/// same bytes as [`to_canonical_json`] of their `serde_json` value. The
+/// caller gives the fields in code-point order of their keys (checked in
+/// debug builds); a field left out is absent, not `null`.
+pub struct CanonicalObject<'a> {
+    out: &'a mut String,
+    last_key: Option<&'static str>,
+}
+
+impl<'a> CanonicalObject<'a> {
+    /// Starts an object at the end of `out`.
+    pub fn start(out: &'a mut String) -> Self {
+        out.push('{');
+        Self {
+            out,
+            last_key: None,
+        }
+    }
+
+    fn key(&mut self, key: &'static str) {
+        debug_assert!(
+            self.last_key.is_none_or(|last| last < key),
+            "canonical keys out of order: {:?} then {key:?}",
+            self.last_key
+        );
+        if self.last_key.is_some() {
+            self.out.push(',');
+        }
+        self.last_key = Some(key);
+        // Field names are ours and plain: written as they are.
+        debug_assert!(key.bytes().all(|b| PLAIN[usize::from(b)]), "{key:?}");
+        self.out.push('"');
+        self.out.push_str(key);
+        self.out.push_str("\":");
+    }
+
+    pub fn string(&mut self, key: &'static str, value: &str) -> &mut Self {
+        self.key(key);
+        write_string(self.out, value);
+        self
+    }
+
+    /// The string, or `null`.
+    pub fn string_or_null(&mut self, key: &'static str, value: Option<&str>) -> &mut Self {
+        match value {
+            Some(v) => self.string(key, v),
+            None => {
+                self.key(key);
+                self.out.push_str("null");
+                self
+            }
+        }
+    }
+
+    /// The string, or no field at all.
+    pub fn string_if_some(&mut self, key: &'static str, value: Option<&str>) -> &mut Self {
+        if let Some(v) = value {
+            self.string(key, v);
+        }
+        self
+    }
+
+    pub fn boolean(&mut self, key: &'static str, value: bool) -> &mut Self {
+        self.key(key);
+        self.out.push_str(if value { "true" } else { "false" });
+        self
+    }
+
+    pub fn unsigned(&mut self, key: &'static str, value: u64) -> &mut Self {
+        self.key(key);
+        // Writing to a `String` cannot fail.
+        let _ = write!(self.out, "{value}");
+        self
+    }
+
+    pub fn strings(&mut self, key: &'static str, values: &[String]) -> &mut Self {
+        self.key(key);
+        self.out.push('[');
+        for (i, v) in values.iter().enumerate() {
+            if i > 0 {
+                self.out.push(',');
+            }
+            write_string(self.out, v);
+        }
+        self.out.push(']');
+        self
+    }
+
+    /// Closes the object.
+    pub fn end(self) {
+        self.out.push('}');
+    }
 }
 
 /// `"sha256:" + hex(sha256(canonical JSON of the record without artifact_hash))`.
