@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
+mod http1;
+
 use clap::Parser;
 use serde_json::{json, Value};
 
@@ -109,27 +111,36 @@ struct Verified {
     status: String,
 }
 
-/// What one request of the load is, made once: the URL parsed, the
-/// authorization header and the decision bodies encoded ahead, so that the
-/// load generator — which shares the machine with the server — spends on
-/// each request only what sending it and checking its answer cost.
+/// What one request of the load is, made once: the request heads and the
+/// decision bodies encoded ahead, so that the load generator — which shares
+/// the machine with the server — spends on each request only what sending
+/// it and checking its answer cost ([`http1`]).
 struct Load {
-    http: reqwest::Client,
+    pool: http1::Pool,
     target: String,
-    url: reqwest::Url,
-    auth: reqwest::header::HeaderValue,
+    /// The request head: method, path, host, authorization, content type.
+    head: Vec<u8>,
     /// `decisions`: a request the worker may make, and one it may not.
     allowed: bytes::Bytes,
     denied: bytes::Bytes,
 }
 
 impl Load {
-    fn new(http: reqwest::Client, base: &str, key: &str, target: &str) -> Result<Self, String> {
-        let path = match target {
-            "verify" => "/api/v1/verify/x.bench.worker",
-            "health" => "/health",
-            "route" => "/api/v1/route",
-            _ => "/api/v1/decisions",
+    fn new(base: &str, key: &str, target: &str) -> Result<Self, String> {
+        let pool = http1::Pool::new(base)?;
+        let (method, path) = match target {
+            "verify" => ("GET", "/api/v1/verify/x.bench.worker"),
+            "health" => ("GET", "/health"),
+            "route" => ("POST", "/api/v1/route"),
+            _ => ("POST", "/api/v1/decisions"),
+        };
+        let headers = match method {
+            // Anonymous, as the SDKs call them.
+            "GET" => vec![],
+            _ => vec![
+                format!("Authorization: Bearer {key}"),
+                "Content-Type: application/json".to_string(),
+            ],
         };
         let decision = |cap: &str| {
             bytes::Bytes::from(
@@ -138,11 +149,9 @@ impl Load {
             )
         };
         Ok(Self {
-            http,
+            head: pool.head(method, path, &headers),
+            pool,
             target: target.to_string(),
-            url: reqwest::Url::parse(&format!("{base}{path}")).map_err(|e| e.to_string())?,
-            auth: reqwest::header::HeaderValue::from_str(&format!("Bearer {key}"))
-                .map_err(|e| e.to_string())?,
             allowed: decision("cap.bench.read"),
             denied: decision("cap.bench.undeclared"),
         })
@@ -178,43 +187,34 @@ impl Load {
                 } else {
                     self.allowed.clone()
                 };
-                self.decided(body).await
+                self.decided(&body).await
             }
         }
     }
 
-    async fn get(&self) -> Result<bytes::Bytes, String> {
-        let resp = self
-            .http
-            .get(self.url.clone())
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        let status = resp.status();
-        let body = resp.bytes().await.map_err(|e| e.to_string())?;
-        if status.is_success() {
-            Ok(body)
+    async fn get(&self) -> Result<Vec<u8>, String> {
+        let answer = self.pool.send(&self.head, b"").await?;
+        if (200..300).contains(&answer.status) {
+            Ok(answer.body)
         } else {
-            Err(format!("{status}: {}", String::from_utf8_lossy(&body)))
+            Err(format!(
+                "{}: {}",
+                answer.status,
+                String::from_utf8_lossy(&answer.body)
+            ))
         }
     }
 
     /// One decision (or route) call; Ok when it was answered with a proof.
-    async fn decided(&self, body: bytes::Bytes) -> Result<(), String> {
-        let resp = self
-            .http
-            .post(self.url.clone())
-            .header(reqwest::header::AUTHORIZATION, self.auth.clone())
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        let status = resp.status();
-        let bytes = resp.bytes().await.map_err(|e| e.to_string())?;
-        match serde_json::from_slice::<Proof>(&bytes) {
-            Ok(Proof { proof: Some(_) }) if status.is_success() => Ok(()),
-            _ => Err(format!("{status}: {}", String::from_utf8_lossy(&bytes))),
+    async fn decided(&self, body: &[u8]) -> Result<(), String> {
+        let answer = self.pool.send(&self.head, body).await?;
+        match serde_json::from_slice::<Proof>(&answer.body) {
+            Ok(Proof { proof: Some(_) }) if answer.status == 200 => Ok(()),
+            _ => Err(format!(
+                "{}: {}",
+                answer.status,
+                String::from_utf8_lossy(&answer.body)
+            )),
         }
     }
 }
@@ -428,7 +428,7 @@ async fn main() -> Result<(), String> {
         }]})).await?;
     }
 
-    let work = Arc::new(Load::new(http, &base, &key, &args.target)?);
+    let work = Arc::new(Load::new(&base, &key, &args.target)?);
     let unit = if args.target == "verify" {
         "verifies/s"
     } else {
