@@ -1493,7 +1493,13 @@ mod proptests {
     use serde_json::Value;
 
     fn text() -> impl Strategy<Value = String> {
-        prop_oneof!["[a-z0-9._:-]{0,24}", any::<String>()]
+        prop_oneof![
+            "[a-z0-9._:-]{0,24}",
+            any::<String>(),
+            // What canonical JSON escapes: quotes, backslashes, control
+            // characters, DEL, non-ASCII and astral characters.
+            "[\\\\\"\\x00-\\x1f\\x7f a-z\u{80}-\u{7ff}\u{800}-\u{d7ff}\u{e000}-\u{ffff}\u{10000}-\u{10ffff}]{0,12}",
+        ]
     }
 
     fn content() -> impl Strategy<Value = UnsignedReceipt> {
@@ -1619,14 +1625,21 @@ mod proptests {
         }
 
         #[test]
-        fn a_sealed_receipts_json_text_reads_back_as_the_receipt(content in content()) {
+        fn a_sealed_receipts_json_text_reads_back_as_the_receipt(
+            first in content(),
+            second in content(),
+        ) {
             let key = receipt_key();
-            let (sealed, json) = ChainHead::default().append_with_json(content, &key);
-            prop_assert_eq!(&serde_json::from_str::<Receipt>(&json).unwrap(), &sealed);
-            prop_assert_eq!(
-                serde_json::from_str::<Value>(&json).unwrap(),
-                serde_json::to_value(&sealed).unwrap()
-            );
+            let mut head = ChainHead::default();
+            // The second is linked: its text carries a previous hash.
+            for content in [first, second] {
+                let (sealed, json) = head.append_with_json(content, &key);
+                prop_assert_eq!(&serde_json::from_str::<Receipt>(&json).unwrap(), &sealed);
+                prop_assert_eq!(
+                    serde_json::from_str::<Value>(&json).unwrap(),
+                    serde_json::to_value(&sealed).unwrap()
+                );
+            }
         }
 
         #[test]

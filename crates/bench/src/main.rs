@@ -378,7 +378,10 @@ fn ms(h: &Histogram<u64>, p: f64) -> f64 {
     h.value_at_quantile(p / 100.0) as f64 / 1000.0
 }
 
-#[tokio::main]
+// One thread: the load loop needs a fraction of a core (15 µs a decision),
+// and a second thread of its own would only contend with the server's for
+// the machine's two cores.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), String> {
     let args = Args::parse();
     if args.limits {

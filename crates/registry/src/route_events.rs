@@ -44,7 +44,8 @@ pub fn envelope_common(receipt: &audit::UnsignedReceipt) -> EnvelopeCommon {
 /// oldest first, at most `$3`. Public so that a test can check its plan.
 pub const EVENTS_BY_CORRELATION: &str = "SELECT receipt_id, route_telemetry::text, body::text
      FROM receipts
-     WHERE hashtextextended(body ->> 'correlation_id', 0) = hashtextextended($2, 0)
+     WHERE hashtextextended(body ->> 'correlation_id', hashtextextended(tenant_id, 0))
+           = hashtextextended($2, hashtextextended($1, 0))
        AND route_telemetry IS NOT NULL
        AND tenant_id = $1 AND body ->> 'correlation_id' = $2
      ORDER BY decided_at, receipt_id
@@ -60,7 +61,8 @@ impl TenantStore<'_> {
         // Each decision has at least one envelope: `limit` rows are enough.
         // The partial index receipts_route_telemetry_by_correlation_hash
         // (migration 38) holds exactly these rows, by the hash of their
-        // correlation id; the tenant and the id itself are matched on the row.
+        // tenant and correlation id, in the order read; the tenant and the
+        // id itself are matched on each row too.
         let rows: Vec<(Uuid, String, String)> = sqlx::query_as(EVENTS_BY_CORRELATION)
             .bind(self.tenant.as_str())
             .bind(correlation_id)

@@ -613,7 +613,7 @@ async fn telemetry_of_several_route_decisions_is_read_in_order_up_to_the_limit()
 }
 
 #[tokio::test]
-async fn telemetry_is_found_through_the_correlation_hash_index() {
+async fn telemetry_is_found_in_order_through_the_correlation_hash_index() {
     let (db, s, t, writer) = acme().await;
     for n in 0..20 {
         writer
@@ -643,6 +643,8 @@ async fn telemetry_is_found_through_the_correlation_hash_index() {
             .any(|l| l.contains("receipts_route_telemetry_by_correlation_hash")),
         "{plan:#?}"
     );
+    // In the order asked for, so the limit ends the scan.
+    assert!(!plan.iter().any(|l| l.contains("Sort")), "{plan:#?}");
 }
 
 /// Appends `n` receipts to `t`'s chain, fifty at a time (so in batches).
