@@ -150,6 +150,87 @@ async fn a_receipt_for_a_tenant_that_is_not_there_fails_alone_and_its_batch_comm
     );
 }
 
+/// One receipt of `tenant` at position 1, moving the chain rows of `chains`
+/// (from empty to one receipt each), straight through `append_receipt_batch`.
+fn batch_of_one(tenant: &str, chains: &[&str]) -> String {
+    let list = |v: &[&str]| {
+        v.iter()
+            .map(|t| format!("'{t}'"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let n = chains.len();
+    let repeat = |x: &str| vec![x; n].join(",");
+    format!(
+        "SELECT append_receipt_batch(
+            ARRAY[{chains}]::text[], ARRAY[{nulls}]::text[], ARRAY[{zeros}]::bigint[],
+            ARRAY[{zeros}]::bigint[], ARRAY[{edges}]::bytea[],
+            ARRAY[{hashes}]::text[], ARRAY[{ones}]::bigint[], ARRAY[{zeros}]::bigint[],
+            ARRAY[{edges}]::bytea[],
+            ARRAY['{tenant}'], ARRAY[1::bigint], ARRAY[gen_random_uuid()], ARRAY['h'],
+            ARRAY[NULL::text], ARRAY[now()], ARRAY['x.acme.w'], ARRAY['cap.a'], ARRAY[false],
+            ARRAY['{{}}'::jsonb], ARRAY[NULL::text], ARRAY[NULL::json],
+            ARRAY[]::text[], ARRAY[]::smallint[], ARRAY[]::bigint[], ARRAY[]::bytea[],
+            ARRAY[]::text[], ARRAY[]::text[], ARRAY[]::uuid[], ARRAY[]::text[], ARRAY[]::uuid[],
+            ARRAY[]::jsonb[])",
+        chains = list(chains),
+        nulls = repeat("NULL"),
+        zeros = repeat("0"),
+        ones = repeat("1"),
+        hashes = repeat("'h'"),
+        edges = repeat("''::bytea"),
+    )
+}
+
+#[tokio::test]
+async fn a_receipt_is_stored_only_with_a_move_of_its_own_tenants_chain() {
+    // Migration 39 dropped the receipts' own foreign key to `tenants`: a
+    // receipt's tenant is checked through its chain row instead.
+    let (db, s, t, _writer) = acme().await;
+    execute(
+        &db,
+        "INSERT INTO receipt_chains (tenant_id) VALUES ('org.acme') ON CONFLICT DO NOTHING",
+    )
+    .await;
+    let mut conn = db.connect().await;
+    for (tenant, chains) in [
+        // No chain moved at all.
+        ("org.nobody", &[][..]),
+        // Another tenant's chain moved instead.
+        ("org.nobody", &["org.acme"][..]),
+        ("org.acme", &[][..]),
+    ] {
+        let refused = sqlx::query(&batch_of_one(tenant, chains))
+            .execute(&mut conn)
+            .await
+            .unwrap_err();
+        let code = refused.as_database_error().and_then(|e| e.code());
+        assert_eq!(
+            code.as_deref(),
+            Some("HR003"),
+            "{tenant} {chains:?}: {refused}"
+        );
+    }
+    // The chain row of a tenant that does not exist cannot be made.
+    let refused = sqlx::query("INSERT INTO receipt_chains (tenant_id) VALUES ('org.nobody')")
+        .execute(&mut conn)
+        .await
+        .unwrap_err();
+    let code = refused.as_database_error().and_then(|e| e.code());
+    assert_eq!(code.as_deref(), Some("23503"), "{refused}");
+    // With its own chain's move, the same call stores the receipt.
+    sqlx::query(&batch_of_one("org.acme", &["org.acme"]))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let stored: Vec<(String,)> = sqlx::query_as("SELECT tenant_id FROM receipts")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(stored, vec![(t.to_string(),)]);
+    drop(s);
+}
+
 #[tokio::test]
 async fn appended_receipts_form_a_chain_that_verifies_offline() {
     let (_db, s, t, writer) = acme().await;
