@@ -232,6 +232,52 @@ async fn a_receipt_is_stored_only_with_a_move_of_its_own_tenants_chain() {
 }
 
 #[tokio::test]
+async fn a_batch_whose_arrays_of_one_kind_differ_in_length_is_refused_whole() {
+    // unnest() would pad the shorter array with NULLs: a receipt without
+    // its previous hash, or a route without its telemetry, stored quietly.
+    let (db, _s, _t, _writer) = acme().await;
+    execute(
+        &db,
+        "INSERT INTO receipt_chains (tenant_id) VALUES ('org.acme') ON CONFLICT DO NOTHING",
+    )
+    .await;
+    let good = batch_of_one("org.acme", &["org.acme"]);
+    let mut conn = db.connect().await;
+    for (what, from, to) in [
+        (
+            "a longer previous hash",
+            "ARRAY[NULL::text], ARRAY[now()]",
+            "ARRAY[NULL::text, NULL::text], ARRAY[now()]",
+        ),
+        ("no telemetry", "ARRAY[NULL::json]", "ARRAY[]::json[]"),
+        (
+            "a longer chain hash",
+            "ARRAY[NULL]::text[]",
+            "ARRAY[NULL, NULL]::text[]",
+        ),
+        (
+            "a tree node without its hash",
+            "ARRAY[]::text[], ARRAY[]::smallint[], ARRAY[]::bigint[], ARRAY[]::bytea[]",
+            "ARRAY['org.acme'], ARRAY[8::smallint], ARRAY[0::bigint], ARRAY[]::bytea[]",
+        ),
+    ] {
+        assert!(good.contains(from), "{what}: {from}");
+        let refused = sqlx::query(&good.replacen(from, to, 1))
+            .execute(&mut conn)
+            .await
+            .unwrap_err();
+        let code = refused.as_database_error().and_then(|e| e.code());
+        assert_eq!(code.as_deref(), Some("HR004"), "{what}: {refused}");
+    }
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM receipts")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(stored, 0);
+    sqlx::query(&good).execute(&mut conn).await.unwrap();
+}
+
+#[tokio::test]
 async fn appended_receipts_form_a_chain_that_verifies_offline() {
     let (_db, s, t, writer) = acme().await;
     let first = writer.append(pending("org.acme", 0)).await.unwrap();

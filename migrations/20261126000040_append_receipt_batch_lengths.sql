@@ -1,0 +1,116 @@
+-- append_receipt_batch (migration 37) refuses arrays of one kind that
+-- differ in length (HR004). Since migration 39 the function is what
+-- checks a receipt's tenant (through its chain row), so what it is given
+-- is checked whole. Same arguments: replaced in place, and releases of
+-- before and after call it alike (the writer always sent them equal).
+CREATE OR REPLACE FUNCTION append_receipt_batch(
+    -- Each chain the batch appends to, as the writer found it and as it leaves it.
+    chain_tenant text[], was_hash text[], was_length bigint[], was_tree_size bigint[], was_tree_edge bytea[],
+    now_hash text[], now_length bigint[], now_tree_size bigint[], now_tree_edge bytea[],
+    -- The receipts (a route decision's telemetry with its receipt; NULL for others).
+    r_tenant text[], r_seq bigint[], r_id uuid[], r_hash text[], r_prev text[], r_at timestamptz[],
+    r_worker text[], r_capability text[], r_denied boolean[], r_body jsonb[], r_reason text[],
+    r_telemetry json[],
+    -- The tree's new stored nodes.
+    n_tenant text[], n_level smallint[], n_index bigint[], n_hash bytea[],
+    -- The idempotency claims these receipts complete.
+    c_tenant text[], c_key text[], c_claim uuid[], c_receipt_tenant text[], c_receipt uuid[],
+    c_response_extra jsonb[]
+) RETURNS void
+LANGUAGE plpgsql
+-- Its statements take arrays whose contents do not change the best plan:
+-- planned once per connection, not again at every call.
+SET plan_cache_mode = force_generic_plan
+AS $$
+DECLARE
+    moved bigint;
+    completed bigint;
+    chains int := coalesce(cardinality(chain_tenant), 0);
+    receipts int := coalesce(cardinality(r_tenant), 0);
+    nodes int := coalesce(cardinality(n_tenant), 0);
+    claims int := coalesce(cardinality(c_tenant), 0);
+BEGIN
+    -- Each row of a kind is one index across its arrays: unnest() would
+    -- pad a shorter array with NULLs, and a NULL where a value was meant
+    -- (a previous hash, a deny reason, a telemetry) is a wrong row, not
+    -- an error. The writer always sends them equal; anything else is refused.
+    IF chains <> ANY (ARRAY[coalesce(cardinality(was_hash), 0), coalesce(cardinality(was_length), 0),
+                coalesce(cardinality(was_tree_size), 0), coalesce(cardinality(was_tree_edge), 0),
+                coalesce(cardinality(now_hash), 0), coalesce(cardinality(now_length), 0),
+                coalesce(cardinality(now_tree_size), 0), coalesce(cardinality(now_tree_edge), 0)])
+       OR receipts <> ANY (ARRAY[coalesce(cardinality(r_seq), 0), coalesce(cardinality(r_id), 0),
+                coalesce(cardinality(r_hash), 0), coalesce(cardinality(r_prev), 0),
+                coalesce(cardinality(r_at), 0), coalesce(cardinality(r_worker), 0),
+                coalesce(cardinality(r_capability), 0), coalesce(cardinality(r_denied), 0),
+                coalesce(cardinality(r_body), 0), coalesce(cardinality(r_reason), 0),
+                coalesce(cardinality(r_telemetry), 0)])
+       OR nodes <> ANY (ARRAY[coalesce(cardinality(n_level), 0), coalesce(cardinality(n_index), 0),
+                coalesce(cardinality(n_hash), 0)])
+       OR claims <> ANY (ARRAY[coalesce(cardinality(c_key), 0), coalesce(cardinality(c_claim), 0),
+                coalesce(cardinality(c_receipt_tenant), 0), coalesce(cardinality(c_receipt), 0),
+                coalesce(cardinality(c_response_extra), 0)]) THEN
+        RAISE EXCEPTION 'the batch''s arrays of one kind are not all the same length'
+            USING ERRCODE = 'HR004';
+    END IF;
+    -- Locked in tenant order: writers in other processes take them in the
+    -- same order (one row needs no order: the UPDATE locks it).
+    IF cardinality(chain_tenant) > 1 THEN
+        PERFORM 1 FROM receipt_chains WHERE tenant_id = ANY (chain_tenant)
+          ORDER BY tenant_id FOR UPDATE;
+    END IF;
+    UPDATE receipt_chains c
+       SET head_hash = h.now_hash, length = h.now_length,
+           tree_size = h.now_tree_size, tree_edge = h.now_tree_edge, updated_at = now()
+      FROM unnest(chain_tenant, was_hash, was_length, was_tree_size, was_tree_edge,
+                  now_hash, now_length, now_tree_size, now_tree_edge)
+           AS h(tenant_id, was_hash, was_length, was_tree_size, was_tree_edge,
+                now_hash, now_length, now_tree_size, now_tree_edge)
+     WHERE c.tenant_id = h.tenant_id
+       AND c.head_hash IS NOT DISTINCT FROM h.was_hash AND c.length = h.was_length
+       AND c.tree_size = h.was_tree_size AND c.tree_edge = h.was_tree_edge;
+    GET DIAGNOSTICS moved = ROW_COUNT;
+    IF moved <> coalesce(cardinality(chain_tenant), 0) THEN
+        RAISE EXCEPTION 'a receipt chain head moved since this batch was sealed'
+            USING ERRCODE = 'HR001';
+    END IF;
+
+    -- The heads move by exactly the receipts inserted, each between its
+    -- chain's old and new length (the primary key refuses a position twice).
+    IF coalesce(cardinality(r_tenant), 0) <> (
+           SELECT coalesce(sum(h.now_length - h.was_length), 0)
+           FROM unnest(chain_tenant, was_length, now_length) AS h(tenant_id, was_length, now_length))
+       OR EXISTS (
+           SELECT 1 FROM unnest(r_tenant, r_seq) AS r(tenant_id, seq)
+           LEFT JOIN unnest(chain_tenant, was_length, now_length) AS h(tenant_id, was_length, now_length)
+             ON h.tenant_id = r.tenant_id
+           WHERE h.tenant_id IS NULL OR r.seq <= h.was_length OR r.seq > h.now_length) THEN
+        RAISE EXCEPTION 'the batch''s receipts do not match the heads it moves'
+            USING ERRCODE = 'HR003';
+    END IF;
+    INSERT INTO receipts (tenant_id, seq, receipt_id, receipt_hash, prev_receipt_hash, decided_at,
+                          worker_id, capability_id, denied, body, deny_reason, route_telemetry)
+    SELECT * FROM unnest(r_tenant, r_seq, r_id, r_hash, r_prev, r_at,
+                         r_worker, r_capability, r_denied, r_body, r_reason, r_telemetry);
+    -- Each statement below starts an executor only when it has rows: most
+    -- batches have no new stored node and no claim.
+    IF cardinality(n_tenant) > 0 THEN
+        INSERT INTO receipt_tree_nodes (tenant_id, level, index, hash)
+        SELECT * FROM unnest(n_tenant, n_level, n_index, n_hash);
+    END IF;
+    IF coalesce(cardinality(c_tenant), 0) > 0 THEN
+        UPDATE decision_idempotency d
+           SET receipt_tenant_id = u.receipt_tenant_id, receipt_id = u.receipt_id,
+               response_extra = u.response_extra
+          FROM unnest(c_tenant, c_key, c_claim, c_receipt_tenant, c_receipt, c_response_extra)
+               AS u(tenant_id, idempotency_key, claim, receipt_tenant_id, receipt_id, response_extra)
+         WHERE d.tenant_id = u.tenant_id AND d.idempotency_key = u.idempotency_key
+           AND d.claim = u.claim AND d.receipt_id IS NULL;
+        GET DIAGNOSTICS completed = ROW_COUNT;
+        IF completed <> cardinality(c_tenant) THEN
+            RAISE EXCEPTION 'an idempotency claim of this batch is no longer held'
+                USING ERRCODE = 'HR002';
+        END IF;
+    END IF;
+END
+$$;
+
