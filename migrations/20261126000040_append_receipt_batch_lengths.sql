@@ -25,28 +25,28 @@ AS $$
 DECLARE
     moved bigint;
     completed bigint;
-    chains int := coalesce(cardinality(chain_tenant), 0);
-    receipts int := coalesce(cardinality(r_tenant), 0);
-    nodes int := coalesce(cardinality(n_tenant), 0);
-    claims int := coalesce(cardinality(c_tenant), 0);
+    chain_count int := coalesce(cardinality(chain_tenant), 0);
+    receipt_count int := coalesce(cardinality(r_tenant), 0);
+    node_count int := coalesce(cardinality(n_tenant), 0);
+    claim_count int := coalesce(cardinality(c_tenant), 0);
 BEGIN
     -- Each row of a kind is one index across its arrays: unnest() would
     -- pad a shorter array with NULLs, and a NULL where a value was meant
     -- (a previous hash, a deny reason, a telemetry) is a wrong row, not
     -- an error. The writer always sends them equal; anything else is refused.
-    IF chains <> ANY (ARRAY[coalesce(cardinality(was_hash), 0), coalesce(cardinality(was_length), 0),
+    IF chain_count <> ANY (ARRAY[coalesce(cardinality(was_hash), 0), coalesce(cardinality(was_length), 0),
                 coalesce(cardinality(was_tree_size), 0), coalesce(cardinality(was_tree_edge), 0),
                 coalesce(cardinality(now_hash), 0), coalesce(cardinality(now_length), 0),
                 coalesce(cardinality(now_tree_size), 0), coalesce(cardinality(now_tree_edge), 0)])
-       OR receipts <> ANY (ARRAY[coalesce(cardinality(r_seq), 0), coalesce(cardinality(r_id), 0),
+       OR receipt_count <> ANY (ARRAY[coalesce(cardinality(r_seq), 0), coalesce(cardinality(r_id), 0),
                 coalesce(cardinality(r_hash), 0), coalesce(cardinality(r_prev), 0),
                 coalesce(cardinality(r_at), 0), coalesce(cardinality(r_worker), 0),
                 coalesce(cardinality(r_capability), 0), coalesce(cardinality(r_denied), 0),
                 coalesce(cardinality(r_body), 0), coalesce(cardinality(r_reason), 0),
                 coalesce(cardinality(r_telemetry), 0)])
-       OR nodes <> ANY (ARRAY[coalesce(cardinality(n_level), 0), coalesce(cardinality(n_index), 0),
+       OR node_count <> ANY (ARRAY[coalesce(cardinality(n_level), 0), coalesce(cardinality(n_index), 0),
                 coalesce(cardinality(n_hash), 0)])
-       OR claims <> ANY (ARRAY[coalesce(cardinality(c_key), 0), coalesce(cardinality(c_claim), 0),
+       OR claim_count <> ANY (ARRAY[coalesce(cardinality(c_key), 0), coalesce(cardinality(c_claim), 0),
                 coalesce(cardinality(c_receipt_tenant), 0), coalesce(cardinality(c_receipt), 0),
                 coalesce(cardinality(c_response_extra), 0)]) THEN
         RAISE EXCEPTION 'the batch''s arrays of one kind are not all the same length'

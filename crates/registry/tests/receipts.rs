@@ -199,15 +199,22 @@ async fn a_receipt_is_stored_only_with_a_move_of_its_own_tenants_chain() {
         // Another tenant's chain moved instead.
         ("org.nobody", &["org.acme"][..]),
         ("org.acme", &[][..]),
+        // Its own chain named, but there is no such row to move.
+        ("org.nobody", &["org.nobody"][..]),
     ] {
         let refused = sqlx::query(&batch_of_one(tenant, chains))
             .execute(&mut conn)
             .await
             .unwrap_err();
         let code = refused.as_database_error().and_then(|e| e.code());
+        let expected = if chains.contains(&tenant) {
+            "HR001"
+        } else {
+            "HR003"
+        };
         assert_eq!(
             code.as_deref(),
-            Some("HR003"),
+            Some(expected),
             "{tenant} {chains:?}: {refused}"
         );
     }
@@ -218,6 +225,18 @@ async fn a_receipt_is_stored_only_with_a_move_of_its_own_tenants_chain() {
         .unwrap_err();
     let code = refused.as_database_error().and_then(|e| e.code());
     assert_eq!(code.as_deref(), Some("23503"), "{refused}");
+    // Nor can a chain row be removed or handed to another tenant: it is
+    // what keeps a tenant with receipts from being deleted.
+    tenant(&s, "org.other").await;
+    for sql in [
+        "DELETE FROM receipt_chains WHERE tenant_id = 'org.acme'",
+        "UPDATE receipt_chains SET tenant_id = 'org.other' WHERE tenant_id = 'org.acme'",
+        "TRUNCATE receipt_chains CASCADE",
+    ] {
+        let refused = sqlx::query(sql).execute(&mut conn).await.unwrap_err();
+        let code = refused.as_database_error().and_then(|e| e.code());
+        assert_eq!(code.as_deref(), Some("42501"), "{sql}: {refused}");
+    }
     // With its own chain's move, the same call stores the receipt.
     sqlx::query(&batch_of_one("org.acme", &["org.acme"]))
         .execute(&mut conn)
