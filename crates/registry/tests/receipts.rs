@@ -218,6 +218,19 @@ async fn a_receipt_is_stored_only_with_a_move_of_its_own_tenants_chain() {
             "{tenant} {chains:?}: {refused}"
         );
     }
+    // Its own chain moved, but the receipt is not at a position the move
+    // covers (the chain goes from 0 to 1, the receipt says 2).
+    let misplaced = batch_of_one("org.acme", &["org.acme"]).replacen(
+        "ARRAY[1::bigint], ARRAY[gen_random_uuid()]",
+        "ARRAY[2::bigint], ARRAY[gen_random_uuid()]",
+        1,
+    );
+    let refused = sqlx::query(&misplaced)
+        .execute(&mut conn)
+        .await
+        .unwrap_err();
+    let code = refused.as_database_error().and_then(|e| e.code());
+    assert_eq!(code.as_deref(), Some("HR003"), "{refused}");
     // The chain row of a tenant that does not exist cannot be made.
     let refused = sqlx::query("INSERT INTO receipt_chains (tenant_id) VALUES ('org.nobody')")
         .execute(&mut conn)

@@ -1,8 +1,12 @@
--- append_receipt_batch (migration 37) refuses arrays of one kind that
--- differ in length (HR004). Since migration 39 the function is what
--- checks a receipt's tenant (through its chain row), so what it is given
--- is checked whole. Same arguments: replaced in place, and releases of
--- before and after call it alike (the writer always sent them equal).
+-- append_receipt_batch (migration 37) checks what it is given whole and
+-- in one statement fewer. Since migration 39 it is what checks a receipt's
+-- tenant (through its chain row), so:
+-- - arrays of one kind that differ in length are refused (HR004): unnest()
+--   would pad the shorter with NULLs and store a wrong row quietly;
+-- - each receipt is matched to its chain's move by the INSERT itself
+--   rather than by a query of its own before it (HR003 as before).
+-- Same arguments: replaced in place, and releases of before and after call
+-- it alike (the writer always sent the arrays equal).
 CREATE OR REPLACE FUNCTION append_receipt_batch(
     -- Each chain the batch appends to, as the writer found it and as it leaves it.
     chain_tenant text[], was_hash text[], was_length bigint[], was_tree_size bigint[], was_tree_edge bytea[],
@@ -29,6 +33,8 @@ DECLARE
     receipt_count int := coalesce(cardinality(r_tenant), 0);
     node_count int := coalesce(cardinality(n_tenant), 0);
     claim_count int := coalesce(cardinality(c_tenant), 0);
+    advanced bigint := 0;
+    inserted bigint;
 BEGIN
     -- Each row of a kind is one index across its arrays: unnest() would
     -- pad a shorter array with NULLs, and a NULL where a value was meant
@@ -75,22 +81,32 @@ BEGIN
     END IF;
 
     -- The heads move by exactly the receipts inserted, each between its
-    -- chain's old and new length (the primary key refuses a position twice).
-    IF coalesce(cardinality(r_tenant), 0) <> (
-           SELECT coalesce(sum(h.now_length - h.was_length), 0)
-           FROM unnest(chain_tenant, was_length, now_length) AS h(tenant_id, was_length, now_length))
-       OR EXISTS (
-           SELECT 1 FROM unnest(r_tenant, r_seq) AS r(tenant_id, seq)
-           LEFT JOIN unnest(chain_tenant, was_length, now_length) AS h(tenant_id, was_length, now_length)
-             ON h.tenant_id = r.tenant_id
-           WHERE h.tenant_id IS NULL OR r.seq <= h.was_length OR r.seq > h.now_length) THEN
+    -- chain's old and new length (the primary key refuses a position
+    -- twice): the count here, each receipt's place in the INSERT itself,
+    -- which leaves out a receipt of no chain moved or outside its chain's
+    -- move (one statement fewer per batch than a query of its own).
+    FOR i IN 1 .. chain_count LOOP
+        advanced := advanced + now_length[i] - was_length[i];
+    END LOOP;
+    IF advanced IS DISTINCT FROM receipt_count::bigint THEN
         RAISE EXCEPTION 'the batch''s receipts do not match the heads it moves'
             USING ERRCODE = 'HR003';
     END IF;
     INSERT INTO receipts (tenant_id, seq, receipt_id, receipt_hash, prev_receipt_hash, decided_at,
                           worker_id, capability_id, denied, body, deny_reason, route_telemetry)
-    SELECT * FROM unnest(r_tenant, r_seq, r_id, r_hash, r_prev, r_at,
-                         r_worker, r_capability, r_denied, r_body, r_reason, r_telemetry);
+    SELECT r.tenant_id, r.seq, r.receipt_id, r.receipt_hash, r.prev_receipt_hash, r.decided_at,
+           r.worker_id, r.capability_id, r.denied, r.body, r.deny_reason, r.route_telemetry
+      FROM unnest(r_tenant, r_seq, r_id, r_hash, r_prev, r_at,
+                  r_worker, r_capability, r_denied, r_body, r_reason, r_telemetry)
+           AS r(tenant_id, seq, receipt_id, receipt_hash, prev_receipt_hash, decided_at,
+                worker_id, capability_id, denied, body, deny_reason, route_telemetry)
+      JOIN unnest(chain_tenant, was_length, now_length) AS h(tenant_id, was_length, now_length)
+        ON h.tenant_id = r.tenant_id AND r.seq > h.was_length AND r.seq <= h.now_length;
+    GET DIAGNOSTICS inserted = ROW_COUNT;
+    IF inserted <> receipt_count THEN
+        RAISE EXCEPTION 'the batch''s receipts do not match the heads it moves'
+            USING ERRCODE = 'HR003';
+    END IF;
     -- Each statement below starts an executor only when it has rows: most
     -- batches have no new stored node and no claim.
     IF cardinality(n_tenant) > 0 THEN
