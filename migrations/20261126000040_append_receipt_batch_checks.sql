@@ -4,7 +4,9 @@
 -- - arrays of one kind that differ in length are refused (HR004): unnest()
 --   would pad the shorter with NULLs and store a wrong row quietly;
 -- - each receipt is matched to its chain's move by the INSERT itself
---   rather than by a query of its own before it (HR003 as before).
+--   rather than by a query of its own before it (HR003 as before), and a
+--   chain head moved back is refused (HR003): the sum of the moves alone
+--   would let one chain rewind to pay for another's receipt.
 -- Same arguments: replaced in place, and releases of before and after call
 -- it alike (the writer always sent the arrays equal).
 CREATE OR REPLACE FUNCTION append_receipt_batch(
@@ -86,7 +88,13 @@ BEGIN
     -- which leaves out a receipt of no chain moved or outside its chain's
     -- move (one statement fewer per batch than a query of its own).
     FOR i IN 1 .. chain_count LOOP
-        advanced := advanced + now_length[i] - was_length[i];
+        -- A head never moves back: that would make it claim a receipt
+        -- another chain's move paid for.
+        IF now_length[i] < was_length[i] THEN
+            RAISE EXCEPTION 'the batch moves a chain head back'
+                USING ERRCODE = 'HR003';
+        END IF;
+        advanced := advanced + (now_length[i] - was_length[i]);
     END LOOP;
     IF advanced IS DISTINCT FROM receipt_count::bigint THEN
         RAISE EXCEPTION 'the batch''s receipts do not match the heads it moves'

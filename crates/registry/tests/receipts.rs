@@ -231,6 +231,32 @@ async fn a_receipt_is_stored_only_with_a_move_of_its_own_tenants_chain() {
         .unwrap_err();
     let code = refused.as_database_error().and_then(|e| e.code());
     assert_eq!(code.as_deref(), Some("HR003"), "{refused}");
+    // Nor may one chain move back to pay for another's receipt: org.acme
+    // goes 0 -> 2 and org.other 1 -> 0 with one receipt, which the sum alone
+    // would let through.
+    tenant(&s, "org.other").await;
+    execute(
+        &db,
+        "INSERT INTO receipt_chains (tenant_id, length, head_hash) VALUES ('org.other', 1, 'h')",
+    )
+    .await;
+    let mut rewound = batch_of_one("org.acme", &["org.acme", "org.other"]);
+    for (from, to) in [
+        (
+            "ARRAY[NULL,NULL]::text[], ARRAY[0,0]::bigint[]",
+            "ARRAY[NULL,'h']::text[], ARRAY[0,1]::bigint[]",
+        ),
+        (
+            "ARRAY['h','h']::text[], ARRAY[1,1]::bigint[]",
+            "ARRAY['h',NULL]::text[], ARRAY[2,0]::bigint[]",
+        ),
+    ] {
+        assert!(rewound.contains(from), "{from}");
+        rewound = rewound.replacen(from, to, 1);
+    }
+    let refused = sqlx::query(&rewound).execute(&mut conn).await.unwrap_err();
+    let code = refused.as_database_error().and_then(|e| e.code());
+    assert_eq!(code.as_deref(), Some("HR003"), "{refused}");
     // The chain row of a tenant that does not exist cannot be made.
     let refused = sqlx::query("INSERT INTO receipt_chains (tenant_id) VALUES ('org.nobody')")
         .execute(&mut conn)
@@ -240,7 +266,6 @@ async fn a_receipt_is_stored_only_with_a_move_of_its_own_tenants_chain() {
     assert_eq!(code.as_deref(), Some("23503"), "{refused}");
     // Nor can a chain row be removed or handed to another tenant: it is
     // what keeps a tenant with receipts from being deleted.
-    tenant(&s, "org.other").await;
     for sql in [
         "DELETE FROM receipt_chains WHERE tenant_id = 'org.acme'",
         "UPDATE receipt_chains SET tenant_id = 'org.other' WHERE tenant_id = 'org.acme'",
