@@ -150,6 +150,20 @@ async fn a_receipt_for_a_tenant_that_is_not_there_fails_alone_and_its_batch_comm
     );
 }
 
+/// Tenant org.acme with its (empty) chain row and no writer: for calling
+/// `append_receipt_batch` straight.
+async fn acme_with_chain() -> (TestDb, Store, TenantId) {
+    let db = TestDb::create().await;
+    let s = store(&db).await;
+    let t = tenant(&s, "org.acme").await;
+    execute(
+        &db,
+        "INSERT INTO receipt_chains (tenant_id) VALUES ('org.acme')",
+    )
+    .await;
+    (db, s, t)
+}
+
 /// One receipt of `tenant` at position 1, moving the chain rows of `chains`
 /// (from empty to one receipt each), straight through `append_receipt_batch`.
 fn batch_of_one(tenant: &str, chains: &[&str]) -> String {
@@ -186,12 +200,7 @@ fn batch_of_one(tenant: &str, chains: &[&str]) -> String {
 async fn a_receipt_is_stored_only_with_a_move_of_its_own_tenants_chain() {
     // Migration 39 dropped the receipts' own foreign key to `tenants`: a
     // receipt's tenant is checked through its chain row instead.
-    let (db, s, t, _writer) = acme().await;
-    execute(
-        &db,
-        "INSERT INTO receipt_chains (tenant_id) VALUES ('org.acme') ON CONFLICT DO NOTHING",
-    )
-    .await;
+    let (db, s, t) = acme_with_chain().await;
     let mut conn = db.connect().await;
     for (tenant, chains) in [
         // No chain moved at all.
@@ -285,19 +294,13 @@ async fn a_receipt_is_stored_only_with_a_move_of_its_own_tenants_chain() {
         .await
         .unwrap();
     assert_eq!(stored, vec![(t.to_string(),)]);
-    drop(s);
 }
 
 #[tokio::test]
 async fn a_batch_whose_arrays_of_one_kind_differ_in_length_is_refused_whole() {
     // unnest() would pad the shorter array with NULLs: a receipt without
     // its previous hash, or a route without its telemetry, stored quietly.
-    let (db, _s, _t, _writer) = acme().await;
-    execute(
-        &db,
-        "INSERT INTO receipt_chains (tenant_id) VALUES ('org.acme') ON CONFLICT DO NOTHING",
-    )
-    .await;
+    let (db, _s, _t) = acme_with_chain().await;
     let good = batch_of_one("org.acme", &["org.acme"]);
     let mut conn = db.connect().await;
     for (what, from, to) in [
