@@ -5,7 +5,9 @@
 //! tenant's chain head, hashes and signs it, and stores the whole batch at
 //! once. Only then does each caller get its receipt back — a decision is
 //! never answered before its receipt is durable. Under load, batches grow by
-//! themselves: while one commit is in flight the next batch gathers.
+//! themselves: while one batch's call is in flight the next gathers, each
+//! receipt sealed as it comes onto the heads that call will leave, so the
+//! next call starts as soon as the first returns.
 //!
 //! A batch of plain decisions costs one round trip: the writer remembers
 //! each chain's head as its last commit left it, seals the batch onto it,
@@ -166,25 +168,227 @@ impl ReceiptWriter {
     }
 }
 
+/// The writer's loop. One batch's call is in flight at a time; while it
+/// runs, the receipts that arrive are sealed onto the heads it will leave
+/// (the next batch), so that batch's call starts the moment the first one
+/// returns, with everything that came meanwhile — the same batches as a
+/// writer that waits, with the sealing no longer between two calls. A
+/// batch that cannot go this way (an event or an approval to write, a
+/// contended chain) waits for the call in flight and is committed alone,
+/// as is the next batch of a call that failed: it was sealed onto heads
+/// that were not stored.
 async fn run(store: Store, key: CurrentKey, mut rx: mpsc::Receiver<Job>) {
     let mut known = KnownHeads::default();
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let jobs = std::mem::take(&mut batch);
-        let key = key.read().unwrap_or_else(|p| p.into_inner()).clone();
-        match commit(&store, &key, &mut known, &jobs).await {
-            Err(BatchError::NotCommitted(StoreError::Database(e))) if jobs.len() > 1 => {
-                // The database refused something in the batch (e.g. a
-                // receipt of a tenant that is not there) and stored none of
-                // it: each job is tried alone, so only the bad one fails.
-                tracing::warn!(error = %e, count = jobs.len(), "receipt batch refused; committing its receipts one by one");
-                for job in jobs {
-                    let sealed = commit(&store, &key, &mut known, std::slice::from_ref(&job)).await;
-                    deliver(vec![job], sealed);
+    let mut in_flight: Option<InFlight> = None;
+    let mut next = NextBatch::default();
+    let mut arrived = Vec::with_capacity(MAX_BATCH);
+    let mut open = true;
+    loop {
+        if in_flight.is_none() && !next.jobs.is_empty() {
+            let batch = std::mem::take(&mut next);
+            in_flight = launch(&store, &key, &mut known, batch).await;
+            continue;
+        }
+        if !open && in_flight.is_none() {
+            break;
+        }
+        let room = MAX_BATCH - next.jobs.len();
+        tokio::select! {
+            // The call first: a receipt waiting to be sealed waits less
+            // than one whose answer is ready.
+            biased;
+            outcome = async { (&mut in_flight.as_mut().expect("guarded").call).await },
+                if in_flight.is_some() => {
+                let Some(done) = in_flight.take() else { continue };
+                let failed = match outcome {
+                    Ok(Ok(())) => {
+                        deliver(done.jobs, Ok(done.results));
+                        continue;
+                    }
+                    Ok(Err(e)) => e,
+                    Err(ended) => BatchError::Unknown(StoreError::Corrupt(format!(
+                        "the receipt batch's call ended abnormally: {ended}"
+                    ))),
+                };
+                // Nothing the next batch was sealed onto can be trusted.
+                known.forget(&done.tenants);
+                next.sealer = None;
+                match failed {
+                    // Refused by the database: committed again the way a
+                    // batch with nothing in flight is (under lock if a head
+                    // moved or a claim was lost, one by one if a receipt
+                    // is refused).
+                    BatchError::NotCommitted(StoreError::Database(e)) => {
+                        if has_sqlstate(&e, HEAD_MOVED) {
+                            known.contend(&done.tenants);
+                        }
+                        tracing::debug!(error = %e, "receipt batch committed again");
+                        let key = current(&key);
+                        commit_jobs(&store, &key, &mut known, done.jobs).await;
+                    }
+                    failed => deliver(done.jobs, Err(failed)),
                 }
             }
-            sealed => deliver(jobs, sealed),
+            received = rx.recv_many(&mut arrived, room), if open && room > 0 => {
+                if received == 0 {
+                    open = false;
+                } else {
+                    next.add(&store, &key, &mut known, arrived.drain(..)).await;
+                }
+            }
         }
+    }
+}
+
+/// The key in force now.
+fn current(key: &CurrentKey) -> Arc<ReceiptKey> {
+    key.read().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+/// A batch whose call is running.
+struct InFlight {
+    jobs: Vec<Job>,
+    results: Vec<Result<Appended, String>>,
+    tenants: Vec<String>,
+    call: tokio::task::JoinHandle<Result<(), BatchError>>,
+}
+
+/// The receipts that came while a call was in flight, sealed as they came
+/// onto the heads that call leaves — or, once one of them cannot go that
+/// way (`sealer` is `None`), only gathered, to be committed alone.
+#[derive(Default)]
+struct NextBatch {
+    jobs: Vec<Job>,
+    key: Option<Arc<ReceiptKey>>,
+    sealer: Option<Sealer>,
+}
+
+impl NextBatch {
+    /// Adds jobs in arrival order, sealing each if the batch still can be.
+    async fn add(
+        &mut self,
+        store: &Store,
+        key: &CurrentKey,
+        known: &mut KnownHeads,
+        jobs: impl Iterator<Item = Job>,
+    ) {
+        let jobs: Vec<Job> = jobs.collect();
+        if self.jobs.is_empty() {
+            // A rotation takes effect from the next batch on.
+            self.key = Some(current(key));
+            self.sealer = Some(Sealer::default());
+        }
+        if self.sealer.is_some() {
+            if let Err(e) = self.seal(store, known, &jobs).await {
+                // The batch goes the way that reads and locks what it needs,
+                // which reports this again if it persists.
+                tracing::debug!(error = %e, "receipt batch not sealed ahead");
+                self.sealer = None;
+            }
+        }
+        self.jobs.extend(jobs);
+    }
+
+    async fn seal(
+        &mut self,
+        store: &Store,
+        known: &mut KnownHeads,
+        jobs: &[Job],
+    ) -> Result<(), StoreError> {
+        let (Some(sealer), Some(key)) = (self.sealer.as_mut(), self.key.as_ref()) else {
+            return Ok(());
+        };
+        let mut tenants: Vec<String> = Vec::new();
+        for job in jobs {
+            let tenant = &job.receipt.content.tenant_id;
+            if needs_transaction(&job.receipt) || known.contended(std::slice::from_ref(tenant)) {
+                self.sealer = None;
+                return Ok(());
+            }
+            if !sealer.has(tenant) && !tenants.contains(tenant) {
+                tenants.push(tenant.clone());
+            }
+        }
+        if !tenants.is_empty() {
+            // Remembered heads (the call in flight's among them) or, for a
+            // chain no batch of ours touched lately, as stored.
+            tenants.sort();
+            let heads = if tenants.iter().all(|t| known.heads.contains_key(t)) {
+                known.of_known(&tenants)
+            } else {
+                let mut conn = store.pool().acquire().await?;
+                known.of(&mut conn, &tenants).await?
+            };
+            for (tenant, stored) in heads {
+                sealer.start(&tenant, stored);
+            }
+        }
+        let first = self.jobs.len();
+        for (i, job) in jobs.iter().enumerate() {
+            // Every claim taken as held: the call fails whole (HR002) if one is not.
+            sealer.add(job, first + i, key, true)?;
+        }
+        Ok(())
+    }
+}
+
+/// Starts the batch's call, or — if it could not be sealed ahead —
+/// commits it now, the way [`commit`] chooses. The heads a started call
+/// will leave are remembered at once: the next batch is sealed onto them.
+async fn launch(
+    store: &Store,
+    key: &CurrentKey,
+    known: &mut KnownHeads,
+    batch: NextBatch,
+) -> Option<InFlight> {
+    let NextBatch {
+        jobs,
+        key: sealed_with,
+        sealer,
+    } = batch;
+    let sealed = match sealer.map(Sealer::finish) {
+        Some(Ok(sealed)) => sealed,
+        _ => {
+            let key = sealed_with.unwrap_or_else(|| current(key));
+            commit_jobs(store, &key, known, jobs).await;
+            return None;
+        }
+    };
+    let tenants: Vec<String> = sealed.batch.before.keys().cloned().collect();
+    known.remember(sealed.batch.after.clone());
+    let pool = store.pool().clone();
+    let batch = sealed.batch;
+    let call = tokio::spawn(async move {
+        let mut conn = pool.acquire().await.map_err(StoreError::from)?;
+        append_batch(&mut conn, &batch).await.map_err(|e| match e {
+            // Sent and its answer lost: it may have been applied.
+            e @ StoreError::Unavailable(_) => BatchError::Unknown(e),
+            e => BatchError::NotCommitted(e),
+        })
+    });
+    Some(InFlight {
+        jobs,
+        results: sealed.results,
+        tenants,
+        call,
+    })
+}
+
+/// Commits jobs with nothing in flight, and answers them: if the database
+/// refuses the batch, each job is tried alone, so only the bad one fails.
+async fn commit_jobs(store: &Store, key: &ReceiptKey, known: &mut KnownHeads, jobs: Vec<Job>) {
+    match commit(store, key, known, &jobs).await {
+        Err(BatchError::NotCommitted(StoreError::Database(e))) if jobs.len() > 1 => {
+            // The database refused something in the batch (e.g. a
+            // receipt of a tenant that is not there) and stored none of
+            // it: each job is tried alone, so only the bad one fails.
+            tracing::warn!(error = %e, count = jobs.len(), "receipt batch refused; committing its receipts one by one");
+            for job in jobs {
+                let sealed = commit(store, key, known, std::slice::from_ref(&job)).await;
+                deliver(vec![job], sealed);
+            }
+        }
+        sealed => deliver(jobs, sealed),
     }
 }
 
@@ -295,6 +499,14 @@ impl KnownHeads {
         Ok(heads)
     }
 
+    /// The remembered heads of `tenants`, every one of which is remembered.
+    fn of_known(&self, tenants: &[String]) -> BTreeMap<String, StoredHead> {
+        tenants
+            .iter()
+            .filter_map(|t| self.heads.get(t).map(|h| (t.clone(), h.clone())))
+            .collect()
+    }
+
     fn remember(&mut self, heads: BTreeMap<String, StoredHead>) {
         if self.heads.len() + heads.len() > MAX_KNOWN_HEADS {
             self.heads.clear();
@@ -382,17 +594,154 @@ async fn fetch_heads(
     Ok(heads)
 }
 
-/// A batch linked, hashed and signed onto the heads it was given: its rows,
-/// what its transaction also writes, and the heads it leaves.
-struct Sealed<'j> {
+/// A batch linked, hashed and signed onto the heads it was given: each
+/// job's receipt (or why it has none), what its call stores, and what its
+/// transaction also writes on the locked way.
+struct Sealed {
     /// Each job's receipt, or why it has none, in job order.
     results: Vec<Result<Appended, String>>,
+    batch: BatchRows,
+    denied: Vec<(String, serde_json::Value)>,
+    /// The jobs (by index) whose approval opens with the receipt.
+    opened: Vec<usize>,
+}
+
+/// What one call of `append_receipt_batch` stores: the heads it moves from
+/// `before` to `after`, the receipt rows, the tree's new nodes and the
+/// idempotency claims completed. Owned, so the call can run on its own
+/// while the writer seals the next batch.
+struct BatchRows {
+    before: BTreeMap<String, StoredHead>,
+    after: BTreeMap<String, StoredHead>,
     rows: ReceiptRows,
     trees: TreeRows,
-    denied: Vec<(String, serde_json::Value)>,
-    opened: Vec<&'j crate::approvals::Approval>,
     completed: CompletedClaims,
-    after: BTreeMap<String, StoredHead>,
+}
+
+/// A batch being sealed one job at a time: each receipt linked onto its
+/// chain's head as the previous one left it, hashed, signed and made a row.
+/// A chain is [`started`](Self::start) from its stored head before its
+/// first receipt.
+#[derive(Default)]
+struct Sealer {
+    before: BTreeMap<String, StoredHead>,
+    heads: BTreeMap<String, ChainHead>,
+    rows: ReceiptRows,
+    trees: TreeRows,
+    completed: CompletedClaims,
+    results: Vec<Result<Appended, String>>,
+    denied: Vec<(String, serde_json::Value)>,
+    opened: Vec<usize>,
+}
+
+impl Sealer {
+    fn has(&self, tenant: &str) -> bool {
+        self.heads.contains_key(tenant)
+    }
+
+    /// `tenant`'s chain as stored, before this batch.
+    fn start(&mut self, tenant: &str, stored: StoredHead) {
+        self.trees.start(
+            tenant,
+            stored.tree_size,
+            stored.tree_edge.clone(),
+            stored.head.length,
+        );
+        self.heads.insert(tenant.to_string(), stored.head.clone());
+        self.before.insert(tenant.to_string(), stored);
+    }
+
+    /// Seals job number `index` of the batch onto its chain; a job whose
+    /// idempotency claim is not `held` gets no receipt.
+    fn add(
+        &mut self,
+        job: &Job,
+        index: usize,
+        key: &ReceiptKey,
+        held: bool,
+    ) -> Result<(), StoreError> {
+        let p = &job.receipt;
+        if !held {
+            self.results.push(Err(LOST_CLAIM.to_string()));
+            return Ok(());
+        }
+        let head = self
+            .heads
+            .get_mut(p.content.tenant_id.as_str())
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!("no chain row for {}", p.content.tenant_id))
+            })?;
+        let (receipt, body) = head.append_with_json(p.content.clone(), key);
+        let seq = position(head)?;
+        self.trees
+            .append(&p.content.tenant_id, &receipt.receipt_hash)?;
+        let rows = &mut self.rows;
+        rows.tenant.push(receipt.content.tenant_id.clone());
+        rows.seq.push(seq);
+        let receipt_id = Uuid::parse_str(&receipt.content.receipt_id)
+            .map_err(|e| StoreError::Corrupt(format!("receipt_id: {e}")))?;
+        rows.id.push(receipt_id);
+        rows.hash.push(receipt.receipt_hash.clone());
+        rows.prev.push(receipt.content.prev_receipt_hash.clone());
+        rows.at.push(p.decided_at);
+        rows.worker.push(receipt.content.worker_id.clone());
+        rows.cap.push(receipt.content.capability_id.clone());
+        rows.denied.push(p.denied);
+        rows.reason.push(p.deny_reason.clone());
+        rows.body.push(body);
+        if let Some(claim) = &p.idempotency {
+            self.completed.add(claim, &p.content.tenant_id, receipt_id);
+        }
+        rows.telemetry.push(
+            p.telemetry
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        );
+        if p.denied && p.announce_denied {
+            let data = crate::webhooks::payload(&denied_data(&receipt, p))?;
+            self.denied.push((receipt.content.tenant_id.clone(), data));
+        }
+        if p.opens.is_some() {
+            self.opened.push(index);
+        }
+        self.results.push(Ok(Appended {
+            receipt,
+            // Positions start at 1 (`position` is of a head just appended to).
+            leaf_index: u64::try_from(seq - 1).unwrap_or_default(),
+        }));
+        Ok(())
+    }
+
+    /// The sealed batch, with the heads it leaves.
+    fn finish(self) -> Result<Sealed, StoreError> {
+        let mut after = BTreeMap::new();
+        for (tenant, head) in self.heads {
+            // A tree not kept by this batch is written back as it was.
+            let (tree_size, tree_edge) = self.trees.stored(&tenant)?;
+            after.insert(
+                tenant,
+                StoredHead {
+                    head,
+                    tree_size,
+                    tree_edge,
+                },
+            );
+        }
+        Ok(Sealed {
+            results: self.results,
+            batch: BatchRows {
+                before: self.before,
+                after,
+                rows: self.rows,
+                trees: self.trees,
+                completed: self.completed,
+            },
+            denied: self.denied,
+            opened: self.opened,
+        })
+    }
 }
 
 /// Whether a job needs the batch in an explicit transaction: an event or
@@ -456,17 +805,17 @@ async fn optimistic(
         let before = known.of(&mut conn, tenants).await?;
         // Every claim taken as held: the call fails whole (HR002) if one is not.
         let sealed = seal(jobs, key, &before, &mut std::iter::repeat(true))?;
-        Ok::<_, StoreError>((conn, before, sealed))
+        Ok::<_, StoreError>((conn, sealed))
     }
     .await;
-    let (mut conn, before, sealed) = match ready {
+    let (mut conn, sealed) = match ready {
         Ok(r) => r,
         Err(e) => {
             known.forget(tenants);
             return Err(BatchError::NotCommitted(e));
         }
     };
-    let sent = append_batch(&mut conn, &before, &sealed).await;
+    let sent = append_batch(&mut conn, &sealed.batch).await;
     settled(known, tenants, sent.map(|()| sealed))
 }
 
@@ -493,14 +842,19 @@ async fn locked(
             .await?
             .into_iter();
         let sealed = seal(jobs, key, &before, &mut held)?;
-        append_batch(&mut tx, &before, &sealed).await?;
+        append_batch(&mut tx, &sealed.batch).await?;
         crate::webhooks::emit_each(
             &mut tx,
             ::webhooks::EventType::DecisionDenied,
             &sealed.denied,
         )
         .await?;
-        crate::approvals::insert_opened(&mut tx, &sealed.opened).await?;
+        let opened: Vec<&crate::approvals::Approval> = sealed
+            .opened
+            .iter()
+            .filter_map(|&i| jobs[i].receipt.opens.as_ref())
+            .collect();
+        crate::approvals::insert_opened(&mut tx, &opened).await?;
         Ok::<_, StoreError>((tx, sealed))
     }
     .await;
@@ -521,11 +875,11 @@ async fn locked(
 fn settled(
     known: &mut KnownHeads,
     tenants: &[String],
-    sent: Result<Sealed<'_>, StoreError>,
+    sent: Result<Sealed, StoreError>,
 ) -> Result<Vec<Result<Appended, String>>, BatchError> {
     match sent {
         Ok(sealed) => {
-            known.remember(sealed.after);
+            known.remember(sealed.batch.after);
             Ok(sealed.results)
         }
         Err(e) => {
@@ -541,108 +895,30 @@ fn settled(
 
 /// Links, hashes and signs each job's receipt onto `before` (skipping a job
 /// whose claim `held` says was lost), with the rows to store.
-fn seal<'j>(
-    jobs: &'j [Job],
+fn seal(
+    jobs: &[Job],
     key: &ReceiptKey,
     before: &BTreeMap<String, StoredHead>,
     held: &mut dyn Iterator<Item = bool>,
-) -> Result<Sealed<'j>, StoreError> {
-    let mut heads: BTreeMap<&str, ChainHead> = BTreeMap::new();
-    let mut trees = TreeRows::default();
-    for (tenant, s) in before {
-        trees.start(tenant, s.tree_size, s.tree_edge.clone(), s.head.length);
-        heads.insert(tenant, s.head.clone());
+) -> Result<Sealed, StoreError> {
+    let mut sealer = Sealer::default();
+    for (tenant, stored) in before {
+        sealer.start(tenant, stored.clone());
     }
-    let mut sealed = Sealed {
-        results: Vec::with_capacity(jobs.len()),
-        rows: ReceiptRows::default(),
-        trees,
-        denied: Vec::new(),
-        opened: Vec::new(),
-        completed: CompletedClaims::default(),
-        after: BTreeMap::new(),
-    };
-    let rows = &mut sealed.rows;
-    for job in jobs {
-        let p = &job.receipt;
-        if p.idempotency.is_some() && held.next() != Some(true) {
-            sealed.results.push(Err(LOST_CLAIM.to_string()));
-            continue;
-        }
-        let head = heads.get_mut(p.content.tenant_id.as_str()).ok_or_else(|| {
-            StoreError::Corrupt(format!("no chain row for {}", p.content.tenant_id))
-        })?;
-        let (receipt, body) = head.append_with_json(p.content.clone(), key);
-        sealed
-            .trees
-            .append(&p.content.tenant_id, &receipt.receipt_hash)?;
-        rows.tenant.push(receipt.content.tenant_id.clone());
-        let seq = position(head)?;
-        rows.seq.push(seq);
-        let receipt_id = Uuid::parse_str(&receipt.content.receipt_id)
-            .map_err(|e| StoreError::Corrupt(format!("receipt_id: {e}")))?;
-        rows.id.push(receipt_id);
-        rows.hash.push(receipt.receipt_hash.clone());
-        rows.prev.push(receipt.content.prev_receipt_hash.clone());
-        rows.at.push(p.decided_at);
-        rows.worker.push(receipt.content.worker_id.clone());
-        rows.cap.push(receipt.content.capability_id.clone());
-        rows.denied.push(p.denied);
-        rows.reason.push(p.deny_reason.clone());
-        rows.body.push(body);
-        if let Some(claim) = &p.idempotency {
-            sealed
-                .completed
-                .add(claim, &p.content.tenant_id, receipt_id);
-        }
-        rows.telemetry.push(
-            p.telemetry
-                .as_ref()
-                .map(serde_json::to_string)
-                .transpose()
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        );
-        if p.denied && p.announce_denied {
-            let data = crate::webhooks::payload(&denied_data(&receipt, p))?;
-            sealed
-                .denied
-                .push((receipt.content.tenant_id.clone(), data));
-        }
-        if let Some(a) = &p.opens {
-            sealed.opened.push(a);
-        }
-        sealed.results.push(Ok(Appended {
-            receipt,
-            // Positions start at 1 (`position` is of a head just appended to).
-            leaf_index: u64::try_from(seq - 1).unwrap_or_default(),
-        }));
+    for (index, job) in jobs.iter().enumerate() {
+        let held = job.receipt.idempotency.is_none() || held.next() == Some(true);
+        sealer.add(job, index, key, held)?;
     }
-    for (tenant, head) in heads {
-        // A tree not kept by this batch is written back as it was.
-        let (tree_size, tree_edge) = sealed.trees.stored(tenant)?;
-        sealed.after.insert(
-            tenant.to_string(),
-            StoredHead {
-                head,
-                tree_size,
-                tree_edge,
-            },
-        );
-    }
-    Ok(sealed)
+    sealer.finish()
 }
 
 /// Stores a sealed batch with one call of `append_receipt_batch`
 /// (migrations 36, 37): checks and moves the heads from `before` to
-/// `sealed.after`, inserts the receipts, their route telemetry and the
-/// tree's new stored nodes — all or nothing, one round trip.
-async fn append_batch(
-    conn: &mut PgConnection,
-    before: &BTreeMap<String, StoredHead>,
-    sealed: &Sealed<'_>,
-) -> Result<(), StoreError> {
+/// `after`, inserts the receipts, their route telemetry and the tree's new
+/// stored nodes — all or nothing, one round trip.
+async fn append_batch(conn: &mut PgConnection, sealed: &BatchRows) -> Result<(), StoreError> {
     let mut chains = HeadColumns::default();
-    for (tenant, was) in before {
+    for (tenant, was) in &sealed.before {
         let now = sealed
             .after
             .get(tenant)

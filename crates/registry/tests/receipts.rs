@@ -607,6 +607,54 @@ mod idempotency_keys {
     }
 
     #[tokio::test]
+    async fn receipts_sealed_onto_a_batch_whose_call_fails_are_linked_again_onto_the_stored_head() {
+        use sqlx::Connection;
+        let (db, s, t, writer) = acme().await;
+        let first = writer.append(pending("org.acme", 0)).await.unwrap();
+        let stale = claimed(claim(&s, &t, "k", "h", Duration::from_secs(30)).await);
+        s.tenant(&t).release_idempotency("k", stale).await.unwrap();
+        // Hold the chain row: the next batch's call waits on it, in flight.
+        let mut holder = db.connect().await;
+        let mut hold = holder.begin().await.unwrap();
+        sqlx::query("SELECT 1 FROM receipt_chains WHERE tenant_id = 'org.acme' FOR UPDATE")
+            .execute(&mut *hold)
+            .await
+            .unwrap();
+        let (w, claimant) = (writer.clone(), t.clone());
+        let lost =
+            tokio::spawn(async move { w.append(with_claim(&claimant, "k", stale, 1)).await });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        // These come while that call waits: sealed onto the head it would
+        // leave, which its lost claim (HR002) means is never stored.
+        let mut later = Vec::new();
+        for n in 2..7 {
+            let w = writer.clone();
+            later.push(tokio::spawn(async move {
+                w.append(pending("org.acme", n)).await
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        hold.rollback().await.unwrap();
+        assert!(lost.await.unwrap().is_err(), "a lost claim commits nothing");
+        let mut prev = first.receipt_hash.clone();
+        let mut received = Vec::new();
+        for task in later {
+            received.push(task.await.unwrap().unwrap());
+        }
+        let c = chain(&s, &t).await;
+        assert_eq!(verify_chain(&c, &public_keys()), Ok(6));
+        for r in &c[1..] {
+            assert_eq!(r.content.prev_receipt_hash.as_deref(), Some(prev.as_str()));
+            prev = r.receipt_hash.clone();
+        }
+        let stored: HashSet<_> = c.iter().map(|r| r.receipt_hash.clone()).collect();
+        assert!(
+            received.iter().all(|r| stored.contains(&r.receipt_hash)),
+            "each answer is the receipt stored"
+        );
+    }
+
+    #[tokio::test]
     async fn a_released_claim_can_be_claimed_again_but_a_completed_one_is_kept() {
         let (_db, s, t, writer) = acme().await;
         let lease = Duration::from_secs(30);
