@@ -171,12 +171,13 @@ impl ReceiptWriter {
 /// The writer's loop. One batch's call is in flight at a time; while it
 /// runs, the receipts that arrive are sealed onto the heads it will leave
 /// (the next batch), so that batch's call starts the moment the first one
-/// returns, with everything that came meanwhile — the same batches as a
-/// writer that waits, with the sealing no longer between two calls. A
-/// batch that cannot go this way (an event or an approval to write, a
-/// contended chain) waits for the call in flight and is committed alone,
-/// as is the next batch of a call that failed: it was sealed onto heads
-/// that were not stored.
+/// returns, with everything that came meanwhile — the batches a writer
+/// that waits would make, with the sealing no longer between two calls.
+/// A next batch that cannot go this way (it holds an event or an approval
+/// to write, or a contended chain's receipt; the key was rotated; the
+/// call it was sealed onto failed) keeps gathering until the call in
+/// flight returns, and is then sealed and committed the way [`commit`]
+/// chooses.
 async fn run(store: Store, key: CurrentKey, mut rx: mpsc::Receiver<Job>) {
     let mut known = KnownHeads::default();
     let mut in_flight: Option<InFlight> = None;
@@ -197,8 +198,12 @@ async fn run(store: Store, key: CurrentKey, mut rx: mpsc::Receiver<Job>) {
             // The call first: a receipt waiting to be sealed waits less
             // than one whose answer is ready.
             biased;
-            outcome = async { (&mut in_flight.as_mut().expect("guarded").call).await },
-                if in_flight.is_some() => {
+            outcome = async {
+                match in_flight.as_mut() {
+                    Some(f) => (&mut f.call).await,
+                    None => std::future::pending().await,
+                }
+            }, if in_flight.is_some() => {
                 let Some(done) = in_flight.take() else { continue };
                 let failed = match outcome {
                     Ok(Ok(())) => {
@@ -224,7 +229,8 @@ async fn run(store: Store, key: CurrentKey, mut rx: mpsc::Receiver<Job>) {
                         }
                         tracing::debug!(error = %e, "receipt batch committed again");
                         let key = current(&key);
-                        commit_jobs(&store, &key, &mut known, done.jobs).await;
+                        let way = if needs_lock(&e) { Way::Locked } else { Way::Chosen };
+                        commit_jobs(&store, &key, &mut known, done.jobs, way).await;
                     }
                     failed => deliver(done.jobs, Err(failed)),
                 }
@@ -273,10 +279,15 @@ impl NextBatch {
         jobs: impl Iterator<Item = Job>,
     ) {
         let jobs: Vec<Job> = jobs.collect();
+        let now = current(key);
         if self.jobs.is_empty() {
-            // A rotation takes effect from the next batch on.
-            self.key = Some(current(key));
+            self.key = Some(now);
             self.sealer = Some(Sealer::default());
+        } else if self.key.as_ref().is_some_and(|k| !Arc::ptr_eq(k, &now)) {
+            // The key was rotated while this batch gathered: none of it is
+            // signed with the retired key (it is sealed again, with the
+            // key in force, when it is committed).
+            self.sealer = None;
         }
         if self.sealer.is_some() {
             if let Err(e) = self.seal(store, known, &jobs).await {
@@ -346,11 +357,17 @@ async fn launch(
         key: sealed_with,
         sealer,
     } = batch;
+    let key_now = current(key);
     let sealed = match sealer.map(Sealer::finish) {
-        Some(Ok(sealed)) => sealed,
+        // Every job sealed, with the key still in force.
+        Some(Ok(sealed))
+            if sealed.results.len() == jobs.len()
+                && sealed_with.is_some_and(|k| Arc::ptr_eq(&k, &key_now)) =>
+        {
+            sealed
+        }
         _ => {
-            let key = sealed_with.unwrap_or_else(|| current(key));
-            commit_jobs(store, &key, known, jobs).await;
+            commit_jobs(store, &key_now, known, jobs, Way::Chosen).await;
             return None;
         }
     };
@@ -376,15 +393,21 @@ async fn launch(
 
 /// Commits jobs with nothing in flight, and answers them: if the database
 /// refuses the batch, each job is tried alone, so only the bad one fails.
-async fn commit_jobs(store: &Store, key: &ReceiptKey, known: &mut KnownHeads, jobs: Vec<Job>) {
-    match commit(store, key, known, &jobs).await {
+async fn commit_jobs(
+    store: &Store,
+    key: &ReceiptKey,
+    known: &mut KnownHeads,
+    jobs: Vec<Job>,
+    way: Way,
+) {
+    match commit(store, key, known, &jobs, way).await {
         Err(BatchError::NotCommitted(StoreError::Database(e))) if jobs.len() > 1 => {
             // The database refused something in the batch (e.g. a
             // receipt of a tenant that is not there) and stored none of
             // it: each job is tried alone, so only the bad one fails.
             tracing::warn!(error = %e, count = jobs.len(), "receipt batch refused; committing its receipts one by one");
             for job in jobs {
-                let sealed = commit(store, key, known, std::slice::from_ref(&job)).await;
+                let sealed = commit(store, key, known, std::slice::from_ref(&job), way).await;
                 deliver(vec![job], sealed);
             }
         }
@@ -762,6 +785,7 @@ async fn commit(
     key: &ReceiptKey,
     known: &mut KnownHeads,
     jobs: &[Job],
+    way: Way,
 ) -> Result<Vec<Result<Appended, String>>, BatchError> {
     let tenants: Vec<String> = {
         let mut t: Vec<String> = jobs
@@ -772,7 +796,10 @@ async fn commit(
         t.dedup();
         t
     };
-    if !jobs.iter().any(|j| needs_transaction(&j.receipt)) && !known.contended(&tenants) {
+    if way == Way::Chosen
+        && !jobs.iter().any(|j| needs_transaction(&j.receipt))
+        && !known.contended(&tenants)
+    {
         match optimistic(store, key, known, &tenants, jobs).await {
             Err(BatchError::NotCommitted(StoreError::Database(e))) if needs_lock(&e) => {
                 tracing::debug!(error = %e, "receipt batch sealed again under lock");
@@ -784,6 +811,16 @@ async fn commit(
         }
     }
     locked(store, key, known, &tenants, jobs).await
+}
+
+/// How [`commit`] writes a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Way {
+    /// In one call if it can, else locked.
+    Chosen,
+    /// Locked: its one-call attempt already failed on a moved head or a
+    /// lost claim.
+    Locked,
 }
 
 /// Whether the call failed because a head moved or a claim was lost: the

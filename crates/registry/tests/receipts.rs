@@ -623,7 +623,25 @@ mod idempotency_keys {
         let (w, claimant) = (writer.clone(), t.clone());
         let lost =
             tokio::spawn(async move { w.append(with_claim(&claimant, "k", stale, 1)).await });
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // Until its call waits on the held row.
+        let mut watcher = db.connect().await;
+        let mut in_flight = false;
+        for _ in 0..250 {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity
+                  WHERE datname = current_database() AND wait_event_type = 'Lock'
+                    AND query LIKE 'SELECT append_receipt_batch%'",
+            )
+            .fetch_one(&mut watcher)
+            .await
+            .unwrap();
+            if waiting > 0 {
+                in_flight = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(in_flight, "the batch's call never waited on the held row");
         // These come while that call waits: sealed onto the head it would
         // leave, which its lost claim (HR002) means is never stored.
         let mut later = Vec::new();
