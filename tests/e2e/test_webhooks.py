@@ -367,7 +367,7 @@ def test_a_receipt_tampered_in_the_database_yields_chain_integrity_failure():
         # append-only guard turned off.
         _psql(env["DATABASE_URL"],
               "ALTER TABLE receipts DISABLE TRIGGER receipts_append_only; "
-              "UPDATE receipts SET body = jsonb_set(body, '{env}', '\"prod\"') "
+              "UPDATE receipts SET body = jsonb_set(body::jsonb, '{env}', '\"prod\"')::json "
               "WHERE tenant_id = 'org.sev1' AND seq = 2; "
               "ALTER TABLE receipts ENABLE TRIGGER receipts_append_only")
         # Restarted to look every second, the verifier finds it.

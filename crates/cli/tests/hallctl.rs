@@ -424,7 +424,7 @@ async fn decision_make_query_and_audit_verify_name_the_first_tampered_receipt() 
         .await
         .unwrap();
     let tampered: String = sqlx::query_scalar(
-        "UPDATE receipts SET body = jsonb_set(jsonb_set(body, '{outcome}', '\"ALLOW\"'), '{deny_code}', 'null')
+        "UPDATE receipts SET body = jsonb_set(jsonb_set(body::jsonb, '{outcome}', '\"ALLOW\"'), '{deny_code}', 'null')::json
          WHERE seq = 2 RETURNING receipt_id::text",
     )
     .fetch_one(&mut conn)

@@ -63,7 +63,7 @@ impl TenantStore<'_> {
         }
         if f.routed_only {
             // The partial index receipts_routed holds exactly these rows.
-            q.push(" AND r.body ? 'matched_rule_id'");
+            q.push(" AND r.routed");
         }
         if let Some(since) = f.since {
             q.push(" AND r.decided_at >= ").push_bind(since);

@@ -448,12 +448,14 @@ struct ReceiptRows {
     worker: Vec<String>,
     cap: Vec<String>,
     denied: Vec<bool>,
-    /// The receipt as JSON text: PostgreSQL parses it into `jsonb` once,
-    /// with no `serde_json::Value` built for it here.
+    /// The receipt as the JSON text it was sealed as, stored as that text
+    /// (`json`, migration 41), with no `serde_json::Value` built for it.
     body: Vec<String>,
     reason: Vec<Option<String>>,
     /// A route decision's telemetry as JSON text (none for the others).
     telemetry: Vec<Option<String>>,
+    /// Whether it is a decision of the router (`matched_rule_id`).
+    routed: Vec<bool>,
 }
 
 /// Why a receipt was left out of its batch.
@@ -712,6 +714,7 @@ impl Sealer {
         rows.denied.push(p.denied);
         rows.reason.push(p.deny_reason.clone());
         rows.body.push(body);
+        rows.routed.push(receipt.content.matched_rule_id.is_some());
         if let Some(claim) = &p.idempotency {
             self.completed.add(claim, &p.content.tenant_id, receipt_id);
         }
@@ -950,7 +953,7 @@ fn seal(
 }
 
 /// Stores a sealed batch with one call of `append_receipt_batch`
-/// (migrations 36, 37): checks and moves the heads from `before` to
+/// (migrations 36, 37, 41): checks and moves the heads from `before` to
 /// `after`, inserts the receipts, their route telemetry and the tree's new
 /// stored nodes — all or nothing, one round trip.
 async fn append_batch(conn: &mut PgConnection, sealed: &BatchRows) -> Result<(), StoreError> {
@@ -976,9 +979,10 @@ async fn append_batch(conn: &mut PgConnection, sealed: &BatchRows) -> Result<(),
             $1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bytea[],
             $6::text[], $7::bigint[], $8::bigint[], $9::bytea[],
             $10::text[], $11::bigint[], $12::uuid[], $13::text[], $14::text[], $15::timestamptz[],
-            $16::text[], $17::text[], $18::boolean[], $19::jsonb[], $20::text[], $21::json[],
-            $22::text[], $23::smallint[], $24::bigint[], $25::bytea[],
-            $26::text[], $27::text[], $28::uuid[], $29::text[], $30::uuid[], $31::jsonb[])",
+            $16::text[], $17::text[], $18::boolean[], $19::json[], $20::text[], $21::json[],
+            $22::boolean[],
+            $23::text[], $24::smallint[], $25::bigint[], $26::bytea[],
+            $27::text[], $28::text[], $29::uuid[], $30::text[], $31::uuid[], $32::jsonb[])",
     )
     .bind(&chains.tenant)
     .bind(&chains.was_hash)
@@ -1000,7 +1004,8 @@ async fn append_batch(conn: &mut PgConnection, sealed: &BatchRows) -> Result<(),
     .bind(&rows.denied)
     .bind(&rows.body)
     .bind(&rows.reason)
-    .bind(&rows.telemetry);
+    .bind(&rows.telemetry)
+    .bind(&rows.routed);
     let query = sealed.trees.bind_nodes(query);
     sealed.completed.bind(query).execute(&mut *conn).await?;
     Ok(())

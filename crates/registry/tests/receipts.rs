@@ -183,7 +183,7 @@ fn batch_of_one(tenant: &str, chains: &[&str]) -> String {
             ARRAY[{edges}]::bytea[],
             ARRAY['{tenant}'], ARRAY[1::bigint], ARRAY[gen_random_uuid()], ARRAY['h'],
             ARRAY[NULL::text], ARRAY[now()], ARRAY['x.acme.w'], ARRAY['cap.a'], ARRAY[false],
-            ARRAY['{{}}'::jsonb], ARRAY[NULL::text], ARRAY[NULL::json],
+            ARRAY['{{}}'::json], ARRAY[NULL::text], ARRAY[NULL::json], ARRAY[false],
             ARRAY[]::text[], ARRAY[]::smallint[], ARRAY[]::bigint[], ARRAY[]::bytea[],
             ARRAY[]::text[], ARRAY[]::text[], ARRAY[]::uuid[], ARRAY[]::text[], ARRAY[]::uuid[],
             ARRAY[]::jsonb[])",
@@ -311,6 +311,11 @@ async fn a_batch_whose_arrays_of_one_kind_differ_in_length_is_refused_whole() {
         ),
         ("no telemetry", "ARRAY[NULL::json]", "ARRAY[]::json[]"),
         (
+            "no routed flag",
+            "ARRAY[NULL::json], ARRAY[false]",
+            "ARRAY[NULL::json], ARRAY[]::boolean[]",
+        ),
+        (
             "a longer chain hash",
             "ARRAY[NULL]::text[]",
             "ARRAY[NULL, NULL]::text[]",
@@ -335,6 +340,49 @@ async fn a_batch_whose_arrays_of_one_kind_differ_in_length_is_refused_whole() {
         .unwrap();
     assert_eq!(stored, 0);
     sqlx::query(&good).execute(&mut conn).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_release_before_migration_41_still_appends_through_its_signature() {
+    // Bodies as `jsonb` and no `routed`: stored as `json`, `routed` read
+    // from the body, while two releases run side by side.
+    let (db, _s, _t) = acme_with_chain().await;
+    let old = batch_of_one("org.acme", &["org.acme"]).replacen(
+        "ARRAY['{}'::json], ARRAY[NULL::text], ARRAY[NULL::json], ARRAY[false],",
+        r#"ARRAY['{"matched_rule_id": "rr_1"}'::jsonb], ARRAY[NULL::text], ARRAY[NULL::json],"#,
+        1,
+    );
+    assert!(old.contains("::jsonb]"), "{old}");
+    let mut conn = db.connect().await;
+    sqlx::query(&old).execute(&mut conn).await.unwrap();
+    let (routed, body): (bool, String) = sqlx::query_as("SELECT routed, body::text FROM receipts")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert!(routed);
+    assert_eq!(body, r#"{"matched_rule_id": "rr_1"}"#);
+}
+
+#[tokio::test]
+async fn a_receipt_is_stored_as_the_text_it_was_sealed_as() {
+    let (db, s, t, writer) = acme().await;
+    let sealed = writer.append(pending("org.acme", 0)).await.unwrap();
+    let stored: String = sqlx::query_scalar("SELECT body::text FROM receipts")
+        .fetch_one(&mut db.connect().await)
+        .await
+        .unwrap();
+    // The signed content's canonical bytes, as they were hashed, then the
+    // hash and signature: no reformatting on the way in or out.
+    let content = String::from_utf8(audit::canonical_bytes(&sealed.content)).unwrap();
+    assert!(
+        stored.starts_with(content.trim_end_matches('}')),
+        "{stored}"
+    );
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&stored).unwrap(),
+        serde_json::to_value(&sealed).unwrap()
+    );
+    assert_eq!(verify_chain(&chain(&s, &t).await, &public_keys()), Ok(1));
 }
 
 #[tokio::test]
@@ -467,7 +515,7 @@ async fn a_receipt_changed_or_deleted_behind_the_guard_is_named_by_verification(
     .await;
     let set_outcome_of_3 = |outcome: &str| {
         format!(
-            "UPDATE receipts SET body = jsonb_set(body, '{{outcome}}', '\"{outcome}\"') WHERE seq = 3"
+            "UPDATE receipts SET body = jsonb_set(body::jsonb, '{{outcome}}', '\"{outcome}\"')::json WHERE seq = 3"
         )
     };
     execute(&db, &set_outcome_of_3("DENY")).await;

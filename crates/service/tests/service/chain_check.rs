@@ -113,7 +113,7 @@ async fn a_receipt_changed_in_the_database_is_announced_once_as_sev1() {
     f.decide_once(&acme, "x.acme.w").await;
     tamper(
         &f,
-        "UPDATE receipts SET body = jsonb_set(body, '{tier}', '0')
+        "UPDATE receipts SET body = jsonb_set(body::jsonb, '{tier}', '0')::json
          WHERE tenant_id = 'org.acme' AND seq = 4",
     )
     .await;
@@ -214,7 +214,7 @@ async fn two_verifiers_at_once_announce_a_break_once() {
     let (f, _, _) = acme_with_receipts(40).await;
     tamper(
         &f,
-        "UPDATE receipts SET body = jsonb_set(body, '{env}', '\"prod\"')
+        "UPDATE receipts SET body = jsonb_set(body::jsonb, '{env}', '\"prod\"')::json
          WHERE tenant_id = 'org.acme' AND seq = 30",
     )
     .await;
