@@ -1,46 +1,61 @@
--- A receipt's body is stored as the JSON text it was sealed as (`json`),
+-- A receipt's body is stored as the JSON text the writer sealed (`json`),
 -- no longer parsed into `jsonb` (issue 15, docs/performance.md): parsing
 -- it — every key of the object sorted, a tree built — was about 12 µs of
 -- PostgreSQL's time per receipt (a 900-byte decision's; more for a
 -- route's), inside the batch's call, which every receipt in the batch and
--- the next batch wait for; `json` only checks the text (about 3 µs). What
--- is stored is now exactly the canonical text whose hash the receipt
--- carries, and reading it back (the chain checker, GET receipt) costs no
--- conversion to text.
+-- the next batch wait for; `json` only checks the text (about 3 µs), and
+-- reading it back (the chain checker, GET receipt) converts nothing.
+-- Receipts stored before keep `jsonb`'s rendering of their body (the same
+-- JSON value; keys in `jsonb`'s order, with spaces): a verifier parses a
+-- body and hashes its canonical form, never the stored text.
 --
--- The one query that needed `jsonb` (the decision log's "routed only",
--- `body ? 'matched_rule_id'`, and its partial index, whose predicate every
--- receipt's insert evaluated) reads a column instead: `routed`, set by the
--- writer for a decision of the router (a receipt with `matched_rule_id`).
+-- What queries and indexes read of the body is now in columns the writer
+-- sets, so no insert parses the body (`->>` on `json` parses the whole
+-- text: about 8 µs for a route's receipt):
+-- - `routed`, a decision of the router (a receipt with `matched_rule_id`):
+--   the decision log's "routed only" and its partial index (whose
+--   predicate, `body ? 'matched_rule_id'`, every receipt's insert evaluated);
+-- - `route_correlation_id`, a route decision's correlation id, set exactly
+--   when its telemetry is: GET /api/v1/telemetry/events and its index
+--   (migration 38's, which read `body ->> 'correlation_id'`).
+-- The chain checker compares both with the signed body, as it does the
+-- other columns copied from it.
 --
--- This rewrites the receipts table and its indexes once: the migration
--- holds the table for a time proportional to its size (stop the registry's
--- writers meanwhile; readers wait). Changing a column's type is not an
--- UPDATE, so the append-only guard stays on for it; the one UPDATE below —
--- of the new, unsigned column only — runs with the guard off inside this
--- migration's transaction, as migration 37 did.
+-- The new columns are filled while `body` is still `jsonb` (through the
+-- routed index), then the column's type change rewrites the table and its
+-- indexes once, dropping the rows that UPDATE left behind: the migration
+-- holds `receipts` for a time that grows with its size. Stop every replica
+-- of the release before first (docs/operations.md). Changing a column's
+-- type is not an UPDATE, so the append-only guard stays on for it; the
+-- UPDATE — of the new, unsigned columns only — runs with the guard off
+-- inside this migration's transaction, as migration 37 did.
+ALTER TABLE receipts ADD COLUMN routed boolean NOT NULL DEFAULT false;
+ALTER TABLE receipts ADD COLUMN route_correlation_id text;
+ALTER TABLE receipts DISABLE TRIGGER receipts_append_only;
+UPDATE receipts
+   SET routed = body ? 'matched_rule_id',
+       route_correlation_id = CASE WHEN route_telemetry IS NOT NULL
+                                   THEN body ->> 'correlation_id' END
+ WHERE body ? 'matched_rule_id' OR route_telemetry IS NOT NULL;
+ALTER TABLE receipts ENABLE TRIGGER receipts_append_only;
 DROP INDEX receipts_routed;
 DROP INDEX receipts_route_telemetry_by_correlation_hash;
 ALTER TABLE receipts ALTER COLUMN body TYPE json USING body::json;
-ALTER TABLE receipts ADD COLUMN routed boolean NOT NULL DEFAULT false;
-ALTER TABLE receipts DISABLE TRIGGER receipts_append_only;
-UPDATE receipts SET routed = true WHERE body::jsonb ? 'matched_rule_id';
-ALTER TABLE receipts ENABLE TRIGGER receipts_append_only;
 
 -- The router's decisions, newest first (GET /api/dispatches/recent), as
 -- migration 23 had them.
 CREATE INDEX receipts_routed ON receipts (tenant_id, decided_at DESC, receipt_id DESC)
     WHERE routed;
--- As migration 38 had it: `->>` reads `json` as it read `jsonb`.
+-- As migration 38 had it, over the column.
 CREATE INDEX receipts_route_telemetry_by_correlation_hash
     ON receipts (
-        hashtextextended(body ->> 'correlation_id', hashtextextended(tenant_id, 0)),
+        hashtextextended(route_correlation_id, hashtextextended(tenant_id, 0)),
         decided_at,
         receipt_id)
-    WHERE route_telemetry IS NOT NULL;
+    WHERE route_correlation_id IS NOT NULL;
 
 -- append_receipt_batch takes the bodies as `json` and each receipt's
--- `routed`. The signature of migration 40 (bodies as `jsonb`, no `routed`)
+-- `routed` and `route_correlation_id`. The signature of migration 40 (bodies as `jsonb`, no `routed`)
 -- stays, as a translation to this one, for a release still running while
 -- another has migrated.
 CREATE FUNCTION append_receipt_batch(
@@ -48,11 +63,11 @@ CREATE FUNCTION append_receipt_batch(
     chain_tenant text[], was_hash text[], was_length bigint[], was_tree_size bigint[], was_tree_edge bytea[],
     now_hash text[], now_length bigint[], now_tree_size bigint[], now_tree_edge bytea[],
     -- The receipts, each as the JSON text it was sealed as (a route
-    -- decision's telemetry with its receipt, NULL for others; `routed`
-    -- for a decision of the router).
+    -- decision's telemetry with its receipt and its correlation id, NULL
+    -- for others; `routed` for a decision of the router).
     r_tenant text[], r_seq bigint[], r_id uuid[], r_hash text[], r_prev text[], r_at timestamptz[],
     r_worker text[], r_capability text[], r_denied boolean[], r_body json[], r_reason text[],
-    r_telemetry json[], r_routed boolean[],
+    r_telemetry json[], r_routed boolean[], r_route_correlation text[],
     -- The tree's new stored nodes.
     n_tenant text[], n_level smallint[], n_index bigint[], n_hash bytea[],
     -- The idempotency claims these receipts complete.
@@ -87,7 +102,8 @@ BEGIN
                 coalesce(cardinality(r_at), 0), coalesce(cardinality(r_worker), 0),
                 coalesce(cardinality(r_capability), 0), coalesce(cardinality(r_denied), 0),
                 coalesce(cardinality(r_body), 0), coalesce(cardinality(r_reason), 0),
-                coalesce(cardinality(r_telemetry), 0), coalesce(cardinality(r_routed), 0)])
+                coalesce(cardinality(r_telemetry), 0), coalesce(cardinality(r_routed), 0),
+                coalesce(cardinality(r_route_correlation), 0)])
        OR node_count <> ANY (ARRAY[coalesce(cardinality(n_level), 0), coalesce(cardinality(n_index), 0),
                 coalesce(cardinality(n_hash), 0)])
        OR claim_count <> ANY (ARRAY[coalesce(cardinality(c_key), 0), coalesce(cardinality(c_claim), 0),
@@ -137,13 +153,17 @@ BEGIN
             USING ERRCODE = 'HR003';
     END IF;
     INSERT INTO receipts (tenant_id, seq, receipt_id, receipt_hash, prev_receipt_hash, decided_at,
-                          worker_id, capability_id, denied, body, deny_reason, route_telemetry, routed)
+                          worker_id, capability_id, denied, body, deny_reason, route_telemetry, routed,
+                route_correlation_id)
     SELECT r.tenant_id, r.seq, r.receipt_id, r.receipt_hash, r.prev_receipt_hash, r.decided_at,
-           r.worker_id, r.capability_id, r.denied, r.body, r.deny_reason, r.route_telemetry, r.routed
+           r.worker_id, r.capability_id, r.denied, r.body, r.deny_reason, r.route_telemetry, r.routed,
+           r.route_correlation_id
       FROM unnest(r_tenant, r_seq, r_id, r_hash, r_prev, r_at,
-                  r_worker, r_capability, r_denied, r_body, r_reason, r_telemetry, r_routed)
+                  r_worker, r_capability, r_denied, r_body, r_reason, r_telemetry, r_routed,
+                  r_route_correlation)
            AS r(tenant_id, seq, receipt_id, receipt_hash, prev_receipt_hash, decided_at,
-                worker_id, capability_id, denied, body, deny_reason, route_telemetry, routed)
+                worker_id, capability_id, denied, body, deny_reason, route_telemetry, routed,
+                route_correlation_id)
       JOIN unnest(chain_tenant, was_length, now_length) AS h(tenant_id, was_length, now_length)
         ON h.tenant_id = r.tenant_id AND r.seq > h.was_length AND r.seq <= h.now_length;
     GET DIAGNOSTICS inserted = ROW_COUNT;
@@ -173,6 +193,13 @@ BEGIN
     END IF;
 END
 $$;
+-- Only the registry's own role (the owner) appends receipts.
+REVOKE EXECUTE ON FUNCTION append_receipt_batch(
+    text[], text[], bigint[], bigint[], bytea[], text[], bigint[], bigint[], bytea[],
+    text[], bigint[], uuid[], text[], text[], timestamptz[], text[], text[], boolean[], json[], text[],
+    json[], boolean[], text[],
+    text[], smallint[], bigint[], bytea[],
+    text[], text[], uuid[], text[], uuid[], jsonb[]) FROM PUBLIC;
 
 CREATE OR REPLACE FUNCTION append_receipt_batch(
     chain_tenant text[], was_hash text[], was_length bigint[], was_tree_size bigint[], was_tree_edge bytea[],
@@ -192,6 +219,8 @@ AS $$
         r_tenant, r_seq, r_id, r_hash, r_prev, r_at,
         r_worker, r_capability, r_denied, r_body::json[], r_reason, r_telemetry,
         ARRAY(SELECT b ? 'matched_rule_id' FROM unnest(r_body) WITH ORDINALITY AS u(b, i) ORDER BY i),
+        ARRAY(SELECT CASE WHEN t IS NOT NULL THEN b ->> 'correlation_id' END
+                FROM unnest(r_body, r_telemetry) WITH ORDINALITY AS u(b, t, i) ORDER BY i),
         n_tenant, n_level, n_index, n_hash,
         c_tenant, c_key, c_claim, c_receipt_tenant, c_receipt, c_response_extra);
 $$;

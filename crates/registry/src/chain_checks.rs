@@ -51,6 +51,10 @@ pub struct ReceiptColumns {
     pub worker_id: String,
     pub capability_id: String,
     pub denied: bool,
+    /// Whether it is a decision of the router: the receipt has `matched_rule_id`.
+    pub routed: bool,
+    /// A route decision's correlation id (with its telemetry).
+    pub route_correlation_id: Option<String>,
 }
 
 impl ReceiptColumns {
@@ -74,6 +78,14 @@ impl ReceiptColumns {
             Some("capability_id")
         } else if self.denied != c.outcome.is_deny() {
             Some("denied")
+        } else if self.routed != c.matched_rule_id.is_some() {
+            Some("routed")
+        } else if self
+            .route_correlation_id
+            .as_ref()
+            .is_some_and(|id| *id != c.correlation_id)
+        {
+            Some("route_correlation_id")
         } else {
             None
         }
@@ -216,7 +228,7 @@ impl Store {
     ) -> Result<Vec<StoredReceipt>, StoreError> {
         let rows = sqlx::query(
             "SELECT seq, body::text AS body, receipt_id, receipt_hash, prev_receipt_hash, decided_at, worker_id,
-                    capability_id, denied
+                    capability_id, denied, routed, route_correlation_id
              FROM receipts
              WHERE tenant_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq",
         )
@@ -240,6 +252,8 @@ impl Store {
                         worker_id: r.try_get("worker_id")?,
                         capability_id: r.try_get("capability_id")?,
                         denied: r.try_get("denied")?,
+                        routed: r.try_get("routed")?,
+                        route_correlation_id: r.try_get("route_correlation_id")?,
                     },
                 })
             })

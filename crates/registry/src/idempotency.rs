@@ -231,7 +231,7 @@ impl CompletedClaims {
         self.response_extra.push(claim.response_extra.clone());
     }
 
-    /// Binds them as parameters 27–32 of the receipt batch's call (none:
+    /// Binds them as parameters 28–33 of the receipt batch's call (none:
     /// empty arrays).
     pub(crate) fn bind<'q>(
         &'q self,

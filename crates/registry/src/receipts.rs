@@ -456,6 +456,8 @@ struct ReceiptRows {
     telemetry: Vec<Option<String>>,
     /// Whether it is a decision of the router (`matched_rule_id`).
     routed: Vec<bool>,
+    /// A route decision's correlation id, with its telemetry (none for the others).
+    route_correlation: Vec<Option<String>>,
 }
 
 /// Why a receipt was left out of its batch.
@@ -715,6 +717,11 @@ impl Sealer {
         rows.reason.push(p.deny_reason.clone());
         rows.body.push(body);
         rows.routed.push(receipt.content.matched_rule_id.is_some());
+        rows.route_correlation.push(
+            p.telemetry
+                .as_ref()
+                .map(|_| receipt.content.correlation_id.clone()),
+        );
         if let Some(claim) = &p.idempotency {
             self.completed.add(claim, &p.content.tenant_id, receipt_id);
         }
@@ -980,9 +987,9 @@ async fn append_batch(conn: &mut PgConnection, sealed: &BatchRows) -> Result<(),
             $6::text[], $7::bigint[], $8::bigint[], $9::bytea[],
             $10::text[], $11::bigint[], $12::uuid[], $13::text[], $14::text[], $15::timestamptz[],
             $16::text[], $17::text[], $18::boolean[], $19::json[], $20::text[], $21::json[],
-            $22::boolean[],
-            $23::text[], $24::smallint[], $25::bigint[], $26::bytea[],
-            $27::text[], $28::text[], $29::uuid[], $30::text[], $31::uuid[], $32::jsonb[])",
+            $22::boolean[], $23::text[],
+            $24::text[], $25::smallint[], $26::bigint[], $27::bytea[],
+            $28::text[], $29::text[], $30::uuid[], $31::text[], $32::uuid[], $33::jsonb[])",
     )
     .bind(&chains.tenant)
     .bind(&chains.was_hash)
@@ -1005,7 +1012,8 @@ async fn append_batch(conn: &mut PgConnection, sealed: &BatchRows) -> Result<(),
     .bind(&rows.body)
     .bind(&rows.reason)
     .bind(&rows.telemetry)
-    .bind(&rows.routed);
+    .bind(&rows.routed)
+    .bind(&rows.route_correlation);
     let query = sealed.trees.bind_nodes(query);
     sealed.completed.bind(query).execute(&mut *conn).await?;
     Ok(())

@@ -44,10 +44,10 @@ pub fn envelope_common(receipt: &audit::UnsignedReceipt) -> EnvelopeCommon {
 /// oldest first, at most `$3`. Public so that a test can check its plan.
 pub const EVENTS_BY_CORRELATION: &str = "SELECT receipt_id, route_telemetry::text, body::text
      FROM receipts
-     WHERE hashtextextended(body ->> 'correlation_id', hashtextextended(tenant_id, 0))
+     WHERE hashtextextended(route_correlation_id, hashtextextended(tenant_id, 0))
            = hashtextextended($2, hashtextextended($1, 0))
-       AND route_telemetry IS NOT NULL
-       AND tenant_id = $1 AND body ->> 'correlation_id' = $2
+       AND route_correlation_id IS NOT NULL
+       AND tenant_id = $1 AND route_correlation_id = $2
      ORDER BY decided_at, receipt_id
      LIMIT $3";
 
@@ -60,7 +60,7 @@ impl TenantStore<'_> {
     ) -> Result<Vec<RouteEvent>, StoreError> {
         // Each decision has at least one envelope: `limit` rows are enough.
         // The partial index receipts_route_telemetry_by_correlation_hash
-        // (migration 38) holds exactly these rows, by the hash of their
+        // (migrations 38, 41) holds exactly these rows, by the hash of their
         // tenant and correlation id, in the order read; the tenant and the
         // id itself are matched on each row too.
         let rows: Vec<(Uuid, String, String)> = sqlx::query_as(EVENTS_BY_CORRELATION)

@@ -113,7 +113,7 @@ impl TreeRows {
         Ok(())
     }
 
-    /// Binds the new stored nodes as parameters 23–26 of the batch's
+    /// Binds the new stored nodes as parameters 24–27 of the batch's
     /// call (`receipts::append_batch`), which inserts them (none: empty arrays).
     pub(crate) fn bind_nodes<'q>(
         &'q self,

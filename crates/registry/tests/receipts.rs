@@ -183,7 +183,7 @@ fn batch_of_one(tenant: &str, chains: &[&str]) -> String {
             ARRAY[{edges}]::bytea[],
             ARRAY['{tenant}'], ARRAY[1::bigint], ARRAY[gen_random_uuid()], ARRAY['h'],
             ARRAY[NULL::text], ARRAY[now()], ARRAY['x.acme.w'], ARRAY['cap.a'], ARRAY[false],
-            ARRAY['{{}}'::json], ARRAY[NULL::text], ARRAY[NULL::json], ARRAY[false],
+            ARRAY['{{}}'::json], ARRAY[NULL::text], ARRAY[NULL::json], ARRAY[false], ARRAY[NULL::text],
             ARRAY[]::text[], ARRAY[]::smallint[], ARRAY[]::bigint[], ARRAY[]::bytea[],
             ARRAY[]::text[], ARRAY[]::text[], ARRAY[]::uuid[], ARRAY[]::text[], ARRAY[]::uuid[],
             ARRAY[]::jsonb[])",
@@ -316,6 +316,11 @@ async fn a_batch_whose_arrays_of_one_kind_differ_in_length_is_refused_whole() {
             "ARRAY[NULL::json], ARRAY[]::boolean[]",
         ),
         (
+            "no route correlation id",
+            "ARRAY[false], ARRAY[NULL::text],",
+            "ARRAY[false], ARRAY[]::text[],",
+        ),
+        (
             "a longer chain hash",
             "ARRAY[NULL]::text[]",
             "ARRAY[NULL, NULL]::text[]",
@@ -344,23 +349,29 @@ async fn a_batch_whose_arrays_of_one_kind_differ_in_length_is_refused_whole() {
 
 #[tokio::test]
 async fn a_release_before_migration_41_still_appends_through_its_signature() {
-    // Bodies as `jsonb` and no `routed`: stored as `json`, `routed` read
-    // from the body, while two releases run side by side.
+    // Bodies as `jsonb`, neither `routed` nor `route_correlation_id`:
+    // stored as `json`, both read from the body (a writer of the release
+    // before, still running when the migration commits).
     let (db, _s, _t) = acme_with_chain().await;
     let old = batch_of_one("org.acme", &["org.acme"]).replacen(
-        "ARRAY['{}'::json], ARRAY[NULL::text], ARRAY[NULL::json], ARRAY[false],",
-        r#"ARRAY['{"matched_rule_id": "rr_1"}'::jsonb], ARRAY[NULL::text], ARRAY[NULL::json],"#,
+        "ARRAY['{}'::json], ARRAY[NULL::text], ARRAY[NULL::json], ARRAY[false], ARRAY[NULL::text],",
+        r#"ARRAY['{"matched_rule_id": "rr_1", "correlation_id": "c-1"}'::jsonb], ARRAY[NULL::text], ARRAY['{}'::json],"#,
         1,
     );
     assert!(old.contains("::jsonb]"), "{old}");
     let mut conn = db.connect().await;
     sqlx::query(&old).execute(&mut conn).await.unwrap();
-    let (routed, body): (bool, String) = sqlx::query_as("SELECT routed, body::text FROM receipts")
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
+    let (routed, correlation, body): (bool, Option<String>, String) =
+        sqlx::query_as("SELECT routed, route_correlation_id, body::text FROM receipts")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
     assert!(routed);
-    assert_eq!(body, r#"{"matched_rule_id": "rr_1"}"#);
+    assert_eq!(correlation.as_deref(), Some("c-1"));
+    assert_eq!(
+        body,
+        r#"{"correlation_id": "c-1", "matched_rule_id": "rr_1"}"#
+    );
 }
 
 #[tokio::test]

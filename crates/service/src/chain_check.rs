@@ -607,6 +607,8 @@ mod tests {
                         worker_id: r.content.worker_id.clone(),
                         capability_id: r.content.capability_id.clone(),
                         denied: r.content.outcome.is_deny(),
+                        routed: false,
+                        route_correlation_id: None,
                     },
                     receipt: Ok(r),
                 }
@@ -614,6 +616,28 @@ mod tests {
             .collect();
         let keys = HashMap::from([(key.kid.clone(), key.key.verifying_key())]);
         (rows, head, keys)
+    }
+
+    #[test]
+    fn a_routed_flag_or_route_correlation_id_that_disagrees_with_the_receipt_is_a_break() {
+        for (column, tamper) in [
+            (
+                "routed",
+                (|c: &mut ReceiptColumns| c.routed = true) as fn(&mut ReceiptColumns),
+            ),
+            ("route_correlation_id", |c: &mut ReceiptColumns| {
+                c.route_correlation_id = Some("not-its-id".into())
+            }),
+        ] {
+            let (mut rows, head, keys) = stored(3);
+            tamper(&mut rows[2].columns);
+            let (at, e) = broken_from_start(&rows, 3, &head, &keys);
+            assert_eq!(at.length, 2, "{column}: the cursor stays before it");
+            assert!(
+                matches!(e, ChainError::ColumnMismatch { index: 2, column: c, .. } if c == column),
+                "{column}: {e}"
+            );
+        }
     }
 
     #[test]
