@@ -624,6 +624,7 @@ async fn fetch_heads(
 /// A batch linked, hashed and signed onto the heads it was given: each
 /// job's receipt (or why it has none), what its call stores, and what its
 /// transaction also writes on the locked way.
+#[derive(Default)]
 struct Sealed {
     /// Each job's receipt, or why it has none, in job order.
     results: Vec<Result<Appended, String>>,
@@ -637,6 +638,7 @@ struct Sealed {
 /// `before` to `after`, the receipt rows, the tree's new nodes and the
 /// idempotency claims completed. Owned, so the call can run on its own
 /// while the writer seals the next batch.
+#[derive(Default)]
 struct BatchRows {
     before: BTreeMap<String, StoredHead>,
     after: BTreeMap<String, StoredHead>,
@@ -648,17 +650,12 @@ struct BatchRows {
 /// A batch being sealed one job at a time: each receipt linked onto its
 /// chain's head as the previous one left it, hashed, signed and made a row.
 /// A chain is [`started`](Self::start) from its stored head before its
-/// first receipt.
+/// first receipt. `sealed.batch.after` is filled by [`finish`](Self::finish)
+/// from `heads`, each chain's head as its last receipt left it.
 #[derive(Default)]
 struct Sealer {
-    before: BTreeMap<String, StoredHead>,
     heads: BTreeMap<String, ChainHead>,
-    rows: ReceiptRows,
-    trees: TreeRows,
-    completed: CompletedClaims,
-    results: Vec<Result<Appended, String>>,
-    denied: Vec<(String, serde_json::Value)>,
-    opened: Vec<usize>,
+    sealed: Sealed,
 }
 
 impl Sealer {
@@ -668,14 +665,14 @@ impl Sealer {
 
     /// `tenant`'s chain as stored, before this batch.
     fn start(&mut self, tenant: &str, stored: StoredHead) {
-        self.trees.start(
+        self.sealed.batch.trees.start(
             tenant,
             stored.tree_size,
             stored.tree_edge.clone(),
             stored.head.length,
         );
         self.heads.insert(tenant.to_string(), stored.head.clone());
-        self.before.insert(tenant.to_string(), stored);
+        self.sealed.batch.before.insert(tenant.to_string(), stored);
     }
 
     /// Seals job number `index` of the batch onto its chain; a job whose
@@ -689,7 +686,7 @@ impl Sealer {
     ) -> Result<(), StoreError> {
         let p = &job.receipt;
         if !held {
-            self.results.push(Err(LOST_CLAIM.to_string()));
+            self.sealed.results.push(Err(LOST_CLAIM.to_string()));
             return Ok(());
         }
         let head = self
@@ -700,9 +697,11 @@ impl Sealer {
             })?;
         let (receipt, body) = head.append_with_json(p.content.clone(), key);
         let seq = position(head)?;
-        self.trees
+        let batch = &mut self.sealed.batch;
+        batch
+            .trees
             .append(&p.content.tenant_id, &receipt.receipt_hash)?;
-        let rows = &mut self.rows;
+        let rows = &mut batch.rows;
         rows.tenant.push(receipt.content.tenant_id.clone());
         rows.seq.push(seq);
         let receipt_id = Uuid::parse_str(&receipt.content.receipt_id)
@@ -723,7 +722,7 @@ impl Sealer {
                 .map(|_| receipt.content.correlation_id.clone()),
         );
         if let Some(claim) = &p.idempotency {
-            self.completed.add(claim, &p.content.tenant_id, receipt_id);
+            batch.completed.add(claim, &p.content.tenant_id, receipt_id);
         }
         rows.telemetry.push(
             p.telemetry
@@ -734,12 +733,14 @@ impl Sealer {
         );
         if p.denied && p.announce_denied {
             let data = crate::webhooks::payload(&denied_data(&receipt, p))?;
-            self.denied.push((receipt.content.tenant_id.clone(), data));
+            self.sealed
+                .denied
+                .push((receipt.content.tenant_id.clone(), data));
         }
         if p.opens.is_some() {
-            self.opened.push(index);
+            self.sealed.opened.push(index);
         }
-        self.results.push(Ok(Appended {
+        self.sealed.results.push(Ok(Appended {
             receipt,
             // Positions start at 1 (`position` is of a head just appended to).
             leaf_index: u64::try_from(seq - 1).unwrap_or_default(),
@@ -749,11 +750,11 @@ impl Sealer {
 
     /// The sealed batch, with the heads it leaves.
     fn finish(self) -> Result<Sealed, StoreError> {
-        let mut after = BTreeMap::new();
-        for (tenant, head) in self.heads {
+        let Sealer { heads, mut sealed } = self;
+        for (tenant, head) in heads {
             // A tree not kept by this batch is written back as it was.
-            let (tree_size, tree_edge) = self.trees.stored(&tenant)?;
-            after.insert(
+            let (tree_size, tree_edge) = sealed.batch.trees.stored(&tenant)?;
+            sealed.batch.after.insert(
                 tenant,
                 StoredHead {
                     head,
@@ -762,18 +763,7 @@ impl Sealer {
                 },
             );
         }
-        Ok(Sealed {
-            results: self.results,
-            batch: BatchRows {
-                before: self.before,
-                after,
-                rows: self.rows,
-                trees: self.trees,
-                completed: self.completed,
-            },
-            denied: self.denied,
-            opened: self.opened,
-        })
+        Ok(sealed)
     }
 }
 
